@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building, testing and benchmarking mailwerk need.
+# Idempotent: when every package is already installed it only runs dpkg-query.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config clang libclang-rt-dev
+  # libraries (see DESIGN.md §2 for why each one)
+  libevent-dev libssl-dev libsqlite3-dev libcrypt-dev libinih-dev libjansson-dev
+  # unit tests
+  libcmocka-dev
+  # integration tests: real clients and tools
+  python3 python3-pytest swaks openssl sqlite3 procps
+  # benchmark peer (smtp-source, smtp-sink, a Postfix to compare with)
+  postfix
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Postfix asks how to configure itself; we only want its binaries and run private instances.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps.sh: installed ${missing[*]}"
