@@ -1,0 +1,33 @@
+/* cli_common.h — what every `mailwerk` command shares: exit codes, error output, finding the setup. */
+#ifndef MAILWERK_CLI_COMMON_H
+#define MAILWERK_CLI_COMMON_H
+
+#include <stdbool.h>
+
+struct conf;
+
+enum cli_exit {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_RUNTIME = 1, /* the command was understood but failed */
+	CLI_EXIT_USAGE = 2,   /* bad command line */
+};
+
+#define CLI_DEFAULT_CONF "./var/mailwerk.conf"
+
+/* Prints "mailwerk: <message>" and a newline to stderr: errors are one clear line. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Loads the configuration (path NULL = CLI_DEFAULT_CONF) with -o overrides; prints the error and
+ * returns NULL on failure. */
+struct conf *cli_conf_load(const char *path, char *const *overrides, unsigned n_overrides);
+
+/* Each command family: argv[0] is the family name ("user", "queue", ...). Options may come before or
+ * after positional arguments (getopt_long permutes; callers reset optind = 0 first). Returns a
+ * cli_exit code. */
+int cli_init_main(int argc, char **argv);
+int cli_serve_main(int argc, char **argv);
+int cli_user_main(int argc, char **argv);
+int cli_domain_main(int argc, char **argv);
+int cli_queue_main(int argc, char **argv);
+
+#endif

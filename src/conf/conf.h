@@ -1,0 +1,67 @@
+/* conf.h — the configuration: an INI file (inih) plus `-o section.key=value` overrides, validated
+ * whole at load. A struct conf is immutable once loaded and passed explicitly; a reload builds a new
+ * one. Every key is documented in the README. */
+#ifndef MAILWERK_CONF_CONF_H
+#define MAILWERK_CONF_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum conf_listener {
+	CONF_LISTEN_SMTP = 0,    /* MX role: inbound mail for local domains (port 25 in production) */
+	CONF_LISTEN_SUBMISSION,  /* RFC 6409 submission with STARTTLS + AUTH (587) */
+	CONF_LISTEN_SUBMISSIONS, /* RFC 8314 submission over implicit TLS (465) */
+	CONF_LISTEN_COUNT,
+};
+const char *conf_listener_str(enum conf_listener l);
+
+struct conf_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64]; /* "127.0.0.1:2525" or "[::1]:2525" */
+};
+
+struct conf_listen {
+	struct conf_addr *addrs;
+	size_t count; /* 0: listener disabled */
+};
+
+struct conf {
+	unsigned refs; /* sessions keep the conf they started with across a reload */
+	char *path;
+	/* [server] */
+	char *hostname;
+	char *data_dir;
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	/* [listen] */
+	struct conf_listen listen[CONF_LISTEN_COUNT];
+	/* [tls] */
+	char *tls_cert;
+	char *tls_key;
+	/* [smtp] */
+	uint64_t max_message_size;
+	unsigned max_recipients;
+	bool allow_insecure_auth;
+	unsigned command_timeout; /* seconds */
+	unsigned data_timeout;    /* seconds */
+	unsigned max_errors;
+};
+
+/* Loads path, then applies overrides ("section.key=value"). On error returns NULL and writes one line
+ * to error_r: "FILE:LINE: what is wrong", "-o section.key=value: what is wrong" or "FILE: what is wrong". */
+struct conf *conf_load(const char *path, char *const *overrides, size_t n_overrides, char *error_r, size_t error_size);
+/* Takes / drops a reference; the last conf_free() frees. Loop thread only. */
+struct conf *conf_ref(struct conf *c);
+void conf_free(struct conf *c);
+
+/* Value parsers, exported for the unit tests. Each returns NULL on success or a sentence. */
+const char *conf_parse_size(const char *s, uint64_t *v_r);          /* "1048576", "512K", "25M", "1G" */
+const char *conf_parse_duration(const char *s, unsigned *seconds_r); /* "300", "30s", "5m", "2h", "1d" */
+const char *conf_parse_bool(const char *s, bool *v_r);              /* yes/no, true/false, on/off, 1/0 */
+/* comma-separated "host:port", "[v6]:port"; empty = none. On success *addrs_r is malloc'd. */
+const char *conf_parse_listen(const char *s, struct conf_addr **addrs_r, size_t *count_r);
+
+#endif
