@@ -1,0 +1,97 @@
+/* queue.h — the durable message queue; the only queue API the rest of mailwerk uses.
+ *
+ * A message is stored with queue_msg_store(); its callback runs on the loop thread only after the
+ * transaction holding it has committed with fsync, so the caller may then answer 250. Stores from
+ * many sessions share one commit (group commit, DESIGN.md §5). The other calls are synchronous and
+ * meant for the CLI (and later the scheduler, through the same file). */
+#ifndef MAILWERK_QUEUE_QUEUE_H
+#define MAILWERK_QUEUE_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/result.h"
+
+struct loopq;
+struct queue;
+
+/* Queue ids: 20 characters of Crockford base32: 10 for the arrival time in milliseconds (so ids sort
+ * by arrival) and 10 random. */
+#define QUEUE_ID_LEN 20
+
+void queue_id_new(char id_r[QUEUE_ID_LEN + 1]);
+/* true when s is a well-formed queue id (length and alphabet) */
+int queue_id_valid(const char *s);
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING = 0,
+	QUEUE_RCPT_DELIVERED,
+	QUEUE_RCPT_DEFERRED,
+	QUEUE_RCPT_FAILED,
+};
+const char *queue_rcpt_state_str(enum queue_rcpt_state s);
+
+/* A message handed to queue_msg_store(); the queue owns it from then on and frees it. */
+struct queue_msg {
+	char id[QUEUE_ID_LEN + 1];
+	char *sender;     /* "" for the null reverse-path */
+	char **rcpts;     /* rcpt_count forward-paths, each "local@domain" */
+	size_t rcpt_count;
+	char *auth_user;  /* NULL when the session did not authenticate */
+	char *client_ip;  /* textual address of the SMTP client */
+	int64_t arrival;  /* unix time, seconds */
+	char *data;       /* the message as stored (our added headers + the received content), CRLF lines */
+	size_t size;
+};
+
+/* Frees every member and the struct (NULL members are fine). */
+void queue_msg_free(struct queue_msg *m);
+
+struct queue_rcpt_info {
+	char *addr;
+	enum queue_rcpt_state state;
+	unsigned attempts;
+	int64_t next_attempt; /* unix time, 0 = none scheduled */
+	char *last_error;     /* NULL when none */
+};
+
+struct queue_entry {
+	char id[QUEUE_ID_LEN + 1];
+	char *sender;
+	char *auth_user;
+	char *client_ip;
+	int64_t arrival;
+	size_t size;
+	struct queue_rcpt_info *rcpts;
+	size_t rcpt_count;
+};
+void queue_entry_free(struct queue_entry *e);
+
+/* Opens (creating if needed) DATA_DIR/queue.db in WAL mode with synchronous=FULL.
+ * NULL on failure with *error_r set to a sentence (static or valid until the next call). */
+struct queue *queue_open(const char *data_dir, const char **error_r);
+/* Stops the writer thread (after committing what is pending) and closes the database. */
+void queue_close(struct queue *q);
+
+/* Starts the group-commit writer thread; completions are posted through lq. Needed only by
+ * queue_msg_store(). */
+int queue_writer_start(struct queue *q, struct loopq *lq, const char **error_r);
+
+/* Called on the loop thread once m is durable (RESULT_OK) or could not be stored (RESULT_TEMPFAIL, with a
+ * short reason for logs such as "disk full"). */
+typedef void queue_store_done_fn(void *arg, enum result res, const char *reason);
+/* Takes ownership of m. Never calls done synchronously. */
+void queue_msg_store(struct queue *q, struct queue_msg *m, queue_store_done_fn *done, void *arg);
+
+/* Synchronous inspection and management (CLI). Each returns RESULT_OK, RESULT_PERMFAIL when the id is not in
+ * the queue, RESULT_TEMPFAIL on a database error (with *error_r). */
+typedef void queue_list_fn(const struct queue_entry *e, void *arg);
+enum result queue_list(struct queue *q, queue_list_fn *fn, void *arg, const char **error_r);
+enum result queue_show(struct queue *q, const char *id, struct queue_entry **e_r, const char **error_r);
+enum result queue_delete(struct queue *q, const char *id, const char **error_r);
+/* Makes every not-yet-final recipient due now; *count_r = recipients affected. */
+enum result queue_flush(struct queue *q, unsigned *count_r, const char **error_r);
+/* The stored message bytes (malloc'd). */
+enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_t *size_r, const char **error_r);
+
+#endif

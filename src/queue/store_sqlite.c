@@ -1,0 +1,927 @@
+/* store_sqlite.c — owns the SQLite queue store: DATA_DIR/queue.db, its schema, the group-commit writer
+ * thread behind queue_msg_store(), and the synchronous calls the CLI uses.
+ *
+ * Two connections: the main one (queue_open) serves the synchronous calls on the caller's thread; the
+ * writer thread has its own, so a commit's fsync never runs on the loop thread (DESIGN.md §1). WAL
+ * lets another process (the CLI next to the server) read while the writer writes. */
+#include "queue/queue.h"
+#include "queue/store_sqlite_test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "util/loopq.h"
+
+#define QUEUE_DB_NAME "queue.db"
+#define QUEUE_SCHEMA_VERSION 1
+#define QUEUE_BUSY_TIMEOUT_MS 5000
+/* A batch is bounded so one commit (and the WAL it leaves behind) cannot grow without limit while
+ * sessions keep storing; what is left waits for the next commit, a few milliseconds later. */
+#define QUEUE_BATCH_MAX_MSGS 256
+#define QUEUE_BATCH_MAX_BYTES ((size_t)64 << 20)
+
+struct queue_store_req {
+	struct queue_store_req *next;
+	struct queue_msg *msg;
+	queue_store_done_fn *done;
+	void *arg;
+	enum result res;
+	const char *reason; /* static */
+};
+
+struct queue {
+	char *path;
+	sqlite3 *db; /* main connection: the synchronous calls */
+	char error[256];
+
+	/* writer: set up by queue_writer_start() on the caller's thread, then used only by the writer */
+	sqlite3 *wdb;
+	sqlite3_stmt *w_begin;
+	sqlite3_stmt *w_commit;
+	sqlite3_stmt *w_rollback;
+	sqlite3_stmt *w_msg;
+	sqlite3_stmt *w_rcpt;
+	struct loopq *lq;
+	pthread_t thread;
+	bool writer_started;
+	atomic_ulong commits;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cond;              /* pending list became non-empty, or stopping */
+	struct queue_store_req *pending;  /* under mu */
+	struct queue_store_req *pending_tail;
+	bool stopping;                    /* under mu */
+	unsigned test_max_pages;          /* under mu; 0 = nothing to apply */
+};
+
+static const char queue_schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS messages("
+	" id TEXT PRIMARY KEY,"
+	" sender TEXT NOT NULL,"
+	" auth_user TEXT,"
+	" client_ip TEXT,"
+	" arrival INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" data BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS recipients("
+	" msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	" idx INTEGER NOT NULL,"
+	" addr TEXT NOT NULL,"
+	" state INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_attempt INTEGER NOT NULL DEFAULT 0,"
+	" last_error TEXT,"
+	" PRIMARY KEY(msg_id, idx));"
+	/* the scheduler asks "which recipients in state S are due by T" */
+	"CREATE INDEX IF NOT EXISTS recipients_due ON recipients(state, next_attempt);";
+
+/* ---- connections and schema ---- */
+
+/* Short words for logs (reason=…) and for the 4xx text; static strings. */
+static const char *queue_sqlite_reason(int rc)
+{
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+		return "id collision";
+	switch (rc & 0xff) {
+	case SQLITE_FULL: return "disk full";
+	case SQLITE_IOERR: return "I/O error";
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return "database busy";
+	case SQLITE_READONLY:
+	case SQLITE_PERM: return "database read-only";
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB: return "database corrupt";
+	case SQLITE_NOMEM: return "out of memory";
+	case SQLITE_CANTOPEN: return "cannot open database";
+	case SQLITE_TOOBIG: return "message too big";
+	case SQLITE_CONSTRAINT: return "invalid message";
+	}
+	return "database error";
+}
+
+/* queue_open() has no struct queue to keep a formatted sentence in once it fails, so these are static. */
+static const char *queue_open_error(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CANTOPEN: return "cannot open " QUEUE_DB_NAME " (does the data directory exist, and may we write to it?)";
+	case SQLITE_PERM:
+	case SQLITE_READONLY: return QUEUE_DB_NAME " is read-only for this user";
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB: return QUEUE_DB_NAME " is corrupt or not a SQLite database";
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return QUEUE_DB_NAME " stayed locked by another process";
+	case SQLITE_FULL: return "disk full while opening " QUEUE_DB_NAME;
+	case SQLITE_IOERR: return "I/O error on " QUEUE_DB_NAME;
+	case SQLITE_NOMEM: return "out of memory";
+	}
+	return "cannot open " QUEUE_DB_NAME;
+}
+
+/* Creates the file with mode 0600 before SQLite does (SQLite would use 0644): it holds other
+ * people's mail. The -wal and -shm files inherit the database file's mode. */
+static void queue_db_precreate(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd >= 0)
+		close(fd);
+	/* on failure sqlite3_open_v2() reports the problem */
+}
+
+static int queue_db_open(const char *path, int flags, sqlite3 **db_r)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*db_r = NULL;
+	queue_db_precreate(path);
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | flags, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	sqlite3_extended_result_codes(db, 1);
+	/* Before anything that locks: the server and the CLI share the file. */
+	sqlite3_busy_timeout(db, QUEUE_BUSY_TIMEOUT_MS);
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		goto fail;
+	/* Without WAL a reader (the CLI) blocks the writer and vice versa; some filesystems (network
+	 * mounts) cannot do WAL, and that is better found at startup than under load. */
+	if (sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+		rc = SQLITE_CANTOPEN;
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	/* synchronous=FULL: in WAL mode every COMMIT fsyncs the WAL, which is what lets a 250 follow it.
+	 * foreign_keys is per connection and needed for ON DELETE CASCADE. journal_size_limit trims the
+	 * WAL file after a checkpoint so one large batch does not keep its space forever. */
+	rc = sqlite3_exec(db,
+		"PRAGMA synchronous=FULL;"
+		"PRAGMA foreign_keys=ON;"
+		"PRAGMA journal_size_limit=67108864;",
+		NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	*db_r = db;
+	return SQLITE_OK;
+fail:
+	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+		rc = SQLITE_ERROR;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+static int queue_user_version(sqlite3 *db, int *v_r)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v_r = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int queue_schema_ensure(sqlite3 *db, const char **error_r)
+{
+	int v = 0;
+	int rc = queue_user_version(db, &v);
+
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (v == 0) {
+		/* IMMEDIATE: two processes opening a new queue at once must not both create it. */
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+		rc = queue_user_version(db, &v);
+		if (rc == SQLITE_OK && v == 0) {
+			rc = sqlite3_exec(db, queue_schema_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK) {
+				char sql[64];
+
+				snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", QUEUE_SCHEMA_VERSION);
+				rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+				v = QUEUE_SCHEMA_VERSION;
+			}
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			if (!sqlite3_get_autocommit(db))
+				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+	}
+	if (v > QUEUE_SCHEMA_VERSION) {
+		*error_r = QUEUE_DB_NAME " was written by a newer mailwerk (unknown schema version)";
+		return SQLITE_ERROR;
+	}
+	return SQLITE_OK;
+fail:
+	*error_r = queue_open_error(rc);
+	return rc;
+}
+
+struct queue *queue_open(const char *data_dir, const char **error_r)
+{
+	struct queue *q = calloc(1, sizeof(*q));
+	int rc;
+
+	if (q == NULL) {
+		*error_r = "out of memory";
+		return NULL;
+	}
+	if (asprintf(&q->path, "%s/%s", data_dir, QUEUE_DB_NAME) < 0) {
+		q->path = NULL;
+		free(q);
+		*error_r = "out of memory";
+		return NULL;
+	}
+	if (pthread_mutex_init(&q->mu, NULL) != 0) {
+		free(q->path);
+		free(q);
+		*error_r = "out of memory";
+		return NULL;
+	}
+	if (pthread_cond_init(&q->cond, NULL) != 0) {
+		pthread_mutex_destroy(&q->mu);
+		free(q->path);
+		free(q);
+		*error_r = "out of memory";
+		return NULL;
+	}
+	atomic_init(&q->commits, 0);
+	rc = queue_db_open(q->path, 0, &q->db);
+	if (rc != SQLITE_OK) {
+		*error_r = queue_open_error(rc);
+		goto fail;
+	}
+	if (queue_schema_ensure(q->db, error_r) != SQLITE_OK)
+		goto fail;
+	return q;
+fail:
+	sqlite3_close(q->db);
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->mu);
+	free(q->path);
+	free(q);
+	return NULL;
+}
+
+/* ---- the group-commit writer ---- */
+
+static void queue_writer_stmts_free(struct queue *q)
+{
+	sqlite3_finalize(q->w_begin);
+	sqlite3_finalize(q->w_commit);
+	sqlite3_finalize(q->w_rollback);
+	sqlite3_finalize(q->w_msg);
+	sqlite3_finalize(q->w_rcpt);
+	q->w_begin = q->w_commit = q->w_rollback = q->w_msg = q->w_rcpt = NULL;
+	sqlite3_close(q->wdb);
+	q->wdb = NULL;
+}
+
+/* Runs on the loop thread: answers every request of one committed (or failed) batch, in order. */
+static void queue_batch_done(void *arg)
+{
+	struct queue_store_req *r = arg;
+
+	while (r != NULL) {
+		struct queue_store_req *next = r->next;
+
+		r->done(r->arg, r->res, r->res == RESULT_OK ? NULL : r->reason);
+		free(r);
+		r = next;
+	}
+}
+
+/* Under q->mu: detaches the longest prefix of the pending list within the batch limits (at least
+ * one request, however large). */
+static struct queue_store_req *queue_batch_take(struct queue *q)
+{
+	struct queue_store_req *first = q->pending;
+	struct queue_store_req *last = first;
+	size_t n = 1;
+	size_t bytes = first->msg != NULL ? first->msg->size : 0;
+
+	while (last->next != NULL && n < QUEUE_BATCH_MAX_MSGS) {
+		size_t sz = last->next->msg != NULL ? last->next->msg->size : 0;
+
+		if (bytes + sz > QUEUE_BATCH_MAX_BYTES)
+			break;
+		bytes += sz;
+		n++;
+		last = last->next;
+	}
+	q->pending = last->next;
+	if (q->pending == NULL)
+		q->pending_tail = NULL;
+	last->next = NULL;
+	return first;
+}
+
+/* A message the caller built wrongly fails alone instead of failing its batch. */
+static bool queue_msg_wellformed(const struct queue_msg *m)
+{
+	if (m == NULL || !queue_id_valid(m->id) || m->sender == NULL)
+		return false;
+	if (m->data == NULL && m->size > 0)
+		return false;
+	if (m->rcpts == NULL && m->rcpt_count > 0)
+		return false;
+	for (size_t i = 0; i < m->rcpt_count; i++) {
+		if (m->rcpts[i] == NULL)
+			return false;
+	}
+	return true;
+}
+
+static int queue_stmt_run(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	/* SQLITE_STATIC bindings point into the message, which is freed after the commit */
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+/* Inserts one message and its recipients into the open transaction. Returns SQLITE_DONE, or the
+ * error; *alone_r tells whether only this message failed (the transaction is intact) or the batch
+ * must be rolled back. */
+static int queue_msg_insert(struct queue *q, const struct queue_msg *m, bool *alone_r)
+{
+	sqlite3_stmt *st = q->w_msg;
+	int rc;
+
+	*alone_r = false;
+	rc = sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 2, m->sender, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 3, m->auth_user, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 4, m->client_ip, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 5, m->arrival);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 6, (sqlite3_int64)m->size);
+	if (rc == SQLITE_OK)
+		/* "" for an empty body: a NULL pointer would bind SQL NULL and break NOT NULL */
+		rc = sqlite3_bind_blob64(st, 7, m->data != NULL ? m->data : "", m->size, SQLITE_STATIC);
+	if (rc != SQLITE_OK) {
+		/* only SQLITE_TOOBIG in practice: this message is over SQLite's blob limit */
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		*alone_r = true;
+		return rc;
+	}
+	rc = queue_stmt_run(st);
+	if (rc != SQLITE_DONE) {
+		/* A constraint error undoes only this statement (ON CONFLICT ABORT): the transaction and
+		 * the other messages in it are intact. Anything else (full, I/O) fails the batch. */
+		*alone_r = (rc & 0xff) == SQLITE_CONSTRAINT;
+		return rc;
+	}
+
+	st = q->w_rcpt;
+	for (size_t i = 0; i < m->rcpt_count; i++) {
+		rc = sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_text(st, 3, m->rcpts[i], -1, SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int(st, 4, QUEUE_RCPT_PENDING);
+		if (rc == SQLITE_OK)
+			/* due at once: the scheduler picks it up on its next pass */
+			rc = sqlite3_bind_int64(st, 5, m->arrival);
+		if (rc != SQLITE_OK) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return rc;
+		}
+		rc = queue_stmt_run(st);
+		/* the message row is already in: a half-stored message must not commit, so the batch fails */
+		if (rc != SQLITE_DONE)
+			return rc;
+	}
+	return SQLITE_DONE;
+}
+
+static void queue_batch_fail(struct queue_store_req *batch, int rc)
+{
+	for (struct queue_store_req *r = batch; r != NULL; r = r->next) {
+		if (r->res == RESULT_OK || r->reason == NULL) {
+			r->res = RESULT_TEMPFAIL;
+			r->reason = queue_sqlite_reason(rc);
+		}
+	}
+}
+
+/* One transaction for the whole batch; sets each request's res/reason. */
+static void queue_batch_write(struct queue *q, struct queue_store_req *batch)
+{
+	bool alone;
+	int rc;
+
+	/* a ROLLBACK that failed last time would otherwise make every later BEGIN fail */
+	if (!sqlite3_get_autocommit(q->wdb))
+		queue_stmt_run(q->w_rollback);
+	rc = queue_stmt_run(q->w_begin);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	for (struct queue_store_req *r = batch; r != NULL; r = r->next) {
+		if (!queue_msg_wellformed(r->msg)) {
+			r->res = RESULT_TEMPFAIL;
+			r->reason = "invalid message";
+			continue;
+		}
+		rc = queue_msg_insert(q, r->msg, &alone);
+		if (rc == SQLITE_DONE) {
+			r->res = RESULT_OK;
+			r->reason = NULL;
+		} else if (alone) {
+			r->res = RESULT_TEMPFAIL;
+			r->reason = queue_sqlite_reason(rc);
+		} else {
+			goto fail;
+		}
+	}
+	rc = queue_stmt_run(q->w_commit);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	atomic_fetch_add(&q->commits, 1);
+	return;
+fail:
+	/* Nothing in this batch was acknowledged, so answering all of it 4xx loses nothing: the
+	 * clients retry. SQLite may already have rolled back (full disk, I/O error). */
+	if (!sqlite3_get_autocommit(q->wdb))
+		queue_stmt_run(q->w_rollback);
+	queue_batch_fail(batch, rc);
+}
+
+static void queue_max_pages_apply(struct queue *q, unsigned pages)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%u", pages);
+	sqlite3_exec(q->wdb, sql, NULL, NULL, NULL);
+}
+
+static void *queue_writer_run(void *arg)
+{
+	struct queue *q = arg;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		struct queue_store_req *batch;
+		unsigned max_pages;
+
+		while (q->pending == NULL && !q->stopping)
+			pthread_cond_wait(&q->cond, &q->mu);
+		/* stopping only ends the loop once everything pending has been answered */
+		if (q->pending == NULL)
+			break;
+		/* Everything that arrived while the previous commit was fsyncing goes into this one:
+		 * that is the group commit. */
+		batch = queue_batch_take(q);
+		max_pages = q->test_max_pages;
+		q->test_max_pages = 0;
+		pthread_mutex_unlock(&q->mu);
+
+		if (max_pages != 0)
+			queue_max_pages_apply(q, max_pages);
+		queue_batch_write(q, batch);
+		/* Freed here, off the loop thread: the loop only gets the answers. */
+		for (struct queue_store_req *r = batch; r != NULL; r = r->next) {
+			queue_msg_free(r->msg);
+			r->msg = NULL;
+		}
+		loopq_post(q->lq, queue_batch_done, batch);
+
+		pthread_mutex_lock(&q->mu);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+int queue_writer_start(struct queue *q, struct loopq *lq, const char **error_r)
+{
+	sigset_t all, old;
+	int rc;
+
+	if (q->writer_started) {
+		*error_r = "the queue writer is already running";
+		return -1;
+	}
+	/* Its own connection, used by the writer thread alone, so no SQLite mutex is needed on it. */
+	rc = queue_db_open(q->path, SQLITE_OPEN_NOMUTEX, &q->wdb);
+	if (rc != SQLITE_OK) {
+		*error_r = queue_open_error(rc);
+		return -1;
+	}
+	rc = sqlite3_prepare_v3(q->wdb, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &q->w_begin, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(q->wdb, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &q->w_commit, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(q->wdb, "ROLLBACK", -1, SQLITE_PREPARE_PERSISTENT, &q->w_rollback, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(q->wdb,
+			"INSERT INTO messages(id, sender, auth_user, client_ip, arrival, size, data)"
+			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			-1, SQLITE_PREPARE_PERSISTENT, &q->w_msg, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(q->wdb,
+			"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt)"
+			" VALUES(?1, ?2, ?3, ?4, 0, ?5)",
+			-1, SQLITE_PREPARE_PERSISTENT, &q->w_rcpt, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(q->error, sizeof(q->error), "cannot prepare the queue writer: %s", sqlite3_errmsg(q->wdb));
+		*error_r = q->error;
+		queue_writer_stmts_free(q);
+		return -1;
+	}
+	q->lq = lq;
+	atomic_store(&q->commits, 0);
+
+	/* Signals belong to the loop thread (libevent's signal events); the writer never takes them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&q->thread, NULL, queue_writer_run, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(q->error, sizeof(q->error), "cannot start the queue writer thread: %s", strerror(rc));
+		*error_r = q->error;
+		queue_writer_stmts_free(q);
+		return -1;
+	}
+	pthread_mutex_lock(&q->mu);
+	q->writer_started = true;
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
+void queue_msg_store(struct queue *q, struct queue_msg *m, queue_store_done_fn *done, void *arg)
+{
+	struct queue_store_req *r = malloc(sizeof(*r));
+	bool was_empty;
+
+	/* There is no way to answer without allocating (the answer itself is posted), and calling
+	 * done here is forbidden: with malloc failing for a few bytes, stop. */
+	if (r == NULL) {
+		fputs("mailwerk: queue_msg_store: out of memory\n", stderr);
+		abort();
+	}
+	r->next = NULL;
+	r->msg = m;
+	r->done = done;
+	r->arg = arg;
+	r->res = RESULT_TEMPFAIL;
+	r->reason = NULL;
+
+	pthread_mutex_lock(&q->mu);
+	if (!q->writer_started || q->stopping) {
+		/* broken invariant: the request would never be answered and its session would hang */
+		fputs("mailwerk: queue_msg_store: the queue writer is not running\n", stderr);
+		abort();
+	}
+	was_empty = q->pending == NULL;
+	if (was_empty)
+		q->pending = r;
+	else
+		q->pending_tail->next = r;
+	q->pending_tail = r;
+	/* the writer waits only on an empty list; while it commits it will find these when done */
+	if (was_empty)
+		pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->writer_started) {
+		pthread_mutex_lock(&q->mu);
+		q->stopping = true;
+		pthread_cond_signal(&q->cond);
+		pthread_mutex_unlock(&q->mu);
+		pthread_join(q->thread, NULL);
+		queue_writer_stmts_free(q);
+	}
+	sqlite3_close(q->db);
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->mu);
+	free(q->path);
+	free(q);
+}
+
+unsigned long queue_commit_count(struct queue *q)
+{
+	return atomic_load(&q->commits);
+}
+
+void queue_test_max_pages_set(struct queue *q, unsigned pages)
+{
+	pthread_mutex_lock(&q->mu);
+	q->test_max_pages = pages;
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- synchronous calls (main connection) ---- */
+
+static enum result queue_db_error(struct queue *q, const char **error_r)
+{
+	snprintf(q->error, sizeof(q->error), "queue database: %s", sqlite3_errmsg(q->db));
+	*error_r = q->error;
+	return RESULT_TEMPFAIL;
+}
+
+static enum result queue_oom(const char **error_r)
+{
+	*error_r = "out of memory";
+	return RESULT_TEMPFAIL;
+}
+
+/* NULL stays NULL; *oom_r is set when a value could not be copied. */
+static char *queue_col_strdup(sqlite3_stmt *st, int col, bool *oom_r)
+{
+	const unsigned char *s;
+	char *copy;
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return NULL;
+	s = sqlite3_column_text(st, col);
+	copy = s != NULL ? strdup((const char *)s) : NULL;
+	if (copy == NULL)
+		*oom_r = true;
+	return copy;
+}
+
+/* Receives each entry built by queue_entries_read() and owns it from then on; nonzero stops. */
+typedef int queue_entry_take_fn(struct queue_entry *e, void *arg);
+
+#define QUEUE_ENTRY_COLUMNS \
+	"SELECT m.id, m.sender, m.auth_user, m.client_ip, m.arrival, m.size," \
+	" r.idx, r.addr, r.state, r.attempts, r.next_attempt, r.last_error" \
+	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id"
+
+/* One statement (one consistent snapshot, even while the server writes) for the messages and their
+ * recipients; the rows of one message are adjacent, recipients in order. Never reads the data. */
+static enum result queue_entries_read(struct queue *q, const char *id, queue_entry_take_fn *take, void *arg,
+	const char **error_r)
+{
+	static const char sql_all[] = QUEUE_ENTRY_COLUMNS " ORDER BY m.arrival, m.id, r.idx";
+	static const char sql_one[] = QUEUE_ENTRY_COLUMNS " WHERE m.id = ?1 ORDER BY r.idx";
+	sqlite3_stmt *st;
+	struct queue_entry *e = NULL;
+	size_t cap = 0;
+	bool oom = false;
+	int rc;
+
+	rc = sqlite3_prepare_v2(q->db, id != NULL ? sql_one : sql_all, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return queue_db_error(q, error_r);
+	if (id != NULL && sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return queue_db_error(q, error_r);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *row_id = (const char *)sqlite3_column_text(st, 0);
+		struct queue_rcpt_info *ri;
+
+		if (row_id == NULL) {
+			oom = true;
+			break;
+		}
+		if (e != NULL && strcmp(e->id, row_id) != 0) {
+			int stop = take(e, arg);
+
+			e = NULL;
+			if (stop)
+				break;
+		}
+		if (e == NULL) {
+			e = calloc(1, sizeof(*e));
+			if (e == NULL) {
+				oom = true;
+				break;
+			}
+			cap = 0;
+			snprintf(e->id, sizeof(e->id), "%s", row_id);
+			e->sender = queue_col_strdup(st, 1, &oom);
+			e->auth_user = queue_col_strdup(st, 2, &oom);
+			e->client_ip = queue_col_strdup(st, 3, &oom);
+			e->arrival = sqlite3_column_int64(st, 4);
+			e->size = (size_t)sqlite3_column_int64(st, 5);
+			if (e->sender == NULL)
+				oom = true;
+			if (oom)
+				break;
+		}
+		/* LEFT JOIN: a message without recipients has one row of NULLs on the right */
+		if (sqlite3_column_type(st, 6) == SQLITE_NULL)
+			continue;
+		if (e->rcpt_count == cap) {
+			size_t ncap = cap != 0 ? cap * 2 : 4;
+			struct queue_rcpt_info *n = realloc(e->rcpts, ncap * sizeof(*n));
+
+			if (n == NULL) {
+				oom = true;
+				break;
+			}
+			e->rcpts = n;
+			cap = ncap;
+		}
+		ri = &e->rcpts[e->rcpt_count];
+		memset(ri, 0, sizeof(*ri));
+		e->rcpt_count++;
+		ri->addr = queue_col_strdup(st, 7, &oom);
+		ri->state = (enum queue_rcpt_state)sqlite3_column_int(st, 8);
+		ri->attempts = (unsigned)sqlite3_column_int64(st, 9);
+		ri->next_attempt = sqlite3_column_int64(st, 10);
+		ri->last_error = queue_col_strdup(st, 11, &oom);
+		if (ri->addr == NULL)
+			oom = true;
+		if (oom)
+			break;
+	}
+	if (oom) {
+		queue_entry_free(e);
+		sqlite3_finalize(st);
+		return queue_oom(error_r);
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		queue_entry_free(e);
+		queue_db_error(q, error_r);
+		sqlite3_finalize(st);
+		return RESULT_TEMPFAIL;
+	}
+	sqlite3_finalize(st);
+	if (e != NULL)
+		take(e, arg);
+	return RESULT_OK;
+}
+
+struct queue_list_ctx {
+	queue_list_fn *fn;
+	void *arg;
+};
+
+static int queue_list_take(struct queue_entry *e, void *arg)
+{
+	struct queue_list_ctx *c = arg;
+
+	c->fn(e, c->arg);
+	queue_entry_free(e);
+	return 0;
+}
+
+enum result queue_list(struct queue *q, queue_list_fn *fn, void *arg, const char **error_r)
+{
+	struct queue_list_ctx c = { fn, arg };
+
+	return queue_entries_read(q, NULL, queue_list_take, &c, error_r);
+}
+
+static int queue_show_take(struct queue_entry *e, void *arg)
+{
+	struct queue_entry **e_r = arg;
+
+	*e_r = e;
+	return 1;
+}
+
+enum result queue_show(struct queue *q, const char *id, struct queue_entry **e_r, const char **error_r)
+{
+	enum result res;
+
+	*e_r = NULL;
+	if (!queue_id_valid(id)) {
+		*error_r = "no such message in the queue";
+		return RESULT_PERMFAIL;
+	}
+	res = queue_entries_read(q, id, queue_show_take, e_r, error_r);
+	if (res == RESULT_OK && *e_r == NULL) {
+		*error_r = "no such message in the queue";
+		return RESULT_PERMFAIL;
+	}
+	return res;
+}
+
+enum result queue_delete(struct queue *q, const char *id, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!queue_id_valid(id)) {
+		*error_r = "no such message in the queue";
+		return RESULT_PERMFAIL;
+	}
+	/* the recipients go with it: ON DELETE CASCADE (foreign_keys is on for this connection) */
+	if (sqlite3_prepare_v2(q->db, "DELETE FROM messages WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return queue_db_error(q, error_r);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return queue_db_error(q, error_r);
+	if (sqlite3_changes(q->db) == 0) {
+		*error_r = "no such message in the queue";
+		return RESULT_PERMFAIL;
+	}
+	return RESULT_OK;
+}
+
+enum result queue_flush(struct queue *q, unsigned *count_r, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*count_r = 0;
+	if (sqlite3_prepare_v2(q->db, "UPDATE recipients SET next_attempt = ?1 WHERE state IN (?2, ?3)",
+			-1, &st, NULL) != SQLITE_OK)
+		return queue_db_error(q, error_r);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int(st, 2, QUEUE_RCPT_PENDING);
+	sqlite3_bind_int(st, 3, QUEUE_RCPT_DEFERRED);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return queue_db_error(q, error_r);
+	*count_r = (unsigned)sqlite3_changes(q->db);
+	return RESULT_OK;
+}
+
+enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_t *size_r, const char **error_r)
+{
+	sqlite3_stmt *st;
+	const void *blob;
+	size_t n;
+	int rc;
+
+	*data_r = NULL;
+	*size_r = 0;
+	if (!queue_id_valid(id)) {
+		*error_r = "no such message in the queue";
+		return RESULT_PERMFAIL;
+	}
+	if (sqlite3_prepare_v2(q->db, "SELECT data FROM messages WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return queue_db_error(q, error_r);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_finalize(st);
+		*error_r = "no such message in the queue";
+		return RESULT_PERMFAIL;
+	}
+	if (rc != SQLITE_ROW) {
+		queue_db_error(q, error_r);
+		sqlite3_finalize(st);
+		return RESULT_TEMPFAIL;
+	}
+	blob = sqlite3_column_blob(st, 0);
+	n = (size_t)sqlite3_column_bytes(st, 0);
+	if (blob == NULL && n > 0) {
+		sqlite3_finalize(st);
+		return queue_oom(error_r);
+	}
+	/* one spare byte, NUL, so text users may treat it as a string */
+	*data_r = malloc(n + 1);
+	if (*data_r == NULL) {
+		sqlite3_finalize(st);
+		return queue_oom(error_r);
+	}
+	if (n > 0)
+		memcpy(*data_r, blob, n);
+	(*data_r)[n] = '\0';
+	*size_r = n;
+	sqlite3_finalize(st);
+	return RESULT_OK;
+}
