@@ -1,0 +1,650 @@
+/* users.c — accounts and local domains in DATA_DIR/mailwerk.db (SQLite, WAL), and the crypt(3)
+ * password hashing they use. Owns the schema of the domains and users tables.
+ *
+ * Error sentences that name a domain or an address are formatted into a buffer inside struct users, so
+ * an *error_r stays valid until the next call on the same handle; other errors are static strings. */
+#include "mailbox/users.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include "util/addr.h"
+
+/* Bump with every schema change and add the migration step in users_schema_ensure(). */
+#define USERS_SCHEMA_VERSION 1
+
+struct users {
+	sqlite3 *db;
+	char error[512];
+};
+
+static const char users_schema_v1[] =
+	"CREATE TABLE domains(name TEXT PRIMARY KEY);"
+	"CREATE TABLE users("
+	" address TEXT PRIMARY KEY,"
+	" domain TEXT NOT NULL REFERENCES domains(name),"
+	" hash TEXT NOT NULL,"
+	" created INTEGER NOT NULL);"
+	/* the case-insensitive fallback lookup and the duplicate check must not scan the table */
+	"CREATE INDEX users_address_nocase ON users(address COLLATE NOCASE);"
+	"CREATE INDEX users_domain ON users(domain);"
+	"PRAGMA user_version = 1;";
+
+static enum result users_fail(struct users *u, enum result r, const char **error_r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static enum result users_fail(struct users *u, enum result r, const char **error_r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(u->error, sizeof(u->error), fmt, ap);
+	va_end(ap);
+	if (error_r)
+		*error_r = u->error;
+	return r;
+}
+
+/* A database error is a temporary failure: the caller may retry, an SMTP peer gets a 4xx. */
+static enum result users_db_fail(struct users *u, const char **error_r, const char *what)
+{
+	return users_fail(u, RESULT_TEMPFAIL, error_r, "database error while %s: %s", what, sqlite3_errmsg(u->db));
+}
+
+/* RFC 5321 §2.4: domains are case-insensitive. Only ASCII is folded: U-labels would need the IDNA
+ * mapping, which SQLite cannot do either, so a UTF-8 domain is matched as stored. */
+static bool users_domain_fold(const char *domain, char out[ADDR_DOMAIN_MAX + 1])
+{
+	size_t len = strlen(domain);
+	if (len == 0 || len > ADDR_DOMAIN_MAX)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char c = domain[i];
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	return true;
+}
+
+/* "local@domain" with the domain folded; the local part is kept as given (RFC 5321 §2.4). The last '@'
+ * separates them because a quoted local part may itself contain '@'. */
+static bool users_address_fold(const char *address, char out[ADDR_TEXT_MAX + 1])
+{
+	const char *at = strrchr(address, '@');
+	if (!at || at == address)
+		return false;
+	size_t local_len = (size_t)(at - address);
+	size_t domain_len = strlen(at + 1);
+	if (domain_len == 0 || local_len + 1 + domain_len > ADDR_TEXT_MAX)
+		return false;
+	memcpy(out, address, local_len + 1);
+	for (size_t i = 0; i <= domain_len; i++) {
+		char c = at[1 + i];
+		out[local_len + 1 + i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	return true;
+}
+
+static int users_exec(struct users *u, const char *sql)
+{
+	return sqlite3_exec(u->db, sql, NULL, NULL, NULL);
+}
+
+/* BEGIN IMMEDIATE takes the write lock up front, so a check-then-write cannot race another process
+ * (the CLI and the server share the file); busy_timeout makes it wait instead of failing at once. */
+static enum result users_tx_begin(struct users *u, const char **error_r)
+{
+	if (users_exec(u, "BEGIN IMMEDIATE") != SQLITE_OK)
+		return users_db_fail(u, error_r, "starting a transaction");
+	return RESULT_OK;
+}
+
+static enum result users_tx_commit(struct users *u, const char **error_r)
+{
+	if (users_exec(u, "COMMIT") != SQLITE_OK) {
+		enum result r = users_db_fail(u, error_r, "committing");
+		users_exec(u, "ROLLBACK");
+		return r;
+	}
+	return RESULT_OK;
+}
+
+/* Ends a transaction that failed; keeps the error already reported. */
+static enum result users_tx_abort(struct users *u, enum result r)
+{
+	users_exec(u, "ROLLBACK");
+	return r;
+}
+
+static sqlite3_stmt *users_prepare(struct users *u, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(u->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	return st;
+}
+
+static int users_pragma_int(struct users *u, const char *sql, int *v_r)
+{
+	sqlite3_stmt *st = users_prepare(u, sql);
+	if (!st)
+		return sqlite3_errcode(u->db);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v_r = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static const char *users_schema_ensure(struct users *u)
+{
+	if (users_exec(u, "BEGIN IMMEDIATE") != SQLITE_OK)
+		return sqlite3_errstr(sqlite3_errcode(u->db));
+	int version = 0;
+	int rc = users_pragma_int(u, "PRAGMA user_version", &version);
+	if (rc != SQLITE_OK) {
+		users_exec(u, "ROLLBACK");
+		return sqlite3_errstr(rc);
+	}
+	if (version > USERS_SCHEMA_VERSION) {
+		users_exec(u, "ROLLBACK");
+		return "the database was written by a newer mailwerk (its schema version is unknown to this one)";
+	}
+	if (version == 0 && users_exec(u, users_schema_v1) != SQLITE_OK) {
+		const char *e = sqlite3_errstr(sqlite3_errcode(u->db));
+		users_exec(u, "ROLLBACK");
+		return e;
+	}
+	if (users_exec(u, "COMMIT") != SQLITE_OK) {
+		const char *e = sqlite3_errstr(sqlite3_errcode(u->db));
+		users_exec(u, "ROLLBACK");
+		return e;
+	}
+	return NULL;
+}
+
+struct users *users_open(const char *data_dir, const char **error_r)
+{
+	char path[4096];
+	int n = snprintf(path, sizeof(path), "%s/mailwerk.db", data_dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		*error_r = "the data directory path is too long";
+		return NULL;
+	}
+	/* The file holds password hashes. SQLite would create it 0644, and its -wal and -shm files copy
+	 * the database file's mode, so create it ourselves first without world access. An empty file is
+	 * a valid empty database. */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		*error_r = strerror(errno); /* glibc: static text for every known errno */
+		return NULL;
+	}
+	close(fd);
+
+	struct users *u = calloc(1, sizeof(*u));
+	if (!u) {
+		*error_r = "out of memory";
+		return NULL;
+	}
+	/* FULLMUTEX: the handle may be used from a worker thread as well as the loop thread. */
+	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+				 NULL);
+	const char *err = NULL;
+	if (rc != SQLITE_OK) {
+		err = sqlite3_errstr(rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(u->db, 5000);
+
+	/* WAL lets readers (the server) proceed while a writer (the CLI) commits; synchronous=FULL
+	 * makes every commit durable, which an account change must be once the command says "done". */
+	sqlite3_stmt *st = users_prepare(u, "PRAGMA journal_mode=WAL");
+	if (!st) {
+		err = sqlite3_errstr(sqlite3_errcode(u->db));
+		goto fail;
+	}
+	rc = sqlite3_step(st);
+	bool wal = rc == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+		   strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	if (rc != SQLITE_ROW)
+		err = sqlite3_errstr(sqlite3_errcode(u->db));
+	sqlite3_finalize(st);
+	if (err)
+		goto fail;
+	if (!wal) {
+		err = "cannot switch the database to WAL mode (is it on a network file system?)";
+		goto fail;
+	}
+	if (users_exec(u, "PRAGMA synchronous=FULL") != SQLITE_OK ||
+	    users_exec(u, "PRAGMA foreign_keys=ON") != SQLITE_OK) {
+		err = sqlite3_errstr(sqlite3_errcode(u->db));
+		goto fail;
+	}
+	err = users_schema_ensure(u);
+	if (err)
+		goto fail;
+	return u;
+
+fail:
+	*error_r = err;
+	users_close(u);
+	return NULL;
+}
+
+void users_close(struct users *u)
+{
+	if (!u)
+		return;
+	sqlite3_close(u->db); /* every statement is finalized where it is used, so this cannot be busy */
+	free(u);
+}
+
+enum result users_domain_add(struct users *u, const char *domain, const char **error_r)
+{
+	const char *perr = NULL;
+	if (addr_parse_domain(domain, strlen(domain), ADDR_ALLOW_UTF8, &perr) != ADDR_OK)
+		return users_fail(u, RESULT_PERMFAIL, error_r, "invalid domain %s: %s", domain, perr ? perr : "syntax error");
+	if (domain[0] == '[')
+		return users_fail(u, RESULT_PERMFAIL, error_r, "%s is an address literal, not a domain", domain);
+	char name[ADDR_DOMAIN_MAX + 1];
+	if (!users_domain_fold(domain, name))
+		return users_fail(u, RESULT_PERMFAIL, error_r, "invalid domain %s", domain);
+
+	sqlite3_stmt *st = users_prepare(u, "INSERT OR IGNORE INTO domains(name) VALUES (?1)");
+	if (!st)
+		return users_db_fail(u, error_r, "adding a domain");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return users_db_fail(u, error_r, "adding a domain");
+	if (sqlite3_changes(u->db) == 0)
+		return users_fail(u, RESULT_PERMFAIL, error_r, "domain %s already exists", name);
+	return RESULT_OK;
+}
+
+enum result users_domain_del(struct users *u, const char *domain, const char **error_r)
+{
+	char name[ADDR_DOMAIN_MAX + 1];
+	if (!users_domain_fold(domain, name))
+		return users_fail(u, RESULT_PERMFAIL, error_r, "no such domain: %s", domain);
+	enum result r = users_tx_begin(u, error_r);
+	if (r != RESULT_OK)
+		return r;
+
+	sqlite3_stmt *st = users_prepare(u, "SELECT count(*) FROM users WHERE domain = ?1");
+	if (!st)
+		return users_tx_abort(u, users_db_fail(u, error_r, "counting users"));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_int64 count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return users_tx_abort(u, users_db_fail(u, error_r, "counting users"));
+	if (count > 0)
+		return users_tx_abort(u, users_fail(u, RESULT_PERMFAIL, error_r,
+						    "domain %s still has %lld user%s; delete %s first with: mailwerk user del ADDRESS", name,
+						    (long long)count, count == 1 ? "" : "s", count == 1 ? "it" : "them"));
+
+	st = users_prepare(u, "DELETE FROM domains WHERE name = ?1");
+	if (!st)
+		return users_tx_abort(u, users_db_fail(u, error_r, "deleting a domain"));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return users_tx_abort(u, users_db_fail(u, error_r, "deleting a domain"));
+	if (sqlite3_changes(u->db) == 0)
+		return users_tx_abort(u, users_fail(u, RESULT_PERMFAIL, error_r, "no such domain: %s", name));
+	return users_tx_commit(u, error_r);
+}
+
+static enum result users_list(struct users *u, const char *sql, users_list_fn *fn, void *arg, const char **error_r)
+{
+	sqlite3_stmt *st = users_prepare(u, sql);
+	if (!st)
+		return users_db_fail(u, error_r, "listing");
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *name = sqlite3_column_text(st, 0);
+		if (name)
+			fn((const char *)name, arg);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return users_db_fail(u, error_r, "listing");
+	return RESULT_OK;
+}
+
+enum result users_domain_list(struct users *u, users_list_fn *fn, void *arg, const char **error_r)
+{
+	return users_list(u, "SELECT name FROM domains ORDER BY name", fn, arg, error_r);
+}
+
+static enum result users_domain_is_local_folded(struct users *u, const char *name)
+{
+	sqlite3_stmt *st = users_prepare(u, "SELECT 1 FROM domains WHERE name = ?1");
+	if (!st)
+		return RESULT_TEMPFAIL;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return RESULT_OK;
+	return rc == SQLITE_DONE ? RESULT_PERMFAIL : RESULT_TEMPFAIL;
+}
+
+enum result users_domain_is_local(struct users *u, const char *domain)
+{
+	char name[ADDR_DOMAIN_MAX + 1];
+	if (!users_domain_fold(domain, name))
+		return RESULT_PERMFAIL;
+	return users_domain_is_local_folded(u, name);
+}
+
+/* Finds the stored row for address: the exact address first (domain folded), then the local part
+ * case-insensitively. Two rows that differ only in case cannot be told apart that way, so such a
+ * lookup finds nobody rather than guessing (users_user_add refuses to create them, but a database
+ * edited by hand may hold them). Copies the stored address and, when hash_r is set, the hash. */
+static enum result users_user_find(struct users *u, const char *address, char stored_r[ADDR_TEXT_MAX + 1],
+				   char *hash_r, size_t hash_size, const char **error_r)
+{
+	char folded[ADDR_TEXT_MAX + 1];
+	if (!users_address_fold(address, folded))
+		return users_fail(u, RESULT_PERMFAIL, error_r, "no such user: %s", address);
+
+	static const char *const queries[] = {
+		"SELECT address, hash FROM users WHERE address = ?1",
+		"SELECT address, hash FROM users WHERE address = ?1 COLLATE NOCASE LIMIT 2",
+	};
+	for (size_t q = 0; q < sizeof(queries) / sizeof(queries[0]); q++) {
+		sqlite3_stmt *st = users_prepare(u, queries[q]);
+		if (!st)
+			return users_db_fail(u, error_r, "looking up a user");
+		sqlite3_bind_text(st, 1, folded, -1, SQLITE_STATIC);
+		int rows = 0, rc;
+		enum result r = RESULT_OK;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (++rows > 1)
+				break;
+			const char *a = (const char *)sqlite3_column_text(st, 0);
+			const char *h = (const char *)sqlite3_column_text(st, 1);
+			if (!a || !h || strlen(a) > ADDR_TEXT_MAX) {
+				r = users_fail(u, RESULT_TEMPFAIL, error_r, "database error: malformed row for %s", folded);
+				break;
+			}
+			strcpy(stored_r, a);
+			if (hash_r) {
+				size_t hlen = strlen(h);
+				if (hlen >= hash_size) {
+					r = users_fail(u, RESULT_TEMPFAIL, error_r, "the stored hash of %s is too long", a);
+					break;
+				}
+				memcpy(hash_r, h, hlen + 1);
+			}
+		}
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			r = users_db_fail(u, error_r, "looking up a user");
+		sqlite3_finalize(st);
+		if (r != RESULT_OK)
+			return r;
+		if (rows == 1)
+			return RESULT_OK;
+		if (rows > 1)
+			break;
+	}
+	if (hash_r && hash_size > 0)
+		hash_r[0] = '\0';
+	return users_fail(u, RESULT_PERMFAIL, error_r, "no such user: %s", address);
+}
+
+/* Only hashes we can verify may be stored: anything else (a plain password passed by mistake, an MD5
+ * crypt hash) would lock the account out or weaken it without a word. */
+static enum result users_hash_check_storable(struct users *u, const char *hash, const char **error_r)
+{
+	if (!hash || !users_hash_importable(hash))
+		return users_fail(u, RESULT_PERMFAIL, error_r,
+				  "the password hash is not a complete $y$ (yescrypt), $2b$ (bcrypt) or $6$ (SHA-512) crypt hash");
+	return RESULT_OK;
+}
+
+enum result users_user_add(struct users *u, const char *address, const char *hash, const char **error_r)
+{
+	struct addr a;
+	const char *perr = NULL;
+	if (addr_parse_mailbox(address, strlen(address), ADDR_ALLOW_UTF8, &a, &perr) != ADDR_OK)
+		return users_fail(u, RESULT_PERMFAIL, error_r, "invalid address %s: %s", address, perr ? perr : "syntax error");
+	if (a.is_literal)
+		return users_fail(u, RESULT_PERMFAIL, error_r, "%s: an address literal cannot be a local domain", address);
+	enum result r = users_hash_check_storable(u, hash, error_r);
+	if (r != RESULT_OK)
+		return r;
+
+	char stored[ADDR_TEXT_MAX + 1], domain[ADDR_DOMAIN_MAX + 1];
+	if (!users_address_fold(a.text, stored) || !users_domain_fold(addr_domain(&a), domain))
+		return users_fail(u, RESULT_PERMFAIL, error_r, "invalid address %s", address);
+
+	r = users_tx_begin(u, error_r);
+	if (r != RESULT_OK)
+		return r;
+	r = users_domain_is_local_folded(u, domain);
+	if (r == RESULT_TEMPFAIL)
+		return users_tx_abort(u, users_db_fail(u, error_r, "looking up a domain"));
+	if (r == RESULT_PERMFAIL)
+		return users_tx_abort(u, users_fail(u, RESULT_PERMFAIL, error_r,
+						    "domain %s is not local; add it with: mailwerk domain add %s",
+						    domain, domain));
+
+	/* Local parts are case-sensitive on the wire, but logins and RCPT TO fall back to a
+	 * case-insensitive match; two accounts differing only in case would make that ambiguous. */
+	char existing[ADDR_TEXT_MAX + 1];
+	const char *ferr = NULL;
+	r = users_user_find(u, stored, existing, NULL, 0, &ferr);
+	if (r == RESULT_OK)
+		return users_tx_abort(u, users_fail(u, RESULT_PERMFAIL, error_r, "user %s already exists", existing));
+	if (r == RESULT_TEMPFAIL) {
+		if (error_r)
+			*error_r = ferr;
+		return users_tx_abort(u, r);
+	}
+
+	sqlite3_stmt *st = users_prepare(u, "INSERT INTO users(address, domain, hash, created) VALUES (?1, ?2, ?3, ?4)");
+	if (!st)
+		return users_tx_abort(u, users_db_fail(u, error_r, "adding a user"));
+	sqlite3_bind_text(st, 1, stored, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, domain, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return users_tx_abort(u, users_db_fail(u, error_r, "adding a user"));
+	return users_tx_commit(u, error_r);
+}
+
+/* Runs sql with ?1 = the stored address of address (and ?2 = extra when given); RESULT_PERMFAIL when
+ * nobody matches, also when the row vanished between the lookup and the write. */
+static enum result users_user_write(struct users *u, const char *address, const char *sql, const char *extra,
+				    const char *what, const char **error_r)
+{
+	char stored[ADDR_TEXT_MAX + 1];
+	enum result r = users_user_find(u, address, stored, NULL, 0, error_r);
+	if (r != RESULT_OK)
+		return r;
+	sqlite3_stmt *st = users_prepare(u, sql);
+	if (!st)
+		return users_db_fail(u, error_r, what);
+	sqlite3_bind_text(st, 1, stored, -1, SQLITE_STATIC);
+	if (extra)
+		sqlite3_bind_text(st, 2, extra, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return users_db_fail(u, error_r, what);
+	if (sqlite3_changes(u->db) == 0)
+		return users_fail(u, RESULT_PERMFAIL, error_r, "no such user: %s", address);
+	return RESULT_OK;
+}
+
+enum result users_user_set_hash(struct users *u, const char *address, const char *hash, const char **error_r)
+{
+	enum result r = users_hash_check_storable(u, hash, error_r);
+	if (r != RESULT_OK)
+		return r;
+	return users_user_write(u, address, "UPDATE users SET hash = ?2 WHERE address = ?1", hash,
+				"changing a password", error_r);
+}
+
+enum result users_user_del(struct users *u, const char *address, const char **error_r)
+{
+	return users_user_write(u, address, "DELETE FROM users WHERE address = ?1", NULL, "deleting a user", error_r);
+}
+
+enum result users_user_list(struct users *u, users_list_fn *fn, void *arg, const char **error_r)
+{
+	return users_list(u, "SELECT address FROM users ORDER BY domain, address", fn, arg, error_r);
+}
+
+enum result users_user_hash(struct users *u, const char *address, char *hash_r, size_t size, const char **error_r)
+{
+	char stored[ADDR_TEXT_MAX + 1];
+	if (size == 0)
+		return users_fail(u, RESULT_TEMPFAIL, error_r, "no room for the hash");
+	return users_user_find(u, address, stored, hash_r, size, error_r);
+}
+
+/* struct crypt_data is about 32 KiB: too big for a worker thread's stack. calloc also gives the
+ * zeroed "initialized" field crypt_r wants on first use. */
+static struct crypt_data *users_crypt_data_new(void)
+{
+	return calloc(1, sizeof(struct crypt_data));
+}
+
+/* The scratch area holds the passphrase and intermediate state: wipe it before it goes back. */
+static void users_crypt_data_free(struct crypt_data *cd)
+{
+	if (!cd)
+		return;
+	OPENSSL_cleanse(cd, sizeof(*cd));
+	free(cd);
+}
+
+/* libxcrypt signals failure with NULL or a string starting with '*' ("*0" / "*1"), depending on
+ * how it was built. */
+static bool users_crypt_failed(const char *out)
+{
+	return !out || out[0] == '*';
+}
+
+enum result users_hash_password(const char *password, char hash_r[USERS_HASH_MAX])
+{
+	hash_r[0] = '\0';
+	if (!password)
+		return RESULT_PERMFAIL;
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	/* NULL random bytes: libxcrypt reads them from the kernel itself. count 0: its default cost. */
+	if (!crypt_gensalt_rn("$y$", 0, NULL, 0, salt, (int)sizeof(salt)))
+		return RESULT_TEMPFAIL;
+	struct crypt_data *cd = users_crypt_data_new();
+	if (!cd)
+		return RESULT_TEMPFAIL;
+	enum result r = RESULT_TEMPFAIL;
+	const char *out = crypt_r(password, salt, cd);
+	if (!users_crypt_failed(out) && strlen(out) < USERS_HASH_MAX) {
+		memcpy(hash_r, out, strlen(out) + 1);
+		r = RESULT_OK;
+	}
+	users_crypt_data_free(cd);
+	return r;
+}
+
+bool users_check_password(const char *password, const char *hash)
+{
+	/* '*' and '!' mark disabled accounts (shadow(5) convention); an empty password never matches,
+	 * whatever the hash, so a client that sends nothing cannot log in. */
+	if (!password || !hash || password[0] == '\0' || hash[0] == '\0' || hash[0] == '*' || hash[0] == '!')
+		return false;
+	size_t hlen = strlen(hash);
+	if (hlen >= CRYPT_OUTPUT_SIZE)
+		return false;
+	struct crypt_data *cd = users_crypt_data_new();
+	if (!cd)
+		return false;
+	bool ok = false;
+	const char *out = crypt_r(password, hash, cd);
+	/* The length is not secret (it follows from the scheme); the bytes are compared in constant time. */
+	if (!users_crypt_failed(out) && strlen(out) == hlen && CRYPTO_memcmp(out, hash, hlen) == 0)
+		ok = true;
+	users_crypt_data_free(cd);
+	return ok;
+}
+
+bool users_hash_importable(const char *hash)
+{
+	static const char *const prefixes[] = { "$y$", "$2b$", "$6$" };
+	if (!hash)
+		return false;
+	size_t len = strlen(hash);
+	const char *prefix = NULL;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		if (strncmp(hash, prefixes[i], strlen(prefixes[i])) == 0)
+			prefix = prefixes[i];
+	}
+	if (!prefix || len <= strlen(prefix) || len >= USERS_HASH_MAX)
+		return false;
+	/* crypt hashes are printable ASCII; ':' would also break a passwd-style export */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)hash[i];
+		if (c <= 0x20 || c >= 0x7f || c == ':')
+			return false;
+	}
+	struct crypt_data *cd = users_crypt_data_new();
+	if (!cd)
+		return false;
+	/* Let libcrypt prove it can compute this scheme with these parameters. Rehashing a complete hash
+	 * yields a string of the same length; a shorter one means the checksum part was missing or cut,
+	 * which would lock the account out with no error. */
+	const char *out = crypt_r("mailwerk-import-check", hash, cd);
+	bool ok = !users_crypt_failed(out) && strncmp(out, prefix, strlen(prefix)) == 0 && strlen(out) == len;
+	users_crypt_data_free(cd);
+	return ok;
+}
+
+enum result users_password_generate(char *password_r, size_t size)
+{
+	/* No 0/O/o, 1/l/I: the password is read off a terminal and typed into a mail client. 56 symbols,
+	 * so 20 of them carry about 116 bits. */
+	static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+	const unsigned n = sizeof(alphabet) - 1;
+	const unsigned limit = 256 - 256 % n; /* reject above a multiple of n so no symbol is favoured */
+	if (size == 0)
+		return RESULT_PERMFAIL;
+	size_t have = 0;
+	unsigned char buf[64];
+	while (have + 1 < size) {
+		if (RAND_bytes(buf, (int)sizeof(buf)) != 1) {
+			OPENSSL_cleanse(password_r, size);
+			password_r[0] = '\0';
+			return RESULT_TEMPFAIL;
+		}
+		for (size_t i = 0; i < sizeof(buf) && have + 1 < size; i++) {
+			if (buf[i] < limit)
+				password_r[have++] = alphabet[buf[i] % n];
+		}
+	}
+	password_r[have] = '\0';
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return RESULT_OK;
+}
