@@ -1,0 +1,89 @@
+/* cli_serve.c — `mailwerk serve`: runs the server in the foreground. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli_common.h"
+#include "conf/conf.h"
+#include "server/server.h"
+
+#define SERVE_MAX_OVERRIDES 64
+
+static void serve_usage(FILE *f)
+{
+	fprintf(f, "usage: mailwerk serve [-c FILE] [-o section.key=value]...\n"
+		   "\n"
+		   "Runs the mail server in the foreground; logs go to stderr.\n"
+		   "  -c, --config FILE   configuration file (default %s)\n"
+		   "  -o section.key=VAL  override one configuration key (repeatable)\n"
+		   "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads configuration and TLS files.\n",
+		CLI_DEFAULT_CONF);
+}
+
+int cli_serve_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	char *overrides[SERVE_MAX_OVERRIDES];
+	unsigned n = 0;
+	int opt;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'o':
+			if (n == SERVE_MAX_OVERRIDES) {
+				cli_error("serve: at most %d -o options", SERVE_MAX_OVERRIDES);
+				return CLI_EXIT_USAGE;
+			}
+			overrides[n++] = optarg;
+			break;
+		case 'h':
+			serve_usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			serve_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		cli_error("serve: unexpected argument '%s'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	struct conf *c = cli_conf_load(path, overrides, n);
+	if (c == NULL)
+		return CLI_EXIT_RUNTIME;
+
+	struct server *srv = malloc(sizeof(*srv));
+	char err[512];
+	if (srv == NULL) {
+		cli_error("out of memory");
+		conf_free(c);
+		return CLI_EXIT_RUNTIME;
+	}
+	if (server_init(srv, c, overrides, n, err, sizeof(err)) != 0) {
+		cli_error("%s", err);
+		server_deinit(srv);
+		free(srv);
+		return CLI_EXIT_RUNTIME;
+	}
+	printf("mailwerk %s serving as %s\n", MAILWERK_VERSION, c->hostname);
+	for (int role = 0; role < CONF_LISTEN_COUNT; role++)
+		for (size_t i = 0; i < c->listen[role].count; i++)
+			printf("  %-12s %s%s\n", conf_listener_str(role), c->listen[role].addrs[i].text,
+			       role == CONF_LISTEN_SMTP ? "   (inbound mail for local domains)"
+			       : role == CONF_LISTEN_SUBMISSION ? "   (STARTTLS + AUTH, relays for users)"
+								 : "   (implicit TLS + AUTH, relays for users)");
+	fflush(stdout);
+	int rc = server_run(srv);
+	server_deinit(srv);
+	free(srv);
+	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
+}

@@ -1,0 +1,21 @@
+/* listener.h — binding listening sockets and describing peer addresses. */
+#ifndef MAILWERK_NET_LISTENER_H
+#define MAILWERK_NET_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <event2/listener.h>
+
+struct conf_addr;
+
+/* Textual IP of sa; IPv4-mapped IPv6 addresses are shown as IPv4. */
+void net_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t size);
+/* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104 */
+bool net_sockaddr_is_loopback(const struct sockaddr *sa);
+
+/* A non-blocking listening socket on a, handed to cb. NULL with a sentence in error_r. */
+struct evconnlistener *net_listen(struct event_base *base, const struct conf_addr *a, evconnlistener_cb cb,
+				  void *arg, char *error_r, size_t error_size);
+
+#endif

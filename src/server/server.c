@@ -1,0 +1,350 @@
+/* server.c — the server's life: start-up, accepting connections within the limits, the session
+ * registry, reload on SIGHUP and draining on SIGTERM/SIGINT. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mailbox/users.h"
+#include "net/iplimit.h"
+#include "net/listener.h"
+#include "net/tls.h"
+#include "queue/queue.h"
+#include "smtp/session.h"
+#include "util/log.h"
+#include "util/loopq.h"
+#include "util/worker.h"
+
+/* Password checks run here; two threads keep one slow hash from delaying every login. */
+#define SERVER_WORKER_THREADS 2
+/* After SIGTERM, sessions get this long to finish what they are doing. */
+#define SERVER_STOP_GRACE_SECONDS 10
+
+static void server_refuse(int fd, const char *text)
+{
+	/* best effort, never blocking: the socket is new and its send buffer empty */
+	ssize_t w = send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)w;
+	close(fd);
+}
+
+static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int socklen,
+			     void *arg)
+{
+	struct server_listener *l = arg;
+	struct server *srv = l->srv;
+	const struct conf *c = srv->conf;
+	char ip[46];
+
+	if (srv->stopping) {
+		close(fd);
+		return;
+	}
+	net_sockaddr_ip(sa, ip, sizeof(ip));
+	if (c->max_connections != 0 && srv->session_count >= c->max_connections) {
+		log_warn("event=refused reason=max_connections client=%s", ip);
+		server_refuse(fd, "421 4.7.0 Too many connections, try again later\r\n");
+		return;
+	}
+	if (c->max_connections_per_ip != 0 && iplimit_conn_add(srv->iplimit, ip) > c->max_connections_per_ip) {
+		iplimit_conn_del(srv->iplimit, ip);
+		log_warn("event=refused reason=max_connections_per_ip client=%s", ip);
+		server_refuse(fd, "421 4.7.0 Too many connections from your address, try again later\r\n");
+		return;
+	}
+	if (c->max_connections_per_ip != 0)
+		iplimit_conn_del(srv->iplimit, ip); /* the session accounts for itself */
+	smtp_session_start(srv, l, fd, sa);
+}
+
+static void listener_free(struct server_listener *l)
+{
+	if (l->lev != NULL)
+		evconnlistener_free(l->lev);
+	free(l);
+}
+
+static int listener_add(struct server *srv, enum conf_listener role, const struct conf_addr *a, char *error_r,
+			size_t error_size)
+{
+	struct server_listener *l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		snprintf(error_r, error_size, "out of memory");
+		return -1;
+	}
+	l->srv = srv;
+	l->role = role;
+	l->addr = *a;
+	l->loopback = net_sockaddr_is_loopback((const struct sockaddr *)&a->ss);
+	char err[256];
+	l->lev = net_listen(srv->base, a, server_accept_cb, l, err, sizeof(err));
+	if (l->lev == NULL) {
+		snprintf(error_r, error_size, "%s: %s", conf_listener_str(role), err);
+		free(l);
+		return -1;
+	}
+	l->next = srv->listeners;
+	srv->listeners = l;
+	return 0;
+}
+
+static bool listener_wanted(const struct conf *c, const struct server_listener *l)
+{
+	const struct conf_listen *cl = &c->listen[l->role];
+	for (size_t i = 0; i < cl->count; i++)
+		if (strcmp(cl->addrs[i].text, l->addr.text) == 0)
+			return true;
+	return false;
+}
+
+static bool listener_exists(const struct server *srv, enum conf_listener role, const struct conf_addr *a)
+{
+	for (const struct server_listener *l = srv->listeners; l != NULL; l = l->next)
+		if (l->role == role && strcmp(l->addr.text, a->text) == 0)
+			return true;
+	return false;
+}
+
+/* Makes the bound listeners match c: closes those no longer wanted, binds the new ones. */
+static int listeners_sync(struct server *srv, const struct conf *c, char *error_r, size_t error_size)
+{
+	struct server_listener **pl = &srv->listeners;
+	while (*pl != NULL) {
+		struct server_listener *l = *pl;
+		if (listener_wanted(c, l)) {
+			pl = &l->next;
+			continue;
+		}
+		*pl = l->next;
+		log_info("event=unlisten role=%s addr=%s", conf_listener_str(l->role), l->addr.text);
+		listener_free(l);
+	}
+	int rc = 0;
+	for (int role = 0; role < CONF_LISTEN_COUNT; role++) {
+		const struct conf_listen *cl = &c->listen[role];
+		for (size_t i = 0; i < cl->count; i++) {
+			if (listener_exists(srv, role, &cl->addrs[i]))
+				continue;
+			if (listener_add(srv, role, &cl->addrs[i], error_r, error_size) != 0) {
+				rc = -1;
+				continue;
+			}
+			log_info("event=listen role=%s addr=%s", conf_listener_str(role), cl->addrs[i].text);
+		}
+	}
+	return rc;
+}
+
+static void listeners_close(struct server *srv)
+{
+	while (srv->listeners != NULL) {
+		struct server_listener *l = srv->listeners;
+		srv->listeners = l->next;
+		listener_free(l);
+	}
+}
+
+void server_session_add(struct server *srv, struct smtp_session *s)
+{
+	s->id = ++srv->next_session_id;
+	struct smtp_session **b = &srv->sessions[s->id % SERVER_SESSION_BUCKETS];
+	s->hnext = *b;
+	*b = s;
+	srv->session_count++;
+}
+
+void server_session_del(struct server *srv, struct smtp_session *s)
+{
+	struct smtp_session **p = &srv->sessions[s->id % SERVER_SESSION_BUCKETS];
+	while (*p != NULL && *p != s)
+		p = &(*p)->hnext;
+	if (*p == s)
+		*p = s->hnext;
+}
+
+struct smtp_session *server_session_find(struct server *srv, uint64_t id)
+{
+	for (struct smtp_session *s = srv->sessions[id % SERVER_SESSION_BUCKETS]; s != NULL; s = s->hnext)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+void server_session_gone(struct server *srv)
+{
+	srv->session_count--;
+	if (srv->stopping && srv->session_count == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+static void server_reload(struct server *srv)
+{
+	char err[512];
+	struct conf *c = conf_load(srv->conf->path, srv->overrides, srv->n_overrides, err, sizeof(err));
+	if (c == NULL) {
+		log_error("event=reload result=failed error=\"%s\"", err);
+		return;
+	}
+	if (strcmp(c->data_dir, srv->conf->data_dir) != 0) {
+		log_error("event=reload result=failed error=\"data_dir cannot change while running; restart instead\"");
+		conf_free(c);
+		return;
+	}
+	SSL_CTX *tls = tls_server_ctx_new(c, err, sizeof(err));
+	if (tls == NULL) {
+		log_error("event=reload result=failed error=\"%s\"", err);
+		conf_free(c);
+		return;
+	}
+	/* sessions keep the conf and SSL they started with; new ones get these */
+	conf_free(srv->conf);
+	srv->conf = c;
+	SSL_CTX_free(srv->tls);
+	srv->tls = tls;
+	if (listeners_sync(srv, c, err, sizeof(err)) != 0)
+		log_error("event=reload result=partial error=\"%s\"", err);
+	else
+		log_info("event=reload result=ok");
+}
+
+static void server_stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	log_warn("event=stop_forced sessions=%u", srv->session_count);
+	event_base_loopexit(srv->base, NULL);
+}
+
+static void server_stop(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	log_info("event=stopping sessions=%u", srv->session_count);
+	listeners_close(srv);
+	/* collect first: closing a session edits the registry */
+	struct smtp_session *list = NULL;
+	for (size_t i = 0; i < SERVER_SESSION_BUCKETS; i++)
+		for (struct smtp_session *s = srv->sessions[i]; s != NULL; s = s->hnext) {
+			s->shutdown_next = list;
+			list = s;
+		}
+	while (list != NULL) {
+		struct smtp_session *s = list;
+		list = s->shutdown_next;
+		smtp_session_shutdown(s);
+	}
+	if (srv->session_count == 0) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	struct timeval tv = {.tv_sec = SERVER_STOP_GRACE_SECONDS};
+	srv->stop_timer = evtimer_new(srv->base, server_stop_timeout_cb, srv);
+	if (srv->stop_timer == NULL || evtimer_add(srv->stop_timer, &tv) != 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	if (sig == SIGHUP)
+		server_reload(srv);
+	else
+		server_stop(srv);
+}
+
+int server_init(struct server *srv, struct conf *c, char *const *overrides, unsigned n_overrides, char *error_r,
+		size_t error_size)
+{
+	const char *err;
+	memset(srv, 0, sizeof(*srv));
+	srv->conf = c;
+	srv->overrides = overrides;
+	srv->n_overrides = n_overrides;
+	signal(SIGPIPE, SIG_IGN);
+
+	srv->base = event_base_new();
+	srv->iplimit = iplimit_new();
+	if (srv->base == NULL || srv->iplimit == NULL) {
+		snprintf(error_r, error_size, "out of memory");
+		return -1;
+	}
+	srv->tls = tls_server_ctx_new(c, error_r, error_size);
+	if (srv->tls == NULL)
+		return -1;
+	srv->users = users_open(c->data_dir, &err);
+	if (srv->users == NULL) {
+		snprintf(error_r, error_size, "%s: %s", c->data_dir, err);
+		return -1;
+	}
+	srv->queue = queue_open(c->data_dir, &err);
+	if (srv->queue == NULL) {
+		snprintf(error_r, error_size, "%s: %s", c->data_dir, err);
+		return -1;
+	}
+	srv->loopq = loopq_new(srv->base);
+	if (srv->loopq == NULL || queue_writer_start(srv->queue, srv->loopq, &err) != 0) {
+		snprintf(error_r, error_size, "cannot start the queue writer: %s", srv->loopq ? err : "out of memory");
+		return -1;
+	}
+	srv->workers = worker_pool_new(srv->loopq, SERVER_WORKER_THREADS);
+	if (srv->workers == NULL) {
+		snprintf(error_r, error_size, "cannot start worker threads");
+		return -1;
+	}
+	if (users_hash_password("mailwerk-timing-equaliser", srv->dummy_hash) != RESULT_OK) {
+		snprintf(error_r, error_size, "libcrypt cannot make yescrypt hashes");
+		return -1;
+	}
+	if (listeners_sync(srv, c, error_r, error_size) != 0)
+		return -1;
+	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
+	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
+	srv->sig_hup = evsignal_new(srv->base, SIGHUP, server_signal_cb, srv);
+	if (srv->sig_term == NULL || srv->sig_int == NULL || srv->sig_hup == NULL || evsignal_add(srv->sig_term, NULL) ||
+	    evsignal_add(srv->sig_int, NULL) || evsignal_add(srv->sig_hup, NULL)) {
+		snprintf(error_r, error_size, "cannot install signal handlers");
+		return -1;
+	}
+	return 0;
+}
+
+int server_run(struct server *srv)
+{
+	log_info("event=started hostname=%s data_dir=%s", srv->conf->hostname, srv->conf->data_dir);
+	int rc = event_base_dispatch(srv->base);
+	log_info("event=stopped");
+	return rc < 0 ? -1 : 0;
+}
+
+void server_deinit(struct server *srv)
+{
+	listeners_close(srv);
+	/* stop the threads first; what they still post is run by loopq_free and finds no session */
+	worker_pool_free(srv->workers);
+	if (srv->queue != NULL)
+		queue_close(srv->queue);
+	if (srv->loopq != NULL)
+		loopq_free(srv->loopq);
+	if (srv->users != NULL)
+		users_close(srv->users);
+	if (srv->sig_term)
+		event_free(srv->sig_term);
+	if (srv->sig_int)
+		event_free(srv->sig_int);
+	if (srv->sig_hup)
+		event_free(srv->sig_hup);
+	if (srv->stop_timer)
+		event_free(srv->stop_timer);
+	SSL_CTX_free(srv->tls);
+	iplimit_free(srv->iplimit);
+	if (srv->base != NULL)
+		event_base_free(srv->base);
+	conf_free(srv->conf);
+}

@@ -1,0 +1,707 @@
+/* cmd.c — what each SMTP command does (RFC 5321 §4.1 and the extensions we offer). The table says
+ * in which states a verb is allowed; the handlers check their arguments and the relay rules. */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mailbox/users.h"
+#include "net/iplimit.h"
+#include "queue/queue.h"
+#include "server/server.h"
+#include "smtp/message.h"
+#include "smtp/reply.h"
+#include "smtp/session.h"
+#include "util/log.h"
+#include "util/worker.h"
+
+#define ST(x) (1u << SMTP_STATE_##x)
+#define ST_ANY (ST(INIT) | ST(READY) | ST(MAIL) | ST(RCPT) | ST(BDAT))
+
+/* Each failed AUTH from an address waits this long times its recent failures, up to the cap. */
+#define AUTH_FAIL_DELAY_MS 500
+#define AUTH_FAIL_DELAY_MAX_MS 5000
+
+struct smtp_cmd_def {
+	enum smtp_verb verb;
+	unsigned states; /* where the verb is allowed; elsewhere 503 5.5.1 */
+	void (*run)(struct smtp_session *s, const struct smtp_cmd *cmd);
+};
+
+static void reply(struct smtp_session *s, int code, const char *enh, const char *text)
+{
+	smtp_reply(smtp_session_out(s), code, enh, "%s", text);
+}
+
+/* A reply to a client mistake: counted towards max_errors. */
+static void reply_error(struct smtp_session *s, int code, const char *enh, const char *text)
+{
+	reply(s, code, enh, text);
+	smtp_session_error(s);
+}
+
+static bool auth_allowed(const struct smtp_session *s)
+{
+	/* RFC 4954 §4 and DESIGN.md §6: credentials only over TLS, except explicit loopback dev mode */
+	return s->tls || (s->conf->allow_insecure_auth && s->listener_loopback);
+}
+
+void smtp_tx_reset(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	for (unsigned i = 0; i < tx->rcpt_count; i++)
+		free(tx->rcpts[i]);
+	free(tx->rcpts);
+	if (tx->body != NULL)
+		evbuffer_free(tx->body);
+	memset(tx, 0, sizeof(*tx));
+	if (s->state != SMTP_STATE_INIT)
+		s->state = SMTP_STATE_READY;
+}
+
+void smtp_cmd_greet(struct smtp_session *s)
+{
+	/* RFC 5321 §4.3.1; no software version in the banner */
+	smtp_reply(smtp_session_out(s), 220, "2.0.0", "%s ESMTP mailwerk", s->conf->hostname);
+}
+
+static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	const char *err;
+	if (smtp_helo_parse(cmd->arg, cmd->arg_len, &err) != SMTP_PARSE_OK) {
+		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax: %s hostname (%s)", smtp_verb_str(cmd->verb), err);
+		smtp_session_error(s);
+		return;
+	}
+	/* RFC 5321 §4.1.4: EHLO/HELO resets the transaction */
+	s->state = SMTP_STATE_READY;
+	smtp_tx_reset(s);
+	snprintf(s->helo, sizeof(s->helo), "%.*s", (int)cmd->arg_len, cmd->arg);
+	s->esmtp = cmd->verb == SMTP_VERB_EHLO;
+	struct evbuffer *out = smtp_session_out(s);
+	if (!s->esmtp) {
+		smtp_reply(out, 250, "2.0.0", "%s", s->conf->hostname);
+		return;
+	}
+	char line[128];
+	snprintf(line, sizeof(line), "%s", s->conf->hostname);
+	smtp_reply_line(out, 250, 0, line);
+	smtp_reply_line(out, 250, 0, "PIPELINING");                    /* RFC 2920 */
+	snprintf(line, sizeof(line), "SIZE %llu", (unsigned long long)s->conf->max_message_size);
+	smtp_reply_line(out, 250, 0, line);                            /* RFC 1870 */
+	smtp_reply_line(out, 250, 0, "8BITMIME");                      /* RFC 6152 */
+	smtp_reply_line(out, 250, 0, "SMTPUTF8");                      /* RFC 6531 */
+	smtp_reply_line(out, 250, 0, "CHUNKING");                      /* RFC 3030 */
+	if (!s->tls && s->srv->tls != NULL)
+		smtp_reply_line(out, 250, 0, "STARTTLS");              /* RFC 3207 */
+	if (auth_allowed(s))
+		smtp_reply_line(out, 250, 0, "AUTH PLAIN LOGIN");      /* RFC 4954 */
+	smtp_reply_line(out, 250, 1, "ENHANCEDSTATUSCODES");           /* RFC 2034 */
+}
+
+static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	struct smtp_mail_args m;
+	const char *err;
+
+	if (s->role != CONF_LISTEN_SMTP && s->auth_user[0] == '\0') {
+		/* RFC 6409 §4.3: submission requires authentication */
+		reply_error(s, 530, "5.7.0", "Authentication required");
+		return;
+	}
+	switch (smtp_mail_parse(cmd->arg, cmd->arg_len, &m, &err)) {
+	case SMTP_PARSE_OK:
+		break;
+	case SMTP_PARSE_BAD_PARAM:
+		smtp_reply(smtp_session_out(s), 555, "5.5.4", "MAIL parameter not recognized: %s", err);
+		smtp_session_error(s);
+		return;
+	case SMTP_PARSE_BAD_SENDER:
+		smtp_reply(smtp_session_out(s), 553, "5.1.7", "Bad sender address syntax: %s", err);
+		smtp_session_error(s);
+		return;
+	case SMTP_PARSE_NEED_UTF8:
+		reply_error(s, 553, "5.6.7", "UTF-8 address needs the SMTPUTF8 parameter");
+		return;
+	default:
+		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax: MAIL FROM:<address> (%s)", err);
+		smtp_session_error(s);
+		return;
+	}
+	if (m.has_size && m.size > s->conf->max_message_size) {
+		/* RFC 1870 §6.2 */
+		reply(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
+		return;
+	}
+	s->tx.mail = m;
+	s->state = SMTP_STATE_MAIL;
+	reply(s, 250, "2.1.0", "Ok");
+}
+
+/* Whether an unauthenticated client may send to this recipient: only our own domains (no relay). */
+static enum result rcpt_is_ours(struct smtp_session *s, const struct addr *a)
+{
+	if (a->domain_off == strlen(a->text))
+		return RESULT_OK; /* <Postmaster>: RFC 5321 §4.5.1 requires accepting it */
+	if (a->is_literal)
+		return RESULT_PERMFAIL;
+	return users_domain_is_local(s->srv->users, addr_domain(a));
+}
+
+static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	struct smtp_rcpt_args r;
+	const char *err;
+
+	switch (smtp_rcpt_parse(cmd->arg, cmd->arg_len, s->tx.mail.smtputf8, &r, &err)) {
+	case SMTP_PARSE_OK:
+		break;
+	case SMTP_PARSE_BAD_PARAM:
+		smtp_reply(smtp_session_out(s), 555, "5.5.4", "RCPT parameter not recognized: %s", err);
+		smtp_session_error(s);
+		return;
+	case SMTP_PARSE_BAD_RCPT:
+		smtp_reply(smtp_session_out(s), 553, "5.1.3", "Bad recipient address syntax: %s", err);
+		smtp_session_error(s);
+		return;
+	case SMTP_PARSE_NEED_UTF8:
+		reply_error(s, 553, "5.6.7", "UTF-8 address needs the SMTPUTF8 parameter on MAIL");
+		return;
+	default:
+		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax: RCPT TO:<address> (%s)", err);
+		smtp_session_error(s);
+		return;
+	}
+	if (s->tx.rcpt_count >= s->conf->max_recipients) {
+		/* RFC 5321 §4.5.3.1.10: 452 for too many recipients */
+		reply(s, 452, "4.5.3", "Too many recipients");
+		return;
+	}
+	if (s->auth_user[0] == '\0') {
+		switch (rcpt_is_ours(s, &r.to)) {
+		case RESULT_OK:
+			break;
+		case RESULT_TEMPFAIL:
+			reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
+			return;
+		case RESULT_PERMFAIL:
+			reply_error(s, 554, "5.7.1", "Relay access denied");
+			return;
+		}
+	}
+	char **grown = realloc(s->tx.rcpts, (s->tx.rcpt_count + 1) * sizeof(char *));
+	char *copy = strdup(r.to.text);
+	if (grown == NULL || copy == NULL) {
+		free(copy);
+		if (grown != NULL)
+			s->tx.rcpts = grown;
+		reply(s, 452, "4.3.1", "Insufficient system resources");
+		return;
+	}
+	s->tx.rcpts = grown;
+	s->tx.rcpts[s->tx.rcpt_count++] = copy;
+	s->state = SMTP_STATE_RCPT;
+	reply(s, 250, "2.1.5", "Ok");
+}
+
+static bool tx_body_begin(struct smtp_session *s)
+{
+	if (s->tx.body != NULL)
+		return true;
+	s->tx.body = evbuffer_new();
+	if (s->tx.body == NULL)
+		return false;
+	smtp_data_begin(&s->tx.data, s->tx.body, s->conf->max_message_size);
+	return true;
+}
+
+static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	if (s->state == SMTP_STATE_BDAT) {
+		reply_error(s, 503, "5.5.1", "DATA not allowed after BDAT");
+		return;
+	}
+	if (s->state != SMTP_STATE_RCPT) {
+		/* RFC 5321 §3.3: no recipients, no data */
+		reply_error(s, s->state == SMTP_STATE_MAIL ? 554 : 503, "5.5.1", "No valid recipients");
+		return;
+	}
+	if (!tx_body_begin(s)) {
+		reply(s, 451, "4.3.0", "Insufficient system resources");
+		return;
+	}
+	s->input = SMTP_INPUT_DATA;
+	smtp_session_set_timeout(s, s->conf->data_timeout);
+	reply(s, 354, "2.0.0", "End data with <CR><LF>.<CR><LF>");
+}
+
+static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	uint64_t size;
+	bool last;
+	const char *err;
+
+	if (smtp_bdat_parse(cmd->arg, cmd->arg_len, &size, &last, &err) != SMTP_PARSE_OK) {
+		/* the chunk size is unknown, so the octets cannot be skipped: the session cannot go on */
+		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax: BDAT size [LAST] (%s)", err);
+		smtp_session_close(s, "bad_bdat");
+		return;
+	}
+	s->tx.chunk_left = size;
+	s->tx.chunk_last = last;
+	s->tx.chunked = true;
+	s->tx.chunk_reject_code = 0;
+	if (s->state != SMTP_STATE_RCPT && s->state != SMTP_STATE_BDAT) {
+		/* RFC 3030 §2: the chunk is read and dropped, then refused */
+		s->tx.chunk_reject_code = 503;
+		s->tx.chunk_reject_enh = "5.5.1";
+		s->tx.chunk_reject_text = s->state == SMTP_STATE_MAIL ? "No valid recipients" : "Need MAIL and RCPT first";
+	} else if (!tx_body_begin(s)) {
+		s->tx.chunk_reject_code = 451;
+		s->tx.chunk_reject_enh = "4.3.0";
+		s->tx.chunk_reject_text = "Insufficient system resources";
+	}
+	s->input = SMTP_INPUT_CHUNK;
+	smtp_session_set_timeout(s, s->conf->data_timeout);
+}
+
+static void cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	smtp_tx_reset(s);
+	reply(s, 250, "2.0.0", "Ok");
+}
+
+static void cmd_noop(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	reply(s, 250, "2.0.0", "Ok");
+}
+
+static void cmd_quit(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	smtp_reply(smtp_session_out(s), 221, "2.0.0", "%s Bye", s->conf->hostname);
+	smtp_session_close(s, "quit");
+}
+
+static void cmd_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	/* RFC 5321 §3.5.3: 252 says nothing about whether the user exists */
+	reply(s, 252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void cmd_expn(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	reply(s, 502, "5.5.1", "EXPN not available");
+}
+
+static void cmd_help(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	reply(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+}
+
+static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	if (s->tls) {
+		reply_error(s, 503, "5.5.1", "TLS already active");
+		return;
+	}
+	if (s->srv->tls == NULL) {
+		reply(s, 454, "4.7.0", "TLS not available");
+		return;
+	}
+	reply(s, 220, "2.0.0", "Ready to start TLS");
+	smtp_session_starttls(s);
+}
+
+/* ---- AUTH (RFC 4954) ---- */
+
+struct auth_job {
+	struct server *srv;
+	uint64_t session_id;
+	char user[SASL_FIELD_MAX + 1];
+	char pass[SASL_FIELD_MAX + 1];
+	char hash[USERS_HASH_MAX];
+	bool found;
+	bool ok;
+};
+
+static void auth_work(void *arg)
+{
+	struct auth_job *j = arg;
+	/* an unknown user costs the same hashing as a known one */
+	bool ok = users_check_password(j->pass, j->hash);
+	j->ok = ok && j->found;
+	explicit_bzero(j->pass, sizeof(j->pass));
+}
+
+static void auth_fail_reply(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	reply(s, 535, "5.7.8", "Authentication credentials invalid");
+	smtp_session_error(s);
+	smtp_session_resume(s);
+}
+
+static void auth_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct smtp_session *s = server_session_find(j->srv, j->session_id);
+	char user[128];
+
+	if (s == NULL) {
+		free(j);
+		return;
+	}
+	log_safe(user, sizeof(user), j->user, (unsigned)strlen(j->user));
+	if (j->ok) {
+		snprintf(s->auth_user, sizeof(s->auth_user), "%s", j->user);
+		log_info("session=%llx event=auth result=ok user=%s", (unsigned long long)s->id, user);
+		reply(s, 235, "2.7.0", "Authentication successful");
+		free(j);
+		smtp_session_resume(s);
+		return;
+	}
+	unsigned failures = iplimit_auth_fail(s->srv->iplimit, s->ip, time(NULL));
+	log_info("session=%llx event=auth result=fail user=%s client=%s failures=%u", (unsigned long long)s->id, user,
+		 s->ip, failures);
+	free(j);
+	/* the delay grows with the failures from this address, so guessing is slow */
+	unsigned ms = failures * AUTH_FAIL_DELAY_MS;
+	if (ms > AUTH_FAIL_DELAY_MAX_MS)
+		ms = AUTH_FAIL_DELAY_MAX_MS;
+	if (s->delay == NULL)
+		s->delay = evtimer_new(s->srv->base, auth_fail_reply, s);
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	if (s->delay == NULL || evtimer_add(s->delay, &tv) != 0)
+		auth_fail_reply(-1, 0, s);
+}
+
+static void auth_check(struct smtp_session *s, const char *user, const char *pass)
+{
+	struct auth_job *j = calloc(1, sizeof(*j));
+	s->input = SMTP_INPUT_COMMAND;
+	if (j == NULL) {
+		reply(s, 454, "4.7.0", "Temporary authentication failure");
+		return;
+	}
+	j->srv = s->srv;
+	j->session_id = s->id;
+	snprintf(j->user, sizeof(j->user), "%s", user);
+	snprintf(j->pass, sizeof(j->pass), "%s", pass);
+	const char *err;
+	enum result r = users_user_hash(s->srv->users, user, j->hash, sizeof(j->hash), &err);
+	if (r == RESULT_TEMPFAIL) {
+		free(j);
+		reply(s, 454, "4.7.0", "Temporary authentication failure");
+		return;
+	}
+	j->found = r == RESULT_OK;
+	if (!j->found)
+		snprintf(j->hash, sizeof(j->hash), "%s", s->srv->dummy_hash);
+	smtp_session_wait(s);
+	worker_pool_submit(s->srv->workers, auth_work, auth_done, j);
+}
+
+static void auth_plain(struct smtp_session *s, const char *b64, size_t len)
+{
+	unsigned char msg[3 * SASL_FIELD_MAX + 3];
+	size_t n;
+	char user[SASL_FIELD_MAX + 1], pass[SASL_FIELD_MAX + 1];
+	const char *err;
+
+	if (!sasl_b64_decode(b64, len, msg, sizeof(msg), &n)) {
+		s->input = SMTP_INPUT_COMMAND;
+		reply_error(s, 501, "5.5.2", "Cannot decode response");
+		return;
+	}
+	if (!sasl_plain_parse(msg, n, user, pass, &err)) {
+		s->input = SMTP_INPUT_COMMAND;
+		explicit_bzero(msg, sizeof(msg));
+		smtp_reply(smtp_session_out(s), 501, "5.5.2", "Bad PLAIN response: %s", err);
+		smtp_session_error(s);
+		return;
+	}
+	explicit_bzero(msg, sizeof(msg));
+	auth_check(s, user, pass);
+	explicit_bzero(pass, sizeof(pass));
+}
+
+/* LOGIN: the user name, then the password, each a base64 line (draft-murchison-sasl-login). */
+static void auth_login_step(struct smtp_session *s, const char *b64, size_t len)
+{
+	unsigned char field[SASL_FIELD_MAX + 1];
+	size_t n;
+
+	if (!sasl_b64_decode(b64, len, field, sizeof(field) - 1, &n) || n == 0 || memchr(field, '\0', n) != NULL) {
+		s->input = SMTP_INPUT_COMMAND;
+		reply_error(s, 501, "5.5.2", "Cannot decode response");
+		return;
+	}
+	field[n] = '\0';
+	if (s->sasl_user[0] == '\0') {
+		memcpy(s->sasl_user, field, n + 1);
+		s->input = SMTP_INPUT_SASL;
+		reply(s, 334, "", "UGFzc3dvcmQ6"); /* "Password:" */
+		return;
+	}
+	auth_check(s, s->sasl_user, (const char *)field);
+	explicit_bzero(field, sizeof(field));
+	s->sasl_user[0] = '\0';
+}
+
+void smtp_cmd_sasl_line(struct smtp_session *s, const char *line, size_t len)
+{
+	if (len == 1 && line[0] == '*') {
+		/* RFC 4954 §4: the client cancels */
+		s->input = SMTP_INPUT_COMMAND;
+		s->sasl_user[0] = '\0';
+		reply_error(s, 501, "5.0.0", "Authentication cancelled");
+		return;
+	}
+	if (s->sasl_mech == SASL_MECH_PLAIN)
+		auth_plain(s, line, len);
+	else
+		auth_login_step(s, line, len);
+}
+
+static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	if (s->auth_user[0] != '\0') {
+		reply_error(s, 503, "5.5.1", "Already authenticated");
+		return;
+	}
+	if (!auth_allowed(s)) {
+		reply_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
+		return;
+	}
+	const char *sp = memchr(cmd->arg, ' ', cmd->arg_len);
+	size_t mlen = sp ? (size_t)(sp - cmd->arg) : cmd->arg_len;
+	const char *ir = sp ? sp + 1 : NULL;
+	size_t ir_len = sp ? cmd->arg_len - mlen - 1 : 0;
+	s->sasl_mech = sasl_mech_parse(cmd->arg, mlen);
+	s->sasl_user[0] = '\0';
+	if (s->sasl_mech == SASL_MECH_NONE) {
+		reply_error(s, 504, "5.5.4", "Unrecognized authentication type");
+		return;
+	}
+	if (ir != NULL) {
+		/* RFC 4954 §4: an initial response saves a round trip */
+		smtp_cmd_sasl_line(s, ir, ir_len);
+		return;
+	}
+	s->input = SMTP_INPUT_SASL;
+	if (s->sasl_mech == SASL_MECH_PLAIN)
+		reply(s, 334, "", "");
+	else
+		reply(s, 334, "", "VXNlcm5hbWU6"); /* "Username:" */
+}
+
+/* ---- end of data: compose and store ---- */
+
+struct store_ctx {
+	struct server *srv;
+	uint64_t session_id;
+	char id[QUEUE_ID_LEN + 1];
+	char from[ADDR_TEXT_MAX + 1];
+	unsigned rcpts;
+	size_t size;
+};
+
+static void store_done(void *arg, enum result res, const char *reason)
+{
+	struct store_ctx *c = arg;
+	struct smtp_session *s = server_session_find(c->srv, c->session_id);
+	char from[128];
+	log_safe(from, sizeof(from), c->from, (unsigned)strlen(c->from));
+
+	if (s == NULL) {
+		/* the client left before our answer: the message may be delivered, nobody was told 250 */
+		log_info("queue_id=%s event=stored_client_gone result=%s", c->id, result_str(res));
+		free(c);
+		return;
+	}
+	if (res == RESULT_OK) {
+		const char *ver = "no", *cipher;
+		char user[128] = "-";
+		smtp_session_tls_info(s, &ver, &cipher);
+		if (s->auth_user[0] != '\0')
+			log_safe(user, sizeof(user), s->auth_user, (unsigned)strlen(s->auth_user));
+		log_info("session=%llx queue_id=%s event=accepted from=<%s> rcpts=%u size=%zu tls=%s auth=%s client=%s",
+			 (unsigned long long)s->id, c->id, from, c->rcpts, c->size, ver, user, s->ip);
+		s->messages++;
+		smtp_reply(smtp_session_out(s), 250, "2.0.0", "Ok: queued as %s", c->id);
+	} else {
+		log_warn("session=%llx event=store_failed reason=\"%s\"", (unsigned long long)s->id, reason);
+		reply(s, 451, "4.3.0", "Error: queue file write error, try again later");
+	}
+	free(c);
+	smtp_session_resume(s);
+}
+
+static const char *data_error_reply(enum smtp_data_error e, int *code_r, const char **enh_r)
+{
+	switch (e) {
+	case SMTP_DATA_TOO_BIG:
+		*code_r = 552, *enh_r = "5.3.4";
+		return "Message size exceeds fixed maximum message size";
+	case SMTP_DATA_LINE_TOO_LONG:
+		*code_r = 552, *enh_r = "5.3.4";
+		return "Message refused: line longer than 1000 octets (RFC 5321 section 4.5.3.1.6)";
+	case SMTP_DATA_NUL:
+		*code_r = 550, *enh_r = "5.6.0";
+		return "Message refused: NUL octet in content";
+	case SMTP_DATA_BARE:
+		*code_r = 550, *enh_r = "5.5.2";
+		return "Message refused: bare CR or LF in content; lines must end with CRLF";
+	case SMTP_DATA_OK:
+		break;
+	}
+	*code_r = 451, *enh_r = "4.3.0";
+	return "Internal error";
+}
+
+static struct queue_msg *tx_to_msg(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct queue_msg *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return NULL;
+	queue_id_new(m->id);
+	const char *ver = NULL, *cipher = NULL;
+	bool tls = smtp_session_tls_info(s, &ver, &cipher);
+	bool authed = s->auth_user[0] != '\0';
+	char proto[16];
+	/* RFC 3848 with-protocol names */
+	snprintf(proto, sizeof(proto), "%s%s%s", s->esmtp ? "ESMTP" : "SMTP", tls && s->esmtp ? "S" : "",
+		 authed && s->esmtp ? "A" : "");
+	struct message_trace t = {
+		.helo = s->helo,
+		.client_ip = s->ip,
+		.hostname = s->conf->hostname,
+		.queue_id = m->id,
+		.protocol = proto,
+		.tls_version = tls ? ver : NULL,
+		.tls_cipher = cipher,
+		.auth_user = authed ? s->auth_user : NULL,
+		.rcpt = tx->rcpt_count == 1 ? tx->rcpts[0] : NULL,
+		.now = time(NULL),
+	};
+	size_t blen = evbuffer_get_length(tx->body);
+	const char *content = blen > 0 ? (const char *)evbuffer_pullup(tx->body, -1) : "";
+	/* RFC 6409 §8: only a submission server completes the message */
+	m->data = message_compose(&t, s->role != CONF_LISTEN_SMTP || authed, content, blen, &m->size);
+	m->sender = strdup(tx->mail.from.text);
+	m->client_ip = strdup(s->ip);
+	m->auth_user = authed ? strdup(s->auth_user) : NULL;
+	m->arrival = t.now;
+	m->rcpts = tx->rcpts;
+	m->rcpt_count = tx->rcpt_count;
+	tx->rcpts = NULL;
+	tx->rcpt_count = 0;
+	if (m->data == NULL || m->sender == NULL || m->client_ip == NULL || (authed && m->auth_user == NULL)) {
+		queue_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void smtp_cmd_data_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	int code;
+	const char *enh;
+
+	if (tx->chunk_reject_code != 0) {
+		reply_error(s, tx->chunk_reject_code, tx->chunk_reject_enh, tx->chunk_reject_text);
+		tx->chunk_reject_code = 0;
+		return;
+	}
+	if (tx->chunked) {
+		if (!tx->chunk_last) {
+			/* RFC 3030 §2: each chunk but the last is acknowledged on its own */
+			s->state = SMTP_STATE_BDAT;
+			smtp_reply(smtp_session_out(s), 250, "2.0.0", "%llu octets received",
+				   (unsigned long long)tx->data.size);
+			return;
+		}
+		smtp_data_chunk_finish(&tx->data);
+	}
+	if (tx->data.error != SMTP_DATA_OK) {
+		const char *text = data_error_reply(tx->data.error, &code, &enh);
+		log_info("session=%llx event=rejected reason=%s size=%llu", (unsigned long long)s->id,
+			 smtp_data_error_str(tx->data.error), (unsigned long long)tx->data.size);
+		reply(s, code, enh, text);
+		smtp_tx_reset(s);
+		return;
+	}
+	struct store_ctx *c = calloc(1, sizeof(*c));
+	struct queue_msg *m = c ? tx_to_msg(s) : NULL;
+	if (m == NULL) {
+		free(c);
+		reply(s, 451, "4.3.0", "Insufficient system resources");
+		smtp_tx_reset(s);
+		return;
+	}
+	c->srv = s->srv;
+	c->session_id = s->id;
+	memcpy(c->id, m->id, sizeof(c->id));
+	snprintf(c->from, sizeof(c->from), "%s", m->sender);
+	c->rcpts = (unsigned)m->rcpt_count;
+	c->size = m->size;
+	smtp_tx_reset(s);
+	/* DESIGN.md §5: the 250 waits until the group commit holding this message is durable */
+	smtp_session_wait(s);
+	queue_msg_store(s->srv->queue, m, store_done, c);
+}
+
+static const struct smtp_cmd_def smtp_cmd_table[] = {
+	{SMTP_VERB_HELO, ST_ANY, cmd_helo},
+	{SMTP_VERB_EHLO, ST_ANY, cmd_helo},
+	{SMTP_VERB_MAIL, ST(READY), cmd_mail},
+	{SMTP_VERB_RCPT, ST(MAIL) | ST(RCPT), cmd_rcpt},
+	{SMTP_VERB_DATA, ST(MAIL) | ST(RCPT) | ST(BDAT), cmd_data},
+	{SMTP_VERB_BDAT, ST_ANY, cmd_bdat}, /* checks its state itself: the chunk must be read either way */
+	{SMTP_VERB_RSET, ST_ANY, cmd_rset},
+	{SMTP_VERB_NOOP, ST_ANY, cmd_noop},
+	{SMTP_VERB_QUIT, ST_ANY, cmd_quit},
+	{SMTP_VERB_VRFY, ST_ANY, cmd_vrfy},
+	{SMTP_VERB_EXPN, ST_ANY, cmd_expn},
+	{SMTP_VERB_HELP, ST_ANY, cmd_help},
+	{SMTP_VERB_STARTTLS, ST(INIT) | ST(READY), cmd_starttls},
+	{SMTP_VERB_AUTH, ST(READY), cmd_auth},
+};
+
+void smtp_cmd_dispatch(struct smtp_session *s, const char *line, size_t len)
+{
+	struct smtp_cmd cmd;
+	const char *err;
+
+	switch (smtp_cmd_parse(line, len, &cmd, &err)) {
+	case SMTP_PARSE_OK:
+		break;
+	case SMTP_PARSE_UNKNOWN:
+		reply_error(s, 500, "5.5.1", "Command unrecognized");
+		return;
+	default:
+		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax error: %s", err);
+		smtp_session_error(s);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(smtp_cmd_table) / sizeof(smtp_cmd_table[0]); i++) {
+		const struct smtp_cmd_def *d = &smtp_cmd_table[i];
+		if (d->verb != cmd.verb)
+			continue;
+		if (!(d->states & (1u << s->state))) {
+			const char *why = s->state == SMTP_STATE_INIT ? "Send EHLO/HELO first"
+					  : cmd.verb == SMTP_VERB_MAIL ? "Nested MAIL command"
+					  : cmd.verb == SMTP_VERB_RCPT ? "Need MAIL before RCPT"
+									: "Bad sequence of commands";
+			reply_error(s, 503, "5.5.1", why);
+			return;
+		}
+		d->run(s, &cmd);
+		return;
+	}
+	reply_error(s, 502, "5.5.1", "Command not implemented");
+}

@@ -1,0 +1,87 @@
+/* message.c — adds the trace and submission header fields to received content. */
+#include "smtp/message.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+bool message_has_header(const char *msg, size_t len, const char *name)
+{
+	size_t nlen = strlen(name);
+	size_t i = 0;
+
+	while (i < len) {
+		const char *line = msg + i;
+		size_t rest = len - i;
+		const char *lf = memchr(line, '\n', rest);
+		size_t llen = lf ? (size_t)(lf - line) + 1 : rest;
+		if (line[0] == '\r' || line[0] == '\n')
+			return false; /* the empty line: end of the header section */
+		if (line[0] != ' ' && line[0] != '\t' && llen > nlen && strncasecmp(line, name, nlen) == 0) {
+			size_t j = nlen;
+			while (j < llen && (line[j] == ' ' || line[j] == '\t'))
+				j++;
+			if (j < llen && line[j] == ':')
+				return true;
+		}
+		i += llen;
+	}
+	return false;
+}
+
+void message_date_format(time_t t, char *buf, size_t size)
+{
+	static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	/* spelled out rather than strftime so that no locale can change it */
+	snprintf(buf, size, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+char *message_compose(const struct message_trace *t, bool submission, const char *content, size_t len,
+		      size_t *size_r)
+{
+	char date[64], head[2048];
+	size_t n = 0;
+	message_date_format(t->now, date, sizeof(date));
+
+#define HEAD_ADD(...)                                                                     \
+	do {                                                                              \
+		int w_ = snprintf(head + n, sizeof(head) - n, __VA_ARGS__);               \
+		n = (w_ < 0 || (size_t)w_ >= sizeof(head) - n) ? sizeof(head) - 1 : n + (size_t)w_; \
+	} while (0)
+
+	/* RFC 5321 §4.4 Stamp: "from" Extended-Domain, "by" Domain, "with" Protocol, "id", "for", date.
+	 * TCP-info is the address literal alone: no reverse lookup is made on the loop. */
+	bool v6 = strchr(t->client_ip, ':') != NULL;
+	HEAD_ADD("Received: from %s ([%s%s])\r\n\tby %s (mailwerk) with %s id %s", t->helo, v6 ? "IPv6:" : "",
+		 t->client_ip, t->hostname, t->protocol, t->queue_id);
+	if (t->tls_version != NULL)
+		HEAD_ADD("\r\n\t(using %s with cipher %s)", t->tls_version, t->tls_cipher);
+	if (t->auth_user != NULL)
+		HEAD_ADD("\r\n\t(authenticated as %s)", t->auth_user);
+	if (t->rcpt != NULL)
+		HEAD_ADD("\r\n\tfor <%s>", t->rcpt);
+	HEAD_ADD(";\r\n\t%s\r\n", date);
+	if (submission) {
+		/* RFC 6409 §8.2, §8.3: a submission server may add Date and Message-ID */
+		if (!message_has_header(content, len, "Date"))
+			HEAD_ADD("Date: %s\r\n", date);
+		if (!message_has_header(content, len, "Message-ID"))
+			HEAD_ADD("Message-ID: <%s@%s>\r\n", t->queue_id, t->hostname);
+	}
+#undef HEAD_ADD
+
+	char *out = malloc(n + len + 1);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, head, n);
+	memcpy(out + n, content, len);
+	out[n + len] = '\0';
+	*size_r = n + len;
+	return out;
+}

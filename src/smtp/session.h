@@ -1,0 +1,106 @@
+/* session.h — one SMTP server session (RFC 5321): the connection, its state and its transaction. */
+#ifndef MAILWERK_SMTP_SESSION_H
+#define MAILWERK_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conf/conf.h"
+#include "smtp/data.h"
+#include "smtp/parse.h"
+#include "smtp/sasl.h"
+
+struct bufferevent;
+struct event;
+struct evbuffer;
+struct server;
+struct server_listener;
+
+/* Where the session is in the dialogue; the command table lists which states allow each verb. */
+enum smtp_state {
+	SMTP_STATE_INIT = 0, /* greeted, no EHLO/HELO yet */
+	SMTP_STATE_READY,    /* EHLO/HELO done, no transaction */
+	SMTP_STATE_MAIL,     /* MAIL accepted */
+	SMTP_STATE_RCPT,     /* at least one RCPT accepted */
+	SMTP_STATE_BDAT,     /* at least one BDAT chunk accepted (RFC 3030: no DATA now) */
+};
+const char *smtp_state_str(enum smtp_state s);
+
+/* What the bytes that arrive next are. */
+enum smtp_input {
+	SMTP_INPUT_COMMAND = 0,
+	SMTP_INPUT_DATA,    /* after 354, until "." */
+	SMTP_INPUT_CHUNK,   /* BDAT octets still to come */
+	SMTP_INPUT_SASL,    /* an AUTH continuation line */
+};
+
+/* The transaction, separate from the session: RSET/EHLO/end of data clear it. */
+struct smtp_tx {
+	struct smtp_mail_args mail;
+	char **rcpts;
+	unsigned rcpt_count;
+	struct evbuffer *body;
+	struct smtp_data data;
+	bool chunked;          /* the content came by BDAT (RFC 3030) */
+	uint64_t chunk_left;   /* BDAT octets still to read */
+	bool chunk_last;
+	int chunk_reject_code; /* BDAT refused: consume the octets, then answer this (0: none) */
+	const char *chunk_reject_enh;
+	const char *chunk_reject_text;
+};
+
+struct smtp_session {
+	struct smtp_session *hnext; /* server registry chain */
+	struct smtp_session *shutdown_next; /* used only while the server stops */
+	uint64_t id;
+	struct server *srv;
+	struct conf *conf; /* the configuration this session started with (a reference) */
+	enum conf_listener role;
+	bool listener_loopback;
+	struct bufferevent *bev;
+	char ip[46];
+	enum smtp_state state;
+	enum smtp_input input;
+	bool waiting;      /* an asynchronous step is under way: reading is paused */
+	bool closing;      /* the last reply is being flushed */
+	bool freeing;      /* the free is scheduled */
+	bool cmd_discarding; /* dropping an over-long command line up to its LF */
+	bool esmtp;
+	bool tls;
+	bool tls_pending;  /* STARTTLS answered: the handshake begins once the 220 is sent */
+	char helo[256];
+	char auth_user[SASL_FIELD_MAX + 1]; /* "" when not authenticated */
+	unsigned errors;
+	unsigned messages;
+	/* AUTH in progress */
+	enum sasl_mech sasl_mech;
+	char sasl_user[SASL_FIELD_MAX + 1];
+	struct event *delay; /* failed-AUTH delay timer */
+	struct smtp_tx tx;
+};
+
+/* Takes over an accepted socket. */
+void smtp_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa);
+/* Ends a session: the pending output is flushed, then everything is freed at a safe point. */
+void smtp_session_close(struct smtp_session *s, const char *reason);
+/* Server shutdown: idle sessions get 421 now, busy ones when their current step ends. */
+void smtp_session_shutdown(struct smtp_session *s);
+
+/* For cmd.c: the reply buffer, input switching and transaction helpers. */
+struct evbuffer *smtp_session_out(struct smtp_session *s);
+void smtp_session_wait(struct smtp_session *s);
+void smtp_session_resume(struct smtp_session *s);
+void smtp_session_error(struct smtp_session *s);
+void smtp_tx_reset(struct smtp_session *s);
+void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds);
+void smtp_session_starttls(struct smtp_session *s);
+bool smtp_session_tls_info(struct smtp_session *s, const char **version_r, const char **cipher_r);
+
+/* cmd.c: runs one command line / one SASL line / the end of the data. */
+void smtp_cmd_dispatch(struct smtp_session *s, const char *line, size_t len);
+void smtp_cmd_sasl_line(struct smtp_session *s, const char *line, size_t len);
+void smtp_cmd_data_end(struct smtp_session *s);
+void smtp_cmd_greet(struct smtp_session *s);
+
+#endif
