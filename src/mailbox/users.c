@@ -185,13 +185,15 @@ struct users *users_open(const char *data_dir, const char **error_r)
 	}
 	/* The file holds password hashes. SQLite would create it 0644, and its -wal and -shm files copy
 	 * the database file's mode, so create it ourselves first without world access. An empty file is
-	 * a valid empty database. */
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0) {
+	 * a valid empty database. O_EXCL: closing a descriptor of an existing database would drop
+	 * every POSIX lock this process holds on it (see queue_db_precreate in store_sqlite.c). */
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0 && errno != EEXIST) {
 		*error_r = strerror(errno); /* glibc: static text for every known errno */
 		return NULL;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 
 	struct users *u = calloc(1, sizeof(*u));
 	if (!u) {

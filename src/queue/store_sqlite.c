@@ -129,14 +129,17 @@ static const char *queue_open_error(int rc)
 }
 
 /* Creates the file with mode 0600 before SQLite does (SQLite would use 0644): it holds other
- * people's mail. The -wal and -shm files inherit the database file's mode. */
+ * people's mail. The -wal and -shm files inherit the database file's mode.
+ * O_EXCL matters: close() on ANY descriptor of a file drops every POSIX lock this process holds on
+ * it, including SQLite's. Opening and closing an existing queue.db while another connection of ours
+ * has it open would let a second process believe it is alone, checkpoint and delete our live WAL. */
 static void queue_db_precreate(const char *path)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
 	if (fd >= 0)
 		close(fd);
-	/* on failure sqlite3_open_v2() reports the problem */
+	/* EEXIST is the normal case; other failures are reported by sqlite3_open_v2() */
 }
 
 static int queue_db_open(const char *path, int flags, sqlite3 **db_r)
