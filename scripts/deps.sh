@@ -11,7 +11,7 @@ packages=(
   # unit tests
   libcmocka-dev
   # integration tests: real clients and tools
-  python3 python3-pytest swaks openssl sqlite3 procps
+  python3 python3-pytest swaks libnet-ssleay-perl openssl sqlite3 procps
   # benchmark peer (smtp-source, smtp-sink, a Postfix to compare with)
   postfix
 )

@@ -442,7 +442,7 @@ static void auth_login_step(struct smtp_session *s, const char *b64, size_t len)
 	if (s->sasl_user[0] == '\0') {
 		memcpy(s->sasl_user, field, n + 1);
 		s->input = SMTP_INPUT_SASL;
-		reply(s, 334, "", "UGFzc3dvcmQ6"); /* "Password:" */
+		smtp_reply_line(smtp_session_out(s), 334, 1, "UGFzc3dvcmQ6"); /* base64 "Password:" */
 		return;
 	}
 	auth_check(s, s->sasl_user, (const char *)field);
@@ -492,9 +492,9 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 	s->input = SMTP_INPUT_SASL;
 	if (s->sasl_mech == SASL_MECH_PLAIN)
-		reply(s, 334, "", "");
+		smtp_reply_line(smtp_session_out(s), 334, 1, ""); /* RFC 4954 §4: "334" SP base64 */
 	else
-		reply(s, 334, "", "VXNlcm5hbWU6"); /* "Username:" */
+		smtp_reply_line(smtp_session_out(s), 334, 1, "VXNlcm5hbWU6"); /* base64 "Username:" */
 }
 
 /* ---- end of data: compose and store ---- */

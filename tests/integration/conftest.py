@@ -1,0 +1,120 @@
+"""Fixtures for the integration tests: a real mailwerk server (the binary from $MAILWERK_BIN) with a
+fresh setup made by `mailwerk init`, on free loopback ports. Real clients talk to it."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+BIN = os.environ.get("MAILWERK_BIN", os.path.join(os.path.dirname(__file__), "../../build-asan/mailwerk"))
+DOMAIN = "mailwerk.test"
+HOST = "mx.mailwerk.test"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("mailwerk exited early with %s" % proc.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d did not open" % port)
+
+
+def run_cli(*args, input=None, check=True):
+    p = subprocess.run([BIN, *args], input=input, capture_output=True, text=True, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError("mailwerk %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
+    return p
+
+
+class Server:
+    """One mailwerk setup; start() may be called again after stop()/kill() on the same data."""
+
+    def __init__(self, root, overrides=()):
+        self.dir = os.path.join(str(root), "var")
+        out = run_cli("init", "--dir", self.dir, "--domain", DOMAIN, "--hostname", HOST).stdout
+        self.password = re.search(r"^Password:\s+(\S+)", out, re.M).group(1)
+        self.user = "demo@" + DOMAIN
+        self.conf = os.path.join(self.dir, "mailwerk.conf")
+        self.cert = os.path.join(self.dir, "tls", "cert.pem")
+        self.smtp_port = free_port()
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
+        self.overrides = list(overrides)
+        self.proc = None
+        self.log_path = os.path.join(str(root), "serve.log")
+
+    def start(self):
+        args = [BIN, "serve", "-c", self.conf,
+                "-o", "listen.smtp=127.0.0.1:%d" % self.smtp_port,
+                "-o", "listen.submission=127.0.0.1:%d" % self.submission_port,
+                "-o", "listen.submissions=127.0.0.1:%d" % self.submissions_port]
+        for o in self.overrides:
+            args += ["-o", o]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        for p in (self.smtp_port, self.submission_port, self.submissions_port):
+            wait_port(p, self.proc)
+        return self
+
+    def stop(self):
+        """SIGTERM; the server must exit 0 with no sanitizer report."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        self.proc = None
+        self.log.close()
+        assert rc == 0, "mailwerk exited with %d; log:\n%s" % (rc, self.log_text()[-4000:])
+        self.assert_clean_log()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.proc = None
+        self.log.close()
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def assert_clean_log(self):
+        text = self.log_text()
+        for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            assert bad not in text, "sanitizer report in the server log:\n" + text[-6000:]
+
+    def cli(self, *args, **kw):
+        return run_cli(*args, "-c", self.conf, **kw)
+
+    def queue(self):
+        import json
+        return json.loads(self.cli("queue", "list", "--json").stdout)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("mw")).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    """A server of its own, for tests that restart, reload or kill it."""
+    s = Server(tmp_path)
+    yield s
+    if s.proc is not None:
+        s.stop()
