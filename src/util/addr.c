@@ -369,10 +369,9 @@ static enum addr_error addr_scan_path(struct addr_scan *sc, struct addr *a)
 	}
 
 	/* RFC 5321 §4.1.2: A-d-l = At-domain *( "," At-domain ); At-domain = "@" Domain. Appendix C: the
-	 * source route is accepted and ignored. Its domains are never used, so they must be plain ASCII. */
+	 * source route is accepted and ignored. */
 	if (addr_peek(sc) == '@') {
-		unsigned flags = sc->flags;
-		sc->flags &= ~(unsigned)ADDR_ALLOW_UTF8;
+		size_t route = sc->pos;
 		for (;;) {
 			sc->pos++; /* "@" */
 			enum addr_error e = addr_scan_domain(sc);
@@ -387,8 +386,12 @@ static enum addr_error addr_scan_path(struct addr_scan *sc, struct addr *a)
 			if (addr_peek(sc) != '@')
 				return addr_fail(sc, ADDR_ERR_SYNTAX, "expected \"@\" in the source route");
 		}
+		/* its domains are dropped unused, so there is no reason to accept U-labels in them */
+		for (size_t i = route; i < sc->pos; i++) {
+			if ((unsigned char)sc->s[i] >= 0x80)
+				return addr_fail(sc, ADDR_ERR_UTF8, "8-bit octet in the source route");
+		}
 		sc->pos++; /* ":" */
-		sc->flags = flags;
 	}
 
 	size_t start = sc->pos, at = 0;
