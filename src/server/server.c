@@ -173,7 +173,7 @@ struct smtp_session *server_session_find(struct server *srv, uint64_t id)
 {
 	for (struct smtp_session *s = srv->sessions[id % SERVER_SESSION_BUCKETS]; s != NULL; s = s->hnext)
 		if (s->id == id)
-			return s;
+			return s->closing ? NULL : s; /* a closing session takes no more results */
 	return NULL;
 }
 
@@ -232,6 +232,8 @@ static void server_stop(struct server *srv)
 	struct smtp_session *list = NULL;
 	for (size_t i = 0; i < SERVER_SESSION_BUCKETS; i++)
 		for (struct smtp_session *s = srv->sessions[i]; s != NULL; s = s->hnext) {
+			if (s->closing)
+				continue;
 			s->shutdown_next = list;
 			list = s;
 		}
@@ -326,6 +328,10 @@ int server_run(struct server *srv)
 void server_deinit(struct server *srv)
 {
 	listeners_close(srv);
+	/* after a forced stop, sessions that never finished are freed here */
+	for (size_t i = 0; i < SERVER_SESSION_BUCKETS; i++)
+		while (srv->sessions[i] != NULL)
+			smtp_session_destroy(srv->sessions[i]);
 	/* stop the threads first; what they still post is run by loopq_free and finds no session */
 	worker_pool_free(srv->workers);
 	if (srv->queue != NULL)

@@ -65,8 +65,7 @@ static ssize_t find_lf(struct evbuffer *in, size_t limit)
 	return pos.pos;
 }
 
-/* Drops octets of an over-long line until its LF; the CRLF rule still applies to what is dropped. */
-static enum smtp_data_status data_discard(struct smtp_data *d, struct evbuffer *in, bool *done_r)
+enum smtp_data_status smtp_line_discard(struct evbuffer *in, bool *cr_r, bool *done_r, size_t *dropped_r)
 {
 	size_t avail = evbuffer_get_length(in);
 	ssize_t lf = find_lf(in, avail);
@@ -74,23 +73,23 @@ static enum smtp_data_status data_discard(struct smtp_data *d, struct evbuffer *
 	const char *p = (const char *)evbuffer_pullup(in, (ssize_t)(lf < 0 ? n : n + 1));
 
 	*done_r = false;
+	*dropped_r = 0;
 	if (n > 0) {
-		if (d->discard_cr) /* a CR dropped last time must be followed by the LF that ends the line */
+		if (*cr_r) /* a CR dropped last time must be followed by the LF that ends the line */
 			return SMTP_DATA_BARE_EOL;
 		/* no LF in range: every CR before the last octet is bare */
 		if (has_bare_cr(p, n - 1, p[n - 1]))
 			return SMTP_DATA_BARE_EOL;
 		if (lf >= 0 && p[n - 1] != '\r')
 			return SMTP_DATA_BARE_EOL; /* the over-long line ends in a bare LF */
-		d->discard_cr = p[n - 1] == '\r';
-	} else if (lf >= 0 && !d->discard_cr) {
+		*cr_r = p[n - 1] == '\r';
+	} else if (lf >= 0 && !*cr_r) {
 		return SMTP_DATA_BARE_EOL; /* LF right after dropped non-CR octets */
 	}
-	d->size += n;
+	*dropped_r = n;
 	evbuffer_drain(in, lf < 0 ? n : n + 1);
 	if (lf >= 0) {
-		d->discarding = false;
-		d->discard_cr = false;
+		*cr_r = false;
 		*done_r = true;
 	}
 	return SMTP_DATA_MORE;
@@ -101,9 +100,12 @@ enum smtp_data_status smtp_data_read(struct smtp_data *d, struct evbuffer *in)
 	for (;;) {
 		if (d->discarding) {
 			bool done;
-			enum smtp_data_status st = data_discard(d, in, &done);
+			size_t dropped;
+			enum smtp_data_status st = smtp_line_discard(in, &d->discard_cr, &done, &dropped);
+			d->size += dropped;
 			if (st != SMTP_DATA_MORE || !done)
 				return st;
+			d->discarding = false;
 			continue;
 		}
 		size_t avail = evbuffer_get_length(in);

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "net/iplimit.h"
@@ -98,12 +99,17 @@ void smtp_session_start(struct server *srv, const struct server_listener *l, int
 	smtp_cmd_greet(s);
 }
 
-static void session_free_cb(evutil_socket_t fd, short what, void *arg)
+void smtp_session_destroy(struct smtp_session *s)
 {
-	struct smtp_session *s = arg;
 	struct server *srv = s->srv;
-	if (s->bev != NULL)
+	server_session_del(srv, s);
+	if (s->bev != NULL) {
+		SSL *ssl = s->tls ? bufferevent_openssl_get_ssl(s->bev) : NULL;
+		/* RFC 8446 §6.1: say close_notify before closing; best effort, the socket is non-blocking */
+		if (ssl != NULL && SSL_is_init_finished(ssl))
+			SSL_shutdown(ssl);
 		bufferevent_free(s->bev);
+	}
 	if (s->delay != NULL)
 		event_free(s->delay);
 	smtp_tx_reset(s);
@@ -111,6 +117,11 @@ static void session_free_cb(evutil_socket_t fd, short what, void *arg)
 	conf_free(s->conf);
 	free(s);
 	server_session_gone(srv);
+}
+
+static void session_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	smtp_session_destroy(arg);
 }
 
 static void session_free_later(struct smtp_session *s)
@@ -129,7 +140,6 @@ void smtp_session_close(struct smtp_session *s, const char *reason)
 	if (s->closing)
 		return;
 	s->closing = true;
-	server_session_del(s->srv, s);
 	log_info("session=%llx event=disconnect reason=%s messages=%u", (unsigned long long)s->id, reason, s->messages);
 	if (s->delay != NULL)
 		event_del(s->delay);
@@ -146,7 +156,17 @@ void smtp_session_close(struct smtp_session *s, const char *reason)
 
 void smtp_session_shutdown(struct smtp_session *s)
 {
-	if (s->waiting || s->closing)
+	if (s->closing)
+		return;
+	if ((s->tls && !s->tls_up) || s->tls_pending) {
+		/* mid-handshake: no way to say 421, and nothing of the client's to finish */
+		s->closing = true;
+		log_info("session=%llx event=disconnect reason=shutdown messages=%u", (unsigned long long)s->id,
+			 s->messages);
+		session_free_later(s);
+		return;
+	}
+	if (s->waiting)
 		return; /* cmd.c checks srv->stopping when the step ends */
 	smtp_reply(smtp_session_out(s), 421, "4.3.2", "%s Service shutting down", s->conf->hostname);
 	smtp_session_close(s, "shutdown");
@@ -181,6 +201,8 @@ void smtp_session_resume(struct smtp_session *s)
 	}
 	bufferevent_enable(s->bev, EV_READ);
 	session_process(s); /* commands pipelined behind the one that waited */
+	if (s->eof && !s->waiting && !s->closing)
+		smtp_session_close(s, "client_closed");
 }
 
 /* Takes one CRLF-terminated line of at most max octets from in. Returns 1 with the line (without
@@ -191,8 +213,14 @@ static int session_line(struct smtp_session *s, struct evbuffer *in, char *buf, 
 	struct evbuffer_ptr lf = evbuffer_search(in, "\n", 1, NULL);
 
 	if (s->cmd_discarding) {
-		evbuffer_drain(in, lf.pos < 0 ? avail : (size_t)lf.pos + 1);
-		if (lf.pos < 0)
+		bool done;
+		size_t dropped;
+		if (smtp_line_discard(in, &s->cmd_discard_cr, &done, &dropped) == SMTP_DATA_BARE_EOL) {
+			smtp_reply(smtp_session_out(s), 500, "5.5.2", "Bare CR or LF received; lines must end with CRLF");
+			smtp_session_close(s, "bare_eol");
+			return -1;
+		}
+		if (!done)
 			return 0;
 		s->cmd_discarding = false;
 		return -1; /* already answered */
@@ -245,10 +273,16 @@ static void session_process(struct smtp_session *s)
 				}
 				continue;
 			}
-			if (s->input == SMTP_INPUT_SASL)
+			if (s->input == SMTP_INPUT_SASL) {
 				smtp_cmd_sasl_line(s, line, len);
-			else
+			} else if (!s->esmtp && evbuffer_get_length(in) > 0 && strncasecmp(line, "QUIT", 4) != 0) {
+				/* RFC 2920 §3.1: a client may send ahead only after EHLO advertised PIPELINING.
+				 * Anything else sending ahead is out of step with us, like a smuggler. */
+				smtp_reply(smtp_session_out(s), 503, "5.5.0", "Improper command pipelining");
+				smtp_session_close(s, "improper_pipelining");
+			} else {
 				smtp_cmd_dispatch(s, line, len);
+			}
 			break;
 		}
 		case SMTP_INPUT_DATA:
@@ -317,8 +351,10 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 
-	if (what & BEV_EVENT_CONNECTED)
-		return; /* TLS handshake done */
+	if (what & BEV_EVENT_CONNECTED) {
+		s->tls_up = true; /* TLS handshake done */
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (s->closing) {
 			session_free_later(s);
@@ -333,7 +369,6 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		unsigned long e = s->tls ? bufferevent_get_openssl_error(bev) : 0;
 		if (!s->closing) {
 			s->closing = true;
-			server_session_del(s->srv, s);
 			log_info("session=%llx event=disconnect reason=%s messages=%u", (unsigned long long)s->id,
 				 e ? "tls_error" : "io_error", s->messages);
 		}
@@ -341,13 +376,13 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
-		if (!s->closing) {
-			s->closing = true;
-			server_session_del(s->srv, s);
-			log_info("session=%llx event=disconnect reason=client_closed messages=%u",
-				 (unsigned long long)s->id, s->messages);
-		}
-		session_free_later(s);
+		/* The client will send nothing more, but it may still read: answer what it already sent
+		 * (a pipelined "." and QUIT, say), then close. */
+		s->eof = true;
+		if (!s->closing && !s->waiting)
+			session_process(s);
+		if (!s->closing && !s->waiting)
+			smtp_session_close(s, "client_closed");
 	}
 }
 

@@ -65,10 +65,13 @@ struct smtp_session {
 	bool waiting;      /* an asynchronous step is under way: reading is paused */
 	bool closing;      /* the last reply is being flushed */
 	bool freeing;      /* the free is scheduled */
+	bool eof;          /* the client has shut down its side; close once its input is answered */
 	bool cmd_discarding; /* dropping an over-long command line up to its LF */
+	bool cmd_discard_cr; /* ... and the last octet dropped was CR */
 	bool esmtp;
 	bool tls;
 	bool tls_pending;  /* STARTTLS answered: the handshake begins once the 220 is sent */
+	bool tls_up;       /* the TLS handshake has completed */
 	char helo[256];
 	char auth_user[SASL_FIELD_MAX + 1]; /* "" when not authenticated */
 	unsigned errors;
@@ -86,6 +89,8 @@ void smtp_session_start(struct server *srv, const struct server_listener *l, int
 void smtp_session_close(struct smtp_session *s, const char *reason);
 /* Server shutdown: idle sessions get 421 now, busy ones when their current step ends. */
 void smtp_session_shutdown(struct smtp_session *s);
+/* Frees at once, whatever the state: for the end of a forced stop, when the loop no longer runs. */
+void smtp_session_destroy(struct smtp_session *s);
 
 /* For cmd.c: the reply buffer, input switching and transaction helpers. */
 struct evbuffer *smtp_session_out(struct smtp_session *s);
