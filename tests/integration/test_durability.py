@@ -1,0 +1,245 @@
+"""Durability: a 250 means the message is on disk (SIGKILL under load loses nothing acknowledged and
+leaves no torn message), SIGTERM drains sessions with 421 and exits 0, and a restart keeps the queue."""
+import os
+import re
+import signal
+import smtplib
+import socket
+import sqlite3
+import threading
+import time
+
+import pytest
+
+RCPT = "demo@mailwerk.test"
+THREADS = 20
+PER_THREAD = 25
+MARKER_RE = re.compile(rb"X-Load-Marker: (t\d\d-m\d\d)\r\n")
+
+
+class Raw:
+    """A plain SMTP client on a socket (reads bounded by the socket timeout)."""
+
+    def __init__(self, port, timeout=15.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.eof = False
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        for _ in range(10000):
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                ln, self.buf = self.buf[:i], self.buf[i + 2:]
+                return ln.decode("utf-8", "replace")
+            if self.eof:
+                return None
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                self.eof = True
+            self.buf += chunk
+        raise AssertionError("no reply line")
+
+    def reply(self):
+        lines = []
+        for _ in range(200):
+            ln = self.line()
+            if ln is None:
+                return None, lines
+            lines.append(ln)
+            if len(ln) < 4 or ln[3] != "-":
+                return int(ln[:3]), lines
+        raise AssertionError("reply too long: %r" % lines)
+
+    def expect(self, code, data=None):
+        if data is not None:
+            self.send(data)
+        got, lines = self.reply()
+        assert got == code, "expected %d after %r, got %r" % (code, data, lines)
+        return lines
+
+
+def body_for(marker):
+    # a few KiB, so that a torn write would show; ends with a line naming the marker
+    lines = ["Subject: load %s" % marker, "X-Load-Marker: %s" % marker, ""]
+    lines += ["%s line %03d %s" % (marker, n, "x" * 60) for n in range(40)]
+    lines.append("end of %s" % marker)
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def stored_rows(server):
+    con = sqlite3.connect(os.path.join(server.dir, "queue.db"), timeout=10)
+    try:
+        return {r[0]: (r[1], bytes(r[2])) for r in con.execute("SELECT id, sender, data FROM messages")}
+    finally:
+        con.close()
+
+
+def send_one(port, marker):
+    with smtplib.SMTP("127.0.0.1", port, timeout=15) as c:
+        c.ehlo("restart.example")
+        assert c.mail("restart@example.org")[0] == 250
+        assert c.rcpt(RCPT)[0] == 250
+        code, msg = c.data(body_for(marker))
+        assert code == 250, msg
+        return re.search(rb"queued as (\S+)", msg).group(1).decode()
+
+
+def test_kill9_under_load_keeps_every_acknowledged_message(fresh_server):
+    s = fresh_server.start()
+    lock = threading.Lock()
+    acked = {}  # queue id -> body
+    errors = {}
+    half = threading.Event()
+    total = THREADS * PER_THREAD
+
+    def worker(t):
+        try:
+            with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=20) as c:
+                c.ehlo("load%02d.example" % t)
+                for i in range(PER_THREAD):
+                    marker = "t%02d-m%02d" % (t, i)
+                    body = body_for(marker)
+                    code, msg = c.mail("load%02d@example.org" % t)
+                    assert code == 250, msg
+                    code, msg = c.rcpt(RCPT)
+                    assert code == 250, msg
+                    code, msg = c.data(body)
+                    assert code == 250, msg
+                    m = re.search(rb"queued as ([0-9A-Z]{20})\b", msg)
+                    assert m, msg
+                    with lock:
+                        acked[m.group(1).decode()] = body
+                        if len(acked) >= total // 2:
+                            half.set()
+        except (smtplib.SMTPException, OSError, AssertionError) as e:
+            errors[t] = e
+
+    threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(THREADS)]
+    for th in threads:
+        th.start()
+    try:
+        assert half.wait(timeout=90), "only %d messages acknowledged; errors: %r" % (len(acked), errors)
+        s.kill()
+    finally:
+        if s.proc is not None:
+            s.kill()
+        for th in threads:
+            th.join(timeout=30)
+    assert not any(th.is_alive() for th in threads), "client threads did not end after the kill"
+    with lock:
+        acked_now = dict(acked)
+    assert total // 2 <= len(acked_now) < total, len(acked_now)
+    # every thread that stopped early stopped because the server went away
+    assert errors, "no client noticed the kill"
+
+    s.start()
+    queue = {m["id"]: m for m in s.queue()}
+    missing = sorted(set(acked_now) - set(queue))
+    assert not missing, "%d acknowledged messages lost after SIGKILL, e.g. %r" % (len(missing), missing[:5])
+    for qid in acked_now:
+        assert [r["address"] for r in queue[qid]["recipients"]] == [RCPT], queue[qid]
+
+    rows = stored_rows(s)
+    assert set(rows) == set(queue), "queue list and queue.db disagree"
+    assert len(rows) <= total
+    for qid, (sender, data) in rows.items():
+        m = MARKER_RE.search(data)
+        assert m, "message %s has no marker: %r" % (qid, data[:300])
+        marker = m.group(1).decode()
+        assert sender == "load%s@example.org" % marker[1:3], (qid, sender)
+        assert data.endswith(body_for(marker)), "message %s (%s) is incomplete" % (qid, marker)
+        if qid in acked_now:
+            assert acked_now[qid] == body_for(marker), "message %s holds another body" % qid
+
+
+def test_sigterm_mid_session_gets_421_and_exit_0(fresh_server):
+    s = fresh_server.start()
+    c = Raw(s.smtp_port)
+    try:
+        c.expect(220)
+        c.expect(250, "EHLO x.example\r\n")
+        c.expect(250, "MAIL FROM:<a@example.org>\r\n")
+        s.proc.send_signal(signal.SIGTERM)
+        code, lines = c.reply()
+        assert code == 421 and lines[0].startswith("421 4.3.2"), lines
+        assert c.line() is None, "the connection stayed open after 421"
+    finally:
+        c.close()
+    s.stop()  # asserts exit status 0 and a log without sanitizer reports
+
+
+def test_sigterm_mid_data_stores_nothing(fresh_server):
+    s = fresh_server.start()
+    c = Raw(s.smtp_port)
+    try:
+        c.expect(220)
+        c.expect(250, "EHLO x.example\r\n")
+        c.expect(250, "MAIL FROM:<half@example.org>\r\n")
+        c.expect(250, "RCPT TO:<%s>\r\n" % RCPT)
+        c.expect(354, "DATA\r\n")
+        c.send("Subject: half\r\n\r\nthe first half\r\n")
+        s.proc.send_signal(signal.SIGTERM)
+        code, lines = c.reply()
+        assert code == 421, lines
+        assert c.line() is None
+    finally:
+        c.close()
+    s.stop()
+    assert stored_rows(s) == {}
+
+
+def test_sigterm_idle_clients_on_every_listener(fresh_server):
+    s = fresh_server.start()
+    clients = [Raw(p) for p in (s.smtp_port, s.submission_port)]
+    try:
+        for c in clients:
+            c.expect(220)
+        s.proc.send_signal(signal.SIGTERM)
+        for c in clients:
+            code, lines = c.reply()
+            assert code == 421, lines
+            assert c.line() is None
+    finally:
+        for c in clients:
+            c.close()
+    s.stop()
+
+
+def test_sigterm_with_pending_tls_handshake_exits_0(fresh_server):
+    s = fresh_server.start()
+    # connected to the implicit-TLS port, but no ClientHello yet
+    c = socket.create_connection(("127.0.0.1", s.submissions_port), timeout=15)
+    try:
+        deadline = time.monotonic() + 10
+        while "role=submissions" not in s.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        s.stop()  # SIGTERM; asserts exit 0 and no sanitizer report
+    finally:
+        c.close()
+
+
+def test_restart_keeps_queue(fresh_server):
+    s = fresh_server.start()
+    ids = [send_one(s.smtp_port, "r%02d-m%02d" % (0, i)) for i in range(5)]
+    before = sorted(s.queue(), key=lambda m: m["id"])
+    assert sorted(m["id"] for m in before) == sorted(ids)
+    data_before = stored_rows(s)
+    s.stop()
+    s.start()
+    after = sorted(s.queue(), key=lambda m: m["id"])
+    assert after == before
+    assert stored_rows(s) == data_before
+    # and the restarted server still takes mail
+    new = send_one(s.smtp_port, "r01-m00")
+    assert {m["id"] for m in s.queue()} == set(ids) | {new}
