@@ -11,62 +11,12 @@ import time
 
 import pytest
 
+from smtpwire import Raw
+
 RCPT = "demo@mailwerk.test"
 THREADS = 20
 PER_THREAD = 25
 MARKER_RE = re.compile(rb"X-Load-Marker: (t\d\d-m\d\d)\r\n")
-
-
-class Raw:
-    """A plain SMTP client on a socket (reads bounded by the socket timeout)."""
-
-    def __init__(self, port, timeout=15.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-        self.eof = False
-
-    def close(self):
-        self.sock.close()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def line(self):
-        for _ in range(10000):
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                ln, self.buf = self.buf[:i], self.buf[i + 2:]
-                return ln.decode("utf-8", "replace")
-            if self.eof:
-                return None
-            try:
-                chunk = self.sock.recv(65536)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                self.eof = True
-            self.buf += chunk
-        raise AssertionError("no reply line")
-
-    def reply(self):
-        lines = []
-        for _ in range(200):
-            ln = self.line()
-            if ln is None:
-                return None, lines
-            lines.append(ln)
-            if len(ln) < 4 or ln[3] != "-":
-                return int(ln[:3]), lines
-        raise AssertionError("reply too long: %r" % lines)
-
-    def expect(self, code, data=None):
-        if data is not None:
-            self.send(data)
-        got, lines = self.reply()
-        assert got == code, "expected %d after %r, got %r" % (code, data, lines)
-        return lines
 
 
 def body_for(marker):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from smtpwire import Wire, insecure_context
+from smtpwire import Raw, insecure_context
 
 RCPT = "demo@mailwerk.test"
 QUEUED = re.compile(r"2\.0\.0 Ok: queued as ([0-9A-Z]{20})")
@@ -24,7 +24,7 @@ def stored(server, qid):
 
 
 def send_raw(server, body, ehlo="client.example", sender="<a@example.org>"):
-    w = Wire(server.smtp_port)
+    w = Raw(server.smtp_port)
     assert w.reply()[0] == 220
     assert w.cmd("EHLO " + ehlo)[0] == 250
     assert w.cmd("MAIL FROM:" + sender)[0] == 250
@@ -63,22 +63,22 @@ def test_smtplib_plain_delivery_is_queued(server):
 
 
 def test_every_reply_has_an_enhanced_code(server):
-    w = Wire(server.smtp_port)
-    assert w.reply() == (220, ["2.0.0 mx.mailwerk.test ESMTP mailwerk"])
+    w = Raw(server.smtp_port)
+    assert w.reply() == (220, ["220 2.0.0 mx.mailwerk.test ESMTP mailwerk"])
     for cmd, want in [("HELO client.example", 250), ("NOOP", 250), ("RSET", 250), ("VRFY demo", 252),
                       ("HELP", 214), ("EXPN list", 502), ("FOO", 500), ("RCPT TO:<demo@mailwerk.test>", 503)]:
         code, text = w.cmd(cmd)
         assert code == want, (cmd, code, text)
         if cmd.startswith("HELO"):
             continue
-        assert re.match(r"[245]\.\d{1,3}\.\d{1,3} ", text[0]), (cmd, text)
+        assert re.match(r"\d{3} [245]\.\d{1,3}\.\d{1,3} ", text[0]), (cmd, text)
     code, text = w.cmd("QUIT")
-    assert code == 221 and text[0].startswith("2.0.0")
+    assert code == 221 and text[0].startswith("221 2.0.0")
     assert w.closed()
 
 
 def test_sequence_and_syntax_errors(server):
-    w = Wire(server.smtp_port)
+    w = Raw(server.smtp_port)
     w.reply()
     assert w.cmd("MAIL FROM:<a@example.org>")[0] == 503  # before EHLO
     assert w.cmd("EHLO")[0] == 501
@@ -86,12 +86,12 @@ def test_sequence_and_syntax_errors(server):
     assert w.cmd("EHLO client.example")[0] == 250
     assert w.cmd("DATA")[0] == 503
     code, text = w.cmd("MAIL FROM:<a@example.org> FOO=bar")
-    assert (code, text[0][:5]) == (555, "5.5.4")
+    assert (code, text[0][4:9]) == (555, "5.5.4")
     code, text = w.cmd("MAIL FROM:<a@@example.org>")
     assert code == 553 or code == 501
     assert w.cmd("MAIL FROM:<>")[0] == 250  # null sender (bounces)
     code, text = w.cmd("MAIL FROM:<b@example.org>")
-    assert (code, text[0]) == (503, "5.5.1 Nested MAIL command")
+    assert (code, text[0]) == (503, "503 5.5.1 Nested MAIL command")
     code, text = w.cmd("DATA")
     assert code == 554  # no recipients
     code, text = w.cmd("RCPT TO:<demo@mailwerk.test> NOTIFY=NEVER")
@@ -155,10 +155,10 @@ def test_submission_auth_relays_and_completes_headers(server, mech):
 
 
 def test_plain_without_initial_response_and_cancel(server):
-    w = Wire(server.submissions_port, tls=True)
+    w = Raw(server.submissions_port, tls=True)
     assert w.reply()[0] == 220
     w.cmd("EHLO client.example")
-    assert w.cmd("AUTH PLAIN") == (334, [""])
+    assert w.cmd("AUTH PLAIN") == (334, ["334 "])
     assert w.cmd("*")[0] == 501
     assert w.cmd("AUTH CRAM-MD5")[0] == 504
     assert w.cmd("AUTH PLAIN")[0] == 334
@@ -189,16 +189,16 @@ def test_oversize_declared_and_actual(server):
         assert (code, text[:5]) == (552, b"5.3.4")
     big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * (26 * 1024)  # ~26 MiB > 25 MiB
     code, text = send_raw(server, big + b".\r\n")
-    assert code == 552 and text[0].startswith("5.3.4")
+    assert code == 552 and text[0][4:].startswith("5.3.4")
 
 
 def test_too_long_lines(server):
     code, text = send_raw(server, b"Subject: x\r\n\r\n" + b"y" * 1500 + b"\r\n.\r\n")
-    assert code == 552 and text[0].startswith("5.3.4")
-    w = Wire(server.smtp_port)
+    assert code == 552 and text[0][4:].startswith("5.3.4")
+    w = Raw(server.smtp_port)
     w.reply()
     code, text = w.cmd("EHLO " + "a" * 600)
-    assert code == 500 and text[0].startswith("5.5.2")
+    assert code == 500 and text[0][4:].startswith("5.5.2")
     assert w.cmd("NOOP")[0] == 250  # the session goes on after the over-long line
     w.close()
 
@@ -219,7 +219,7 @@ def test_too_many_recipients(server):
 
 
 def test_bdat_chunks(server):
-    w = Wire(server.smtp_port)
+    w = Raw(server.smtp_port)
     w.reply()
     w.cmd("EHLO client.example")
     w.cmd("MAIL FROM:<a@example.org> BODY=8BITMIME")
@@ -227,7 +227,7 @@ def test_bdat_chunks(server):
     part1 = "Subject: chunked\r\n\r\nfirst ".encode()
     part2 = "part.\r\n.\r\nnot an end, ünïcode\r\n".encode()
     w.send(b"BDAT %d\r\n" % len(part1) + part1)
-    assert w.reply() == (250, ["2.0.0 %d octets received" % len(part1)])
+    assert w.reply() == (250, ["250 2.0.0 %d octets received" % len(part1)])
     assert w.cmd("DATA")[0] == 503  # RFC 3030: no DATA after BDAT
     w.send(b"BDAT %d LAST\r\n" % len(part2) + part2)
     code, text = w.reply()
@@ -242,11 +242,11 @@ def test_bdat_chunks(server):
 
 
 def test_smtputf8_and_8bit(server):
-    w = Wire(server.smtp_port)
+    w = Raw(server.smtp_port)
     w.reply()
     w.cmd("EHLO client.example")
     code, text = w.cmd("MAIL FROM:<jörg@example.org>")
-    assert code == 553 and text[0].startswith("5.6.7")
+    assert code == 553 and text[0][4:].startswith("5.6.7")
     assert w.cmd("MAIL FROM:<jörg@example.org> SMTPUTF8")[0] == 250
     assert w.cmd("RCPT TO:<müller@mailwerk.test>")[0] == 250
     w.cmd("DATA")
@@ -267,14 +267,14 @@ def test_nul_in_data_is_refused(server):
 
 
 def test_too_many_errors_closes(server):
-    w = Wire(server.smtp_port)
+    w = Raw(server.smtp_port)
     w.reply()
     for _ in range(9):
         assert w.cmd("BOGUS")[0] == 500
     code, text = w.cmd("BOGUS")
     assert code == 500
     code, text = w.reply()
-    assert code == 421 and text[0].startswith("4.7.0")
+    assert code == 421 and text[0][4:].startswith("4.7.0")
     assert w.closed()
 
 
@@ -295,3 +295,26 @@ def test_swaks_starttls_auth_login(server):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "235 2.7.0" in p.stdout and "queued as" in p.stdout
+
+
+def test_ipv6_and_several_addresses_per_listener(tmp_path):
+    from conftest import Server, free_port
+    s = Server(tmp_path)
+    p6 = free_port()
+    s.overrides = ["listen.smtp=127.0.0.1:%d, [::1]:%d" % (s.smtp_port, p6)]
+    s.start()
+    try:
+        with smtplib.SMTP("::1", p6) as m:
+            m.ehlo("client.example")
+            m.mail("a@example.org")
+            m.rcpt(RCPT)
+            code, text = m.data(b"Subject: v6\r\n\r\nx\r\n")
+            assert code == 250
+            qid = QUEUED.search(text.decode()).group(1)
+        with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
+            assert m.noop()[0] == 250
+        entry = [e for e in s.queue() if e["id"] == qid][0]
+        assert entry["client_ip"] == "::1"
+        assert b"Received: from client.example ([IPv6:::1])" in stored(s, qid)
+    finally:
+        s.stop()

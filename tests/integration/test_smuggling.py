@@ -1,4 +1,4 @@
-"""SMTP smuggling (inbound side): the byte sequences of /work/shared/testdata/smtp/smuggling.md rows
+"""SMTP smuggling (inbound side): the byte sequences of shared/testdata/smtp/smuggling.md rows
 1-10 must never end DATA, bare CR/LF are refused in data and in commands, BDAT content is counted
 and never scanned for commands, and legitimate pipelining (RFC 2920) still works."""
 import os
@@ -8,6 +8,8 @@ import sqlite3
 import time
 
 import pytest
+
+from smtpwire import Raw
 
 RCPT = "demo@mailwerk.test"
 SMUGGLED_SENDER = b"smuggled@example.org"
@@ -33,74 +35,6 @@ SEQUENCES = [
 
 def has_bare_cr_or_lf(b):
     return re.search(rb"\r(?!\n)|(?<!\r)\n", b) is not None
-
-
-class Raw:
-    """A plain SMTP client on a socket: every read is bounded by the socket timeout and a deadline."""
-
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-        self.eof = False
-
-    def close(self):
-        self.sock.close()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self):
-        try:
-            chunk = self.sock.recv(65536)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            self.eof = True
-        self.buf += chunk
-
-    def line(self):
-        """One reply line (without CRLF), or None at EOF."""
-        for _ in range(10000):
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                ln, self.buf = self.buf[:i], self.buf[i + 2:]
-                return ln.decode("utf-8", "replace")
-            if self.eof:
-                return None
-            self._fill()
-        raise AssertionError("no reply line")
-
-    def reply(self):
-        """One complete (possibly multi-line) reply: (code, [lines]); (None, []) at EOF."""
-        lines = []
-        for _ in range(200):
-            ln = self.line()
-            if ln is None:
-                return None, lines
-            lines.append(ln)
-            if len(ln) < 4 or ln[3] != "-":
-                return int(ln[:3]), lines
-        raise AssertionError("reply too long: %r" % lines)
-
-    def expect(self, code, data=None):
-        if data is not None:
-            self.send(data)
-        got, lines = self.reply()
-        assert got == code, "expected %d after %r, got %r" % (code, data, lines)
-        return lines
-
-    def read_until_close(self, timeout=15.0):
-        """Every reply line until the server closes the connection."""
-        deadline = time.monotonic() + timeout
-        lines = []
-        while time.monotonic() < deadline:
-            ln = self.line()
-            if ln is None:
-                return lines
-            lines.append(ln)
-        raise AssertionError("server did not close the connection; got %r" % lines)
 
 
 def queue_ids(server):
