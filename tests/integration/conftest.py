@@ -43,7 +43,7 @@ def run_cli(*args, input=None, check=True):
 class Server:
     """One mailwerk setup; start() may be called again after stop()/kill() on the same data."""
 
-    def __init__(self, root, overrides=()):
+    def __init__(self, root, overrides=(), listen_in_file=False):
         self.dir = os.path.join(str(root), "var")
         out = run_cli("init", "--dir", self.dir, "--domain", DOMAIN, "--hostname", HOST).stdout
         self.password = re.search(r"^Password:\s+(\S+)", out, re.M).group(1)
@@ -54,14 +54,32 @@ class Server:
         self.submission_port = free_port()
         self.submissions_port = free_port()
         self.overrides = list(overrides)
+        # listen_in_file: write the ports into mailwerk.conf instead of passing -o, so that a reload
+        # can change listeners (-o values are applied again on reload and would win)
+        self.listen_in_file = listen_in_file
         self.proc = None
         self.log_path = os.path.join(str(root), "serve.log")
 
+    def listen_lines(self):
+        return {"smtp": "127.0.0.1:%d" % self.smtp_port,
+                "submission": "127.0.0.1:%d" % self.submission_port,
+                "submissions": "127.0.0.1:%d" % self.submissions_port}
+
+    def set_listen(self, **values):
+        """Rewrites [listen] name = value lines in mailwerk.conf."""
+        text = open(self.conf).read()
+        for name, value in values.items():
+            text = re.sub(r"^%s = .*$" % name, "%s = %s" % (name, value), text, flags=re.M)
+        with open(self.conf, "w") as f:
+            f.write(text)
+
     def start(self):
-        args = [BIN, "serve", "-c", self.conf,
-                "-o", "listen.smtp=127.0.0.1:%d" % self.smtp_port,
-                "-o", "listen.submission=127.0.0.1:%d" % self.submission_port,
-                "-o", "listen.submissions=127.0.0.1:%d" % self.submissions_port]
+        args = [BIN, "serve", "-c", self.conf]
+        if self.listen_in_file:
+            self.set_listen(**self.listen_lines())
+        else:
+            for name, value in self.listen_lines().items():
+                args += ["-o", "listen.%s=%s" % (name, value)]
         for o in self.overrides:
             args += ["-o", o]
         self.log = open(self.log_path, "ab")

@@ -1,9 +1,5 @@
 """SIGHUP reload: existing sessions carry on, new sessions see the new configuration and TLS
-certificate, and a broken configuration is refused with the old one kept.
-
-Listener changes are not tested here: conftest.Server passes listen.smtp/submission/submissions as -o
-overrides, which are re-applied on every reload and win over the file, so editing [listen] in the
-file cannot change anything, and the fixture offers no way to start without those overrides."""
+certificate, listeners follow the file, and a broken configuration is refused with the old one kept."""
 import re
 import signal
 import smtplib
@@ -219,3 +215,26 @@ def test_certificate_reload(fresh_server, tmp_path):
     with smtplib.SMTP_SSL("127.0.0.1", s.submissions_port, timeout=15, context=no_verify_context()) as c:
         c.login(s.user, s.password)
         send(c, "new tls session")
+
+
+def test_listeners_follow_the_file(tmp_path):
+    """A listener removed from the file stops listening, an added one starts, and a session on a
+    removed listener carries on (the server is started with [listen] in the file, not -o)."""
+    from conftest import Server, free_port
+    s = Server(tmp_path, listen_in_file=True).start()
+    try:
+        held = smtplib.SMTP("127.0.0.1", s.submission_port)
+        held.ehlo("client.example")
+        extra = free_port()
+        s.set_listen(smtp="127.0.0.1:%d, 127.0.0.1:%d" % (s.smtp_port, extra), submission="")
+        sighup_and_wait(s, "ok")
+        with smtplib.SMTP("127.0.0.1", extra) as m:
+            assert m.ehlo("client.example")[0] == 250
+        with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
+            assert m.noop()[0] == 250
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", s.submission_port), timeout=5).close()
+        assert held.noop()[0] == 250  # the session on the closed listener goes on
+        held.quit()
+    finally:
+        s.stop()
