@@ -1,10 +1,13 @@
 /* cli_common.c — shared by the command families. */
 #include "cli/cli_common.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "conf/conf.h"
+#include "mailbox/users.h"
 
 void cli_error(const char *fmt, ...)
 {
@@ -23,4 +26,26 @@ struct conf *cli_conf_load(const char *path, char *const *overrides, unsigned n_
 	if (c == NULL)
 		cli_error("%s", err);
 	return c;
+}
+
+int cli_with_users(const char *conf_path, cli_users_fn *fn, const void *arg)
+{
+	struct conf *cf = cli_conf_load(conf_path, NULL, 0);
+	if (cf == NULL)
+		return CLI_EXIT_RUNTIME;
+	const char *err = NULL;
+	struct users *u = users_open(cf->data_dir, &err);
+	if (u == NULL) {
+		cli_error("%s/mailwerk.db: %s", cf->data_dir, err);
+		conf_free(cf);
+		return CLI_EXIT_RUNTIME;
+	}
+	int rc = fn(u, arg);
+	users_close(u);
+	conf_free(cf);
+	if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
+		cli_error("cannot write to standard output: %s", strerror(errno));
+		rc = CLI_EXIT_RUNTIME;
+	}
+	return rc;
 }

@@ -21,6 +21,12 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * returns NULL on failure. */
 struct conf *cli_conf_load(const char *path, char *const *overrides, unsigned n_overrides);
 
+struct users;
+/* Runs fn with the users database of the setup at conf_path (NULL = default), then makes sure what
+ * fn printed really reached stdout: a full disk or closed pipe must not look like success. */
+typedef int cli_users_fn(struct users *u, const void *arg);
+int cli_with_users(const char *conf_path, cli_users_fn *fn, const void *arg);
+
 /* Each command family: argv[0] is the family name ("user", "queue", ...). Options may come before or
  * after positional arguments (getopt_long permutes; callers reset optind = 0 first). Returns a
  * cli_exit code. */

@@ -131,8 +131,9 @@ static int cli_domain_args_parse(int argc, char **argv, struct cli_domain_args *
 	return -1;
 }
 
-static int cli_domain_run(struct users *u, const struct cli_domain_args *args)
+static int cli_domain_run(struct users *u, const void *arg)
 {
+	const struct cli_domain_args *args = arg;
 	const char *err = NULL;
 	switch (args->action) {
 	case CLI_DOMAIN_ADD:
@@ -160,24 +161,5 @@ int cli_domain_main(int argc, char **argv)
 	int rc = cli_domain_args_parse(argc, argv, &args);
 	if (rc >= 0)
 		return rc;
-
-	struct conf *cf = cli_conf_load(args.conf_path ? args.conf_path : CLI_DEFAULT_CONF, NULL, 0);
-	if (!cf)
-		return CLI_EXIT_RUNTIME;
-	const char *err = NULL;
-	struct users *u = users_open(cf->data_dir, &err);
-	if (!u) {
-		cli_error("%s/mailwerk.db: %s", cf->data_dir, err);
-		conf_free(cf);
-		return CLI_EXIT_RUNTIME;
-	}
-	rc = cli_domain_run(u, &args);
-	users_close(u);
-	conf_free(cf);
-	/* a full disk or a closed pipe must not look like success to a script */
-	if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
-		cli_error("cannot write to standard output: %s", strerror(errno));
-		rc = CLI_EXIT_RUNTIME;
-	}
-	return rc;
+	return cli_with_users(args.conf_path, cli_domain_run, &args);
 }

@@ -280,8 +280,9 @@ static int cli_user_passwd(struct users *u, const struct cli_user_args *args)
 	return CLI_EXIT_OK;
 }
 
-static int cli_user_run(struct users *u, const struct cli_user_args *args)
+static int cli_user_run(struct users *u, const void *arg)
 {
+	const struct cli_user_args *args = arg;
 	const char *err = NULL;
 	switch (args->action) {
 	case CLI_USER_ADD:
@@ -415,24 +416,5 @@ int cli_user_main(int argc, char **argv)
 	int rc = cli_user_args_parse(argc, argv, &args);
 	if (rc >= 0)
 		return rc;
-
-	struct conf *cf = cli_conf_load(args.conf_path ? args.conf_path : CLI_DEFAULT_CONF, NULL, 0);
-	if (!cf)
-		return CLI_EXIT_RUNTIME;
-	const char *err = NULL;
-	struct users *u = users_open(cf->data_dir, &err);
-	if (!u) {
-		cli_error("%s/mailwerk.db: %s", cf->data_dir, err);
-		conf_free(cf);
-		return CLI_EXIT_RUNTIME;
-	}
-	rc = cli_user_run(u, &args);
-	users_close(u);
-	conf_free(cf);
-	/* a full disk or a closed pipe must not look like success to a script */
-	if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
-		cli_error("cannot write to standard output: %s", strerror(errno));
-		rc = CLI_EXIT_RUNTIME;
-	}
-	return rc;
+	return cli_with_users(args.conf_path, cli_user_run, &args);
 }
