@@ -193,3 +193,49 @@ def test_restart_keeps_queue(fresh_server):
     # and the restarted server still takes mail
     new = send_one(s.smtp_port, "r01-m00")
     assert {m["id"] for m in s.queue()} == set(ids) | {new}
+
+
+def test_full_disk_answers_451_and_loses_nothing(tmp_path):
+    """On a full disk the store fails: the client gets 451 4.3.0 (never 250), nothing partial is
+    queued, the server keeps running, and once there is room again mail is accepted."""
+    import smtplib
+    import subprocess
+    from conftest import Server
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)]).returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    s = None
+    try:
+        s = Server(disk).start()
+        big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 1500  # 1.5 MB
+        with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
+            m.ehlo("client.example")
+            m.sendmail("a@example.org", ["demo@mailwerk.test"], b"Subject: before\r\n\r\nfits\r\n")
+        before = {e["id"] for e in s.queue()}
+        filler = disk / "filler"
+        subprocess.run(["dd", "if=/dev/zero", "of=%s" % filler, "bs=64k"], capture_output=True)
+        with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
+            m.ehlo("client.example")
+            m.mail("a@example.org")
+            m.rcpt("demo@mailwerk.test")
+            code, text = m.data(big)
+            assert (code, text[:5]) == (451, b"4.3.0"), (code, text)
+        assert "event=store_failed" in s.log_text()
+        filler.unlink()
+        assert {e["id"] for e in s.queue()} == before  # nothing partial
+        with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
+            m.ehlo("client.example")
+            m.mail("a@example.org")
+            m.rcpt("demo@mailwerk.test")
+            code, text = m.data(big)
+            assert code == 250, text
+        s.stop()
+        s.start()
+        assert len(s.queue()) == len(before) + 1
+        s.stop()
+        s = None
+    finally:
+        if s is not None and s.proc is not None:
+            s.kill()
+        subprocess.run(["umount", "-l", str(disk)])
