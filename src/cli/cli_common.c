@@ -8,6 +8,7 @@
 
 #include "conf/conf.h"
 #include "mailbox/users.h"
+#include "util/identity.h"
 
 void cli_error(const char *fmt, ...)
 {
@@ -28,9 +29,21 @@ struct conf *cli_conf_load(const char *path, char *const *overrides, unsigned n_
 	return c;
 }
 
+struct conf *cli_data_conf_load(const char *path)
+{
+	struct conf *c = cli_conf_load(path, NULL, 0);
+	char err[256];
+	if (c != NULL && c->user[0] != '\0' && identity_become(c->user, err, sizeof(err)) != 0) {
+		cli_error("%s", err);
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
 int cli_with_users(const char *conf_path, cli_users_fn *fn, const void *arg)
 {
-	struct conf *cf = cli_conf_load(conf_path, NULL, 0);
+	struct conf *cf = cli_data_conf_load(conf_path);
 	if (cf == NULL)
 		return CLI_EXIT_RUNTIME;
 	const char *err = NULL;

@@ -21,6 +21,10 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * returns NULL on failure. */
 struct conf *cli_conf_load(const char *path, char *const *overrides, unsigned n_overrides);
 
+/* For commands that touch the data directory: loads the configuration and, when [server] user is
+ * set, becomes that user (from root), so that files SQLite creates belong to the server's user. */
+struct conf *cli_data_conf_load(const char *path);
+
 struct users;
 /* Runs fn with the users database of the setup at conf_path (NULL = default), then makes sure what
  * fn printed really reached stdout: a full disk or closed pipe must not look like success. */

@@ -27,6 +27,7 @@
 
 #include "mailbox/users.h"
 #include "util/addr.h"
+#include "util/identity.h"
 
 #define CLI_INIT_DEFAULT_DIR "./var"
 #define CLI_INIT_DEFAULT_DOMAIN "mailwerk.test"
@@ -53,7 +54,7 @@ struct cli_init_undo {
 
 static void cli_init_usage(FILE *out)
 {
-	fputs("usage: mailwerk init [--dir DIR] [--domain DOMAIN] [--hostname HOST]\n"
+	fputs("usage: mailwerk init [--dir DIR] [--domain DOMAIN] [--hostname HOST] [--user USER]\n"
 	      "\n"
 	      "Creates a development setup in DIR: mailwerk.conf, mailwerk.db with DOMAIN as a local domain\n"
 	      "and a user demo@DOMAIN, and a self-signed certificate for HOST in DIR/tls. Refuses to touch a\n"
@@ -62,6 +63,7 @@ static void cli_init_usage(FILE *out)
 	      "      --dir DIR          where to create it (default " CLI_INIT_DEFAULT_DIR ")\n"
 	      "      --domain DOMAIN    the first local domain (default " CLI_INIT_DEFAULT_DOMAIN ")\n"
 	      "      --hostname HOST    the server's name, for EHLO and the certificate (default mail.DOMAIN)\n"
+	      "      --user USER        serve switches to USER after binding its ports; DIR is given to USER\n"
 	      "  -h, --help             show this help\n",
 	      out);
 }
@@ -353,7 +355,8 @@ static bool cli_init_db_create(const struct cli_init_paths *p, const char *domai
 	return ok;
 }
 
-static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, struct cli_init_undo *undo)
+static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, const char *user,
+				struct cli_init_undo *undo)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -368,6 +371,7 @@ static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, stru
 		"[server]\n"
 		"hostname = %s\n"
 		"data_dir = %s\n"
+		"%s%s\n"
 		"max_connections = 1000\n"
 		"max_connections_per_ip = 50\n"
 		"\n"
@@ -390,7 +394,7 @@ static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, stru
 		"command_timeout = 5m\n"
 		"data_timeout = 10m\n"
 		"max_errors = 10\n",
-		host, p->dir, p->cert, p->key);
+		host, p->dir, user ? "user = " : "# In production, serve binds its ports as root and then runs as this user:\n# user = mailwerk", user ? user : "", p->cert, p->key);
 	if (fclose(m) != 0) {
 		free(text);
 		cli_error("out of memory");
@@ -511,17 +515,35 @@ static bool cli_init_path_ini_safe(const char *path)
 	return true;
 }
 
+/* Hands everything init made to the server's user, who must write the databases and read the key
+ * and configuration again on reload. */
+static bool cli_init_give(const struct cli_init_paths *p, uid_t uid, gid_t gid)
+{
+	char wal[PATH_MAX + 8], shm[PATH_MAX + 8];
+	snprintf(wal, sizeof(wal), "%s-wal", p->db);
+	snprintf(shm, sizeof(shm), "%s-shm", p->db);
+	const char *paths[] = {p->dir, p->tls, p->key, p->cert, p->db, p->conf, wal, shm};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (chown(paths[i], uid, gid) != 0 && !(i >= 6 && errno == ENOENT)) {
+			cli_error("cannot give %s to the user: %s", paths[i], strerror(errno));
+			return false;
+		}
+	}
+	return true;
+}
+
 int cli_init_main(int argc, char **argv)
 {
-	enum { OPT_DIR = 256, OPT_DOMAIN, OPT_HOSTNAME };
+	enum { OPT_DIR = 256, OPT_DOMAIN, OPT_HOSTNAME, OPT_USER };
 	static const struct option longopts[] = {
 		{ "dir", required_argument, NULL, OPT_DIR },
 		{ "domain", required_argument, NULL, OPT_DOMAIN },
 		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+		{ "user", required_argument, NULL, OPT_USER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = CLI_INIT_DEFAULT_DIR, *domain_arg = CLI_INIT_DEFAULT_DOMAIN, *host_arg = NULL;
+	const char *dir = CLI_INIT_DEFAULT_DIR, *domain_arg = CLI_INIT_DEFAULT_DOMAIN, *host_arg = NULL, *user = NULL;
 	optind = 0; /* glibc: 0 re-initialises, so a second call in one process parses afresh */
 	opterr = 0; /* our own one-line errors instead of getopt's */
 	int c;
@@ -535,6 +557,9 @@ int cli_init_main(int argc, char **argv)
 			break;
 		case OPT_HOSTNAME:
 			host_arg = optarg;
+			break;
+		case OPT_USER:
+			user = optarg;
 			break;
 		case 'h':
 			cli_init_usage(stdout);
@@ -577,6 +602,13 @@ int cli_init_main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 
+	uid_t uid = 0;
+	gid_t gid = 0;
+	char user_err[256];
+	if (user != NULL && identity_lookup(user, &uid, &gid, user_err, sizeof(user_err)) != 0) {
+		cli_error("--user: %s (create it first, e.g. useradd --system %s)", user_err, user);
+		return CLI_EXIT_USAGE;
+	}
 	if (!cli_init_check_absent(dir, "mailwerk.conf") || !cli_init_check_absent(dir, "mailwerk.db"))
 		return CLI_EXIT_RUNTIME;
 
@@ -622,7 +654,9 @@ int cli_init_main(int argc, char **argv)
 	if (!cli_init_db_create(p, domain, password, sizeof(password), &undo))
 		goto fail;
 	/* last: a mailwerk.conf on disk means everything it points to is in place */
-	if (!cli_init_conf_write(p, host, &undo))
+	if (!cli_init_conf_write(p, host, user, &undo))
+		goto fail;
+	if (user != NULL && !cli_init_give(p, uid, gid))
 		goto fail;
 
 	printf("Created a development setup in %s:\n"

@@ -450,7 +450,7 @@ int cli_queue_main(int argc, char **argv)
 		}
 	}
 
-	conf = cli_conf_load(conf_path, NULL, 0);
+	conf = cli_data_conf_load(conf_path);
 	if (conf == NULL)
 		return CLI_EXIT_RUNTIME;
 	q = queue_open(conf->data_dir, &err);

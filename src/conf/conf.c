@@ -38,6 +38,8 @@ struct conf_key {
 static const struct conf_key conf_keys[] = {
 	{"server", "hostname", CONF_T_HOSTNAME, OFF(hostname), NULL, 0, 0},
 	{"server", "data_dir", CONF_T_PATH, OFF(data_dir), NULL, 0, 0},
+	/* DESIGN.md §6: bind the ports as root, then run as this user */
+	{"server", "user", CONF_T_STRING, OFF(user), "", 0, 0},
 	/* 0 means no limit */
 	{"server", "max_connections", CONF_T_UINT, OFF(max_connections), "1000", 0, 1000000},
 	{"server", "max_connections_per_ip", CONF_T_UINT, OFF(max_connections_per_ip), "50", 0, 1000000},
@@ -380,6 +382,7 @@ void conf_free(struct conf *c)
 	free(c->path);
 	free(c->hostname);
 	free(c->data_dir);
+	free(c->user);
 	for (int i = 0; i < CONF_LISTEN_COUNT; i++)
 		free(c->listen[i].addrs);
 	free(c->tls_cert);

@@ -34,6 +34,7 @@ struct conf {
 	/* [server] */
 	char *hostname;
 	char *data_dir;
+	char *user; /* "": keep the identity serve was started with */
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
 	/* [listen] */

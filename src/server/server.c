@@ -18,6 +18,7 @@
 #include "net/tls.h"
 #include "queue/queue.h"
 #include "smtp/session.h"
+#include "util/identity.h"
 #include "util/log.h"
 #include "util/loopq.h"
 #include "util/worker.h"
@@ -192,8 +193,8 @@ static void server_reload(struct server *srv)
 		log_error("event=reload result=failed error=\"%s\"", err);
 		return;
 	}
-	if (strcmp(c->data_dir, srv->conf->data_dir) != 0) {
-		log_error("event=reload result=failed error=\"data_dir cannot change while running; restart instead\"");
+	if (strcmp(c->data_dir, srv->conf->data_dir) != 0 || strcmp(c->user, srv->conf->user) != 0) {
+		log_error("event=reload result=failed error=\"data_dir and user cannot change while running; restart instead\"");
 		conf_free(c);
 		return;
 	}
@@ -280,6 +281,14 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 	srv->tls = tls_server_ctx_new(c, error_r, error_size);
 	if (srv->tls == NULL)
 		return -1;
+	if (listeners_sync(srv, c, error_r, error_size) != 0)
+		return -1;
+	/* Ports and the private key are in hand: from here on nothing needs root. The stores are
+	 * opened after the switch so that every file they create belongs to the user. */
+	if (c->user[0] != '\0' && identity_become(c->user, error_r, error_size) != 0)
+		return -1;
+	if (c->user[0] != '\0')
+		log_info("event=identity user=%s uid=%u", c->user, (unsigned)getuid());
 	srv->users = users_open(c->data_dir, &err);
 	if (srv->users == NULL) {
 		snprintf(error_r, error_size, "%s: %s", c->data_dir, err);
@@ -304,8 +313,6 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 		snprintf(error_r, error_size, "libcrypt cannot make yescrypt hashes");
 		return -1;
 	}
-	if (listeners_sync(srv, c, error_r, error_size) != 0)
-		return -1;
 	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
 	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
 	srv->sig_hup = evsignal_new(srv->base, SIGHUP, server_signal_cb, srv);

@@ -43,9 +43,9 @@ def run_cli(*args, input=None, check=True):
 class Server:
     """One mailwerk setup; start() may be called again after stop()/kill() on the same data."""
 
-    def __init__(self, root, overrides=(), listen_in_file=False):
+    def __init__(self, root, overrides=(), listen_in_file=False, init_args=()):
         self.dir = os.path.join(str(root), "var")
-        out = run_cli("init", "--dir", self.dir, "--domain", DOMAIN, "--hostname", HOST).stdout
+        out = run_cli("init", "--dir", self.dir, "--domain", DOMAIN, "--hostname", HOST, *init_args).stdout
         self.password = re.search(r"^Password:\s+(\S+)", out, re.M).group(1)
         self.user = "demo@" + DOMAIN
         self.conf = os.path.join(self.dir, "mailwerk.conf")

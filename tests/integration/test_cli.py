@@ -144,3 +144,41 @@ def test_serve_override_errors(tmp_path):
     assert "-o listen.smtp=127.0.0.1: expected address:port" in p.stderr
     p = cli("serve", "-c", s.conf, "-o", "nosuch")
     assert p.returncode == 1 and "section.key=value" in p.stderr
+
+
+def test_serve_runs_as_the_configured_user():
+    """init --user gives the setup to an unprivileged user; serve binds as root, then becomes that
+    user, and every file the server or the CLI creates afterwards belongs to it."""
+    import pwd
+    import shutil
+    import signal
+    import tempfile
+    import time
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    nobody = pwd.getpwnam("nobody")
+    base = tempfile.mkdtemp(prefix="mailwerk-user-", dir="/var/tmp")  # pytest's tmp dirs are 0700
+    os.chmod(base, 0o755)
+    s = Server(base, init_args=["--user", "nobody"])
+    try:
+        assert "user = nobody" in open(s.conf).read()
+        s.start()
+        uids = [l for l in open("/proc/%d/status" % s.proc.pid) if l.startswith("Uid:")][0].split()[1:]
+        assert uids == [str(nobody.pw_uid)] * 4
+        with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
+            m.ehlo("client.example")
+            m.sendmail("a@example.org", ["demo@mailwerk.test"], b"Subject: as nobody\r\n\r\nx\r\n")
+        assert len(s.queue()) == 1  # the CLI, run as root, acts as the data's owner
+        assert cli("domain", "add", "other.example", "-c", s.conf).returncode == 0
+        for name in os.listdir(s.dir):
+            assert os.stat(os.path.join(s.dir, name)).st_uid == nobody.pw_uid, name
+        s.proc.send_signal(signal.SIGHUP)  # the user can read the config and key again
+        deadline = time.monotonic() + 10
+        while "event=reload" not in s.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "event=reload result=ok" in s.log_text()
+        s.stop()
+    finally:
+        if s.proc is not None:
+            s.kill()
+        shutil.rmtree(base)

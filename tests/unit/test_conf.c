@@ -44,6 +44,7 @@ static void test_defaults(void **state)
 	struct conf *c = load(base_conf, NULL, 0, err);
 	assert_non_null(c);
 	assert_string_equal(c->hostname, "mx.example.org");
+	assert_string_equal(c->user, "");
 	assert_int_equal(c->max_message_size, 25 * 1024 * 1024);
 	assert_int_equal(c->max_recipients, 100);
 	assert_false(c->allow_insecure_auth);
