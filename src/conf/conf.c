@@ -48,8 +48,9 @@ static const struct conf_key conf_keys[] = {
 	{"listen", "submissions", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSIONS), "", 0, 0},
 	{"tls", "cert", CONF_T_PATH, OFF(tls_cert), NULL, 0, 0},
 	{"tls", "key", CONF_T_PATH, OFF(tls_key), NULL, 0, 0},
-	/* RFC 1870: the SIZE we advertise; at least 64 KiB per RFC 5321 §4.5.3.1.10 */
-	{"smtp", "max_message_size", CONF_T_SIZE, OFF(max_message_size), "25M", 65536, 1ULL << 31},
+	/* RFC 1870: the SIZE we advertise; at least 64 KiB per RFC 5321 §4.5.3.1.10. At most 1 GiB:
+	 * the queue keeps a message as one SQLite blob, and SQLite's default limit is 10^9 bytes. */
+	{"smtp", "max_message_size", CONF_T_SIZE, OFF(max_message_size), "25M", 65536, 1000000000},
 	/* RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted */
 	{"smtp", "max_recipients", CONF_T_UINT, OFF(max_recipients), "100", 100, 100000},
 	{"smtp", "allow_insecure_auth", CONF_T_BOOL, OFF(allow_insecure_auth), "no", 0, 0},
@@ -287,7 +288,7 @@ static const char *conf_set(struct conf *c, const struct conf_key *k, const char
 				return "expected a whole number";
 		}
 		if (v < k->min || v > k->max)
-			return k->type == CONF_T_SIZE ? "size out of range (64K to 2G)" : "number out of range (see the README)";
+			return k->type == CONF_T_SIZE ? "size out of range (64K to 1000000000)" : "number out of range (see the README)";
 		if (k->type == CONF_T_SIZE)
 			*(uint64_t *)field = v;
 		else
