@@ -152,33 +152,33 @@ static void listeners_close(struct server *srv)
 	}
 }
 
-void server_session_add(struct server *srv, struct smtp_session *s)
+void server_conn_add(struct server *srv, struct server_conn *c)
 {
-	s->id = ++srv->next_session_id;
-	struct smtp_session **b = &srv->sessions[s->id % SERVER_SESSION_BUCKETS];
-	s->hnext = *b;
-	*b = s;
+	c->id = ++srv->next_session_id;
+	struct server_conn **b = &srv->sessions[c->id % SERVER_SESSION_BUCKETS];
+	c->hnext = *b;
+	*b = c;
 	srv->session_count++;
 }
 
-void server_session_del(struct server *srv, struct smtp_session *s)
+void server_conn_del(struct server *srv, struct server_conn *c)
 {
-	struct smtp_session **p = &srv->sessions[s->id % SERVER_SESSION_BUCKETS];
-	while (*p != NULL && *p != s)
+	struct server_conn **p = &srv->sessions[c->id % SERVER_SESSION_BUCKETS];
+	while (*p != NULL && *p != c)
 		p = &(*p)->hnext;
-	if (*p == s)
-		*p = s->hnext;
+	if (*p == c)
+		*p = c->hnext;
 }
 
-struct smtp_session *server_session_find(struct server *srv, uint64_t id)
+struct server_conn *server_conn_find(struct server *srv, uint64_t id)
 {
-	for (struct smtp_session *s = srv->sessions[id % SERVER_SESSION_BUCKETS]; s != NULL; s = s->hnext)
-		if (s->id == id)
-			return s->closing ? NULL : s; /* a closing session takes no more results */
+	for (struct server_conn *c = srv->sessions[id % SERVER_SESSION_BUCKETS]; c != NULL; c = c->hnext)
+		if (c->id == id)
+			return c->closing ? NULL : c; /* a closing session takes no more results */
 	return NULL;
 }
 
-void server_session_gone(struct server *srv)
+void server_conn_gone(struct server *srv)
 {
 	srv->session_count--;
 	if (srv->stopping && srv->session_count == 0)
@@ -230,18 +230,18 @@ static void server_stop(struct server *srv)
 	log_info("event=stopping sessions=%u", srv->session_count);
 	listeners_close(srv);
 	/* collect first: closing a session edits the registry */
-	struct smtp_session *list = NULL;
+	struct server_conn *list = NULL;
 	for (size_t i = 0; i < SERVER_SESSION_BUCKETS; i++)
-		for (struct smtp_session *s = srv->sessions[i]; s != NULL; s = s->hnext) {
-			if (s->closing)
+		for (struct server_conn *c = srv->sessions[i]; c != NULL; c = c->hnext) {
+			if (c->closing)
 				continue;
-			s->shutdown_next = list;
-			list = s;
+			c->shutdown_next = list;
+			list = c;
 		}
 	while (list != NULL) {
-		struct smtp_session *s = list;
-		list = s->shutdown_next;
-		smtp_session_shutdown(s);
+		struct server_conn *c = list;
+		list = c->shutdown_next;
+		c->shutdown(c);
 	}
 	if (srv->session_count == 0) {
 		event_base_loopexit(srv->base, NULL);
@@ -276,6 +276,15 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 	srv->iplimit = iplimit_new();
 	if (srv->base == NULL || srv->iplimit == NULL) {
 		snprintf(error_r, error_size, "out of memory");
+		return -1;
+	}
+	/* first: a signal that comes while the rest starts up is then handled once the loop runs */
+	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
+	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
+	srv->sig_hup = evsignal_new(srv->base, SIGHUP, server_signal_cb, srv);
+	if (srv->sig_term == NULL || srv->sig_int == NULL || srv->sig_hup == NULL || evsignal_add(srv->sig_term, NULL) ||
+	    evsignal_add(srv->sig_int, NULL) || evsignal_add(srv->sig_hup, NULL)) {
+		snprintf(error_r, error_size, "cannot install signal handlers");
 		return -1;
 	}
 	srv->tls = tls_server_ctx_new(c, error_r, error_size);
@@ -313,14 +322,6 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 		snprintf(error_r, error_size, "libcrypt cannot make yescrypt hashes");
 		return -1;
 	}
-	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
-	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
-	srv->sig_hup = evsignal_new(srv->base, SIGHUP, server_signal_cb, srv);
-	if (srv->sig_term == NULL || srv->sig_int == NULL || srv->sig_hup == NULL || evsignal_add(srv->sig_term, NULL) ||
-	    evsignal_add(srv->sig_int, NULL) || evsignal_add(srv->sig_hup, NULL)) {
-		snprintf(error_r, error_size, "cannot install signal handlers");
-		return -1;
-	}
 	return 0;
 }
 
@@ -338,7 +339,7 @@ void server_deinit(struct server *srv)
 	/* after a forced stop, sessions that never finished are freed here */
 	for (size_t i = 0; i < SERVER_SESSION_BUCKETS; i++)
 		while (srv->sessions[i] != NULL)
-			smtp_session_destroy(srv->sessions[i]);
+			srv->sessions[i]->destroy(srv->sessions[i]);
 	/* stop the threads first; what they still post is run by loopq_free and finds no session */
 	worker_pool_free(srv->workers);
 	if (srv->queue != NULL)

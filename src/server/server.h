@@ -4,6 +4,7 @@
 #define MAILWERK_SERVER_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <openssl/ssl.h>
 
@@ -15,9 +16,21 @@ struct evconnlistener;
 struct iplimit;
 struct loopq;
 struct queue;
-struct smtp_session;
 struct users;
 struct worker_pool;
+
+/* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
+ * Sessions are found by id, never by a pointer kept across a wait (DESIGN.md §4). */
+struct server_conn {
+	struct server_conn *hnext;         /* registry chain */
+	struct server_conn *shutdown_next; /* used only while the server stops */
+	uint64_t id;
+	bool closing;                      /* on its way out: lookups no longer find it */
+	void (*shutdown)(struct server_conn *c); /* SIGTERM: end politely, now or when idle */
+	void (*destroy)(struct server_conn *c);  /* free at once (end of a forced stop) */
+};
+
+#define SERVER_CONN_OF(ptr, type) ((type *)(void *)((char *)(ptr) - offsetof(type, conn)))
 
 struct server_listener {
 	struct server_listener *next;
@@ -42,7 +55,7 @@ struct server {
 	struct worker_pool *workers;
 	struct iplimit *iplimit;
 	struct server_listener *listeners;
-	struct smtp_session *sessions[SERVER_SESSION_BUCKETS]; /* by id, chained through session->hnext */
+	struct server_conn *sessions[SERVER_SESSION_BUCKETS]; /* by id */
 	uint64_t next_session_id;
 	unsigned session_count;
 	bool stopping;
@@ -58,11 +71,11 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 int server_run(struct server *srv);
 void server_deinit(struct server *srv);
 
-/* Session registry: sessions are found by id, never by a pointer kept across a wait. */
-void server_session_add(struct server *srv, struct smtp_session *s);
-void server_session_del(struct server *srv, struct smtp_session *s);
-struct smtp_session *server_session_find(struct server *srv, uint64_t id);
-/* Called when a session has gone: lets a stopping server finish. */
-void server_session_gone(struct server *srv);
+/* Session registry. add assigns the id; del is for the final free; find skips closing sessions. */
+void server_conn_add(struct server *srv, struct server_conn *c);
+void server_conn_del(struct server *srv, struct server_conn *c);
+struct server_conn *server_conn_find(struct server *srv, uint64_t id);
+/* Called when a session has been freed: lets a stopping server finish. */
+void server_conn_gone(struct server *srv);
 
 #endif

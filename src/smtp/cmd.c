@@ -8,21 +8,16 @@
 #include <time.h>
 
 #include "mailbox/users.h"
-#include "net/iplimit.h"
 #include "queue/queue.h"
+#include "server/login.h"
 #include "server/server.h"
 #include "smtp/message.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
 #include "util/log.h"
-#include "util/worker.h"
 
 #define ST(x) (1u << SMTP_STATE_##x)
 #define ST_ANY (ST(INIT) | ST(READY) | ST(MAIL) | ST(RCPT) | ST(BDAT))
-
-/* Each failed AUTH from an address waits this long times its recent failures, up to the cap. */
-#define AUTH_FAIL_DELAY_MS 500
-#define AUTH_FAIL_DELAY_MAX_MS 5000
 
 struct smtp_cmd_def {
 	enum smtp_verb verb;
@@ -316,91 +311,26 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 /* ---- AUTH (RFC 4954) ---- */
 
-struct auth_job {
-	struct server *srv;
-	uint64_t session_id;
-	char user[SASL_FIELD_MAX + 1];
-	char pass[SASL_FIELD_MAX + 1];
-	char hash[USERS_HASH_MAX];
-	bool found;
-	bool ok;
-};
-
-static void auth_work(void *arg)
+static void auth_done(struct server *srv, uint64_t conn_id, const char *user, bool ok)
 {
-	struct auth_job *j = arg;
-	/* an unknown user costs the same hashing as a known one */
-	bool ok = users_check_password(j->pass, j->hash);
-	j->ok = ok && j->found;
-	explicit_bzero(j->pass, sizeof(j->pass));
-}
-
-static void auth_fail_reply(evutil_socket_t fd, short what, void *arg)
-{
-	struct smtp_session *s = arg;
-	reply(s, 535, "5.7.8", "Authentication credentials invalid");
-	smtp_session_error(s);
-	smtp_session_resume(s);
-}
-
-static void auth_done(void *arg)
-{
-	struct auth_job *j = arg;
-	struct smtp_session *s = server_session_find(j->srv, j->session_id);
-	char user[128];
-
-	if (s == NULL) {
-		free(j);
+	struct smtp_session *s = smtp_session_find(srv, conn_id);
+	if (s == NULL)
 		return;
-	}
-	log_safe(user, sizeof(user), j->user, (unsigned)strlen(j->user));
-	if (j->ok) {
-		snprintf(s->auth_user, sizeof(s->auth_user), "%s", j->user);
-		log_info("session=%llx event=auth result=ok user=%s", (unsigned long long)s->id, user);
+	if (ok) {
+		snprintf(s->auth_user, sizeof(s->auth_user), "%s", user);
 		reply(s, 235, "2.7.0", "Authentication successful");
-		free(j);
-		smtp_session_resume(s);
-		return;
+	} else {
+		reply(s, 535, "5.7.8", "Authentication credentials invalid");
+		smtp_session_error(s);
 	}
-	unsigned failures = iplimit_auth_fail(s->srv->iplimit, s->ip, time(NULL));
-	log_info("session=%llx event=auth result=fail user=%s client=%s failures=%u", (unsigned long long)s->id, user,
-		 s->ip, failures);
-	free(j);
-	/* the delay grows with the failures from this address, so guessing is slow */
-	unsigned ms = failures * AUTH_FAIL_DELAY_MS;
-	if (ms > AUTH_FAIL_DELAY_MAX_MS)
-		ms = AUTH_FAIL_DELAY_MAX_MS;
-	if (s->delay == NULL)
-		s->delay = evtimer_new(s->srv->base, auth_fail_reply, s);
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-	if (s->delay == NULL || evtimer_add(s->delay, &tv) != 0)
-		auth_fail_reply(-1, 0, s);
+	smtp_session_resume(s);
 }
 
 static void auth_check(struct smtp_session *s, const char *user, const char *pass)
 {
-	struct auth_job *j = calloc(1, sizeof(*j));
 	s->input = SMTP_INPUT_COMMAND;
-	if (j == NULL) {
-		reply(s, 454, "4.7.0", "Temporary authentication failure");
-		return;
-	}
-	j->srv = s->srv;
-	j->session_id = s->id;
-	snprintf(j->user, sizeof(j->user), "%s", user);
-	snprintf(j->pass, sizeof(j->pass), "%s", pass);
-	const char *err;
-	enum result r = users_user_hash(s->srv->users, user, j->hash, sizeof(j->hash), &err);
-	if (r == RESULT_TEMPFAIL) {
-		free(j);
-		reply(s, 454, "4.7.0", "Temporary authentication failure");
-		return;
-	}
-	j->found = r == RESULT_OK;
-	if (!j->found)
-		snprintf(j->hash, sizeof(j->hash), "%s", s->srv->dummy_hash);
 	smtp_session_wait(s);
-	worker_pool_submit(s->srv->workers, auth_work, auth_done, j);
+	login_check(s->srv, s->conn.id, s->ip, user, pass, auth_done);
 }
 
 static void auth_plain(struct smtp_session *s, const char *b64, size_t len)
@@ -511,7 +441,7 @@ struct store_ctx {
 static void store_done(void *arg, enum result res, const char *reason)
 {
 	struct store_ctx *c = arg;
-	struct smtp_session *s = server_session_find(c->srv, c->session_id);
+	struct smtp_session *s = smtp_session_find(c->srv, c->session_id);
 	char from[128];
 	log_safe(from, sizeof(from), c->from, (unsigned)strlen(c->from));
 
@@ -528,11 +458,11 @@ static void store_done(void *arg, enum result res, const char *reason)
 		if (s->auth_user[0] != '\0')
 			log_safe(user, sizeof(user), s->auth_user, (unsigned)strlen(s->auth_user));
 		log_info("session=%llx queue_id=%s event=accepted from=<%s> rcpts=%u size=%zu tls=%s auth=%s client=%s",
-			 (unsigned long long)s->id, c->id, from, c->rcpts, c->size, ver, user, s->ip);
+			 (unsigned long long)s->conn.id, c->id, from, c->rcpts, c->size, ver, user, s->ip);
 		s->messages++;
 		smtp_reply(smtp_session_out(s), 250, "2.0.0", "Ok: queued as %s", c->id);
 	} else {
-		log_warn("session=%llx event=store_failed reason=\"%s\"", (unsigned long long)s->id, reason);
+		log_warn("session=%llx event=store_failed reason=\"%s\"", (unsigned long long)s->conn.id, reason);
 		reply(s, 451, "4.3.0", "Error: queue file write error, try again later");
 	}
 	free(c);
@@ -629,7 +559,7 @@ void smtp_cmd_data_end(struct smtp_session *s)
 	}
 	if (tx->data.error != SMTP_DATA_OK) {
 		const char *text = data_error_reply(tx->data.error, &code, &enh);
-		log_info("session=%llx event=rejected reason=%s size=%llu", (unsigned long long)s->id,
+		log_info("session=%llx event=rejected reason=%s size=%llu", (unsigned long long)s->conn.id,
 			 smtp_data_error_str(tx->data.error), (unsigned long long)tx->data.size);
 		reply(s, code, enh, text);
 		smtp_tx_reset(s);
@@ -644,7 +574,7 @@ void smtp_cmd_data_end(struct smtp_session *s)
 		return;
 	}
 	c->srv = s->srv;
-	c->session_id = s->id;
+	c->session_id = s->conn.id;
 	memcpy(c->id, m->id, sizeof(c->id));
 	snprintf(c->from, sizeof(c->from), "%s", m->sender);
 	c->rcpts = (unsigned)m->rcpt_count;

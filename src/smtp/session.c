@@ -39,6 +39,24 @@ static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_tls_begin(struct smtp_session *s);
+static void smtp_session_destroy(struct smtp_session *s);
+static void smtp_session_shutdown(struct smtp_session *s);
+
+static void session_shutdown_conn(struct server_conn *c)
+{
+	smtp_session_shutdown(SERVER_CONN_OF(c, struct smtp_session));
+}
+
+static void session_destroy_conn(struct server_conn *c)
+{
+	smtp_session_destroy(SERVER_CONN_OF(c, struct smtp_session));
+}
+
+struct smtp_session *smtp_session_find(struct server *srv, uint64_t id)
+{
+	struct server_conn *c = server_conn_find(srv, id);
+	return c != NULL ? SERVER_CONN_OF(c, struct smtp_session) : NULL;
+}
 
 struct evbuffer *smtp_session_out(struct smtp_session *s)
 {
@@ -92,17 +110,19 @@ void smtp_session_start(struct server *srv, const struct server_listener *l, int
 	if (s->tls)
 		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	iplimit_conn_add(srv->iplimit, s->ip);
-	server_session_add(srv, s);
+	s->conn.shutdown = session_shutdown_conn;
+	s->conn.destroy = session_destroy_conn;
+	server_conn_add(srv, &s->conn);
 	session_set_callbacks(s);
-	log_info("session=%llx event=connect role=%s client=%s tls=%s", (unsigned long long)s->id,
+	log_info("session=%llx event=connect role=%s client=%s tls=%s", (unsigned long long)s->conn.id,
 		 conf_listener_str(s->role), s->ip, s->tls ? "implicit" : "no");
 	smtp_cmd_greet(s);
 }
 
-void smtp_session_destroy(struct smtp_session *s)
+static void smtp_session_destroy(struct smtp_session *s)
 {
 	struct server *srv = s->srv;
-	server_session_del(srv, s);
+	server_conn_del(srv, &s->conn);
 	if (s->bev != NULL) {
 		SSL *ssl = s->tls ? bufferevent_openssl_get_ssl(s->bev) : NULL;
 		/* RFC 8446 §6.1: say close_notify before closing; best effort, the socket is non-blocking */
@@ -110,13 +130,11 @@ void smtp_session_destroy(struct smtp_session *s)
 			SSL_shutdown(ssl);
 		bufferevent_free(s->bev);
 	}
-	if (s->delay != NULL)
-		event_free(s->delay);
 	smtp_tx_reset(s);
 	iplimit_conn_del(srv->iplimit, s->ip);
 	conf_free(s->conf);
 	free(s);
-	server_session_gone(srv);
+	server_conn_gone(srv);
 }
 
 static void session_free_cb(evutil_socket_t fd, short what, void *arg)
@@ -137,12 +155,10 @@ static void session_free_later(struct smtp_session *s)
 
 void smtp_session_close(struct smtp_session *s, const char *reason)
 {
-	if (s->closing)
+	if (s->conn.closing)
 		return;
-	s->closing = true;
-	log_info("session=%llx event=disconnect reason=%s messages=%u", (unsigned long long)s->id, reason, s->messages);
-	if (s->delay != NULL)
-		event_del(s->delay);
+	s->conn.closing = true;
+	log_info("session=%llx event=disconnect reason=%s messages=%u", (unsigned long long)s->conn.id, reason, s->messages);
 	bufferevent_disable(s->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
 		session_free_later(s);
@@ -154,14 +170,14 @@ void smtp_session_close(struct smtp_session *s, const char *reason)
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 }
 
-void smtp_session_shutdown(struct smtp_session *s)
+static void smtp_session_shutdown(struct smtp_session *s)
 {
-	if (s->closing)
+	if (s->conn.closing)
 		return;
 	if ((s->tls && !s->tls_up) || s->tls_pending) {
 		/* mid-handshake: no way to say 421, and nothing of the client's to finish */
-		s->closing = true;
-		log_info("session=%llx event=disconnect reason=shutdown messages=%u", (unsigned long long)s->id,
+		s->conn.closing = true;
+		log_info("session=%llx event=disconnect reason=shutdown messages=%u", (unsigned long long)s->conn.id,
 			 s->messages);
 		session_free_later(s);
 		return;
@@ -193,7 +209,7 @@ static void session_process(struct smtp_session *s);
 void smtp_session_resume(struct smtp_session *s)
 {
 	s->waiting = false;
-	if (s->closing)
+	if (s->conn.closing)
 		return;
 	if (s->srv->stopping && s->input == SMTP_INPUT_COMMAND) {
 		smtp_session_shutdown(s);
@@ -201,7 +217,7 @@ void smtp_session_resume(struct smtp_session *s)
 	}
 	bufferevent_enable(s->bev, EV_READ);
 	session_process(s); /* commands pipelined behind the one that waited */
-	if (s->eof && !s->waiting && !s->closing)
+	if (s->eof && !s->waiting && !s->conn.closing)
 		smtp_session_close(s, "client_closed");
 }
 
@@ -254,7 +270,7 @@ static void session_process(struct smtp_session *s)
 	char line[SMTP_SASL_LINE_MAX + 2];
 	size_t len;
 
-	while (!s->waiting && !s->closing) {
+	while (!s->waiting && !s->conn.closing) {
 		/* do not answer a client faster than it reads */
 		if (evbuffer_get_length(smtp_session_out(s)) > SMTP_OUTPUT_HIGH) {
 			bufferevent_disable(s->bev, EV_READ);
@@ -268,7 +284,7 @@ static void session_process(struct smtp_session *s)
 			if (r == 0)
 				return;
 			if (r < 0) {
-				if (s->input == SMTP_INPUT_SASL && !s->closing) { /* an over-long response ends the AUTH */
+				if (s->input == SMTP_INPUT_SASL && !s->conn.closing) { /* an over-long response ends the AUTH */
 					s->input = SMTP_INPUT_COMMAND;
 				}
 				continue;
@@ -332,7 +348,7 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 static void session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
-	if (s->closing) {
+	if (s->conn.closing) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			session_free_later(s);
 		return;
@@ -356,7 +372,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if (s->closing) {
+		if (s->conn.closing) {
 			session_free_later(s);
 			return;
 		}
@@ -367,9 +383,9 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_ERROR) {
 		unsigned long e = s->tls ? bufferevent_get_openssl_error(bev) : 0;
-		if (!s->closing) {
-			s->closing = true;
-			log_info("session=%llx event=disconnect reason=%s messages=%u", (unsigned long long)s->id,
+		if (!s->conn.closing) {
+			s->conn.closing = true;
+			log_info("session=%llx event=disconnect reason=%s messages=%u", (unsigned long long)s->conn.id,
 				 e ? "tls_error" : "io_error", s->messages);
 		}
 		session_free_later(s);
@@ -379,9 +395,9 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* The client will send nothing more, but it may still read: answer what it already sent
 		 * (a pipelined "." and QUIT, say), then close. */
 		s->eof = true;
-		if (!s->closing && !s->waiting)
+		if (!s->conn.closing && !s->waiting)
 			session_process(s);
-		if (!s->closing && !s->waiting)
+		if (!s->conn.closing && !s->waiting)
 			smtp_session_close(s, "client_closed");
 	}
 }

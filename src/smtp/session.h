@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "conf/conf.h"
+#include "server/server.h"
 #include "smtp/data.h"
 #include "smtp/parse.h"
 #include "smtp/sasl.h"
@@ -51,9 +52,7 @@ struct smtp_tx {
 };
 
 struct smtp_session {
-	struct smtp_session *hnext; /* server registry chain */
-	struct smtp_session *shutdown_next; /* used only while the server stops */
-	uint64_t id;
+	struct server_conn conn; /* id, registry, closing */
 	struct server *srv;
 	struct conf *conf; /* the configuration this session started with (a reference) */
 	enum conf_listener role;
@@ -63,7 +62,6 @@ struct smtp_session {
 	enum smtp_state state;
 	enum smtp_input input;
 	bool waiting;      /* an asynchronous step is under way: reading is paused */
-	bool closing;      /* the last reply is being flushed */
 	bool freeing;      /* the free is scheduled */
 	bool eof;          /* the client has shut down its side; close once its input is answered */
 	bool cmd_discarding; /* dropping an over-long command line up to its LF */
@@ -79,18 +77,15 @@ struct smtp_session {
 	/* AUTH in progress */
 	enum sasl_mech sasl_mech;
 	char sasl_user[SASL_FIELD_MAX + 1];
-	struct event *delay; /* failed-AUTH delay timer */
 	struct smtp_tx tx;
 };
 
 /* Takes over an accepted socket. */
 void smtp_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa);
+/* The live session with this id, or NULL when it has gone or is closing. */
+struct smtp_session *smtp_session_find(struct server *srv, uint64_t id);
 /* Ends a session: the pending output is flushed, then everything is freed at a safe point. */
 void smtp_session_close(struct smtp_session *s, const char *reason);
-/* Server shutdown: idle sessions get 421 now, busy ones when their current step ends. */
-void smtp_session_shutdown(struct smtp_session *s);
-/* Frees at once, whatever the state: for the end of a forced stop, when the loop no longer runs. */
-void smtp_session_destroy(struct smtp_session *s);
 
 /* For cmd.c: the reply buffer, input switching and transaction helpers. */
 struct evbuffer *smtp_session_out(struct smtp_session *s);

@@ -178,7 +178,7 @@ def test_wrong_password_is_refused(server):
         assert e.value.smtp_code == 535
         with pytest.raises(smtplib.SMTPAuthenticationError):
             s.login("nobody@mailwerk.test", "whatever")
-    assert "event=auth result=fail" in server.log_text()
+    assert "event=login result=fail" in server.log_text()
     assert "not-the-password" not in server.log_text()
 
 

@@ -1,0 +1,25 @@
+/* login.h — checking a password for SMTP AUTH and POP3: hashing runs on a worker thread, and a
+ * failure is answered only after a delay that grows with the recent failures from the client's
+ * address (DESIGN.md §6). */
+#ifndef MAILWERK_SERVER_LOGIN_H
+#define MAILWERK_SERVER_LOGIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct server;
+
+/* Each failure from an address adds this much delay, up to the cap, within IPLIMIT_AUTH_WINDOW. */
+#define LOGIN_FAIL_DELAY_MS 500
+#define LOGIN_FAIL_DELAY_MAX_MS 5000
+
+/* Runs on the loop thread when the check is over (after the delay if it failed). conn_id names
+ * the session that asked: look it up, it may have gone. user is valid during the call only. */
+typedef void login_done_fn(struct server *srv, uint64_t conn_id, const char *user, bool ok);
+
+/* Starts the check of user/pass for connection conn_id from client ip. An unknown user costs the
+ * same hashing as a known one. Passwords never reach a log. */
+void login_check(struct server *srv, uint64_t conn_id, const char *ip, const char *user, const char *pass,
+		 login_done_fn *done);
+
+#endif
