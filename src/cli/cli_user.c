@@ -224,7 +224,7 @@ static int cli_user_add(struct users *u, const struct cli_user_args *args)
 		return CLI_EXIT_RUNTIME;
 	}
 	char hash[USERS_HASH_MAX];
-	r = users_user_hash(u, args->address, hash, sizeof(hash), &err);
+	r = users_user_hash(u, args->address, hash, sizeof(hash), NULL, &err);
 	OPENSSL_cleanse(hash, sizeof(hash));
 	if (r == RESULT_OK) {
 		cli_error("user %s already exists; to change its password: mailwerk user passwd %s", args->address,
@@ -257,7 +257,7 @@ static int cli_user_passwd(struct users *u, const struct cli_user_args *args)
 {
 	const char *err = NULL;
 	char hash[USERS_HASH_MAX];
-	enum result r = users_user_hash(u, args->address, hash, sizeof(hash), &err);
+	enum result r = users_user_hash(u, args->address, hash, sizeof(hash), NULL, &err);
 	OPENSSL_cleanse(hash, sizeof(hash));
 	if (r != RESULT_OK) {
 		cli_error("%s", err);

@@ -46,6 +46,8 @@ static const struct conf_key conf_keys[] = {
 	{"listen", "smtp", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SMTP), "", 0, 0},
 	{"listen", "submission", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSION), "", 0, 0},
 	{"listen", "submissions", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSIONS), "", 0, 0},
+	{"listen", "pop3", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_POP3), "", 0, 0},
+	{"listen", "pop3s", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_POP3S), "", 0, 0},
 	{"tls", "cert", CONF_T_PATH, OFF(tls_cert), NULL, 0, 0},
 	{"tls", "key", CONF_T_PATH, OFF(tls_key), NULL, 0, 0},
 	/* RFC 1870: the SIZE we advertise; at least 64 KiB per RFC 5321 §4.5.3.1.10. At most 1 GiB:
@@ -58,6 +60,10 @@ static const struct conf_key conf_keys[] = {
 	{"smtp", "command_timeout", CONF_T_DURATION, OFF(command_timeout), "5m", 1, 86400},
 	{"smtp", "data_timeout", CONF_T_DURATION, OFF(data_timeout), "10m", 1, 86400},
 	{"smtp", "max_errors", CONF_T_UINT, OFF(max_errors), "10", 1, 1000},
+	/* RFC 1939 §3: an autologout timer of at least 10 minutes (shorter only for tests) */
+	{"pop3", "idle_timeout", CONF_T_DURATION, OFF(pop3_idle_timeout), "10m", 1, 86400},
+	{"pop3", "max_errors", CONF_T_UINT, OFF(pop3_max_errors), "10", 1, 1000},
+	{"delivery", "recipient_delimiter", CONF_T_STRING, OFF(recipient_delimiter), "+", 0, 0},
 };
 #define CONF_KEY_COUNT (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -67,6 +73,8 @@ const char *conf_listener_str(enum conf_listener l)
 	case CONF_LISTEN_SMTP: return "smtp";
 	case CONF_LISTEN_SUBMISSION: return "submission";
 	case CONF_LISTEN_SUBMISSIONS: return "submissions";
+	case CONF_LISTEN_POP3: return "pop3";
+	case CONF_LISTEN_POP3S: return "pop3s";
 	case CONF_LISTEN_COUNT: break;
 	}
 	return "?";
@@ -388,6 +396,7 @@ void conf_free(struct conf *c)
 		free(c->listen[i].addrs);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->recipient_delimiter);
 	free(c);
 }
 

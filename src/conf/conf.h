@@ -13,6 +13,8 @@ enum conf_listener {
 	CONF_LISTEN_SMTP = 0,    /* MX role: inbound mail for local domains (port 25 in production) */
 	CONF_LISTEN_SUBMISSION,  /* RFC 6409 submission with STARTTLS + AUTH (587) */
 	CONF_LISTEN_SUBMISSIONS, /* RFC 8314 submission over implicit TLS (465) */
+	CONF_LISTEN_POP3,        /* RFC 1939 POP3 with STLS (110) */
+	CONF_LISTEN_POP3S,       /* POP3 over implicit TLS (995, RFC 8314) */
 	CONF_LISTEN_COUNT,
 };
 const char *conf_listener_str(enum conf_listener l);
@@ -49,6 +51,11 @@ struct conf {
 	unsigned command_timeout; /* seconds */
 	unsigned data_timeout;    /* seconds */
 	unsigned max_errors;
+	/* [pop3] */
+	unsigned pop3_idle_timeout; /* seconds */
+	unsigned pop3_max_errors;
+	/* [delivery] */
+	char *recipient_delimiter; /* "user+tag@dom" delivers to user; "" disables */
 };
 
 /* Loads path, then applies overrides ("section.key=value"). On error returns NULL and writes one line

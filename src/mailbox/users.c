@@ -519,12 +519,16 @@ enum result users_user_list(struct users *u, users_list_fn *fn, void *arg, const
 	return users_list(u, "SELECT address FROM users ORDER BY domain, address", fn, arg, error_r);
 }
 
-enum result users_user_hash(struct users *u, const char *address, char *hash_r, size_t size, const char **error_r)
+enum result users_user_hash(struct users *u, const char *address, char *hash_r, size_t size,
+			   char canonical_r[ADDR_TEXT_MAX + 1], const char **error_r)
 {
 	char stored[ADDR_TEXT_MAX + 1];
 	if (size == 0)
 		return users_fail(u, RESULT_TEMPFAIL, error_r, "no room for the hash");
-	return users_user_find(u, address, stored, hash_r, size, error_r);
+	enum result r = users_user_find(u, address, stored, hash_r, size, error_r);
+	if (r == RESULT_OK && canonical_r != NULL)
+		memcpy(canonical_r, stored, sizeof(stored));
+	return r;
 }
 
 /* struct crypt_data is about 32 KiB: too big for a worker thread's stack. calloc also gives the

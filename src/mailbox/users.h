@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/addr.h"
 #include "util/result.h"
 
 struct users;
@@ -30,8 +31,10 @@ enum result users_user_add(struct users *u, const char *address, const char *has
 enum result users_user_set_hash(struct users *u, const char *address, const char *hash, const char **error_r);
 enum result users_user_del(struct users *u, const char *address, const char **error_r);
 enum result users_user_list(struct users *u, users_list_fn *fn, void *arg, const char **error_r);
-/* Copies the stored hash of address to hash_r. RESULT_PERMFAIL: no such user. */
-enum result users_user_hash(struct users *u, const char *address, char *hash_r, size_t size, const char **error_r);
+/* Copies the stored hash of address to hash_r, and the address as stored (the one that names the
+ * mailbox, whatever case the caller used) to canonical_r unless NULL. RESULT_PERMFAIL: no such user. */
+enum result users_user_hash(struct users *u, const char *address, char *hash_r, size_t size,
+			   char canonical_r[ADDR_TEXT_MAX + 1], const char **error_r);
 
 /* Password hashing; thread-safe (crypt_r), so it can run on a worker thread. */
 #define USERS_HASH_MAX 256

@@ -78,8 +78,11 @@ void login_check(struct server *srv, uint64_t conn_id, const char *ip, const cha
 	snprintf(j->user, sizeof(j->user), "%s", user);
 	snprintf(j->pass, sizeof(j->pass), "%s", pass);
 	const char *err;
-	enum result r = users_user_hash(srv->users, user, j->hash, sizeof(j->hash), &err);
+	char canonical[ADDR_TEXT_MAX + 1];
+	enum result r = users_user_hash(srv->users, user, j->hash, sizeof(j->hash), canonical, &err);
 	j->found = r == RESULT_OK;
+	if (j->found) /* from here on the user is the account as stored: it names the mailbox */
+		snprintf(j->user, sizeof(j->user), "%s", canonical);
 	if (!j->found) /* same work for a user that does not exist (or a lookup error: fail closed) */
 		snprintf(j->hash, sizeof(j->hash), "%s", srv->dummy_hash);
 	worker_pool_submit(srv->workers, login_work, login_checked, j);

@@ -14,7 +14,8 @@ struct server;
 #define LOGIN_FAIL_DELAY_MAX_MS 5000
 
 /* Runs on the loop thread when the check is over (after the delay if it failed). conn_id names
- * the session that asked: look it up, it may have gone. user is valid during the call only. */
+ * the session that asked: look it up, it may have gone. user is valid during the call only; after
+ * a success it is the account's address as stored, whatever case the client typed. */
 typedef void login_done_fn(struct server *srv, uint64_t conn_id, const char *user, bool ok);
 
 /* Starts the check of user/pass for connection conn_id from client ip. An unknown user costs the

@@ -183,17 +183,19 @@ static void test_user_add_list_del(void **state)
 	assert_string_equal(n.list[2], "alice@example.org");
 
 	char hash[USERS_HASH_MAX];
-	assert_int_equal(users_user_hash(f->u, "Bob@example.org", hash, sizeof(hash), &err), RESULT_OK);
+	assert_int_equal(users_user_hash(f->u, "Bob@example.org", hash, sizeof(hash), NULL, &err), RESULT_OK);
 	assert_true(users_check_password("secret-1", hash));
 	/* case-insensitive fallback on the local part, domain always */
-	assert_int_equal(users_user_hash(f->u, "bob@Example.Org", hash, sizeof(hash), &err), RESULT_OK);
+	assert_int_equal(users_user_hash(f->u, "bob@Example.Org", hash, sizeof(hash), NULL, &err), RESULT_OK);
 	assert_true(users_check_password("secret-1", hash));
-	assert_int_equal(users_user_hash(f->u, "ALICE@example.org", hash, sizeof(hash), &err), RESULT_OK);
+	char canonical[ADDR_TEXT_MAX + 1];
+	assert_int_equal(users_user_hash(f->u, "ALICE@example.org", hash, sizeof(hash), canonical, &err), RESULT_OK);
 	assert_true(users_check_password("secret-2", hash));
-	assert_int_equal(users_user_hash(f->u, "carol@example.org", hash, sizeof(hash), &err), RESULT_PERMFAIL);
+	assert_string_equal(canonical, "alice@example.org"); /* the address as stored names the mailbox */
+	assert_int_equal(users_user_hash(f->u, "carol@example.org", hash, sizeof(hash), NULL, &err), RESULT_PERMFAIL);
 	assert_string_equal(hash, "");
-	assert_int_equal(users_user_hash(f->u, "no-at-sign", hash, sizeof(hash), &err), RESULT_PERMFAIL);
-	assert_int_equal(users_user_hash(f->u, "Bob@example.org", hash, 10, &err), RESULT_TEMPFAIL);
+	assert_int_equal(users_user_hash(f->u, "no-at-sign", hash, sizeof(hash), NULL, &err), RESULT_PERMFAIL);
+	assert_int_equal(users_user_hash(f->u, "Bob@example.org", hash, 10, NULL, &err), RESULT_TEMPFAIL);
 
 	assert_int_equal(users_user_del(f->u, "BOB@example.org", &err), RESULT_OK);
 	assert_int_equal(users_user_del(f->u, "Bob@example.org", &err), RESULT_PERMFAIL);
@@ -218,7 +220,7 @@ static void test_user_duplicate(void **state)
 	assert_int_equal(users_user_add(f->u, "Bob@example.org", hash, &err), RESULT_PERMFAIL);
 	assert_non_null(strstr(err, "bob@example.org already exists"));
 	/* the first account is untouched */
-	assert_int_equal(users_user_hash(f->u, "bob@example.org", hash, sizeof(hash), &err), RESULT_OK);
+	assert_int_equal(users_user_hash(f->u, "bob@example.org", hash, sizeof(hash), NULL, &err), RESULT_OK);
 	assert_true(users_check_password("pw", hash));
 }
 
@@ -262,7 +264,7 @@ static void test_user_set_hash(void **state)
 	user_add_ok(f->u, "bob@example.org", "old password");
 	assert_int_equal(users_hash_password("new password", hash), RESULT_OK);
 	assert_int_equal(users_user_set_hash(f->u, "BOB@example.org", hash, &err), RESULT_OK);
-	assert_int_equal(users_user_hash(f->u, "bob@example.org", hash, sizeof(hash), &err), RESULT_OK);
+	assert_int_equal(users_user_hash(f->u, "bob@example.org", hash, sizeof(hash), NULL, &err), RESULT_OK);
 	assert_true(users_check_password("new password", hash));
 	assert_false(users_check_password("old password", hash));
 	assert_int_equal(users_user_set_hash(f->u, "carol@example.org", hash, &err), RESULT_PERMFAIL);
@@ -280,7 +282,7 @@ static void test_reopen_persists(void **state)
 	assert_non_null(f->u);
 	assert_int_equal(users_domain_is_local(f->u, "example.org"), RESULT_OK);
 	char hash[USERS_HASH_MAX];
-	assert_int_equal(users_user_hash(f->u, "bob@example.org", hash, sizeof(hash), &err), RESULT_OK);
+	assert_int_equal(users_user_hash(f->u, "bob@example.org", hash, sizeof(hash), NULL, &err), RESULT_OK);
 	assert_true(users_check_password("pw", hash));
 }
 
@@ -358,7 +360,7 @@ static void test_hash_import_stored(void **state)
 	domain_add_ok(f->u, "example.org");
 	hash_make("$2b$", "from another server", h);
 	assert_int_equal(users_user_add(f->u, "bob@example.org", h, &err), RESULT_OK);
-	assert_int_equal(users_user_hash(f->u, "bob@example.org", got, sizeof(got), &err), RESULT_OK);
+	assert_int_equal(users_user_hash(f->u, "bob@example.org", got, sizeof(got), NULL, &err), RESULT_OK);
 	assert_string_equal(got, h);
 	assert_true(users_check_password("from another server", got));
 }
