@@ -15,6 +15,7 @@ static const struct cli_command cli_commands[] = {
 	{"serve", cli_serve_main, "run the mail server"},
 	{"user", cli_user_main, "add, change, delete and list users"},
 	{"domain", cli_domain_main, "add, delete and list local domains"},
+	{"alias", cli_alias_main, "add, delete and list aliases and catch-alls"},
 	{"queue", cli_queue_main, "list, show, delete and flush queued messages"},
 };
 

@@ -38,6 +38,7 @@ int cli_init_main(int argc, char **argv);
 int cli_serve_main(int argc, char **argv);
 int cli_user_main(int argc, char **argv);
 int cli_domain_main(int argc, char **argv);
+int cli_alias_main(int argc, char **argv);
 int cli_queue_main(int argc, char **argv);
 
 #endif

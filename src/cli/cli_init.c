@@ -349,7 +349,13 @@ static bool cli_init_db_create(const struct cli_init_paths *p, const char *domai
 	} else if (users_user_add(u, address, hash, &err) != RESULT_OK) {
 		cli_error("%s", err);
 	} else {
-		ok = true;
+		/* RFC 5321 §4.5.1: every domain must take mail for postmaster */
+		char postmaster[ADDR_TEXT_MAX + 1];
+		snprintf(postmaster, sizeof(postmaster), "postmaster@%s", domain);
+		if (users_alias_add(u, postmaster, address, &err) != RESULT_OK)
+			cli_error("%s", err);
+		else
+			ok = true;
 	}
 	users_close(u);
 	return ok;

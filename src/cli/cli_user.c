@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
@@ -28,6 +29,7 @@ enum cli_user_action {
 	CLI_USER_PASSWD,
 	CLI_USER_DEL,
 	CLI_USER_LIST,
+	CLI_USER_QUOTA,
 };
 
 struct cli_user_args {
@@ -36,6 +38,7 @@ struct cli_user_args {
 	const char *address;
 	const char *import_hash; /* --password-hash */
 	bool password_stdin;     /* --password-stdin */
+	uint64_t quota;          /* user quota: octets, 0 = none */
 };
 
 static void cli_user_usage(FILE *out)
@@ -44,6 +47,7 @@ static void cli_user_usage(FILE *out)
 	      "       mailwerk user passwd ADDRESS [--password-stdin | --password-hash HASH] [-c FILE]\n"
 	      "       mailwerk user del ADDRESS [-c FILE]\n"
 	      "       mailwerk user list [-c FILE]\n"
+	      "       mailwerk user quota ADDRESS SIZE|none [-c FILE]   (SIZE like 500M or 2G)\n"
 	      "\n"
 	      "Without --password-stdin or --password-hash the password is asked for twice when stdin is a\n"
 	      "terminal; otherwise a random one is generated and printed once.\n"
@@ -296,6 +300,16 @@ static int cli_user_run(struct users *u, const void *arg)
 		}
 		printf("deleted user %s\n", args->address);
 		return CLI_EXIT_OK;
+	case CLI_USER_QUOTA:
+		if (users_user_set_quota(u, args->address, args->quota, &err) != RESULT_OK) {
+			cli_error("%s", err);
+			return CLI_EXIT_RUNTIME;
+		}
+		if (args->quota == 0)
+			printf("user %s has no quota\n", args->address);
+		else
+			printf("user %s: quota %llu octets\n", args->address, (unsigned long long)args->quota);
+		return CLI_EXIT_OK;
 	case CLI_USER_LIST:
 		if (users_user_list(u, cli_user_list_print, NULL, &err) != RESULT_OK) {
 			cli_error("%s", err);
@@ -349,7 +363,7 @@ static int cli_user_args_parse(int argc, char **argv, struct cli_user_args *args
 
 	int npos = argc - optind;
 	if (npos < 1) {
-		cli_error("missing command (add, passwd, del or list); see: mailwerk user --help");
+		cli_error("missing command (add, passwd, del, list or quota); see: mailwerk user --help");
 		return CLI_EXIT_USAGE;
 	}
 	const char *cmd = argv[optind];
@@ -366,8 +380,11 @@ static int cli_user_args_parse(int argc, char **argv, struct cli_user_args *args
 	} else if (strcmp(cmd, "list") == 0) {
 		args->action = CLI_USER_LIST;
 		want = 0;
+	} else if (strcmp(cmd, "quota") == 0) {
+		args->action = CLI_USER_QUOTA;
+		want = 2;
 	} else {
-		cli_error("unknown command \"%s\" (add, passwd, del or list); see: mailwerk user --help", cmd);
+		cli_error("unknown command \"%s\" (add, passwd, del, list or quota); see: mailwerk user --help", cmd);
 		return CLI_EXIT_USAGE;
 	}
 	if (npos - 1 < want) {
@@ -380,6 +397,14 @@ static int cli_user_args_parse(int argc, char **argv, struct cli_user_args *args
 	}
 	if (want)
 		args->address = argv[optind + 1];
+	if (args->action == CLI_USER_QUOTA) {
+		const char *size = argv[optind + 2];
+		const char *err = strcmp(size, "none") == 0 ? NULL : conf_parse_size(size, &args->quota);
+		if (err != NULL) {
+			cli_error("user quota: \"%s\": %s (or none)", size, err);
+			return CLI_EXIT_USAGE;
+		}
+	}
 
 	bool sets_password = args->action == CLI_USER_ADD || args->action == CLI_USER_PASSWD;
 	if (!sets_password && (args->password_stdin || args->import_hash)) {

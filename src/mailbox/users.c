@@ -4,6 +4,7 @@
  * Error sentences that name a domain or an address are formatted into a buffer inside struct users, so
  * an *error_r stays valid until the next call on the same handle; other errors are static strings. */
 #include "mailbox/users.h"
+#include "mailbox/users_db.h"
 
 #include <crypt.h>
 #include <errno.h>
@@ -23,12 +24,7 @@
 #include "util/addr.h"
 
 /* Bump with every schema change and add the migration step in users_schema_ensure(). */
-#define USERS_SCHEMA_VERSION 1
-
-struct users {
-	sqlite3 *db;
-	char error[512];
-};
+#define USERS_SCHEMA_VERSION 2
 
 static const char users_schema_v1[] =
 	"CREATE TABLE domains(name TEXT PRIMARY KEY);"
@@ -42,10 +38,17 @@ static const char users_schema_v1[] =
 	"CREATE INDEX users_domain ON users(domain);"
 	"PRAGMA user_version = 1;";
 
-static enum result users_fail(struct users *u, enum result r, const char **error_r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* Version 2: aliases (an address "@domain" is the domain's catch-all) and per-user quotas. */
+static const char users_schema_v2[] =
+	"CREATE TABLE aliases("
+	" address TEXT PRIMARY KEY,"
+	" domain TEXT NOT NULL REFERENCES domains(name),"
+	" targets TEXT NOT NULL);"
+	"CREATE INDEX aliases_address_nocase ON aliases(address COLLATE NOCASE);"
+	"ALTER TABLE users ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;"
+	"PRAGMA user_version = 2;";
 
-static enum result users_fail(struct users *u, enum result r, const char **error_r, const char *fmt, ...)
+enum result users_fail(struct users *u, enum result r, const char **error_r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -57,14 +60,14 @@ static enum result users_fail(struct users *u, enum result r, const char **error
 }
 
 /* A database error is a temporary failure: the caller may retry, an SMTP peer gets a 4xx. */
-static enum result users_db_fail(struct users *u, const char **error_r, const char *what)
+enum result users_db_fail(struct users *u, const char **error_r, const char *what)
 {
 	return users_fail(u, RESULT_TEMPFAIL, error_r, "database error while %s: %s", what, sqlite3_errmsg(u->db));
 }
 
 /* RFC 5321 §2.4: domains are case-insensitive. Only ASCII is folded: U-labels would need the IDNA
  * mapping, which SQLite cannot do either, so a UTF-8 domain is matched as stored. */
-static bool users_domain_fold(const char *domain, char out[ADDR_DOMAIN_MAX + 1])
+bool users_domain_fold(const char *domain, char out[ADDR_DOMAIN_MAX + 1])
 {
 	size_t len = strlen(domain);
 	if (len == 0 || len > ADDR_DOMAIN_MAX)
@@ -78,7 +81,7 @@ static bool users_domain_fold(const char *domain, char out[ADDR_DOMAIN_MAX + 1])
 
 /* "local@domain" with the domain folded; the local part is kept as given (RFC 5321 §2.4). The last '@'
  * separates them because a quoted local part may itself contain '@'. */
-static bool users_address_fold(const char *address, char out[ADDR_TEXT_MAX + 1])
+bool users_address_fold(const char *address, char out[ADDR_TEXT_MAX + 1])
 {
 	const char *at = strrchr(address, '@');
 	if (!at || at == address)
@@ -102,14 +105,14 @@ static int users_exec(struct users *u, const char *sql)
 
 /* BEGIN IMMEDIATE takes the write lock up front, so a check-then-write cannot race another process
  * (the CLI and the server share the file); busy_timeout makes it wait instead of failing at once. */
-static enum result users_tx_begin(struct users *u, const char **error_r)
+enum result users_tx_begin(struct users *u, const char **error_r)
 {
 	if (users_exec(u, "BEGIN IMMEDIATE") != SQLITE_OK)
 		return users_db_fail(u, error_r, "starting a transaction");
 	return RESULT_OK;
 }
 
-static enum result users_tx_commit(struct users *u, const char **error_r)
+enum result users_tx_commit(struct users *u, const char **error_r)
 {
 	if (users_exec(u, "COMMIT") != SQLITE_OK) {
 		enum result r = users_db_fail(u, error_r, "committing");
@@ -120,13 +123,13 @@ static enum result users_tx_commit(struct users *u, const char **error_r)
 }
 
 /* Ends a transaction that failed; keeps the error already reported. */
-static enum result users_tx_abort(struct users *u, enum result r)
+enum result users_tx_abort(struct users *u, enum result r)
 {
 	users_exec(u, "ROLLBACK");
 	return r;
 }
 
-static sqlite3_stmt *users_prepare(struct users *u, const char *sql)
+sqlite3_stmt *users_prepare(struct users *u, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(u->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -162,7 +165,8 @@ static const char *users_schema_ensure(struct users *u)
 		users_exec(u, "ROLLBACK");
 		return "the database was written by a newer mailwerk (its schema version is unknown to this one)";
 	}
-	if (version == 0 && users_exec(u, users_schema_v1) != SQLITE_OK) {
+	if ((version < 1 && users_exec(u, users_schema_v1) != SQLITE_OK) ||
+	    (version < 2 && users_exec(u, users_schema_v2) != SQLITE_OK)) {
 		const char *e = sqlite3_errstr(sqlite3_errcode(u->db));
 		users_exec(u, "ROLLBACK");
 		return e;
@@ -286,7 +290,8 @@ enum result users_domain_del(struct users *u, const char *domain, const char **e
 	if (r != RESULT_OK)
 		return r;
 
-	sqlite3_stmt *st = users_prepare(u, "SELECT count(*) FROM users WHERE domain = ?1");
+	sqlite3_stmt *st = users_prepare(u, "SELECT (SELECT count(*) FROM users WHERE domain = ?1) + "
+					    "(SELECT count(*) FROM aliases WHERE domain = ?1)");
 	if (!st)
 		return users_tx_abort(u, users_db_fail(u, error_r, "counting users"));
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -297,8 +302,9 @@ enum result users_domain_del(struct users *u, const char *domain, const char **e
 		return users_tx_abort(u, users_db_fail(u, error_r, "counting users"));
 	if (count > 0)
 		return users_tx_abort(u, users_fail(u, RESULT_PERMFAIL, error_r,
-						    "domain %s still has %lld user%s; delete %s first with: mailwerk user del ADDRESS", name,
-						    (long long)count, count == 1 ? "" : "s", count == 1 ? "it" : "them"));
+						    "domain %s still has %lld user%s or alias%s; delete %s first (mailwerk user del / alias del)",
+						    name, (long long)count, count == 1 ? "" : "s", count == 1 ? "" : "es",
+						    count == 1 ? "it" : "them"));
 
 	st = users_prepare(u, "DELETE FROM domains WHERE name = ?1");
 	if (!st)
@@ -335,7 +341,7 @@ enum result users_domain_list(struct users *u, users_list_fn *fn, void *arg, con
 	return users_list(u, "SELECT name FROM domains ORDER BY name", fn, arg, error_r);
 }
 
-static enum result users_domain_is_local_folded(struct users *u, const char *name)
+enum result users_domain_is_local_folded(struct users *u, const char *name)
 {
 	sqlite3_stmt *st = users_prepare(u, "SELECT 1 FROM domains WHERE name = ?1");
 	if (!st)
@@ -360,7 +366,7 @@ enum result users_domain_is_local(struct users *u, const char *domain)
  * case-insensitively. Two rows that differ only in case cannot be told apart that way, so such a
  * lookup finds nobody rather than guessing (users_user_add refuses to create them, but a database
  * edited by hand may hold them). Copies the stored address and, when hash_r is set, the hash. */
-static enum result users_user_find(struct users *u, const char *address, char stored_r[ADDR_TEXT_MAX + 1],
+enum result users_user_find(struct users *u, const char *address, char stored_r[ADDR_TEXT_MAX + 1],
 				   char *hash_r, size_t hash_size, const char **error_r)
 {
 	char folded[ADDR_TEXT_MAX + 1];

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/addr.h"
 #include "util/result.h"
@@ -35,6 +36,41 @@ enum result users_user_list(struct users *u, users_list_fn *fn, void *arg, const
  * mailbox, whatever case the caller used) to canonical_r unless NULL. RESULT_PERMFAIL: no such user. */
 enum result users_user_hash(struct users *u, const char *address, char *hash_r, size_t size,
 			   char canonical_r[ADDR_TEXT_MAX + 1], const char **error_r);
+
+/* ---- Recipients (recipients.c) ---- */
+
+/* Aliases: address "local@domain" at a local domain, or "@domain" for the domain's catch-all;
+ * targets a comma-separated list of addresses, local or remote. Adding an existing alias replaces its
+ * targets; an alias cannot shadow a user. */
+#define USERS_TARGETS_MAX 4096
+enum result users_alias_add(struct users *u, const char *address, const char *targets, const char **error_r);
+enum result users_alias_del(struct users *u, const char *address, const char **error_r);
+typedef void users_alias_list_fn(const char *address, const char *targets, void *arg);
+enum result users_alias_list(struct users *u, users_alias_list_fn *fn, void *arg, const char **error_r);
+
+enum users_rcpt_kind {
+	USERS_RCPT_USER,  /* a mailbox: address is the account as stored */
+	USERS_RCPT_ALIAS, /* targets to expand */
+};
+struct users_rcpt {
+	enum users_rcpt_kind kind;
+	char address[ADDR_TEXT_MAX + 1];
+	char targets[USERS_TARGETS_MAX];
+};
+/* What an address at a local domain delivers to. Order: the user, the alias, then the same without
+ * the extension that starts at the first of delims ("user+tag@domain" -> user@domain; delims "" turns
+ * that off), then the domain's catch-all. RESULT_PERMFAIL: nobody (550 5.1.1). */
+enum result users_rcpt_resolve(struct users *u, const char *address, const char *delims, struct users_rcpt *r,
+			       const char **error_r);
+/* The envelope to queue for accepted recipients: aliases replaced by their targets (recursively, at most
+ * 8 levels), users and remote addresses kept as given, each address once (case-insensitive). */
+typedef void users_rcpt_fn(const char *address, void *arg);
+enum result users_rcpt_expand(struct users *u, const char *const *addresses, size_t count, const char *delims,
+			      users_rcpt_fn *fn, void *arg, const char **error_r);
+
+/* Per-user quota in octets; 0 = none. users_user_quota takes the address as stored. */
+enum result users_user_set_quota(struct users *u, const char *address, uint64_t bytes, const char **error_r);
+enum result users_user_quota(struct users *u, const char *address, uint64_t *bytes_r, const char **error_r);
 
 /* Password hashing; thread-safe (crypt_r), so it can run on a worker thread. */
 #define USERS_HASH_MAX 256

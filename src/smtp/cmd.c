@@ -135,14 +135,34 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	reply(s, 250, "2.1.0", "Ok");
 }
 
-/* Whether an unauthenticated client may send to this recipient: only our own domains (no relay). */
-static enum result rcpt_is_ours(struct smtp_session *s, const struct addr *a)
+/* Whether this recipient is taken: a local domain must know the address (a user, an alias, a
+ * plus-address or a catch-all); any other domain is relaying, for authenticated clients only. Replies
+ * itself when not. */
+static bool rcpt_acceptable(struct smtp_session *s, const struct addr *a)
 {
 	if (a->domain_off == strlen(a->text))
-		return RESULT_OK; /* <Postmaster>: RFC 5321 §4.5.1 requires accepting it */
-	if (a->is_literal)
-		return RESULT_PERMFAIL;
-	return users_domain_is_local(s->srv->users, addr_domain(a));
+		return true; /* <Postmaster>: RFC 5321 §4.5.1 requires accepting it */
+	enum result r = a->is_literal ? RESULT_PERMFAIL : users_domain_is_local(s->srv->users, addr_domain(a));
+	if (r == RESULT_OK) {
+		struct users_rcpt found;
+		const char *err;
+		r = users_rcpt_resolve(s->srv->users, a->text, s->conf->recipient_delimiter, &found, &err);
+		if (r == RESULT_OK)
+			return true;
+		if (r == RESULT_PERMFAIL) /* RFC 5321 §3.6.2 / RFC 3463: unknown mailbox, said at RCPT, never a later bounce */
+			reply_error(s, 550, "5.1.1", "Recipient address rejected: user unknown");
+		else
+			reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
+		return false;
+	}
+	if (r == RESULT_TEMPFAIL) {
+		reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
+		return false;
+	}
+	if (s->auth_user[0] != '\0')
+		return true; /* an authenticated client may relay anywhere */
+	reply_error(s, 554, "5.7.1", "Relay access denied");
+	return false;
 }
 
 static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -174,18 +194,8 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		reply(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
-	if (s->auth_user[0] == '\0') {
-		switch (rcpt_is_ours(s, &r.to)) {
-		case RESULT_OK:
-			break;
-		case RESULT_TEMPFAIL:
-			reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
-			return;
-		case RESULT_PERMFAIL:
-			reply_error(s, 554, "5.7.1", "Relay access denied");
-			return;
-		}
-	}
+	if (!rcpt_acceptable(s, &r.to))
+		return;
 	char **grown = realloc(s->tx.rcpts, (s->tx.rcpt_count + 1) * sizeof(char *));
 	char *copy = strdup(r.to.text);
 	if (grown == NULL || copy == NULL) {
@@ -491,7 +501,38 @@ static const char *data_error_reply(enum smtp_data_error e, int *code_r, const c
 	return "Internal error";
 }
 
-static struct queue_msg *tx_to_msg(struct smtp_session *s)
+/* The envelope recipients after alias expansion. */
+struct rcpt_list {
+	char **v;
+	size_t n;
+	bool oom;
+};
+
+static void rcpt_list_add(const char *address, void *arg)
+{
+	struct rcpt_list *l = arg;
+	char **grown = realloc(l->v, (l->n + 1) * sizeof(char *));
+	char *copy = strdup(address);
+	if (grown == NULL || copy == NULL) {
+		free(copy);
+		if (grown != NULL)
+			l->v = grown;
+		l->oom = true;
+		return;
+	}
+	l->v = grown;
+	l->v[l->n++] = copy;
+}
+
+static void rcpt_list_free(struct rcpt_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/* Builds the message to queue; takes the expanded envelope (final) over. */
+static struct queue_msg *tx_to_msg(struct smtp_session *s, struct rcpt_list *final)
 {
 	struct smtp_tx *tx = &s->tx;
 	struct queue_msg *m = calloc(1, sizeof(*m));
@@ -525,10 +566,10 @@ static struct queue_msg *tx_to_msg(struct smtp_session *s)
 	m->client_ip = strdup(s->ip);
 	m->auth_user = authed ? strdup(s->auth_user) : NULL;
 	m->arrival = t.now;
-	m->rcpts = tx->rcpts;
-	m->rcpt_count = tx->rcpt_count;
-	tx->rcpts = NULL;
-	tx->rcpt_count = 0;
+	m->rcpts = final->v;
+	m->rcpt_count = final->n;
+	final->v = NULL;
+	final->n = 0;
 	if (m->data == NULL || m->sender == NULL || m->client_ip == NULL || (authed && m->auth_user == NULL)) {
 		queue_msg_free(m);
 		return NULL;
@@ -565,8 +606,23 @@ void smtp_cmd_data_end(struct smtp_session *s)
 		smtp_tx_reset(s);
 		return;
 	}
+	/* aliases are replaced by their targets now, so the queue holds mailboxes and remote addresses */
+	struct rcpt_list final = {0};
+	const char *err;
+	enum result r = users_rcpt_expand(s->srv->users, (const char *const *)tx->rcpts, tx->rcpt_count,
+					  s->conf->recipient_delimiter, rcpt_list_add, &final, &err);
+	if (r != RESULT_OK || final.oom) {
+		rcpt_list_free(&final);
+		if (r == RESULT_PERMFAIL) /* RFC 3463 X.4.6: a loop or runaway alias expansion */
+			smtp_reply(smtp_session_out(s), 550, "5.4.6", "Alias expansion failed: %s", err);
+		else
+			reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
+		smtp_tx_reset(s);
+		return;
+	}
 	struct store_ctx *c = calloc(1, sizeof(*c));
-	struct queue_msg *m = c ? tx_to_msg(s) : NULL;
+	struct queue_msg *m = c ? tx_to_msg(s, &final) : NULL;
+	rcpt_list_free(&final);
 	if (m == NULL) {
 		free(c);
 		reply(s, 451, "4.3.0", "Insufficient system resources");

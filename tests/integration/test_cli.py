@@ -81,6 +81,7 @@ def test_users_and_domains(tmp_path):
         assert cli("user", "del", "alice@example.org", *c).returncode == 1
         # a domain added while the server runs is local at once
         assert cli("domain", "add", "late.example", *c).returncode == 0
+        assert cli("alias", "add", "@late.example", "demo@mailwerk.test", *c).returncode == 0
         with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
             m.ehlo("client.example")
             m.mail("a@example.net")
@@ -101,7 +102,7 @@ def test_queue_commands(server):
         for i in range(3):
             m.mail("s%d@example.org" % i)
             m.rcpt("demo@mailwerk.test")
-            m.rcpt("other@mailwerk.test")
+            m.rcpt("demo+other@mailwerk.test")
             code, text = m.data(b"Subject: q\r\n\r\nx\r\n")
             ids.append(re.search(r"queued as (\S+)", text.decode()).group(1))
     entries = {e["id"]: e for e in server.queue()}
@@ -111,7 +112,7 @@ def test_queue_commands(server):
         assert [r["state"] for r in e["recipients"]] == ["pending", "pending"]
         assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", e["arrival"])
     shown = server.cli("queue", "show", ids[0]).stdout
-    assert ids[0] in shown and "other@mailwerk.test" in shown and "s0@example.org" in shown
+    assert ids[0] in shown and "demo+other@mailwerk.test" in shown and "s0@example.org" in shown
     assert server.cli("queue", "list").stdout.strip().endswith("messages")
     flush = server.cli("queue", "flush")
     assert flush.returncode == 0

@@ -185,7 +185,7 @@ def test_pipelined_transaction(server):
         ehlo = c.expect(250, "EHLO client.example\r\n")
         assert any(ln[4:] == "PIPELINING" for ln in ehlo), ehlo
         c.send("MAIL FROM:<pipe@example.org>\r\nRCPT TO:<demo@mailwerk.test>\r\n"
-               "RCPT TO:<other@mailwerk.test>\r\nDATA\r\n")
+               "RCPT TO:<demo+other@mailwerk.test>\r\nDATA\r\n")
         got = [c.reply() for _ in range(4)]
         assert [g[0] for g in got] == [250, 250, 250, 354], got
         assert got[0][1][0].startswith("250 2.1.0") and got[1][1][0].startswith("250 2.1.5"), got
@@ -203,7 +203,7 @@ def test_pipelined_transaction(server):
     assert data.endswith(b"Subject: pipelined\r\n\r\npipelined body\r\n"), data
     entry = [q for q in server.queue() if q["id"] == qid]
     assert len(entry) == 1
-    assert sorted(r["address"] for r in entry[0]["recipients"]) == ["demo@mailwerk.test", "other@mailwerk.test"]
+    assert sorted(r["address"] for r in entry[0]["recipients"]) == ["demo+other@mailwerk.test", "demo@mailwerk.test"]
 
 
 def test_pipelined_commands_after_end_of_data(server):

@@ -1,0 +1,36 @@
+/* users_db.h — inside the accounts database: shared by users.c (domains, users, passwords) and
+ * recipients.c (aliases, quotas, what an address delivers to). Not for other modules. */
+#ifndef MAILWERK_MAILBOX_USERS_DB_H
+#define MAILWERK_MAILBOX_USERS_DB_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "util/addr.h"
+#include "util/result.h"
+
+struct users {
+	sqlite3 *db;
+	char error[512];
+};
+
+/* Formats the error into u->error, points *error_r at it, returns r. */
+enum result users_fail(struct users *u, enum result r, const char **error_r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A database error is a temporary failure: the caller may retry, an SMTP peer gets a 4xx. */
+enum result users_db_fail(struct users *u, const char **error_r, const char *what);
+/* RFC 5321 §2.4: domains are case-insensitive; ASCII is folded. */
+bool users_domain_fold(const char *domain, char out[ADDR_DOMAIN_MAX + 1]);
+/* "local@domain" with the domain folded, the local part kept. */
+bool users_address_fold(const char *address, char out[ADDR_TEXT_MAX + 1]);
+sqlite3_stmt *users_prepare(struct users *u, const char *sql);
+enum result users_tx_begin(struct users *u, const char **error_r);
+enum result users_tx_commit(struct users *u, const char **error_r);
+enum result users_tx_abort(struct users *u, enum result r);
+enum result users_domain_is_local_folded(struct users *u, const char *name);
+/* The user row for address: exact (domain folded), then the local part case-insensitively. Copies
+ * the address as stored and, when hash_r is set, the hash. RESULT_PERMFAIL: no such user. */
+enum result users_user_find(struct users *u, const char *address, char stored_r[ADDR_TEXT_MAX + 1], char *hash_r,
+			    size_t hash_size, const char **error_r);
+
+#endif
