@@ -21,6 +21,8 @@ enum conf_type {
 	CONF_T_BOOL,
 	CONF_T_LISTEN,
 	CONF_T_HOSTNAME,
+	CONF_T_SCHEDULE,
+	CONF_T_DELIMITERS,
 };
 
 struct conf_key {
@@ -63,7 +65,9 @@ static const struct conf_key conf_keys[] = {
 	/* RFC 1939 §3: an autologout timer of at least 10 minutes (shorter only for tests) */
 	{"pop3", "idle_timeout", CONF_T_DURATION, OFF(pop3_idle_timeout), "10m", 1, 86400},
 	{"pop3", "max_errors", CONF_T_UINT, OFF(pop3_max_errors), "10", 1, 1000},
-	{"delivery", "recipient_delimiter", CONF_T_STRING, OFF(recipient_delimiter), "+", 0, 0},
+	{"delivery", "recipient_delimiter", CONF_T_DELIMITERS, OFF(recipient_delimiter), "+", 0, 0},
+	/* waits between delivery attempts; the last repeats (issue-level default, like Postfix's backoff) */
+	{"delivery", "retry_schedule", CONF_T_SCHEDULE, OFF(retry_schedule), "1m,5m,15m,30m,1h,2h,4h", 0, 0},
 };
 #define CONF_KEY_COUNT (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -200,6 +204,38 @@ static const char *parse_one_addr(const char *s, size_t len, struct conf_addr *a
 	return NULL;
 }
 
+const char *conf_parse_schedule(const char *s, unsigned *v_r, size_t *count_r)
+{
+	size_t n = 0;
+	const char *p = s;
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		size_t len = strcspn(p, ",");
+		char item[32];
+		while (len > 0 && p[len - 1] == ' ')
+			len--;
+		if (len == 0 || len >= sizeof(item))
+			return "expected durations separated by commas, such as 1m,5m,15m";
+		if (n == CONF_RETRY_MAX)
+			return "at most 16 durations";
+		memcpy(item, p, len);
+		item[len] = '\0';
+		const char *err = conf_parse_duration(item, &v_r[n]);
+		if (err != NULL)
+			return err;
+		if (v_r[n] == 0)
+			return "a wait of 0 would retry in a tight loop";
+		n++;
+		p += strcspn(p, ",");
+		if (*p == '\0')
+			break;
+		p++;
+	}
+	*count_r = n;
+	return NULL;
+}
+
 const char *conf_parse_listen(const char *s, struct conf_addr **addrs_r, size_t *count_r)
 {
 	struct conf_addr *addrs = NULL;
@@ -267,8 +303,14 @@ static const char *conf_set(struct conf *c, const struct conf_key *k, const char
 	const char *err = NULL;
 
 	switch (k->type) {
+	case CONF_T_DELIMITERS:
+		/* characters that start an address extension (user+tag); none of them may be part of an
+		 * address's syntax that matters elsewhere */
+		if (strlen(value) > 8 || strpbrk(value, "@\"\\ ,<>()[]:;") != NULL)
+			return "expected up to 8 delimiter characters such as + or +-";
+		/* fall through */
 	case CONF_T_HOSTNAME:
-		if ((err = parse_hostname(value)) != NULL)
+		if (k->type == CONF_T_HOSTNAME && (err = parse_hostname(value)) != NULL)
 			return err;
 		/* fall through */
 	case CONF_T_STRING:
@@ -314,6 +356,15 @@ static const char *conf_set(struct conf *c, const struct conf_key *k, const char
 	}
 	case CONF_T_BOOL:
 		return conf_parse_bool(value, (bool *)field);
+	case CONF_T_SCHEDULE: {
+		unsigned v[CONF_RETRY_MAX];
+		size_t n;
+		if ((err = conf_parse_schedule(value, v, &n)) != NULL)
+			return err;
+		memcpy(c->retry_schedule, v, sizeof(v));
+		c->retry_count = n;
+		return NULL;
+	}
 	case CONF_T_LISTEN: {
 		struct conf_listen *l = field;
 		struct conf_addr *addrs;

@@ -30,6 +30,8 @@ struct conf_listen {
 	size_t count; /* 0: listener disabled */
 };
 
+#define CONF_RETRY_MAX 16
+
 struct conf {
 	unsigned refs; /* sessions keep the conf they started with across a reload */
 	char *path;
@@ -56,6 +58,8 @@ struct conf {
 	unsigned pop3_max_errors;
 	/* [delivery] */
 	char *recipient_delimiter; /* "user+tag@dom" delivers to user; "" disables */
+	unsigned retry_schedule[CONF_RETRY_MAX]; /* seconds after the 1st, 2nd, ... failed attempt */
+	size_t retry_count;                       /* the last one repeats */
 };
 
 /* Loads path, then applies overrides ("section.key=value"). On error returns NULL and writes one line
@@ -69,6 +73,8 @@ void conf_free(struct conf *c);
 const char *conf_parse_size(const char *s, uint64_t *v_r);          /* "1048576", "512K", "25M", "1G" */
 const char *conf_parse_duration(const char *s, unsigned *seconds_r); /* "300", "30s", "5m", "2h", "1d" */
 const char *conf_parse_bool(const char *s, bool *v_r);              /* yes/no, true/false, on/off, 1/0 */
+/* comma-separated durations, e.g. "1m,5m,15m"; at least one, at most CONF_RETRY_MAX */
+const char *conf_parse_schedule(const char *s, unsigned *v_r, size_t *count_r);
 /* comma-separated "host:port", "[v6]:port"; empty = none. On success *addrs_r is malloc'd. */
 const char *conf_parse_listen(const char *s, struct conf_addr **addrs_r, size_t *count_r);
 

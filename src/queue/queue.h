@@ -94,4 +94,40 @@ enum result queue_flush(struct queue *q, unsigned *count_r, const char **error_r
 /* The stored message bytes (malloc'd). */
 enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_t *size_r, const char **error_r);
 
+/* ---- Local delivery (the runner's own struct queue, on its own thread) ---- */
+
+struct queue_due_rcpt {
+	unsigned idx;
+	char *addr;
+	unsigned attempts;
+};
+
+struct queue_due_msg {
+	char id[QUEUE_ID_LEN + 1];
+	char *sender;
+	struct queue_due_rcpt *rcpts;
+	size_t rcpt_count;
+};
+
+/* Due recipients (pending or deferred, next_attempt <= now) at local domains — those in the
+ * accounts database next to the queue — oldest messages first, at most max recipients in all,
+ * grouped by message. */
+enum result queue_local_due(struct queue *q, int64_t now, size_t max, struct queue_due_msg **msgs_r,
+			    size_t *count_r, const char **error_r);
+void queue_due_free(struct queue_due_msg *msgs, size_t count);
+/* The earliest next_attempt among local recipients still to deliver; 0 when there is none. */
+enum result queue_local_next(struct queue *q, int64_t *t_r, const char **error_r);
+
+struct queue_rcpt_result {
+	const char *id;
+	unsigned idx;
+	enum queue_rcpt_state state; /* delivered, deferred or failed */
+	int64_t next_attempt;        /* for deferred */
+	const char *error;           /* NULL when delivered */
+};
+/* Records results in one transaction (attempts + 1 each) and removes every message whose
+ * recipients are now all delivered. Results of one message must be adjacent. */
+enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
+			       const char **error_r);
+
 #endif

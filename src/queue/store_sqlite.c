@@ -24,7 +24,7 @@
 #include "util/loopq.h"
 
 #define QUEUE_DB_NAME "queue.db"
-#define QUEUE_SCHEMA_VERSION 1
+#define QUEUE_SCHEMA_VERSION 2
 #define QUEUE_BUSY_TIMEOUT_MS 5000
 /* A batch is bounded so one commit (and the WAL it leaves behind) cannot grow without limit while
  * sessions keep storing; what is left waits for the next commit, a few milliseconds later. */
@@ -43,6 +43,7 @@ struct queue_store_req {
 struct queue {
 	char *path;
 	sqlite3 *db; /* main connection: the synchronous calls */
+	bool accounts_attached; /* mailwerk.db is attached to db (local delivery runner) */
 	char error[256];
 
 	/* writer: set up by queue_writer_start() on the caller's thread, then used only by the writer */
@@ -85,6 +86,13 @@ static const char queue_schema_sql[] =
 	" PRIMARY KEY(msg_id, idx));"
 	/* the scheduler asks "which recipients in state S are due by T" */
 	"CREATE INDEX IF NOT EXISTS recipients_due ON recipients(state, next_attempt);";
+
+/* Version 2: each recipient's domain (lower case, after the last '@'), so that the local delivery
+ * runner can ask for its due recipients without parsing addresses in SQL. */
+static const char queue_schema_v2_sql[] =
+	"ALTER TABLE recipients ADD COLUMN domain TEXT NOT NULL DEFAULT '';"
+	"UPDATE recipients SET domain = lower(substr(addr, instr(addr, '@') + 1)) WHERE instr(addr, '@') > 0;"
+	"CREATE INDEX IF NOT EXISTS recipients_domain_due ON recipients(domain, state, next_attempt);";
 
 /* ---- connections and schema ---- */
 
@@ -215,14 +223,17 @@ static int queue_schema_ensure(sqlite3 *db, const char **error_r)
 
 	if (rc != SQLITE_OK)
 		goto fail;
-	if (v == 0) {
+	if (v < QUEUE_SCHEMA_VERSION) {
 		/* IMMEDIATE: two processes opening a new queue at once must not both create it. */
 		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 		if (rc != SQLITE_OK)
 			goto fail;
 		rc = queue_user_version(db, &v);
-		if (rc == SQLITE_OK && v == 0) {
-			rc = sqlite3_exec(db, queue_schema_sql, NULL, NULL, NULL);
+		if (rc == SQLITE_OK && v < QUEUE_SCHEMA_VERSION) {
+			if (v < 1)
+				rc = sqlite3_exec(db, queue_schema_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && v < 2)
+				rc = sqlite3_exec(db, queue_schema_v2_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK) {
 				char sql[64];
 
@@ -377,6 +388,17 @@ static int queue_stmt_run(sqlite3_stmt *st)
 /* Inserts one message and its recipients into the open transaction. Returns SQLITE_DONE, or the
  * error; *alone_r tells whether only this message failed (the transaction is intact) or the batch
  * must be rolled back. */
+/* The domain of "local@domain", lower-cased (ASCII); the last '@' separates, as a quoted local part
+ * may hold one. "" when there is none (<Postmaster>). */
+static void queue_addr_domain(const char *addr, char *out, size_t size)
+{
+	const char *at = strrchr(addr, '@');
+	size_t o = 0;
+	for (const char *p = at != NULL ? at + 1 : ""; *p != '\0' && o + 1 < size; p++)
+		out[o++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+	out[o] = '\0';
+}
+
 static int queue_msg_insert(struct queue *q, const struct queue_msg *m, bool *alone_r)
 {
 	sqlite3_stmt *st = q->w_msg;
@@ -424,6 +446,10 @@ static int queue_msg_insert(struct queue *q, const struct queue_msg *m, bool *al
 		if (rc == SQLITE_OK)
 			/* due at once: the scheduler picks it up on its next pass */
 			rc = sqlite3_bind_int64(st, 5, m->arrival);
+		char domain[256];
+		queue_addr_domain(m->rcpts[i], domain, sizeof(domain));
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_text(st, 6, domain, -1, SQLITE_TRANSIENT);
 		if (rc != SQLITE_OK) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
@@ -561,8 +587,8 @@ int queue_writer_start(struct queue *q, struct loopq *lq, const char **error_r)
 			-1, SQLITE_PREPARE_PERSISTENT, &q->w_msg, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(q->wdb,
-			"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt)"
-			" VALUES(?1, ?2, ?3, ?4, 0, ?5)",
+			"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt, domain)"
+			" VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6)",
 			-1, SQLITE_PREPARE_PERSISTENT, &q->w_rcpt, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(q->error, sizeof(q->error), "cannot prepare the queue writer: %s", sqlite3_errmsg(q->wdb));
@@ -927,4 +953,170 @@ enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_
 	*size_r = n;
 	sqlite3_finalize(st);
 	return RESULT_OK;
+}
+
+/* ---- the local delivery runner's view (see queue.h) ---- */
+
+/* The runner's connection also sees the accounts database, to know which domains are local. */
+static int queue_accounts_attach(struct queue *q)
+{
+	if (q->accounts_attached)
+		return SQLITE_OK;
+	char path[4096];
+	const char *slash = strrchr(q->path, '/');
+	snprintf(path, sizeof(path), "%.*s/mailwerk.db", slash != NULL ? (int)(slash - q->path) : 1,
+		 slash != NULL ? q->path : ".");
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(q->db, "ATTACH DATABASE ?1 AS accounts", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return rc;
+	q->accounts_attached = true;
+	return SQLITE_OK;
+}
+
+#define QUEUE_LOCAL_DUE_WHERE                                                                     \
+	" r.state IN (0, 2) AND r.domain IN (SELECT name FROM accounts.domains)"
+
+enum result queue_local_due(struct queue *q, int64_t now, size_t max, struct queue_due_msg **msgs_r, size_t *count_r,
+			    const char **error_r)
+{
+	struct queue_due_msg *msgs = NULL;
+	size_t count = 0;
+	sqlite3_stmt *st = NULL;
+	int rc = queue_accounts_attach(q);
+	*msgs_r = NULL;
+	*count_r = 0;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->db,
+			"SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender FROM recipients r"
+			" JOIN messages m ON m.id = r.msg_id"
+			" WHERE" QUEUE_LOCAL_DUE_WHERE " AND r.next_attempt <= ?1"
+			" ORDER BY m.arrival, r.msg_id, r.idx LIMIT ?2", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		if (count == 0 || strcmp(msgs[count - 1].id, id) != 0) {
+			struct queue_due_msg *grown = realloc(msgs, (count + 1) * sizeof(*msgs));
+			if (grown == NULL)
+				goto oom;
+			msgs = grown;
+			memset(&msgs[count], 0, sizeof(msgs[count]));
+			snprintf(msgs[count].id, sizeof(msgs[count].id), "%s", id);
+			msgs[count].sender = strdup((const char *)sqlite3_column_text(st, 4));
+			count++;
+			if (msgs[count - 1].sender == NULL)
+				goto oom;
+		}
+		struct queue_due_msg *m = &msgs[count - 1];
+		struct queue_due_rcpt *grown = realloc(m->rcpts, (m->rcpt_count + 1) * sizeof(*m->rcpts));
+		if (grown == NULL)
+			goto oom;
+		m->rcpts = grown;
+		struct queue_due_rcpt *r = &m->rcpts[m->rcpt_count];
+		r->idx = (unsigned)sqlite3_column_int(st, 1);
+		r->attempts = (unsigned)sqlite3_column_int(st, 3);
+		r->addr = strdup((const char *)sqlite3_column_text(st, 2));
+		if (r->addr == NULL)
+			goto oom;
+		m->rcpt_count++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		queue_due_free(msgs, count);
+		goto fail_noclean;
+	}
+	*msgs_r = msgs;
+	*count_r = count;
+	return RESULT_OK;
+oom:
+	sqlite3_finalize(st);
+	queue_due_free(msgs, count);
+	*error_r = "out of memory";
+	return RESULT_TEMPFAIL;
+fail:
+	sqlite3_finalize(st);
+fail_noclean:
+	snprintf(q->error, sizeof(q->error), "reading due recipients: %s", sqlite3_errmsg(q->db));
+	*error_r = q->error;
+	return RESULT_TEMPFAIL;
+}
+
+void queue_due_free(struct queue_due_msg *msgs, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		for (size_t j = 0; j < msgs[i].rcpt_count; j++)
+			free(msgs[i].rcpts[j].addr);
+		free(msgs[i].rcpts);
+		free(msgs[i].sender);
+	}
+	free(msgs);
+}
+
+enum result queue_local_next(struct queue *q, int64_t *t_r, const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = queue_accounts_attach(q);
+	*t_r = 0;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->db, "SELECT min(r.next_attempt) FROM recipients r WHERE" QUEUE_LOCAL_DUE_WHERE,
+					-1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*t_r = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_OK)
+		return RESULT_OK;
+	snprintf(q->error, sizeof(q->error), "reading the next due time: %s", sqlite3_errmsg(q->db));
+	*error_r = q->error;
+	return RESULT_TEMPFAIL;
+}
+
+enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n, const char **error_r)
+{
+	sqlite3_stmt *up = NULL, *del = NULL;
+	/* one transaction for the whole batch: state changes are group-committed like stores */
+	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->db,
+			"UPDATE recipients SET state = ?3, attempts = attempts + 1, next_attempt = ?4, last_error = ?5"
+			" WHERE msg_id = ?1 AND idx = ?2", -1, &up, NULL);
+	if (rc == SQLITE_OK)
+		/* a message leaves the queue once every recipient has it */
+		rc = sqlite3_prepare_v2(q->db,
+			"DELETE FROM messages WHERE id = ?1 AND NOT EXISTS"
+			" (SELECT 1 FROM recipients WHERE msg_id = ?1 AND state != 1)", -1, &del, NULL);
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+		sqlite3_bind_text(up, 1, res[i].id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(up, 2, (int)res[i].idx);
+		sqlite3_bind_int(up, 3, res[i].state);
+		sqlite3_bind_int64(up, 4, res[i].next_attempt);
+		sqlite3_bind_text(up, 5, res[i].error, -1, SQLITE_STATIC);
+		rc = queue_stmt_run(up);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		if (rc == SQLITE_OK && (i + 1 == n || strcmp(res[i + 1].id, res[i].id) != 0)) {
+			sqlite3_bind_text(del, 1, res[i].id, -1, SQLITE_STATIC);
+			rc = queue_stmt_run(del);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+	}
+	sqlite3_finalize(up);
+	sqlite3_finalize(del);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		return RESULT_OK;
+	snprintf(q->error, sizeof(q->error), "recording delivery results: %s", sqlite3_errmsg(q->db));
+	*error_r = q->error;
+	if (!sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	return RESULT_TEMPFAIL;
 }

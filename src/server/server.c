@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "delivery/local.h"
 #include "mailbox/users.h"
 #include "net/iplimit.h"
 #include "net/listener.h"
@@ -313,6 +314,9 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 		snprintf(error_r, error_size, "cannot start the queue writer: %s", srv->loopq ? err : "out of memory");
 		return -1;
 	}
+	srv->delivery = delivery_local_start(c, error_r, error_size);
+	if (srv->delivery == NULL)
+		return -1;
 	srv->workers = worker_pool_new(srv->loopq, SERVER_WORKER_THREADS);
 	if (srv->workers == NULL) {
 		snprintf(error_r, error_size, "cannot start worker threads");
@@ -341,6 +345,7 @@ void server_deinit(struct server *srv)
 		while (srv->sessions[i] != NULL)
 			srv->sessions[i]->destroy(srv->sessions[i]);
 	/* stop the threads first; what they still post is run by loopq_free and finds no session */
+	delivery_local_stop(srv->delivery);
 	worker_pool_free(srv->workers);
 	if (srv->queue != NULL)
 		queue_close(srv->queue);

@@ -17,6 +17,7 @@ struct iplimit;
 struct loopq;
 struct queue;
 struct users;
+struct delivery_local;
 struct worker_pool;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
@@ -50,6 +51,7 @@ struct server {
 	unsigned n_overrides;
 	SSL_CTX *tls;         /* current; an SSL keeps its own reference */
 	struct queue *queue;
+	struct delivery_local *delivery; /* delivers to local mailboxes on its own thread */
 	struct users *users;
 	struct loopq *loopq;
 	struct worker_pool *workers;

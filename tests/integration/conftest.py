@@ -58,6 +58,7 @@ class Server:
         # can change listeners (-o values are applied again on reload and would win)
         self.listen_in_file = listen_in_file
         self.proc = None
+        self.starts = 0
         self.log_path = os.path.join(str(root), "serve.log")
 
     def listen_lines(self):
@@ -86,6 +87,13 @@ class Server:
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         for p in (self.smtp_port, self.submission_port, self.submissions_port):
             wait_port(p, self.proc)
+        # the ports are bound before the stores open (then privileges drop): wait for the loop
+        deadline = time.monotonic() + 15
+        while self.log_text().count("event=started") < self.starts + 1:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("mailwerk did not start:\n" + self.log_text()[-3000:])
+            time.sleep(0.02)
+        self.starts += 1
         return self
 
     def stop(self):
@@ -120,6 +128,45 @@ class Server:
     def queue(self):
         import json
         return json.loads(self.cli("queue", "list", "--json").stdout)
+
+    def messages(self):
+        """Every accepted message that still exists, wherever it is now: {queue id: {"sender",
+        "rcpts", "data"}}. Queued ones come from queue.db (data as stored); delivered ones from the
+        Maildirs, without the Return-Path and Delivered-To lines local delivery puts in front, one
+        entry per message with all the recipients it reached."""
+        import glob
+        import sqlite3
+        found = {}
+        db = sqlite3.connect(os.path.join(self.dir, "queue.db"))
+        try:
+            for qid, sender, data in db.execute("SELECT id, sender, data FROM messages"):
+                rcpts = [r for (r,) in db.execute("SELECT addr FROM recipients WHERE msg_id = ? AND state != 1", (qid,))]
+                found[qid] = {"sender": sender, "rcpts": rcpts, "data": bytes(data)}
+        finally:
+            db.close()
+        for path in glob.glob(os.path.join(self.dir, "mail", "*", "*", "*", "*")):
+            if os.path.basename(os.path.dirname(path)) not in ("new", "cur"):
+                continue
+            raw = open(path, "rb").read()
+            m = re.match(rb"Return-Path: <([^>]*)>\r\nDelivered-To: ([^\r]*)\r\n", raw)
+            qid = re.search(rb"\bid ([0-9A-Z]{20})\b", raw)
+            if not m or not qid:
+                continue
+            entry = found.setdefault(qid.group(1).decode(), {"sender": m.group(1).decode("utf-8"), "rcpts": [],
+                                                             "data": raw[m.end():]})
+            rcpt = m.group(2).decode("utf-8")
+            if rcpt not in entry["rcpts"]:  # read from the queue a moment before it was delivered
+                entry["rcpts"].append(rcpt)
+        return found
+
+    def message(self, qid, timeout=10.0):
+        """The accepted message qid (see messages()); waits briefly while it moves to a mailbox."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.messages().get(qid)
+            if m is not None or time.monotonic() > deadline:
+                return m
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

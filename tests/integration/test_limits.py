@@ -167,4 +167,4 @@ def test_data_timeout(tmp_path):
             assert c.line() is None
         finally:
             c.close()
-        assert s.queue() == []
+        assert s.messages() == {}

@@ -37,11 +37,11 @@ def send(s, rcpts):
         if code != 250:
             return replies, (code, text)
         qid = re.search(r"queued as (\S+)", text.decode()).group(1)
-    return replies, [e for e in s.queue() if e["id"] == qid][0]
+    return replies, s.message(qid)
 
 
 def addresses(entry):
-    return sorted(r["address"] for r in entry["recipients"])
+    return sorted(entry["rcpts"])
 
 
 def test_unknown_user_refused_at_rcpt(rs):

@@ -115,7 +115,7 @@ def test_session_survives_reload(fresh_server):
     for port in (s.smtp_port, s.submission_port):
         with smtplib.SMTP("127.0.0.1", port, timeout=15) as c:
             assert c.noop()[0] == 250
-    assert len(s.queue()) == 3
+    assert len(s.messages()) == 3
 
 
 def test_max_message_size_reload(fresh_server):
