@@ -436,6 +436,11 @@ enum result users_user_add(struct users *u, const char *address, const char *has
 		return users_fail(u, RESULT_PERMFAIL, error_r, "invalid address %s: %s", address, perr ? perr : "syntax error");
 	if (a.is_literal)
 		return users_fail(u, RESULT_PERMFAIL, error_r, "%s: an address literal cannot be a local domain", address);
+	/* the local part names the user's Maildir directory (maildir_path), where '/' and a leading '.'
+	 * would have to be rewritten, and two users could then share one mailbox */
+	if (memchr(a.text, '/', a.local_len) != NULL || a.text[0] == '.' || (a.text[0] == '"' && a.text[1] == '.'))
+		return users_fail(u, RESULT_PERMFAIL, error_r,
+				  "%s: a user name may not contain '/' or start with '.' (it names a directory)", address);
 	enum result r = users_hash_check_storable(u, hash, error_r);
 	if (r != RESULT_OK)
 		return r;

@@ -50,12 +50,12 @@ static void login_checked(void *arg)
 	char user[128];
 	log_safe(user, sizeof(user), j->user, (unsigned)strlen(j->user));
 	if (j->ok) {
-		log_info("conn=%llx event=login result=ok user=%s client=%s", (unsigned long long)j->conn_id, user, j->ip);
+		log_info("session=%llx event=login result=ok user=%s client=%s", (unsigned long long)j->conn_id, user, j->ip);
 		login_finish(j);
 		return;
 	}
 	unsigned failures = iplimit_auth_fail(j->srv->iplimit, j->ip, time(NULL));
-	log_info("conn=%llx event=login result=fail user=%s client=%s failures=%u", (unsigned long long)j->conn_id,
+	log_info("session=%llx event=login result=fail user=%s client=%s failures=%u", (unsigned long long)j->conn_id,
 		 user, j->ip, failures);
 	/* the delay grows with the failures from this address, so guessing is slow */
 	unsigned ms = failures > LOGIN_FAIL_DELAY_MAX_MS / LOGIN_FAIL_DELAY_MS ? LOGIN_FAIL_DELAY_MAX_MS

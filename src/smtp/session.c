@@ -206,6 +206,15 @@ void smtp_session_wait(struct smtp_session *s)
 
 static void session_process(struct smtp_session *s);
 
+/* Reads again and answers whatever is already buffered; closes when the client has finished. */
+static void session_continue(struct smtp_session *s)
+{
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
+	if (s->eof && !s->waiting && !s->conn.closing)
+		smtp_session_close(s, "client_closed");
+}
+
 void smtp_session_resume(struct smtp_session *s)
 {
 	s->waiting = false;
@@ -215,10 +224,7 @@ void smtp_session_resume(struct smtp_session *s)
 		smtp_session_shutdown(s);
 		return;
 	}
-	bufferevent_enable(s->bev, EV_READ);
-	session_process(s); /* commands pipelined behind the one that waited */
-	if (s->eof && !s->waiting && !s->conn.closing)
-		smtp_session_close(s, "client_closed");
+	session_continue(s); /* commands pipelined behind the one that waited */
 }
 
 /* Takes one CRLF-terminated line of at most max octets from in. Returns 1 with the line (without
@@ -358,9 +364,9 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 			session_tls_begin(s);
 		return;
 	}
-	/* output drained below the mark: read again (paused by session_process) */
+	/* the output drained: go on with what the client already sent (session_process paused for it) */
 	if (!s->waiting)
-		bufferevent_enable(bev, EV_READ);
+		session_continue(s);
 }
 
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)

@@ -309,3 +309,16 @@ def test_ipv6_and_several_addresses_per_listener(tmp_path):
         assert b"Received: from client.example ([IPv6:::1])" in stored(s, qid)
     finally:
         s.stop()
+
+
+def test_long_pipeline_is_answered_in_full(server):
+    """RFC 2920: a client may send many commands before reading any reply; every one is answered,
+    in order, however far the replies back up."""
+    w = Raw(server.smtp_port, timeout=20)
+    w.reply()
+    w.cmd("EHLO client.example")
+    n = 20000  # about 3 MB of replies, sent before reading any
+    w.send(b"EHLO client.example\r\n" * n + b"QUIT\r\n")
+    codes = [w.reply()[0] for _ in range(n + 1)]
+    assert codes.count(250) == n and codes[-1] == 221
+    w.close()

@@ -248,6 +248,10 @@ static void test_user_invalid(void **state)
 	assert_int_equal(users_user_add(f->u, "@example.org", hash, &err), RESULT_PERMFAIL);
 	assert_int_equal(users_user_add(f->u, "a b@example.org", hash, &err), RESULT_PERMFAIL);
 	assert_int_equal(users_user_add(f->u, "bob@[192.0.2.1]", hash, &err), RESULT_PERMFAIL);
+	/* local parts that could not name a Maildir directory as they are */
+	assert_int_equal(users_user_add(f->u, "a/b@example.org", hash, &err), RESULT_PERMFAIL);
+	assert_int_equal(users_user_add(f->u, "\"../x\"@example.org", hash, &err), RESULT_PERMFAIL);
+	assert_int_equal(users_user_add(f->u, "x/@example.org", hash, &err), RESULT_PERMFAIL);
 	/* only verifiable hashes are stored: not a plain password, not a truncated hash */
 	assert_int_equal(users_user_add(f->u, "bob@example.org", "hunter2", &err), RESULT_PERMFAIL);
 	assert_non_null(strstr(err, "$y$"));
