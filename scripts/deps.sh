@@ -12,6 +12,8 @@ packages=(
   libcmocka-dev
   # integration tests: real clients and tools
   python3 python3-pytest swaks libnet-ssleay-perl openssl sqlite3 procps
+  # POP3 clients for the POP3 tests
+  curl fetchmail
   # benchmark peer (smtp-source, smtp-sink, a Postfix to compare with)
   postfix
 )

@@ -383,10 +383,12 @@ static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, cons
 		"\n"
 		"[listen]\n"
 		"# name = address[, address ...]; IPv6 as [::1]:port; an empty value disables that listener.\n"
-		"# Production ports are 25 (smtp), 587 (submission) and 465 (submissions).\n"
+		"# Production ports are 25 (smtp), 587 (submission), 465 (submissions), 110 (pop3) and 995 (pop3s).\n"
 		"smtp = 127.0.0.1:2525\n"
 		"submission = 127.0.0.1:2587\n"
 		"submissions = 127.0.0.1:2465\n"
+		"pop3 = 127.0.0.1:2110\n"
+		"pop3s = 127.0.0.1:2995\n"
 		"\n"
 		"[tls]\n"
 		"cert = %s\n"
@@ -399,7 +401,11 @@ static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, cons
 		"allow_insecure_auth = no\n"
 		"command_timeout = 5m\n"
 		"data_timeout = 10m\n"
-		"max_errors = 10\n",
+		"max_errors = 10\n"
+		"\n"
+		"[pop3]\n"
+		"# RFC 1939 asks for at least 10 minutes before an idle session is logged out.\n"
+		"idle_timeout = 10m\n",
 		host, p->dir, user ? "user = " : "# In production, serve binds its ports as root and then runs as this user:\n# user = mailwerk", user ? user : "", p->cert, p->key);
 	if (fclose(m) != 0) {
 		free(text);

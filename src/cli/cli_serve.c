@@ -80,7 +80,9 @@ int cli_serve_main(int argc, char **argv)
 			printf("  %-12s %s%s\n", conf_listener_str(role), c->listen[role].addrs[i].text,
 			       role == CONF_LISTEN_SMTP ? "   (inbound mail for local domains)"
 			       : role == CONF_LISTEN_SUBMISSION ? "   (STARTTLS + AUTH, relays for users)"
-								 : "   (implicit TLS + AUTH, relays for users)");
+			       : role == CONF_LISTEN_SUBMISSIONS ? "   (implicit TLS + AUTH, relays for users)"
+			       : role == CONF_LISTEN_POP3 ? "   (POP3 mail pickup, STLS + login)"
+							   : "   (POP3 mail pickup over implicit TLS)");
 	fflush(stdout);
 	int rc = server_run(srv);
 	server_deinit(srv);

@@ -17,6 +17,7 @@
 #include "net/iplimit.h"
 #include "net/listener.h"
 #include "net/tls.h"
+#include "pop3/session.h"
 #include "queue/queue.h"
 #include "smtp/session.h"
 #include "util/identity.h"
@@ -50,20 +51,26 @@ static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, str
 		return;
 	}
 	net_sockaddr_ip(sa, ip, sizeof(ip));
+	bool pop3 = l->role == CONF_LISTEN_POP3 || l->role == CONF_LISTEN_POP3S;
 	if (c->max_connections != 0 && srv->session_count >= c->max_connections) {
 		log_warn("event=refused reason=max_connections client=%s", ip);
-		server_refuse(fd, "421 4.7.0 Too many connections, try again later\r\n");
+		server_refuse(fd, pop3 ? "-ERR [SYS/TEMP] Too many connections, try again later\r\n"
+				       : "421 4.7.0 Too many connections, try again later\r\n");
 		return;
 	}
 	if (c->max_connections_per_ip != 0 && iplimit_conn_add(srv->iplimit, ip) > c->max_connections_per_ip) {
 		iplimit_conn_del(srv->iplimit, ip);
 		log_warn("event=refused reason=max_connections_per_ip client=%s", ip);
-		server_refuse(fd, "421 4.7.0 Too many connections from your address, try again later\r\n");
+		server_refuse(fd, pop3 ? "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n"
+				       : "421 4.7.0 Too many connections from your address, try again later\r\n");
 		return;
 	}
 	if (c->max_connections_per_ip != 0)
 		iplimit_conn_del(srv->iplimit, ip); /* the session accounts for itself */
-	smtp_session_start(srv, l, fd, sa);
+	if (pop3)
+		pop3_session_start(srv, l, fd, sa);
+	else
+		smtp_session_start(srv, l, fd, sa);
 }
 
 static void listener_free(struct server_listener *l)

@@ -15,6 +15,7 @@ struct event_base;
 struct evconnlistener;
 struct iplimit;
 struct loopq;
+struct pop3_lock;
 struct queue;
 struct users;
 struct delivery_local;
@@ -61,6 +62,9 @@ struct server {
 	uint64_t next_session_id;
 	unsigned session_count;
 	bool stopping;
+	/* mailboxes held by POP3 sessions (RFC 1939 §4 exclusive access), a list owned by
+	 * src/pop3/session.c; each entry is freed by its last holder, so nothing is left at deinit */
+	struct pop3_lock *pop3_locks;
 	char dummy_hash[256]; /* verified against when AUTH names an unknown user, for equal timing */
 	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
 };

@@ -53,6 +53,8 @@ class Server:
         self.smtp_port = free_port()
         self.submission_port = free_port()
         self.submissions_port = free_port()
+        self.pop3_port = free_port()
+        self.pop3s_port = free_port()
         self.overrides = list(overrides)
         # listen_in_file: write the ports into mailwerk.conf instead of passing -o, so that a reload
         # can change listeners (-o values are applied again on reload and would win)
@@ -64,7 +66,9 @@ class Server:
     def listen_lines(self):
         return {"smtp": "127.0.0.1:%d" % self.smtp_port,
                 "submission": "127.0.0.1:%d" % self.submission_port,
-                "submissions": "127.0.0.1:%d" % self.submissions_port}
+                "submissions": "127.0.0.1:%d" % self.submissions_port,
+                "pop3": "127.0.0.1:%d" % self.pop3_port,
+                "pop3s": "127.0.0.1:%d" % self.pop3s_port}
 
     def set_listen(self, **values):
         """Rewrites [listen] name = value lines in mailwerk.conf."""

@@ -1,0 +1,115 @@
+/* session.h — one POP3 server session (RFC 1939): the connection, its state, the maildrop it has
+ * locked, and the mailbox lock set shared by all POP3 sessions (struct server's pop3_locks). */
+#ifndef MAILWERK_POP3_SESSION_H
+#define MAILWERK_POP3_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conf/conf.h"
+#include "mailbox/maildir.h"
+#include "pop3/parse.h"
+#include "server/server.h"
+#include "smtp/sasl.h"
+#include "util/addr.h"
+
+struct bufferevent;
+struct evbuffer;
+struct server_listener;
+
+/* RFC 1939 §3. UPDATE is entered by QUIT in TRANSACTION and lasts while the deletions run. */
+enum pop3_state {
+	POP3_STATE_AUTHORIZATION = 0,
+	POP3_STATE_TRANSACTION,
+	POP3_STATE_UPDATE,
+};
+const char *pop3_state_str(enum pop3_state s);
+
+/* What the next line from the client is. */
+enum pop3_input {
+	POP3_INPUT_COMMAND = 0,
+	POP3_INPUT_SASL, /* an AUTH continuation line (RFC 5034 §4) */
+};
+
+/* One mailbox held by one session: RFC 1939 §4's exclusive-access lock. Kept in the server's list
+ * (srv->pop3_locks); reference-counted, because a worker job that reads or prunes the maildir keeps
+ * the lock (and its path) until it ends, even when its session has gone. Loop thread only, except
+ * that a worker may read path. */
+struct pop3_lock {
+	struct pop3_lock *next;
+	unsigned refs;
+	char path[]; /* the maildir: it names the mailbox, whatever address was typed */
+};
+
+enum pop3_lock_result {
+	POP3_LOCK_OK = 0,
+	POP3_LOCK_IN_USE,
+	POP3_LOCK_NO_MEMORY,
+};
+enum pop3_lock_result pop3_lock_take(struct server *srv, const char *path, struct pop3_lock **lock_r);
+struct pop3_lock *pop3_lock_ref(struct pop3_lock *l);
+/* Drops one reference; the last one frees the mailbox for the next session. */
+void pop3_lock_unref(struct server *srv, struct pop3_lock *l);
+
+struct pop3_retr; /* a RETR/TOP in progress (cmd.c) */
+
+struct pop3_session {
+	struct server_conn conn; /* id, registry, closing */
+	struct server *srv;
+	struct conf *conf; /* the configuration this session started with (a reference) */
+	enum conf_listener role;
+	bool listener_loopback;
+	struct bufferevent *bev;
+	char ip[46];
+	enum pop3_state state;
+	enum pop3_input input;
+	bool waiting;        /* an asynchronous step is under way: reading is paused */
+	bool freeing;        /* the free is scheduled */
+	bool eof;            /* the client has shut down its side; close once its input is answered */
+	bool cmd_discarding; /* dropping an over-long line up to its LF */
+	bool cmd_discard_cr; /* ... and the last octet dropped was CR */
+	bool tls;
+	bool tls_pending;    /* STLS answered: the handshake begins once the +OK is sent */
+	bool tls_up;         /* the TLS handshake has completed */
+	unsigned errors;
+	char user[SASL_FIELD_MAX + 1];          /* from USER, waiting for PASS; "" when none */
+	char account[ADDR_TEXT_MAX + 1];        /* logged in as (the stored address); "" before */
+	/* TRANSACTION: the maildrop as fixed at login (RFC 1939 §4) */
+	struct pop3_lock *lock;
+	struct maildir_msg *msgs;
+	bool *deleted;     /* marked by DELE, per message */
+	size_t msg_count;
+	unsigned retrieved; /* RETRs and TOPs answered, for the log */
+	struct pop3_retr *retr; /* a RETR/TOP between two chunks (NULL while a worker has it) */
+};
+
+/* Takes over an accepted socket of a pop3 or pop3s listener. */
+void pop3_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa);
+/* The live session with this id, or NULL when it has gone or is closing. */
+struct pop3_session *pop3_session_find(struct server *srv, uint64_t id);
+/* Ends a session without UPDATE: the pending output is flushed, then everything is freed. */
+void pop3_session_close(struct pop3_session *s, const char *reason);
+
+/* For cmd.c */
+struct evbuffer *pop3_session_out(struct pop3_session *s);
+void pop3_session_wait(struct pop3_session *s);
+void pop3_session_resume(struct pop3_session *s);
+/* Counts a client error; closes the session at pop3_max_errors. */
+void pop3_session_error(struct pop3_session *s);
+void pop3_session_stls(struct pop3_session *s);
+/* Frees the maildrop and gives up the mailbox lock. */
+void pop3_session_drop_release(struct pop3_session *s);
+/* Output low enough to add the next piece of a RETR (cmd.c resumes it from the write callback). */
+bool pop3_session_output_low(struct pop3_session *s);
+
+/* cmd.c */
+void pop3_cmd_greet(struct pop3_session *s);
+void pop3_cmd_dispatch(struct pop3_session *s, const char *line, size_t len);
+void pop3_cmd_sasl_line(struct pop3_session *s, const char *line, size_t len);
+/* The write callback saw the output drain: send the next piece of a RETR/TOP if one is parked. */
+void pop3_cmd_retr_continue(struct pop3_session *s);
+/* The session is being freed: what cmd.c keeps for it goes too. */
+void pop3_cmd_free(struct pop3_session *s);
+
+#endif
