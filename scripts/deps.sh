@@ -17,6 +17,11 @@ packages=(
   # benchmark peer (smtp-source, smtp-sink, a Postfix to compare with)
   postfix
 )
+# `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer. Not by
+# default: on a machine with systemd, installing it starts a system Dovecot on ports 110/995.
+if [ "${1:-}" = bench ]; then
+  packages+=(dovecot-pop3d)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
