@@ -7,11 +7,11 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-dev
   # libraries (see DESIGN.md §2 for why each one)
-  libevent-dev libssl-dev libsqlite3-dev libcrypt-dev libinih-dev libjansson-dev
+  libevent-dev libssl-dev libsqlite3-dev libcrypt-dev libinih-dev libjansson-dev libunbound-dev
   # unit tests
   libcmocka-dev
   # integration tests: real clients and tools
-  python3 python3-pytest swaks libnet-ssleay-perl openssl sqlite3 procps
+  python3 python3-pytest python3-dnslib python3-aiosmtpd swaks libnet-ssleay-perl openssl sqlite3 procps
   # POP3 clients for the POP3 tests
   curl fetchmail
   # benchmark peer (smtp-source, smtp-sink, a Postfix to compare with)
