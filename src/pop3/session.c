@@ -13,6 +13,7 @@
 
 #include "net/iplimit.h"
 #include "net/listener.h"
+#include "net/stream.h"
 #include "smtp/data.h"
 #include "util/log.h"
 
@@ -145,26 +146,13 @@ void pop3_session_start(struct server *srv, const struct server_listener *l, int
 	s->listener_loopback = l->loopback && net_sockaddr_is_loopback(sa);
 	net_sockaddr_ip(sa, s->ip, sizeof(s->ip));
 
-	if (s->role == CONF_LISTEN_POP3S) {
-		/* RFC 8314 §3.3: implicit TLS from the first octet */
-		SSL *ssl = SSL_new(srv->tls);
-		s->bev = ssl != NULL ? bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-								      BEV_OPT_CLOSE_ON_FREE)
-				     : NULL;
-		if (s->bev == NULL && ssl != NULL)
-			SSL_free(ssl);
-		s->tls = true;
-	} else {
-		s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	}
+	s->tls = s->role == CONF_LISTEN_POP3S; /* RFC 8314 §3.3: implicit TLS from the first octet */
+	s->bev = net_stream_accept(srv->base, srv->tls, fd, s->tls);
 	if (s->bev == NULL) {
-		close(fd);
 		conf_free(s->conf);
 		free(s);
 		return;
 	}
-	if (s->tls)
-		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	iplimit_conn_add(srv->iplimit, s->ip);
 	s->conn.shutdown = session_shutdown_conn;
 	s->conn.destroy = session_destroy_conn;
@@ -179,13 +167,7 @@ static void pop3_session_destroy(struct pop3_session *s)
 {
 	struct server *srv = s->srv;
 	server_conn_del(srv, &s->conn);
-	if (s->bev != NULL) {
-		SSL *ssl = s->tls ? bufferevent_openssl_get_ssl(s->bev) : NULL;
-		/* RFC 8446 §6.1: close_notify before closing; best effort on a non-blocking socket */
-		if (ssl != NULL && SSL_is_init_finished(ssl))
-			SSL_shutdown(ssl);
-		bufferevent_free(s->bev);
-	}
+	net_stream_free(s->bev, s->tls);
 	pop3_cmd_free(s);
 	pop3_session_drop_release(s);
 	explicit_bzero(s->user, sizeof(s->user));
@@ -450,24 +432,12 @@ void pop3_session_stls(struct pop3_session *s)
 /* Moves the socket from the plain bufferevent to a TLS one. */
 static void session_tls_begin(struct pop3_session *s)
 {
-	evutil_socket_t fd = bufferevent_getfd(s->bev);
-	SSL *ssl = SSL_new(s->srv->tls);
-	struct bufferevent *tls = ssl != NULL ? bufferevent_openssl_socket_new(s->srv->base, fd, ssl,
-									       BUFFEREVENT_SSL_ACCEPTING,
-									       BEV_OPT_CLOSE_ON_FREE)
-					      : NULL;
+	struct bufferevent *tls = net_stream_starttls(s->srv->base, s->srv->tls, s->bev);
 	s->tls_pending = false;
 	if (tls == NULL) {
-		if (ssl != NULL)
-			SSL_free(ssl);
 		pop3_session_close(s, "tls_setup_failed");
 		return;
 	}
-	/* the plain bufferevent goes without closing the socket, which the TLS one now owns; plaintext
-	 * that arrived meanwhile is still in the kernel and fails the handshake */
-	bufferevent_setfd(s->bev, -1);
-	bufferevent_free(s->bev);
-	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
 	s->bev = tls;
 	s->tls = true;
 	/* RFC 2595 §4: still AUTHORIZATION; nothing said before the handshake counts */

@@ -14,6 +14,7 @@
 
 #include "net/iplimit.h"
 #include "net/listener.h"
+#include "net/stream.h"
 #include "server/server.h"
 #include "smtp/reply.h"
 #include "util/log.h"
@@ -89,26 +90,13 @@ void smtp_session_start(struct server *srv, const struct server_listener *l, int
 	s->listener_loopback = l->loopback && net_sockaddr_is_loopback(sa);
 	net_sockaddr_ip(sa, s->ip, sizeof(s->ip));
 
-	if (s->role == CONF_LISTEN_SUBMISSIONS) {
-		/* RFC 8314 §3.3: implicit TLS from the first octet */
-		SSL *ssl = SSL_new(srv->tls);
-		s->bev = ssl ? bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-							      BEV_OPT_CLOSE_ON_FREE)
-			     : NULL;
-		if (s->bev == NULL && ssl != NULL)
-			SSL_free(ssl);
-		s->tls = true;
-	} else {
-		s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	}
+	s->tls = s->role == CONF_LISTEN_SUBMISSIONS; /* RFC 8314 §3.3: implicit TLS from the first octet */
+	s->bev = net_stream_accept(srv->base, srv->tls, fd, s->tls);
 	if (s->bev == NULL) {
-		close(fd);
 		conf_free(s->conf);
 		free(s);
 		return;
 	}
-	if (s->tls)
-		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	iplimit_conn_add(srv->iplimit, s->ip);
 	s->conn.shutdown = session_shutdown_conn;
 	s->conn.destroy = session_destroy_conn;
@@ -123,13 +111,7 @@ static void smtp_session_destroy(struct smtp_session *s)
 {
 	struct server *srv = s->srv;
 	server_conn_del(srv, &s->conn);
-	if (s->bev != NULL) {
-		SSL *ssl = s->tls ? bufferevent_openssl_get_ssl(s->bev) : NULL;
-		/* RFC 8446 §6.1: say close_notify before closing; best effort, the socket is non-blocking */
-		if (ssl != NULL && SSL_is_init_finished(ssl))
-			SSL_shutdown(ssl);
-		bufferevent_free(s->bev);
-	}
+	net_stream_free(s->bev, s->tls);
 	smtp_tx_reset(s);
 	iplimit_conn_del(srv->iplimit, s->ip);
 	conf_free(s->conf);
@@ -421,23 +403,12 @@ void smtp_session_starttls(struct smtp_session *s)
 /* Moves the socket from the plain bufferevent to a TLS one. */
 static void session_tls_begin(struct smtp_session *s)
 {
-	evutil_socket_t fd = bufferevent_getfd(s->bev);
-	SSL *ssl = SSL_new(s->srv->tls);
-	struct bufferevent *tls = ssl ? bufferevent_openssl_socket_new(s->srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-								       BEV_OPT_CLOSE_ON_FREE)
-				      : NULL;
+	struct bufferevent *tls = net_stream_starttls(s->srv->base, s->srv->tls, s->bev);
 	s->tls_pending = false;
 	if (tls == NULL) {
-		if (ssl != NULL)
-			SSL_free(ssl);
 		smtp_session_close(s, "tls_setup_failed");
 		return;
 	}
-	/* the plain bufferevent goes without closing the socket, which the TLS one now owns; any
-	 * plaintext that arrived meanwhile is still in the kernel and will fail the handshake */
-	bufferevent_setfd(s->bev, -1);
-	bufferevent_free(s->bev);
-	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
 	s->bev = tls;
 	s->tls = true;
 	/* RFC 3207 §4.2: the server forgets everything it knew from the client */
@@ -451,12 +422,5 @@ static void session_tls_begin(struct smtp_session *s)
 
 bool smtp_session_tls_info(struct smtp_session *s, const char **version_r, const char **cipher_r)
 {
-	if (!s->tls)
-		return false;
-	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-	if (ssl == NULL)
-		return false;
-	*version_r = SSL_get_version(ssl);
-	*cipher_r = SSL_get_cipher_name(ssl);
-	return true;
+	return s->tls && net_stream_tls_info(s->bev, version_r, cipher_r);
 }
