@@ -17,6 +17,7 @@ static const struct cli_command cli_commands[] = {
 	{"domain", cli_domain_main, "add, delete and list local domains"},
 	{"alias", cli_alias_main, "add, delete and list aliases and catch-alls"},
 	{"queue", cli_queue_main, "list, show, delete and flush queued messages"},
+	{"resolve", cli_resolve_main, "show where mail for a domain would go (MX hosts and addresses)"},
 };
 
 static void main_usage(FILE *f)

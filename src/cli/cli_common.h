@@ -40,5 +40,6 @@ int cli_user_main(int argc, char **argv);
 int cli_domain_main(int argc, char **argv);
 int cli_alias_main(int argc, char **argv);
 int cli_queue_main(int argc, char **argv);
+int cli_resolve_main(int argc, char **argv);
 
 #endif

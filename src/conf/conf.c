@@ -2,6 +2,8 @@
  * validates every value. The key table below is the single list of what may be configured. */
 #include "conf/conf.h"
 
+#include "net/dns_parse.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
@@ -23,6 +25,8 @@ enum conf_type {
 	CONF_T_HOSTNAME,
 	CONF_T_SCHEDULE,
 	CONF_T_DELIMITERS,
+	CONF_T_RESOLVER,  /* "" or a numeric "ADDR[@PORT]" */
+	CONF_T_PATH_OPT,  /* "" or an absolute path */
 };
 
 struct conf_key {
@@ -68,6 +72,10 @@ static const struct conf_key conf_keys[] = {
 	{"delivery", "recipient_delimiter", CONF_T_DELIMITERS, OFF(recipient_delimiter), "+", 0, 0},
 	/* waits between delivery attempts; the last repeats (issue-level default, like Postfix's backoff) */
 	{"delivery", "retry_schedule", CONF_T_SCHEDULE, OFF(retry_schedule), "1m,5m,15m,30m,1h,2h,4h", 0, 0},
+	/* empty: the system's resolvers (/etc/resolv.conf); numeric only, so a typo fails at start-up */
+	{"dns", "resolver", CONF_T_RESOLVER, OFF(dns_resolver), "", 0, 0},
+	/* DNSSEC validation (RFC 4035) needs an anchor, e.g. /usr/share/dns/root.key; empty: none */
+	{"dns", "trust_anchor", CONF_T_PATH_OPT, OFF(dns_trust_anchor), "", 0, 0},
 };
 #define CONF_KEY_COUNT (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -313,9 +321,17 @@ static const char *conf_set(struct conf *c, const struct conf_key *k, const char
 		if (k->type == CONF_T_HOSTNAME && (err = parse_hostname(value)) != NULL)
 			return err;
 		/* fall through */
+	case CONF_T_RESOLVER:
+		if (k->type == CONF_T_RESOLVER && value[0] != '\0') {
+			char fwd[64];
+			if (dns_resolver_parse(value, fwd, sizeof(fwd), &err) != DNS_PARSE_OK)
+				return err;
+		}
+		/* fall through */
 	case CONF_T_STRING:
-	case CONF_T_PATH: {
-		if (k->type == CONF_T_PATH && value[0] != '/')
+	case CONF_T_PATH:
+	case CONF_T_PATH_OPT: {
+		if ((k->type == CONF_T_PATH || (k->type == CONF_T_PATH_OPT && value[0] != '\0')) && value[0] != '/')
 			return "must be an absolute path";
 		char *dup = strdup(value);
 		if (dup == NULL)
@@ -448,6 +464,8 @@ void conf_free(struct conf *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->recipient_delimiter);
+	free(c->dns_resolver);
+	free(c->dns_trust_anchor);
 	free(c);
 }
 

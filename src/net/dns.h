@@ -1,0 +1,84 @@
+/* dns.h — asynchronous DNS on the event loop: libunbound resolves (and, with a trust anchor,
+ * validates with DNSSEC) on its own thread; its result pipe (ub_fd) is an EV_READ event of the loop,
+ * and every answer is parsed here, with bounds checks, before anyone sees it. Loop thread only. */
+#ifndef MAILWERK_NET_DNS_H
+#define MAILWERK_NET_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/dns_parse.h"
+
+struct event_base;
+struct dns;
+
+/* Answers kept per lookup; an answer is at most 64 KiB, so this only bounds work on absurd sets. */
+#define DNS_RECORDS_MAX 1024
+/* The overall limit on one lookup, on top of unbound's own retries and timeouts. */
+#define DNS_TIMEOUT_DEFAULT 30
+
+enum dns_status {
+	DNS_STATUS_OK = 0,    /* records of the type asked for (count >= 1; some may be malformed) */
+	DNS_STATUS_NXDOMAIN,  /* the name does not exist (RCODE 3, RFC 1035 §4.1.1) */
+	DNS_STATUS_NODATA,    /* the name exists, without records of this type (RFC 2308 §2.2) */
+	DNS_STATUS_TEMPFAIL,  /* SERVFAIL, REFUSED, timeout, network or resolver trouble: ask again later */
+	DNS_STATUS_BOGUS,     /* DNSSEC validation failed (RFC 4035 §4.3): the answer cannot be used */
+};
+const char *dns_status_str(enum dns_status s);
+
+struct dns_rdata {
+	const uint8_t *data;
+	size_t len;
+};
+
+struct dns_txt {
+	const char *text; /* NUL-terminated; len excludes the NUL (the text may contain NULs itself) */
+	size_t len;
+};
+
+/* Valid only during the callback. */
+struct dns_result {
+	enum dns_status status;
+	bool secure;           /* DNSSEC-validated, data or proven absence (RFC 4035 §4.3 "secure") */
+	int rrtype;
+	const char *name;      /* as asked */
+	const char *canonname; /* after unbound followed any CNAME chain (RFC 1034 §3.6.2); no trailing dot */
+	const char *why;       /* TEMPFAIL, BOGUS: what went wrong, one sentence; "" otherwise */
+	size_t count;          /* records of rrtype that parsed; the arrays below hold count entries */
+	size_t malformed;      /* records left out because their rdata did not parse */
+	size_t raw_count;      /* every record as it came (at most DNS_RECORDS_MAX) */
+	const struct dns_rdata *raw;
+	const struct dns_mx *mx;       /* DNS_RRTYPE_MX */
+	const struct dns_addr *addrs;  /* DNS_RRTYPE_A, DNS_RRTYPE_AAAA */
+	const struct dns_txt *txts;    /* DNS_RRTYPE_TXT */
+};
+
+/* Called on the loop thread, never from inside dns_lookup. id is the one dns_lookup returned. */
+typedef void dns_done_fn(void *arg, uint64_t id, const struct dns_result *r);
+
+/* resolver: NULL or "" = the nameservers of /etc/resolv.conf; "ADDR" or "ADDR@PORT" = forward
+ * every query to that server. trust_anchor_file: NULL or "" = no DNSSEC validation; else a file of
+ * DS/DNSKEY records (e.g. /usr/share/dns/root.key). Starts unbound's thread. NULL with one line in
+ * error_r on failure. */
+struct dns *dns_new(struct event_base *base, const char *resolver, const char *trust_anchor_file,
+		    char *error_r, size_t error_size);
+/* Cancels every outstanding lookup (no callback is called after this), stops unbound's thread.
+ * Safe from inside a callback. */
+void dns_free(struct dns *d);
+
+/* The overall per-lookup limit in seconds (default DNS_TIMEOUT_DEFAULT); for lookups started later. */
+void dns_timeout_set(struct dns *d, unsigned seconds);
+/* Whether a trust anchor is configured, so that `secure` can ever be true. */
+bool dns_validating(const struct dns *d);
+struct event_base *dns_base(const struct dns *d);
+
+/* Starts a lookup of name (presentation format, no escapes; a trailing dot is optional) for rrtype,
+ * class IN. Returns its id (never 0); done(arg, id, result) follows exactly once, unless the lookup
+ * is cancelled first. Returns 0, and never calls done, when name is not a domain name or memory ran
+ * out. */
+uint64_t dns_lookup(struct dns *d, const char *name, int rrtype, dns_done_fn *done, void *arg);
+/* After this, done is not called for id. Unknown or finished ids are ignored. */
+void dns_cancel(struct dns *d, uint64_t id);
+
+#endif
