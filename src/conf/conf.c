@@ -72,6 +72,8 @@ static const struct conf_key conf_keys[] = {
 	{"delivery", "recipient_delimiter", CONF_T_DELIMITERS, OFF(recipient_delimiter), "+", 0, 0},
 	/* waits between delivery attempts; the last repeats (issue-level default, like Postfix's backoff) */
 	{"delivery", "retry_schedule", CONF_T_SCHEDULE, OFF(retry_schedule), "1m,5m,15m,30m,1h,2h,4h", 0, 0},
+	/* RFC 5321 §4.5.4.1: give up after at least 4-5 days; then the sender gets a DSN */
+	{"delivery", "max_queue_lifetime", CONF_T_DURATION, OFF(max_queue_lifetime), "5d", 1, 90 * 86400},
 	/* empty: the system's resolvers (/etc/resolv.conf); numeric only, so a typo fails at start-up */
 	{"dns", "resolver", CONF_T_RESOLVER, OFF(dns_resolver), "", 0, 0},
 	/* DNSSEC validation (RFC 4035) needs an anchor, e.g. /usr/share/dns/root.key; empty: none */
@@ -366,7 +368,7 @@ static const char *conf_set(struct conf *c, const struct conf_key *k, const char
 		if ((err = conf_parse_duration(value, &v)) != NULL)
 			return err;
 		if (v < k->min || v > k->max)
-			return "duration out of range (1s to 1d)";
+			return "duration out of range";
 		*(unsigned *)field = v;
 		return NULL;
 	}

@@ -60,6 +60,7 @@ struct conf {
 	char *recipient_delimiter; /* "user+tag@dom" delivers to user; "" disables */
 	unsigned retry_schedule[CONF_RETRY_MAX]; /* seconds after the 1st, 2nd, ... failed attempt */
 	size_t retry_count;                       /* the last one repeats */
+	unsigned max_queue_lifetime;              /* seconds a recipient may stay deferred */
 	/* [dns] */
 	char *dns_resolver;     /* "": the nameservers of /etc/resolv.conf; else "ADDR@PORT" to forward to */
 	char *dns_trust_anchor; /* "": no DNSSEC validation; else a file of DS/DNSKEY records */

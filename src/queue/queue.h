@@ -105,6 +105,7 @@ struct queue_due_rcpt {
 struct queue_due_msg {
 	char id[QUEUE_ID_LEN + 1];
 	char *sender;
+	int64_t arrival;
 	struct queue_due_rcpt *rcpts;
 	size_t rcpt_count;
 };
@@ -125,9 +126,11 @@ struct queue_rcpt_result {
 	int64_t next_attempt;        /* for deferred */
 	const char *error;           /* NULL when delivered */
 };
-/* Records results in one transaction (attempts + 1 each) and removes every message whose
- * recipients are now all delivered. Results of one message must be adjacent. */
+/* Records results in one transaction (attempts + 1 each), inserts the add messages (the DSNs that
+ * report failures, so a failure is never recorded without its report), and removes every message
+ * whose recipients are now all delivered or failed. Results of one message must be adjacent. The
+ * add messages stay the caller's. */
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
-			       const char **error_r);
+			       struct queue_msg *const *add, size_t n_add, const char **error_r);
 
 #endif

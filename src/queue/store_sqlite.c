@@ -399,9 +399,15 @@ static void queue_addr_domain(const char *addr, char *out, size_t size)
 	out[o] = '\0';
 }
 
-static int queue_msg_insert(struct queue *q, const struct queue_msg *m, bool *alone_r)
+static const char queue_insert_msg_sql[] =
+	"INSERT INTO messages(id, sender, auth_user, client_ip, arrival, size, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char queue_insert_rcpt_sql[] =
+	"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt, domain) VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6)";
+
+/* Inserts one message and its recipients with the given prepared statements (the two above). */
+static int queue_msg_insert_with(sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, const struct queue_msg *m, bool *alone_r)
 {
-	sqlite3_stmt *st = q->w_msg;
+	sqlite3_stmt *st = msg_st;
 	int rc;
 
 	*alone_r = false;
@@ -434,7 +440,7 @@ static int queue_msg_insert(struct queue *q, const struct queue_msg *m, bool *al
 		return rc;
 	}
 
-	st = q->w_rcpt;
+	st = rcpt_st;
 	for (size_t i = 0; i < m->rcpt_count; i++) {
 		rc = sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
 		if (rc == SQLITE_OK)
@@ -491,7 +497,7 @@ static void queue_batch_write(struct queue *q, struct queue_store_req *batch)
 			r->reason = "invalid message";
 			continue;
 		}
-		rc = queue_msg_insert(q, r->msg, &alone);
+		rc = queue_msg_insert_with(q->w_msg, q->w_rcpt, r->msg, &alone);
 		if (rc == SQLITE_DONE) {
 			r->res = RESULT_OK;
 			r->reason = NULL;
@@ -581,15 +587,9 @@ int queue_writer_start(struct queue *q, struct loopq *lq, const char **error_r)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(q->wdb, "ROLLBACK", -1, SQLITE_PREPARE_PERSISTENT, &q->w_rollback, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(q->wdb,
-			"INSERT INTO messages(id, sender, auth_user, client_ip, arrival, size, data)"
-			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-			-1, SQLITE_PREPARE_PERSISTENT, &q->w_msg, NULL);
+		rc = sqlite3_prepare_v3(q->wdb, queue_insert_msg_sql, -1, SQLITE_PREPARE_PERSISTENT, &q->w_msg, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(q->wdb,
-			"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt, domain)"
-			" VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6)",
-			-1, SQLITE_PREPARE_PERSISTENT, &q->w_rcpt, NULL);
+		rc = sqlite3_prepare_v3(q->wdb, queue_insert_rcpt_sql, -1, SQLITE_PREPARE_PERSISTENT, &q->w_rcpt, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(q->error, sizeof(q->error), "cannot prepare the queue writer: %s", sqlite3_errmsg(q->wdb));
 		*error_r = q->error;
@@ -993,7 +993,7 @@ enum result queue_local_due(struct queue *q, int64_t now, size_t max, struct que
 	*count_r = 0;
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(q->db,
-			"SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender FROM recipients r"
+			"SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival FROM recipients r"
 			" JOIN messages m ON m.id = r.msg_id"
 			" WHERE" QUEUE_LOCAL_DUE_WHERE " AND r.next_attempt <= ?1"
 			" ORDER BY m.arrival, r.msg_id, r.idx LIMIT ?2", -1, &st, NULL);
@@ -1011,6 +1011,7 @@ enum result queue_local_due(struct queue *q, int64_t now, size_t max, struct que
 			memset(&msgs[count], 0, sizeof(msgs[count]));
 			snprintf(msgs[count].id, sizeof(msgs[count].id), "%s", id);
 			msgs[count].sender = strdup((const char *)sqlite3_column_text(st, 4));
+			msgs[count].arrival = sqlite3_column_int64(st, 5);
 			count++;
 			if (msgs[count - 1].sender == NULL)
 				goto oom;
@@ -1080,9 +1081,10 @@ enum result queue_local_next(struct queue *q, int64_t *t_r, const char **error_r
 	return RESULT_TEMPFAIL;
 }
 
-enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n, const char **error_r)
+enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
+			       struct queue_msg *const *add, size_t n_add, const char **error_r)
 {
-	sqlite3_stmt *up = NULL, *del = NULL;
+	sqlite3_stmt *up = NULL, *del = NULL, *ins_msg = NULL, *ins_rcpt = NULL;
 	/* one transaction for the whole batch: state changes are group-committed like stores */
 	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
@@ -1090,10 +1092,20 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 			"UPDATE recipients SET state = ?3, attempts = attempts + 1, next_attempt = ?4, last_error = ?5"
 			" WHERE msg_id = ?1 AND idx = ?2", -1, &up, NULL);
 	if (rc == SQLITE_OK)
-		/* a message leaves the queue once every recipient has it */
+		/* a message leaves the queue once every recipient is done: delivered, or failed and reported */
 		rc = sqlite3_prepare_v2(q->db,
 			"DELETE FROM messages WHERE id = ?1 AND NOT EXISTS"
-			" (SELECT 1 FROM recipients WHERE msg_id = ?1 AND state != 1)", -1, &del, NULL);
+			" (SELECT 1 FROM recipients WHERE msg_id = ?1 AND state IN (0, 2))", -1, &del, NULL);
+	if (rc == SQLITE_OK && n_add > 0)
+		rc = sqlite3_prepare_v2(q->db, queue_insert_msg_sql, -1, &ins_msg, NULL);
+	if (rc == SQLITE_OK && n_add > 0)
+		rc = sqlite3_prepare_v2(q->db, queue_insert_rcpt_sql, -1, &ins_rcpt, NULL);
+	/* new messages (delivery status notifications) commit together with the failures they report */
+	for (size_t i = 0; i < n_add && rc == SQLITE_OK; i++) {
+		bool alone;
+		rc = queue_msg_wellformed(add[i]) ? queue_msg_insert_with(ins_msg, ins_rcpt, add[i], &alone) : SQLITE_MISUSE;
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
 	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
 		sqlite3_bind_text(up, 1, res[i].id, -1, SQLITE_STATIC);
 		sqlite3_bind_int(up, 2, (int)res[i].idx);
@@ -1110,6 +1122,8 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 	}
 	sqlite3_finalize(up);
 	sqlite3_finalize(del);
+	sqlite3_finalize(ins_msg);
+	sqlite3_finalize(ins_rcpt);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)

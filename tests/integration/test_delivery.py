@@ -1,6 +1,7 @@
 """Local delivery: SMTP in, Maildir out. Failures are deferred and retried on the schedule, never
 dropped; the queue entry goes once every recipient has the message."""
 import glob
+import re
 import os
 import shutil
 import smtplib
@@ -126,3 +127,67 @@ def test_many_messages_from_parallel_clients_all_arrive(ds):
     assert not errors
     assert wait_for(lambda: len(maildir_files(ds)) == 200, timeout=30), len(maildir_files(ds))
     assert wait_for(lambda: ds.queue() == [])
+
+
+def dsn_for(s, user="alice"):
+    """The DSNs in a local user's mailbox, parsed."""
+    import email
+    import email.policy
+    out = []
+    for path in maildir_files(s, user):
+        msg = email.message_from_bytes(open(path, "rb").read(), policy=email.policy.default)
+        if msg.get_content_type() == "multipart/report":
+            out.append(msg)
+    return out
+
+
+def delivery_status(dsn):
+    """{Final-Recipient address: Status} from the message/delivery-status part."""
+    part = [p for p in dsn.iter_parts() if p.get_content_type() == "message/delivery-status"][0]
+    text = part.as_bytes().decode()
+    recipients = re.findall(r"Final-Recipient: *rfc822; *(\S+)", text, re.I)
+    statuses = re.findall(r"^Status: *(\S+)", text, re.I | re.M)
+    return dict(zip(recipients, statuses))
+
+
+def test_permanent_failure_sends_one_dsn_to_the_sender(ds):
+    ds.cli("user", "add", "alice@mailwerk.test", "--password-stdin", input="pw\n")
+    blocker = os.path.join(ds.dir, "mail", "mailwerk.test", "demo")
+    os.makedirs(os.path.dirname(blocker))
+    open(blocker, "w").close()
+    ds.start()
+    with smtplib.SMTP("127.0.0.1", ds.smtp_port) as m:
+        m.ehlo("client.example")
+        m.sendmail("alice@mailwerk.test", ["demo@mailwerk.test"], b"Subject: doomed\r\n\r\nbody text\r\n")
+    assert wait_for(lambda: [e for e in ds.queue() if e["recipients"][0]["state"] == "deferred"])
+    ds.cli("user", "del", "demo@mailwerk.test")  # gone before the retry: a permanent failure
+    dsns = wait_for(lambda: dsn_for(ds))
+    assert len(dsns) == 1, ds.log_text()[-2000:]
+    dsn = dsns[0]
+    assert dsn["From"].addresses[0].username == "MAILER-DAEMON"
+    assert dsn.get_param("report-type") == "delivery-status"
+    assert delivery_status(dsn) == {"demo@mailwerk.test": "5.1.1"}
+    raw = open(maildir_files(ds, "alice")[0], "rb").read()
+    assert raw.startswith(b"Return-Path: <>\r\n")  # RFC 5321 §4.5.5: sent with the null sender
+    assert b"Subject: doomed" in raw and b"body text" not in raw  # headers only, never the body
+    assert wait_for(lambda: ds.queue() == [])  # every recipient is done: failed and reported
+
+
+def test_deferred_past_the_queue_lifetime_fails_with_a_dsn(tmp_path):
+    s = Server(tmp_path, overrides=["delivery.retry_schedule=1s", "delivery.max_queue_lifetime=2s"])
+    s.cli("user", "add", "alice@mailwerk.test", "--password-stdin", input="pw\n")
+    s.cli("user", "quota", "demo@mailwerk.test", "1K")
+    s.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
+            m.ehlo("client.example")
+            m.sendmail("alice@mailwerk.test", ["demo@mailwerk.test"],
+                       b"Subject: big\r\n\r\n" + (b"z" * 900 + b"\r\n") * 3)
+        dsns = wait_for(lambda: dsn_for(s))
+        assert dsns, s.log_text()[-2000:]
+        assert delivery_status(dsns[0]) == {"demo@mailwerk.test": "4.2.2"}  # mailbox full, given up
+        assert maildir_files(s, "demo") == []
+        assert wait_for(lambda: s.queue() == [])
+        # a bounce is never bounced: the null sender gets no DSN (nothing left in the queue)
+    finally:
+        s.stop()
