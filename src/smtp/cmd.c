@@ -691,5 +691,5 @@ void smtp_cmd_dispatch(struct smtp_session *s, const char *line, size_t len)
 		d->run(s, &cmd);
 		return;
 	}
-	reply_error(s, 502, "5.5.1", "Command not implemented");
+	reply_error(s, 502, "5.5.1", "Command not supported here"); /* RFC 5321 §4.2.4 */
 }
