@@ -84,8 +84,7 @@ int cli_alias_main(int argc, char **argv)
 			cli_alias_usage(stdout);
 			return CLI_EXIT_OK;
 		} else {
-			cli_error("bad option %s; see: mailwerk alias --help", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_option_error("alias", c, argv);
 		}
 	}
 	int npos = argc - optind;

@@ -2,6 +2,7 @@
 #include "cli/cli_common.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,4 +62,15 @@ int cli_with_users(const char *conf_path, cli_users_fn *fn, const void *arg)
 		rc = CLI_EXIT_RUNTIME;
 	}
 	return rc;
+}
+
+int cli_option_error(const char *family, int c, char **argv)
+{
+	if (c == ':')
+		cli_error("option %s needs an argument; see: mailwerk %s --help", argv[optind - 1], family);
+	else if (optopt != 0)
+		cli_error("unknown option -%c; see: mailwerk %s --help", optopt, family);
+	else
+		cli_error("unknown option %s; see: mailwerk %s --help", argv[optind - 1], family);
+	return CLI_EXIT_USAGE;
 }

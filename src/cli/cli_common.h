@@ -17,6 +17,10 @@ enum cli_exit {
 /* Prints "mailwerk: <message>" and a newline to stderr: errors are one clear line. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* After getopt_long (with opterr = 0 and an optstring starting with ':') returned ':' or '?': prints
+ * the one-line error for family's command and returns CLI_EXIT_USAGE. */
+int cli_option_error(const char *family, int c, char **argv);
+
 /* Loads the configuration (path NULL = CLI_DEFAULT_CONF) with -o overrides; prints the error and
  * returns NULL on failure. */
 struct conf *cli_conf_load(const char *path, char *const *overrides, unsigned n_overrides);

@@ -64,15 +64,8 @@ static int cli_domain_args_parse(int argc, char **argv, struct cli_domain_args *
 		case 'h':
 			cli_domain_usage(stdout);
 			return CLI_EXIT_OK;
-		case ':':
-			cli_error("option %s needs an argument; see: mailwerk domain --help", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			if (optopt)
-				cli_error("unknown option -%c; see: mailwerk domain --help", optopt);
-			else
-				cli_error("unknown option %s; see: mailwerk domain --help", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_option_error("domain", c, argv);
 		}
 	}
 

@@ -576,15 +576,8 @@ int cli_init_main(int argc, char **argv)
 		case 'h':
 			cli_init_usage(stdout);
 			return CLI_EXIT_OK;
-		case ':':
-			cli_error("option %s needs an argument; see: mailwerk init --help", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			if (optopt)
-				cli_error("unknown option -%c; see: mailwerk init --help", optopt);
-			else
-				cli_error("unknown option %s; see: mailwerk init --help", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_option_error("init", c, argv);
 		}
 	}
 	if (optind < argc) {

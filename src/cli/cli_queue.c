@@ -400,15 +400,8 @@ int cli_queue_main(int argc, char **argv)
 		case 'h':
 			help = true;
 			break;
-		case ':':
-			cli_error("queue: option %s needs an argument", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			if (optopt != 0)
-				cli_error("queue: unknown option -%c (try 'mailwerk queue --help')", optopt);
-			else
-				cli_error("queue: unknown option %s (try 'mailwerk queue --help')", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_option_error("queue", c, argv);
 		}
 	}
 	if (help) {

@@ -349,15 +349,8 @@ static int cli_user_args_parse(int argc, char **argv, struct cli_user_args *args
 		case OPT_PASSWORD_HASH:
 			args->import_hash = optarg;
 			break;
-		case ':':
-			cli_error("option %s needs an argument; see: mailwerk user --help", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			if (optopt)
-				cli_error("unknown option -%c; see: mailwerk user --help", optopt);
-			else
-				cli_error("unknown option %s; see: mailwerk user --help", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_option_error("user", c, argv);
 		}
 	}
 
