@@ -100,6 +100,12 @@ void iplimit_conn_del(struct iplimit *t, const char *ip)
 	ip_maybe_drop(t, ip, time(NULL));
 }
 
+unsigned iplimit_conn_count(struct iplimit *t, const char *ip)
+{
+	struct ip_entry *e = ip_get(t, ip, 0);
+	return e != NULL ? e->conns : 0;
+}
+
 unsigned iplimit_auth_fail(struct iplimit *t, const char *ip, time_t now)
 {
 	struct ip_entry *e = ip_get(t, ip, 1);

@@ -12,6 +12,8 @@ void iplimit_free(struct iplimit *t);
 /* Connections: add returns the count for ip including this one; del undoes one add. */
 unsigned iplimit_conn_add(struct iplimit *t, const char *ip);
 void iplimit_conn_del(struct iplimit *t, const char *ip);
+/* Open connections from ip now. */
+unsigned iplimit_conn_count(struct iplimit *t, const char *ip);
 
 /* Authentication failures within the last IPLIMIT_AUTH_WINDOW seconds. */
 #define IPLIMIT_AUTH_WINDOW 900

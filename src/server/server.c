@@ -58,15 +58,13 @@ static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, str
 				       : "421 4.7.0 Too many connections, try again later\r\n");
 		return;
 	}
-	if (c->max_connections_per_ip != 0 && iplimit_conn_add(srv->iplimit, ip) > c->max_connections_per_ip) {
-		iplimit_conn_del(srv->iplimit, ip);
+	/* the session counts itself in (iplimit_conn_add) once it exists */
+	if (c->max_connections_per_ip != 0 && iplimit_conn_count(srv->iplimit, ip) >= c->max_connections_per_ip) {
 		log_warn("event=refused reason=max_connections_per_ip client=%s", ip);
 		server_refuse(fd, pop3 ? "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n"
 				       : "421 4.7.0 Too many connections from your address, try again later\r\n");
 		return;
 	}
-	if (c->max_connections_per_ip != 0)
-		iplimit_conn_del(srv->iplimit, ip); /* the session accounts for itself */
 	if (pop3)
 		pop3_session_start(srv, l, fd, sa);
 	else
