@@ -7,6 +7,7 @@
 #ifndef MAILWERK_QUEUE_QUEUE_H
 #define MAILWERK_QUEUE_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,30 +95,48 @@ enum result queue_flush(struct queue *q, unsigned *count_r, const char **error_r
 /* The stored message bytes (malloc'd). */
 enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_t *size_r, const char **error_r);
 
-/* ---- Local delivery (the runner's own struct queue, on its own thread) ---- */
+/* ---- Delivery (the runner's own struct queue, on its own thread) ---- */
+
+/* Where a recipient goes: into a Maildir here (its domain is in the accounts database next to the
+ * queue), or over SMTP to another host. */
+enum queue_route {
+	QUEUE_ROUTE_LOCAL = 0,
+	QUEUE_ROUTE_REMOTE,
+};
 
 struct queue_due_rcpt {
 	unsigned idx;
 	char *addr;
+	char *domain;      /* lower case */
 	unsigned attempts;
+	bool warned;       /* a delay warning has been sent for it */
 };
 
 struct queue_due_msg {
 	char id[QUEUE_ID_LEN + 1];
 	char *sender;
 	int64_t arrival;
-	struct queue_due_rcpt *rcpts;
+	struct queue_due_rcpt *rcpts; /* remote: sorted by domain */
 	size_t rcpt_count;
 };
 
-/* Due recipients (pending or deferred, next_attempt <= now) at local domains — those in the
- * accounts database next to the queue — oldest messages first, at most max recipients in all,
- * grouped by message. */
-enum result queue_local_due(struct queue *q, int64_t now, size_t max, struct queue_due_msg **msgs_r,
-			    size_t *count_r, const char **error_r);
+/* Due recipients (pending or deferred, next_attempt <= now) on route, oldest messages first, at most
+ * max recipients in all, grouped by message.
+ *
+ * Remote recipients are claimed as they are returned: this connection does not return them again
+ * until queue_rcpt_results() records them or queue_unclaim() lets them go, and it skips recipients
+ * at held domains. Claims and holds live in memory with the connection, so after a crash everything
+ * not recorded is due again at once (delivery is at-least-once). */
+enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size_t max,
+		      struct queue_due_msg **msgs_r, size_t *count_r, const char **error_r);
 void queue_due_free(struct queue_due_msg *msgs, size_t count);
-/* The earliest next_attempt among local recipients still to deliver; 0 when there is none. */
-enum result queue_local_next(struct queue *q, int64_t *t_r, const char **error_r);
+/* The earliest next_attempt among recipients on route still to deliver (remote: neither claimed nor
+ * held); 0 when there is none. */
+enum result queue_next_due(struct queue *q, enum queue_route route, int64_t *t_r, const char **error_r);
+/* Lets a claimed recipient go without a result: it is due again as it was. */
+void queue_unclaim(struct queue *q, const char *id, unsigned idx);
+/* Holds (queue_due skips) or releases a domain's remote recipients; they stay in the queue. */
+enum result queue_domain_hold(struct queue *q, const char *domain, bool hold, const char **error_r);
 
 struct queue_rcpt_result {
 	const char *id;
@@ -125,11 +144,13 @@ struct queue_rcpt_result {
 	enum queue_rcpt_state state; /* delivered, deferred or failed */
 	int64_t next_attempt;        /* for deferred */
 	const char *error;           /* NULL when delivered */
+	bool warned;                 /* a delay warning for it goes out with this batch */
 };
 /* Records results in one transaction (attempts + 1 each), inserts the add messages (the DSNs that
- * report failures, so a failure is never recorded without its report), and removes every message
- * whose recipients are now all delivered or failed. Results of one message must be adjacent. The
- * add messages stay the caller's. */
+ * report failures, so a failure is never recorded without its report), removes every message
+ * whose recipients are now all delivered or failed, and ends the claims on these recipients (also
+ * when recording fails: they are then due again). Results of one message must be adjacent. The add
+ * messages stay the caller's. */
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 			       struct queue_msg *const *add, size_t n_add, const char **error_r);
 

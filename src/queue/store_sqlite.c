@@ -24,7 +24,7 @@
 #include "util/loopq.h"
 
 #define QUEUE_DB_NAME "queue.db"
-#define QUEUE_SCHEMA_VERSION 2
+#define QUEUE_SCHEMA_VERSION 3
 #define QUEUE_BUSY_TIMEOUT_MS 5000
 /* A batch is bounded so one commit (and the WAL it leaves behind) cannot grow without limit while
  * sessions keep storing; what is left waits for the next commit, a few milliseconds later. */
@@ -43,7 +43,8 @@ struct queue_store_req {
 struct queue {
 	char *path;
 	sqlite3 *db; /* main connection: the synchronous calls */
-	bool accounts_attached; /* mailwerk.db is attached to db (local delivery runner) */
+	bool accounts_attached; /* mailwerk.db is attached to db (delivery runner) */
+	bool claims_ready;      /* the temp tables of claims and holds exist (delivery runner) */
 	char error[256];
 
 	/* writer: set up by queue_writer_start() on the caller's thread, then used only by the writer */
@@ -93,6 +94,9 @@ static const char queue_schema_v2_sql[] =
 	"ALTER TABLE recipients ADD COLUMN domain TEXT NOT NULL DEFAULT '';"
 	"UPDATE recipients SET domain = lower(substr(addr, instr(addr, '@') + 1)) WHERE instr(addr, '@') > 0;"
 	"CREATE INDEX IF NOT EXISTS recipients_domain_due ON recipients(domain, state, next_attempt);";
+
+/* Version 3: whether the sender has been warned of a recipient's delay, so that it happens once. */
+static const char queue_schema_v3_sql[] = "ALTER TABLE recipients ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;";
 
 /* ---- connections and schema ---- */
 
@@ -234,6 +238,8 @@ static int queue_schema_ensure(sqlite3 *db, const char **error_r)
 				rc = sqlite3_exec(db, queue_schema_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && v < 2)
 				rc = sqlite3_exec(db, queue_schema_v2_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && v < 3)
+				rc = sqlite3_exec(db, queue_schema_v3_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK) {
 				char sql[64];
 
@@ -955,7 +961,7 @@ enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_
 	return RESULT_OK;
 }
 
-/* ---- the local delivery runner's view (see queue.h) ---- */
+/* ---- the delivery runner's view (see queue.h) ---- */
 
 /* The runner's connection also sees the accounts database, to know which domains are local. */
 static int queue_accounts_attach(struct queue *q)
@@ -979,24 +985,77 @@ static int queue_accounts_attach(struct queue *q)
 	return SQLITE_OK;
 }
 
-#define QUEUE_LOCAL_DUE_WHERE                                                                     \
-	" r.state IN (0, 2) AND r.domain IN (SELECT name FROM accounts.domains)"
+/* Claims and holds are temp tables: private to this connection, in memory, gone with it. */
+static int queue_claims_ready(struct queue *q)
+{
+	if (q->claims_ready)
+		return SQLITE_OK;
+	int rc = sqlite3_exec(q->db,
+		"PRAGMA temp_store = MEMORY;"
+		"CREATE TEMP TABLE IF NOT EXISTS claimed(msg_id TEXT NOT NULL, idx INTEGER NOT NULL,"
+		" PRIMARY KEY(msg_id, idx)) WITHOUT ROWID;"
+		"CREATE TEMP TABLE IF NOT EXISTS held(domain TEXT PRIMARY KEY) WITHOUT ROWID;", NULL, NULL, NULL);
+	q->claims_ready = rc == SQLITE_OK;
+	return rc;
+}
 
-enum result queue_local_due(struct queue *q, int64_t now, size_t max, struct queue_due_msg **msgs_r, size_t *count_r,
-			    const char **error_r)
+static int queue_runner_ready(struct queue *q, enum queue_route route)
+{
+	int rc = queue_accounts_attach(q);
+	if (rc == SQLITE_OK && route == QUEUE_ROUTE_REMOTE)
+		rc = queue_claims_ready(q);
+	return rc;
+}
+
+#define QUEUE_LOCAL_WHERE " r.state IN (0, 2) AND r.domain IN (SELECT name FROM accounts.domains)"
+#define QUEUE_REMOTE_WHERE                                                                          \
+	" r.state IN (0, 2) AND r.domain NOT IN (SELECT name FROM accounts.domains)"                \
+	" AND r.domain NOT IN (SELECT domain FROM temp.held)"                                       \
+	" AND NOT EXISTS (SELECT 1 FROM temp.claimed c WHERE c.msg_id = r.msg_id AND c.idx = r.idx)"
+
+static int queue_claim(struct queue *q, const struct queue_due_msg *msgs, size_t count)
+{
+	sqlite3_stmt *st = NULL;
+	/* only the temp database is written: no lock on the queue, nothing to fsync */
+	int rc = sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->db, "INSERT OR IGNORE INTO temp.claimed(msg_id, idx) VALUES(?1, ?2)", -1, &st,
+					NULL);
+	for (size_t i = 0; i < count && rc == SQLITE_OK; i++)
+		for (size_t j = 0; j < msgs[i].rcpt_count && rc == SQLITE_OK; j++) {
+			sqlite3_bind_text(st, 1, msgs[i].id, -1, SQLITE_STATIC);
+			sqlite3_bind_int(st, 2, (int)msgs[i].rcpts[j].idx);
+			rc = queue_stmt_run(st);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK && !sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size_t max, struct queue_due_msg **msgs_r,
+		      size_t *count_r, const char **error_r)
 {
 	struct queue_due_msg *msgs = NULL;
 	size_t count = 0;
 	sqlite3_stmt *st = NULL;
-	int rc = queue_accounts_attach(q);
+	int rc = queue_runner_ready(q, route);
 	*msgs_r = NULL;
 	*count_r = 0;
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(q->db,
-			"SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival FROM recipients r"
-			" JOIN messages m ON m.id = r.msg_id"
-			" WHERE" QUEUE_LOCAL_DUE_WHERE " AND r.next_attempt <= ?1"
-			" ORDER BY m.arrival, r.msg_id, r.idx LIMIT ?2", -1, &st, NULL);
+			route == QUEUE_ROUTE_LOCAL
+			? "SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned FROM recipients r"
+			  " JOIN messages m ON m.id = r.msg_id"
+			  " WHERE" QUEUE_LOCAL_WHERE " AND r.next_attempt <= ?1"
+			  " ORDER BY m.arrival, r.msg_id, r.idx LIMIT ?2"
+			: "SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned FROM recipients r"
+			  " JOIN messages m ON m.id = r.msg_id"
+			  " WHERE" QUEUE_REMOTE_WHERE " AND r.next_attempt <= ?1"
+			  " ORDER BY m.arrival, r.msg_id, r.domain, r.idx LIMIT ?2", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_int64(st, 1, now);
@@ -1022,17 +1081,21 @@ enum result queue_local_due(struct queue *q, int64_t now, size_t max, struct que
 			goto oom;
 		m->rcpts = grown;
 		struct queue_due_rcpt *r = &m->rcpts[m->rcpt_count];
+		memset(r, 0, sizeof(*r));
+		m->rcpt_count++;
 		r->idx = (unsigned)sqlite3_column_int(st, 1);
 		r->attempts = (unsigned)sqlite3_column_int(st, 3);
+		r->warned = sqlite3_column_int(st, 7) != 0;
 		r->addr = strdup((const char *)sqlite3_column_text(st, 2));
-		if (r->addr == NULL)
+		r->domain = strdup((const char *)sqlite3_column_text(st, 6));
+		if (r->addr == NULL || r->domain == NULL)
 			goto oom;
-		m->rcpt_count++;
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	st = NULL;
+	if (rc != SQLITE_DONE || (route == QUEUE_ROUTE_REMOTE && (rc = queue_claim(q, msgs, count)) != SQLITE_OK)) {
 		queue_due_free(msgs, count);
-		goto fail_noclean;
+		goto fail;
 	}
 	*msgs_r = msgs;
 	*count_r = count;
@@ -1044,7 +1107,6 @@ oom:
 	return RESULT_TEMPFAIL;
 fail:
 	sqlite3_finalize(st);
-fail_noclean:
 	snprintf(q->error, sizeof(q->error), "reading due recipients: %s", sqlite3_errmsg(q->db));
 	*error_r = q->error;
 	return RESULT_TEMPFAIL;
@@ -1053,21 +1115,26 @@ fail_noclean:
 void queue_due_free(struct queue_due_msg *msgs, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		for (size_t j = 0; j < msgs[i].rcpt_count; j++)
+		for (size_t j = 0; j < msgs[i].rcpt_count; j++) {
 			free(msgs[i].rcpts[j].addr);
+			free(msgs[i].rcpts[j].domain);
+		}
 		free(msgs[i].rcpts);
 		free(msgs[i].sender);
 	}
 	free(msgs);
 }
 
-enum result queue_local_next(struct queue *q, int64_t *t_r, const char **error_r)
+enum result queue_next_due(struct queue *q, enum queue_route route, int64_t *t_r, const char **error_r)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = queue_accounts_attach(q);
+	int rc = queue_runner_ready(q, route);
 	*t_r = 0;
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(q->db, "SELECT min(r.next_attempt) FROM recipients r WHERE" QUEUE_LOCAL_DUE_WHERE,
+		rc = sqlite3_prepare_v2(q->db,
+					route == QUEUE_ROUTE_LOCAL
+					? "SELECT min(r.next_attempt) FROM recipients r WHERE" QUEUE_LOCAL_WHERE
+					: "SELECT min(r.next_attempt) FROM recipients r WHERE" QUEUE_REMOTE_WHERE,
 					-1, &st, NULL);
 	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*t_r = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
@@ -1081,6 +1148,57 @@ enum result queue_local_next(struct queue *q, int64_t *t_r, const char **error_r
 	return RESULT_TEMPFAIL;
 }
 
+static void queue_unclaim_with(sqlite3_stmt *st, const char *id, unsigned idx)
+{
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)idx);
+	queue_stmt_run(st);
+}
+
+static const char queue_unclaim_sql[] = "DELETE FROM temp.claimed WHERE msg_id = ?1 AND idx = ?2";
+
+void queue_unclaim(struct queue *q, const char *id, unsigned idx)
+{
+	sqlite3_stmt *st;
+	if (!q->claims_ready || sqlite3_prepare_v2(q->db, queue_unclaim_sql, -1, &st, NULL) != SQLITE_OK)
+		return;
+	queue_unclaim_with(st, id, idx);
+	sqlite3_finalize(st);
+}
+
+static void queue_claims_end(struct queue *q, const struct queue_rcpt_result *res, size_t n)
+{
+	sqlite3_stmt *st;
+	if (!q->claims_ready || sqlite3_prepare_v2(q->db, queue_unclaim_sql, -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL);
+	for (size_t i = 0; i < n; i++)
+		queue_unclaim_with(st, res[i].id, res[i].idx);
+	sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_finalize(st);
+}
+
+enum result queue_domain_hold(struct queue *q, const char *domain, bool hold, const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = queue_claims_ready(q);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->db,
+					hold ? "INSERT OR IGNORE INTO temp.held(domain) VALUES(?1)"
+					     : "DELETE FROM temp.held WHERE domain = ?1", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+		rc = queue_stmt_run(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_OK)
+		return RESULT_OK;
+	snprintf(q->error, sizeof(q->error), "holding a domain: %s", sqlite3_errmsg(q->db));
+	*error_r = q->error;
+	return RESULT_TEMPFAIL;
+}
+
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 			       struct queue_msg *const *add, size_t n_add, const char **error_r)
 {
@@ -1089,8 +1207,8 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(q->db,
-			"UPDATE recipients SET state = ?3, attempts = attempts + 1, next_attempt = ?4, last_error = ?5"
-			" WHERE msg_id = ?1 AND idx = ?2", -1, &up, NULL);
+			"UPDATE recipients SET state = ?3, attempts = attempts + 1, next_attempt = ?4, last_error = ?5,"
+			" warned = max(warned, ?6) WHERE msg_id = ?1 AND idx = ?2", -1, &up, NULL);
 	if (rc == SQLITE_OK)
 		/* a message leaves the queue once every recipient is done: delivered, or failed and reported */
 		rc = sqlite3_prepare_v2(q->db,
@@ -1112,6 +1230,7 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 		sqlite3_bind_int(up, 3, res[i].state);
 		sqlite3_bind_int64(up, 4, res[i].next_attempt);
 		sqlite3_bind_text(up, 5, res[i].error, -1, SQLITE_STATIC);
+		sqlite3_bind_int(up, 6, res[i].warned ? 1 : 0);
 		rc = queue_stmt_run(up);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		if (rc == SQLITE_OK && (i + 1 == n || strcmp(res[i + 1].id, res[i].id) != 0)) {
@@ -1126,11 +1245,13 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 	sqlite3_finalize(ins_rcpt);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		return RESULT_OK;
-	snprintf(q->error, sizeof(q->error), "recording delivery results: %s", sqlite3_errmsg(q->db));
-	*error_r = q->error;
-	if (!sqlite3_get_autocommit(q->db))
-		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-	return RESULT_TEMPFAIL;
+	if (rc != SQLITE_OK) {
+		snprintf(q->error, sizeof(q->error), "recording delivery results: %s", sqlite3_errmsg(q->db));
+		*error_r = q->error;
+		if (!sqlite3_get_autocommit(q->db))
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	/* after the transaction, so that a rollback cannot keep a recipient claimed for ever */
+	queue_claims_end(q, res, n);
+	return rc == SQLITE_OK ? RESULT_OK : RESULT_TEMPFAIL;
 }
