@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <netdb.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum conf_type {
 	CONF_T_STRING,
@@ -27,6 +30,12 @@ enum conf_type {
 	CONF_T_DELIMITERS,
 	CONF_T_RESOLVER,  /* "" or a numeric "ADDR[@PORT]" */
 	CONF_T_PATH_OPT,  /* "" or an absolute path */
+	CONF_T_TLS_POLICY, /* a name of tls_policy_names */
+	CONF_T_RELAY_TLS, /* a name of relay_tls_names */
+	CONF_T_RELAY_HOST, /* "" or host[:port], [address][:port]; sets relay_port too */
+	CONF_T_LOGIN,     /* "" or a user name for AUTH */
+	CONF_T_SECRET_FILE, /* "" or an absolute path; the field gets the file's first line */
+	CONF_T_THROTTLE,  /* free key DOMAIN = COUNT/PERIOD */
 };
 
 struct conf_key {
@@ -37,9 +46,16 @@ struct conf_key {
 	const char *def; /* NULL: required */
 	uint64_t min, max; /* for UINT, SIZE, DURATION */
 };
+/* A key whose name is NULL stands for any key of its section (the name is part of the value). */
 
 #define OFF(f) offsetof(struct conf, f)
 #define LISTEN_OFF(l) (offsetof(struct conf, listen) + (l) * sizeof(struct conf_listen))
+
+static const char *const tls_policy_names[] = {"opportunistic", "required", "none", NULL};
+static const char *const relay_tls_names[] = {"starttls", "implicit", "none", NULL};
+
+#define RELAY_PORT_DEFAULT 587 /* RFC 6409 submission */
+#define SECRET_MAX 1024        /* longest password line we read */
 
 static const struct conf_key conf_keys[] = {
 	{"server", "hostname", CONF_T_HOSTNAME, OFF(hostname), NULL, 0, 0},
@@ -74,6 +90,21 @@ static const struct conf_key conf_keys[] = {
 	{"delivery", "retry_schedule", CONF_T_SCHEDULE, OFF(retry_schedule), "1m,5m,15m,30m,1h,2h,4h", 0, 0},
 	/* RFC 5321 §4.5.4.1: give up after at least 4-5 days; then the sender gets a DSN */
 	{"delivery", "max_queue_lifetime", CONF_T_DURATION, OFF(max_queue_lifetime), "5d", 1, 90 * 86400},
+	/* the port of MX hosts; anything but 25 only makes sense for tests against a local peer */
+	{"delivery", "remote_port", CONF_T_UINT, OFF(remote_port), "25", 1, 65535},
+	{"delivery", "tls", CONF_T_TLS_POLICY, OFF(delivery_tls), "opportunistic", 0, 0},
+	{"delivery", "max_connections", CONF_T_UINT, OFF(out_max_connections), "100", 1, 10000},
+	/* at most max_connections: checked after loading */
+	{"delivery", "max_connections_per_domain", CONF_T_UINT, OFF(out_max_per_domain), "10", 1, 1000},
+	/* RFC 3464 "delayed" DSN after this long (4h, as Postfix's delay_warning_time); 0: never */
+	{"delivery", "delay_warning_time", CONF_T_DURATION, OFF(delay_warning_time), "4h", 0, 90 * 86400},
+	{"relay", "host", CONF_T_RELAY_HOST, OFF(relay_host), "", 0, 0},
+	/* the default depends on the port (465: implicit, RFC 8314); set after loading */
+	{"relay", "tls", CONF_T_RELAY_TLS, OFF(relay_tls), "starttls", 0, 0},
+	{"relay", "auth_user", CONF_T_LOGIN, OFF(relay_auth_user), "", 0, 0},
+	{"relay", "auth_password_file", CONF_T_SECRET_FILE, OFF(relay_auth_password), "", 0, 0},
+	{"relay", "ca_file", CONF_T_PATH_OPT, OFF(relay_ca_file), "", 0, 0},
+	{"throttle", NULL, CONF_T_THROTTLE, OFF(throttles), NULL, 0, 0},
 	/* empty: the system's resolvers (/etc/resolv.conf); numeric only, so a typo fails at start-up */
 	{"dns", "resolver", CONF_T_RESOLVER, OFF(dns_resolver), "", 0, 0},
 	/* DNSSEC validation (RFC 4035) needs an anchor, e.g. /usr/share/dns/root.key; empty: none */
@@ -90,6 +121,26 @@ const char *conf_listener_str(enum conf_listener l)
 	case CONF_LISTEN_POP3: return "pop3";
 	case CONF_LISTEN_POP3S: return "pop3s";
 	case CONF_LISTEN_COUNT: break;
+	}
+	return "?";
+}
+
+const char *conf_tls_policy_str(enum conf_tls_policy p)
+{
+	switch (p) {
+	case CONF_TLS_OPPORTUNISTIC:
+	case CONF_TLS_REQUIRED:
+	case CONF_TLS_NONE: return tls_policy_names[p];
+	}
+	return "?";
+}
+
+const char *conf_relay_tls_str(enum conf_relay_tls t)
+{
+	switch (t) {
+	case CONF_RELAY_TLS_STARTTLS:
+	case CONF_RELAY_TLS_IMPLICIT:
+	case CONF_RELAY_TLS_NONE: return relay_tls_names[t];
 	}
 	return "?";
 }
@@ -307,12 +358,279 @@ static const char *parse_hostname(const char *s)
 	return NULL;
 }
 
-static const char *conf_set(struct conf *c, const struct conf_key *k, const char *value)
+const char *conf_parse_rate(const char *s, unsigned *count_r, unsigned *period_r)
 {
+	static const char expected[] = "expected COUNT/PERIOD such as 600/h, 10/m or 100/10m";
+	static const char bad_count[] = "the count must be a whole number from 1 to 1000000";
+	const char *slash = strchr(s, '/');
+	if (slash == NULL || slash == s || slash[1] == '\0')
+		return expected;
+
+	uint64_t count = 0;
+	for (const char *p = s; p < slash; p++) {
+		if (*p < '0' || *p > '9')
+			return bad_count;
+		if (count <= 1000000) /* beyond that it is too large anyway; stop before it overflows */
+			count = count * 10 + (uint64_t)(*p - '0');
+	}
+	if (count < 1 || count > 1000000)
+		return bad_count;
+
+	const char *per = slash + 1;
+	char buf[16];
+	size_t plen = strlen(per);
+	if (strspn(per, "0123456789smhd") != plen || plen >= sizeof(buf))
+		return "the period must be a duration such as s, m, h, d, 10m or 3600";
+	/* "600/h": a bare unit letter is one of it */
+	if (plen == 1 && strchr("smhd", per[0]) != NULL)
+		snprintf(buf, sizeof(buf), "1%c", per[0]);
+	else
+		memcpy(buf, per, plen + 1);
+	unsigned period;
+	const char *err = conf_parse_duration(buf, &period);
+	if (err != NULL)
+		return err;
+	if (period == 0)
+		return "the period must be at least 1 second";
+	*count_r = (unsigned)count;
+	*period_r = period;
+	return NULL;
+}
+
+const char *conf_parse_relay_host(const char *s, char *host_r, size_t host_size, unsigned *port_r)
+{
+	char host[254];
+	const char *port = NULL;
+	size_t hlen;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL)
+			return "missing ']': expected [address] or [address]:port";
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close[1] != '\0')
+			return "expected [address] or [address]:port";
+		const char *a = s + 1;
+		hlen = (size_t)(close - a);
+		bool v6_only = false;
+		if (hlen > 5 && strncasecmp(a, "IPv6:", 5) == 0) { /* RFC 5321 §4.1.3 address literal */
+			a += 5;
+			hlen -= 5;
+			v6_only = true;
+		}
+		if (hlen == 0 || hlen >= INET6_ADDRSTRLEN)
+			return "only IP addresses go in brackets; write a host name without them";
+		memcpy(host, a, hlen);
+		host[hlen] = '\0';
+		unsigned char bin[sizeof(struct in6_addr)];
+		if (inet_pton(AF_INET6, host, bin) != 1 && (v6_only || inet_pton(AF_INET, host, bin) != 1))
+			return "only IP addresses go in brackets; write a host name without them";
+	} else {
+		const char *colon = strchr(s, ':');
+		/* several colons: an IPv6 address; "2001:db8::1:25" could be one with or without a port */
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			return "expected host, host:port or [address]:port (IPv6 addresses only in brackets)";
+		hlen = colon != NULL ? (size_t)(colon - s) : strlen(s);
+		if (colon != NULL)
+			port = colon + 1;
+		if (hlen >= sizeof(host))
+			return "host name too long";
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+		const char *err = parse_hostname(host);
+		if (err != NULL)
+			return err;
+	}
+
+	unsigned long pn = 0;
+	if (port != NULL) {
+		size_t plen = strlen(port);
+		if (plen == 0 || plen > 5 || strspn(port, "0123456789") != plen)
+			return "port must be 1-65535";
+		pn = strtoul(port, NULL, 10);
+		if (pn == 0 || pn > 65535)
+			return "port must be 1-65535";
+	}
+	if (hlen >= host_size)
+		return "host name too long";
+	memcpy(host_r, host, hlen + 1);
+	*port_r = (unsigned)pn;
+	return NULL;
+}
+
+/* The first line of path, without its CR/LF, into a new string; a sentence in msg on failure. */
+static const char *conf_read_secret(const char *path, char **secret_r, char *msg, size_t msg_size)
+{
+	char buf[SECRET_MAX + 2];
+	size_t n = 0;
+	struct stat sb;
+	const char *err = NULL;
+
+	/* O_NONBLOCK: a FIFO put there by mistake must not hang start-up */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(msg, msg_size, "cannot open %s: %s", path, strerror(errno));
+		return msg;
+	}
+	if (fstat(fd, &sb) != 0) {
+		snprintf(msg, msg_size, "cannot read %s: %s", path, strerror(errno));
+		close(fd);
+		return msg;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(msg, msg_size, "%s is not a regular file", path);
+		close(fd);
+		return msg;
+	}
+	while (n < sizeof(buf) - 1) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(msg, msg_size, "cannot read %s: %s", path, strerror(errno));
+			err = msg;
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (memchr(buf, '\n', n) != NULL)
+			break;
+	}
+	close(fd);
+
+	size_t len = 0;
+	while (err == NULL && len < n && buf[len] != '\r' && buf[len] != '\n') {
+		if (buf[len] == '\0') {
+			snprintf(msg, msg_size, "the first line of %s contains a NUL byte", path);
+			err = msg;
+		}
+		len++;
+	}
+	if (err == NULL && len > SECRET_MAX) {
+		snprintf(msg, msg_size, "the first line of %s is longer than %d bytes", path, SECRET_MAX);
+		err = msg;
+	}
+	if (err == NULL && len == 0) {
+		snprintf(msg, msg_size, "the first line of %s is empty", path);
+		err = msg;
+	}
+	if (err == NULL) {
+		char *secret = strndup(buf, len);
+		if (secret == NULL)
+			err = "out of memory";
+		else
+			*secret_r = secret;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	return err;
+}
+
+static void conf_free_secret(char *s)
+{
+	if (s != NULL)
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+struct conf_load_state {
+	struct conf *c;
+	bool seen[CONF_KEY_COUNT];
+	char error[512]; /* first error; inih reports its line */
+	char msg[384];   /* an error sentence built for one value */
+};
+
+/* [throttle] name = value. In the file a domain may appear once; an override replaces. */
+static const char *conf_set_throttle(struct conf_load_state *st, const char *name, const char *value, bool override)
+{
+	struct conf *c = st->c;
+	unsigned count, period;
+	const char *err = parse_hostname(name);
+	if (err != NULL) {
+		snprintf(st->msg, sizeof(st->msg), "the key must be a domain name: %s", err);
+		return st->msg;
+	}
+	if ((err = conf_parse_rate(value, &count, &period)) != NULL)
+		return err;
+	for (size_t i = 0; i < c->throttle_count; i++) {
+		if (strcasecmp(c->throttles[i].domain, name) != 0)
+			continue;
+		if (!override)
+			return "this domain already has a throttle";
+		c->throttles[i].count = count;
+		c->throttles[i].period = period;
+		return NULL;
+	}
+	if (c->throttle_count == CONF_THROTTLE_MAX)
+		return "too many domains (at most 1000)";
+	struct conf_throttle *grown = realloc(c->throttles, (c->throttle_count + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return "out of memory";
+	c->throttles = grown;
+	char *domain = strdup(name);
+	if (domain == NULL)
+		return "out of memory";
+	for (char *p = domain; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	c->throttles[c->throttle_count++] = (struct conf_throttle){domain, count, period};
+	return NULL;
+}
+
+static const char *conf_set(struct conf_load_state *st, const struct conf_key *k, const char *name, const char *value,
+			    bool override)
+{
+	struct conf *c = st->c;
 	void *field = (char *)c + k->offset;
 	const char *err = NULL;
 
 	switch (k->type) {
+	case CONF_T_TLS_POLICY:
+		for (int i = 0; tls_policy_names[i] != NULL; i++) {
+			if (strcasecmp(value, tls_policy_names[i]) == 0) {
+				*(enum conf_tls_policy *)field = (enum conf_tls_policy)i;
+				return NULL;
+			}
+		}
+		return "expected opportunistic, required or none";
+	case CONF_T_RELAY_TLS:
+		for (int i = 0; relay_tls_names[i] != NULL; i++) {
+			if (strcasecmp(value, relay_tls_names[i]) == 0) {
+				*(enum conf_relay_tls *)field = (enum conf_relay_tls)i;
+				return NULL;
+			}
+		}
+		return "expected starttls, implicit or none";
+	case CONF_T_RELAY_HOST: {
+		char host[254] = "";
+		unsigned port = 0;
+		if (value[0] != '\0' && (err = conf_parse_relay_host(value, host, sizeof(host), &port)) != NULL)
+			return err;
+		char *dup = strdup(host);
+		if (dup == NULL)
+			return "out of memory";
+		free(c->relay_host);
+		c->relay_host = dup;
+		c->relay_port = port != 0 ? port : RELAY_PORT_DEFAULT;
+		return NULL;
+	}
+	case CONF_T_SECRET_FILE: {
+		char *secret = NULL;
+		if (value[0] != '\0' && value[0] != '/')
+			return "must be an absolute path";
+		if (value[0] == '\0')
+			secret = strdup("");
+		else if ((err = conf_read_secret(value, &secret, st->msg, sizeof(st->msg))) != NULL)
+			return err;
+		if (secret == NULL)
+			return "out of memory";
+		conf_free_secret(*(char **)field);
+		*(char **)field = secret;
+		return NULL;
+	}
+	case CONF_T_THROTTLE:
+		return conf_set_throttle(st, name, value, override);
 	case CONF_T_DELIMITERS:
 		/* characters that start an address extension (user+tag); none of them may be part of an
 		 * address's syntax that matters elsewhere */
@@ -328,6 +646,16 @@ static const char *conf_set(struct conf *c, const struct conf_key *k, const char
 			char fwd[64];
 			if (dns_resolver_parse(value, fwd, sizeof(fwd), &err) != DNS_PARSE_OK)
 				return err;
+		}
+		/* fall through */
+	case CONF_T_LOGIN:
+		/* sent base64-encoded in AUTH PLAIN or LOGIN; no control characters, a sane length */
+		if (k->type == CONF_T_LOGIN) {
+			if (strlen(value) > 255)
+				return "user name too long (at most 255 bytes)";
+			for (const char *p = value; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f)
+					return "user name contains a control character";
 		}
 		/* fall through */
 	case CONF_T_STRING:
@@ -401,7 +729,8 @@ static const char *conf_set(struct conf *c, const struct conf_key *k, const char
 static const struct conf_key *conf_key_find(const char *section, const char *name)
 {
 	for (size_t i = 0; i < CONF_KEY_COUNT; i++)
-		if (strcmp(conf_keys[i].section, section) == 0 && strcmp(conf_keys[i].name, name) == 0)
+		if (strcmp(conf_keys[i].section, section) == 0 &&
+		    (conf_keys[i].name == NULL || strcmp(conf_keys[i].name, name) == 0))
 			return &conf_keys[i];
 	return NULL;
 }
@@ -414,13 +743,8 @@ static bool conf_section_known(const char *section)
 	return false;
 }
 
-struct conf_load_state {
-	struct conf *c;
-	bool seen[CONF_KEY_COUNT];
-	char error[256]; /* first error; inih reports its line */
-};
-
-static const char *conf_apply(struct conf_load_state *st, const char *section, const char *name, const char *value)
+static const char *conf_apply(struct conf_load_state *st, const char *section, const char *name, const char *value,
+			      bool override)
 {
 	if (!conf_section_known(section))
 		return "unknown section";
@@ -428,7 +752,7 @@ static const char *conf_apply(struct conf_load_state *st, const char *section, c
 	if (k == NULL)
 		return "unknown key";
 	size_t idx = (size_t)(k - conf_keys);
-	const char *err = conf_set(st->c, k, value);
+	const char *err = conf_set(st, k, name, value, override);
 	if (err == NULL)
 		st->seen[idx] = true;
 	return err;
@@ -439,7 +763,7 @@ static int conf_ini_handler(void *user, const char *section, const char *name, c
 	struct conf_load_state *st = user;
 	if (name == NULL)
 		return 1; /* a section header on its own */
-	const char *err = conf_apply(st, section, name, value);
+	const char *err = conf_apply(st, section, name, value, false);
 	if (err == NULL)
 		return 1;
 	if (st->error[0] == '\0')
@@ -468,7 +792,81 @@ void conf_free(struct conf *c)
 	free(c->recipient_delimiter);
 	free(c->dns_resolver);
 	free(c->dns_trust_anchor);
+	free(c->relay_host);
+	free(c->relay_auth_user);
+	conf_free_secret(c->relay_auth_password);
+	free(c->relay_ca_file);
+	for (size_t i = 0; i < c->throttle_count; i++)
+		free(c->throttles[i].domain);
+	free(c->throttles);
 	free(c);
+}
+
+const struct conf_throttle *conf_throttle_find(const struct conf *c, const char *domain)
+{
+	for (size_t i = 0; i < c->throttle_count; i++)
+		if (strcasecmp(c->throttles[i].domain, domain) == 0)
+			return &c->throttles[i];
+	return NULL;
+}
+
+/* Rules that tie keys together, checked once every line, override and default is in. */
+static bool conf_check(struct conf_load_state *st, const char *path, char *error_r, size_t error_size)
+{
+	struct conf *c = st->c;
+	if (c->out_max_per_domain > c->out_max_connections) {
+		snprintf(error_r, error_size,
+			 "%s: [delivery] max_connections_per_domain = %u is larger than [delivery] max_connections = %u",
+			 path, c->out_max_per_domain, c->out_max_connections);
+		return false;
+	}
+	/* RFC 8314 §3.3: port 465 is implicit TLS; anything else starts in plain text and uses STARTTLS */
+	if (!st->seen[conf_key_find("relay", "tls") - conf_keys])
+		c->relay_tls = c->relay_port == 465 ? CONF_RELAY_TLS_IMPLICIT : CONF_RELAY_TLS_STARTTLS;
+	bool user = c->relay_auth_user[0] != '\0', password = c->relay_auth_password[0] != '\0';
+	if (user && c->relay_tls == CONF_RELAY_TLS_NONE) {
+		snprintf(error_r, error_size,
+			 "%s: [relay] tls = none with [relay] auth_user: the password would be sent in clear text", path);
+		return false;
+	}
+	if (user && !password) {
+		snprintf(error_r, error_size, "%s: [relay] auth_user is set but [relay] auth_password_file is not", path);
+		return false;
+	}
+	if (password && !user) {
+		snprintf(error_r, error_size, "%s: [relay] auth_password_file is set but [relay] auth_user is not", path);
+		return false;
+	}
+	return true;
+}
+
+/* inih reads a line into a fixed buffer and would take the rest of a longer one as a line of its
+ * own, after applying a cut-off value. This reader stops at such a line instead, so that it can be
+ * reported as what it is. */
+struct conf_reader {
+	FILE *f;
+	int line;
+	int too_long; /* the line that did not fit, 0: none */
+	int max;      /* characters that fit */
+};
+
+static char *conf_read_line(char *str, int num, void *stream)
+{
+	struct conf_reader *r = stream;
+	if (fgets(str, num, r->f) == NULL)
+		return NULL;
+	r->line++;
+	size_t len = strlen(str);
+	if (len + 1 < (size_t)num || str[len - 1] == '\n')
+		return str;
+	int ch = fgetc(r->f);
+	if (ch == EOF || ch == '\n')
+		return str; /* it just fit */
+	if (ch == '\r' && (ch = fgetc(r->f)) == '\n')
+		return str;
+	r->too_long = r->line;
+	r->max = num - 1;
+	return NULL;
 }
 
 struct conf *conf_load(const char *path, char *const *overrides, size_t n_overrides, char *error_r, size_t error_size)
@@ -488,8 +886,14 @@ struct conf *conf_load(const char *path, char *const *overrides, size_t n_overri
 		snprintf(error_r, error_size, "%s: cannot open: %s", path, strerror(errno));
 		goto fail;
 	}
-	int line = ini_parse_file(f, conf_ini_handler, &st);
+	struct conf_reader reader = {.f = f};
+	int line = ini_parse_stream(conf_read_line, &reader, conf_ini_handler, &st);
 	fclose(f);
+	if (reader.too_long != 0 && (line == 0 || line > reader.too_long)) {
+		snprintf(error_r, error_size, "%s:%d: line too long (at most %d characters)", path, reader.too_long,
+			 reader.max);
+		goto fail;
+	}
 	if (line != 0) {
 		if (st.error[0] != '\0')
 			snprintf(error_r, error_size, "%s:%d: %s", path, line, st.error);
@@ -506,7 +910,7 @@ struct conf *conf_load(const char *path, char *const *overrides, size_t n_overri
 			snprintf(error_r, error_size, "-o %s: expected section.key=value", o);
 			goto fail;
 		}
-		char section[32], name[64];
+		char section[32], name[256]; /* [throttle] keys are domain names */
 		size_t slen = (size_t)(dot - o), nlen = (size_t)(eq - dot - 1);
 		if (slen == 0 || slen >= sizeof(section) || nlen == 0 || nlen >= sizeof(name)) {
 			snprintf(error_r, error_size, "-o %s: expected section.key=value", o);
@@ -516,7 +920,7 @@ struct conf *conf_load(const char *path, char *const *overrides, size_t n_overri
 		section[slen] = '\0';
 		memcpy(name, dot + 1, nlen);
 		name[nlen] = '\0';
-		const char *err = conf_apply(&st, section, name, eq + 1);
+		const char *err = conf_apply(&st, section, name, eq + 1, true);
 		if (err != NULL) {
 			snprintf(error_r, error_size, "-o %s: %s", o, err);
 			goto fail;
@@ -527,16 +931,20 @@ struct conf *conf_load(const char *path, char *const *overrides, size_t n_overri
 		if (st.seen[i])
 			continue;
 		const struct conf_key *k = &conf_keys[i];
+		if (k->name == NULL)
+			continue; /* free keys have no default */
 		if (k->def == NULL) {
 			snprintf(error_r, error_size, "%s: [%s] %s is required", path, k->section, k->name);
 			goto fail;
 		}
-		const char *err = conf_set(c, k, k->def);
+		const char *err = conf_set(&st, k, k->name, k->def, false);
 		if (err != NULL) { /* a broken default is a bug, but say it plainly */
 			snprintf(error_r, error_size, "%s: default of [%s] %s: %s", path, k->section, k->name, err);
 			goto fail;
 		}
 	}
+	if (!conf_check(&st, path, error_r, error_size))
+		goto fail;
 	return c;
 fail:
 	conf_free(c);

@@ -32,6 +32,30 @@ struct conf_listen {
 
 #define CONF_RETRY_MAX 16
 
+/* [delivery] tls: what outbound delivery to MX hosts does about STARTTLS */
+enum conf_tls_policy {
+	CONF_TLS_OPPORTUNISTIC = 0, /* STARTTLS (RFC 3207) when the server offers it, else plain text */
+	CONF_TLS_REQUIRED,          /* STARTTLS or no delivery */
+	CONF_TLS_NONE,              /* never STARTTLS */
+};
+const char *conf_tls_policy_str(enum conf_tls_policy p);
+
+/* [relay] tls: how we talk to the smarthost */
+enum conf_relay_tls {
+	CONF_RELAY_TLS_STARTTLS = 0, /* RFC 3207 STARTTLS, required */
+	CONF_RELAY_TLS_IMPLICIT,     /* RFC 8314 TLS from the first byte (port 465) */
+	CONF_RELAY_TLS_NONE,         /* plain text; not allowed together with AUTH */
+};
+const char *conf_relay_tls_str(enum conf_relay_tls t);
+
+/* [throttle] DOMAIN = COUNT/PERIOD: at most COUNT deliveries to DOMAIN per PERIOD */
+struct conf_throttle {
+	char *domain; /* lower case */
+	unsigned count;
+	unsigned period; /* seconds */
+};
+#define CONF_THROTTLE_MAX 1000
+
 struct conf {
 	unsigned refs; /* sessions keep the conf they started with across a reload */
 	char *path;
@@ -61,6 +85,21 @@ struct conf {
 	unsigned retry_schedule[CONF_RETRY_MAX]; /* seconds after the 1st, 2nd, ... failed attempt */
 	size_t retry_count;                       /* the last one repeats */
 	unsigned max_queue_lifetime;              /* seconds a recipient may stay deferred */
+	unsigned remote_port;              /* SMTP port of MX hosts, default 25; for tests only */
+	enum conf_tls_policy delivery_tls; /* default opportunistic */
+	unsigned out_max_connections;      /* outbound SMTP connections in total */
+	unsigned out_max_per_domain;       /* outbound SMTP connections to one domain; <= out_max_connections */
+	unsigned delay_warning_time;       /* seconds deferred before the sender is told; 0: never */
+	/* [relay]: a smarthost; when relay_host is set, all remote mail goes through it */
+	char *relay_host;              /* "": none (deliver to MX hosts); else host name or IP address, no brackets */
+	unsigned relay_port;           /* from "host:port"; 587 when no port is given */
+	enum conf_relay_tls relay_tls; /* default: implicit when relay_port is 465, else starttls */
+	char *relay_auth_user;         /* "": no AUTH */
+	char *relay_auth_password;     /* the first line of [relay] auth_password_file; "" when none */
+	char *relay_ca_file;           /* "": the system trust store; else PEM CA certificates for the smarthost */
+	/* [throttle] */
+	struct conf_throttle *throttles;
+	size_t throttle_count;
 	/* [dns] */
 	char *dns_resolver;     /* "": the nameservers of /etc/resolv.conf; else "ADDR@PORT" to forward to */
 	char *dns_trust_anchor; /* "": no DNSSEC validation; else a file of DS/DNSKEY records */
@@ -72,6 +111,8 @@ struct conf *conf_load(const char *path, char *const *overrides, size_t n_overri
 /* Takes / drops a reference; the last conf_free() frees. Loop thread only. */
 struct conf *conf_ref(struct conf *c);
 void conf_free(struct conf *c);
+/* The [throttle] entry for domain (case-insensitive, exact: no parent domains); NULL when none. */
+const struct conf_throttle *conf_throttle_find(const struct conf *c, const char *domain);
 
 /* Value parsers, exported for the unit tests. Each returns NULL on success or a sentence. */
 const char *conf_parse_size(const char *s, uint64_t *v_r);          /* "1048576", "512K", "25M", "1G" */
@@ -81,5 +122,12 @@ const char *conf_parse_bool(const char *s, bool *v_r);              /* yes/no, t
 const char *conf_parse_schedule(const char *s, unsigned *v_r, size_t *count_r);
 /* comma-separated "host:port", "[v6]:port"; empty = none. On success *addrs_r is malloc'd. */
 const char *conf_parse_listen(const char *s, struct conf_addr **addrs_r, size_t *count_r);
+/* "COUNT/PERIOD": "600/h", "10/m", "5/s", "1000/d", "100/10m"; PERIOD is a duration, a bare unit
+ * letter meaning one of it. COUNT 1..1000000, PERIOD at least 1 second. */
+const char *conf_parse_rate(const char *s, unsigned *count_r, unsigned *period_r);
+/* "host", "host:port", "[address]", "[address]:port" ("[IPv6:address]" too; IPv6 addresses only
+ * in brackets). host_r gets the name or address without brackets; *port_r is 0 when no port is
+ * given. */
+const char *conf_parse_relay_host(const char *s, char *host_r, size_t host_size, unsigned *port_r);
 
 #endif

@@ -4,12 +4,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "test_util.h"
 
 static char conf_path[64];
 
@@ -37,6 +40,30 @@ static struct conf *load(const char *text, char *const *ov, size_t n, char *err)
 	return c;
 }
 
+/* A password file with exactly these octets; its path in path_r. */
+static void write_secret(char path_r[64], const char *name, const char *bytes, size_t len)
+{
+	snprintf(path_r, 64, "/tmp/mailwerk_test_conf_%d_%s", (int)getpid(), name);
+	FILE *f = fopen(path_r, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len, f), len);
+	fclose(f);
+}
+
+/* base_conf plus append must fail with an error that starts with prefix and contains words. */
+static void expect_error(const char *append, char *const *ov, size_t n, const char *prefix, const char *words)
+{
+	char text[2048], err[512] = "";
+	snprintf(text, sizeof(text), "%s%s", base_conf, append);
+	struct conf *c = load(text, ov, n, err);
+	if (c != NULL) {
+		conf_free(c);
+		fail_msg("loaded, want an error with \"%s\" (%s)", words, append);
+	}
+	if (strncmp(err, prefix, strlen(prefix)) != 0 || strstr(err, words) == NULL)
+		fail_msg("got \"%s\", want prefix \"%s\" and \"%s\"", err, prefix, words);
+}
+
 static void test_defaults(void **state)
 {
 	(void)state;
@@ -50,6 +77,22 @@ static void test_defaults(void **state)
 	assert_false(c->allow_insecure_auth);
 	assert_int_equal(c->command_timeout, 300);
 	assert_int_equal(c->listen[CONF_LISTEN_SMTP].count, 0);
+	/* outbound delivery, with no [relay] or [throttle] section */
+	assert_int_equal(c->remote_port, 25);
+	assert_int_equal(c->delivery_tls, CONF_TLS_OPPORTUNISTIC);
+	assert_int_equal(c->out_max_connections, 100);
+	assert_int_equal(c->out_max_per_domain, 10);
+	assert_int_equal(c->delay_warning_time, 4 * 3600);
+	assert_string_equal(c->relay_host, "");
+	assert_int_equal(c->relay_port, 587);
+	assert_int_equal(c->relay_tls, CONF_RELAY_TLS_STARTTLS);
+	assert_string_equal(c->relay_auth_user, "");
+	assert_string_equal(c->relay_auth_password, "");
+	assert_string_equal(c->relay_ca_file, "");
+	assert_int_equal(c->throttle_count, 0);
+	assert_null(conf_throttle_find(c, "example.com"));
+	assert_string_equal(conf_tls_policy_str(c->delivery_tls), "opportunistic");
+	assert_string_equal(conf_relay_tls_str(c->relay_tls), "starttls");
 	conf_free(c);
 }
 
@@ -127,6 +170,405 @@ static void test_missing_and_override_errors(void **state)
 	assert_non_null(strstr(err, "/nonexistent/mailwerk.conf: cannot open"));
 }
 
+static void test_delivery_keys(void **state)
+{
+	(void)state;
+	char err[512], text[1024];
+	snprintf(text, sizeof(text), "%s[delivery]\nremote_port = 2526\ntls = Required\nmax_connections = 50\n"
+		 "max_connections_per_domain = 50\ndelay_warning_time = 0\n", base_conf);
+	struct conf *c = load(text, NULL, 0, err);
+	assert_non_null(c);
+	assert_int_equal(c->remote_port, 2526);
+	assert_int_equal(c->delivery_tls, CONF_TLS_REQUIRED);
+	assert_int_equal(c->out_max_connections, 50);
+	assert_int_equal(c->out_max_per_domain, 50); /* equal is fine */
+	assert_int_equal(c->delay_warning_time, 0);  /* disabled */
+	conf_free(c);
+
+	char *ov[] = {"delivery.tls=none", "delivery.delay_warning_time=1d", "delivery.max_connections=10000",
+		      "delivery.max_connections_per_domain=1000", "delivery.remote_port=65535"};
+	c = load(base_conf, ov, 5, err);
+	assert_non_null(c);
+	assert_int_equal(c->delivery_tls, CONF_TLS_NONE);
+	assert_int_equal(c->delay_warning_time, 86400);
+	assert_int_equal(c->out_max_connections, 10000);
+	assert_int_equal(c->out_max_per_domain, 1000);
+	assert_int_equal(c->remote_port, 65535);
+	conf_free(c);
+}
+
+static void test_relay_keys(void **state)
+{
+	(void)state;
+	char err[512], text[1024], pw[64];
+	write_secret(pw, "pw", "s3cret pass\r\nsecond line\n", 25);
+	snprintf(text, sizeof(text), "%s[relay]\nhost = smtp.example.net:465\nauth_user = app@example.org\n"
+		 "auth_password_file = %s\nca_file = /etc/mailwerk/relay-ca.pem\n", base_conf, pw);
+	struct conf *c = load(text, NULL, 0, err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->relay_host, "smtp.example.net");
+	assert_int_equal(c->relay_port, 465);
+	assert_int_equal(c->relay_tls, CONF_RELAY_TLS_IMPLICIT); /* the default on port 465 */
+	assert_string_equal(c->relay_auth_user, "app@example.org");
+	assert_string_equal(c->relay_auth_password, "s3cret pass"); /* the first line, without CR/LF */
+	assert_string_equal(c->relay_ca_file, "/etc/mailwerk/relay-ca.pem");
+	conf_free(c);
+
+	/* -o works for every [relay] key, and the tls default follows the port it ends up with */
+	char *ov1[] = {"relay.host=[2001:db8::25]:2525", "relay.auth_user=", "relay.auth_password_file="};
+	c = load(text, ov1, 3, err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->relay_host, "2001:db8::25");
+	assert_int_equal(c->relay_port, 2525);
+	assert_int_equal(c->relay_tls, CONF_RELAY_TLS_STARTTLS);
+	assert_string_equal(c->relay_auth_user, "");
+	assert_string_equal(c->relay_auth_password, "");
+	conf_free(c);
+
+	/* an explicit tls wins over the port's default; no port means 587 */
+	char *ov2[] = {"relay.host=[192.0.2.7]", "relay.tls=implicit"};
+	c = load(text, ov2, 2, err);
+	assert_non_null(c);
+	assert_string_equal(c->relay_host, "192.0.2.7");
+	assert_int_equal(c->relay_port, 587);
+	assert_int_equal(c->relay_tls, CONF_RELAY_TLS_IMPLICIT);
+	conf_free(c);
+	char *ov3[] = {"relay.tls=starttls"};
+	c = load(text, ov3, 1, err);
+	assert_non_null(c);
+	assert_int_equal(c->relay_port, 465);
+	assert_int_equal(c->relay_tls, CONF_RELAY_TLS_STARTTLS);
+	conf_free(c);
+
+	/* tls = none without credentials is allowed (a relay on a trusted network) */
+	char *ov4[] = {"relay.host=relay.internal", "relay.tls=none", "relay.auth_user=", "relay.auth_password_file="};
+	c = load(text, ov4, 4, err);
+	assert_non_null(c);
+	assert_string_equal(c->relay_host, "relay.internal");
+	assert_int_equal(c->relay_tls, CONF_RELAY_TLS_NONE);
+	assert_string_equal(conf_relay_tls_str(c->relay_tls), "none");
+	conf_free(c);
+
+	/* a password file without a line end, and one with a bare LF */
+	write_secret(pw, "pw", "p@ss word ", 10);
+	char *ov5[] = {"relay.host=smtp.example.net", "relay.auth_user=u", text};
+	snprintf(text, sizeof(text), "relay.auth_password_file=%s", pw);
+	c = load(base_conf, ov5, 3, err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->relay_auth_password, "p@ss word "); /* spaces are part of it */
+	conf_free(c);
+	write_secret(pw, "pw", "x\ny\n", 4);
+	c = load(base_conf, ov5, 3, err);
+	assert_non_null(c);
+	assert_string_equal(c->relay_auth_password, "x");
+	conf_free(c);
+	unlink(pw);
+}
+
+static void test_relay_errors(void **state)
+{
+	(void)state;
+	char prefix[128], text[1024], pw[64], empty[64], longpw[64], nul[64];
+	write_secret(pw, "pw", "secret\n", 7);
+	write_secret(empty, "empty", "\nsecond line\n", 13);
+	write_secret(nul, "nul", "sec\0ret\n", 8);
+	char big[1100];
+	memset(big, 'x', 1025);
+	big[1025] = '\n';
+	write_secret(longpw, "long", big, 1026);
+	/* conf_path is known only after the first write; it is the same for every load */
+	write_conf("");
+	unlink(conf_path);
+	snprintf(prefix, sizeof(prefix), "%s:8: [relay] ", conf_path);
+
+	static const struct {
+		const char *line;
+		const char *words;
+	} cases[] = {
+		{"host = [::1", "']'"},
+		{"host = [::1]x", "[address]:port"},
+		{"host = 2001:db8::1", "brackets"},
+		{"host = 2001:db8::1:25", "brackets"},
+		{"host = smtp.example.com:0", "port must be 1-65535"},
+		{"host = smtp.example.com:65536", "port must be 1-65535"},
+		{"host = smtp.example.com:99999999999999999999", "port must be 1-65535"},
+		{"host = smtp.example.com:", "port must be 1-65535"},
+		{"host = smtp.example.com:-1", "port must be 1-65535"},
+		{"host = smtp.example.com:25x", "port must be 1-65535"},
+		{"host = :25", "host name"},
+		{"host = smtp example.com", "host name"},
+		{"host = smtp..example.com", "malformed"},
+		{"host = [smtp.example.com]:587", "only IP addresses"},
+		{"host = [IPv6:192.0.2.1]:25", "only IP addresses"},
+		{"host = []:25", "only IP addresses"},
+		{"host = [300.1.1.1]:25", "only IP addresses"},
+		{"tls = ssl", "starttls, implicit or none"},
+		{"auth_password_file = relative/pw", "absolute"},
+		{"auth_password_file = /nonexistent/relay.pw", "cannot open /nonexistent/relay.pw: No such file or directory"},
+		{"auth_password_file = /tmp", "/tmp is not a regular file"},
+		{"ca_file = ca.pem", "absolute"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[relay]\n%s\n", cases[i].line);
+		expect_error(text, NULL, 0, prefix, cases[i].words);
+	}
+
+	/* the password file's first line must be there, short, and text */
+	snprintf(text, sizeof(text), "[relay]\nauth_password_file = %s\n", empty);
+	expect_error(text, NULL, 0, prefix, "is empty");
+	snprintf(text, sizeof(text), "[relay]\nauth_password_file = %s\n", longpw);
+	expect_error(text, NULL, 0, prefix, "longer than 1024 bytes");
+	snprintf(text, sizeof(text), "[relay]\nauth_password_file = %s\n", nul);
+	expect_error(text, NULL, 0, prefix, "NUL");
+	if (geteuid() != 0) { /* root reads it anyway */
+		chmod(pw, 0);
+		snprintf(text, sizeof(text), "[relay]\nauth_password_file = %s\n", pw);
+		char words[128];
+		snprintf(words, sizeof(words), "cannot open %s: %s", pw, strerror(EACCES));
+		expect_error(text, NULL, 0, prefix, words);
+		chmod(pw, 0600);
+	}
+
+	/* rules between keys, checked once everything is in: they name the file and both keys */
+	char file_prefix[128];
+	snprintf(file_prefix, sizeof(file_prefix), "%s: [relay] ", conf_path);
+	snprintf(text, sizeof(text), "[relay]\nhost = smtp.example.com\nauth_user = app\n");
+	expect_error(text, NULL, 0, file_prefix, "auth_user is set but [relay] auth_password_file is not");
+	snprintf(text, sizeof(text), "[relay]\nhost = smtp.example.com\nauth_password_file = %s\n", pw);
+	expect_error(text, NULL, 0, file_prefix, "auth_password_file is set but [relay] auth_user is not");
+	snprintf(text, sizeof(text), "[relay]\nhost = smtp.example.com\ntls = none\nauth_user = app\nauth_password_file = %s\n", pw);
+	expect_error(text, NULL, 0, file_prefix, "clear text");
+	/* the same reached by an override */
+	snprintf(text, sizeof(text), "[relay]\nhost = smtp.example.com\nauth_user = app\nauth_password_file = %s\n", pw);
+	char *ov1[] = {"relay.tls=none"};
+	expect_error(text, ov1, 1, file_prefix, "clear text");
+	char *ov2[] = {"relay.auth_password_file="};
+	expect_error(text, ov2, 1, file_prefix, "auth_password_file is not");
+
+	/* overrides: named in the error, hostile values refused */
+	char *ov3[] = {"relay.host=[::1]:0"};
+	expect_error("", ov3, 1, "-o relay.host=[::1]:0: ", "port");
+	char *ov4[] = {"relay.auth_user=a\x01" "b"};
+	expect_error("", ov4, 1, "-o relay.auth_user=", "control character");
+	char longuser[300];
+	snprintf(longuser, sizeof(longuser), "relay.auth_user=%0256d", 0);
+	char *ov5[] = {longuser};
+	expect_error("", ov5, 1, "-o relay.auth_user=", "too long");
+	char longhost[400];
+	memset(longhost, 'a', sizeof(longhost));
+	memcpy(longhost, "relay.host=", 11);
+	longhost[11 + 254] = '\0';
+	char *ov6[] = {longhost};
+	expect_error("", ov6, 1, "-o relay.host=", "too long");
+	char *ov7[] = {"relay.host=smtp.example.com:25 "};
+	expect_error("", ov7, 1, "-o relay.host=", "port must be 1-65535");
+	char *ov8[] = {"relay.host=smtp.example.com :25"};
+	expect_error("", ov8, 1, "-o relay.host=", "host name");
+
+	unlink(pw);
+	unlink(empty);
+	unlink(longpw);
+	unlink(nul);
+}
+
+static void test_delivery_errors(void **state)
+{
+	(void)state;
+	write_conf("");
+	unlink(conf_path);
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "%s:8: [delivery] ", conf_path);
+	static const struct {
+		const char *line;
+		const char *words;
+	} cases[] = {
+		{"remote_port = 0", "out of range"},
+		{"remote_port = 65536", "out of range"},
+		{"remote_port = 25x", "whole number"},
+		{"tls = maybe", "opportunistic, required or none"},
+		{"tls = ", "opportunistic, required or none"},
+		{"max_connections = 0", "out of range"},
+		{"max_connections = 10001", "out of range"},
+		{"max_connections_per_domain = 0", "out of range"},
+		{"max_connections_per_domain = 1001", "out of range"},
+		{"delay_warning_time = 1w", "duration"},
+		{"delay_warning_time = 91d", "out of range"},
+		{"delay_warning_time = -1h", "duration"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text), "[delivery]\n%s\n", cases[i].line);
+		expect_error(text, NULL, 0, prefix, cases[i].words);
+	}
+	char file_prefix[128];
+	snprintf(file_prefix, sizeof(file_prefix), "%s: [delivery] ", conf_path);
+	expect_error("[delivery]\nmax_connections = 5\n", NULL, 0, file_prefix,
+		     "max_connections_per_domain = 10 is larger than [delivery] max_connections = 5");
+	char *ov[] = {"delivery.max_connections_per_domain=101"};
+	expect_error("", ov, 1, file_prefix, "max_connections_per_domain = 101 is larger than [delivery] max_connections = 100");
+}
+
+static void test_throttle_keys(void **state)
+{
+	(void)state;
+	char err[512], text[1024];
+	snprintf(text, sizeof(text), "%s[throttle]\nGMail.com = 600/h\nexample.net = 100/10m\nslow.example = 1000/d\n"
+		 "fast.example = 5/s\nminute.example = 10/m\nsecs.example = 7/300\n", base_conf);
+	struct conf *c = load(text, NULL, 0, err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->throttle_count, 6);
+	const struct conf_throttle *t = conf_throttle_find(c, "gmail.COM");
+	assert_non_null(t);
+	assert_string_equal(t->domain, "gmail.com"); /* stored in lower case */
+	assert_int_equal(t->count, 600);
+	assert_int_equal(t->period, 3600);
+	t = conf_throttle_find(c, "example.net");
+	assert_non_null(t);
+	assert_int_equal(t->count, 100);
+	assert_int_equal(t->period, 600);
+	assert_int_equal(conf_throttle_find(c, "slow.example")->period, 86400);
+	assert_int_equal(conf_throttle_find(c, "fast.example")->period, 1);
+	assert_int_equal(conf_throttle_find(c, "minute.example")->period, 60);
+	assert_int_equal(conf_throttle_find(c, "secs.example")->period, 300);
+	/* exact: no parent or child domains, no trailing dot */
+	assert_null(conf_throttle_find(c, "mail.gmail.com"));
+	assert_null(conf_throttle_find(c, "com"));
+	assert_null(conf_throttle_find(c, "gmail.com."));
+	conf_free(c);
+
+	/* -o: the section ends at the first dot, the rest is the domain; an override replaces */
+	char domain253[300];
+	memset(domain253, 'a', 253);
+	for (int i = 63; i < 253; i += 64)
+		domain253[i] = '.';
+	domain253[253] = '\0';
+	char ov_long[320];
+	snprintf(ov_long, sizeof(ov_long), "throttle.%s=1/s", domain253);
+	char *ov[] = {"throttle.example.com=10/m", "throttle.GMAIL.com=5/s", ov_long};
+	c = load(text, ov, 3, err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->throttle_count, 8);
+	t = conf_throttle_find(c, "example.com");
+	assert_non_null(t);
+	assert_int_equal(t->count, 10);
+	assert_int_equal(t->period, 60);
+	t = conf_throttle_find(c, "gmail.com");
+	assert_int_equal(t->count, 5);
+	assert_int_equal(t->period, 1);
+	assert_non_null(conf_throttle_find(c, domain253));
+	conf_free(c);
+
+	/* only -o: no [throttle] section in the file */
+	c = load(base_conf, ov, 1, err);
+	assert_non_null(c);
+	assert_int_equal(c->throttle_count, 1);
+	assert_string_equal(c->throttles[0].domain, "example.com");
+	conf_free(c);
+}
+
+static void test_throttle_errors(void **state)
+{
+	(void)state;
+	write_conf("");
+	unlink(conf_path);
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "%s:8: [throttle] ", conf_path);
+	static const struct {
+		const char *line;
+		const char *words;
+	} cases[] = {
+		{"example.com = 0/h", "count"},
+		{"example.com = 1/0s", "at least 1 second"},
+		{"example.com = 1/0", "at least 1 second"},
+		{"example.com = -1/h", "count"},
+		{"example.com = 999999999999/h", "count"},
+		{"example.com = 99999999999999999999999999/h", "count"},
+		{"example.com = 1000001/h", "count"},
+		{"example.com = 10/", "COUNT/PERIOD"},
+		{"example.com = /h", "COUNT/PERIOD"},
+		{"example.com = 10", "COUNT/PERIOD"},
+		{"example.com = ", "COUNT/PERIOD"},
+		{"example.com = 10/x", "period"},
+		{"example.com = 10/hh", "duration"},
+		{"example.com = 10/ h", "period"},
+		{"example.com = 10 /h", "count"},
+		{"example.com = 10/h/h", "period"},
+		{"example.com = 10/99999999999d", "too"},
+		{"exa mple.com = 10/m", "domain name"},
+		{".example.com = 10/m", "domain name"},
+		{"example.com. = 10/m", "domain name"},
+		{"exam_ple.com = 10/m", "domain name"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text), "[throttle]\n%s\n", cases[i].line);
+		expect_error(text, NULL, 0, prefix, cases[i].words);
+	}
+	/* a domain appears once in the file, in any spelling */
+	char dup_prefix[128];
+	snprintf(dup_prefix, sizeof(dup_prefix), "%s:9: [throttle] Example.COM = 2/s: ", conf_path);
+	expect_error("[throttle]\nexample.com = 1/s\nExample.COM = 2/s\n", NULL, 0, dup_prefix, "already has a throttle");
+	/* overrides */
+	char *ov1[] = {"throttle.bad domain=1/m"};
+	expect_error("", ov1, 1, "-o throttle.bad domain=1/m: ", "domain name");
+	char *ov2[] = {"throttle.example.com=1/0s"};
+	expect_error("", ov2, 1, "-o throttle.example.com=1/0s: ", "at least 1 second");
+	char *ov3[] = {"throttle.=1/m"};
+	expect_error("", ov3, 1, "-o throttle.=1/m: ", "section.key=value");
+	char longkey[400];
+	memset(longkey, 'a', sizeof(longkey));
+	memcpy(longkey, "throttle.", 9);
+	strcpy(longkey + 9 + 254, "=1/m");
+	char *ov4[] = {longkey};
+	expect_error("", ov4, 1, "-o throttle.", "domain name");
+	memset(longkey + 9, 'a', 300);
+	strcpy(longkey + 9 + 300, "=1/m");
+	expect_error("", ov4, 1, "-o throttle.", "section.key=value");
+}
+
+/* inih reads lines into a fixed buffer; a longer line is refused, not cut and half applied. */
+static void test_overlong_lines(void **state)
+{
+	(void)state;
+	char text[2048], err[512], prefix[128];
+	char host[260];
+	memset(host, 'a', 240);
+	strcpy(host + 240, ".example");
+	snprintf(text, sizeof(text), "%s[relay]\nhost = %s\n", base_conf, host);
+	assert_null(load(text, NULL, 0, err));
+	snprintf(prefix, sizeof(prefix), "%s:8: line too long", conf_path);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("got \"%s\"", err);
+	snprintf(text, sizeof(text), "%s[throttle]\n%s = 10/m\n", base_conf, host);
+	assert_null(load(text, NULL, 0, err));
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("got \"%s\"", err);
+	/* 199 characters still fit, with or without a line end */
+	char key[200];
+	memset(key, 'b', 192);
+	key[192] = '\0';
+	snprintf(text, sizeof(text), "%s[throttle]\n%s = 10/m\n", base_conf, key);
+	struct conf *c = load(text, NULL, 0, err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	conf_free(c);
+	snprintf(text, sizeof(text), "%s[throttle]\n%s = 10/m", base_conf, key);
+	c = load(text, NULL, 0, err);
+	assert_non_null(c);
+	conf_free(c);
+	/* an earlier error is still the one reported */
+	snprintf(text, sizeof(text), "%s[smtp]\nmax_errors = 0\n[relay]\nhost = %s\n", base_conf, host);
+	assert_null(load(text, NULL, 0, err));
+	snprintf(prefix, sizeof(prefix), "%s:8: [smtp] max_errors", conf_path);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("got \"%s\"", err);
+}
+
 static void test_value_parsers(void **state)
 {
 	(void)state;
@@ -160,6 +602,115 @@ static void test_value_parsers(void **state)
 	assert_non_null(conf_parse_listen("127.0.0.1:0", &a, &n));
 	assert_non_null(conf_parse_listen("127.0.0.1:25x", &a, &n));
 	assert_non_null(conf_parse_listen("300.0.0.1:25", &a, &n));
+
+	static const struct {
+		const char *in;
+		unsigned count, period; /* 0: an error */
+	} rates[] = {
+		{"600/h", 600, 3600},
+		{"10/m", 10, 60},
+		{"5/s", 5, 1},
+		{"1000/d", 1000, 86400},
+		{"100/10m", 100, 600},
+		{"1/1", 1, 1},
+		{"1000000/s", 1000000, 1},
+		{"3/2h", 3, 7200},
+		{"0/h", 0, 0},
+		{"1/0s", 0, 0},
+		{"1/0", 0, 0},
+		{"-1/h", 0, 0},
+		{"+1/h", 0, 0},
+		{"999999999999/h", 0, 0},
+		{"1000001/s", 0, 0},
+		{"18446744073709551617/s", 0, 0},
+		{"10/", 0, 0},
+		{"/h", 0, 0},
+		{"/", 0, 0},
+		{"", 0, 0},
+		{"10", 0, 0},
+		{"10/x", 0, 0},
+		{"10/H", 0, 0},
+		{"10/ms", 0, 0},
+		{"10/m ", 0, 0},
+		{" 10/m", 0, 0},
+		{"10/ m", 0, 0},
+		{"10 /m", 0, 0},
+		{"1 0/m", 0, 0},
+		{"10/m/h", 0, 0},
+		{"10//h", 0, 0},
+		{"0x10/h", 0, 0},
+		{"10/99999999999999999999d", 0, 0},
+		{"10/4294967296", 0, 0},
+		{"10/1.5h", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		unsigned count = 12345, period = 12345;
+		size_t len = strlen(rates[i].in);
+		char *in = test_dup(rates[i].in, len + 1); /* ASan sees a read past the end */
+		const char *e = conf_parse_rate(in, &count, &period);
+		char esc[128];
+		if (rates[i].count == 0 && e == NULL)
+			fail_msg("rate \"%s\": accepted as %u/%u", test_escape(in, len, esc, sizeof(esc)), count, period);
+		if (rates[i].count == 0 && (count != 12345 || period != 12345))
+			fail_msg("rate \"%s\": outputs written on error", test_escape(in, len, esc, sizeof(esc)));
+		if (rates[i].count != 0 && (e != NULL || count != rates[i].count || period != rates[i].period))
+			fail_msg("rate \"%s\": %s %u/%u", test_escape(in, len, esc, sizeof(esc)), e ? e : "", count, period);
+		free(in);
+	}
+
+	static const struct {
+		const char *in;
+		const char *host; /* NULL: an error */
+		unsigned port;
+	} hosts[] = {
+		{"smtp.example.com", "smtp.example.com", 0},
+		{"smtp.example.com:587", "smtp.example.com", 587},
+		{"SMTP.Example.COM:1", "SMTP.Example.COM", 1},
+		{"localhost:2525", "localhost", 2525},
+		{"192.0.2.1:25", "192.0.2.1", 25},
+		{"[192.0.2.1]:465", "192.0.2.1", 465},
+		{"[192.0.2.1]", "192.0.2.1", 0},
+		{"[2001:db8::1]:25", "2001:db8::1", 25},
+		{"[2001:db8::1]", "2001:db8::1", 0},
+		{"[IPv6:2001:db8::1]:65535", "2001:db8::1", 65535},
+		{"[ipv6:::1]", "::1", 0},
+		{"", NULL, 0},
+		{"2001:db8::1", NULL, 0},
+		{"::1", NULL, 0},
+		{"[2001:db8::1]:", NULL, 0},
+		{"[2001:db8::1]25", NULL, 0},
+		{"[2001:db8::1", NULL, 0},
+		{"[smtp.example.com]:25", NULL, 0},
+		{"[IPv6:192.0.2.1]", NULL, 0},
+		{"[IPv6:]", NULL, 0},
+		{"smtp.example.com:587:1", NULL, 0},
+		{"smtp.example.com:0587x", NULL, 0},
+		{"smtp.example.com:000000", NULL, 0},
+		{"smtp.example.com: 25", NULL, 0},
+		{"smtp.example.com:+25", NULL, 0},
+		{"smtp.example.com/25", NULL, 0},
+		{"-smtp.example.com", NULL, 0},
+		{"smtp.example.com.", NULL, 0},
+		{"smtp\texample.com", NULL, 0},
+	};
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		char host[254] = "unset";
+		unsigned port = 7;
+		size_t len = strlen(hosts[i].in);
+		char *in = test_dup(hosts[i].in, len + 1);
+		const char *e = conf_parse_relay_host(in, host, sizeof(host), &port);
+		char esc[128];
+		if (hosts[i].host == NULL && e == NULL)
+			fail_msg("host \"%s\": accepted as %s port %u", test_escape(in, len, esc, sizeof(esc)), host, port);
+		if (hosts[i].host != NULL && (e != NULL || strcmp(host, hosts[i].host) != 0 || port != hosts[i].port))
+			fail_msg("host \"%s\": %s %s %u", test_escape(in, len, esc, sizeof(esc)), e ? e : "", host, port);
+		free(in);
+	}
+	/* the output buffer is respected */
+	char small[8];
+	unsigned port;
+	assert_non_null(conf_parse_relay_host("smtp.example.com", small, sizeof(small), &port));
+	assert_null(conf_parse_relay_host("a.b.c", small, sizeof(small), &port));
 }
 
 int main(void)
@@ -169,6 +720,13 @@ int main(void)
 		cmocka_unit_test(test_values_and_overrides),
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_missing_and_override_errors),
+		cmocka_unit_test(test_delivery_keys),
+		cmocka_unit_test(test_relay_keys),
+		cmocka_unit_test(test_relay_errors),
+		cmocka_unit_test(test_delivery_errors),
+		cmocka_unit_test(test_throttle_keys),
+		cmocka_unit_test(test_throttle_errors),
+		cmocka_unit_test(test_overlong_lines),
 		cmocka_unit_test(test_value_parsers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
