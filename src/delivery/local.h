@@ -1,18 +1,24 @@
-/* local.h — the local delivery runner: a thread that delivers due recipients at local domains into
- * their Maildirs and records the results in the queue, right after each commit and on retries. */
+/* local.h — local delivery of one recipient: Return-Path and Delivered-To (RFC 5321 §4.4) in front of
+ * the stored message, into the user's Maildir. The runner (runner.h) decides when and records. */
 #ifndef MAILWERK_DELIVERY_LOCAL_H
 #define MAILWERK_DELIVERY_LOCAL_H
 
 #include <stddef.h>
 
-struct conf;
-struct delivery_local;
+#include "util/result.h"
 
-/* Starts the thread with its own queue and accounts connections. NULL with a sentence on failure. */
-struct delivery_local *delivery_local_start(const struct conf *c, char *error_r, size_t error_size);
-/* Loop thread, after a message is committed: look for due work now rather than at the next poll. */
-void delivery_local_kick(struct delivery_local *d);
-/* Finishes the batch in hand, stops the thread, frees. */
-void delivery_local_stop(struct delivery_local *d);
+struct users;
+
+struct delivery_local {
+	const char *data_dir;
+	const char *hostname;
+	const char *delims; /* [delivery] recipient_delimiter */
+	struct users *users;
+};
+
+/* Delivers the message to addr. RESULT_OK; else TEMPFAIL or PERMFAIL with a sentence in err and the
+ * RFC 3463 status in *status_r. */
+enum result delivery_local_one(const struct delivery_local *d, const char *id, const char *sender, const char *addr,
+			       const char *data, size_t size, char *err, size_t err_size, const char **status_r);
 
 #endif

@@ -320,7 +320,7 @@ static void mx_literal(struct mx_query *q)
 	mx_finish(q);
 }
 
-struct mx_query *mx_resolve(struct dns *d, const char *domain, mx_done_fn *done, void *arg)
+static struct mx_query *mx_start(struct dns *d, const char *domain, bool host_only, mx_done_fn *done, void *arg)
 {
 	struct mx_query *q = calloc(1, sizeof(*q));
 	size_t len = strlen(domain);
@@ -360,9 +360,27 @@ struct mx_query *mx_resolve(struct dns *d, const char *domain, mx_done_fn *done,
 			q->domain);
 		return q;
 	}
+	if (host_only) {
+		/* the one host named, as if it were a domain's implicit MX */
+		q->implicit = true;
+		q->host_count = 1;
+		snprintf(q->hosts[0].mx.exchange, sizeof(q->hosts[0].mx.exchange), "%s", q->domain);
+		mx_addrs_start(q);
+		return q;
+	}
 	if ((q->mx_lookup = dns_lookup(d, q->domain, DNS_RRTYPE_MX, mx_on_mx, q)) == 0)
 		mx_fail(q, MX_STATUS_TEMPFAIL, "cannot start the MX lookup (out of memory)");
 	return q;
+}
+
+struct mx_query *mx_resolve(struct dns *d, const char *domain, mx_done_fn *done, void *arg)
+{
+	return mx_start(d, domain, false, done, arg);
+}
+
+struct mx_query *mx_resolve_host(struct dns *d, const char *host, mx_done_fn *done, void *arg)
+{
+	return mx_start(d, host, true, done, arg);
 }
 
 void mx_cancel(struct mx_query *q)

@@ -55,6 +55,8 @@ typedef void mx_done_fn(void *arg, const struct mx_result *r);
  * which skips DNS). The handle is valid until done has returned or mx_cancel; NULL (and no callback)
  * when memory ran out. Cancel every query before dns_free(d). */
 struct mx_query *mx_resolve(struct dns *d, const char *domain, mx_done_fn *done, void *arg);
+/* The same for one named host (a smarthost): its A and AAAA addresses, no MX lookup. */
+struct mx_query *mx_resolve_host(struct dns *d, const char *host, mx_done_fn *done, void *arg);
 /* done is not called after this. A no-op from inside done. */
 void mx_cancel(struct mx_query *q);
 

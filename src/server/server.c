@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "delivery/local.h"
+#include "delivery/pool.h"
+#include "delivery/runner.h"
+#include "net/dns.h"
 #include "mailbox/users.h"
 #include "net/iplimit.h"
 #include "net/listener.h"
@@ -268,6 +270,16 @@ static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		server_stop(srv);
 }
 
+/* A remote job is finished: the runner records it. */
+static void server_remote_done(void *arg, struct remote_job *job)
+{
+	struct server *srv = arg;
+	if (srv->delivery != NULL)
+		delivery_runner_job_done(srv->delivery, job);
+	else
+		remote_job_free(job);
+}
+
 int server_init(struct server *srv, struct conf *c, char *const *overrides, unsigned n_overrides, char *error_r,
 		size_t error_size)
 {
@@ -319,7 +331,13 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 		snprintf(error_r, error_size, "cannot start the queue writer: %s", srv->loopq ? err : "out of memory");
 		return -1;
 	}
-	srv->delivery = delivery_local_start(c, error_r, error_size);
+	srv->dns = dns_new(srv->base, c->dns_resolver, c->dns_trust_anchor, error_r, error_size);
+	if (srv->dns == NULL)
+		return -1;
+	srv->remote = delivery_pool_new(srv->base, c, srv->dns, server_remote_done, srv, error_r, error_size);
+	if (srv->remote == NULL)
+		return -1;
+	srv->delivery = delivery_runner_start(c, srv->remote, error_r, error_size);
 	if (srv->delivery == NULL)
 		return -1;
 	srv->workers = worker_pool_new(srv->loopq, SERVER_WORKER_THREADS);
@@ -350,7 +368,12 @@ void server_deinit(struct server *srv)
 		while (srv->sessions[i] != NULL)
 			srv->sessions[i]->destroy(srv->sessions[i]);
 	/* stop the threads first; what they still post is run by loopq_free and finds no session */
-	delivery_local_stop(srv->delivery);
+	delivery_runner_stop(srv->delivery);
+	srv->delivery = NULL;
+	/* remote jobs in hand stay in the queue: delivered again after the restart (at-least-once) */
+	delivery_pool_free(srv->remote);
+	if (srv->dns != NULL)
+		dns_free(srv->dns);
 	worker_pool_free(srv->workers);
 	if (srv->queue != NULL)
 		queue_close(srv->queue);

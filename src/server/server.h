@@ -18,7 +18,9 @@ struct loopq;
 struct pop3_lock;
 struct queue;
 struct users;
-struct delivery_local;
+struct delivery_runner;
+struct delivery_pool;
+struct dns;
 struct worker_pool;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
@@ -52,7 +54,9 @@ struct server {
 	unsigned n_overrides;
 	SSL_CTX *tls;         /* current; an SSL keeps its own reference */
 	struct queue *queue;
-	struct delivery_local *delivery; /* delivers to local mailboxes on its own thread */
+	struct delivery_runner *delivery; /* finds due work, delivers locally, on its own thread */
+	struct delivery_pool *remote;     /* delivers to other hosts, on the loop */
+	struct dns *dns;
 	struct users *users;
 	struct loopq *loopq;
 	struct worker_pool *workers;

@@ -20,17 +20,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, proc, timeout=15.0):
+# A UDP port that is bound and never read: the default resolver of test servers, so that no test
+# depends on the machine's DNS. Lookups through it time out; remote mail stays queued.
+_blackhole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+_blackhole.bind(("127.0.0.1", 0))
+DNS_BLACKHOLE = "127.0.0.1@%d" % _blackhole.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=15.0, host="127.0.0.1"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("mailwerk exited early with %s" % proc.returncode)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError("port %d did not open" % port)
+    raise RuntimeError("port %s:%d did not open" % (host, port))
 
 
 def run_cli(*args, input=None, check=True):
@@ -43,7 +50,7 @@ def run_cli(*args, input=None, check=True):
 class Server:
     """One mailwerk setup; start() may be called again after stop()/kill() on the same data."""
 
-    def __init__(self, root, overrides=(), listen_in_file=False, init_args=()):
+    def __init__(self, root, overrides=(), listen_in_file=False, init_args=(), listen=None):
         self.dir = os.path.join(str(root), "var")
         out = run_cli("init", "--dir", self.dir, "--domain", DOMAIN, "--hostname", HOST, *init_args).stdout
         self.password = re.search(r"^Password:\s+(\S+)", out, re.M).group(1)
@@ -55,6 +62,12 @@ class Server:
         self.submissions_port = free_port()
         self.pop3_port = free_port()
         self.pop3s_port = free_port()
+        # listen={"smtp": ("127.0.0.5", 2525)} puts a listener on another loopback address or a
+        # given port (e.g. a second server as the MX of a test domain); the others stay on 127.0.0.1
+        self.hosts = {}
+        for name, (host, port) in (listen or {}).items():
+            self.hosts[name] = host
+            setattr(self, name + "_port", port)
         self.overrides = list(overrides)
         # listen_in_file: write the ports into mailwerk.conf instead of passing -o, so that a reload
         # can change listeners (-o values are applied again on reload and would win)
@@ -63,12 +76,13 @@ class Server:
         self.starts = 0
         self.log_path = os.path.join(str(root), "serve.log")
 
+    def host(self, name):
+        """The address the listener name ("smtp", "submission", ...) is on."""
+        return self.hosts.get(name, "127.0.0.1")
+
     def listen_lines(self):
-        return {"smtp": "127.0.0.1:%d" % self.smtp_port,
-                "submission": "127.0.0.1:%d" % self.submission_port,
-                "submissions": "127.0.0.1:%d" % self.submissions_port,
-                "pop3": "127.0.0.1:%d" % self.pop3_port,
-                "pop3s": "127.0.0.1:%d" % self.pop3s_port}
+        return {name: "%s:%d" % (self.host(name), getattr(self, name + "_port"))
+                for name in ("smtp", "submission", "submissions", "pop3", "pop3s")}
 
     def set_listen(self, **values):
         """Rewrites [listen] name = value lines in mailwerk.conf."""
@@ -85,12 +99,15 @@ class Server:
         else:
             for name, value in self.listen_lines().items():
                 args += ["-o", "listen.%s=%s" % (name, value)]
+        if not any(o.startswith("dns.resolver=") for o in self.overrides):
+            # hermetic by default: mail for other domains waits in the queue, as DNS never answers
+            args += ["-o", "dns.resolver=" + DNS_BLACKHOLE]
         for o in self.overrides:
             args += ["-o", o]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
-        for p in (self.smtp_port, self.submission_port, self.submissions_port):
-            wait_port(p, self.proc)
+        for name in ("smtp", "submission", "submissions"):
+            wait_port(getattr(self, name + "_port"), self.proc, host=self.host(name))
         # the ports are bound before the stores open (then privileges drop): wait for the loop
         deadline = time.monotonic() + 15
         while self.log_text().count("event=started") < self.starts + 1:
@@ -187,3 +204,41 @@ def fresh_server(tmp_path):
     yield s
     if s.proc is not None:
         s.stop()
+
+
+class Servers:
+    """Several servers in one test (a sender and its peers); every one still running is stopped at
+    the end, which checks its exit code and its log for sanitizer reports."""
+
+    def __init__(self, root):
+        self.root = root
+        self.all = []
+
+    def make(self, name, overrides=(), listen=None):
+        """A set-up server in its own directory under the test's tmp_path, not started."""
+        import pathlib
+        root = pathlib.Path(str(self.root)) / name
+        root.mkdir()
+        if isinstance(overrides, dict):
+            overrides = ["%s=%s" % kv for kv in overrides.items()]
+        s = Server(root, overrides=overrides, listen=listen)
+        self.all.append(s)
+        return s
+
+    def stop_all(self):
+        errors = []
+        for s in reversed(self.all):
+            if s.proc is not None:
+                try:
+                    s.stop()
+                except Exception as e:  # noqa: BLE001 - every server is stopped, then the first error raised
+                    errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture
+def servers(tmp_path):
+    s = Servers(tmp_path)
+    yield s
+    s.stop_all()

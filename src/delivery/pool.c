@@ -1,0 +1,574 @@
+/* pool.c — remote delivery connections: destinations, limits, MX failover, reuse. Loop thread. */
+#include "delivery/pool.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf/conf.h"
+#include "delivery/client.h"
+#include "delivery/mx.h"
+#include "util/log.h"
+#include "util/loopq.h"
+
+/* A destination: the domain of the jobs, or the smarthost for all of them. */
+struct pool_dest {
+	struct pool_dest *next;
+	char name[DNS_HOST_SIZE];
+	struct remote_job *wait_head; /* jobs waiting for a connection, oldest first */
+	struct remote_job *wait_tail;
+	unsigned conns;
+};
+
+/* One connection's life: resolving, then one job after another on one host. */
+struct pool_conn {
+	struct pool_conn *prev, *next;
+	struct delivery_pool *p;
+	struct pool_dest *dest;
+	struct remote_job *job;
+	struct mx_query *mxq;
+	struct mx_result *mx;
+	size_t host_i, addr_i;
+	bool plain;  /* this address again, without TLS: the handshake failed (opportunistic TLS only) */
+	struct delivery_client *client;
+	const char **rcpts;   /* the recipients of the attempt in progress */
+	size_t *rcpt_of;      /* for each, its index in job->rcpts */
+	size_t rcpt_count, rcpt_cap;
+	struct sockaddr_storage ss;
+	socklen_t ss_len;
+};
+
+struct delivery_pool {
+	struct event_base *base;
+	struct dns *dns;
+	struct loopq *inbox;
+	SSL_CTX *tls_ctx;
+	bool closing;
+	delivery_pool_done_fn *done;
+	void *done_arg;
+	char *helo;
+	unsigned port;
+	enum delivery_tls_policy tls;
+	char *relay_host; /* NULL: MX delivery */
+	char *auth_user;  /* NULL: no AUTH */
+	char *auth_pass;
+	unsigned max_conns, max_per_dest, conns;
+	bool servicing, service_again; /* pool_service is not re-entered from a failure inside it */
+	struct pool_dest *dests;
+	struct pool_conn *conn_list;
+};
+
+static void pool_conn_try(struct pool_conn *c);
+static void pool_service(struct delivery_pool *p);
+
+void remote_job_free(struct remote_job *j)
+{
+	if (j == NULL)
+		return;
+	for (size_t i = 0; i < j->rcpt_count; i++)
+		free(j->rcpts[i].addr);
+	free(j->rcpts);
+	free(j->sender);
+	free(j->domain);
+	free(j->data);
+	free(j);
+}
+
+/* ---- destinations ---- */
+
+static struct pool_dest *pool_dest_get(struct delivery_pool *p, const char *name)
+{
+	for (struct pool_dest *d = p->dests; d != NULL; d = d->next)
+		if (strcmp(d->name, name) == 0)
+			return d;
+	struct pool_dest *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return NULL;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->next = p->dests;
+	p->dests = d;
+	return d;
+}
+
+static void pool_dest_forget_idle(struct delivery_pool *p)
+{
+	for (struct pool_dest **pp = &p->dests; *pp != NULL;) {
+		struct pool_dest *d = *pp;
+		if (d->conns == 0 && d->wait_head == NULL) {
+			*pp = d->next;
+			free(d);
+			continue;
+		}
+		pp = &d->next;
+	}
+}
+
+static struct remote_job *pool_dest_pop(struct pool_dest *d)
+{
+	struct remote_job *j = d->wait_head;
+	if (j != NULL) {
+		d->wait_head = j->next;
+		if (d->wait_head == NULL)
+			d->wait_tail = NULL;
+		j->next = NULL;
+	}
+	return j;
+}
+
+/* ---- jobs ---- */
+
+static void pool_rcpt_set(struct remote_rcpt *r, enum result res, bool remote, const char *status, const char *text)
+{
+	r->result = res;
+	r->remote = remote;
+	snprintf(r->status, sizeof(r->status), "%s", status);
+	snprintf(r->text, sizeof(r->text), "%s", text);
+}
+
+/* Every recipient without a final result gets res with this reason, unless it already has a
+ * temporary reply of its own from an earlier host. */
+static void pool_job_fail_pending(struct remote_job *j, enum result res, const char *status, const char *text)
+{
+	for (size_t i = 0; i < j->rcpt_count; i++) {
+		struct remote_rcpt *r = &j->rcpts[i];
+		if (r->result == RESULT_TEMPFAIL && (r->text[0] == '\0' || res == RESULT_PERMFAIL))
+			pool_rcpt_set(r, res, false, status, text);
+	}
+}
+
+static void pool_job_done(struct delivery_pool *p, struct remote_job *j)
+{
+	for (size_t i = 0; i < j->rcpt_count; i++)
+		if (j->rcpts[i].result == RESULT_TEMPFAIL && j->rcpts[i].text[0] == '\0')
+			pool_rcpt_set(&j->rcpts[i], RESULT_TEMPFAIL, false, "4.4.1", "no host could be reached");
+	p->done(p->done_arg, j);
+}
+
+/* ---- connections ---- */
+
+static void pool_conn_end(struct pool_conn *c)
+{
+	struct delivery_pool *p = c->p;
+	if (c->job != NULL)
+		pool_job_done(p, c->job);
+	if (c->mxq != NULL)
+		mx_cancel(c->mxq);
+	c->dest->conns--;
+	p->conns--;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		p->conn_list = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c->mx);
+	free(c->rcpts);
+	free(c->rcpt_of);
+	free(c);
+	pool_service(p);
+}
+
+static void pool_job_init(struct remote_job *j)
+{
+	for (size_t i = 0; i < j->rcpt_count; i++)
+		j->rcpts[i].result = RESULT_TEMPFAIL; /* until a host says otherwise */
+	snprintf(j->tls, sizeof(j->tls), "none");
+}
+
+/* The recipients still without a final result, for the next attempt; false when none is left (or
+ * memory ran out: they stay temporary failures). */
+static bool pool_conn_rcpts(struct pool_conn *c)
+{
+	struct remote_job *j = c->job;
+	c->rcpt_count = 0;
+	if (j->rcpt_count > c->rcpt_cap) {
+		const char **r = realloc(c->rcpts, j->rcpt_count * sizeof(*r));
+		if (r != NULL)
+			c->rcpts = r;
+		size_t *o = realloc(c->rcpt_of, j->rcpt_count * sizeof(*o));
+		if (o != NULL)
+			c->rcpt_of = o;
+		if (r == NULL || o == NULL)
+			return false;
+		c->rcpt_cap = j->rcpt_count;
+	}
+	for (size_t i = 0; i < j->rcpt_count; i++)
+		if (j->rcpts[i].result == RESULT_TEMPFAIL) {
+			c->rcpts[c->rcpt_count] = j->rcpts[i].addr;
+			c->rcpt_of[c->rcpt_count++] = i;
+		}
+	return c->rcpt_count > 0;
+}
+
+static bool pool_addr_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+/* The message fields of a client job for c's current job. */
+static void pool_client_job(struct pool_conn *c, struct delivery_job *cj);
+
+static void pool_on_client(struct delivery_client *dc, const struct delivery_result *r, void *arg)
+{
+	struct pool_conn *c = arg;
+	struct delivery_pool *p = c->p;
+	struct remote_job *j = c->job;
+	c->client = NULL;
+
+	if (r->tls) {
+		snprintf(j->tls, sizeof(j->tls), "%s", r->tls_version);
+		snprintf(j->cipher, sizeof(j->cipher), "%s", r->tls_cipher);
+	} else {
+		snprintf(j->tls, sizeof(j->tls), "none");
+		j->cipher[0] = '\0';
+	}
+	for (size_t k = 0; k < r->rcpt_count && k < c->rcpt_count; k++) {
+		const struct delivery_rcpt_result *rr = &r->rcpts[k];
+		struct remote_rcpt *jr = &j->rcpts[c->rcpt_of[k]];
+		const char *status = rr->enh[0] ? rr->enh : rr->result == RESULT_PERMFAIL ? "5.0.0" : "4.0.0";
+		pool_rcpt_set(jr, rr->result, rr->remote, status, rr->text);
+	}
+	bool pending = false;
+	for (size_t i = 0; i < j->rcpt_count; i++)
+		pending = pending || j->rcpts[i].result == RESULT_TEMPFAIL;
+
+	if (pending && !p->closing && r->error == DELIVERY_ERR_TLS_HANDSHAKE && p->tls == DELIVERY_TLS_OPPORTUNISTIC &&
+	    !c->plain) {
+		/* opportunistic TLS: a failed handshake is retried on the same host in clear */
+		log_warn("queue_id=%s event=tls_fallback relay=%s error=\"%s\"", j->id, j->relay, r->error_text);
+		c->plain = true;
+		pool_conn_try(c);
+		return;
+	}
+	if (pending && !p->closing && r->next_mx) {
+		/* RFC 5321 §5.1: the next address of this host, then the next host */
+		c->plain = false;
+		if (++c->addr_i >= c->mx->targets[c->host_i].addr_count) {
+			c->addr_i = 0;
+			c->host_i++;
+		}
+		if (c->host_i < c->mx->count) {
+			pool_conn_try(c);
+			return;
+		}
+	}
+	pool_job_done(p, j);
+	c->job = NULL;
+	/* the next message to this destination on the same connection, when one waits */
+	struct remote_job *next = r->reusable && !p->closing ? pool_dest_pop(c->dest) : NULL;
+	if (next != NULL) {
+		pool_job_init(next);
+		c->job = next;
+		snprintf(next->relay, sizeof(next->relay), "%s", j->relay);
+		snprintf(next->mta, sizeof(next->mta), "%s", j->mta);
+		struct delivery_job cj;
+		char err[256];
+		pool_client_job(c, &cj);
+		if (pool_conn_rcpts(c) && delivery_client_send(dc, &cj, err, sizeof(err))) {
+			c->client = dc;
+			return;
+		}
+		pool_job_fail_pending(next, RESULT_TEMPFAIL, "4.3.0", c->rcpt_count ? err : "out of memory");
+	}
+	pool_conn_end(c);
+}
+
+static void pool_client_job(struct pool_conn *c, struct delivery_job *cj)
+{
+	struct delivery_pool *p = c->p;
+	struct remote_job *j = c->job;
+	bool utf8 = pool_addr_8bit(j->sender);
+	for (size_t i = 0; i < j->rcpt_count; i++)
+		utf8 = utf8 || pool_addr_8bit(j->rcpts[i].addr);
+	*cj = (struct delivery_job){
+		.base = p->base,
+		.tls_ctx = p->tls_ctx,
+		.addr = (const struct sockaddr *)&c->ss,
+		.addr_len = c->ss_len,
+		.host = c->mx->targets[c->host_i].host,
+		.helo_name = p->helo,
+		.tls = c->plain ? DELIVERY_TLS_NONE : p->tls,
+		.auth_user = p->auth_user,
+		.auth_pass = p->auth_pass,
+		.sender = j->sender,
+		.rcpts = c->rcpts,
+		.rcpt_count = c->rcpt_count,
+		.msg = (const unsigned char *)j->data,
+		.msg_len = j->size,
+		.needs_smtputf8 = utf8, /* RFC 6531 §3.4: an address with UTF-8 needs the extension */
+		.log_id = j->id,
+		.done = pool_on_client,
+		.done_arg = c,
+	};
+}
+
+/* Connects to the current address of the current host with the recipients still pending. */
+static void pool_conn_try(struct pool_conn *c)
+{
+	struct remote_job *j = c->job;
+	const struct mx_target *t = &c->mx->targets[c->host_i];
+	const struct dns_addr *a = &t->addrs[c->addr_i];
+	char ip[INET6_ADDRSTRLEN + 1], err[256];
+
+	memset(&c->ss, 0, sizeof(c->ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&c->ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)c->p->port);
+		memcpy(&sin->sin_addr, a->bytes, 4);
+		c->ss_len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)c->p->port);
+		memcpy(&sin6->sin6_addr, a->bytes, 16);
+		c->ss_len = sizeof(*sin6);
+	}
+	dns_addr_str(a, ip, sizeof(ip));
+	snprintf(j->relay, sizeof(j->relay), a->family == AF_INET ? "%s[%s]:%u" : "%s[IPv6:%s]:%u", t->host, ip,
+		 c->p->port);
+	snprintf(j->mta, sizeof(j->mta), "%s", t->host);
+	struct delivery_job cj;
+	if (!pool_conn_rcpts(c)) {
+		pool_conn_end(c);
+		return;
+	}
+	pool_client_job(c, &cj);
+	if ((c->client = delivery_client_start(&cj, err, sizeof(err))) == NULL) {
+		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", err);
+		pool_conn_end(c);
+	}
+}
+
+/* RFC 5321 §5.1: when we are among the MX hosts, only the more preferred ones may be tried; when we
+ * are the most preferred, the mail would come back to us. Returns false in that case. */
+static bool pool_mx_trim_self(const struct delivery_pool *p, struct mx_result *mx)
+{
+	for (size_t i = 0; i < mx->count; i++)
+		if (!mx->targets[i].implicit && strcasecmp(mx->targets[i].host, p->helo) == 0) {
+			size_t keep = 0;
+			while (keep < mx->count && mx->targets[keep].pref < mx->targets[i].pref)
+				keep++;
+			mx->count = keep;
+			return keep > 0;
+		}
+	return true;
+}
+
+static void pool_on_mx(void *arg, const struct mx_result *r)
+{
+	struct pool_conn *c = arg;
+	struct remote_job *j = c->job;
+	c->mxq = NULL;
+	if (r->status != MX_STATUS_OK) {
+		/* a temporary DNS failure defers, never bounces; null MX and the like fail at once */
+		pool_job_fail_pending(j, r->result, r->enhanced[0] ? r->enhanced : "4.4.3", r->reason);
+		pool_conn_end(c);
+		return;
+	}
+	if ((c->mx = malloc(sizeof(*c->mx))) == NULL) {
+		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", "out of memory");
+		pool_conn_end(c);
+		return;
+	}
+	*c->mx = *r;
+	if (c->p->relay_host == NULL && !pool_mx_trim_self(c->p, c->mx)) {
+		char why[DNS_HOST_SIZE + 96];
+		snprintf(why, sizeof(why), "mail for %s loops back to myself (%s is its best MX host)", j->domain, c->p->helo);
+		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.4.6", why); /* RFC 3463 X.4.6: routing loop */
+		pool_conn_end(c);
+		return;
+	}
+	c->host_i = c->addr_i = 0;
+	pool_conn_try(c);
+}
+
+static void pool_conn_start(struct delivery_pool *p, struct pool_dest *d, struct remote_job *j)
+{
+	struct pool_conn *c = calloc(1, sizeof(*c));
+	pool_job_init(j);
+	if (c == NULL) {
+		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", "out of memory");
+		pool_job_done(p, j);
+		return;
+	}
+	c->p = p;
+	c->dest = d;
+	c->job = j;
+	c->next = p->conn_list;
+	if (c->next != NULL)
+		c->next->prev = c;
+	p->conn_list = c;
+	d->conns++;
+	p->conns++;
+	c->mxq = p->relay_host != NULL ? mx_resolve_host(p->dns, p->relay_host, pool_on_mx, c)
+				       : mx_resolve(p->dns, j->domain, pool_on_mx, c);
+	if (c->mxq == NULL) {
+		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", "out of memory");
+		pool_conn_end(c);
+	}
+}
+
+/* Starts connections for waiting jobs, as far as the limits allow. */
+static void pool_service(struct delivery_pool *p)
+{
+	if (p->closing)
+		return;
+	if (p->servicing) {
+		p->service_again = true;
+		return;
+	}
+	p->servicing = true;
+	do {
+		p->service_again = false;
+		for (struct pool_dest *d = p->dests; d != NULL && p->conns < p->max_conns; d = d->next)
+			while (d->wait_head != NULL && d->conns < p->max_per_dest && p->conns < p->max_conns)
+				pool_conn_start(p, d, pool_dest_pop(d));
+	} while (p->service_again);
+	pool_dest_forget_idle(p);
+	p->servicing = false;
+}
+
+static void pool_on_post(void *arg)
+{
+	struct remote_job *j = arg;
+	struct delivery_pool *p = j->pool;
+	if (p->closing) {
+		remote_job_free(j);
+		return;
+	}
+	struct pool_dest *d = pool_dest_get(p, p->relay_host != NULL ? p->relay_host : j->domain);
+	if (d == NULL) {
+		pool_job_init(j);
+		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", "out of memory");
+		pool_job_done(p, j);
+		return;
+	}
+	j->next = NULL;
+	if (d->wait_tail != NULL)
+		d->wait_tail->next = j;
+	else
+		d->wait_head = j;
+	d->wait_tail = j;
+	pool_service(p);
+}
+
+void delivery_pool_post(struct delivery_pool *p, struct remote_job *job)
+{
+	job->pool = p;
+	loopq_post(p->inbox, pool_on_post, job);
+}
+
+/* ---- set-up ---- */
+
+static SSL_CTX *pool_tls_ctx(const struct conf *c, char *error_r, size_t error_size)
+{
+	SSL_CTX *ctx = delivery_client_tls_ctx_new(error_r, error_size);
+	if (ctx == NULL || c->relay_host[0] == '\0' || c->relay_ca_file[0] == '\0')
+		return ctx;
+	if (SSL_CTX_load_verify_locations(ctx, c->relay_ca_file, NULL) != 1) {
+		snprintf(error_r, error_size, "%s: cannot load the CA certificates of [relay] ca_file", c->relay_ca_file);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, struct dns *dns,
+					delivery_pool_done_fn *done, void *arg, char *error_r, size_t error_size)
+{
+	struct delivery_pool *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		snprintf(error_r, error_size, "out of memory");
+		return NULL;
+	}
+	p->base = base;
+	p->dns = dns;
+	p->done = done;
+	p->done_arg = arg;
+	p->max_conns = c->out_max_connections;
+	p->max_per_dest = c->out_max_per_domain;
+	p->helo = strdup(c->hostname);
+	bool ok = p->helo != NULL;
+	if (c->relay_host[0] != '\0') {
+		/* RFC 8314 §3: implicit TLS on 465; a smarthost's certificate is always verified */
+		static const enum delivery_tls_policy relay_tls[] = {
+			[CONF_RELAY_TLS_STARTTLS] = DELIVERY_TLS_REQUIRED,
+			[CONF_RELAY_TLS_IMPLICIT] = DELIVERY_TLS_IMPLICIT,
+			[CONF_RELAY_TLS_NONE] = DELIVERY_TLS_NONE,
+		};
+		p->relay_host = strdup(c->relay_host);
+		p->port = c->relay_port;
+		p->tls = relay_tls[c->relay_tls];
+		ok = ok && p->relay_host != NULL;
+		if (c->relay_auth_user[0] != '\0') {
+			p->auth_user = strdup(c->relay_auth_user);
+			p->auth_pass = strdup(c->relay_auth_password);
+			ok = ok && p->auth_user != NULL && p->auth_pass != NULL;
+		}
+	} else {
+		static const enum delivery_tls_policy mx_tls[] = {
+			[CONF_TLS_OPPORTUNISTIC] = DELIVERY_TLS_OPPORTUNISTIC,
+			[CONF_TLS_REQUIRED] = DELIVERY_TLS_REQUIRED,
+			[CONF_TLS_NONE] = DELIVERY_TLS_NONE,
+		};
+		p->port = c->remote_port;
+		p->tls = mx_tls[c->delivery_tls];
+	}
+	if (!ok)
+		snprintf(error_r, error_size, "out of memory");
+	if (!ok || (p->tls_ctx = pool_tls_ctx(c, error_r, error_size)) == NULL ||
+	    (p->inbox = loopq_new(base)) == NULL) {
+		if (ok && p->tls_ctx != NULL)
+			snprintf(error_r, error_size, "out of memory");
+		delivery_pool_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void delivery_pool_free(struct delivery_pool *p)
+{
+	if (p == NULL)
+		return;
+	p->closing = true;
+	if (p->inbox != NULL)
+		loopq_free(p->inbox); /* runs what was posted: closing frees those jobs */
+	while (p->conn_list != NULL) {
+		struct pool_conn *c = p->conn_list;
+		p->conn_list = c->next;
+		if (c->client != NULL)
+			delivery_client_cancel(c->client);
+		if (c->mxq != NULL)
+			mx_cancel(c->mxq);
+		remote_job_free(c->job);
+		free(c->mx);
+		free(c->rcpts);
+		free(c->rcpt_of);
+		free(c);
+	}
+	while (p->dests != NULL) {
+		struct pool_dest *d = p->dests;
+		p->dests = d->next;
+		struct remote_job *j;
+		while ((j = pool_dest_pop(d)) != NULL)
+			remote_job_free(j);
+		free(d);
+	}
+	if (p->tls_ctx != NULL)
+		SSL_CTX_free(p->tls_ctx);
+	free(p->helo);
+	free(p->relay_host);
+	free(p->auth_user);
+	if (p->auth_pass != NULL)
+		OPENSSL_cleanse(p->auth_pass, strlen(p->auth_pass));
+	free(p->auth_pass);
+	free(p);
+}

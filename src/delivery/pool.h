@@ -1,0 +1,67 @@
+/* pool.h — remote delivery on the loop thread: jobs (one message for the recipients at one
+ * destination domain) go to the domain's MX hosts (RFC 5321 §5.1) or to the smarthost, within the
+ * limits on connections in total and per destination, reusing a connection for the next job to the
+ * same destination when one is waiting. Each job comes back, with a result per recipient, through
+ * the done callback. */
+#ifndef MAILWERK_DELIVERY_POOL_H
+#define MAILWERK_DELIVERY_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "delivery/client_parse.h"
+#include "net/dns_parse.h"
+#include "queue/queue.h"
+#include "util/result.h"
+
+struct conf;
+struct dns;
+struct event_base;
+struct delivery_pool;
+
+struct remote_rcpt {
+	char *addr;
+	unsigned idx;       /* in the queue */
+	unsigned attempts;  /* before this one */
+	bool warned;
+	/* set by the pool */
+	enum result result;                       /* OK delivered, TEMPFAIL try later, PERMFAIL failed */
+	bool remote;                              /* text is a reply of the remote host (else our reason) */
+	char status[DELIVERY_ENH_MAX];            /* RFC 3463 "5.1.1" */
+	char text[DELIVERY_REPLY_TEXT_MAX + 128]; /* the reply, "550 5.1.1 no such user", or our reason */
+};
+
+struct remote_job {
+	struct remote_job *next;     /* free for the current owner's lists */
+	struct delivery_pool *pool;
+	char id[QUEUE_ID_LEN + 1];
+	char *sender;                /* "" for <> */
+	char *domain;                /* the destination, lower case */
+	int64_t arrival;
+	char *data;                  /* the message as stored */
+	size_t size;
+	struct remote_rcpt *rcpts;
+	size_t rcpt_count;
+	/* set by the pool */
+	char relay[DNS_HOST_SIZE + 64]; /* the last host tried, "mx.example.org[192.0.2.1]:25"; "" if none */
+	char mta[DNS_HOST_SIZE];        /* its name, for Remote-MTA */
+	char tls[16];                   /* "TLSv1.3", or "none" */
+	char cipher[64];                /* "TLS_AES_256_GCM_SHA384", or "" */
+};
+
+void remote_job_free(struct remote_job *j);
+
+/* Loop thread: the job is finished; the callee owns it. */
+typedef void delivery_pool_done_fn(void *arg, struct remote_job *job);
+
+/* Reads [delivery], [relay] from c (copied). NULL with a sentence on failure (TLS set-up). */
+struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, struct dns *dns,
+					delivery_pool_done_fn *done, void *arg, char *error_r, size_t error_size);
+/* Any thread: hands a job to the pool, which owns it from now on. */
+void delivery_pool_post(struct delivery_pool *p, struct remote_job *job);
+/* Loop thread: drops every job in hand (they stay in the queue, and are delivered after a restart)
+ * and every connection, without calling done. Whoever posts must have stopped. */
+void delivery_pool_free(struct delivery_pool *p);
+
+#endif

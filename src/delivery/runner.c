@@ -1,0 +1,632 @@
+/* runner.c — the delivery runner thread: due work in, outcomes recorded, nothing dropped. */
+#include "delivery/runner.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "conf/conf.h"
+#include "delivery/dsn.h"
+#include "delivery/local.h"
+#include "delivery/pool.h"
+#include "delivery/throttle.h"
+#include "mailbox/users.h"
+#include "queue/queue.h"
+#include "queue/scheduler.h"
+#include "util/log.h"
+
+/* Local recipients per pass: one results transaction each. */
+#define RUNNER_BATCH 256
+/* Even with nothing due, look again this often: `mailwerk queue flush` from another process and
+ * new local domains are noticed within this time. */
+#define RUNNER_POLL_SECONDS 2
+/* Jobs handed to the pool per connection it may open, in total and per domain: enough that a
+ * connection finds the next message waiting when it finishes one, few enough to bound memory. */
+#define RUNNER_JOBS_PER_CONNECTION 4
+
+/* A destination domain with jobs in the pool, or held back. */
+struct runner_domain {
+	char *name;
+	unsigned jobs;
+	bool held;
+	struct throttle_bucket *bucket; /* NULL: no [throttle] rate for it */
+};
+
+struct runner_throttle {
+	char *domain;
+	struct throttle_bucket bucket;
+};
+
+struct delivery_runner {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool kicked;                  /* under lock */
+	bool stopping;                /* under lock */
+	struct remote_job *done_head; /* under lock: finished jobs to record */
+	struct remote_job *done_tail;
+	/* copies of what the thread needs from the configuration it started with */
+	char *data_dir;
+	char *hostname;
+	char *delims;
+	unsigned schedule[CONF_RETRY_MAX];
+	size_t schedule_count;
+	unsigned max_lifetime;
+	unsigned delay_warning;
+	unsigned job_window;    /* jobs in the pool at most */
+	unsigned domain_window; /* jobs per domain in the pool at most */
+	struct runner_throttle *throttles;
+	size_t throttle_count;
+	/* the thread's own */
+	struct queue *queue;
+	struct users *users;
+	struct delivery_pool *pool;
+	unsigned jobs;
+	struct runner_domain *domains;
+	size_t domain_count;
+};
+
+static int64_t runner_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- a batch of outcomes, recorded in one transaction ---- */
+
+struct batch {
+	struct queue_rcpt_result *res;
+	size_t n, cap;
+	char **strs; /* copies the results point to */
+	size_t nstrs, capstrs;
+	struct queue_msg **add;
+	size_t nadd, capadd;
+};
+
+static bool batch_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return true;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	while (ncap < need)
+		ncap *= 2;
+	void *g = realloc(*p, ncap * elem);
+	if (g == NULL)
+		return false;
+	*p = g;
+	*cap = ncap;
+	return true;
+}
+
+static const char *batch_str(struct batch *b, const char *s)
+{
+	if (s == NULL || !batch_grow((void **)&b->strs, &b->capstrs, b->nstrs + 1, sizeof(char *)))
+		return NULL;
+	char *copy = strdup(s);
+	if (copy != NULL)
+		b->strs[b->nstrs++] = copy;
+	return copy;
+}
+
+static void batch_reset(struct batch *b)
+{
+	for (size_t i = 0; i < b->nstrs; i++)
+		free(b->strs[i]);
+	for (size_t i = 0; i < b->nadd; i++)
+		queue_msg_free(b->add[i]);
+	b->n = b->nstrs = b->nadd = 0;
+}
+
+static void batch_free(struct batch *b)
+{
+	batch_reset(b);
+	free(b->res);
+	free(b->strs);
+	free(b->add);
+}
+
+static void batch_commit(struct delivery_runner *d, struct batch *b)
+{
+	const char *err;
+	if (b->n > 0 && queue_rcpt_results(d->queue, b->res, b->n, b->add, b->nadd, &err) != RESULT_OK)
+		/* not recorded, so due again: delivered ones go again (at-least-once), nothing is lost */
+		log_error("event=delivery_record_failed error=\"%s\"", err);
+	batch_reset(b);
+}
+
+/* What happened to one recipient in one attempt. */
+struct outcome {
+	const char *addr;
+	unsigned idx;
+	unsigned attempts; /* before this one */
+	bool warned;
+	enum result result;
+	const char *status;     /* RFC 3463, for failures */
+	const char *text;       /* the reply or our reason, for failures */
+	const char *remote_mta; /* the host whose reply text is, or NULL when the text is ours */
+};
+
+/* Turns the outcomes of one message into results and, for the sender, at most one failure report
+ * and one delay warning (RFC 3464), all added to b. */
+static void runner_record(struct delivery_runner *d, struct batch *b, const struct dsn_original *o,
+			  const struct outcome *oc, size_t n, int64_t now)
+{
+	struct bounce_rcpt *failed = calloc(n, sizeof(*failed));
+	struct bounce_rcpt *delayed = calloc(n, sizeof(*delayed));
+	char (*diag)[DELIVERY_REPLY_TEXT_MAX + 160] = calloc(n, sizeof(*diag));
+	char (*mta)[DNS_HOST_SIZE + 8] = calloc(n, sizeof(*mta));
+	size_t nf = 0, nd = 0;
+	if (failed == NULL || delayed == NULL || diag == NULL || mta == NULL ||
+	    !batch_grow((void **)&b->res, &b->cap, b->n + n, sizeof(*b->res))) {
+		/* not recorded: the recipients are due again */
+		for (size_t i = 0; i < n; i++)
+			queue_unclaim(d->queue, o->queue_id, oc[i].idx);
+		goto out;
+	}
+	const char *id = batch_str(b, o->queue_id);
+	for (size_t i = 0; i < n; i++) {
+		const struct outcome *c = &oc[i];
+		struct queue_rcpt_result *r = &b->res[b->n++];
+		*r = (struct queue_rcpt_result){.id = id, .idx = c->idx, .state = QUEUE_RCPT_DELIVERED};
+		if (c->result == RESULT_OK)
+			continue;
+		r->error = batch_str(b, c->text);
+		r->state = c->result == RESULT_PERMFAIL ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED;
+		/* RFC 5321 §4.5.4.1: give up after the queue lifetime; the report keeps the 4.x.x */
+		if (r->state == QUEUE_RCPT_DEFERRED && now - o->arrival >= d->max_lifetime)
+			r->state = QUEUE_RCPT_FAILED;
+		if (r->state == QUEUE_RCPT_DEFERRED)
+			r->next_attempt = scheduler_next_attempt(d->schedule, d->schedule_count, c->attempts + 1, now);
+		/* RFC 3464 §2.3.6: an SMTP reply is "smtp"; a reason of ours gets a type of our own */
+		snprintf(diag[i], sizeof(diag[i]), "%s; %s", c->remote_mta != NULL ? "smtp" : "X-Mailwerk", c->text);
+		if (c->remote_mta != NULL)
+			snprintf(mta[i], sizeof(mta[i]), "dns; %s", c->remote_mta);
+		struct bounce_rcpt br = {
+			.addr = c->addr,
+			.status = c->status,
+			.remote_mta = c->remote_mta != NULL ? mta[i] : NULL,
+			.diagnostic = diag[i],
+			.last_attempt = (time_t)now,
+		};
+		if (r->state == QUEUE_RCPT_FAILED) {
+			br.action = BOUNCE_ACTION_FAILED;
+			failed[nf++] = br;
+		} else if (d->delay_warning > 0 && !c->warned && now - o->arrival >= d->delay_warning) {
+			/* once per recipient, after [delivery] delay_warning_time (RFC 3464 §2.3.3 "delayed") */
+			br.action = BOUNCE_ACTION_DELAYED;
+			br.retry_until = (time_t)(o->arrival + d->max_lifetime);
+			delayed[nd++] = br;
+			r->warned = true;
+		}
+	}
+	struct queue_msg *m[2] = {
+		dsn_message(d->hostname, o, BOUNCE_KIND_FAILURE, failed, nf, now),
+		dsn_message(d->hostname, o, BOUNCE_KIND_DELAY, delayed, nd, now),
+	};
+	for (size_t i = 0; i < 2; i++) {
+		if (m[i] == NULL)
+			continue;
+		if (batch_grow((void **)&b->add, &b->capadd, b->nadd + 1, sizeof(*b->add)))
+			b->add[b->nadd++] = m[i];
+		else
+			queue_msg_free(m[i]);
+	}
+out:
+	free(failed);
+	free(delayed);
+	free(diag);
+	free(mta);
+}
+
+/* ---- local recipients ---- */
+
+/* One pass: everything due now, up to a batch. Returns the number of recipients handled. */
+static size_t runner_local_pass(struct delivery_runner *d, struct batch *b)
+{
+	struct queue_due_msg *msgs;
+	size_t count, handled = 0;
+	const char *err;
+	int64_t now = time(NULL);
+	struct delivery_local ctx = {d->data_dir, d->hostname, d->delims, d->users};
+
+	if (queue_due(d->queue, QUEUE_ROUTE_LOCAL, now, RUNNER_BATCH, &msgs, &count, &err) != RESULT_OK) {
+		log_error("event=delivery_scan_failed error=\"%s\"", err);
+		return 0;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const struct queue_due_msg *m = &msgs[i];
+		char *data = NULL;
+		size_t size = 0;
+		if (queue_msg_data(d->queue, m->id, &data, &size, &err) != RESULT_OK)
+			continue; /* deleted meanwhile (queue delete), or a read error: the next pass sees */
+		struct outcome *oc = calloc(m->rcpt_count, sizeof(*oc));
+		char (*errs)[256] = calloc(m->rcpt_count, sizeof(*errs));
+		if (oc == NULL || errs == NULL) {
+			free(oc);
+			free(errs);
+			free(data);
+			continue;
+		}
+		for (size_t j = 0; j < m->rcpt_count; j++) {
+			const struct queue_due_rcpt *r = &m->rcpts[j];
+			oc[j] = (struct outcome){.addr = r->addr, .idx = r->idx, .attempts = r->attempts, .warned = r->warned};
+			oc[j].result = delivery_local_one(&ctx, m->id, m->sender, r->addr, data, size, errs[j],
+							  sizeof(errs[j]), &oc[j].status);
+			oc[j].text = errs[j];
+			if (oc[j].result != RESULT_OK)
+				log_warn("queue_id=%s event=%s rcpt=%s attempts=%u error=\"%s\"", m->id,
+					 oc[j].result == RESULT_TEMPFAIL ? "deferred" : "failed", r->addr, r->attempts + 1,
+					 errs[j]);
+		}
+		struct dsn_original o = {m->id, m->sender, m->arrival, data, size};
+		runner_record(d, b, &o, oc, m->rcpt_count, now);
+		handled += m->rcpt_count;
+		free(oc);
+		free(errs);
+		free(data);
+	}
+	batch_commit(d, b);
+	queue_due_free(msgs, count);
+	return handled;
+}
+
+/* ---- remote recipients: domains, throttles, jobs ---- */
+
+static struct runner_domain *runner_domain_get(struct delivery_runner *d, const char *name)
+{
+	for (size_t i = 0; i < d->domain_count; i++)
+		if (strcmp(d->domains[i].name, name) == 0)
+			return &d->domains[i];
+	struct runner_domain *grown = realloc(d->domains, (d->domain_count + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return NULL;
+	d->domains = grown;
+	struct runner_domain *dom = &d->domains[d->domain_count];
+	*dom = (struct runner_domain){.name = strdup(name)};
+	if (dom->name == NULL)
+		return NULL;
+	for (size_t i = 0; i < d->throttle_count; i++)
+		if (strcasecmp(d->throttles[i].domain, name) == 0)
+			dom->bucket = &d->throttles[i].bucket;
+	d->domain_count++;
+	return dom;
+}
+
+static void runner_domain_hold(struct delivery_runner *d, struct runner_domain *dom, bool hold)
+{
+	const char *err;
+	if (dom->held == hold)
+		return;
+	if (queue_domain_hold(d->queue, dom->name, hold, &err) != RESULT_OK) {
+		log_error("event=delivery_hold_failed domain=%s error=\"%s\"", dom->name, err);
+		return;
+	}
+	dom->held = hold;
+}
+
+/* Releases domains that may take jobs again, forgets idle ones; returns the earliest time (ms) at
+ * which a throttled domain may go on, 0 when none waits. */
+static int64_t runner_domains_review(struct delivery_runner *d, int64_t now_ms)
+{
+	int64_t next = 0;
+	for (size_t i = 0; i < d->domain_count;) {
+		struct runner_domain *dom = &d->domains[i];
+		int64_t ready = dom->bucket != NULL ? throttle_ready_ms(dom->bucket, now_ms) : now_ms;
+		if (dom->held && dom->jobs < d->domain_window && ready <= now_ms)
+			runner_domain_hold(d, dom, false);
+		if (dom->held && dom->jobs < d->domain_window && (next == 0 || ready < next))
+			next = ready;
+		if (dom->jobs == 0 && !dom->held) {
+			free(dom->name);
+			d->domains[i] = d->domains[--d->domain_count];
+			continue;
+		}
+		i++;
+	}
+	return next;
+}
+
+static struct remote_job *runner_job_new(const struct queue_due_msg *m, size_t first, size_t n, const char *data,
+					 size_t size)
+{
+	struct remote_job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return NULL;
+	snprintf(j->id, sizeof(j->id), "%s", m->id);
+	j->sender = strdup(m->sender);
+	j->domain = strdup(m->rcpts[first].domain);
+	j->arrival = m->arrival;
+	j->data = malloc(size ? size : 1);
+	j->size = size;
+	j->rcpts = calloc(n, sizeof(*j->rcpts));
+	if (j->sender == NULL || j->domain == NULL || j->data == NULL || j->rcpts == NULL) {
+		remote_job_free(j);
+		return NULL;
+	}
+	memcpy(j->data, data, size);
+	for (size_t k = 0; k < n; k++) {
+		const struct queue_due_rcpt *r = &m->rcpts[first + k];
+		struct remote_rcpt *rr = &j->rcpts[j->rcpt_count];
+		rr->addr = strdup(r->addr);
+		if (rr->addr == NULL) {
+			remote_job_free(j);
+			return NULL;
+		}
+		rr->idx = r->idx;
+		rr->attempts = r->attempts;
+		rr->warned = r->warned;
+		j->rcpt_count++;
+	}
+	return j;
+}
+
+/* Hands due remote recipients to the pool as jobs, one per (message, domain), within the windows
+ * and rates. Returns the number of jobs handed over. */
+static size_t runner_remote_dispatch(struct delivery_runner *d)
+{
+	if (d->pool == NULL || d->jobs >= d->job_window)
+		return 0;
+	struct queue_due_msg *msgs;
+	size_t count, posted = 0;
+	const char *err;
+	int64_t now_ms = runner_now_ms();
+	size_t room = d->job_window - d->jobs;
+	if (queue_due(d->queue, QUEUE_ROUTE_REMOTE, now_ms / 1000, room < RUNNER_BATCH ? room : RUNNER_BATCH, &msgs, &count,
+		      &err) != RESULT_OK) {
+		log_error("event=delivery_scan_failed error=\"%s\"", err);
+		return 0;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const struct queue_due_msg *m = &msgs[i];
+		char *data = NULL;
+		size_t size = 0;
+		bool have_data = queue_msg_data(d->queue, m->id, &data, &size, &err) == RESULT_OK;
+		for (size_t first = 0, n; first < m->rcpt_count; first += n) {
+			for (n = 1; first + n < m->rcpt_count && strcmp(m->rcpts[first + n].domain, m->rcpts[first].domain) == 0; n++)
+				;
+			struct runner_domain *dom = runner_domain_get(d, m->rcpts[first].domain);
+			struct remote_job *j = NULL;
+			bool go = have_data && dom != NULL && d->jobs < d->job_window && dom->jobs < d->domain_window;
+			/* a throttled domain spends a token per message; without one it waits, queued */
+			if (go && dom->bucket != NULL && !throttle_take(dom->bucket, now_ms))
+				go = false;
+			if (go)
+				j = runner_job_new(m, first, n, data, size);
+			if (j == NULL) {
+				for (size_t k = 0; k < n; k++)
+					queue_unclaim(d->queue, m->id, m->rcpts[first + k].idx);
+				if (dom != NULL && have_data)
+					runner_domain_hold(d, dom, true);
+				continue;
+			}
+			dom->jobs++;
+			d->jobs++;
+			if (dom->jobs >= d->domain_window)
+				runner_domain_hold(d, dom, true);
+			delivery_pool_post(d->pool, j);
+			posted++;
+		}
+		free(data);
+	}
+	queue_due_free(msgs, count);
+	return posted;
+}
+
+static void runner_log_remote(const struct remote_job *j, const struct remote_rcpt *r)
+{
+	char text[600];
+	log_safe(text, sizeof(text), r->text, (unsigned)strlen(r->text));
+	if (r->result == RESULT_OK)
+		log_info("queue_id=%s event=delivered rcpt=%s relay=%s tls=%s%s%s reply=\"%s\"", j->id, r->addr, j->relay,
+			 j->tls, j->cipher[0] ? " cipher=" : "", j->cipher, text);
+	else
+		log_warn("queue_id=%s event=%s rcpt=%s relay=%s attempts=%u error=\"%s\"", j->id,
+			 r->result == RESULT_TEMPFAIL ? "deferred" : "failed", r->addr, j->relay[0] ? j->relay : "none",
+			 r->attempts + 1, text);
+}
+
+/* Records the jobs the pool finished. Returns how many. */
+static size_t runner_remote_results(struct delivery_runner *d, struct batch *b)
+{
+	pthread_mutex_lock(&d->lock);
+	struct remote_job *list = d->done_head;
+	d->done_head = d->done_tail = NULL;
+	pthread_mutex_unlock(&d->lock);
+	size_t n = 0;
+	int64_t now = time(NULL);
+	for (struct remote_job *j = list; j != NULL; j = j->next, n++) {
+		struct outcome *oc = calloc(j->rcpt_count, sizeof(*oc));
+		if (oc == NULL) {
+			for (size_t k = 0; k < j->rcpt_count; k++)
+				queue_unclaim(d->queue, j->id, j->rcpts[k].idx);
+			continue;
+		}
+		for (size_t k = 0; k < j->rcpt_count; k++) {
+			const struct remote_rcpt *r = &j->rcpts[k];
+			runner_log_remote(j, r);
+			oc[k] = (struct outcome){
+				.addr = r->addr,
+				.idx = r->idx,
+				.attempts = r->attempts,
+				.warned = r->warned,
+				.result = r->result,
+				.status = r->status,
+				.text = r->text,
+				.remote_mta = r->remote && j->mta[0] ? j->mta : NULL,
+			};
+		}
+		struct dsn_original o = {j->id, j->sender, j->arrival, j->data, j->size};
+		runner_record(d, b, &o, oc, j->rcpt_count, now);
+		free(oc);
+	}
+	batch_commit(d, b);
+	while (list != NULL) {
+		struct remote_job *next = list->next;
+		struct runner_domain *dom = runner_domain_get(d, list->domain);
+		if (dom != NULL && dom->jobs > 0)
+			dom->jobs--;
+		d->jobs--;
+		remote_job_free(list);
+		list = next;
+	}
+	return n;
+}
+
+/* ---- the thread ---- */
+
+static void *runner_main(void *arg)
+{
+	struct delivery_runner *d = arg;
+	struct batch b = {0};
+	pthread_mutex_lock(&d->lock);
+	while (!d->stopping) {
+		d->kicked = false;
+		pthread_mutex_unlock(&d->lock);
+		const char *err;
+		size_t progress = runner_remote_results(d, &b);
+		size_t local = runner_local_pass(d, &b);
+		int64_t throttle_next = runner_domains_review(d, runner_now_ms());
+		progress += local + runner_remote_dispatch(d);
+		int64_t next_local = 0, next_remote = 0;
+		if (local < RUNNER_BATCH && queue_next_due(d->queue, QUEUE_ROUTE_LOCAL, &next_local, &err) != RESULT_OK)
+			log_error("event=delivery_scan_failed error=\"%s\"", err);
+		if (d->pool != NULL && d->jobs < d->job_window &&
+		    queue_next_due(d->queue, QUEUE_ROUTE_REMOTE, &next_remote, &err) != RESULT_OK)
+			log_error("event=delivery_scan_failed error=\"%s\"", err);
+		pthread_mutex_lock(&d->lock);
+		if (local == RUNNER_BATCH || d->kicked || d->done_head != NULL)
+			continue; /* more is waiting */
+		int64_t now = time(NULL);
+		int64_t until_ms = (now + RUNNER_POLL_SECONDS) * 1000;
+		int64_t next = next_local == 0 || (next_remote != 0 && next_remote < next_local) ? next_remote : next_local;
+		if (next != 0 && next <= now && progress > 0)
+			continue;
+		if (next != 0 && next * 1000 < until_ms)
+			until_ms = next <= now ? (now + 1) * 1000 : next * 1000; /* nothing moved: not a busy loop */
+		if (throttle_next != 0 && throttle_next < until_ms)
+			until_ms = throttle_next;
+		struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000), .tv_nsec = (long)(until_ms % 1000) * 1000000};
+		while (!d->kicked && !d->stopping && d->done_head == NULL &&
+		       pthread_cond_timedwait(&d->wake, &d->lock, &ts) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&d->lock);
+	runner_remote_results(d, &b); /* what finished before the stop is recorded, not delivered twice */
+	batch_free(&b);
+	return NULL;
+}
+
+static void runner_free(struct delivery_runner *d)
+{
+	if (d->queue != NULL)
+		queue_close(d->queue);
+	if (d->users != NULL)
+		users_close(d->users);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->wake);
+	for (size_t i = 0; i < d->domain_count; i++)
+		free(d->domains[i].name);
+	free(d->domains);
+	for (size_t i = 0; i < d->throttle_count; i++)
+		free(d->throttles[i].domain);
+	free(d->throttles);
+	while (d->done_head != NULL) {
+		struct remote_job *next = d->done_head->next;
+		remote_job_free(d->done_head);
+		d->done_head = next;
+	}
+	free(d->data_dir);
+	free(d->hostname);
+	free(d->delims);
+	free(d);
+}
+
+struct delivery_runner *delivery_runner_start(const struct conf *c, struct delivery_pool *pool, char *error_r,
+					      size_t error_size)
+{
+	struct delivery_runner *d = calloc(1, sizeof(*d));
+	const char *err;
+	if (d == NULL) {
+		snprintf(error_r, error_size, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->wake, NULL);
+	d->pool = pool;
+	d->data_dir = strdup(c->data_dir);
+	d->hostname = strdup(c->hostname);
+	d->delims = strdup(c->recipient_delimiter);
+	memcpy(d->schedule, c->retry_schedule, sizeof(d->schedule));
+	d->schedule_count = c->retry_count;
+	d->max_lifetime = c->max_queue_lifetime;
+	d->delay_warning = c->delay_warning_time;
+	d->job_window = c->out_max_connections * RUNNER_JOBS_PER_CONNECTION;
+	d->domain_window = c->out_max_per_domain * RUNNER_JOBS_PER_CONNECTION;
+	d->throttles = calloc(c->throttle_count ? c->throttle_count : 1, sizeof(*d->throttles));
+	bool ok = d->data_dir != NULL && d->hostname != NULL && d->delims != NULL && d->throttles != NULL;
+	int64_t now_ms = runner_now_ms();
+	for (size_t i = 0; ok && i < c->throttle_count; i++) {
+		struct runner_throttle *t = &d->throttles[d->throttle_count];
+		if ((t->domain = strdup(c->throttles[i].domain)) == NULL) {
+			ok = false;
+			break;
+		}
+		throttle_init(&t->bucket, c->throttles[i].count, c->throttles[i].period, now_ms);
+		d->throttle_count++;
+	}
+	if (!ok) {
+		snprintf(error_r, error_size, "out of memory");
+		runner_free(d);
+		return NULL;
+	}
+	if ((d->queue = queue_open(c->data_dir, &err)) == NULL || (d->users = users_open(c->data_dir, &err)) == NULL) {
+		snprintf(error_r, error_size, "delivery: %s", err);
+		runner_free(d);
+		return NULL;
+	}
+	if (pthread_create(&d->thread, NULL, runner_main, d) != 0) {
+		snprintf(error_r, error_size, "cannot start the delivery thread");
+		runner_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void delivery_runner_kick(struct delivery_runner *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->kicked = true;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void delivery_runner_job_done(struct delivery_runner *d, struct remote_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&d->lock);
+	if (d->done_tail != NULL)
+		d->done_tail->next = job;
+	else
+		d->done_head = job;
+	d->done_tail = job;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void delivery_runner_stop(struct delivery_runner *d)
+{
+	if (d == NULL)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->thread, NULL);
+	runner_free(d);
+}

@@ -1,0 +1,25 @@
+/* runner.h — the delivery runner: a thread with its own queue and accounts connections that finds
+ * what is due, delivers local recipients into their Maildirs itself, hands remote ones to the pool
+ * (pool.h, loop thread) as jobs, and records every outcome: retries on the schedule, failures after
+ * max_queue_lifetime, DSNs and delay warnings queued in the same transaction. */
+#ifndef MAILWERK_DELIVERY_RUNNER_H
+#define MAILWERK_DELIVERY_RUNNER_H
+
+#include <stddef.h>
+
+struct conf;
+struct delivery_pool;
+struct delivery_runner;
+struct remote_job;
+
+/* Starts the thread. Remote jobs go to pool. NULL with a sentence on failure. */
+struct delivery_runner *delivery_runner_start(const struct conf *c, struct delivery_pool *pool, char *error_r,
+					      size_t error_size);
+/* Any thread, e.g. after a message is committed: look for due work now rather than at the next poll. */
+void delivery_runner_kick(struct delivery_runner *d);
+/* Any thread: a job the pool finished; the runner records it and frees it. */
+void delivery_runner_job_done(struct delivery_runner *d, struct remote_job *job);
+/* Records what finished, stops the thread, frees. Jobs still in the pool stay in the queue. */
+void delivery_runner_stop(struct delivery_runner *d);
+
+#endif
