@@ -13,6 +13,7 @@
 #include "delivery/client.h"
 #include "delivery/mx.h"
 #include "util/log.h"
+#include "net/dns.h"
 #include "util/loopq.h"
 
 /* A destination: the domain of the jobs, or the smarthost for all of them. */
@@ -24,10 +25,26 @@ struct pool_dest {
 	unsigned conns;
 };
 
+/* What the configuration says, shared by the connections started under it: a reload makes new
+ * settings, and the old ones live on until their last connection ends. */
+struct pool_settings {
+	unsigned refs;
+	struct dns *dns;
+	SSL_CTX *tls_ctx;
+	char *helo;
+	unsigned port;
+	enum delivery_tls_policy tls;
+	char *relay_host; /* NULL: MX delivery */
+	char *auth_user;  /* NULL: no AUTH */
+	char *auth_pass;
+	unsigned max_conns, max_per_dest;
+};
+
 /* One connection's life: resolving, then one job after another on one host. */
 struct pool_conn {
 	struct pool_conn *prev, *next;
 	struct delivery_pool *p;
+	struct pool_settings *set;
 	struct pool_dest *dest;
 	struct remote_job *job;
 	struct mx_query *mxq;
@@ -44,25 +61,19 @@ struct pool_conn {
 
 struct delivery_pool {
 	struct event_base *base;
-	struct dns *dns;
 	struct loopq *inbox;
-	SSL_CTX *tls_ctx;
+	struct pool_settings *set; /* for connections started from now on */
 	bool closing;
 	delivery_pool_done_fn *done;
 	void *done_arg;
-	char *helo;
-	unsigned port;
-	enum delivery_tls_policy tls;
-	char *relay_host; /* NULL: MX delivery */
-	char *auth_user;  /* NULL: no AUTH */
-	char *auth_pass;
-	unsigned max_conns, max_per_dest, conns;
+	unsigned conns;
 	bool servicing, service_again; /* pool_service is not re-entered from a failure inside it */
 	struct pool_dest *dests;
 	struct pool_conn *conn_list;
 };
 
 static void pool_conn_try(struct pool_conn *c);
+static void pool_settings_unref(struct pool_settings *s);
 static void pool_service(struct delivery_pool *p);
 
 void remote_job_free(struct remote_job *j)
@@ -159,6 +170,8 @@ static void pool_conn_end(struct pool_conn *c)
 		mx_cancel(c->mxq);
 	c->dest->conns--;
 	p->conns--;
+	if (c->set != NULL)
+		pool_settings_unref(c->set);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -239,7 +252,7 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 	for (size_t i = 0; i < j->rcpt_count; i++)
 		pending = pending || j->rcpts[i].result == RESULT_TEMPFAIL;
 
-	if (pending && !p->closing && r->error == DELIVERY_ERR_TLS_HANDSHAKE && p->tls == DELIVERY_TLS_OPPORTUNISTIC &&
+	if (pending && !p->closing && r->error == DELIVERY_ERR_TLS_HANDSHAKE && c->set->tls == DELIVERY_TLS_OPPORTUNISTIC &&
 	    !c->plain) {
 		/* opportunistic TLS: a failed handshake is retried on the same host in clear */
 		log_warn("queue_id=%s event=tls_fallback relay=%s error=\"%s\"", j->id, j->relay, r->error_text);
@@ -289,14 +302,14 @@ static void pool_client_job(struct pool_conn *c, struct delivery_job *cj)
 		utf8 = utf8 || pool_addr_8bit(j->rcpts[i].addr);
 	*cj = (struct delivery_job){
 		.base = p->base,
-		.tls_ctx = p->tls_ctx,
+		.tls_ctx = c->set->tls_ctx,
 		.addr = (const struct sockaddr *)&c->ss,
 		.addr_len = c->ss_len,
 		.host = c->mx->targets[c->host_i].host,
-		.helo_name = p->helo,
-		.tls = c->plain ? DELIVERY_TLS_NONE : p->tls,
-		.auth_user = p->auth_user,
-		.auth_pass = p->auth_pass,
+		.helo_name = c->set->helo,
+		.tls = c->plain ? DELIVERY_TLS_NONE : c->set->tls,
+		.auth_user = c->set->auth_user,
+		.auth_pass = c->set->auth_pass,
 		.sender = j->sender,
 		.rcpts = c->rcpts,
 		.rcpt_count = c->rcpt_count,
@@ -321,19 +334,19 @@ static void pool_conn_try(struct pool_conn *c)
 	if (a->family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&c->ss;
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)c->p->port);
+		sin->sin_port = htons((uint16_t)c->set->port);
 		memcpy(&sin->sin_addr, a->bytes, 4);
 		c->ss_len = sizeof(*sin);
 	} else {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->ss;
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)c->p->port);
+		sin6->sin6_port = htons((uint16_t)c->set->port);
 		memcpy(&sin6->sin6_addr, a->bytes, 16);
 		c->ss_len = sizeof(*sin6);
 	}
 	dns_addr_str(a, ip, sizeof(ip));
 	snprintf(j->relay, sizeof(j->relay), a->family == AF_INET ? "%s[%s]:%u" : "%s[IPv6:%s]:%u", t->host, ip,
-		 c->p->port);
+		 c->set->port);
 	snprintf(j->mta, sizeof(j->mta), "%s", t->host);
 	struct delivery_job cj;
 	if (!pool_conn_rcpts(c)) {
@@ -349,10 +362,10 @@ static void pool_conn_try(struct pool_conn *c)
 
 /* RFC 5321 §5.1: when we are among the MX hosts, only the more preferred ones may be tried; when we
  * are the most preferred, the mail would come back to us. Returns false in that case. */
-static bool pool_mx_trim_self(const struct delivery_pool *p, struct mx_result *mx)
+static bool pool_mx_trim_self(const struct pool_settings *set, struct mx_result *mx)
 {
 	for (size_t i = 0; i < mx->count; i++)
-		if (!mx->targets[i].implicit && strcasecmp(mx->targets[i].host, p->helo) == 0) {
+		if (!mx->targets[i].implicit && strcasecmp(mx->targets[i].host, set->helo) == 0) {
 			size_t keep = 0;
 			while (keep < mx->count && mx->targets[keep].pref < mx->targets[i].pref)
 				keep++;
@@ -379,9 +392,9 @@ static void pool_on_mx(void *arg, const struct mx_result *r)
 		return;
 	}
 	*c->mx = *r;
-	if (c->p->relay_host == NULL && !pool_mx_trim_self(c->p, c->mx)) {
+	if (c->set->relay_host == NULL && !pool_mx_trim_self(c->set, c->mx)) {
 		char why[DNS_HOST_SIZE + 96];
-		snprintf(why, sizeof(why), "mail for %s loops back to myself (%s is its best MX host)", j->domain, c->p->helo);
+		snprintf(why, sizeof(why), "mail for %s loops back to myself (%s is its best MX host)", j->domain, c->set->helo);
 		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.4.6", why); /* RFC 3463 X.4.6: routing loop */
 		pool_conn_end(c);
 		return;
@@ -408,8 +421,10 @@ static void pool_conn_start(struct delivery_pool *p, struct pool_dest *d, struct
 	p->conn_list = c;
 	d->conns++;
 	p->conns++;
-	c->mxq = p->relay_host != NULL ? mx_resolve_host(p->dns, p->relay_host, pool_on_mx, c)
-				       : mx_resolve(p->dns, j->domain, pool_on_mx, c);
+	c->set = p->set;
+	c->set->refs++;
+	c->mxq = c->set->relay_host != NULL ? mx_resolve_host(c->set->dns, c->set->relay_host, pool_on_mx, c)
+					    : mx_resolve(c->set->dns, j->domain, pool_on_mx, c);
 	if (c->mxq == NULL) {
 		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", "out of memory");
 		pool_conn_end(c);
@@ -428,8 +443,9 @@ static void pool_service(struct delivery_pool *p)
 	p->servicing = true;
 	do {
 		p->service_again = false;
-		for (struct pool_dest *d = p->dests; d != NULL && p->conns < p->max_conns; d = d->next)
-			while (d->wait_head != NULL && d->conns < p->max_per_dest && p->conns < p->max_conns)
+		const struct pool_settings *set = p->set;
+		for (struct pool_dest *d = p->dests; d != NULL && p->conns < set->max_conns; d = d->next)
+			while (d->wait_head != NULL && d->conns < set->max_per_dest && p->conns < set->max_conns)
 				pool_conn_start(p, d, pool_dest_pop(d));
 	} while (p->service_again);
 	pool_dest_forget_idle(p);
@@ -444,7 +460,7 @@ static void pool_on_post(void *arg)
 		remote_job_free(j);
 		return;
 	}
-	struct pool_dest *d = pool_dest_get(p, p->relay_host != NULL ? p->relay_host : j->domain);
+	struct pool_dest *d = pool_dest_get(p, p->set->relay_host != NULL ? p->set->relay_host : j->domain);
 	if (d == NULL) {
 		pool_job_init(j);
 		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", "out of memory");
@@ -468,6 +484,23 @@ void delivery_pool_post(struct delivery_pool *p, struct remote_job *job)
 
 /* ---- set-up ---- */
 
+static void pool_settings_unref(struct pool_settings *s)
+{
+	if (s == NULL || --s->refs > 0)
+		return;
+	if (s->dns != NULL)
+		dns_free(s->dns);
+	if (s->tls_ctx != NULL)
+		SSL_CTX_free(s->tls_ctx);
+	free(s->helo);
+	free(s->relay_host);
+	free(s->auth_user);
+	if (s->auth_pass != NULL)
+		OPENSSL_cleanse(s->auth_pass, strlen(s->auth_pass));
+	free(s->auth_pass);
+	free(s);
+}
+
 static SSL_CTX *pool_tls_ctx(const struct conf *c, char *error_r, size_t error_size)
 {
 	SSL_CTX *ctx = delivery_client_tls_ctx_new(error_r, error_size);
@@ -481,22 +514,19 @@ static SSL_CTX *pool_tls_ctx(const struct conf *c, char *error_r, size_t error_s
 	return ctx;
 }
 
-struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, struct dns *dns,
-					delivery_pool_done_fn *done, void *arg, char *error_r, size_t error_size)
+static struct pool_settings *pool_settings_new(struct event_base *base, const struct conf *c, char *error_r,
+					       size_t error_size)
 {
-	struct delivery_pool *p = calloc(1, sizeof(*p));
-	if (p == NULL) {
+	struct pool_settings *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
 		snprintf(error_r, error_size, "out of memory");
 		return NULL;
 	}
-	p->base = base;
-	p->dns = dns;
-	p->done = done;
-	p->done_arg = arg;
-	p->max_conns = c->out_max_connections;
-	p->max_per_dest = c->out_max_per_domain;
-	p->helo = strdup(c->hostname);
-	bool ok = p->helo != NULL;
+	s->refs = 1;
+	s->max_conns = c->out_max_connections;
+	s->max_per_dest = c->out_max_per_domain;
+	s->helo = strdup(c->hostname);
+	bool ok = s->helo != NULL;
 	if (c->relay_host[0] != '\0') {
 		/* RFC 8314 §3: implicit TLS on 465; a smarthost's certificate is always verified */
 		static const enum delivery_tls_policy relay_tls[] = {
@@ -504,14 +534,14 @@ struct delivery_pool *delivery_pool_new(struct event_base *base, const struct co
 			[CONF_RELAY_TLS_IMPLICIT] = DELIVERY_TLS_IMPLICIT,
 			[CONF_RELAY_TLS_NONE] = DELIVERY_TLS_NONE,
 		};
-		p->relay_host = strdup(c->relay_host);
-		p->port = c->relay_port;
-		p->tls = relay_tls[c->relay_tls];
-		ok = ok && p->relay_host != NULL;
+		s->relay_host = strdup(c->relay_host);
+		s->port = c->relay_port;
+		s->tls = relay_tls[c->relay_tls];
+		ok = ok && s->relay_host != NULL;
 		if (c->relay_auth_user[0] != '\0') {
-			p->auth_user = strdup(c->relay_auth_user);
-			p->auth_pass = strdup(c->relay_auth_password);
-			ok = ok && p->auth_user != NULL && p->auth_pass != NULL;
+			s->auth_user = strdup(c->relay_auth_user);
+			s->auth_pass = strdup(c->relay_auth_password);
+			ok = ok && s->auth_user != NULL && s->auth_pass != NULL;
 		}
 	} else {
 		static const enum delivery_tls_policy mx_tls[] = {
@@ -519,19 +549,55 @@ struct delivery_pool *delivery_pool_new(struct event_base *base, const struct co
 			[CONF_TLS_REQUIRED] = DELIVERY_TLS_REQUIRED,
 			[CONF_TLS_NONE] = DELIVERY_TLS_NONE,
 		};
-		p->port = c->remote_port;
-		p->tls = mx_tls[c->delivery_tls];
+		s->port = c->remote_port;
+		s->tls = mx_tls[c->delivery_tls];
 	}
-	if (!ok)
+	if (!ok) {
 		snprintf(error_r, error_size, "out of memory");
-	if (!ok || (p->tls_ctx = pool_tls_ctx(c, error_r, error_size)) == NULL ||
-	    (p->inbox = loopq_new(base)) == NULL) {
-		if (ok && p->tls_ctx != NULL)
-			snprintf(error_r, error_size, "out of memory");
+		pool_settings_unref(s);
+		return NULL;
+	}
+	if ((s->tls_ctx = pool_tls_ctx(c, error_r, error_size)) == NULL ||
+	    (s->dns = dns_new(base, c->dns_resolver, c->dns_trust_anchor, error_r, error_size)) == NULL) {
+		pool_settings_unref(s);
+		return NULL;
+	}
+	return s;
+}
+
+struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, delivery_pool_done_fn *done,
+					void *arg, char *error_r, size_t error_size)
+{
+	struct delivery_pool *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		snprintf(error_r, error_size, "out of memory");
+		return NULL;
+	}
+	p->base = base;
+	p->done = done;
+	p->done_arg = arg;
+	if ((p->set = pool_settings_new(base, c, error_r, error_size)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	if ((p->inbox = loopq_new(base)) == NULL) {
+		snprintf(error_r, error_size, "out of memory");
 		delivery_pool_free(p);
 		return NULL;
 	}
 	return p;
+}
+
+int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, char *error_r, size_t error_size)
+{
+	struct pool_settings *s = pool_settings_new(p->base, c, error_r, error_size);
+	if (s == NULL)
+		return -1;
+	/* connections in progress keep theirs; a larger limit may start more now */
+	pool_settings_unref(p->set);
+	p->set = s;
+	pool_service(p);
+	return 0;
 }
 
 void delivery_pool_free(struct delivery_pool *p)
@@ -549,6 +615,7 @@ void delivery_pool_free(struct delivery_pool *p)
 		if (c->mxq != NULL)
 			mx_cancel(c->mxq);
 		remote_job_free(c->job);
+		pool_settings_unref(c->set);
 		free(c->mx);
 		free(c->rcpts);
 		free(c->rcpt_of);
@@ -562,13 +629,6 @@ void delivery_pool_free(struct delivery_pool *p)
 			remote_job_free(j);
 		free(d);
 	}
-	if (p->tls_ctx != NULL)
-		SSL_CTX_free(p->tls_ctx);
-	free(p->helo);
-	free(p->relay_host);
-	free(p->auth_user);
-	if (p->auth_pass != NULL)
-		OPENSSL_cleanse(p->auth_pass, strlen(p->auth_pass));
-	free(p->auth_pass);
+	pool_settings_unref(p->set);
 	free(p);
 }

@@ -42,16 +42,8 @@ struct runner_throttle {
 	struct throttle_bucket bucket;
 };
 
-struct delivery_runner {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool kicked;                  /* under lock */
-	bool stopping;                /* under lock */
-	struct remote_job *done_head; /* under lock: finished jobs to record */
-	struct remote_job *done_tail;
-	/* copies of what the thread needs from the configuration it started with */
-	char *data_dir;
+/* What the thread takes from the configuration; a reload hands it a new one. */
+struct runner_settings {
 	char *hostname;
 	char *delims;
 	unsigned schedule[CONF_RETRY_MAX];
@@ -62,7 +54,20 @@ struct delivery_runner {
 	unsigned domain_window; /* jobs per domain in the pool at most */
 	struct runner_throttle *throttles;
 	size_t throttle_count;
+};
+
+struct delivery_runner {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool kicked;                  /* under lock */
+	bool stopping;                /* under lock */
+	struct remote_job *done_head; /* under lock: finished jobs to record */
+	struct remote_job *done_tail;
+	struct runner_settings *next_set; /* under lock: from a reload, to take at the next pass */
 	/* the thread's own */
+	char *data_dir;
+	struct runner_settings *set;
 	struct queue *queue;
 	struct users *users;
 	struct delivery_pool *pool;
@@ -179,10 +184,10 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 		r->error = batch_str(b, c->text);
 		r->state = c->result == RESULT_PERMFAIL ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED;
 		/* RFC 5321 §4.5.4.1: give up after the queue lifetime; the report keeps the 4.x.x */
-		if (r->state == QUEUE_RCPT_DEFERRED && now - o->arrival >= d->max_lifetime)
+		if (r->state == QUEUE_RCPT_DEFERRED && now - o->arrival >= d->set->max_lifetime)
 			r->state = QUEUE_RCPT_FAILED;
 		if (r->state == QUEUE_RCPT_DEFERRED)
-			r->next_attempt = scheduler_next_attempt(d->schedule, d->schedule_count, c->attempts + 1, now);
+			r->next_attempt = scheduler_next_attempt(d->set->schedule, d->set->schedule_count, c->attempts + 1, now);
 		/* RFC 3464 §2.3.6: an SMTP reply is "smtp"; a reason of ours gets a type of our own */
 		snprintf(diag[i], sizeof(diag[i]), "%s; %s", c->remote_mta != NULL ? "smtp" : "X-Mailwerk", c->text);
 		if (c->remote_mta != NULL)
@@ -197,17 +202,17 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 		if (r->state == QUEUE_RCPT_FAILED) {
 			br.action = BOUNCE_ACTION_FAILED;
 			failed[nf++] = br;
-		} else if (d->delay_warning > 0 && !c->warned && now - o->arrival >= d->delay_warning) {
+		} else if (d->set->delay_warning > 0 && !c->warned && now - o->arrival >= d->set->delay_warning) {
 			/* once per recipient, after [delivery] delay_warning_time (RFC 3464 §2.3.3 "delayed") */
 			br.action = BOUNCE_ACTION_DELAYED;
-			br.retry_until = (time_t)(o->arrival + d->max_lifetime);
+			br.retry_until = (time_t)(o->arrival + d->set->max_lifetime);
 			delayed[nd++] = br;
 			r->warned = true;
 		}
 	}
 	struct queue_msg *m[2] = {
-		dsn_message(d->hostname, o, BOUNCE_KIND_FAILURE, failed, nf, now),
-		dsn_message(d->hostname, o, BOUNCE_KIND_DELAY, delayed, nd, now),
+		dsn_message(d->set->hostname, o, BOUNCE_KIND_FAILURE, failed, nf, now),
+		dsn_message(d->set->hostname, o, BOUNCE_KIND_DELAY, delayed, nd, now),
 	};
 	for (size_t i = 0; i < 2; i++) {
 		if (m[i] == NULL)
@@ -233,7 +238,7 @@ static size_t runner_local_pass(struct delivery_runner *d, struct batch *b)
 	size_t count, handled = 0;
 	const char *err;
 	int64_t now = time(NULL);
-	struct delivery_local ctx = {d->data_dir, d->hostname, d->delims, d->users};
+	struct delivery_local ctx = {d->data_dir, d->set->hostname, d->set->delims, d->users};
 
 	if (queue_due(d->queue, QUEUE_ROUTE_LOCAL, now, RUNNER_BATCH, &msgs, &count, &err) != RESULT_OK) {
 		log_error("event=delivery_scan_failed error=\"%s\"", err);
@@ -291,9 +296,9 @@ static struct runner_domain *runner_domain_get(struct delivery_runner *d, const 
 	*dom = (struct runner_domain){.name = strdup(name)};
 	if (dom->name == NULL)
 		return NULL;
-	for (size_t i = 0; i < d->throttle_count; i++)
-		if (strcasecmp(d->throttles[i].domain, name) == 0)
-			dom->bucket = &d->throttles[i].bucket;
+	for (size_t i = 0; i < d->set->throttle_count; i++)
+		if (strcasecmp(d->set->throttles[i].domain, name) == 0)
+			dom->bucket = &d->set->throttles[i].bucket;
 	d->domain_count++;
 	return dom;
 }
@@ -318,9 +323,9 @@ static int64_t runner_domains_review(struct delivery_runner *d, int64_t now_ms)
 	for (size_t i = 0; i < d->domain_count;) {
 		struct runner_domain *dom = &d->domains[i];
 		int64_t ready = dom->bucket != NULL ? throttle_ready_ms(dom->bucket, now_ms) : now_ms;
-		if (dom->held && dom->jobs < d->domain_window && ready <= now_ms)
+		if (dom->held && dom->jobs < d->set->domain_window && ready <= now_ms)
 			runner_domain_hold(d, dom, false);
-		if (dom->held && dom->jobs < d->domain_window && (next == 0 || ready < next))
+		if (dom->held && dom->jobs < d->set->domain_window && (next == 0 || ready < next))
 			next = ready;
 		if (dom->jobs == 0 && !dom->held) {
 			free(dom->name);
@@ -370,13 +375,13 @@ static struct remote_job *runner_job_new(const struct queue_due_msg *m, size_t f
  * and rates. Returns the number of jobs handed over. */
 static size_t runner_remote_dispatch(struct delivery_runner *d)
 {
-	if (d->pool == NULL || d->jobs >= d->job_window)
+	if (d->pool == NULL || d->jobs >= d->set->job_window)
 		return 0;
 	struct queue_due_msg *msgs;
 	size_t count, posted = 0;
 	const char *err;
 	int64_t now_ms = runner_now_ms();
-	size_t room = d->job_window - d->jobs;
+	size_t room = d->set->job_window - d->jobs;
 	if (queue_due(d->queue, QUEUE_ROUTE_REMOTE, now_ms / 1000, room < RUNNER_BATCH ? room : RUNNER_BATCH, &msgs, &count,
 		      &err) != RESULT_OK) {
 		log_error("event=delivery_scan_failed error=\"%s\"", err);
@@ -392,7 +397,7 @@ static size_t runner_remote_dispatch(struct delivery_runner *d)
 				;
 			struct runner_domain *dom = runner_domain_get(d, m->rcpts[first].domain);
 			struct remote_job *j = NULL;
-			bool go = have_data && dom != NULL && d->jobs < d->job_window && dom->jobs < d->domain_window;
+			bool go = have_data && dom != NULL && d->jobs < d->set->job_window && dom->jobs < d->set->domain_window;
 			/* a throttled domain spends a token per message; without one it waits, queued */
 			if (go && dom->bucket != NULL && !throttle_take(dom->bucket, now_ms))
 				go = false;
@@ -407,7 +412,7 @@ static size_t runner_remote_dispatch(struct delivery_runner *d)
 			}
 			dom->jobs++;
 			d->jobs++;
-			if (dom->jobs >= d->domain_window)
+			if (dom->jobs >= d->set->domain_window)
 				runner_domain_hold(d, dom, true);
 			delivery_pool_post(d->pool, j);
 			posted++;
@@ -478,6 +483,72 @@ static size_t runner_remote_results(struct delivery_runner *d, struct batch *b)
 	return n;
 }
 
+/* ---- settings ---- */
+
+static void runner_settings_free(struct runner_settings *set)
+{
+	if (set == NULL)
+		return;
+	for (size_t i = 0; i < set->throttle_count; i++)
+		free(set->throttles[i].domain);
+	free(set->throttles);
+	free(set->hostname);
+	free(set->delims);
+	free(set);
+}
+
+static struct runner_settings *runner_settings_new(const struct conf *c)
+{
+	struct runner_settings *set = calloc(1, sizeof(*set));
+	if (set == NULL)
+		return NULL;
+	set->hostname = strdup(c->hostname);
+	set->delims = strdup(c->recipient_delimiter);
+	memcpy(set->schedule, c->retry_schedule, sizeof(set->schedule));
+	set->schedule_count = c->retry_count;
+	set->max_lifetime = c->max_queue_lifetime;
+	set->delay_warning = c->delay_warning_time;
+	set->job_window = c->out_max_connections * RUNNER_JOBS_PER_CONNECTION;
+	set->domain_window = c->out_max_per_domain * RUNNER_JOBS_PER_CONNECTION;
+	set->throttles = calloc(c->throttle_count ? c->throttle_count : 1, sizeof(*set->throttles));
+	if (set->hostname == NULL || set->delims == NULL || set->throttles == NULL) {
+		runner_settings_free(set);
+		return NULL;
+	}
+	int64_t now_ms = runner_now_ms();
+	for (size_t i = 0; i < c->throttle_count; i++) {
+		struct runner_throttle *t = &set->throttles[set->throttle_count];
+		if ((t->domain = strdup(c->throttles[i].domain)) == NULL) {
+			runner_settings_free(set);
+			return NULL;
+		}
+		throttle_init(&t->bucket, c->throttles[i].count, c->throttles[i].period, now_ms);
+		set->throttle_count++;
+	}
+	return set;
+}
+
+/* Thread: takes new settings from a reload. A domain keeps what its bucket has spent when its rate
+ * stays the same, so a reload is no way around a rate. */
+static void runner_settings_take(struct delivery_runner *d, struct runner_settings *set)
+{
+	for (size_t i = 0; i < set->throttle_count; i++)
+		for (size_t k = 0; k < d->set->throttle_count; k++)
+			if (strcasecmp(set->throttles[i].domain, d->set->throttles[k].domain) == 0 &&
+			    set->throttles[i].bucket.capacity == d->set->throttles[k].bucket.capacity &&
+			    set->throttles[i].bucket.per_ms == d->set->throttles[k].bucket.per_ms)
+				set->throttles[i].bucket = d->set->throttles[k].bucket;
+	runner_settings_free(d->set);
+	d->set = set;
+	for (size_t i = 0; i < d->domain_count; i++) {
+		struct runner_domain *dom = &d->domains[i];
+		dom->bucket = NULL;
+		for (size_t k = 0; k < set->throttle_count; k++)
+			if (strcasecmp(set->throttles[k].domain, dom->name) == 0)
+				dom->bucket = &set->throttles[k].bucket;
+	}
+}
+
 /* ---- the thread ---- */
 
 static void *runner_main(void *arg)
@@ -487,7 +558,11 @@ static void *runner_main(void *arg)
 	pthread_mutex_lock(&d->lock);
 	while (!d->stopping) {
 		d->kicked = false;
+		struct runner_settings *set = d->next_set;
+		d->next_set = NULL;
 		pthread_mutex_unlock(&d->lock);
+		if (set != NULL)
+			runner_settings_take(d, set);
 		const char *err;
 		size_t progress = runner_remote_results(d, &b);
 		size_t local = runner_local_pass(d, &b);
@@ -496,11 +571,11 @@ static void *runner_main(void *arg)
 		int64_t next_local = 0, next_remote = 0;
 		if (local < RUNNER_BATCH && queue_next_due(d->queue, QUEUE_ROUTE_LOCAL, &next_local, &err) != RESULT_OK)
 			log_error("event=delivery_scan_failed error=\"%s\"", err);
-		if (d->pool != NULL && d->jobs < d->job_window &&
+		if (d->pool != NULL && d->jobs < d->set->job_window &&
 		    queue_next_due(d->queue, QUEUE_ROUTE_REMOTE, &next_remote, &err) != RESULT_OK)
 			log_error("event=delivery_scan_failed error=\"%s\"", err);
 		pthread_mutex_lock(&d->lock);
-		if (local == RUNNER_BATCH || d->kicked || d->done_head != NULL)
+		if (local == RUNNER_BATCH || d->kicked || d->done_head != NULL || d->next_set != NULL)
 			continue; /* more is waiting */
 		int64_t now = time(NULL);
 		int64_t until_ms = (now + RUNNER_POLL_SECONDS) * 1000;
@@ -512,7 +587,7 @@ static void *runner_main(void *arg)
 		if (throttle_next != 0 && throttle_next < until_ms)
 			until_ms = throttle_next;
 		struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000), .tv_nsec = (long)(until_ms % 1000) * 1000000};
-		while (!d->kicked && !d->stopping && d->done_head == NULL &&
+		while (!d->kicked && !d->stopping && d->done_head == NULL && d->next_set == NULL &&
 		       pthread_cond_timedwait(&d->wake, &d->lock, &ts) != ETIMEDOUT)
 			;
 	}
@@ -533,17 +608,14 @@ static void runner_free(struct delivery_runner *d)
 	for (size_t i = 0; i < d->domain_count; i++)
 		free(d->domains[i].name);
 	free(d->domains);
-	for (size_t i = 0; i < d->throttle_count; i++)
-		free(d->throttles[i].domain);
-	free(d->throttles);
 	while (d->done_head != NULL) {
 		struct remote_job *next = d->done_head->next;
 		remote_job_free(d->done_head);
 		d->done_head = next;
 	}
+	runner_settings_free(d->set);
+	runner_settings_free(d->next_set);
 	free(d->data_dir);
-	free(d->hostname);
-	free(d->delims);
 	free(d);
 }
 
@@ -560,27 +632,8 @@ struct delivery_runner *delivery_runner_start(const struct conf *c, struct deliv
 	pthread_cond_init(&d->wake, NULL);
 	d->pool = pool;
 	d->data_dir = strdup(c->data_dir);
-	d->hostname = strdup(c->hostname);
-	d->delims = strdup(c->recipient_delimiter);
-	memcpy(d->schedule, c->retry_schedule, sizeof(d->schedule));
-	d->schedule_count = c->retry_count;
-	d->max_lifetime = c->max_queue_lifetime;
-	d->delay_warning = c->delay_warning_time;
-	d->job_window = c->out_max_connections * RUNNER_JOBS_PER_CONNECTION;
-	d->domain_window = c->out_max_per_domain * RUNNER_JOBS_PER_CONNECTION;
-	d->throttles = calloc(c->throttle_count ? c->throttle_count : 1, sizeof(*d->throttles));
-	bool ok = d->data_dir != NULL && d->hostname != NULL && d->delims != NULL && d->throttles != NULL;
-	int64_t now_ms = runner_now_ms();
-	for (size_t i = 0; ok && i < c->throttle_count; i++) {
-		struct runner_throttle *t = &d->throttles[d->throttle_count];
-		if ((t->domain = strdup(c->throttles[i].domain)) == NULL) {
-			ok = false;
-			break;
-		}
-		throttle_init(&t->bucket, c->throttles[i].count, c->throttles[i].period, now_ms);
-		d->throttle_count++;
-	}
-	if (!ok) {
+	d->set = runner_settings_new(c);
+	if (d->data_dir == NULL || d->set == NULL) {
 		snprintf(error_r, error_size, "out of memory");
 		runner_free(d);
 		return NULL;
@@ -596,6 +649,19 @@ struct delivery_runner *delivery_runner_start(const struct conf *c, struct deliv
 		return NULL;
 	}
 	return d;
+}
+
+int delivery_runner_reconfigure(struct delivery_runner *d, const struct conf *c)
+{
+	struct runner_settings *set = runner_settings_new(c);
+	if (set == NULL)
+		return -1;
+	pthread_mutex_lock(&d->lock);
+	runner_settings_free(d->next_set);
+	d->next_set = set;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }
 
 void delivery_runner_kick(struct delivery_runner *d)

@@ -15,6 +15,9 @@ struct remote_job;
 /* Starts the thread. Remote jobs go to pool. NULL with a sentence on failure. */
 struct delivery_runner *delivery_runner_start(const struct conf *c, struct delivery_pool *pool, char *error_r,
 					      size_t error_size);
+/* After a reload: the schedule, limits, rates and names of c apply from the next pass. -1 when
+ * out of memory (nothing changed). */
+int delivery_runner_reconfigure(struct delivery_runner *d, const struct conf *c);
 /* Any thread, e.g. after a message is committed: look for due work now rather than at the next poll. */
 void delivery_runner_kick(struct delivery_runner *d);
 /* Any thread: a job the pool finished; the runner records it and frees it. */

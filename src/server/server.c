@@ -14,7 +14,6 @@
 
 #include "delivery/pool.h"
 #include "delivery/runner.h"
-#include "net/dns.h"
 #include "mailbox/users.h"
 #include "net/iplimit.h"
 #include "net/listener.h"
@@ -207,11 +206,14 @@ static void server_reload(struct server *srv)
 		return;
 	}
 	SSL_CTX *tls = tls_server_ctx_new(c, err, sizeof(err));
-	if (tls == NULL) {
+	if (tls == NULL || delivery_pool_reconfigure(srv->remote, c, err, sizeof(err)) != 0) {
 		log_error("event=reload result=failed error=\"%s\"", err);
+		SSL_CTX_free(tls);
 		conf_free(c);
 		return;
 	}
+	if (delivery_runner_reconfigure(srv->delivery, c) != 0)
+		log_error("event=reload result=partial error=\"out of memory: delivery keeps its settings\"");
 	/* sessions keep the conf and SSL they started with; new ones get these */
 	conf_free(srv->conf);
 	srv->conf = c;
@@ -331,10 +333,7 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 		snprintf(error_r, error_size, "cannot start the queue writer: %s", srv->loopq ? err : "out of memory");
 		return -1;
 	}
-	srv->dns = dns_new(srv->base, c->dns_resolver, c->dns_trust_anchor, error_r, error_size);
-	if (srv->dns == NULL)
-		return -1;
-	srv->remote = delivery_pool_new(srv->base, c, srv->dns, server_remote_done, srv, error_r, error_size);
+	srv->remote = delivery_pool_new(srv->base, c, server_remote_done, srv, error_r, error_size);
 	if (srv->remote == NULL)
 		return -1;
 	srv->delivery = delivery_runner_start(c, srv->remote, error_r, error_size);
@@ -372,8 +371,6 @@ void server_deinit(struct server *srv)
 	srv->delivery = NULL;
 	/* remote jobs in hand stay in the queue: delivered again after the restart (at-least-once) */
 	delivery_pool_free(srv->remote);
-	if (srv->dns != NULL)
-		dns_free(srv->dns);
 	worker_pool_free(srv->workers);
 	if (srv->queue != NULL)
 		queue_close(srv->queue);

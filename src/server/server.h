@@ -20,7 +20,6 @@ struct queue;
 struct users;
 struct delivery_runner;
 struct delivery_pool;
-struct dns;
 struct worker_pool;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
@@ -56,7 +55,6 @@ struct server {
 	struct queue *queue;
 	struct delivery_runner *delivery; /* finds due work, delivers locally, on its own thread */
 	struct delivery_pool *remote;     /* delivers to other hosts, on the loop */
-	struct dns *dns;
 	struct users *users;
 	struct loopq *loopq;
 	struct worker_pool *workers;
