@@ -10,6 +10,9 @@ import time
 
 import pytest
 
+from dnsfixture import dns_server  # noqa: F401 (a fixture)
+from mtafixture import mtas  # noqa: F401 (a fixture)
+
 RCPT = "demo@mailwerk.test"
 DEFAULT_SIZE = 25 * 1024 * 1024
 
@@ -238,3 +241,29 @@ def test_listeners_follow_the_file(tmp_path):
         held.quit()
     finally:
         s.stop()
+
+
+def test_reload_applies_to_outbound_delivery(tmp_path, dns_server, mtas):
+    """[delivery] remote_port changed in the file: connections after the SIGHUP go to the new port."""
+    from conftest import Server
+    from mtafixture import free_port_on, log_events, message, submit, wait_for
+    port = free_port_on("127.0.0.2")
+    closed = free_port_on("127.0.0.2")
+    while closed == port:
+        closed = free_port_on("127.0.0.2")
+    mta = mtas.start("127.0.0.2", port)
+    dns_server.load({"far.test": {"MX": "10 mx.far.test."}, "mx.far.test": {"A": "127.0.0.2"}})
+    server = Server(tmp_path, overrides=["dns.resolver=" + dns_server.resolver, "delivery.retry_schedule=1s"])
+    with open(server.conf, "a") as f:
+        f.write("\n[delivery]\nremote_port = %d\n" % closed)
+    server.start()
+    try:
+        submit(server, ["someone@far.test"], message("reload"))
+        assert wait_for(lambda: log_events(server, "deferred", rcpt="someone@far.test")), server.log_text()[-3000:]
+        set_conf(server, "delivery", "remote_port", str(port))
+        sighup_and_wait(server, "ok")
+        tx = mta.wait_transactions(1)[0]
+        assert tx.rcpts == ["someone@far.test"]
+        assert wait_for(lambda: server.queue() == [])
+    finally:
+        server.stop()
