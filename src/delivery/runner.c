@@ -28,6 +28,8 @@
 /* Jobs handed to the pool per connection it may open, in total and per domain: enough that a
  * connection finds the next message waiting when it finishes one, few enough to bound memory. */
 #define RUNNER_JOBS_PER_CONNECTION 4
+/* Message bytes handed to the pool at most (each job holds its copy): beyond this, only one job. */
+#define RUNNER_BYTES_MAX ((size_t)256 << 20)
 
 /* A destination domain with jobs in the pool, or held back. */
 struct runner_domain {
@@ -72,6 +74,7 @@ struct delivery_runner {
 	struct users *users;
 	struct delivery_pool *pool;
 	unsigned jobs;
+	size_t bytes; /* of the messages in those jobs */
 	struct runner_domain *domains;
 	size_t domain_count;
 };
@@ -397,7 +400,8 @@ static size_t runner_remote_dispatch(struct delivery_runner *d)
 				;
 			struct runner_domain *dom = runner_domain_get(d, m->rcpts[first].domain);
 			struct remote_job *j = NULL;
-			bool go = have_data && dom != NULL && d->jobs < d->set->job_window && dom->jobs < d->set->domain_window;
+			bool go = have_data && dom != NULL && d->jobs < d->set->job_window && dom->jobs < d->set->domain_window &&
+				  (d->jobs == 0 || d->bytes + size <= RUNNER_BYTES_MAX);
 			/* a throttled domain spends a token per message; without one it waits, queued */
 			if (go && dom->bucket != NULL && !throttle_take(dom->bucket, now_ms))
 				go = false;
@@ -412,6 +416,7 @@ static size_t runner_remote_dispatch(struct delivery_runner *d)
 			}
 			dom->jobs++;
 			d->jobs++;
+			d->bytes += size;
 			if (dom->jobs >= d->set->domain_window)
 				runner_domain_hold(d, dom, true);
 			delivery_pool_post(d->pool, j);
@@ -477,6 +482,7 @@ static size_t runner_remote_results(struct delivery_runner *d, struct batch *b)
 		if (dom != NULL && dom->jobs > 0)
 			dom->jobs--;
 		d->jobs--;
+		d->bytes -= list->size;
 		remote_job_free(list);
 		list = next;
 	}
