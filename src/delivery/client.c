@@ -77,6 +77,7 @@ enum client_state {
 	CLIENT_STATE_REPLIES,        /* waiting for the replies in the pending queue */
 	CLIENT_STATE_BODY,           /* streaming the content after 354 */
 	CLIENT_STATE_NEXT,           /* a next job was given: its transaction starts from the loop */
+	CLIENT_STATE_IDLE,           /* parked between jobs: waiting for delivery_client_send */
 	CLIENT_STATE_QUIT,           /* QUIT sent; any reply, EOF or the short timeout ends it */
 	CLIENT_STATE_CLOSED,         /* done; freed once no callback of ours is running */
 };
@@ -89,6 +90,7 @@ static const char *client_state_str(enum client_state s)
 	case CLIENT_STATE_REPLIES: return "replies";
 	case CLIENT_STATE_BODY: return "body";
 	case CLIENT_STATE_NEXT: return "next";
+	case CLIENT_STATE_IDLE: return "idle";
 	case CLIENT_STATE_QUIT: return "quit";
 	case CLIENT_STATE_CLOSED: return "closed";
 	}
@@ -136,6 +138,10 @@ struct delivery_client {
 	unsigned depth;  /* callbacks of ours on the stack */
 	bool in_done;    /* the done callback is running */
 	bool next_given; /* ... and it called delivery_client_send */
+	bool park_given; /* ... or delivery_client_park */
+	unsigned idle_ms;
+	delivery_client_idle_fn *idle_fn; /* while parked */
+	void *idle_arg;
 	bool conn_ok;    /* the connection is up and in step: QUIT may be sent */
 
 	/* session */
@@ -521,7 +527,31 @@ static void client_report(struct delivery_client *c)
 	c->old_rcpt_state = NULL;
 	if (c->state == CLIENT_STATE_CLOSED || c->next_given)
 		return;
+	if (c->park_given) {
+		/* between jobs the server owes nothing; anything it sends, or a close, ends the wait */
+		c->park_given = false;
+		c->state = CLIENT_STATE_IDLE;
+		bufferevent_enable(c->bev, EV_READ);
+		client_timer_arm(c, c->idle_ms);
+		return;
+	}
+	c->idle_fn = NULL;
 	client_quit(c);
+}
+
+/* A parked connection goes: its owner hears of it first. */
+static void client_idle_end(struct delivery_client *c, bool quit)
+{
+	delivery_client_idle_fn *fn = c->idle_fn;
+	c->idle_fn = NULL;
+	if (fn != NULL)
+		fn(c, c->idle_arg);
+	if (c->state != CLIENT_STATE_IDLE)
+		return; /* sent a job or cancelled meanwhile */
+	if (quit)
+		client_quit(c);
+	else
+		client_close(c);
 }
 
 /* A failure that ends the job: every open recipient gets res/code/enh, the job is reported. When the
@@ -1105,7 +1135,13 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct delivery_client *c = arg;
 	client_enter(c);
-	client_process(c);
+	if (c->state == CLIENT_STATE_IDLE) {
+		/* out of turn: usually a 421 before the server closes (RFC 5321 §3.8) */
+		c->conn_ok = false;
+		client_idle_end(c, false);
+	} else {
+		client_process(c);
+	}
 	client_leave(c);
 }
 
@@ -1172,6 +1208,10 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 			client_close(c);
 		}
 		break;
+	case CLIENT_STATE_IDLE:
+		c->conn_ok = false;
+		client_idle_end(c, false);
+		break;
 	case CLIENT_STATE_QUIT:
 	case CLIENT_STATE_CLOSED:
 		c->conn_ok = false;
@@ -1198,6 +1238,9 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case CLIENT_STATE_NEXT:
 		client_tx_begin(c);
+		break;
+	case CLIENT_STATE_IDLE:
+		client_idle_end(c, true);
 		break;
 	case CLIENT_STATE_QUIT:
 	case CLIENT_STATE_CLOSED:
@@ -1348,13 +1391,15 @@ struct delivery_client *delivery_client_start(const struct delivery_job *job, ch
 
 bool delivery_client_send(struct delivery_client *c, const struct delivery_job *job, char *error_r, size_t error_size)
 {
-	if (!c->in_done || c->next_given || c->state != CLIENT_STATE_REPLIES || !c->conn_ok || !c->ready) {
+	bool from_done = c->in_done && !c->next_given && !c->park_given && c->state == CLIENT_STATE_REPLIES;
+	if (!(from_done || c->state == CLIENT_STATE_IDLE) || !c->conn_ok || !c->ready) {
 		snprintf(error_r, error_size, "the connection cannot take another message now");
 		return false;
 	}
 	if (!client_job_take(c, job, error_r, error_size))
 		return false;
-	c->next_given = true;
+	c->next_given = from_done;
+	c->idle_fn = NULL;
 	/* started from the loop, so that a job that fails at once (SIZE, say) never calls its done
 	 * callback from inside the previous one */
 	c->state = CLIENT_STATE_NEXT;
@@ -1362,8 +1407,22 @@ bool delivery_client_send(struct delivery_client *c, const struct delivery_job *
 	return true;
 }
 
+bool delivery_client_park(struct delivery_client *c, unsigned idle_ms, delivery_client_idle_fn *gone, void *arg)
+{
+	if (!c->in_done || c->next_given || c->park_given || c->state != CLIENT_STATE_REPLIES || !c->conn_ok ||
+	    !c->ready || idle_ms == 0)
+		return false;
+	c->park_given = true;
+	c->idle_ms = idle_ms;
+	c->idle_fn = gone;
+	c->idle_arg = arg;
+	return true;
+}
+
 void delivery_client_cancel(struct delivery_client *c)
 {
+	c->idle_fn = NULL;
+	c->park_given = false;
 	c->conn_ok = false;
 	c->next_given = false;
 	client_close(c);

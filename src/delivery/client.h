@@ -134,10 +134,17 @@ struct delivery_result {
 /* Validates the job, connects and runs it. NULL with a sentence in error_r when the job is unusable
  * (the done callback is then never called). */
 struct delivery_client *delivery_client_start(const struct delivery_job *job, char *error_r, size_t error_size);
-/* From the done callback only, when r->reusable: the next message on the same connection (same
+/* From the done callback when r->reusable, or on a parked connection: the next message on the same connection (same
  * destination; the connection fields of job are ignored). false with a sentence in error_r when the
  * job is unusable: the client then quits as if this had not been called. */
 bool delivery_client_send(struct delivery_client *c, const struct delivery_job *job, char *error_r, size_t error_size);
+/* Called once when a parked connection goes: its idle time ran out (the client then sends QUIT), or
+ * the server closed it or spoke out of turn. After the call the client frees itself. */
+typedef void delivery_client_idle_fn(struct delivery_client *c, void *arg);
+/* From the done callback only, when r->reusable: keeps the connection open without a job for at
+ * most idle_ms, for delivery_client_send() to use later, from anywhere on the loop thread (the
+ * connection fields of its job are ignored). gone is called if the connection goes first. */
+bool delivery_client_park(struct delivery_client *c, unsigned idle_ms, delivery_client_idle_fn *gone, void *arg);
 /* Drops the connection without QUIT and without calling the done callback; frees the client. Also
  * allowed inside the done callback. */
 void delivery_client_cancel(struct delivery_client *c);
