@@ -16,12 +16,17 @@
 #include "net/dns.h"
 #include "util/loopq.h"
 
+/* How long a connection waits, parked, for the next message to its destination (Postfix's
+ * connection cache keeps them 2 s too). */
+#define POOL_IDLE_MS 2000
+
 /* A destination: the domain of the jobs, or the smarthost for all of them. */
 struct pool_dest {
 	struct pool_dest *next;
 	char name[DNS_HOST_SIZE];
 	struct remote_job *wait_head; /* jobs waiting for a connection, oldest first */
 	struct remote_job *wait_tail;
+	struct pool_conn *parked; /* idle connections, the last parked first */
 	unsigned conns;
 };
 
@@ -51,12 +56,16 @@ struct pool_conn {
 	struct mx_result *mx;
 	size_t host_i, addr_i;
 	bool plain;  /* this address again, without TLS: the handshake failed (opportunistic TLS only) */
+	struct pool_conn *park_next; /* in dest->parked while client is parked */
+	bool parked;
 	struct delivery_client *client;
 	const char **rcpts;   /* the recipients of the attempt in progress */
 	size_t *rcpt_of;      /* for each, its index in job->rcpts */
 	size_t rcpt_count, rcpt_cap;
 	struct sockaddr_storage ss;
 	socklen_t ss_len;
+	char last_relay[DNS_HOST_SIZE + 64]; /* where the connection goes, for jobs that reuse it */
+	char last_mta[DNS_HOST_SIZE];
 };
 
 struct delivery_pool {
@@ -73,6 +82,8 @@ struct delivery_pool {
 };
 
 static void pool_conn_try(struct pool_conn *c);
+static bool pool_conn_send(struct pool_conn *c, struct delivery_client *dc, struct remote_job *job);
+static void pool_on_idle_gone(struct delivery_client *dc, void *arg);
 static void pool_settings_unref(struct pool_settings *s);
 static void pool_service(struct delivery_pool *p);
 
@@ -109,7 +120,7 @@ static void pool_dest_forget_idle(struct delivery_pool *p)
 {
 	for (struct pool_dest **pp = &p->dests; *pp != NULL;) {
 		struct pool_dest *d = *pp;
-		if (d->conns == 0 && d->wait_head == NULL) {
+		if (d->conns == 0 && d->wait_head == NULL && d->parked == NULL) {
 			*pp = d->next;
 			free(d);
 			continue;
@@ -274,22 +285,79 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 	}
 	pool_job_done(p, j);
 	c->job = NULL;
-	/* the next message to this destination on the same connection, when one waits */
-	struct remote_job *next = r->reusable && !p->closing ? pool_dest_pop(c->dest) : NULL;
-	if (next != NULL) {
-		pool_job_init(next);
-		c->job = next;
-		snprintf(next->relay, sizeof(next->relay), "%s", j->relay);
-		snprintf(next->mta, sizeof(next->mta), "%s", j->mta);
-		struct delivery_job cj;
-		char err[256];
-		pool_client_job(c, &cj);
-		if (pool_conn_rcpts(c) && delivery_client_send(dc, &cj, err, sizeof(err))) {
-			c->client = dc;
-			return;
-		}
-		pool_job_fail_pending(next, RESULT_TEMPFAIL, "4.3.0", c->rcpt_count ? err : "out of memory");
+	if (!r->reusable || p->closing || c->set != p->set) {
+		pool_conn_end(c);
+		return;
 	}
+	/* the next message to this destination on the same connection: one waiting now, or one that
+	 * comes while the connection is parked */
+	snprintf(c->last_relay, sizeof(c->last_relay), "%s", j->relay);
+	snprintf(c->last_mta, sizeof(c->last_mta), "%s", j->mta);
+	struct remote_job *next = pool_dest_pop(c->dest);
+	if (next != NULL) {
+		if (pool_conn_send(c, dc, next))
+			return;
+		pool_conn_end(c);
+		return;
+	}
+	if (delivery_client_park(dc, POOL_IDLE_MS, pool_on_idle_gone, c)) {
+		c->client = dc;
+		c->parked = true;
+		c->park_next = c->dest->parked;
+		c->dest->parked = c;
+		return;
+	}
+	pool_conn_end(c);
+}
+
+/* Starts job on c's connection. false when that failed: job is reported, c is to be ended. */
+static bool pool_conn_send(struct pool_conn *c, struct delivery_client *dc, struct remote_job *job)
+{
+	struct delivery_job cj;
+	char err[256] = "out of memory";
+	pool_job_init(job);
+	c->job = job;
+	snprintf(job->relay, sizeof(job->relay), "%s", c->last_relay);
+	snprintf(job->mta, sizeof(job->mta), "%s", c->last_mta);
+	if (pool_conn_rcpts(c)) {
+		pool_client_job(c, &cj);
+		if (delivery_client_send(dc, &cj, err, sizeof(err))) {
+			c->client = dc;
+			return true;
+		}
+	}
+	c->client = NULL;
+	pool_job_fail_pending(job, RESULT_TEMPFAIL, "4.3.0", err);
+	return false;
+}
+
+static void pool_unpark(struct pool_conn *c)
+{
+	for (struct pool_conn **pp = &c->dest->parked; *pp != NULL; pp = &(*pp)->park_next)
+		if (*pp == c) {
+			*pp = c->park_next;
+			break;
+		}
+	c->parked = false;
+	c->park_next = NULL;
+}
+
+/* The parked connection's client went (idle time over, or closed by the server). */
+static void pool_on_idle_gone(struct delivery_client *dc, void *arg)
+{
+	struct pool_conn *c = arg;
+	(void)dc;
+	pool_unpark(c);
+	c->client = NULL; /* it quits and frees itself */
+	pool_conn_end(c);
+}
+
+/* Drops a parked connection now, for a slot or after a reload. */
+static void pool_conn_drop_parked(struct pool_conn *c)
+{
+	pool_unpark(c);
+	delivery_client_cancel(c->client);
+	c->client = NULL;
 	pool_conn_end(c);
 }
 
@@ -431,6 +499,17 @@ static void pool_conn_start(struct delivery_pool *p, struct pool_dest *d, struct
 	}
 }
 
+/* At the total limit, a connection parked for another destination makes room. */
+static bool pool_drop_one_parked(struct delivery_pool *p)
+{
+	for (struct pool_dest *d = p->dests; d != NULL; d = d->next)
+		if (d->parked != NULL && d->wait_head == NULL) {
+			pool_conn_drop_parked(d->parked);
+			return true;
+		}
+	return false;
+}
+
 /* Starts connections for waiting jobs, as far as the limits allow. */
 static void pool_service(struct delivery_pool *p)
 {
@@ -444,9 +523,23 @@ static void pool_service(struct delivery_pool *p)
 	do {
 		p->service_again = false;
 		const struct pool_settings *set = p->set;
-		for (struct pool_dest *d = p->dests; d != NULL && p->conns < set->max_conns; d = d->next)
-			while (d->wait_head != NULL && d->conns < set->max_per_dest && p->conns < set->max_conns)
+		for (struct pool_dest *d = p->dests; d != NULL; d = d->next) {
+			/* a parked connection to the destination first: no connect, no greeting, no TLS */
+			while (d->wait_head != NULL && d->parked != NULL) {
+				struct pool_conn *c = d->parked;
+				struct delivery_client *dc = c->client;
+				pool_unpark(c);
+				if (!pool_conn_send(c, dc, pool_dest_pop(d))) {
+					delivery_client_cancel(dc);
+					pool_conn_end(c);
+				}
+			}
+			while (d->wait_head != NULL && d->conns < set->max_per_dest) {
+				if (p->conns >= set->max_conns && !pool_drop_one_parked(p))
+					break;
 				pool_conn_start(p, d, pool_dest_pop(d));
+			}
+		}
 	} while (p->service_again);
 	pool_dest_forget_idle(p);
 	p->servicing = false;
@@ -593,9 +686,15 @@ int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, cha
 	struct pool_settings *s = pool_settings_new(p->base, c, error_r, error_size);
 	if (s == NULL)
 		return -1;
-	/* connections in progress keep theirs; a larger limit may start more now */
+	/* connections in progress keep theirs and close after their job; a larger limit may start
+	 * more now */
 	pool_settings_unref(p->set);
 	p->set = s;
+	p->servicing = true; /* no service from inside the drops: once below */
+	for (struct pool_dest *d = p->dests; d != NULL; d = d->next)
+		while (d->parked != NULL)
+			pool_conn_drop_parked(d->parked);
+	p->servicing = false;
 	pool_service(p);
 	return 0;
 }

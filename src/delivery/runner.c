@@ -22,12 +22,13 @@
 
 /* Local recipients per pass: one results transaction each. */
 #define RUNNER_BATCH 256
-/* Even with nothing due, look again this often: `mailwerk queue flush` from another process and
- * new local domains are noticed within this time. */
+/* Even with nothing due, look again this often: new local domains are noticed within this time. */
 #define RUNNER_POLL_SECONDS 2
+/* How often an idle runner asks whether another process changed the queue (`mailwerk queue flush`). */
+#define RUNNER_WATCH_MS 100
 /* Jobs handed to the pool per connection it may open, in total and per domain: enough that a
  * connection finds the next message waiting when it finishes one, few enough to bound memory. */
-#define RUNNER_JOBS_PER_CONNECTION 4
+#define RUNNER_JOBS_PER_CONNECTION 8
 /* Message bytes handed to the pool at most (each job holds its copy): beyond this, only one job. */
 #define RUNNER_BYTES_MAX ((size_t)256 << 20)
 
@@ -592,10 +593,25 @@ static void *runner_main(void *arg)
 			until_ms = next <= now ? (now + 1) * 1000 : next * 1000; /* nothing moved: not a busy loop */
 		if (throttle_next != 0 && throttle_next < until_ms)
 			until_ms = throttle_next;
-		struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000), .tv_nsec = (long)(until_ms % 1000) * 1000000};
-		while (!d->kicked && !d->stopping && d->done_head == NULL && d->next_set == NULL &&
-		       pthread_cond_timedwait(&d->wake, &d->lock, &ts) != ETIMEDOUT)
-			;
+		/* wait in slices, looking between them for commits of other processes */
+		uint64_t version = queue_data_version(d->queue);
+		while (!d->kicked && !d->stopping && d->done_head == NULL && d->next_set == NULL) {
+			int64_t slice = runner_now_ms() + RUNNER_WATCH_MS;
+			if (slice > until_ms)
+				slice = until_ms;
+			struct timespec ts = {.tv_sec = (time_t)(slice / 1000), .tv_nsec = (long)(slice % 1000) * 1000000};
+			int rc = 0;
+			while (!d->kicked && !d->stopping && d->done_head == NULL && d->next_set == NULL &&
+			       (rc = pthread_cond_timedwait(&d->wake, &d->lock, &ts)) != ETIMEDOUT)
+				;
+			if (rc != ETIMEDOUT || slice >= until_ms)
+				break;
+			pthread_mutex_unlock(&d->lock);
+			bool changed = queue_data_version(d->queue) != version;
+			pthread_mutex_lock(&d->lock);
+			if (changed)
+				break;
+		}
 	}
 	pthread_mutex_unlock(&d->lock);
 	runner_remote_results(d, &b); /* what finished before the stop is recorded, not delivered twice */

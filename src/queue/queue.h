@@ -133,6 +133,9 @@ void queue_due_free(struct queue_due_msg *msgs, size_t count);
 /* The earliest next_attempt among recipients on route still to deliver (remote: neither claimed nor
  * held); 0 when there is none. */
 enum result queue_next_due(struct queue *q, enum queue_route route, int64_t *t_r, const char **error_r);
+/* Changes whenever another connection (another process, too: `mailwerk queue flush`) has committed
+ * to the queue; cheap enough to ask often (SQLite's PRAGMA data_version). 0 on error. */
+uint64_t queue_data_version(struct queue *q);
 /* Lets a claimed recipient go without a result: it is due again as it was. */
 void queue_unclaim(struct queue *q, const char *id, unsigned idx);
 /* Holds (queue_due skips) or releases a domain's remote recipients; they stay in the queue. */

@@ -1148,6 +1148,18 @@ enum result queue_next_due(struct queue *q, enum queue_route route, int64_t *t_r
 	return RESULT_TEMPFAIL;
 }
 
+uint64_t queue_data_version(struct queue *q)
+{
+	sqlite3_stmt *st;
+	uint64_t v = 0;
+	if (sqlite3_prepare_v2(q->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 static void queue_unclaim_with(sqlite3_stmt *st, const char *id, unsigned idx)
 {
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
