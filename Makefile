@@ -48,6 +48,7 @@ fuzz-smoke: fuzz-build
 bench: build
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/accept.sh
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/delivery.sh
+	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/relay.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

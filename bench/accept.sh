@@ -83,12 +83,7 @@ size_label() { if [ $(($1 % 1024)) -eq 0 ]; then echo "$(($1 / 1024))KiB"; else 
 mode_label() { if [ "$1" = persist ]; then echo "persistent connections (-d)"; else echo "one message per connection"; fi; }
 
 # ---- work dir and cleanup ----------------------------------------------------------------------
-mkdir -p "$BENCH_TMPDIR"
-fstype=$(stat -f -c %T "$BENCH_TMPDIR")
-case "$fstype" in
-tmpfs | ramfs) die "$BENCH_TMPDIR is $fstype: fsync would cost nothing there; set BENCH_TMPDIR to a directory on a real disk" ;;
-esac
-WORK=$(mktemp -d "$BENCH_TMPDIR/mailwerk-bench.XXXXXX")
+WORK=$(bench_workdir mailwerk-bench) || exit 1
 
 MW_PID=
 SINK_PID=
@@ -285,7 +280,7 @@ run_target() {
 
 # ---- start ----------------------------------------------------------------------------------------
 echo "mailwerk accept benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "machine: $(nproc) cores, $(uname -sr); work dir $WORK on $fstype ($(df -h --output=source,size,avail "$WORK" | tail -n 1 | tr -s ' '))"
+bench_machine "$WORK"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 dsync=$( { dd if=/dev/zero of="$WORK/dsync-probe" bs=4k count=500 oflag=dsync 2>&1 >/dev/null || true; } | awk '/copied/ { for (i = 1; i < NF; i++) if ($i == "s,") print $(i - 1) }')
 rm -f "$WORK/dsync-probe"

@@ -93,12 +93,7 @@ if [ "$MAILWERK_SKIP" != 1 ]; then
 fi
 
 # ---- work dir and cleanup ------------------------------------------------------------------------
-mkdir -p "$BENCH_TMPDIR"
-fstype=$(stat -f -c %T "$BENCH_TMPDIR")
-case "$fstype" in
-tmpfs | ramfs) die "$BENCH_TMPDIR is $fstype: fsync would cost nothing there; set BENCH_TMPDIR to a directory on a real disk" ;;
-esac
-WORK=$(mktemp -d "$BENCH_TMPDIR/mailwerk-delivery.XXXXXX")
+WORK=$(bench_workdir mailwerk-delivery) || exit 1
 chmod 755 "$WORK" # Postfix's virtual agent and Dovecot's mail process (nobody) reach their Maildirs
 
 MW_PID=
@@ -203,7 +198,7 @@ mw_log_errors() {
 
 # ---- header --------------------------------------------------------------------------------------
 echo "mailwerk delivery benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "machine: $(nproc) cores, $(uname -sr); work dir $WORK on $fstype ($(df -h --output=source,size,avail "$WORK" | tail -n 1 | tr -s ' '))"
+bench_machine "$WORK"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 dsync=$( { dd if=/dev/zero of="$WORK/dsync-probe" bs=4k count=500 oflag=dsync 2>&1 >/dev/null || true; } | awk '/copied/ { for (i = 1; i < NF; i++) if ($i == "s,") print $(i - 1) }')
 rm -f "$WORK/dsync-probe"

@@ -13,6 +13,22 @@ warn() {
 
 now() { date +%s.%N; }
 
+# A fresh work directory under $BENCH_TMPDIR, refused on tmpfs, where fsync would cost nothing.
+bench_workdir() {
+	mkdir -p "$BENCH_TMPDIR"
+	local fstype
+	fstype=$(stat -f -c %T "$BENCH_TMPDIR")
+	case "$fstype" in
+	tmpfs | ramfs) die "$BENCH_TMPDIR is $fstype: fsync would cost nothing there; set BENCH_TMPDIR to a directory on a real disk" ;;
+	esac
+	mktemp -d "$BENCH_TMPDIR/$1.XXXXXX"
+}
+
+# The machine and the file system of the work directory $1, for a report's header.
+bench_machine() {
+	echo "machine: $(nproc) cores, $(uname -sr); work dir $1 on $(stat -f -c %T "$1") ($(df -h --output=source,size,avail "$1" | tail -n 1 | tr -s ' '))"
+}
+
 # A TCP port on 127.0.0.1 that nobody listens on right now.
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
