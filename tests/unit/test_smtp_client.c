@@ -682,7 +682,15 @@ struct outcome {
 	const struct delivery_job *next;
 	struct outcome *next_outcome;
 	bool cancel_in_done;
+	bool park;           /* park the connection from the callback */
+	unsigned gone_calls; /* ... and how often its idle callback ran */
 };
+
+static void outcome_gone(struct delivery_client *c, void *arg)
+{
+	(void)c;
+	((struct outcome *)arg)->gone_calls++;
+}
 
 static void outcome_done(struct delivery_client *c, const struct delivery_result *r, void *arg)
 {
@@ -714,6 +722,11 @@ static void outcome_done(struct delivery_client *c, const struct delivery_result
 			assert_true(*p >= 0x20 && *p < 0x7f);
 	if (o->cancel_in_done) {
 		delivery_client_cancel(c);
+		return;
+	}
+	if (o->park) {
+		assert_true(delivery_client_park(c, 100, outcome_gone, o));
+		assert_false(delivery_client_park(c, 100, outcome_gone, o)); /* once only */
 		return;
 	}
 	if (o->next != NULL && r->reusable) {
@@ -1267,6 +1280,31 @@ static void test_client_reuse(void **state)
 	env_free(&e);
 }
 
+static void test_client_park(void **state)
+{
+	/* parked after a message: the idle time runs out, the owner hears once, then QUIT */
+	struct env e;
+	ENV_INIT(&e, {NULL, "220 mx.test\r\n"}, {"EHLO client.test", "250 mx.test\r\n"},
+		 {"MAIL FROM:<a@example.com>", "250 Ok\r\n"}, {"RCPT TO:<alice@example.org>", "250 Ok\r\n"},
+		 {"DATA", "354 go\r\n", F_DATA}, {NULL, "250 Ok\r\n"}, {"QUIT", "221 Bye\r\n", F_CLOSE});
+	e.out.park = true;
+	env_run(&e);
+	assert_script_done(&e);
+	assert_int_equal(e.out.calls, 1);
+	assert_int_equal(e.out.gone_calls, 1);
+	env_free(&e);
+
+	/* the server closes the parked connection: the owner hears once, no QUIT is sent */
+	ENV_INIT(&e, {NULL, "220 mx.test\r\n"}, {"EHLO client.test", "250 mx.test\r\n"},
+		 {"MAIL FROM:<a@example.com>", "250 Ok\r\n"}, {"RCPT TO:<alice@example.org>", "250 Ok\r\n"},
+		 {"DATA", "354 go\r\n", F_DATA}, {NULL, "250 Ok\r\n421 4.4.2 bye\r\n", F_CLOSE});
+	e.out.park = true;
+	env_run(&e);
+	assert_script_done(&e);
+	assert_int_equal(e.out.gone_calls, 1);
+	env_free(&e);
+}
+
 static void test_client_cancel(void **state)
 {
 	struct env e;
@@ -1623,6 +1661,7 @@ int main(void)
 		cmocka_unit_test(test_client_multiline),
 		cmocka_unit_test(test_client_smuggling_body),
 		cmocka_unit_test(test_client_reuse),
+		cmocka_unit_test(test_client_park),
 		cmocka_unit_test(test_client_cancel),
 		cmocka_unit_test(test_client_starttls),
 		cmocka_unit_test(test_client_auth),
