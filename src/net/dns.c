@@ -50,6 +50,7 @@ struct dns_lookup {
 	struct dns_mx *mx;
 	struct dns_addr *addrs;
 	struct dns_txt *txts;
+	struct dns_ptr *ptrs;
 	char *txtbuf;
 	char why[256];
 	char canon[DNS_NAME_TEXT_SIZE];
@@ -71,18 +72,6 @@ struct dns {
 	bool delivering; /* inside dns_deliver_cb: dns_free must wait for it to return */
 	bool dying;
 };
-
-const char *dns_status_str(enum dns_status s)
-{
-	switch (s) {
-	case DNS_STATUS_OK: return "ok";
-	case DNS_STATUS_NXDOMAIN: return "nxdomain";
-	case DNS_STATUS_NODATA: return "nodata";
-	case DNS_STATUS_TEMPFAIL: return "tempfail";
-	case DNS_STATUS_BOGUS: return "bogus";
-	}
-	return "?";
-}
 
 /* ---- bookkeeping ---- */
 
@@ -149,11 +138,13 @@ static void dns_lookup_data_free(struct dns_lookup *l)
 	free(l->mx);
 	free(l->addrs);
 	free(l->txts);
+	free(l->ptrs);
 	free(l->txtbuf);
 	l->raw = NULL;
 	l->mx = NULL;
 	l->addrs = NULL;
 	l->txts = NULL;
+	l->ptrs = NULL;
 	l->txtbuf = NULL;
 	if (l->ub != NULL)
 		ub_resolve_free(l->ub);
@@ -296,6 +287,17 @@ static void dns_records_parse(struct dns_lookup *l, struct ub_result *res)
 			off += l->raw[i].len;
 		}
 		l->result.txts = l->txts;
+		break;
+	case DNS_RRTYPE_PTR:
+		if ((l->ptrs = calloc(n, sizeof(*l->ptrs))) == NULL && n > 0)
+			goto nomem;
+		for (size_t i = 0; i < n; i++) {
+			if (dns_rdata_ptr_parse(l->raw[i].data, l->raw[i].len, &l->ptrs[l->result.count], &err) == DNS_PARSE_OK)
+				l->result.count++;
+			else
+				l->result.malformed++;
+		}
+		l->result.ptrs = l->ptrs;
 		break;
 	default:
 		l->result.count = n; /* other types: the caller reads raw */

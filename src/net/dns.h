@@ -18,42 +18,6 @@ struct dns;
 /* The overall limit on one lookup, on top of unbound's own retries and timeouts. */
 #define DNS_TIMEOUT_DEFAULT 30
 
-enum dns_status {
-	DNS_STATUS_OK = 0,    /* records of the type asked for (count >= 1; some may be malformed) */
-	DNS_STATUS_NXDOMAIN,  /* the name does not exist (RCODE 3, RFC 1035 §4.1.1) */
-	DNS_STATUS_NODATA,    /* the name exists, without records of this type (RFC 2308 §2.2) */
-	DNS_STATUS_TEMPFAIL,  /* SERVFAIL, REFUSED, timeout, network or resolver trouble: ask again later */
-	DNS_STATUS_BOGUS,     /* DNSSEC validation failed (RFC 4035 §4.3): the answer cannot be used */
-};
-const char *dns_status_str(enum dns_status s);
-
-struct dns_rdata {
-	const uint8_t *data;
-	size_t len;
-};
-
-struct dns_txt {
-	const char *text; /* NUL-terminated; len excludes the NUL (the text may contain NULs itself) */
-	size_t len;
-};
-
-/* Valid only during the callback. */
-struct dns_result {
-	enum dns_status status;
-	bool secure;           /* DNSSEC-validated, data or proven absence (RFC 4035 §4.3 "secure") */
-	int rrtype;
-	const char *name;      /* as asked */
-	const char *canonname; /* after unbound followed any CNAME chain (RFC 1034 §3.6.2); no trailing dot */
-	const char *why;       /* TEMPFAIL, BOGUS: what went wrong, one sentence; "" otherwise */
-	size_t count;          /* records of rrtype that parsed; the arrays below hold count entries */
-	size_t malformed;      /* records left out because their rdata did not parse */
-	size_t raw_count;      /* every record as it came (at most DNS_RECORDS_MAX) */
-	const struct dns_rdata *raw;
-	const struct dns_mx *mx;       /* DNS_RRTYPE_MX */
-	const struct dns_addr *addrs;  /* DNS_RRTYPE_A, DNS_RRTYPE_AAAA */
-	const struct dns_txt *txts;    /* DNS_RRTYPE_TXT */
-};
-
 /* Called on the loop thread, never from inside dns_lookup. id is the one dns_lookup returned. */
 typedef void dns_done_fn(void *arg, uint64_t id, const struct dns_result *r);
 

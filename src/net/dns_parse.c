@@ -16,6 +16,7 @@ const char *dns_rrtype_str(int rrtype)
 	switch (rrtype) {
 	case DNS_RRTYPE_A: return "A";
 	case DNS_RRTYPE_CNAME: return "CNAME";
+	case DNS_RRTYPE_PTR: return "PTR";
 	case DNS_RRTYPE_MX: return "MX";
 	case DNS_RRTYPE_TXT: return "TXT";
 	case DNS_RRTYPE_AAAA: return "AAAA";
@@ -149,6 +150,41 @@ enum dns_parse_error dns_rdata_mx_parse(const uint8_t *rd, size_t len, struct dn
 		mx_r->exchange[i] = (char)(text[i] >= 'A' && text[i] <= 'Z' ? text[i] + ('a' - 'A') : text[i]);
 	mx_r->exchange[strlen(text)] = '\0';
 	return DNS_PARSE_OK;
+}
+
+enum dns_parse_error dns_rdata_ptr_parse(const uint8_t *rd, size_t len, struct dns_ptr *ptr_r, const char **error_r)
+{
+	char text[DNS_NAME_TEXT_SIZE];
+	size_t used;
+	enum dns_parse_error e;
+
+	if ((e = dns_name_parse(rd, len, &used, text, sizeof(text), error_r)) != DNS_PARSE_OK)
+		return e;
+	if (used != len) {
+		*error_r = "octets after the PTR name";
+		return DNS_PARSE_TRAILING;
+	}
+	if (!dns_host_valid(text)) {
+		*error_r = "PTR name is not a host name";
+		return DNS_PARSE_NOT_HOST;
+	}
+	size_t i = 0;
+	for (; text[i] != '\0'; i++)
+		ptr_r->name[i] = (char)(text[i] >= 'A' && text[i] <= 'Z' ? text[i] + ('a' - 'A') : text[i]);
+	ptr_r->name[i] = '\0';
+	return DNS_PARSE_OK;
+}
+
+const char *dns_status_str(enum dns_status s)
+{
+	switch (s) {
+	case DNS_STATUS_OK: return "ok";
+	case DNS_STATUS_NXDOMAIN: return "nxdomain";
+	case DNS_STATUS_NODATA: return "nodata";
+	case DNS_STATUS_TEMPFAIL: return "tempfail";
+	case DNS_STATUS_BOGUS: return "bogus";
+	}
+	return "?";
 }
 
 enum dns_parse_error dns_rdata_a_parse(const uint8_t *rd, size_t len, struct dns_addr *a_r, const char **error_r)

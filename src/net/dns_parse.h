@@ -22,6 +22,7 @@
 enum dns_rrtype {
 	DNS_RRTYPE_A = 1,
 	DNS_RRTYPE_CNAME = 5,
+	DNS_RRTYPE_PTR = 12,
 	DNS_RRTYPE_MX = 15,
 	DNS_RRTYPE_TXT = 16,
 	DNS_RRTYPE_AAAA = 28,
@@ -44,10 +45,54 @@ struct dns_addr {
 	uint8_t bytes[16]; /* network order; 4 used for AF_INET */
 };
 
+/* RFC 1035 §3.3.12: a PTR record's name, lower case, no trailing dot; only host names are kept. */
+struct dns_ptr {
+	char name[DNS_HOST_SIZE];
+};
+
 struct dns_mx {
 	uint16_t pref;
 	/* host name in lower case without the trailing dot; "." is the root (RFC 7505 null MX) */
 	char exchange[DNS_HOST_SIZE];
+};
+
+/* The outcome of one lookup, as the resolver (net/dns.c) or a test double hands it over: a plain
+ * value, so that the SPF/DKIM/DMARC evaluators stay pure. */
+enum dns_status {
+	DNS_STATUS_OK = 0,    /* records of the type asked for (count >= 1; some may be malformed) */
+	DNS_STATUS_NXDOMAIN,  /* the name does not exist (RCODE 3, RFC 1035 §4.1.1) */
+	DNS_STATUS_NODATA,    /* the name exists, without records of this type (RFC 2308 §2.2) */
+	DNS_STATUS_TEMPFAIL,  /* SERVFAIL, REFUSED, timeout, network or resolver trouble: ask again later */
+	DNS_STATUS_BOGUS,     /* DNSSEC validation failed (RFC 4035 §4.3): the answer cannot be used */
+};
+const char *dns_status_str(enum dns_status s);
+
+struct dns_rdata {
+	const uint8_t *data;
+	size_t len;
+};
+
+struct dns_txt {
+	const char *text; /* NUL-terminated; len excludes the NUL (the text may contain NULs itself) */
+	size_t len;
+};
+
+/* Valid only during the callback. */
+struct dns_result {
+	enum dns_status status;
+	bool secure;           /* DNSSEC-validated, data or proven absence (RFC 4035 §4.3 "secure") */
+	int rrtype;
+	const char *name;      /* as asked */
+	const char *canonname; /* after unbound followed any CNAME chain (RFC 1034 §3.6.2); no trailing dot */
+	const char *why;       /* TEMPFAIL, BOGUS: what went wrong, one sentence; "" otherwise */
+	size_t count;          /* records of rrtype that parsed; the arrays below hold count entries */
+	size_t malformed;      /* records left out because their rdata did not parse */
+	size_t raw_count;      /* every record as it came (at most DNS_RECORDS_MAX) */
+	const struct dns_rdata *raw;
+	const struct dns_mx *mx;       /* DNS_RRTYPE_MX */
+	const struct dns_addr *addrs;  /* DNS_RRTYPE_A, DNS_RRTYPE_AAAA */
+	const struct dns_txt *txts;    /* DNS_RRTYPE_TXT */
+	const struct dns_ptr *ptrs;    /* DNS_RRTYPE_PTR */
 };
 
 /* An uncompressed wire name at the start of p (len octets available) to presentation text: labels
@@ -64,6 +109,8 @@ bool dns_host_valid(const char *text);
 /* RFC 1035 §3.3.9: PREFERENCE (16 bits) and EXCHANGE (a name, uncompressed as unbound hands it on).
  * The exchange must be a host name or the root; it comes back lower-cased. */
 enum dns_parse_error dns_rdata_mx_parse(const uint8_t *rd, size_t len, struct dns_mx *mx_r, const char **error_r);
+/* RFC 1035 §3.3.12: one name, which must be a host name; it comes back lower-cased. */
+enum dns_parse_error dns_rdata_ptr_parse(const uint8_t *rd, size_t len, struct dns_ptr *ptr_r, const char **error_r);
 /* RFC 1035 §3.4.1: exactly 4 octets. */
 enum dns_parse_error dns_rdata_a_parse(const uint8_t *rd, size_t len, struct dns_addr *a_r, const char **error_r);
 /* RFC 3596 §2.2: exactly 16 octets. */
