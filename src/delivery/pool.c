@@ -607,7 +607,7 @@ static SSL_CTX *pool_tls_ctx(const struct conf *c, char *error_r, size_t error_s
 	return ctx;
 }
 
-static struct pool_settings *pool_settings_new(struct event_base *base, const struct conf *c, char *error_r,
+static struct pool_settings *pool_settings_new(const struct conf *c, struct dns *dns, char *error_r,
 					       size_t error_size)
 {
 	struct pool_settings *s = calloc(1, sizeof(*s));
@@ -650,16 +650,16 @@ static struct pool_settings *pool_settings_new(struct event_base *base, const st
 		pool_settings_unref(s);
 		return NULL;
 	}
-	if ((s->tls_ctx = pool_tls_ctx(c, error_r, error_size)) == NULL ||
-	    (s->dns = dns_new(base, c->dns_resolver, c->dns_trust_anchor, error_r, error_size)) == NULL) {
+	if ((s->tls_ctx = pool_tls_ctx(c, error_r, error_size)) == NULL) {
 		pool_settings_unref(s);
 		return NULL;
 	}
+	s->dns = dns_ref(dns);
 	return s;
 }
 
-struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, delivery_pool_done_fn *done,
-					void *arg, char *error_r, size_t error_size)
+struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, struct dns *dns,
+					delivery_pool_done_fn *done, void *arg, char *error_r, size_t error_size)
 {
 	struct delivery_pool *p = calloc(1, sizeof(*p));
 	if (p == NULL) {
@@ -669,7 +669,7 @@ struct delivery_pool *delivery_pool_new(struct event_base *base, const struct co
 	p->base = base;
 	p->done = done;
 	p->done_arg = arg;
-	if ((p->set = pool_settings_new(base, c, error_r, error_size)) == NULL) {
+	if ((p->set = pool_settings_new(c, dns, error_r, error_size)) == NULL) {
 		free(p);
 		return NULL;
 	}
@@ -681,9 +681,10 @@ struct delivery_pool *delivery_pool_new(struct event_base *base, const struct co
 	return p;
 }
 
-int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, char *error_r, size_t error_size)
+int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, struct dns *dns, char *error_r,
+			       size_t error_size)
 {
-	struct pool_settings *s = pool_settings_new(p->base, c, error_r, error_size);
+	struct pool_settings *s = pool_settings_new(c, dns, error_r, error_size);
 	if (s == NULL)
 		return -1;
 	/* connections in progress keep theirs and close after their job; a larger limit may start

@@ -16,6 +16,7 @@
 #include "util/result.h"
 
 struct conf;
+struct dns;
 struct event_base;
 struct delivery_pool;
 
@@ -54,13 +55,14 @@ void remote_job_free(struct remote_job *j);
 /* Loop thread: the job is finished; the callee owns it. */
 typedef void delivery_pool_done_fn(void *arg, struct remote_job *job);
 
-/* Reads [delivery], [relay] and [dns] from c (copied) and starts its own resolver. NULL with a
- * sentence on failure (TLS or DNS set-up). */
-struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, delivery_pool_done_fn *done,
-					void *arg, char *error_r, size_t error_size);
+/* Reads [delivery] and [relay] from c (copied) and resolves with dns (a reference is kept). NULL
+ * with a sentence on failure (TLS set-up). */
+struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, struct dns *dns,
+					delivery_pool_done_fn *done, void *arg, char *error_r, size_t error_size);
 /* After a reload: connections from now on follow c; those in progress finish as they started.
  * -1 with a sentence (nothing changed) when c cannot be applied. */
-int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, char *error_r, size_t error_size);
+int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, struct dns *dns, char *error_r,
+			       size_t error_size);
 /* Any thread: hands a job to the pool, which owns it from now on. */
 void delivery_pool_post(struct delivery_pool *p, struct remote_job *job);
 /* Loop thread: drops every job in hand (they stay in the queue, and are delivered after a restart)

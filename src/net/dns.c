@@ -71,6 +71,7 @@ struct dns {
 	bool broken;     /* unbound's pipe failed: nothing more will come from it */
 	bool delivering; /* inside dns_deliver_cb: dns_free must wait for it to return */
 	bool dying;
+	unsigned refs;
 };
 
 /* ---- bookkeeping ---- */
@@ -455,6 +456,7 @@ struct dns *dns_new(struct event_base *base, const char *resolver, const char *t
 		return NULL;
 	}
 	d->base = base;
+	d->refs = 1;
 	d->next_id = 1;
 	d->timeout = DNS_TIMEOUT_DEFAULT;
 	if ((d->ctx = ub_ctx_create()) == NULL) {
@@ -540,7 +542,7 @@ fail:
 
 void dns_free(struct dns *d)
 {
-	if (d == NULL)
+	if (d == NULL || --d->refs > 0)
 		return;
 	/* no callback after this: drop every live lookup now */
 	for (size_t i = 0; i < DNS_BUCKETS; i++)
@@ -551,6 +553,12 @@ void dns_free(struct dns *d)
 		return;
 	}
 	dns_destroy(d);
+}
+
+struct dns *dns_ref(struct dns *d)
+{
+	d->refs++;
+	return d;
 }
 
 void dns_timeout_set(struct dns *d, unsigned seconds)

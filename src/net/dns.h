@@ -27,8 +27,12 @@ typedef void dns_done_fn(void *arg, uint64_t id, const struct dns_result *r);
  * error_r on failure. */
 struct dns *dns_new(struct event_base *base, const char *resolver, const char *trust_anchor_file,
 		    char *error_r, size_t error_size);
-/* Cancels every outstanding lookup (no callback is called after this), stops unbound's thread.
- * Safe from inside a callback. */
+/* A resolver is shared (the server's inbound checks and the delivery pool use one, so they share
+ * unbound's cache) and reference-counted: dns_new returns the first reference, dns_ref adds one.
+ * dns_free drops one; the last cancels every outstanding lookup (no callback is called after it)
+ * and stops unbound's thread. Each holder cancels its own lookups before it lets go. Safe from
+ * inside a callback. */
+struct dns *dns_ref(struct dns *d);
 void dns_free(struct dns *d);
 
 /* The overall per-lookup limit in seconds (default DNS_TIMEOUT_DEFAULT); for lookups started later. */

@@ -15,6 +15,7 @@
 #include "delivery/pool.h"
 #include "delivery/runner.h"
 #include "mailbox/users.h"
+#include "net/dns.h"
 #include "net/iplimit.h"
 #include "net/listener.h"
 #include "net/tls.h"
@@ -206,12 +207,22 @@ static void server_reload(struct server *srv)
 		return;
 	}
 	SSL_CTX *tls = tls_server_ctx_new(c, err, sizeof(err));
-	if (tls == NULL || delivery_pool_reconfigure(srv->remote, c, err, sizeof(err)) != 0) {
+	/* a new resolver only when [dns] changed, so unbound's cache survives other reloads */
+	struct dns *dns = NULL;
+	if (tls != NULL)
+		dns = strcmp(c->dns_resolver, srv->conf->dns_resolver) == 0 &&
+				      strcmp(c->dns_trust_anchor, srv->conf->dns_trust_anchor) == 0
+			      ? dns_ref(srv->dns)
+			      : dns_new(srv->base, c->dns_resolver, c->dns_trust_anchor, err, sizeof(err));
+	if (tls == NULL || dns == NULL || delivery_pool_reconfigure(srv->remote, c, dns, err, sizeof(err)) != 0) {
 		log_error("event=reload result=failed error=\"%s\"", err);
 		SSL_CTX_free(tls);
+		dns_free(dns);
 		conf_free(c);
 		return;
 	}
+	dns_free(srv->dns); /* checks and connections under way keep the old one until they end */
+	srv->dns = dns;
 	if (delivery_runner_reconfigure(srv->delivery, c) != 0)
 		log_error("event=reload result=partial error=\"out of memory: delivery keeps its settings\"");
 	/* sessions keep the conf and SSL they started with; new ones get these */
@@ -333,7 +344,11 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 		snprintf(error_r, error_size, "cannot start the queue writer: %s", srv->loopq ? err : "out of memory");
 		return -1;
 	}
-	srv->remote = delivery_pool_new(srv->base, c, server_remote_done, srv, error_r, error_size);
+	/* one resolver for the inbound checks and remote delivery (DESIGN.md §2: libunbound) */
+	srv->dns = dns_new(srv->base, c->dns_resolver, c->dns_trust_anchor, error_r, error_size);
+	if (srv->dns == NULL)
+		return -1;
+	srv->remote = delivery_pool_new(srv->base, c, srv->dns, server_remote_done, srv, error_r, error_size);
 	if (srv->remote == NULL)
 		return -1;
 	srv->delivery = delivery_runner_start(c, srv->remote, error_r, error_size);
@@ -372,6 +387,7 @@ void server_deinit(struct server *srv)
 	/* remote jobs in hand stay in the queue: delivered again after the restart (at-least-once) */
 	delivery_pool_free(srv->remote);
 	worker_pool_free(srv->workers);
+	dns_free(srv->dns);
 	if (srv->queue != NULL)
 		queue_close(srv->queue);
 	if (srv->loopq != NULL)

@@ -20,6 +20,7 @@ struct queue;
 struct users;
 struct delivery_runner;
 struct delivery_pool;
+struct dns;
 struct worker_pool;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
@@ -55,6 +56,7 @@ struct server {
 	struct queue *queue;
 	struct delivery_runner *delivery; /* finds due work, delivers locally, on its own thread */
 	struct delivery_pool *remote;     /* delivers to other hosts, on the loop */
+	struct dns *dns;                  /* the resolver (current [dns]); holders keep a reference */
 	struct users *users;
 	struct loopq *loopq;
 	struct worker_pool *workers;
