@@ -36,6 +36,8 @@ enum conf_type {
 	CONF_T_LOGIN,     /* "" or a user name for AUTH */
 	CONF_T_SECRET_FILE, /* "" or an absolute path; the field gets the file's first line */
 	CONF_T_THROTTLE,  /* free key DOMAIN = COUNT/PERIOD */
+	CONF_T_DMARC_ACTION, /* a name of dmarc_action_names */
+	CONF_T_DKIM_CANON, /* "relaxed/relaxed", "simple/relaxed", ..., or one word for both */
 };
 
 struct conf_key {
@@ -53,6 +55,7 @@ struct conf_key {
 
 static const char *const tls_policy_names[] = {"opportunistic", "required", "none", NULL};
 static const char *const relay_tls_names[] = {"starttls", "implicit", "none", NULL};
+static const char *const dmarc_action_names[] = {"enforce", "report", NULL};
 
 #define RELAY_PORT_DEFAULT 587 /* RFC 6409 submission */
 #define SECRET_MAX 1024        /* longest password line we read */
@@ -82,6 +85,12 @@ static const struct conf_key conf_keys[] = {
 	{"smtp", "command_timeout", CONF_T_DURATION, OFF(command_timeout), "5m", 1, 86400},
 	{"smtp", "data_timeout", CONF_T_DURATION, OFF(data_timeout), "10m", 1, 86400},
 	{"smtp", "max_errors", CONF_T_UINT, OFF(max_errors), "10", 1, 1000},
+	/* SPF, DKIM and DMARC on the MX listener, reported in Authentication-Results (RFC 8601) */
+	{"smtp", "auth_checks", CONF_T_BOOL, OFF(auth_checks), "yes", 0, 0},
+	/* verifying a signature costs a DNS query and a hash: a message may not make us do it endlessly */
+	{"smtp", "dkim_max_signatures", CONF_T_UINT, OFF(dkim_max_signatures), "5", 1, 50},
+	/* enforce: p=reject → 550 5.7.1, p=quarantine → the Junk folder; report: header only */
+	{"smtp", "dmarc_action", CONF_T_DMARC_ACTION, OFF(dmarc_action), "enforce", 0, 0},
 	/* RFC 1939 §3: an autologout timer of at least 10 minutes (shorter only for tests) */
 	{"pop3", "idle_timeout", CONF_T_DURATION, OFF(pop3_idle_timeout), "10m", 1, 86400},
 	{"pop3", "max_errors", CONF_T_UINT, OFF(pop3_max_errors), "10", 1, 1000},
@@ -105,6 +114,14 @@ static const struct conf_key conf_keys[] = {
 	{"relay", "auth_password_file", CONF_T_SECRET_FILE, OFF(relay_auth_password), "", 0, 0},
 	{"relay", "ca_file", CONF_T_PATH_OPT, OFF(relay_ca_file), "", 0, 0},
 	{"throttle", NULL, CONF_T_THROTTLE, OFF(throttles), NULL, 0, 0},
+	/* authenticated mail From a local domain with an active key is signed once, when queued */
+	{"dkim", "sign", CONF_T_BOOL, OFF(dkim_sign), "yes", 0, 0},
+	/* RFC 6376 §3.4: relaxed/relaxed survives the rewrapping mail systems do on the way */
+	{"dkim", "canonicalization", CONF_T_DKIM_CANON, OFF(dkim_header_relaxed), "relaxed/relaxed", 0, 0},
+	/* x= (RFC 6376 §3.5) this long after signing; 0: no expiry */
+	{"dkim", "expiration", CONF_T_DURATION, OFF(dkim_expiration), "0", 0, 366 * 86400},
+	/* RFC 9990 aggregate reports to the domains that ask for them (rua=) */
+	{"dmarc", "reports", CONF_T_BOOL, OFF(dmarc_reports), "no", 0, 0},
 	/* empty: the system's resolvers (/etc/resolv.conf); numeric only, so a typo fails at start-up */
 	{"dns", "resolver", CONF_T_RESOLVER, OFF(dns_resolver), "", 0, 0},
 	/* DNSSEC validation (RFC 4035) needs an anchor, e.g. /usr/share/dns/root.key; empty: none */
@@ -602,6 +619,28 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 			}
 		}
 		return "expected starttls, implicit or none";
+	case CONF_T_DMARC_ACTION:
+		for (int i = 0; dmarc_action_names[i] != NULL; i++) {
+			if (strcasecmp(value, dmarc_action_names[i]) == 0) {
+				*(enum conf_dmarc_action *)field = (enum conf_dmarc_action)i;
+				return NULL;
+			}
+		}
+		return "expected enforce or report";
+	case CONF_T_DKIM_CANON: {
+		/* RFC 6376 §3.5 c=: header/body; a single word names both here */
+		const char *slash = strchr(value, '/');
+		size_t hl = slash != NULL ? (size_t)(slash - value) : strlen(value);
+		const char *body = slash != NULL ? slash + 1 : value;
+		bool hr = hl == 7 && strncasecmp(value, "relaxed", 7) == 0;
+		bool hs = hl == 6 && strncasecmp(value, "simple", 6) == 0;
+		bool br = strcasecmp(body, "relaxed") == 0, bs = strcasecmp(body, "simple") == 0;
+		if ((!hr && !hs) || (!br && !bs))
+			return "expected relaxed/relaxed, relaxed/simple, simple/relaxed or simple/simple";
+		c->dkim_header_relaxed = hr;
+		c->dkim_body_relaxed = br;
+		return NULL;
+	}
 	case CONF_T_RELAY_HOST: {
 		char host[254] = "";
 		unsigned port = 0;

@@ -48,6 +48,12 @@ enum conf_relay_tls {
 };
 const char *conf_relay_tls_str(enum conf_relay_tls t);
 
+/* [smtp] dmarc_action: what the MX listener does with a message that fails DMARC */
+enum conf_dmarc_action {
+	CONF_DMARC_ENFORCE = 0, /* the domain's policy: reject → 550 5.7.1, quarantine → Junk (RFC 9989 §5.3.6) */
+	CONF_DMARC_REPORT,      /* accept; the result is only in Authentication-Results */
+};
+
 /* [throttle] DOMAIN = COUNT/PERIOD: at most COUNT deliveries to DOMAIN per PERIOD */
 struct conf_throttle {
 	char *domain; /* lower case */
@@ -77,6 +83,9 @@ struct conf {
 	unsigned command_timeout; /* seconds */
 	unsigned data_timeout;    /* seconds */
 	unsigned max_errors;
+	bool auth_checks;                    /* SPF, DKIM, DMARC on the MX listener */
+	unsigned dkim_max_signatures;        /* signatures verified per message */
+	enum conf_dmarc_action dmarc_action;
 	/* [pop3] */
 	unsigned pop3_idle_timeout; /* seconds */
 	unsigned pop3_max_errors;
@@ -100,6 +109,12 @@ struct conf {
 	/* [throttle] */
 	struct conf_throttle *throttles;
 	size_t throttle_count;
+	/* [dkim] */
+	bool dkim_sign;
+	bool dkim_header_relaxed, dkim_body_relaxed; /* c= */
+	unsigned dkim_expiration;                   /* x= after this many seconds; 0: none */
+	/* [dmarc] */
+	bool dmarc_reports;
 	/* [dns] */
 	char *dns_resolver;     /* "": the nameservers of /etc/resolv.conf; else "ADDR@PORT" to forward to */
 	char *dns_trust_anchor; /* "": no DNSSEC validation; else a file of DS/DNSKEY records */

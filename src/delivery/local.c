@@ -13,7 +13,8 @@
 #include "util/log.h"
 
 enum result delivery_local_one(const struct delivery_local *d, const char *id, const char *sender, const char *addr,
-			       const char *data, size_t size, char *err_r, size_t err_size, const char **status_r)
+			       const char *folder, const char *data, size_t size, char *err_r, size_t err_size,
+			       const char **status_r)
 {
 	struct users_rcpt who;
 	const char *err = NULL;
@@ -32,6 +33,15 @@ enum result delivery_local_one(const struct delivery_local *d, const char *id, c
 		rr = RESULT_PERMFAIL;
 		err = "the mailbox path is too long";
 	}
+	/* Maildir++: a folder is the subdirectory "." + its name, a maildir of its own */
+	if (rr == RESULT_OK && folder != NULL && folder[0] != '\0') {
+		size_t n = strlen(path);
+		if (strchr(folder, '/') != NULL || folder[0] == '.' ||
+		    (size_t)snprintf(path + n, sizeof(path) - n, "/.%s", folder) >= sizeof(path) - n) {
+			rr = RESULT_PERMFAIL;
+			err = "the folder name cannot be used";
+		}
+	}
 	if (rr == RESULT_OK) {
 		/* RFC 5321 §4.4: the final delivery adds Return-Path; Delivered-To marks this hop, as
 		 * qmail and Postfix do, so a forwarding loop can be seen */
@@ -42,7 +52,8 @@ enum result delivery_local_one(const struct delivery_local *d, const char *id, c
 	}
 	switch (rr) {
 	case RESULT_OK:
-		log_info("queue_id=%s event=delivered rcpt=%s mailbox=%s file=%s", id, addr, who.address, name);
+		log_info("queue_id=%s event=delivered rcpt=%s mailbox=%s%s%s file=%s", id, addr, who.address,
+			 folder != NULL && folder[0] != '\0' ? " folder=" : "", folder != NULL ? folder : "", name);
 		return RESULT_OK;
 	case RESULT_TEMPFAIL:
 		/* RFC 3463: X.2.2 mailbox full; X.3.0 other mail system problem */

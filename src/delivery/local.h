@@ -18,7 +18,9 @@ struct delivery_local {
 
 /* Delivers the message to addr. RESULT_OK; else TEMPFAIL or PERMFAIL with a sentence in err and the
  * RFC 3463 status in *status_r. */
+/* folder: NULL or "" for the inbox, else a Maildir++ folder name ("Junk"). */
 enum result delivery_local_one(const struct delivery_local *d, const char *id, const char *sender, const char *addr,
-			       const char *data, size_t size, char *err, size_t err_size, const char **status_r);
+			       const char *folder, const char *data, size_t size, char *err, size_t err_size,
+			       const char **status_r);
 
 #endif

@@ -265,7 +265,7 @@ static size_t runner_local_pass(struct delivery_runner *d, struct batch *b)
 		for (size_t j = 0; j < m->rcpt_count; j++) {
 			const struct queue_due_rcpt *r = &m->rcpts[j];
 			oc[j] = (struct outcome){.addr = r->addr, .idx = r->idx, .attempts = r->attempts, .warned = r->warned};
-			oc[j].result = delivery_local_one(&ctx, m->id, m->sender, r->addr, data, size, errs[j],
+			oc[j].result = delivery_local_one(&ctx, m->id, m->sender, r->addr, m->folder, data, size, errs[j],
 							  sizeof(errs[j]), &oc[j].status);
 			oc[j].text = errs[j];
 			if (oc[j].result != RESULT_OK)

@@ -43,6 +43,7 @@ struct queue_msg {
 	int64_t arrival;  /* unix time, seconds */
 	char *data;       /* the message as stored (our added headers + the received content), CRLF lines */
 	size_t size;
+	char *folder;     /* NULL or "": local copies go to the inbox; "Junk": quarantined (RFC 9989 §10.3) */
 };
 
 /* Frees every member and the struct (NULL members are fine). */
@@ -116,6 +117,7 @@ struct queue_due_msg {
 	char id[QUEUE_ID_LEN + 1];
 	char *sender;
 	int64_t arrival;
+	char *folder;                 /* "" or "Junk", as stored */
 	struct queue_due_rcpt *rcpts; /* remote: sorted by domain */
 	size_t rcpt_count;
 };

@@ -95,6 +95,7 @@ void queue_msg_free(struct queue_msg *m)
 	free(m->auth_user);
 	free(m->client_ip);
 	free(m->data);
+	free(m->folder);
 	free(m);
 }
 

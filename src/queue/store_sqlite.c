@@ -24,7 +24,7 @@
 #include "util/loopq.h"
 
 #define QUEUE_DB_NAME "queue.db"
-#define QUEUE_SCHEMA_VERSION 3
+#define QUEUE_SCHEMA_VERSION 4
 #define QUEUE_BUSY_TIMEOUT_MS 5000
 /* A batch is bounded so one commit (and the WAL it leaves behind) cannot grow without limit while
  * sessions keep storing; what is left waits for the next commit, a few milliseconds later. */
@@ -97,6 +97,10 @@ static const char queue_schema_v2_sql[] =
 
 /* Version 3: whether the sender has been warned of a recipient's delay, so that it happens once. */
 static const char queue_schema_v3_sql[] = "ALTER TABLE recipients ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;";
+
+/* Version 4: the Maildir folder local copies go to ("" the inbox, "Junk" for mail quarantined by a
+ * DMARC policy). */
+static const char queue_schema_v4_sql[] = "ALTER TABLE messages ADD COLUMN folder TEXT NOT NULL DEFAULT '';";
 
 /* ---- connections and schema ---- */
 
@@ -240,6 +244,8 @@ static int queue_schema_ensure(sqlite3 *db, const char **error_r)
 				rc = sqlite3_exec(db, queue_schema_v2_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK && v < 3)
 				rc = sqlite3_exec(db, queue_schema_v3_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK && v < 4)
+				rc = sqlite3_exec(db, queue_schema_v4_sql, NULL, NULL, NULL);
 			if (rc == SQLITE_OK) {
 				char sql[64];
 
@@ -406,7 +412,8 @@ static void queue_addr_domain(const char *addr, char *out, size_t size)
 }
 
 static const char queue_insert_msg_sql[] =
-	"INSERT INTO messages(id, sender, auth_user, client_ip, arrival, size, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	"INSERT INTO messages(id, sender, auth_user, client_ip, arrival, size, data, folder)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 static const char queue_insert_rcpt_sql[] =
 	"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt, domain) VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6)";
 
@@ -431,6 +438,8 @@ static int queue_msg_insert_with(sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, co
 	if (rc == SQLITE_OK)
 		/* "" for an empty body: a NULL pointer would bind SQL NULL and break NOT NULL */
 		rc = sqlite3_bind_blob64(st, 7, m->data != NULL ? m->data : "", m->size, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 8, m->folder != NULL ? m->folder : "", -1, SQLITE_STATIC);
 	if (rc != SQLITE_OK) {
 		/* only SQLITE_TOOBIG in practice: this message is over SQLite's blob limit */
 		sqlite3_reset(st);
@@ -1048,11 +1057,11 @@ enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(q->db,
 			route == QUEUE_ROUTE_LOCAL
-			? "SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned FROM recipients r"
+			? "SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned, m.folder FROM recipients r"
 			  " JOIN messages m ON m.id = r.msg_id"
 			  " WHERE" QUEUE_LOCAL_WHERE " AND r.next_attempt <= ?1"
 			  " ORDER BY m.arrival, r.msg_id, r.idx LIMIT ?2"
-			: "SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned FROM recipients r"
+			: "SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned, m.folder FROM recipients r"
 			  " JOIN messages m ON m.id = r.msg_id"
 			  " WHERE" QUEUE_REMOTE_WHERE " AND r.next_attempt <= ?1"
 			  " ORDER BY m.arrival, r.msg_id, r.domain, r.idx LIMIT ?2", -1, &st, NULL);
@@ -1071,8 +1080,9 @@ enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size
 			snprintf(msgs[count].id, sizeof(msgs[count].id), "%s", id);
 			msgs[count].sender = strdup((const char *)sqlite3_column_text(st, 4));
 			msgs[count].arrival = sqlite3_column_int64(st, 5);
+			msgs[count].folder = strdup((const char *)sqlite3_column_text(st, 8));
 			count++;
-			if (msgs[count - 1].sender == NULL)
+			if (msgs[count - 1].sender == NULL || msgs[count - 1].folder == NULL)
 				goto oom;
 		}
 		struct queue_due_msg *m = &msgs[count - 1];
@@ -1121,6 +1131,7 @@ void queue_due_free(struct queue_due_msg *msgs, size_t count)
 		}
 		free(msgs[i].rcpts);
 		free(msgs[i].sender);
+		free(msgs[i].folder);
 	}
 	free(msgs);
 }
