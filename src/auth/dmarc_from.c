@@ -135,9 +135,12 @@ static bool punycode_encode(const uint32_t *cp, size_t n, char *out, size_t out_
 static size_t label_normalize(const unsigned char *s, size_t len, char *out)
 {
 	bool ascii = true;
-	for (size_t i = 0; i < len; i++)
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\0')
+			return 0; /* the checks after this one read C strings */
 		if (s[i] >= 0x80)
 			ascii = false;
+	}
 	if (ascii) {
 		if (len > DNS_LABEL_MAX)
 			return 0;

@@ -185,6 +185,10 @@ static void test_domain_form(void **state)
 	strcat(forty, ".example");
 	check_domain(forty, "xn--tdaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example");
 
+	char out[DNS_HOST_SIZE];
+	const char *err;
+	assert_int_equal(dmarc_from_domain("example.com\0x", 13, out, &err), DMARC_FROM_BAD_DOMAIN);
+	assert_int_equal(dmarc_from_domain("ex\0ample.com", 12, out, &err), DMARC_FROM_BAD_DOMAIN);
 	check_domain("", NULL);
 	check_domain(".", NULL);
 	check_domain("a..example", NULL);
