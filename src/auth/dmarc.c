@@ -201,6 +201,18 @@ static bool ident_walk_start(struct dmarc_eval *e, const char *id)
 
 /* ---- the phases ---- */
 
+/* Whether relaxed alignment of id with the Author Domain needs the author's Organizational Domain:
+ * not when they are equal, and not when they differ in the top label already (an Organizational
+ * Domain is its domain or a parent of it, so two domains under different top-level names never
+ * share one). */
+static bool needs_org(const struct dmarc_eval *e, const char *id)
+{
+	const char *a = strrchr(e->out.author_domain, '.'), *b = strrchr(id, '.');
+	a = a != NULL ? a + 1 : e->out.author_domain;
+	b = b != NULL ? b + 1 : id;
+	return strcmp(id, e->out.author_domain) != 0 && strcmp(a, b) == 0;
+}
+
 /* After the first answer of the author's walk: does the walk have to go on? (§4.10.2: not when
  * every identifier is the Author Domain itself, nor under strict alignment; §4.10.1: not when the
  * record there has no usable policy.) */
@@ -212,10 +224,10 @@ static bool author_walk_needed(const struct dmarc_eval *e)
 	if (n->record_error != DMARC_RECORD_OK)
 		return false;
 	const struct dmarc_record *r = n->record;
-	if (e->spf_pass && e->spf[0] != '\0' && r->aspf == DMARC_ALIGN_RELAXED && strcmp(e->spf, e->out.author_domain) != 0)
+	if (e->spf_pass && e->spf[0] != '\0' && r->aspf == DMARC_ALIGN_RELAXED && needs_org(e, e->spf))
 		return true;
 	for (size_t i = 0; i < e->dkim_count; i++)
-		if (r->adkim == DMARC_ALIGN_RELAXED && strcmp(e->dkim[i], e->out.author_domain) != 0)
+		if (r->adkim == DMARC_ALIGN_RELAXED && needs_org(e, e->dkim[i]))
 			return true;
 	return false;
 }

@@ -9,7 +9,7 @@
  *    dmarc_walk.h looks for the Organizational Domain's record (sp / np) or the PSD's.
  *    The walk goes on past the author's own record only when relaxed alignment needs the
  *    Organizational Domain (§4.10.2: not when every identifier equals the Author Domain, nor under
- *    strict alignment). No record → result none; a record without a usable policy → none too
+ *    strict alignment; nor for identifiers under another top-level name, which cannot share it). No record → result none; a record without a usable policy → none too
  *    (§4.10.1 "no DMARC processing").
  * 2. Alignment (§4.4), for SPF (the domain SPF passed: the MAIL FROM domain, or the HELO domain for
  *    a null MAIL FROM, RFC 9989 §3.2.4) and each DKIM d= that passed: strict = equal, ignoring case;

@@ -89,8 +89,13 @@ static void test_alignment(void **state)
 	assert_string_equal(out.org_domain, "example.com");
 	expect_log(z, LOG("_dmarc.example.com TXT", "_dmarc.com TXT", "_dmarc.mail.example.com TXT"));
 	/* an identifier outside the Organizational Domain needs no walk of its own */
-	expect(run(z, "example.com", "example.net", NULL, 0), DMARC_RESULT_FAIL, DMARC_POLICY_REJECT, DMARC_POLICY_REJECT);
+	expect(run(z, "example.com", "other.com", NULL, 0), DMARC_RESULT_FAIL, DMARC_POLICY_REJECT, DMARC_POLICY_REJECT);
 	expect_log(z, LOG("_dmarc.example.com TXT", "_dmarc.com TXT"));
+	/* ... and one under another top-level name not even the author's */
+	const char *third[] = { "mailer.example.net" };
+	expect(run(z, "example.com", "bounces.example.org", third, 1), DMARC_RESULT_FAIL, DMARC_POLICY_REJECT,
+	       DMARC_POLICY_REJECT);
+	expect_log(z, LOG("_dmarc.example.com TXT"));
 	/* the Organizational Domain itself aligns with its subdomains */
 	expect(run(z, "mail.example.com", "example.com", NULL, 0), DMARC_RESULT_PASS, DMARC_POLICY_REJECT, DMARC_POLICY_NONE);
 	assert_string_equal(out.policy_domain, "example.com");
