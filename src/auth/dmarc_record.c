@@ -36,6 +36,17 @@ const char *dmarc_psd_str(enum dmarc_psd p)
 	return "?";
 }
 
+const char *dmarc_fo_str(enum dmarc_fo f)
+{
+	switch (f) {
+	case DMARC_FO_0: return "0";
+	case DMARC_FO_1: return "1";
+	case DMARC_FO_D: return "d";
+	case DMARC_FO_S: return "s";
+	}
+	return "?";
+}
+
 const char *dmarc_record_error_str(enum dmarc_record_error e)
 {
 	switch (e) {

@@ -61,6 +61,8 @@ enum dmarc_fo {
 	DMARC_FO_D = 1 << 2,
 	DMARC_FO_S = 1 << 3,
 };
+/* The letter of one fo bit ("0", "1", "d", "s"). */
+const char *dmarc_fo_str(enum dmarc_fo f);
 
 enum dmarc_record_error {
 	DMARC_RECORD_OK = 0,    /* a usable DMARC Policy Record */

@@ -108,8 +108,8 @@ struct dmarc_walk *dmarc_walk_new_cached(const char *domain, struct dmarc_cache 
 enum auth_step dmarc_walk_step(void *walk, const struct dns_result *answer, struct auth_query *q_r);
 
 /* Ends the walk where it is (the question it returned last is dropped): for an evaluator that has
- * learnt what it needs from the first name. org_rule stays DMARC_ORG_UNKNOWN unless the names seen
- * already decide it. */
+ * learnt what it needs from the first name. A walk that was not over yet keeps org_rule
+ * DMARC_ORG_UNKNOWN; source and policy still name the domain's own record. */
 void dmarc_walk_stop(struct dmarc_walk *w);
 
 /* Valid at any time; the nodes live as long as the cache. */

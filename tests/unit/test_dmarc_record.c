@@ -286,6 +286,7 @@ static void test_strings(void **state)
 	assert_string_equal(dmarc_policy_str(DMARC_POLICY_QUARANTINE), "quarantine");
 	assert_string_equal(dmarc_align_str(DMARC_ALIGN_STRICT), "s");
 	assert_string_equal(dmarc_psd_str(DMARC_PSD_N), "n");
+	assert_string_equal(dmarc_fo_str(DMARC_FO_D), "d");
 	assert_string_equal(dmarc_record_error_str(DMARC_RECORD_NO_POLICY), "no_policy");
 }
 
