@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "auth/tagval.h"
@@ -204,7 +205,7 @@ enum dkim_key_error dkim_key_record_parse(const char *text, size_t len, struct d
 
 	memset(r, 0, sizeof(*r));
 	if (tagval_parse(text, len, 0, tags, TAGVAL_MAX, &n, &why) != TAGVAL_OK) {
-		*error_r = why;
+		*error_r = "key record is not a valid tag=value list";
 		return DKIM_KEY_SYNTAX;
 	}
 	/* RFC 6376 §3.6.1: v= is optional, but when present it comes first and is exactly "DKIM1" */
@@ -380,6 +381,60 @@ char *dkim_key_record_format(const EVP_PKEY *key, const char **error_r)
 	out[plen + b64] = '\0';
 	OPENSSL_free(der);
 	return out;
+}
+
+/* ---- signatures ---- */
+
+bool dkim_key_sign_digest(EVP_PKEY *key, const unsigned char *digest, size_t digest_len, unsigned char *sig,
+			  size_t *sig_len_r)
+{
+	enum dkim_key_type t;
+	bool ok = false;
+	if (key == NULL || !dkim_key_type_get(key, &t))
+		return false;
+	if (t == DKIM_KEY_RSA) {
+		/* RFC 6376 §3.3.2: RSASSA-PKCS1-v1_5 with SHA-256 (the DigestInfo names SHA-256) */
+		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key, NULL);
+		size_t need = 0;
+		ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+		     EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+		     EVP_PKEY_sign(ctx, NULL, &need, digest, digest_len) == 1 && need <= *sig_len_r &&
+		     EVP_PKEY_sign(ctx, sig, sig_len_r, digest, digest_len) == 1;
+		EVP_PKEY_CTX_free(ctx);
+	} else {
+		/* RFC 8463 §3: PureEdDSA (no prehash) over the SHA-256 digest */
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		size_t need = 0;
+		ok = md != NULL && EVP_DigestSignInit(md, NULL, NULL, NULL, key) == 1 &&
+		     EVP_DigestSign(md, NULL, &need, digest, digest_len) == 1 && need <= *sig_len_r &&
+		     EVP_DigestSign(md, sig, sig_len_r, digest, digest_len) == 1;
+		EVP_MD_CTX_free(md);
+	}
+	ERR_clear_error();
+	return ok;
+}
+
+bool dkim_key_verify_digest(EVP_PKEY *key, enum dkim_alg alg, const unsigned char *digest, size_t digest_len,
+			    const unsigned char *sig, size_t sig_len)
+{
+	enum dkim_key_type t;
+	bool ok = false;
+	if (key == NULL || !dkim_key_type_get(key, &t) || t != dkim_alg_key_type(alg))
+		return false;
+	if (t == DKIM_KEY_RSA) {
+		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key, NULL);
+		ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+		     EVP_PKEY_CTX_set_signature_md(ctx, alg == DKIM_ALG_RSA_SHA1 ? EVP_sha1() : EVP_sha256()) == 1 &&
+		     EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) == 1;
+		EVP_PKEY_CTX_free(ctx);
+	} else {
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		ok = md != NULL && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
+		     EVP_DigestVerify(md, sig, sig_len, digest, digest_len) == 1;
+		EVP_MD_CTX_free(md);
+	}
+	ERR_clear_error();
+	return ok;
 }
 
 /* ---- private keys ---- */

@@ -99,6 +99,15 @@ bool dkim_key_type_get(const EVP_PKEY *key, enum dkim_key_type *t_r);
 /* The RSA modulus size, 256 for Ed25519, 0 for other keys. */
 unsigned dkim_key_bits(const EVP_PKEY *key);
 
+/* The signature of a SHA-256 digest: RSASSA-PKCS1-v1_5 (RFC 6376 §3.3.2) for RSA keys, PureEdDSA over
+ * the 32-octet digest (RFC 8463 §3) for Ed25519 keys. sig has room for *sig_len_r octets (512 holds
+ * every key we sign with); *sig_len_r becomes the signature's length. */
+bool dkim_key_sign_digest(EVP_PKEY *key, const unsigned char *digest, size_t digest_len, unsigned char *sig,
+			  size_t *sig_len_r);
+/* Whether sig is key's signature of the digest under alg (the hash must be the one alg names). */
+bool dkim_key_verify_digest(EVP_PKEY *key, enum dkim_alg alg, const unsigned char *digest, size_t digest_len,
+			    const unsigned char *sig, size_t sig_len);
+
 enum dkim_base64_error {
 	DKIM_BASE64_OK = 0,
 	DKIM_BASE64_SYNTAX,   /* a character outside the alphabet, bad padding, a partial quantum */
