@@ -398,7 +398,10 @@ char *dkim_sign(const struct dkim_sign_params *p, const char *msg, size_t len, c
 	if (f.width > 998)
 		f.width = 998;
 
-	if (count_fields(fields, nfields, "from") == 0) {
+	if (len > 0 && (msg[0] == ' ' || msg[0] == '\t')) {
+		/* RFC 5322 §2.2.3: it would continue the field we put on top */
+		*error_r = "the message starts with a continuation line";
+	} else if (count_fields(fields, nfields, "from") == 0) {
 		/* RFC 6376 §5.4: From is the one field that must be signed */
 		*error_r = "the message has no From field";
 	} else if (p->headers != NULL ? !hlist_parse(h, p->headers) : !hlist_default(h, fields, nfields)) {
