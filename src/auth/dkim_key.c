@@ -62,6 +62,16 @@ const char *dkim_key_error_str(enum dkim_key_error e)
 
 /* ---- base64 ---- */
 
+const char *dkim_base64_error_str(enum dkim_base64_error e)
+{
+	switch (e) {
+	case DKIM_BASE64_OK: return "ok";
+	case DKIM_BASE64_SYNTAX: return "syntax";
+	case DKIM_BASE64_TOO_LONG: return "too_long";
+	}
+	return "?";
+}
+
 static int b64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
@@ -457,7 +467,8 @@ enum dkim_key_error dkim_key_pem_parse(const char *pem, size_t len, EVP_PKEY **k
 		*error_r = "the key file is too large to be a PEM private key";
 		return DKIM_KEY_SIZE;
 	}
-	if (contains(pem, len, "ENCRYPTED")) {
+	/* PKCS#8 "BEGIN ENCRYPTED PRIVATE KEY", or a traditional PEM with "Proc-Type: 4,ENCRYPTED" */
+	if (contains(pem, len, "BEGIN ENCRYPTED PRIVATE KEY") || contains(pem, len, "Proc-Type: 4,ENCRYPTED")) {
 		*error_r = "the private key is encrypted; DKIM keys are stored without a passphrase";
 		return DKIM_KEY_ENCODING;
 	}

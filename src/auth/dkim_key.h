@@ -113,6 +113,7 @@ enum dkim_base64_error {
 	DKIM_BASE64_SYNTAX,   /* a character outside the alphabet, bad padding, a partial quantum */
 	DKIM_BASE64_TOO_LONG, /* more than out_size octets */
 };
+const char *dkim_base64_error_str(enum dkim_base64_error e);
 /* RFC 6376 §2.4 base64string: RFC 2045 base64 in which FWS (SP, HTAB, CR, LF) anywhere is ignored. */
 enum dkim_base64_error dkim_base64_decode(const char *s, size_t len, unsigned char *out, size_t out_size,
 					  size_t *out_len_r);

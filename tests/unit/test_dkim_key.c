@@ -145,6 +145,16 @@ static void test_pem_refused(void **state)
 	assert_non_null(strstr(err, "encrypted"));
 	BIO_free(b);
 	EVP_PKEY_free(ed);
+	/* and so is a traditional PKCS#1 one ("Proc-Type: 4,ENCRYPTED") */
+	EVP_PKEY *rsa = testdata_rsa_key();
+	b = BIO_new(BIO_s_mem());
+	assert_int_equal(PEM_write_bio_PrivateKey_traditional(b, rsa, EVP_aes_128_cbc(), (unsigned char *)"pw", 2, NULL,
+							      NULL), 1);
+	n = BIO_get_mem_data(b, &p);
+	assert_int_equal(dkim_key_pem_parse(p, (size_t)n, &k, &err), DKIM_KEY_ENCODING);
+	assert_non_null(strstr(err, "encrypted"));
+	BIO_free(b);
+	EVP_PKEY_free(rsa);
 	/* too large to be a key file */
 	char *big = calloc(1, DKIM_KEY_PEM_MAX + 1);
 	assert_int_equal(dkim_key_pem_parse(big, DKIM_KEY_PEM_MAX + 1, &k, &err), DKIM_KEY_SIZE);
@@ -392,6 +402,8 @@ static void test_names(void **state)
 	for (int e = DKIM_KEY_OK; e <= DKIM_KEY_SYSTEM; e++)
 		assert_string_not_equal(dkim_key_error_str((enum dkim_key_error)e), "?");
 	assert_string_equal(dkim_key_error_str((enum dkim_key_error)99), "?");
+	assert_string_equal(dkim_base64_error_str(DKIM_BASE64_TOO_LONG), "too_long");
+	assert_string_equal(dkim_base64_error_str((enum dkim_base64_error)9), "?");
 }
 
 int main(void)
