@@ -224,7 +224,16 @@ static void body_hash_sink(void *arg, const void *data, size_t len)
 			take = (size_t)room;
 	}
 	if (take > 0) {
-		EVP_DigestUpdate(h->md, data, take);
+		if (h->staged + take > sizeof(h->stage)) {
+			EVP_DigestUpdate(h->md, h->stage, h->staged);
+			h->staged = 0;
+		}
+		if (take >= sizeof(h->stage)) {
+			EVP_DigestUpdate(h->md, data, take);
+		} else {
+			memcpy(h->stage + h->staged, data, take);
+			h->staged += take;
+		}
 		h->hashed += take;
 	}
 	h->total += len;
@@ -256,6 +265,9 @@ bool dkim_body_hash_final(struct dkim_body_hash *h, unsigned char digest_r[DKIM_
 {
 	unsigned int n = 0;
 	dkim_body_canon_final(&h->canon);
+	if (h->staged > 0)
+		EVP_DigestUpdate(h->md, h->stage, h->staged);
+	h->staged = 0;
 	return EVP_DigestFinal_ex(h->md, digest_r, &n) == 1 && n == DKIM_DIGEST_SIZE;
 }
 

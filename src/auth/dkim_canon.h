@@ -60,6 +60,9 @@ struct dkim_body_hash {
 	uint64_t limit;
 	uint64_t total;  /* canonical octets seen */
 	uint64_t hashed; /* canonical octets hashed (<= limit) */
+	/* relaxed output comes a word at a time: gathered here, the digest sees few large updates */
+	size_t staged;
+	char stage[4096];
 };
 
 /* False when libcrypto cannot make a digest context (out of memory). */
