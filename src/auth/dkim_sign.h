@@ -30,7 +30,9 @@ struct dkim_sign_params {
 	/* NULL: the default list (dkim_sign_default_headers); else the h= text to emit, names separated
 	 * by ':' with optional whitespace, e.g. "from : to : subject" (whitespace runs become one space) */
 	const char *headers;
-	unsigned fold_width;  /* 0: DKIM_SIGN_FOLD_DEFAULT */
+	/* 0: DKIM_SIGN_FOLD_DEFAULT; kept within 20..998. Lines are filled greedily, folding only where a
+	 * space is or FWS may go, b= starting a line of its own; 59 reproduces the RFC 8463 fields. */
+	unsigned fold_width;
 };
 
 /* The names the default h= draws from, in order, each listed as many times as the message has it
