@@ -346,6 +346,11 @@ static void test_key_records(void **state)
 			fail_msg("\"%s\": got %s (%s)", cases[i].record, dkim_result_str(r->result), r->reason);
 		dkim_verify_free(v);
 	}
+	/* RFC 6376 §6.1.2 step 8: a good RSA record for an Ed25519 signature */
+	const char *rsa_rec = e->rsa_txt;
+	struct dkim_verify *mismatch = ed_with_records(e, &rsa_rec, 1);
+	expect(mismatch, 0, DKIM_RESULT_PERMERROR, "key type does not match a=");
+	dkim_verify_free(mismatch);
 	/* t=y is reported, the result stays */
 	const char *testing = "v=DKIM1; k=ed25519; t=y; " ED_P;
 	struct dkim_verify *v = ed_with_records(e, &testing, 1);
