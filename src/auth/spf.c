@@ -1,0 +1,998 @@
+/* spf.c — RFC 7208 check_host() as a state machine on the auth_dns.h step protocol. Each step
+ * either finishes or leaves one question in e->q, with e->wait saying what its answer is for.
+ * Only the innermost check_host() (the top of the include stack) evaluates at a time, so the state
+ * of the term in progress (target name, MX names, position) lives once in the evaluation; the PTR
+ * names of <ip> and their validation are shared by every "ptr" and %{p}. */
+#include "auth/spf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "auth/spf_macro.h"
+#include "auth/spf_record.h"
+
+/* The record checked first and one per include: each include counts against the 10 (§4.6.4). */
+#define SPF_DEPTH_MAX (SPF_LOOKUP_LIMIT + 1)
+/* The longest exp= TXT text (or default explanation) expanded; a longer one is not used. */
+#define SPF_EXP_SOURCE_MAX 1024
+
+enum spf_phase {
+	SPF_PHASE_START,    /* initial processing (§4.3) */
+	SPF_PHASE_RECORD,   /* ask for the innermost frame's record (§4.4) */
+	SPF_PHASE_TERM,     /* evaluate the innermost frame's current term (§4.6.2, §5) */
+	SPF_PHASE_REDIRECT, /* nothing matched: follow redirect= (§6.1) */
+	SPF_PHASE_EXP,      /* the result is fail: find the explanation (§6.2) */
+	SPF_PHASE_DONE,
+};
+
+/* Where the current term, redirect= or exp= stands. */
+enum spf_mstep {
+	SPF_MSTEP_BEGIN,     /* count it against the limit (§4.6.4) */
+	SPF_MSTEP_TARGET,    /* %{p} known if needed, target expanded, first question asked */
+	SPF_MSTEP_MX_NEXT,   /* mx: the address lookups of the MX names, one by one */
+	SPF_MSTEP_PTR_FETCH, /* ptr: the PTR names of <ip> */
+	SPF_MSTEP_PTR_CHECK, /* ptr: validating the names at or under the target */
+	SPF_MSTEP_EXP_TEXT,  /* exp: expanding the text, once %{p} is known */
+};
+
+/* What the question outstanding is for. */
+enum spf_wait {
+	SPF_WAIT_NONE = 0,
+	SPF_WAIT_RECORD,   /* TXT of the innermost frame's domain */
+	SPF_WAIT_ADDR,     /* a: A or AAAA of the target */
+	SPF_WAIT_EXISTS,   /* exists: A of the target */
+	SPF_WAIT_MX,       /* mx: MX of the target */
+	SPF_WAIT_MX_ADDR,  /* mx: A or AAAA of mx[mx_next] */
+	SPF_WAIT_PTR,      /* ptr, %{p}: PTR of <ip> */
+	SPF_WAIT_PTR_ADDR, /* ptr, %{p}: A or AAAA of ptrs.names[ptr_index] */
+	SPF_WAIT_EXP,      /* TXT of the exp= target */
+};
+
+/* One check_host() (§4): the record checked first, an included one, or what redirect= led to. */
+struct spf_frame {
+	char domain[DNS_HOST_SIZE];
+	struct spf_record *rec; /* NULL until fetched */
+	size_t term;            /* the term being evaluated */
+	bool redirected;        /* reached by redirect=: no record is then a permerror (§6.1) */
+};
+
+struct spf_eval {
+	/* the request */
+	struct dns_addr ip;
+	enum spf_identity identity;
+	time_t now;
+	bool input_too_long;
+	char helo[SPF_INPUT_MAX + 1];
+	char local[SPF_INPUT_MAX + 1];
+	char sender_domain[SPF_INPUT_MAX + 1];
+	char sender[2 * SPF_INPUT_MAX + 2];
+	char domain[SPF_INPUT_MAX + 1];
+	char receiver[DNS_HOST_SIZE];
+	char default_exp[SPF_EXP_SOURCE_MAX + 1];
+
+	enum spf_phase phase;
+	enum spf_mstep mstep;
+	enum spf_wait wait;
+	struct auth_query q;
+
+	struct spf_frame frames[SPF_DEPTH_MAX];
+	size_t depth;
+
+	/* the term in progress */
+	char target[DNS_HOST_SIZE];
+	char mx[SPF_MX_LIMIT][DNS_HOST_SIZE];
+	size_t mx_n, mx_next;
+
+	/* §5.5, §7.3: the PTR names of <ip> (the first 10) and whether each is validated */
+	struct {
+		bool fetched;
+		bool found_none; /* NXDOMAIN or no records: a void lookup for "ptr" */
+		size_t n;
+		char names[SPF_PTR_LIMIT][DNS_HOST_SIZE];
+		signed char valid[SPF_PTR_LIMIT]; /* -1 not looked up yet, 0 no, 1 yes */
+	} ptrs;
+	size_t ptr_index;
+
+	unsigned lookups, voids;
+
+	char exp_src[SPF_EXP_SOURCE_MAX + 1];
+	size_t exp_src_len;
+	bool exp_uses_p;
+
+	enum spf_result result;
+	bool has_explanation;
+	char explanation[SPF_EXPLANATION_SIZE];
+	char problem[SPF_PROBLEM_SIZE];
+};
+
+const char *spf_result_str(enum spf_result r)
+{
+	switch (r) {
+	case SPF_RESULT_NONE: return "none";
+	case SPF_RESULT_NEUTRAL: return "neutral";
+	case SPF_RESULT_PASS: return "pass";
+	case SPF_RESULT_FAIL: return "fail";
+	case SPF_RESULT_SOFTFAIL: return "softfail";
+	case SPF_RESULT_TEMPERROR: return "temperror";
+	case SPF_RESULT_PERMERROR: return "permerror";
+	}
+	return "?";
+}
+
+const char *spf_identity_str(enum spf_identity i)
+{
+	switch (i) {
+	case SPF_IDENTITY_MAILFROM: return "mailfrom";
+	case SPF_IDENTITY_HELO: return "helo";
+	}
+	return "?";
+}
+
+/* Text from DNS or the peer, made fit for a log line or a header comment: printable US-ASCII
+ * without parentheses or backslashes, cut at size. */
+static const char *spf_clean(const char *s, size_t len, char *buf, size_t size)
+{
+	size_t n = len < size - 1 ? len : size - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		buf[i] = c < 0x20 || c > 0x7e || c == '(' || c == ')' || c == '\\' ? '?' : (char)c;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+#define SPF_CLEAN(s, buf) spf_clean((s), strlen(s), (buf), sizeof(buf))
+
+static void spf_problem(struct spf_eval *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void spf_problem(struct spf_eval *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->problem, sizeof(e->problem), fmt, ap);
+	va_end(ap);
+}
+
+static void spf_finish(struct spf_eval *e, enum spf_result r)
+{
+	e->result = r;
+	e->phase = SPF_PHASE_DONE;
+}
+
+static struct spf_frame *spf_top(struct spf_eval *e)
+{
+	return &e->frames[e->depth - 1];
+}
+
+static enum spf_result spf_qualifier_result(enum spf_qualifier q)
+{
+	switch (q) {
+	case SPF_QUALIFIER_PASS: return SPF_RESULT_PASS;
+	case SPF_QUALIFIER_FAIL: return SPF_RESULT_FAIL;
+	case SPF_QUALIFIER_SOFTFAIL: return SPF_RESULT_SOFTFAIL;
+	case SPF_QUALIFIER_NEUTRAL: return SPF_RESULT_NEUTRAL;
+	}
+	return SPF_RESULT_NEUTRAL;
+}
+
+static void spf_ask(struct spf_eval *e, enum spf_wait w, const char *name, int rrtype)
+{
+	snprintf(e->q.name, sizeof(e->q.name), "%s", name);
+	e->q.rrtype = rrtype;
+	e->wait = w;
+}
+
+/* §5.3, §5.4, §5.5: addresses are looked up with the type of the connection */
+static int spf_addr_rrtype(const struct spf_eval *e)
+{
+	return e->ip.family == AF_INET6 ? DNS_RRTYPE_AAAA : DNS_RRTYPE_A;
+}
+
+static bool spf_addr_in(const struct dns_addr *ip, const struct dns_addr *net, unsigned bits)
+{
+	if (ip->family != net->family || bits > (ip->family == AF_INET6 ? 128u : 32u))
+		return false;
+	size_t full = bits / 8;
+	unsigned rest = bits % 8;
+	if (memcmp(ip->bytes, net->bytes, full) != 0)
+		return false;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return rest == 0 || (ip->bytes[full] & mask) == (net->bytes[full] & mask);
+}
+
+static bool spf_answer_has(const struct spf_eval *e, const struct dns_result *a, unsigned cidr4, unsigned cidr6)
+{
+	for (size_t i = 0; i < a->count; i++)
+		if (spf_addr_in(&e->ip, &a->addrs[i], e->ip.family == AF_INET6 ? cidr6 : cidr4))
+			return true;
+	return false;
+}
+
+/* Whether name is domain or a name under it (§5.5), without case. */
+static bool spf_name_under(const char *name, const char *domain)
+{
+	size_t n = strlen(name), d = strlen(domain);
+	if (n < d || strcasecmp(name + n - d, domain) != 0)
+		return false;
+	return n == d || name[n - d - 1] == '.';
+}
+
+/* §4.3: the <domain> to check must be a valid multi-label name: labels of 1-63 letters, digits,
+ * hyphens or underscores, at most 253 octets, and a top label that is not all digits (so neither
+ * an address nor an address literal). */
+static bool spf_domain_valid(const char *d)
+{
+	size_t len = strlen(d), label = 0, labels = 0;
+	bool numeric = true;
+
+	if (len == 0 || len > DNS_HOST_SIZE - 1)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char c = d[i];
+		if (c == '.' || c == '\0') {
+			if (label == 0 || label > DNS_LABEL_MAX)
+				return false;
+			labels++;
+			label = 0;
+			if (c == '.')
+				numeric = true;
+			continue;
+		}
+		bool digit = c >= '0' && c <= '9';
+		if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '-' && c != '_')
+			return false;
+		numeric = numeric && digit;
+		label++;
+	}
+	return labels >= 2 && !numeric;
+}
+
+static void spf_env(const struct spf_eval *e, const char *domain, const char *ptr_name, struct spf_macro_env *env)
+{
+	env->sender = e->sender;
+	env->local = e->local;
+	env->sender_domain = e->sender_domain;
+	env->domain = domain;
+	env->ip = &e->ip;
+	env->ptr_name = ptr_name;
+	env->helo = e->helo;
+	env->receiver = e->receiver;
+	env->now = e->now;
+}
+
+/* The name of <ip> in in-addr.arpa or ip6.arpa (§5.5). */
+static void spf_reverse_name(const struct dns_addr *ip, char *buf, size_t size)
+{
+	const uint8_t *b = ip->bytes;
+	if (ip->family != AF_INET6) {
+		snprintf(buf, size, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+		return;
+	}
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (int i = 15; i >= 0 && o + 4 < size; i--) {
+		buf[o++] = hex[b[i] & 15];
+		buf[o++] = '.';
+		buf[o++] = hex[b[i] >> 4];
+		buf[o++] = '.';
+	}
+	snprintf(buf + o, size - o, "ip6.arpa");
+}
+
+static void spf_ask_ptr(struct spf_eval *e)
+{
+	char name[DNS_HOST_SIZE];
+	spf_reverse_name(&e->ip, name, sizeof(name));
+	spf_ask(e, SPF_WAIT_PTR, name, DNS_RRTYPE_PTR);
+}
+
+static void spf_ask_validate(struct spf_eval *e, size_t i)
+{
+	e->ptr_index = i;
+	spf_ask(e, SPF_WAIT_PTR_ADDR, e->ptrs.names[i], spf_addr_rrtype(e));
+}
+
+/* §7.3 %{p}: "If the <domain> is present in the list of validated domains, it SHOULD be used.
+ * Otherwise, if a subdomain of the <domain> is present, it SHOULD be used. Otherwise, any name
+ * from the list can be used. If there are no validated domain names or if a DNS error occurs, the
+ * string "unknown" is used." Returns whether *name_r (NULL for "unknown") is known; if not, the
+ * next question has been asked. Names are validated lazily, in that order of preference. */
+static bool spf_p_ready(struct spf_eval *e, const char *domain, const char **name_r)
+{
+	if (!e->ptrs.fetched) {
+		spf_ask_ptr(e);
+		return false;
+	}
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < e->ptrs.n; i++) {
+			const char *n = e->ptrs.names[i];
+			bool same = strcasecmp(n, domain) == 0;
+			if ((pass == 0 && !same) || (pass == 1 && (same || !spf_name_under(n, domain))))
+				continue;
+			if (e->ptrs.valid[i] < 0) {
+				spf_ask_validate(e, i);
+				return false;
+			}
+			if (e->ptrs.valid[i] > 0) {
+				*name_r = n;
+				return true;
+			}
+		}
+	}
+	*name_r = NULL;
+	return true;
+}
+
+/* The target-name of a term, redirect= or exp= (§4.8): its domain-spec expanded (§7.3) into
+ * e->target, or the current <domain> when it has none. Returns 1 when done, 0 when a question for
+ * %{p} was asked, -1 when the expansion cannot be a DNS name (*why_r says why). */
+static int spf_target(struct spf_eval *e, const struct spf_domain_spec *spec, const char **why_r)
+{
+	const struct spf_frame *f = spf_top(e);
+	const char *p = NULL;
+	struct spf_macro_env env;
+
+	if (spec->text == NULL) {
+		snprintf(e->target, sizeof(e->target), "%s", f->domain);
+		return 1;
+	}
+	if (spec->uses_p && !spf_p_ready(e, f->domain, &p))
+		return 0;
+	spf_env(e, f->domain, p, &env);
+	return spf_macro_expand_domain(spec->text, spec->len, &env, e->target, why_r) == SPF_MACRO_OK ? 1 : -1;
+}
+
+static void spf_frame_done(struct spf_eval *e, enum spf_result r);
+
+/* A new check_host() for an include (on top) or a redirect (in place of the current one). */
+static void spf_frame_start(struct spf_eval *e, const char *domain, bool redirect)
+{
+	char clean[DNS_HOST_SIZE];
+
+	/* §4.3 for the recursive check_host(): a name that is not multi-label gives "none", which
+	 * include (§5.2) and redirect= (§6.1) turn into a permerror */
+	if (strchr(domain, '.') == NULL) {
+		spf_problem(e, "%s%s is not a multi-label domain name (%s)", redirect ? "redirect=" : "include:",
+			    SPF_CLEAN(domain, clean), redirect ? "§6.1" : "§5.2");
+		spf_finish(e, SPF_RESULT_PERMERROR);
+		return;
+	}
+	if (redirect) {
+		spf_record_free(spf_top(e)->rec);
+	} else if (e->depth >= SPF_DEPTH_MAX) { /* cannot happen: every include is counted first */
+		spf_problem(e, "includes nested too deep (§4.6.4)");
+		spf_finish(e, SPF_RESULT_PERMERROR);
+		return;
+	} else {
+		e->depth++;
+	}
+	struct spf_frame *f = spf_top(e);
+	memset(f, 0, sizeof(*f));
+	snprintf(f->domain, sizeof(f->domain), "%s", domain);
+	f->redirected = redirect;
+	e->phase = SPF_PHASE_RECORD;
+}
+
+static void spf_matched(struct spf_eval *e)
+{
+	struct spf_frame *f = spf_top(e);
+	const struct spf_term *t = &f->rec->terms[f->term];
+	char term[96], dom[DNS_HOST_SIZE];
+
+	if (e->depth == 1) {
+		spf_clean(t->text, t->text_len, term, sizeof(term));
+		if (f->redirected)
+			spf_problem(e, "mechanism %s of %s matched", term, SPF_CLEAN(f->domain, dom));
+		else
+			spf_problem(e, "mechanism %s matched", term);
+	}
+	spf_frame_done(e, spf_qualifier_result(t->qualifier));
+}
+
+static void spf_next_term(struct spf_eval *e)
+{
+	spf_top(e)->term++;
+	e->phase = SPF_PHASE_TERM;
+	e->mstep = SPF_MSTEP_BEGIN;
+}
+
+/* The innermost check_host() has its result. For an include it goes back to the including record
+ * (§5.2); errors end the whole evaluation. */
+static void spf_frame_done(struct spf_eval *e, enum spf_result r)
+{
+	struct spf_frame *f = spf_top(e);
+	char dom[DNS_HOST_SIZE];
+
+	if (r == SPF_RESULT_NONE && (e->depth > 1 || f->redirected)) {
+		/* §5.2: include of a domain without a record is a permerror; §6.1 likewise */
+		spf_problem(e, "%s%s has no SPF record (%s)", e->depth > 1 ? "include:" : "redirect=",
+			    SPF_CLEAN(f->domain, dom), e->depth > 1 ? "§5.2" : "§6.1");
+		r = SPF_RESULT_PERMERROR;
+	}
+	if (r == SPF_RESULT_TEMPERROR || r == SPF_RESULT_PERMERROR) {
+		spf_finish(e, r);
+		return;
+	}
+	if (e->depth == 1) {
+		e->result = r;
+		e->phase = r == SPF_RESULT_FAIL ? SPF_PHASE_EXP : SPF_PHASE_DONE;
+		e->mstep = SPF_MSTEP_BEGIN;
+		return;
+	}
+	spf_record_free(f->rec);
+	f->rec = NULL;
+	e->depth--;
+	if (r == SPF_RESULT_PASS)
+		spf_matched(e); /* the include matches: the including record ends with its qualifier */
+	else
+		spf_next_term(e); /* §5.2: fail, softfail and neutral of the included domain: no match */
+}
+
+static bool spf_count_lookup(struct spf_eval *e, const char *what, size_t len)
+{
+	char term[96];
+
+	if (++e->lookups <= SPF_LOOKUP_LIMIT)
+		return true;
+	spf_problem(e, "more than %d DNS-querying terms (§4.6.4), at %s", SPF_LOOKUP_LIMIT,
+		    spf_clean(what, len, term, sizeof(term)));
+	spf_finish(e, SPF_RESULT_PERMERROR);
+	return false;
+}
+
+static bool spf_count_void(struct spf_eval *e, const char *name)
+{
+	char clean[DNS_HOST_SIZE];
+
+	if (++e->voids <= SPF_VOID_LIMIT)
+		return true;
+	spf_problem(e, "more than %d void lookups (§4.6.4), the last for %s", SPF_VOID_LIMIT, SPF_CLEAN(name, clean));
+	spf_finish(e, SPF_RESULT_PERMERROR);
+	return false;
+}
+
+/* §5: "if the DNS server returns an error (RCODE other than 0 or 3) or the query times out, the
+ * mechanism stops and the topmost check_host() returns "temperror"" */
+static void spf_dns_error(struct spf_eval *e, const struct dns_result *a, const char *section)
+{
+	char name[DNS_HOST_SIZE], why[128];
+
+	spf_problem(e, "DNS lookup of %s %s failed: %s (%s)", SPF_CLEAN(e->q.name, name), dns_rrtype_str(e->q.rrtype),
+		    a->why != NULL && a->why[0] != '\0' ? SPF_CLEAN(a->why, why) : dns_status_str(a->status), section);
+	spf_finish(e, SPF_RESULT_TEMPERROR);
+}
+
+/* §4.4, §4.5: the record of the innermost frame's domain. */
+static void spf_on_record(struct spf_eval *e, const struct dns_result *a)
+{
+	struct spf_frame *f = spf_top(e);
+	char dom[DNS_HOST_SIZE], term[96];
+	const struct dns_txt *txt = NULL;
+	size_t found = 0;
+
+	if (a->status == DNS_STATUS_TEMPFAIL) {
+		spf_dns_error(e, a, "§4.4");
+		return;
+	}
+	for (size_t i = 0; a->status == DNS_STATUS_OK && i < a->count; i++) {
+		if (spf_record_is_spf(a->txts[i].text, a->txts[i].len)) {
+			txt = &a->txts[i];
+			found++;
+		}
+	}
+	if (found == 0) {
+		/* §4.5: "If no matching records are returned ... SPF processing MUST stop and return none" */
+		spf_problem(e, "no SPF record at %s", SPF_CLEAN(f->domain, dom));
+		spf_frame_done(e, SPF_RESULT_NONE);
+		return;
+	}
+	if (found > 1) {
+		spf_problem(e, "%s has %zu SPF records (§4.5: more than one is a permerror)", SPF_CLEAN(f->domain, dom), found);
+		spf_finish(e, SPF_RESULT_PERMERROR);
+		return;
+	}
+	const char *err = "";
+	size_t at = 0;
+	enum spf_record_error re = spf_record_parse(txt->text, txt->len, &f->rec, &err, &at);
+	if (re != SPF_RECORD_OK) {
+		size_t end = at;
+		while (end < txt->len && txt->text[end] != ' ')
+			end++;
+		if (at < txt->len)
+			spf_problem(e, "the SPF record of %s is invalid at \"%s\": %s", SPF_CLEAN(f->domain, dom),
+				    spf_clean(txt->text + at, end - at, term, sizeof(term)), err);
+		else
+			spf_problem(e, "the SPF record of %s is invalid: %s", SPF_CLEAN(f->domain, dom), err);
+		/* §4.6: syntax errors anywhere in the record give permerror before anything is evaluated */
+		spf_finish(e, re == SPF_RECORD_NOMEM ? SPF_RESULT_TEMPERROR : SPF_RESULT_PERMERROR);
+		return;
+	}
+	f->term = 0;
+	e->phase = SPF_PHASE_TERM;
+	e->mstep = SPF_MSTEP_BEGIN;
+}
+
+/* The end of a record without a match: redirect= (§6.1) or the default neutral (§4.7). */
+static void spf_record_end(struct spf_eval *e)
+{
+	const struct spf_frame *f = spf_top(e);
+
+	/* §5.1: redirect= is ignored when the record has "all" (which always matches anyway) */
+	if (f->rec->redirect.text != NULL && !f->rec->has_all) {
+		e->phase = SPF_PHASE_REDIRECT;
+		e->mstep = SPF_MSTEP_BEGIN;
+		return;
+	}
+	if (e->depth == 1)
+		spf_problem(e, "no mechanism matched: the default result (§4.7)");
+	spf_frame_done(e, SPF_RESULT_NEUTRAL);
+}
+
+static void spf_redirect(struct spf_eval *e)
+{
+	const struct spf_domain_spec *spec = &spf_top(e)->rec->redirect;
+	const char *why = "";
+	char text[96];
+
+	if (e->mstep == SPF_MSTEP_BEGIN) {
+		if (!spf_count_lookup(e, "redirect=", 9))
+			return;
+		e->mstep = SPF_MSTEP_TARGET;
+	}
+	int r = spf_target(e, spec, &why);
+	if (r == 0)
+		return;
+	if (r < 0) {
+		/* §6.1: "if the <target-name> is malformed, the result is a permerror rather than none" */
+		spf_problem(e, "redirect=%s %s (§6.1)", spf_clean(spec->text, spec->len, text, sizeof(text)), why);
+		spf_finish(e, SPF_RESULT_PERMERROR);
+		return;
+	}
+	spf_frame_start(e, e->target, true);
+}
+
+/* ptr (§5.5): the names of <ip> at or under the target that validate. */
+static void spf_ptr_check(struct spf_eval *e)
+{
+	for (size_t i = 0; i < e->ptrs.n; i++) {
+		if (!spf_name_under(e->ptrs.names[i], e->target))
+			continue;
+		if (e->ptrs.valid[i] < 0) {
+			spf_ask_validate(e, i);
+			return;
+		}
+		if (e->ptrs.valid[i] > 0) {
+			spf_matched(e);
+			return;
+		}
+	}
+	spf_next_term(e);
+}
+
+/* The first move of a term (§5): no-DNS mechanisms decide at once, others expand their target and
+ * ask. */
+static void spf_term_start(struct spf_eval *e, const struct spf_term *t)
+{
+	const char *why = "";
+	char text[96];
+
+	switch (t->mech) {
+	case SPF_MECH_ALL:
+		spf_matched(e);
+		return;
+	case SPF_MECH_IP4:
+	case SPF_MECH_IP6:
+		/* §5.6; an IPv4 client never matches ip6, as it is evaluated as IPv4 (§5) */
+		if (spf_addr_in(&e->ip, &t->net, t->mech == SPF_MECH_IP4 ? t->cidr4 : t->cidr6))
+			spf_matched(e);
+		else
+			spf_next_term(e);
+		return;
+	default:
+		break;
+	}
+	int r = spf_target(e, &t->domain, &why);
+	if (r == 0)
+		return;
+	if (r < 0) {
+		if (t->mech == SPF_MECH_INCLUDE) {
+			spf_problem(e, "%s %s (§5.2)", spf_clean(t->text, t->text_len, text, sizeof(text)), why);
+			spf_finish(e, SPF_RESULT_PERMERROR);
+			return;
+		}
+		/* a target-name that cannot be asked names nothing: no match, as for a name that does not
+		 * exist (§4.3, §4.8; RFC 7208 leaves this open, the suite accepts it) */
+		spf_next_term(e);
+		return;
+	}
+	switch (t->mech) {
+	case SPF_MECH_A:
+		spf_ask(e, SPF_WAIT_ADDR, e->target, spf_addr_rrtype(e));
+		return;
+	case SPF_MECH_EXISTS:
+		/* §5.7: an A lookup, whatever the connection */
+		spf_ask(e, SPF_WAIT_EXISTS, e->target, DNS_RRTYPE_A);
+		return;
+	case SPF_MECH_MX:
+		spf_ask(e, SPF_WAIT_MX, e->target, DNS_RRTYPE_MX);
+		return;
+	case SPF_MECH_PTR:
+		e->mstep = SPF_MSTEP_PTR_FETCH;
+		if (!e->ptrs.fetched)
+			spf_ask_ptr(e);
+		return;
+	case SPF_MECH_INCLUDE:
+		spf_frame_start(e, e->target, false);
+		return;
+	default:
+		return;
+	}
+}
+
+static void spf_term(struct spf_eval *e)
+{
+	struct spf_frame *f = spf_top(e);
+
+	if (f->term >= f->rec->nterms) {
+		spf_record_end(e);
+		return;
+	}
+	const struct spf_term *t = &f->rec->terms[f->term];
+	if (e->mstep == SPF_MSTEP_BEGIN) {
+		/* §4.6.4: the terms that query DNS are counted when they are evaluated */
+		if (spf_mech_queries_dns(t->mech) && !spf_count_lookup(e, t->text, t->text_len))
+			return;
+		e->mstep = SPF_MSTEP_TARGET;
+	}
+	switch (e->mstep) {
+	case SPF_MSTEP_TARGET:
+		spf_term_start(e, t);
+		return;
+	case SPF_MSTEP_MX_NEXT:
+		if (e->mx_next < e->mx_n)
+			spf_ask(e, SPF_WAIT_MX_ADDR, e->mx[e->mx_next], spf_addr_rrtype(e));
+		else
+			spf_next_term(e);
+		return;
+	case SPF_MSTEP_PTR_FETCH:
+		/* the PTR names are fetched by now (maybe for an earlier ptr or %{p}) */
+		if (e->ptrs.found_none && !spf_count_void(e, e->target))
+			return;
+		e->mstep = SPF_MSTEP_PTR_CHECK;
+		spf_ptr_check(e);
+		return;
+	case SPF_MSTEP_PTR_CHECK:
+		spf_ptr_check(e);
+		return;
+	default:
+		spf_problem(e, "internal: unexpected step");
+		spf_finish(e, SPF_RESULT_TEMPERROR);
+		return;
+	}
+}
+
+/* §6.2: an explanation that cannot be used gives way to the default one. */
+static void spf_exp_default(struct spf_eval *e)
+{
+	struct spf_macro_info info;
+	const char *err;
+	size_t len = strlen(e->default_exp);
+
+	memcpy(e->exp_src, e->default_exp, len + 1);
+	e->exp_src_len = len;
+	if (spf_macro_check(e->exp_src, len, SPF_MACRO_EXPLAIN, &info, &err) != SPF_MACRO_OK) {
+		/* a default that is no explain-string is used as it is written */
+		spf_clean(e->exp_src, len, e->explanation, sizeof(e->explanation));
+		e->has_explanation = true;
+		e->phase = SPF_PHASE_DONE;
+		return;
+	}
+	e->exp_uses_p = info.uses_p;
+	e->mstep = SPF_MSTEP_EXP_TEXT;
+}
+
+/* §6.2: the TXT record at the exp= target. "If there are any DNS processing errors (any RCODE
+ * other than 0), or if no records are returned, or if more than one record is returned, or if
+ * there are syntax errors in the explanation string, then proceed as if no exp modifier was
+ * given." Non-ASCII text is a syntax error: explanations are US-ASCII. */
+static void spf_on_exp(struct spf_eval *e, const struct dns_result *a)
+{
+	struct spf_macro_info info;
+	const char *err;
+
+	if (a->status != DNS_STATUS_OK || a->count != 1 || a->txts[0].len > SPF_EXP_SOURCE_MAX ||
+	    spf_macro_check(a->txts[0].text, a->txts[0].len, SPF_MACRO_EXPLAIN, &info, &err) != SPF_MACRO_OK) {
+		spf_exp_default(e);
+		return;
+	}
+	memcpy(e->exp_src, a->txts[0].text, a->txts[0].len);
+	e->exp_src[a->txts[0].len] = '\0';
+	e->exp_src_len = a->txts[0].len;
+	e->exp_uses_p = info.uses_p;
+	e->mstep = SPF_MSTEP_EXP_TEXT;
+}
+
+static void spf_exp(struct spf_eval *e)
+{
+	/* the fail came from the record checked first, or from where its redirect= led: its exp=
+	 * applies (§6.2: not the one of an included record, nor of one that redirected) */
+	const struct spf_frame *f = &e->frames[0];
+	const char *why = "", *p = NULL;
+
+	if (e->mstep == SPF_MSTEP_BEGIN) {
+		if (f->rec->exp.text == NULL)
+			spf_exp_default(e);
+		else
+			e->mstep = SPF_MSTEP_TARGET;
+	}
+	if (e->mstep == SPF_MSTEP_TARGET) {
+		int r = spf_target(e, &f->rec->exp, &why);
+		if (r == 0)
+			return;
+		if (r > 0) {
+			/* not counted: §4.6.4 limits the terms of evaluation, and the suite's "exp-void" */
+			spf_ask(e, SPF_WAIT_EXP, e->target, DNS_RRTYPE_TXT);
+			return;
+		}
+		spf_exp_default(e);
+	}
+	if (e->phase != SPF_PHASE_EXP || e->mstep != SPF_MSTEP_EXP_TEXT)
+		return;
+	if (e->exp_uses_p && !spf_p_ready(e, f->domain, &p))
+		return;
+	struct spf_macro_env env;
+	spf_env(e, f->domain, p, &env);
+	spf_macro_expand_text(e->exp_src, e->exp_src_len, &env, e->explanation, sizeof(e->explanation), &why);
+	e->has_explanation = true;
+	e->phase = SPF_PHASE_DONE;
+}
+
+/* The answer to the question in e->q, for what e->wait said. */
+static void spf_on_answer(struct spf_eval *e, enum spf_wait w, const struct dns_result *a)
+{
+	bool nothing = a->status == DNS_STATUS_NXDOMAIN || a->status == DNS_STATUS_NODATA;
+	const struct spf_term *t = NULL;
+
+	if (e->phase == SPF_PHASE_TERM)
+		t = &spf_top(e)->rec->terms[spf_top(e)->term];
+	switch (w) {
+	case SPF_WAIT_NONE:
+		return;
+	case SPF_WAIT_RECORD:
+		spf_on_record(e, a);
+		return;
+	case SPF_WAIT_EXP:
+		spf_on_exp(e, a);
+		return;
+	case SPF_WAIT_PTR:
+		/* §5.5: a DNS error on the PTR lookup: no match (and %{p} is "unknown", §7.3) */
+		e->ptrs.fetched = true;
+		e->ptrs.found_none = nothing;
+		/* §4.6.4: "all records other than the first 10 MUST be ignored" */
+		for (size_t i = 0; a->status == DNS_STATUS_OK && i < a->count && e->ptrs.n < SPF_PTR_LIMIT; i++) {
+			snprintf(e->ptrs.names[e->ptrs.n], DNS_HOST_SIZE, "%s", a->ptrs[i].name);
+			e->ptrs.valid[e->ptrs.n++] = -1;
+		}
+		return;
+	case SPF_WAIT_PTR_ADDR: {
+		/* §5.5: validated when <ip> is among its addresses; a DNS error skips the name */
+		bool ok = false;
+		for (size_t i = 0; a->status == DNS_STATUS_OK && i < a->count && !ok; i++)
+			ok = spf_addr_in(&e->ip, &a->addrs[i], e->ip.family == AF_INET6 ? 128 : 32);
+		e->ptrs.valid[e->ptr_index] = ok ? 1 : 0;
+		return;
+	}
+	default:
+		break;
+	}
+	if (t == NULL) /* cannot happen: the other questions belong to a term */
+		return;
+	if (a->status == DNS_STATUS_TEMPFAIL) {
+		spf_dns_error(e, a, "§5");
+		return;
+	}
+	switch (w) {
+	case SPF_WAIT_ADDR:
+	case SPF_WAIT_EXISTS:
+		/* §4.6.4: a void lookup; §5: NXDOMAIN is read as no records */
+		if (nothing && !spf_count_void(e, e->target))
+			return;
+		if (a->status == DNS_STATUS_OK &&
+		    (w == SPF_WAIT_EXISTS ? a->count > 0 : spf_answer_has(e, a, t->cidr4, t->cidr6)))
+			spf_matched(e);
+		else
+			spf_next_term(e);
+		return;
+	case SPF_WAIT_MX:
+		if (nothing && !spf_count_void(e, e->target))
+			return;
+		if (a->status == DNS_STATUS_OK && a->count > SPF_MX_LIMIT) {
+			char clean[DNS_HOST_SIZE];
+			/* §4.6.4: more than 10 address lookups for one mx "MUST produce a permerror" */
+			spf_problem(e, "%s has %zu MX records, more than %d (§4.6.4)", SPF_CLEAN(e->target, clean), a->count,
+				    SPF_MX_LIMIT);
+			spf_finish(e, SPF_RESULT_PERMERROR);
+			return;
+		}
+		e->mx_n = e->mx_next = 0;
+		/* §5.4; a null MX (RFC 7505) names no host */
+		for (size_t i = 0; a->status == DNS_STATUS_OK && i < a->count; i++)
+			if (strcmp(a->mx[i].exchange, ".") != 0)
+				snprintf(e->mx[e->mx_n++], DNS_HOST_SIZE, "%s", a->mx[i].exchange);
+		e->mstep = SPF_MSTEP_MX_NEXT;
+		return;
+	case SPF_WAIT_MX_ADDR:
+		if (a->status == DNS_STATUS_OK && spf_answer_has(e, a, t->cidr4, t->cidr6))
+			spf_matched(e);
+		else
+			e->mx_next++;
+		return;
+	default:
+		return;
+	}
+}
+
+static void spf_start(struct spf_eval *e)
+{
+	char dom[DNS_HOST_SIZE];
+
+	if (e->input_too_long) {
+		spf_problem(e, "the HELO or MAIL FROM argument is longer than %d octets", SPF_INPUT_MAX);
+		spf_finish(e, SPF_RESULT_NONE);
+		return;
+	}
+	/* §4.3: "If the <domain> is malformed ... or is not a multi-label domain name ...
+	 * check_host() immediately returns the result none" */
+	if (!spf_domain_valid(e->domain)) {
+		spf_problem(e, "%s is not a valid multi-label domain name (§4.3)",
+			    e->domain[0] != '\0' ? SPF_CLEAN(e->domain, dom) : "the empty name");
+		spf_finish(e, SPF_RESULT_NONE);
+		return;
+	}
+	spf_frame_start(e, e->domain, false);
+}
+
+enum auth_step spf_eval_step(void *arg, const struct dns_result *answer, struct auth_query *q_r)
+{
+	struct spf_eval *e = arg;
+
+	if (answer != NULL && e->wait != SPF_WAIT_NONE) {
+		enum spf_wait w = e->wait;
+		struct dns_result a = *answer;
+		e->wait = SPF_WAIT_NONE;
+		/* an answer of another type cannot be read; a DNSSEC failure cannot be used (RFC 4035
+		 * §4.3): both are errors like a SERVFAIL */
+		if (a.rrtype != e->q.rrtype || a.status == DNS_STATUS_BOGUS) {
+			a.status = DNS_STATUS_TEMPFAIL;
+			a.count = 0;
+			if (a.why == NULL || a.why[0] == '\0')
+				a.why = a.rrtype != e->q.rrtype ? "answer of another type" : "DNSSEC validation failed";
+		}
+		spf_on_answer(e, w, &a);
+	}
+	while (e->phase != SPF_PHASE_DONE && e->wait == SPF_WAIT_NONE) {
+		switch (e->phase) {
+		case SPF_PHASE_START: spf_start(e); break;
+		case SPF_PHASE_RECORD: spf_ask(e, SPF_WAIT_RECORD, spf_top(e)->domain, DNS_RRTYPE_TXT); break;
+		case SPF_PHASE_TERM: spf_term(e); break;
+		case SPF_PHASE_REDIRECT: spf_redirect(e); break;
+		case SPF_PHASE_EXP: spf_exp(e); break;
+		case SPF_PHASE_DONE: break;
+		}
+	}
+	if (e->phase == SPF_PHASE_DONE)
+		return AUTH_STEP_DONE;
+	*q_r = e->q;
+	return AUTH_STEP_QUERY;
+}
+
+/* Copies s into buf (size octets); false when it does not fit. */
+static bool spf_copy(char *buf, size_t size, const char *s, size_t len)
+{
+	if (len >= size)
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return true;
+}
+
+struct spf_eval *spf_eval_new(const struct spf_request *req)
+{
+	struct spf_eval *e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return NULL;
+	const char *helo = req->helo != NULL ? req->helo : "";
+	const char *mail_from = req->mail_from != NULL ? req->mail_from : "";
+	const char *dflt = req->default_explanation != NULL ? req->default_explanation : SPF_DEFAULT_EXPLANATION;
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	e->identity = req->identity;
+	e->now = req->now;
+	e->ip = req->ip;
+	/* §5: "an IPv4-mapped IPv6 address ... MUST still be considered an IPv4 address" */
+	if (e->ip.family == AF_INET6 && memcmp(e->ip.bytes, v4mapped, 12) == 0) {
+		memmove(e->ip.bytes, e->ip.bytes + 12, 4);
+		memset(e->ip.bytes + 4, 0, 12);
+		e->ip.family = AF_INET;
+	}
+	spf_copy(e->receiver, sizeof(e->receiver), req->receiver != NULL ? req->receiver : "",
+		 req->receiver != NULL ? strnlen(req->receiver, sizeof(e->receiver)) : 0);
+	spf_copy(e->default_exp, sizeof(e->default_exp), dflt, strnlen(dflt, sizeof(e->default_exp) - 1));
+
+	size_t helo_len = strnlen(helo, SPF_INPUT_MAX + 1), from_len = strnlen(mail_from, SPF_INPUT_MAX + 1);
+	if (!spf_copy(e->helo, sizeof(e->helo), helo, helo_len) || from_len > SPF_INPUT_MAX) {
+		e->input_too_long = true;
+		return e;
+	}
+	/* §2.3, §2.4: the HELO identity, and a null MAIL FROM, are checked as postmaster@<helo>;
+	 * §4.3: "If the <sender> has no local-part, substitute the string postmaster" */
+	const char *local = "", *dom = helo;
+	size_t local_len = 0, dom_len = helo_len;
+	if (req->identity == SPF_IDENTITY_MAILFROM && from_len > 0) {
+		const char *at = strrchr(mail_from, '@'); /* a quoted local part may hold '@' itself */
+		dom = at != NULL ? at + 1 : mail_from;
+		dom_len = from_len - (size_t)(dom - mail_from);
+		if (at != NULL) {
+			local = mail_from;
+			local_len = (size_t)(at - mail_from);
+		}
+	}
+	if (local_len == 0) {
+		local = "postmaster";
+		local_len = strlen(local);
+	}
+	spf_copy(e->local, sizeof(e->local), local, local_len);
+	spf_copy(e->sender_domain, sizeof(e->sender_domain), dom, dom_len);
+	snprintf(e->sender, sizeof(e->sender), "%s@%s", e->local, e->sender_domain);
+	if (dom_len > 0 && dom[dom_len - 1] == '.')
+		dom_len--;
+	spf_copy(e->domain, sizeof(e->domain), dom, dom_len);
+	return e;
+}
+
+enum spf_result spf_eval_result(const struct spf_eval *e)
+{
+	return e->result;
+}
+
+const char *spf_eval_domain(const struct spf_eval *e)
+{
+	return e->domain;
+}
+
+const char *spf_eval_sender(const struct spf_eval *e)
+{
+	return e->sender;
+}
+
+const char *spf_eval_explanation(const struct spf_eval *e)
+{
+	return e->result == SPF_RESULT_FAIL && e->has_explanation ? e->explanation : NULL;
+}
+
+const char *spf_eval_problem(const struct spf_eval *e)
+{
+	return e->problem;
+}
+
+unsigned spf_eval_lookups(const struct spf_eval *e)
+{
+	return e->lookups;
+}
+
+unsigned spf_eval_void_lookups(const struct spf_eval *e)
+{
+	return e->voids;
+}
+
+void spf_eval_free(struct spf_eval *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->depth; i++)
+		spf_record_free(e->frames[i].rec);
+	free(e);
+}
