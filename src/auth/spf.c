@@ -431,14 +431,15 @@ static void spf_frame_done(struct spf_eval *e, enum spf_result r)
 		spf_next_term(e); /* §5.2: fail, softfail and neutral of the included domain: no match */
 }
 
-static bool spf_count_lookup(struct spf_eval *e, const char *what, size_t len)
+/* §4.6.4: counts a DNS-querying term (prefix and text say which, for the message). */
+static bool spf_count_lookup(struct spf_eval *e, const char *prefix, const char *text, size_t len)
 {
 	char term[96];
 
 	if (++e->lookups <= SPF_LOOKUP_LIMIT)
 		return true;
-	spf_problem(e, "more than %d DNS-querying terms (§4.6.4), at %s", SPF_LOOKUP_LIMIT,
-		    spf_clean(what, len, term, sizeof(term)));
+	spf_problem(e, "more than %d DNS-querying terms (§4.6.4), at %s%s", SPF_LOOKUP_LIMIT, prefix,
+		    spf_clean(text, len, term, sizeof(term)));
 	spf_finish(e, SPF_RESULT_PERMERROR);
 	return false;
 }
@@ -538,7 +539,7 @@ static void spf_redirect(struct spf_eval *e)
 	char text[96];
 
 	if (e->mstep == SPF_MSTEP_BEGIN) {
-		if (!spf_count_lookup(e, "redirect=", 9))
+		if (!spf_count_lookup(e, "redirect=", spec->text, spec->len))
 			return;
 		e->mstep = SPF_MSTEP_TARGET;
 	}
@@ -643,7 +644,7 @@ static void spf_term(struct spf_eval *e)
 	const struct spf_term *t = &f->rec->terms[f->term];
 	if (e->mstep == SPF_MSTEP_BEGIN) {
 		/* §4.6.4: the terms that query DNS are counted when they are evaluated */
-		if (spf_mech_queries_dns(t->mech) && !spf_count_lookup(e, t->text, t->text_len))
+		if (spf_mech_queries_dns(t->mech) && !spf_count_lookup(e, "", t->text, t->text_len))
 			return;
 		e->mstep = SPF_MSTEP_TARGET;
 	}

@@ -369,7 +369,8 @@ enum spf_record_error spf_record_parse(const char *text, size_t len, struct spf_
 		unsigned char c = (unsigned char)text[i];
 		if (c != ' ' && (c < 0x21 || c > 0x7e)) {
 			/* §4.6.1: terms are separated by SP alone and made of visible US-ASCII (§3.1) */
-			*at = i;
+			for (*at = i; *at > SPF_VERSION_LEN && text[*at - 1] != ' ';)
+				(*at)--;
 			*error_r = "an octet other than a space or printable US-ASCII (§3.1, §4.6.1)";
 			return SPF_RECORD_SYNTAX;
 		}
