@@ -1,8 +1,7 @@
-/* spf.c — RFC 7208 check_host() as a state machine on the auth_dns.h step protocol. Each step
- * either finishes or leaves one question in e->q, with e->wait saying what its answer is for.
- * Only the innermost check_host() (the top of the include stack) evaluates at a time, so the state
- * of the term in progress (target name, MX names, position) lives once in the evaluation; the PTR
- * names of <ip> and their validation are shared by every "ptr" and %{p}. */
+/* spf.c — RFC 7208 check_host() as a state machine on the auth_dns.h step protocol: the request and
+ * initial processing (§4.3), the records and their selection (§4.4, §4.5), the include stack,
+ * redirect= (§6.1), the explanation (§6.2) and the limits of §4.6.4. The mechanisms themselves
+ * (§5) are in spf_mech.c; the state both share is in spf_eval.h. */
 #include "auth/spf.h"
 
 #include <stdarg.h>
@@ -12,102 +11,9 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "auth/spf_eval.h"
 #include "auth/spf_macro.h"
 #include "auth/spf_record.h"
-
-/* The record checked first and one per include: each include counts against the 10 (§4.6.4). */
-#define SPF_DEPTH_MAX (SPF_LOOKUP_LIMIT + 1)
-/* The longest exp= TXT text (or default explanation) expanded; a longer one is not used. */
-#define SPF_EXP_SOURCE_MAX 1024
-
-enum spf_phase {
-	SPF_PHASE_START,    /* initial processing (§4.3) */
-	SPF_PHASE_RECORD,   /* ask for the innermost frame's record (§4.4) */
-	SPF_PHASE_TERM,     /* evaluate the innermost frame's current term (§4.6.2, §5) */
-	SPF_PHASE_REDIRECT, /* nothing matched: follow redirect= (§6.1) */
-	SPF_PHASE_EXP,      /* the result is fail: find the explanation (§6.2) */
-	SPF_PHASE_DONE,
-};
-
-/* Where the current term, redirect= or exp= stands. */
-enum spf_mstep {
-	SPF_MSTEP_BEGIN,     /* count it against the limit (§4.6.4) */
-	SPF_MSTEP_TARGET,    /* %{p} known if needed, target expanded, first question asked */
-	SPF_MSTEP_MX_NEXT,   /* mx: the address lookups of the MX names, one by one */
-	SPF_MSTEP_PTR_FETCH, /* ptr: the PTR names of <ip> */
-	SPF_MSTEP_PTR_CHECK, /* ptr: validating the names at or under the target */
-	SPF_MSTEP_EXP_TEXT,  /* exp: expanding the text, once %{p} is known */
-};
-
-/* What the question outstanding is for. */
-enum spf_wait {
-	SPF_WAIT_NONE = 0,
-	SPF_WAIT_RECORD,   /* TXT of the innermost frame's domain */
-	SPF_WAIT_ADDR,     /* a: A or AAAA of the target */
-	SPF_WAIT_EXISTS,   /* exists: A of the target */
-	SPF_WAIT_MX,       /* mx: MX of the target */
-	SPF_WAIT_MX_ADDR,  /* mx: A or AAAA of mx[mx_next] */
-	SPF_WAIT_PTR,      /* ptr, %{p}: PTR of <ip> */
-	SPF_WAIT_PTR_ADDR, /* ptr, %{p}: A or AAAA of ptrs.names[ptr_index] */
-	SPF_WAIT_EXP,      /* TXT of the exp= target */
-};
-
-/* One check_host() (§4): the record checked first, an included one, or what redirect= led to. */
-struct spf_frame {
-	char domain[DNS_HOST_SIZE];
-	struct spf_record *rec; /* NULL until fetched */
-	size_t term;            /* the term being evaluated */
-	bool redirected;        /* reached by redirect=: no record is then a permerror (§6.1) */
-};
-
-struct spf_eval {
-	/* the request */
-	struct dns_addr ip;
-	enum spf_identity identity;
-	time_t now;
-	bool input_too_long;
-	char helo[SPF_INPUT_MAX + 1];
-	char local[SPF_INPUT_MAX + 1];
-	char sender_domain[SPF_INPUT_MAX + 1];
-	char sender[2 * SPF_INPUT_MAX + 2];
-	char domain[SPF_INPUT_MAX + 1];
-	char receiver[DNS_HOST_SIZE];
-	char default_exp[SPF_EXP_SOURCE_MAX + 1];
-
-	enum spf_phase phase;
-	enum spf_mstep mstep;
-	enum spf_wait wait;
-	struct auth_query q;
-
-	struct spf_frame frames[SPF_DEPTH_MAX];
-	size_t depth;
-
-	/* the term in progress */
-	char target[DNS_HOST_SIZE];
-	char mx[SPF_MX_LIMIT][DNS_HOST_SIZE];
-	size_t mx_n, mx_next;
-
-	/* §5.5, §7.3: the PTR names of <ip> (the first 10) and whether each is validated */
-	struct {
-		bool fetched;
-		bool found_none; /* NXDOMAIN or no records: a void lookup for "ptr" */
-		size_t n;
-		char names[SPF_PTR_LIMIT][DNS_HOST_SIZE];
-		signed char valid[SPF_PTR_LIMIT]; /* -1 not looked up yet, 0 no, 1 yes */
-	} ptrs;
-	size_t ptr_index;
-
-	unsigned lookups, voids;
-
-	char exp_src[SPF_EXP_SOURCE_MAX + 1];
-	size_t exp_src_len;
-	bool exp_uses_p;
-
-	enum spf_result result;
-	bool has_explanation;
-	char explanation[SPF_EXPLANATION_SIZE];
-	char problem[SPF_PROBLEM_SIZE];
-};
 
 const char *spf_result_str(enum spf_result r)
 {
@@ -134,7 +40,7 @@ const char *spf_identity_str(enum spf_identity i)
 
 /* Text from DNS or the peer, made fit for a log line or a header comment: printable US-ASCII
  * without parentheses or backslashes, cut at size. */
-static const char *spf_clean(const char *s, size_t len, char *buf, size_t size)
+const char *spf_clean(const char *s, size_t len, char *buf, size_t size)
 {
 	size_t n = len < size - 1 ? len : size - 1;
 	for (size_t i = 0; i < n; i++) {
@@ -145,10 +51,7 @@ static const char *spf_clean(const char *s, size_t len, char *buf, size_t size)
 	return buf;
 }
 
-#define SPF_CLEAN(s, buf) spf_clean((s), strlen(s), (buf), sizeof(buf))
-
-static void spf_problem(struct spf_eval *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void spf_problem(struct spf_eval *e, const char *fmt, ...)
+void spf_problem(struct spf_eval *e, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -156,13 +59,13 @@ static void spf_problem(struct spf_eval *e, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void spf_finish(struct spf_eval *e, enum spf_result r)
+void spf_finish(struct spf_eval *e, enum spf_result r)
 {
 	e->result = r;
 	e->phase = SPF_PHASE_DONE;
 }
 
-static struct spf_frame *spf_top(struct spf_eval *e)
+struct spf_frame *spf_top(struct spf_eval *e)
 {
 	return &e->frames[e->depth - 1];
 }
@@ -178,46 +81,11 @@ static enum spf_result spf_qualifier_result(enum spf_qualifier q)
 	return SPF_RESULT_NEUTRAL;
 }
 
-static void spf_ask(struct spf_eval *e, enum spf_wait w, const char *name, int rrtype)
+void spf_ask(struct spf_eval *e, enum spf_wait w, const char *name, int rrtype)
 {
 	snprintf(e->q.name, sizeof(e->q.name), "%s", name);
 	e->q.rrtype = rrtype;
 	e->wait = w;
-}
-
-/* §5.3, §5.4, §5.5: addresses are looked up with the type of the connection */
-static int spf_addr_rrtype(const struct spf_eval *e)
-{
-	return e->ip.family == AF_INET6 ? DNS_RRTYPE_AAAA : DNS_RRTYPE_A;
-}
-
-static bool spf_addr_in(const struct dns_addr *ip, const struct dns_addr *net, unsigned bits)
-{
-	if (ip->family != net->family || bits > (ip->family == AF_INET6 ? 128u : 32u))
-		return false;
-	size_t full = bits / 8;
-	unsigned rest = bits % 8;
-	if (memcmp(ip->bytes, net->bytes, full) != 0)
-		return false;
-	uint8_t mask = (uint8_t)(0xff << (8 - rest));
-	return rest == 0 || (ip->bytes[full] & mask) == (net->bytes[full] & mask);
-}
-
-static bool spf_answer_has(const struct spf_eval *e, const struct dns_result *a, unsigned cidr4, unsigned cidr6)
-{
-	for (size_t i = 0; i < a->count; i++)
-		if (spf_addr_in(&e->ip, &a->addrs[i], e->ip.family == AF_INET6 ? cidr6 : cidr4))
-			return true;
-	return false;
-}
-
-/* Whether name is domain or a name under it (§5.5), without case. */
-static bool spf_name_under(const char *name, const char *domain)
-{
-	size_t n = strlen(name), d = strlen(domain);
-	if (n < d || strcasecmp(name + n - d, domain) != 0)
-		return false;
-	return n == d || name[n - d - 1] == '.';
 }
 
 /* §4.3: the <domain> to check must be a valid multi-label name: labels of 1-63 letters, digits,
@@ -263,73 +131,10 @@ static void spf_env(const struct spf_eval *e, const char *domain, const char *pt
 	env->now = e->now;
 }
 
-/* The name of <ip> in in-addr.arpa or ip6.arpa (§5.5). */
-static void spf_reverse_name(const struct dns_addr *ip, char *buf, size_t size)
-{
-	const uint8_t *b = ip->bytes;
-	if (ip->family != AF_INET6) {
-		snprintf(buf, size, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
-		return;
-	}
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (int i = 15; i >= 0 && o + 4 < size; i--) {
-		buf[o++] = hex[b[i] & 15];
-		buf[o++] = '.';
-		buf[o++] = hex[b[i] >> 4];
-		buf[o++] = '.';
-	}
-	snprintf(buf + o, size - o, "ip6.arpa");
-}
-
-static void spf_ask_ptr(struct spf_eval *e)
-{
-	char name[DNS_HOST_SIZE];
-	spf_reverse_name(&e->ip, name, sizeof(name));
-	spf_ask(e, SPF_WAIT_PTR, name, DNS_RRTYPE_PTR);
-}
-
-static void spf_ask_validate(struct spf_eval *e, size_t i)
-{
-	e->ptr_index = i;
-	spf_ask(e, SPF_WAIT_PTR_ADDR, e->ptrs.names[i], spf_addr_rrtype(e));
-}
-
-/* §7.3 %{p}: "If the <domain> is present in the list of validated domains, it SHOULD be used.
- * Otherwise, if a subdomain of the <domain> is present, it SHOULD be used. Otherwise, any name
- * from the list can be used. If there are no validated domain names or if a DNS error occurs, the
- * string "unknown" is used." Returns whether *name_r (NULL for "unknown") is known; if not, the
- * next question has been asked. Names are validated lazily, in that order of preference. */
-static bool spf_p_ready(struct spf_eval *e, const char *domain, const char **name_r)
-{
-	if (!e->ptrs.fetched) {
-		spf_ask_ptr(e);
-		return false;
-	}
-	for (int pass = 0; pass < 3; pass++) {
-		for (size_t i = 0; i < e->ptrs.n; i++) {
-			const char *n = e->ptrs.names[i];
-			bool same = strcasecmp(n, domain) == 0;
-			if ((pass == 0 && !same) || (pass == 1 && (same || !spf_name_under(n, domain))))
-				continue;
-			if (e->ptrs.valid[i] < 0) {
-				spf_ask_validate(e, i);
-				return false;
-			}
-			if (e->ptrs.valid[i] > 0) {
-				*name_r = n;
-				return true;
-			}
-		}
-	}
-	*name_r = NULL;
-	return true;
-}
-
 /* The target-name of a term, redirect= or exp= (§4.8): its domain-spec expanded (§7.3) into
  * e->target, or the current <domain> when it has none. Returns 1 when done, 0 when a question for
  * %{p} was asked, -1 when the expansion cannot be a DNS name (*why_r says why). */
-static int spf_target(struct spf_eval *e, const struct spf_domain_spec *spec, const char **why_r)
+int spf_target(struct spf_eval *e, const struct spf_domain_spec *spec, const char **why_r)
 {
 	const struct spf_frame *f = spf_top(e);
 	const char *p = NULL;
@@ -348,7 +153,7 @@ static int spf_target(struct spf_eval *e, const struct spf_domain_spec *spec, co
 static void spf_frame_done(struct spf_eval *e, enum spf_result r);
 
 /* A new check_host() for an include (on top) or a redirect (in place of the current one). */
-static void spf_frame_start(struct spf_eval *e, const char *domain, bool redirect)
+void spf_frame_start(struct spf_eval *e, const char *domain, bool redirect)
 {
 	char clean[DNS_HOST_SIZE];
 
@@ -376,7 +181,7 @@ static void spf_frame_start(struct spf_eval *e, const char *domain, bool redirec
 	e->phase = SPF_PHASE_RECORD;
 }
 
-static void spf_matched(struct spf_eval *e)
+void spf_matched(struct spf_eval *e)
 {
 	struct spf_frame *f = spf_top(e);
 	const struct spf_term *t = &f->rec->terms[f->term];
@@ -392,7 +197,7 @@ static void spf_matched(struct spf_eval *e)
 	spf_frame_done(e, spf_qualifier_result(t->qualifier));
 }
 
-static void spf_next_term(struct spf_eval *e)
+void spf_next_term(struct spf_eval *e)
 {
 	spf_top(e)->term++;
 	e->phase = SPF_PHASE_TERM;
@@ -432,7 +237,7 @@ static void spf_frame_done(struct spf_eval *e, enum spf_result r)
 }
 
 /* §4.6.4: counts a DNS-querying term (prefix and text say which, for the message). */
-static bool spf_count_lookup(struct spf_eval *e, const char *prefix, const char *text, size_t len)
+bool spf_count_lookup(struct spf_eval *e, const char *prefix, const char *text, size_t len)
 {
 	char term[96];
 
@@ -444,7 +249,7 @@ static bool spf_count_lookup(struct spf_eval *e, const char *prefix, const char 
 	return false;
 }
 
-static bool spf_count_void(struct spf_eval *e, const char *name)
+bool spf_count_void(struct spf_eval *e, const char *name)
 {
 	char clean[DNS_HOST_SIZE];
 
@@ -457,7 +262,7 @@ static bool spf_count_void(struct spf_eval *e, const char *name)
 
 /* §5: "if the DNS server returns an error (RCODE other than 0 or 3) or the query times out, the
  * mechanism stops and the topmost check_host() returns "temperror"" */
-static void spf_dns_error(struct spf_eval *e, const struct dns_result *a, const char *section)
+void spf_dns_error(struct spf_eval *e, const struct dns_result *a, const char *section)
 {
 	char name[DNS_HOST_SIZE], why[128];
 
@@ -517,7 +322,7 @@ static void spf_on_record(struct spf_eval *e, const struct dns_result *a)
 }
 
 /* The end of a record without a match: redirect= (§6.1) or the default neutral (§4.7). */
-static void spf_record_end(struct spf_eval *e)
+void spf_record_end(struct spf_eval *e)
 {
 	const struct spf_frame *f = spf_top(e);
 
@@ -553,126 +358,6 @@ static void spf_redirect(struct spf_eval *e)
 		return;
 	}
 	spf_frame_start(e, e->target, true);
-}
-
-/* ptr (§5.5): the names of <ip> at or under the target that validate. */
-static void spf_ptr_check(struct spf_eval *e)
-{
-	for (size_t i = 0; i < e->ptrs.n; i++) {
-		if (!spf_name_under(e->ptrs.names[i], e->target))
-			continue;
-		if (e->ptrs.valid[i] < 0) {
-			spf_ask_validate(e, i);
-			return;
-		}
-		if (e->ptrs.valid[i] > 0) {
-			spf_matched(e);
-			return;
-		}
-	}
-	spf_next_term(e);
-}
-
-/* The first move of a term (§5): no-DNS mechanisms decide at once, others expand their target and
- * ask. */
-static void spf_term_start(struct spf_eval *e, const struct spf_term *t)
-{
-	const char *why = "";
-	char text[96];
-
-	switch (t->mech) {
-	case SPF_MECH_ALL:
-		spf_matched(e);
-		return;
-	case SPF_MECH_IP4:
-	case SPF_MECH_IP6:
-		/* §5.6; an IPv4 client never matches ip6, as it is evaluated as IPv4 (§5) */
-		if (spf_addr_in(&e->ip, &t->net, t->mech == SPF_MECH_IP4 ? t->cidr4 : t->cidr6))
-			spf_matched(e);
-		else
-			spf_next_term(e);
-		return;
-	default:
-		break;
-	}
-	int r = spf_target(e, &t->domain, &why);
-	if (r == 0)
-		return;
-	if (r < 0) {
-		if (t->mech == SPF_MECH_INCLUDE) {
-			spf_problem(e, "%s %s (§5.2)", spf_clean(t->text, t->text_len, text, sizeof(text)), why);
-			spf_finish(e, SPF_RESULT_PERMERROR);
-			return;
-		}
-		/* a target-name that cannot be asked names nothing: no match, as for a name that does not
-		 * exist (§4.3, §4.8; RFC 7208 leaves this open, the suite accepts it) */
-		spf_next_term(e);
-		return;
-	}
-	switch (t->mech) {
-	case SPF_MECH_A:
-		spf_ask(e, SPF_WAIT_ADDR, e->target, spf_addr_rrtype(e));
-		return;
-	case SPF_MECH_EXISTS:
-		/* §5.7: an A lookup, whatever the connection */
-		spf_ask(e, SPF_WAIT_EXISTS, e->target, DNS_RRTYPE_A);
-		return;
-	case SPF_MECH_MX:
-		spf_ask(e, SPF_WAIT_MX, e->target, DNS_RRTYPE_MX);
-		return;
-	case SPF_MECH_PTR:
-		e->mstep = SPF_MSTEP_PTR_FETCH;
-		if (!e->ptrs.fetched)
-			spf_ask_ptr(e);
-		return;
-	case SPF_MECH_INCLUDE:
-		spf_frame_start(e, e->target, false);
-		return;
-	default:
-		return;
-	}
-}
-
-static void spf_term(struct spf_eval *e)
-{
-	struct spf_frame *f = spf_top(e);
-
-	if (f->term >= f->rec->nterms) {
-		spf_record_end(e);
-		return;
-	}
-	const struct spf_term *t = &f->rec->terms[f->term];
-	if (e->mstep == SPF_MSTEP_BEGIN) {
-		/* §4.6.4: the terms that query DNS are counted when they are evaluated */
-		if (spf_mech_queries_dns(t->mech) && !spf_count_lookup(e, "", t->text, t->text_len))
-			return;
-		e->mstep = SPF_MSTEP_TARGET;
-	}
-	switch (e->mstep) {
-	case SPF_MSTEP_TARGET:
-		spf_term_start(e, t);
-		return;
-	case SPF_MSTEP_MX_NEXT:
-		if (e->mx_next < e->mx_n)
-			spf_ask(e, SPF_WAIT_MX_ADDR, e->mx[e->mx_next], spf_addr_rrtype(e));
-		else
-			spf_next_term(e);
-		return;
-	case SPF_MSTEP_PTR_FETCH:
-		/* the PTR names are fetched by now (maybe for an earlier ptr or %{p}) */
-		if (e->ptrs.found_none && !spf_count_void(e, e->target))
-			return;
-		e->mstep = SPF_MSTEP_PTR_CHECK;
-		spf_ptr_check(e);
-		return;
-	case SPF_MSTEP_PTR_CHECK:
-		spf_ptr_check(e);
-		return;
-	default:
-		spf_problem(e, "internal: unexpected step");
-		spf_finish(e, SPF_RESULT_TEMPERROR);
-		return;
-	}
 }
 
 /* §6.2: an explanation that cannot be used gives way to the default one. */
@@ -754,11 +439,6 @@ static void spf_exp(struct spf_eval *e)
 /* The answer to the question in e->q, for what e->wait said. */
 static void spf_on_answer(struct spf_eval *e, enum spf_wait w, const struct dns_result *a)
 {
-	bool nothing = a->status == DNS_STATUS_NXDOMAIN || a->status == DNS_STATUS_NODATA;
-	const struct spf_term *t = NULL;
-
-	if (e->phase == SPF_PHASE_TERM)
-		t = &spf_top(e)->rec->terms[spf_top(e)->term];
 	switch (w) {
 	case SPF_WAIT_NONE:
 		return;
@@ -768,70 +448,8 @@ static void spf_on_answer(struct spf_eval *e, enum spf_wait w, const struct dns_
 	case SPF_WAIT_EXP:
 		spf_on_exp(e, a);
 		return;
-	case SPF_WAIT_PTR:
-		/* §5.5: a DNS error on the PTR lookup: no match (and %{p} is "unknown", §7.3) */
-		e->ptrs.fetched = true;
-		e->ptrs.found_none = nothing;
-		/* §4.6.4: "all records other than the first 10 MUST be ignored" */
-		for (size_t i = 0; a->status == DNS_STATUS_OK && i < a->count && e->ptrs.n < SPF_PTR_LIMIT; i++) {
-			snprintf(e->ptrs.names[e->ptrs.n], DNS_HOST_SIZE, "%s", a->ptrs[i].name);
-			e->ptrs.valid[e->ptrs.n++] = -1;
-		}
-		return;
-	case SPF_WAIT_PTR_ADDR: {
-		/* §5.5: validated when <ip> is among its addresses; a DNS error skips the name */
-		bool ok = false;
-		for (size_t i = 0; a->status == DNS_STATUS_OK && i < a->count && !ok; i++)
-			ok = spf_addr_in(&e->ip, &a->addrs[i], e->ip.family == AF_INET6 ? 128 : 32);
-		e->ptrs.valid[e->ptr_index] = ok ? 1 : 0;
-		return;
-	}
 	default:
-		break;
-	}
-	if (t == NULL) /* cannot happen: the other questions belong to a term */
-		return;
-	if (a->status == DNS_STATUS_TEMPFAIL) {
-		spf_dns_error(e, a, "§5");
-		return;
-	}
-	switch (w) {
-	case SPF_WAIT_ADDR:
-	case SPF_WAIT_EXISTS:
-		/* §4.6.4: a void lookup; §5: NXDOMAIN is read as no records */
-		if (nothing && !spf_count_void(e, e->target))
-			return;
-		if (a->status == DNS_STATUS_OK &&
-		    (w == SPF_WAIT_EXISTS ? a->count > 0 : spf_answer_has(e, a, t->cidr4, t->cidr6)))
-			spf_matched(e);
-		else
-			spf_next_term(e);
-		return;
-	case SPF_WAIT_MX:
-		if (nothing && !spf_count_void(e, e->target))
-			return;
-		if (a->status == DNS_STATUS_OK && a->count > SPF_MX_LIMIT) {
-			char clean[DNS_HOST_SIZE];
-			/* §4.6.4: more than 10 address lookups for one mx "MUST produce a permerror" */
-			spf_problem(e, "%s has %zu MX records, more than %d (§4.6.4)", SPF_CLEAN(e->target, clean), a->count,
-				    SPF_MX_LIMIT);
-			spf_finish(e, SPF_RESULT_PERMERROR);
-			return;
-		}
-		e->mx_n = e->mx_next = 0;
-		/* §5.4; a null MX (RFC 7505) names no host */
-		for (size_t i = 0; a->status == DNS_STATUS_OK && i < a->count; i++)
-			if (strcmp(a->mx[i].exchange, ".") != 0)
-				snprintf(e->mx[e->mx_n++], DNS_HOST_SIZE, "%s", a->mx[i].exchange);
-		e->mstep = SPF_MSTEP_MX_NEXT;
-		return;
-	case SPF_WAIT_MX_ADDR:
-		if (a->status == DNS_STATUS_OK && spf_answer_has(e, a, t->cidr4, t->cidr6))
-			spf_matched(e);
-		else
-			e->mx_next++;
-		return;
-	default:
+		spf_mech_answer(e, w, a);
 		return;
 	}
 }
@@ -878,7 +496,7 @@ enum auth_step spf_eval_step(void *arg, const struct dns_result *answer, struct 
 		switch (e->phase) {
 		case SPF_PHASE_START: spf_start(e); break;
 		case SPF_PHASE_RECORD: spf_ask(e, SPF_WAIT_RECORD, spf_top(e)->domain, DNS_RRTYPE_TXT); break;
-		case SPF_PHASE_TERM: spf_term(e); break;
+		case SPF_PHASE_TERM: spf_mech_step(e); break;
 		case SPF_PHASE_REDIRECT: spf_redirect(e); break;
 		case SPF_PHASE_EXP: spf_exp(e); break;
 		case SPF_PHASE_DONE: break;
