@@ -12,6 +12,7 @@
 
 #include "auth/spf.h"
 #include "auth/spf_macro.h"
+#include "auth/spf_record.h"
 #include "fake_dns.h"
 #include "test_util.h"
 
@@ -141,6 +142,16 @@ static void test_results(void **state)
 	o = run(z, "192.0.2.1", "a@slow.example.com");
 	assert_int_equal(o.result, SPF_RESULT_TEMPERROR);
 	assert_string_equal(o.problem, "DNS lookup of slow.example.com TXT failed: timed out ?test zone? (§4.4)");
+	fake_dns_free(z);
+
+	/* a record longer than the parser takes */
+	char big[SPF_RECORD_MAX + 16] = "v=spf1";
+	while (strlen(big) <= SPF_RECORD_MAX)
+		strcat(big, " a");
+	z = zone1(big);
+	o = run(z, "192.0.2.1", "a@example.com");
+	assert_int_equal(o.result, SPF_RESULT_PERMERROR);
+	assert_string_equal(o.problem, "the SPF record of example.com is invalid: SPF record longer than 4096 octets");
 	fake_dns_free(z);
 
 	assert_string_equal(spf_result_str(SPF_RESULT_SOFTFAIL), "softfail");
@@ -467,6 +478,16 @@ static void test_ptr(void **state)
 	assert_int_equal(run(z, "192.0.2.2", "a@example.com").result, SPF_RESULT_FAIL);
 	fake_dns_free(z);
 
+	/* names that cannot be asked are skipped (dns_parse.c drops them already) */
+	z = zone1("v=spf1 ptr -all");
+	fake_dns_add(z, "1.2.0.192.in-addr.arpa", DNS_RRTYPE_PTR, "a..b.example.com");
+	fake_dns_add(z, "1.2.0.192.in-addr.arpa", DNS_RRTYPE_PTR, "c.example.com");
+	fake_dns_add(z, "c.example.com", DNS_RRTYPE_A, "192.0.2.1");
+	assert_int_equal(run(z, "192.0.2.1", "a@example.com").result, SPF_RESULT_PASS);
+	static const char *const qs[] = {"example.com TXT", "1.2.0.192.in-addr.arpa PTR", "c.example.com A"};
+	assert_log(z, qs, 3);
+	fake_dns_free(z);
+
 	/* §4.6.4: names after the first 10 are ignored */
 	z = zone1("v=spf1 ptr:example.org -all");
 	char name[64];
@@ -642,6 +663,17 @@ static void test_redirect(void **state)
 	fake_dns_free(z);
 	z = zone1("v=spf1 redirect=%{d1}");
 	assert_int_equal(run(z, "192.0.2.1", "a@example.com").result, SPF_RESULT_PERMERROR);
+	fake_dns_free(z);
+	/* %{p} in the target: its PTR and address lookups come first */
+	z = zone1("v=spf1 redirect=%{p}");
+	fake_dns_add(z, "1.2.0.192.in-addr.arpa", DNS_RRTYPE_PTR, "h.example.net");
+	fake_dns_add(z, "h.example.net", DNS_RRTYPE_A, "192.0.2.1");
+	fake_dns_add(z, "h.example.net", DNS_RRTYPE_TXT, "v=spf1 +all");
+	o = run(z, "192.0.2.1", "a@example.com");
+	assert_int_equal(o.result, SPF_RESULT_PASS);
+	static const char *const q[] = {"example.com TXT", "1.2.0.192.in-addr.arpa PTR", "h.example.net A",
+					 "h.example.net TXT"};
+	assert_log(z, q, 4);
 	fake_dns_free(z);
 	/* a redirect inside an include stays inside it */
 	z = zone1("v=spf1 include:inc.example.com ~all");
