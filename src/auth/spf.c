@@ -15,6 +15,9 @@
 #include "auth/spf_macro.h"
 #include "auth/spf_record.h"
 
+#define SPF_STRINGIFY_(x) #x
+#define SPF_STRINGIFY(x) SPF_STRINGIFY_(x)
+
 const char *spf_result_str(enum spf_result r)
 {
 	switch (r) {
@@ -458,8 +461,8 @@ static void spf_start(struct spf_eval *e)
 {
 	char dom[DNS_HOST_SIZE];
 
-	if (e->input_too_long) {
-		spf_problem(e, "the HELO or MAIL FROM argument is longer than %d octets", SPF_INPUT_MAX);
+	if (e->bad_request != NULL) {
+		spf_problem(e, "%s", e->bad_request);
 		spf_finish(e, SPF_RESULT_NONE);
 		return;
 	}
@@ -543,7 +546,11 @@ struct spf_eval *spf_eval_new(const struct spf_request *req)
 
 	size_t helo_len = strnlen(helo, SPF_INPUT_MAX + 1), from_len = strnlen(mail_from, SPF_INPUT_MAX + 1);
 	if (!spf_copy(e->helo, sizeof(e->helo), helo, helo_len) || from_len > SPF_INPUT_MAX) {
-		e->input_too_long = true;
+		e->bad_request = "the HELO or MAIL FROM argument is longer than " SPF_STRINGIFY(SPF_INPUT_MAX) " octets";
+		return e;
+	}
+	if (e->ip.family != AF_INET && e->ip.family != AF_INET6) {
+		e->bad_request = "no client address to check";
 		return e;
 	}
 	/* §2.3, §2.4: the HELO identity, and a null MAIL FROM, are checked as postmaster@<helo>;

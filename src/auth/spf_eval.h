@@ -63,7 +63,7 @@ struct spf_eval {
 	struct dns_addr ip;
 	enum spf_identity identity;
 	time_t now;
-	bool input_too_long;
+	const char *bad_request; /* why the request cannot be evaluated (it gives none), or NULL */
 	char helo[SPF_INPUT_MAX + 1];
 	char local[SPF_INPUT_MAX + 1];
 	char sender_domain[SPF_INPUT_MAX + 1];

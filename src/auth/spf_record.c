@@ -71,7 +71,7 @@ bool spf_record_is_spf(const char *text, size_t len)
 	/* §4.5: "exactly v=spf1 ... terminated by either an SP character or the end of the record";
 	 * the suite's "case-insensitive" tests read it without case, as ABNF strings are */
 	return len >= SPF_VERSION_LEN && strncasecmp(text, SPF_VERSION, SPF_VERSION_LEN) == 0 &&
-	       memchr(text, '\0', SPF_VERSION_LEN) == NULL && (len == SPF_VERSION_LEN || text[SPF_VERSION_LEN] == ' ');
+	       (len == SPF_VERSION_LEN || text[SPF_VERSION_LEN] == ' ');
 }
 
 static bool is_alpha(char c)

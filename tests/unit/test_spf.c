@@ -227,6 +227,13 @@ static void test_initial_processing(void **state)
 	assert_int_equal(run_req(z, &req).result, SPF_RESULT_NONE);
 	big[SPF_INPUT_MAX] = '\0';
 	assert_int_equal(run_req(z, &req).result, SPF_RESULT_FAIL);
+	/* a request without a client address */
+	req.helo = "mail.example.com";
+	req.ip.family = 0;
+	o = run_req(z, &req);
+	assert_int_equal(o.result, SPF_RESULT_NONE);
+	assert_string_equal(o.problem, "no client address to check");
+	assert_int_equal(o.asked, 0);
 	fake_dns_free(z);
 }
 
