@@ -531,7 +531,6 @@ struct spf_eval *spf_eval_new(const struct spf_request *req)
 	const char *dflt = req->default_explanation != NULL ? req->default_explanation : SPF_DEFAULT_EXPLANATION;
 	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-	e->identity = req->identity;
 	e->now = req->now;
 	e->ip = req->ip;
 	/* §5: "an IPv4-mapped IPv6 address ... MUST still be considered an IPv4 address" */

@@ -61,7 +61,6 @@ struct spf_frame {
 struct spf_eval {
 	/* the request */
 	struct dns_addr ip;
-	enum spf_identity identity;
 	time_t now;
 	const char *bad_request; /* why the request cannot be evaluated (it gives none), or NULL */
 	char helo[SPF_INPUT_MAX + 1];
@@ -116,6 +115,8 @@ void spf_problem(struct spf_eval *e, const char *fmt, ...) __attribute__((format
 void spf_finish(struct spf_eval *e, enum spf_result r);
 struct spf_frame *spf_top(struct spf_eval *e);
 void spf_ask(struct spf_eval *e, enum spf_wait w, const char *name, int rrtype);
+/* The target-name of a term, redirect= or exp= into e->target: 1 done, 0 a %{p} question asked,
+ * -1 the expansion cannot be asked (*why_r says why). */
 int spf_target(struct spf_eval *e, const struct spf_domain_spec *spec, const char **why_r);
 void spf_frame_start(struct spf_eval *e, const char *domain, bool redirect);
 void spf_matched(struct spf_eval *e);
@@ -130,6 +131,8 @@ void spf_dns_error(struct spf_eval *e, const struct dns_result *a, const char *s
 void spf_mech_step(struct spf_eval *e);
 /* The answer to a question of a term, or of the PTR names and their validation. */
 void spf_mech_answer(struct spf_eval *e, enum spf_wait w, const struct dns_result *a);
+/* §7.3 %{p} for domain: true with *name_r (NULL for "unknown") once known, else false with the
+ * next PTR or address question asked. */
 bool spf_p_ready(struct spf_eval *e, const char *domain, const char **name_r);
 
 #endif
