@@ -18,6 +18,9 @@ static const struct cli_command cli_commands[] = {
 	{"alias", cli_alias_main, "add, delete and list aliases and catch-alls"},
 	{"queue", cli_queue_main, "list, show, delete and flush queued messages"},
 	{"resolve", cli_resolve_main, "show where mail for a domain would go (MX hosts and addresses)"},
+	{"dkim", cli_dkim_main, "make, rotate, list DKIM keys; sign and verify messages"},
+	{"spf", cli_spf_main, "evaluate SPF for an address, sender and HELO name"},
+	{"dns", cli_dns_main, "the DNS records to publish for a domain, and a check of what is published"},
 };
 
 static void main_usage(FILE *f)

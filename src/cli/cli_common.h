@@ -45,5 +45,8 @@ int cli_domain_main(int argc, char **argv);
 int cli_alias_main(int argc, char **argv);
 int cli_queue_main(int argc, char **argv);
 int cli_resolve_main(int argc, char **argv);
+int cli_dkim_main(int argc, char **argv);
+int cli_spf_main(int argc, char **argv);
+int cli_dns_main(int argc, char **argv);
 
 #endif

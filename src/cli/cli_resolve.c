@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "cli/cli_dns.h"
 #include "conf/conf.h"
 #include "delivery/mx.h"
 #include "net/dns.h"
@@ -95,11 +96,9 @@ int cli_resolve_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *conf_path = NULL, *resolver = NULL, *trust_anchor = NULL;
+	const char *conf_path = NULL, *resolver = NULL;
 	unsigned timeout = DNS_TIMEOUT_DEFAULT;
-	struct conf *cf = NULL;
 	struct cli_resolve cr = {.rc = CLI_EXIT_RUNTIME};
-	char err[512];
 	const char *perr;
 	int c;
 
@@ -109,15 +108,11 @@ int cli_resolve_main(int argc, char **argv)
 		case 'c':
 			conf_path = optarg;
 			break;
-		case 'r': {
-			char fwd[64];
-			if (dns_resolver_parse(optarg, fwd, sizeof(fwd), &perr) != DNS_PARSE_OK) {
-				cli_error("--resolver %s: %s", optarg, perr);
+		case 'r':
+			if (!cli_dns_resolver_ok(optarg))
 				return CLI_EXIT_USAGE;
-			}
 			resolver = optarg;
 			break;
-		}
 		case 't':
 			if ((perr = conf_parse_duration(optarg, &timeout)) != NULL || timeout == 0 || timeout > 3600) {
 				cli_error("--timeout %s: %s", optarg, perr != NULL ? perr : "expected 1s to 1h");
@@ -140,26 +135,11 @@ int cli_resolve_main(int argc, char **argv)
 
 	/* -c names a setup; without it the default setup is used when there is one, and nothing else is
 	 * needed: this command must work on a machine with no setup at all */
-	if (conf_path != NULL || access(CLI_DEFAULT_CONF, F_OK) == 0) {
-		if ((cf = cli_conf_load(conf_path, NULL, 0)) == NULL)
-			return CLI_EXIT_RUNTIME;
-		if (resolver == NULL)
-			resolver = cf->dns_resolver;
-		trust_anchor = cf->dns_trust_anchor;
-	}
-	if ((cr.base = event_base_new()) == NULL) {
-		cli_error("cannot create the event loop");
-		conf_free(cf);
+	struct cli_dns cd;
+	if (cli_dns_open(&cd, conf_path, resolver, timeout) != 0)
 		return CLI_EXIT_RUNTIME;
-	}
-	struct dns *d = dns_new(cr.base, resolver, trust_anchor, err, sizeof(err));
-	if (d == NULL) {
-		cli_error("%s", err);
-		event_base_free(cr.base);
-		conf_free(cf);
-		return CLI_EXIT_RUNTIME;
-	}
-	dns_timeout_set(d, timeout);
+	struct dns *d = cd.dns;
+	cr.base = cd.base;
 	cr.validating = dns_validating(d);
 	struct mx_query *q = mx_resolve(d, domain, cli_resolve_done, &cr);
 	if (q == NULL) {
@@ -172,9 +152,7 @@ int cli_resolve_main(int argc, char **argv)
 			cr.rc = CLI_EXIT_RUNTIME;
 		}
 	}
-	dns_free(d);
-	event_base_free(cr.base);
-	conf_free(cf);
+	cli_dns_close(&cd);
 	if (fflush(stdout) != 0 && cr.rc == CLI_EXIT_OK) {
 		cli_error("cannot write to standard output: %s", strerror(errno));
 		cr.rc = CLI_EXIT_RUNTIME;

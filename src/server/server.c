@@ -14,6 +14,7 @@
 
 #include "delivery/pool.h"
 #include "delivery/runner.h"
+#include "keys/dkim_store.h"
 #include "mailbox/users.h"
 #include "net/dns.h"
 #include "net/iplimit.h"
@@ -354,6 +355,10 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 	srv->delivery = delivery_runner_start(c, srv->remote, error_r, error_size);
 	if (srv->delivery == NULL)
 		return -1;
+	if ((srv->signer = dkim_signer_new(c->data_dir)) == NULL) {
+		snprintf(error_r, error_size, "out of memory");
+		return -1;
+	}
 	srv->workers = worker_pool_new(srv->loopq, SERVER_WORKER_THREADS);
 	if (srv->workers == NULL) {
 		snprintf(error_r, error_size, "cannot start worker threads");
@@ -387,6 +392,7 @@ void server_deinit(struct server *srv)
 	/* remote jobs in hand stay in the queue: delivered again after the restart (at-least-once) */
 	delivery_pool_free(srv->remote);
 	worker_pool_free(srv->workers);
+	dkim_signer_free(srv->signer);
 	dns_free(srv->dns);
 	if (srv->queue != NULL)
 		queue_close(srv->queue);

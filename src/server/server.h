@@ -21,6 +21,7 @@ struct users;
 struct delivery_runner;
 struct delivery_pool;
 struct dns;
+struct dkim_signer;
 struct worker_pool;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
@@ -57,6 +58,7 @@ struct server {
 	struct delivery_runner *delivery; /* finds due work, delivers locally, on its own thread */
 	struct delivery_pool *remote;     /* delivers to other hosts, on the loop */
 	struct dns *dns;                  /* the resolver (current [dns]); holders keep a reference */
+	struct dkim_signer *signer;       /* DKIM keys of our domains (data_dir/dkim), any thread */
 	struct users *users;
 	struct loopq *loopq;
 	struct worker_pool *workers;

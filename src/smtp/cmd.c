@@ -12,10 +12,15 @@
 #include "queue/queue.h"
 #include "server/login.h"
 #include "server/server.h"
+#include "auth/authres.h"
+#include "auth/dmarc_from.h"
+#include "keys/dkim_store.h"
+#include "smtp/checks.h"
 #include "smtp/message.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
 #include "util/log.h"
+#include "util/worker.h"
 
 #define ST(x) (1u << SMTP_STATE_##x)
 #define ST_ANY (ST(INIT) | ST(READY) | ST(MAIL) | ST(RCPT) | ST(BDAT))
@@ -579,6 +584,155 @@ static struct queue_msg *tx_to_msg(struct smtp_session *s, struct rcpt_list *fin
 	return m;
 }
 
+/* Hands m to the queue; the 250 goes out from store_done. The session is waiting. */
+static void msg_store(struct smtp_session *s, struct queue_msg *m)
+{
+	struct store_ctx *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		queue_msg_free(m);
+		reply(s, 451, "4.3.0", "Insufficient system resources");
+		smtp_session_resume(s);
+		return;
+	}
+	c->srv = s->srv;
+	c->session_id = s->conn.id;
+	memcpy(c->id, m->id, sizeof(c->id));
+	snprintf(c->from, sizeof(c->from), "%s", m->sender);
+	c->rcpts = (unsigned)m->rcpt_count;
+	c->size = m->size;
+	/* DESIGN.md §5: the 250 waits until the group commit holding this message is durable */
+	queue_msg_store(s->srv->queue, m, store_done, c);
+}
+
+/* RFC 8601 §5: fields claiming our authserv-id go, ours goes on top. */
+static bool msg_add_authres(struct queue_msg *m, const char *field, const char *hostname)
+{
+	size_t flen = strlen(field);
+	m->size = authres_strip(m->data, m->size, hostname);
+	char *data = malloc(flen + m->size + 1);
+	if (data == NULL)
+		return false;
+	memcpy(data, field, flen);
+	memcpy(data + flen, m->data, m->size);
+	data[flen + m->size] = '\0';
+	free(m->data);
+	m->data = data;
+	m->size += flen;
+	return true;
+}
+
+static void checks_done(void *arg, struct smtp_checks_outcome *o)
+{
+	/* the session owns its checks and cancels them before it is freed, so it is still here */
+	struct smtp_session *s = arg;
+	struct queue_msg *m = o->m;
+	s->checks = NULL;
+	if (s->conn.closing) {
+		queue_msg_free(m); /* the client left before our answer */
+		return;
+	}
+	log_info("session=%llx queue_id=%s event=checked %s verdict=%s", (unsigned long long)s->conn.id, m->id,
+		 o->summary, smtp_checks_verdict_str(o->verdict));
+	if (o->verdict == SMTP_CHECKS_REJECT) {
+		/* RFC 9989 §5.3.6 with RFC 7372 §3.1's code for a DMARC rejection */
+		queue_msg_free(m);
+		smtp_reply(smtp_session_out(s), 550, "5.7.1", "%s", o->reason);
+		smtp_session_resume(s);
+		return;
+	}
+	if (o->verdict == SMTP_CHECKS_QUARANTINE && (m->folder = strdup("Junk")) == NULL) {
+		queue_msg_free(m);
+		reply(s, 451, "4.3.0", "Insufficient system resources");
+		smtp_session_resume(s);
+		return;
+	}
+	if (o->authres == NULL || !msg_add_authres(m, o->authres, s->conf->hostname)) {
+		queue_msg_free(m);
+		reply(s, 451, "4.3.0", "Insufficient system resources");
+		smtp_session_resume(s);
+		return;
+	}
+	msg_store(s, m);
+}
+
+/* ---- DKIM signing of authenticated mail (RFC 6376 §5), once, as it is queued ---- */
+
+struct sign_job {
+	struct server *srv;
+	uint64_t session_id;
+	struct queue_msg *m;
+	struct dkim_signer_options opt;
+	char error[256];
+	char domain[DNS_HOST_SIZE];
+	bool signed_ok;
+};
+
+static void sign_work(void *arg)
+{
+	struct sign_job *j = arg;
+	struct dmarc_from from;
+	const char *err;
+	/* the key is chosen by the author domain, the one DMARC aligns with (RFC 9989 §4.4) */
+	if (dmarc_from_parse(j->m->data, j->m->size, &from, &err) != DMARC_FROM_OK || from.count != 1)
+		return;
+	snprintf(j->domain, sizeof(j->domain), "%s", from.domains[0]);
+	char *fields = dkim_signer_sign(j->srv->signer, &j->opt, j->domain, j->m->data, j->m->size,
+					(time_t)j->m->arrival, j->error, sizeof(j->error));
+	if (fields == NULL)
+		return;
+	size_t flen = strlen(fields);
+	char *data = flen > 0 ? malloc(flen + j->m->size + 1) : NULL;
+	if (data != NULL) {
+		memcpy(data, fields, flen);
+		memcpy(data + flen, j->m->data, j->m->size);
+		data[flen + j->m->size] = '\0';
+		free(j->m->data);
+		j->m->data = data;
+		j->m->size += flen;
+		j->signed_ok = true;
+	} else if (flen > 0) {
+		snprintf(j->error, sizeof(j->error), "out of memory");
+	}
+	free(fields);
+}
+
+static void sign_done(void *arg)
+{
+	struct sign_job *j = arg;
+	struct smtp_session *s = smtp_session_find(j->srv, j->session_id);
+	if (s == NULL) {
+		queue_msg_free(j->m); /* the client left before our answer */
+		free(j);
+		return;
+	}
+	if (j->signed_ok)
+		log_info("session=%llx queue_id=%s event=dkim_signed domain=%s", (unsigned long long)s->conn.id,
+			 j->m->id, j->domain);
+	else if (j->error[0] != '\0')
+		/* a broken key must not stop mail: it goes out unsigned, and the log says why */
+		log_warn("session=%llx queue_id=%s event=dkim_sign_failed domain=%s error=\"%s\"",
+			 (unsigned long long)s->conn.id, j->m->id, j->domain, j->error);
+	msg_store(s, j->m);
+	free(j);
+}
+
+static bool msg_sign(struct smtp_session *s, struct queue_msg *m)
+{
+	struct sign_job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return false;
+	j->srv = s->srv;
+	j->session_id = s->conn.id;
+	j->m = m;
+	j->opt = (struct dkim_signer_options){
+		.header_relaxed = s->conf->dkim_header_relaxed,
+		.body_relaxed = s->conf->dkim_body_relaxed,
+		.expiration = s->conf->dkim_expiration,
+	};
+	worker_pool_submit(s->srv->workers, sign_work, sign_done, j);
+	return true;
+}
+
 void smtp_cmd_data_end(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
@@ -622,25 +776,32 @@ void smtp_cmd_data_end(struct smtp_session *s)
 		smtp_tx_reset(s);
 		return;
 	}
-	struct store_ctx *c = calloc(1, sizeof(*c));
-	struct queue_msg *m = c ? tx_to_msg(s, &final) : NULL;
+	size_t content_len = evbuffer_get_length(tx->body);
+	struct queue_msg *m = tx_to_msg(s, &final);
 	rcpt_list_free(&final);
 	if (m == NULL) {
-		free(c);
 		reply(s, 451, "4.3.0", "Insufficient system resources");
 		smtp_tx_reset(s);
 		return;
 	}
-	c->srv = s->srv;
-	c->session_id = s->conn.id;
-	memcpy(c->id, m->id, sizeof(c->id));
-	snprintf(c->from, sizeof(c->from), "%s", m->sender);
-	c->rcpts = (unsigned)m->rcpt_count;
-	c->size = m->size;
+	struct smtp_checks_input in = {
+		.client_ip = s->ip,
+		.helo = s->helo,
+		.mail_from = tx->mail.from.text,
+		.m = m,
+		.content_off = m->size - content_len,
+		.conf = s->conf,
+		.now = (time_t)m->arrival,
+	};
+	/* the MX role checks what strangers send; authenticated users are ours */
+	bool check = s->role == CONF_LISTEN_SMTP && s->auth_user[0] == '\0' && s->conf->auth_checks;
 	smtp_tx_reset(s);
-	/* DESIGN.md §5: the 250 waits until the group commit holding this message is durable */
 	smtp_session_wait(s);
-	queue_msg_store(s->srv->queue, m, store_done, c);
+	if (check && (s->checks = smtp_checks_start(s->srv, &in, checks_done, s)) != NULL)
+		return;
+	if (s->auth_user[0] != '\0' && s->conf->dkim_sign && msg_sign(s, m))
+		return;
+	msg_store(s, m);
 }
 
 static const struct smtp_cmd_def smtp_cmd_table[] = {

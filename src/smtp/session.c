@@ -16,6 +16,7 @@
 #include "net/listener.h"
 #include "net/stream.h"
 #include "server/server.h"
+#include "smtp/checks.h"
 #include "smtp/reply.h"
 #include "util/log.h"
 
@@ -110,6 +111,7 @@ void smtp_session_start(struct server *srv, const struct server_listener *l, int
 static void smtp_session_destroy(struct smtp_session *s)
 {
 	struct server *srv = s->srv;
+	smtp_checks_cancel(s->checks);
 	server_conn_del(srv, &s->conn);
 	net_stream_free(s->bev, s->tls);
 	smtp_tx_reset(s);

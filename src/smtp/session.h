@@ -17,6 +17,7 @@ struct event;
 struct evbuffer;
 struct server;
 struct server_listener;
+struct smtp_checks;
 
 /* Where the session is in the dialogue; the command table lists which states allow each verb. */
 enum smtp_state {
@@ -78,6 +79,7 @@ struct smtp_session {
 	enum sasl_mech sasl_mech;
 	char sasl_user[SASL_FIELD_MAX + 1];
 	struct smtp_tx tx;
+	struct smtp_checks *checks; /* SPF/DKIM/DMARC of the message just received, while they run */
 };
 
 /* Takes over an accepted socket. */
