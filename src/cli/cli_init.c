@@ -25,6 +25,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "auth/dkim_key.h"
+#include "keys/dkim_store.h"
 #include "mailbox/users.h"
 #include "util/addr.h"
 #include "util/identity.h"
@@ -50,6 +52,9 @@ struct cli_init_undo {
 	char *dirs[64]; /* created by the mkdir -p walk, in creation order (paths as given) */
 	size_t n_dirs;
 	bool tls_dir, key, cert, db, conf_tmp, conf;
+	bool dkim; /* DIR/dkim/<domain>/ with the first key */
+	char dkim_selector[DKIM_SELECTOR_MAX + 1];
+	char dkim_domain[ADDR_DOMAIN_MAX + 1];
 };
 
 static void cli_init_usage(FILE *out)
@@ -466,6 +471,17 @@ static void cli_init_undo_run(const struct cli_init_paths *p, struct cli_init_un
 {
 	if (undo->conf)
 		unlink(p->conf);
+	if (undo->dkim) {
+		char path[PATH_MAX + 512];
+		snprintf(path, sizeof(path), "%s/dkim/%s/%s.pem", p->dir, undo->dkim_domain, undo->dkim_selector);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/dkim/%s/active", p->dir, undo->dkim_domain);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/dkim/%s", p->dir, undo->dkim_domain);
+		rmdir(path);
+		snprintf(path, sizeof(path), "%s/dkim", p->dir);
+		rmdir(path);
+	}
 	if (undo->conf_tmp)
 		unlink(p->conf_tmp);
 	if (undo->db) {
@@ -529,8 +545,46 @@ static bool cli_init_path_ini_safe(const char *path)
 
 /* Hands everything init made to the server's user, who must write the databases and read the key
  * and configuration again on reload. */
-static bool cli_init_give(const struct cli_init_paths *p, uid_t uid, gid_t gid)
+/* The domain's first DKIM key (RSA 2048, RFC 8301 §3.2), signing at once: authenticated mail is then
+ * signed from the first message, and `mailwerk dns records` prints the record to publish. The
+ * selector names the month, so that a rotation later gets a new one. */
+static bool cli_init_dkim(const struct cli_init_paths *p, const char *domain, struct cli_init_undo *undo)
 {
+	EVP_PKEY *key = NULL;
+	const char *err;
+	char e[512];
+	bool activated;
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	snprintf(undo->dkim_selector, sizeof(undo->dkim_selector), "mw%04d%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+	snprintf(undo->dkim_domain, sizeof(undo->dkim_domain), "%s", domain);
+	if (dkim_key_generate(DKIM_KEY_RSA, 0, &key, &err) != DKIM_KEY_OK) {
+		cli_error("cannot make a DKIM key: %s", err);
+		return false;
+	}
+	undo->dkim = true;
+	bool ok = dkim_store_add(p->dir, domain, undo->dkim_selector, key, &activated, e, sizeof(e)) == 0;
+	if (!ok)
+		cli_error("%s", e);
+	EVP_PKEY_free(key);
+	return ok;
+}
+
+static bool cli_init_give(const struct cli_init_paths *p, const struct cli_init_undo *undo, uid_t uid, gid_t gid)
+{
+	char dkim_dir[PATH_MAX + 8], dkim_domain[PATH_MAX + 300], dkim_key[PATH_MAX + 400], dkim_active[PATH_MAX + 310];
+	snprintf(dkim_dir, sizeof(dkim_dir), "%s/dkim", p->dir);
+	snprintf(dkim_domain, sizeof(dkim_domain), "%s/%s", dkim_dir, undo->dkim_domain);
+	snprintf(dkim_key, sizeof(dkim_key), "%s/%s.pem", dkim_domain, undo->dkim_selector);
+	snprintf(dkim_active, sizeof(dkim_active), "%s/active", dkim_domain);
+	const char *keys[] = {dkim_dir, dkim_domain, dkim_key, dkim_active};
+	for (size_t i = 0; undo->dkim && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (chown(keys[i], uid, gid) != 0) {
+			cli_error("cannot give %s to the user: %s", keys[i], strerror(errno));
+			return false;
+		}
+	}
 	char wal[PATH_MAX + 8], shm[PATH_MAX + 8];
 	snprintf(wal, sizeof(wal), "%s-wal", p->db);
 	snprintf(shm, sizeof(shm), "%s-shm", p->db);
@@ -658,24 +712,31 @@ int cli_init_main(int argc, char **argv)
 		goto fail;
 	if (!cli_init_db_create(p, domain, password, sizeof(password), &undo))
 		goto fail;
+	if (!cli_init_dkim(p, domain, &undo))
+		goto fail;
 	/* last: a mailwerk.conf on disk means everything it points to is in place */
 	if (!cli_init_conf_write(p, host, user, &undo))
 		goto fail;
-	if (user != NULL && !cli_init_give(p, uid, gid))
+	if (user != NULL && !cli_init_give(p, &undo, uid, gid))
 		goto fail;
 
+	char dkim_path[PATH_MAX + 400];
+	snprintf(dkim_path, sizeof(dkim_path), "%s/dkim/%s/%s.pem", p->dir, domain, undo.dkim_selector);
 	printf("Created a development setup in %s:\n"
 	       "  %-32s the configuration\n"
 	       "  %-32s accounts and local domains (local domain: %s)\n"
 	       "  %-32s a self-signed certificate for %s\n"
 	       "  %-32s its private key (mode 0600)\n"
+	       "  %-32s the DKIM key signing %s's mail (selector %s)\n"
 	       "\n"
 	       "Demo user: demo@%s\n"
 	       "Password:  %s\n"
 	       "           (shown only this once; change it with: mailwerk user passwd demo@%s -c %s)\n"
 	       "\n"
-	       "Next: mailwerk serve -c %s\n",
-	       p->dir, p->conf, p->db, domain, p->cert, host, p->key, domain, password, domain, p->conf, p->conf);
+	       "Next: mailwerk serve -c %s\n"
+	       "DNS:  mailwerk dns records --domain %s -c %s prints the records to publish\n",
+	       p->dir, p->conf, p->db, domain, p->cert, host, p->key, dkim_path, domain, undo.dkim_selector, domain,
+	       password, domain, p->conf, p->conf, domain, p->conf);
 	/* Unseen, the demo password is lost: undo, so that running init again gives a new one. */
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write to standard output: %s; the setup was removed again", strerror(errno));
