@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-dev
   # libraries (see DESIGN.md §2 for why each one)
-  libevent-dev libssl-dev libsqlite3-dev libcrypt-dev libinih-dev libjansson-dev libunbound-dev
+  libevent-dev libssl-dev libsqlite3-dev libcrypt-dev libinih-dev libjansson-dev libunbound-dev zlib1g-dev
   # unit tests
   libcmocka-dev
   # integration tests: real clients and tools
