@@ -787,7 +787,7 @@ void smtp_cmd_data_end(struct smtp_session *s)
 	struct smtp_checks_input in = {
 		.client_ip = s->ip,
 		.helo = s->helo,
-		.mail_from = tx->mail.from.text,
+		.mail_from = m->sender, /* not tx's: smtp_tx_reset() below clears it before the checks start */
 		.m = m,
 		.content_off = m->size - content_len,
 		.conf = s->conf,
