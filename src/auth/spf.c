@@ -58,8 +58,20 @@ void spf_problem(struct spf_eval *e, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->problem, sizeof(e->problem), fmt, ap);
+	int n = vsnprintf(e->problem, sizeof(e->problem), fmt, ap);
 	va_end(ap);
+	if (n < 0 || (size_t)n < sizeof(e->problem))
+		return;
+	/* cut short: not inside a UTF-8 sequence (the "§" of the messages) */
+	size_t len = strlen(e->problem), lead = len;
+	while (lead > 0 && ((unsigned char)e->problem[lead - 1] & 0xc0) == 0x80)
+		lead--;
+	if (lead > 0 && (unsigned char)e->problem[lead - 1] >= 0xc0) {
+		unsigned char c = (unsigned char)e->problem[lead - 1];
+		size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		if (len - (lead - 1) < need)
+			e->problem[lead - 1] = '\0';
+	}
 }
 
 void spf_finish(struct spf_eval *e, enum spf_result r)
