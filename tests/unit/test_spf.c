@@ -169,7 +169,7 @@ static void test_initial_processing(void **state)
 	static const char *const bad[] = {
 		"a@", "a@com", "a@example..com", "a@.example.com", "a@[192.0.2.1]", "a@192.0.2.1", "a@exa mple.com",
 		"a@example.com..", "a@a123456789012345678901234567890123456789012345678901234567890123.com",
-		"a@caf\xc3\xa9.example",
+		"a@caf\xc3\xa9.example", "a@under_score.example", "a@-lead.example", "a@x.123",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct outcome o = run(z, "192.0.2.1", bad[i]);
