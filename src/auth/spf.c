@@ -58,8 +58,20 @@ void spf_problem(struct spf_eval *e, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->problem, sizeof(e->problem), fmt, ap);
+	int n = vsnprintf(e->problem, sizeof(e->problem), fmt, ap);
 	va_end(ap);
+	if (n < 0 || (size_t)n < sizeof(e->problem))
+		return;
+	/* cut short: not inside a UTF-8 sequence (the "§" of the messages) */
+	size_t len = strlen(e->problem), lead = len;
+	while (lead > 0 && ((unsigned char)e->problem[lead - 1] & 0xc0) == 0x80)
+		lead--;
+	if (lead > 0 && (unsigned char)e->problem[lead - 1] >= 0xc0) {
+		unsigned char c = (unsigned char)e->problem[lead - 1];
+		size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		if (len - (lead - 1) < need)
+			e->problem[lead - 1] = '\0';
+	}
 }
 
 void spf_finish(struct spf_eval *e, enum spf_result r)
@@ -91,34 +103,18 @@ void spf_ask(struct spf_eval *e, enum spf_wait w, const char *name, int rrtype)
 	e->wait = w;
 }
 
-/* §4.3: the <domain> to check must be a valid multi-label name: labels of 1-63 letters, digits,
- * hyphens or underscores, at most 253 octets, and a top label that is not all digits (so neither
- * an address nor an address literal). */
+/* §4.3: the <domain> to check must be a multi-label host name (RFC 1123 §2.1 labels, at most 253
+ * octets, dns_host_valid) whose top label is not all digits: neither an address nor a literal. */
 static bool spf_domain_valid(const char *d)
 {
-	size_t len = strlen(d), label = 0, labels = 0;
-	bool numeric = true;
+	const char *top = strrchr(d, '.');
 
-	if (len == 0 || len > DNS_HOST_SIZE - 1)
+	if (top == NULL || !dns_host_valid(d))
 		return false;
-	for (size_t i = 0; i <= len; i++) {
-		char c = d[i];
-		if (c == '.' || c == '\0') {
-			if (label == 0 || label > DNS_LABEL_MAX)
-				return false;
-			labels++;
-			label = 0;
-			if (c == '.')
-				numeric = true;
-			continue;
-		}
-		bool digit = c >= '0' && c <= '9';
-		if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '-' && c != '_')
-			return false;
-		numeric = numeric && digit;
-		label++;
-	}
-	return labels >= 2 && !numeric;
+	for (top++; *top != '\0'; top++)
+		if (*top < '0' || *top > '9')
+			return true;
+	return false;
 }
 
 static void spf_env(const struct spf_eval *e, const char *domain, const char *ptr_name, struct spf_macro_env *env)

@@ -46,7 +46,7 @@ struct spf_request {
 	struct dns_addr ip;       /* the SMTP client; an IPv4-mapped IPv6 address is evaluated as IPv4 (§5) */
 	const char *mail_from;    /* MAIL FROM without brackets; "" for the null reverse-path */
 	const char *helo;         /* the HELO/EHLO argument */
-	const char *receiver;     /* our host name, for %{r}; NULL for "unknown" */
+	const char *receiver;     /* our host name, for %{r}; NULL (or longer than 253 octets) for "unknown" */
 	enum spf_identity identity;
 	time_t now;               /* %{t} */
 	const char *default_explanation; /* NULL = SPF_DEFAULT_EXPLANATION (§6.2) */

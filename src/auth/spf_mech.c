@@ -43,29 +43,15 @@ static bool spf_name_under(const char *name, const char *domain)
 	return n == d || name[n - d - 1] == '.';
 }
 
-/* The name of <ip> in in-addr.arpa or ip6.arpa (§5.5). */
-static void spf_reverse_name(const struct dns_addr *ip, char *buf, size_t size)
-{
-	const uint8_t *b = ip->bytes;
-	if (ip->family != AF_INET6) {
-		snprintf(buf, size, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
-		return;
-	}
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (int i = 15; i >= 0 && o + 4 < size; i--) {
-		buf[o++] = hex[b[i] & 15];
-		buf[o++] = '.';
-		buf[o++] = hex[b[i] >> 4];
-		buf[o++] = '.';
-	}
-	snprintf(buf + o, size - o, "ip6.arpa");
-}
-
 static void spf_ask_ptr(struct spf_eval *e)
 {
+	/* §5.5: the name of <ip> in in-addr.arpa or ip6.arpa, which is what this expands to (§7.4) */
+	static const char reverse[] = "%{ir}.%{v}.arpa";
+	struct spf_macro_env env = {.ip = &e->ip};
 	char name[DNS_HOST_SIZE];
-	spf_reverse_name(&e->ip, name, sizeof(name));
+	const char *err;
+
+	spf_macro_expand_domain(reverse, sizeof(reverse) - 1, &env, name, &err);
 	spf_ask(e, SPF_WAIT_PTR, name, DNS_RRTYPE_PTR);
 }
 

@@ -169,7 +169,7 @@ static void test_initial_processing(void **state)
 	static const char *const bad[] = {
 		"a@", "a@com", "a@example..com", "a@.example.com", "a@[192.0.2.1]", "a@192.0.2.1", "a@exa mple.com",
 		"a@example.com..", "a@a123456789012345678901234567890123456789012345678901234567890123.com",
-		"a@caf\xc3\xa9.example",
+		"a@caf\xc3\xa9.example", "a@under_score.example", "a@-lead.example", "a@x.123",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct outcome o = run(z, "192.0.2.1", bad[i]);
@@ -755,6 +755,33 @@ static void test_problem_text(void **state)
 	fake_dns_free(z);
 }
 
+/* A problem cut at SPF_PROBLEM_SIZE never ends inside the UTF-8 of a "§". */
+static void test_problem_cut(void **state)
+{
+	char domain[DNS_HOST_SIZE], from[DNS_HOST_SIZE + 8];
+
+	for (size_t n = 180; n <= 253; n++) {
+		for (size_t i = 0; i < n; i++)
+			domain[i] = i % 50 == 49 ? '.' : 'a';
+		domain[n] = '\0';
+		if (domain[n - 1] == '.')
+			continue;
+		struct fake_dns *z = fake_dns_new();
+		fake_dns_add(z, domain, DNS_RRTYPE_TXT, "v=spf1 a:\x01.example.com -all");
+		snprintf(from, sizeof(from), "a@%s", domain);
+		struct outcome o = run(z, "192.0.2.1", from);
+		assert_int_equal(o.result, SPF_RESULT_PERMERROR);
+		for (const unsigned char *p = (const unsigned char *)o.problem; *p != '\0'; p++) {
+			if (*p >= 0x80) {
+				assert_int_equal(p[0], 0xc2);
+				assert_int_equal(p[1], 0xa7);
+				p++;
+			}
+		}
+		fake_dns_free(z);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -771,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_redirect),
 		cmocka_unit_test(test_step_protocol),
 		cmocka_unit_test(test_problem_text),
+		cmocka_unit_test(test_problem_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
