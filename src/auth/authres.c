@@ -64,7 +64,8 @@ static void ar_value(struct ar_buf *b, const char *v, bool address_ok)
 	}
 	ar_puts(b, "\"");
 	for (const unsigned char *p = (const unsigned char *)v; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
+		/* ASCII only: a header field without SMTPUTF8 (RFC 6532) cannot carry more; "§" goes */
+		if (*p < 0x20 || *p >= 0x7f)
 			continue;
 		if (*p == '"' || *p == '\\')
 			ar_puts(b, "\\");

@@ -56,10 +56,10 @@ static void drive_ask(struct dns_drive *r, const struct auth_query *q)
 		r->lookup = dns_lookup(r->dns, q->name, q->rrtype, drive_on_answer, r);
 		if (r->lookup != 0)
 			return;
-		/* not a name DNS can carry (RFC 1035 §2.3.4) or out of memory: the evaluator hears
-		 * a failure it knows how to report */
+		/* not a name DNS can carry (RFC 1035 §2.3.4; e.g. an SPF macro expanded to spaces):
+		 * no such name exists, which the evaluators treat as "no match" */
 		struct dns_result fail = {
-			.status = DNS_STATUS_TEMPFAIL, .rrtype = q->rrtype, .name = q->name,
+			.status = DNS_STATUS_NXDOMAIN, .rrtype = q->rrtype, .name = q->name,
 			.canonname = q->name, .why = "the name cannot be looked up",
 		};
 		struct auth_query next;

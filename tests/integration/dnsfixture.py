@@ -1,5 +1,6 @@
 """A small authoritative DNS server for tests, on 127.0.0.1 (UDP and TCP on the same free port;
-DNSServer(host="::1") for IPv6), built on dnslib. Point mailwerk at it with `[dns] resolver = 127.0.0.1@PORT` (server.resolver).
+DNSServer(host="::1") for IPv6; DNSServer(host="127.0.0.53", port=53) for a client that only knows
+port 53), built on dnslib. Point mailwerk at it with `[dns] resolver = 127.0.0.1@PORT` (server.resolver).
 
     from dnsfixture import dns_server  # the pytest fixture; or DNSServer(...) directly
 
@@ -96,8 +97,9 @@ def _dnssec_ok(request):
 class DNSServer:
     """Serves the records it has been given; answers every query with AA set."""
 
-    def __init__(self, zone=None, origin=".", ttl=60, host="127.0.0.1"):
+    def __init__(self, zone=None, origin=".", ttl=60, host="127.0.0.1", port=0):
         self.host = host
+        self.want_port = port  # 0: any free port; else this one (e.g. 53, for clients that cannot be told a port)
         self.ttl = ttl
         self.origin = _fqdn(origin) if origin != "." else "."
         self._lock = threading.Lock()
@@ -320,9 +322,9 @@ class DNSServer:
 
     def start(self):
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        for _ in range(50):
+        for _ in range(1 if self.want_port else 50):
             udp = socket.socket(family, socket.SOCK_DGRAM)
-            udp.bind((self.host, 0))
+            udp.bind((self.host, self.want_port))
             port = udp.getsockname()[1]
             tcp = socket.socket(family, socket.SOCK_STREAM)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -331,6 +333,8 @@ class DNSServer:
             except OSError:
                 udp.close()
                 tcp.close()
+                if self.want_port:
+                    raise
                 continue
             tcp.listen(16)
             break

@@ -197,6 +197,49 @@ static void test_delivery_keys(void **state)
 	conf_free(c);
 }
 
+static void test_auth_keys(void **state)
+{
+	(void)state;
+	char err[512], text[1024];
+	snprintf(text, sizeof(text), "%s[smtp]\ndmarc_action = report\ndkim_max_signatures = 2\n"
+		 "[dkim]\ncanonicalization = simple\nexpiration = 7d\n", base_conf);
+	struct conf *c = load(text, NULL, 0, err);
+	assert_non_null(c);
+	assert_true(c->auth_checks);
+	assert_int_equal(c->dmarc_action, CONF_DMARC_REPORT);
+	assert_int_equal(c->dkim_max_signatures, 2);
+	assert_true(c->dkim_sign);
+	assert_false(c->dkim_header_relaxed);
+	assert_false(c->dkim_body_relaxed);
+	assert_int_equal(c->dkim_expiration, 7 * 86400);
+	conf_free(c);
+
+	char *ov[] = {"dkim.canonicalization=relaxed/simple", "smtp.dmarc_action=ENFORCE"};
+	c = load(text, ov, 2, err);
+	assert_non_null(c);
+	assert_true(c->dkim_header_relaxed);
+	assert_false(c->dkim_body_relaxed);
+	assert_int_equal(c->dmarc_action, CONF_DMARC_ENFORCE);
+	conf_free(c);
+
+	c = load(base_conf, NULL, 0, err); /* the defaults */
+	assert_non_null(c);
+	assert_int_equal(c->dmarc_action, CONF_DMARC_ENFORCE);
+	assert_true(c->dkim_header_relaxed && c->dkim_body_relaxed);
+	assert_int_equal(c->dkim_max_signatures, 5);
+	assert_int_equal(c->dkim_expiration, 0);
+	assert_false(c->dmarc_reports);
+	conf_free(c);
+
+	/* errors name the file, the line and what is wrong */
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "/tmp/mailwerk_test_conf_%d.conf:8:", (int)getpid());
+	expect_error("[smtp]\ndmarc_action = drop\n", NULL, 0, prefix, "expected enforce or report");
+	expect_error("[dkim]\ncanonicalization = relaxed/loose\n", NULL, 0, prefix, "expected relaxed/relaxed");
+	expect_error("[dkim]\ncanonicalization = /relaxed\n", NULL, 0, prefix, "expected relaxed/relaxed");
+	expect_error("[smtp]\ndkim_max_signatures = 0\n", NULL, 0, prefix, "dkim_max_signatures");
+}
+
 static void test_relay_keys(void **state)
 {
 	(void)state;
@@ -721,6 +764,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_missing_and_override_errors),
 		cmocka_unit_test(test_delivery_keys),
+		cmocka_unit_test(test_auth_keys),
 		cmocka_unit_test(test_relay_keys),
 		cmocka_unit_test(test_relay_errors),
 		cmocka_unit_test(test_delivery_errors),

@@ -382,6 +382,9 @@ static void test_roundtrip(void **state)
 		msgs[i] = test_msg_new(i == 3 ? "" : "sender@example.com", 2, 1700000000 + (RT_N - i), 1000 + i * 37, i);
 		memcpy(ids[i], msgs[i]->id, sizeof(ids[i]));
 	}
+	/* a quarantined message keeps its folder (schema v4) */
+	msgs[2]->folder = strdup("Junk");
+	assert_non_null(msgs[2]->folder);
 	slots = test_store_all(t, msgs, RT_N);
 	for (unsigned i = 0; i < RT_N; i++) {
 		assert_int_equal(slots[i].res, RESULT_OK);
@@ -456,6 +459,18 @@ static void test_roundtrip(void **state)
 		assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		assert_int_equal(sqlite3_column_int(st, 0), 0);
+		sqlite3_finalize(st);
+		snprintf(sql, sizeof(sql), "SELECT folder FROM messages WHERE id IN ('%s', '%s') ORDER BY id = '%s'",
+			 ids[1], ids[2], ids[2]);
+		assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), "");
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), "Junk");
+		sqlite3_finalize(st);
+		assert_int_equal(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 4);
 		sqlite3_finalize(st);
 	}
 	/* one recipient delivered (final), one deferred far in the future */
