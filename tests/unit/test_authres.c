@@ -35,7 +35,7 @@ static void test_format(void **state)
 	assert_string_equal(f, "Authentication-Results: mx;\r\n\tspf=fail smtp.mailfrom=\"a\\\"b\\\\cX-Evil: 1@@example.com\"\r\n");
 	free(f);
 	/* only ASCII: the field is read by mail systems without SMTPUTF8 */
-	struct authres_method u = {.method = "spf", .result = "permerror", .reason = "too many lookups (RFC 7208 \xc2\xa74.6.4)"};
+	struct authres_method u = {.method = "spf", .result = "permerror", .reason = "too many lookups (RFC 7208 \xc2\xa7" "4.6.4)"};
 	f = authres_format("mx", &u, 1);
 	assert_string_equal(f, "Authentication-Results: mx;\r\n\tspf=permerror reason=\"too many lookups (RFC 7208 4.6.4)\"\r\n");
 	free(f);
