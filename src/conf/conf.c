@@ -3,6 +3,7 @@
 #include "conf/conf.h"
 
 #include "net/dns_parse.h"
+#include "util/addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +39,7 @@ enum conf_type {
 	CONF_T_THROTTLE,  /* free key DOMAIN = COUNT/PERIOD */
 	CONF_T_DMARC_ACTION, /* a name of dmarc_action_names */
 	CONF_T_DKIM_CANON, /* "relaxed/relaxed", "simple/relaxed", ..., or one word for both */
+	CONF_T_MAILBOX_OPT, /* "" or one address local@domain (RFC 5321 §4.1.2) */
 };
 
 struct conf_key {
@@ -122,6 +124,10 @@ static const struct conf_key conf_keys[] = {
 	{"dkim", "expiration", CONF_T_DURATION, OFF(dkim_expiration), "0", 0, 366 * 86400},
 	/* RFC 9990 aggregate reports to the domains that ask for them (rua=) */
 	{"dmarc", "reports", CONF_T_BOOL, OFF(dmarc_reports), "no", 0, 0},
+	/* the From of the reports; empty: dmarc-reports@<hostname> */
+	{"dmarc", "report_from", CONF_T_MAILBOX_OPT, OFF(dmarc_report_from), "", 0, 0},
+	/* RFC 9990 asks for daily reports; shorter periods are for tests and busy domains that ask */
+	{"dmarc", "report_interval", CONF_T_DURATION, OFF(dmarc_report_interval), "24h", 1, 7 * 86400},
 	/* empty: the system's resolvers (/etc/resolv.conf); numeric only, so a typo fails at start-up */
 	{"dns", "resolver", CONF_T_RESOLVER, OFF(dns_resolver), "", 0, 0},
 	/* DNSSEC validation (RFC 4035) needs an anchor, e.g. /usr/share/dns/root.key; empty: none */
@@ -687,6 +693,14 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 				return err;
 		}
 		/* fall through */
+	case CONF_T_MAILBOX_OPT:
+		if (k->type == CONF_T_MAILBOX_OPT && value[0] != '\0') {
+			struct addr a;
+			const char *aerr;
+			if (addr_parse_mailbox(value, strlen(value), 0, &a, &aerr) != ADDR_OK)
+				return aerr;
+		}
+		/* fall through */
 	case CONF_T_LOGIN:
 		/* sent base64-encoded in AUTH PLAIN or LOGIN; no control characters, a sane length */
 		if (k->type == CONF_T_LOGIN) {
@@ -835,6 +849,7 @@ void conf_free(struct conf *c)
 	free(c->relay_auth_user);
 	conf_free_secret(c->relay_auth_password);
 	free(c->relay_ca_file);
+	free(c->dmarc_report_from);
 	for (size_t i = 0; i < c->throttle_count; i++)
 		free(c->throttles[i].domain);
 	free(c->throttles);

@@ -115,6 +115,8 @@ struct conf {
 	unsigned dkim_expiration;                   /* x= after this many seconds; 0: none */
 	/* [dmarc] */
 	bool dmarc_reports;
+	char *dmarc_report_from;        /* "": dmarc-reports@<hostname> */
+	unsigned dmarc_report_interval; /* seconds between aggregate reports */
 	/* [dns] */
 	char *dns_resolver;     /* "": the nameservers of /etc/resolv.conf; else "ADDR@PORT" to forward to */
 	char *dns_trust_anchor; /* "": no DNSSEC validation; else a file of DS/DNSKEY records */

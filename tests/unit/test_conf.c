@@ -229,6 +229,15 @@ static void test_auth_keys(void **state)
 	assert_int_equal(c->dkim_max_signatures, 5);
 	assert_int_equal(c->dkim_expiration, 0);
 	assert_false(c->dmarc_reports);
+	assert_string_equal(c->dmarc_report_from, "");
+	assert_int_equal(c->dmarc_report_interval, 86400);
+	conf_free(c);
+	char *ov2[] = {"dmarc.reports=yes", "dmarc.report_from=reports@example.org", "dmarc.report_interval=10s"};
+	c = load(base_conf, ov2, 3, err);
+	assert_non_null(c);
+	assert_true(c->dmarc_reports);
+	assert_string_equal(c->dmarc_report_from, "reports@example.org");
+	assert_int_equal(c->dmarc_report_interval, 10);
 	conf_free(c);
 
 	/* errors name the file, the line and what is wrong */
@@ -238,6 +247,7 @@ static void test_auth_keys(void **state)
 	expect_error("[dkim]\ncanonicalization = relaxed/loose\n", NULL, 0, prefix, "expected relaxed/relaxed");
 	expect_error("[dkim]\ncanonicalization = /relaxed\n", NULL, 0, prefix, "expected relaxed/relaxed");
 	expect_error("[smtp]\ndkim_max_signatures = 0\n", NULL, 0, prefix, "dkim_max_signatures");
+	expect_error("[dmarc]\nreport_from = not an address\n", NULL, 0, prefix, "report_from");
 }
 
 static void test_relay_keys(void **state)
