@@ -785,6 +785,43 @@ def test_inbound_subdomain_and_nonexistent_policies(servers, dns_server, author,
     assert ev["verdict"] == ("quarantine" if outcome == "junk" else "accept"), ev
 
 
+def test_inbound_dkim_key_lookup_failure_is_temperror(servers, dns_server):
+    key, _ = rsa_key()
+    dns_server.load({"tf.test": {"TXT": "v=spf1 ip4:127.0.0.1 -all"},
+                     "_dmarc.tf.test": {"TXT": "v=DMARC1; p=reject"}})
+    dns_server.servfail("s1._domainkey.tf.test")
+    s = mx_server(servers, dns_server)
+    msg = dkimpy_sign(inbound("alice@tf.test", "key-servfail"), "tf.test", "s1", key)
+    code, reply = send(s, "alice@tf.test", msg)
+    assert code == 250, reply
+    raw = stored(s, "key-servfail")
+    assert raw is not None, s.log_text()[-3000:]
+    r = our_results(raw)
+    # RFC 6376 §6.1.2: a key that cannot be fetched for now is a temporary failure, not a fail
+    assert [(res, p["header.d"], p["header.s"]) for res, p in r["dkim"]] == [("temperror", "tf.test", "s1")], r
+    assert r["spf"][0][0] == "pass" and r["dmarc"][0][0] == "pass", r  # SPF alone aligns
+
+
+def test_inbound_checks_at_most_dkim_max_signatures(servers, dns_server):
+    msg = inbound("alice@many.test", "many-signatures")
+    for selector in ("k1", "k2", "k3"):
+        key, record = ed25519_key()
+        dns_server.load({"%s._domainkey.many.test" % selector: {"TXT": record}})
+        msg = dkimpy_sign(msg, "many.test", selector, key, "ed25519")
+    dns_server.load({"many.test": {"TXT": "v=spf1 -all"}, "_dmarc.many.test": {"TXT": "v=DMARC1; p=reject"}})
+    s = mx_server(servers, dns_server, **{"smtp.dkim_max_signatures": "2"})
+    code, reply = send(s, "alice@many.test", msg)
+    assert code == 250, reply
+    raw = stored(s, "many-signatures")
+    assert raw is not None, s.log_text()[-3000:]
+    r = our_results(raw)
+    assert len(r["dkim"]) == 2 and all(res == "pass" for res, _ in r["dkim"]), r
+    assert len({p["header.s"] for _, p in r["dkim"]}) == 2, r
+    assert r["dmarc"][0][0] == "pass", r
+    assert not [k for k in dns_server.asked() if k[1] == "TXT" and k[0].endswith("._domainkey.many.test")][2:], \
+        dns_server.asked()  # the third key was never looked up
+
+
 def test_inbound_silent_dns_gives_temperror_and_accepts(servers, dns_server):
     """The one slow test: the DNS server stops answering, and the checks' 20 s deadline (or the
     resolver giving up first) turns what is unfinished into temperror; the mail is not refused."""
