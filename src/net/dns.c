@@ -505,9 +505,22 @@ struct dns *dns_new(struct event_base *base, const char *resolver, const char *t
 		}
 		d->validating = true;
 	}
-	/* RFC 6761 §6.2: test. is for testing, so unbound answers it NXDOMAIN itself by default; a
-	 * resolver named in the configuration (a test fixture, a lab) gets to answer it. This applies
-	 * the settings above: no configuration call may follow. */
+	/* RFC 6761 §6.2: test. is for testing, and RFC 6303 reverse zones (loopback, private and
+	 * documentation addresses) are for the local network, so unbound answers them itself by
+	 * default; a resolver named in the configuration (a lab, a company resolver, a test fixture)
+	 * gets to answer them: `mailwerk dns check` asks such PTRs. This applies the settings above:
+	 * no configuration call may follow the first removal. Zones unbound does not hold are fine. */
+	static const char *const local_reverse[] = {
+		"127.in-addr.arpa.", "10.in-addr.arpa.", "168.192.in-addr.arpa.", "254.169.in-addr.arpa.",
+		"2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.", "113.0.203.in-addr.arpa.",
+		"d.f.ip6.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa.",
+		"16.172.in-addr.arpa.", "17.172.in-addr.arpa.", "18.172.in-addr.arpa.", "19.172.in-addr.arpa.",
+		"20.172.in-addr.arpa.", "21.172.in-addr.arpa.", "22.172.in-addr.arpa.", "23.172.in-addr.arpa.",
+		"24.172.in-addr.arpa.", "25.172.in-addr.arpa.", "26.172.in-addr.arpa.", "27.172.in-addr.arpa.",
+		"28.172.in-addr.arpa.", "29.172.in-addr.arpa.", "30.172.in-addr.arpa.", "31.172.in-addr.arpa.",
+	};
+	for (size_t i = 0; resolver != NULL && resolver[0] != '\0' && i < sizeof(local_reverse) / sizeof(local_reverse[0]); i++)
+		ub_ctx_zone_remove(d->ctx, local_reverse[i]);
 	if (resolver != NULL && resolver[0] != '\0' && (rc = ub_ctx_zone_remove(d->ctx, "test.")) != UB_NOERROR) {
 		snprintf(error_r, error_size, "dns: cannot start the resolver%s%s: %s",
 			 d->validating ? " with trust anchor " : "", d->validating ? trust_anchor_file : "",

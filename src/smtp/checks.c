@@ -58,6 +58,7 @@ const char *smtp_checks_verdict_str(enum smtp_checks_verdict v)
 	case SMTP_CHECKS_ACCEPT: return "accept";
 	case SMTP_CHECKS_QUARANTINE: return "quarantine";
 	case SMTP_CHECKS_REJECT: return "reject";
+	case SMTP_CHECKS_TEMPFAIL: return "tempfail";
 	}
 	return "?";
 }
@@ -77,6 +78,17 @@ static void checks_free(struct smtp_checks *c)
 }
 
 /* ---- the outcome ---- */
+
+/* Whether SPF or a DKIM signature ended in temperror: a DMARC failure may then be DNS trouble. */
+static bool checks_had_temperror(const struct smtp_checks *c)
+{
+	if (!c->spf_done || spf_eval_result(c->spf) == SPF_RESULT_TEMPERROR || !c->dkim_done)
+		return true;
+	for (size_t i = 0; c->dkim != NULL && i < dkim_verify_count(c->dkim); i++)
+		if (dkim_verify_result(c->dkim, i)->result == DKIM_RESULT_TEMPERROR)
+			return true;
+	return false;
+}
 
 static void checks_summary_add(struct smtp_checks_outcome *o, const char *method, const char *result)
 {
@@ -144,7 +156,13 @@ static void checks_finish(struct smtp_checks *c)
 		n++;
 		if (d != NULL && !c->timed_out && d->result == DMARC_RESULT_FAIL && c->action == CONF_DMARC_ENFORCE) {
 			const char *where = d->decisive != NULL ? d->decisive->policy_domain : "the author domain";
-			if (d->disposition == DMARC_POLICY_REJECT) {
+			if (d->disposition == DMARC_POLICY_REJECT && checks_had_temperror(c)) {
+				/* a failure that DNS trouble may have caused is not final (RFC 9989 §5.3.6
+				 * leaves it to the receiver; a permanent refusal would bounce good mail) */
+				o.verdict = SMTP_CHECKS_TEMPFAIL;
+				snprintf(o.reason, sizeof(o.reason),
+					 "DMARC of %.150s fails while SPF or DKIM lookups failed; try again later", where);
+			} else if (d->disposition == DMARC_POLICY_REJECT) {
 				o.verdict = SMTP_CHECKS_REJECT;
 				snprintf(o.reason, sizeof(o.reason), "Message rejected by the DMARC policy of %.200s", where);
 			} else if (d->disposition == DMARC_POLICY_QUARANTINE) {

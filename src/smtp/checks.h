@@ -24,6 +24,7 @@ enum smtp_checks_verdict {
 	SMTP_CHECKS_ACCEPT = 0,
 	SMTP_CHECKS_QUARANTINE, /* DMARC p=quarantine failed: deliver to the Junk folder (RFC 9989 §5.3.6) */
 	SMTP_CHECKS_REJECT,     /* DMARC p=reject failed: 550 5.7.1 */
+	SMTP_CHECKS_TEMPFAIL,   /* it would be a reject, but SPF or DKIM could not be evaluated: 451 */
 };
 const char *smtp_checks_verdict_str(enum smtp_checks_verdict v);
 
@@ -43,7 +44,7 @@ struct smtp_checks_outcome {
 	char *authres;     /* the complete Authentication-Results field (malloc'd; the receiver takes it),
 			    * NULL when out of memory */
 	char summary[256]; /* "spf=pass dkim=pass dmarc=pass" for the log */
-	char reason[256];  /* for a rejection: the text of the 550 */
+	char reason[256];  /* for a rejection: the text of the 550 or 451 */
 };
 
 /* Called once on the loop thread, never from inside smtp_checks_start. o is valid during the call. */

@@ -633,10 +633,14 @@ static void checks_done(void *arg, struct smtp_checks_outcome *o)
 	}
 	log_info("session=%llx queue_id=%s event=checked %s verdict=%s", (unsigned long long)s->conn.id, m->id,
 		 o->summary, smtp_checks_verdict_str(o->verdict));
-	if (o->verdict == SMTP_CHECKS_REJECT) {
-		/* RFC 9989 §5.3.6 with RFC 7372 §3.1's code for a DMARC rejection */
+	if (o->verdict == SMTP_CHECKS_REJECT || o->verdict == SMTP_CHECKS_TEMPFAIL) {
+		/* RFC 9989 §5.3.6 with RFC 7372 §3.1's code for a DMARC rejection; RFC 3463 X.4.3 for
+		 * a directory (DNS) failure */
 		queue_msg_free(m);
-		smtp_reply(smtp_session_out(s), 550, "5.7.1", "%s", o->reason);
+		if (o->verdict == SMTP_CHECKS_REJECT)
+			smtp_reply(smtp_session_out(s), 550, "5.7.1", "%s", o->reason);
+		else
+			smtp_reply(smtp_session_out(s), 451, "4.4.3", "%s", o->reason);
 		smtp_session_resume(s);
 		return;
 	}

@@ -660,6 +660,19 @@ def test_inbound_dmarc_reject_refuses_with_550(servers, dns_server):
     assert log_events(s, "accepted") == []
 
 
+def test_inbound_dmarc_reject_after_dns_trouble_is_temporary(servers, dns_server):
+    """A DMARC failure that an SPF lookup failure may have caused is not final: 451, so the sender
+    retries, instead of a 550 that would bounce good mail."""
+    dns_server.load({"_dmarc.flaky.test": {"TXT": "v=DMARC1; p=reject"}})
+    dns_server.servfail("flaky.test")
+    s = mx_server(servers, dns_server)
+    code, reply = send(s, "alice@flaky.test", inbound("alice@flaky.test", "dns-trouble"))
+    assert code == 451 and reply.startswith("4.4.3 "), (code, reply)
+    ev = checked(s)
+    assert (ev["spf"], ev["dmarc"], ev["verdict"]) == ("temperror", "fail", "tempfail"), ev
+    assert s.messages() == {} and s.queue() == []
+
+
 def test_inbound_dmarc_quarantine_goes_to_junk(servers, dns_server):
     dns_server.load({"q.test": {"TXT": "v=spf1 -all"},
                      "_dmarc.q.test": {"TXT": "v=DMARC1; p=quarantine"}})
