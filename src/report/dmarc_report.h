@@ -134,8 +134,9 @@ void dmarc_report_row_add_dkim(struct dmarc_report_row *r, const char *domain, c
  * characters. Strings are otherwise not judged: the XML escapes them. */
 enum dmarc_report_error dmarc_report_row_check(const struct dmarc_report_row *r, const char **error_r);
 
-/* The grouping key of a row (see the top of this file), as hex: rows with equal keys form one
- * <record>. The store groups by it too. */
+/* The grouping key of a row that passes dmarc_report_row_check (see the top of this file): a
+ * SHA-256 of the length-prefixed fields, in hex. Rows with equal keys form one <record>; the store
+ * groups by it too. */
 void dmarc_report_row_key(const struct dmarc_report_row *r, char key_r[DMARC_REPORT_KEY_SIZE]);
 
 /* The words policy_evaluated shows for a row: disposition (§3.1.1.9, the schema's

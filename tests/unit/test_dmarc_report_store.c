@@ -1,6 +1,7 @@
 /* test_dmarc_report_store.c — DATA_DIR/reports.db in a temporary directory: rows added in batches,
  * taken per policy domain and rua list with their records grouped, kept when the callback refuses
- * and across a reopen, split past REPORT_STORE_RECORDS_MAX, and the schema version and file mode. */
+ * and across a reopen, split past REPORT_STORE_RECORDS_MAX, the schema version and file mode, and the
+ * daily run end to end (take, destination check, document, message). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,8 @@
 
 #include <sqlite3.h>
 
+#include "fake_dns.h"
+#include "report/dmarc_report_dest.h"
 #include "report/report_store.h"
 #include "test_util.h"
 
@@ -411,6 +414,83 @@ static void test_schema_and_mode(void **state)
 	assert_non_null(err);
 }
 
+/* The daily run as the server does it: take, check the destinations, build the document and the
+ * message; a report whose destinations are all refused is dropped (accepted without a message). */
+struct pipeline {
+	struct fake_dns *zone;
+	size_t messages;
+	char report_id[DMARC_REPORT_ID_SIZE];
+	char to[2][DMARC_REPORT_ADDR_SIZE];
+	size_t to_count;
+	char *last;
+};
+
+static bool pipeline_cb(void *arg, const struct report_store_batch *b)
+{
+	struct pipeline *p = arg;
+	struct dmarc_report_dests *d = dmarc_report_dests_new(b->policy_domain, b->rows[0].org_domain, b->rua, b->rua_count);
+	assert_non_null(d);
+	fake_dns_run(p->zone, dmarc_report_dests_step, d);
+	const char *const *to;
+	size_t nto = dmarc_report_dests_allowed(d, &to);
+	if (nto == 0) {
+		dmarc_report_dests_free(d);
+		return true;
+	}
+	char id[DMARC_REPORT_ID_SIZE];
+	dmarc_report_id_make(id, b->begin, b->first_id);
+	struct dmarc_report_meta meta = { .org_name = "mx.example.org", .email = "postmaster@mx.example.org",
+					  .report_id = id, .begin = b->begin, .end = b->end };
+	char *xml, *msg;
+	size_t xml_len, msg_len;
+	const char *err;
+	assert_int_equal(dmarc_report_xml(&meta, b->rows, b->count, &xml, &xml_len, NULL, &err), DMARC_REPORT_OK);
+	struct dmarc_report_mail m = { .from = "dmarc-reports@mx.example.org", .to = to, .to_count = nto,
+				       .receiver = "mx.example.org", .policy_domain = b->policy_domain,
+				       .report_id = id, .begin = b->begin, .end = b->end, .date = b->end + 60 };
+	assert_int_equal(dmarc_report_message(&m, xml, xml_len, &msg, &msg_len, &err), DMARC_REPORT_OK);
+	free(xml);
+	snprintf(p->report_id, sizeof(p->report_id), "%s", id);
+	p->to_count = nto < 2 ? nto : 2;
+	for (size_t i = 0; i < p->to_count; i++)
+		snprintf(p->to[i], sizeof(p->to[i]), "%s", to[i]);
+	free(p->last);
+	p->last = msg;
+	p->messages++;
+	dmarc_report_dests_free(d);
+	return true;
+}
+
+static void test_pipeline(void **state)
+{
+	struct ctx *c = *state;
+	struct dmarc_report_row rows[2] = {
+		row_make("example.com", "192.0.2.1", T0 + 10),
+		row_make("example.net", "192.0.2.2", T0 + 20),
+	};
+	/* example.net's only destination is external and not authorized */
+	rows[1].rua_count = 1;
+	snprintf(rows[1].rua[0], sizeof(rows[1].rua[0]), "dmarc@reports.example");
+	add(c, rows, 2);
+	struct pipeline p = { .zone = fake_dns_new() };
+	fake_dns_add(p.zone, "example.com._report._dmarc.reports.example", DNS_RRTYPE_TXT, "v=DMARC1");
+	struct report_store_take_stats st;
+	const char *err;
+	assert_int_equal(report_store_take(c->s, T0 + 86400, pipeline_cb, &p, &st, &err), RESULT_OK);
+	assert_int_equal(st.batches, 2);
+	assert_int_equal(st.accepted, 2);
+	assert_int_equal(p.messages, 1);
+	assert_string_equal(p.report_id, "1767225610x1");
+	assert_int_equal(p.to_count, 2);
+	assert_string_equal(p.to[0], "dmarc@example.com");
+	assert_string_equal(p.to[1], "\"quoted local\"@reports.example");
+	assert_non_null(strstr(p.last, "Report-ID:"));
+	assert_non_null(strstr(p.last, "mx.example.org!example.com!1767225610!1767311999!1767225610x1.xml.gz"));
+	assert_int_equal(pending(c), 0);
+	free(p.last);
+	fake_dns_free(p.zone);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +500,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_and_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
