@@ -16,7 +16,7 @@
 #include "report/report_xml.h"
 #include "test_util.h"
 
-/* ---- helpers ---- */
+/* ---- rows and document checks ---- */
 
 static struct dmarc_report_row row_make(const char *ip, bool dkim_pass, bool spf_pass)
 {
