@@ -402,6 +402,7 @@ static void test_size_limit(void **state)
 	assert_int_equal(info.messages + info.messages_dropped, n);
 	assert_int_equal(occurrences(xml, "<record>"), info.records);
 	expect_well_formed(xml, len);
+	keep_document("size_limit", xml, len);
 	free(xml);
 	free(rows);
 }
