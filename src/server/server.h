@@ -22,6 +22,7 @@ struct delivery_runner;
 struct delivery_pool;
 struct dns;
 struct dkim_signer;
+struct dmarc_reports;
 struct worker_pool;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
@@ -59,6 +60,7 @@ struct server {
 	struct delivery_pool *remote;     /* delivers to other hosts, on the loop */
 	struct dns *dns;                  /* the resolver (current [dns]); holders keep a reference */
 	struct dkim_signer *signer;       /* DKIM keys of our domains (data_dir/dkim), any thread */
+	struct dmarc_reports *reports;    /* DMARC aggregate reporting (RFC 9990) */
 	struct users *users;
 	struct loopq *loopq;
 	struct worker_pool *workers;

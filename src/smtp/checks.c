@@ -16,6 +16,8 @@
 #include "auth/dmarc.h"
 #include "auth/spf.h"
 #include "net/dns_drive.h"
+#include "report/dmarc_report.h"
+#include "server/dmarc_reports.h"
 #include "queue/queue.h"
 #include "server/server.h"
 #include "util/addr.h"
@@ -32,6 +34,9 @@ struct smtp_checks {
 	char mail_from[ADDR_TEXT_MAX + 1];
 	unsigned dkim_max;
 	enum conf_dmarc_action action;
+	bool reports;                      /* [dmarc] reports: record the evaluation (RFC 9990) */
+	char client_ip[DMARC_REPORT_IP_SIZE];
+	char rcpt_domain[DNS_HOST_SIZE];   /* the first recipient's, for envelope_to */
 	time_t now;
 
 	struct spf_eval *spf;
@@ -94,6 +99,42 @@ static void checks_summary_add(struct smtp_checks_outcome *o, const char *method
 {
 	size_t n = strlen(o->summary);
 	snprintf(o->summary + n, sizeof(o->summary) - n, "%s%s=%s", n > 0 ? " " : "", method, result);
+}
+
+/* RFC 9990: one row per evaluated author domain whose policy asks for aggregate reports. */
+static void checks_record(struct smtp_checks *c, const struct dmarc_msg_outcome *d,
+			  enum smtp_checks_verdict verdict)
+{
+	struct dmarc_report_row rows[DMARC_FROM_DOMAINS_MAX];
+	size_t n = 0;
+	const char *at = strrchr(c->mail_from, '@');
+	for (size_t i = 0; i < d->count && n < DMARC_FROM_DOMAINS_MAX; i++) {
+		struct dmarc_report_row *row = &rows[n];
+		if (d->outcomes[i] == NULL || !dmarc_report_row_fill(row, d->outcomes[i]))
+			continue;
+		row->time = (int64_t)c->now;
+		snprintf(row->source_ip, sizeof(row->source_ip), "%s", c->client_ip);
+		snprintf(row->envelope_from, sizeof(row->envelope_from), "%s", at != NULL ? at + 1 : "");
+		snprintf(row->envelope_to, sizeof(row->envelope_to), "%s", c->rcpt_domain);
+		snprintf(row->spf_domain, sizeof(row->spf_domain), "%s", spf_eval_domain(c->spf));
+		row->spf_scope = c->mail_from[0] != '\0' ? DMARC_REPORT_SCOPE_MFROM : DMARC_REPORT_SCOPE_HELO;
+		row->spf_result = spf_eval_result(c->spf);
+		for (size_t k = 0; c->dkim != NULL && k < dkim_verify_count(c->dkim); k++) {
+			const struct dkim_sig_result *s = dkim_verify_result(c->dkim, k);
+			if (s->domain[0] != '\0')
+				dmarc_report_row_add_dkim(row, s->domain, s->selector, s->result);
+		}
+		/* §3.1.6: what we did, when it is not what the policy asked for */
+		enum dmarc_policy done = verdict == SMTP_CHECKS_REJECT ? DMARC_POLICY_REJECT
+					 : verdict == SMTP_CHECKS_QUARANTINE ? DMARC_POLICY_QUARANTINE
+									     : DMARC_POLICY_NONE;
+		if (row->disposition != done && !(row->published.testing)) {
+			row->disposition = done;
+			row->override = DMARC_REPORT_OVERRIDE_LOCAL_POLICY;
+		}
+		n++;
+	}
+	dmarc_reports_record(c->srv->reports, rows, n);
 }
 
 static void checks_finish(struct smtp_checks *c)
@@ -170,6 +211,8 @@ static void checks_finish(struct smtp_checks *c)
 			}
 		}
 		o.authres = authres_format(c->hostname, m, n);
+		if (c->reports && d != NULL && !c->timed_out && o.verdict != SMTP_CHECKS_TEMPFAIL)
+			checks_record(c, d, o.verdict);
 	}
 	free(m);
 	c->done(c->arg, &o);
@@ -309,6 +352,10 @@ struct smtp_checks *smtp_checks_start(struct server *srv, const struct smtp_chec
 	c->len = in->m->size - in->content_off;
 	c->dkim_max = in->conf->dkim_max_signatures;
 	c->action = in->conf->dmarc_action;
+	c->reports = in->conf->dmarc_reports;
+	snprintf(c->client_ip, sizeof(c->client_ip), "%s", in->client_ip);
+	const char *rcpt_at = in->m->rcpt_count > 0 ? strrchr(in->m->rcpts[0], '@') : NULL;
+	snprintf(c->rcpt_domain, sizeof(c->rcpt_domain), "%s", rcpt_at != NULL ? rcpt_at + 1 : "");
 	c->now = in->now;
 	snprintf(c->hostname, sizeof(c->hostname), "%s", in->conf->hostname);
 	snprintf(c->mail_from, sizeof(c->mail_from), "%s", in->mail_from);

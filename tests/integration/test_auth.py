@@ -921,3 +921,66 @@ def test_mailwerk_to_mailwerk_spf_dkim_dmarc_pass(servers, dns_server):
     assert r["dmarc"] == [("pass", {"header.from": "a.test"})], r
     ev = checked(b)
     assert (ev["spf"], ev["dkim"], ev["dmarc"], ev["verdict"]) == ("pass", "pass", "pass", "accept"), ev
+
+
+# ---- DMARC aggregate reports (RFC 9990) ----
+
+def report_messages(server):
+    """Every message in demo's inbox that is a DMARC aggregate report, parsed."""
+    import email
+    import email.policy
+    out = []
+    for path in glob.glob(os.path.join(server.dir, "mail", DOMAIN, "demo", "new", "*")):
+        with open(path, "rb") as f:
+            msg = email.message_from_binary_file(f, policy=email.policy.default)
+        if str(msg.get("Subject", "")).startswith("Report Domain:"):
+            out.append(msg)
+    return out
+
+
+def test_dmarc_aggregate_report_reaches_the_rua_mailbox(servers, dns_server):
+    import gzip
+    import xml.etree.ElementTree as ET
+    dns_server.load({"rep.test": {"TXT": "v=spf1 ip4:127.0.0.1 -all"},
+                     "_dmarc.rep.test": {"TXT": "v=DMARC1; p=none; rua=mailto:demo@" + DOMAIN},
+                     # RFC 9990 §4: mailwerk.test agrees to take rep.test's reports
+                     "rep.test._report._dmarc." + DOMAIN: {"TXT": "v=DMARC1"}})
+    s = mx_server(servers, dns_server, **{"dmarc.reports": "yes", "dmarc.report_interval": "3s"})
+    assert send(s, "alice@rep.test", inbound("alice@rep.test", "rep-pass"))[0] == 250
+    assert send(s, "bob@other.test", inbound("bob@rep.test", "rep-fail"))[0] == 250
+    reports = wait_for(lambda: report_messages(s), TIMEOUT)
+    assert reports, s.log_text()[-3000:]
+    msg = reports[0]
+    subject = str(msg["Subject"])
+    assert subject.startswith("Report Domain: rep.test Submitter: " + HOST + " Report-ID: "), subject
+    assert str(msg["From"]) == "dmarc-reports@" + HOST
+    parts = [p for p in msg.iter_attachments() if p.get_content_type() == "application/gzip"]
+    assert len(parts) == 1, [p.get_content_type() for p in msg.iter_parts()]
+    name = parts[0].get_filename()
+    assert name.startswith(HOST + "!rep.test!") and name.endswith(".xml.gz"), name
+    root = ET.fromstring(gzip.decompress(parts[0].get_payload(decode=True)))
+    ns = {"d": root.tag[1:].split("}")[0]} if root.tag.startswith("{") else {"d": ""}
+    q = (lambda path: path.replace("/", "/d:") if ns["d"] else path)
+    assert root.find("d:" + q("policy_published/domain") if ns["d"] else "policy_published/domain", ns).text == "rep.test"
+    records = root.findall("d:record" if ns["d"] else "record", ns)
+    counts = {}
+    for rec in records:
+        get = lambda p: rec.find("d:" + q(p) if ns["d"] else p, ns).text  # noqa: E731
+        assert get("row/source_ip") == "127.0.0.1"
+        assert get("identifiers/header_from") == "rep.test"
+        key = get("row/policy_evaluated/spf")
+        counts[key] = counts.get(key, 0) + int(get("row/count"))
+    assert counts == {"pass": 1, "fail": 1}, counts  # one aligned message, one not
+    # its rows are gone from the store: the next period reports only new mail
+    assert wait_for(lambda: log_events(s, "dmarc_reports"), TIMEOUT)
+
+
+def test_dmarc_report_needs_the_external_destination_record(servers, dns_server):
+    dns_server.load({"norep.test": {"TXT": "v=spf1 ip4:127.0.0.1 -all"},
+                     "_dmarc.norep.test": {"TXT": "v=DMARC1; p=none; rua=mailto:demo@" + DOMAIN}})
+    s = mx_server(servers, dns_server, **{"dmarc.reports": "yes", "dmarc.report_interval": "2s"})
+    assert send(s, "alice@norep.test", inbound("alice@norep.test", "norep"))[0] == 250
+    dropped = wait_for(lambda: log_events(s, "dmarc_report_dropped"), TIMEOUT)
+    assert dropped and dropped[0]["reason"] == "no_verified_destination", s.log_text()[-3000:]
+    assert report_messages(s) == []
+    assert ("norep.test._report._dmarc." + DOMAIN, "TXT") in dns_server.asked()
