@@ -169,8 +169,9 @@ mw_maildir() { echo "$MW_DIR/mail/${MW_RCPT#*@}/${MW_RCPT%@*}"; }
 # when it exits or does not accept within 10 s; the log is $MW_DIR.serve.log
 mw_serve() {
 	local smtp=$1 pop3=${2:-}
+	# smtp.auth_checks=no: Postfix and Dovecot, the peers, run no SPF/DKIM/DMARC checks either
 	local args=(-c "$MW_DIR/mailwerk.conf" -o "listen.smtp=127.0.0.1:$smtp" -o listen.submission= -o listen.submissions=
-		-o listen.pop3s=)
+		-o listen.pop3s= -o smtp.auth_checks=no)
 	if [ -n "$pop3" ]; then
 		# plain-text USER/PASS: allowed by mailwerk only with this, and only on a loopback listener
 		args+=(-o "listen.pop3=127.0.0.1:$pop3" -o smtp.allow_insecure_auth=yes)

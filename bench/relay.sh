@@ -289,9 +289,11 @@ EOF
 
 	sub_port=$(free_port)
 	sink_port=$(free_port_on "$SINK_ADDR")
-	# submission without TLS: allow_insecure_auth is honoured on a loopback listener only
+	# submission without TLS: allow_insecure_auth is honoured on a loopback listener only;
+	# dkim.sign=no: the Postfix it is compared with does not sign (no OpenDKIM milter)
 	local args=(-c "$MW_CONF" -o "listen.submission=127.0.0.1:$sub_port" -o listen.smtp= -o listen.submissions=
 		-o listen.pop3= -o listen.pop3s= -o smtp.allow_insecure_auth=yes -o "dns.resolver=127.0.0.1@$dns_port"
+		-o dkim.sign=no
 		-o "delivery.remote_port=$sink_port" -o delivery.retry_schedule=1h)
 	for o in "${MW_OPTS[@]}"; do args+=(-o "$o"); done
 	"$MAILWERK" serve "${args[@]}" >"$MW_LOG" 2>&1 &
