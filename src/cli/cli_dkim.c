@@ -334,17 +334,17 @@ int cli_dkim_main(int argc, char **argv)
 			  DKIM_SELECTOR_MAX);
 		return CLI_EXIT_USAGE;
 	}
-	if (strcmp(sub, "verify") == 0)
-		return cli_dkim_verify(conf_path, resolver);
-	if (strcmp(sub, "sign") == 0 && key_file != NULL)
-		return cli_dkim_sign(NULL, domain, selector, key_file);
-
 	int rc = CLI_EXIT_USAGE;
-	struct conf *cf = cli_data_conf_load(conf_path);
-	if (cf == NULL)
-		return CLI_EXIT_RUNTIME;
+	struct conf *cf = NULL;
 	char e[512];
-	if (strcmp(sub, "keygen") == 0) {
+	/* verify and sign --key need no setup */
+	if (strcmp(sub, "verify") == 0) {
+		rc = cli_dkim_verify(conf_path, resolver);
+	} else if (strcmp(sub, "sign") == 0 && key_file != NULL) {
+		rc = cli_dkim_sign(NULL, domain, selector, key_file);
+	} else if ((cf = cli_data_conf_load(conf_path)) == NULL) {
+		return CLI_EXIT_RUNTIME;
+	} else if (strcmp(sub, "keygen") == 0) {
 		rc = cli_dkim_keygen(cf, domain, selector, algorithm, bits);
 	} else if (strcmp(sub, "activate") == 0) {
 		rc = dkim_store_activate(cf->data_dir, domain, selector, e, sizeof(e)) == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
