@@ -80,17 +80,6 @@ static char *cli_dkim_read_message(size_t *len_r)
 	return buf;
 }
 
-/* The TXT record as a zone-file line, its text split into strings of at most 255 octets (RFC 1035
- * §3.3: a <character-string> is at most 255 octets; DKIM joins them, RFC 6376 §3.6.2.2). */
-static void cli_dkim_print_record(const char *selector, const char *domain, const char *txt)
-{
-	size_t len = strlen(txt);
-	printf("%s._domainkey.%s. IN TXT (", selector, domain);
-	for (size_t i = 0; i < len; i += 255)
-		printf(" \"%.*s\"", (int)(len - i < 255 ? len - i : 255), txt + i);
-	printf(" )\n");
-}
-
 static int cli_dkim_keygen(struct conf *cf, const char *domain, const char *selector, const char *algorithm,
 			   unsigned bits)
 {
@@ -119,7 +108,9 @@ static int cli_dkim_keygen(struct conf *cf, const char *domain, const char *sele
 		printf("; key %s for %s: %s %u bits, %s\n", selector, domain, dkim_key_type_str(t), dkim_key_bits(key),
 		       activated ? "signing now" : "not signing yet (mailwerk dkim activate)");
 		printf("; publish this TXT record, then check it with: mailwerk dkim list --domain %s\n", domain);
-		cli_dkim_print_record(selector, domain, txt);
+		char name[DNS_HOST_SIZE + 80];
+		snprintf(name, sizeof(name), "%s._domainkey.%s", selector, domain);
+		cli_dns_txt_line(name, txt);
 		rc = CLI_EXIT_OK;
 	}
 	free(txt);

@@ -166,3 +166,12 @@ void cli_answer_clear(struct cli_answer *a)
 	free(a->items);
 	memset(a, 0, sizeof(*a));
 }
+
+void cli_dns_txt_line(const char *name, const char *txt)
+{
+	size_t len = strlen(txt);
+	printf("%s. IN TXT (", name);
+	for (size_t i = 0; i < len; i += 255)
+		printf(" \"%.*s\"", (int)(len - i < 255 ? len - i : 255), txt + i);
+	printf(" )\n");
+}

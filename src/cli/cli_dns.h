@@ -31,6 +31,10 @@ void cli_dns_close(struct cli_dns *d);
  * evaluation may (the result is then not final). */
 int cli_dns_run(struct cli_dns *d, auth_step_fn *step, void *eval);
 
+/* Prints "NAME. IN TXT ( "..." "..." )": the text in strings of at most 255 octets (RFC 1035 §3.3;
+ * SPF and DKIM join them, RFC 7208 §3.3, RFC 6376 §3.6.2.2). */
+void cli_dns_txt_line(const char *name, const char *txt);
+
 /* The answer to one question, as text: TXT records (strings joined), "PREF HOST" for MX, addresses
  * for A/AAAA, names for PTR. */
 struct cli_answer {

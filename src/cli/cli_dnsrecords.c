@@ -89,15 +89,6 @@ static void cli_dns_spf_text(const struct conf *cf, const struct cli_dns_args *a
 		snprintf(out + o, size - o, " -all");
 }
 
-static void cli_dns_txt_line(const char *name, const char *txt)
-{
-	size_t len = strlen(txt);
-	printf("%s. IN TXT (", name);
-	for (size_t i = 0; i < len; i += 255) /* RFC 1035 §3.3: strings of at most 255 octets */
-		printf(" \"%.*s\"", (int)(len - i < 255 ? len - i : 255), txt + i);
-	printf(" )\n");
-}
-
 struct cli_dns_keys {
 	const char *domain;
 	unsigned count;

@@ -48,6 +48,9 @@ struct queue_msg {
 
 /* Frees every member and the struct (NULL members are fine). */
 void queue_msg_free(struct queue_msg *m);
+/* Puts len octets of header fields on top of m->data (signatures, Authentication-Results). false
+ * when out of memory (m unchanged). */
+bool queue_msg_prepend(struct queue_msg *m, const char *text, size_t len);
 
 struct queue_rcpt_info {
 	char *addr;

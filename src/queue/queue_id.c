@@ -115,3 +115,18 @@ void queue_entry_free(struct queue_entry *e)
 	}
 	free(e);
 }
+
+bool queue_msg_prepend(struct queue_msg *m, const char *text, size_t len)
+{
+	char *data = malloc(len + m->size + 1);
+	if (data == NULL)
+		return false;
+	memcpy(data, text, len);
+	if (m->size > 0)
+		memcpy(data + len, m->data, m->size);
+	data[len + m->size] = '\0';
+	free(m->data);
+	m->data = data;
+	m->size += len;
+	return true;
+}

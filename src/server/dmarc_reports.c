@@ -237,24 +237,23 @@ static struct queue_msg *build_one(const struct report_run *run, const struct re
 				     sizeof(sign_err));
 	struct queue_msg *m = calloc(1, sizeof(*m));
 	char **rcpts = calloc(j->allowed_count, sizeof(*rcpts));
-	size_t siglen = sig != NULL ? strlen(sig) : 0;
-	char *data = malloc(siglen + msg_len + 1);
-	if (m == NULL || rcpts == NULL || data == NULL) {
+	if (m == NULL || rcpts == NULL) {
 		free(m);
 		free(rcpts);
-		free(data);
 		free(sig);
 		free(msg);
 		return NULL;
 	}
-	memcpy(data, sig != NULL ? sig : "", siglen);
-	memcpy(data + siglen, msg, msg_len + 1);
-	free(sig);
-	free(msg);
-	queue_id_new(m->id);
-	m->data = data;
-	m->size = siglen + msg_len;
+	m->data = msg;
+	m->size = msg_len;
 	m->rcpts = rcpts;
+	if (sig != NULL && !queue_msg_prepend(m, sig, strlen(sig))) {
+		free(sig);
+		queue_msg_free(m);
+		return NULL;
+	}
+	free(sig);
+	queue_id_new(m->id);
 	m->arrival = (int64_t)time(NULL);
 	m->sender = strdup(from);
 	m->client_ip = strdup("127.0.0.1");

@@ -607,18 +607,8 @@ static void msg_store(struct smtp_session *s, struct queue_msg *m)
 /* RFC 8601 §5: fields claiming our authserv-id go, ours goes on top. */
 static bool msg_add_authres(struct queue_msg *m, const char *field, const char *hostname)
 {
-	size_t flen = strlen(field);
 	m->size = authres_strip(m->data, m->size, hostname);
-	char *data = malloc(flen + m->size + 1);
-	if (data == NULL)
-		return false;
-	memcpy(data, field, flen);
-	memcpy(data + flen, m->data, m->size);
-	data[flen + m->size] = '\0';
-	free(m->data);
-	m->data = data;
-	m->size += flen;
-	return true;
+	return queue_msg_prepend(m, field, strlen(field));
 }
 
 static void checks_done(void *arg, struct smtp_checks_outcome *o)
@@ -685,18 +675,10 @@ static void sign_work(void *arg)
 	if (fields == NULL)
 		return;
 	size_t flen = strlen(fields);
-	char *data = flen > 0 ? malloc(flen + j->m->size + 1) : NULL;
-	if (data != NULL) {
-		memcpy(data, fields, flen);
-		memcpy(data + flen, j->m->data, j->m->size);
-		data[flen + j->m->size] = '\0';
-		free(j->m->data);
-		j->m->data = data;
-		j->m->size += flen;
+	if (flen > 0 && queue_msg_prepend(j->m, fields, flen))
 		j->signed_ok = true;
-	} else if (flen > 0) {
+	else if (flen > 0)
 		snprintf(j->error, sizeof(j->error), "out of memory");
-	}
 	free(fields);
 }
 
