@@ -19,10 +19,13 @@ packages=(
   # benchmark peer (smtp-source, smtp-sink, a Postfix to compare with)
   postfix
 )
-# `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer. Not by
-# default: on a machine with systemd, installing it starts a system Dovecot on ports 110/995.
+# `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer, and the
+# checks bench/checks.sh runs in its Postfix peer: OpenDKIM and OpenDMARC (milters) and
+# postfix-policyd-spf-python (SPF). Not by default: on a machine with systemd, installing them
+# starts a system Dovecot on ports 110/995 and the milters on their UNIX sockets.
+# dbconfig-no-thanks: opendmarc needs dbconfig-mysql or it, and the benchmark keeps no database.
 if [ "${1:-}" = bench ]; then
-  packages+=(dovecot-pop3d)
+  packages+=(dovecot-pop3d dbconfig-no-thanks opendkim opendmarc postfix-policyd-spf-python)
 fi
 
 missing=()
