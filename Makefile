@@ -49,6 +49,7 @@ bench: build
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/accept.sh
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/delivery.sh
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/relay.sh
+	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/checks.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
