@@ -11,12 +11,13 @@
         serving DIR/records.json. Prints "ready" when it answers; on SIGUSR1 writes the queries it
         has answered so far to DIR/dns-queries.json; stops on SIGTERM, or by itself after
         --lifetime seconds.
-    checks.py send HOST PORT SESSIONS COUNT DIR --mail-from A --rcpt B [--timeout S]
+    checks.py send HOST PORT SESSIONS COUNT DIR --mail-from A --rcpt B [--timeout S] [--barrier]
         Sends COUNT of the messages over SESSIONS persistent SMTP sessions (MAIL, RCPT, DATA; no
         pipelining, as smtp-source) and prints one JSON line: messages/s and the latency of the
         end of DATA (from writing the message and its final "." to reading the reply) and of the
         whole transaction (from writing MAIL FROM), nearest-rank p50/p90/p99.
-        Stops by itself after --timeout seconds, whatever the server does.
+        Stops by itself after --timeout seconds, whatever the server does. --barrier (warm-ups):
+        no session sends its second message before every session has had its first answered.
     checks.py verify MAILDIR COUNT AUTHSERV [--methods spf,dkim,dmarc] [--delete]
         Counts the messages in MAILDIR/new and MAILDIR/cur and those whose Authentication-Results
         fields of AUTHSERV say pass for every one of --methods (an empty list: that carry no such
@@ -181,6 +182,19 @@ async def reply(reader, timeout):
 async def run_sessions(a, msgs):
     eod, txn, errors, codes = [], [], [], {}
     next_index = [0]
+    # --barrier: no session sends its second message before every session has had its first
+    # answered, so that the server has had to serve all of them at once (a warm-up that leaves
+    # Postfix one smtpd, and policyd-spf, per session)
+    at_barrier = [0]
+    all_there = asyncio.Event()
+
+    def arrive(counted):
+        if not counted[0]:
+            counted[0] = True
+            at_barrier[0] += 1
+            if at_barrier[0] >= a.sessions:
+                all_there.set()
+
     mail_from = b"MAIL FROM:<%s>\r\n" % a.mail_from.encode()
     rcpt_to = b"RCPT TO:<%s>\r\n" % a.rcpt.encode()
 
@@ -192,6 +206,7 @@ async def run_sessions(a, msgs):
 
     async def session(k):
         writer = None
+        counted = [False]
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(a.host, a.port), a.reply_timeout)
             code, line = await reply(reader, a.reply_timeout)
@@ -215,10 +230,15 @@ async def run_sessions(a, msgs):
                 if code != 250:
                     errors.append("message %d: %s" % (i, line))
                     await command(reader, writer, b"RSET\r\n", 250)
+                if not counted[0]:
+                    arrive(counted)
+                    if a.barrier:
+                        await asyncio.wait_for(all_there.wait(), a.timeout)
             await command(reader, writer, b"QUIT\r\n", 221)
         except (Failed, OSError, asyncio.TimeoutError) as e:
             errors.append("session %d: %s" % (k, e if str(e) else type(e).__name__))
         finally:
+            arrive(counted)  # a session that ends early must not hold the others back
             if writer is not None:
                 writer.close()
                 try:
@@ -398,6 +418,8 @@ def main():
     s.add_argument("--helo", default="client.bench.example")
     s.add_argument("--timeout", type=float, default=300, help="the whole run stops after this many seconds")
     s.add_argument("--reply-timeout", type=float, default=60, help="the longest wait for one reply")
+    s.add_argument("--barrier", action="store_true",
+                   help="every session has its first message answered before any sends a second")
     c = sub.add_parser("cpu")
     c.add_argument("groups", nargs="+", metavar="PID[,PID...][:COMM]")
     v = sub.add_parser("verify")

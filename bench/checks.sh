@@ -442,18 +442,20 @@ deliver_wait() {
 	return "$rc"
 }
 
-# run_one TARGET SESSIONS COUNT OUT: one client run; OUT gets the client's JSON, OUT.extra "DNS_QUERIES
-# CPU_TICKS..." (one per t_cpu_groups group); returns 1 (with a WARNING) when the run is invalid
+# run_one TARGET SESSIONS COUNT OUT [--barrier]: one client run; OUT gets the client's JSON,
+# OUT.extra "DNS_QUERIES CPU_TICKS..." (one per t_cpu_groups group); returns 1 (with a WARNING) when
+# the run is invalid. --barrier (warm-ups): all sessions are served at once before any sends its
+# second message, so Postfix has started an smtpd (and a policyd-spf) for each before the timing.
 RUN_N=0
 run_one() {
-	local t=$1 s=$2 count=$3 out=$4 rc=0 q0 q1 why label i
+	local t=$1 s=$2 count=$3 out=$4 extra=("${@:5}") rc=0 q0 q1 why label i
 	local groups c0 c1 ticks=()
 	label="$(t_label "$t"), $s sessions"
 	read -r -a groups <<<"$(t_cpu_groups "$t")"
 	read -r -a c0 <<<"$("$PY" "$HELPER" cpu "${groups[@]}")"
 	q0=$(dns_queries)
 	bg_run "$LIMIT" "$out" "$PY" "$HELPER" send 127.0.0.1 "$(t_port "$t")" "$s" "$count" "$SET" \
-		--mail-from "$SENDER" --rcpt "$RCPT" --timeout "$LIMIT" || rc=$?
+		--mail-from "$SENDER" --rcpt "$RCPT" --timeout "$LIMIT" "${extra[@]}" || rc=$?
 	if ! why=$(deliver_wait "$t" "$count"); then
 		warn "$label: $why — run INVALID"
 		rc=1
@@ -484,7 +486,8 @@ bench_machine "$WORK"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 echo "messages: $MSGS per run, $SIZES, each DKIM-signed by $DOMAIN (RSA-2048, relaxed/relaxed)"
 echo "sender: MAIL FROM <$SENDER> from 127.0.0.1; $DOMAIN TXT \"$SPF_RECORD\", _dmarc TXT \"$DMARC_RECORD\"; DNS: dnsfixture.py on $DNS_ADDR:53, TTL 3600"
-echo "client: bench/checks.py send, persistent sessions (MAIL, RCPT, DATA; no pipelining), a warm-up of max($WARMUP, 2 x sessions) messages before each timed run"
+echo "client: bench/checks.py send, persistent sessions (MAIL, RCPT, DATA; no pipelining); before each timed run a"
+echo "  warm-up of max($WARMUP, 2 x sessions) messages in which every session is served before any sends its second"
 echo "peer: Postfix $(postconf -dh mail_version 2>/dev/null), delivering with virtual(8) into a Maildir; checks: ${PEER_LIST:-none}"
 has_method dkim && echo "  DKIM: $(opendkim -V 2>&1 | head -n 1) (milter, verify mode, libunbound to $DNS_ADDR)"
 has_method dmarc && echo "  DMARC: $(opendmarc -V 2>&1 | head -n 1) (milter, reads OpenDKIM's and policyd-spf's results, p=reject enforced)"
@@ -526,7 +529,7 @@ for s in "${SESSIONS[@]}"; do
 		valid=1
 		if [ "$w" -gt 0 ]; then
 			RUN_N=$((RUN_N + 1))
-			run_one "$t" "$s" "$w" "$WORK/run-$RUN_N-warmup.json" || valid=0
+			run_one "$t" "$s" "$w" "$WORK/run-$RUN_N-warmup.json" --barrier || valid=0
 		fi
 		lines=()
 		for ((r = 0; r < REPEAT; r++)); do
