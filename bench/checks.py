@@ -1,5 +1,6 @@
-#!/usr/bin/env python3
-"""bench/checks.py — the helpers of bench/checks.sh (inbound SPF/DKIM/DMARC cost):
+#!/usr/bin/python3
+"""bench/checks.py — the client, the DNS server and the checkers that bench/checks.sh (the cost of
+inbound SPF/DKIM/DMARC checks) runs:
 
     checks.py make DIR COUNT MIN MAX DOMAIN SELECTOR FROM RCPT --spf RECORD --dmarc RECORD
         An RSA-2048 DKIM key and COUNT messages of about MIN..MAX octets, each DKIM-signed (dkimpy,

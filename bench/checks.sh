@@ -52,7 +52,7 @@ read -r -a DNS_ADDRS <<<"${BENCH_CHECKS_DNS_ADDRS:-127.0.0.154 127.0.0.155 127.0
 NO_NS=${BENCH_CHECKS_NO_NAMESPACE:-0}
 BENCH_TMPDIR=${BENCH_TMPDIR:-/var/tmp}
 PY=/usr/bin/python3 # python3-dnslib, -dkim and -cryptography are installed for this interpreter
-HELPER=$BENCH_DIR/checks.py
+CHECKS_PY=$BENCH_DIR/checks.py
 
 # the sender's side: its domain, its records, the key's selector; the receiving mailbox
 DOMAIN=sender.example
@@ -214,7 +214,7 @@ PEER_LIST=$(IFS=,; echo "${PEER_METHODS[*]}")
 
 # ---- the messages and the DNS server -------------------------------------------------------------
 log "signing $MSGS messages of $MIN_SIZE..$MAX_SIZE octets for $DOMAIN (dkimpy, RSA-2048)"
-bg_run "$LIMIT" "$WORK/make.out" "$PY" "$HELPER" make "$SET" "$MSGS" "$MIN_SIZE" "$MAX_SIZE" "$DOMAIN" "$SELECTOR" \
+bg_run "$LIMIT" "$WORK/make.out" "$PY" "$CHECKS_PY" make "$SET" "$MSGS" "$MIN_SIZE" "$MAX_SIZE" "$DOMAIN" "$SELECTOR" \
 	"$SENDER" "$RCPT" --spf "$SPF_RECORD" --dmarc "$DMARC_RECORD" || die "making the messages failed: $(tail -n 3 "$WORK/make.out.err")"
 SIZES=$("$PY" -c 'import json, sys
 d = json.load(sys.stdin)
@@ -222,7 +222,7 @@ print("%d..%d octets (median %d)" % (d["min"], d["max"], d["median"]))' <"$WORK/
 
 DNS_ADDR=
 for addr in "${DNS_ADDRS[@]}"; do
-	"$PY" "$HELPER" dns "$addr" 53 "$SET" "$ROOT/tests/integration" >"$WORK/dns.out" 2>"$WORK/dns.log" &
+	"$PY" "$CHECKS_PY" dns "$addr" 53 "$SET" "$ROOT/tests/integration" >"$WORK/dns.out" 2>"$WORK/dns.log" &
 	DNS_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		grep -q '^ready' "$WORK/dns.out" && break
@@ -435,7 +435,7 @@ deliver_wait() {
 		sleep 0.05
 	done
 	read -r -a args <<<"$(t_verify_args "$t")"
-	"$PY" "$HELPER" verify "$dir" "$count" "${args[@]}" --delete >"$WORK/verify.out" 2>&1 || {
+	"$PY" "$CHECKS_PY" verify "$dir" "$count" "${args[@]}" --delete >"$WORK/verify.out" 2>&1 || {
 		echo "verify: $(cat "$WORK/verify.out")"
 		return 1
 	}
@@ -452,15 +452,15 @@ run_one() {
 	local groups c0 c1 ticks=()
 	label="$(t_label "$t"), $s sessions"
 	read -r -a groups <<<"$(t_cpu_groups "$t")"
-	read -r -a c0 <<<"$("$PY" "$HELPER" cpu "${groups[@]}")"
+	read -r -a c0 <<<"$("$PY" "$CHECKS_PY" cpu "${groups[@]}")"
 	q0=$(dns_queries)
-	bg_run "$LIMIT" "$out" "$PY" "$HELPER" send 127.0.0.1 "$(t_port "$t")" "$s" "$count" "$SET" \
+	bg_run "$LIMIT" "$out" "$PY" "$CHECKS_PY" send 127.0.0.1 "$(t_port "$t")" "$s" "$count" "$SET" \
 		--mail-from "$SENDER" --rcpt "$RCPT" --timeout "$LIMIT" "${extra[@]}" || rc=$?
 	if ! why=$(deliver_wait "$t" "$count"); then
 		warn "$label: $why — run INVALID"
 		rc=1
 	fi
-	read -r -a c1 <<<"$("$PY" "$HELPER" cpu "${groups[@]}")"
+	read -r -a c1 <<<"$("$PY" "$CHECKS_PY" cpu "${groups[@]}")"
 	q1=$(dns_queries)
 	for ((i = 0; i < ${#groups[@]}; i++)); do ticks+=($((${c1[$i]:-0} - ${c0[$i]:-0}))); done
 	echo "$((q1 - q0)) ${ticks[*]}" >"$out.extra"
