@@ -105,6 +105,7 @@ chmod 755 "$MIL"
 declare -A MWPID MWPORT MWDIR MWLOG
 DNS_PID=
 MILTER_PID=
+MILTER_WHY=
 DKIM_PID=
 DMARC_PID=
 SINK_PID=
@@ -276,8 +277,9 @@ mw_start() {
 }
 
 # ---- the peer: Postfix with OpenDKIM, OpenDMARC and policyd-spf ----------------------------------
-# milter_start NAME CMD...: starts the milter in the foreground (in the namespace), waits for its
-# socket; its PID in MILTER_PID
+# milter_start NAME CMD...: starts the milter in the foreground (in the namespace) and waits for its
+# socket; its PID in MILTER_PID. When it does not come up it is stopped, MILTER_PID is empty, and
+# MILTER_WHY says why.
 milter_start() {
 	local name=$1 i pid
 	shift
@@ -285,11 +287,23 @@ milter_start() {
 	pid=$!
 	MILTER_PID=$pid
 	for ((i = 0; i < 100; i++)); do
-		[ -S "$MIL/$name.sock" ] && break
+		[ -S "$MIL/$name.sock" ] && return 0
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	[ -S "$MIL/$name.sock" ] || die "$name did not open $MIL/$name.sock: $(tail -n 3 "$MIL/$name.log")"
+	stop_pid "$pid" "$name"
+	MILTER_PID=
+	MILTER_WHY="$name did not open its socket within 10 s: $(tail -n 2 "$MIL/$name.log" | tr '\n' ' ' | sed 's/ *$//')"
+	return 1
+}
+# drop_method METHOD WHY: the peer goes on without that check, and the report says so
+drop_method() {
+	local m kept=()
+	for m in "${PEER_METHODS[@]}"; do [ "$m" = "$1" ] || kept+=("$m"); done
+	PEER_METHODS=("${kept[@]}")
+	PEER_LIST=$(IFS=,; echo "${PEER_METHODS[*]}")
+	PEER_MISSING+=("${1^^}: $2")
+	warn "the peer does not check ${1^^}: $2"
 }
 
 pf_peer_start() {
@@ -309,9 +323,12 @@ InternalHosts $MIL/no-hosts
 MinimumKeyBits 1024
 AlwaysAddARHeader yes
 EOF
-		milter_start opendkim opendkim -f -x "$MIL/opendkim.conf"
-		DKIM_PID=$MILTER_PID
-		milters+=("unix:$MIL/opendkim.sock")
+		if milter_start opendkim opendkim -f -x "$MIL/opendkim.conf"; then
+			DKIM_PID=$MILTER_PID
+			milters+=("unix:$MIL/opendkim.sock")
+		else
+			drop_method dkim "$MILTER_WHY"
+		fi
 	fi
 	if has_method dmarc; then
 		cat >"$MIL/opendmarc.conf" <<EOF
@@ -329,9 +346,12 @@ RejectFailures true
 PublicSuffixList $MIL/public-suffixes
 FailureReports false
 EOF
-		milter_start opendmarc opendmarc -f -c "$MIL/opendmarc.conf"
-		DMARC_PID=$MILTER_PID
-		milters+=("unix:$MIL/opendmarc.sock")
+		if milter_start opendmarc opendmarc -f -c "$MIL/opendmarc.conf"; then
+			DMARC_PID=$MILTER_PID
+			milters+=("unix:$MIL/opendmarc.sock")
+		else
+			drop_method dmarc "$MILTER_WHY"
+		fi
 	fi
 	cat >"$MIL/policyd-spf.conf" <<EOF
 # policyd-spf as bench/checks.sh runs it: the envelope sender only, an Authentication-Results field
@@ -488,21 +508,6 @@ echo "messages: $MSGS per run, $SIZES, each DKIM-signed by $DOMAIN (RSA-2048, re
 echo "sender: MAIL FROM <$SENDER> from 127.0.0.1; $DOMAIN TXT \"$SPF_RECORD\", _dmarc TXT \"$DMARC_RECORD\"; DNS: dnsfixture.py on $DNS_ADDR:53, TTL 3600"
 echo "client: bench/checks.py send, persistent sessions (MAIL, RCPT, DATA; no pipelining); before each timed run a"
 echo "  warm-up of max($WARMUP, 2 x sessions) messages in which every session is served before any sends its second"
-echo "peer: Postfix $(postconf -dh mail_version 2>/dev/null), delivering with virtual(8) into a Maildir; checks: ${PEER_LIST:-none}"
-has_method dkim && echo "  DKIM: $(opendkim -V 2>&1 | head -n 1) (milter, verify mode, libunbound to $DNS_ADDR)"
-has_method dmarc && echo "  DMARC: $(opendmarc -V 2>&1 | head -n 1) (milter, reads OpenDKIM's and policyd-spf's results, p=reject enforced)"
-has_method spf && echo "  SPF: postfix-policyd-spf-python $(dpkg-query -W -f='${Version}' postfix-policyd-spf-python 2>/dev/null) (policy service at RCPT, envelope sender only)"
-for m in "${PEER_MISSING[@]}"; do echo "  NOT checked by the peer — $m"; done
-[ "$NS_OK" = 1 ] && echo "  Postfix, both milters and policyd-spf run in a private mount namespace whose /etc/resolv.conf names $DNS_ADDR"
-if [ "$MAILWERK_SKIP" = 1 ]; then
-	echo "MAILWERK_SKIP=1: measuring only the peers"
-else
-	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
-	[ -z "$(git -C "$ROOT" status --porcelain -- src CMakeLists.txt 2>/dev/null)" ] || rev="$rev + uncommitted changes in src/"
-	echo "mailwerk: $MAILWERK (checkout at $rev); checks on vs -o smtp.auth_checks=no, both delivering into a Maildir"
-fi
-echo
-
 # ---- start everything ----------------------------------------------------------------------------
 TARGETS=()
 if [ "$MAILWERK_SKIP" != 1 ]; then
@@ -517,6 +522,22 @@ smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 256 >"$WORK/smtp-sink.log" 2>&1 &
 SINK_PID=$!
 wait_port "$SINK_PORT" 10 "$SINK_PID" || die "smtp-sink did not accept on 127.0.0.1:$SINK_PORT: $(cat "$WORK/smtp-sink.log")"
 TARGETS+=(sink)
+
+# what was started, and how (stdout; the peer's checks are known only now)
+echo "peer: Postfix $(postconf -dh mail_version 2>/dev/null), delivering with virtual(8) into a Maildir; checks: ${PEER_LIST:-none}"
+has_method dkim && echo "  DKIM: $(opendkim -V 2>&1 | head -n 1) (milter, verify mode, libunbound to $DNS_ADDR)"
+has_method dmarc && echo "  DMARC: $(opendmarc -V 2>&1 | head -n 1) (milter, reads OpenDKIM's and policyd-spf's results, p=reject enforced)"
+has_method spf && echo "  SPF: postfix-policyd-spf-python $(dpkg-query -W -f='${Version}' postfix-policyd-spf-python 2>/dev/null) (policy service at RCPT, envelope sender only)"
+for m in "${PEER_MISSING[@]}"; do echo "  NOT checked by the peer — $m"; done
+[ "$NS_OK" = 1 ] && echo "  Postfix, both milters and policyd-spf run in a private mount namespace whose /etc/resolv.conf names $DNS_ADDR"
+if [ "$MAILWERK_SKIP" = 1 ]; then
+	echo "MAILWERK_SKIP=1: measuring only the peers"
+else
+	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+	[ -z "$(git -C "$ROOT" status --porcelain -- src CMakeLists.txt 2>/dev/null)" ] || rev="$rev + uncommitted changes in src/"
+	echo "mailwerk: $MAILWERK (checkout at $rev); checks on vs -o smtp.auth_checks=no, both delivering into a Maildir"
+fi
+echo
 
 # ---- the runs ------------------------------------------------------------------------------------
 declare -A RES # RES[target|sessions] = "rate eod50 eod99 txn50 txn99 cpu_ms_per_msg dns_per_msg valid"
@@ -609,7 +630,7 @@ fi
 
 if [ ${#WARNINGS[@]} -gt 0 ]; then
 	echo
-	echo "WARNING: ${#WARNINGS[@]} problem(s); figures from those runs are INVALID:"
+	echo "WARNING: ${#WARNINGS[@]} problem(s); figures of the runs named are INVALID:"
 	printf '  - %s\n' "${WARNINGS[@]}"
 	exit 1
 fi
