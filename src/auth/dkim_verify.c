@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/dkim_key_cache.h"
 #include "util/header.h"
 
 const char *dkim_result_str(enum dkim_result r)
@@ -40,7 +41,13 @@ struct dkim_verify {
 	size_t nsigs, ignored;
 	time_t now;
 	char asked[DNS_HOST_SIZE]; /* the key name of the question out; "" when none */
+	struct dkim_key_cache *key_cache; /* NULL: decode every key record */
 };
+
+void dkim_verify_key_cache_set(struct dkim_verify *v, struct dkim_key_cache *c)
+{
+	v->key_cache = c;
+}
 
 /* ---- dkim_verify_new: everything without the key ---- */
 
@@ -314,7 +321,7 @@ static void key_answer(struct dkim_verify *v, struct dkim_vsig *s, const struct 
 	for (size_t i = 0; i < a->count && a->txts != NULL && tried < DKIM_VERIFY_RECORDS_MAX; i++) {
 		struct dkim_key_record k;
 		const char *why = NULL;
-		if (dkim_key_record_parse(a->txts[i].text, a->txts[i].len, &k, &why) != DKIM_KEY_OK) {
+		if (dkim_key_cache_parse(v->key_cache, a->txts[i].text, a->txts[i].len, &k, &why) != DKIM_KEY_OK) {
 			if (first_error == NULL)
 				first_error = why;
 			continue;

@@ -69,4 +69,9 @@ const struct dkim_sig_result *dkim_verify_result(const struct dkim_verify *v, si
 
 void dkim_verify_free(struct dkim_verify *v);
 
+/* Decoded key records come from (and go to) c, which must outlive the steps; the thread running the
+ * steps must be the only user of c. Without it every record is decoded. */
+struct dkim_key_cache;
+void dkim_verify_key_cache_set(struct dkim_verify *v, struct dkim_key_cache *c);
+
 #endif

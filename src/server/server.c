@@ -14,6 +14,7 @@
 
 #include "delivery/pool.h"
 #include "delivery/runner.h"
+#include "auth/dkim_key_cache.h"
 #include "keys/dkim_store.h"
 #include "server/dmarc_reports.h"
 #include "mailbox/users.h"
@@ -356,7 +357,7 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 	srv->delivery = delivery_runner_start(c, srv->remote, error_r, error_size);
 	if (srv->delivery == NULL)
 		return -1;
-	if ((srv->signer = dkim_signer_new(c->data_dir)) == NULL) {
+	if ((srv->dkim_keys = dkim_key_cache_new()) == NULL || (srv->signer = dkim_signer_new(c->data_dir)) == NULL) {
 		snprintf(error_r, error_size, "out of memory");
 		return -1;
 	}
@@ -397,6 +398,7 @@ void server_deinit(struct server *srv)
 	dmarc_reports_stop(srv->reports);
 	worker_pool_free(srv->workers);
 	dkim_signer_free(srv->signer);
+	dkim_key_cache_free(srv->dkim_keys); /* sessions (and their checks) are gone */
 	dns_free(srv->dns);
 	if (srv->queue != NULL)
 		queue_close(srv->queue);

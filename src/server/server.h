@@ -23,6 +23,7 @@ struct delivery_pool;
 struct dns;
 struct dkim_signer;
 struct dmarc_reports;
+struct dkim_key_cache;
 struct worker_pool;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
@@ -61,6 +62,7 @@ struct server {
 	struct dns *dns;                  /* the resolver (current [dns]); holders keep a reference */
 	struct dkim_signer *signer;       /* DKIM keys of our domains (data_dir/dkim), any thread */
 	struct dmarc_reports *reports;    /* DMARC aggregate reporting (RFC 9990) */
+	struct dkim_key_cache *dkim_keys; /* senders' decoded DKIM key records; loop thread */
 	struct users *users;
 	struct loopq *loopq;
 	struct worker_pool *workers;

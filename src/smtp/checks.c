@@ -307,8 +307,11 @@ static void checks_dkim_hashed(void *arg)
 		checks_free(c);
 		return;
 	}
-	if (c->dkim != NULL)
+	if (c->dkim != NULL) {
+		/* the steps run here, on the loop: the one thread that uses the server's key cache */
+		dkim_verify_key_cache_set(c->dkim, c->srv->dkim_keys);
 		c->dkim_drive = dns_drive_start(c->srv->dns, dkim_verify_step, c->dkim, checks_dkim_done, c);
+	}
 	if (c->dkim_drive == NULL) {
 		/* out of memory: reported as no signature checked rather than holding the message */
 		dkim_verify_free(c->dkim);
