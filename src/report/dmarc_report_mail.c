@@ -12,6 +12,8 @@
 
 #include <zlib.h>
 
+#include "smtp/message.h"
+
 /* RFC 5322 §2.1.1: lines SHOULD be at most 78 characters; header fields are folded to that */
 #define MAIL_LINE_SOFT 78
 /* RFC 2045 §6.8: "The encoded output stream must be represented in lines of no more than 76
@@ -188,19 +190,6 @@ static void base64_lines(struct mbuf *b, const unsigned char *in, size_t len)
 
 /* ---- header fields ---- */
 
-/* RFC 5322 §3.3 date-time, in UTC */
-static void date_rfc5322(int64_t t, char out[40])
-{
-	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	time_t tt = (time_t)t;
-	struct tm tm;
-	if (gmtime_r(&tt, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
-	snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
-		 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
 
 static void date_iso(int64_t t, char out[80])
 {
@@ -239,7 +228,7 @@ static void header_words(struct mbuf *b, const char *name, const char *const *wo
 static void put_headers(struct mbuf *b, const struct dmarc_report_mail *m, const char *boundary)
 {
 	char date[40];
-	date_rfc5322(m->date, date);
+	message_date_format((time_t)m->date, date, sizeof(date));
 	mb_printf(b, "From: %s\r\n", m->from);
 	header_words(b, "To", m->to, m->to_count, ", ");
 	mb_printf(b, "Date: %s\r\n", date);

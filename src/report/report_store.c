@@ -609,8 +609,8 @@ static int take_set(struct report_store *s, const struct take_set *set, int64_t 
 		    void *arg, struct report_store_take_stats *stats)
 {
 	for (size_t part = 0;; part++) {
-		size_t n;
-		uint64_t first_id;
+		size_t n = 0;
+		uint64_t first_id = 0;
 		int rc = take_records(s, set, end, top, REPORT_STORE_RECORDS_MAX, rows, keys, &first_id, &n);
 		if (rc != SQLITE_OK || n == 0)
 			return rc;
