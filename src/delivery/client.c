@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/sasl.h"
+#include "sasl/sasl.h"
 #include "util/addr.h"
 #include "util/log.h"
 
@@ -757,17 +757,10 @@ static void client_auth_start(struct delivery_client *c)
 	c->auth_step = 0;
 	if (c->ehlo.auth & DELIVERY_AUTH_PLAIN) {
 		/* RFC 4616 §2: NUL authcid NUL passwd, as an initial response (RFC 4954 §4) */
-		unsigned char msg[2 * SASL_FIELD_MAX + 2];
-		char b64[((sizeof(msg) + 2) / 3) * 4 + 1];
-		size_t ul = strlen(c->job.auth_user), pl = strlen(c->job.auth_pass);
-		msg[0] = '\0';
-		memcpy(msg + 1, c->job.auth_user, ul);
-		msg[1 + ul] = '\0';
-		memcpy(msg + 2 + ul, c->job.auth_pass, pl);
-		sasl_b64_encode(msg, 2 + ul + pl, b64, sizeof(b64));
+		char b64[SASL_PLAIN_B64_SIZE];
+		sasl_plain_encode(c->job.auth_user, c->job.auth_pass, b64, sizeof(b64));
 		c->auth_mech = DELIVERY_AUTH_PLAIN;
 		client_send(c, CLIENT_CMD_AUTH, 0, "AUTH PLAIN %s", b64);
-		OPENSSL_cleanse(msg, sizeof(msg));
 		OPENSSL_cleanse(b64, sizeof(b64));
 		return;
 	}
@@ -826,17 +819,10 @@ static void client_reply_auth(struct delivery_client *c, const struct delivery_r
 	if (r->code == 334 && c->auth_step < 2) {
 		/* LOGIN: the username, then the password, each as one base64 line. PLAIN: a server that
 		 * ignored the initial response asks with an empty challenge; one more answer, no more. */
-		char b64[((SASL_FIELD_MAX * 2 + 4) / 3) * 4 + 8];
+		char b64[SASL_PLAIN_B64_SIZE];
 		const char *v = c->auth_mech == DELIVERY_AUTH_LOGIN && c->auth_step == 0 ? c->job.auth_user : c->job.auth_pass;
 		if (c->auth_mech == DELIVERY_AUTH_PLAIN) {
-			unsigned char msg[2 * SASL_FIELD_MAX + 2];
-			size_t ul = strlen(c->job.auth_user), pl = strlen(c->job.auth_pass);
-			msg[0] = '\0';
-			memcpy(msg + 1, c->job.auth_user, ul);
-			msg[1 + ul] = '\0';
-			memcpy(msg + 2 + ul, c->job.auth_pass, pl);
-			sasl_b64_encode(msg, 2 + ul + pl, b64, sizeof(b64));
-			OPENSSL_cleanse(msg, sizeof(msg));
+			sasl_plain_encode(c->job.auth_user, c->job.auth_pass, b64, sizeof(b64));
 			c->auth_step = 2;
 		} else {
 			sasl_b64_encode((const unsigned char *)v, strlen(v), b64, sizeof(b64));

@@ -17,7 +17,7 @@
 #include "pop3/session.h"
 #include "server/login.h"
 #include "server/server.h"
-#include "smtp/sasl.h"
+#include "sasl/sasl.h"
 #include "util/log.h"
 #include "util/worker.h"
 
@@ -255,22 +255,20 @@ static void cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 /* RFC 5034 §4 with RFC 4616: one base64 line, "[authzid] NUL authcid NUL passwd". */
 static void auth_plain(struct pop3_session *s, const char *b64, size_t len)
 {
-	unsigned char msg[3 * SASL_FIELD_MAX + 3];
-	size_t n;
 	char user[SASL_FIELD_MAX + 1], pass[SASL_FIELD_MAX + 1];
-	const char *err;
+	const char *err = "";
 
 	s->input = POP3_INPUT_COMMAND;
-	if (!sasl_b64_decode(b64, len, msg, sizeof(msg), &n)) {
+	switch (sasl_plain_response(b64, len, user, pass, &err)) {
+	case SASL_RESPONSE_BAD_BASE64:
 		reply_error(s, "Invalid base64 in the SASL response");
 		return;
-	}
-	if (!sasl_plain_parse(msg, n, user, pass, &err)) {
-		explicit_bzero(msg, sizeof(msg));
+	case SASL_RESPONSE_BAD_PLAIN:
 		reply_error(s, "[AUTH] Bad PLAIN response: %s", err);
 		return;
+	case SASL_RESPONSE_OK:
+		break;
 	}
-	explicit_bzero(msg, sizeof(msg));
 	login_start(s, user, pass);
 	explicit_bzero(pass, sizeof(pass));
 }

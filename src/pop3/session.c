@@ -17,8 +17,6 @@
 #include "smtp/data.h"
 #include "util/log.h"
 
-/* An AUTH PLAIN response is base64 of up to three 255-octet fields (RFC 4616 §2). */
-#define POP3_SASL_LINE_MAX 1100
 /* Stop reading commands while this much output is unsent: a client that never reads cannot grow
  * our memory. The write callback runs once the output has drained to POP3_OUTPUT_LOW. */
 #define POP3_OUTPUT_HIGH 65536
@@ -315,7 +313,7 @@ static int session_line(struct pop3_session *s, struct evbuffer *in, char *buf, 
 static void session_process(struct pop3_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
-	char line[POP3_SASL_LINE_MAX + 1];
+	char line[SASL_RESPONSE_LINE_MAX + 1];
 	size_t len;
 
 	while (!s->waiting && !s->conn.closing) {
@@ -325,7 +323,7 @@ static void session_process(struct pop3_session *s)
 			return;
 		}
 		bool sasl = s->input == POP3_INPUT_SASL;
-		int r = session_line(s, in, line, sasl ? POP3_SASL_LINE_MAX : POP3_CMD_LINE_MAX, &len);
+		int r = session_line(s, in, line, sasl ? SASL_RESPONSE_LINE_MAX : POP3_CMD_LINE_MAX, &len);
 		if (r == 0)
 			return;
 		if (r < 0) {

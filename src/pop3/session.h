@@ -11,7 +11,7 @@
 #include "mailbox/maildir.h"
 #include "pop3/parse.h"
 #include "server/server.h"
-#include "smtp/sasl.h"
+#include "sasl/sasl.h"
 #include "util/addr.h"
 
 struct bufferevent;

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "smtp/message.h"
+#include "util/date.h"
 
 /* RFC 5322 §2.1.1: lines SHOULD be at most 78 characters; folding aims for that where the text has
  * spaces, and BOUNCE_LINE_MAX is the hard limit. */
@@ -590,7 +590,7 @@ static void bounce_text_part(struct bounce_buf *b, const struct bounce_report *r
 	bounce_buf_str(b, "\r\n");
 	bounce_text_add(b, "Queue ID: ", qid, "    ");
 	if (r->arrival != 0) {
-		message_date_format(r->arrival, date, sizeof(date));
+		date_rfc5322_format(r->arrival, date, sizeof(date));
 		bounce_text_add(b, "Received: ", date, "    ");
 	}
 	for (size_t i = 0; i < r->rcpt_count; i++) {
@@ -617,11 +617,11 @@ static void bounce_text_part(struct bounce_buf *b, const struct bounce_report *r
 					"    ");
 		}
 		if (rc->last_attempt != 0) {
-			message_date_format(rc->last_attempt, date, sizeof(date));
+			date_rfc5322_format(rc->last_attempt, date, sizeof(date));
 			bounce_text_add(b, "    Last attempt: ", date, "    ");
 		}
 		if (delayed && rc->retry_until != 0) {
-			message_date_format(rc->retry_until, date, sizeof(date));
+			date_rfc5322_format(rc->retry_until, date, sizeof(date));
 			bounce_text_add(b, "    Delivery will be tried until: ", date, "    ");
 		}
 	}
@@ -656,7 +656,7 @@ static void bounce_status_part(struct bounce_buf *b, const struct bounce_report 
 	/* RFC 3464 §2.4: an X- extension field, so the sender can quote the id to the postmaster */
 	bounce_field_add(b, "X-Mailwerk-Queue-ID", qid);
 	if (r->arrival != 0) {
-		message_date_format(r->arrival, date, sizeof(date));
+		date_rfc5322_format(r->arrival, date, sizeof(date));
 		bounce_field_add(b, "Arrival-Date", date);
 	}
 	for (size_t i = 0; i < r->rcpt_count; i++) {
@@ -683,12 +683,12 @@ static void bounce_status_part(struct bounce_buf *b, const struct bounce_report 
 		if (bounce_has_value(c[i].diagnostic))
 			bounce_typed_field_add(b, "Diagnostic-Code", "smtp", c[i].diagnostic);
 		if (rc->last_attempt != 0) {
-			message_date_format(rc->last_attempt, date, sizeof(date));
+			date_rfc5322_format(rc->last_attempt, date, sizeof(date));
 			bounce_field_add(b, "Last-Attempt-Date", date);
 		}
 		/* RFC 3464 §2.3: Will-Retry-Until belongs to "delayed" reports only */
 		if (rc->action == BOUNCE_ACTION_DELAYED && rc->retry_until != 0) {
-			message_date_format(rc->retry_until, date, sizeof(date));
+			date_rfc5322_format(rc->retry_until, date, sizeof(date));
 			bounce_field_add(b, "Will-Retry-Until", date);
 		}
 	}
@@ -872,7 +872,7 @@ char *bounce_compose(const struct bounce_report *r, size_t *size_r)
 
 	char boundary[80], date[BOUNCE_DATE_MAX];
 	bool text_8bit = bounce_has_8bit(&parts[0]);
-	message_date_format(r->now, date, sizeof(date));
+	date_rfc5322_format(r->now, date, sizeof(date));
 
 	/* the report's author is the mail system itself */
 	bounce_buf_str(&out, "From: Mail Delivery System <MAILER-DAEMON@");

@@ -12,7 +12,7 @@
 
 #include <zlib.h>
 
-#include "smtp/message.h"
+#include "util/date.h"
 
 /* RFC 5322 §2.1.1: lines SHOULD be at most 78 characters; header fields are folded to that */
 #define MAIL_LINE_SOFT 78
@@ -228,7 +228,7 @@ static void header_words(struct mbuf *b, const char *name, const char *const *wo
 static void put_headers(struct mbuf *b, const struct dmarc_report_mail *m, const char *boundary)
 {
 	char date[40];
-	message_date_format((time_t)m->date, date, sizeof(date));
+	date_rfc5322_format((time_t)m->date, date, sizeof(date));
 	mb_printf(b, "From: %s\r\n", m->from);
 	header_words(b, "To", m->to, m->to_count, ", ");
 	mb_printf(b, "Date: %s\r\n", date);

@@ -351,24 +351,22 @@ static void auth_check(struct smtp_session *s, const char *user, const char *pas
 
 static void auth_plain(struct smtp_session *s, const char *b64, size_t len)
 {
-	unsigned char msg[3 * SASL_FIELD_MAX + 3];
-	size_t n;
 	char user[SASL_FIELD_MAX + 1], pass[SASL_FIELD_MAX + 1];
-	const char *err;
+	const char *err = "";
 
-	if (!sasl_b64_decode(b64, len, msg, sizeof(msg), &n)) {
+	switch (sasl_plain_response(b64, len, user, pass, &err)) {
+	case SASL_RESPONSE_BAD_BASE64:
 		s->input = SMTP_INPUT_COMMAND;
 		reply_error(s, 501, "5.5.2", "Cannot decode response");
 		return;
-	}
-	if (!sasl_plain_parse(msg, n, user, pass, &err)) {
+	case SASL_RESPONSE_BAD_PLAIN:
 		s->input = SMTP_INPUT_COMMAND;
-		explicit_bzero(msg, sizeof(msg));
 		smtp_reply(smtp_session_out(s), 501, "5.5.2", "Bad PLAIN response: %s", err);
 		smtp_session_error(s);
 		return;
+	case SASL_RESPONSE_OK:
+		break;
 	}
-	explicit_bzero(msg, sizeof(msg));
 	auth_check(s, user, pass);
 	explicit_bzero(pass, sizeof(pass));
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/date.h"
+
 bool message_has_header(const char *msg, size_t len, const char *name)
 {
 	size_t nlen = strlen(name);
@@ -30,24 +32,12 @@ bool message_has_header(const char *msg, size_t len, const char *name)
 	return false;
 }
 
-void message_date_format(time_t t, char *buf, size_t size)
-{
-	static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-				       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	/* spelled out rather than strftime so that no locale can change it */
-	snprintf(buf, size, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 char *message_compose(const struct message_trace *t, bool submission, const char *content, size_t len,
 		      size_t *size_r)
 {
 	char date[64], head[2048];
 	size_t n = 0;
-	message_date_format(t->now, date, sizeof(date));
+	date_rfc5322_format(t->now, date, sizeof(date));
 
 #define HEAD_ADD(...)                                                                     \
 	do {                                                                              \

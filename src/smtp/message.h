@@ -24,9 +24,6 @@ struct message_trace {
  * (case-insensitive) followed by optional WSP and ':'. The header section ends at the first empty line. */
 bool message_has_header(const char *msg, size_t len, const char *name);
 
-/* RFC 5322 §3.3 date-time in UTC, e.g. "Sun, 22 Nov 2026 04:05:06 +0000". */
-void message_date_format(time_t t, char *buf, size_t size);
-
 /* Builds the message as stored: our header fields, then content (length len). submission: also
  * adds Date and Message-ID when missing. Returns a malloc'd buffer and its size, or NULL when out of
  * memory. */

@@ -20,8 +20,6 @@
 #include "smtp/reply.h"
 #include "util/log.h"
 
-/* A SASL response line can carry base64 of three 255-octet fields. */
-#define SMTP_SASL_LINE_MAX 1100
 /* Stop reading while this much output is unsent: a client that never reads cannot grow our memory. */
 #define SMTP_OUTPUT_HIGH 65536
 
@@ -257,7 +255,7 @@ static int session_line(struct smtp_session *s, struct evbuffer *in, char *buf, 
 static void session_process(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
-	char line[SMTP_SASL_LINE_MAX + 2];
+	char line[SASL_RESPONSE_LINE_MAX + 2];
 	size_t len;
 
 	while (!s->waiting && !s->conn.closing) {
@@ -269,7 +267,7 @@ static void session_process(struct smtp_session *s)
 		switch (s->input) {
 		case SMTP_INPUT_COMMAND:
 		case SMTP_INPUT_SASL: {
-			size_t max = s->input == SMTP_INPUT_SASL ? SMTP_SASL_LINE_MAX : SMTP_CMD_LINE_MAX;
+			size_t max = s->input == SMTP_INPUT_SASL ? SASL_RESPONSE_LINE_MAX : SMTP_CMD_LINE_MAX;
 			int r = session_line(s, in, line, max, &len);
 			if (r == 0)
 				return;

@@ -10,7 +10,7 @@
 #include "server/server.h"
 #include "smtp/data.h"
 #include "smtp/parse.h"
-#include "smtp/sasl.h"
+#include "sasl/sasl.h"
 
 struct bufferevent;
 struct event;

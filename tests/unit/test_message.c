@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "smtp/message.h"
+#include "util/date.h"
 
 static bool has(const char *msg, const char *name)
 {
@@ -33,9 +34,9 @@ static void test_date_format(void **state)
 {
 	(void)state;
 	char buf[64];
-	message_date_format(0, buf, sizeof(buf));
+	date_rfc5322_format(0, buf, sizeof(buf));
 	assert_string_equal(buf, "Thu, 01 Jan 1970 00:00:00 +0000");
-	message_date_format(1795320306, buf, sizeof(buf));
+	date_rfc5322_format(1795320306, buf, sizeof(buf));
 	assert_string_equal(buf, "Sun, 22 Nov 2026 04:05:06 +0000");
 }
 

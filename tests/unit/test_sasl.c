@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "smtp/sasl.h"
+#include "sasl/sasl.h"
 
 static void test_b64_roundtrip(void **state)
 {
@@ -76,6 +76,41 @@ static void test_mech(void **state)
 	assert_int_equal(sasl_mech_parse("", 0), SASL_MECH_NONE);
 }
 
+/* The client's encoding is what the server's decoding accepts, and both refuse what they must. */
+static void test_plain_response_roundtrip(void **state)
+{
+	(void)state;
+	char b64[SASL_PLAIN_B64_SIZE], user[SASL_FIELD_MAX + 1], pass[SASL_FIELD_MAX + 1];
+	const char *err = NULL;
+
+	assert_true(sasl_plain_encode("alice@example.org", "s3cret", b64, sizeof(b64)));
+	assert_string_equal(b64, "AGFsaWNlQGV4YW1wbGUub3JnAHMzY3JldA==");
+	assert_int_equal(sasl_plain_response(b64, strlen(b64), user, pass, &err), SASL_RESPONSE_OK);
+	assert_string_equal(user, "alice@example.org");
+	assert_string_equal(pass, "s3cret");
+
+	char longest[SASL_FIELD_MAX + 1];
+	memset(longest, 'x', SASL_FIELD_MAX);
+	longest[SASL_FIELD_MAX] = '\0';
+	assert_true(sasl_plain_encode(longest, longest, b64, sizeof(b64)));
+	assert_true(strlen(b64) <= SASL_RESPONSE_LINE_MAX);
+	assert_int_equal(sasl_plain_response(b64, strlen(b64), user, pass, &err), SASL_RESPONSE_OK);
+	assert_string_equal(pass, longest);
+
+	char too_long[SASL_FIELD_MAX + 2];
+	memset(too_long, 'y', SASL_FIELD_MAX + 1);
+	too_long[SASL_FIELD_MAX + 1] = '\0';
+	assert_false(sasl_plain_encode(too_long, "p", b64, sizeof(b64)));
+	assert_false(sasl_plain_encode("u", "p", b64, 4)); /* no room for the NUL */
+
+	assert_int_equal(sasl_plain_response("AGFsaWNl!", 9, user, pass, &err), SASL_RESPONSE_BAD_BASE64);
+	/* "bob\0alice\0pw": acting as another user */
+	assert_int_equal(sasl_plain_response("Ym9iAGFsaWNlAHB3", 16, user, pass, &err), SASL_RESPONSE_BAD_PLAIN);
+	assert_non_null(err);
+	/* "=" is an empty response: not a PLAIN message */
+	assert_int_equal(sasl_plain_response("=", 1, user, pass, &err), SASL_RESPONSE_BAD_PLAIN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -83,6 +118,7 @@ int main(void)
 		cmocka_unit_test(test_b64_hostile),
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_mech),
+		cmocka_unit_test(test_plain_response_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

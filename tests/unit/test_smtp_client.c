@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "delivery/client.h"
-#include "smtp/sasl.h"
+#include "sasl/sasl.h"
 
 /* ================================================================================================
  * Reply parser

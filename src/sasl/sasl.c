@@ -1,5 +1,5 @@
-/* sasl.c — base64 and SASL PLAIN message parsing; no I/O, no state. */
-#include "smtp/sasl.h"
+/* sasl.c — base64 and the SASL PLAIN message, both directions; no I/O, no state. */
+#include "sasl/sasl.h"
 
 #include <string.h>
 #include <strings.h>
@@ -134,4 +134,33 @@ bool sasl_plain_parse(const unsigned char *msg, size_t len, char user_r[SASL_FIE
 	memcpy(pass_r, pass, plen);
 	pass_r[plen] = '\0';
 	return true;
+}
+
+enum sasl_response sasl_plain_response(const char *b64, size_t len, char user_r[SASL_FIELD_MAX + 1],
+				       char pass_r[SASL_FIELD_MAX + 1], const char **error_r)
+{
+	unsigned char msg[3 * SASL_FIELD_MAX + 3];
+	size_t n;
+
+	if (!sasl_b64_decode(b64, len, msg, sizeof(msg), &n))
+		return SASL_RESPONSE_BAD_BASE64;
+	bool ok = sasl_plain_parse(msg, n, user_r, pass_r, error_r);
+	explicit_bzero(msg, sizeof(msg));
+	return ok ? SASL_RESPONSE_OK : SASL_RESPONSE_BAD_PLAIN;
+}
+
+bool sasl_plain_encode(const char *user, const char *pass, char *out, size_t out_size)
+{
+	unsigned char msg[2 * SASL_FIELD_MAX + 2];
+	size_t ul = strlen(user), pl = strlen(pass);
+
+	if (ul > SASL_FIELD_MAX || pl > SASL_FIELD_MAX)
+		return false;
+	msg[0] = '\0'; /* RFC 4616 §2: an empty authzid, then authcid NUL passwd */
+	memcpy(msg + 1, user, ul);
+	msg[1 + ul] = '\0';
+	memcpy(msg + 2 + ul, pass, pl);
+	bool ok = sasl_b64_encode(msg, 2 + ul + pl, out, out_size);
+	explicit_bzero(msg, sizeof(msg));
+	return ok;
 }

@@ -1,0 +1,16 @@
+/* date.c — RFC 5322 dates, independent of the locale. */
+#include "util/date.h"
+
+#include <stdio.h>
+
+void date_rfc5322_format(time_t t, char *buf, size_t size)
+{
+	static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	/* spelled out rather than strftime so that no locale can change it */
+	snprintf(buf, size, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}

@@ -1,0 +1,11 @@
+/* date.h — dates as RFC 5322 writes them; one formatter for the Received trace, DSNs and reports. */
+#ifndef MAILWERK_UTIL_DATE_H
+#define MAILWERK_UTIL_DATE_H
+
+#include <stddef.h>
+#include <time.h>
+
+/* RFC 5322 §3.3 date-time in UTC, e.g. "Sun, 22 Nov 2026 04:05:06 +0000". size 32 is enough. */
+void date_rfc5322_format(time_t t, char *buf, size_t size);
+
+#endif
