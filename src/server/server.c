@@ -16,7 +16,7 @@
 #include "delivery/runner.h"
 #include "auth/dkim_key_cache.h"
 #include "keys/dkim_store.h"
-#include "server/dmarc_reports.h"
+#include "report/report_scheduler.h"
 #include "mailbox/users.h"
 #include "net/dns.h"
 #include "net/iplimit.h"
@@ -366,7 +366,7 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 		snprintf(error_r, error_size, "cannot start worker threads");
 		return -1;
 	}
-	if ((srv->reports = dmarc_reports_new(srv, error_r, error_size)) == NULL)
+	if ((srv->reports = report_scheduler_new(srv, error_r, error_size)) == NULL)
 		return -1;
 	if (users_hash_password("mailwerk-timing-equaliser", srv->dummy_hash) != RESULT_OK) {
 		snprintf(error_r, error_size, "libcrypt cannot make yescrypt hashes");
@@ -395,7 +395,7 @@ void server_deinit(struct server *srv)
 	srv->delivery = NULL;
 	/* remote jobs in hand stay in the queue: delivered again after the restart (at-least-once) */
 	delivery_pool_free(srv->remote);
-	dmarc_reports_stop(srv->reports);
+	report_scheduler_stop(srv->reports);
 	worker_pool_free(srv->workers);
 	dkim_signer_free(srv->signer);
 	dkim_key_cache_free(srv->dkim_keys); /* sessions (and their checks) are gone */
@@ -404,7 +404,7 @@ void server_deinit(struct server *srv)
 		queue_close(srv->queue);
 	if (srv->loopq != NULL)
 		loopq_free(srv->loopq);
-	dmarc_reports_free(srv->reports); /* after the threads and the loop queue: they may still post to it */
+	report_scheduler_free(srv->reports); /* after the threads and the loop queue: they may still post to it */
 	if (srv->users != NULL)
 		users_close(srv->users);
 	if (srv->sig_term)

@@ -22,7 +22,7 @@ struct delivery_runner;
 struct delivery_pool;
 struct dns;
 struct dkim_signer;
-struct dmarc_reports;
+struct report_scheduler;
 struct dkim_key_cache;
 struct worker_pool;
 
@@ -61,7 +61,7 @@ struct server {
 	struct delivery_pool *remote;     /* delivers to other hosts, on the loop */
 	struct dns *dns;                  /* the resolver (current [dns]); holders keep a reference */
 	struct dkim_signer *signer;       /* DKIM keys of our domains (data_dir/dkim), any thread */
-	struct dmarc_reports *reports;    /* DMARC aggregate reporting (RFC 9990) */
+	struct report_scheduler *reports;    /* DMARC aggregate reporting (RFC 9990) */
 	struct dkim_key_cache *dkim_keys; /* senders' decoded DKIM key records; loop thread */
 	struct users *users;
 	struct loopq *loopq;

@@ -17,7 +17,7 @@
 #include "auth/spf.h"
 #include "net/dns_drive.h"
 #include "report/dmarc_report.h"
-#include "server/dmarc_reports.h"
+#include "report/report_scheduler.h"
 #include "queue/queue.h"
 #include "server/server.h"
 #include "util/addr.h"
@@ -134,7 +134,7 @@ static void checks_record(struct smtp_checks *c, const struct dmarc_msg_outcome 
 		}
 		n++;
 	}
-	dmarc_reports_record(c->srv->reports, rows, n);
+	report_scheduler_record(c->srv->reports, rows, n);
 }
 
 static void checks_finish(struct smtp_checks *c)

@@ -1,5 +1,5 @@
-/* dmarc_reports.c — recording DMARC evaluations and sending the aggregate reports (RFC 9990). */
-#include "server/dmarc_reports.h"
+/* report_scheduler.c — recording DMARC evaluations and sending the aggregate reports on schedule (RFC 9990). */
+#include "report/report_scheduler.h"
 
 #include <event2/event.h>
 #include <stdbool.h>
@@ -39,7 +39,7 @@ struct report_job {
 };
 
 struct report_run {
-	struct dmarc_reports *r;
+	struct report_scheduler *r;
 	struct conf *conf; /* a reference: the worker steps read it while a reload may replace the server's */
 	time_t end;
 	struct report_job *jobs;
@@ -52,7 +52,7 @@ struct report_run {
 	struct report_store_take_stats stats;
 };
 
-struct dmarc_reports {
+struct report_scheduler {
 	struct server *srv;
 	struct report_store *store;
 	struct event *timer;
@@ -61,7 +61,7 @@ struct dmarc_reports {
 };
 
 struct record_job {
-	struct dmarc_reports *r;
+	struct report_scheduler *r;
 	struct dmarc_report_row *rows;
 	size_t n;
 };
@@ -98,7 +98,7 @@ static void record_done(void *arg)
 	free(j);
 }
 
-void dmarc_reports_record(struct dmarc_reports *r, const struct dmarc_report_row *rows, size_t n)
+void report_scheduler_record(struct report_scheduler *r, const struct dmarc_report_row *rows, size_t n)
 {
 	if (r == NULL || r->stopping || n == 0)
 		return;
@@ -183,7 +183,7 @@ static void dests_done(void *arg, bool exceeded)
 
 static void dests_next(struct report_run *run)
 {
-	struct dmarc_reports *r = run->r;
+	struct report_scheduler *r = run->r;
 	while (run->next < run->count) {
 		struct report_job *j = &run->jobs[run->next];
 		const char *addrs[DMARC_REPORT_RUA_MAX];
@@ -365,7 +365,7 @@ static void delete_work(void *arg)
 
 static void run_finished(struct report_run *run)
 {
-	struct dmarc_reports *r = run->r;
+	struct report_scheduler *r = run->r;
 	if (r->run == run)
 		r->run = NULL;
 	run_free(run);
@@ -394,7 +394,7 @@ static void take_done(void *arg)
 
 /* The next period's end: a multiple of the interval since the epoch, so a daily report covers one
  * UTC day (RFC 9990 §3.1.4 suggests whole days) and restarts do not shift the periods. */
-static void timer_arm(struct dmarc_reports *r)
+static void timer_arm(struct report_scheduler *r)
 {
 	unsigned interval = r->srv->conf->dmarc_report_interval;
 	time_t now = time(NULL);
@@ -405,7 +405,7 @@ static void timer_arm(struct dmarc_reports *r)
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct dmarc_reports *r = arg;
+	struct report_scheduler *r = arg;
 	timer_arm(r);
 	if (!r->srv->conf->dmarc_reports || r->run != NULL)
 		return; /* off, or the last run is still going: its rows are taken next time */
@@ -420,10 +420,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	worker_pool_submit(r->srv->workers, take_work, take_done, run);
 }
 
-struct dmarc_reports *dmarc_reports_new(struct server *srv, char *error_r, size_t error_size)
+struct report_scheduler *report_scheduler_new(struct server *srv, char *error_r, size_t error_size)
 {
 	const char *err;
-	struct dmarc_reports *r = calloc(1, sizeof(*r));
+	struct report_scheduler *r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		snprintf(error_r, error_size, "out of memory");
 		return NULL;
@@ -444,7 +444,7 @@ struct dmarc_reports *dmarc_reports_new(struct server *srv, char *error_r, size_
 	return r;
 }
 
-void dmarc_reports_stop(struct dmarc_reports *r)
+void report_scheduler_stop(struct report_scheduler *r)
 {
 	if (r == NULL)
 		return;
@@ -458,7 +458,7 @@ void dmarc_reports_stop(struct dmarc_reports *r)
 	}
 }
 
-void dmarc_reports_free(struct dmarc_reports *r)
+void report_scheduler_free(struct report_scheduler *r)
 {
 	if (r == NULL)
 		return;
