@@ -14,10 +14,19 @@ DOMAIN = "mailwerk.test"
 HOST = "mx.mailwerk.test"
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free TCP port on loopback, never one handed out before in this run: the kernel may give a
+    just-closed port again, and a server's ports are all picked before it binds any of them."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 # A UDP port that is bound and never read: the default resolver of test servers, so that no test
