@@ -88,6 +88,14 @@ typedef void queue_store_done_fn(void *arg, enum result res, const char *reason)
 /* Takes ownership of m. Never calls done synchronously. */
 void queue_msg_store(struct queue *q, struct queue_msg *m, queue_store_done_fn *done, void *arg);
 
+/* The queue's commit notification: the one hand-over from receiving to sending. After a batch of
+ * stores has committed, every subscriber is called once on the loop thread, before the batch's
+ * done callbacks; it should only signal (for example wake the delivery runner). Thread-safe; at
+ * most QUEUE_COMMIT_SUBSCRIBERS. false when full. */
+#define QUEUE_COMMIT_SUBSCRIBERS 4
+typedef void queue_commit_fn(void *arg);
+bool queue_commit_subscribe(struct queue *q, queue_commit_fn *fn, void *arg);
+
 /* Synchronous inspection and management (CLI). Each returns RESULT_OK, RESULT_PERMFAIL when the id is not in
  * the queue, RESULT_TEMPFAIL on a database error (with *error_r). */
 typedef void queue_list_fn(const struct queue_entry *e, void *arg);

@@ -65,6 +65,13 @@ struct queue {
 	struct queue_store_req *pending_tail;
 	bool stopping;                    /* under mu */
 	unsigned test_max_pages;          /* under mu; 0 = nothing to apply */
+
+	/* who hears of commits: written under mu, read by the writer under mu */
+	struct {
+		queue_commit_fn *fn;
+		void *arg;
+	} subscribers[QUEUE_COMMIT_SUBSCRIBERS];
+	size_t subscriber_count;
 };
 
 static const char queue_schema_sql[] =
@@ -332,7 +339,23 @@ static void queue_writer_stmts_free(struct queue *q)
 	q->wdb = NULL;
 }
 
-/* Runs on the loop thread: answers every request of one committed (or failed) batch, in order. */
+bool queue_commit_subscribe(struct queue *q, queue_commit_fn *fn, void *arg)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&q->mu);
+	if (q->subscriber_count < QUEUE_COMMIT_SUBSCRIBERS) {
+		q->subscribers[q->subscriber_count].fn = fn;
+		q->subscribers[q->subscriber_count].arg = arg;
+		q->subscriber_count++;
+		ok = true;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return ok;
+}
+
+/* Runs on the loop thread: answers every request of one committed (or failed) batch, in order.
+ * It may run after queue_close() (loopq_free runs what is left), so it never touches the queue. */
 static void queue_batch_done(void *arg)
 {
 	struct queue_store_req *r = arg;
@@ -569,13 +592,18 @@ static void *queue_writer_run(void *arg)
 			queue_max_pages_apply(q, max_pages);
 		queue_batch_write(q, batch);
 		/* Freed here, off the loop thread: the loop only gets the answers. */
+		bool committed = false;
 		for (struct queue_store_req *r = batch; r != NULL; r = r->next) {
 			queue_msg_free(r->msg);
 			r->msg = NULL;
+			committed = committed || r->res == RESULT_OK;
 		}
-		loopq_post(q->lq, queue_batch_done, batch);
 
 		pthread_mutex_lock(&q->mu);
+		/* the commit notification goes out before the answers, on the loop thread like them */
+		for (size_t i = 0; committed && i < q->subscriber_count; i++)
+			loopq_post(q->lq, q->subscribers[i].fn, q->subscribers[i].arg);
+		loopq_post(q->lq, queue_batch_done, batch);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;

@@ -286,6 +286,16 @@ static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		server_stop(srv);
 }
 
+/* The queue committed new messages: the delivery runner looks for due work now rather than at its
+ * next timer. Receiving never calls sending; this subscription is the hand-over. */
+static void server_queue_committed(void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->delivery != NULL)
+		delivery_runner_kick(srv->delivery);
+}
+
 /* A remote job is finished: the runner records it. */
 static void server_remote_done(void *arg, struct remote_job *job)
 {
@@ -357,6 +367,7 @@ int server_init(struct server *srv, struct conf *c, char *const *overrides, unsi
 	srv->delivery = delivery_runner_start(c, srv->remote, error_r, error_size);
 	if (srv->delivery == NULL)
 		return -1;
+	queue_commit_subscribe(srv->queue, server_queue_committed, srv);
 	if ((srv->dkim_keys = dkim_key_cache_new()) == NULL || (srv->signer = dkim_signer_new(c->data_dir)) == NULL) {
 		snprintf(error_r, error_size, "out of memory");
 		return -1;

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "delivery/runner.h"
 #include "mailbox/users.h"
 #include "queue/queue.h"
 #include "server/login.h"
@@ -475,7 +474,6 @@ static void store_done(void *arg, enum result res, const char *reason)
 			 (unsigned long long)s->conn.id, c->id, from, c->rcpts, c->size, ver, user, s->ip);
 		s->messages++;
 		smtp_reply(smtp_session_out(s), 250, "2.0.0", "Ok: queued as %s", c->id);
-		delivery_runner_kick(s->srv->delivery);
 	} else {
 		log_warn("session=%llx event=store_failed reason=\"%s\"", (unsigned long long)s->conn.id, reason);
 		reply(s, 451, "4.3.0", "Error: queue file write error, try again later");

@@ -664,6 +664,50 @@ static void test_disk_full(void **state)
 	assert_int_equal(n, 2);
 }
 
+struct commit_seen {
+	struct test_ctx *t;
+	unsigned calls;
+	unsigned outstanding_at_call; /* answers still to come when the notification ran */
+};
+
+static void test_commit_seen(void *arg)
+{
+	struct commit_seen *c = arg;
+
+	c->calls++;
+	c->outstanding_at_call = c->t->outstanding;
+}
+
+/* The commit notification (the hand-over to delivery): once per committed batch, before its answers,
+ * and not at all for a batch that stored nothing. */
+static void test_commit_notification(void **state)
+{
+	struct test_ctx *t = *state;
+	struct commit_seen seen = { t, 0, 0 };
+	struct queue_msg *msgs[1];
+	struct test_slot *slots;
+
+	assert_true(queue_commit_subscribe(t->q, test_commit_seen, &seen));
+	msgs[0] = test_msg_new("s@example.com", 1, 1700000000, 100, 1);
+	slots = test_store_all(t, msgs, 1);
+	assert_int_equal(slots[0].res, RESULT_OK);
+	free(slots);
+	assert_int_equal(seen.calls, 1);
+	assert_int_equal(seen.outstanding_at_call, 1);
+
+	queue_test_max_pages_set(t->q, 1); /* the next store fails: nothing committed, nobody told */
+	msgs[0] = test_msg_new("s@example.com", 1, 1700000001, 1 << 20, 2);
+	slots = test_store_all(t, msgs, 1);
+	assert_int_equal(slots[0].res, RESULT_TEMPFAIL);
+	free(slots);
+	assert_int_equal(seen.calls, 1);
+	queue_test_max_pages_set(t->q, 1073741823u);
+
+	for (unsigned i = 1; i < QUEUE_COMMIT_SUBSCRIBERS; i++)
+		assert_true(queue_commit_subscribe(t->q, test_commit_seen, &seen));
+	assert_false(queue_commit_subscribe(t->q, test_commit_seen, &seen));
+}
+
 /* A message that cannot be stored alone (same id twice, or built wrongly) fails alone. */
 static void test_single_failures(void **state)
 {
@@ -832,6 +876,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_sessions, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_commit_notification, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_single_failures, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_close_answers_pending, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_reader, test_setup, test_teardown),
