@@ -5,9 +5,20 @@
 
 #include "cli/cli_common.h"
 #include "conf/conf.h"
+#include "pop3/session.h"
 #include "server/server.h"
+#include "smtp/session.h"
 
 #define SERVE_MAX_OVERRIDES 64
+
+/* The protocol each kind of listener speaks: a new protocol adds a row here. */
+static const struct server_protocol *const serve_protocols[CONF_LISTEN_COUNT] = {
+	[CONF_LISTEN_SMTP] = &smtp_protocol,
+	[CONF_LISTEN_SUBMISSION] = &smtp_protocol,
+	[CONF_LISTEN_SUBMISSIONS] = &smtp_protocol,
+	[CONF_LISTEN_POP3] = &pop3_protocol,
+	[CONF_LISTEN_POP3S] = &pop3_protocol,
+};
 
 static void serve_usage(FILE *f)
 {
@@ -68,7 +79,7 @@ int cli_serve_main(int argc, char **argv)
 		conf_free(c);
 		return CLI_EXIT_RUNTIME;
 	}
-	if (server_init(srv, c, overrides, n, err, sizeof(err)) != 0) {
+	if (server_init(srv, serve_protocols, c, overrides, n, err, sizeof(err)) != 0) {
 		cli_error("%s", err);
 		server_deinit(srv);
 		free(srv);

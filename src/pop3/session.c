@@ -131,7 +131,7 @@ static void session_set_callbacks(struct pop3_session *s)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
-void pop3_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa)
+static void pop3_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa)
 {
 	struct pop3_session *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
@@ -160,6 +160,14 @@ void pop3_session_start(struct server *srv, const struct server_listener *l, int
 		 conf_listener_str(s->role), s->ip, s->tls ? "implicit" : "no");
 	pop3_cmd_greet(s);
 }
+
+/* RFC 3206 §4: [SYS/TEMP] tells the client the refusal is temporary. */
+const struct server_protocol pop3_protocol = {
+	.name = "pop3",
+	.start = pop3_session_start,
+	.refuse_busy = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+	.refuse_busy_client = "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n",
+};
 
 static void pop3_session_destroy(struct pop3_session *s)
 {

@@ -84,8 +84,8 @@ struct pop3_session {
 	struct pop3_retr *retr; /* a RETR/TOP between two chunks (NULL while a worker has it) */
 };
 
-/* Takes over an accepted socket of a pop3 or pop3s listener. */
-void pop3_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa);
+/* What pop3 and pop3s listeners start. */
+extern const struct server_protocol pop3_protocol;
 /* The live session with this id, or NULL when it has gone or is closing. */
 struct pop3_session *pop3_session_find(struct server *srv, uint64_t id);
 /* Ends a session without UPDATE: the pending output is flushed, then everything is freed. */

@@ -22,9 +22,7 @@
 #include "net/iplimit.h"
 #include "net/listener.h"
 #include "net/tls.h"
-#include "pop3/session.h"
 #include "queue/queue.h"
-#include "smtp/session.h"
 #include "util/identity.h"
 #include "util/log.h"
 #include "util/loopq.h"
@@ -56,24 +54,18 @@ static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, str
 		return;
 	}
 	net_sockaddr_ip(sa, ip, sizeof(ip));
-	bool pop3 = l->role == CONF_LISTEN_POP3 || l->role == CONF_LISTEN_POP3S;
 	if (c->max_connections != 0 && srv->session_count >= c->max_connections) {
 		log_warn("event=refused reason=max_connections client=%s", ip);
-		server_refuse(fd, pop3 ? "-ERR [SYS/TEMP] Too many connections, try again later\r\n"
-				       : "421 4.7.0 Too many connections, try again later\r\n");
+		server_refuse(fd, l->protocol->refuse_busy);
 		return;
 	}
 	/* the session counts itself in (iplimit_conn_add) once it exists */
 	if (c->max_connections_per_ip != 0 && iplimit_conn_count(srv->iplimit, ip) >= c->max_connections_per_ip) {
 		log_warn("event=refused reason=max_connections_per_ip client=%s", ip);
-		server_refuse(fd, pop3 ? "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n"
-				       : "421 4.7.0 Too many connections from your address, try again later\r\n");
+		server_refuse(fd, l->protocol->refuse_busy_client);
 		return;
 	}
-	if (pop3)
-		pop3_session_start(srv, l, fd, sa);
-	else
-		smtp_session_start(srv, l, fd, sa);
+	l->protocol->start(srv, l, fd, sa);
 }
 
 static void listener_free(struct server_listener *l)
@@ -91,7 +83,13 @@ static int listener_add(struct server *srv, enum conf_listener role, const struc
 		snprintf(error_r, error_size, "out of memory");
 		return -1;
 	}
+	if (srv->protocols[role] == NULL) {
+		snprintf(error_r, error_size, "%s: no protocol serves this listener", conf_listener_str(role));
+		free(l);
+		return -1;
+	}
 	l->srv = srv;
+	l->protocol = srv->protocols[role];
 	l->role = role;
 	l->addr = *a;
 	l->loopback = net_sockaddr_is_loopback((const struct sockaddr *)&a->ss);
@@ -306,11 +304,12 @@ static void server_remote_done(void *arg, struct remote_job *job)
 		remote_job_free(job);
 }
 
-int server_init(struct server *srv, struct conf *c, char *const *overrides, unsigned n_overrides, char *error_r,
-		size_t error_size)
+int server_init(struct server *srv, const struct server_protocol *const *protocols, struct conf *c,
+		char *const *overrides, unsigned n_overrides, char *error_r, size_t error_size)
 {
 	const char *err;
 	memset(srv, 0, sizeof(*srv));
+	srv->protocols = protocols;
 	srv->conf = c;
 	srv->overrides = overrides;
 	srv->n_overrides = n_overrides;

@@ -13,6 +13,7 @@
 struct event;
 struct event_base;
 struct evconnlistener;
+struct sockaddr;
 struct iplimit;
 struct loopq;
 struct pop3_lock;
@@ -39,9 +40,25 @@ struct server_conn {
 
 #define SERVER_CONN_OF(ptr, type) ((type *)(void *)((char *)(ptr) - offsetof(type, conn)))
 
+struct server;
+struct server_listener;
+
+/* What a listener starts: one row per protocol, provided by the protocol's module (smtp/, pop3/)
+ * and handed to server_init by the caller, so that server/ knows no protocol and a new one adds a
+ * row, not an include. */
+struct server_protocol {
+	const char *name;
+	/* takes over an accepted socket */
+	void (*start)(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa);
+	/* the one line a refused connection gets (CRLF-terminated): server full, client address full */
+	const char *refuse_busy;
+	const char *refuse_busy_client;
+};
+
 struct server_listener {
 	struct server_listener *next;
 	struct server *srv;
+	const struct server_protocol *protocol;
 	enum conf_listener role;
 	struct conf_addr addr;
 	bool loopback; /* bound to a loopback address: allow_insecure_auth may apply */
@@ -52,6 +69,7 @@ struct server_listener {
 
 struct server {
 	struct event_base *base;
+	const struct server_protocol *const *protocols; /* by enum conf_listener */
 	struct conf *conf;    /* current configuration; sessions keep a reference to theirs */
 	char *const *overrides; /* -o values, applied again on reload */
 	unsigned n_overrides;
@@ -80,9 +98,10 @@ struct server {
 };
 
 /* Builds the context from a loaded configuration (takes its reference), opens the stores, binds
- * every listener. Returns 0, or -1 with one line in error_r. */
-int server_init(struct server *srv, struct conf *c, char *const *overrides, unsigned n_overrides,
-		char *error_r, size_t error_size);
+ * every listener. protocols[role] is what a listener of that role starts (CONF_LISTEN_COUNT
+ * entries, kept). Returns 0, or -1 with one line in error_r. */
+int server_init(struct server *srv, const struct server_protocol *const *protocols, struct conf *c,
+		char *const *overrides, unsigned n_overrides, char *error_r, size_t error_size);
 /* Runs the loop until SIGTERM/SIGINT has drained the sessions. */
 int server_run(struct server *srv);
 void server_deinit(struct server *srv);

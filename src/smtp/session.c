@@ -76,7 +76,7 @@ static void session_set_callbacks(struct smtp_session *s)
 	smtp_session_set_timeout(s, s->conf->command_timeout);
 }
 
-void smtp_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa)
+static void smtp_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa)
 {
 	struct smtp_session *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
@@ -105,6 +105,14 @@ void smtp_session_start(struct server *srv, const struct server_listener *l, int
 		 conf_listener_str(s->role), s->ip, s->tls ? "implicit" : "no");
 	smtp_cmd_greet(s);
 }
+
+/* RFC 5321 §3.8: a server that cannot take the session answers 421 and closes. */
+const struct server_protocol smtp_protocol = {
+	.name = "smtp",
+	.start = smtp_session_start,
+	.refuse_busy = "421 4.7.0 Too many connections, try again later\r\n",
+	.refuse_busy_client = "421 4.7.0 Too many connections from your address, try again later\r\n",
+};
 
 static void smtp_session_destroy(struct smtp_session *s)
 {

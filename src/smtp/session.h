@@ -82,8 +82,8 @@ struct smtp_session {
 	struct smtp_checks *checks; /* SPF/DKIM/DMARC of the message just received, while they run */
 };
 
-/* Takes over an accepted socket. */
-void smtp_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa);
+/* What smtp, submission and submissions listeners start. */
+extern const struct server_protocol smtp_protocol;
 /* The live session with this id, or NULL when it has gone or is closing. */
 struct smtp_session *smtp_session_find(struct server *srv, uint64_t id);
 /* Ends a session: the pending output is flushed, then everything is freed at a safe point. */
