@@ -59,7 +59,7 @@ static void reply(struct pop3_session *s, bool ok, const char *fmt, ...)
 static bool auth_allowed(const struct pop3_session *s)
 {
 	/* DESIGN.md §6: credentials only over TLS, except explicit loopback development mode */
-	return s->tls || (s->conf->allow_insecure_auth && s->listener_loopback);
+	return s->ls.tls || (s->conf->allow_insecure_auth && s->listener_loopback);
 }
 
 void pop3_cmd_greet(struct pop3_session *s)
@@ -77,14 +77,14 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd)
 	if (auth_allowed(s))
 		evbuffer_add_printf(out, "USER\r\nSASL PLAIN\r\n");
 	evbuffer_add_printf(out, "RESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"); /* RFC 2449, RFC 3206 */
-	if (!s->tls && s->srv->tls != NULL && s->state == POP3_STATE_AUTHORIZATION)
+	if (!s->ls.tls && s->srv->tls != NULL && s->state == POP3_STATE_AUTHORIZATION)
 		evbuffer_add_printf(out, "STLS\r\n"); /* RFC 2595 §4: AUTHORIZATION only, not inside TLS */
 	evbuffer_add_printf(out, ".\r\n");
 }
 
 static void cmd_stls(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
-	if (s->tls) {
+	if (s->ls.tls) {
 		reply_error(s, "Command not permitted when TLS active");
 		return;
 	}
@@ -143,7 +143,7 @@ static void open_done(void *arg)
 		uint64_t octets = 0;
 		for (size_t i = 0; i < s->msg_count; i++)
 			octets += s->msgs[i].size;
-		SSL *ssl = s->tls ? bufferevent_openssl_get_ssl(s->bev) : NULL;
+		SSL *ssl = s->ls.tls ? bufferevent_openssl_get_ssl(s->ls.bev) : NULL;
 		log_info("session=%llx event=maildrop result=ok user=%s messages=%zu octets=%llu tls=%s",
 			 (unsigned long long)s->conn.id, user, s->msg_count, (unsigned long long)octets,
 			 ssl != NULL ? SSL_get_version(ssl) : "no");

@@ -9,12 +9,12 @@
 
 #include "conf/conf.h"
 #include "mailbox/maildir.h"
+#include "net/line_session.h"
 #include "pop3/parse.h"
 #include "server/server.h"
 #include "sasl/sasl.h"
 #include "util/addr.h"
 
-struct bufferevent;
 struct evbuffer;
 struct server_listener;
 
@@ -58,20 +58,12 @@ struct pop3_session {
 	struct server_conn conn; /* id, registry, closing */
 	struct server *srv;
 	struct conf *conf; /* the configuration this session started with (a reference) */
+	struct line_session ls; /* the connection: reading, waiting, TLS, closing */
 	enum conf_listener role;
 	bool listener_loopback;
-	struct bufferevent *bev;
 	char ip[46];
 	enum pop3_state state;
 	enum pop3_input input;
-	bool waiting;        /* an asynchronous step is under way: reading is paused */
-	bool freeing;        /* the free is scheduled */
-	bool eof;            /* the client has shut down its side; close once its input is answered */
-	bool cmd_discarding; /* dropping an over-long line up to its LF */
-	bool cmd_discard_cr; /* ... and the last octet dropped was CR */
-	bool tls;
-	bool tls_pending;    /* STLS answered: the handshake begins once the +OK is sent */
-	bool tls_up;         /* the TLS handshake has completed */
 	unsigned errors;
 	char user[SASL_FIELD_MAX + 1];          /* from USER, waiting for PASS; "" when none */
 	char account[ADDR_TEXT_MAX + 1];        /* logged in as (the stored address); "" before */

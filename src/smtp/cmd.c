@@ -45,7 +45,7 @@ static void reply_error(struct smtp_session *s, int code, const char *enh, const
 static bool auth_allowed(const struct smtp_session *s)
 {
 	/* RFC 4954 §4 and DESIGN.md §6: credentials only over TLS, except explicit loopback dev mode */
-	return s->tls || (s->conf->allow_insecure_auth && s->listener_loopback);
+	return s->ls.tls || (s->conf->allow_insecure_auth && s->listener_loopback);
 }
 
 void smtp_tx_reset(struct smtp_session *s)
@@ -94,7 +94,7 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_reply_line(out, 250, 0, "8BITMIME");                      /* RFC 6152 */
 	smtp_reply_line(out, 250, 0, "SMTPUTF8");                      /* RFC 6531 */
 	smtp_reply_line(out, 250, 0, "CHUNKING");                      /* RFC 3030 */
-	if (!s->tls && s->srv->tls != NULL)
+	if (!s->ls.tls && s->srv->tls != NULL)
 		smtp_reply_line(out, 250, 0, "STARTTLS");              /* RFC 3207 */
 	if (auth_allowed(s))
 		smtp_reply_line(out, 250, 0, "AUTH PLAIN LOGIN");      /* RFC 4954 */
@@ -312,7 +312,7 @@ static void cmd_help(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
-	if (s->tls) {
+	if (s->ls.tls) {
 		reply_error(s, 503, "5.5.1", "TLS already active");
 		return;
 	}

@@ -4,6 +4,8 @@
 #include <event2/buffer.h>
 #include <string.h>
 
+#include "net/line.h"
+
 const char *smtp_data_error_str(enum smtp_data_error e)
 {
 	switch (e) {
@@ -43,80 +45,29 @@ static void data_keep(struct smtp_data *d, const char *p, size_t n)
 		evbuffer_add(d->body, p, n);
 }
 
-/* true when some CR in p[0..n) is not followed by LF; a CR at p[n-1] is judged by next. */
-static bool has_bare_cr(const char *p, size_t n, char next)
-{
-	const char *cr = p;
-	while ((cr = memchr(cr, '\r', (size_t)(p + n - cr))) != NULL) {
-		char after = cr + 1 < p + n ? cr[1] : next;
-		if (after != '\n')
-			return true;
-		cr++;
-	}
-	return false;
-}
-
-/* Position of the first LF among the first `limit` octets of in, or -1. */
-static ssize_t find_lf(struct evbuffer *in, size_t limit)
-{
-	struct evbuffer_ptr pos = evbuffer_search_range(in, "\n", 1, NULL, NULL);
-	if (pos.pos < 0 || (size_t)pos.pos >= limit)
-		return -1;
-	return pos.pos;
-}
-
-enum smtp_data_status smtp_line_discard(struct evbuffer *in, bool *cr_r, bool *done_r, size_t *dropped_r)
-{
-	size_t avail = evbuffer_get_length(in);
-	ssize_t lf = find_lf(in, avail);
-	size_t n = lf < 0 ? avail : (size_t)lf;
-	const char *p = (const char *)evbuffer_pullup(in, (ssize_t)(lf < 0 ? n : n + 1));
-
-	*done_r = false;
-	*dropped_r = 0;
-	if (n > 0) {
-		if (*cr_r) /* a CR dropped last time must be followed by the LF that ends the line */
-			return SMTP_DATA_BARE_EOL;
-		/* no LF in range: every CR before the last octet is bare */
-		if (has_bare_cr(p, n - 1, p[n - 1]))
-			return SMTP_DATA_BARE_EOL;
-		if (lf >= 0 && p[n - 1] != '\r')
-			return SMTP_DATA_BARE_EOL; /* the over-long line ends in a bare LF */
-		*cr_r = p[n - 1] == '\r';
-	} else if (lf >= 0 && !*cr_r) {
-		return SMTP_DATA_BARE_EOL; /* LF right after dropped non-CR octets */
-	}
-	*dropped_r = n;
-	evbuffer_drain(in, lf < 0 ? n : n + 1);
-	if (lf >= 0) {
-		*cr_r = false;
-		*done_r = true;
-	}
-	return SMTP_DATA_MORE;
-}
-
 enum smtp_data_status smtp_data_read(struct smtp_data *d, struct evbuffer *in)
 {
 	for (;;) {
 		if (d->discarding) {
-			bool done;
 			size_t dropped;
-			enum smtp_data_status st = smtp_line_discard(in, &d->discard_cr, &done, &dropped);
+			enum line_discard st = line_discard(in, &d->discard_cr, &dropped);
 			d->size += dropped;
-			if (st != SMTP_DATA_MORE || !done)
-				return st;
+			if (st == LINE_DISCARD_BARE_EOL)
+				return SMTP_DATA_BARE_EOL;
+			if (st == LINE_DISCARD_MORE)
+				return SMTP_DATA_MORE;
 			d->discarding = false;
 			continue;
 		}
 		size_t avail = evbuffer_get_length(in);
 		if (avail == 0)
 			return SMTP_DATA_MORE;
-		ssize_t lf = find_lf(in, SMTP_TEXT_LINE_MAX);
+		ssize_t lf = line_find_lf(in, SMTP_TEXT_LINE_MAX);
 		if (lf < 0) {
 			if (avail < SMTP_TEXT_LINE_MAX) {
 				/* an incomplete line; a bare CR in it is already certain */
 				const char *p = (const char *)evbuffer_pullup(in, -1);
-				if (has_bare_cr(p, avail - 1, p[avail - 1]))
+				if (line_has_bare_cr(p, avail - 1, p[avail - 1]))
 					return SMTP_DATA_BARE_EOL;
 				return SMTP_DATA_MORE;
 			}
@@ -127,7 +78,7 @@ enum smtp_data_status smtp_data_read(struct smtp_data *d, struct evbuffer *in)
 		size_t n = (size_t)lf + 1; /* the line with its LF */
 		const char *line = (const char *)evbuffer_pullup(in, (ssize_t)n);
 		/* RFC 5321 §2.3.8: only CRLF ends a line; a bare LF or CR is never a line end here */
-		if (n < 2 || line[n - 2] != '\r' || has_bare_cr(line, n - 2, 'x'))
+		if (n < 2 || line[n - 2] != '\r' || line_has_bare_cr(line, n - 2, 'x'))
 			return SMTP_DATA_BARE_EOL;
 		if (n == 3 && line[0] == '.') {
 			evbuffer_drain(in, 3);

@@ -47,11 +47,6 @@ void smtp_data_begin(struct smtp_data *d, struct evbuffer *body, uint64_t max_si
  * ends the data; §4.5.2: a leading dot of any other line is removed. */
 enum smtp_data_status smtp_data_read(struct smtp_data *d, struct evbuffer *in);
 
-/* Drops the rest of an over-long line (DATA content, a command or an AUTH response) through its LF,
- * holding it to the same CRLF rule: SMTP_DATA_BARE_EOL when a bare CR or LF shows. *cr_r carries
- * "the last octet dropped was CR" between calls; *done_r is set once the LF was consumed. */
-enum smtp_data_status smtp_line_discard(struct evbuffer *in, bool *cr_r, bool *done_r, size_t *dropped_r);
-
 /* BDAT phase (RFC 3030 §2): moves exactly len octets (len <= evbuffer_get_length(in)) into the body,
  * checking them without ever looking for a dot line. */
 void smtp_data_chunk(struct smtp_data *d, struct evbuffer *in, size_t len);

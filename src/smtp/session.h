@@ -7,12 +7,12 @@
 #include <sys/socket.h>
 
 #include "conf/conf.h"
+#include "net/line_session.h"
 #include "server/server.h"
 #include "smtp/data.h"
 #include "smtp/parse.h"
 #include "sasl/sasl.h"
 
-struct bufferevent;
 struct event;
 struct evbuffer;
 struct server;
@@ -56,21 +56,13 @@ struct smtp_session {
 	struct server_conn conn; /* id, registry, closing */
 	struct server *srv;
 	struct conf *conf; /* the configuration this session started with (a reference) */
+	struct line_session ls; /* the connection: reading, waiting, TLS, closing */
 	enum conf_listener role;
 	bool listener_loopback;
-	struct bufferevent *bev;
 	char ip[46];
 	enum smtp_state state;
 	enum smtp_input input;
-	bool waiting;      /* an asynchronous step is under way: reading is paused */
-	bool freeing;      /* the free is scheduled */
-	bool eof;          /* the client has shut down its side; close once its input is answered */
-	bool cmd_discarding; /* dropping an over-long command line up to its LF */
-	bool cmd_discard_cr; /* ... and the last octet dropped was CR */
 	bool esmtp;
-	bool tls;
-	bool tls_pending;  /* STARTTLS answered: the handshake begins once the 220 is sent */
-	bool tls_up;       /* the TLS handshake has completed */
 	char helo[256];
 	char auth_user[SASL_FIELD_MAX + 1]; /* "" when not authenticated */
 	unsigned errors;
