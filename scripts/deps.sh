@@ -16,6 +16,8 @@ packages=(
   python3-dkim opendkim-tools python3-cryptography
   # POP3 clients for the POP3 tests
   curl fetchmail
+  # a network namespace of its own for the IPv6 client tests (ip, unshare)
+  iproute2 util-linux
   # benchmark peer (smtp-source, smtp-sink, a Postfix to compare with)
   postfix
 )

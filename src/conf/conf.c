@@ -70,6 +70,14 @@ static const struct conf_key conf_keys[] = {
 	/* 0 means no limit */
 	{"server", "max_connections", CONF_T_UINT, OFF(max_connections), "1000", 0, 1000000},
 	{"server", "max_connections_per_ip", CONF_T_UINT, OFF(max_connections_per_ip), "50", 0, 1000000},
+	/* per-client limits count an IPv6 client by its prefix: one end site gets at least a /64
+	 * (RFC 6177 §3) and may rotate addresses inside it at will */
+	{"server", "ipv6_prefix", CONF_T_UINT, OFF(ipv6_prefix), "64", 16, 128},
+	/* message content held in memory by all sessions together; past it, 452 4.3.1 */
+	{"server", "max_memory_in_flight", CONF_T_SIZE, OFF(max_memory_in_flight), "256M", 1 << 20, 1ull << 40},
+	/* below this much free space in data_dir, MAIL is answered 452 4.3.1 (Postfix: queue_minfree),
+	 * so that delivery, bounces and the databases keep room; 0: no check */
+	{"server", "min_free_space", CONF_T_SIZE, OFF(min_free_space), "100M", 0, 1ull << 50},
 	{"listen", "smtp", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SMTP), "", 0, 0},
 	{"listen", "submission", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSION), "", 0, 0},
 	{"listen", "submissions", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSIONS), "", 0, 0},
@@ -737,7 +745,7 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 				return "expected a whole number";
 		}
 		if (v < k->min || v > k->max)
-			return k->type == CONF_T_SIZE ? "size out of range (64K to 1000000000)" : "number out of range (see the README)";
+			return k->type == CONF_T_SIZE ? "size out of range (see the README)" : "number out of range (see the README)";
 		if (k->type == CONF_T_SIZE)
 			*(uint64_t *)field = v;
 		else

@@ -71,6 +71,9 @@ struct conf {
 	char *user; /* "": keep the identity serve was started with */
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
+	unsigned ipv6_prefix;          /* bits of an IPv6 client address that name one client */
+	uint64_t max_memory_in_flight; /* message octets held in memory by all sessions together */
+	uint64_t min_free_space;       /* octets free in data_dir below which MAIL is refused; 0: none */
 	/* [listen] */
 	struct conf_listen listen[CONF_LISTEN_COUNT];
 	/* [tls] */

@@ -1,4 +1,5 @@
-/* iplimit.h — per-client-IP accounting: open connections and recent authentication failures. */
+/* iplimit.h — per-client accounting, keyed by net_client_key(): open connections and recent
+ * authentication failures. */
 #ifndef MAILWERK_NET_IPLIMIT_H
 #define MAILWERK_NET_IPLIMIT_H
 

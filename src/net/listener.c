@@ -24,6 +24,21 @@ void net_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t size)
 	}
 }
 
+void net_client_key(const struct sockaddr *sa, unsigned ipv6_prefix, char *buf, size_t size)
+{
+	if (sa->sa_family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr) ||
+	    ipv6_prefix >= 128) {
+		net_sockaddr_ip(sa, buf, size);
+		return;
+	}
+	struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	for (unsigned bit = ipv6_prefix; bit < 128; bit++)
+		a.s6_addr[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
+	char text[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, &a, text, sizeof(text));
+	snprintf(buf, size, "%s/%u", text, ipv6_prefix);
+}
+
 bool net_sockaddr_is_loopback(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)

@@ -11,6 +11,11 @@ struct conf_addr;
 
 /* Textual IP of sa; IPv4-mapped IPv6 addresses are shown as IPv4. */
 void net_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t size);
+/* What per-client limits count by (connections, AUTH failure delays): an IPv4 address, or the
+ * prefix of ipv6_prefix bits of an IPv6 one, as "2001:db8:1:2::/64" — an IPv6 client commonly holds
+ * a whole /64 and can use a new address for every connection. */
+#define NET_CLIENT_KEY_SIZE 46
+void net_client_key(const struct sockaddr *sa, unsigned ipv6_prefix, char *buf, size_t size);
 /* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104 */
 bool net_sockaddr_is_loopback(const struct sockaddr *sa);
 

@@ -207,7 +207,7 @@ static void login_start(struct pop3_session *s, const char *user, const char *pa
 {
 	s->input = POP3_INPUT_COMMAND;
 	pop3_session_wait(s);
-	login_check(s->srv, s->conn.id, s->ip, user, pass, login_done);
+	login_check(s->srv, s->conn.id, s->ip, s->client, user, pass, login_done);
 }
 
 static bool credentials_allowed(struct pop3_session *s)

@@ -103,7 +103,7 @@ static void session_destroy(struct line_session *ls)
 	pop3_cmd_free(s);
 	pop3_session_drop_release(s);
 	explicit_bzero(s->user, sizeof(s->user));
-	iplimit_conn_del(srv->iplimit, s->ip);
+	iplimit_conn_del(srv->iplimit, s->client);
 	conf_free(s->conf);
 	free(s);
 	server_conn_gone(srv);
@@ -142,6 +142,7 @@ static void pop3_session_start(struct server *srv, const struct server_listener 
 	s->role = l->role;
 	s->listener_loopback = l->loopback && net_sockaddr_is_loopback(sa);
 	net_sockaddr_ip(sa, s->ip, sizeof(s->ip));
+	net_client_key(sa, s->conf->ipv6_prefix, s->client, sizeof(s->client));
 	/* RFC 8314 §3.3: pop3s is TLS from the first octet. RFC 1939 §3: an inactivity autologout
 	 * timer; any command resets it. */
 	bool implicit_tls = s->role == CONF_LISTEN_POP3S;
@@ -151,7 +152,7 @@ static void pop3_session_start(struct server *srv, const struct server_listener 
 		free(s);
 		return;
 	}
-	iplimit_conn_add(srv->iplimit, s->ip);
+	iplimit_conn_add(srv->iplimit, s->client);
 	s->conn.shutdown = session_shutdown_conn;
 	s->conn.destroy = session_destroy_conn;
 	server_conn_add(srv, &s->conn);

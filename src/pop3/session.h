@@ -10,6 +10,7 @@
 #include "conf/conf.h"
 #include "mailbox/maildir.h"
 #include "net/line_session.h"
+#include "net/listener.h"
 #include "pop3/parse.h"
 #include "server/server.h"
 #include "sasl/sasl.h"
@@ -62,6 +63,7 @@ struct pop3_session {
 	enum conf_listener role;
 	bool listener_loopback;
 	char ip[46];
+	char client[NET_CLIENT_KEY_SIZE]; /* what per-client limits count it by (net_client_key) */
 	enum pop3_state state;
 	enum pop3_input input;
 	unsigned errors;

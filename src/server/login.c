@@ -9,6 +9,7 @@
 
 #include "mailbox/users.h"
 #include "net/iplimit.h"
+#include "net/listener.h"
 #include "server/server.h"
 #include "util/log.h"
 #include "util/worker.h"
@@ -18,6 +19,7 @@ struct login_job {
 	uint64_t conn_id;
 	login_done_fn *done;
 	char ip[46];
+	char client[NET_CLIENT_KEY_SIZE]; /* what the failures are counted by (net_client_key) */
 	char user[256];
 	char pass[256];
 	char hash[USERS_HASH_MAX];
@@ -54,10 +56,10 @@ static void login_checked(void *arg)
 		login_finish(j);
 		return;
 	}
-	unsigned failures = iplimit_auth_fail(j->srv->iplimit, j->ip, time(NULL));
+	unsigned failures = iplimit_auth_fail(j->srv->iplimit, j->client, time(NULL));
 	log_info("session=%llx event=login result=fail user=%s client=%s failures=%u", (unsigned long long)j->conn_id,
 		 user, j->ip, failures);
-	/* the delay grows with the failures from this address, so guessing is slow */
+	/* the delay grows with the failures from this client (address, or IPv6 prefix), so guessing is slow */
 	unsigned ms = failures > LOGIN_FAIL_DELAY_MAX_MS / LOGIN_FAIL_DELAY_MS ? LOGIN_FAIL_DELAY_MAX_MS
 										: failures * LOGIN_FAIL_DELAY_MS;
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
@@ -65,8 +67,8 @@ static void login_checked(void *arg)
 		login_finish(j);
 }
 
-void login_check(struct server *srv, uint64_t conn_id, const char *ip, const char *user, const char *pass,
-		 login_done_fn *done)
+void login_check(struct server *srv, uint64_t conn_id, const char *ip, const char *client, const char *user,
+		 const char *pass, login_done_fn *done)
 {
 	struct login_job *j = calloc(1, sizeof(*j));
 	if (j == NULL) {
@@ -75,6 +77,7 @@ void login_check(struct server *srv, uint64_t conn_id, const char *ip, const cha
 	}
 	*j = (struct login_job){.srv = srv, .conn_id = conn_id, .done = done};
 	snprintf(j->ip, sizeof(j->ip), "%s", ip);
+	snprintf(j->client, sizeof(j->client), "%s", client);
 	snprintf(j->user, sizeof(j->user), "%s", user);
 	snprintf(j->pass, sizeof(j->pass), "%s", pass);
 	const char *err;

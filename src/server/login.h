@@ -1,6 +1,6 @@
 /* login.h — checking a password for SMTP AUTH and POP3: hashing runs on a worker thread, and a
- * failure is answered only after a delay that grows with the recent failures from the client's
- * address (DESIGN.md §6). */
+ * failure is answered only after a delay that grows with the recent failures from the client
+ * (its address, or its IPv6 prefix; DESIGN.md §6). */
 #ifndef MAILWERK_SERVER_LOGIN_H
 #define MAILWERK_SERVER_LOGIN_H
 
@@ -18,9 +18,10 @@ struct server;
  * a success it is the account's address as stored, whatever case the client typed. */
 typedef void login_done_fn(struct server *srv, uint64_t conn_id, const char *user, bool ok);
 
-/* Starts the check of user/pass for connection conn_id from client ip. An unknown user costs the
- * same hashing as a known one. Passwords never reach a log. */
-void login_check(struct server *srv, uint64_t conn_id, const char *ip, const char *user, const char *pass,
-		 login_done_fn *done);
+/* Starts the check of user/pass for connection conn_id from address ip, a client whose failures
+ * are counted by its key (net_client_key). An unknown user costs the same hashing as a known one.
+ * Passwords never reach a log. */
+void login_check(struct server *srv, uint64_t conn_id, const char *ip, const char *client, const char *user,
+		 const char *pass, login_done_fn *done);
 
 #endif

@@ -53,14 +53,16 @@ static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, str
 		close(fd);
 		return;
 	}
+	char client[NET_CLIENT_KEY_SIZE];
 	net_sockaddr_ip(sa, ip, sizeof(ip));
+	net_client_key(sa, c->ipv6_prefix, client, sizeof(client));
 	if (c->max_connections != 0 && srv->session_count >= c->max_connections) {
 		log_warn("event=refused reason=max_connections client=%s", ip);
 		server_refuse(fd, l->protocol->refuse_busy);
 		return;
 	}
 	/* the session counts itself in (iplimit_conn_add) once it exists */
-	if (c->max_connections_per_ip != 0 && iplimit_conn_count(srv->iplimit, ip) >= c->max_connections_per_ip) {
+	if (c->max_connections_per_ip != 0 && iplimit_conn_count(srv->iplimit, client) >= c->max_connections_per_ip) {
 		log_warn("event=refused reason=max_connections_per_ip client=%s", ip);
 		server_refuse(fd, l->protocol->refuse_busy_client);
 		return;
@@ -229,6 +231,7 @@ static void server_reload(struct server *srv)
 	/* sessions keep the conf and SSL they started with; new ones get these */
 	conf_free(srv->conf);
 	srv->conf = c;
+	srv->memory.limit = c->max_memory_in_flight;
 	SSL_CTX_free(srv->tls);
 	srv->tls = tls;
 	if (listeners_sync(srv, c, err, sizeof(err)) != 0)
@@ -311,6 +314,7 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	memset(srv, 0, sizeof(*srv));
 	srv->protocols = protocols;
 	srv->conf = c;
+	srv->memory.limit = c->max_memory_in_flight;
 	srv->overrides = overrides;
 	srv->n_overrides = n_overrides;
 	signal(SIGPIPE, SIG_IGN);

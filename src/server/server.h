@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
+#include "util/budget.h"
 
 struct event;
 struct event_base;
@@ -85,6 +86,7 @@ struct server {
 	struct loopq *loopq;
 	struct worker_pool *workers;
 	struct iplimit *iplimit;
+	struct budget memory; /* message octets all sessions hold in memory ([server] max_memory_in_flight) */
 	struct server_listener *listeners;
 	struct server_conn *sessions[SERVER_SESSION_BUCKETS]; /* by id */
 	uint64_t next_session_id;

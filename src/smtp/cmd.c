@@ -18,6 +18,8 @@
 #include "smtp/message.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
+#include "util/budget.h"
+#include "util/diskspace.h"
 #include "util/log.h"
 #include "util/worker.h"
 
@@ -54,6 +56,7 @@ void smtp_tx_reset(struct smtp_session *s)
 	for (unsigned i = 0; i < tx->rcpt_count; i++)
 		free(tx->rcpts[i]);
 	free(tx->rcpts);
+	smtp_data_release(&tx->data);
 	if (tx->body != NULL)
 		evbuffer_free(tx->body);
 	memset(tx, 0, sizeof(*tx));
@@ -101,6 +104,16 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_reply_line(out, 250, 1, "ENHANCEDSTATUSCODES");           /* RFC 2034 */
 }
 
+/* Whether data_dir keeps [server] min_free_space after a message of size octets: below it the queue,
+ * delivery, bounces and the databases would be the ones to run out (Postfix: queue_minfree). */
+static bool disk_has_room(const struct smtp_session *s, uint64_t size)
+{
+	uint64_t avail;
+	if (s->conf->min_free_space == 0 || !diskspace_available(s->conf->data_dir, &avail))
+		return true;
+	return avail >= s->conf->min_free_space && avail - s->conf->min_free_space >= size;
+}
+
 static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	struct smtp_mail_args m;
@@ -133,6 +146,12 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	if (m.has_size && m.size > s->conf->max_message_size) {
 		/* RFC 1870 §6.2 */
 		reply(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
+		return;
+	}
+	if (!disk_has_room(s, m.has_size ? m.size : 0)) {
+		/* RFC 1870 §6.1 / RFC 3463 X.3.1: mail system full, for now; the client tries later */
+		log_warn("session=%llx event=refused reason=min_free_space", (unsigned long long)s->conn.id);
+		reply(s, 452, "4.3.1", "Insufficient system storage, try again later");
 		return;
 	}
 	s->tx.mail = m;
@@ -224,6 +243,7 @@ static bool tx_body_begin(struct smtp_session *s)
 	if (s->tx.body == NULL)
 		return false;
 	smtp_data_begin(&s->tx.data, s->tx.body, s->conf->max_message_size);
+	smtp_data_set_budget(&s->tx.data, &s->srv->memory);
 	return true;
 }
 
@@ -236,6 +256,12 @@ static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 	if (s->state != SMTP_STATE_RCPT) {
 		/* RFC 5321 §3.3: no recipients, no data */
 		reply_error(s, s->state == SMTP_STATE_MAIL ? 554 : 503, "5.5.1", "No valid recipients");
+		return;
+	}
+	if (budget_exhausted(&s->srv->memory)) {
+		/* RFC 3463 X.3.1: the sessions together hold all the message memory they may; later */
+		log_warn("session=%llx event=refused reason=max_memory_in_flight", (unsigned long long)s->conn.id);
+		reply(s, 452, "4.3.1", "Insufficient system storage, try again later");
 		return;
 	}
 	if (!tx_body_begin(s)) {
@@ -268,6 +294,12 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
 		s->tx.chunk_reject_code = 503;
 		s->tx.chunk_reject_enh = "5.5.1";
 		s->tx.chunk_reject_text = s->state == SMTP_STATE_MAIL ? "No valid recipients" : "Need MAIL and RCPT first";
+	} else if (s->state == SMTP_STATE_RCPT && budget_exhausted(&s->srv->memory)) {
+		/* a new message while the sessions hold all they may (a started one goes on, charged) */
+		log_warn("session=%llx event=refused reason=max_memory_in_flight", (unsigned long long)s->conn.id);
+		s->tx.chunk_reject_code = 452;
+		s->tx.chunk_reject_enh = "4.3.1";
+		s->tx.chunk_reject_text = "Insufficient system storage, try again later";
 	} else if (!tx_body_begin(s)) {
 		s->tx.chunk_reject_code = 451;
 		s->tx.chunk_reject_enh = "4.3.0";
@@ -345,7 +377,7 @@ static void auth_check(struct smtp_session *s, const char *user, const char *pas
 {
 	s->input = SMTP_INPUT_COMMAND;
 	smtp_session_wait(s);
-	login_check(s->srv, s->conn.id, s->ip, user, pass, auth_done);
+	login_check(s->srv, s->conn.id, s->ip, s->client, user, pass, auth_done);
 }
 
 static void auth_plain(struct smtp_session *s, const char *b64, size_t len)
@@ -497,6 +529,9 @@ static const char *data_error_reply(enum smtp_data_error e, int *code_r, const c
 	case SMTP_DATA_BARE:
 		*code_r = 550, *enh_r = "5.5.2";
 		return "Message refused: bare CR or LF in content; lines must end with CRLF";
+	case SMTP_DATA_NO_MEMORY: /* RFC 3463 X.3.1: a full system, for now */
+		*code_r = 452, *enh_r = "4.3.1";
+		return "Insufficient system storage, try again later";
 	case SMTP_DATA_OK:
 		break;
 	}
@@ -761,6 +796,9 @@ void smtp_cmd_data_end(struct smtp_session *s)
 	size_t content_len = evbuffer_get_length(tx->body);
 	struct queue_msg *m = tx_to_msg(s, &final);
 	rcpt_list_free(&final);
+	/* the message keeps the body's memory charge until the session has answered for it */
+	s->memory_held += tx->data.charged;
+	tx->data.charged = 0;
 	if (m == NULL) {
 		reply(s, 451, "4.3.0", "Insufficient system resources");
 		smtp_tx_reset(s);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "net/line.h"
+#include "util/budget.h"
 
 const char *smtp_data_error_str(enum smtp_data_error e)
 {
@@ -14,6 +15,7 @@ const char *smtp_data_error_str(enum smtp_data_error e)
 	case SMTP_DATA_LINE_TOO_LONG: return "line_too_long";
 	case SMTP_DATA_NUL: return "nul_octet";
 	case SMTP_DATA_BARE: return "bare_cr_lf";
+	case SMTP_DATA_NO_MEMORY: return "memory_in_flight";
 	}
 	return "?";
 }
@@ -25,13 +27,39 @@ void smtp_data_begin(struct smtp_data *d, struct evbuffer *body, uint64_t max_si
 	d->max_size = max_size;
 }
 
+void smtp_data_set_budget(struct smtp_data *d, struct budget *memory)
+{
+	d->memory = memory;
+}
+
+void smtp_data_release(struct smtp_data *d)
+{
+	if (d->memory != NULL)
+		budget_give(d->memory, d->charged);
+	d->charged = 0;
+}
+
 static void data_fail(struct smtp_data *d, enum smtp_data_error e)
 {
 	if (d->error == SMTP_DATA_OK) {
 		d->error = e;
 		/* nothing more is kept: free what was collected right away */
 		evbuffer_drain(d->body, evbuffer_get_length(d->body));
+		smtp_data_release(d);
 	}
+}
+
+/* Charges n more octets of body; fails the message when they do not fit. */
+static bool data_charge(struct smtp_data *d, size_t n)
+{
+	if (d->memory == NULL)
+		return true;
+	if (!budget_take(d->memory, n)) {
+		data_fail(d, SMTP_DATA_NO_MEMORY);
+		return false;
+	}
+	d->charged += n;
+	return true;
 }
 
 static void data_keep(struct smtp_data *d, const char *p, size_t n)
@@ -41,7 +69,7 @@ static void data_keep(struct smtp_data *d, const char *p, size_t n)
 		data_fail(d, SMTP_DATA_TOO_BIG);
 	if (d->error == SMTP_DATA_OK && memchr(p, '\0', n) != NULL)
 		data_fail(d, SMTP_DATA_NUL);
-	if (d->error == SMTP_DATA_OK)
+	if (d->error == SMTP_DATA_OK && data_charge(d, n))
 		evbuffer_add(d->body, p, n);
 }
 
@@ -128,7 +156,7 @@ void smtp_data_chunk(struct smtp_data *d, struct evbuffer *in, size_t len)
 	d->size += len;
 	if (d->error == SMTP_DATA_OK && d->size > d->max_size)
 		data_fail(d, SMTP_DATA_TOO_BIG);
-	if (d->error == SMTP_DATA_OK)
+	if (d->error == SMTP_DATA_OK && data_charge(d, len))
 		evbuffer_remove_buffer(in, d->body, len);
 	else
 		evbuffer_drain(in, len);

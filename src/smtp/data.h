@@ -26,11 +26,16 @@ enum smtp_data_error {
 	SMTP_DATA_LINE_TOO_LONG, /* 552 5.3.4 line over 1000 octets */
 	SMTP_DATA_NUL,           /* 550 5.6.0 NUL octet (RFC 5322 §2.1: not allowed in messages) */
 	SMTP_DATA_BARE,          /* 550 5.5.2 bare CR or LF inside a BDAT chunk */
+	SMTP_DATA_NO_MEMORY,     /* 452 4.3.1 the sessions together hold as much as they may */
 };
 const char *smtp_data_error_str(enum smtp_data_error e);
 
+struct budget;
+
 struct smtp_data {
 	struct evbuffer *body; /* accepted content: CRLF lines, dots removed */
+	struct budget *memory; /* what the body is charged to (NULL: nothing) */
+	uint64_t charged;      /* octets of the body taken from memory */
 	uint64_t max_size;
 	uint64_t size;         /* content octets seen, including those dropped after an error */
 	enum smtp_data_error error;
@@ -42,6 +47,11 @@ struct smtp_data {
 
 /* body must be an empty evbuffer owned by the caller. */
 void smtp_data_begin(struct smtp_data *d, struct evbuffer *body, uint64_t max_size);
+/* Charges the body to memory from now on: content that does not fit is dropped, and the message
+ * fails with SMTP_DATA_NO_MEMORY, so that no client can make the sessions hold more. */
+void smtp_data_set_budget(struct smtp_data *d, struct budget *memory);
+/* Gives back what the body was charged (before the body is freed or handed on). */
+void smtp_data_release(struct smtp_data *d);
 
 /* DATA phase: consumes complete lines from in. RFC 5321 §4.1.1.4: only a line that is exactly "."
  * ends the data; §4.5.2: a leading dot of any other line is removed. */

@@ -15,6 +15,7 @@
 #include "server/server.h"
 #include "smtp/checks.h"
 #include "smtp/reply.h"
+#include "util/budget.h"
 #include "util/log.h"
 
 const char *smtp_state_str(enum smtp_state s)
@@ -48,10 +49,11 @@ static void session_destroy(struct line_session *ls)
 	struct server *srv = s->srv;
 
 	smtp_checks_cancel(s->checks);
+	budget_give(&srv->memory, s->memory_held);
 	server_conn_del(srv, &s->conn);
 	line_session_deinit(&s->ls);
 	smtp_tx_reset(s);
-	iplimit_conn_del(srv->iplimit, s->ip);
+	iplimit_conn_del(srv->iplimit, s->client);
 	conf_free(s->conf);
 	free(s);
 	server_conn_gone(srv);
@@ -90,6 +92,7 @@ static void smtp_session_start(struct server *srv, const struct server_listener 
 	s->role = l->role;
 	s->listener_loopback = l->loopback && net_sockaddr_is_loopback(sa);
 	net_sockaddr_ip(sa, s->ip, sizeof(s->ip));
+	net_client_key(sa, s->conf->ipv6_prefix, s->client, sizeof(s->client));
 	/* RFC 8314 §3.3: submissions is TLS from the first octet */
 	bool implicit_tls = s->role == CONF_LISTEN_SUBMISSIONS;
 	if (line_session_start(&s->ls, &smtp_line_ops, srv->base, srv->tls, fd, implicit_tls,
@@ -98,7 +101,7 @@ static void smtp_session_start(struct server *srv, const struct server_listener 
 		free(s);
 		return;
 	}
-	iplimit_conn_add(srv->iplimit, s->ip);
+	iplimit_conn_add(srv->iplimit, s->client);
 	s->conn.shutdown = session_shutdown_conn;
 	s->conn.destroy = session_destroy_conn;
 	server_conn_add(srv, &s->conn);
@@ -153,6 +156,8 @@ void smtp_session_wait(struct smtp_session *s)
 
 void smtp_session_resume(struct smtp_session *s)
 {
+	budget_give(&s->srv->memory, s->memory_held); /* the message has been answered for */
+	s->memory_held = 0;
 	if (!s->ls.closing && s->srv->stopping && s->input == SMTP_INPUT_COMMAND) {
 		s->ls.waiting = false;
 		smtp_session_shutdown(s);

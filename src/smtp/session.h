@@ -8,6 +8,7 @@
 
 #include "conf/conf.h"
 #include "net/line_session.h"
+#include "net/listener.h"
 #include "server/server.h"
 #include "smtp/data.h"
 #include "smtp/parse.h"
@@ -60,6 +61,7 @@ struct smtp_session {
 	enum conf_listener role;
 	bool listener_loopback;
 	char ip[46];
+	char client[NET_CLIENT_KEY_SIZE]; /* what per-client limits count it by (net_client_key) */
 	enum smtp_state state;
 	enum smtp_input input;
 	bool esmtp;
@@ -67,6 +69,7 @@ struct smtp_session {
 	char auth_user[SASL_FIELD_MAX + 1]; /* "" when not authenticated */
 	unsigned errors;
 	unsigned messages;
+	uint64_t memory_held; /* charged to srv->memory for a message being checked, signed or stored */
 	/* AUTH in progress */
 	enum sasl_mech sasl_mech;
 	char sasl_user[SASL_FIELD_MAX + 1];

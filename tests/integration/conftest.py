@@ -90,7 +90,7 @@ class Server:
         return self.hosts.get(name, "127.0.0.1")
 
     def listen_lines(self):
-        return {name: "%s:%d" % (self.host(name), getattr(self, name + "_port"))
+        return {name: ("[%s]:%d" if ":" in self.host(name) else "%s:%d") % (self.host(name), getattr(self, name + "_port"))
                 for name in ("smtp", "submission", "submissions", "pop3", "pop3s")}
 
     def set_listen(self, **values):

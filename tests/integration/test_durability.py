@@ -201,7 +201,7 @@ def test_full_disk_answers_451_and_loses_nothing(tmp_path):
         pytest.skip("cannot mount a small file system here (needs root)")
     s = None
     try:
-        s = Server(disk).start()
+        s = Server(disk, overrides=["server.min_free_space=0"]).start()  # the store's own failure
         big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 1500  # 1.5 MB
         with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
             m.ehlo("client.example")
@@ -227,6 +227,50 @@ def test_full_disk_answers_451_and_loses_nothing(tmp_path):
         s.stop()
         s.start()
         assert len(s.messages()) == len(before) + 1
+        s.stop()
+        s = None
+    finally:
+        if s is not None and s.proc is not None:
+            s.kill()
+        subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_low_free_space_refuses_mail_early_and_loses_nothing(tmp_path):
+    """Below [server] min_free_space in data_dir, MAIL is answered 452 4.3.1 before any content is
+    sent, so the disk never fills under the queue: every message answered 250 is kept, none is
+    answered 451, and the server keeps running."""
+    import smtplib
+    import subprocess
+    from conftest import Server
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)]).returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    s = None
+    try:
+        s = Server(disk, overrides=["server.min_free_space=12M"]).start()
+        body = b"Subject: m\r\n\r\n" + (b"y" * 998 + b"\r\n") * 512  # 0.5 MB
+        accepted, refused = 0, 0
+        with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
+            m.ehlo("client.example")
+            for i in range(60):  # more than 12 MB would hold
+                code, text = m.mail("a@example.org")
+                if code != 250:
+                    assert (code, text[:5]) == (452, b"4.3.1"), (code, text)
+                    refused += 1
+                    m.rset()
+                    continue
+                m.rcpt("demo@mailwerk.test")
+                code, text = m.data(body)
+                assert code == 250, (code, text)  # never 451: the disk did not fill
+                accepted += 1
+        assert accepted > 0 and refused > 0, (accepted, refused)
+        assert "event=refused reason=min_free_space" in s.log_text()
+        assert "event=store_failed" not in s.log_text()
+        stored = len(s.messages())
+        s.stop()
+        s.start()
+        assert len(s.messages()) == stored
         s.stop()
         s = None
     finally:

@@ -1,7 +1,10 @@
 """Connection and session limits: max_connections_per_ip, max_connections, max_errors and the
 command/data timeouts, each on a server of its own started with -o overrides."""
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import time
 
 import conftest
@@ -75,6 +78,69 @@ def test_max_connections_per_ip(tmp_path):
             for c in held:
                 c.close()
         assert "event=refused reason=max_connections_per_ip" in s.log_text()
+
+
+# An IPv6 network of our own: one server address and clients in two /64s, on the loopback of a
+# network namespace the test makes (nothing of the machine's network is touched).
+NETNS_SERVER = "fd00:6d77::1"
+NETNS_CLIENTS = ["fd00:6d77::%x" % i for i in range(0x10, 0x16)] + ["fd00:6d77:0:1::10"]
+
+
+def ipv6_greeting(src, port):
+    """The first line a connection from src gets, and the socket (left open: it counts)."""
+    c = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    c.settimeout(10)
+    c.bind((src, 0))
+    c.connect((NETNS_SERVER, port))
+    line = c.makefile("rb").readline().decode()
+    return line, c
+
+
+def test_ipv6_client_counted_by_its_prefix(tmp_path):
+    """A client rotating addresses inside its /64 is one client for max_connections_per_ip; an
+    address in the next /64 is another."""
+    if os.environ.get("MAILWERK_NETNS") != "1":
+        if os.geteuid() != 0:
+            import pytest
+            pytest.skip("a network namespace needs root")
+        setup = ["ip link set lo up", "ip -6 addr add %s/64 dev lo nodad" % NETNS_SERVER]
+        setup += ["ip -6 addr add %s/64 dev lo nodad" % a for a in NETNS_CLIENTS]
+        script = " && ".join(setup) + ' && exec "$@"'
+        p = subprocess.run(["unshare", "--net", "sh", "-c", script, "sh", sys.executable, "-m", "pytest", "-q",
+                            "-p", "no:cacheprovider", "%s::test_ipv6_client_counted_by_its_prefix" % __file__],
+                           env=dict(os.environ, MAILWERK_NETNS="1"), capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+        return
+    s = conftest.Server(tmp_path, overrides=["server.max_connections_per_ip=3"],
+                        listen={"smtp": (NETNS_SERVER, conftest.free_port())}).start()
+    held = []
+    try:
+        # the start-up probes (from the same /64) are let go asynchronously: retry the first one
+        deadline = time.monotonic() + 10
+        while True:
+            line, c = ipv6_greeting(NETNS_CLIENTS[0], s.smtp_port)
+            if line.startswith("220 ") or time.monotonic() > deadline:
+                break
+            c.close()
+            time.sleep(0.05)
+        held.append(c)
+        assert line.startswith("220 "), line
+        for src in NETNS_CLIENTS[1:3]:  # new addresses, same /64
+            line, c = ipv6_greeting(src, s.smtp_port)
+            held.append(c)
+            assert line.startswith("220 "), (src, line)
+        for src in NETNS_CLIENTS[3:6]:
+            line, c = ipv6_greeting(src, s.smtp_port)
+            c.close()
+            assert line.startswith("421 4.7.0 ") and "from your address" in line, (src, line)
+        line, c = ipv6_greeting(NETNS_CLIENTS[6], s.smtp_port)  # the next /64: another client
+        held.append(c)
+        assert line.startswith("220 "), line
+    finally:
+        for c in held:
+            c.close()
+        s.stop()
+    assert "event=refused reason=max_connections_per_ip client=fd00:6d77::13" in s.log_text()
 
 
 def test_max_connections(tmp_path):
@@ -168,3 +234,77 @@ def test_data_timeout(tmp_path):
         finally:
             c.close()
         assert s.messages() == {}
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_in_flight_is_bounded(tmp_path, monkeypatch):
+    """Many sessions each sending a large message without its final dot cannot make the server hold
+    more than [server] max_memory_in_flight: past it, content is dropped and the message answered
+    452 4.3.1 (try later), a new DATA is refused with 452 4.3.1, and once the sessions are answered
+    the memory is free again for the next message."""
+    # freed memory is not kept back by the sanitizer's quarantine, so the RSS shows what is held
+    monkeypatch.setenv("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4")
+    # 168 MiB asked for, 24 allowed: three messages fit, and then less than an eighth is left
+    budget_mib, sessions, each_mib = 24, 24, 7
+    with limited_server(tmp_path, "server.max_memory_in_flight=%dM" % budget_mib) as s:
+        c = Raw(s.smtp_port)
+        c.expect(220)
+        c.expect(250, "EHLO warm.example\r\n")
+        base = rss_kib(s.proc.pid)
+        clients = []
+        try:
+            line = b"x" * 998 + b"\r\n"
+            chunk = line * 1049  # a little over 1 MiB
+            for i in range(sessions):
+                k = Raw(s.smtp_port, timeout=60)
+                k.expect(220)
+                k.expect(250, "EHLO c%d.example\r\n" % i)
+                k.expect(250, "MAIL FROM:<a@example.org>\r\n")
+                k.expect(250, "RCPT TO:<%s>\r\n" % RCPT)
+                k.expect(354, "DATA\r\n")
+                k.send(b"Subject: big %d\r\n\r\n" % i)
+                clients.append(k)
+            fit = budget_mib // each_mib
+            for k in clients[:fit]:  # these fill the budget ...
+                for _ in range(each_mib):
+                    k.send(chunk)
+            time.sleep(0.5)
+            # ... so another client's new message meets a full budget
+            c.expect(250, "MAIL FROM:<a@example.org>\r\n")
+            c.expect(250, "RCPT TO:<%s>\r\n" % RCPT)
+            lines = c.expect(452, "DATA\r\n")
+            assert lines[0].startswith("452 4.3.1 "), lines
+            c.expect(250, "RSET\r\n")
+            for _ in range(each_mib):  # and the messages already begun find no room, a MiB at a time
+                for k in clients[fit:]:
+                    k.send(chunk)
+            # the server has read everything it was sent (sendall returned; give it a moment)
+            time.sleep(1.0)
+            held_kib = rss_kib(s.proc.pid) - base
+            codes = []
+            for k in clients:
+                code, lines = k.cmd("\r\n.")
+                codes.append((code, lines[0][:9]))
+        finally:
+            for k in clients:
+                k.close()
+        accepted = sum(1 for code, _ in codes if code == 250)
+        refused = [x for x in codes if x[0] != 250]
+        assert all(x == (452, "452 4.3.1") for x in refused), codes
+        assert accepted == budget_mib // each_mib, codes  # those that fit; the rest come back later
+        # what the sessions held stayed within the budget (plus the server's own working memory)
+        assert held_kib < (budget_mib + 40) * 1024, "RSS grew by %d KiB" % held_kib
+        # answered and freed: the next message fits again
+        c.expect(250, "MAIL FROM:<a@example.org>\r\n")
+        c.expect(250, "RCPT TO:<%s>\r\n" % RCPT)
+        c.expect(354, "DATA\r\n")
+        c.expect(250, b"Subject: after\r\n\r\n" + chunk + b".\r\n")
+        c.close()
+        assert "event=refused reason=max_memory_in_flight" in s.log_text()

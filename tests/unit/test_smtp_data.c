@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "smtp/data.h"
+#include "util/budget.h"
 
 struct run {
 	enum smtp_data_status status;
@@ -223,10 +224,64 @@ static void test_bdat_chunks(void **state)
 	assert_int_equal(blen, 1000);
 }
 
+/* Content is charged to the memory budget as it is kept; what does not fit fails the message
+ * (452 4.3.1 later), drops what it held at once, and drops the rest unread; release gives back. */
+static void test_memory_budget(void **state)
+{
+	(void)state;
+	struct budget memory = {.used = 0, .limit = 4096};
+	struct evbuffer *in = evbuffer_new(), *body = evbuffer_new(), *body2 = evbuffer_new();
+	struct smtp_data a, b;
+	char line[1002];
+
+	memset(line, 'a', 998);
+	memcpy(line + 998, "\r\n", 2);
+	smtp_data_begin(&a, body, 1 << 20);
+	smtp_data_set_budget(&a, &memory);
+	evbuffer_add(in, line, 1000);
+	evbuffer_add(in, line, 1000);
+	assert_int_equal(smtp_data_read(&a, in), SMTP_DATA_MORE);
+	assert_int_equal(memory.used, 2000);
+	assert_int_equal(a.charged, 2000);
+
+	smtp_data_begin(&b, body2, 1 << 20); /* a second message: only 2096 octets are left */
+	smtp_data_set_budget(&b, &memory);
+	for (int i = 0; i < 3; i++)
+		evbuffer_add(in, line, 1000);
+	evbuffer_add(in, ".\r\n", 3);
+	assert_int_equal(smtp_data_read(&b, in), SMTP_DATA_END);
+	assert_int_equal(b.error, SMTP_DATA_NO_MEMORY);
+	assert_int_equal(evbuffer_get_length(body2), 0); /* what it held went at once */
+	assert_int_equal(memory.used, 2000);             /* and its charge with it */
+	assert_true(b.size > 2096);                      /* the rest was read, not kept */
+
+	/* BDAT content is charged the same way */
+	smtp_data_begin(&b, body2, 1 << 20);
+	smtp_data_set_budget(&b, &memory);
+	evbuffer_add(in, line, 1000);
+	smtp_data_chunk(&b, in, 1000);
+	assert_int_equal(memory.used, 3000);
+	evbuffer_add(in, line, 1000);
+	evbuffer_add(in, line, 1000);
+	smtp_data_chunk(&b, in, 2000);
+	assert_int_equal(b.error, SMTP_DATA_NO_MEMORY);
+	assert_int_equal(memory.used, 2000);
+	assert_int_equal(evbuffer_get_length(in), 0);
+
+	smtp_data_release(&a);
+	assert_int_equal(memory.used, 0);
+	smtp_data_release(&a); /* twice is harmless */
+	assert_int_equal(memory.used, 0);
+	evbuffer_free(in);
+	evbuffer_free(body);
+	evbuffer_free(body2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simple_and_unstuffing),
+		cmocka_unit_test(test_memory_budget),
 		cmocka_unit_test(test_empty_message),
 		cmocka_unit_test(test_pipelined_commands_stay),
 		cmocka_unit_test(test_incomplete_waits),

@@ -1,0 +1,12 @@
+/* diskspace.h — how much room a file system has left for us. */
+#ifndef MAILWERK_UTIL_DISKSPACE_H
+#define MAILWERK_UTIL_DISKSPACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Octets an unprivileged writer may still use on the file system holding path (statvfs f_bavail).
+ * false when it cannot be told (then the caller should not refuse on its account). */
+bool diskspace_available(const char *path, uint64_t *octets_r);
+
+#endif
