@@ -2,7 +2,8 @@
  * AUTH from RFC 5034, STLS from RFC 2595). The table says in which states a keyword is allowed.
  * Everything that touches the maildir runs on a worker thread; the callbacks find their session by
  * id. RETR and TOP stream the message: a worker reads and byte-stuffs one piece at a time, and the
- * next piece is read only when the client has taken most of the previous one. */
+ * next piece is read only when the client has taken most of the previous one; the small messages
+ * after a RETR taken in order are read ahead in the same job. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -18,6 +19,7 @@
 #include "server/login.h"
 #include "server/server.h"
 #include "sasl/sasl.h"
+#include "util/budget.h"
 #include "util/log.h"
 #include "util/worker.h"
 
@@ -26,6 +28,11 @@
  * to POP3_OUTPUT_LOW, so a RETR holds well under 1 MiB whatever the size of the message. */
 #define POP3_RETR_READ 65536
 #define POP3_RETR_PIECE (4 * POP3_RETR_READ)
+/* Read-ahead: a client taking its messages in order (fetchmail and most others, pipelined or not)
+ * gets the next small ones read by the same worker job as the one it asked for, as complete
+ * responses; they wait for it in the session, at most this many messages and octets (as read). */
+#define POP3_AHEAD_MSGS 32
+#define POP3_AHEAD_OCTETS (256 * 1024)
 /* RFC 2449 §4: the first line of a response is at most 512 octets with its CRLF. */
 #define POP3_REPLY_MAX 510
 
@@ -402,6 +409,29 @@ static void cmd_noop(struct pop3_session *s, const struct pop3_cmd *cmd)
 
 /* ---- RETR and TOP: streamed from a worker ---- */
 
+/* Messages read ahead of the client's RETR, in the order it is expected to ask for them. */
+struct pop3_ahead {
+	unsigned count;   /* planned on the loop; on the worker, cut to what could be read */
+	unsigned next;    /* the first not yet asked for */
+	uint64_t charged; /* taken from srv->memory, the budget of message octets held in memory */
+	struct {
+		uint32_t num;
+		struct maildir_msg msg;  /* a copy */
+		struct evbuffer *resp;   /* the whole response ("+OK", stuffed message, "."); worker-built */
+	} e[POP3_AHEAD_MSGS];
+};
+
+static void ahead_free(struct server *srv, struct pop3_ahead *a)
+{
+	if (a == NULL)
+		return;
+	budget_give(&srv->memory, a->charged);
+	for (unsigned i = 0; i < POP3_AHEAD_MSGS; i++)
+		if (a->e[i].resp != NULL)
+			evbuffer_free(a->e[i].resp);
+	free(a);
+}
+
 struct pop3_retr {
 	struct server *srv;
 	uint64_t conn_id;
@@ -418,6 +448,7 @@ struct pop3_retr {
 	uint64_t sent;           /* octets of the response so far, for the log */
 	struct evbuffer *out;    /* this piece, built on the worker */
 	char *buf;               /* read buffer, POP3_RETR_READ octets */
+	struct pop3_ahead *ahead; /* NULL, or the messages to read after this one */
 };
 
 static void retr_free(struct pop3_retr *r)
@@ -427,8 +458,62 @@ static void retr_free(struct pop3_retr *r)
 	if (r->out != NULL)
 		evbuffer_free(r->out);
 	free(r->buf);
+	ahead_free(r->srv, r->ahead);
 	pop3_lock_unref(r->srv, r->lock);
 	free(r);
+}
+
+/* Worker thread: one whole message as a RETR response into resp; false on any failure (then the
+ * client's own RETR of it reads it again and reports what went wrong). */
+static bool ahead_read(const char *maildir, const struct maildir_msg *m, char *buf, struct evbuffer *resp)
+{
+	struct pop3_stuff st;
+	int fd = maildir_msg_open(maildir, m);
+	bool ok = fd >= 0;
+
+	pop3_stuff_init(&st, false, 0);
+	if (ok)
+		ok = evbuffer_add_printf(resp, "+OK %llu octets\r\n", (unsigned long long)m->size) > 0;
+	while (ok) {
+		ssize_t n = read(fd, buf, POP3_RETR_READ);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ok = n == 0;
+			break;
+		}
+		struct evbuffer_iovec v;
+		ok = evbuffer_reserve_space(resp, 2 * (ev_ssize_t)n, &v, 1) >= 1;
+		if (ok) {
+			v.iov_len = pop3_stuff_chunk(&st, buf, (size_t)n, v.iov_base);
+			ok = evbuffer_commit_space(resp, &v, 1) == 0;
+		}
+	}
+	if (ok) {
+		char end[POP3_STUFF_END_MAX];
+		ok = evbuffer_add(resp, end, pop3_stuff_end(&st, end)) == 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Worker thread: reads the planned messages, in order, up to the first that cannot be read. */
+static void ahead_work(struct pop3_retr *r)
+{
+	struct pop3_ahead *a = r->ahead;
+	unsigned i = 0;
+
+	for (; i < a->count; i++) {
+		if ((a->e[i].resp = evbuffer_new()) == NULL || !ahead_read(r->lock->path, &a->e[i].msg, r->buf, a->e[i].resp))
+			break;
+	}
+	for (unsigned j = i; j < a->count; j++) {
+		if (a->e[j].resp != NULL)
+			evbuffer_free(a->e[j].resp);
+		a->e[j].resp = NULL;
+	}
+	a->count = i;
 }
 
 /* Worker thread: opens the file on the first call, then reads, converts and stuffs up to
@@ -480,6 +565,8 @@ static void retr_work(void *arg)
 		r->finished = true;
 		close(r->fd);
 		r->fd = -1;
+		if (r->ahead != NULL)
+			ahead_work(r);
 	}
 }
 
@@ -526,6 +613,11 @@ static void retr_done(void *arg)
 			log_info("session=%llx event=retr msg=%u uid=%s size=%llu sent=%llu", (unsigned long long)s->conn.id,
 				 r->num, r->msg.uid, (unsigned long long)r->msg.size, (unsigned long long)r->sent);
 		s->retrieved++;
+		if (r->ahead != NULL && r->ahead->count > 0) {
+			ahead_free(s->srv, s->ahead);
+			s->ahead = r->ahead; /* they wait for the client's next RETRs */
+			r->ahead = NULL;
+		}
 		retr_free(r);
 		pop3_session_resume(s);
 		return;
@@ -542,10 +634,68 @@ void pop3_cmd_retr_continue(struct pop3_session *s)
 		retr_submit(s);
 }
 
+/* The response to RETR num when it was read ahead: sent at once, with no worker round trip. */
+static bool ahead_take(struct pop3_session *s, uint32_t num)
+{
+	struct pop3_ahead *a = s->ahead;
+
+	if (a == NULL)
+		return false;
+	if (a->next >= a->count || a->e[a->next].num != num) {
+		ahead_free(s->srv, a); /* the client went another way */
+		s->ahead = NULL;
+		return false;
+	}
+	struct evbuffer *resp = a->e[a->next].resp;
+	size_t sent = evbuffer_get_length(resp);
+	evbuffer_add_buffer(pop3_session_out(s), resp);
+	log_info("session=%llx event=retr msg=%u uid=%s size=%llu sent=%zu", (unsigned long long)s->conn.id, num,
+		 a->e[a->next].msg.uid, (unsigned long long)a->e[a->next].msg.size, sent);
+	s->retrieved++;
+	s->last_retr = num;
+	if (++a->next == a->count) {
+		ahead_free(s->srv, a);
+		s->ahead = NULL;
+	}
+	return true;
+}
+
+/* After a second RETR in order, the messages that follow are planned for reading ahead. */
+static struct pop3_ahead *ahead_plan(struct pop3_session *s, uint32_t num, const struct maildir_msg *m)
+{
+	if (num != s->last_retr + 1 || m->size > POP3_RETR_PIECE)
+		return NULL;
+	struct pop3_ahead *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return NULL; /* no read-ahead is no harm */
+	uint64_t octets = 0;
+	for (uint32_t n = num + 1; n <= s->msg_count && a->count < POP3_AHEAD_MSGS; n++) {
+		const struct maildir_msg *next = &s->msgs[n - 1];
+		if (s->deleted[n - 1])
+			continue;
+		if (next->size > POP3_AHEAD_OCTETS - octets)
+			break;
+		octets += next->size;
+		a->e[a->count].num = n;
+		a->e[a->count].msg = *next;
+		a->count++;
+	}
+	/* held in memory like message content in SMTP sessions: only while the budget has room */
+	uint64_t charge = 2 * octets; /* CRLF and byte-stuffing may double it */
+	if (a->count == 0 || !budget_take(&s->srv->memory, charge)) {
+		free(a);
+		return NULL;
+	}
+	a->charged = charge;
+	return a;
+}
+
 static void retr_start(struct pop3_session *s, uint32_t num, bool top, uint32_t lines)
 {
 	const struct maildir_msg *m = msg_get(s, num);
 	if (m == NULL)
+		return;
+	if (!top && ahead_take(s, num))
 		return;
 	struct pop3_retr *r = calloc(1, sizeof(*r));
 	if (r != NULL) {
@@ -571,6 +721,10 @@ static void retr_start(struct pop3_session *s, uint32_t num, bool top, uint32_t 
 	r->lines = lines;
 	r->fd = -1;
 	pop3_stuff_init(&r->st, top, lines);
+	if (!top) {
+		r->ahead = ahead_plan(s, num, m);
+		s->last_retr = num;
+	}
 	/* RFC 2449 §6.6: later commands wait until this response is complete */
 	pop3_session_wait(s);
 	s->retr = r;
@@ -594,6 +748,8 @@ void pop3_cmd_free(struct pop3_session *s)
 		retr_free(s->retr);
 		s->retr = NULL;
 	}
+	ahead_free(s->srv, s->ahead);
+	s->ahead = NULL;
 }
 
 /* ---- QUIT and the UPDATE state ---- */

@@ -53,7 +53,8 @@ struct pop3_lock *pop3_lock_ref(struct pop3_lock *l);
 /* Drops one reference; the last one frees the mailbox for the next session. */
 void pop3_lock_unref(struct server *srv, struct pop3_lock *l);
 
-struct pop3_retr; /* a RETR/TOP in progress (cmd.c) */
+struct pop3_retr;  /* a RETR/TOP in progress (cmd.c) */
+struct pop3_ahead; /* messages read ahead (cmd.c) */
 
 struct pop3_session {
 	struct server_conn conn; /* id, registry, closing */
@@ -76,6 +77,8 @@ struct pop3_session {
 	size_t msg_count;
 	unsigned retrieved; /* RETRs and TOPs answered, for the log */
 	struct pop3_retr *retr; /* a RETR/TOP between two chunks (NULL while a worker has it) */
+	struct pop3_ahead *ahead; /* responses read ahead of the client's next RETRs (cmd.c) */
+	uint32_t last_retr;       /* the message number of the last RETR, 0 before */
 };
 
 /* What pop3 and pop3s listeners start. */

@@ -991,3 +991,51 @@ def test_pipelined_commands_with_large_answers_are_not_stalled(server):
         assert c.closed()
     finally:
         c.close()
+
+
+def test_read_ahead_serves_every_order_byte_exact(server):
+    """Messages taken in order are read ahead of the client's RETRs; whatever order, interleaving
+    (DELE, TOP, LIST) or size (some larger than the read-ahead window), every response is the
+    message, byte-exact, and a message deleted after it was read ahead is not served."""
+    empty(server)
+    sizes = [200, 5000, 70000, 1200, 300000, 800, 90000, 90000, 90000, 64, 10, 2000]
+    msgs = []
+    for i, size in enumerate(sizes):
+        lines = [(b"%d." % i) + b"x" * 70] * max(1, size // 73) + [b".dot line %d" % i]
+        msgs.append(message("ahead %d" % i, lines))
+        drop(server, msgs[-1])
+    n = len(msgs)
+    c = raw_stls(server)
+    try:
+        c.login()
+        # in order, pipelined: the read-ahead path
+        c.send(b"".join(b"RETR %d\r\n" % (i + 1) for i in range(n)))
+        for i in range(n):
+            assert c.line().startswith(b"+OK %d octets" % len(msgs[i]))
+            assert unstuff(c.multi()) == msgs[i], i
+        # in order again, one at a time, with a TOP and a LIST between two RETRs
+        for i in range(n):
+            assert c.cmd("RETR %d" % (i + 1)).startswith(b"+OK")
+            assert unstuff(c.multi()) == msgs[i], i
+            if i == 3:
+                assert c.cmd("TOP 9 0").startswith(b"+OK")
+                assert unstuff(c.multi()) == msgs[8].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+                assert c.cmd("LIST 2").startswith(b"+OK 2 ")
+        # backwards and skipping: never the wrong message
+        for i in [12, 1, 2, 3, 7, 5, 6, 11, 10, 9]:
+            assert c.cmd("RETR %d" % i).startswith(b"+OK")
+            assert unstuff(c.multi()) == msgs[i - 1], i
+        # a message read ahead and then deleted is not served
+        assert c.cmd("RETR 1").startswith(b"+OK")
+        c.multi()
+        assert c.cmd("RETR 2").startswith(b"+OK")  # 3.. are read ahead now
+        c.multi()
+        assert c.cmd("DELE 3").startswith(b"+OK")
+        assert c.cmd("RETR 3").startswith(b"-ERR")
+        assert c.cmd("RETR 4").startswith(b"+OK")
+        assert unstuff(c.multi()) == msgs[3]
+        assert c.cmd("QUIT").startswith(b"+OK")
+        assert c.closed()
+    finally:
+        c.close()
+    assert len(files(server)) == n - 1
