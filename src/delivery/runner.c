@@ -434,10 +434,10 @@ static void runner_log_remote(const struct remote_job *j, const struct remote_rc
 	char text[600];
 	log_safe(text, sizeof(text), r->text, (unsigned)strlen(r->text));
 	if (r->result == RESULT_OK)
-		log_info("queue_id=%s event=delivered rcpt=%s relay=%s tls=%s%s%s reply=\"%s\"", j->id, r->addr, j->relay,
+		log_info("queue_id=%s event=delivered rcpt=%s relay=%s tls=%s%s%s reply=%s", j->id, r->addr, j->relay,
 			 j->tls, j->cipher[0] ? " cipher=" : "", j->cipher, text);
 	else
-		log_warn("queue_id=%s event=%s rcpt=%s relay=%s attempts=%u error=\"%s\"", j->id,
+		log_warn("queue_id=%s event=%s rcpt=%s relay=%s attempts=%u error=%s", j->id,
 			 r->result == RESULT_TEMPFAIL ? "deferred" : "failed", r->addr, j->relay[0] ? j->relay : "none",
 			 r->attempts + 1, text);
 }

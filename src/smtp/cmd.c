@@ -487,8 +487,10 @@ static void store_done(void *arg, enum result res, const char *reason)
 {
 	struct store_ctx *c = arg;
 	struct smtp_session *s = smtp_session_find(c->srv, c->session_id);
-	char from[128];
-	log_safe(from, sizeof(from), c->from, (unsigned)strlen(c->from));
+	/* the brackets go inside the value: a quoted local part or an SRS '=' must not end it early */
+	char path[ADDR_TEXT_MAX + 3], from[128];
+	snprintf(path, sizeof(path), "<%s>", c->from);
+	log_safe(from, sizeof(from), path, (unsigned)strlen(path));
 
 	if (s == NULL) {
 		/* the client left before our answer: the message may be delivered, nobody was told 250 */
@@ -502,7 +504,7 @@ static void store_done(void *arg, enum result res, const char *reason)
 		smtp_session_tls_info(s, &ver, &cipher);
 		if (s->auth_user[0] != '\0')
 			log_safe(user, sizeof(user), s->auth_user, (unsigned)strlen(s->auth_user));
-		log_info("session=%llx queue_id=%s event=accepted from=<%s> rcpts=%u size=%zu tls=%s auth=%s client=%s",
+		log_info("session=%llx queue_id=%s event=accepted from=%s rcpts=%u size=%zu tls=%s auth=%s client=%s",
 			 (unsigned long long)s->conn.id, c->id, from, c->rcpts, c->size, ver, user, s->ip);
 		s->messages++;
 		smtp_reply(smtp_session_out(s), 250, "2.0.0", "Ok: queued as %s", c->id);

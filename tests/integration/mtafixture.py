@@ -548,13 +548,14 @@ _ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})|\\(.)")
 
 
 def parse_log_line(line):
-    """A key=value log line as a dict: quoted values unquoted, and the escapes the server writes
-    for octets that cannot stand in a value (\\x20 for a space, \\" ...) turned back."""
+    """A logfmt line as a dict: quoted values unquoted, and the escapes the server writes inside
+    quotes (\\" and \\\\, \\xNN for a control octet or one that is not UTF-8) turned back."""
     out = {}
     for key, value in _FIELD.findall(line):
+        # logfmt: a bare value is literal, escapes live only inside quotes
         if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-            value = value[1:-1]
-        out[key] = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)) if m.group(1) else m.group(2), value)
+            value = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)) if m.group(1) else m.group(2), value[1:-1])
+        out[key] = value
     return out
 
 
