@@ -15,6 +15,10 @@
 #   BENCH_SECONDS=N      the shortest timed run wanted (default 3, QUICK 2)
 #   BENCH_SIZES, BENCH_SESSIONS, BENCH_MODES   space-separated subsets, e.g. BENCH_SESSIONS="50"
 #                        (sizes in bytes; modes: conn = one message per connection, persist = -d)
+#                        Large messages: BENCH_SIZES="102400 1048576" BENCH_SESSIONS=50 runs 100 KiB
+#                        and 1 MiB; a 1 MiB case starts from 500 timed messages (not 2000), within
+#                        the 1 GiB of bodies a run may send, and each mailwerk data dir is removed
+#                        after its run (unless BENCH_KEEP=1), so the disk holds one run's queue.
 #   BENCH_REPEAT=N       runs per target and case; the table shows the median (default 1)
 #   BENCH_WARMUP=N       untimed messages before each timed run (default 300)
 #   BENCH_RCPT=ADDR      recipient (default: the demo user mailwerk init prints, else user@bench.test)
@@ -72,6 +76,8 @@ count_for() {
 		echo "$BENCH_MSGS"
 	elif [ "$QUICK" = 1 ]; then
 		echo 1000
+	elif [ "$1" -ge 1048576 ]; then
+		echo 500 # 1 MiB messages: 2000 would be 2 GiB of bodies, twice the cap of a run
 	elif [ "$1" -ge 65536 ] && [ "$2" -eq 1 ]; then
 		echo 500 # one session of 100 KiB messages: 2000 would take minutes on the peer
 	else
@@ -79,7 +85,11 @@ count_for() {
 	fi
 }
 
-size_label() { if [ $(($1 % 1024)) -eq 0 ]; then echo "$(($1 / 1024))KiB"; else echo "${1}B"; fi; }
+size_label() {
+	if [ $(($1 % 1048576)) -eq 0 ]; then echo "$(($1 / 1048576))MiB"
+	elif [ $(($1 % 1024)) -eq 0 ]; then echo "$(($1 / 1024))KiB"
+	else echo "${1}B"; fi
+}
 mode_label() { if [ "$1" = persist ]; then echo "persistent connections (-d)"; else echo "one message per connection"; fi; }
 
 # ---- work dir and cleanup ----------------------------------------------------------------------
@@ -90,27 +100,12 @@ SINK_PID=
 SRC_PID=
 # shellcheck disable=SC2034 # read by pf_stop in lib.sh
 PF_STARTED=0
-CLEANED=0
-cleanup() {
-	local rc=$?
-	[ "$CLEANED" = 1 ] && return
-	CLEANED=1
-	set +e
-	trap '' INT TERM
-	[ -n "$SRC_PID" ] && stop_pid "$SRC_PID" smtp-source
-	[ -n "$MW_PID" ] && stop_pid "$MW_PID" mailwerk
-	[ -n "$SINK_PID" ] && stop_pid "$SINK_PID" smtp-sink
-	pf_stop
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		log "work dir kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
+bench_cleanup_pid SRC_PID smtp-source
+bench_cleanup_pid MW_PID mailwerk
+bench_cleanup_pid SINK_PID smtp-sink
+bench_cleanup_call pf_stop
+bench_cleanup_dir WORK
+bench_on_exit
 
 # ---- mailwerk ----------------------------------------------------------------------------------
 MW_N=0
@@ -254,6 +249,8 @@ run_target() {
 		fi
 		kill -0 "$MW_PID" 2>/dev/null || { warn "mailwerk, $label: the server died during the run ($(tail -n 3 "$WORK/mailwerk-$MW_N.serve.log"))"; valid=0; }
 		mw_stop
+		# its queue is counted: free the disk for the next run (the .init.log and .serve.log beside it stay)
+		[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK/mailwerk-$MW_N"
 		;;
 	postfix)
 		got=$(pf_hold_count)

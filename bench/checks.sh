@@ -112,30 +112,15 @@ SINK_PID=
 CL_PID=
 # shellcheck disable=SC2034 # read by pf_stop in lib.sh
 PF_STARTED=0
-CLEANED=0
-cleanup() {
-	local rc=$? k
-	[ "$CLEANED" = 1 ] && return
-	CLEANED=1
-	set +e
-	trap '' INT TERM
-	[ -n "$CL_PID" ] && stop_pid "$CL_PID" client
-	for k in "${!MWPID[@]}"; do stop_pid "${MWPID[$k]}" "mailwerk ($k)"; done
-	pf_stop
-	[ -n "$DKIM_PID" ] && stop_pid "$DKIM_PID" opendkim
-	[ -n "$DMARC_PID" ] && stop_pid "$DMARC_PID" opendmarc
-	[ -n "$SINK_PID" ] && stop_pid "$SINK_PID" smtp-sink
-	[ -n "$DNS_PID" ] && stop_pid "$DNS_PID" "DNS server"
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		log "work dir kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
+bench_cleanup_pid CL_PID client
+bench_cleanup_pids MWPID mailwerk
+bench_cleanup_call pf_stop
+bench_cleanup_pid DKIM_PID opendkim
+bench_cleanup_pid DMARC_PID opendmarc
+bench_cleanup_pid SINK_PID smtp-sink
+bench_cleanup_pid DNS_PID "DNS server"
+bench_cleanup_dir WORK
+bench_on_exit
 
 # bg_run SECONDS OUT CMD...: CMD under timeout in the background (so the trap can stop it), stdout
 # to OUT, stderr to OUT.err; returns its exit status (124: timed out)

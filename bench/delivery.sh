@@ -101,27 +101,12 @@ DV_PID=
 CL_PID=
 # shellcheck disable=SC2034 # read by pf_stop in lib.sh
 PF_STARTED=0
-CLEANED=0
-cleanup() {
-	local rc=$?
-	[ "$CLEANED" = 1 ] && return
-	CLEANED=1
-	set +e
-	trap '' INT TERM
-	[ -n "$CL_PID" ] && stop_pid "$CL_PID" client
-	[ -n "$MW_PID" ] && stop_pid "$MW_PID" mailwerk
-	[ -n "$DV_PID" ] && stop_pid "$DV_PID" dovecot
-	pf_stop
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		log "work dir kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
+bench_cleanup_pid CL_PID client
+bench_cleanup_pid MW_PID mailwerk
+bench_cleanup_pid DV_PID dovecot
+bench_cleanup_call pf_stop
+bench_cleanup_dir WORK
+bench_on_exit
 
 # client OUT SECONDS ARGS... : runs bench/delivery.py in the background (so the trap can stop it),
 # its JSON to OUT; returns its exit status (2: it reported an error, 124: timed out).

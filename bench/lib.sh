@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bench/lib.sh — helpers for bench/accept.sh (sourced, not run). Every wait here is bounded.
+# bench/lib.sh — helpers the bench/*.sh scripts share (sourced, not run). Every wait here is bounded.
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -69,6 +69,72 @@ stop_pid() {
 		fi
 	fi
 	wait "$pid" 2>/dev/null || true
+}
+
+# ---- cleanup on exit -----------------------------------------------------------------------------
+# A script lists what to undo, in the order it must happen, then calls bench_on_exit once. Variables
+# are named, not their values: they are read at exit, so a server restarted (or not yet started)
+# under the same variable is handled as it stands then.
+#   bench_cleanup_pid VAR NAME     stop_pid "$VAR" NAME, when VAR is not empty
+#   bench_cleanup_pids ARRAY NAME  stop_pid of every value of the (associative) array, as "NAME (key)"
+#   bench_cleanup_call FUNC        FUNC (e.g. pf_stop, which knows whether Postfix was started)
+#   bench_cleanup_dir VAR          rm -rf "$VAR", or keep it and say so when BENCH_KEEP=1
+BENCH_CLEANUP_KIND=()
+BENCH_CLEANUP_ARG=()
+BENCH_CLEANUP_NAME=()
+BENCH_CLEANED=0
+
+bench_cleanup_add() {
+	BENCH_CLEANUP_KIND+=("$1")
+	BENCH_CLEANUP_ARG+=("$2")
+	BENCH_CLEANUP_NAME+=("${3:-}")
+}
+bench_cleanup_pid() { bench_cleanup_add pid "$1" "$2"; }
+bench_cleanup_pids() { bench_cleanup_add pids "$1" "$2"; }
+bench_cleanup_call() { bench_cleanup_add call "$1"; }
+bench_cleanup_dir() { bench_cleanup_add dir "$1"; }
+
+# bench_stop_each ARRAY NAME: stop_pid of every value of ARRAY, named "NAME (key)"
+bench_stop_each() {
+	local -n bench_arr=$1
+	local k
+	for k in "${!bench_arr[@]}"; do stop_pid "${bench_arr[$k]}" "$2 ($k)"; done
+}
+
+# The EXIT trap: runs once (an INT or TERM exits through it), with errors ignored and further signals
+# held off so that a second ^C cannot leave a server running; keeps the script's exit status. Only
+# the script itself cleans up: a child forked with '&' still has the traps until it execs, and one
+# stopped in that moment must not remove the work dir under the script.
+bench_cleanup() {
+	local rc=$? i arg name
+	[ "$BASHPID" = "$$" ] || return
+	[ "$BENCH_CLEANED" = 1 ] && return
+	BENCH_CLEANED=1
+	set +e
+	trap '' INT TERM
+	for i in "${!BENCH_CLEANUP_KIND[@]}"; do
+		arg=${BENCH_CLEANUP_ARG[$i]}
+		name=${BENCH_CLEANUP_NAME[$i]}
+		case ${BENCH_CLEANUP_KIND[$i]} in
+		pid) [ -n "${!arg:-}" ] && stop_pid "${!arg}" "$name" ;;
+		pids) bench_stop_each "$arg" "$name" ;;
+		call) "$arg" ;;
+		dir)
+			if [ "${BENCH_KEEP:-0}" = 1 ]; then
+				log "work dir kept: ${!arg}"
+			else
+				rm -rf "${!arg}"
+			fi
+			;;
+		esac
+	done
+	exit "$rc"
+}
+
+bench_on_exit() {
+	trap bench_cleanup EXIT
+	trap 'log "interrupted"; exit 130' INT
+	trap 'log "terminated"; exit 143' TERM
 }
 
 # rate COUNT T0 T1 -> messages per second, one decimal
