@@ -421,6 +421,8 @@ struct pop3_ahead {
 	} e[POP3_AHEAD_MSGS];
 };
 
+static void ahead_drop(struct pop3_session *s);
+
 static void ahead_free(struct server *srv, struct pop3_ahead *a)
 {
 	if (a == NULL)
@@ -499,13 +501,12 @@ static bool ahead_read(const char *maildir, const struct maildir_msg *m, char *b
 }
 
 /* Worker thread: reads the planned messages, in order, up to the first that cannot be read. */
-static void ahead_work(struct pop3_retr *r)
+static void ahead_work(struct pop3_ahead *a, const char *maildir, char *buf)
 {
-	struct pop3_ahead *a = r->ahead;
 	unsigned i = 0;
 
 	for (; i < a->count; i++) {
-		if ((a->e[i].resp = evbuffer_new()) == NULL || !ahead_read(r->lock->path, &a->e[i].msg, r->buf, a->e[i].resp))
+		if ((a->e[i].resp = evbuffer_new()) == NULL || !ahead_read(maildir, &a->e[i].msg, buf, a->e[i].resp))
 			break;
 	}
 	for (unsigned j = i; j < a->count; j++) {
@@ -566,7 +567,7 @@ static void retr_work(void *arg)
 		close(r->fd);
 		r->fd = -1;
 		if (r->ahead != NULL)
-			ahead_work(r);
+			ahead_work(r->ahead, r->lock->path, r->buf);
 	}
 }
 
@@ -614,7 +615,7 @@ static void retr_done(void *arg)
 				 r->num, r->msg.uid, (unsigned long long)r->msg.size, (unsigned long long)r->sent);
 		s->retrieved++;
 		if (r->ahead != NULL && r->ahead->count > 0) {
-			ahead_free(s->srv, s->ahead);
+			ahead_drop(s);
 			s->ahead = r->ahead; /* they wait for the client's next RETRs */
 			r->ahead = NULL;
 		}
@@ -634,42 +635,15 @@ void pop3_cmd_retr_continue(struct pop3_session *s)
 		retr_submit(s);
 }
 
-/* The response to RETR num when it was read ahead: sent at once, with no worker round trip. */
-static bool ahead_take(struct pop3_session *s, uint32_t num)
+/* Plans the messages after number after for reading ahead: those not deleted, in order, within the
+ * window. NULL when there are none or the memory budget has no room. */
+static struct pop3_ahead *ahead_plan(struct pop3_session *s, uint32_t after)
 {
-	struct pop3_ahead *a = s->ahead;
-
-	if (a == NULL)
-		return false;
-	if (a->next >= a->count || a->e[a->next].num != num) {
-		ahead_free(s->srv, a); /* the client went another way */
-		s->ahead = NULL;
-		return false;
-	}
-	struct evbuffer *resp = a->e[a->next].resp;
-	size_t sent = evbuffer_get_length(resp);
-	evbuffer_add_buffer(pop3_session_out(s), resp);
-	log_info("session=%llx event=retr msg=%u uid=%s size=%llu sent=%zu", (unsigned long long)s->conn.id, num,
-		 a->e[a->next].msg.uid, (unsigned long long)a->e[a->next].msg.size, sent);
-	s->retrieved++;
-	s->last_retr = num;
-	if (++a->next == a->count) {
-		ahead_free(s->srv, a);
-		s->ahead = NULL;
-	}
-	return true;
-}
-
-/* After a second RETR in order, the messages that follow are planned for reading ahead. */
-static struct pop3_ahead *ahead_plan(struct pop3_session *s, uint32_t num, const struct maildir_msg *m)
-{
-	if (num != s->last_retr + 1 || m->size > POP3_RETR_PIECE)
-		return NULL;
 	struct pop3_ahead *a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return NULL; /* no read-ahead is no harm */
 	uint64_t octets = 0;
-	for (uint32_t n = num + 1; n <= s->msg_count && a->count < POP3_AHEAD_MSGS; n++) {
+	for (uint32_t n = after + 1; n <= s->msg_count && a->count < POP3_AHEAD_MSGS; n++) {
 		const struct maildir_msg *next = &s->msgs[n - 1];
 		if (s->deleted[n - 1])
 			continue;
@@ -690,13 +664,142 @@ static struct pop3_ahead *ahead_plan(struct pop3_session *s, uint32_t num, const
 	return a;
 }
 
-static void retr_start(struct pop3_session *s, uint32_t num, bool top, uint32_t lines)
+/* A batch read ahead while the client takes the one before it, so that reading and sending overlap. */
+struct pop3_ahead_job {
+	struct server *srv;
+	uint64_t conn_id;
+	unsigned generation;     /* the session's ahead_generation when it was planned */
+	struct pop3_lock *lock;  /* a reference: its path names the maildir */
+	struct pop3_ahead *a;
+	char buf[POP3_RETR_READ];
+};
+
+static void ahead_job_work(void *arg)
+{
+	struct pop3_ahead_job *j = arg;
+	ahead_work(j->a, j->lock->path, j->buf);
+}
+
+static void ahead_drop(struct pop3_session *s)
+{
+	ahead_free(s->srv, s->ahead);
+	ahead_free(s->srv, s->ahead_next);
+	s->ahead = s->ahead_next = NULL;
+	s->ahead_generation++; /* a batch still being read is dropped when it arrives */
+	s->ahead_pending = false;
+	s->ahead_wait = 0;
+}
+
+static bool ahead_serve(struct pop3_session *s, uint32_t num);
+static bool retr_start(struct pop3_session *s, uint32_t num, bool top, uint32_t lines);
+
+static void ahead_job_done(void *arg)
+{
+	struct pop3_ahead_job *j = arg;
+	struct pop3_session *s = pop3_session_find(j->srv, j->conn_id);
+
+	if (s == NULL || j->generation != s->ahead_generation || j->a->count == 0) {
+		if (s != NULL && j->generation == s->ahead_generation)
+			s->ahead_pending = false;
+		uint32_t wait = s != NULL && j->generation == s->ahead_generation ? s->ahead_wait : 0;
+		ahead_free(j->srv, j->a);
+		pop3_lock_unref(j->srv, j->lock);
+		free(j);
+		if (wait != 0) { /* the client asked for one that could not be read ahead: read it itself */
+			s->ahead_wait = 0;
+			if (!retr_start(s, wait, false, 0))
+				pop3_session_resume(s);
+		}
+		return;
+	}
+	s->ahead_pending = false;
+	s->ahead_next = j->a;
+	pop3_lock_unref(j->srv, j->lock);
+	free(j);
+	if (s->ahead_wait != 0) {
+		uint32_t num = s->ahead_wait;
+		s->ahead_wait = 0;
+		if (ahead_serve(s, num) || !retr_start(s, num, false, 0))
+			pop3_session_resume(s);
+	}
+}
+
+/* Starts reading the batch after the current one, unless one is on its way or ready. */
+static void ahead_refill(struct pop3_session *s)
+{
+	const struct pop3_ahead *cur = s->ahead;
+	if (s->ahead_pending || s->ahead_next != NULL || cur == NULL)
+		return;
+	struct pop3_ahead *a = ahead_plan(s, cur->e[cur->count - 1].num);
+	if (a == NULL)
+		return;
+	struct pop3_ahead_job *j = malloc(sizeof(*j));
+	if (j == NULL) {
+		ahead_free(s->srv, a);
+		return;
+	}
+	j->srv = s->srv;
+	j->conn_id = s->conn.id;
+	j->generation = s->ahead_generation;
+	j->lock = pop3_lock_ref(s->lock);
+	j->a = a;
+	s->ahead_pending = true;
+	s->ahead_pending_first = a->e[0].num;
+	worker_pool_submit(s->srv->workers, ahead_job_work, ahead_job_done, j);
+}
+
+/* Sends the response to RETR num from what was read ahead; false when it is not there. */
+static bool ahead_serve(struct pop3_session *s, uint32_t num)
+{
+	struct pop3_ahead *a = s->ahead;
+
+	if ((a == NULL || a->next == a->count) && s->ahead_next != NULL) {
+		ahead_free(s->srv, a); /* used up: the next batch takes over */
+		a = s->ahead = s->ahead_next;
+		s->ahead_next = NULL;
+	}
+	if (a == NULL || a->next >= a->count || a->e[a->next].num != num)
+		return false;
+	struct evbuffer *resp = a->e[a->next].resp;
+	size_t sent = evbuffer_get_length(resp);
+	evbuffer_add_buffer(pop3_session_out(s), resp);
+	log_info("session=%llx event=retr msg=%u uid=%s size=%llu sent=%zu", (unsigned long long)s->conn.id, num,
+		 a->e[a->next].msg.uid, (unsigned long long)a->e[a->next].msg.size, sent);
+	s->retrieved++;
+	s->last_retr = num;
+	a->next++;
+	if (2 * (a->count - a->next) <= a->count)
+		ahead_refill(s); /* half taken: the next batch is read while the rest goes out */
+	return true;
+}
+
+/* RETR num from the read-ahead: answered now, or (when its batch is still being read) as soon as it
+ * is in. false when it was not read ahead: the caller reads it. */
+static bool ahead_take(struct pop3_session *s, uint32_t num)
+{
+	if (s->ahead == NULL && s->ahead_next == NULL && !s->ahead_pending)
+		return false;
+	if (ahead_serve(s, num))
+		return true;
+	if (s->ahead_pending && s->ahead_pending_first == num &&
+	    (s->ahead == NULL || s->ahead->next == s->ahead->count)) {
+		/* RFC 2449 §6.6: later commands wait until this response is complete */
+		s->ahead_wait = num;
+		pop3_session_wait(s);
+		return true;
+	}
+	ahead_drop(s); /* the client went another way */
+	return false;
+}
+
+/* Answers RETR/TOP num; true when the session now waits for the answer (a worker reads it). */
+static bool retr_start(struct pop3_session *s, uint32_t num, bool top, uint32_t lines)
 {
 	const struct maildir_msg *m = msg_get(s, num);
 	if (m == NULL)
-		return;
+		return false;
 	if (!top && ahead_take(s, num))
-		return;
+		return s->ahead_wait != 0;
 	struct pop3_retr *r = calloc(1, sizeof(*r));
 	if (r != NULL) {
 		r->out = evbuffer_new();
@@ -710,7 +813,7 @@ static void retr_start(struct pop3_session *s, uint32_t num, bool top, uint32_t 
 			free(r);
 		}
 		reply(s, false, "[SYS/TEMP] Out of memory, try again later");
-		return;
+		return false;
 	}
 	r->srv = s->srv;
 	r->conn_id = s->conn.id;
@@ -722,13 +825,16 @@ static void retr_start(struct pop3_session *s, uint32_t num, bool top, uint32_t 
 	r->fd = -1;
 	pop3_stuff_init(&r->st, top, lines);
 	if (!top) {
-		r->ahead = ahead_plan(s, num, m);
+		/* a second RETR in order: the messages after this small one are read with it */
+		if (num == s->last_retr + 1 && m->size <= POP3_RETR_PIECE)
+			r->ahead = ahead_plan(s, num);
 		s->last_retr = num;
 	}
 	/* RFC 2449 §6.6: later commands wait until this response is complete */
 	pop3_session_wait(s);
 	s->retr = r;
 	retr_submit(s);
+	return true;
 }
 
 static void cmd_retr(struct pop3_session *s, const struct pop3_cmd *cmd)
@@ -748,8 +854,7 @@ void pop3_cmd_free(struct pop3_session *s)
 		retr_free(s->retr);
 		s->retr = NULL;
 	}
-	ahead_free(s->srv, s->ahead);
-	s->ahead = NULL;
+	ahead_drop(s);
 }
 
 /* ---- QUIT and the UPDATE state ---- */

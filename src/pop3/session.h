@@ -77,8 +77,14 @@ struct pop3_session {
 	size_t msg_count;
 	unsigned retrieved; /* RETRs and TOPs answered, for the log */
 	struct pop3_retr *retr; /* a RETR/TOP between two chunks (NULL while a worker has it) */
-	struct pop3_ahead *ahead; /* responses read ahead of the client's next RETRs (cmd.c) */
-	uint32_t last_retr;       /* the message number of the last RETR, 0 before */
+	/* RETR read-ahead (cmd.c): the batch being taken, the next one once read, whether it is being
+	 * read (and from which message), the RETR waiting for it (0: none) */
+	struct pop3_ahead *ahead, *ahead_next;
+	bool ahead_pending;
+	uint32_t ahead_pending_first;
+	uint32_t ahead_wait;
+	unsigned ahead_generation; /* changes when the read-ahead is dropped */
+	uint32_t last_retr;        /* the message number of the last RETR, 0 before */
 };
 
 /* What pop3 and pop3s listeners start. */

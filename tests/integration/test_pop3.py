@@ -1039,3 +1039,35 @@ def test_read_ahead_serves_every_order_byte_exact(server):
     finally:
         c.close()
     assert len(files(server)) == n - 1
+
+
+def test_read_ahead_batches_overlap_and_stay_exact(server):
+    """Many small messages taken in order: batch after batch is read ahead while the one before goes
+    out (and a RETR that catches up with a batch still being read waits for it), a DELE between two
+    batches drops what was read ahead, and every response is still the right message."""
+    empty(server)
+    msgs = [message("batch %d" % i, [b"line %d of message %d" % (k, i) for k in range(30 + i % 7)])
+            for i in range(150)]
+    for m in msgs:
+        drop(server, m)
+    c = raw_stls(server)
+    try:
+        c.login()
+        c.send(b"".join(b"RETR %d\r\n" % (i + 1) for i in range(100)))
+        for i in range(100):
+            assert c.line().startswith(b"+OK %d octets" % len(msgs[i])), i
+            assert unstuff(c.multi()) == msgs[i], i
+        for i in range(100, 120):  # one at a time: the next batch is read while these go out
+            assert c.cmd("RETR %d" % (i + 1)).startswith(b"+OK"), i
+            assert unstuff(c.multi()) == msgs[i], i
+        assert c.cmd("DELE 122").startswith(b"+OK")
+        c.send(b"RETR 121\r\nRETR 122\r\nRETR 123\r\nRETR 150\r\nRETR 124\r\n")
+        assert c.line().startswith(b"+OK") and unstuff(c.multi()) == msgs[120]
+        assert c.line().startswith(b"-ERR")
+        for i in (123, 150, 124):
+            assert c.line().startswith(b"+OK") and unstuff(c.multi()) == msgs[i - 1], i
+        assert c.cmd("QUIT").startswith(b"+OK")
+        assert c.closed()
+    finally:
+        c.close()
+    assert len(files(server)) == 149
