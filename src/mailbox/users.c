@@ -7,25 +7,21 @@
 #include "mailbox/users_db.h"
 
 #include <crypt.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
+#include "db/db.h"
 #include "util/addr.h"
 
-/* Bump with every schema change and add the migration step in users_schema_ensure(). */
-#define USERS_SCHEMA_VERSION 2
-
+/* Every schema change is a new step at the end of users_schema_steps. */
 static const char users_schema_v1[] =
 	"CREATE TABLE domains(name TEXT PRIMARY KEY);"
 	"CREATE TABLE users("
@@ -35,8 +31,7 @@ static const char users_schema_v1[] =
 	" created INTEGER NOT NULL);"
 	/* the case-insensitive fallback lookup and the duplicate check must not scan the table */
 	"CREATE INDEX users_address_nocase ON users(address COLLATE NOCASE);"
-	"CREATE INDEX users_domain ON users(domain);"
-	"PRAGMA user_version = 1;";
+	"CREATE INDEX users_domain ON users(domain);";
 
 /* Version 2: aliases (an address "@domain" is the domain's catch-all) and per-user quotas. */
 static const char users_schema_v2[] =
@@ -45,8 +40,13 @@ static const char users_schema_v2[] =
 	" domain TEXT NOT NULL REFERENCES domains(name),"
 	" targets TEXT NOT NULL);"
 	"CREATE INDEX aliases_address_nocase ON aliases(address COLLATE NOCASE);"
-	"ALTER TABLE users ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;"
-	"PRAGMA user_version = 2;";
+	"ALTER TABLE users ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;";
+
+/* steps[v] brings version v to v + 1 (db.h) */
+static const char *const users_schema_steps[] = { users_schema_v1, users_schema_v2 };
+static const struct db_schema users_schema = {
+	users_schema_steps, sizeof(users_schema_steps) / sizeof(users_schema_steps[0]),
+};
 
 enum result users_fail(struct users *u, enum result r, const char **error_r, const char *fmt, ...)
 {
@@ -137,123 +137,49 @@ sqlite3_stmt *users_prepare(struct users *u, const char *sql)
 	return st;
 }
 
-static int users_pragma_int(struct users *u, const char *sql, int *v_r)
-{
-	sqlite3_stmt *st = users_prepare(u, sql);
-	if (!st)
-		return sqlite3_errcode(u->db);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*v_r = sqlite3_column_int(st, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static const char *users_schema_ensure(struct users *u)
-{
-	if (users_exec(u, "BEGIN IMMEDIATE") != SQLITE_OK)
-		return sqlite3_errstr(sqlite3_errcode(u->db));
-	int version = 0;
-	int rc = users_pragma_int(u, "PRAGMA user_version", &version);
-	if (rc != SQLITE_OK) {
-		users_exec(u, "ROLLBACK");
-		return sqlite3_errstr(rc);
-	}
-	if (version > USERS_SCHEMA_VERSION) {
-		users_exec(u, "ROLLBACK");
-		return "the database was written by a newer mailwerk (its schema version is unknown to this one)";
-	}
-	if ((version < 1 && users_exec(u, users_schema_v1) != SQLITE_OK) ||
-	    (version < 2 && users_exec(u, users_schema_v2) != SQLITE_OK)) {
-		const char *e = sqlite3_errstr(sqlite3_errcode(u->db));
-		users_exec(u, "ROLLBACK");
-		return e;
-	}
-	if (users_exec(u, "COMMIT") != SQLITE_OK) {
-		const char *e = sqlite3_errstr(sqlite3_errcode(u->db));
-		users_exec(u, "ROLLBACK");
-		return e;
-	}
-	return NULL;
-}
-
 struct users *users_open(const char *data_dir, const char **error_r)
 {
+	/* u is gone when this fails: the sentence stays here until the next failed open on this thread */
+	static _Thread_local char open_error[DB_ERROR_SIZE];
+	/* The file holds password hashes: created without world access (its -wal and -shm files copy
+	 * its mode). FULLMUTEX: the handle may be used from a worker thread as well as the loop thread;
+	 * the statement cache (db.h, one thread at a time) serves only the opening, and users_prepare
+	 * prepares its own statements, so SQLite's mutex is all the handle needs.
+	 * synchronous=FULL makes every commit durable, which an account change must be once the
+	 * command says "done". foreign_keys: users and aliases must name a local domain. */
+	static const struct db_opts opts = {
+		.flags = SQLITE_OPEN_FULLMUTEX,
+		.create_mode = 0640,
+		.sync = DB_SYNC_FULL,
+		.foreign_keys = true,
+		.schema = &users_schema,
+	};
 	char path[4096];
 	int n = snprintf(path, sizeof(path), "%s/mailwerk.db", data_dir);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
 		*error_r = "the data directory path is too long";
 		return NULL;
 	}
-	/* The file holds password hashes. SQLite would create it 0644, and its -wal and -shm files copy
-	 * the database file's mode, so create it ourselves first without world access. An empty file is
-	 * a valid empty database. O_EXCL: closing a descriptor of an existing database would drop
-	 * every POSIX lock this process holds on it (see queue_db_precreate in store_sqlite.c). */
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0 && errno != EEXIST) {
-		*error_r = strerror(errno); /* glibc: static text for every known errno */
-		return NULL;
-	}
-	if (fd >= 0)
-		close(fd);
-
 	struct users *u = calloc(1, sizeof(*u));
 	if (!u) {
 		*error_r = "out of memory";
 		return NULL;
 	}
-	/* FULLMUTEX: the handle may be used from a worker thread as well as the loop thread. */
-	int rc = sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-				 NULL);
-	const char *err = NULL;
-	if (rc != SQLITE_OK) {
-		err = sqlite3_errstr(rc);
-		goto fail;
+	u->conn = db_open(path, &opts, open_error, sizeof(open_error));
+	if (!u->conn) {
+		*error_r = open_error;
+		free(u);
+		return NULL;
 	}
-	sqlite3_busy_timeout(u->db, 5000);
-
-	/* WAL lets readers (the server) proceed while a writer (the CLI) commits; synchronous=FULL
-	 * makes every commit durable, which an account change must be once the command says "done". */
-	sqlite3_stmt *st = users_prepare(u, "PRAGMA journal_mode=WAL");
-	if (!st) {
-		err = sqlite3_errstr(sqlite3_errcode(u->db));
-		goto fail;
-	}
-	rc = sqlite3_step(st);
-	bool wal = rc == SQLITE_ROW && sqlite3_column_text(st, 0) &&
-		   strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-	if (rc != SQLITE_ROW)
-		err = sqlite3_errstr(sqlite3_errcode(u->db));
-	sqlite3_finalize(st);
-	if (err)
-		goto fail;
-	if (!wal) {
-		err = "cannot switch the database to WAL mode (is it on a network file system?)";
-		goto fail;
-	}
-	if (users_exec(u, "PRAGMA synchronous=FULL") != SQLITE_OK ||
-	    users_exec(u, "PRAGMA foreign_keys=ON") != SQLITE_OK) {
-		err = sqlite3_errstr(sqlite3_errcode(u->db));
-		goto fail;
-	}
-	err = users_schema_ensure(u);
-	if (err)
-		goto fail;
+	u->db = db_sqlite(u->conn);
 	return u;
-
-fail:
-	*error_r = err;
-	users_close(u);
-	return NULL;
 }
 
 void users_close(struct users *u)
 {
 	if (!u)
 		return;
-	sqlite3_close(u->db); /* every statement is finalized where it is used, so this cannot be busy */
+	db_close(u->conn); /* every statement is finalized where it is used, so this cannot be busy */
 	free(u);
 }
 

@@ -9,8 +9,11 @@
 #include "util/addr.h"
 #include "util/result.h"
 
+struct db;
+
 struct users {
-	sqlite3 *db;
+	struct db *conn;
+	sqlite3 *db; /* db_sqlite(conn) */
 	char error[512];
 };
 

@@ -8,7 +8,6 @@
 #include "queue/store_sqlite_test.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -17,15 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "db/db.h"
 #include "util/loopq.h"
 
 #define QUEUE_DB_NAME "queue.db"
-#define QUEUE_SCHEMA_VERSION 4
-#define QUEUE_BUSY_TIMEOUT_MS 5000
 /* A batch is bounded so one commit (and the WAL it leaves behind) cannot grow without limit while
  * sessions keep storing; what is left waits for the next commit, a few milliseconds later. */
 #define QUEUE_BATCH_MAX_MSGS 256
@@ -42,13 +39,15 @@ struct queue_store_req {
 
 struct queue {
 	char *path;
-	sqlite3 *db; /* main connection: the synchronous calls */
+	struct db *conn; /* main connection: the synchronous calls */
+	sqlite3 *db;     /* db_sqlite(conn) */
 	bool accounts_attached; /* mailwerk.db is attached to db (delivery runner) */
 	bool claims_ready;      /* the temp tables of claims and holds exist (delivery runner) */
-	char error[256];
+	char error[DB_ERROR_SIZE];
 
 	/* writer: set up by queue_writer_start() on the caller's thread, then used only by the writer */
-	sqlite3 *wdb;
+	struct db *wconn;
+	sqlite3 *wdb; /* db_sqlite(wconn) */
 	sqlite3_stmt *w_begin;
 	sqlite3_stmt *w_commit;
 	sqlite3_stmt *w_rollback;
@@ -109,6 +108,17 @@ static const char queue_schema_v3_sql[] = "ALTER TABLE recipients ADD COLUMN war
  * DMARC policy). */
 static const char queue_schema_v4_sql[] = "ALTER TABLE messages ADD COLUMN folder TEXT NOT NULL DEFAULT '';";
 
+/* steps[v] brings version v to v + 1 (db.h); a new version is a new line at the end */
+static const char *const queue_schema_steps[] = {
+	queue_schema_sql,
+	queue_schema_v2_sql,
+	queue_schema_v3_sql,
+	queue_schema_v4_sql,
+};
+static const struct db_schema queue_schema = {
+	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
+};
+
 /* ---- connections and schema ---- */
 
 /* Short words for logs (reason=…) and for the 4xx text; static strings. */
@@ -133,156 +143,31 @@ static const char *queue_sqlite_reason(int rc)
 	return "database error";
 }
 
-/* queue_open() has no struct queue to keep a formatted sentence in once it fails, so these are static. */
-static const char *queue_open_error(int rc)
+/* Both connections: mode 0600, as the file holds other people's mail. synchronous=FULL: in WAL
+ * mode every COMMIT fsyncs the WAL, which is what lets a 250 follow it. foreign_keys for ON DELETE
+ * CASCADE. journal_size_limit trims the WAL file after a checkpoint so one large batch does not
+ * keep its space forever. Only the main connection migrates; the writer's opens after it. */
+static struct db *queue_db_open(const char *path, int flags, const struct db_schema *schema, char *error,
+				size_t error_size)
 {
-	switch (rc & 0xff) {
-	case SQLITE_CANTOPEN: return "cannot open " QUEUE_DB_NAME " (does the data directory exist, and may we write to it?)";
-	case SQLITE_PERM:
-	case SQLITE_READONLY: return QUEUE_DB_NAME " is read-only for this user";
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB: return QUEUE_DB_NAME " is corrupt or not a SQLite database";
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED: return QUEUE_DB_NAME " stayed locked by another process";
-	case SQLITE_FULL: return "disk full while opening " QUEUE_DB_NAME;
-	case SQLITE_IOERR: return "I/O error on " QUEUE_DB_NAME;
-	case SQLITE_NOMEM: return "out of memory";
-	}
-	return "cannot open " QUEUE_DB_NAME;
-}
+	const struct db_opts o = {
+		.flags = flags,
+		.create_mode = 0600,
+		.sync = DB_SYNC_FULL,
+		.foreign_keys = true,
+		.journal_size_limit = 67108864,
+		.schema = schema,
+	};
 
-/* Creates the file with mode 0600 before SQLite does (SQLite would use 0644): it holds other
- * people's mail. The -wal and -shm files inherit the database file's mode.
- * O_EXCL matters: close() on ANY descriptor of a file drops every POSIX lock this process holds on
- * it, including SQLite's. Opening and closing an existing queue.db while another connection of ours
- * has it open would let a second process believe it is alone, checkpoint and delete our live WAL. */
-static void queue_db_precreate(const char *path)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-
-	if (fd >= 0)
-		close(fd);
-	/* EEXIST is the normal case; other failures are reported by sqlite3_open_v2() */
-}
-
-static int queue_db_open(const char *path, int flags, sqlite3 **db_r)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*db_r = NULL;
-	queue_db_precreate(path);
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | flags, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	sqlite3_extended_result_codes(db, 1);
-	/* Before anything that locks: the server and the CLI share the file. */
-	sqlite3_busy_timeout(db, QUEUE_BUSY_TIMEOUT_MS);
-
-	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
-		goto fail;
-	/* Without WAL a reader (the CLI) blocks the writer and vice versa; some filesystems (network
-	 * mounts) cannot do WAL, and that is better found at startup than under load. */
-	if (sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
-		rc = SQLITE_CANTOPEN;
-		goto fail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-
-	/* synchronous=FULL: in WAL mode every COMMIT fsyncs the WAL, which is what lets a 250 follow it.
-	 * foreign_keys is per connection and needed for ON DELETE CASCADE. journal_size_limit trims the
-	 * WAL file after a checkpoint so one large batch does not keep its space forever. */
-	rc = sqlite3_exec(db,
-		"PRAGMA synchronous=FULL;"
-		"PRAGMA foreign_keys=ON;"
-		"PRAGMA journal_size_limit=67108864;",
-		NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	*db_r = db;
-	return SQLITE_OK;
-fail:
-	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
-		rc = SQLITE_ERROR;
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return rc;
-}
-
-static int queue_user_version(sqlite3 *db, int *v_r)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*v_r = sqlite3_column_int(st, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static int queue_schema_ensure(sqlite3 *db, const char **error_r)
-{
-	int v = 0;
-	int rc = queue_user_version(db, &v);
-
-	if (rc != SQLITE_OK)
-		goto fail;
-	if (v < QUEUE_SCHEMA_VERSION) {
-		/* IMMEDIATE: two processes opening a new queue at once must not both create it. */
-		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			goto fail;
-		rc = queue_user_version(db, &v);
-		if (rc == SQLITE_OK && v < QUEUE_SCHEMA_VERSION) {
-			if (v < 1)
-				rc = sqlite3_exec(db, queue_schema_sql, NULL, NULL, NULL);
-			if (rc == SQLITE_OK && v < 2)
-				rc = sqlite3_exec(db, queue_schema_v2_sql, NULL, NULL, NULL);
-			if (rc == SQLITE_OK && v < 3)
-				rc = sqlite3_exec(db, queue_schema_v3_sql, NULL, NULL, NULL);
-			if (rc == SQLITE_OK && v < 4)
-				rc = sqlite3_exec(db, queue_schema_v4_sql, NULL, NULL, NULL);
-			if (rc == SQLITE_OK) {
-				char sql[64];
-
-				snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", QUEUE_SCHEMA_VERSION);
-				rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-				v = QUEUE_SCHEMA_VERSION;
-			}
-		}
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			if (!sqlite3_get_autocommit(db))
-				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			goto fail;
-		}
-	}
-	if (v > QUEUE_SCHEMA_VERSION) {
-		*error_r = QUEUE_DB_NAME " was written by a newer mailwerk (unknown schema version)";
-		return SQLITE_ERROR;
-	}
-	return SQLITE_OK;
-fail:
-	*error_r = queue_open_error(rc);
-	return rc;
+	return db_open(path, &o, error, error_size);
 }
 
 struct queue *queue_open(const char *data_dir, const char **error_r)
 {
+	/* q (and its error buffer) is gone when this fails: the sentence stays here until the next
+	 * failed open on this thread (queue.h) */
+	static _Thread_local char open_error[DB_ERROR_SIZE];
 	struct queue *q = calloc(1, sizeof(*q));
-	int rc;
 
 	if (q == NULL) {
 		*error_r = "out of memory";
@@ -308,16 +193,14 @@ struct queue *queue_open(const char *data_dir, const char **error_r)
 		return NULL;
 	}
 	atomic_init(&q->commits, 0);
-	rc = queue_db_open(q->path, 0, &q->db);
-	if (rc != SQLITE_OK) {
-		*error_r = queue_open_error(rc);
+	q->conn = queue_db_open(q->path, 0, &queue_schema, open_error, sizeof(open_error));
+	if (q->conn == NULL) {
+		*error_r = open_error;
 		goto fail;
 	}
-	if (queue_schema_ensure(q->db, error_r) != SQLITE_OK)
-		goto fail;
+	q->db = db_sqlite(q->conn);
 	return q;
 fail:
-	sqlite3_close(q->db);
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->mu);
 	free(q->path);
@@ -335,7 +218,8 @@ static void queue_writer_stmts_free(struct queue *q)
 	sqlite3_finalize(q->w_msg);
 	sqlite3_finalize(q->w_rcpt);
 	q->w_begin = q->w_commit = q->w_rollback = q->w_msg = q->w_rcpt = NULL;
-	sqlite3_close(q->wdb);
+	db_close(q->wconn);
+	q->wconn = NULL;
 	q->wdb = NULL;
 }
 
@@ -619,11 +503,12 @@ int queue_writer_start(struct queue *q, struct loopq *lq, const char **error_r)
 		return -1;
 	}
 	/* Its own connection, used by the writer thread alone, so no SQLite mutex is needed on it. */
-	rc = queue_db_open(q->path, SQLITE_OPEN_NOMUTEX, &q->wdb);
-	if (rc != SQLITE_OK) {
-		*error_r = queue_open_error(rc);
+	q->wconn = queue_db_open(q->path, SQLITE_OPEN_NOMUTEX, NULL, q->error, sizeof(q->error));
+	if (q->wconn == NULL) {
+		*error_r = q->error;
 		return -1;
 	}
+	q->wdb = db_sqlite(q->wconn);
 	rc = sqlite3_prepare_v3(q->wdb, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &q->w_begin, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(q->wdb, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &q->w_commit, NULL);
@@ -707,7 +592,7 @@ void queue_close(struct queue *q)
 		pthread_join(q->thread, NULL);
 		queue_writer_stmts_free(q);
 	}
-	sqlite3_close(q->db);
+	db_close(q->conn);
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->mu);
 	free(q->path);
@@ -964,37 +849,39 @@ enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_
 		*error_r = "no such message in the queue";
 		return RESULT_PERMFAIL;
 	}
-	if (sqlite3_prepare_v2(q->db, "SELECT data FROM messages WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+	/* the runner reads every message it delivers: kept prepared (db_stmt) */
+	st = db_stmt(q->conn, "SELECT data FROM messages WHERE id = ?1");
+	if (st == NULL)
 		return queue_db_error(q, error_r);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		*error_r = "no such message in the queue";
 		return RESULT_PERMFAIL;
 	}
 	if (rc != SQLITE_ROW) {
 		queue_db_error(q, error_r);
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		return RESULT_TEMPFAIL;
 	}
 	blob = sqlite3_column_blob(st, 0);
 	n = (size_t)sqlite3_column_bytes(st, 0);
 	if (blob == NULL && n > 0) {
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		return queue_oom(error_r);
 	}
 	/* one spare byte, NUL, so text users may treat it as a string */
 	*data_r = malloc(n + 1);
 	if (*data_r == NULL) {
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		return queue_oom(error_r);
 	}
 	if (n > 0)
 		memcpy(*data_r, blob, n);
 	(*data_r)[n] = '\0';
 	*size_r = n;
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return RESULT_OK;
 }
 
@@ -1050,14 +937,25 @@ static int queue_runner_ready(struct queue *q, enum queue_route route)
 	" AND r.domain NOT IN (SELECT domain FROM temp.held)"                                       \
 	" AND NOT EXISTS (SELECT 1 FROM temp.claimed c WHERE c.msg_id = r.msg_id AND c.idx = r.idx)"
 
+#define QUEUE_DUE_COLUMNS \
+	"SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned, m.folder FROM recipients r" \
+	" JOIN messages m ON m.id = r.msg_id"
+
+static const char queue_due_local_sql[] =
+	QUEUE_DUE_COLUMNS " WHERE" QUEUE_LOCAL_WHERE " AND r.next_attempt <= ?1"
+	" ORDER BY m.arrival, r.msg_id, r.idx LIMIT ?2";
+static const char queue_due_remote_sql[] =
+	QUEUE_DUE_COLUMNS " WHERE" QUEUE_REMOTE_WHERE " AND r.next_attempt <= ?1"
+	" ORDER BY m.arrival, r.msg_id, r.domain, r.idx LIMIT ?2";
+
 static int queue_claim(struct queue *q, const struct queue_due_msg *msgs, size_t count)
 {
 	sqlite3_stmt *st = NULL;
 	/* only the temp database is written: no lock on the queue, nothing to fsync */
 	int rc = sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(q->db, "INSERT OR IGNORE INTO temp.claimed(msg_id, idx) VALUES(?1, ?2)", -1, &st,
-					NULL);
+	if (rc == SQLITE_OK &&
+	    (st = db_stmt(q->conn, "INSERT OR IGNORE INTO temp.claimed(msg_id, idx) VALUES(?1, ?2)")) == NULL)
+		rc = db_errcode(q->conn);
 	for (size_t i = 0; i < count && rc == SQLITE_OK; i++)
 		for (size_t j = 0; j < msgs[i].rcpt_count && rc == SQLITE_OK; j++) {
 			sqlite3_bind_text(st, 1, msgs[i].id, -1, SQLITE_STATIC);
@@ -1065,7 +963,6 @@ static int queue_claim(struct queue *q, const struct queue_due_msg *msgs, size_t
 			rc = queue_stmt_run(st);
 			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		}
-	sqlite3_finalize(st);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK && !sqlite3_get_autocommit(q->db))
@@ -1082,17 +979,10 @@ enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size
 	int rc = queue_runner_ready(q, route);
 	*msgs_r = NULL;
 	*count_r = 0;
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(q->db,
-			route == QUEUE_ROUTE_LOCAL
-			? "SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned, m.folder FROM recipients r"
-			  " JOIN messages m ON m.id = r.msg_id"
-			  " WHERE" QUEUE_LOCAL_WHERE " AND r.next_attempt <= ?1"
-			  " ORDER BY m.arrival, r.msg_id, r.idx LIMIT ?2"
-			: "SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned, m.folder FROM recipients r"
-			  " JOIN messages m ON m.id = r.msg_id"
-			  " WHERE" QUEUE_REMOTE_WHERE " AND r.next_attempt <= ?1"
-			  " ORDER BY m.arrival, r.msg_id, r.domain, r.idx LIMIT ?2", -1, &st, NULL);
+	/* Asked on every pass of the runner: prepared once for the connection's life (db_stmt). */
+	if (rc == SQLITE_OK &&
+	    (st = db_stmt(q->conn, route == QUEUE_ROUTE_LOCAL ? queue_due_local_sql : queue_due_remote_sql)) == NULL)
+		rc = db_errcode(q->conn);
 	if (rc != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_int64(st, 1, now);
@@ -1129,7 +1019,7 @@ enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size
 		if (r->addr == NULL || r->domain == NULL)
 			goto oom;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	st = NULL;
 	if (rc != SQLITE_DONE || (route == QUEUE_ROUTE_REMOTE && (rc = queue_claim(q, msgs, count)) != SQLITE_OK)) {
 		queue_due_free(msgs, count);
@@ -1139,14 +1029,15 @@ enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size
 	*count_r = count;
 	return RESULT_OK;
 oom:
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	queue_due_free(msgs, count);
 	*error_r = "out of memory";
 	return RESULT_TEMPFAIL;
 fail:
-	sqlite3_finalize(st);
 	snprintf(q->error, sizeof(q->error), "reading due recipients: %s", sqlite3_errmsg(q->db));
 	*error_r = q->error;
+	if (st != NULL)
+		sqlite3_reset(st);
 	return RESULT_TEMPFAIL;
 }
 
@@ -1166,20 +1057,13 @@ void queue_due_free(struct queue_due_msg *msgs, size_t count)
 
 enum result queue_next_due(struct queue *q, enum queue_route route, int64_t *t_r, const char **error_r)
 {
-	sqlite3_stmt *st = NULL;
 	int rc = queue_runner_ready(q, route);
 	*t_r = 0;
+	/* min() of no rows is NULL, which reads as 0: nothing due */
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(q->db,
-					route == QUEUE_ROUTE_LOCAL
-					? "SELECT min(r.next_attempt) FROM recipients r WHERE" QUEUE_LOCAL_WHERE
-					: "SELECT min(r.next_attempt) FROM recipients r WHERE" QUEUE_REMOTE_WHERE,
-					-1, &st, NULL);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		*t_r = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
+		rc = db_int64(q->conn, route == QUEUE_ROUTE_LOCAL
+				       ? "SELECT min(r.next_attempt) FROM recipients r WHERE" QUEUE_LOCAL_WHERE
+				       : "SELECT min(r.next_attempt) FROM recipients r WHERE" QUEUE_REMOTE_WHERE, t_r);
 	if (rc == SQLITE_OK)
 		return RESULT_OK;
 	snprintf(q->error, sizeof(q->error), "reading the next due time: %s", sqlite3_errmsg(q->db));
@@ -1189,14 +1073,11 @@ enum result queue_next_due(struct queue *q, enum queue_route route, int64_t *t_r
 
 uint64_t queue_data_version(struct queue *q)
 {
-	sqlite3_stmt *st;
-	uint64_t v = 0;
-	if (sqlite3_prepare_v2(q->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+	int64_t v = 0;
+	/* per connection: it changes when another connection (the writer, the CLI) commits */
+	if (db_int64(q->conn, "PRAGMA data_version", &v) != SQLITE_OK)
 		return 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	return (uint64_t)v;
 }
 
 static void queue_unclaim_with(sqlite3_stmt *st, const char *id, unsigned idx)
@@ -1211,38 +1092,34 @@ static const char queue_unclaim_sql[] = "DELETE FROM temp.claimed WHERE msg_id =
 void queue_unclaim(struct queue *q, const char *id, unsigned idx)
 {
 	sqlite3_stmt *st;
-	if (!q->claims_ready || sqlite3_prepare_v2(q->db, queue_unclaim_sql, -1, &st, NULL) != SQLITE_OK)
+	if (!q->claims_ready || (st = db_stmt(q->conn, queue_unclaim_sql)) == NULL)
 		return;
 	queue_unclaim_with(st, id, idx);
-	sqlite3_finalize(st);
 }
 
 static void queue_claims_end(struct queue *q, const struct queue_rcpt_result *res, size_t n)
 {
 	sqlite3_stmt *st;
-	if (!q->claims_ready || sqlite3_prepare_v2(q->db, queue_unclaim_sql, -1, &st, NULL) != SQLITE_OK)
+	if (!q->claims_ready || (st = db_stmt(q->conn, queue_unclaim_sql)) == NULL)
 		return;
 	sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL);
 	for (size_t i = 0; i < n; i++)
 		queue_unclaim_with(st, res[i].id, res[i].idx);
 	sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
-	sqlite3_finalize(st);
 }
 
 enum result queue_domain_hold(struct queue *q, const char *domain, bool hold, const char **error_r)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = queue_claims_ready(q);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(q->db,
-					hold ? "INSERT OR IGNORE INTO temp.held(domain) VALUES(?1)"
-					     : "DELETE FROM temp.held WHERE domain = ?1", -1, &st, NULL);
+	if (rc == SQLITE_OK && (st = db_stmt(q->conn, hold ? "INSERT OR IGNORE INTO temp.held(domain) VALUES(?1)"
+							   : "DELETE FROM temp.held WHERE domain = ?1")) == NULL)
+		rc = db_errcode(q->conn);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
 		rc = queue_stmt_run(st);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
-	sqlite3_finalize(st);
 	if (rc == SQLITE_OK)
 		return RESULT_OK;
 	snprintf(q->error, sizeof(q->error), "holding a domain: %s", sqlite3_errmsg(q->db));
@@ -1250,25 +1127,27 @@ enum result queue_domain_hold(struct queue *q, const char *domain, bool hold, co
 	return RESULT_TEMPFAIL;
 }
 
+static const char queue_result_update_sql[] =
+	"UPDATE recipients SET state = ?3, attempts = attempts + 1, next_attempt = ?4, last_error = ?5,"
+	" warned = max(warned, ?6) WHERE msg_id = ?1 AND idx = ?2";
+/* a message leaves the queue once every recipient is done: delivered, or failed and reported */
+static const char queue_result_delete_sql[] =
+	"DELETE FROM messages WHERE id = ?1 AND NOT EXISTS"
+	" (SELECT 1 FROM recipients WHERE msg_id = ?1 AND state IN (0, 2))";
+
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 			       struct queue_msg *const *add, size_t n_add, const char **error_r)
 {
 	sqlite3_stmt *up = NULL, *del = NULL, *ins_msg = NULL, *ins_rcpt = NULL;
 	/* one transaction for the whole batch: state changes are group-committed like stores */
 	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(q->db,
-			"UPDATE recipients SET state = ?3, attempts = attempts + 1, next_attempt = ?4, last_error = ?5,"
-			" warned = max(warned, ?6) WHERE msg_id = ?1 AND idx = ?2", -1, &up, NULL);
-	if (rc == SQLITE_OK)
-		/* a message leaves the queue once every recipient is done: delivered, or failed and reported */
-		rc = sqlite3_prepare_v2(q->db,
-			"DELETE FROM messages WHERE id = ?1 AND NOT EXISTS"
-			" (SELECT 1 FROM recipients WHERE msg_id = ?1 AND state IN (0, 2))", -1, &del, NULL);
-	if (rc == SQLITE_OK && n_add > 0)
-		rc = sqlite3_prepare_v2(q->db, queue_insert_msg_sql, -1, &ins_msg, NULL);
-	if (rc == SQLITE_OK && n_add > 0)
-		rc = sqlite3_prepare_v2(q->db, queue_insert_rcpt_sql, -1, &ins_rcpt, NULL);
+	/* four statements held at once, well under DB_STMT_CACHE_MAX */
+	if (rc == SQLITE_OK && ((up = db_stmt(q->conn, queue_result_update_sql)) == NULL ||
+				(del = db_stmt(q->conn, queue_result_delete_sql)) == NULL))
+		rc = db_errcode(q->conn);
+	if (rc == SQLITE_OK && n_add > 0 && ((ins_msg = db_stmt(q->conn, queue_insert_msg_sql)) == NULL ||
+					     (ins_rcpt = db_stmt(q->conn, queue_insert_rcpt_sql)) == NULL))
+		rc = db_errcode(q->conn);
 	/* new messages (delivery status notifications) commit together with the failures they report */
 	for (size_t i = 0; i < n_add && rc == SQLITE_OK; i++) {
 		bool alone;
@@ -1290,10 +1169,6 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		}
 	}
-	sqlite3_finalize(up);
-	sqlite3_finalize(del);
-	sqlite3_finalize(ins_msg);
-	sqlite3_finalize(ins_rcpt);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {

@@ -2,23 +2,20 @@
  * are evaluated and taken, grouped into reports, once a period (report_store.h). */
 #include "report/report_store.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
-#define REPORT_SCHEMA_VERSION 1
-#define REPORT_BUSY_TIMEOUT_MS 5000
+#include "db/db.h"
 
 struct report_store {
-	sqlite3 *db;
-	sqlite3_stmt *insert;
+	struct db *conn; /* used under mu only: one thread at a time (db.h) */
+	sqlite3 *db;     /* db_sqlite(conn) */
 	pthread_mutex_t mu;
-	char error[256]; /* where *error_r points after a database error */
+	char error[DB_ERROR_SIZE]; /* where *error_r points after a database error */
 };
 
 /* Version 1. grp is dmarc_report_row_key (it covers the policy domain and the rua list), so that a
@@ -52,6 +49,12 @@ static const char report_schema_sql[] =
 	" dkim BLOB NOT NULL);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS dmarc_rows_grp ON dmarc_rows(grp, hour);"
 	"CREATE INDEX IF NOT EXISTS dmarc_rows_domain ON dmarc_rows(policy_domain, time);";
+
+/* steps[v] brings version v to v + 1 (db.h); a new version is a new line at the end */
+static const char *const report_schema_steps[] = { report_schema_sql };
+static const struct db_schema report_schema = {
+	report_schema_steps, sizeof(report_schema_steps) / sizeof(report_schema_steps[0]),
+};
 
 #define ROW_COLUMNS \
 	"policy_domain, rua, time, count, source_ip, header_from, envelope_from, envelope_to, org_domain," \
@@ -93,91 +96,17 @@ static const char *store_fail(struct report_store *s, int rc)
 	return s->error;
 }
 
-static int db_user_version(sqlite3 *db, int *v_r)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*v_r = sqlite3_column_int(st, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Creates or checks the schema; returns an SQLite code, with *error_r for a newer schema. */
-static int db_schema_ensure(sqlite3 *db, const char **error_r)
-{
-	int v = 0;
-	int rc = db_user_version(db, &v);
-	if (rc != SQLITE_OK)
-		return rc;
-	if (v < REPORT_SCHEMA_VERSION) {
-		/* IMMEDIATE: two processes opening a new file at once must not both create it */
-		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			return rc;
-		rc = db_user_version(db, &v);
-		if (rc == SQLITE_OK && v < 1)
-			rc = sqlite3_exec(db, report_schema_sql, NULL, NULL, NULL);
-		if (rc == SQLITE_OK && v < REPORT_SCHEMA_VERSION) {
-			char sql[64];
-			snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", REPORT_SCHEMA_VERSION);
-			rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-			v = REPORT_SCHEMA_VERSION;
-		}
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			if (!sqlite3_get_autocommit(db))
-				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			return rc;
-		}
-	}
-	if (v > REPORT_SCHEMA_VERSION) {
-		*error_r = REPORT_STORE_DB_NAME " was written by a newer mailwerk (unknown schema version)";
-		return SQLITE_ERROR;
-	}
-	return SQLITE_OK;
-}
-
-static int db_open(const char *path, sqlite3 **db_r)
-{
-	sqlite3 *db = NULL;
-	/* mode 0600 before SQLite creates it with 0644 (the -wal and -shm files follow the file's mode);
-	 * O_EXCL so that an existing file is never opened and closed here, which would drop the POSIX
-	 * locks another connection of this process holds on it */
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		close(fd);
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_extended_result_codes(db, 1);
-		sqlite3_busy_timeout(db, REPORT_BUSY_TIMEOUT_MS);
-		sqlite3_stmt *st = NULL;
-		rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_step(st) == SQLITE_ROW && sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0
-				     ? SQLITE_OK
-				     : SQLITE_CANTOPEN; /* a filesystem without WAL: better known at startup */
-		sqlite3_finalize(st);
-	}
-	/* FULL: a batch the caller was told is stored survives a power failure too */
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		sqlite3_close(db);
-		return rc;
-	}
-	*db_r = db;
-	return SQLITE_OK;
-}
-
 struct report_store *report_store_open(const char *data_dir, const char **error_r)
 {
+	/* s is gone when this fails: the sentence stays here until the next failed open on this thread */
+	static _Thread_local char open_error[DB_ERROR_SIZE];
+	/* mode 0600 like the queue: the rows name senders and recipients. FULL: a batch the caller was
+	 * told is stored survives a power failure too. */
+	static const struct db_opts opts = {
+		.create_mode = 0600,
+		.sync = DB_SYNC_FULL,
+		.schema = &report_schema,
+	};
 	char *path = NULL;
 	if (asprintf(&path, "%s/%s", data_dir, REPORT_STORE_DB_NAME) < 0) {
 		*error_r = "out of memory";
@@ -190,21 +119,21 @@ struct report_store *report_store_open(const char *data_dir, const char **error_
 		*error_r = "out of memory";
 		return NULL;
 	}
-	int rc = db_open(path, &s->db);
+	s->conn = db_open(path, &opts, open_error, sizeof(open_error));
 	free(path);
-	const char *why = NULL;
-	if (rc == SQLITE_OK)
-		rc = db_schema_ensure(s->db, &why);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(s->db, report_insert_sql, -1, &s->insert, NULL);
-	if (rc != SQLITE_OK) {
-		*error_r = why != NULL ? why : report_sqlite_reason(rc);
-		sqlite3_finalize(s->insert);
-		sqlite3_close(s->db);
+	/* the insert prepared now: a file whose table does not fit is refused at open, not at the first add */
+	if (s->conn != NULL && db_stmt(s->conn, report_insert_sql) == NULL) {
+		snprintf(open_error, sizeof(open_error), "%s: %s", REPORT_STORE_DB_NAME, sqlite3_errmsg(db_sqlite(s->conn)));
+		db_close(s->conn);
+		s->conn = NULL;
+	}
+	if (s->conn == NULL) {
+		*error_r = open_error;
 		pthread_mutex_destroy(&s->mu);
 		free(s);
 		return NULL;
 	}
+	s->db = db_sqlite(s->conn);
 	return s;
 }
 
@@ -212,8 +141,7 @@ void report_store_close(struct report_store *s)
 {
 	if (s == NULL)
 		return;
-	sqlite3_finalize(s->insert);
-	sqlite3_close(s->db);
+	db_close(s->conn);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -322,9 +250,11 @@ static void dkim_unpack(const unsigned char *b, size_t len, struct dmarc_report_
 
 static int insert_row(struct report_store *s, const struct dmarc_report_row *r)
 {
-	sqlite3_stmt *st = s->insert;
+	sqlite3_stmt *st = db_stmt(s->conn, report_insert_sql);
 	char key[DMARC_REPORT_KEY_SIZE];
 	char dkim[DMARC_REPORT_DKIM_MAX * (2 * DNS_HOST_SIZE + 16)];
+	if (st == NULL)
+		return db_errcode(s->conn);
 	char *rua = rua_join(r);
 	if (rua == NULL)
 		return SQLITE_NOMEM;
@@ -426,9 +356,9 @@ static int take_sets(struct report_store *s, int64_t end, int64_t top, struct ta
 	sqlite3_stmt *st;
 	struct take_set *sets = NULL;
 	size_t n = 0, cap = 0;
-	int rc = sqlite3_prepare_v2(s->db, take_sets_sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
+	if ((st = db_stmt(s->conn, take_sets_sql)) == NULL)
+		return db_errcode(s->conn);
+	int rc;
 	sqlite3_bind_int64(st, 1, end);
 	sqlite3_bind_int64(st, 2, top);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -452,7 +382,7 @@ static int take_sets(struct report_store *s, int64_t end, int64_t top, struct ta
 			break;
 		}
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		take_sets_free(sets, n);
 		return rc;
@@ -533,10 +463,10 @@ static int take_records(struct report_store *s, const struct take_set *set, int6
 			struct dmarc_report_row *rows, char (*keys)[DMARC_REPORT_KEY_SIZE], uint64_t *first_r,
 			size_t *n_r)
 {
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, take_records_sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
+	sqlite3_stmt *st = db_stmt(s->conn, take_records_sql);
+	if (st == NULL)
+		return db_errcode(s->conn);
+	int rc;
 	sqlite3_bind_text(st, 1, set->policy_domain, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, set->rua, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, end);
@@ -552,7 +482,7 @@ static int take_records(struct report_store *s, const struct take_set *set, int6
 		copy_field(keys[n], DMARC_REPORT_KEY_SIZE, sqlite3_column_text(st, TAKE_COL_GRP));
 		n++;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return rc;
 	*n_r = n;
@@ -567,8 +497,8 @@ static int take_delete(struct report_store *s, char (*keys)[DMARC_REPORT_KEY_SIZ
 	sqlite3_stmt *st = NULL;
 	*deleted_r = 0;
 	int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(s->db, take_delete_sql, -1, &st, NULL);
+	if (rc == SQLITE_OK && (st = db_stmt(s->conn, take_delete_sql)) == NULL)
+		rc = db_errcode(s->conn);
 	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
 		sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, end);
@@ -580,26 +510,10 @@ static int take_delete(struct report_store *s, char (*keys)[DMARC_REPORT_KEY_SIZ
 			rc = SQLITE_OK;
 		}
 	}
-	sqlite3_finalize(st);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	return rc;
-}
-
-static int max_id(struct report_store *s, int64_t *top_r)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT COALESCE(MAX(id), 0) FROM dmarc_rows", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*top_r = sqlite3_column_int64(st, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -655,7 +569,7 @@ enum result report_store_take(struct report_store *s, time_t end, report_store_t
 	int64_t top = 0;
 	pthread_mutex_lock(&s->mu);
 	/* rows recorded while the callbacks run wait for the next take, whatever their time */
-	int rc = max_id(s, &top);
+	int rc = db_int64(s->conn, "SELECT COALESCE(MAX(id), 0) FROM dmarc_rows", &top);
 	if (rc == SQLITE_OK)
 		rc = take_sets(s, (int64_t)end, top, &sets, &nsets);
 	struct dmarc_report_row *rows = NULL;
@@ -681,17 +595,10 @@ enum result report_store_take(struct report_store *s, time_t end, report_store_t
 
 enum result report_store_pending(struct report_store *s, uint64_t *messages_r, const char **error_r)
 {
-	sqlite3_stmt *st;
+	int64_t messages = 0;
 	pthread_mutex_lock(&s->mu);
-	int rc = sqlite3_prepare_v2(s->db, "SELECT COALESCE(SUM(count), 0) FROM dmarc_rows", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			*messages_r = (uint64_t)sqlite3_column_int64(st, 0);
-			rc = SQLITE_OK;
-		}
-		sqlite3_finalize(st);
-	}
+	int rc = db_int64(s->conn, "SELECT COALESCE(SUM(count), 0) FROM dmarc_rows", &messages);
+	*messages_r = (uint64_t)messages;
 	if (rc != SQLITE_OK)
 		*error_r = store_fail(s, rc);
 	pthread_mutex_unlock(&s->mu);
