@@ -109,6 +109,9 @@ static const struct conf_key conf_keys[] = {
 	{"delivery", "retry_schedule", CONF_T_SCHEDULE, OFF(retry_schedule), "1m,5m,15m,30m,1h,2h,4h", 0, 0},
 	/* RFC 5321 §4.5.4.1: give up after at least 4-5 days; then the sender gets a DSN */
 	{"delivery", "max_queue_lifetime", CONF_T_DURATION, OFF(max_queue_lifetime), "5d", 1, 90 * 86400},
+	/* accept and keep, deliver nothing (maintenance, or measuring acceptance alone); a reload
+	 * with hold = no lets the queue go */
+	{"delivery", "hold", CONF_T_BOOL, OFF(delivery_hold), "no", 0, 0},
 	/* the port of MX hosts; anything but 25 only makes sense for tests against a local peer */
 	{"delivery", "remote_port", CONF_T_UINT, OFF(remote_port), "25", 1, 65535},
 	{"delivery", "tls", CONF_T_TLS_POLICY, OFF(delivery_tls), "opportunistic", 0, 0},

@@ -97,6 +97,7 @@ struct conf {
 	unsigned retry_schedule[CONF_RETRY_MAX]; /* seconds after the 1st, 2nd, ... failed attempt */
 	size_t retry_count;                       /* the last one repeats */
 	unsigned max_queue_lifetime;              /* seconds a recipient may stay deferred */
+	bool delivery_hold;               /* keep what is queued; deliver nothing until a reload says no */
 	unsigned remote_port;              /* SMTP port of MX hosts, default 25; for tests only */
 	enum conf_tls_policy delivery_tls; /* default opportunistic */
 	unsigned out_max_connections;      /* outbound SMTP connections in total */

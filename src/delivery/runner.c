@@ -53,6 +53,7 @@ struct runner_settings {
 	size_t schedule_count;
 	unsigned max_lifetime;
 	unsigned delay_warning;
+	bool hold;              /* [delivery] hold: deliver nothing, keep everything queued */
 	unsigned job_window;    /* jobs in the pool at most */
 	unsigned domain_window; /* jobs per domain in the pool at most */
 	struct runner_throttle *throttles;
@@ -515,6 +516,7 @@ static struct runner_settings *runner_settings_new(const struct conf *c)
 	set->schedule_count = c->retry_count;
 	set->max_lifetime = c->max_queue_lifetime;
 	set->delay_warning = c->delay_warning_time;
+	set->hold = c->delivery_hold;
 	set->job_window = c->out_max_connections * RUNNER_JOBS_PER_CONNECTION;
 	set->domain_window = c->out_max_per_domain * RUNNER_JOBS_PER_CONNECTION;
 	set->throttles = calloc(c->throttle_count ? c->throttle_count : 1, sizeof(*set->throttles));
@@ -571,14 +573,17 @@ static void *runner_main(void *arg)
 		if (set != NULL)
 			runner_settings_take(d, set);
 		const char *err;
+		/* what finished is recorded even on hold; nothing new starts */
+		bool hold = d->set->hold;
 		size_t progress = runner_remote_results(d, &b);
-		size_t local = runner_local_pass(d, &b);
-		int64_t throttle_next = runner_domains_review(d, runner_now_ms());
-		progress += local + runner_remote_dispatch(d);
+		size_t local = hold ? 0 : runner_local_pass(d, &b);
+		int64_t throttle_next = hold ? 0 : runner_domains_review(d, runner_now_ms());
+		progress += local + (hold ? 0 : runner_remote_dispatch(d));
 		int64_t next_local = 0, next_remote = 0;
-		if (local < RUNNER_BATCH && queue_next_due(d->queue, QUEUE_ROUTE_LOCAL, &next_local, &err) != RESULT_OK)
+		if (!hold && local < RUNNER_BATCH &&
+		    queue_next_due(d->queue, QUEUE_ROUTE_LOCAL, &next_local, &err) != RESULT_OK)
 			log_error("event=delivery_scan_failed error=\"%s\"", err);
-		if (d->pool != NULL && d->jobs < d->set->job_window &&
+		if (!hold && d->pool != NULL && d->jobs < d->set->job_window &&
 		    queue_next_due(d->queue, QUEUE_ROUTE_REMOTE, &next_remote, &err) != RESULT_OK)
 			log_error("event=delivery_scan_failed error=\"%s\"", err);
 		pthread_mutex_lock(&d->lock);

@@ -1,5 +1,6 @@
 """SIGHUP reload: existing sessions carry on, new sessions see the new configuration and TLS
 certificate, listeners follow the file, and a broken configuration is refused with the old one kept."""
+import os
 import re
 import signal
 import smtplib
@@ -265,5 +266,32 @@ def test_reload_applies_to_outbound_delivery(tmp_path, dns_server, mtas):
         tx = mta.wait_transactions(1)[0]
         assert tx.rcpts == ["someone@far.test"]
         assert wait_for(lambda: server.queue() == [])
+    finally:
+        server.stop()
+
+
+def test_delivery_hold_keeps_mail_queued_until_released(tmp_path):
+    """[delivery] hold = yes: mail is accepted and kept in the queue, nothing reaches the mailbox;
+    a reload with hold = no delivers what waited."""
+    from conftest import Server
+    server = Server(tmp_path)
+    with open(server.conf, "a") as f:
+        f.write("\n[delivery]\nhold = yes\n")
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=15) as c:
+            for i in range(5):
+                c.sendmail("a@example.org", [RCPT], b"Subject: held %d\r\n\r\nwait\r\n" % i)
+        time.sleep(1.0)  # long enough for local delivery, were it allowed (milliseconds)
+        assert len(server.queue()) == 5
+        maildir_new = os.path.join(server.dir, "mail", "mailwerk.test", "demo", "new")
+        delivered = lambda: len(os.listdir(maildir_new)) if os.path.isdir(maildir_new) else 0
+        assert delivered() == 0
+        set_conf(server, "delivery", "hold", "no")
+        sighup_and_wait(server, "ok")
+        deadline = time.monotonic() + 15
+        while (server.queue() or delivered() < 5) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.queue() == [] and delivered() == 5
     finally:
         server.stop()
