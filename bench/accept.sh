@@ -19,6 +19,14 @@
 #                        and 1 MiB; a 1 MiB case starts from 500 timed messages (not 2000), within
 #                        the 1 GiB of bodies a run may send, and each mailwerk data dir is removed
 #                        after its run (unless BENCH_KEEP=1), so the disk holds one run's queue.
+#   BENCH_DELIVERY="accept deliver"   what the servers do with what they accept (default both):
+#                        accept  = hold it: mailwerk with [delivery] hold = yes, Postfix with a HOLD
+#                                  rule; counted back from the queues (smtp-sink discards, for the
+#                                  ceiling);
+#                        deliver = deliver it into a Maildir: mailwerk locally, Postfix with
+#                                  virtual(8); counted back from the Maildirs once the queues are
+#                                  empty, with the time until the last file lands.
+#                        A run is INVALID only when a message is missing (queue + delivered != sent).
 #   BENCH_REPEAT=N       runs per target and case; the table shows the median (default 1)
 #   BENCH_WARMUP=N       untimed messages before each timed run (default 300)
 #   BENCH_RCPT=ADDR      recipient (default: the demo user mailwerk init prints, else user@bench.test)
@@ -69,6 +77,10 @@ else
 fi
 for v in "${SIZES[@]}" "${SESSIONS[@]}"; do [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "not a positive number: $v"; done
 for v in "${MODES[@]}"; do [[ "$v" =~ ^(conn|persist)$ ]] || die "BENCH_MODES: conn or persist, not $v"; done
+read -r -a DELIVERIES <<<"${BENCH_DELIVERY:-accept deliver}"
+for v in "${DELIVERIES[@]}"; do [[ "$v" =~ ^(accept|deliver)$ ]] || die "BENCH_DELIVERY: accept or deliver, not $v"; done
+DRAIN_TIMEOUT=300 # seconds a deliver run may take to empty its queue into the Maildir
+DELIVERY=accept   # of the runs under way
 
 # count_for SIZE SESSIONS -> the least number of timed messages per run
 count_for() {
@@ -134,6 +146,7 @@ mw_start() {
 		# smtp.auth_checks=no: the Postfix it is compared with runs no SPF/DKIM/DMARC checks either
 		"$MAILWERK" serve -c "$MW_CONF" -o "listen.smtp=127.0.0.1:$MW_PORT" -o listen.submission= \
 			-o listen.submissions= -o "server.max_connections_per_ip=$MW_PERIP" -o smtp.auth_checks=no \
+			-o "delivery.hold=$([ "$DELIVERY" = accept ] && echo yes || echo no)" \
 			>"$dir.serve.log" 2>&1 &
 		MW_PID=$!
 		wait_port "$MW_PORT" 10 "$MW_PID" && return 0
@@ -163,6 +176,40 @@ mw_count() {
 	python3 -c 'import json, sys
 d = json.load(sys.stdin)
 print(len(d) if isinstance(d, list) else "queue list --json is not a JSON array")' <<<"$out" 2>&1 | tail -n 1
+}
+
+# files_in DIR -> the number of files in DIR (0 when it does not exist)
+files_in() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
+# last_mtime DIR -> the latest modification time (epoch seconds, fractional) of a file in DIR
+last_mtime() { find "$1" -type f -printf '%T@\n' | sort -g | tail -n 1; }
+mw_maildir_new() { echo "$WORK/mailwerk-$MW_N/mail/bench.test/${RCPT%@*}/new"; }
+PF_MAILDIR_NEW=
+
+# drain TARGET STORED -> waits (bounded) until the target's queue is empty and STORED files are in its
+# Maildir; sets DRAIN_QUEUED and DRAIN_FILES (what was where at the end) and DRAIN_LAST (the newest
+# file's mtime, empty when not drained)
+drain() {
+	local target=$1 stored=$2 deadline q f dir
+	deadline=$(awk -v t="$(now)" -v d="$DRAIN_TIMEOUT" 'BEGIN { print t + d }')
+	if [ "$target" = mailwerk ]; then dir=$(mw_maildir_new); else dir=$PF_MAILDIR_NEW; fi
+	DRAIN_LAST=
+	while :; do
+		f=$(files_in "$dir")
+		if [ "$f" -ge "$stored" ]; then
+			if [ "$target" = mailwerk ]; then q=$(mw_count); else q=$(pf_other_count); fi
+			if [ "$q" = 0 ]; then
+				DRAIN_LAST=$(last_mtime "$dir")
+				break
+			fi
+		fi
+		if awk -v t="$(now)" -v d="$deadline" 'BEGIN { exit !(t > d) }'; then
+			if [ "$target" = mailwerk ]; then q=$(mw_count); else q=$(pf_other_count); fi
+			break
+		fi
+		sleep 0.1
+	done
+	DRAIN_QUEUED=$q
+	DRAIN_FILES=$(files_in "$dir")
 }
 
 # ---- one smtp-source run -----------------------------------------------------------------------
@@ -223,7 +270,11 @@ run_target() {
 	RUN_N=$((RUN_N + 1))
 	case $target in
 	mailwerk) mw_start; port=$MW_PORT ;;
-	postfix) pf_reset; port=$PF_PORT ;;
+	postfix)
+		pf_reset
+		[ -z "$PF_MAILDIR_NEW" ] || [ ! -d "$PF_MAILDIR_NEW" ] || find "$PF_MAILDIR_NEW" -type f -delete
+		port=$PF_PORT
+		;;
 	sink) port=$SINK_PORT ;;
 	esac
 	if [ "$WARMUP" -gt 0 ]; then
@@ -237,14 +288,32 @@ run_target() {
 	r=$(rate "$count" "$ELAPSED_T0" "$ELAPSED_T1")
 	check_source "$target" "$label" "$logf" || valid=0
 	stored=$((WARMUP + count))
+	RUN_DRATE=-
+	RUN_LAST=-
+	if [ "$DELIVERY" = deliver ] && [ "$target" != sink ]; then
+		drain "$target" "$stored"
+		if [ $((DRAIN_QUEUED + DRAIN_FILES)) -ne "$stored" ]; then
+			warn "$target, $label (deliver): sent $WARMUP + $count messages but $DRAIN_QUEUED are queued and $DRAIN_FILES delivered — run INVALID (messages lost)"
+			valid=0
+		elif [ -z "$DRAIN_LAST" ]; then
+			warn "$target, $label (deliver): $DRAIN_QUEUED of $stored messages still queued after $DRAIN_TIMEOUT s (none lost): no delivery rate"
+		else
+			RUN_LAST=$(awk -v a="$ELAPSED_T1" -v b="$DRAIN_LAST" 'BEGIN { d = b - a; if (d < 0) d = 0; printf "%.2f", d }')
+			RUN_DRATE=$(rate "$count" "$ELAPSED_T0" "$DRAIN_LAST")
+		fi
+	fi
 	case $target in
 	mailwerk)
-		got=$(mw_count)
+		if [ "$DELIVERY" = deliver ]; then
+			got=$stored # counted above, queue and Maildir together
+		else
+			got=$(mw_count)
+		fi
 		if [ "$got" != "$stored" ]; then
 			warn "mailwerk, $label: sent $WARMUP + $count messages but 'queue list --json' has $got entries — run INVALID (messages lost or not queued)"
 			valid=0
 		fi
-		if [ "$size" = 1024 ] && [ "$sessions" = 50 ]; then
+		if [ "$size" = 1024 ] && [ "$sessions" = 50 ] && [ "$DELIVERY" = accept ]; then
 			MEM_MW[$mode]=$(python3 "$BENCH_DIR/memstat.py" proc "$MW_PID")
 		fi
 		kill -0 "$MW_PID" 2>/dev/null || { warn "mailwerk, $label: the server died during the run ($(tail -n 3 "$WORK/mailwerk-$MW_N.serve.log"))"; valid=0; }
@@ -253,16 +322,18 @@ run_target() {
 		[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK/mailwerk-$MW_N"
 		;;
 	postfix)
-		got=$(pf_hold_count)
-		if [ "$got" -ne "$stored" ]; then
-			warn "postfix, $label: sent $WARMUP + $count messages but the hold queue has $got — run INVALID"
-			valid=0
+		if [ "$DELIVERY" = accept ]; then
+			got=$(pf_hold_count)
+			if [ "$got" -ne "$stored" ]; then
+				warn "postfix, $label: sent $WARMUP + $count messages but the hold queue has $got — run INVALID"
+				valid=0
+			fi
+			if [ "$(pf_other_count)" -ne 0 ]; then
+				warn "postfix, $label: messages outside the hold queue ($(pf_other_count)): the HOLD rule did not apply"
+				valid=0
+			fi
 		fi
-		if [ "$(pf_other_count)" -ne 0 ]; then
-			warn "postfix, $label: messages outside the hold queue ($(pf_other_count)): the HOLD rule did not apply"
-			valid=0
-		fi
-		if [ "$size" = 1024 ] && [ "$sessions" = 50 ]; then
+		if [ "$size" = 1024 ] && [ "$sessions" = 50 ] && [ "$DELIVERY" = accept ]; then
 			MEM_PF[$mode]=$(python3 "$BENCH_DIR/memstat.py" postfix "$PF_QUEUE")
 		fi
 		;;
@@ -270,8 +341,10 @@ run_target() {
 		kill -0 "$SINK_PID" 2>/dev/null || { warn "smtp-sink died during the run"; valid=0; }
 		;;
 	esac
-	log "$(printf '%-8s %-16s %6d msgs in %7.2f s = %9s msg/s%s' "$target" "$label" "$count" \
-		"$(awk -v a="$ELAPSED_T0" -v b="$ELAPSED_T1" 'BEGIN { print b - a }')" "$r" "$([ $valid = 1 ] || echo ' INVALID')")"
+	log "$(printf '%-8s %-16s %-7s %6d msgs in %7.2f s = %9s msg/s%s%s' "$target" "$label" "$DELIVERY" "$count" \
+		"$(awk -v a="$ELAPSED_T0" -v b="$ELAPSED_T1" 'BEGIN { print b - a }')" "$r" \
+		"$([ "$RUN_DRATE" = - ] || echo "; delivered $RUN_DRATE msg/s, last file $RUN_LAST s after the last 250")" \
+		"$([ $valid = 1 ] || echo ' INVALID')")"
 	RUN_RATE=$r
 	RUN_VALID=$valid
 	RUN_COUNT=$count
@@ -284,7 +357,7 @@ echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work 
 dsync=$( { dd if=/dev/zero of="$WORK/dsync-probe" bs=4k count=500 oflag=dsync 2>&1 >/dev/null || true; } | awk '/copied/ { for (i = 1; i < NF; i++) if ($i == "s,") print $(i - 1) }')
 rm -f "$WORK/dsync-probe"
 echo "disk: $(awk -v t="$dsync" 'BEGIN { if (t > 0) printf "%.0f", 500 / t; else print "?" }') synchronous 4 KiB writes/s (dd oflag=dsync): the ceiling of one fsync per message"
-echo "peers: Postfix $(postconf -dh mail_version 2>/dev/null) (private instance, HOLD) and smtp-sink; client: smtp-source (no pipelining)"
+echo "peers: Postfix $(postconf -dh mail_version 2>/dev/null) (private instance: HOLD to accept only, virtual(8) to deliver) and smtp-sink; client: smtp-source (no pipelining)"
 if [ "$QUICK" = 1 ]; then
 	echo "QUICK mode: fewer cases, at least $(count_for 1024 50) messages and $RUN_SECONDS s per run (short runs are noisier)"
 fi
@@ -294,8 +367,24 @@ else
 	echo "mailwerk: $MAILWERK"
 fi
 
+# pf_use accept|deliver: sets up (stopped) the private Postfix for that kind of run: a HOLD rule that
+# keeps every message queued, or virtual(8) delivering into one Maildir
+pf_use() {
+	pf_stop
+	if [ "$1" = accept ]; then
+		mkdir -p "$WORK/pf-hold"
+		pf_setup "$WORK/pf-hold" "$PF_PORT" "$BENCH_DIR/postfix"
+		PF_MAILDIR_NEW=
+	else
+		mkdir -p "$WORK/pf-deliver/postfix-mail"
+		chown 65534:65534 "$WORK/pf-deliver/postfix-mail" # virtual(8) writes as virtual_uid_maps (nobody)
+		pf_setup "$WORK/pf-deliver" "$PF_PORT" "$BENCH_DIR/postfix-delivery"
+		PF_MAILDIR_NEW=$WORK/pf-deliver/postfix-mail/Maildir/new
+	fi
+}
+chmod 755 "$WORK" # Postfix's virtual agent (nobody) reaches its Maildir
 PF_PORT=$(free_port)
-pf_setup "$WORK" "$PF_PORT" "$BENCH_DIR/postfix"
+pf_use "${DELIVERIES[0]}"
 pf_start
 log "postfix listening on 127.0.0.1:$PF_PORT (config $PF_CONF)"
 
@@ -318,31 +407,49 @@ else
 fi
 echo
 
-declare -A RES      # RES[target|case] = "rate valid"
+declare -A RES      # RES[target|case] = "rate valid least" of the accept runs
+declare -A RESD     # RESD[target|case] = "rate valid least delivered-rate last-file-seconds" of the deliver runs
+CASES_D=()
 declare -A MEM_MW   # by mode: memstat output for mailwerk after the 50-session 1 KiB run
 declare -A MEM_PF   # by mode: Postfix total after the same case
 CASES=()
 RUN_N=0
-for size in "${SIZES[@]}"; do
-	for sessions in "${SESSIONS[@]}"; do
-		for mode in "${MODES[@]}"; do
-			count=$(count_for "$size" "$sessions")
-			key="$size|$sessions|$mode|$count"
-			CASES+=("$key")
-			# a fresh Postfix per case: its process pool (and the memory figure) reflects this case only
-			pf_stop
-			pf_start
-			for target in "${TARGETS[@]}"; do
-				rates=()
-				allvalid=1
-				least=
-				for ((rep = 0; rep < BENCH_REPEAT; rep++)); do
-					run_target "$target" "$size" "$sessions" "$mode" "$count"
-					rates+=("$RUN_RATE")
-					[ "$RUN_VALID" = 1 ] || allvalid=0
-					if [ -z "$least" ] || [ "$RUN_COUNT" -lt "$least" ]; then least=$RUN_COUNT; fi
+for DELIVERY in "${DELIVERIES[@]}"; do
+	pf_use "$DELIVERY"
+	for size in "${SIZES[@]}"; do
+		for sessions in "${SESSIONS[@]}"; do
+			for mode in "${MODES[@]}"; do
+				count=$(count_for "$size" "$sessions")
+				key="$size|$sessions|$mode|$count"
+				if [ "$DELIVERY" = accept ]; then CASES+=("$key"); else CASES_D+=("$key"); fi
+				# a fresh Postfix per case: its process pool (and the memory figure) reflects this case only
+				pf_stop
+				pf_start
+				for target in "${TARGETS[@]}"; do
+					[ "$DELIVERY" = accept ] || [ "$target" != sink ] || continue # the sink delivers nothing
+					rates=()
+					drates=()
+					lasts=()
+					allvalid=1
+					least=
+					for ((rep = 0; rep < BENCH_REPEAT; rep++)); do
+						run_target "$target" "$size" "$sessions" "$mode" "$count"
+						rates+=("$RUN_RATE")
+						[ "$RUN_DRATE" = - ] || drates+=("$RUN_DRATE")
+						[ "$RUN_LAST" = - ] || lasts+=("$RUN_LAST")
+						[ "$RUN_VALID" = 1 ] || allvalid=0
+						if [ -z "$least" ] || [ "$RUN_COUNT" -lt "$least" ]; then least=$RUN_COUNT; fi
+					done
+					if [ "$DELIVERY" = accept ]; then
+						RES["$target|$key"]="$(median "${rates[@]}") $allvalid $least"
+					else
+						d=-
+						l=-
+						# a delivery rate only when every repeat emptied its queue
+						if [ ${#drates[@]} -eq "$BENCH_REPEAT" ]; then d=$(median "${drates[@]}"); l=$(median "${lasts[@]}"); fi
+						RESD["$target|$key"]="$(median "${rates[@]}") $allvalid $least $d $l"
+					fi
 				done
-				RES["$target|$key"]="$(median "${rates[@]}") $allvalid $least"
 			done
 		done
 	done
@@ -359,11 +466,13 @@ cell() {
 }
 num() { echo "${1%!}"; }
 
+if [ ${#CASES[@]} -gt 0 ]; then
 echo
-echo "Accepted messages per second (each message durably stored before its 250 by mailwerk and Postfix;"
-echo "smtp-sink discards). Each timed run follows $WARMUP untimed warm-up messages and sends at least"
-echo "the base count, more when the warm-up shows it would last under $RUN_SECONDS s. msgs = timed messages"
-echo "per run for mailwerk/postfix/sink (the least over repeats). ! = invalid run (see WARNING lines)."
+echo "1. Accept only: messages per second, each durably stored before its 250 and then held (mailwerk:"
+echo "[delivery] hold = yes; Postfix: a HOLD rule), counted back from the queues; smtp-sink discards."
+echo "Each timed run follows $WARMUP untimed warm-up messages and sends at least the base count, more"
+echo "when the warm-up shows it would last under $RUN_SECONDS s. msgs = timed messages per run for"
+echo "mailwerk/postfix/sink (the least over repeats). ! = invalid run (see WARNING lines)."
 echo
 # msgs_of TARGET KEY -> the least timed count of that cell, "-" when not run
 msgs_of() {
@@ -384,6 +493,40 @@ for key in "${CASES[@]}"; do
 	row "$label" "$(msgs_of mailwerk "$key")/$(msgs_of postfix "$key")/$(msgs_of sink "$key")" "$mw" "$pf" "$(ratio "$(num "$mw")" "$(num "$pf")")" "$sk" \
 		"$(percent "$(num "$mw")" "$(num "$sk")")" "$(percent "$(num "$pf")" "$(num "$sk")")"
 done
+fi
+
+# cell_d TARGET KEY FIELD -> field 1 (accept rate), 4 (delivered rate) or 5 (last file, s) of a
+# deliver cell, with "!" when a run of it was invalid; "-" when not run or not measured
+cell_d() {
+	local v=${RESD["$1|$2"]:-} f ok
+	[ -n "$v" ] || { echo "-"; return; }
+	f=$(awk -v i="$3" '{ print $i }' <<<"$v")
+	ok=$(awk '{ print $2 }' <<<"$v")
+	if [ "$ok" = 1 ] || [ "$f" = - ]; then echo "$f"; else echo "$f!"; fi
+}
+if [ ${#CASES_D[@]} -gt 0 ]; then
+	echo
+	echo "2. Accept + local delivery: both servers deliver into a Maildir (mailwerk locally, Postfix with"
+	echo "virtual(8)) while they accept. accepted = messages per second from the first connection to the"
+	echo "last 250; delivered = timed messages per second from the first connection until the last file"
+	echo "landed in new/; last file = seconds from the last 250 to the last file. Counted back from the"
+	echo "Maildirs once the queues are empty. ! = invalid run (a message missing)."
+	echo
+	rowd() { printf '%-28s %9s %9s %7s %10s %10s %7s %10s %10s\n' "$@"; }
+	rowd "case" "accepted" "" "" "delivered" "" "" "last file" ""
+	rowd "" "mailwerk" "postfix" "ratio" "mailwerk" "postfix" "ratio" "mailwerk" "postfix"
+	rowd "----" "--------" "-------" "-----" "---------" "-------" "-----" "---------" "-------"
+	for key in "${CASES_D[@]}"; do
+		IFS='|' read -r size sessions mode count <<<"$key"
+		label="$(size_label "$size"), $sessions sess, $([ "$mode" = persist ] && echo "persistent" || echo "1 msg/conn")"
+		ma=$(cell_d mailwerk "$key" 1)
+		pa=$(cell_d postfix "$key" 1)
+		md=$(cell_d mailwerk "$key" 4)
+		pd=$(cell_d postfix "$key" 4)
+		rowd "$label" "$ma" "$pa" "$(ratio "$(num "$ma")" "$(num "$pa")")" "$md" "$pd" "$(ratio "$(num "$md")" "$(num "$pd")")" \
+			"$(cell_d mailwerk "$key" 5)" "$(cell_d postfix "$key" 5)"
+	done
+fi
 for size in "${SIZES[@]}"; do
 	for sessions in "${SESSIONS[@]}"; do
 		count=$(count_for "$size" "$sessions")
