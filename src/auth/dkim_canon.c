@@ -1,6 +1,7 @@
 /* dkim_canon.c — RFC 6376 §3.4 canonicalization and the §3.7 body hash. */
 #include "auth/dkim_canon.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const char *dkim_canon_str(enum dkim_canon c)
@@ -280,11 +281,29 @@ void dkim_body_hash_clear(struct dkim_body_hash *h)
 bool dkim_body_hash_compute(enum dkim_canon c, const char *body, size_t len, bool has_limit, uint64_t limit,
 			    unsigned char digest_r[DKIM_DIGEST_SIZE], uint64_t *total_r)
 {
+	return dkim_body_hash_compute_tail(c, body, len, NULL, has_limit, limit, digest_r, total_r);
+}
+
+bool dkim_body_hash_compute_tail(enum dkim_canon c, const char *body, size_t len, const struct dkim_body_tail *tail,
+				 bool has_limit, uint64_t limit, unsigned char digest_r[DKIM_DIGEST_SIZE], uint64_t *total_r)
+{
 	struct dkim_body_hash h;
 	if (!dkim_body_hash_init(&h, c, has_limit, limit))
 		return false;
 	dkim_body_hash_update(&h, body, len);
-	bool ok = dkim_body_hash_final(&h, digest_r);
+	bool ok = true;
+	if (tail != NULL && tail->read != NULL) {
+		char *buf = malloc(DKIM_BODY_TAIL_PIECE);
+		ssize_t n = -1;
+		uint64_t off = 0;
+		while (buf != NULL && (n = tail->read(tail->arg, off, buf, DKIM_BODY_TAIL_PIECE)) > 0) {
+			dkim_body_hash_update(&h, buf, (size_t)n);
+			off += (uint64_t)n;
+		}
+		ok = n == 0;
+		free(buf);
+	}
+	ok = dkim_body_hash_final(&h, digest_r) && ok;
 	if (total_r != NULL)
 		*total_r = h.total;
 	dkim_body_hash_clear(&h);

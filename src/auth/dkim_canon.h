@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include <openssl/evp.h>
@@ -73,9 +74,26 @@ bool dkim_body_hash_final(struct dkim_body_hash *h, unsigned char digest_r[DKIM_
 /* Frees the digest context (also after final; safe to call twice). */
 void dkim_body_hash_clear(struct dkim_body_hash *h);
 
+/* The part of a body that is not in memory: read() puts up to size octets from off (counted from the
+ * start of that part) into buf and says how many, 0 at the end, -1 on an error. Whoever holds the
+ * message (a spool file) provides it; DKIM itself reads nothing. Positional, so it can be read twice
+ * (two signatures). */
+typedef ssize_t dkim_body_read_fn(void *arg, uint64_t off, char *buf, size_t size);
+struct dkim_body_tail {
+	dkim_body_read_fn *read; /* NULL: the body is all in memory */
+	void *arg;
+};
+
+/* Octets read() is asked for at a time. */
+#define DKIM_BODY_TAIL_PIECE 65536
+
 /* The whole body at once. */
 bool dkim_body_hash_compute(enum dkim_canon c, const char *body, size_t len, bool has_limit, uint64_t limit,
 			    unsigned char digest_r[DKIM_DIGEST_SIZE], uint64_t *total_r);
+/* A body of len octets in memory followed by what tail gives (tail NULL or tail->read NULL: none);
+ * false on a libcrypto failure or when the tail cannot be read. */
+bool dkim_body_hash_compute_tail(enum dkim_canon c, const char *body, size_t len, const struct dkim_body_tail *tail,
+				 bool has_limit, uint64_t limit, unsigned char digest_r[DKIM_DIGEST_SIZE], uint64_t *total_r);
 
 /* A sink that feeds an EVP_MD_CTX (arg). */
 void dkim_canon_sink_digest(void *arg, const void *data, size_t len);

@@ -302,7 +302,7 @@ static bool sign_fields(const struct dkim_sign_params *p, enum dkim_alg alg, con
 	char value[DKIM_IDENTITY_SIZE], b64[4 * ((DKIM_SIG_B_MAX + 2) / 3) + 1];
 
 	/* RFC 6376 §3.7 hash step 1: the body (no l=: a partial body signature invites additions, §8.2) */
-	if (!dkim_body_hash_compute(p->body_canon, body, body_len, false, 0, bh, NULL)) {
+	if (!dkim_body_hash_compute_tail(p->body_canon, body, body_len, &p->body_tail, false, 0, bh, NULL)) {
 		*error_r = "hashing failed";
 		return false;
 	}

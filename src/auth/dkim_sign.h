@@ -1,5 +1,6 @@
 /* dkim_sign.h — makes the DKIM-Signature header field of a message (RFC 6376 §5, RFC 8463 for
- * Ed25519). Pure: the message is in memory, the key is an EVP_PKEY; nothing is read or written. */
+ * Ed25519). Pure: the message is in memory (or its body's tail comes from the caller's reader), the
+ * key is an EVP_PKEY; nothing is read or written here. */
 #ifndef MAILWERK_AUTH_DKIM_SIGN_H
 #define MAILWERK_AUTH_DKIM_SIGN_H
 
@@ -33,6 +34,8 @@ struct dkim_sign_params {
 	/* 0: DKIM_SIGN_FOLD_DEFAULT; kept within 20..998. Lines are filled greedily, folding only where a
 	 * space is or FWS may go, b= starting a line of its own; 59 reproduces the RFC 8463 fields. */
 	unsigned fold_width;
+	/* the part of the body that is not in msg (a spooled message), read once; none when zero */
+	struct dkim_body_tail body_tail;
 };
 
 /* The names the default h= draws from, in order, each listed as many times as the message has it

@@ -114,7 +114,7 @@ static bool group_same(const struct body_group *g, const struct dkim_sig *sig)
 }
 
 /* RFC 6376 §3.7 hash step 1, once per distinct (body canonicalization, l=), in one pass. */
-static bool body_hash_all(struct dkim_verify *v, const char *body, size_t len)
+static bool body_hash_all(struct dkim_verify *v, const char *body, size_t len, const struct dkim_body_tail *tail)
 {
 	struct body_group *g = calloc(v->nsigs > 0 ? v->nsigs : 1, sizeof(*g));
 	size_t ng = 0, *which = calloc(v->nsigs > 0 ? v->nsigs : 1, sizeof(*which));
@@ -143,6 +143,18 @@ static bool body_hash_all(struct dkim_verify *v, const char *body, size_t len)
 		for (size_t k = 0; k < ng; k++)
 			dkim_body_hash_update(&g[k].h, body + off, n);
 	}
+	if (ok && ng > 0 && tail != NULL && tail->read != NULL) {
+		char *buf = malloc(DKIM_BODY_TAIL_PIECE);
+		ssize_t n = -1;
+		uint64_t off = 0;
+		while (buf != NULL && (n = tail->read(tail->arg, off, buf, DKIM_BODY_TAIL_PIECE)) > 0) {
+			for (size_t k = 0; k < ng; k++)
+				dkim_body_hash_update(&g[k].h, buf, (size_t)n);
+			off += (uint64_t)n;
+		}
+		ok = n == 0;
+		free(buf);
+	}
 	for (size_t k = 0; ok && k < ng; k++)
 		ok = dkim_body_hash_final(&g[k].h, g[k].digest);
 	for (size_t i = 0; ok && i < v->nsigs; i++) {
@@ -164,6 +176,12 @@ static bool body_hash_all(struct dkim_verify *v, const char *body, size_t len)
 }
 
 struct dkim_verify *dkim_verify_new(const char *msg, size_t len, unsigned max_sigs, time_t now)
+{
+	return dkim_verify_new_tail(msg, len, NULL, max_sigs, now);
+}
+
+struct dkim_verify *dkim_verify_new_tail(const char *msg, size_t len, const struct dkim_body_tail *tail,
+					 unsigned max_sigs, time_t now)
 {
 	struct dkim_verify *v = calloc(1, sizeof(*v));
 	if (v == NULL)
@@ -206,7 +224,7 @@ struct dkim_verify *dkim_verify_new(const char *msg, size_t len, unsigned max_si
 		s->field = i;
 		sig_check(v, s);
 	}
-	if (!body_hash_all(v, msg + body, len - body))
+	if (!body_hash_all(v, msg + body, len - body, tail))
 		goto oom;
 	return v;
 oom:

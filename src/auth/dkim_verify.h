@@ -56,6 +56,10 @@ struct dkim_verify;
  * l=). msg uses CRLF line ends and need not outlive the call. now is the time x= is checked against.
  * NULL only when out of memory. */
 struct dkim_verify *dkim_verify_new(const char *msg, size_t len, unsigned max_sigs, time_t now);
+/* The same for a message whose body goes on past len in what tail gives (a spooled message), read
+ * once. NULL also when the tail cannot be read. */
+struct dkim_verify *dkim_verify_new_tail(const char *msg, size_t len, const struct dkim_body_tail *tail,
+					 unsigned max_sigs, time_t now);
 
 /* The step function (auth_step_fn): one TXT question "<s>._domainkey.<d>" per distinct key name still
  * needed; each answer finishes every signature that uses that name (header hash, signature check). */

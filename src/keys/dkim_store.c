@@ -494,6 +494,7 @@ char *dkim_signer_sign(struct dkim_signer *s, const struct dkim_signer_options *
 			.body_canon = o->body_relaxed ? DKIM_CANON_RELAXED : DKIM_CANON_SIMPLE,
 			.timestamp = now,
 			.expire = o->expiration > 0 ? now + (time_t)o->expiration : 0,
+			.body_tail = o->body_tail,
 		};
 		/* each signature covers the message as it was, not the other signature (RFC 8463 §A.3) */
 		char *field = dkim_sign(&p, msg, len, &err);

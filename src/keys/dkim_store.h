@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "auth/dkim_canon.h"
+
 #include <openssl/evp.h>
 
 #include "auth/dkim_key.h"
@@ -61,6 +63,7 @@ EVP_PKEY *dkim_store_load(const char *data_dir, const char *domain, const char *
 struct dkim_signer_options {
 	bool header_relaxed, body_relaxed; /* c= */
 	unsigned expiration;               /* x= this many seconds after t=; 0: none */
+	struct dkim_body_tail body_tail;   /* the body past msg (a spooled message); none when zero */
 };
 
 struct dkim_signer;

@@ -33,6 +33,8 @@ enum queue_rcpt_state {
 const char *queue_rcpt_state_str(enum queue_rcpt_state s);
 
 /* A message handed to queue_msg_store(); the queue owns it from then on and frees it. */
+struct queue_spool;
+
 struct queue_msg {
 	char id[QUEUE_ID_LEN + 1];
 	char *sender;     /* "" for the null reverse-path */
@@ -43,9 +45,12 @@ struct queue_msg {
 	int64_t arrival;  /* unix time, seconds */
 	char *data;       /* the message as stored (our added headers + the received content), CRLF lines */
 	size_t size;
+	struct queue_spool *body; /* NULL, or the rest of the message after data (a large one's body) */
 	char *folder;     /* NULL or "": local copies go to the inbox; "Junk": quarantined (RFC 9989 §10.3) */
 };
 
+/* Octets of the whole message: data, then body. */
+uint64_t queue_msg_total(const struct queue_msg *m);
 /* Frees every member and the struct (NULL members are fine). */
 void queue_msg_free(struct queue_msg *m);
 /* Puts len octets of header fields on top of m->data (signatures, Authentication-Results). false

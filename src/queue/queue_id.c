@@ -11,6 +11,8 @@
 
 #include <openssl/rand.h>
 
+#include "queue/spool.h"
+
 /* Crockford base32: no I, L, O, U, so ids survive being read aloud or retyped. The alphabet is in
  * ASCII order, which keeps the string order of ids equal to the order of their timestamps. */
 static const char queue_id_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -95,8 +97,14 @@ void queue_msg_free(struct queue_msg *m)
 	free(m->auth_user);
 	free(m->client_ip);
 	free(m->data);
+	queue_spool_free(m->body);
 	free(m->folder);
 	free(m);
+}
+
+uint64_t queue_msg_total(const struct queue_msg *m)
+{
+	return m->size + (m->body != NULL ? m->body->size : 0);
 }
 
 void queue_entry_free(struct queue_entry *e)

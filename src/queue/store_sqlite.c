@@ -20,12 +20,15 @@
 #include <sqlite3.h>
 
 #include "db/db.h"
+#include "queue/spool.h"
 #include "util/loopq.h"
 
 #define QUEUE_DB_NAME "queue.db"
 /* A batch is bounded so one commit (and the WAL it leaves behind) cannot grow without limit while
  * sessions keep storing; what is left waits for the next commit, a few milliseconds later. */
 #define QUEUE_BATCH_MAX_MSGS 256
+/* Octets of a spooled body copied into the database at a time. */
+#define QUEUE_BODY_PIECE 65536
 #define QUEUE_BATCH_MAX_BYTES ((size_t)64 << 20)
 
 struct queue_store_req {
@@ -260,10 +263,10 @@ static struct queue_store_req *queue_batch_take(struct queue *q)
 	struct queue_store_req *first = q->pending;
 	struct queue_store_req *last = first;
 	size_t n = 1;
-	size_t bytes = first->msg != NULL ? first->msg->size : 0;
+	uint64_t bytes = first->msg != NULL ? queue_msg_total(first->msg) : 0;
 
 	while (last->next != NULL && n < QUEUE_BATCH_MAX_MSGS) {
-		size_t sz = last->next->msg != NULL ? last->next->msg->size : 0;
+		uint64_t sz = last->next->msg != NULL ? queue_msg_total(last->next->msg) : 0;
 
 		if (bytes + sz > QUEUE_BATCH_MAX_BYTES)
 			break;
@@ -324,6 +327,33 @@ static const char queue_insert_msg_sql[] =
 static const char queue_insert_rcpt_sql[] =
 	"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt, domain) VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6)";
 
+/* Fills the data of the message row just inserted (a zeroblob of the whole size) with m->data and
+ * then the spooled body, a piece at a time: the writer's memory stays bounded whatever the size. */
+static int queue_msg_write_body(sqlite3 *db, const struct queue_msg *m)
+{
+	sqlite3_blob *blob = NULL;
+	int rc = sqlite3_blob_open(db, "main", "messages", "data", sqlite3_last_insert_rowid(db), 1, &blob);
+	if (rc == SQLITE_OK && m->size > 0)
+		rc = sqlite3_blob_write(blob, m->data, (int)m->size, 0);
+	char *buf = rc == SQLITE_OK ? malloc(QUEUE_BODY_PIECE) : NULL;
+	if (rc == SQLITE_OK && buf == NULL)
+		rc = SQLITE_NOMEM;
+	for (uint64_t off = 0; rc == SQLITE_OK && off < m->body->size;) {
+		ssize_t n = queue_spool_read(m->body, off, buf, QUEUE_BODY_PIECE);
+		if (n <= 0) {
+			rc = SQLITE_IOERR; /* the spool cannot be read back: this message is not stored */
+			break;
+		}
+		rc = sqlite3_blob_write(blob, buf, (int)n, (int)(m->size + off));
+		off += (uint64_t)n;
+	}
+	free(buf);
+	int crc = blob != NULL ? sqlite3_blob_close(blob) : SQLITE_OK;
+	if (rc == SQLITE_OK)
+		rc = crc;
+	return rc == SQLITE_OK ? SQLITE_DONE : rc;
+}
+
 /* Inserts one message and its recipients with the given prepared statements (the two above). */
 static int queue_msg_insert_with(sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, const struct queue_msg *m, bool *alone_r)
 {
@@ -340,9 +370,13 @@ static int queue_msg_insert_with(sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, co
 		rc = sqlite3_bind_text(st, 4, m->client_ip, -1, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(st, 5, m->arrival);
+	uint64_t total = queue_msg_total(m);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, 6, (sqlite3_int64)m->size);
-	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 6, (sqlite3_int64)total);
+	if (rc == SQLITE_OK && m->body != NULL)
+		/* room for the whole message, filled in pieces below: a large one is never in memory whole */
+		rc = sqlite3_bind_zeroblob64(st, 7, total);
+	else if (rc == SQLITE_OK)
 		/* "" for an empty body: a NULL pointer would bind SQL NULL and break NOT NULL */
 		rc = sqlite3_bind_blob64(st, 7, m->data != NULL ? m->data : "", m->size, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
@@ -361,6 +395,8 @@ static int queue_msg_insert_with(sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, co
 		*alone_r = (rc & 0xff) == SQLITE_CONSTRAINT;
 		return rc;
 	}
+	if (m->body != NULL && (rc = queue_msg_write_body(sqlite3_db_handle(st), m)) != SQLITE_DONE)
+		return rc; /* the row is in: the batch fails rather than commit half a message */
 
 	st = rcpt_st;
 	for (size_t i = 0; i < m->rcpt_count; i++) {

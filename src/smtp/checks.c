@@ -19,6 +19,7 @@
 #include "report/dmarc_report.h"
 #include "report/report_scheduler.h"
 #include "queue/queue.h"
+#include "queue/spool.h"
 #include "server/server.h"
 #include "util/addr.h"
 #include "util/worker.h"
@@ -296,7 +297,9 @@ static void checks_dkim_work(void *arg)
 {
 	struct smtp_checks *c = arg;
 	/* RFC 6376 §6.1: every signature is parsed and its body hash computed here, off the loop */
-	c->dkim = dkim_verify_new(c->msg, c->len, c->dkim_max, c->now);
+	/* the body of a large message is read from its spool, once */
+	struct dkim_body_tail tail = {.read = c->m->body != NULL ? queue_spool_read : NULL, .arg = c->m->body};
+	c->dkim = dkim_verify_new_tail(c->msg, c->len, &tail, c->dkim_max, c->now);
 }
 
 static void checks_dkim_hashed(void *arg)

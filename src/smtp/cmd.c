@@ -1,5 +1,6 @@
 /* cmd.c — what each SMTP command does (RFC 5321 §4.1 and the extensions we offer). The table says
  * in which states a verb is allowed; the handlers check their arguments and the relay rules. */
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "mailbox/users.h"
 #include "queue/queue.h"
+#include "queue/spool.h"
 #include "server/login.h"
 #include "server/server.h"
 #include "auth/authres.h"
@@ -59,6 +61,7 @@ void smtp_tx_reset(struct smtp_session *s)
 	smtp_data_release(&tx->data);
 	if (tx->body != NULL)
 		evbuffer_free(tx->body);
+	queue_spool_free(tx->spool);
 	memset(tx, 0, sizeof(*tx));
 	if (s->state != SMTP_STATE_INIT)
 		s->state = SMTP_STATE_READY;
@@ -235,6 +238,25 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 	reply(s, 250, "2.1.5", "Ok");
 }
 
+/* The spool of a large message (smtp_data_spill): in data_dir, never held in memory whole. */
+static bool tx_spill_open(void *arg)
+{
+	struct smtp_session *s = arg;
+	char err[256];
+	if ((s->tx.spool = queue_spool_new(s->conf->data_dir, err, sizeof(err))) == NULL)
+		log_error("session=%llx event=spool_failed error=\"%s\"", (unsigned long long)s->conn.id, err);
+	return s->tx.spool != NULL;
+}
+
+static bool tx_spill_write(void *arg, const void *p, size_t n)
+{
+	struct smtp_session *s = arg;
+	if (queue_spool_append(s->tx.spool, p, n))
+		return true;
+	log_error("session=%llx event=spool_failed error=\"%s\"", (unsigned long long)s->conn.id, strerror(errno));
+	return false;
+}
+
 static bool tx_body_begin(struct smtp_session *s)
 {
 	if (s->tx.body != NULL)
@@ -244,6 +266,8 @@ static bool tx_body_begin(struct smtp_session *s)
 		return false;
 	smtp_data_begin(&s->tx.data, s->tx.body, s->conf->max_message_size);
 	smtp_data_set_budget(&s->tx.data, &s->srv->memory);
+	s->tx.spill = (struct smtp_data_spill){.open = tx_spill_open, .write = tx_spill_write, .arg = s};
+	smtp_data_set_spill(&s->tx.data, &s->tx.spill);
 	return true;
 }
 
@@ -480,7 +504,7 @@ struct store_ctx {
 	char id[QUEUE_ID_LEN + 1];
 	char from[ADDR_TEXT_MAX + 1];
 	unsigned rcpts;
-	size_t size;
+	uint64_t size;
 };
 
 static void store_done(void *arg, enum result res, const char *reason)
@@ -504,8 +528,8 @@ static void store_done(void *arg, enum result res, const char *reason)
 		smtp_session_tls_info(s, &ver, &cipher);
 		if (s->auth_user[0] != '\0')
 			log_safe(user, sizeof(user), s->auth_user, (unsigned)strlen(s->auth_user));
-		log_info("session=%llx queue_id=%s event=accepted from=%s rcpts=%u size=%zu tls=%s auth=%s client=%s",
-			 (unsigned long long)s->conn.id, c->id, from, c->rcpts, c->size, ver, user, s->ip);
+		log_info("session=%llx queue_id=%s event=accepted from=%s rcpts=%u size=%llu tls=%s auth=%s client=%s",
+			 (unsigned long long)s->conn.id, c->id, from, c->rcpts, (unsigned long long)c->size, ver, user, s->ip);
 		s->messages++;
 		smtp_reply(smtp_session_out(s), 250, "2.0.0", "Ok: queued as %s", c->id);
 	} else {
@@ -531,6 +555,9 @@ static const char *data_error_reply(enum smtp_data_error e, int *code_r, const c
 	case SMTP_DATA_BARE:
 		*code_r = 550, *enh_r = "5.5.2";
 		return "Message refused: bare CR or LF in content; lines must end with CRLF";
+	case SMTP_DATA_SPILL_FAILED:
+		*code_r = 451, *enh_r = "4.3.0";
+		return "Error: queue file write error, try again later";
 	case SMTP_DATA_NO_MEMORY: /* RFC 3463 X.3.1: a full system, for now */
 		*code_r = 452, *enh_r = "4.3.1";
 		return "Insufficient system storage, try again later";
@@ -606,6 +633,8 @@ static struct queue_msg *tx_to_msg(struct smtp_session *s, struct rcpt_list *fin
 	m->client_ip = strdup(s->ip);
 	m->auth_user = authed ? strdup(s->auth_user) : NULL;
 	m->arrival = t.now;
+	m->body = tx->spool; /* the rest of a large message, after its header section */
+	tx->spool = NULL;
 	m->rcpts = final->v;
 	m->rcpt_count = final->n;
 	final->v = NULL;
@@ -632,7 +661,7 @@ static void msg_store(struct smtp_session *s, struct queue_msg *m)
 	memcpy(c->id, m->id, sizeof(c->id));
 	snprintf(c->from, sizeof(c->from), "%s", m->sender);
 	c->rcpts = (unsigned)m->rcpt_count;
-	c->size = m->size;
+	c->size = queue_msg_total(m);
 	/* DESIGN.md §5: the 250 waits until the group commit holding this message is durable */
 	queue_msg_store(s->srv->queue, m, store_done, c);
 }
@@ -703,6 +732,8 @@ static void sign_work(void *arg)
 	if (dmarc_from_parse(j->m->data, j->m->size, &from, &err) != DMARC_FROM_OK || from.count != 1)
 		return;
 	snprintf(j->domain, sizeof(j->domain), "%s", from.domains[0]);
+	if (j->m->body != NULL) /* the body of a large message is read from its spool */
+		j->opt.body_tail = (struct dkim_body_tail){.read = queue_spool_read, .arg = j->m->body};
 	char *fields = dkim_signer_sign(j->srv->signer, &j->opt, j->domain, j->m->data, j->m->size,
 					(time_t)j->m->arrival, j->error, sizeof(j->error));
 	if (fields == NULL)

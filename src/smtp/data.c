@@ -16,6 +16,7 @@ const char *smtp_data_error_str(enum smtp_data_error e)
 	case SMTP_DATA_NUL: return "nul_octet";
 	case SMTP_DATA_BARE: return "bare_cr_lf";
 	case SMTP_DATA_NO_MEMORY: return "memory_in_flight";
+	case SMTP_DATA_SPILL_FAILED: return "spool_failed";
 	}
 	return "?";
 }
@@ -30,6 +31,12 @@ void smtp_data_begin(struct smtp_data *d, struct evbuffer *body, uint64_t max_si
 void smtp_data_set_budget(struct smtp_data *d, struct budget *memory)
 {
 	d->memory = memory;
+}
+
+void smtp_data_set_spill(struct smtp_data *d, const struct smtp_data_spill *spill)
+{
+	d->spill = spill;
+	d->spill_try = SMTP_DATA_MEMORY_MAX;
 }
 
 void smtp_data_release(struct smtp_data *d)
@@ -47,6 +54,59 @@ static void data_fail(struct smtp_data *d, enum smtp_data_error e)
 		evbuffer_drain(d->body, evbuffer_get_length(d->body));
 		smtp_data_release(d);
 	}
+}
+
+/* Content past the header section goes on into the spool, so that a large message is held in
+ * memory only up to a bound: once the body holds more than SMTP_DATA_MEMORY_MAX and the header
+ * section has ended, what follows the empty line moves to the spool, and so does all that comes
+ * after. A header section that has not ended stays in memory (within the budget), looked at again
+ * each SMTP_DATA_MEMORY_MAX octets. */
+static void data_maybe_spill(struct smtp_data *d)
+{
+	size_t len = evbuffer_get_length(d->body);
+	if (d->spill == NULL || d->spilling || d->error != SMTP_DATA_OK || len < d->spill_try)
+		return;
+	struct evbuffer_ptr end = evbuffer_search(d->body, "\r\n\r\n", 4, NULL);
+	if (end.pos < 0) {
+		d->spill_try = len + SMTP_DATA_MEMORY_MAX;
+		return;
+	}
+	size_t keep = (size_t)end.pos + 4;
+	struct evbuffer *head = evbuffer_new();
+	if (head == NULL || !d->spill->open(d->spill->arg)) {
+		if (head != NULL)
+			evbuffer_free(head);
+		data_fail(d, SMTP_DATA_SPILL_FAILED);
+		return;
+	}
+	evbuffer_remove_buffer(d->body, head, keep);
+	d->spilling = true;
+	size_t moved = evbuffer_get_length(d->body);
+	bool ok = true;
+	while (ok && evbuffer_get_length(d->body) > 0) {
+		struct evbuffer_iovec v;
+		evbuffer_peek(d->body, -1, NULL, &v, 1);
+		ok = d->spill->write(d->spill->arg, v.iov_base, v.iov_len);
+		if (ok)
+			d->spilled += v.iov_len;
+		evbuffer_drain(d->body, v.iov_len);
+	}
+	evbuffer_add_buffer(d->body, head);
+	evbuffer_free(head);
+	if (d->memory != NULL) /* what went to the spool no longer counts against memory */
+		budget_give(d->memory, moved < d->charged ? moved : d->charged);
+	d->charged = moved < d->charged ? d->charged - moved : 0;
+	if (!ok)
+		data_fail(d, SMTP_DATA_SPILL_FAILED);
+}
+
+/* Appends n octets to the spool; fails the message when they cannot be written. */
+static void data_spill_write(struct smtp_data *d, const void *p, size_t n)
+{
+	if (!d->spill->write(d->spill->arg, p, n))
+		data_fail(d, SMTP_DATA_SPILL_FAILED);
+	else
+		d->spilled += n;
 }
 
 /* Charges n more octets of body; fails the message when they do not fit. */
@@ -69,8 +129,16 @@ static void data_keep(struct smtp_data *d, const char *p, size_t n)
 		data_fail(d, SMTP_DATA_TOO_BIG);
 	if (d->error == SMTP_DATA_OK && memchr(p, '\0', n) != NULL)
 		data_fail(d, SMTP_DATA_NUL);
-	if (d->error == SMTP_DATA_OK && data_charge(d, n))
+	if (d->error != SMTP_DATA_OK)
+		return;
+	if (d->spilling) {
+		data_spill_write(d, p, n);
+		return;
+	}
+	if (data_charge(d, n)) {
 		evbuffer_add(d->body, p, n);
+		data_maybe_spill(d);
+	}
 }
 
 enum smtp_data_status smtp_data_read(struct smtp_data *d, struct evbuffer *in)
@@ -156,10 +224,23 @@ void smtp_data_chunk(struct smtp_data *d, struct evbuffer *in, size_t len)
 	d->size += len;
 	if (d->error == SMTP_DATA_OK && d->size > d->max_size)
 		data_fail(d, SMTP_DATA_TOO_BIG);
-	if (d->error == SMTP_DATA_OK && data_charge(d, len))
+	if (d->error == SMTP_DATA_OK && d->spilling) {
+		size_t rest = len;
+		while (rest > 0 && d->error == SMTP_DATA_OK) {
+			struct evbuffer_iovec v;
+			evbuffer_peek(in, (ev_ssize_t)rest, NULL, &v, 1);
+			size_t n = v.iov_len < rest ? v.iov_len : rest;
+			data_spill_write(d, v.iov_base, n);
+			evbuffer_drain(in, n);
+			rest -= n;
+		}
+		evbuffer_drain(in, rest); /* what is left after a failed write */
+	} else if (d->error == SMTP_DATA_OK && data_charge(d, len)) {
 		evbuffer_remove_buffer(in, d->body, len);
-	else
+		data_maybe_spill(d);
+	} else {
 		evbuffer_drain(in, len);
+	}
 }
 
 void smtp_data_chunk_finish(struct smtp_data *d)
@@ -168,6 +249,8 @@ void smtp_data_chunk_finish(struct smtp_data *d)
 		return;
 	if (d->chunk_cr) /* the content ends in a CR with no LF after it */
 		data_fail(d, SMTP_DATA_BARE);
-	else if (d->line_len > 0) /* a message always ends with a complete line */
+	else if (d->line_len > 0 && d->spilling) /* a message always ends with a complete line */
+		data_spill_write(d, "\r\n", 2);
+	else if (d->line_len > 0)
 		evbuffer_add(d->body, "\r\n", 2);
 }

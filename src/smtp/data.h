@@ -27,15 +27,32 @@ enum smtp_data_error {
 	SMTP_DATA_NUL,           /* 550 5.6.0 NUL octet (RFC 5322 §2.1: not allowed in messages) */
 	SMTP_DATA_BARE,          /* 550 5.5.2 bare CR or LF inside a BDAT chunk */
 	SMTP_DATA_NO_MEMORY,     /* 452 4.3.1 the sessions together hold as much as they may */
+	SMTP_DATA_SPILL_FAILED,  /* 451 4.3.0 the spool could not be written (disk full, I/O error) */
 };
 const char *smtp_data_error_str(enum smtp_data_error e);
 
 struct budget;
 
+/* Past this many octets in memory, the body of a message goes on into a spool (smtp_data_set_spill):
+ * the header section stays in memory, where everything that looks at headers wants it. */
+#define SMTP_DATA_MEMORY_MAX (256 * 1024)
+
+/* Where content past SMTP_DATA_MEMORY_MAX goes: open() makes the spool (false: none could be made),
+ * write() appends to it (false: it failed). */
+struct smtp_data_spill {
+	bool (*open)(void *arg);
+	bool (*write)(void *arg, const void *p, size_t n);
+	void *arg;
+};
+
 struct smtp_data {
-	struct evbuffer *body; /* accepted content: CRLF lines, dots removed */
+	struct evbuffer *body; /* accepted content: CRLF lines, dots removed; once spilling, its header part */
 	struct budget *memory; /* what the body is charged to (NULL: nothing) */
 	uint64_t charged;      /* octets of the body taken from memory */
+	const struct smtp_data_spill *spill; /* NULL: everything stays in memory */
+	bool spilling;         /* the content after the header section goes to the spool now */
+	uint64_t spilled;      /* octets written to the spool */
+	size_t spill_try;      /* the body length at which to look for the end of the header section again */
 	uint64_t max_size;
 	uint64_t size;         /* content octets seen, including those dropped after an error */
 	enum smtp_data_error error;
@@ -52,6 +69,8 @@ void smtp_data_begin(struct smtp_data *d, struct evbuffer *body, uint64_t max_si
 void smtp_data_set_budget(struct smtp_data *d, struct budget *memory);
 /* Gives back what the body was charged (before the body is freed or handed on). */
 void smtp_data_release(struct smtp_data *d);
+/* Lets the body past SMTP_DATA_MEMORY_MAX go on into a spool (kept by the caller). */
+void smtp_data_set_spill(struct smtp_data *d, const struct smtp_data_spill *spill);
 
 /* DATA phase: consumes complete lines from in. RFC 5321 §4.1.1.4: only a line that is exactly "."
  * ends the data; §4.5.2: a leading dot of any other line is removed. */

@@ -19,6 +19,7 @@ struct evbuffer;
 struct server;
 struct server_listener;
 struct smtp_checks;
+struct queue_spool;
 
 /* Where the session is in the dialogue; the command table lists which states allow each verb. */
 enum smtp_state {
@@ -45,6 +46,8 @@ struct smtp_tx {
 	unsigned rcpt_count;
 	struct evbuffer *body;
 	struct smtp_data data;
+	struct smtp_data_spill spill; /* where a large body goes on: spool below */
+	struct queue_spool *spool;    /* NULL until the body passes SMTP_DATA_MEMORY_MAX */
 	bool chunked;          /* the content came by BDAT (RFC 3030) */
 	uint64_t chunk_left;   /* BDAT octets still to read */
 	bool chunk_last;

@@ -984,3 +984,54 @@ def test_dmarc_report_needs_the_external_destination_record(servers, dns_server)
     assert dropped and dropped[0]["reason"] == "no_verified_destination", s.log_text()[-3000:]
     assert report_messages(s) == []
     assert ("norep.test._report._dmarc." + DOMAIN, "TXT") in dns_server.asked()
+
+
+# ---- large messages: the body arrives in a spool file, DKIM reads it from there ----
+
+def large_body(mib):
+    line = b"a line of a large message, with  double  spaces and a tab\there " + b"x" * 900 + b"\r\n"
+    return line * (mib * 1024 * 1024 // len(line))
+
+
+def test_inbound_large_message_dkim_verified_from_the_spool(servers, dns_server):
+    """A 4 MiB message (past the 256 KiB kept in memory) signed by dkimpy: mailwerk's verification
+    reads the body back from the spool and passes; the stored message is byte-exact."""
+    key, record = rsa_key()
+    dns_server.load({"sender.test": {"TXT": "v=spf1 ip4:127.0.0.1 -all"},
+                     "_dmarc.sender.test": {"TXT": "v=DMARC1; p=reject"},
+                     "s1._domainkey.sender.test": {"TXT": record}})
+    s = mx_server(servers, dns_server)
+    head = inbound("alice@sender.test", "large-signed").split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    msg = dkimpy_sign(head + large_body(4), "sender.test", "s1", key)
+    code, reply = send(s, "alice@sender.test", msg)
+    assert code == 250, reply
+    raw = stored(s, "large-signed")
+    assert raw is not None, s.log_text()[-3000:]
+    r = our_results(raw)
+    assert len(r["dkim"]) == 1 and r["dkim"][0][0] == "pass", r
+    assert r["dmarc"] == [("pass", {"header.from": "sender.test"})], r
+    assert raw.endswith(msg[msg.index(b"\r\n\r\n"):])  # the body, byte for byte
+    assert dkimpy_verify(raw.split(b"\r\n", 2)[2], dns_server) == [True]
+    # nothing is left in the spool directory: its files never have a name
+    assert os.listdir(os.path.join(s.dir, "spool")) == []
+
+
+def test_submission_signs_a_large_message_from_the_spool(servers, dns_server, mtas):
+    """A 3 MiB submission is signed (Ed25519 and RSA) with its body read from the spool, and dkimpy
+    verifies both signatures on what the receiving MTA got."""
+    port = free_port_on("127.0.0.2")
+    dns_server.load({"remote.test": {"MX": "10 mx.remote.test."}, "mx.remote.test": {"A": "127.0.0.2"}})
+    mta = mtas.start("127.0.0.2", port)
+    s = servers.make("bigsigner", {"dns.resolver": dns_server.resolver, "delivery.remote_port": str(port)})
+    keygen(s, DOMAIN, "ed1", "ed25519")
+    own_records(s, dns_server)
+    s.start()
+    body = large_body(3)
+    submit(s, ["bob@remote.test"], b"From: Demo <demo@mailwerk.test>\r\nTo: <bob@remote.test>\r\n"
+           b"Subject: large and signed\r\n\r\n" + body, implicit_tls=False)
+    txs = mta.wait_transactions(1, TIMEOUT)
+    assert len(txs) == 1, s.log_text()[-3000:]
+    data = txs[0].data
+    assert [tag(f, "a") for f in dkim_fields(data)] == ["ed25519-sha256", "rsa-sha256"]
+    assert dkimpy_verify(data, dns_server) == [True, True]
+    assert data.endswith(b"\r\n\r\n" + body)

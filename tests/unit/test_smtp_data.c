@@ -277,11 +277,136 @@ static void test_memory_budget(void **state)
 	evbuffer_free(body2);
 }
 
+/* A test spool: an evbuffer, with switches to fail opening or writing. */
+struct test_spill {
+	struct evbuffer *out;
+	bool opened, fail_open, fail_write;
+};
+
+static bool test_spill_open(void *arg)
+{
+	struct test_spill *t = arg;
+	t->opened = true;
+	return !t->fail_open;
+}
+
+static bool test_spill_write(void *arg, const void *p, size_t n)
+{
+	struct test_spill *t = arg;
+	return !t->fail_write && evbuffer_add(t->out, p, n) == 0;
+}
+
+/* Feeds a message of about total octets (a header section, then 998-octet lines) by DATA or BDAT. */
+static enum smtp_data_error spill_run(struct test_spill *t, struct budget *memory, size_t total, bool bdat,
+				      bool header_end, struct evbuffer *body, struct evbuffer *expect)
+{
+	struct smtp_data_spill spill = {test_spill_open, test_spill_write, t};
+	struct evbuffer *in = evbuffer_new();
+	struct smtp_data d;
+	char line[1000];
+
+	smtp_data_begin(&d, body, 1 << 24);
+	smtp_data_set_budget(&d, memory);
+	smtp_data_set_spill(&d, &spill);
+	evbuffer_add_printf(expect, "Subject: large\r\nX-Test: spill\r\n%s", header_end ? "\r\n" : "");
+	memset(line, header_end ? 'b' : 'h', 998);
+	if (!header_end)
+		memcpy(line, "X-Long: ", 8);
+	memcpy(line + 998, "\r\n", 2);
+	while (evbuffer_get_length(expect) < total)
+		evbuffer_add(expect, line, 1000);
+	size_t len = evbuffer_get_length(expect);
+	const char *all = (const char *)evbuffer_pullup(expect, -1);
+	for (size_t off = 0; off < len; off += 4096) { /* arrives in pieces, as from a socket */
+		size_t n = len - off < 4096 ? len - off : 4096;
+		evbuffer_add(in, all + off, n);
+		if (bdat)
+			smtp_data_chunk(&d, in, n);
+		else
+			assert_int_equal(smtp_data_read(&d, in), SMTP_DATA_MORE);
+	}
+	if (bdat) {
+		smtp_data_chunk_finish(&d);
+	} else {
+		evbuffer_add(in, ".\r\n", 3);
+		assert_int_equal(smtp_data_read(&d, in), SMTP_DATA_END);
+	}
+	assert_int_equal(evbuffer_get_length(in), 0);
+	assert_int_equal(d.spilled, evbuffer_get_length(t->out));
+	if (d.error == SMTP_DATA_OK)
+		assert_int_equal(memory->used, evbuffer_get_length(body)); /* only what is in memory is charged */
+	smtp_data_release(&d);
+	evbuffer_free(in);
+	return d.error;
+}
+
+/* A body past SMTP_DATA_MEMORY_MAX goes on into the spool after the header section; memory then
+ * holds the header section only, and header section + spool is the message, byte for byte. */
+static void test_spill(void **state)
+{
+	(void)state;
+	for (int bdat = 0; bdat <= 1; bdat++) {
+		struct budget memory = {0, 64 << 20};
+		struct test_spill t = {evbuffer_new(), false, false, false};
+		struct evbuffer *body = evbuffer_new(), *expect = evbuffer_new();
+		assert_int_equal(spill_run(&t, &memory, 3 * SMTP_DATA_MEMORY_MAX, bdat, true, body, expect), SMTP_DATA_OK);
+		assert_true(t.opened);
+		size_t head = evbuffer_get_length(body);
+		assert_int_equal(head, strlen("Subject: large\r\nX-Test: spill\r\n\r\n"));
+		assert_int_equal(head + evbuffer_get_length(t.out), evbuffer_get_length(expect));
+		evbuffer_add_buffer(body, t.out);
+		assert_memory_equal(evbuffer_pullup(body, -1), evbuffer_pullup(expect, -1), evbuffer_get_length(expect));
+		assert_int_equal(memory.used, 0);
+		evbuffer_free(body);
+		evbuffer_free(expect);
+		evbuffer_free(t.out);
+	}
+	/* a small message never opens a spool */
+	struct budget memory = {0, 0};
+	struct test_spill t = {evbuffer_new(), false, false, false};
+	struct evbuffer *body = evbuffer_new(), *expect = evbuffer_new();
+	assert_int_equal(spill_run(&t, &memory, SMTP_DATA_MEMORY_MAX / 2, false, true, body, expect), SMTP_DATA_OK);
+	assert_false(t.opened);
+	assert_int_equal(evbuffer_get_length(body), evbuffer_get_length(expect));
+	evbuffer_free(body);
+	evbuffer_free(expect);
+	evbuffer_free(t.out);
+}
+
+/* A header section that never ends stays in memory (the budget bounds it); a spool that cannot be
+ * made or written fails the message (451 later), never truncates it. */
+static void test_spill_edges(void **state)
+{
+	(void)state;
+	struct budget memory = {0, 64 << 20};
+	struct test_spill t = {evbuffer_new(), false, false, false};
+	struct evbuffer *body = evbuffer_new(), *expect = evbuffer_new();
+	assert_int_equal(spill_run(&t, &memory, 2 * SMTP_DATA_MEMORY_MAX, false, false, body, expect), SMTP_DATA_OK);
+	assert_false(t.opened);
+	assert_int_equal(evbuffer_get_length(body), evbuffer_get_length(expect));
+	for (int i = 0; i < 2; i++) {
+		evbuffer_drain(body, evbuffer_get_length(body));
+		evbuffer_drain(expect, evbuffer_get_length(expect));
+		evbuffer_drain(t.out, evbuffer_get_length(t.out));
+		t.fail_open = i == 0;
+		t.fail_write = i == 1;
+		assert_int_equal(spill_run(&t, &memory, 2 * SMTP_DATA_MEMORY_MAX, i, true, body, expect),
+				 SMTP_DATA_SPILL_FAILED);
+		assert_int_equal(evbuffer_get_length(body), 0);
+		assert_int_equal(memory.used, 0);
+	}
+	evbuffer_free(body);
+	evbuffer_free(expect);
+	evbuffer_free(t.out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simple_and_unstuffing),
 		cmocka_unit_test(test_memory_budget),
+		cmocka_unit_test(test_spill),
+		cmocka_unit_test(test_spill_edges),
 		cmocka_unit_test(test_empty_message),
 		cmocka_unit_test(test_pipelined_commands_stay),
 		cmocka_unit_test(test_incomplete_waits),
