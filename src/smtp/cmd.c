@@ -267,7 +267,7 @@ static bool tx_body_begin(struct smtp_session *s)
 	smtp_data_begin(&s->tx.data, s->tx.body, s->conf->max_message_size);
 	smtp_data_set_budget(&s->tx.data, &s->srv->memory);
 	s->tx.spill = (struct smtp_data_spill){.open = tx_spill_open, .write = tx_spill_write, .arg = s};
-	smtp_data_set_spill(&s->tx.data, &s->tx.spill);
+	smtp_data_set_spill(&s->tx.data, &s->tx.spill, SMTP_DATA_MEMORY_MAX);
 	return true;
 }
 

@@ -33,10 +33,11 @@ void smtp_data_set_budget(struct smtp_data *d, struct budget *memory)
 	d->memory = memory;
 }
 
-void smtp_data_set_spill(struct smtp_data *d, const struct smtp_data_spill *spill)
+void smtp_data_set_spill(struct smtp_data *d, const struct smtp_data_spill *spill, size_t memory_max)
 {
 	d->spill = spill;
-	d->spill_try = SMTP_DATA_MEMORY_MAX;
+	d->spill_every = memory_max > 0 ? memory_max : 1;
+	d->spill_try = d->spill_every;
 }
 
 void smtp_data_release(struct smtp_data *d)
@@ -57,10 +58,10 @@ static void data_fail(struct smtp_data *d, enum smtp_data_error e)
 }
 
 /* Content past the header section goes on into the spool, so that a large message is held in
- * memory only up to a bound: once the body holds more than SMTP_DATA_MEMORY_MAX and the header
- * section has ended, what follows the empty line moves to the spool, and so does all that comes
- * after. A header section that has not ended stays in memory (within the budget), looked at again
- * each SMTP_DATA_MEMORY_MAX octets. */
+ * memory only up to a bound: once the body holds more than memory_max and the header section has
+ * ended, what follows the empty line moves to the spool, and so does all that comes after. A header
+ * section that has not ended stays in memory (within the budget), looked at again each memory_max
+ * octets. */
 static void data_maybe_spill(struct smtp_data *d)
 {
 	size_t len = evbuffer_get_length(d->body);
@@ -68,7 +69,7 @@ static void data_maybe_spill(struct smtp_data *d)
 		return;
 	struct evbuffer_ptr end = evbuffer_search(d->body, "\r\n\r\n", 4, NULL);
 	if (end.pos < 0) {
-		d->spill_try = len + SMTP_DATA_MEMORY_MAX;
+		d->spill_try = len + d->spill_every;
 		return;
 	}
 	size_t keep = (size_t)end.pos + 4;

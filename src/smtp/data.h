@@ -52,6 +52,7 @@ struct smtp_data {
 	const struct smtp_data_spill *spill; /* NULL: everything stays in memory */
 	bool spilling;         /* the content after the header section goes to the spool now */
 	uint64_t spilled;      /* octets written to the spool */
+	size_t spill_every;    /* memory_max of smtp_data_set_spill */
 	size_t spill_try;      /* the body length at which to look for the end of the header section again */
 	uint64_t max_size;
 	uint64_t size;         /* content octets seen, including those dropped after an error */
@@ -69,8 +70,9 @@ void smtp_data_begin(struct smtp_data *d, struct evbuffer *body, uint64_t max_si
 void smtp_data_set_budget(struct smtp_data *d, struct budget *memory);
 /* Gives back what the body was charged (before the body is freed or handed on). */
 void smtp_data_release(struct smtp_data *d);
-/* Lets the body past SMTP_DATA_MEMORY_MAX go on into a spool (kept by the caller). */
-void smtp_data_set_spill(struct smtp_data *d, const struct smtp_data_spill *spill);
+/* Lets the body past memory_max octets (SMTP_DATA_MEMORY_MAX; less in tests) go on into a spool
+ * (kept by the caller). */
+void smtp_data_set_spill(struct smtp_data *d, const struct smtp_data_spill *spill, size_t memory_max);
 
 /* DATA phase: consumes complete lines from in. RFC 5321 §4.1.1.4: only a line that is exactly "."
  * ends the data; §4.5.2: a leading dot of any other line is removed. */

@@ -307,7 +307,7 @@ static enum smtp_data_error spill_run(struct test_spill *t, struct budget *memor
 
 	smtp_data_begin(&d, body, 1 << 24);
 	smtp_data_set_budget(&d, memory);
-	smtp_data_set_spill(&d, &spill);
+	smtp_data_set_spill(&d, &spill, SMTP_DATA_MEMORY_MAX);
 	evbuffer_add_printf(expect, "Subject: large\r\nX-Test: spill\r\n%s", header_end ? "\r\n" : "");
 	memset(line, header_end ? 'b' : 'h', 998);
 	if (!header_end)
