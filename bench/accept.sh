@@ -141,13 +141,15 @@ mw_start() {
 		RCPT=${RCPT:-user@bench.test}
 		log "recipient: $RCPT"
 	fi
+	# accept only: keep everything queued, as the Postfix it is compared with does (HOLD)
+	local hold=()
+	[ "$DELIVERY" = accept ] && hold=(-o delivery.hold=yes)
 	for try in 1 2; do
 		MW_PORT=$(free_port)
 		# smtp.auth_checks=no: the Postfix it is compared with runs no SPF/DKIM/DMARC checks either
 		"$MAILWERK" serve -c "$MW_CONF" -o "listen.smtp=127.0.0.1:$MW_PORT" -o listen.submission= \
 			-o listen.submissions= -o "server.max_connections_per_ip=$MW_PERIP" -o smtp.auth_checks=no \
-			-o "delivery.hold=$([ "$DELIVERY" = accept ] && echo yes || echo no)" \
-			>"$dir.serve.log" 2>&1 &
+			"${hold[@]}" >"$dir.serve.log" 2>&1 &
 		MW_PID=$!
 		wait_port "$MW_PORT" 10 "$MW_PID" && return 0
 		if ! kill -0 "$MW_PID" 2>/dev/null; then
