@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include "auth/tagval.h"
+#include "util/base64.h"
 
 const char *dkim_key_type_str(enum dkim_key_type t)
 {
@@ -72,21 +73,6 @@ const char *dkim_base64_error_str(enum dkim_base64_error e)
 	return "?";
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 enum dkim_base64_error dkim_base64_decode(const char *s, size_t len, unsigned char *out, size_t out_size,
 					  size_t *out_len_r)
 {
@@ -111,7 +97,7 @@ enum dkim_base64_error dkim_base64_decode(const char *s, size_t len, unsigned ch
 			v <<= 6;
 			q++;
 		} else {
-			int x = b64_value(c);
+			int x = base64_value(c);
 			if (x < 0 || pad > 0)
 				return DKIM_BASE64_SYNTAX;
 			v = v << 6 | (uint32_t)x;

@@ -29,6 +29,7 @@
 #include "sasl/sasl.h"
 #include "util/addr.h"
 #include "util/log.h"
+#include "util/base64.h"
 
 /* Output kept queued while streaming the content: enough to fill the socket, bounded memory. */
 #define CLIENT_BODY_HIGH (64 * 1024)
@@ -825,7 +826,7 @@ static void client_reply_auth(struct delivery_client *c, const struct delivery_r
 			sasl_plain_encode(c->job.auth_user, c->job.auth_pass, b64, sizeof(b64));
 			c->auth_step = 2;
 		} else {
-			sasl_b64_encode((const unsigned char *)v, strlen(v), b64, sizeof(b64));
+			base64_encode((const unsigned char *)v, strlen(v), b64, sizeof(b64));
 			c->auth_step++;
 		}
 		client_send(c, CLIENT_CMD_AUTH, 0, "%s", b64);

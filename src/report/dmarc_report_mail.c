@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "util/date.h"
+#include "util/base64.h"
 
 /* RFC 5322 §2.1.1: lines SHOULD be at most 78 characters; header fields are folded to that */
 #define MAIL_LINE_SOFT 78
@@ -161,7 +162,6 @@ static bool gzip_compress(const char *in, size_t len, unsigned char **out_r, siz
 
 static void base64_lines(struct mbuf *b, const unsigned char *in, size_t len)
 {
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char line[MAIL_B64_LINE + 2];
 	size_t o = 0;
 	for (size_t i = 0; i < len; i += 3) {
@@ -170,10 +170,10 @@ static void base64_lines(struct mbuf *b, const unsigned char *in, size_t len)
 			v |= (uint32_t)in[i + 1] << 8;
 		if (i + 2 < len)
 			v |= in[i + 2];
-		line[o++] = alphabet[v >> 18 & 63];
-		line[o++] = alphabet[v >> 12 & 63];
-		line[o++] = i + 1 < len ? alphabet[v >> 6 & 63] : '=';
-		line[o++] = i + 2 < len ? alphabet[v & 63] : '=';
+		line[o++] = base64_digit(v >> 18);
+		line[o++] = base64_digit(v >> 12);
+		line[o++] = i + 1 < len ? base64_digit(v >> 6) : '=';
+		line[o++] = i + 2 < len ? base64_digit(v) : '=';
 		if (o == MAIL_B64_LINE) {
 			line[o++] = '\r';
 			line[o++] = '\n';

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/base64.h"
+
 enum sasl_mech sasl_mech_parse(const char *s, size_t len)
 {
 	if (len == 5 && strncasecmp(s, "PLAIN", 5) == 0)
@@ -11,21 +13,6 @@ enum sasl_mech sasl_mech_parse(const char *s, size_t len)
 	if (len == 5 && strncasecmp(s, "LOGIN", 5) == 0)
 		return SASL_MECH_LOGIN;
 	return SASL_MECH_NONE;
-}
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
 }
 
 bool sasl_b64_decode(const char *in, size_t len, unsigned char *out, size_t out_size, size_t *out_len_r)
@@ -53,7 +40,7 @@ bool sasl_b64_decode(const char *in, size_t len, unsigned char *out, size_t out_
 			}
 			if (pad > 0)
 				return false;
-			v[j] = b64_value(c);
+			v[j] = base64_value(c);
 			if (v[j] < 0)
 				return false;
 		}
@@ -69,28 +56,6 @@ bool sasl_b64_decode(const char *in, size_t len, unsigned char *out, size_t out_
 			out[o++] = (unsigned char)triple;
 	}
 	*out_len_r = o;
-	return true;
-}
-
-bool sasl_b64_encode(const unsigned char *in, size_t len, char *out, size_t out_size)
-{
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t need = (len + 2) / 3 * 4 + 1;
-	if (out_size < need)
-		return false;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned long t = (unsigned long)in[i] << 16;
-		if (i + 1 < len)
-			t |= (unsigned long)in[i + 1] << 8;
-		if (i + 2 < len)
-			t |= in[i + 2];
-		out[o++] = alphabet[(t >> 18) & 63];
-		out[o++] = alphabet[(t >> 12) & 63];
-		out[o++] = i + 1 < len ? alphabet[(t >> 6) & 63] : '=';
-		out[o++] = i + 2 < len ? alphabet[t & 63] : '=';
-	}
-	out[o] = '\0';
 	return true;
 }
 
@@ -160,7 +125,7 @@ bool sasl_plain_encode(const char *user, const char *pass, char *out, size_t out
 	memcpy(msg + 1, user, ul);
 	msg[1 + ul] = '\0';
 	memcpy(msg + 2 + ul, pass, pl);
-	bool ok = sasl_b64_encode(msg, 2 + ul + pl, out, out_size);
+	bool ok = base64_encode(msg, 2 + ul + pl, out, out_size);
 	explicit_bzero(msg, sizeof(msg));
 	return ok;
 }

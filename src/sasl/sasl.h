@@ -28,8 +28,6 @@ enum sasl_mech sasl_mech_parse(const char *s, size_t len);
 /* Strict base64: alphabet, '=' padding only at the end, length a multiple of 4. "=" alone (RFC 4954
  * §4: an empty initial response) decodes to zero octets. false on any error or if out is too small. */
 bool sasl_b64_decode(const char *in, size_t len, unsigned char *out, size_t out_size, size_t *out_len_r);
-/* Writes NUL-terminated base64 of in to out; false if out is too small. */
-bool sasl_b64_encode(const unsigned char *in, size_t len, char *out, size_t out_size);
 
 /* RFC 4616 §2: [authzid] NUL authcid NUL passwd. An authzid other than empty or equal to authcid is
  * refused (we do not let one user act as another). user_r and pass_r get NUL-terminated copies. */

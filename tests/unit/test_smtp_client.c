@@ -28,6 +28,7 @@
 
 #include "delivery/client.h"
 #include "sasl/sasl.h"
+#include "util/base64.h"
 
 /* ================================================================================================
  * Reply parser
@@ -1515,7 +1516,7 @@ static void test_client_auth(void **state)
 	struct env e;
 	char plain[128], b64[256], line[300];
 	memcpy(plain, "\0smart\0s3cret pass", 18);
-	assert_true(sasl_b64_encode((const unsigned char *)plain, 18, b64, sizeof(b64)));
+	assert_true(base64_encode((const unsigned char *)plain, 18, b64, sizeof(b64)));
 	snprintf(line, sizeof(line), "AUTH PLAIN %s", b64);
 
 	/* implicit TLS (RFC 8314) to a smarthost, AUTH PLAIN with an initial response */
@@ -1538,8 +1539,8 @@ static void test_client_auth(void **state)
 
 	/* LOGIN when PLAIN is not offered, after STARTTLS */
 	char u64[64], p64[64];
-	assert_true(sasl_b64_encode((const unsigned char *)"smart", 5, u64, sizeof(u64)));
-	assert_true(sasl_b64_encode((const unsigned char *)"s3cret pass", 11, p64, sizeof(p64)));
+	assert_true(base64_encode((const unsigned char *)"smart", 5, u64, sizeof(u64)));
+	assert_true(base64_encode((const unsigned char *)"s3cret pass", 11, p64, sizeof(p64)));
 	ENV_INIT(&e, {NULL, "220 smarthost.test\r\n"}, {"EHLO client.test", "250-smarthost.test\r\n250 STARTTLS\r\n"},
 		 {"STARTTLS", "220 go\r\n", F_TLS}, {"EHLO client.test", "250-smarthost.test\r\n250 AUTH LOGIN CRAM-MD5\r\n"},
 		 {"AUTH LOGIN", "334 VXNlcm5hbWU6\r\n"}, {u64, "334 UGFzc3dvcmQ6\r\n"}, {p64, "235 2.7.0 ok\r\n"},
