@@ -96,3 +96,14 @@ class Raw:
             return True
         except (socket.timeout, AssertionError):
             return False
+
+
+def in_data(port, rcpt, helo="client.example", sender="a@example.org", timeout=60.0):
+    """A session that has had its 354 to DATA: the next bytes sent are message content."""
+    c = Raw(port, timeout=timeout)
+    c.expect(220)
+    c.expect(250, "EHLO %s\r\n" % helo)
+    c.expect(250, "MAIL FROM:<%s>\r\n" % sender)
+    c.expect(250, "RCPT TO:<%s>\r\n" % rcpt)
+    c.expect(354, "DATA\r\n")
+    return c

@@ -1,16 +1,18 @@
 """Durability: a 250 means the message is on disk (SIGKILL under load loses nothing acknowledged and
 leaves no torn message), SIGTERM drains sessions with 421 and exits 0, and a restart keeps the queue."""
+import contextlib
 import os
 import re
 import signal
 import smtplib
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
-from smtpwire import Raw
+from smtpwire import Raw, in_data
 
 RCPT = "demo@mailwerk.test"
 THREADS = 20
@@ -189,19 +191,31 @@ def test_restart_keeps_queue(fresh_server):
     assert set(s.messages()) == set(ids) | {new}
 
 
-def test_full_disk_answers_451_and_loses_nothing(tmp_path):
-    """On a full disk the store fails: the client gets 451 4.3.0 (never 250), nothing partial is
-    queued, the server keeps running, and once there is room again mail is accepted."""
-    import smtplib
-    import subprocess
-    from conftest import Server
+@contextlib.contextmanager
+def small_disk(tmp_path, size):
+    """A tmpfs of size mounted in tmp_path; yields it and a list of servers to kill if the test
+    leaves them running; unmounted at the end."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", str(disk)]).returncode != 0:
         pytest.skip("cannot mount a small file system here (needs root)")
-    s = None
+    started = []
     try:
-        s = Server(disk, overrides=["server.min_free_space=0"]).start()  # the store's own failure
+        yield disk, started
+    finally:
+        for s in started:
+            if s.proc is not None:
+                s.kill()
+        subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_full_disk_answers_451_and_loses_nothing(tmp_path):
+    """On a full disk the spool or the store fails: the client gets 451 4.3.0 (never 250), nothing
+    partial is queued, the server keeps running, and once there is room again mail is accepted."""
+    from conftest import Server
+    with small_disk(tmp_path, "6m") as (disk, started):
+        s = Server(disk, overrides=["server.min_free_space=0"])  # the store's own failure
+        started.append(s.start())
         big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 1500  # 1.5 MB
         with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
             m.ehlo("client.example")
@@ -215,7 +229,8 @@ def test_full_disk_answers_451_and_loses_nothing(tmp_path):
             m.rcpt("demo@mailwerk.test")
             code, text = m.data(big)
             assert (code, text[:5]) == (451, b"4.3.0"), (code, text)
-        assert "event=store_failed" in s.log_text()
+        log = s.log_text()
+        assert "event=store_failed" in log or "event=spool_failed" in log, log[-2000:]
         filler.unlink()
         assert set(s.messages()) == before  # nothing partial
         with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
@@ -228,28 +243,17 @@ def test_full_disk_answers_451_and_loses_nothing(tmp_path):
         s.start()
         assert len(s.messages()) == len(before) + 1
         s.stop()
-        s = None
-    finally:
-        if s is not None and s.proc is not None:
-            s.kill()
-        subprocess.run(["umount", "-l", str(disk)])
 
 
 def test_low_free_space_refuses_mail_early_and_loses_nothing(tmp_path):
     """Below [server] min_free_space in data_dir, MAIL is answered 452 4.3.1 before any content is
     sent, so the disk never fills under the queue: every message answered 250 is kept, none is
     answered 451, and the server keeps running."""
-    import smtplib
-    import subprocess
     from conftest import Server
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)]).returncode != 0:
-        pytest.skip("cannot mount a small file system here (needs root)")
-    s = None
-    try:
-        s = Server(disk, overrides=["server.min_free_space=12M"]).start()
-        body = b"Subject: m\r\n\r\n" + (b"y" * 998 + b"\r\n") * 512  # 0.5 MB
+    with small_disk(tmp_path, "24m") as (disk, started):
+        s = Server(disk, overrides=["server.min_free_space=12M"])
+        started.append(s.start())
+        body = b"Subject: m\r\n\r\n" + (b"y" * 998 + b"\r\n") * 512  # 0.5 MB: spooled
         accepted, refused = 0, 0
         with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
             m.ehlo("client.example")
@@ -265,18 +269,14 @@ def test_low_free_space_refuses_mail_early_and_loses_nothing(tmp_path):
                 assert code == 250, (code, text)  # never 451: the disk did not fill
                 accepted += 1
         assert accepted > 0 and refused > 0, (accepted, refused)
-        assert "event=refused reason=min_free_space" in s.log_text()
-        assert "event=store_failed" not in s.log_text()
+        log = s.log_text()
+        assert "event=refused reason=min_free_space" in log
+        assert "event=store_failed" not in log and "event=spool_failed" not in log
         stored = len(s.messages())
         s.stop()
         s.start()
         assert len(s.messages()) == stored
         s.stop()
-        s = None
-    finally:
-        if s is not None and s.proc is not None:
-            s.kill()
-        subprocess.run(["umount", "-l", str(disk)])
 
 
 def test_kill9_with_spool_files_half_written(fresh_server):
@@ -295,12 +295,7 @@ def test_kill9_with_spool_files_half_written(fresh_server):
     assert len(before) == 1
     unfinished = []
     for i in range(5):
-        k = Raw(s.smtp_port, timeout=30)
-        k.expect(220)
-        k.expect(250, "EHLO c%d.example\r\n" % i)
-        k.expect(250, "MAIL FROM:<a@example.org>\r\n")
-        k.expect(250, "RCPT TO:<%s>\r\n" % RCPT)
-        k.expect(354, "DATA\r\n")
+        k = in_data(s.smtp_port, RCPT, helo="c%d.example" % i)
         k.send(b"Subject: never finished %d\r\n\r\n" % i + (b"q" * 998 + b"\r\n") * 2000)
         unfinished.append(k)
     time.sleep(0.5)

@@ -9,7 +9,7 @@ import time
 
 import conftest
 
-from smtpwire import Raw
+from smtpwire import Raw, in_data
 
 RCPT = "demo@mailwerk.test"
 
@@ -263,12 +263,7 @@ def test_memory_in_flight_is_bounded(tmp_path, monkeypatch):
             line = b"x" * 998 + b"\r\n"
             chunk = line * 1049  # a little over 1 MiB
             for i in range(sessions):
-                k = Raw(s.smtp_port, timeout=60)
-                k.expect(220)
-                k.expect(250, "EHLO c%d.example\r\n" % i)
-                k.expect(250, "MAIL FROM:<a@example.org>\r\n")
-                k.expect(250, "RCPT TO:<%s>\r\n" % RCPT)
-                k.expect(354, "DATA\r\n")
+                k = in_data(s.smtp_port, RCPT, helo="c%d.example" % i)
                 # no empty line: a header section that never ends stays in memory (a body would go to the spool)
                 k.send(b"Subject: big %d\r\n" % i)
                 clients.append(k)
@@ -327,12 +322,7 @@ def test_large_messages_go_to_the_spool_not_memory(tmp_path, monkeypatch):
         chunk = (b"y" * 998 + b"\r\n") * 1049
         try:
             for i in range(sessions):
-                k = Raw(s.smtp_port, timeout=60)
-                k.expect(220)
-                k.expect(250, "EHLO c%d.example\r\n" % i)
-                k.expect(250, "MAIL FROM:<a@example.org>\r\n")
-                k.expect(250, "RCPT TO:<%s>\r\n" % RCPT)
-                k.expect(354, "DATA\r\n")
+                k = in_data(s.smtp_port, RCPT, helo="c%d.example" % i)
                 k.send(b"Subject: spooled %d\r\n\r\n" % i)
                 clients.append(k)
             for _ in range(each_mib):
