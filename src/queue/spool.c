@@ -18,12 +18,16 @@ static int spool_open_anonymous(const char *dir)
 	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
 		return fd;
 	for (int tries = 0; tries < 8; tries++) {
-		char path[4096];
+		char path[4096 + 32];
 		unsigned char r[8];
 		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 			return -1;
-		snprintf(path, sizeof(path), "%s/%02x%02x%02x%02x%02x%02x%02x%02x.tmp", dir, r[0], r[1], r[2], r[3], r[4],
-			 r[5], r[6], r[7]);
+		int w = snprintf(path, sizeof(path), "%s/%02x%02x%02x%02x%02x%02x%02x%02x.tmp", dir, r[0], r[1], r[2],
+				 r[3], r[4], r[5], r[6], r[7]);
+		if (w < 0 || (size_t)w >= sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
 		fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 		if (fd >= 0) {
 			unlink(path);
@@ -57,11 +61,10 @@ struct queue_spool *queue_spool_new(const char *data_dir, char *error, size_t er
 	return sp;
 }
 
-bool queue_spool_append(struct queue_spool *sp, const void *p, size_t n)
+static bool spool_write_all(int fd, const char *c, size_t n)
 {
-	const char *c = p;
 	while (n > 0) {
-		ssize_t w = write(sp->fd, c, n);
+		ssize_t w = write(fd, c, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -71,8 +74,34 @@ bool queue_spool_append(struct queue_spool *sp, const void *p, size_t n)
 		}
 		c += w;
 		n -= (size_t)w;
-		sp->size += (uint64_t)w;
 	}
+	return true;
+}
+
+bool queue_spool_flush(struct queue_spool *sp)
+{
+	bool ok = spool_write_all(sp->fd, sp->buf, sp->buffered);
+	sp->buffered = 0;
+	return ok;
+}
+
+bool queue_spool_append(struct queue_spool *sp, const void *p, size_t n)
+{
+	if (sp->buf == NULL && (sp->buf = malloc(QUEUE_SPOOL_BUFFER)) == NULL)
+		return false;
+	sp->size += n;
+	if (sp->buffered + n <= QUEUE_SPOOL_BUFFER) {
+		memcpy(sp->buf + sp->buffered, p, n);
+		sp->buffered += n;
+		return true;
+	}
+	/* full: what is gathered goes first, then this piece (directly when it is large) */
+	if (!queue_spool_flush(sp))
+		return false;
+	if (n >= QUEUE_SPOOL_BUFFER)
+		return spool_write_all(sp->fd, p, n);
+	memcpy(sp->buf, p, n);
+	sp->buffered = n;
 	return true;
 }
 
@@ -100,5 +129,6 @@ void queue_spool_free(struct queue_spool *sp)
 	if (sp == NULL)
 		return;
 	close(sp->fd);
+	free(sp->buf);
 	free(sp);
 }

@@ -12,17 +12,24 @@
 
 #define QUEUE_SPOOL_DIR "spool"
 
+/* Octets gathered before one write(2): content arrives a line at a time. */
+#define QUEUE_SPOOL_BUFFER 65536
+
 struct queue_spool {
 	int fd;
-	uint64_t size; /* octets written */
+	uint64_t size;   /* octets appended (some may still be in buf until queue_spool_flush) */
+	char *buf;       /* QUEUE_SPOOL_BUFFER octets, made at the first append */
+	size_t buffered; /* of them, not yet written */
 };
 
 /* A new empty spool under data_dir/spool (made if missing, mode 0700). NULL with a sentence. */
 struct queue_spool *queue_spool_new(const char *data_dir, char *error, size_t error_size);
 /* Appends n octets; false on a write error (errno set: ENOSPC, EIO, ...). */
 bool queue_spool_append(struct queue_spool *sp, const void *p, size_t n);
+/* Writes out what is buffered: call before anyone reads the spool (other threads included). */
+bool queue_spool_flush(struct queue_spool *sp);
 /* Reads up to size octets at off into buf: how many (0 at the end), or -1 on error. The shape of
- * dkim_body_read_fn, with the spool as arg. */
+ * dkim_body_read_fn, with the spool as arg; only after queue_spool_flush. */
 ssize_t queue_spool_read(void *sp, uint64_t off, char *buf, size_t size);
 /* Closes it (the file goes with its last descriptor); NULL is allowed. */
 void queue_spool_free(struct queue_spool *sp);

@@ -633,6 +633,11 @@ static struct queue_msg *tx_to_msg(struct smtp_session *s, struct rcpt_list *fin
 	m->client_ip = strdup(s->ip);
 	m->auth_user = authed ? strdup(s->auth_user) : NULL;
 	m->arrival = t.now;
+	if (tx->spool != NULL && !queue_spool_flush(tx->spool)) {
+		log_error("session=%llx event=spool_failed error=\"%s\"", (unsigned long long)s->conn.id, strerror(errno));
+		queue_msg_free(m);
+		return NULL; /* 451 4.3.0: not stored */
+	}
 	m->body = tx->spool; /* the rest of a large message, after its header section */
 	tx->spool = NULL;
 	m->rcpts = final->v;
