@@ -11,6 +11,7 @@
 
 #include "net/iplimit.h"
 #include "net/listener.h"
+#include "pop3/retr.h"
 #include "util/log.h"
 
 /* The write callback runs once the output has drained to this: the next piece of a RETR goes out
@@ -100,7 +101,7 @@ static void session_destroy(struct line_session *ls)
 
 	server_conn_del(srv, &s->conn);
 	line_session_deinit(&s->ls);
-	pop3_cmd_free(s);
+	pop3_retr_free(s);
 	pop3_session_drop_release(s);
 	explicit_bzero(s->user, sizeof(s->user));
 	iplimit_conn_del(srv->iplimit, s->client);
@@ -262,7 +263,7 @@ static bool session_drained(struct line_session *ls)
 
 	if (s->retr == NULL)
 		return false;
-	pop3_cmd_retr_continue(s);
+	pop3_retr_continue(s);
 	return true;
 }
 

@@ -53,8 +53,8 @@ struct pop3_lock *pop3_lock_ref(struct pop3_lock *l);
 /* Drops one reference; the last one frees the mailbox for the next session. */
 void pop3_lock_unref(struct server *srv, struct pop3_lock *l);
 
-struct pop3_retr;  /* a RETR/TOP in progress (cmd.c) */
-struct pop3_ahead; /* messages read ahead (cmd.c) */
+struct pop3_retr;  /* a RETR/TOP in progress (retr.c) */
+struct pop3_ahead; /* messages read ahead (retr.c) */
 
 struct pop3_session {
 	struct server_conn conn; /* id, registry, closing */
@@ -77,7 +77,7 @@ struct pop3_session {
 	size_t msg_count;
 	unsigned retrieved; /* RETRs and TOPs answered, for the log */
 	struct pop3_retr *retr; /* a RETR/TOP between two chunks (NULL while a worker has it) */
-	/* RETR read-ahead (cmd.c): the batch being taken, the next one once read, whether it is being
+	/* RETR read-ahead (retr.c): the batch being taken, the next one once read, whether it is being
 	 * read (and from which message), the RETR waiting for it (0: none) */
 	struct pop3_ahead *ahead, *ahead_next;
 	bool ahead_pending;
@@ -103,16 +103,12 @@ void pop3_session_error(struct pop3_session *s);
 void pop3_session_stls(struct pop3_session *s);
 /* Frees the maildrop and gives up the mailbox lock. */
 void pop3_session_drop_release(struct pop3_session *s);
-/* Output low enough to add the next piece of a RETR (cmd.c resumes it from the write callback). */
+/* Output low enough to add the next piece of a RETR (retr.c resumes it from the write callback). */
 bool pop3_session_output_low(struct pop3_session *s);
 
 /* cmd.c */
 void pop3_cmd_greet(struct pop3_session *s);
 void pop3_cmd_dispatch(struct pop3_session *s, const char *line, size_t len);
 void pop3_cmd_sasl_line(struct pop3_session *s, const char *line, size_t len);
-/* The write callback saw the output drain: send the next piece of a RETR/TOP if one is parked. */
-void pop3_cmd_retr_continue(struct pop3_session *s);
-/* The session is being freed: what cmd.c keeps for it goes too. */
-void pop3_cmd_free(struct pop3_session *s);
 
 #endif
