@@ -41,7 +41,7 @@ static void reply(struct pop3_session *s, bool ok, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text) - 6, fmt, ap);
 	va_end(ap);
-	evbuffer_add_printf(pop3_session_out(s), "%s%s%s\r\n", ok ? "+OK" : "-ERR", text[0] ? " " : "", text);
+	evbuffer_add_printf(line_session_out(&s->ls), "%s%s%s\r\n", ok ? "+OK" : "-ERR", text[0] ? " " : "", text);
 }
 
 /* A reply to a client mistake: counted towards pop3_max_errors. */
@@ -54,7 +54,7 @@ static void reply(struct pop3_session *s, bool ok, const char *fmt, ...)
 static bool auth_allowed(const struct pop3_session *s)
 {
 	/* DESIGN.md §6: credentials only over TLS, except explicit loopback development mode */
-	return s->ls.tls || (s->conf->allow_insecure_auth && s->listener_loopback);
+	return s->ls.tls || (s->conf->allow_insecure_auth && s->conn.listener_loopback);
 }
 
 void pop3_cmd_greet(struct pop3_session *s)
@@ -66,7 +66,7 @@ void pop3_cmd_greet(struct pop3_session *s)
 static void cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
 	/* RFC 2449 §5: what is offered in AUTHORIZATION is announced in both states */
-	struct evbuffer *out = pop3_session_out(s);
+	struct evbuffer *out = line_session_out(&s->ls);
 	evbuffer_add_printf(out, "+OK Capability list follows\r\n");
 	evbuffer_add_printf(out, "TOP\r\nUIDL\r\n");
 	if (auth_allowed(s))
@@ -201,8 +201,8 @@ static void login_done(struct server *srv, uint64_t conn_id, const char *user, b
 static void login_start(struct pop3_session *s, const char *user, const char *pass)
 {
 	s->input = POP3_INPUT_COMMAND;
-	pop3_session_wait(s);
-	login_check(s->srv, s->conn.id, s->ip, s->client, user, pass, login_done);
+	line_session_wait(&s->ls);
+	login_check(s->srv, s->conn.id, s->conn.ip, s->conn.client, user, pass, login_done);
 }
 
 static bool credentials_allowed(struct pop3_session *s)
@@ -293,7 +293,7 @@ static void cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd)
 		return;
 	}
 	s->input = POP3_INPUT_SASL;
-	evbuffer_add_printf(pop3_session_out(s), "+ \r\n"); /* RFC 5034 §4: "+" SP, an empty challenge */
+	evbuffer_add_printf(line_session_out(&s->ls), "+ \r\n"); /* RFC 5034 §4: "+" SP, an empty challenge */
 }
 
 /* ---- TRANSACTION ---- */
@@ -347,7 +347,7 @@ static void cmd_list(struct pop3_session *s, const struct pop3_cmd *cmd)
 	uint64_t octets;
 	drop_totals(s, &count, &octets);
 	reply(s, true, "%zu message%s (%llu octets)", count, count == 1 ? "" : "s", (unsigned long long)octets);
-	struct evbuffer *out = pop3_session_out(s);
+	struct evbuffer *out = line_session_out(&s->ls);
 	for (size_t i = 0; i < s->msg_count; i++)
 		if (!s->deleted[i])
 			evbuffer_add_printf(out, "%zu %llu\r\n", i + 1, (unsigned long long)s->msgs[i].size);
@@ -363,7 +363,7 @@ static void cmd_uidl(struct pop3_session *s, const struct pop3_cmd *cmd)
 			reply(s, true, "%u %s", cmd->num[0], m->uid);
 		return;
 	}
-	struct evbuffer *out = pop3_session_out(s);
+	struct evbuffer *out = line_session_out(&s->ls);
 	reply(s, true, "Unique-ID listing follows");
 	for (size_t i = 0; i < s->msg_count; i++)
 		if (!s->deleted[i])
@@ -453,7 +453,7 @@ static void update_done(void *arg)
 			reply(s, true, "Bye (%zu message%s left)", j->kept, j->kept == 1 ? "" : "s");
 		else /* RFC 1939 §6 */
 			reply(s, false, "[SYS/TEMP] Some deleted messages not removed");
-		pop3_session_close(s, "quit");
+		line_session_close(&s->ls, "quit");
 	}
 	pop3_lock_unref(j->srv, j->lock);
 	free(j->msgs);
@@ -470,13 +470,13 @@ static void cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
 		/* RFC 1939 §4: QUIT in AUTHORIZATION does not enter UPDATE */
 		log_info("session=%llx event=quit state=%s deleted=0", (unsigned long long)s->conn.id, pop3_state_str(s->state));
 		reply(s, true, "Bye");
-		pop3_session_close(s, "quit");
+		line_session_close(&s->ls, "quit");
 		return;
 	}
 	struct update_job *j = calloc(1, sizeof(*j));
 	if (j == NULL) {
 		reply(s, false, "[SYS/TEMP] Out of memory; no messages removed");
-		pop3_session_close(s, "quit");
+		line_session_close(&s->ls, "quit");
 		return;
 	}
 	/* RFC 1939 §6: the marked messages go now; the job owns the maildrop from here on, and the
@@ -488,7 +488,7 @@ static void cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
 	s->deleted = NULL;
 	s->msg_count = 0;
 	s->state = POP3_STATE_UPDATE;
-	pop3_session_wait(s);
+	line_session_wait(&s->ls);
 	worker_pool_submit(s->srv->workers, update_work, update_done, j);
 }
 

@@ -212,19 +212,19 @@ static void retr_done(void *arg)
 	if (r->error != 0 && !r->started) {
 		log_warn("session=%llx event=%s result=error msg=%u error=\"%s\"", (unsigned long long)s->conn.id,
 			 r->top ? "top" : "retr", r->num, strerror(r->error));
-		evbuffer_add_printf(pop3_session_out(s), "-ERR [SYS/TEMP] Cannot read message %u\r\n", r->num);
+		evbuffer_add_printf(line_session_out(&s->ls), "-ERR [SYS/TEMP] Cannot read message %u\r\n", r->num);
 		retr_free(r);
 		pop3_session_resume(s);
 		return;
 	}
 	r->sent += evbuffer_get_length(r->out);
-	evbuffer_add_buffer(pop3_session_out(s), r->out);
+	evbuffer_add_buffer(line_session_out(&s->ls), r->out);
 	if (r->error != 0) {
 		/* part of the message is out: the response cannot be completed, the session cannot go on */
 		log_warn("session=%llx event=%s result=error msg=%u error=\"%s\"", (unsigned long long)s->conn.id,
 			 r->top ? "top" : "retr", r->num, strerror(r->error));
 		retr_free(r);
-		pop3_session_close(s, "read_error");
+		line_session_close(&s->ls, "read_error");
 		return;
 	}
 	if (r->finished) {
@@ -382,7 +382,7 @@ static bool ahead_serve(struct pop3_session *s, uint32_t num)
 		return false;
 	struct evbuffer *resp = a->e[a->next].resp;
 	size_t sent = evbuffer_get_length(resp);
-	evbuffer_add_buffer(pop3_session_out(s), resp);
+	evbuffer_add_buffer(line_session_out(&s->ls), resp);
 	log_info("session=%llx event=retr msg=%u uid=%s size=%llu sent=%zu", (unsigned long long)s->conn.id, num,
 		 a->e[a->next].msg.uid, (unsigned long long)a->e[a->next].msg.size, sent);
 	s->retrieved++;
@@ -405,7 +405,7 @@ static bool ahead_take(struct pop3_session *s, uint32_t num)
 	    (s->ahead == NULL || s->ahead->next == s->ahead->count)) {
 		/* RFC 2449 §6.6: later commands wait until this response is complete */
 		s->ahead_wait = num;
-		pop3_session_wait(s);
+		line_session_wait(&s->ls);
 		return true;
 	}
 	ahead_drop(s); /* the client went another way */
@@ -429,7 +429,7 @@ bool pop3_retr_start(struct pop3_session *s, uint32_t num, bool top, uint32_t li
 			free(r->buf);
 			free(r);
 		}
-		evbuffer_add_printf(pop3_session_out(s), "-ERR [SYS/TEMP] Out of memory, try again later\r\n");
+		evbuffer_add_printf(line_session_out(&s->ls), "-ERR [SYS/TEMP] Out of memory, try again later\r\n");
 		return false;
 	}
 	r->srv = s->srv;
@@ -448,7 +448,7 @@ bool pop3_retr_start(struct pop3_session *s, uint32_t num, bool top, uint32_t li
 		s->last_retr = num;
 	}
 	/* RFC 2449 §6.6: later commands wait until this response is complete */
-	pop3_session_wait(s);
+	line_session_wait(&s->ls);
 	s->retr = r;
 	retr_submit(s);
 	return true;

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net/iplimit.h"
-#include "net/listener.h"
 #include "pop3/retr.h"
 #include "util/log.h"
 
@@ -99,12 +97,11 @@ static void session_destroy(struct line_session *ls)
 	struct pop3_session *s = session_of(ls);
 	struct server *srv = s->srv;
 
-	server_conn_del(srv, &s->conn);
+	server_conn_close(srv, &s->conn);
 	line_session_deinit(&s->ls);
 	pop3_retr_free(s);
 	pop3_session_drop_release(s);
 	explicit_bzero(s->user, sizeof(s->user));
-	iplimit_conn_del(srv->iplimit, s->client);
 	conf_free(s->conf);
 	free(s);
 	server_conn_gone(srv);
@@ -121,14 +118,9 @@ struct pop3_session *pop3_session_find(struct server *srv, uint64_t id)
 	return c != NULL ? SERVER_CONN_OF(c, struct pop3_session) : NULL;
 }
 
-struct evbuffer *pop3_session_out(struct pop3_session *s)
-{
-	return line_session_out(&s->ls);
-}
-
 bool pop3_session_output_low(struct pop3_session *s)
 {
-	return evbuffer_get_length(pop3_session_out(s)) <= POP3_OUTPUT_LOW;
+	return evbuffer_get_length(line_session_out(&s->ls)) <= POP3_OUTPUT_LOW;
 }
 
 static void pop3_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa)
@@ -140,35 +132,19 @@ static void pop3_session_start(struct server *srv, const struct server_listener 
 	}
 	s->srv = srv;
 	s->conf = conf_ref(srv->conf);
-	s->role = l->role;
-	s->listener_loopback = l->loopback && net_sockaddr_is_loopback(sa);
-	net_sockaddr_ip(sa, s->ip, sizeof(s->ip));
-	net_client_key(sa, s->conf->ipv6_prefix, s->client, sizeof(s->client));
 	/* RFC 8314 §3.3: pop3s is TLS from the first octet. RFC 1939 §3: an inactivity autologout
 	 * timer; any command resets it. */
-	bool implicit_tls = s->role == CONF_LISTEN_POP3S;
+	bool implicit_tls = l->role == CONF_LISTEN_POP3S;
 	if (line_session_start(&s->ls, &pop3_line_ops, srv->base, srv->tls, fd, implicit_tls,
 			       s->conf->pop3_idle_timeout, POP3_OUTPUT_LOW) != 0) {
 		conf_free(s->conf);
 		free(s);
 		return;
 	}
-	iplimit_conn_add(srv->iplimit, s->client);
-	s->conn.shutdown = session_shutdown_conn;
-	s->conn.destroy = session_destroy_conn;
-	server_conn_add(srv, &s->conn);
-	log_info("session=%llx event=connect proto=pop3 role=%s client=%s tls=%s", (unsigned long long)s->conn.id,
-		 conf_listener_str(s->role), s->ip, implicit_tls ? "implicit" : "no");
+	server_conn_open(srv, &s->conn, l, sa, implicit_tls, session_shutdown_conn, session_destroy_conn);
 	pop3_cmd_greet(s);
 }
 
-/* RFC 3206 §4: [SYS/TEMP] tells the client the refusal is temporary. */
-const struct server_protocol pop3_protocol = {
-	.name = "pop3",
-	.start = pop3_session_start,
-	.refuse_busy = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
-	.refuse_busy_client = "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n",
-};
 
 static void session_closed(struct line_session *ls, const char *reason)
 {
@@ -182,17 +158,12 @@ static void session_closed(struct line_session *ls, const char *reason)
 	pop3_session_drop_release(s);
 }
 
-void pop3_session_close(struct pop3_session *s, const char *reason)
-{
-	line_session_close(&s->ls, reason);
-}
-
 static void pop3_session_shutdown(struct pop3_session *s)
 {
 	if (!line_session_shutdown_ready(&s->ls))
 		return; /* a waiting session: pop3_session_resume checks srv->stopping when the step ends */
-	evbuffer_add_printf(pop3_session_out(s), "-ERR [SYS/TEMP] Server shutting down\r\n");
-	pop3_session_close(s, "shutdown");
+	evbuffer_add_printf(line_session_out(&s->ls), "-ERR [SYS/TEMP] Server shutting down\r\n");
+	line_session_close(&s->ls, "shutdown");
 }
 
 void pop3_session_error(struct pop3_session *s)
@@ -200,14 +171,9 @@ void pop3_session_error(struct pop3_session *s)
 	if (s->ls.closing)
 		return;
 	if (++s->errors >= s->conf->pop3_max_errors) {
-		evbuffer_add_printf(pop3_session_out(s), "-ERR Too many errors, closing connection\r\n");
-		pop3_session_close(s, "too_many_errors");
+		evbuffer_add_printf(line_session_out(&s->ls), "-ERR Too many errors, closing connection\r\n");
+		line_session_close(&s->ls, "too_many_errors");
 	}
-}
-
-void pop3_session_wait(struct pop3_session *s)
-{
-	line_session_wait(&s->ls);
 }
 
 void pop3_session_resume(struct pop3_session *s)
@@ -233,12 +199,12 @@ static bool session_step(struct line_session *ls)
 	case LINE_READ_BARE_EOL:
 		/* A line ends with CRLF and nothing else (RFC 1939 §3). As for SMTP, a bare CR or LF is
 		 * refused and the connection closed: a lenient reading lets two parties see different commands. */
-		evbuffer_add_printf(pop3_session_out(s), "-ERR Bare CR or LF received; lines must end with CRLF\r\n");
-		pop3_session_close(s, "bare_eol");
+		evbuffer_add_printf(line_session_out(&s->ls), "-ERR Bare CR or LF received; lines must end with CRLF\r\n");
+		line_session_close(&s->ls, "bare_eol");
 		return true;
 	case LINE_READ_TOO_LONG:
 		/* RFC 2449 §4: commands are at most 255 octets; the rest of the line is dropped unread */
-		evbuffer_add_printf(pop3_session_out(s), "-ERR Line too long\r\n");
+		evbuffer_add_printf(line_session_out(&s->ls), "-ERR Line too long\r\n");
 		pop3_session_error(s);
 		if (sasl) /* an over-long response ends the AUTH exchange */
 			s->input = POP3_INPUT_COMMAND;
@@ -277,8 +243,8 @@ static void session_timeout(struct line_session *ls)
 		return;
 	}
 	/* RFC 1939 §3: the autologout timer expired; no UPDATE */
-	evbuffer_add_printf(pop3_session_out(s), "-ERR [SYS/TEMP] Autologout: idle for too long\r\n");
-	pop3_session_close(s, "timeout");
+	evbuffer_add_printf(line_session_out(&s->ls), "-ERR [SYS/TEMP] Autologout: idle for too long\r\n");
+	line_session_close(&s->ls, "timeout");
 }
 
 void pop3_session_stls(struct pop3_session *s)
@@ -304,4 +270,12 @@ static const struct line_session_ops pop3_line_ops = {
 	.closed = session_closed,
 	.tls_started = session_tls_started,
 	.destroy = session_destroy,
+};
+
+/* RFC 3206 §4: [SYS/TEMP] tells the client the refusal is temporary. */
+const struct server_protocol pop3_protocol = {
+	.name = "pop3",
+	.start = pop3_session_start,
+	.refuse_busy = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+	.refuse_busy_client = "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n",
 };

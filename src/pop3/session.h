@@ -57,14 +57,10 @@ struct pop3_retr;  /* a RETR/TOP in progress (retr.c) */
 struct pop3_ahead; /* messages read ahead (retr.c) */
 
 struct pop3_session {
-	struct server_conn conn; /* id, registry, closing */
+	struct server_conn conn; /* id, registry, closing; who the client is */
 	struct server *srv;
 	struct conf *conf; /* the configuration this session started with (a reference) */
 	struct line_session ls; /* the connection: reading, waiting, TLS, closing */
-	enum conf_listener role;
-	bool listener_loopback;
-	char ip[46];
-	char client[NET_CLIENT_KEY_SIZE]; /* what per-client limits count it by (net_client_key) */
 	enum pop3_state state;
 	enum pop3_input input;
 	unsigned errors;
@@ -91,12 +87,9 @@ struct pop3_session {
 extern const struct server_protocol pop3_protocol;
 /* The live session with this id, or NULL when it has gone or is closing. */
 struct pop3_session *pop3_session_find(struct server *srv, uint64_t id);
-/* Ends a session without UPDATE: the pending output is flushed, then everything is freed. */
-void pop3_session_close(struct pop3_session *s, const char *reason);
 
-/* For cmd.c */
-struct evbuffer *pop3_session_out(struct pop3_session *s);
-void pop3_session_wait(struct pop3_session *s);
+/* For cmd.c (output, waiting and closing are line_session_out, _wait and _close on s->ls; a close
+ * other than QUIT deletes nothing, RFC 1939 §6): */
 void pop3_session_resume(struct pop3_session *s);
 /* Counts a client error; closes the session at pop3_max_errors. */
 void pop3_session_error(struct pop3_session *s);

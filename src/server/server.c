@@ -163,22 +163,34 @@ static void listeners_close(struct server *srv)
 	}
 }
 
-void server_conn_add(struct server *srv, struct server_conn *c)
+void server_conn_open(struct server *srv, struct server_conn *c, const struct server_listener *l,
+		      const struct sockaddr *sa, bool implicit_tls, void (*shutdown)(struct server_conn *c),
+		      void (*destroy)(struct server_conn *c))
 {
+	c->shutdown = shutdown;
+	c->destroy = destroy;
+	c->role = l->role;
+	c->listener_loopback = l->loopback && net_sockaddr_is_loopback(sa);
+	net_sockaddr_ip(sa, c->ip, sizeof(c->ip));
+	net_client_key(sa, srv->conf->ipv6_prefix, c->client, sizeof(c->client));
+	iplimit_conn_add(srv->iplimit, c->client);
 	c->id = ++srv->next_session_id;
 	struct server_conn **b = &srv->sessions[c->id % SERVER_SESSION_BUCKETS];
 	c->hnext = *b;
 	*b = c;
 	srv->session_count++;
+	log_info("session=%llx event=connect proto=%s role=%s client=%s tls=%s", (unsigned long long)c->id,
+		 l->protocol->name, conf_listener_str(c->role), c->ip, implicit_tls ? "implicit" : "no");
 }
 
-void server_conn_del(struct server *srv, struct server_conn *c)
+void server_conn_close(struct server *srv, struct server_conn *c)
 {
 	struct server_conn **p = &srv->sessions[c->id % SERVER_SESSION_BUCKETS];
 	while (*p != NULL && *p != c)
 		p = &(*p)->hnext;
 	if (*p == c)
 		*p = c->hnext;
+	iplimit_conn_del(srv->iplimit, c->client);
 }
 
 struct server_conn *server_conn_find(struct server *srv, uint64_t id)

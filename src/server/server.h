@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
+#include "net/listener.h"
 #include "util/budget.h"
 
 struct event;
@@ -35,6 +36,11 @@ struct server_conn {
 	struct server_conn *shutdown_next; /* used only while the server stops */
 	uint64_t id;
 	bool closing;                      /* on its way out: lookups no longer find it */
+	/* the client, as server_conn_open found it */
+	enum conf_listener role;           /* the listener it came in on */
+	bool listener_loopback;            /* that listener and the client are both on loopback */
+	char ip[46];
+	char client[NET_CLIENT_KEY_SIZE];  /* what per-client limits count it by (net_client_key) */
 	void (*shutdown)(struct server_conn *c); /* SIGTERM: end politely, now or when idle */
 	void (*destroy)(struct server_conn *c);  /* free at once (end of a forced stop) */
 };
@@ -108,9 +114,14 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 int server_run(struct server *srv);
 void server_deinit(struct server *srv);
 
-/* Session registry. add assigns the id; del is for the final free; find skips closing sessions. */
-void server_conn_add(struct server *srv, struct server_conn *c);
-void server_conn_del(struct server *srv, struct server_conn *c);
+/* Session registry. open fills in who the client is (from the listener and its address sa) and how
+ * the server ends it (shutdown, destroy), counts it towards the per-client limits, assigns the id,
+ * registers it and logs the connection; close
+ * undoes that at the final free; find skips closing sessions. */
+void server_conn_open(struct server *srv, struct server_conn *c, const struct server_listener *l,
+		      const struct sockaddr *sa, bool implicit_tls, void (*shutdown)(struct server_conn *c),
+		      void (*destroy)(struct server_conn *c));
+void server_conn_close(struct server *srv, struct server_conn *c);
 struct server_conn *server_conn_find(struct server *srv, uint64_t id);
 /* Called when a session has been freed: lets a stopping server finish. */
 void server_conn_gone(struct server *srv);

@@ -36,7 +36,7 @@ struct smtp_cmd_def {
 
 static void reply(struct smtp_session *s, int code, const char *enh, const char *text)
 {
-	smtp_reply(smtp_session_out(s), code, enh, "%s", text);
+	smtp_reply(line_session_out(&s->ls), code, enh, "%s", text);
 }
 
 /* A reply to a client mistake: counted towards max_errors. */
@@ -49,7 +49,7 @@ static void reply_error(struct smtp_session *s, int code, const char *enh, const
 static bool auth_allowed(const struct smtp_session *s)
 {
 	/* RFC 4954 §4 and DESIGN.md §6: credentials only over TLS, except explicit loopback dev mode */
-	return s->ls.tls || (s->conf->allow_insecure_auth && s->listener_loopback);
+	return s->ls.tls || (s->conf->allow_insecure_auth && s->conn.listener_loopback);
 }
 
 void smtp_tx_reset(struct smtp_session *s)
@@ -70,14 +70,14 @@ void smtp_tx_reset(struct smtp_session *s)
 void smtp_cmd_greet(struct smtp_session *s)
 {
 	/* RFC 5321 §4.3.1; no software version in the banner */
-	smtp_reply(smtp_session_out(s), 220, "2.0.0", "%s ESMTP mailwerk", s->conf->hostname);
+	smtp_reply(line_session_out(&s->ls), 220, "2.0.0", "%s ESMTP mailwerk", s->conf->hostname);
 }
 
 static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	const char *err;
 	if (smtp_helo_parse(cmd->arg, cmd->arg_len, &err) != SMTP_PARSE_OK) {
-		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax: %s hostname (%s)", smtp_verb_str(cmd->verb), err);
+		smtp_reply(line_session_out(&s->ls), 501, "5.5.4", "Syntax: %s hostname (%s)", smtp_verb_str(cmd->verb), err);
 		smtp_session_error(s);
 		return;
 	}
@@ -86,7 +86,7 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_tx_reset(s);
 	snprintf(s->helo, sizeof(s->helo), "%.*s", (int)cmd->arg_len, cmd->arg);
 	s->esmtp = cmd->verb == SMTP_VERB_EHLO;
-	struct evbuffer *out = smtp_session_out(s);
+	struct evbuffer *out = line_session_out(&s->ls);
 	if (!s->esmtp) {
 		smtp_reply(out, 250, "2.0.0", "%s", s->conf->hostname);
 		return;
@@ -122,7 +122,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	struct smtp_mail_args m;
 	const char *err;
 
-	if (s->role != CONF_LISTEN_SMTP && s->auth_user[0] == '\0') {
+	if (s->conn.role != CONF_LISTEN_SMTP && s->auth_user[0] == '\0') {
 		/* RFC 6409 §4.3: submission requires authentication */
 		reply_error(s, 530, "5.7.0", "Authentication required");
 		return;
@@ -131,18 +131,18 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	case SMTP_PARSE_OK:
 		break;
 	case SMTP_PARSE_BAD_PARAM:
-		smtp_reply(smtp_session_out(s), 555, "5.5.4", "MAIL parameter not recognized: %s", err);
+		smtp_reply(line_session_out(&s->ls), 555, "5.5.4", "MAIL parameter not recognized: %s", err);
 		smtp_session_error(s);
 		return;
 	case SMTP_PARSE_BAD_SENDER:
-		smtp_reply(smtp_session_out(s), 553, "5.1.7", "Bad sender address syntax: %s", err);
+		smtp_reply(line_session_out(&s->ls), 553, "5.1.7", "Bad sender address syntax: %s", err);
 		smtp_session_error(s);
 		return;
 	case SMTP_PARSE_NEED_UTF8:
 		reply_error(s, 553, "5.6.7", "UTF-8 address needs the SMTPUTF8 parameter");
 		return;
 	default:
-		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax: MAIL FROM:<address> (%s)", err);
+		smtp_reply(line_session_out(&s->ls), 501, "5.5.4", "Syntax: MAIL FROM:<address> (%s)", err);
 		smtp_session_error(s);
 		return;
 	}
@@ -201,18 +201,18 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 	case SMTP_PARSE_OK:
 		break;
 	case SMTP_PARSE_BAD_PARAM:
-		smtp_reply(smtp_session_out(s), 555, "5.5.4", "RCPT parameter not recognized: %s", err);
+		smtp_reply(line_session_out(&s->ls), 555, "5.5.4", "RCPT parameter not recognized: %s", err);
 		smtp_session_error(s);
 		return;
 	case SMTP_PARSE_BAD_RCPT:
-		smtp_reply(smtp_session_out(s), 553, "5.1.3", "Bad recipient address syntax: %s", err);
+		smtp_reply(line_session_out(&s->ls), 553, "5.1.3", "Bad recipient address syntax: %s", err);
 		smtp_session_error(s);
 		return;
 	case SMTP_PARSE_NEED_UTF8:
 		reply_error(s, 553, "5.6.7", "UTF-8 address needs the SMTPUTF8 parameter on MAIL");
 		return;
 	default:
-		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax: RCPT TO:<address> (%s)", err);
+		smtp_reply(line_session_out(&s->ls), 501, "5.5.4", "Syntax: RCPT TO:<address> (%s)", err);
 		smtp_session_error(s);
 		return;
 	}
@@ -305,8 +305,8 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 	if (smtp_bdat_parse(cmd->arg, cmd->arg_len, &size, &last, &err) != SMTP_PARSE_OK) {
 		/* the chunk size is unknown, so the octets cannot be skipped: the session cannot go on */
-		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax: BDAT size [LAST] (%s)", err);
-		smtp_session_close(s, "bad_bdat");
+		smtp_reply(line_session_out(&s->ls), 501, "5.5.4", "Syntax: BDAT size [LAST] (%s)", err);
+		line_session_close(&s->ls, "bad_bdat");
 		return;
 	}
 	s->tx.chunk_left = size;
@@ -346,8 +346,8 @@ static void cmd_noop(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 static void cmd_quit(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
-	smtp_reply(smtp_session_out(s), 221, "2.0.0", "%s Bye", s->conf->hostname);
-	smtp_session_close(s, "quit");
+	smtp_reply(line_session_out(&s->ls), 221, "2.0.0", "%s Bye", s->conf->hostname);
+	line_session_close(&s->ls, "quit");
 }
 
 static void cmd_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -400,8 +400,8 @@ static void auth_done(struct server *srv, uint64_t conn_id, const char *user, bo
 static void auth_check(struct smtp_session *s, const char *user, const char *pass)
 {
 	s->input = SMTP_INPUT_COMMAND;
-	smtp_session_wait(s);
-	login_check(s->srv, s->conn.id, s->ip, s->client, user, pass, auth_done);
+	line_session_wait(&s->ls);
+	login_check(s->srv, s->conn.id, s->conn.ip, s->conn.client, user, pass, auth_done);
 }
 
 static void auth_plain(struct smtp_session *s, const char *b64, size_t len)
@@ -416,7 +416,7 @@ static void auth_plain(struct smtp_session *s, const char *b64, size_t len)
 		return;
 	case SASL_RESPONSE_BAD_PLAIN:
 		s->input = SMTP_INPUT_COMMAND;
-		smtp_reply(smtp_session_out(s), 501, "5.5.2", "Bad PLAIN response: %s", err);
+		smtp_reply(line_session_out(&s->ls), 501, "5.5.2", "Bad PLAIN response: %s", err);
 		smtp_session_error(s);
 		return;
 	case SASL_RESPONSE_OK:
@@ -441,7 +441,7 @@ static void auth_login_step(struct smtp_session *s, const char *b64, size_t len)
 	if (s->sasl_user[0] == '\0') {
 		memcpy(s->sasl_user, field, n + 1);
 		s->input = SMTP_INPUT_SASL;
-		smtp_reply_line(smtp_session_out(s), 334, 1, "UGFzc3dvcmQ6"); /* base64 "Password:" */
+		smtp_reply_line(line_session_out(&s->ls), 334, 1, "UGFzc3dvcmQ6"); /* base64 "Password:" */
 		return;
 	}
 	auth_check(s, s->sasl_user, (const char *)field);
@@ -491,9 +491,9 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 	s->input = SMTP_INPUT_SASL;
 	if (s->sasl_mech == SASL_MECH_PLAIN)
-		smtp_reply_line(smtp_session_out(s), 334, 1, ""); /* RFC 4954 §4: "334" SP base64 */
+		smtp_reply_line(line_session_out(&s->ls), 334, 1, ""); /* RFC 4954 §4: "334" SP base64 */
 	else
-		smtp_reply_line(smtp_session_out(s), 334, 1, "VXNlcm5hbWU6"); /* base64 "Username:" */
+		smtp_reply_line(line_session_out(&s->ls), 334, 1, "VXNlcm5hbWU6"); /* base64 "Username:" */
 }
 
 /* ---- end of data: compose and store ---- */
@@ -529,9 +529,9 @@ static void store_done(void *arg, enum result res, const char *reason)
 		if (s->auth_user[0] != '\0')
 			log_safe(user, sizeof(user), s->auth_user, (unsigned)strlen(s->auth_user));
 		log_info("session=%llx queue_id=%s event=accepted from=%s rcpts=%u size=%llu tls=%s auth=%s client=%s",
-			 (unsigned long long)s->conn.id, c->id, from, c->rcpts, (unsigned long long)c->size, ver, user, s->ip);
+			 (unsigned long long)s->conn.id, c->id, from, c->rcpts, (unsigned long long)c->size, ver, user, s->conn.ip);
 		s->messages++;
-		smtp_reply(smtp_session_out(s), 250, "2.0.0", "Ok: queued as %s", c->id);
+		smtp_reply(line_session_out(&s->ls), 250, "2.0.0", "Ok: queued as %s", c->id);
 	} else {
 		log_warn("session=%llx event=store_failed reason=\"%s\"", (unsigned long long)s->conn.id, reason);
 		reply(s, 451, "4.3.0", "Error: queue file write error, try again later");
@@ -615,7 +615,7 @@ static struct queue_msg *tx_to_msg(struct smtp_session *s, struct rcpt_list *fin
 		 authed && s->esmtp ? "A" : "");
 	struct message_trace t = {
 		.helo = s->helo,
-		.client_ip = s->ip,
+		.client_ip = s->conn.ip,
 		.hostname = s->conf->hostname,
 		.queue_id = m->id,
 		.protocol = proto,
@@ -628,9 +628,9 @@ static struct queue_msg *tx_to_msg(struct smtp_session *s, struct rcpt_list *fin
 	size_t blen = evbuffer_get_length(tx->body);
 	const char *content = blen > 0 ? (const char *)evbuffer_pullup(tx->body, -1) : "";
 	/* RFC 6409 §8: only a submission server completes the message */
-	m->data = message_compose(&t, s->role != CONF_LISTEN_SMTP || authed, content, blen, &m->size);
+	m->data = message_compose(&t, s->conn.role != CONF_LISTEN_SMTP || authed, content, blen, &m->size);
 	m->sender = strdup(tx->mail.from.text);
-	m->client_ip = strdup(s->ip);
+	m->client_ip = strdup(s->conn.ip);
 	m->auth_user = authed ? strdup(s->auth_user) : NULL;
 	m->arrival = t.now;
 	if (tx->spool != NULL && !queue_spool_flush(tx->spool)) {
@@ -695,9 +695,9 @@ static void checks_done(void *arg, struct smtp_checks_outcome *o)
 		 * a directory (DNS) failure */
 		queue_msg_free(m);
 		if (o->verdict == SMTP_CHECKS_REJECT)
-			smtp_reply(smtp_session_out(s), 550, "5.7.1", "%s", o->reason);
+			smtp_reply(line_session_out(&s->ls), 550, "5.7.1", "%s", o->reason);
 		else
-			smtp_reply(smtp_session_out(s), 451, "4.4.3", "%s", o->reason);
+			smtp_reply(line_session_out(&s->ls), 451, "4.4.3", "%s", o->reason);
 		smtp_session_resume(s);
 		return;
 	}
@@ -803,7 +803,7 @@ void smtp_cmd_data_end(struct smtp_session *s)
 		if (!tx->chunk_last) {
 			/* RFC 3030 §2: each chunk but the last is acknowledged on its own */
 			s->state = SMTP_STATE_BDAT;
-			smtp_reply(smtp_session_out(s), 250, "2.0.0", "%llu octets received",
+			smtp_reply(line_session_out(&s->ls), 250, "2.0.0", "%llu octets received",
 				   (unsigned long long)tx->data.size);
 			return;
 		}
@@ -825,7 +825,7 @@ void smtp_cmd_data_end(struct smtp_session *s)
 	if (r != RESULT_OK || final.oom) {
 		rcpt_list_free(&final);
 		if (r == RESULT_PERMFAIL) /* RFC 3463 X.4.6: a loop or runaway alias expansion */
-			smtp_reply(smtp_session_out(s), 550, "5.4.6", "Alias expansion failed: %s", err);
+			smtp_reply(line_session_out(&s->ls), 550, "5.4.6", "Alias expansion failed: %s", err);
 		else
 			reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
 		smtp_tx_reset(s);
@@ -843,7 +843,7 @@ void smtp_cmd_data_end(struct smtp_session *s)
 		return;
 	}
 	struct smtp_checks_input in = {
-		.client_ip = s->ip,
+		.client_ip = s->conn.ip,
 		.helo = s->helo,
 		.mail_from = m->sender, /* not tx's: smtp_tx_reset() below clears it before the checks start */
 		.m = m,
@@ -852,9 +852,9 @@ void smtp_cmd_data_end(struct smtp_session *s)
 		.now = (time_t)m->arrival,
 	};
 	/* the MX role checks what strangers send; authenticated users are ours */
-	bool check = s->role == CONF_LISTEN_SMTP && s->auth_user[0] == '\0' && s->conf->auth_checks;
+	bool check = s->conn.role == CONF_LISTEN_SMTP && s->auth_user[0] == '\0' && s->conf->auth_checks;
 	smtp_tx_reset(s);
-	smtp_session_wait(s);
+	line_session_wait(&s->ls);
 	if (check && (s->checks = smtp_checks_start(s->srv, &in, checks_done, s)) != NULL)
 		return;
 	if (s->auth_user[0] != '\0' && s->conf->dkim_sign && msg_sign(s, m))
@@ -891,7 +891,7 @@ void smtp_cmd_dispatch(struct smtp_session *s, const char *line, size_t len)
 		reply_error(s, 500, "5.5.1", "Command unrecognized");
 		return;
 	default:
-		smtp_reply(smtp_session_out(s), 501, "5.5.4", "Syntax error: %s", err);
+		smtp_reply(line_session_out(&s->ls), 501, "5.5.4", "Syntax error: %s", err);
 		smtp_session_error(s);
 		return;
 	}

@@ -9,8 +9,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "net/iplimit.h"
-#include "net/listener.h"
 #include "net/stream.h"
 #include "server/server.h"
 #include "smtp/checks.h"
@@ -50,10 +48,9 @@ static void session_destroy(struct line_session *ls)
 
 	smtp_checks_cancel(s->checks);
 	budget_give(&srv->memory, s->memory_held);
-	server_conn_del(srv, &s->conn);
+	server_conn_close(srv, &s->conn);
 	line_session_deinit(&s->ls);
 	smtp_tx_reset(s);
-	iplimit_conn_del(srv->iplimit, s->client);
 	conf_free(s->conf);
 	free(s);
 	server_conn_gone(srv);
@@ -70,11 +67,6 @@ struct smtp_session *smtp_session_find(struct server *srv, uint64_t id)
 	return c != NULL ? SERVER_CONN_OF(c, struct smtp_session) : NULL;
 }
 
-struct evbuffer *smtp_session_out(struct smtp_session *s)
-{
-	return line_session_out(&s->ls);
-}
-
 void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds)
 {
 	line_session_set_timeout(&s->ls, seconds);
@@ -89,34 +81,18 @@ static void smtp_session_start(struct server *srv, const struct server_listener 
 	}
 	s->srv = srv;
 	s->conf = conf_ref(srv->conf);
-	s->role = l->role;
-	s->listener_loopback = l->loopback && net_sockaddr_is_loopback(sa);
-	net_sockaddr_ip(sa, s->ip, sizeof(s->ip));
-	net_client_key(sa, s->conf->ipv6_prefix, s->client, sizeof(s->client));
 	/* RFC 8314 §3.3: submissions is TLS from the first octet */
-	bool implicit_tls = s->role == CONF_LISTEN_SUBMISSIONS;
-	if (line_session_start(&s->ls, &smtp_line_ops, srv->base, srv->tls, fd, implicit_tls,
-			       s->conf->command_timeout, 0) != 0) {
+	bool implicit_tls = l->role == CONF_LISTEN_SUBMISSIONS;
+	if (line_session_start(&s->ls, &smtp_line_ops, srv->base, srv->tls, fd, implicit_tls, s->conf->command_timeout,
+			       0) != 0) {
 		conf_free(s->conf);
 		free(s);
 		return;
 	}
-	iplimit_conn_add(srv->iplimit, s->client);
-	s->conn.shutdown = session_shutdown_conn;
-	s->conn.destroy = session_destroy_conn;
-	server_conn_add(srv, &s->conn);
-	log_info("session=%llx event=connect role=%s client=%s tls=%s", (unsigned long long)s->conn.id,
-		 conf_listener_str(s->role), s->ip, implicit_tls ? "implicit" : "no");
+	server_conn_open(srv, &s->conn, l, sa, implicit_tls, session_shutdown_conn, session_destroy_conn);
 	smtp_cmd_greet(s);
 }
 
-/* RFC 5321 §3.8: a server that cannot take the session answers 421 and closes. */
-const struct server_protocol smtp_protocol = {
-	.name = "smtp",
-	.start = smtp_session_start,
-	.refuse_busy = "421 4.7.0 Too many connections, try again later\r\n",
-	.refuse_busy_client = "421 4.7.0 Too many connections from your address, try again later\r\n",
-};
 
 static void session_closed(struct line_session *ls, const char *reason)
 {
@@ -126,32 +102,22 @@ static void session_closed(struct line_session *ls, const char *reason)
 	log_info("session=%llx event=disconnect reason=%s messages=%u", (unsigned long long)s->conn.id, reason, s->messages);
 }
 
-void smtp_session_close(struct smtp_session *s, const char *reason)
-{
-	line_session_close(&s->ls, reason);
-}
-
 static void smtp_session_shutdown(struct smtp_session *s)
 {
 	if (!line_session_shutdown_ready(&s->ls))
 		return; /* a waiting session: cmd.c checks srv->stopping when the step ends */
-	smtp_reply(smtp_session_out(s), 421, "4.3.2", "%s Service shutting down", s->conf->hostname);
-	smtp_session_close(s, "shutdown");
+	smtp_reply(line_session_out(&s->ls), 421, "4.3.2", "%s Service shutting down", s->conf->hostname);
+	line_session_close(&s->ls, "shutdown");
 }
 
 void smtp_session_error(struct smtp_session *s)
 {
 	/* RFC 5321 §4.3.2 leaves room to drop a client that keeps failing */
 	if (++s->errors >= s->conf->max_errors) {
-		smtp_reply(smtp_session_out(s), 421, "4.7.0", "%s Too many errors, closing connection",
+		smtp_reply(line_session_out(&s->ls), 421, "4.7.0", "%s Too many errors, closing connection",
 			   s->conf->hostname);
-		smtp_session_close(s, "too_many_errors");
+		line_session_close(&s->ls, "too_many_errors");
 	}
-}
-
-void smtp_session_wait(struct smtp_session *s)
-{
-	line_session_wait(&s->ls);
 }
 
 void smtp_session_resume(struct smtp_session *s)
@@ -168,8 +134,8 @@ void smtp_session_resume(struct smtp_session *s)
 
 static void session_bare_eol(struct smtp_session *s)
 {
-	smtp_reply(smtp_session_out(s), 500, "5.5.2", "Bare CR or LF received; lines must end with CRLF");
-	smtp_session_close(s, "bare_eol");
+	smtp_reply(line_session_out(&s->ls), 500, "5.5.2", "Bare CR or LF received; lines must end with CRLF");
+	line_session_close(&s->ls, "bare_eol");
 }
 
 /* A command or AUTH line; false when more input is needed. */
@@ -189,7 +155,7 @@ static bool session_step_line(struct smtp_session *s)
 		return true;
 	case LINE_READ_TOO_LONG:
 		/* RFC 5321 §4.5.3.1.4 command line limit; §4.2.2 500 for a line too long */
-		smtp_reply(smtp_session_out(s), 500, "5.5.2", "Line too long");
+		smtp_reply(line_session_out(&s->ls), 500, "5.5.2", "Line too long");
 		smtp_session_error(s);
 		if (sasl)
 			s->input = SMTP_INPUT_COMMAND; /* an over-long response ends the AUTH */
@@ -204,8 +170,8 @@ static bool session_step_line(struct smtp_session *s)
 	} else if (!s->esmtp && evbuffer_get_length(line_session_in(&s->ls)) > 0 && strncasecmp(line, "QUIT", 4) != 0) {
 		/* RFC 2920 §3.1: a client may send ahead only after EHLO advertised PIPELINING.
 		 * Anything else sending ahead is out of step with us, like a smuggler. */
-		smtp_reply(smtp_session_out(s), 503, "5.5.0", "Improper command pipelining");
-		smtp_session_close(s, "improper_pipelining");
+		smtp_reply(line_session_out(&s->ls), 503, "5.5.0", "Improper command pipelining");
+		line_session_close(&s->ls, "improper_pipelining");
 	} else {
 		smtp_cmd_dispatch(s, line, len);
 	}
@@ -225,9 +191,9 @@ static bool session_step_data(struct smtp_session *s)
 		return true;
 	case SMTP_DATA_BARE_EOL:
 		/* never guess where such a message ends (CVE-2023-51764/51765/51766) */
-		smtp_reply(smtp_session_out(s), 550, "5.5.2", "Message refused: bare CR or LF in data; lines must end with CRLF");
+		smtp_reply(line_session_out(&s->ls), 550, "5.5.2", "Message refused: bare CR or LF in data; lines must end with CRLF");
 		smtp_tx_reset(s);
-		smtp_session_close(s, "bare_eol_in_data");
+		line_session_close(&s->ls, "bare_eol_in_data");
 		return false;
 	}
 	return false;
@@ -273,8 +239,8 @@ static void session_timeout(struct line_session *ls)
 	struct smtp_session *s = session_of(ls);
 
 	/* RFC 5321 §4.5.3.2: the server may close after its timeout, with a 421 */
-	smtp_reply(smtp_session_out(s), 421, "4.4.2", "%s Error: timeout exceeded", s->conf->hostname);
-	smtp_session_close(s, "timeout");
+	smtp_reply(line_session_out(&s->ls), 421, "4.4.2", "%s Error: timeout exceeded", s->conf->hostname);
+	line_session_close(&s->ls, "timeout");
 }
 
 void smtp_session_starttls(struct smtp_session *s)
@@ -305,4 +271,12 @@ static const struct line_session_ops smtp_line_ops = {
 	.closed = session_closed,
 	.tls_started = session_tls_started,
 	.destroy = session_destroy,
+};
+
+/* RFC 5321 §3.8: a server that cannot take the session answers 421 and closes. */
+const struct server_protocol smtp_protocol = {
+	.name = "smtp",
+	.start = smtp_session_start,
+	.refuse_busy = "421 4.7.0 Too many connections, try again later\r\n",
+	.refuse_busy_client = "421 4.7.0 Too many connections from your address, try again later\r\n",
 };

@@ -57,14 +57,10 @@ struct smtp_tx {
 };
 
 struct smtp_session {
-	struct server_conn conn; /* id, registry, closing */
+	struct server_conn conn; /* id, registry, closing; who the client is */
 	struct server *srv;
 	struct conf *conf; /* the configuration this session started with (a reference) */
 	struct line_session ls; /* the connection: reading, waiting, TLS, closing */
-	enum conf_listener role;
-	bool listener_loopback;
-	char ip[46];
-	char client[NET_CLIENT_KEY_SIZE]; /* what per-client limits count it by (net_client_key) */
 	enum smtp_state state;
 	enum smtp_input input;
 	bool esmtp;
@@ -84,12 +80,8 @@ struct smtp_session {
 extern const struct server_protocol smtp_protocol;
 /* The live session with this id, or NULL when it has gone or is closing. */
 struct smtp_session *smtp_session_find(struct server *srv, uint64_t id);
-/* Ends a session: the pending output is flushed, then everything is freed at a safe point. */
-void smtp_session_close(struct smtp_session *s, const char *reason);
 
-/* For cmd.c: the reply buffer, input switching and transaction helpers. */
-struct evbuffer *smtp_session_out(struct smtp_session *s);
-void smtp_session_wait(struct smtp_session *s);
+/* For cmd.c (output, waiting and closing are line_session_out, _wait and _close on s->ls): */
 void smtp_session_resume(struct smtp_session *s);
 void smtp_session_error(struct smtp_session *s);
 void smtp_tx_reset(struct smtp_session *s);

@@ -213,7 +213,8 @@ def test_full_disk_answers_451_and_loses_nothing(tmp_path):
     """On a full disk the spool or the store fails: the client gets 451 4.3.0 (never 250), nothing
     partial is queued, the server keeps running, and once there is room again mail is accepted."""
     from conftest import Server
-    with small_disk(tmp_path, "6m") as (disk, started):
+    # room for a 1.5 MB message three times over (queue, WAL, Maildir) and the log; the filler takes the rest
+    with small_disk(tmp_path, "12m") as (disk, started):
         s = Server(disk, overrides=["server.min_free_space=0"])  # the store's own failure
         started.append(s.start())
         big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 1500  # 1.5 MB
