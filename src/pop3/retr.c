@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,42 @@ static void retr_free(struct pop3_retr *r)
 	free(r);
 }
 
+/* Worker thread: reads fd and byte-stuffs it into out until the end of the file (or of a TOP), or
+ * until at least max file octets are taken. 1 at the end (the end marker is added), 0 when there is
+ * more to read, -1 on an error (errno). */
+static int stuff_from(int fd, struct pop3_stuff *st, char *buf, size_t max, struct evbuffer *out)
+{
+	size_t taken = 0;
+	while (taken < max && !st->stopped) {
+		ssize_t n = read(fd, buf, POP3_RETR_READ);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		struct evbuffer_iovec v;
+		if (evbuffer_reserve_space(out, 2 * (ev_ssize_t)n, &v, 1) < 1) {
+			errno = ENOMEM;
+			return -1;
+		}
+		v.iov_len = pop3_stuff_chunk(st, buf, (size_t)n, v.iov_base);
+		if (evbuffer_commit_space(out, &v, 1) != 0) {
+			errno = ENOMEM;
+			return -1;
+		}
+		taken += (size_t)n;
+	}
+	if (taken >= max && !st->stopped)
+		return 0;
+	char end[POP3_STUFF_END_MAX];
+	if (evbuffer_add(out, end, pop3_stuff_end(st, end)) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 1;
+}
+
 /* Worker thread: one whole message as a RETR response into resp; false on any failure (then the
  * client's own RETR of it reads it again and reports what went wrong). */
 static bool ahead_read(const char *maildir, const struct maildir_msg *m, char *buf, struct evbuffer *resp)
@@ -97,25 +134,8 @@ static bool ahead_read(const char *maildir, const struct maildir_msg *m, char *b
 	pop3_stuff_init(&st, false, 0);
 	if (ok)
 		ok = evbuffer_add_printf(resp, "+OK %llu octets\r\n", (unsigned long long)m->size) > 0;
-	while (ok) {
-		ssize_t n = read(fd, buf, POP3_RETR_READ);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ok = n == 0;
-			break;
-		}
-		struct evbuffer_iovec v;
-		ok = evbuffer_reserve_space(resp, 2 * (ev_ssize_t)n, &v, 1) >= 1;
-		if (ok) {
-			v.iov_len = pop3_stuff_chunk(&st, buf, (size_t)n, v.iov_base);
-			ok = evbuffer_commit_space(resp, &v, 1) == 0;
-		}
-	}
-	if (ok) {
-		char end[POP3_STUFF_END_MAX];
-		ok = evbuffer_add(resp, end, pop3_stuff_end(&st, end)) == 0;
-	}
+	if (ok)
+		ok = stuff_from(fd, &st, buf, SIZE_MAX, resp) == 1;
 	if (fd >= 0)
 		close(fd);
 	return ok;
@@ -155,35 +175,12 @@ static void retr_work(void *arg)
 			evbuffer_add_printf(r->out, "+OK %llu octets\r\n", (unsigned long long)r->msg.size);
 		r->started = true;
 	}
-	size_t taken = 0;
-	bool eof = false;
-	while (taken < POP3_RETR_PIECE && !r->st.stopped) {
-		ssize_t n = read(r->fd, r->buf, POP3_RETR_READ);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r->error = errno;
-			return;
-		}
-		if (n == 0) {
-			eof = true;
-			break;
-		}
-		struct evbuffer_iovec v;
-		if (evbuffer_reserve_space(r->out, 2 * (ev_ssize_t)n, &v, 1) < 1) {
-			r->error = ENOMEM;
-			return;
-		}
-		v.iov_len = pop3_stuff_chunk(&r->st, r->buf, (size_t)n, v.iov_base);
-		if (evbuffer_commit_space(r->out, &v, 1) != 0) {
-			r->error = ENOMEM;
-			return;
-		}
-		taken += (size_t)n;
+	int end = stuff_from(r->fd, &r->st, r->buf, POP3_RETR_PIECE, r->out);
+	if (end < 0) {
+		r->error = errno;
+		return;
 	}
-	if (eof || r->st.stopped) {
-		char end[POP3_STUFF_END_MAX];
-		evbuffer_add(r->out, end, pop3_stuff_end(&r->st, end));
+	if (end == 1) {
 		r->finished = true;
 		close(r->fd);
 		r->fd = -1;
