@@ -57,6 +57,29 @@ static void data_fail(struct smtp_data *d, enum smtp_data_error e)
 	}
 }
 
+/* Appends n octets to the spool; fails the message when they cannot be written. */
+static void data_spill_write(struct smtp_data *d, const void *p, size_t n)
+{
+	if (!d->spill->write(d->spill->arg, p, n))
+		data_fail(d, SMTP_DATA_SPILL_FAILED);
+	else
+		d->spilled += n;
+}
+
+/* Moves the first len octets of from to the spool; after a failed write the rest is dropped. */
+static void data_spill_from(struct smtp_data *d, struct evbuffer *from, size_t len)
+{
+	while (len > 0 && d->error == SMTP_DATA_OK) {
+		struct evbuffer_iovec v;
+		evbuffer_peek(from, (ev_ssize_t)len, NULL, &v, 1);
+		size_t n = v.iov_len < len ? v.iov_len : len;
+		data_spill_write(d, v.iov_base, n);
+		evbuffer_drain(from, n);
+		len -= n;
+	}
+	evbuffer_drain(from, len);
+}
+
 /* Content past the header section goes on into the spool, so that a large message is held in
  * memory only up to a bound: once the body holds more than memory_max and the header section has
  * ended, what follows the empty line moves to the spool, and so does all that comes after. A header
@@ -83,31 +106,14 @@ static void data_maybe_spill(struct smtp_data *d)
 	evbuffer_remove_buffer(d->body, head, keep);
 	d->spilling = true;
 	size_t moved = evbuffer_get_length(d->body);
-	bool ok = true;
-	while (ok && evbuffer_get_length(d->body) > 0) {
-		struct evbuffer_iovec v;
-		evbuffer_peek(d->body, -1, NULL, &v, 1);
-		ok = d->spill->write(d->spill->arg, v.iov_base, v.iov_len);
-		if (ok)
-			d->spilled += v.iov_len;
-		evbuffer_drain(d->body, v.iov_len);
-	}
-	evbuffer_add_buffer(d->body, head);
+	uint64_t given = moved < d->charged ? moved : d->charged;
+	if (d->memory != NULL) /* what goes to the spool no longer counts against memory */
+		budget_give(d->memory, given);
+	d->charged -= given;
+	data_spill_from(d, d->body, moved);
+	if (d->error == SMTP_DATA_OK) /* else nothing is kept, the header section neither */
+		evbuffer_add_buffer(d->body, head);
 	evbuffer_free(head);
-	if (d->memory != NULL) /* what went to the spool no longer counts against memory */
-		budget_give(d->memory, moved < d->charged ? moved : d->charged);
-	d->charged = moved < d->charged ? d->charged - moved : 0;
-	if (!ok)
-		data_fail(d, SMTP_DATA_SPILL_FAILED);
-}
-
-/* Appends n octets to the spool; fails the message when they cannot be written. */
-static void data_spill_write(struct smtp_data *d, const void *p, size_t n)
-{
-	if (!d->spill->write(d->spill->arg, p, n))
-		data_fail(d, SMTP_DATA_SPILL_FAILED);
-	else
-		d->spilled += n;
 }
 
 /* Charges n more octets of body; fails the message when they do not fit. */
@@ -226,16 +232,7 @@ void smtp_data_chunk(struct smtp_data *d, struct evbuffer *in, size_t len)
 	if (d->error == SMTP_DATA_OK && d->size > d->max_size)
 		data_fail(d, SMTP_DATA_TOO_BIG);
 	if (d->error == SMTP_DATA_OK && d->spilling) {
-		size_t rest = len;
-		while (rest > 0 && d->error == SMTP_DATA_OK) {
-			struct evbuffer_iovec v;
-			evbuffer_peek(in, (ev_ssize_t)rest, NULL, &v, 1);
-			size_t n = v.iov_len < rest ? v.iov_len : rest;
-			data_spill_write(d, v.iov_base, n);
-			evbuffer_drain(in, n);
-			rest -= n;
-		}
-		evbuffer_drain(in, rest); /* what is left after a failed write */
+		data_spill_from(d, in, len);
 	} else if (d->error == SMTP_DATA_OK && data_charge(d, len)) {
 		evbuffer_remove_buffer(in, d->body, len);
 		data_maybe_spill(d);
