@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 /* A cursor over length-delimited, untrusted input: nothing is read at or past len. */
 struct addr_scan {
 	const char *s;
@@ -78,46 +80,12 @@ static bool addr_ascii_caseeq(const char *a, const char *b, size_t n)
 	return true;
 }
 
-/* RFC 3629 §4 UTF8-2 / UTF8-3 / UTF8-4: the length of the well-formed sequence at p, or 0. This rejects
- * overlong forms (C0, C1, E0 80-9F, F0 80-8F), surrogates (ED A0-BF) and code points above U+10FFFF
- * (F4 90-BF, F5-FF), as well as stray continuation octets and truncated sequences. */
-static size_t addr_utf8_len(const unsigned char *p, size_t avail)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		else if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		else if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (avail < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++) {
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	}
-	return n;
-}
-
 /* RFC 6531 §3.3: UTF8-non-ascii is allowed in atext, qtextSMTP and sub-domains, with SMTPUTF8 only. */
 static enum addr_error addr_scan_utf8(struct addr_scan *sc)
 {
 	if (!(sc->flags & ADDR_ALLOW_UTF8))
 		return addr_fail(sc, ADDR_ERR_UTF8, "8-bit octet in address without SMTPUTF8");
-	size_t n = addr_utf8_len((const unsigned char *)sc->s + sc->pos, sc->len - sc->pos);
+	size_t n = utf8_len((const unsigned char *)sc->s + sc->pos, sc->len - sc->pos);
 	if (n == 0)
 		return addr_fail(sc, ADDR_ERR_UTF8, "invalid UTF-8 in address");
 	sc->pos += n;

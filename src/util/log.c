@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/utf8.h"
+
 #define LOG_LINE_MAX 2048
 
 static const char log_hex[] = "0123456789abcdef";
@@ -23,42 +25,6 @@ static const char *log_level_str(enum log_level l)
 	case LOG_LEVEL_ERROR: return "error";
 	}
 	return "?";
-}
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629 §4, the table of well-formed byte
- * sequences), 0 when there is none: a stray continuation octet, an overlong form (C0, C1, E0 80-9F,
- * F0 80-8F), a surrogate (ED A0-BF), a code point above U+10FFFF (F4 90-, F5-FF) or a sequence cut
- * short by the end of the input. */
-static size_t log_utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
 }
 
 /* How the octets at s are written: as they are (n of them), as '\' and the octet, or one octet as \xNN. */
@@ -79,7 +45,7 @@ static enum log_out log_classify(const unsigned char *s, size_t len, size_t *n_r
 		return LOG_OUT_BACKSLASH;
 	if (c < 0x80)
 		return LOG_OUT_COPY;
-	size_t n = log_utf8_len(s, len);
+	size_t n = utf8_len(s, len); /* RFC 3629 §4: well-formed UTF-8 only */
 	/* U+0080-U+009F are the C1 controls (ECMA-48 §5.3): a terminal showing the log may act on them
 	 * as it would on ESC; the lead octet goes out as \xc2, the lone continuation after it as well */
 	if (n == 0 || (c == 0xc2 && s[1] < 0xa0))
