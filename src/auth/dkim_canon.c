@@ -278,6 +278,27 @@ void dkim_body_hash_clear(struct dkim_body_hash *h)
 	h->md = NULL;
 }
 
+bool dkim_body_tail_feed(const struct dkim_body_tail *tail, void (*update)(void *arg, const char *data, size_t len),
+			 void *arg)
+{
+	if (tail == NULL || tail->read == NULL)
+		return true;
+	char *buf = malloc(DKIM_BODY_TAIL_PIECE);
+	ssize_t n = -1;
+	uint64_t off = 0;
+	while (buf != NULL && (n = tail->read(tail->arg, off, buf, DKIM_BODY_TAIL_PIECE)) > 0) {
+		update(arg, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	free(buf);
+	return n == 0;
+}
+
+static void body_hash_update_cb(void *arg, const char *data, size_t len)
+{
+	dkim_body_hash_update(arg, data, len);
+}
+
 bool dkim_body_hash_compute(enum dkim_canon c, const char *body, size_t len, bool has_limit, uint64_t limit,
 			    unsigned char digest_r[DKIM_DIGEST_SIZE], uint64_t *total_r)
 {
@@ -291,18 +312,7 @@ bool dkim_body_hash_compute_tail(enum dkim_canon c, const char *body, size_t len
 	if (!dkim_body_hash_init(&h, c, has_limit, limit))
 		return false;
 	dkim_body_hash_update(&h, body, len);
-	bool ok = true;
-	if (tail != NULL && tail->read != NULL) {
-		char *buf = malloc(DKIM_BODY_TAIL_PIECE);
-		ssize_t n = -1;
-		uint64_t off = 0;
-		while (buf != NULL && (n = tail->read(tail->arg, off, buf, DKIM_BODY_TAIL_PIECE)) > 0) {
-			dkim_body_hash_update(&h, buf, (size_t)n);
-			off += (uint64_t)n;
-		}
-		ok = n == 0;
-		free(buf);
-	}
+	bool ok = dkim_body_tail_feed(tail, body_hash_update_cb, &h);
 	ok = dkim_body_hash_final(&h, digest_r) && ok;
 	if (total_r != NULL)
 		*total_r = h.total;

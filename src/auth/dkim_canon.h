@@ -87,6 +87,11 @@ struct dkim_body_tail {
 /* Octets read() is asked for at a time. */
 #define DKIM_BODY_TAIL_PIECE 65536
 
+/* Gives what tail holds, in order, a piece at a time, to update(arg, piece, len); true when it was
+ * read to its end (and when there is no tail: tail NULL or tail->read NULL). */
+bool dkim_body_tail_feed(const struct dkim_body_tail *tail, void (*update)(void *arg, const char *data, size_t len),
+			 void *arg);
+
 /* The whole body at once. */
 bool dkim_body_hash_compute(enum dkim_canon c, const char *body, size_t len, bool has_limit, uint64_t limit,
 			    unsigned char digest_r[DKIM_DIGEST_SIZE], uint64_t *total_r);

@@ -113,6 +113,19 @@ static bool group_same(const struct body_group *g, const struct dkim_sig *sig)
 	       (!g->has_length || g->length == sig->length);
 }
 
+struct body_groups {
+	struct body_group *g;
+	size_t n;
+};
+
+/* A piece of the body for every group (dkim_body_tail_feed). */
+static void body_groups_update(void *arg, const char *data, size_t len)
+{
+	struct body_groups *all = arg;
+	for (size_t k = 0; k < all->n; k++)
+		dkim_body_hash_update(&all->g[k].h, data, len);
+}
+
 /* RFC 6376 §3.7 hash step 1, once per distinct (body canonicalization, l=), in one pass. */
 static bool body_hash_all(struct dkim_verify *v, const char *body, size_t len, const struct dkim_body_tail *tail)
 {
@@ -143,18 +156,9 @@ static bool body_hash_all(struct dkim_verify *v, const char *body, size_t len, c
 		for (size_t k = 0; k < ng; k++)
 			dkim_body_hash_update(&g[k].h, body + off, n);
 	}
-	if (ok && ng > 0 && tail != NULL && tail->read != NULL) {
-		char *buf = malloc(DKIM_BODY_TAIL_PIECE);
-		ssize_t n = -1;
-		uint64_t off = 0;
-		while (buf != NULL && (n = tail->read(tail->arg, off, buf, DKIM_BODY_TAIL_PIECE)) > 0) {
-			for (size_t k = 0; k < ng; k++)
-				dkim_body_hash_update(&g[k].h, buf, (size_t)n);
-			off += (uint64_t)n;
-		}
-		ok = n == 0;
-		free(buf);
-	}
+	struct body_groups all = {g, ng};
+	if (ok && ng > 0)
+		ok = dkim_body_tail_feed(tail, body_groups_update, &all);
 	for (size_t k = 0; ok && k < ng; k++)
 		ok = dkim_body_hash_final(&g[k].h, g[k].digest);
 	for (size_t i = 0; ok && i < v->nsigs; i++) {
