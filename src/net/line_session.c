@@ -9,8 +9,6 @@
 #include "net/line.h"
 #include "net/stream.h"
 
-/* A client that never reads cannot grow our memory: input waits while this much output is unsent. */
-#define LINE_SESSION_OUTPUT_HIGH 65536
 /* How long a closing session may take to flush its last reply. */
 #define LINE_SESSION_CLOSE_FLUSH_SECONDS 10
 
@@ -31,7 +29,6 @@ int line_session_start(struct line_session *ls, const struct line_session_ops *o
 {
 	ls->ops = ops;
 	ls->base = base;
-	ls->output_high = LINE_SESSION_OUTPUT_HIGH;
 	ls->output_low = output_low;
 	ls->timeout = timeout;
 	ls->tls = implicit_tls;
@@ -163,7 +160,7 @@ void line_session_wait(struct line_session *ls)
 static void session_process(struct line_session *ls)
 {
 	while (!ls->waiting && !ls->closing) {
-		if (evbuffer_get_length(line_session_out(ls)) > ls->output_high) {
+		if (evbuffer_get_length(line_session_out(ls)) > LINE_SESSION_OUTPUT_HIGH) {
 			bufferevent_disable(ls->bev, EV_READ); /* the write callback reads again */
 			return;
 		}

@@ -51,7 +51,6 @@ struct line_session {
 	struct event_base *base;
 	struct bufferevent *bev;
 	SSL_CTX *starttls_ctx;  /* held from the STARTTLS reply until the handshake is set up */
-	size_t output_high;     /* stop reading input while this much output is unsent */
 	size_t output_low;      /* the write callback runs once the output is down to this */
 	unsigned timeout;       /* seconds of silence (either way) before ops->timeout */
 	bool waiting;           /* an asynchronous step is under way: reading is paused */
@@ -64,6 +63,9 @@ struct line_session {
 	bool tls_pending;       /* STARTTLS answered: the handshake begins once the reply is sent */
 	bool tls_up;            /* the TLS handshake has completed */
 };
+
+/* A client that never reads cannot grow our memory: input waits while this much output is unsent. */
+#define LINE_SESSION_OUTPUT_HIGH 65536
 
 #define LINE_SESSION_OF(ptr, type) ((type *)(void *)((char *)(ptr) - offsetof(type, ls)))
 

@@ -331,8 +331,8 @@ static void test_output_bound(void **state)
 	}
 	run(w);
 	size_t out = evbuffer_get_length(line_session_out(&w->session->ls));
-	assert_true(out > w->session->ls.output_high / 2); /* the client really does not read */
-	assert_true(out <= w->session->ls.output_high + TEST_LINE_MAX + 8);
+	assert_true(out > LINE_SESSION_OUTPUT_HIGH / 2); /* the client really does not read */
+	assert_true(out <= LINE_SESSION_OUTPUT_HIGH + TEST_LINE_MAX + 8);
 	assert_true(sent < 20000); /* and the pressure reached it: its sends would block */
 
 	char buf[65536];
