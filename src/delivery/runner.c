@@ -14,7 +14,7 @@
 #include "delivery/dsn.h"
 #include "delivery/local.h"
 #include "delivery/pool.h"
-#include "delivery/throttle.h"
+#include "util/throttle.h"
 #include "mailbox/users.h"
 #include "queue/queue.h"
 #include "queue/scheduler.h"

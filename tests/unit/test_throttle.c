@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <stdbool.h>
 
-#include "delivery/throttle.h"
+#include "util/throttle.h"
 
 #define T0 1000000 /* an arbitrary start, so that going back does not mean going negative */
 

@@ -1,5 +1,5 @@
-/* throttle.c — the token bucket behind [throttle]. */
-#include "delivery/throttle.h"
+/* throttle.c — the token bucket behind [throttle] and [api] rate_limit. */
+#include "util/throttle.h"
 
 #include <stdint.h>
 

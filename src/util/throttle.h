@@ -1,8 +1,8 @@
-/* throttle.h — a token bucket for [throttle] DOMAIN = COUNT/PERIOD: how fast delivery may start
- * transactions towards one domain. Pure: it has no clock of its own; the caller passes the time in
- * milliseconds (any monotonic origin). */
-#ifndef MAILWERK_DELIVERY_THROTTLE_H
-#define MAILWERK_DELIVERY_THROTTLE_H
+/* throttle.h — a token bucket: how fast delivery may start transactions towards one domain
+ * ([throttle] DOMAIN = COUNT/PERIOD), how fast one API key may send ([api] rate_limit). Pure: it
+ * has no clock of its own; the caller passes the time in milliseconds (any monotonic origin). */
+#ifndef MAILWERK_UTIL_THROTTLE_H
+#define MAILWERK_UTIL_THROTTLE_H
 
 #include <stdbool.h>
 #include <stdint.h>
