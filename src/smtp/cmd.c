@@ -111,10 +111,7 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
  * delivery, bounces and the databases would be the ones to run out (Postfix: queue_minfree). */
 static bool disk_has_room(const struct smtp_session *s, uint64_t size)
 {
-	uint64_t avail;
-	if (s->conf->min_free_space == 0 || !diskspace_available(s->conf->data_dir, &avail))
-		return true;
-	return avail >= s->conf->min_free_space && avail - s->conf->min_free_space >= size;
+	return diskspace_has_room(s->conf->data_dir, s->conf->min_free_space, size);
 }
 
 static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)

@@ -11,3 +11,11 @@ bool diskspace_available(const char *path, uint64_t *octets_r)
 	*octets_r = (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
 	return true;
 }
+
+bool diskspace_has_room(const char *path, uint64_t min_free, uint64_t size)
+{
+	uint64_t avail;
+	if (min_free == 0 || !diskspace_available(path, &avail))
+		return true;
+	return avail >= min_free && avail - min_free >= size;
+}

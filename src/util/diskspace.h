@@ -8,5 +8,8 @@
 /* Octets an unprivileged writer may still use on the file system holding path (statvfs f_bavail).
  * false when it cannot be told (then the caller should not refuse on its account). */
 bool diskspace_available(const char *path, uint64_t *octets_r);
+/* Whether size more octets fit on path's file system and still leave min_free ([server]
+ * min_free_space; 0: no check). true when it cannot be told. */
+bool diskspace_has_room(const char *path, uint64_t min_free, uint64_t size);
 
 #endif
