@@ -6,11 +6,15 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include <sys/socket.h>
+
 #include "net/line.h"
 #include "net/stream.h"
 
 /* How long a closing session may take to flush its last reply. */
 #define LINE_SESSION_CLOSE_FLUSH_SECONDS 10
+/* A lingering close reads (and drops) what the client still sends for at most this long. */
+#define LINE_SESSION_LINGER_SECONDS 2
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
@@ -122,13 +126,36 @@ void line_session_abort(struct line_session *ls, const char *reason)
 	session_free_later(ls);
 }
 
+/* The last answer has left: free now, or, lingering, end our side and drop what the client still
+ * sends until it closes (or for LINE_SESSION_LINGER_SECONDS). Closing a socket with unread input
+ * makes the kernel send a reset, which can destroy the answer before the client has read it
+ * (RFC 9112 §9.6). Over TLS the close_notify would need the same care: it is freed at once. */
+static void session_flushed(struct line_session *ls)
+{
+	if (!ls->linger || ls->tls || ls->lingering) {
+		session_free_later(ls);
+		return;
+	}
+	ls->lingering = true;
+	shutdown(bufferevent_getfd(ls->bev), SHUT_WR);
+	struct timeval tv = {.tv_sec = LINE_SESSION_LINGER_SECONDS};
+	bufferevent_set_timeouts(ls->bev, &tv, NULL);
+	bufferevent_enable(ls->bev, EV_READ);
+}
+
+void line_session_close_linger(struct line_session *ls, const char *reason)
+{
+	ls->linger = true;
+	line_session_close(ls, reason);
+}
+
 void line_session_close(struct line_session *ls, const char *reason)
 {
 	if (!session_mark_closing(ls, reason))
 		return;
 	bufferevent_disable(ls->bev, EV_READ);
 	if (evbuffer_get_length(line_session_out(ls)) == 0) {
-		session_free_later(ls);
+		session_flushed(ls);
 		return;
 	}
 	/* flush the last reply first; the write callback frees once the output is empty */
@@ -159,14 +186,16 @@ void line_session_wait(struct line_session *ls)
  * closes; never faster than the client reads. */
 static void session_process(struct line_session *ls)
 {
+	ls->processing = true;
 	while (!ls->waiting && !ls->closing) {
 		if (evbuffer_get_length(line_session_out(ls)) > LINE_SESSION_OUTPUT_HIGH) {
 			bufferevent_disable(ls->bev, EV_READ); /* the write callback reads again */
-			return;
+			break;
 		}
 		if (!ls->ops->step(ls))
-			return;
+			break;
 	}
+	ls->processing = false;
 }
 
 /* Reads again and answers what is already buffered; closes when the client has finished. */
@@ -181,8 +210,15 @@ static void session_continue(struct line_session *ls)
 void line_session_resume(struct line_session *ls)
 {
 	ls->waiting = false;
-	if (!ls->closing)
-		session_continue(ls);
+	if (ls->closing)
+		return;
+	if (ls->processing) {
+		/* a step that ended at once, inside the loop above: that loop goes on with the input, so
+		 * a client pipelining many requests cannot make this recurse once per request */
+		bufferevent_enable(ls->bev, EV_READ);
+		return;
+	}
+	session_continue(ls);
 }
 
 void line_session_starttls(struct line_session *ls, SSL_CTX *ctx)
@@ -217,7 +253,13 @@ static void session_tls_begin(struct line_session *ls)
 
 static void session_read_cb(struct bufferevent *bev, void *arg)
 {
-	session_process(arg);
+	struct line_session *ls = arg;
+	if (ls->lingering) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	session_process(ls);
 }
 
 static void session_write_cb(struct bufferevent *bev, void *arg)
@@ -226,8 +268,8 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
 
 	if (ls->closing) {
-		if (out == 0)
-			session_free_later(ls);
+		if (out == 0 && !ls->lingering)
+			session_flushed(ls);
 		return;
 	}
 	if (ls->tls_pending) {
@@ -256,6 +298,10 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 			session_free_later(ls); /* its last reply could not be flushed in time */
 		else
 			ls->ops->timeout(ls);
+		return;
+	}
+	if (ls->lingering && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+		session_free_later(ls); /* the client has closed too */
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {

@@ -54,6 +54,7 @@ struct line_session {
 	size_t output_low;      /* the write callback runs once the output is down to this */
 	unsigned timeout;       /* seconds of silence (either way) before ops->timeout */
 	bool waiting;           /* an asynchronous step is under way: reading is paused */
+	bool processing;        /* inside the loop that hands input to ops->step */
 	bool closing;           /* on its way out: no more input is read */
 	bool freeing;           /* the free is scheduled */
 	bool eof;               /* the client has shut down its side; close once its input is answered */
@@ -62,6 +63,8 @@ struct line_session {
 	bool tls;
 	bool tls_pending;       /* STARTTLS answered: the handshake begins once the reply is sent */
 	bool tls_up;            /* the TLS handshake has completed */
+	bool linger;            /* close with a lingering close (line_session_close_linger) */
+	bool lingering;         /* our side is shut; the client's last octets are being dropped */
 };
 
 /* A client that never reads cannot grow our memory: input waits while this much output is unsent. */
@@ -91,6 +94,11 @@ void line_session_wait(struct line_session *ls);
 void line_session_resume(struct line_session *ls);
 /* Ends the session: the pending output is flushed (for at most a few seconds), then it is freed. */
 void line_session_close(struct line_session *ls, const char *reason);
+/* The same, for an answer the client may not read before it has sent everything (an error found
+ * mid-request): after the flush our side is shut down and the client's input dropped until it
+ * closes, for at most a few seconds, so that its unread octets cannot turn into a reset that
+ * loses the answer. */
+void line_session_close_linger(struct line_session *ls, const char *reason);
 /* Ends the session at once, with nothing more sent. */
 void line_session_abort(struct line_session *ls, const char *reason);
 /* The server stops: true when the protocol should say goodbye and close now; a session in a
