@@ -21,6 +21,7 @@ static const struct cli_command cli_commands[] = {
 	{"dkim", cli_dkim_main, "make, rotate, list DKIM keys; sign and verify messages"},
 	{"spf", cli_spf_main, "evaluate SPF for an address, sender and HELO name"},
 	{"dns", cli_dns_main, "the DNS records to publish for a domain, and a check of what is published"},
+	{"apikey", cli_apikey_main, "create, list and revoke HTTP API keys"},
 };
 
 static void main_usage(FILE *f)

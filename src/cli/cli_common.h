@@ -48,5 +48,6 @@ int cli_resolve_main(int argc, char **argv);
 int cli_dkim_main(int argc, char **argv);
 int cli_spf_main(int argc, char **argv);
 int cli_dns_main(int argc, char **argv);
+int cli_apikey_main(int argc, char **argv);
 
 #endif

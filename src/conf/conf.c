@@ -40,6 +40,7 @@ enum conf_type {
 	CONF_T_DMARC_ACTION, /* a name of dmarc_action_names */
 	CONF_T_DKIM_CANON, /* "relaxed/relaxed", "simple/relaxed", ..., or one word for both */
 	CONF_T_MAILBOX_OPT, /* "" or one address local@domain (RFC 5321 §4.1.2) */
+	CONF_T_RATE,      /* "none" or COUNT/PERIOD (struct conf_rate) */
 };
 
 struct conf_key {
@@ -83,6 +84,8 @@ static const struct conf_key conf_keys[] = {
 	{"listen", "submissions", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSIONS), "", 0, 0},
 	{"listen", "pop3", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_POP3), "", 0, 0},
 	{"listen", "pop3s", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_POP3S), "", 0, 0},
+	{"listen", "http", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_HTTP), "", 0, 0},
+	{"listen", "https", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_HTTPS), "", 0, 0},
 	{"tls", "cert", CONF_T_PATH, OFF(tls_cert), NULL, 0, 0},
 	{"tls", "key", CONF_T_PATH, OFF(tls_key), NULL, 0, 0},
 	/* RFC 1870: the SIZE we advertise; at least 64 KiB per RFC 5321 §4.5.3.1.10. At most 1 GiB:
@@ -140,6 +143,17 @@ static const struct conf_key conf_keys[] = {
 	/* RFC 9990 asks for daily reports; shorter periods are for tests and busy domains that ask */
 	{"dmarc", "report_interval", CONF_T_DURATION, OFF(dmarc_report_interval), "24h", 1, 7 * 86400},
 	/* empty: the system's resolvers (/etc/resolv.conf); numeric only, so a typo fails at start-up */
+	/* the HTTP API: a request's head and body must have arrived within this */
+	{"api", "request_timeout", CONF_T_DURATION, OFF(api_request_timeout), "30s", 1, 3600},
+	/* an idle kept-alive connection is closed after this */
+	{"api", "keepalive_timeout", CONF_T_DURATION, OFF(api_keepalive_timeout), "60s", 1, 3600},
+	/* requests per API key (token bucket); "none": no limit. Resend's default is 2/s per team; a
+	 * server of one's own can afford more */
+	{"api", "rate_limit", CONF_T_RATE, OFF(api_rate_limit), "100/s", 0, 0},
+	/* how long message records and events are kept */
+	{"api", "retention", CONF_T_DURATION, OFF(api_retention), "30d", 3600, 3650u * 86400},
+	/* attachments given by URL (path) are refused unless this is on */
+	{"api", "fetch_attachment_urls", CONF_T_BOOL, OFF(api_fetch_attachment_urls), "no", 0, 0},
 	{"dns", "resolver", CONF_T_RESOLVER, OFF(dns_resolver), "", 0, 0},
 	/* DNSSEC validation (RFC 4035) needs an anchor, e.g. /usr/share/dns/root.key; empty: none */
 	{"dns", "trust_anchor", CONF_T_PATH_OPT, OFF(dns_trust_anchor), "", 0, 0},
@@ -154,6 +168,8 @@ const char *conf_listener_str(enum conf_listener l)
 	case CONF_LISTEN_SUBMISSIONS: return "submissions";
 	case CONF_LISTEN_POP3: return "pop3";
 	case CONF_LISTEN_POP3S: return "pop3s";
+	case CONF_LISTEN_HTTP: return "http";
+	case CONF_LISTEN_HTTPS: return "https";
 	case CONF_LISTEN_COUNT: break;
 	}
 	return "?";
@@ -766,6 +782,14 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 	}
 	case CONF_T_BOOL:
 		return conf_parse_bool(value, (bool *)field);
+	case CONF_T_RATE: {
+		struct conf_rate *r = field;
+		if (strcmp(value, "none") == 0) {
+			r->count = r->period = 0;
+			return NULL;
+		}
+		return conf_parse_rate(value, &r->count, &r->period);
+	}
 	case CONF_T_SCHEDULE: {
 		unsigned v[CONF_RETRY_MAX];
 		size_t n;

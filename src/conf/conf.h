@@ -15,6 +15,8 @@ enum conf_listener {
 	CONF_LISTEN_SUBMISSIONS, /* RFC 8314 submission over implicit TLS (465) */
 	CONF_LISTEN_POP3,        /* RFC 1939 POP3 with STLS (110) */
 	CONF_LISTEN_POP3S,       /* POP3 over implicit TLS (995, RFC 8314) */
+	CONF_LISTEN_HTTP,        /* the HTTP API (Resend-compatible) */
+	CONF_LISTEN_HTTPS,       /* the HTTP API over TLS */
 	CONF_LISTEN_COUNT,
 };
 const char *conf_listener_str(enum conf_listener l);
@@ -61,6 +63,12 @@ struct conf_throttle {
 	unsigned period; /* seconds */
 };
 #define CONF_THROTTLE_MAX 1000
+
+/* COUNT per PERIOD seconds; count 0: no limit */
+struct conf_rate {
+	unsigned count;
+	unsigned period;
+};
 
 struct conf {
 	unsigned refs; /* sessions keep the conf they started with across a reload */
@@ -121,6 +129,12 @@ struct conf {
 	bool dmarc_reports;
 	char *dmarc_report_from;        /* "": dmarc-reports@<hostname> */
 	unsigned dmarc_report_interval; /* seconds between aggregate reports */
+	/* [api] */
+	unsigned api_request_timeout;   /* seconds for a request's head and body */
+	unsigned api_keepalive_timeout; /* seconds an idle connection stays open */
+	struct conf_rate api_rate_limit; /* per key */
+	unsigned api_retention;         /* seconds records and events are kept */
+	bool api_fetch_attachment_urls;
 	/* [dns] */
 	char *dns_resolver;     /* "": the nameservers of /etc/resolv.conf; else "ADDR@PORT" to forward to */
 	char *dns_trust_anchor; /* "": no DNSSEC validation; else a file of DS/DNSKEY records */
