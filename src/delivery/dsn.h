@@ -4,6 +4,7 @@
 #ifndef MAILWERK_DELIVERY_DSN_H
 #define MAILWERK_DELIVERY_DSN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,7 @@ struct dsn_original {
 	int64_t arrival;
 	const char *data;     /* the message as stored; only its header section goes into the report */
 	size_t size;
+	bool no_dsn;          /* the sender follows the message's events instead: no report */
 };
 
 /* The DSN of kind for rcpts, ready for queue_rcpt_results(); NULL when none is due (null sender,

@@ -39,6 +39,7 @@ struct remote_job {
 	char *sender;                /* "" for <> */
 	char *domain;                /* the destination, lower case */
 	int64_t arrival;
+	bool no_dsn;                 /* as queued (struct queue_msg) */
 	char *data;                  /* the message as stored */
 	size_t size;
 	struct remote_rcpt *rcpts;

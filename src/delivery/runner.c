@@ -183,7 +183,15 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 	for (size_t i = 0; i < n; i++) {
 		const struct outcome *c = &oc[i];
 		struct queue_rcpt_result *r = &b->res[b->n++];
-		*r = (struct queue_rcpt_result){.id = id, .idx = c->idx, .state = QUEUE_RCPT_DELIVERED};
+		*r = (struct queue_rcpt_result){
+			.id = id,
+			.idx = c->idx,
+			.state = QUEUE_RCPT_DELIVERED,
+			.first = c->attempts == 0,
+			.status = batch_str(b, c->status),
+			.reply = batch_str(b, c->text),
+			.mx = batch_str(b, c->remote_mta),
+		};
 		if (c->result == RESULT_OK)
 			continue;
 		r->error = batch_str(b, c->text);
@@ -216,8 +224,8 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 		}
 	}
 	struct queue_msg *m[2] = {
-		dsn_message(d->set->hostname, o, BOUNCE_KIND_FAILURE, failed, nf, now),
-		dsn_message(d->set->hostname, o, BOUNCE_KIND_DELAY, delayed, nd, now),
+		o->no_dsn ? NULL : dsn_message(d->set->hostname, o, BOUNCE_KIND_FAILURE, failed, nf, now),
+		o->no_dsn ? NULL : dsn_message(d->set->hostname, o, BOUNCE_KIND_DELAY, delayed, nd, now),
 	};
 	for (size_t i = 0; i < 2; i++) {
 		if (m[i] == NULL)
@@ -274,7 +282,7 @@ static size_t runner_local_pass(struct delivery_runner *d, struct batch *b)
 					 oc[j].result == RESULT_TEMPFAIL ? "deferred" : "failed", r->addr, r->attempts + 1,
 					 errs[j]);
 		}
-		struct dsn_original o = {m->id, m->sender, m->arrival, data, size};
+		struct dsn_original o = {m->id, m->sender, m->arrival, data, size, m->no_dsn};
 		runner_record(d, b, &o, oc, m->rcpt_count, now);
 		handled += m->rcpt_count;
 		free(oc);
@@ -352,6 +360,7 @@ static struct remote_job *runner_job_new(const struct queue_due_msg *m, size_t f
 	j->sender = strdup(m->sender);
 	j->domain = strdup(m->rcpts[first].domain);
 	j->arrival = m->arrival;
+	j->no_dsn = m->no_dsn;
 	j->data = malloc(size ? size : 1);
 	j->size = size;
 	j->rcpts = calloc(n, sizeof(*j->rcpts));
@@ -473,7 +482,7 @@ static size_t runner_remote_results(struct delivery_runner *d, struct batch *b)
 				.remote_mta = r->remote && j->mta[0] ? j->mta : NULL,
 			};
 		}
-		struct dsn_original o = {j->id, j->sender, j->arrival, j->data, j->size};
+		struct dsn_original o = {j->id, j->sender, j->arrival, j->data, j->size, j->no_dsn};
 		runner_record(d, b, &o, oc, j->rcpt_count, now);
 		free(oc);
 	}

@@ -15,6 +15,7 @@
 
 struct loopq;
 struct queue;
+struct email_record;
 
 /* Queue ids: 20 characters of Crockford base32: 10 for the arrival time in milliseconds (so ids sort
  * by arrival) and 10 random. */
@@ -47,6 +48,10 @@ struct queue_msg {
 	size_t size;
 	struct queue_spool *body; /* NULL, or the rest of the message after data (a large one's body) */
 	char *folder;     /* NULL or "": local copies go to the inbox; "Junk": quarantined (RFC 9989 §10.3) */
+	int64_t not_before; /* unix seconds: no attempt before (a scheduled send); 0: at once */
+	bool no_dsn;        /* no delivery status notification for failures: the sender follows the
+			     * message's events instead (mail sent through the HTTP API) */
+	struct email_record *track; /* NULL, or the record and events to keep for it (events.h) */
 };
 
 /* Octets of the whole message: data, then body. */
@@ -93,6 +98,10 @@ typedef void queue_store_done_fn(void *arg, enum result res, const char *reason)
 /* Takes ownership of m. Never calls done synchronously. */
 void queue_msg_store(struct queue *q, struct queue_msg *m, queue_store_done_fn *done, void *arg);
 
+/* Stores n messages (taking ownership of them all) in one transaction: all are queued, or none
+ * (an API batch). done is called once. */
+void queue_msgs_store(struct queue *q, struct queue_msg **msgs, size_t n, queue_store_done_fn *done, void *arg);
+
 /* The queue's commit notification: the one hand-over from receiving to sending. After a batch of
  * stores has committed, every subscriber is called once on the loop thread, before the batch's
  * done callbacks; it should only signal (for example wake the delivery runner). Thread-safe; at
@@ -134,6 +143,7 @@ struct queue_due_msg {
 	char *sender;
 	int64_t arrival;
 	char *folder;                 /* "" or "Junk", as stored */
+	bool no_dsn;                  /* as stored (struct queue_msg) */
 	struct queue_due_rcpt *rcpts; /* remote: sorted by domain */
 	size_t rcpt_count;
 };
@@ -166,6 +176,11 @@ struct queue_rcpt_result {
 	int64_t next_attempt;        /* for deferred */
 	const char *error;           /* NULL when delivered */
 	bool warned;                 /* a delay warning for it goes out with this batch */
+	/* for the message's events (tracked mail): */
+	bool first;                  /* no attempt had been made before this one */
+	const char *status;          /* the RFC 3463 code, or NULL */
+	const char *reply;           /* the receiver's reply (also when delivered), or NULL */
+	const char *mx;              /* the host that gave it; NULL when the text is ours */
 };
 /* Records results in one transaction (attempts + 1 each), inserts the add messages (the DSNs that
  * report failures, so a failure is never recorded without its report), removes every message
@@ -174,5 +189,17 @@ struct queue_rcpt_result {
  * messages stay the caller's. */
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 			       struct queue_msg *const *add, size_t n_add, const char **error_r);
+
+/* ---- tracked messages (the HTTP API) ---- */
+
+/* Cancels a scheduled message not yet attempted: it leaves the queue and gets a canceled event,
+ * in one transaction. RESULT_OK; RESULT_PERMFAIL when it is not (or no longer) scheduled, with
+ * the reason; RESULT_TEMPFAIL on a database error. *found_r: the email id is known. */
+enum result queue_email_cancel(struct queue *q, const char *email_id, bool *found_r, const char **error_r);
+/* Moves a scheduled message not yet attempted to at (unix seconds), with a scheduled event. */
+enum result queue_email_reschedule(struct queue *q, const char *email_id, int64_t at, bool *found_r,
+				   const char **error_r);
+/* The connection the synchronous calls use, for the events readers (events.h). */
+struct db *queue_db(struct queue *q);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <openssl/rand.h>
 
+#include "events/events.h"
 #include "queue/spool.h"
 
 /* Crockford base32: no I, L, O, U, so ids survive being read aloud or retyped. The alphabet is in
@@ -99,6 +100,7 @@ void queue_msg_free(struct queue_msg *m)
 	free(m->data);
 	queue_spool_free(m->body);
 	free(m->folder);
+	email_record_free(m->track);
 	free(m);
 }
 

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "db/db.h"
+#include "events/events.h"
 #include "queue/spool.h"
 #include "util/loopq.h"
 
@@ -33,7 +34,9 @@
 
 struct queue_store_req {
 	struct queue_store_req *next;
-	struct queue_msg *msg;
+	struct queue_msg **msgs; /* n messages stored all or none; &one for a single one */
+	size_t n;
+	struct queue_msg *one;
 	queue_store_done_fn *done;
 	void *arg;
 	enum result res;
@@ -111,12 +114,18 @@ static const char queue_schema_v3_sql[] = "ALTER TABLE recipients ADD COLUMN war
  * DMARC policy). */
 static const char queue_schema_v4_sql[] = "ALTER TABLE messages ADD COLUMN folder TEXT NOT NULL DEFAULT '';";
 
+/* Version 6: messages whose failures are not reported by DSN (their sender follows the events of
+ * version 5 instead). */
+static const char queue_schema_v6_sql[] = "ALTER TABLE messages ADD COLUMN no_dsn INTEGER NOT NULL DEFAULT 0;";
+
 /* steps[v] brings version v to v + 1 (db.h); a new version is a new line at the end */
 static const char *const queue_schema_steps[] = {
 	queue_schema_sql,
 	queue_schema_v2_sql,
 	queue_schema_v3_sql,
 	queue_schema_v4_sql,
+	events_schema_sql, /* version 5: records and events of tracked messages (events.h) */
+	queue_schema_v6_sql,
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
@@ -256,6 +265,14 @@ static void queue_batch_done(void *arg)
 	}
 }
 
+static uint64_t queue_req_total(const struct queue_store_req *r)
+{
+	uint64_t t = 0;
+	for (size_t i = 0; i < r->n; i++)
+		t += r->msgs[i] != NULL ? queue_msg_total(r->msgs[i]) : 0;
+	return t;
+}
+
 /* Under q->mu: detaches the longest prefix of the pending list within the batch limits (at least
  * one request, however large). */
 static struct queue_store_req *queue_batch_take(struct queue *q)
@@ -263,10 +280,10 @@ static struct queue_store_req *queue_batch_take(struct queue *q)
 	struct queue_store_req *first = q->pending;
 	struct queue_store_req *last = first;
 	size_t n = 1;
-	uint64_t bytes = first->msg != NULL ? queue_msg_total(first->msg) : 0;
+	uint64_t bytes = queue_req_total(first);
 
 	while (last->next != NULL && n < QUEUE_BATCH_MAX_MSGS) {
-		uint64_t sz = last->next->msg != NULL ? queue_msg_total(last->next->msg) : 0;
+		uint64_t sz = queue_req_total(last->next);
 
 		if (bytes + sz > QUEUE_BATCH_MAX_BYTES)
 			break;
@@ -322,8 +339,8 @@ static void queue_addr_domain(const char *addr, char *out, size_t size)
 }
 
 static const char queue_insert_msg_sql[] =
-	"INSERT INTO messages(id, sender, auth_user, client_ip, arrival, size, data, folder)"
-	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+	"INSERT INTO messages(id, sender, auth_user, client_ip, arrival, size, data, folder, no_dsn)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char queue_insert_rcpt_sql[] =
 	"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt, domain) VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6)";
 
@@ -355,7 +372,8 @@ static int queue_msg_write_body(sqlite3 *db, const struct queue_msg *m)
 }
 
 /* Inserts one message and its recipients with the given prepared statements (the two above). */
-static int queue_msg_insert_with(sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, const struct queue_msg *m, bool *alone_r)
+static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, const struct queue_msg *m,
+				 bool *alone_r)
 {
 	sqlite3_stmt *st = msg_st;
 	int rc;
@@ -381,6 +399,8 @@ static int queue_msg_insert_with(sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, co
 		rc = sqlite3_bind_blob64(st, 7, m->data != NULL ? m->data : "", m->size, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_text(st, 8, m->folder != NULL ? m->folder : "", -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(st, 9, m->no_dsn ? 1 : 0);
 	if (rc != SQLITE_OK) {
 		/* only SQLITE_TOOBIG in practice: this message is over SQLite's blob limit */
 		sqlite3_reset(st);
@@ -408,8 +428,8 @@ static int queue_msg_insert_with(sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, co
 		if (rc == SQLITE_OK)
 			rc = sqlite3_bind_int(st, 4, QUEUE_RCPT_PENDING);
 		if (rc == SQLITE_OK)
-			/* due at once: the scheduler picks it up on its next pass */
-			rc = sqlite3_bind_int64(st, 5, m->arrival);
+			/* due at once (the scheduler picks it up on its next pass), or when scheduled */
+			rc = sqlite3_bind_int64(st, 5, m->not_before > m->arrival ? m->not_before : m->arrival);
 		char domain[256];
 		queue_addr_domain(m->rcpts[i], domain, sizeof(domain));
 		if (rc == SQLITE_OK)
@@ -422,6 +442,13 @@ static int queue_msg_insert_with(sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, co
 		rc = queue_stmt_run(st);
 		/* the message row is already in: a half-stored message must not commit, so the batch fails */
 		if (rc != SQLITE_DONE)
+			return rc;
+	}
+	/* its record and first event commit with it, or nothing does (events.h) */
+	if (m->track != NULL) {
+		rc = events_email_insert(db, m->id, m->track, (const char *const *)m->rcpts, m->rcpt_count,
+					 (int64_t)time(NULL) * 1000);
+		if (rc != SQLITE_OK)
 			return rc;
 	}
 	return SQLITE_DONE;
@@ -450,16 +477,30 @@ static void queue_batch_write(struct queue *q, struct queue_store_req *batch)
 	if (rc != SQLITE_DONE)
 		goto fail;
 	for (struct queue_store_req *r = batch; r != NULL; r = r->next) {
-		if (!queue_msg_wellformed(r->msg)) {
+		bool ok = true;
+		for (size_t i = 0; i < r->n; i++)
+			ok = ok && queue_msg_wellformed(r->msgs[i]);
+		if (!ok) {
 			r->res = RESULT_TEMPFAIL;
 			r->reason = "invalid message";
 			continue;
 		}
-		rc = queue_msg_insert_with(q->w_msg, q->w_rcpt, r->msg, &alone);
+		/* several messages of one request are stored all or none: a savepoint undoes the ones
+		 * already in when a later one fails alone */
+		if (r->n > 1 && (rc = sqlite3_exec(q->wdb, "SAVEPOINT req", NULL, NULL, NULL)) != SQLITE_OK)
+			goto fail;
+		rc = SQLITE_DONE;
+		for (size_t i = 0; i < r->n && rc == SQLITE_DONE; i++)
+			rc = queue_msg_insert_with(q->wconn, q->w_msg, q->w_rcpt, r->msgs[i], &alone);
 		if (rc == SQLITE_DONE) {
+			if (r->n > 1 && (rc = sqlite3_exec(q->wdb, "RELEASE req", NULL, NULL, NULL)) != SQLITE_OK)
+				goto fail;
 			r->res = RESULT_OK;
 			r->reason = NULL;
 		} else if (alone) {
+			if (r->n > 1 && (sqlite3_exec(q->wdb, "ROLLBACK TO req", NULL, NULL, NULL) != SQLITE_OK ||
+					 sqlite3_exec(q->wdb, "RELEASE req", NULL, NULL, NULL) != SQLITE_OK))
+				goto fail;
 			r->res = RESULT_TEMPFAIL;
 			r->reason = queue_sqlite_reason(rc);
 		} else {
@@ -514,8 +555,12 @@ static void *queue_writer_run(void *arg)
 		/* Freed here, off the loop thread: the loop only gets the answers. */
 		bool committed = false;
 		for (struct queue_store_req *r = batch; r != NULL; r = r->next) {
-			queue_msg_free(r->msg);
-			r->msg = NULL;
+			for (size_t i = 0; i < r->n; i++)
+				queue_msg_free(r->msgs[i]);
+			if (r->msgs != &r->one)
+				free(r->msgs);
+			r->msgs = NULL;
+			r->n = 0;
 			committed = committed || r->res == RESULT_OK;
 		}
 
@@ -580,19 +625,43 @@ int queue_writer_start(struct queue *q, struct loopq *lq, const char **error_r)
 	return 0;
 }
 
+static void queue_req_submit(struct queue *q, struct queue_store_req *r, queue_store_done_fn *done, void *arg);
+
 void queue_msg_store(struct queue *q, struct queue_msg *m, queue_store_done_fn *done, void *arg)
 {
 	struct queue_store_req *r = malloc(sizeof(*r));
-	bool was_empty;
-
 	/* There is no way to answer without allocating (the answer itself is posted), and calling
 	 * done here is forbidden: with malloc failing for a few bytes, stop. */
 	if (r == NULL) {
 		fputs("mailwerk: queue_msg_store: out of memory\n", stderr);
 		abort();
 	}
+	r->one = m;
+	r->msgs = &r->one;
+	r->n = 1;
+	queue_req_submit(q, r, done, arg);
+}
+
+void queue_msgs_store(struct queue *q, struct queue_msg **msgs, size_t n, queue_store_done_fn *done, void *arg)
+{
+	struct queue_store_req *r = malloc(sizeof(*r));
+	struct queue_msg **copy = malloc((n > 0 ? n : 1) * sizeof(*copy));
+	if (r == NULL || copy == NULL) {
+		fputs("mailwerk: queue_msgs_store: out of memory\n", stderr);
+		abort();
+	}
+	memcpy(copy, msgs, n * sizeof(*copy));
+	r->one = NULL;
+	r->msgs = copy;
+	r->n = n;
+	queue_req_submit(q, r, done, arg);
+}
+
+static void queue_req_submit(struct queue *q, struct queue_store_req *r, queue_store_done_fn *done, void *arg)
+{
+	bool was_empty;
+
 	r->next = NULL;
-	r->msg = m;
 	r->done = done;
 	r->arg = arg;
 	r->res = RESULT_TEMPFAIL;
@@ -974,7 +1043,8 @@ static int queue_runner_ready(struct queue *q, enum queue_route route)
 	" AND NOT EXISTS (SELECT 1 FROM temp.claimed c WHERE c.msg_id = r.msg_id AND c.idx = r.idx)"
 
 #define QUEUE_DUE_COLUMNS \
-	"SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned, m.folder FROM recipients r" \
+	"SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned, m.folder, m.no_dsn" \
+	" FROM recipients r" \
 	" JOIN messages m ON m.id = r.msg_id"
 
 static const char queue_due_local_sql[] =
@@ -1035,6 +1105,7 @@ enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size
 			msgs[count].sender = strdup((const char *)sqlite3_column_text(st, 4));
 			msgs[count].arrival = sqlite3_column_int64(st, 5);
 			msgs[count].folder = strdup((const char *)sqlite3_column_text(st, 8));
+			msgs[count].no_dsn = sqlite3_column_int(st, 9) != 0;
 			count++;
 			if (msgs[count - 1].sender == NULL || msgs[count - 1].folder == NULL)
 				goto oom;
@@ -1171,9 +1242,35 @@ static const char queue_result_delete_sql[] =
 	"DELETE FROM messages WHERE id = ?1 AND NOT EXISTS"
 	" (SELECT 1 FROM recipients WHERE msg_id = ?1 AND state IN (0, 2))";
 
+/* The event a recipient's new state is: RFC 3463 class 5 from the receiver is a bounce, a failure
+ * we decided alone (no such domain, a local error) is "failed"; a recipient that ran out of
+ * retries bounced as well (Resend: a soft bounce, type Transient). */
+static int queue_result_event(struct queue *q, const struct queue_rcpt_result *r, int64_t now_ms)
+{
+	enum email_event_type type = EMAIL_EVENT_DELIVERED;
+	if (r->state == QUEUE_RCPT_DEFERRED)
+		type = EMAIL_EVENT_DELIVERY_DELAYED;
+	else if (r->state == QUEUE_RCPT_FAILED)
+		type = r->mx != NULL || (r->status != NULL && r->status[0] == '4') ? EMAIL_EVENT_BOUNCED : EMAIL_EVENT_FAILED;
+	struct events_attempt a = {
+		.queue_id = r->id,
+		.idx = r->idx,
+		.first = r->first,
+		.type = type,
+		.status = r->status,
+		.reply = r->reply != NULL ? r->reply : r->error,
+		.mx = r->mx,
+		.at_ms = now_ms,
+	};
+	return events_attempt_record(q->conn, &a);
+}
+
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 			       struct queue_msg *const *add, size_t n_add, const char **error_r)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	sqlite3_stmt *up = NULL, *del = NULL, *ins_msg = NULL, *ins_rcpt = NULL;
 	/* one transaction for the whole batch: state changes are group-committed like stores */
 	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -1187,7 +1284,7 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 	/* new messages (delivery status notifications) commit together with the failures they report */
 	for (size_t i = 0; i < n_add && rc == SQLITE_OK; i++) {
 		bool alone;
-		rc = queue_msg_wellformed(add[i]) ? queue_msg_insert_with(ins_msg, ins_rcpt, add[i], &alone) : SQLITE_MISUSE;
+		rc = queue_msg_wellformed(add[i]) ? queue_msg_insert_with(q->conn, ins_msg, ins_rcpt, add[i], &alone) : SQLITE_MISUSE;
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
 	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
@@ -1199,6 +1296,9 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 		sqlite3_bind_int(up, 6, res[i].warned ? 1 : 0);
 		rc = queue_stmt_run(up);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		/* a tracked message's events commit with the state change they report (events.h) */
+		if (rc == SQLITE_OK)
+			rc = queue_result_event(q, &res[i], now_ms);
 		if (rc == SQLITE_OK && (i + 1 == n || strcmp(res[i + 1].id, res[i].id) != 0)) {
 			sqlite3_bind_text(del, 1, res[i].id, -1, SQLITE_STATIC);
 			rc = queue_stmt_run(del);
@@ -1216,4 +1316,121 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 	/* after the transaction, so that a rollback cannot keep a recipient claimed for ever */
 	queue_claims_end(q, res, n);
 	return rc == SQLITE_OK ? RESULT_OK : RESULT_TEMPFAIL;
+}
+
+/* ---- tracked messages ---- */
+
+struct db *queue_db(struct queue *q)
+{
+	return q->conn;
+}
+
+/* In an open transaction: the queue id of email_id while it is still scheduled and never tried.
+ * 1 (id in queue_id_r), 0 when it cannot be changed (*why_r says why), -1 on error. */
+static int queue_email_scheduled(struct queue *q, const char *email_id, char queue_id_r[QUEUE_ID_LEN + 1],
+				 bool *found_r, const char **why_r)
+{
+	sqlite3_stmt *st = db_stmt(q->conn, "SELECT queue_id, scheduled_at, last_event FROM emails WHERE id = ?1");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, email_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st), r = 0;
+	*found_r = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW) {
+		snprintf(queue_id_r, QUEUE_ID_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+		if (sqlite3_column_int64(st, 1) == 0) {
+			*why_r = "This email was not scheduled.";
+		} else if (sqlite3_column_int(st, 2) != EMAIL_EVENT_SCHEDULED) {
+			*why_r = "This email is no longer scheduled: it has been sent or canceled.";
+		} else {
+			r = 1;
+		}
+	} else if (rc != SQLITE_DONE) {
+		r = -1;
+	}
+	sqlite3_reset(st);
+	if (r != 1)
+		return r;
+	/* due already: the delivery runner may have claimed it a moment ago (its claims live in its
+	 * memory), so it counts as on its way */
+	st = db_stmt(q->conn, "SELECT count(*) FROM recipients WHERE msg_id = ?1"
+			      " AND (state != 0 OR attempts > 0 OR next_attempt <= ?2)");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, queue_id_r, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		r = -1;
+	else if (sqlite3_column_int(st, 0) > 0) {
+		*why_r = "This email is no longer scheduled: it has been sent.";
+		r = 0;
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+static enum result queue_email_change(struct queue *q, const char *email_id, int64_t at, bool cancel, bool *found_r,
+				      const char **error_r)
+{
+	char queue_id[QUEUE_ID_LEN + 1];
+	const char *why = NULL;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	*found_r = false;
+	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int ok = rc == SQLITE_OK ? queue_email_scheduled(q, email_id, queue_id, found_r, &why) : -1;
+	if (ok == 1) {
+		/* a running delivery runner holds its claims in memory: a claimed recipient is in flight */
+		sqlite3_stmt *st = db_stmt(q->conn, cancel ? "DELETE FROM messages WHERE id = ?1"
+							   : "UPDATE recipients SET next_attempt = ?2 WHERE msg_id = ?1");
+		if (st == NULL) {
+			rc = db_errcode(q->conn);
+		} else {
+			sqlite3_bind_text(st, 1, queue_id, -1, SQLITE_STATIC);
+			if (!cancel)
+				sqlite3_bind_int64(st, 2, at);
+			rc = queue_stmt_run(st);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+		if (rc == SQLITE_OK && !cancel && (st = db_stmt(q->conn, "UPDATE emails SET scheduled_at = ?2 WHERE id = ?1")) != NULL) {
+			sqlite3_bind_text(st, 1, email_id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, at);
+			rc = queue_stmt_run(st);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+		if (rc == SQLITE_OK)
+			rc = events_email_event(q->conn, email_id, cancel ? EMAIL_EVENT_CANCELED : EMAIL_EVENT_SCHEDULED,
+						now_ms);
+	} else if (ok < 0 && rc == SQLITE_OK) {
+		rc = sqlite3_errcode(q->db);
+		if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+			rc = SQLITE_ERROR;
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(q->error, sizeof(q->error), "changing a scheduled email: %s", sqlite3_errmsg(q->db));
+		*error_r = q->error;
+		if (!sqlite3_get_autocommit(q->db))
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		return RESULT_TEMPFAIL;
+	}
+	if (ok != 1) {
+		*error_r = why != NULL ? why : "Email not found.";
+		return RESULT_PERMFAIL;
+	}
+	return RESULT_OK;
+}
+
+enum result queue_email_cancel(struct queue *q, const char *email_id, bool *found_r, const char **error_r)
+{
+	return queue_email_change(q, email_id, 0, true, found_r, error_r);
+}
+
+enum result queue_email_reschedule(struct queue *q, const char *email_id, int64_t at, bool *found_r,
+				   const char **error_r)
+{
+	return queue_email_change(q, email_id, at, false, found_r, error_r);
 }

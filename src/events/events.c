@@ -1,0 +1,276 @@
+/* events.c — the records and per-recipient events of tracked messages in queue.db (events.h). */
+#include "events/events.h"
+
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "events/classify.h"
+
+const char events_schema_sql[] =
+	"CREATE TABLE emails("
+	" id TEXT PRIMARY KEY,"
+	" queue_id TEXT NOT NULL,"
+	" api_key_id TEXT,"
+	" created_at INTEGER NOT NULL,"
+	" scheduled_at INTEGER NOT NULL DEFAULT 0,"
+	" from_addr TEXT NOT NULL,"
+	" subject TEXT,"
+	" to_json TEXT, cc_json TEXT, bcc_json TEXT, reply_to_json TEXT, tags_json TEXT,"
+	" html TEXT, text TEXT, message_id TEXT,"
+	" last_event INTEGER NOT NULL);"
+	"CREATE INDEX emails_queue ON emails(queue_id);"
+	/* the list is newest first, with cursors */
+	"CREATE INDEX emails_created ON emails(created_at, id);"
+	"CREATE TABLE email_rcpts("
+	" email_id TEXT NOT NULL REFERENCES emails(id) ON DELETE CASCADE,"
+	" idx INTEGER NOT NULL,"
+	" addr TEXT NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" PRIMARY KEY(email_id, idx));"
+	/* seq orders every event of the server: the webhook outbox follows it */
+	"CREATE TABLE events("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" email_id TEXT NOT NULL REFERENCES emails(id) ON DELETE CASCADE,"
+	" rcpt_idx INTEGER NOT NULL,"
+	" type INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" detail TEXT);"
+	"CREATE INDEX events_email ON events(email_id, seq);"
+	"CREATE TABLE idempotency("
+	" api_key_id TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" body_hash BLOB NOT NULL,"
+	" response TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY(api_key_id, key));";
+
+const char *email_event_type_str(enum email_event_type t)
+{
+	static const char *const names[EMAIL_EVENT_COUNT] = {
+		"queued", "scheduled", "sent", "delivered", "delivery_delayed", "bounced", "failed", "canceled",
+		"suppressed", "complained",
+	};
+	return (unsigned)t < EMAIL_EVENT_COUNT ? names[t] : "unknown";
+}
+
+void email_record_free(struct email_record *r)
+{
+	if (r == NULL)
+		return;
+	free(r->api_key_id);
+	free(r->from);
+	free(r->subject);
+	free(r->to_json);
+	free(r->cc_json);
+	free(r->bcc_json);
+	free(r->reply_to_json);
+	free(r->tags_json);
+	free(r->html);
+	free(r->text);
+	free(r->message_id);
+	free(r->idem_key);
+	free(r->idem_response);
+	free(r);
+}
+
+void email_id_new(char id_r[EMAIL_ID_LEN + 1])
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		abort(); /* no randomness: ids could collide, and nothing else is safe either */
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* RFC 9562 §5.4: version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10 */
+	snprintf(id_r, EMAIL_ID_LEN + 1,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
+		 b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* ---- writers ---- */
+
+/* Runs a statement to its end and resets it (the cache keeps it: db.h). */
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* The writers run once per message or attempt, at thousands a second: statements come from the
+ * connection's cache, prepared once. */
+static int prepare(struct db *db, const char *sql, sqlite3_stmt **st_r)
+{
+	*st_r = db_stmt(db, sql);
+	return *st_r != NULL ? SQLITE_OK : db_errcode(db);
+}
+
+static int event_insert(struct db *db, const char *email_id, int rcpt_idx, enum email_event_type type, int64_t at_ms,
+			const char *detail)
+{
+	sqlite3_stmt *st;
+	int rc = prepare(db, "INSERT INTO events(email_id, rcpt_idx, type, created_at, detail) VALUES(?1,?2,?3,?4,?5)",
+			 &st);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, email_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, rcpt_idx);
+	sqlite3_bind_int(st, 3, type);
+	sqlite3_bind_int64(st, 4, at_ms);
+	sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);
+	return step_done(st);
+}
+
+static int state_set(struct db *db, const char *email_id, int rcpt_idx, enum email_event_type type)
+{
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+	if (rcpt_idx >= 0) {
+		rc = prepare(db, "UPDATE email_rcpts SET state = ?3 WHERE email_id = ?1 AND idx = ?2", &st);
+		if (rc != SQLITE_OK)
+			return rc;
+		sqlite3_bind_text(st, 1, email_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, rcpt_idx);
+		sqlite3_bind_int(st, 3, type);
+		if ((rc = step_done(st)) != SQLITE_OK)
+			return rc;
+	}
+	rc = prepare(db, "UPDATE emails SET last_event = ?2 WHERE id = ?1", &st);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, email_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, type);
+	return step_done(st);
+}
+
+int events_email_insert(struct db *db, const char *queue_id, const struct email_record *r, const char *const *rcpts,
+			size_t rcpt_count, int64_t now_ms)
+{
+	enum email_event_type first = r->scheduled_at > 0 ? EMAIL_EVENT_SCHEDULED : EMAIL_EVENT_QUEUED;
+	sqlite3_stmt *st;
+	int rc = prepare(db,
+			 "INSERT INTO emails(id, queue_id, api_key_id, created_at, scheduled_at, from_addr, subject, to_json,"
+			 " cc_json, bcc_json, reply_to_json, tags_json, html, text, message_id, last_event)"
+			 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+			 &st);
+	if (rc != SQLITE_OK)
+		return rc;
+	const char *text[] = {r->id, queue_id, r->api_key_id};
+	for (int i = 0; i < 3; i++)
+		sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, r->created_at);
+	sqlite3_bind_int64(st, 5, r->scheduled_at);
+	const char *more[] = {r->from, r->subject, r->to_json, r->cc_json, r->bcc_json, r->reply_to_json,
+			      r->tags_json, r->html, r->text, r->message_id};
+	for (int i = 0; i < 10; i++)
+		sqlite3_bind_text(st, i + 6, more[i], -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 16, first);
+	if ((rc = step_done(st)) != SQLITE_OK)
+		return rc;
+
+	for (size_t i = 0; i < rcpt_count; i++) {
+		rc = prepare(db, "INSERT INTO email_rcpts(email_id, idx, addr, state) VALUES(?1,?2,?3,?4)", &st);
+		if (rc != SQLITE_OK)
+			return rc;
+		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, (int)i);
+		sqlite3_bind_text(st, 3, rcpts[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, first);
+		if ((rc = step_done(st)) != SQLITE_OK)
+			return rc;
+	}
+	/* one message-level event: queued (or scheduled) is about the message, not a recipient */
+	if ((rc = event_insert(db, r->id, -1, first, now_ms, NULL)) != SQLITE_OK)
+		return rc;
+	if (r->idem_key == NULL)
+		return SQLITE_OK;
+	rc = prepare(db,
+		     "INSERT INTO idempotency(api_key_id, key, body_hash, response, created_at) VALUES(?1,?2,?3,?4,?5)"
+		     " ON CONFLICT(api_key_id, key) DO UPDATE SET body_hash = ?3, response = ?4, created_at = ?5",
+		     &st);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, r->api_key_id != NULL ? r->api_key_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, r->idem_hash, sizeof(r->idem_hash), SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, r->idem_response != NULL ? r->idem_response : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now_ms);
+	return step_done(st);
+}
+
+/* The email id tracking queue message queue_id: 1 found (in id_r), 0 not tracked, or -1. */
+static int email_of_queue(struct db *db, const char *queue_id, char id_r[EMAIL_ID_LEN + 1])
+{
+	sqlite3_stmt *st;
+	if (prepare(db, "SELECT id FROM emails WHERE queue_id = ?1", &st) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, queue_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st), found = 0;
+	if (rc == SQLITE_ROW) {
+		snprintf(id_r, EMAIL_ID_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+		found = 1;
+	} else if (rc != SQLITE_DONE) {
+		found = -1;
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+/* The detail of an attempt's event as JSON text (malloc'd), or NULL when there is nothing. */
+static char *attempt_detail(const struct events_attempt *a)
+{
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	if (a->reply != NULL)
+		json_object_set_new(o, "reply", json_string(a->reply));
+	if (a->mx != NULL)
+		json_object_set_new(o, "mx", json_string(a->mx));
+	if (a->status != NULL)
+		json_object_set_new(o, "status", json_string(a->status));
+	if (a->type == EMAIL_EVENT_BOUNCED) {
+		struct bounce_class c = bounce_classify(a->status, a->reply, a->mx != NULL);
+		json_object_set_new(o, "bounce", json_pack("{s:s, s:s, s:s}", "type", bounce_class_type_str(c.type),
+							   "subType", bounce_class_subtype_str(c.subtype), "message",
+							   a->reply != NULL ? a->reply : ""));
+	}
+	char *s = json_object_size(o) > 0 ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
+}
+
+int events_attempt_record(struct db *db, const struct events_attempt *a)
+{
+	char id[EMAIL_ID_LEN + 1];
+	int found = email_of_queue(db, a->queue_id, id);
+	if (found <= 0)
+		return found == 0 ? SQLITE_OK : SQLITE_ERROR;
+	int rc = SQLITE_OK;
+	/* Resend's "sent": handed over on its way to the receiver; we say so at the first attempt */
+	if (a->first)
+		rc = event_insert(db, id, (int)a->idx, EMAIL_EVENT_SENT, a->at_ms, NULL);
+	char *detail = rc == SQLITE_OK ? attempt_detail(a) : NULL;
+	if (rc == SQLITE_OK)
+		rc = event_insert(db, id, (int)a->idx, a->type, a->at_ms, detail);
+	free(detail);
+	if (rc == SQLITE_OK)
+		rc = state_set(db, id, (int)a->idx, a->type);
+	return rc;
+}
+
+int events_email_event(struct db *db, const char *email_id, enum email_event_type type, int64_t at_ms)
+{
+	int rc = event_insert(db, email_id, -1, type, at_ms, NULL);
+	sqlite3_stmt *st;
+	if (rc == SQLITE_OK && (rc = prepare(db, "UPDATE email_rcpts SET state = ?2 WHERE email_id = ?1", &st)) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, email_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, type);
+		rc = step_done(st);
+	}
+	if (rc == SQLITE_OK)
+		rc = state_set(db, email_id, -1, type);
+	return rc;
+}

@@ -1,0 +1,124 @@
+/* events.h — what mailwerk remembers of a tracked message (one sent through the HTTP API): its
+ * record and the history of each recipient, kept in queue.db next to the queue and written in
+ * the same transactions as the queue state changes that cause them, so that no event is lost
+ * and none is invented (the queue's store calls the writers below inside its transactions).
+ *
+ * Events (Resend's words): queued or scheduled when stored; sent at the first attempt to hand a
+ * recipient to its receiver; then delivered (the receiver answered 2xx), delivery_delayed (4xx,
+ * tried again later), bounced (the receiver refused for good, or gave up after retries), failed
+ * (we could not try: no such domain, say), canceled. Pure storage: no protocol here. */
+#ifndef MAILWERK_EVENTS_EVENTS_H
+#define MAILWERK_EVENTS_EVENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+
+struct db;
+
+#define EMAIL_ID_LEN 36 /* a UUID, as Resend's email ids */
+
+enum email_event_type {
+	EMAIL_EVENT_QUEUED = 0,
+	EMAIL_EVENT_SCHEDULED,
+	EMAIL_EVENT_SENT,
+	EMAIL_EVENT_DELIVERED,
+	EMAIL_EVENT_DELIVERY_DELAYED,
+	EMAIL_EVENT_BOUNCED,
+	EMAIL_EVENT_FAILED,
+	EMAIL_EVENT_CANCELED,
+	EMAIL_EVENT_SUPPRESSED,
+	EMAIL_EVENT_COMPLAINED,
+	EMAIL_EVENT_COUNT,
+};
+/* Resend's word: "queued", "delivery_delayed", ... */
+const char *email_event_type_str(enum email_event_type t);
+
+/* The record of a message, given with it to the queue (struct queue_msg's track). Strings are
+ * UTF-8; the *_json members are JSON arrays as the API will show them (NULL: null). */
+struct email_record {
+	char id[EMAIL_ID_LEN + 1];
+	char *api_key_id;  /* the key that sent it */
+	char *from;        /* as given: "Name <a@b>" */
+	char *subject;
+	char *to_json, *cc_json, *bcc_json, *reply_to_json, *tags_json;
+	char *html, *text;
+	char *message_id;  /* without brackets */
+	int64_t created_at; /* unix milliseconds */
+	int64_t scheduled_at; /* unix seconds, 0 when not scheduled */
+	/* Idempotency-Key (scoped to the key): stored with the message, so a retry after a crash
+	 * finds it; NULL when none */
+	char *idem_key;
+	unsigned char idem_hash[32]; /* SHA-256 of the request body */
+	char *idem_response;         /* the answer the first request got */
+};
+void email_record_free(struct email_record *r);
+/* A new random (v4) UUID, lower-case. */
+void email_id_new(char id_r[EMAIL_ID_LEN + 1]);
+
+/* The schema, a step of queue.db's migrations (db.h). */
+extern const char events_schema_sql[];
+
+/* ---- writers: inside the caller's open transaction; SQLITE_OK or the error ---- */
+
+/* The record, its recipients (the queue's, in queue order) and the first event of each. */
+int events_email_insert(struct db *db, const char *queue_id, const struct email_record *r, const char *const *rcpts,
+			size_t rcpt_count, int64_t now_ms);
+
+/* One delivery attempt's outcome for recipient idx of queue message queue_id; nothing when the
+ * message is not tracked. first: no attempt had been made (a sent event goes first). */
+struct events_attempt {
+	const char *queue_id;
+	unsigned idx;
+	bool first;
+	enum email_event_type type; /* delivered, delivery_delayed, bounced or failed */
+	const char *status;         /* RFC 3463 code, or NULL */
+	const char *reply;          /* the receiver's reply text or our reason, or NULL */
+	const char *mx;             /* the host that answered, or NULL */
+	int64_t at_ms;
+};
+int events_attempt_record(struct db *db, const struct events_attempt *a);
+
+/* A message-level event (canceled) for every recipient still pending; SQLITE_OK. */
+int events_email_event(struct db *db, const char *email_id, enum email_event_type type, int64_t at_ms);
+
+/* ---- readers ---- */
+
+struct email_event {
+	enum email_event_type type;
+	int64_t at_ms;
+	char *detail_json; /* {"reply":…, "mx":…, "status":…, "bounce":{type, subType}} or NULL */
+};
+
+struct email_rcpt_view {
+	char *addr;
+	enum email_event_type state; /* the last event */
+	struct email_event *events;
+	size_t event_count;
+};
+
+struct email_view {
+	struct email_record rec;
+	char queue_id[32];
+	enum email_event_type last_event;
+	struct email_rcpt_view *rcpts;
+	size_t rcpt_count;
+};
+void email_view_free(struct email_view *v);
+void email_views_free(struct email_view *v, size_t n);
+
+/* The message with this id (with recipients and events when full). 1 found, 0 not, -1 error. */
+int events_email_get(struct db *db, const char *id, bool full, struct email_view *v_r);
+/* Up to limit messages, newest first; after: older than that id; before: newer than it (both
+ * NULL: from the newest). *has_more_r: more lie beyond in the same direction. 1, 0 when the
+ * cursor id is unknown, -1 on error. */
+int events_email_list(struct db *db, unsigned limit, const char *after, const char *before,
+		      struct email_view **v_r, size_t *count_r, bool *has_more_r);
+
+/* The idempotency record (api_key_id, key): 1 and the stored hash and response (malloc'd), 0
+ * when none (or older than max_age_ms), -1 on error. */
+int events_idempotency_find(struct db *db, const char *api_key_id, const char *key, int64_t now_ms,
+			    int64_t max_age_ms, unsigned char hash_r[32], char **response_r);
+
+#endif
