@@ -20,6 +20,9 @@ packages=(
   iproute2 util-linux
   # benchmark peer (smtp-source, smtp-sink, a Postfix to compare with)
   postfix
+  # the HTTP API: MIME composition (GMime 3), and for its tests the OpenAPI document's validator and
+  # the Prometheus text parser; wrk drives bench/api.sh
+  libgmime-3.0-dev python3-jsonschema python3-prometheus-client wrk
 )
 # `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer, and the
 # checks bench/checks.sh runs in its Postfix peer: OpenDKIM and OpenDMARC (milters) and
@@ -30,13 +33,32 @@ if [ "${1:-}" = bench ]; then
   packages+=(dovecot-pop3d dbconfig-no-thanks opendkim opendmarc postfix-policyd-spf-python)
 fi
 
+# JavaScript clients of the HTTP API tests (the official Resend SDK, the Standard Webhooks
+# verifier), pinned by tests/node/package-lock.json. The SDK needs Node.js 20 or newer.
+node_clients() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "deps.sh: node and npm are needed for the JavaScript clients (Node.js 20 or newer)" >&2
+    exit 1
+  fi
+  # npm ci: exactly the lockfile; again only when the lockfile is newer than what it installed
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "deps.sh: installed the JavaScript clients in tests/node"
+  fi
+}
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  node_clients
+  exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "deps.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
@@ -49,3 +71,4 @@ echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-se
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "deps.sh: installed ${missing[*]}"
+node_clients

@@ -5,6 +5,7 @@
 
 #include "cli/cli_common.h"
 #include "conf/conf.h"
+#include "http/session.h"
 #include "pop3/session.h"
 #include "server/server.h"
 #include "smtp/session.h"
@@ -18,6 +19,8 @@ static const struct server_protocol *const serve_protocols[CONF_LISTEN_COUNT] = 
 	[CONF_LISTEN_SUBMISSIONS] = &smtp_protocol,
 	[CONF_LISTEN_POP3] = &pop3_protocol,
 	[CONF_LISTEN_POP3S] = &pop3_protocol,
+	[CONF_LISTEN_HTTP] = &http_protocol,
+	[CONF_LISTEN_HTTPS] = &http_protocol,
 };
 
 static void serve_usage(FILE *f)
@@ -93,7 +96,9 @@ int cli_serve_main(int argc, char **argv)
 			       : role == CONF_LISTEN_SUBMISSION ? "   (STARTTLS + AUTH, relays for users)"
 			       : role == CONF_LISTEN_SUBMISSIONS ? "   (implicit TLS + AUTH, relays for users)"
 			       : role == CONF_LISTEN_POP3 ? "   (POP3 mail pickup, STLS + login)"
-							   : "   (POP3 mail pickup over implicit TLS)");
+			       : role == CONF_LISTEN_POP3S ? "   (POP3 mail pickup over implicit TLS)"
+			       : role == CONF_LISTEN_HTTP ? "   (HTTP API, Resend-compatible)"
+							   : "   (HTTP API over TLS)");
 	fflush(stdout);
 	int rc = server_run(srv);
 	server_deinit(srv);

@@ -160,32 +160,29 @@ int events_email_list(struct db *db, unsigned limit, const char *after, const ch
 {
 	*v_r = NULL, *count_r = 0, *has_more_r = false;
 	const char *cursor = after != NULL ? after : before;
-	int64_t c_at = 0;
+	int64_t cursor_row = 0;
 	if (cursor != NULL) {
-		sqlite3_stmt *c = db_stmt(db, "SELECT created_at FROM emails WHERE id = ?1");
+		/* the order is the order of storing (rowid): the emails of one batch share a creation time */
+		sqlite3_stmt *c = db_stmt(db, "SELECT rowid FROM emails WHERE id = ?1");
 		if (c == NULL)
 			return -1;
 		sqlite3_bind_text(c, 1, cursor, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(c);
-		c_at = rc == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
+		cursor_row = rc == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
 		sqlite3_reset(c);
 		if (rc != SQLITE_ROW)
 			return rc == SQLITE_DONE ? 0 : -1;
 	}
 	/* newest first; "after" walks on to older ones, "before" back to newer ones (read in
 	 * ascending order, then turned round) */
-	const char *sql = after != NULL ? "SELECT " EMAIL_COLUMNS " FROM emails WHERE (created_at, id) < (?1, ?2)"
-					  " ORDER BY created_at DESC, id DESC LIMIT ?3"
-			: before != NULL ? "SELECT " EMAIL_COLUMNS " FROM emails WHERE (created_at, id) > (?1, ?2)"
-					   " ORDER BY created_at ASC, id ASC LIMIT ?3"
-					 : "SELECT " EMAIL_COLUMNS " FROM emails ORDER BY created_at DESC, id DESC LIMIT ?3";
+	const char *sql = after != NULL ? "SELECT " EMAIL_COLUMNS " FROM emails WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?3"
+			: before != NULL ? "SELECT " EMAIL_COLUMNS " FROM emails WHERE rowid > ?1 ORDER BY rowid ASC LIMIT ?3"
+					 : "SELECT " EMAIL_COLUMNS " FROM emails ORDER BY rowid DESC LIMIT ?3";
 	sqlite3_stmt *st = db_stmt(db, sql);
 	if (st == NULL)
 		return -1;
-	if (cursor != NULL) {
-		sqlite3_bind_int64(st, 1, c_at);
-		sqlite3_bind_text(st, 2, cursor, -1, SQLITE_STATIC);
-	}
+	if (cursor != NULL)
+		sqlite3_bind_int64(st, 1, cursor_row);
 	sqlite3_bind_int(st, 3, (int)limit + 1); /* one more than asked tells whether there is more */
 	struct email_view *v = calloc(limit + 1, sizeof(*v));
 	if (v == NULL) {

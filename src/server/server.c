@@ -319,6 +319,15 @@ static void server_remote_done(void *arg, struct remote_job *job)
 		remote_job_free(job);
 }
 
+/* Whether protocols[role] already appeared at a lower role (its hooks run once). */
+static bool server_protocol_seen(const struct server_protocol *const *protocols, int role)
+{
+	for (int i = 0; i < role; i++)
+		if (protocols[i] == protocols[role])
+			return true;
+	return false;
+}
+
 int server_init(struct server *srv, const struct server_protocol *const *protocols, struct conf *c,
 		char *const *overrides, unsigned n_overrides, char *error_r, size_t error_size)
 {
@@ -394,6 +403,13 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	}
 	if ((srv->reports = report_scheduler_new(srv, error_r, error_size)) == NULL)
 		return -1;
+	for (int role = 0; role < CONF_LISTEN_COUNT; role++) {
+		const struct server_protocol *p = protocols[role];
+		if (p == NULL || p->init == NULL || server_protocol_seen(protocols, role))
+			continue;
+		if (p->init(srv, error_r, error_size) != 0)
+			return -1;
+	}
 	if (users_hash_password("mailwerk-timing-equaliser", srv->dummy_hash) != RESULT_OK) {
 		snprintf(error_r, error_size, "libcrypt cannot make yescrypt hashes");
 		return -1;
@@ -423,6 +439,12 @@ void server_deinit(struct server *srv)
 	delivery_pool_free(srv->remote);
 	report_scheduler_stop(srv->reports);
 	worker_pool_free(srv->workers);
+	/* the workers are done: no job of a protocol still uses its state */
+	for (int role = 0; srv->protocols != NULL && role < CONF_LISTEN_COUNT; role++) {
+		const struct server_protocol *p = srv->protocols[role];
+		if (p != NULL && p->deinit != NULL && !server_protocol_seen(srv->protocols, role))
+			p->deinit(srv);
+	}
 	dkim_signer_free(srv->signer);
 	dkim_key_cache_free(srv->dkim_keys); /* sessions (and their checks) are gone */
 	dns_free(srv->dns);

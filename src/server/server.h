@@ -28,6 +28,7 @@ struct dkim_signer;
 struct report_scheduler;
 struct dkim_key_cache;
 struct worker_pool;
+struct http_api;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
  * Sessions are found by id, never by a pointer kept across a wait (DESIGN.md §4). */
@@ -60,6 +61,10 @@ struct server_protocol {
 	/* the one line a refused connection gets (CRLF-terminated): server full, client address full */
 	const char *refuse_busy;
 	const char *refuse_busy_client;
+	/* optional: the protocol's shared state, made once the stores and workers exist (0, or -1
+	 * with a sentence) and freed after the workers have stopped */
+	int (*init)(struct server *srv, char *error, size_t error_size);
+	void (*deinit)(struct server *srv);
 };
 
 struct server_listener {
@@ -101,6 +106,7 @@ struct server {
 	/* mailboxes held by POP3 sessions (RFC 1939 §4 exclusive access), a list owned by
 	 * src/pop3/session.c; each entry is freed by its last holder, so nothing is left at deinit */
 	struct pop3_lock *pop3_locks;
+	struct http_api *http_api; /* the HTTP API's keys, readers and limits (src/http/api.c) */
 	char dummy_hash[256]; /* verified against when AUTH names an unknown user, for equal timing */
 	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
 };

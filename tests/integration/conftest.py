@@ -71,6 +71,7 @@ class Server:
         self.submissions_port = free_port()
         self.pop3_port = free_port()
         self.pop3s_port = free_port()
+        self.http_port = free_port()
         # listen={"smtp": ("127.0.0.5", 2525)} puts a listener on another loopback address or a
         # given port (e.g. a second server as the MX of a test domain); the others stay on 127.0.0.1
         self.hosts = {}
@@ -91,7 +92,7 @@ class Server:
 
     def listen_lines(self):
         return {name: ("[%s]:%d" if ":" in self.host(name) else "%s:%d") % (self.host(name), getattr(self, name + "_port"))
-                for name in ("smtp", "submission", "submissions", "pop3", "pop3s")}
+                for name in ("smtp", "submission", "submissions", "pop3", "pop3s", "http")}
 
     def set_listen(self, **values):
         """Rewrites [listen] name = value lines in mailwerk.conf."""

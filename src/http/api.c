@@ -1,0 +1,307 @@
+/* api.c — the API's state, its route table, authentication (Bearer keys), permissions and the
+ * per-key rate limit; the resources themselves are in their own files. */
+#include "http/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "conf/conf.h"
+#include "http/session.h"
+#include "queue/queue.h"
+#include "server/server.h"
+#include "util/log.h"
+
+int64_t http_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void http_time_format(int64_t ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char base[32];
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+uint64_t http_api_max_body(const struct conf *c)
+{
+	return c->max_message_size / 3 * 4 + 4 + ((uint64_t)1 << 20);
+}
+
+int http_api_init(struct server *srv, char *error, size_t error_size)
+{
+	struct http_api *a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		snprintf(error, error_size, "out of memory");
+		return -1;
+	}
+	a->srv = srv;
+	pthread_mutex_init(&a->reader_mu, NULL);
+	const char *err;
+	a->keys = api_keys_open(srv->conf->data_dir, error, error_size);
+	if (a->keys == NULL || (a->reader = queue_open(srv->conf->data_dir, &err)) == NULL) {
+		if (a->keys != NULL)
+			snprintf(error, error_size, "%s", err);
+		api_keys_close(a->keys);
+		pthread_mutex_destroy(&a->reader_mu);
+		free(a);
+		return -1;
+	}
+	srv->http_api = a;
+	return 0;
+}
+
+void http_api_deinit(struct server *srv)
+{
+	struct http_api *a = srv->http_api;
+	if (a == NULL)
+		return;
+	char err[256];
+	if (api_keys_flush_usage(a->keys, err, sizeof(err)) != 0)
+		log_warn("event=api_keys_flush_failed error=\"%s\"", err);
+	api_keys_close(a->keys);
+	queue_close(a->reader);
+	pthread_mutex_destroy(&a->reader_mu);
+	free(a->rates);
+	while (a->inflight != NULL) {
+		struct http_inflight *n = a->inflight->next;
+		free(a->inflight->key);
+		free(a->inflight);
+		a->inflight = n;
+	}
+	free(a);
+	srv->http_api = NULL;
+}
+
+/* ---- idempotency keys in flight ---- */
+
+static char *inflight_key(const char *key_id, const char *idem_key)
+{
+	size_t n = strlen(key_id) + strlen(idem_key) + 2;
+	char *k = malloc(n);
+	if (k != NULL)
+		snprintf(k, n, "%s\n%s", key_id, idem_key);
+	return k;
+}
+
+bool http_api_inflight_add(struct http_api *a, const char *key_id, const char *idem_key)
+{
+	char *k = inflight_key(key_id, idem_key);
+	if (k == NULL)
+		return false;
+	for (struct http_inflight *i = a->inflight; i != NULL; i = i->next)
+		if (strcmp(i->key, k) == 0) {
+			free(k);
+			return false;
+		}
+	struct http_inflight *i = malloc(sizeof(*i));
+	if (i == NULL) {
+		free(k);
+		return false;
+	}
+	i->key = k;
+	i->next = a->inflight;
+	a->inflight = i;
+	return true;
+}
+
+void http_api_inflight_del(struct http_api *a, const char *key_id, const char *idem_key)
+{
+	char *k = inflight_key(key_id, idem_key);
+	if (k == NULL)
+		return;
+	for (struct http_inflight **p = &a->inflight; *p != NULL; p = &(*p)->next)
+		if (strcmp((*p)->key, k) == 0) {
+			struct http_inflight *gone = *p;
+			*p = gone->next;
+			free(gone->key);
+			free(gone);
+			break;
+		}
+	free(k);
+}
+
+/* ---- rate limit ---- */
+
+/* Takes a token of the key's bucket; false (with the headers of a 429 in extra) when empty. */
+static bool rate_take(struct http_api *a, const struct conf *c, const char *key_id, char *extra, size_t size)
+{
+	if (c->api_rate_limit.count == 0)
+		return true;
+	int64_t now = http_now_ms();
+	struct http_rate *r = NULL;
+	for (size_t i = 0; i < a->rate_count; i++)
+		if (strcmp(a->rates[i].key_id, key_id) == 0)
+			r = &a->rates[i];
+	if (r != NULL && (r->count != c->api_rate_limit.count || r->period != c->api_rate_limit.period))
+		r->count = 0; /* a reload changed the limit: start the bucket again */
+	if (r == NULL) {
+		struct http_rate *g = realloc(a->rates, (a->rate_count + 1) * sizeof(*g));
+		if (g == NULL)
+			return true; /* no memory to count with: let it through rather than refuse everyone */
+		a->rates = g;
+		r = &a->rates[a->rate_count++];
+		snprintf(r->key_id, sizeof(r->key_id), "%s", key_id);
+		r->count = 0;
+	}
+	if (r->count == 0) {
+		r->count = c->api_rate_limit.count, r->period = c->api_rate_limit.period;
+		throttle_init(&r->bucket, r->count, r->period, now);
+	}
+	if (throttle_take(&r->bucket, now))
+		return true;
+	int64_t ready = throttle_ready_ms(&r->bucket, now);
+	unsigned wait = (unsigned)((ready - now + 999) / 1000);
+	if (wait == 0)
+		wait = 1;
+	/* draft-ietf-httpapi-ratelimit-headers, as Resend sends them; Retry-After: RFC 9110 §10.2.3 */
+	snprintf(extra, size, "Retry-After: %u\r\nratelimit-limit: %u\r\nratelimit-remaining: 0\r\nratelimit-reset: %u\r\n",
+		 wait, r->count, wait);
+	return false;
+}
+
+/* ---- routes ---- */
+
+enum http_auth {
+	HTTP_AUTH_NONE = 0, /* no key needed */
+	HTTP_AUTH_SEND,     /* full_access or sending_access */
+	HTTP_AUTH_FULL,     /* full_access only */
+};
+
+struct http_route {
+	enum http_method method;
+	const char *pattern; /* segments; "*" takes one path segment as the {id} */
+	enum http_auth auth;
+	void (*handler)(struct http_call *c);
+};
+
+static void http_health(struct http_call *c)
+{
+	http_respond_text(c->s, 200, "{\"status\":\"ok\"}", 15, NULL);
+}
+
+static const struct http_route http_routes[] = {
+	{HTTP_METHOD_GET, "/healthz", HTTP_AUTH_NONE, http_health},
+	{HTTP_METHOD_POST, "/emails", HTTP_AUTH_SEND, http_emails_send},
+	{HTTP_METHOD_GET, "/emails", HTTP_AUTH_FULL, http_emails_list},
+	{HTTP_METHOD_POST, "/emails/batch", HTTP_AUTH_SEND, http_emails_batch},
+	{HTTP_METHOD_GET, "/emails/*", HTTP_AUTH_FULL, http_emails_get},
+	{HTTP_METHOD_PATCH, "/emails/*", HTTP_AUTH_FULL, http_emails_update},
+	{HTTP_METHOD_POST, "/emails/*/cancel", HTTP_AUTH_FULL, http_emails_cancel},
+	{HTTP_METHOD_POST, "/api-keys", HTTP_AUTH_FULL, http_keys_create},
+	{HTTP_METHOD_GET, "/api-keys", HTTP_AUTH_FULL, http_keys_list},
+	{HTTP_METHOD_DELETE, "/api-keys/*", HTTP_AUTH_FULL, http_keys_delete},
+};
+#define HTTP_ROUTE_COUNT (sizeof(http_routes) / sizeof(http_routes[0]))
+
+/* Whether path matches pattern; the "*" segment is decoded into param. -1 when the segment is
+ * malformed (400). */
+static int route_match(const char *pattern, const char *path, char *param, size_t size)
+{
+	const char *p = pattern, *q = path;
+	while (*p != '\0' && *q != '\0') {
+		if (*p == '*') {
+			const char *end = strchr(q, '/');
+			size_t len = end != NULL ? (size_t)(end - q) : strlen(q);
+			if (len == 0)
+				return 0;
+			if (!http_segment_decode(q, len, param, size))
+				return -1;
+			p++, q += len;
+			continue;
+		}
+		if (*p != *q)
+			return 0;
+		p++, q++;
+	}
+	/* "/emails/" is "/emails": a trailing slash is forgiven */
+	if (*p == '\0' && q[0] == '/' && q[1] == '\0')
+		return 1;
+	return *p == '\0' && *q == '\0';
+}
+
+/* "Bearer TOKEN" (RFC 6750 §2.1; the scheme is case-insensitive, RFC 9110 §11.1). */
+static const char *bearer_token(const char *authorization)
+{
+	if (strncasecmp(authorization, "Bearer ", 7) != 0)
+		return NULL;
+	const char *t = authorization + 7;
+	while (*t == ' ')
+		t++;
+	return *t != '\0' ? t : NULL;
+}
+
+static bool authenticate(struct http_call *c, enum http_auth need)
+{
+	struct http_session *s = c->s;
+	if (s->req.authorization[0] == '\0') {
+		http_respond_error(s, 401, "missing_api_key",
+				   "Missing API key in the authorization header. Include the following header "
+				   "`Authorization: Bearer YOUR_API_KEY` in the request.");
+		return false;
+	}
+	const char *token = bearer_token(s->req.authorization);
+	/* Resend answers an unknown key with 403 */
+	if (token == NULL || !api_keys_check(c->api->keys, token, &c->key)) {
+		http_respond_error(s, 403, "invalid_api_key", "API key is invalid.");
+		return false;
+	}
+	api_keys_touch(c->api->keys, c->key.id, http_now_ms());
+	if (need == HTTP_AUTH_FULL && c->key.permission != API_KEY_FULL_ACCESS) {
+		http_respond_error(s, 403, "restricted_api_key", "This API key is restricted to only send emails.");
+		return false;
+	}
+	char extra[256];
+	if (!rate_take(c->api, s->conf, c->key.id, extra, sizeof(extra))) {
+		http_respond_json(s, 429,
+				  http_error_json(429, "rate_limit_exceeded",
+						  "Too many requests. You can only make a limited number of requests per "
+						  "second for this API key ([api] rate_limit)."),
+				  extra);
+		return false;
+	}
+	return true;
+}
+
+void http_api_handle(struct http_session *s)
+{
+	struct http_call c = {.s = s, .api = s->srv->http_api};
+	bool path_known = false;
+	char allow[64] = "";
+	for (size_t i = 0; i < HTTP_ROUTE_COUNT; i++) {
+		const struct http_route *r = &http_routes[i];
+		int m = route_match(r->pattern, s->req.path, c.param, sizeof(c.param));
+		if (m < 0) {
+			http_respond_error(s, 400, "invalid_parameter", "The path is malformed.");
+			return;
+		}
+		if (m == 0)
+			continue;
+		if (r->method != s->req.method) {
+			path_known = true;
+			size_t n = strlen(allow);
+			snprintf(allow + n, sizeof(allow) - n, "%s%s", n > 0 ? ", " : "", http_method_str(r->method));
+			continue;
+		}
+		if (r->auth != HTTP_AUTH_NONE && !authenticate(&c, r->auth))
+			return;
+		r->handler(&c);
+		return;
+	}
+	if (path_known) {
+		char extra[96];
+		snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+		http_respond_json(s, 405, http_error_json(405, "method_not_allowed", "Method is not allowed for this path."),
+				  extra);
+		return;
+	}
+	http_respond_error(s, 404, "not_found", "The requested endpoint does not exist.");
+}

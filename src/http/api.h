@@ -1,0 +1,82 @@
+/* api.h — the HTTP API behind the listener: its state (keys, the reader of message records,
+ * rate-limit buckets, idempotency keys in flight), the route table, authentication and
+ * permissions. Resources live one per file (emails_send.c, emails_read.c, keys.c) and answer
+ * through session.h. Loop thread, except where a function says otherwise. */
+#ifndef MAILWERK_HTTP_API_H
+#define MAILWERK_HTTP_API_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/parse.h"
+#include "keys/api_keys.h"
+#include "util/throttle.h"
+
+struct conf;
+struct server;
+struct http_session;
+struct queue;
+
+struct http_rate {
+	char key_id[API_KEY_ID_LEN + 1];
+	struct throttle_bucket bucket;
+	unsigned count, period; /* the [api] rate_limit it was made with */
+};
+
+struct http_inflight {
+	struct http_inflight *next;
+	char *key; /* "KEYID\nIDEMPOTENCY-KEY" */
+};
+
+struct http_api {
+	struct server *srv;
+	struct api_keys *keys;
+	struct queue *reader;      /* its own connection to queue.db, for the record readers */
+	pthread_mutex_t reader_mu; /* the reader is used by one worker at a time */
+	struct http_rate *rates;
+	size_t rate_count;
+	struct http_inflight *inflight; /* Idempotency-Keys whose first request is still running */
+};
+
+/* What a handler is called with. */
+struct http_call {
+	struct http_session *s;
+	struct http_api *api;
+	struct api_key key;                 /* the caller (zeroed for routes without authentication) */
+	char param[API_KEY_ID_LEN * 2 + 1]; /* the decoded {id} of the path, "" when none */
+};
+
+/* Builds the API's state into srv->http_api: the protocol's init hook (server.h). 0, or -1 with a
+ * sentence. */
+int http_api_init(struct server *srv, char *error, size_t error_size);
+void http_api_deinit(struct server *srv);
+
+/* The largest request body: a message of [smtp] max_message_size as base64 (4/3) in JSON, with
+ * room for the rest of the request. */
+uint64_t http_api_max_body(const struct conf *c);
+
+/* Serves the request the session has just read whole (state HANDLING). */
+void http_api_handle(struct http_session *s);
+
+/* Idempotency keys in flight: true when added (false: the same key is already running). */
+bool http_api_inflight_add(struct http_api *a, const char *key_id, const char *idem_key);
+void http_api_inflight_del(struct http_api *a, const char *key_id, const char *idem_key);
+
+/* Unix milliseconds now. */
+int64_t http_now_ms(void);
+/* "2026-12-06T21:30:00.123Z" (RFC 3339) for unix milliseconds. */
+void http_time_format(int64_t ms, char *buf, size_t size);
+
+/* The resources' handlers (one file each). */
+void http_emails_send(struct http_call *c);
+void http_emails_batch(struct http_call *c);
+void http_emails_get(struct http_call *c);
+void http_emails_list(struct http_call *c);
+void http_emails_update(struct http_call *c);
+void http_emails_cancel(struct http_call *c);
+void http_keys_create(struct http_call *c);
+void http_keys_list(struct http_call *c);
+void http_keys_delete(struct http_call *c);
+
+#endif

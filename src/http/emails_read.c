@@ -1,0 +1,291 @@
+/* emails_read.c — GET /emails/{id}, GET /emails (newest first, Resend's cursors), PATCH
+ * /emails/{id} (reschedule) and POST /emails/{id}/cancel. The records are read (and the two
+ * changes written) on a worker thread through the API's own queue.db connection; the answers are
+ * Resend's shapes plus mailwerk's "recipients", the history of each recipient. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/conf.h"
+#include "events/events.h"
+#include "http/api.h"
+#include "http/email_req.h"
+#include "http/json.h"
+#include "http/session.h"
+#include "queue/queue.h"
+#include "server/server.h"
+#include "util/worker.h"
+
+#define LIST_LIMIT_DEFAULT 20
+#define LIST_LIMIT_MAX 100
+
+enum read_kind {
+	READ_GET = 0,
+	READ_LIST,
+	READ_UPDATE,
+	READ_CANCEL,
+};
+
+struct read_job {
+	struct server *srv;
+	struct http_api *api;
+	uint64_t session_id;
+	enum read_kind kind;
+	char id[API_KEY_ID_LEN * 2 + 1];
+	unsigned limit;
+	char after[EMAIL_ID_LEN * 2 + 1], before[EMAIL_ID_LEN * 2 + 1];
+	int64_t at;
+	/* the answer */
+	unsigned status;
+	const char *err_name;
+	char err[256];
+	json_t *body;
+};
+
+static json_t *json_of_text(const char *text)
+{
+	if (text == NULL)
+		return json_null();
+	json_t *v = json_loads(text, 0, NULL);
+	return v != NULL ? v : json_null();
+}
+
+static json_t *time_json(int64_t ms)
+{
+	char t[40];
+	http_time_format(ms, t, sizeof(t));
+	return json_string(t);
+}
+
+/* Resend's ListEmail fields (GetEmailResponseSuccess without html, text, tags, object). */
+static json_t *email_summary(const struct email_view *v)
+{
+	const struct email_record *r = &v->rec;
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(r->id));
+	json_object_set_new(o, "to", json_of_text(r->to_json));
+	json_object_set_new(o, "from", json_string(r->from != NULL ? r->from : ""));
+	json_object_set_new(o, "created_at", time_json(r->created_at));
+	json_object_set_new(o, "subject", json_string(r->subject != NULL ? r->subject : ""));
+	json_object_set_new(o, "bcc", json_of_text(r->bcc_json));
+	json_object_set_new(o, "cc", json_of_text(r->cc_json));
+	json_object_set_new(o, "reply_to", json_of_text(r->reply_to_json));
+	json_object_set_new(o, "last_event", json_string(email_event_type_str(v->last_event)));
+	json_object_set_new(o, "scheduled_at", r->scheduled_at > 0 ? time_json(r->scheduled_at * 1000) : json_null());
+	json_object_set_new(o, "message_id", r->message_id != NULL ? json_string(r->message_id) : json_null());
+	return o;
+}
+
+/* mailwerk's addition: each recipient, its state and its events with the receivers' replies. */
+static json_t *recipients_json(const struct email_view *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < v->rcpt_count; i++) {
+		const struct email_rcpt_view *rv = &v->rcpts[i];
+		json_t *events = json_array();
+		for (size_t k = 0; k < rv->event_count; k++) {
+			const struct email_event *e = &rv->events[k];
+			json_t *ev = json_pack("{s:s, s:o}", "type", email_event_type_str(e->type), "created_at",
+					       time_json(e->at_ms));
+			json_t *detail = e->detail_json != NULL ? json_loads(e->detail_json, 0, NULL) : NULL;
+			if (json_is_object(detail))
+				json_object_update(ev, detail);
+			json_decref(detail);
+			json_array_append_new(events, ev);
+		}
+		json_array_append_new(a, json_pack("{s:s, s:s, s:o}", "email", rv->addr != NULL ? rv->addr : "", "state",
+						   email_event_type_str(rv->state), "events", events));
+	}
+	return a;
+}
+
+static json_t *email_full(const struct email_view *v)
+{
+	const struct email_record *r = &v->rec;
+	json_t *o = email_summary(v);
+	json_object_set_new(o, "object", json_string("email"));
+	json_object_set_new(o, "html", r->html != NULL ? json_string(r->html) : json_null());
+	json_object_set_new(o, "text", r->text != NULL ? json_string(r->text) : json_null());
+	json_t *tags = json_of_text(r->tags_json);
+	json_object_set_new(o, "tags", json_is_null(tags) ? json_array() : tags);
+	if (json_is_null(tags))
+		json_decref(tags);
+	json_object_set_new(o, "recipients", recipients_json(v));
+	return o;
+}
+
+static void read_fail(struct read_job *j, unsigned status, const char *name, const char *msg)
+{
+	j->status = status;
+	j->err_name = name;
+	snprintf(j->err, sizeof(j->err), "%s", msg);
+}
+
+static void read_work(void *arg)
+{
+	struct read_job *j = arg;
+	struct queue *q = j->api->reader;
+	pthread_mutex_lock(&j->api->reader_mu);
+	struct db *db = queue_db(q);
+	switch (j->kind) {
+	case READ_GET: {
+		struct email_view v;
+		int r = events_email_get(db, j->id, true, &v);
+		if (r == 1) {
+			j->body = email_full(&v);
+			email_view_free(&v);
+		} else if (r == 0) {
+			read_fail(j, 404, "not_found", "Email not found.");
+		} else {
+			read_fail(j, 500, "internal_server_error", "The email cannot be read.");
+		}
+		break;
+	}
+	case READ_LIST: {
+		struct email_view *v;
+		size_t n;
+		bool more;
+		int r = events_email_list(db, j->limit, j->after[0] ? j->after : NULL, j->before[0] ? j->before : NULL,
+					  &v, &n, &more);
+		if (r == 1) {
+			json_t *data = json_array();
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(data, email_summary(&v[i]));
+			j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
+			email_views_free(v, n);
+		} else if (r == 0) {
+			read_fail(j, 422, "validation_error", "The cursor is not the id of an email.");
+		} else {
+			read_fail(j, 500, "internal_server_error", "The emails cannot be read.");
+		}
+		break;
+	}
+	case READ_UPDATE:
+	case READ_CANCEL: {
+		bool found;
+		const char *err;
+		enum result r = j->kind == READ_CANCEL ? queue_email_cancel(q, j->id, &found, &err)
+						       : queue_email_reschedule(q, j->id, j->at, &found, &err);
+		if (r == RESULT_OK)
+			j->body = json_pack("{s:s, s:s}", "object", "email", "id", j->id);
+		else if (!found)
+			read_fail(j, 404, "not_found", "Email not found.");
+		else if (r == RESULT_PERMFAIL)
+			read_fail(j, 422, "validation_error", err);
+		else
+			read_fail(j, 503, "internal_server_error", "The change could not be stored; try again later.");
+		break;
+	}
+	}
+	pthread_mutex_unlock(&j->api->reader_mu);
+}
+
+static void read_done(void *arg)
+{
+	struct read_job *j = arg;
+	struct http_session *s = http_session_find(j->srv, j->session_id);
+	if (s != NULL) {
+		if (j->status != 0)
+			http_respond_json(s, j->status, http_error_json(j->status, j->err_name, j->err), NULL);
+		else
+			http_respond_json(s, 200, j->body, NULL), j->body = NULL;
+	}
+	json_decref(j->body);
+	free(j);
+}
+
+static struct read_job *read_job_new(struct http_call *c, enum read_kind kind)
+{
+	struct read_job *j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		http_respond_error(c->s, 500, "internal_server_error", "Out of memory.");
+		return NULL;
+	}
+	j->srv = c->s->srv;
+	j->api = c->api;
+	j->session_id = c->s->conn.id;
+	j->kind = kind;
+	snprintf(j->id, sizeof(j->id), "%s", c->param);
+	return j;
+}
+
+static void read_submit(struct http_call *c, struct read_job *j)
+{
+	worker_pool_submit(c->s->srv->workers, read_work, read_done, j);
+}
+
+void http_emails_get(struct http_call *c)
+{
+	struct read_job *j = read_job_new(c, READ_GET);
+	if (j != NULL)
+		read_submit(c, j);
+}
+
+void http_emails_list(struct http_call *c)
+{
+	const char *q = c->s->req.query;
+	char limit[16] = "", after[EMAIL_ID_LEN * 2 + 1] = "", before[EMAIL_ID_LEN * 2 + 1] = "";
+	if (http_query_get(q, "limit", limit, sizeof(limit)) < 0 || http_query_get(q, "after", after, sizeof(after)) < 0 ||
+	    http_query_get(q, "before", before, sizeof(before)) < 0) {
+		http_respond_error(c->s, 422, "validation_error", "The query string is malformed.");
+		return;
+	}
+	unsigned n = LIST_LIMIT_DEFAULT;
+	if (limit[0] != '\0') {
+		char *end;
+		unsigned long v = strtoul(limit, &end, 10);
+		if (*end != '\0' || limit[0] < '0' || limit[0] > '9' || v < 1 || v > LIST_LIMIT_MAX) {
+			http_respond_error(c->s, 422, "validation_error", "The `limit` parameter must be a number from 1 to 100.");
+			return;
+		}
+		n = (unsigned)v;
+	}
+	if (after[0] != '\0' && before[0] != '\0') {
+		http_respond_error(c->s, 422, "validation_error", "Use either `after` or `before`, not both.");
+		return;
+	}
+	struct read_job *j = read_job_new(c, READ_LIST);
+	if (j == NULL)
+		return;
+	j->limit = n;
+	snprintf(j->after, sizeof(j->after), "%s", after);
+	snprintf(j->before, sizeof(j->before), "%s", before);
+	read_submit(c, j);
+}
+
+void http_emails_update(struct http_call *c)
+{
+	char err[256];
+	json_t *doc = http_json_load(c->s->body != NULL ? c->s->body : "", c->s->body_len, HTTP_JSON_MAX_DEPTH, err,
+				     sizeof(err));
+	if (doc == NULL) {
+		http_respond_error(c->s, 400, "validation_error", "%s", err);
+		return;
+	}
+	const json_t *at = json_object_get(doc, "scheduled_at");
+	int64_t t;
+	if (!json_is_string(at)) {
+		json_decref(doc);
+		http_respond_error(c->s, 422, "missing_required_field", "Missing `scheduled_at` field.");
+		return;
+	}
+	bool ok = email_req_parse_time(json_string_value(at), &t);
+	json_decref(doc);
+	if (!ok || t < http_now_ms() / 1000) {
+		http_respond_error(c->s, 422, "validation_error",
+				   "The `scheduled_at` field must be a date-time in ISO 8601 format, in the future.");
+		return;
+	}
+	struct read_job *j = read_job_new(c, READ_UPDATE);
+	if (j == NULL)
+		return;
+	j->at = t;
+	read_submit(c, j);
+}
+
+void http_emails_cancel(struct http_call *c)
+{
+	struct read_job *j = read_job_new(c, READ_CANCEL);
+	if (j != NULL)
+		read_submit(c, j);
+}

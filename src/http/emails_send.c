@@ -1,0 +1,627 @@
+/* emails_send.c — POST /emails and POST /emails/batch: a request is checked, composed and
+ * DKIM-signed on a worker thread (email_req.c, compose.c, keys/), checked against our domains
+ * and the key's limits on the loop, and stored in one queue transaction together with its
+ * record, its first event and its Idempotency-Key; the answer {"id"} goes out only after that
+ * transaction has committed with fsync, as a 250 does for SMTP. */
+#include <event2/buffer.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf/conf.h"
+#include "events/events.h"
+#include "http/api.h"
+#include "http/compose.h"
+#include "http/email_req.h"
+#include "http/json.h"
+#include "http/session.h"
+#include "keys/dkim_store.h"
+#include "mailbox/users.h"
+#include "queue/queue.h"
+#include "server/server.h"
+#include "util/date.h"
+#include "util/diskspace.h"
+#include "util/log.h"
+#include "util/worker.h"
+
+/* Resend: at most 100 emails in a batch. */
+#define EMAILS_BATCH_MAX 100
+/* Resend keeps an Idempotency-Key for 24 hours. */
+#define IDEMPOTENCY_MAX_AGE_MS ((int64_t)24 * 3600 * 1000)
+
+/* One message of a request, as the worker leaves it. */
+struct send_item {
+	struct email_req *req;
+	struct queue_msg *msg;
+	bool signed_ok;       /* DKIM-Signature fields are on it */
+	char domain[256];     /* the From domain */
+	unsigned status;      /* 0, or the error that refuses this one */
+	const char *err_name;
+	char err[512];
+};
+
+struct send_job {
+	struct server *srv;
+	struct http_api *api;
+	uint64_t session_id;
+	struct conf *conf;
+	struct api_key key;
+	char client_ip[46];
+	bool tls;
+	bool batch, permissive;
+	char *body; /* the request's, taken from the session */
+	size_t body_len;
+	char idem_key[HTTP_IDEMPOTENCY_KEY_MAX + 1];
+	bool idem_held;  /* in the in-flight set */
+	unsigned char body_hash[32];
+	int64_t now_ms;
+	/* the worker's answer */
+	unsigned status; /* 0: go on; else the whole request is answered with this */
+	const char *err_name;
+	char err[512];
+	char *replay;    /* a stored answer to send again (idempotency) */
+	struct send_item *items;
+	size_t n;
+};
+
+static void send_job_free(struct send_job *j)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		email_req_free(j->items[i].req);
+		queue_msg_free(j->items[i].msg);
+	}
+	free(j->items);
+	free(j->body);
+	free(j->replay);
+	conf_free(j->conf);
+	free(j);
+}
+
+static void job_fail(struct send_job *j, unsigned status, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void job_fail(struct send_job *j, unsigned status, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	j->status = status;
+	j->err_name = name;
+	va_start(ap, fmt);
+	vsnprintf(j->err, sizeof(j->err), fmt, ap);
+	va_end(ap);
+}
+
+static void item_fail(struct send_item *it, unsigned status, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void item_fail(struct send_item *it, unsigned status, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	it->status = status;
+	it->err_name = name;
+	va_start(ap, fmt);
+	vsnprintf(it->err, sizeof(it->err), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- on the worker: check, compose, sign ---- */
+
+static char *mailbox_text(const struct email_mailbox *m)
+{
+	char *s = NULL;
+	if (m->name != NULL && m->name[0] != '\0') {
+		if (asprintf(&s, "%s <%s>", m->name, m->addr.text) < 0)
+			s = NULL;
+	} else {
+		s = strdup(m->addr.text);
+	}
+	return s;
+}
+
+/* The JSON array the API shows for a list of mailboxes; NULL (JSON null) when there are none. */
+static char *mailboxes_json(const struct email_mailbox *m, size_t n)
+{
+	if (n == 0)
+		return NULL;
+	json_t *a = json_array();
+	for (size_t i = 0; a != NULL && i < n; i++) {
+		char *t = mailbox_text(&m[i]);
+		json_array_append_new(a, t != NULL ? json_string(t) : json_null());
+		free(t);
+	}
+	char *s = a != NULL ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return s;
+}
+
+static char *tags_json(const struct email_req *r)
+{
+	if (r->tag_count == 0)
+		return NULL;
+	json_t *a = json_array();
+	for (size_t i = 0; a != NULL && i < r->tag_count; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "name", r->tags[i].name, "value", r->tags[i].value));
+	char *s = a != NULL ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return s;
+}
+
+static bool rcpt_add(struct queue_msg *m, const char *addr)
+{
+	for (size_t i = 0; i < m->rcpt_count; i++)
+		if (strcasecmp(m->rcpts[i], addr) == 0)
+			return true; /* one copy per address, however often it is named */
+	char **g = realloc(m->rcpts, (m->rcpt_count + 1) * sizeof(*g));
+	if (g == NULL)
+		return false;
+	m->rcpts = g;
+	if ((m->rcpts[m->rcpt_count] = strdup(addr)) == NULL)
+		return false;
+	m->rcpt_count++;
+	return true;
+}
+
+/* The record (events.h) of a request. */
+static struct email_record *record_new(const struct send_job *j, const struct email_req *r, const char *message_id)
+{
+	struct email_record *rec = calloc(1, sizeof(*rec));
+	if (rec == NULL)
+		return NULL;
+	email_id_new(rec->id);
+	rec->api_key_id = strdup(j->key.id);
+	rec->from = mailbox_text(&r->from);
+	rec->subject = strdup(r->subject != NULL ? r->subject : "");
+	rec->to_json = mailboxes_json(r->to, r->to_count);
+	rec->cc_json = mailboxes_json(r->cc, r->cc_count);
+	rec->bcc_json = mailboxes_json(r->bcc, r->bcc_count);
+	rec->reply_to_json = mailboxes_json(r->reply_to, r->reply_to_count);
+	rec->tags_json = tags_json(r);
+	rec->html = r->html != NULL ? strdup(r->html) : NULL;
+	rec->text = r->text != NULL ? strdup(r->text) : NULL;
+	rec->message_id = message_id != NULL ? strdup(message_id) : NULL;
+	rec->created_at = j->now_ms;
+	rec->scheduled_at = r->scheduled_at;
+	if (rec->api_key_id == NULL || rec->from == NULL || rec->subject == NULL || rec->to_json == NULL) {
+		email_record_free(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+/* Our trace field on top (RFC 5321 §4.4 asks it of SMTP; the HTTP hop is recorded the same way). */
+static char *received_field(const struct send_job *j, const char *queue_id)
+{
+	char date[64], *s = NULL;
+	date_rfc5322_format((time_t)(j->now_ms / 1000), date, sizeof(date));
+	if (asprintf(&s, "Received: from [%s]\r\n\tby %s (mailwerk) with %s id %s;\r\n\t%s\r\n", j->client_ip,
+		     j->conf->hostname, j->tls ? "HTTPS" : "HTTP", queue_id, date) < 0)
+		return NULL;
+	return s;
+}
+
+static void item_build(struct send_job *j, struct send_item *it)
+{
+	struct email_req *r = it->req;
+	snprintf(it->domain, sizeof(it->domain), "%s", addr_domain(&r->from.addr));
+	struct queue_msg *m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+		return;
+	}
+	it->msg = m;
+	queue_id_new(m->id);
+	struct email_record *rec = NULL;
+	char *message_id = NULL, err[256];
+	struct compose_opts o = {
+		.hostname = j->conf->hostname,
+		.date = j->now_ms / 1000,
+	};
+	char local[EMAIL_ID_LEN + 1];
+	email_id_new(local); /* the record's id is made below: the Message-ID gets its own randomness */
+	o.message_id_local = local;
+	size_t len;
+	char *data = compose_message(r, &o, &len, &message_id, err, sizeof(err));
+	if (data == NULL) {
+		item_fail(it, 422, "validation_error", "The message cannot be composed: %s", err);
+		return;
+	}
+	rec = record_new(j, r, message_id);
+	free(message_id);
+	char *received = received_field(j, m->id);
+	m->sender = strdup(r->from.addr.text);
+	m->client_ip = strdup(j->client_ip);
+	m->arrival = j->now_ms / 1000;
+	m->not_before = r->scheduled_at;
+	m->no_dsn = true; /* the application follows the events; a DSN would go to the From address */
+	m->data = data;
+	m->size = len;
+	m->track = rec;
+	bool ok = rec != NULL && received != NULL && m->sender != NULL && m->client_ip != NULL;
+	for (size_t i = 0; ok && i < r->to_count; i++)
+		ok = rcpt_add(m, r->to[i].addr.text);
+	for (size_t i = 0; ok && i < r->cc_count; i++)
+		ok = rcpt_add(m, r->cc[i].addr.text);
+	for (size_t i = 0; ok && i < r->bcc_count; i++)
+		ok = rcpt_add(m, r->bcc[i].addr.text);
+	if (!ok) {
+		free(received);
+		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+		return;
+	}
+	/* RFC 6376 §5: signed once, as queued, with the keys of the From domain (RFC 9989 §4.4) */
+	if (j->conf->dkim_sign) {
+		struct dkim_signer_options opt = {
+			.header_relaxed = j->conf->dkim_header_relaxed,
+			.body_relaxed = j->conf->dkim_body_relaxed,
+			.expiration = j->conf->dkim_expiration,
+		};
+		char *fields = dkim_signer_sign(j->srv->signer, &opt, it->domain, m->data, m->size, (time_t)m->arrival,
+						err, sizeof(err));
+		if (fields == NULL) {
+			log_warn("queue_id=%s event=dkim_sign_failed domain=%s error=\"%s\"", m->id, it->domain, err);
+		} else {
+			size_t flen = strlen(fields);
+			it->signed_ok = flen > 0 && queue_msg_prepend(m, fields, flen);
+			free(fields);
+		}
+	}
+	if (!queue_msg_prepend(m, received, strlen(received)))
+		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+	free(received);
+}
+
+/* 1: an earlier request with this key answered (j->replay set); 0: none; -1: refused. */
+static int idempotency_check(struct send_job *j)
+{
+	unsigned char hash[32];
+	char *response = NULL;
+	pthread_mutex_lock(&j->api->reader_mu);
+	int found = events_idempotency_find(queue_db(j->api->reader), j->key.id, j->idem_key, j->now_ms,
+					    IDEMPOTENCY_MAX_AGE_MS, hash, &response);
+	pthread_mutex_unlock(&j->api->reader_mu);
+	if (found < 0) {
+		job_fail(j, 500, "internal_server_error", "%s", "The idempotency record cannot be read.");
+		return -1;
+	}
+	if (found == 0)
+		return 0;
+	if (memcmp(hash, j->body_hash, sizeof(hash)) != 0) {
+		free(response);
+		job_fail(j, 409, "invalid_idempotent_request", "%s",
+			 "This Idempotency-Key was already used with a different request body in the last 24 hours.");
+		return -1;
+	}
+	j->replay = response;
+	return 1;
+}
+
+static void send_work(void *arg)
+{
+	struct send_job *j = arg;
+	SHA256((const unsigned char *)j->body, j->body_len, j->body_hash);
+	if (j->idem_key[0] != '\0' && idempotency_check(j) != 0)
+		return;
+	char err[256];
+	json_t *doc = http_json_load(j->body, j->body_len, HTTP_JSON_MAX_DEPTH, err, sizeof(err));
+	if (doc == NULL) {
+		job_fail(j, 400, "validation_error", "%s", err);
+		return;
+	}
+	size_t n = j->batch ? (json_is_array(doc) ? json_array_size(doc) : 0) : 1;
+	if (j->batch && !json_is_array(doc)) {
+		job_fail(j, 422, "validation_error", "%s", "The request body must be an array of emails.");
+	} else if (j->batch && (n == 0 || n > EMAILS_BATCH_MAX)) {
+		job_fail(j, 422, "validation_error", "%s", "A batch holds 1 to 100 emails.");
+	} else if ((j->items = calloc(n, sizeof(*j->items))) == NULL) {
+		job_fail(j, 500, "internal_server_error", "%s", "Out of memory.");
+	} else {
+		j->n = n;
+	}
+	struct email_req_limits lim = {
+		.max_size = j->conf->max_message_size,
+		.allow_attachment_urls = j->conf->api_fetch_attachment_urls,
+		.now = j->now_ms / 1000,
+	};
+	for (size_t i = 0; i < j->n; i++) {
+		struct send_item *it = &j->items[i];
+		const json_t *o = j->batch ? json_array_get(doc, i) : doc;
+		enum email_req_error e = email_req_parse(o, &lim, &it->req, it->err, sizeof(it->err));
+		if (e != EMAIL_REQ_OK) {
+			it->status = e == EMAIL_REQ_NO_MEMORY ? 500 : 422;
+			it->err_name = email_req_error_name(e);
+			continue;
+		}
+		if (it->req->attachment_count > 0)
+			for (size_t k = 0; k < it->req->attachment_count; k++)
+				if (it->req->attachments[k].path != NULL && it->req->attachments[k].content == NULL) {
+					/* fetching by URL is not built in yet: refuse rather than send without it */
+					item_fail(it, 422, "invalid_attachment", "%s",
+						  "Attachments given by `path` are not supported by this server; send `content`.");
+					break;
+				}
+		if (it->status == 0)
+			item_build(j, it);
+	}
+	json_decref(doc);
+}
+
+/* ---- back on the loop: our domains, the key's limits, the queue ---- */
+
+static void send_respond_error(struct http_session *s, unsigned status, const char *name, const char *msg)
+{
+	http_respond_json(s, status, http_error_json(status, name, msg), NULL);
+}
+
+/* The answer as it will be sent (and stored for a retry with the same Idempotency-Key). */
+static char *answer_json(const struct send_job *j)
+{
+	json_t *o;
+	if (!j->batch) {
+		o = json_pack("{s:s}", "id", j->items[0].msg->track->id);
+	} else {
+		json_t *data = json_array(), *errors = json_array();
+		for (size_t i = 0; i < j->n; i++) {
+			const struct send_item *it = &j->items[i];
+			if (it->status == 0)
+				json_array_append_new(data, json_pack("{s:s}", "id", it->msg->track->id));
+			else
+				json_array_append_new(errors, json_pack("{s:i, s:s}", "index", (int)i, "message", it->err));
+		}
+		o = json_pack("{s:o}", "data", data);
+		if (j->permissive)
+			json_object_set_new(o, "errors", errors);
+		else
+			json_decref(errors);
+	}
+	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
+}
+
+struct store_ctx {
+	struct server *srv;
+	uint64_t session_id;
+	char *answer;
+	char key_id[API_KEY_ID_LEN + 1];
+	char idem_key[HTTP_IDEMPOTENCY_KEY_MAX + 1];
+	char first_queue_id[QUEUE_ID_LEN + 1];
+	size_t count;
+};
+
+static void send_stored(void *arg, enum result res, const char *reason)
+{
+	struct store_ctx *c = arg;
+	if (c->idem_key[0] != '\0' && c->srv->http_api != NULL)
+		http_api_inflight_del(c->srv->http_api, c->key_id, c->idem_key);
+	struct http_session *s = http_session_find(c->srv, c->session_id);
+	if (res == RESULT_OK)
+		log_info("queue_id=%s event=accepted via=http messages=%zu key=%s", c->first_queue_id, c->count, c->key_id);
+	else
+		log_warn("event=store_failed via=http reason=\"%s\"", reason != NULL ? reason : "?");
+	if (s != NULL) {
+		if (res == RESULT_OK)
+			http_respond_text(s, 200, c->answer, strlen(c->answer), NULL);
+		else
+			/* nothing of it was stored: the client may send it again */
+			http_respond_json(s, 503, http_error_json(503, "internal_server_error",
+							       "The message could not be stored; try again later."),
+					  "Retry-After: 10\r\n");
+	}
+	free(c->answer);
+	free(c);
+}
+
+struct final_rcpts {
+	struct queue_msg *m;
+	bool oom;
+};
+
+static void final_rcpt_cb(const char *address, void *arg)
+{
+	struct final_rcpts *f = arg;
+	if (!rcpt_add(f->m, address))
+		f->oom = true;
+}
+
+/* Our side of the checks for one message; false when it is refused (it->status set). */
+static bool item_allowed(struct send_job *j, struct send_item *it)
+{
+	struct users *u = j->srv->users;
+	enum result local = users_domain_is_local(u, it->domain);
+	if (local == RESULT_TEMPFAIL) {
+		item_fail(it, 503, "internal_server_error", "%s", "The domain list cannot be read; try again later.");
+		return false;
+	}
+	if (local != RESULT_OK) {
+		item_fail(it, 403, "validation_error",
+			  "The %s domain is not a domain of this server. Add it with `mailwerk domain add` and give it "
+			  "a DKIM key.",
+			  it->domain);
+		return false;
+	}
+	if (j->key.domain[0] != '\0' && strcasecmp(j->key.domain, it->domain) != 0) {
+		item_fail(it, 403, "restricted_api_key", "This API key may only send from %s.", j->key.domain);
+		return false;
+	}
+	if (j->conf->dkim_sign && !it->signed_ok) {
+		item_fail(it, 403, "validation_error",
+			  "The %s domain has no active DKIM key: make one with `mailwerk dkim keygen --domain` and "
+			  "publish what `mailwerk dns records` prints.",
+			  it->domain);
+		return false;
+	}
+	/* aliases of our own domains are replaced by their targets, as for submission */
+	struct queue_msg *m = it->msg;
+	char **given = m->rcpts;
+	size_t count = m->rcpt_count;
+	m->rcpts = NULL, m->rcpt_count = 0;
+	struct final_rcpts f = {m, false};
+	const char *err = "out of memory";
+	enum result r = users_rcpt_expand(u, (const char *const *)given, count, j->conf->recipient_delimiter,
+					  final_rcpt_cb, &f, &err);
+	for (size_t i = 0; i < count; i++)
+		free(given[i]);
+	free(given);
+	if (r == RESULT_OK && f.oom)
+		r = RESULT_TEMPFAIL;
+	if (r != RESULT_OK || m->rcpt_count == 0) {
+		bool perm = r == RESULT_PERMFAIL;
+		item_fail(it, perm ? 422 : 503, perm ? "validation_error" : "internal_server_error",
+			  "The recipients cannot be resolved: %s", r == RESULT_OK ? "none left" : err);
+		return false;
+	}
+	return true;
+}
+
+static void send_done(void *arg)
+{
+	struct send_job *j = arg;
+	struct http_session *s = http_session_find(j->srv, j->session_id);
+	bool held = j->idem_held;
+	if (s == NULL || j->srv->http_api == NULL) {
+		if (held && j->srv->http_api != NULL)
+			http_api_inflight_del(j->srv->http_api, j->key.id, j->idem_key);
+		send_job_free(j);
+		return;
+	}
+	if (j->status != 0 || j->replay != NULL) {
+		if (held)
+			http_api_inflight_del(j->api, j->key.id, j->idem_key);
+		if (j->replay != NULL)
+			http_respond_text(s, 200, j->replay, strlen(j->replay), NULL);
+		else
+			send_respond_error(s, j->status, j->err_name, j->err);
+		send_job_free(j);
+		return;
+	}
+	size_t ok = 0;
+	for (size_t i = 0; i < j->n; i++) {
+		struct send_item *it = &j->items[i];
+		if (it->status == 0 && item_allowed(j, it))
+			ok++;
+		/* strict (Resend's default): one refused email refuses the batch, with its reason */
+		if (it->status != 0 && !j->permissive) {
+			if (held)
+				http_api_inflight_del(j->api, j->key.id, j->idem_key);
+			char msg[600];
+			if (j->batch)
+				snprintf(msg, sizeof(msg), "emails[%zu]: %s", i, it->err);
+			else
+				snprintf(msg, sizeof(msg), "%s", it->err);
+			send_respond_error(s, it->status, it->err_name, msg);
+			send_job_free(j);
+			return;
+		}
+	}
+	struct store_ctx *c = calloc(1, sizeof(*c));
+	struct queue_msg **msgs = calloc(j->n > 0 ? j->n : 1, sizeof(*msgs));
+	char *answer = answer_json(j);
+	if (c == NULL || msgs == NULL || answer == NULL) {
+		free(c), free(msgs), free(answer);
+		if (held)
+			http_api_inflight_del(j->api, j->key.id, j->idem_key);
+		send_respond_error(s, 500, "internal_server_error", "Out of memory.");
+		send_job_free(j);
+		return;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < j->n; i++) {
+		struct send_item *it = &j->items[i];
+		if (it->status != 0)
+			continue;
+		if (n == 0 && j->idem_key[0] != '\0') {
+			/* stored with the first message, in the same transaction (events.h) */
+			struct email_record *rec = it->msg->track;
+			rec->idem_key = strdup(j->idem_key);
+			rec->idem_response = strdup(answer);
+			memcpy(rec->idem_hash, j->body_hash, sizeof(rec->idem_hash));
+		}
+		msgs[n++] = it->msg;
+		it->msg = NULL;
+	}
+	if (n == 0) {
+		/* permissive, and every one was refused: nothing to store */
+		if (held)
+			http_api_inflight_del(j->api, j->key.id, j->idem_key);
+		http_respond_text(s, 200, answer, strlen(answer), NULL);
+		free(answer), free(msgs), free(c);
+		send_job_free(j);
+		return;
+	}
+	c->srv = j->srv;
+	c->session_id = j->session_id;
+	c->answer = answer;
+	c->count = n;
+	snprintf(c->first_queue_id, sizeof(c->first_queue_id), "%s", msgs[0]->id);
+	snprintf(c->key_id, sizeof(c->key_id), "%s", j->key.id);
+	if (held)
+		snprintf(c->idem_key, sizeof(c->idem_key), "%s", j->idem_key);
+	queue_msgs_store(j->srv->queue, msgs, n, send_stored, c);
+	free(msgs);
+	send_job_free(j);
+}
+
+static void send_start(struct http_call *c, bool batch)
+{
+	struct http_session *s = c->s;
+	struct conf *conf = s->conf;
+	if (!diskspace_has_room(conf->data_dir, conf->min_free_space, s->body_len)) {
+		log_warn("session=%llx event=refused reason=min_free_space", (unsigned long long)s->conn.id);
+		http_respond_json(s, 503, http_error_json(503, "internal_server_error",
+						       "The server is short of storage; try again later."),
+				  "Retry-After: 60\r\n");
+		return;
+	}
+	if (s->req.idempotency_key_too_long) {
+		http_respond_error(s, 400, "invalid_idempotency_key", "The Idempotency-Key must be 1 to 256 characters.");
+		return;
+	}
+	struct send_job *j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		http_respond_error(s, 500, "internal_server_error", "Out of memory.");
+		return;
+	}
+	j->srv = s->srv;
+	j->api = c->api;
+	j->session_id = s->conn.id;
+	j->conf = conf_ref(conf);
+	j->key = c->key;
+	snprintf(j->client_ip, sizeof(j->client_ip), "%s", s->conn.ip);
+	j->tls = s->tls;
+	j->batch = batch;
+	j->permissive = batch && strcasecmp(s->req.batch_validation, "permissive") == 0;
+	j->now_ms = http_now_ms();
+	snprintf(j->idem_key, sizeof(j->idem_key), "%s", s->req.idempotency_key);
+	if (j->idem_key[0] != '\0') {
+		if (!http_api_inflight_add(c->api, j->key.id, j->idem_key)) {
+			http_respond_error(s, 409, "concurrent_idempotent_requests",
+					   "A request with this Idempotency-Key is still in progress; try again once it is done.");
+			send_job_free(j);
+			return;
+		}
+		j->idem_held = true;
+	}
+	/* the body moves to the job; its octets stay counted against the session until the answer */
+	j->body = s->body != NULL ? s->body : strdup("");
+	j->body_len = s->body_len;
+	s->body = NULL;
+	s->body_len = 0;
+	if (j->body == NULL) {
+		if (j->idem_held)
+			http_api_inflight_del(c->api, j->key.id, j->idem_key);
+		http_respond_error(s, 500, "internal_server_error", "Out of memory.");
+		send_job_free(j);
+		return;
+	}
+	worker_pool_submit(s->srv->workers, send_work, send_done, j);
+}
+
+void http_emails_send(struct http_call *c)
+{
+	send_start(c, false);
+}
+
+void http_emails_batch(struct http_call *c)
+{
+	send_start(c, true);
+}
