@@ -49,5 +49,6 @@ int cli_dkim_main(int argc, char **argv);
 int cli_spf_main(int argc, char **argv);
 int cli_dns_main(int argc, char **argv);
 int cli_apikey_main(int argc, char **argv);
+int cli_suppression_main(int argc, char **argv);
 
 #endif

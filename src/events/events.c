@@ -9,6 +9,7 @@
 
 #include "db/db.h"
 #include "events/classify.h"
+#include "events/suppressions.h"
 
 const char events_schema_sql[] =
 	"CREATE TABLE emails("
@@ -21,10 +22,10 @@ const char events_schema_sql[] =
 	" subject TEXT,"
 	" to_json TEXT, cc_json TEXT, bcc_json TEXT, reply_to_json TEXT, tags_json TEXT,"
 	" html TEXT, text TEXT, message_id TEXT,"
-	" last_event INTEGER NOT NULL);"
+	" last_event INTEGER NOT NULL,"
+	" domain TEXT NOT NULL DEFAULT '');" /* the From domain: whose suppression list a bounce joins */
 	"CREATE INDEX emails_queue ON emails(queue_id);"
-	/* the list is newest first, with cursors */
-	"CREATE INDEX emails_created ON emails(created_at, id);"
+	/* the list is newest first (by rowid, the order of storing), with cursors */
 	"CREATE TABLE email_rcpts("
 	" email_id TEXT NOT NULL REFERENCES emails(id) ON DELETE CASCADE,"
 	" idx INTEGER NOT NULL,"
@@ -74,6 +75,12 @@ void email_record_free(struct email_record *r)
 	free(r->message_id);
 	free(r->idem_key);
 	free(r->idem_response);
+	for (size_t i = 0; i < r->suppressed_count; i++) {
+		free(r->suppressed[i].addr);
+		free(r->suppressed[i].type);
+		free(r->suppressed[i].message);
+	}
+	free(r->suppressed);
 	free(r);
 }
 
@@ -90,6 +97,8 @@ void email_id_new(char id_r[EMAIL_ID_LEN + 1])
 }
 
 /* ---- writers ---- */
+
+static void from_domain(const char *from, char *out, size_t size);
 
 /* Runs a statement to its end and resets it (the cache keeps it: db.h). */
 static int step_done(sqlite3_stmt *st)
@@ -153,8 +162,8 @@ int events_email_insert(struct db *db, const char *queue_id, const struct email_
 	sqlite3_stmt *st;
 	int rc = prepare(db,
 			 "INSERT INTO emails(id, queue_id, api_key_id, created_at, scheduled_at, from_addr, subject, to_json,"
-			 " cc_json, bcc_json, reply_to_json, tags_json, html, text, message_id, last_event)"
-			 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+			 " cc_json, bcc_json, reply_to_json, tags_json, html, text, message_id, last_event, domain)"
+			 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
 			 &st);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -167,7 +176,10 @@ int events_email_insert(struct db *db, const char *queue_id, const struct email_
 			      r->tags_json, r->html, r->text, r->message_id};
 	for (int i = 0; i < 10; i++)
 		sqlite3_bind_text(st, i + 6, more[i], -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 16, first);
+	sqlite3_bind_int(st, 16, rcpt_count > 0 ? first : EMAIL_EVENT_SUPPRESSED);
+	char domain[256];
+	from_domain(r->from, domain, sizeof(domain));
+	sqlite3_bind_text(st, 17, domain, -1, SQLITE_TRANSIENT);
 	if ((rc = step_done(st)) != SQLITE_OK)
 		return rc;
 
@@ -182,8 +194,29 @@ int events_email_insert(struct db *db, const char *queue_id, const struct email_
 		if ((rc = step_done(st)) != SQLITE_OK)
 			return rc;
 	}
+	/* the suppressed ones: never attempted, each says why */
+	for (size_t i = 0; i < r->suppressed_count; i++) {
+		const struct email_suppressed *x = &r->suppressed[i];
+		int idx = (int)(rcpt_count + i);
+		rc = prepare(db, "INSERT INTO email_rcpts(email_id, idx, addr, state) VALUES(?1,?2,?3,?4)", &st);
+		if (rc != SQLITE_OK)
+			return rc;
+		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, idx);
+		sqlite3_bind_text(st, 3, x->addr, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, EMAIL_EVENT_SUPPRESSED);
+		if ((rc = step_done(st)) != SQLITE_OK)
+			return rc;
+		json_t *d = json_pack("{s:{s:s, s:s}}", "suppressed", "type", x->type, "message", x->message);
+		char *detail = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
+		json_decref(d);
+		rc = detail != NULL ? event_insert(db, r->id, idx, EMAIL_EVENT_SUPPRESSED, now_ms, detail) : SQLITE_NOMEM;
+		free(detail);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
 	/* one message-level event: queued (or scheduled) is about the message, not a recipient */
-	if ((rc = event_insert(db, r->id, -1, first, now_ms, NULL)) != SQLITE_OK)
+	if (rcpt_count > 0 && (rc = event_insert(db, r->id, -1, first, now_ms, NULL)) != SQLITE_OK)
 		return rc;
 	if (r->idem_key == NULL)
 		return SQLITE_OK;
@@ -199,6 +232,16 @@ int events_email_insert(struct db *db, const char *queue_id, const struct email_
 	sqlite3_bind_text(st, 4, r->idem_response != NULL ? r->idem_response : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, now_ms);
 	return step_done(st);
+}
+
+/* The domain of a From as given ("Name <a@b>" or "a@b"), lower case. */
+static void from_domain(const char *from, char *out, size_t size)
+{
+	const char *at = from != NULL ? strrchr(from, '@') : NULL;
+	size_t o = 0;
+	for (const char *p = at != NULL ? at + 1 : ""; *p != '\0' && *p != '>' && o + 1 < size; p++)
+		out[o++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+	out[o] = '\0';
 }
 
 /* The email id tracking queue message queue_id: 1 found (in id_r), 0 not tracked, or -1. */
@@ -242,6 +285,33 @@ static char *attempt_detail(const struct events_attempt *a)
 	return s;
 }
 
+/* A hard bounce: the address joins the sending domain's suppression list, in the transaction that
+ * records the bounce (Resend, SES and Postmark do the same; mailing again to an address that does
+ * not exist harms the domain's reputation). */
+static int suppress_bounced(struct db *db, const char *email_id, unsigned idx, int64_t at_ms)
+{
+	sqlite3_stmt *st;
+	int rc = prepare(db, "SELECT r.addr, e.domain FROM email_rcpts r JOIN emails e ON e.id = r.email_id"
+			     " WHERE r.email_id = ?1 AND r.idx = ?2", &st);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, email_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)idx);
+	char addr[256] = "", domain[256] = "";
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(addr, sizeof(addr), "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(domain, sizeof(domain), "%s", (const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return rc;
+	if (addr[0] == '\0')
+		return SQLITE_OK;
+	struct suppression s;
+	bool existed;
+	return suppression_add(db, domain, addr, SUPPRESSION_BOUNCE, email_id, at_ms, &s, &existed);
+}
+
 int events_attempt_record(struct db *db, const struct events_attempt *a)
 {
 	char id[EMAIL_ID_LEN + 1];
@@ -258,6 +328,9 @@ int events_attempt_record(struct db *db, const struct events_attempt *a)
 	free(detail);
 	if (rc == SQLITE_OK)
 		rc = state_set(db, id, (int)a->idx, a->type);
+	if (rc == SQLITE_OK && a->type == EMAIL_EVENT_BOUNCED &&
+	    bounce_classify(a->status, a->reply, a->mx != NULL).type == BOUNCE_CLASS_PERMANENT)
+		rc = suppress_bounced(db, id, a->idx, a->at_ms);
 	return rc;
 }
 

@@ -52,6 +52,14 @@ struct email_record {
 	char *idem_key;
 	unsigned char idem_hash[32]; /* SHA-256 of the request body */
 	char *idem_response;         /* the answer the first request got */
+	/* recipients not attempted, as they are on the suppression list: each gets a suppressed
+	 * event (and a place among the recipients after the queue's own) */
+	struct email_suppressed {
+		char *addr;
+		char *type;    /* the entry's origin: "bounce", "complaint", ... */
+		char *message;
+	} *suppressed;
+	size_t suppressed_count;
 };
 void email_record_free(struct email_record *r);
 /* A new random (v4) UUID, lower-case. */
@@ -62,7 +70,8 @@ extern const char events_schema_sql[];
 
 /* ---- writers: inside the caller's open transaction; SQLITE_OK or the error ---- */
 
-/* The record, its recipients (the queue's, in queue order) and the first event of each. */
+/* The record, its recipients (the queue's, in queue order, then the suppressed ones) and the
+ * first event of each. */
 int events_email_insert(struct db *db, const char *queue_id, const struct email_record *r, const char *const *rcpts,
 			size_t rcpt_count, int64_t now_ms);
 
@@ -72,7 +81,8 @@ struct events_attempt {
 	const char *queue_id;
 	unsigned idx;
 	bool first;
-	enum email_event_type type; /* delivered, delivery_delayed, bounced or failed */
+	enum email_event_type type; /* delivered, delivery_delayed, bounced or failed; a Permanent
+				     * bounce puts the address on the domain's suppression list */
 	const char *status;         /* RFC 3463 code, or NULL */
 	const char *reply;          /* the receiver's reply text or our reason, or NULL */
 	const char *mx;             /* the host that answered, or NULL */
@@ -110,7 +120,7 @@ void email_views_free(struct email_view *v, size_t n);
 
 /* The message with this id (with recipients and events when full). 1 found, 0 not, -1 error. */
 int events_email_get(struct db *db, const char *id, bool full, struct email_view *v_r);
-/* Up to limit messages, newest first; after: older than that id; before: newer than it (both
+/* Up to limit messages, newest first (in the order they were stored); after: older than that id; before: newer than it (both
  * NULL: from the newest). *has_more_r: more lie beyond in the same direction. 1, 0 when the
  * cursor id is unknown, -1 on error. */
 int events_email_list(struct db *db, unsigned limit, const char *after, const char *before,

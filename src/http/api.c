@@ -199,6 +199,12 @@ static const struct http_route http_routes[] = {
 	{HTTP_METHOD_POST, "/api-keys", HTTP_AUTH_FULL, http_keys_create},
 	{HTTP_METHOD_GET, "/api-keys", HTTP_AUTH_FULL, http_keys_list},
 	{HTTP_METHOD_DELETE, "/api-keys/*", HTTP_AUTH_FULL, http_keys_delete},
+	{HTTP_METHOD_POST, "/suppressions", HTTP_AUTH_FULL, http_suppressions_add},
+	{HTTP_METHOD_GET, "/suppressions", HTTP_AUTH_FULL, http_suppressions_list},
+	{HTTP_METHOD_POST, "/suppressions/batch/add", HTTP_AUTH_FULL, http_suppressions_batch_add},
+	{HTTP_METHOD_POST, "/suppressions/batch/remove", HTTP_AUTH_FULL, http_suppressions_batch_remove},
+	{HTTP_METHOD_GET, "/suppressions/*", HTTP_AUTH_FULL, http_suppressions_get},
+	{HTTP_METHOD_DELETE, "/suppressions/*", HTTP_AUTH_FULL, http_suppressions_remove},
 };
 #define HTTP_ROUTE_COUNT (sizeof(http_routes) / sizeof(http_routes[0]))
 

@@ -78,5 +78,11 @@ void http_emails_cancel(struct http_call *c);
 void http_keys_create(struct http_call *c);
 void http_keys_list(struct http_call *c);
 void http_keys_delete(struct http_call *c);
+void http_suppressions_add(struct http_call *c);
+void http_suppressions_list(struct http_call *c);
+void http_suppressions_get(struct http_call *c);
+void http_suppressions_remove(struct http_call *c);
+void http_suppressions_batch_add(struct http_call *c);
+void http_suppressions_batch_remove(struct http_call *c);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "conf/conf.h"
 #include "events/events.h"
+#include "events/suppressions.h"
 #include "http/api.h"
 #include "http/compose.h"
 #include "http/email_req.h"
@@ -270,6 +271,40 @@ static void item_build(struct send_job *j, struct send_item *it)
 	free(received);
 }
 
+/* Recipients on the sending domain's suppression list are not attempted (Resend's behaviour): they
+ * leave the queue's recipients and get a suppressed event with the entry's origin instead. */
+static void item_suppress(struct send_job *j, struct send_item *it)
+{
+	struct queue_msg *m = it->msg;
+	struct email_record *rec = m->track;
+	size_t kept = 0;
+	pthread_mutex_lock(&j->api->reader_mu);
+	for (size_t i = 0; i < m->rcpt_count; i++) {
+		struct suppression s;
+		int found = suppression_find(queue_db(j->api->reader), it->domain, m->rcpts[i], &s);
+		struct email_suppressed *g = found == 1 ? realloc(rec->suppressed, (rec->suppressed_count + 1) * sizeof(*g))
+							: NULL;
+		if (g == NULL) {
+			/* not on the list (or it cannot be read: sending is then the safer mistake) */
+			m->rcpts[kept++] = m->rcpts[i];
+			continue;
+		}
+		rec->suppressed = g;
+		struct email_suppressed *x = &rec->suppressed[rec->suppressed_count++];
+		char when[40];
+		http_time_format(s.created_at, when, sizeof(when));
+		x->addr = m->rcpts[i];
+		x->type = strdup(suppression_origin_str(s.origin));
+		if (asprintf(&x->message, "The address is on the suppression list of %s (%s, since %s).",
+			     s.domain[0] != '\0' ? s.domain : "every domain", suppression_origin_str(s.origin), when) < 0)
+			x->message = NULL;
+		if (x->type == NULL || x->message == NULL)
+			item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+	}
+	pthread_mutex_unlock(&j->api->reader_mu);
+	m->rcpt_count = kept;
+}
+
 /* 1: an earlier request with this key answered (j->replay set); 0: none; -1: refused. */
 static int idempotency_check(struct send_job *j)
 {
@@ -341,6 +376,8 @@ static void send_work(void *arg)
 				}
 		if (it->status == 0)
 			item_build(j, it);
+		if (it->status == 0)
+			item_suppress(j, it);
 	}
 	json_decref(doc);
 }
@@ -452,6 +489,8 @@ static bool item_allowed(struct send_job *j, struct send_item *it)
 	}
 	/* aliases of our own domains are replaced by their targets, as for submission */
 	struct queue_msg *m = it->msg;
+	if (m->rcpt_count == 0 && m->track->suppressed_count > 0)
+		return true; /* every one suppressed: only the record is stored */
 	char **given = m->rcpts;
 	size_t count = m->rcpt_count;
 	m->rcpts = NULL, m->rcpt_count = 0;

@@ -21,6 +21,7 @@
 
 #include "db/db.h"
 #include "events/events.h"
+#include "events/suppressions.h"
 #include "queue/spool.h"
 #include "util/loopq.h"
 
@@ -126,6 +127,7 @@ static const char *const queue_schema_steps[] = {
 	queue_schema_v4_sql,
 	events_schema_sql, /* version 5: records and events of tracked messages (events.h) */
 	queue_schema_v6_sql,
+	suppressions_schema_sql, /* the suppression list (suppressions.h) */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
@@ -372,6 +374,13 @@ static int queue_msg_write_body(sqlite3 *db, const struct queue_msg *m)
 }
 
 /* Inserts one message and its recipients with the given prepared statements (the two above). */
+static int64_t queue_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, const struct queue_msg *m,
 				 bool *alone_r)
 {
@@ -379,6 +388,11 @@ static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_st
 	int rc;
 
 	*alone_r = false;
+	if (m->rcpt_count == 0 && m->track != NULL) {
+		/* every recipient is suppressed: nothing to deliver, only the record and its events */
+		rc = events_email_insert(db, m->id, m->track, NULL, 0, queue_now_ms());
+		return rc == SQLITE_OK ? SQLITE_DONE : rc;
+	}
 	rc = sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_text(st, 2, m->sender, -1, SQLITE_STATIC);
@@ -447,7 +461,7 @@ static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_st
 	/* its record and first event commit with it, or nothing does (events.h) */
 	if (m->track != NULL) {
 		rc = events_email_insert(db, m->id, m->track, (const char *const *)m->rcpts, m->rcpt_count,
-					 (int64_t)time(NULL) * 1000);
+					 queue_now_ms());
 		if (rc != SQLITE_OK)
 			return rc;
 	}
@@ -1268,9 +1282,7 @@ static int queue_result_event(struct queue *q, const struct queue_rcpt_result *r
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 			       struct queue_msg *const *add, size_t n_add, const char **error_r)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t now_ms = queue_now_ms();
 	sqlite3_stmt *up = NULL, *del = NULL, *ins_msg = NULL, *ins_rcpt = NULL;
 	/* one transaction for the whole batch: state changes are group-committed like stores */
 	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -1375,9 +1387,7 @@ static enum result queue_email_change(struct queue *q, const char *email_id, int
 {
 	char queue_id[QUEUE_ID_LEN + 1];
 	const char *why = NULL;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t now_ms = queue_now_ms();
 	*found_r = false;
 	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	int ok = rc == SQLITE_OK ? queue_email_scheduled(q, email_id, queue_id, found_r, &why) : -1;

@@ -19,8 +19,10 @@ const { key, calls } = JSON.parse(input);
 const resend = new Resend(key);
 const out = [];
 for (const call of calls) {
-  const [group, name] = call.fn.split('.');
-  const r = await resend[group][name](...revive(call.args || []));
+  const path = call.fn.split('.');  // "emails.send", "suppressions.batch.add"
+  let target = resend;
+  for (const part of path.slice(0, -1)) target = target[part];
+  const r = await target[path[path.length - 1]](...revive(call.args || []));
   out.push({ data: r.data, error: r.error });
 }
 process.stdout.write(JSON.stringify(out));
