@@ -170,6 +170,15 @@ static int cli_dns_records(const struct conf *cf, const struct cli_dns_args *a)
 		printf("\n; DKIM: no key signs for %s yet; make one with\n;   mailwerk dkim keygen --domain %s --selector s1\n",
 		       a->domain, a->domain);
 
+	/* the return path of API mail (VERP, [api] return_path_label): bounces come back here, and
+	 * receivers check SPF for it (RFC 7208 §2.4 checks the MAIL FROM domain); relaxed DMARC
+	 * alignment (RFC 9989 §4.4.2) accepts a subdomain of the From domain */
+	printf("\n; Return path of mail sent through the HTTP API: bounces+ID@%s.%s, so that a bounce that\n"
+	       "; comes days later is matched to its message. It needs its own MX and SPF records.\n",
+	       cf->api_return_path_label, a->domain);
+	snprintf(rev, sizeof(rev), "%s.%s", cf->api_return_path_label, a->domain);
+	printf("%s. IN MX 10 %s.\n", rev, cf->hostname);
+	cli_dns_txt_line(rev, spf);
 	printf("\n; DMARC (RFC 9989): a starting point; aggregate reports go to the address in rua. Once the\n"
 	       "; reports show all your mail passing, p=reject protects the domain best.\n");
 	snprintf(spf, sizeof(spf), "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@%s", a->domain);

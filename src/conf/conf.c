@@ -54,6 +54,11 @@ struct conf_key {
 /* A key whose name is NULL stands for any key of its section (the name is part of the value). */
 
 #define OFF(f) offsetof(struct conf, f)
+/* CONF_T_SCHEDULE writes an array and the count right after it */
+#define SCHEDULE_PAIR(a, n) (offsetof(struct conf, n) == offsetof(struct conf, a) + sizeof(((struct conf *)0)->a))
+_Static_assert(SCHEDULE_PAIR(retry_schedule, retry_count), "retry_count must follow retry_schedule");
+_Static_assert(SCHEDULE_PAIR(webhook_retry_schedule, webhook_retry_count),
+	       "webhook_retry_count must follow webhook_retry_schedule");
 #define LISTEN_OFF(l) (offsetof(struct conf, listen) + (l) * sizeof(struct conf_listen))
 
 static const char *const tls_policy_names[] = {"opportunistic", "required", "none", NULL};
@@ -152,8 +157,27 @@ static const struct conf_key conf_keys[] = {
 	{"api", "rate_limit", CONF_T_RATE, OFF(api_rate_limit), "100/s", 0, 0},
 	/* how long message records and events are kept */
 	{"api", "retention", CONF_T_DURATION, OFF(api_retention), "30d", 3600, 3650u * 86400},
+	/* API mail leaves with the return path bounces+ID@LABEL.DOMAIN (VERP), so that a bounce that
+	 * comes days later names its message; LABEL.DOMAIN needs an MX record pointing here (mailwerk
+	 * dns records prints it) */
+	{"api", "return_path_label", CONF_T_STRING, OFF(api_return_path_label), "bounces", 0, 0},
+	/* ARF complaint reports (RFC 5965, from mailbox providers' feedback loops) sent to this address
+	 * become complained events; "": none */
+	{"api", "complaint_address", CONF_T_MAILBOX_OPT, OFF(api_complaint_address), "", 0, 0},
 	/* attachments given by URL (path) are refused unless this is on */
 	{"api", "fetch_attachment_urls", CONF_T_BOOL, OFF(api_fetch_attachment_urls), "no", 0, 0},
+	/* webhooks may post to addresses that are not public (loopback, RFC 1918, link-local, CGNAT,
+	 * unique-local, ...): off, so that an API user cannot make the server reach into its own network
+	 * (SSRF); checked when connecting, after DNS. For tests and receivers on the same network. */
+	{"webhooks", "allow_private", CONF_T_BOOL, OFF(webhook_allow_private), "no", 0, 0},
+	/* posts in flight to one webhook at a time (Svix and Resend deliver in parallel, too) */
+	{"webhooks", "max_concurrency", CONF_T_UINT, OFF(webhook_max_concurrency), "4", 1, 64},
+	/* the waits after the 1st, 2nd, ... failed attempt (the first attempt is at once); after the
+	 * last, the delivery has failed. Svix's schedule, which Resend's webhooks follow: immediately,
+	 * 5s, 5m, 30m, 2h, 5h, 10h, 10h — eight attempts over about 28 hours */
+	{"webhooks", "retry_schedule", CONF_T_SCHEDULE, OFF(webhook_retry_schedule), "5s,5m,30m,2h,5h,10h,10h", 0, 0},
+	/* one post, connecting included; a receiver should answer at once and work later */
+	{"webhooks", "timeout", CONF_T_DURATION, OFF(webhook_timeout), "10s", 1, 300},
 	{"dns", "resolver", CONF_T_RESOLVER, OFF(dns_resolver), "", 0, 0},
 	/* DNSSEC validation (RFC 4035) needs an anchor, e.g. /usr/share/dns/root.key; empty: none */
 	{"dns", "trust_anchor", CONF_T_PATH_OPT, OFF(dns_trust_anchor), "", 0, 0},
@@ -795,8 +819,9 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 		size_t n;
 		if ((err = conf_parse_schedule(value, v, &n)) != NULL)
 			return err;
-		memcpy(c->retry_schedule, v, sizeof(v));
-		c->retry_count = n;
+		/* the field is an array of CONF_RETRY_MAX, and its count (size_t) follows it */
+		memcpy(field, v, sizeof(v));
+		*(size_t *)(void *)((char *)field + sizeof(v)) = n;
 		return NULL;
 	}
 	case CONF_T_LISTEN: {
@@ -885,6 +910,8 @@ void conf_free(struct conf *c)
 	conf_free_secret(c->relay_auth_password);
 	free(c->relay_ca_file);
 	free(c->dmarc_report_from);
+	free(c->api_return_path_label);
+	free(c->api_complaint_address);
 	for (size_t i = 0; i < c->throttle_count; i++)
 		free(c->throttles[i].domain);
 	free(c->throttles);
@@ -912,6 +939,18 @@ static bool conf_check(struct conf_load_state *st, const char *path, char *error
 	/* RFC 8314 §3.3: port 465 is implicit TLS; anything else starts in plain text and uses STARTTLS */
 	if (!st->seen[conf_key_find("relay", "tls") - conf_keys])
 		c->relay_tls = c->relay_port == 465 ? CONF_RELAY_TLS_IMPLICIT : CONF_RELAY_TLS_STARTTLS;
+	/* one DNS label (RFC 1035 §2.3.1): letters, digits, inner hyphens, at most 63 */
+	const char *lab = c->api_return_path_label;
+	size_t lab_len = strlen(lab);
+	bool lab_ok = lab_len >= 1 && lab_len <= 63 && lab[0] != '-' && lab[lab_len - 1] != '-';
+	for (size_t i = 0; lab_ok && i < lab_len; i++)
+		lab_ok = (lab[i] >= 'a' && lab[i] <= 'z') || (lab[i] >= 'A' && lab[i] <= 'Z') || (lab[i] >= '0' && lab[i] <= '9') ||
+			 lab[i] == '-';
+	if (!lab_ok) {
+		snprintf(error_r, error_size, "%s: [api] return_path_label = %s is not one DNS label (letters, digits, hyphens)",
+			 path, lab);
+		return false;
+	}
 	bool user = c->relay_auth_user[0] != '\0', password = c->relay_auth_password[0] != '\0';
 	if (user && c->relay_tls == CONF_RELAY_TLS_NONE) {
 		snprintf(error_r, error_size,

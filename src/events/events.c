@@ -285,10 +285,11 @@ static char *attempt_detail(const struct events_attempt *a)
 	return s;
 }
 
-/* A hard bounce: the address joins the sending domain's suppression list, in the transaction that
- * records the bounce (Resend, SES and Postmark do the same; mailing again to an address that does
- * not exist harms the domain's reputation). */
-static int suppress_bounced(struct db *db, const char *email_id, unsigned idx, int64_t at_ms)
+/* A hard bounce or a complaint: the address joins the sending domain's suppression list, in the
+ * transaction that records it (Resend, SES and Postmark do the same; mailing again to an address
+ * that does not exist, or to someone who called it spam, harms the domain's reputation). */
+static int suppress_rcpt(struct db *db, const char *email_id, unsigned idx, enum suppression_origin origin,
+			 int64_t at_ms)
 {
 	sqlite3_stmt *st;
 	int rc = prepare(db, "SELECT r.addr, e.domain FROM email_rcpts r JOIN emails e ON e.id = r.email_id"
@@ -309,7 +310,29 @@ static int suppress_bounced(struct db *db, const char *email_id, unsigned idx, i
 		return SQLITE_OK;
 	struct suppression s;
 	bool existed;
-	return suppression_add(db, domain, addr, SUPPRESSION_BOUNCE, email_id, at_ms, &s, &existed);
+	return suppression_add(db, domain, addr, origin, email_id, at_ms, &s, &existed);
+}
+
+/* The outcome a for recipient a->idx of email id: its events, its state, and the suppression a hard
+ * bounce (or a complaint) brings. */
+static int outcome_record(struct db *db, const char *id, const struct events_attempt *a, const char *detail_json)
+{
+	int rc = SQLITE_OK;
+	/* Resend's "sent": handed over on its way to the receiver; we say so at the first attempt */
+	if (a->first)
+		rc = event_insert(db, id, (int)a->idx, EMAIL_EVENT_SENT, a->at_ms, NULL);
+	char *detail = rc == SQLITE_OK && detail_json == NULL ? attempt_detail(a) : NULL;
+	if (rc == SQLITE_OK)
+		rc = event_insert(db, id, (int)a->idx, a->type, a->at_ms, detail_json != NULL ? detail_json : detail);
+	free(detail);
+	if (rc == SQLITE_OK)
+		rc = state_set(db, id, (int)a->idx, a->type);
+	if (rc == SQLITE_OK && a->type == EMAIL_EVENT_BOUNCED &&
+	    bounce_classify(a->status, a->reply, a->mx != NULL).type == BOUNCE_CLASS_PERMANENT)
+		rc = suppress_rcpt(db, id, a->idx, SUPPRESSION_BOUNCE, a->at_ms);
+	else if (rc == SQLITE_OK && a->type == EMAIL_EVENT_COMPLAINED)
+		rc = suppress_rcpt(db, id, a->idx, SUPPRESSION_COMPLAINT, a->at_ms);
+	return rc;
 }
 
 int events_attempt_record(struct db *db, const struct events_attempt *a)
@@ -318,20 +341,86 @@ int events_attempt_record(struct db *db, const struct events_attempt *a)
 	int found = email_of_queue(db, a->queue_id, id);
 	if (found <= 0)
 		return found == 0 ? SQLITE_OK : SQLITE_ERROR;
-	int rc = SQLITE_OK;
-	/* Resend's "sent": handed over on its way to the receiver; we say so at the first attempt */
-	if (a->first)
-		rc = event_insert(db, id, (int)a->idx, EMAIL_EVENT_SENT, a->at_ms, NULL);
-	char *detail = rc == SQLITE_OK ? attempt_detail(a) : NULL;
-	if (rc == SQLITE_OK)
-		rc = event_insert(db, id, (int)a->idx, a->type, a->at_ms, detail);
-	free(detail);
-	if (rc == SQLITE_OK)
-		rc = state_set(db, id, (int)a->idx, a->type);
-	if (rc == SQLITE_OK && a->type == EMAIL_EVENT_BOUNCED &&
-	    bounce_classify(a->status, a->reply, a->mx != NULL).type == BOUNCE_CLASS_PERMANENT)
-		rc = suppress_bounced(db, id, a->idx, a->at_ms);
-	return rc;
+	return outcome_record(db, id, a, NULL);
+}
+
+/* The email a report is about: by the id its return path carried, or by its Message-ID. 1, 0, -1. */
+static int feedback_email(struct db *db, const struct email_feedback *fb, char id_r[EMAIL_ID_LEN + 1])
+{
+	sqlite3_stmt *st;
+	int rc = prepare(db, "SELECT id FROM emails WHERE id = ?1 OR (?2 != '' AND message_id = ?2) LIMIT 1", &st);
+	if (rc != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, fb->email_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, fb->message_id, -1, SQLITE_STATIC);
+	int found = 0;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(id_r, EMAIL_ID_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+		found = 1;
+	} else if (rc != SQLITE_DONE) {
+		found = -1;
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+/* The recipient of email id with address addr (any when addr is "" and there is only one). */
+static int feedback_rcpt(struct db *db, const char *id, const char *addr, unsigned *idx_r)
+{
+	sqlite3_stmt *st;
+	int rc = prepare(db, "SELECT idx, (SELECT count(*) FROM email_rcpts WHERE email_id = ?1) FROM email_rcpts"
+			     " WHERE email_id = ?1 AND (lower(addr) = lower(?2) OR ?2 = '') ORDER BY idx LIMIT 1", &st);
+	if (rc != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, addr, -1, SQLITE_STATIC);
+	int found = 0;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*idx_r = (unsigned)sqlite3_column_int(st, 0);
+		found = addr[0] != '\0' || sqlite3_column_int(st, 1) == 1;
+	} else if (rc != SQLITE_DONE) {
+		found = -1;
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+int events_feedback_record(struct db *db, const struct email_feedback *fb, int64_t now_ms, unsigned *matched_r)
+{
+	char id[EMAIL_ID_LEN + 1];
+	*matched_r = 0;
+	int found = feedback_email(db, fb, id);
+	if (found <= 0)
+		return found == 0 ? SQLITE_OK : SQLITE_ERROR;
+	for (size_t i = 0; i < fb->count; i++) {
+		const struct email_feedback_item *it = &fb->items[i];
+		unsigned idx;
+		int r = feedback_rcpt(db, id, it->addr, &idx);
+		if (r < 0)
+			return SQLITE_ERROR;
+		if (r == 0)
+			continue; /* a recipient this email never had: nothing to say about it */
+		struct events_attempt a = {
+			.idx = idx,
+			.type = it->type,
+			.status = it->status[0] ? it->status : NULL,
+			.reply = it->reply[0] ? it->reply : NULL,
+			.mx = it->mx[0] ? it->mx : NULL,
+			.at_ms = now_ms,
+		};
+		char *detail = NULL;
+		if (it->type == EMAIL_EVENT_COMPLAINED) {
+			json_t *d = json_pack("{s:{s:s}}", "complaint", "type", it->status[0] ? it->status : "abuse");
+			detail = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
+			json_decref(d);
+		}
+		int rc = outcome_record(db, id, &a, detail);
+		free(detail);
+		if (rc != SQLITE_OK)
+			return rc;
+		(*matched_r)++;
+	}
+	return SQLITE_OK;
 }
 
 int events_email_event(struct db *db, const char *email_id, enum email_event_type type, int64_t at_ms)

@@ -90,6 +90,24 @@ struct events_attempt {
 };
 int events_attempt_record(struct db *db, const struct events_attempt *a);
 
+/* What a report that came back later (a DSN, an ARF complaint) says about a message we sent. */
+#define EMAIL_FEEDBACK_MAX 50
+struct email_feedback {
+	char email_id[EMAIL_ID_LEN + 1]; /* from the return path it came to; "" when unknown */
+	char message_id[256];            /* the returned message's Message-ID, "" when none */
+	struct email_feedback_item {
+		char addr[256];           /* the recipient it is about ("": the only one) */
+		enum email_event_type type; /* bounced, delivery_delayed or complained */
+		char status[32];          /* RFC 3463 code; for complaints the ARF Feedback-Type */
+		char reply[512];          /* the Diagnostic-Code */
+		char mx[256];             /* the Remote-MTA */
+	} items[EMAIL_FEEDBACK_MAX];
+	size_t count;
+};
+/* Records each item as an event of the email's recipient (with the suppression a hard bounce or a
+ * complaint brings); an unknown email or recipient is skipped. *matched_r: events recorded. */
+int events_feedback_record(struct db *db, const struct email_feedback *fb, int64_t now_ms, unsigned *matched_r);
+
 /* A message-level event (canceled) for every recipient still pending; SQLITE_OK. */
 int events_email_event(struct db *db, const char *email_id, enum email_event_type type, int64_t at_ms);
 

@@ -13,6 +13,7 @@
 
 #include "conf/conf.h"
 #include "events/events.h"
+#include "events/feedback.h"
 #include "events/suppressions.h"
 #include "http/api.h"
 #include "http/compose.h"
@@ -163,12 +164,13 @@ static bool rcpt_add(struct queue_msg *m, const char *addr)
 }
 
 /* The record (events.h) of a request. */
-static struct email_record *record_new(const struct send_job *j, const struct email_req *r, const char *message_id)
+static struct email_record *record_new(const struct send_job *j, const struct email_req *r, const char *id,
+				       const char *message_id)
 {
 	struct email_record *rec = calloc(1, sizeof(*rec));
 	if (rec == NULL)
 		return NULL;
-	email_id_new(rec->id);
+	snprintf(rec->id, sizeof(rec->id), "%s", id);
 	rec->api_key_id = strdup(j->key.id);
 	rec->from = mailbox_text(&r->from);
 	rec->subject = strdup(r->subject != NULL ? r->subject : "");
@@ -217,19 +219,25 @@ static void item_build(struct send_job *j, struct send_item *it)
 		.hostname = j->conf->hostname,
 		.date = j->now_ms / 1000,
 	};
-	char local[EMAIL_ID_LEN + 1];
-	email_id_new(local); /* the record's id is made below: the Message-ID gets its own randomness */
-	o.message_id_local = local;
+	/* the Message-ID carries the email's id: a complaint that returns only the headers names it */
+	char email_id[EMAIL_ID_LEN + 1];
+	email_id_new(email_id);
+	o.message_id_local = email_id;
 	size_t len;
 	char *data = compose_message(r, &o, &len, &message_id, err, sizeof(err));
 	if (data == NULL) {
 		item_fail(it, 422, "validation_error", "The message cannot be composed: %s", err);
 		return;
 	}
-	rec = record_new(j, r, message_id);
+	rec = record_new(j, r, email_id, message_id);
 	free(message_id);
 	char *received = received_field(j, m->id);
-	m->sender = strdup(r->from.addr.text);
+	/* VERP: a bounce that comes back later, to this address, names its email (feedback.h) */
+	char return_path[ADDR_TEXT_MAX + 1];
+	if (feedback_return_path(email_id, j->conf->api_return_path_label, it->domain, return_path, sizeof(return_path)))
+		m->sender = strdup(return_path);
+	else
+		m->sender = strdup(r->from.addr.text); /* a domain too long for it: bounces are then lost */
 	m->client_ip = strdup(j->client_ip);
 	m->arrival = j->now_ms / 1000;
 	m->not_before = r->scheduled_at;

@@ -102,6 +102,11 @@ void queue_msg_store(struct queue *q, struct queue_msg *m, queue_store_done_fn *
  * (an API batch). done is called once. */
 void queue_msgs_store(struct queue *q, struct queue_msg **msgs, size_t n, queue_store_done_fn *done, void *arg);
 
+/* Records a report about tracked mail (a late DSN, a complaint: events.h) through the same group
+ * commit, taking fb; done says when it is durable, so the report's sender may then be told 250. */
+struct email_feedback;
+void queue_feedback_store(struct queue *q, struct email_feedback *fb, queue_store_done_fn *done, void *arg);
+
 /* The queue's commit notification: the one hand-over from receiving to sending. After a batch of
  * stores has committed, every subscriber is called once on the loop thread, before the batch's
  * done callbacks; it should only signal (for example wake the delivery runner). Thread-safe; at

@@ -22,6 +22,7 @@
 #include "db/db.h"
 #include "events/events.h"
 #include "events/suppressions.h"
+#include "events/webhooks_store.h"
 #include "queue/spool.h"
 #include "util/loopq.h"
 
@@ -38,6 +39,7 @@ struct queue_store_req {
 	struct queue_msg **msgs; /* n messages stored all or none; &one for a single one */
 	size_t n;
 	struct queue_msg *one;
+	struct email_feedback *fb; /* instead of messages: a report about tracked mail (events.h) */
 	queue_store_done_fn *done;
 	void *arg;
 	enum result res;
@@ -128,6 +130,7 @@ static const char *const queue_schema_steps[] = {
 	events_schema_sql, /* version 5: records and events of tracked messages (events.h) */
 	queue_schema_v6_sql,
 	suppressions_schema_sql, /* the suppression list (suppressions.h) */
+	webhooks_schema_sql, /* the webhooks and their outbox (webhooks_store.h) */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
@@ -491,6 +494,14 @@ static void queue_batch_write(struct queue *q, struct queue_store_req *batch)
 	if (rc != SQLITE_DONE)
 		goto fail;
 	for (struct queue_store_req *r = batch; r != NULL; r = r->next) {
+		if (r->fb != NULL) {
+			unsigned matched;
+			if ((rc = events_feedback_record(q->wconn, r->fb, queue_now_ms(), &matched)) != SQLITE_OK)
+				goto fail;
+			r->res = RESULT_OK;
+			r->reason = NULL;
+			continue;
+		}
 		bool ok = true;
 		for (size_t i = 0; i < r->n; i++)
 			ok = ok && queue_msg_wellformed(r->msgs[i]);
@@ -573,6 +584,8 @@ static void *queue_writer_run(void *arg)
 				queue_msg_free(r->msgs[i]);
 			if (r->msgs != &r->one)
 				free(r->msgs);
+			free(r->fb);
+			r->fb = NULL;
 			r->msgs = NULL;
 			r->n = 0;
 			committed = committed || r->res == RESULT_OK;
@@ -653,6 +666,21 @@ void queue_msg_store(struct queue *q, struct queue_msg *m, queue_store_done_fn *
 	r->one = m;
 	r->msgs = &r->one;
 	r->n = 1;
+	r->fb = NULL;
+	queue_req_submit(q, r, done, arg);
+}
+
+void queue_feedback_store(struct queue *q, struct email_feedback *fb, queue_store_done_fn *done, void *arg)
+{
+	struct queue_store_req *r = malloc(sizeof(*r));
+	if (r == NULL) {
+		fputs("mailwerk: queue_feedback_store: out of memory\n", stderr);
+		abort();
+	}
+	r->one = NULL;
+	r->msgs = &r->one;
+	r->n = 0;
+	r->fb = fb;
 	queue_req_submit(q, r, done, arg);
 }
 
@@ -668,6 +696,7 @@ void queue_msgs_store(struct queue *q, struct queue_msg **msgs, size_t n, queue_
 	r->one = NULL;
 	r->msgs = copy;
 	r->n = n;
+	r->fb = NULL;
 	queue_req_submit(q, r, done, arg);
 }
 

@@ -18,6 +18,7 @@
 #include "keys/dkim_store.h"
 #include "smtp/checks.h"
 #include "smtp/message.h"
+#include "smtp/feedback.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
 #include "util/budget.h"
@@ -218,8 +219,16 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		reply(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
-	if (!rcpt_acceptable(s, &r.to))
+	/* reports about our mail are recorded, not delivered: they travel alone */
+	bool feedback = smtp_feedback_rcpt(s, &r.to);
+	if (s->tx.rcpt_count > 0 && feedback != (s->tx.feedback_rcpts > 0)) {
+		reply(s, 452, "4.5.3", "Send reports and other mail in separate transactions");
 		return;
+	}
+	if (!feedback && !rcpt_acceptable(s, &r.to))
+		return;
+	if (feedback)
+		s->tx.feedback_rcpts++;
 	char **grown = realloc(s->tx.rcpts, (s->tx.rcpt_count + 1) * sizeof(char *));
 	char *copy = strdup(r.to.text);
 	if (grown == NULL || copy == NULL) {
@@ -817,8 +826,13 @@ void smtp_cmd_data_end(struct smtp_session *s)
 	/* aliases are replaced by their targets now, so the queue holds mailboxes and remote addresses */
 	struct rcpt_list final = {0};
 	const char *err;
-	enum result r = users_rcpt_expand(s->srv->users, (const char *const *)tx->rcpts, tx->rcpt_count,
-					  s->conf->recipient_delimiter, rcpt_list_add, &final, &err);
+	enum result r = RESULT_OK;
+	if (tx->feedback_rcpts > 0) /* report addresses are no mailboxes: nothing to expand */
+		for (unsigned i = 0; i < tx->rcpt_count; i++)
+			rcpt_list_add(tx->rcpts[i], &final);
+	else
+		r = users_rcpt_expand(s->srv->users, (const char *const *)tx->rcpts, tx->rcpt_count,
+				      s->conf->recipient_delimiter, rcpt_list_add, &final, &err);
 	if (r != RESULT_OK || final.oom) {
 		rcpt_list_free(&final);
 		if (r == RESULT_PERMFAIL) /* RFC 3463 X.4.6: a loop or runaway alias expansion */
@@ -850,8 +864,13 @@ void smtp_cmd_data_end(struct smtp_session *s)
 	};
 	/* the MX role checks what strangers send; authenticated users are ours */
 	bool check = s->conn.role == CONF_LISTEN_SMTP && s->auth_user[0] == '\0' && s->conf->auth_checks;
+	bool feedback = tx->feedback_rcpts > 0;
 	smtp_tx_reset(s);
 	line_session_wait(&s->ls);
+	if (feedback) {
+		smtp_feedback_finish(s, m);
+		return;
+	}
 	if (check && (s->checks = smtp_checks_start(s->srv, &in, checks_done, s)) != NULL)
 		return;
 	if (s->auth_user[0] != '\0' && s->conf->dkim_sign && msg_sign(s, m))

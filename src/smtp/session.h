@@ -54,6 +54,7 @@ struct smtp_tx {
 	int chunk_reject_code; /* BDAT refused: consume the octets, then answer this (0: none) */
 	const char *chunk_reject_enh;
 	const char *chunk_reject_text;
+	unsigned feedback_rcpts; /* recipients that take reports (smtp/feedback.h); all or none */
 };
 
 struct smtp_session {

@@ -39,7 +39,9 @@ def test_delivered_event_has_the_reply_and_mx(dns_server, mtas, servers):
     ev = rcpt_events(e)
     assert [x["type"] for x in ev] == ["queued", "sent", "delivered"], ev
     assert ev[-1]["reply"].startswith("250") and ev[-1]["mx"] == "mx.ok.test", ev
-    assert mta.transactions[0].mail_from == SENDER and mta.transactions[0].rcpts == ["bob@ok.test"]
+    # VERP: the return path names the email, so that a later bounce finds it
+    assert mta.transactions[0].mail_from == "bounces+%s@bounces.mailwerk.test" % id
+    assert mta.transactions[0].rcpts == ["bob@ok.test"]
 
 
 def test_4xx_is_delivery_delayed_then_delivered(dns_server, mtas, servers):
@@ -125,3 +127,79 @@ def test_suppressions_through_the_sdk_and_cli(tmp_path):
         assert api.email(id)["last_event"] == "suppressed"
     finally:
         s.stop()
+
+
+def dsn(rcpt, status, diagnostic, original_headers):
+    """An RFC 3464 DSN as a remote MTA sends it days later (RFC 6522 multipart/report)."""
+    return ("From: MAILER-DAEMON@mx.far.test\r\nTo: postmaster\r\nSubject: Undelivered Mail\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status;\r\n"
+            "\tboundary=\"b0undary\"\r\n\r\nThis is a MIME report.\r\n\r\n"
+            "--b0undary\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n"
+            "--b0undary\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; mx.far.test\r\n\r\n"
+            "Final-Recipient: rfc822; %s\r\nAction: failed\r\nStatus: %s\r\n"
+            "Remote-MTA: dns; inbox.far.test\r\nDiagnostic-Code: smtp; %s\r\n\r\n"
+            "--b0undary\r\nContent-Type: text/rfc822-headers\r\n\r\n%s\r\n"
+            "--b0undary--\r\n" % (rcpt, status, diagnostic, original_headers)).encode()
+
+
+def arf(rcpt, message_id):
+    """An RFC 5965 abuse report as a mailbox provider's feedback loop sends it."""
+    return ("From: fbl@provider.test\r\nTo: fbl@mailwerk.test\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=feedback-report; boundary=\"arf\"\r\n\r\n"
+            "--arf\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n"
+            "--arf\r\nContent-Type: message/feedback-report\r\n\r\n"
+            "Feedback-Type: abuse\r\nUser-Agent: ProviderFBL/1.0\r\nVersion: 1\r\n"
+            "Original-Rcpt-To: <%s>\r\n\r\n"
+            "--arf\r\nContent-Type: message/rfc822\r\n\r\n"
+            "From: demo@mailwerk.test\r\nTo: %s\r\nMessage-ID: <%s>\r\nSubject: hi\r\n\r\nbody\r\n"
+            "--arf--\r\n" % (rcpt, rcpt, message_id)).encode()
+
+
+def smtp_in(server, rcpt, data):
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=20) as c:
+        c.sendmail("MAILER-DAEMON@mx.far.test" if b"delivery-status" in data else "fbl@provider.test", [rcpt], data)
+
+
+def test_async_dsn_becomes_a_bounce_and_arf_a_complaint(dns_server, mtas, servers):
+    port = free_port_on("127.0.0.2")
+    mx(dns_server, "far.test", "127.0.0.2")
+    mtas.start("127.0.0.2", port)
+    api = start(servers, dns_server, port, **{"api.complaint_address": "fbl@mailwerk.test"})
+    id = api.send(to=["alice@far.test", "carol@far.test"], subject="late bounce", text="x")
+    e = api.wait_event(id, "delivered")
+    # days later: the far side's inbox refuses alice, and says so to the return path
+    smtp_in(api.server, "bounces+%s@bounces.mailwerk.test" % id,
+            dsn("alice@far.test", "5.1.1", "550 5.1.1 mailbox gone", "Message-ID: <%s>" % e["message_id"]))
+    e = api.wait_event(id, "bounced")
+    by = {r["email"]: r for r in e["recipients"]}
+    last = by["alice@far.test"]["events"][-1]
+    assert last["type"] == "bounced" and last["bounce"]["type"] == "Permanent", last
+    assert last["bounce"]["subType"] == "NoEmail" and last["mx"] == "inbox.far.test"
+    assert "mailbox gone" in last["reply"]
+    assert by["carol@far.test"]["state"] == "delivered"
+    # carol complains through her provider's feedback loop
+    smtp_in(api.server, "fbl@mailwerk.test", arf("carol@far.test", e["message_id"]))
+    e = api.wait_event(id, "complained")
+    assert {r["email"]: r["state"] for r in e["recipients"]} == {"alice@far.test": "bounced",
+                                                                  "carol@far.test": "complained"}
+    (lst,) = api.sdk(("suppressions.list",))
+    assert sorted((x["email"], x["origin"]) for x in lst["data"]["data"]) == \
+        [("alice@far.test", "bounce"), ("carol@far.test", "complaint")]
+    # an auto-reply to the return path is taken and changes nothing
+    smtp_in(api.server, "bounces+%s@bounces.mailwerk.test" % id,
+            b"From: alice@far.test\r\nSubject: Out of office\r\n\r\nBack on Monday.\r\n")
+    assert api.email(id)["last_event"] == "complained"
+    # a made-up id: taken, nothing recorded; a return path of a domain not ours: refused
+    smtp_in(api.server, "bounces+00000000-0000-4000-8000-000000000000@bounces.mailwerk.test",
+            dsn("x@far.test", "5.1.1", "550 no", ""))
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", api.server.smtp_port, timeout=20) as c:
+        c.ehlo("far.test")
+        c.mail("MAILER-DAEMON@mx.far.test")
+        code, _ = c.rcpt("bounces+%s@bounces.other.test" % id)
+        assert code == 554
+        # reports travel alone
+        assert c.rcpt("bounces+%s@bounces.mailwerk.test" % id)[0] == 250
+        assert c.rcpt("demo@mailwerk.test")[0] == 452
