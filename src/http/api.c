@@ -190,6 +190,7 @@ static void http_health(struct http_call *c)
 
 static const struct http_route http_routes[] = {
 	{HTTP_METHOD_GET, "/healthz", HTTP_AUTH_NONE, http_health},
+	{HTTP_METHOD_GET, "/openapi.json", HTTP_AUTH_NONE, http_openapi},
 	{HTTP_METHOD_POST, "/emails", HTTP_AUTH_SEND, http_emails_send},
 	{HTTP_METHOD_GET, "/emails", HTTP_AUTH_FULL, http_emails_list},
 	{HTTP_METHOD_POST, "/emails/batch", HTTP_AUTH_SEND, http_emails_batch},

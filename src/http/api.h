@@ -84,5 +84,6 @@ void http_suppressions_get(struct http_call *c);
 void http_suppressions_remove(struct http_call *c);
 void http_suppressions_batch_add(struct http_call *c);
 void http_suppressions_batch_remove(struct http_call *c);
+void http_openapi(struct http_call *c);
 
 #endif
