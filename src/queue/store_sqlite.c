@@ -22,7 +22,6 @@
 #include "db/db.h"
 #include "events/events.h"
 #include "events/suppressions.h"
-#include "events/webhooks_store.h"
 #include "queue/spool.h"
 #include "util/loopq.h"
 
@@ -130,7 +129,6 @@ static const char *const queue_schema_steps[] = {
 	events_schema_sql, /* version 5: records and events of tracked messages (events.h) */
 	queue_schema_v6_sql,
 	suppressions_schema_sql, /* the suppression list (suppressions.h) */
-	webhooks_schema_sql, /* the webhooks and their outbox (webhooks_store.h) */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
