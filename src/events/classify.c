@@ -35,11 +35,13 @@ static bool status_parse(const char *s, int *cls_r, int *subj_r, int *det_r)
 	int v[3] = {0, 0, 0};
 	for (int part = 0; part < 3; part++) {
 		int digits = 0;
-		while (*s >= '0' && *s <= '9' && digits < 4) {
+		/* RFC 3463 §3.1: the class is one digit; subject and detail 1-3 */
+		int max = part == 0 ? 1 : 3;
+		while (*s >= '0' && *s <= '9' && digits <= max) {
 			v[part] = v[part] * 10 + (*s++ - '0');
 			digits++;
 		}
-		if (digits == 0 || digits > 3)
+		if (digits == 0 || digits > max)
 			return false;
 		if (part < 2 && *s++ != '.')
 			return false;

@@ -427,7 +427,9 @@ int events_email_event(struct db *db, const char *email_id, enum email_event_typ
 {
 	int rc = event_insert(db, email_id, -1, type, at_ms, NULL);
 	sqlite3_stmt *st;
-	if (rc == SQLITE_OK && (rc = prepare(db, "UPDATE email_rcpts SET state = ?2 WHERE email_id = ?1", &st)) == SQLITE_OK) {
+	/* only recipients still waiting change: one that was suppressed stays so */
+	if (rc == SQLITE_OK && (rc = prepare(db, "UPDATE email_rcpts SET state = ?2 WHERE email_id = ?1"
+						 " AND state IN (0, 1)", &st)) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, email_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, type);
 		rc = step_done(st);

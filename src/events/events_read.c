@@ -119,6 +119,9 @@ static int rcpts_read(struct db *db, struct email_view *v)
 			if (idx >= 0 && (size_t)idx != i)
 				continue;
 			struct email_rcpt_view *rv = &v->rcpts[i];
+			/* a suppressed recipient was never queued: the message's own events are not its */
+			if (idx < 0 && rv->event_count > 0 && rv->events[0].type == EMAIL_EVENT_SUPPRESSED)
+				continue;
 			struct email_event *g = realloc(rv->events, (rv->event_count + 1) * sizeof(*g));
 			if (g == NULL) {
 				oom = true;
@@ -158,6 +161,8 @@ int events_email_get(struct db *db, const char *id, bool full, struct email_view
 int events_email_list(struct db *db, unsigned limit, const char *after, const char *before, struct email_view **v_r,
 		      size_t *count_r, bool *has_more_r)
 {
+	if (limit > 1000)
+		limit = 1000; /* the callers ask for at most 100; the arithmetic below stays small */
 	*v_r = NULL, *count_r = 0, *has_more_r = false;
 	const char *cursor = after != NULL ? after : before;
 	int64_t cursor_row = 0;

@@ -152,6 +152,8 @@ int suppression_remove(struct db *db, const char *id_or_email)
 int suppression_list(struct db *db, unsigned limit, const char *after, const char *before, int origin,
 		     struct suppression **s_r, size_t *count_r, bool *has_more_r)
 {
+	if (limit > 1000)
+		limit = 1000; /* the callers ask for at most 100; the arithmetic below stays small */
 	*s_r = NULL, *count_r = 0, *has_more_r = false;
 	const char *cursor = after != NULL ? after : before;
 	int64_t row = 0;

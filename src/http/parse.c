@@ -209,6 +209,19 @@ static bool list_has(const char *v, size_t vlen, const char *want)
 	return false;
 }
 
+/* Whether the last element of the list v is token want. */
+static bool list_last_is(const char *v, size_t vlen, const char *want)
+{
+	size_t end = vlen;
+	while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t' || v[end - 1] == ','))
+		end--;
+	size_t start = end;
+	while (start > 0 && v[start - 1] != ',' && v[start - 1] != ' ' && v[start - 1] != '\t')
+		start--;
+	size_t wlen = strlen(want);
+	return end - start == wlen && strncasecmp(v + start, want, wlen) == 0;
+}
+
 static enum http_parse_error field_apply(struct http_request *r, const char *name, size_t nlen, const char *v,
 					 size_t vlen, const char **error_r)
 {
@@ -221,10 +234,14 @@ static enum http_parse_error field_apply(struct http_request *r, const char *nam
 		r->has_length = true;
 		r->content_length = n;
 	} else if (name_is(name, nlen, "transfer-encoding")) {
-		/* RFC 9112 §6.1: chunked is the last coding; anything else is not ours to decode */
-		if (list_has(v, vlen, "chunked"))
+		/* RFC 9112 §6.1: chunked is the last coding; anything else is not ours to decode, and
+		 * chunked anywhere but last leaves the body's end unknown (§6.3 item 4: 400) */
+		if (list_last_is(v, vlen, "chunked")) {
 			r->chunked = true;
-		else {
+		} else if (list_has(v, vlen, "chunked")) {
+			*error_r = "chunked is not the last transfer coding";
+			return HTTP_PARSE_BAD_REQUEST;
+		} else {
 			*error_r = "unsupported Transfer-Encoding";
 			return HTTP_PARSE_NOT_IMPLEMENTED;
 		}
@@ -236,8 +253,9 @@ static enum http_parse_error field_apply(struct http_request *r, const char *nam
 		}
 		r->has_host = true;
 	} else if (name_is(name, nlen, "connection")) {
+		/* RFC 9112 §9.3: "close" wins, in whatever field or order it comes */
 		if (list_has(v, vlen, "close"))
-			r->keep_alive = false;
+			r->close = true;
 		else if (list_has(v, vlen, "keep-alive") && r->minor == 0)
 			r->keep_alive = true;
 	} else if (name_is(name, nlen, "expect")) {
@@ -302,6 +320,8 @@ enum http_parse_error http_parse_field_line(struct http_request *r, const char *
 
 enum http_parse_error http_parse_head_end(struct http_request *r, const char **error_r)
 {
+	if (r->close)
+		r->keep_alive = false;
 	if (r->minor >= 1 && !r->has_host) {
 		*error_r = "missing Host field";
 		return HTTP_PARSE_BAD_REQUEST;

@@ -53,6 +53,7 @@ struct http_request {
 	char query[HTTP_QUERY_MAX]; /* after '?', "" when none */
 	unsigned minor;             /* HTTP/1.minor */
 	bool keep_alive;            /* after this request's answer, the connection stays open */
+	bool close;                 /* a Connection field said close (settled at the head's end) */
 	bool has_length;
 	uint64_t content_length;
 	bool chunked;
