@@ -164,6 +164,9 @@ static const struct conf_key conf_keys[] = {
 	/* ARF complaint reports (RFC 5965, from mailbox providers' feedback loops) sent to this address
 	 * become complained events; "": none */
 	{"api", "complaint_address", CONF_T_MAILBOX_OPT, OFF(api_complaint_address), "", 0, 0},
+	/* where recipients reach the API from outside, for one-click unsubscribe links, e.g.
+	 * https://mail.example.com; "": this server's host name and its API listener's port */
+	{"api", "public_url", CONF_T_STRING, OFF(api_public_url), "", 0, 0},
 	/* attachments given by URL (path) are refused unless this is on */
 	{"api", "fetch_attachment_urls", CONF_T_BOOL, OFF(api_fetch_attachment_urls), "no", 0, 0},
 	/* webhooks may post to addresses that are not public (loopback, RFC 1918, link-local, CGNAT,
@@ -911,6 +914,7 @@ void conf_free(struct conf *c)
 	free(c->relay_ca_file);
 	free(c->dmarc_report_from);
 	free(c->api_return_path_label);
+	free(c->api_public_url);
 	free(c->api_complaint_address);
 	for (size_t i = 0; i < c->throttle_count; i++)
 		free(c->throttles[i].domain);

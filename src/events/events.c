@@ -53,7 +53,7 @@ const char *email_event_type_str(enum email_event_type t)
 {
 	static const char *const names[EMAIL_EVENT_COUNT] = {
 		"queued", "scheduled", "sent", "delivered", "delivery_delayed", "bounced", "failed", "canceled",
-		"suppressed", "complained",
+		"suppressed", "complained", "unsubscribed",
 	};
 	return (unsigned)t < EMAIL_EVENT_COUNT ? names[t] : "unknown";
 }
@@ -403,7 +403,8 @@ int events_feedback_record(struct db *db, const struct email_feedback *fb, int64
 		struct events_attempt a = {
 			.idx = idx,
 			.type = it->type,
-			.status = it->status[0] ? it->status : NULL,
+			/* a complaint's Feedback-Type goes into its own detail, not into the RFC 3463 status */
+			.status = it->status[0] && it->type != EMAIL_EVENT_COMPLAINED ? it->status : NULL,
 			.reply = it->reply[0] ? it->reply : NULL,
 			.mx = it->mx[0] ? it->mx : NULL,
 			.at_ms = now_ms,
@@ -421,6 +422,21 @@ int events_feedback_record(struct db *db, const struct email_feedback *fb, int64
 		(*matched_r)++;
 	}
 	return SQLITE_OK;
+}
+
+int events_unsubscribed(struct db *db, const char *email_id, const char *domain, const char *addr, int64_t now_ms)
+{
+	struct suppression s;
+	bool existed;
+	int rc = suppression_add(db, domain, addr, SUPPRESSION_UNSUBSCRIBE, email_id, now_ms, &s, &existed);
+	unsigned idx;
+	int found = rc == SQLITE_OK ? feedback_rcpt(db, email_id, addr, &idx) : 0;
+	if (found < 0)
+		return SQLITE_ERROR;
+	if (found == 1)
+		rc = event_insert(db, email_id, (int)idx, EMAIL_EVENT_UNSUBSCRIBED, now_ms,
+				  "{\"unsubscribe\":{\"method\":\"one-click\"}}");
+	return rc;
 }
 
 int events_email_event(struct db *db, const char *email_id, enum email_event_type type, int64_t at_ms)

@@ -30,6 +30,7 @@ enum email_event_type {
 	EMAIL_EVENT_CANCELED,
 	EMAIL_EVENT_SUPPRESSED,
 	EMAIL_EVENT_COMPLAINED,
+	EMAIL_EVENT_UNSUBSCRIBED, /* mailwerk's: RFC 8058 one-click; neither state nor last_event */
 	EMAIL_EVENT_COUNT,
 };
 /* Resend's word: "queued", "delivery_delayed", ... */
@@ -107,6 +108,10 @@ struct email_feedback {
 /* Records each item as an event of the email's recipient (with the suppression a hard bounce or a
  * complaint brings); an unknown email or recipient is skipped. *matched_r: events recorded. */
 int events_feedback_record(struct db *db, const struct email_feedback *fb, int64_t now_ms, unsigned *matched_r);
+
+/* A one-click unsubscribe of addr from mail of domain: the suppression (origin unsubscribe) and,
+ * when email_id is known and had addr, an unsubscribed event. Inside the caller's transaction. */
+int events_unsubscribed(struct db *db, const char *email_id, const char *domain, const char *addr, int64_t now_ms);
 
 /* A message-level event (canceled) for every recipient still pending; SQLITE_OK. */
 int events_email_event(struct db *db, const char *email_id, enum email_event_type type, int64_t at_ms);

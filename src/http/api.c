@@ -55,6 +55,13 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 		free(a);
 		return -1;
 	}
+	if (http_unsubscribe_secret_load(srv->conf->data_dir, a->unsubscribe_secret, error, error_size) != 0) {
+		api_keys_close(a->keys);
+		queue_close(a->reader);
+		pthread_mutex_destroy(&a->reader_mu);
+		free(a);
+		return -1;
+	}
 	srv->http_api = a;
 	return 0;
 }
@@ -191,6 +198,8 @@ static void http_health(struct http_call *c)
 static const struct http_route http_routes[] = {
 	{HTTP_METHOD_GET, "/healthz", HTTP_AUTH_NONE, http_health},
 	{HTTP_METHOD_GET, "/openapi.json", HTTP_AUTH_NONE, http_openapi},
+	{HTTP_METHOD_POST, "/unsubscribe/*", HTTP_AUTH_NONE, http_unsubscribe_post},
+	{HTTP_METHOD_GET, "/unsubscribe/*", HTTP_AUTH_NONE, http_unsubscribe_get},
 	{HTTP_METHOD_POST, "/emails", HTTP_AUTH_SEND, http_emails_send},
 	{HTTP_METHOD_GET, "/emails", HTTP_AUTH_FULL, http_emails_list},
 	{HTTP_METHOD_POST, "/emails/batch", HTTP_AUTH_SEND, http_emails_batch},

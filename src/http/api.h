@@ -37,6 +37,7 @@ struct http_api {
 	struct http_rate *rates;
 	size_t rate_count;
 	struct http_inflight *inflight; /* Idempotency-Keys whose first request is still running */
+	unsigned char unsubscribe_secret[32]; /* signs one-click unsubscribe URLs (unsubscribe.c) */
 };
 
 /* What a handler is called with. */
@@ -44,7 +45,8 @@ struct http_call {
 	struct http_session *s;
 	struct http_api *api;
 	struct api_key key;                 /* the caller (zeroed for routes without authentication) */
-	char param[API_KEY_ID_LEN * 2 + 1]; /* the decoded {id} of the path, "" when none */
+	char param[832];                    /* the decoded {id} of the path (an unsubscribe token is the
+					     * longest), "" when none */
 };
 
 /* Builds the API's state into srv->http_api: the protocol's init hook (server.h). 0, or -1 with a
@@ -85,5 +87,13 @@ void http_suppressions_remove(struct http_call *c);
 void http_suppressions_batch_add(struct http_call *c);
 void http_suppressions_batch_remove(struct http_call *c);
 void http_openapi(struct http_call *c);
+void http_unsubscribe_post(struct http_call *c);
+void http_unsubscribe_get(struct http_call *c);
+
+/* unsubscribe.c: the key in DATA_DIR/unsubscribe.key (made on first use), and the URL of target. */
+struct unsubscribe_target;
+int http_unsubscribe_secret_load(const char *data_dir, unsigned char secret[32], char *error, size_t error_size);
+bool http_unsubscribe_url(const struct http_api *a, const struct conf *c, const struct unsubscribe_target *t, char *out,
+			  size_t size);
 
 #endif

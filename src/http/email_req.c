@@ -1179,6 +1179,23 @@ static enum email_req_error email_req_schedule(struct email_req_ctx *c, const js
 	return EMAIL_REQ_OK;
 }
 
+/* mailwerk's own: RFC 8058 one-click unsubscribe for this message. The URL names its one
+ * recipient, so the message must have exactly one (bulk mail goes out one message per person). */
+static enum email_req_error email_req_unsubscribe(struct email_req_ctx *c, const json_t *obj, struct email_req *r)
+{
+	const json_t *v = email_req_field(obj, "one_click_unsubscribe");
+	if (v == NULL)
+		return EMAIL_REQ_OK;
+	if (!json_is_boolean(v))
+		return email_req_fail(c, EMAIL_REQ_VALIDATION, "The `one_click_unsubscribe` field must be a boolean.");
+	if (json_is_true(v) && r->to_count + r->cc_count + r->bcc_count != 1)
+		return email_req_fail(c, EMAIL_REQ_VALIDATION,
+				      "The `one_click_unsubscribe` field needs exactly one recipient: its link unsubscribes "
+				      "that address.");
+	r->one_click_unsubscribe = json_is_true(v);
+	return EMAIL_REQ_OK;
+}
+
 /* ---- the request ---- */
 
 enum email_req_error email_req_parse(const json_t *obj, const struct email_req_limits *lim,
@@ -1210,7 +1227,8 @@ enum email_req_error email_req_parse(const json_t *obj, const struct email_req_l
 	    (e = email_req_headers(&c, obj, r)) == EMAIL_REQ_OK &&
 	    (e = email_req_attachments(&c, obj, r)) == EMAIL_REQ_OK &&
 	    (e = email_req_tags(&c, obj, r)) == EMAIL_REQ_OK &&
-	    (e = email_req_schedule(&c, obj, r)) == EMAIL_REQ_OK) {
+	    (e = email_req_schedule(&c, obj, r)) == EMAIL_REQ_OK &&
+	    (e = email_req_unsubscribe(&c, obj, r)) == EMAIL_REQ_OK) {
 		*req_r = r;
 		return EMAIL_REQ_OK;
 	}

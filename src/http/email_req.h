@@ -61,6 +61,7 @@ struct email_req {
 	struct email_tag *tags;
 	size_t tag_count;
 	int64_t scheduled_at; /* unix seconds; 0 when not scheduled */
+	bool one_click_unsubscribe; /* mailwerk's one_click_unsubscribe: RFC 8058 List-Unsubscribe */
 };
 
 /* Resend's error names (its RESEND_ERROR_CODE_KEY) that a request's content can cause. */

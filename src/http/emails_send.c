@@ -20,6 +20,7 @@
 #include "http/email_req.h"
 #include "http/json.h"
 #include "http/session.h"
+#include "http/unsubscribe_token.h"
 #include "keys/dkim_store.h"
 #include "mailbox/users.h"
 #include "queue/queue.h"
@@ -223,6 +224,21 @@ static void item_build(struct send_job *j, struct send_item *it)
 	char email_id[EMAIL_ID_LEN + 1];
 	email_id_new(email_id);
 	o.message_id_local = email_id;
+	/* RFC 8058: List-Unsubscribe with our signed URL and List-Unsubscribe-Post, both signed by DKIM
+	 * below with the rest of the header (the signer covers them: RFC 8058 §4 requires it) */
+	char unsub_url[1400];
+	if (r->one_click_unsubscribe) {
+		const struct email_mailbox *only = r->to_count ? &r->to[0] : r->cc_count ? &r->cc[0] : &r->bcc[0];
+		struct unsubscribe_target t;
+		snprintf(t.email_id, sizeof(t.email_id), "%s", email_id);
+		snprintf(t.domain, sizeof(t.domain), "%s", it->domain);
+		snprintf(t.addr, sizeof(t.addr), "%s", only->addr.text);
+		if (!http_unsubscribe_url(j->api, j->conf, &t, unsub_url, sizeof(unsub_url))) {
+			item_fail(it, 422, "validation_error", "%s", "The unsubscribe link for this recipient is too long.");
+			return;
+		}
+		o.list_unsubscribe_url = unsub_url;
+	}
 	size_t len;
 	char *data = compose_message(r, &o, &len, &message_id, err, sizeof(err));
 	if (data == NULL) {
