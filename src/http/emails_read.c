@@ -205,7 +205,7 @@ static struct read_job *read_job_new(struct http_call *c, enum read_kind kind)
 	j->api = c->api;
 	j->session_id = c->s->conn.id;
 	j->kind = kind;
-	snprintf(j->id, sizeof(j->id), "%s", c->param);
+	snprintf(j->id, sizeof(j->id), "%.*s", (int)sizeof(j->id) - 1, c->param); /* longer is no id of ours */
 	return j;
 }
 

@@ -158,6 +158,12 @@ static void http_date(char *buf, size_t size)
 
 void http_respond_text(struct http_session *s, unsigned status, const char *body, size_t len, const char *extra)
 {
+	http_respond_body(s, status, "application/json", body, len, extra);
+}
+
+void http_respond_body(struct http_session *s, unsigned status, const char *content_type, const char *body, size_t len,
+		       const char *extra)
+{
 	if (s->ls.closing)
 		return;
 	struct evbuffer *out = line_session_out(&s->ls);
@@ -165,11 +171,12 @@ void http_respond_text(struct http_session *s, unsigned status, const char *body
 	bool keep = s->req.keep_alive && s->state == HTTP_STATE_HANDLING && !s->srv->stopping;
 	char date[40];
 	http_date(date, sizeof(date));
+	bool typed = body != NULL && content_type != NULL;
 	evbuffer_add_printf(out,
-			    "HTTP/1.1 %u %s\r\nDate: %s\r\nServer: mailwerk\r\nContent-Length: %zu\r\n%s%s%s\r\n",
-			    status, http_status_text(status), date, body != NULL ? len : 0,
-			    body != NULL ? "Content-Type: application/json\r\n" : "",
-			    keep ? "" : "Connection: close\r\n", extra != NULL ? extra : "");
+			    "HTTP/1.1 %u %s\r\nDate: %s\r\nServer: mailwerk\r\nContent-Length: %zu\r\n%s%s%s%s%s\r\n",
+			    status, http_status_text(status), date, body != NULL ? len : 0, typed ? "Content-Type: " : "",
+			    typed ? content_type : "", typed ? "\r\n" : "", keep ? "" : "Connection: close\r\n",
+			    extra != NULL ? extra : "");
 	if (body != NULL && len > 0)
 		evbuffer_add(out, body, len);
 

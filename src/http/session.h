@@ -50,6 +50,9 @@ struct http_session *http_session_find(struct server *srv, uint64_t id);
 void http_respond_json(struct http_session *s, unsigned status, json_t *body, const char *extra);
 /* The same with a body already serialized (application/json). */
 void http_respond_text(struct http_session *s, unsigned status, const char *body, size_t len, const char *extra);
+/* The same with another Content-Type (a field value, e.g. "text/plain; version=0.0.4"). */
+void http_respond_body(struct http_session *s, unsigned status, const char *content_type, const char *body, size_t len,
+		       const char *extra);
 /* Resend's error shape: {"statusCode": status, "name": name, "message": message}. */
 void http_respond_error(struct http_session *s, unsigned status, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

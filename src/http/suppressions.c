@@ -189,7 +189,7 @@ static struct supp_job *supp_job_new(struct http_call *c, enum supp_kind kind)
 	j->session_id = c->s->conn.id;
 	j->kind = kind;
 	j->origin = -1;
-	snprintf(j->param, sizeof(j->param), "%s", c->param);
+	snprintf(j->param, sizeof(j->param), "%.*s", (int)sizeof(j->param) - 1, c->param);
 	return j;
 }
 
