@@ -1058,7 +1058,7 @@ static void test_event_names(void **state)
 {
 	(void)state;
 	static const char *const names[] = {"queued", "scheduled", "sent", "delivered", "delivery_delayed",
-					    "bounced", "failed", "canceled", "suppressed", "complained"};
+					    "bounced", "failed", "canceled", "suppressed", "complained", "unsubscribed"};
 	for (int i = 0; i < EMAIL_EVENT_COUNT; i++)
 		assert_string_equal(email_event_type_str((enum email_event_type)i), names[i]);
 	assert_string_equal(email_event_type_str(EMAIL_EVENT_COUNT), "unknown");
