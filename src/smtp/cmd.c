@@ -19,6 +19,7 @@
 #include "smtp/checks.h"
 #include "smtp/message.h"
 #include "smtp/feedback.h"
+#include "smtp/track.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
 #include "util/budget.h"
@@ -871,6 +872,10 @@ void smtp_cmd_data_end(struct smtp_session *s)
 		smtp_feedback_finish(s, m);
 		return;
 	}
+	/* authenticated mail is followed like API mail: a record and per-recipient events (events.h);
+	 * without one (no memory) it still goes, untracked */
+	if (s->auth_user[0] != '\0')
+		m->track = smtp_track_record(m);
 	if (check && (s->checks = smtp_checks_start(s->srv, &in, checks_done, s)) != NULL)
 		return;
 	if (s->auth_user[0] != '\0' && s->conf->dkim_sign && msg_sign(s, m))

@@ -190,3 +190,26 @@ def test_idempotency_key_through_the_sdk(api):
     assert c["error"]["statusCode"] == 409 and c["error"]["name"] == "invalid_idempotent_request", c
     subjects = [e["subject"] for e in api.sdk(("emails.list", {"limit": 100}))[0]["data"]["data"]]
     assert subjects.count("idem") == 1
+
+
+def test_authenticated_submission_is_tracked_too(api):
+    import smtplib
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    msg = ("From: Demo <%s>\r\nTo: %s\r\nSubject: =?utf-8?q?=C3=BCber_SMTP?=\r\nMessage-ID: <smtp-1@client.test>\r\n"
+           "\r\nsent by submission\r\n" % (SENDER, SENDER)).encode()
+    with smtplib.SMTP_SSL("127.0.0.1", api.server.submissions_port, context=ctx, timeout=20) as c:
+        c.login(api.server.user, api.server.password)
+        c.sendmail(SENDER, [SENDER], msg)
+    found = None
+    for _ in range(100):
+        (lst,) = api.sdk(("emails.list", {"limit": 10}))
+        found = [e for e in lst["data"]["data"] if e["message_id"] == "smtp-1@client.test"]
+        if found:
+            break
+    assert found, lst
+    e = api.wait_event(found[0]["id"], "delivered")
+    assert e["subject"] == "über SMTP" and e["from"] == "Demo <%s>" % SENDER and e["to"] == [SENDER]
+    assert [x["type"] for x in e["recipients"][0]["events"]] == ["queued", "sent", "delivered"]
