@@ -454,3 +454,38 @@ int events_email_event(struct db *db, const char *email_id, enum email_event_typ
 		rc = state_set(db, email_id, -1, type);
 	return rc;
 }
+
+/* the records a prune takes: old enough, their message no longer queued */
+#define PRUNE_SET "SELECT id FROM emails WHERE created_at < ?1 AND queue_id NOT IN (SELECT id FROM messages) LIMIT ?2"
+
+int events_prune(struct db *db, int64_t before_ms, int64_t now_ms, unsigned max, unsigned *pruned_r)
+{
+	static const char *const sql[] = {
+		"DELETE FROM events WHERE email_id IN (" PRUNE_SET ")",
+		"DELETE FROM email_rcpts WHERE email_id IN (" PRUNE_SET ")",
+		"DELETE FROM emails WHERE id IN (" PRUNE_SET ")",
+	};
+	*pruned_r = 0;
+	sqlite3 *sq = db_sqlite(db);
+	int rc = sqlite3_exec(sq, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *st;
+		if ((rc = prepare(db, sql[i], &st)) != SQLITE_OK)
+			break;
+		sqlite3_bind_int64(st, 1, before_ms);
+		sqlite3_bind_int(st, 2, (int)max);
+		rc = step_done(st);
+		if (rc == SQLITE_OK && i == 2)
+			*pruned_r = (unsigned)sqlite3_changes(sq);
+	}
+	sqlite3_stmt *st;
+	if (rc == SQLITE_OK && (rc = prepare(db, "DELETE FROM idempotency WHERE created_at < ?1", &st)) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, now_ms - (int64_t)24 * 3600 * 1000);
+		rc = step_done(st);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(sq, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK && !sqlite3_get_autocommit(sq))
+		sqlite3_exec(sq, "ROLLBACK", NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : -1;
+}

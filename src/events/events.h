@@ -116,6 +116,11 @@ int events_unsubscribed(struct db *db, const char *email_id, const char *domain,
 /* A message-level event (canceled) for every recipient still pending; SQLITE_OK. */
 int events_email_event(struct db *db, const char *email_id, enum email_event_type type, int64_t at_ms);
 
+/* Removes the records (with their recipients and events) created before before_ms whose message
+ * has left the queue, at most max of them, and idempotency keys older than 24 hours before now_ms;
+ * one transaction. *pruned_r: records removed. 0, or -1 on a database error. */
+int events_prune(struct db *db, int64_t before_ms, int64_t now_ms, unsigned max, unsigned *pruned_r);
+
 /* ---- readers ---- */
 
 struct email_event {

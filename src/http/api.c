@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "conf/conf.h"
+#include "http/retention.h"
 #include "http/session.h"
 #include "queue/queue.h"
 #include "server/server.h"
@@ -55,7 +56,9 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 		free(a);
 		return -1;
 	}
-	if (http_unsubscribe_secret_load(srv->conf->data_dir, a->unsubscribe_secret, error, error_size) != 0) {
+	if (http_unsubscribe_secret_load(srv->conf->data_dir, a->unsubscribe_secret, error, error_size) != 0 ||
+	    http_retention_start(srv, a) != 0) {
+		http_retention_stop(a);
 		api_keys_close(a->keys);
 		queue_close(a->reader);
 		pthread_mutex_destroy(&a->reader_mu);
@@ -71,6 +74,7 @@ void http_api_deinit(struct server *srv)
 	struct http_api *a = srv->http_api;
 	if (a == NULL)
 		return;
+	http_retention_stop(a);
 	char err[256];
 	if (api_keys_flush_usage(a->keys, err, sizeof(err)) != 0)
 		log_warn("event=api_keys_flush_failed error=\"%s\"", err);

@@ -38,6 +38,7 @@ struct http_api {
 	size_t rate_count;
 	struct http_inflight *inflight; /* Idempotency-Keys whose first request is still running */
 	unsigned char unsubscribe_secret[32]; /* signs one-click unsubscribe URLs (unsubscribe.c) */
+	struct event *retention_timer;        /* prunes old records (retention.c) */
 };
 
 /* What a handler is called with. */

@@ -1075,6 +1075,42 @@ static void test_event_names(void **state)
 		assert_non_null(strchr("0123456789abcdef-", a[i]));
 }
 
+/* [api] retention: old records go once their message has left the queue, in bounded batches */
+static void test_prune(void **state)
+{
+	struct test_ctx *t = *state;
+	int64_t now = now_ms();
+	const char *rcpts[] = {"a@x.test"};
+	char queued_id[EMAIL_ID_LEN + 1] = "";
+	for (int i = 0; i < 5; i++) {
+		struct email_record *r = rec_new("Demo <demo@mailwerk.test>", 0);
+		r->created_at = now - 1000;
+		char qid[32];
+		snprintf(qid, sizeof(qid), "0000000000000000000%d", i);
+		insert(t, qid, r, rcpts, 1, now - 1000);
+		if (i == 4) /* this one's message is still queued */
+			snprintf(queued_id, sizeof(queued_id), "%s", r->id);
+		email_record_free(r);
+	}
+	exec_sql(t, "INSERT INTO messages(id, sender, arrival, size, data) VALUES('00000000000000000004', '', 0, 0, '')");
+	exec_sql(t, "INSERT INTO idempotency(api_key_id, key, body_hash, response, created_at)"
+		    " VALUES('k', 'old', x'00', '{}', 0), ('k', 'new', x'00', '{}', 9000000000000)");
+	unsigned n = 0;
+	assert_int_equal(events_prune(t->db, now - 5000, now, 10, &n), 0); /* none old enough */
+	assert_int_equal(n, 0);
+	assert_int_equal(events_prune(t->db, now, now, 3, &n), 0); /* a batch of 3 */
+	assert_int_equal(n, 3);
+	assert_int_equal(events_prune(t->db, now, now, 3, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(count(t, "SELECT count(*) FROM emails"), 1);
+	assert_int_equal(count(t, "SELECT count(*) FROM email_rcpts"), 1);
+	assert_int_equal(count(t, "SELECT count(*) FROM events WHERE email_id NOT IN (SELECT id FROM emails)"), 0);
+	struct email_view v;
+	view_get(t, queued_id, false, &v);
+	email_view_free(&v);
+	assert_int_equal(count(t, "SELECT count(*) FROM idempotency"), 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
 
 int main(void)
@@ -1098,6 +1134,7 @@ int main(void)
 		T(test_cancel_not_scheduled),
 		T(test_bug_cancel_overwrites_suppressed),
 		cmocka_unit_test(test_event_names),
+		T(test_prune),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
