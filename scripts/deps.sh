@@ -20,9 +20,10 @@ packages=(
   iproute2 util-linux
   # benchmark peer (smtp-source, smtp-sink, a Postfix to compare with)
   postfix
-  # the HTTP API: MIME composition (GMime 3), and for its tests the OpenAPI document's validator and
-  # the Prometheus text parser; wrk drives bench/api.sh
-  libgmime-3.0-dev python3-jsonschema python3-prometheus-client wrk
+  # the HTTP API: MIME composition (GMime 3), the webhooks' HTTP client (libcurl multi, DESIGN.md
+  # §2), and for its tests the OpenAPI document's validator and the Prometheus text parser; wrk
+  # drives bench/api.sh
+  libgmime-3.0-dev libcurl4-openssl-dev python3-jsonschema python3-prometheus-client wrk
 )
 # `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer, and the
 # checks bench/checks.sh runs in its Postfix peer: OpenDKIM and OpenDMARC (milters) and

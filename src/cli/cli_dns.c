@@ -41,7 +41,7 @@ int cli_dns_open(struct cli_dns *d, const char *conf_path, const char *resolver,
 		cli_dns_close(d);
 		return -1;
 	}
-	if ((d->dns = dns_new(d->base, resolver, trust_anchor, err, sizeof(err))) == NULL) {
+	if ((d->dns = dns_new(d->base, resolver, trust_anchor, NULL, err, sizeof(err))) == NULL) {
 		cli_error("%s", err);
 		cli_dns_close(d);
 		return -1;

@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "net/dns.h"
 #include "util/loopq.h"
+#include "util/metrics.h"
 
 /* How long a connection waits, parked, for the next message to its destination (Postfix's
  * connection cache keeps them 2 s too). */
@@ -56,6 +57,7 @@ struct pool_conn {
 	struct mx_result *mx;
 	size_t host_i, addr_i;
 	bool plain;  /* this address again, without TLS: the handshake failed (opportunistic TLS only) */
+	bool fresh;  /* the client was started for a new connection, whose first result is to come */
 	struct pool_conn *park_next; /* in dest->parked while client is parked */
 	bool parked;
 	struct delivery_client *client;
@@ -72,6 +74,7 @@ struct delivery_pool {
 	struct event_base *base;
 	struct loopq *inbox;
 	struct pool_settings *set; /* for connections started from now on */
+	struct metrics *metrics;   /* NULL: not counted */
 	bool closing;
 	delivery_pool_done_fn *done;
 	void *done_arg;
@@ -246,6 +249,12 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 	struct remote_job *j = c->job;
 	c->client = NULL;
 
+	/* the first result of a connection says whether TLS came up on it (a failed connect or
+	 * handshake counts as without); later messages on the same connection are not new ones */
+	if (c->fresh) {
+		metrics_outbound_count(p->metrics, r->tls);
+		c->fresh = false;
+	}
 	if (r->tls) {
 		snprintf(j->tls, sizeof(j->tls), "%s", r->tls_version);
 		snprintf(j->cipher, sizeof(j->cipher), "%s", r->tls_cipher);
@@ -422,7 +431,9 @@ static void pool_conn_try(struct pool_conn *c)
 		return;
 	}
 	pool_client_job(c, &cj);
+	c->fresh = true; /* before the start: its result must find it set, however soon it comes */
 	if ((c->client = delivery_client_start(&cj, err, sizeof(err))) == NULL) {
+		c->fresh = false; /* no connection was made */
 		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", err);
 		pool_conn_end(c);
 	}
@@ -659,7 +670,8 @@ static struct pool_settings *pool_settings_new(const struct conf *c, struct dns 
 }
 
 struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, struct dns *dns,
-					delivery_pool_done_fn *done, void *arg, char *error_r, size_t error_size)
+					struct metrics *metrics, delivery_pool_done_fn *done, void *arg, char *error_r,
+					size_t error_size)
 {
 	struct delivery_pool *p = calloc(1, sizeof(*p));
 	if (p == NULL) {
@@ -667,6 +679,7 @@ struct delivery_pool *delivery_pool_new(struct event_base *base, const struct co
 		return NULL;
 	}
 	p->base = base;
+	p->metrics = metrics;
 	p->done = done;
 	p->done_arg = arg;
 	if ((p->set = pool_settings_new(c, dns, error_r, error_size)) == NULL) {

@@ -19,6 +19,7 @@ struct conf;
 struct dns;
 struct event_base;
 struct delivery_pool;
+struct metrics;
 
 struct remote_rcpt {
 	char *addr;
@@ -56,10 +57,12 @@ void remote_job_free(struct remote_job *j);
 /* Loop thread: the job is finished; the callee owns it. */
 typedef void delivery_pool_done_fn(void *arg, struct remote_job *job);
 
-/* Reads [delivery] and [relay] from c (copied) and resolves with dns (a reference is kept). NULL
- * with a sentence on failure (TLS set-up). */
+/* Reads [delivery] and [relay] from c (copied) and resolves with dns (a reference is kept);
+ * counts its connections into metrics (kept; NULL: not counted). NULL with a sentence on failure
+ * (TLS set-up). */
 struct delivery_pool *delivery_pool_new(struct event_base *base, const struct conf *c, struct dns *dns,
-					delivery_pool_done_fn *done, void *arg, char *error_r, size_t error_size);
+					struct metrics *metrics, delivery_pool_done_fn *done, void *arg, char *error_r,
+					size_t error_size);
 /* After a reload: connections from now on follow c; those in progress finish as they started.
  * -1 with a sentence (nothing changed) when c cannot be applied. */
 int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, struct dns *dns, char *error_r,

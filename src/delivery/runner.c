@@ -19,6 +19,7 @@
 #include "queue/queue.h"
 #include "queue/scheduler.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 /* Local recipients per pass: one results transaction each. */
 #define RUNNER_BATCH 256
@@ -75,6 +76,7 @@ struct delivery_runner {
 	struct queue *queue;
 	struct users *users;
 	struct delivery_pool *pool;
+	struct metrics *metrics; /* NULL: not counted */
 	unsigned jobs;
 	size_t bytes; /* of the messages in those jobs */
 	struct runner_domain *domains;
@@ -93,6 +95,8 @@ static int64_t runner_now_ms(void)
 struct batch {
 	struct queue_rcpt_result *res;
 	size_t n, cap;
+	int64_t *arrivals; /* per result: its message's arrival, for the latency once recorded */
+	size_t caparr;
 	char **strs; /* copies the results point to */
 	size_t nstrs, capstrs;
 	struct queue_msg **add;
@@ -137,16 +141,37 @@ static void batch_free(struct batch *b)
 {
 	batch_reset(b);
 	free(b->res);
+	free(b->arrivals);
 	free(b->strs);
 	free(b->add);
 }
 
-static void batch_commit(struct delivery_runner *d, struct batch *b)
+/* The metrics of a batch that is recorded: an outcome counts once it is in the queue, so a batch
+ * that failed to record (and is tried again) is not counted twice. */
+static void batch_count(struct delivery_runner *d, const struct batch *b, enum metrics_route route)
+{
+	if (d->metrics == NULL)
+		return;
+	double now = (double)runner_now_ms() / 1000;
+	for (size_t i = 0; i < b->n; i++) {
+		enum queue_rcpt_state st = b->res[i].state;
+		enum metrics_outcome o = st == QUEUE_RCPT_DELIVERED ? METRICS_OUTCOME_DELIVERED
+					 : st == QUEUE_RCPT_FAILED  ? METRICS_OUTCOME_FAILED
+								    : METRICS_OUTCOME_DEFERRED;
+		metrics_delivery_count(d->metrics, route, o);
+		if (o == METRICS_OUTCOME_DELIVERED)
+			metrics_observe(d->metrics, METRICS_HIST_DELIVERY_LATENCY, now - (double)b->arrivals[i]);
+	}
+}
+
+static void batch_commit(struct delivery_runner *d, struct batch *b, enum metrics_route route)
 {
 	const char *err;
 	if (b->n > 0 && queue_rcpt_results(d->queue, b->res, b->n, b->add, b->nadd, &err) != RESULT_OK)
 		/* not recorded, so due again: delivered ones go again (at-least-once), nothing is lost */
 		log_error("event=delivery_record_failed error=\"%s\"", err);
+	else
+		batch_count(d, b, route);
 	batch_reset(b);
 }
 
@@ -173,7 +198,8 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 	char (*mta)[DNS_HOST_SIZE + 8] = calloc(n, sizeof(*mta));
 	size_t nf = 0, nd = 0;
 	if (failed == NULL || delayed == NULL || diag == NULL || mta == NULL ||
-	    !batch_grow((void **)&b->res, &b->cap, b->n + n, sizeof(*b->res))) {
+	    !batch_grow((void **)&b->res, &b->cap, b->n + n, sizeof(*b->res)) ||
+	    !batch_grow((void **)&b->arrivals, &b->caparr, b->n + n, sizeof(*b->arrivals))) {
 		/* not recorded: the recipients are due again */
 		for (size_t i = 0; i < n; i++)
 			queue_unclaim(d->queue, o->queue_id, oc[i].idx);
@@ -182,6 +208,7 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 	const char *id = batch_str(b, o->queue_id);
 	for (size_t i = 0; i < n; i++) {
 		const struct outcome *c = &oc[i];
+		b->arrivals[b->n] = o->arrival;
 		struct queue_rcpt_result *r = &b->res[b->n++];
 		*r = (struct queue_rcpt_result){
 			.id = id,
@@ -289,7 +316,7 @@ static size_t runner_local_pass(struct delivery_runner *d, struct batch *b)
 		free(errs);
 		free(data);
 	}
-	batch_commit(d, b);
+	batch_commit(d, b, METRICS_ROUTE_LOCAL);
 	queue_due_free(msgs, count);
 	return handled;
 }
@@ -486,7 +513,7 @@ static size_t runner_remote_results(struct delivery_runner *d, struct batch *b)
 		runner_record(d, b, &o, oc, j->rcpt_count, now);
 		free(oc);
 	}
-	batch_commit(d, b);
+	batch_commit(d, b, METRICS_ROUTE_REMOTE);
 	while (list != NULL) {
 		struct remote_job *next = list->next;
 		struct runner_domain *dom = runner_domain_get(d, list->domain);
@@ -655,8 +682,8 @@ static void runner_free(struct delivery_runner *d)
 	free(d);
 }
 
-struct delivery_runner *delivery_runner_start(const struct conf *c, struct delivery_pool *pool, char *error_r,
-					      size_t error_size)
+struct delivery_runner *delivery_runner_start(const struct conf *c, struct delivery_pool *pool, struct metrics *metrics,
+					      char *error_r, size_t error_size)
 {
 	struct delivery_runner *d = calloc(1, sizeof(*d));
 	const char *err;
@@ -667,6 +694,7 @@ struct delivery_runner *delivery_runner_start(const struct conf *c, struct deliv
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->wake, NULL);
 	d->pool = pool;
+	d->metrics = metrics;
 	d->data_dir = strdup(c->data_dir);
 	d->set = runner_settings_new(c);
 	if (d->data_dir == NULL || d->set == NULL) {

@@ -8,13 +8,15 @@
 #include <stddef.h>
 
 struct conf;
+struct metrics;
 struct delivery_pool;
 struct delivery_runner;
 struct remote_job;
 
-/* Starts the thread. Remote jobs go to pool. NULL with a sentence on failure. */
-struct delivery_runner *delivery_runner_start(const struct conf *c, struct delivery_pool *pool, char *error_r,
-					      size_t error_size);
+/* Starts the thread. Remote jobs go to pool; recorded outcomes are counted into metrics (kept;
+ * NULL: not counted). NULL with a sentence on failure. */
+struct delivery_runner *delivery_runner_start(const struct conf *c, struct delivery_pool *pool, struct metrics *metrics,
+					      char *error_r, size_t error_size);
 /* After a reload: the schedule, limits, rates and names of c apply from the next pass. -1 when
  * out of memory (nothing changed). */
 int delivery_runner_reconfigure(struct delivery_runner *d, const struct conf *c);

@@ -9,11 +9,13 @@
 #include <time.h>
 
 #include "conf/conf.h"
+#include "events/webhook_sender.h"
 #include "http/retention.h"
 #include "http/session.h"
 #include "queue/queue.h"
 #include "server/server.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 int64_t http_now_ms(void)
 {
@@ -35,6 +37,15 @@ void http_time_format(int64_t ms, char *buf, size_t size)
 uint64_t http_api_max_body(const struct conf *c)
 {
 	return c->max_message_size / 3 * 4 + 4 + ((uint64_t)1 << 20);
+}
+
+/* The queue's commit notification (loop thread): a stored message may have a scheduled event for
+ * the webhooks. It can come after deinit (loopq_free), so the API is looked up, not kept. */
+static void http_api_committed(void *arg)
+{
+	struct server *srv = arg;
+	if (srv->http_api != NULL && srv->http_api->webhooks != NULL)
+		webhook_sender_kick(srv->http_api->webhooks);
 }
 
 int http_api_init(struct server *srv, char *error, size_t error_size)
@@ -65,6 +76,16 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 		free(a);
 		return -1;
 	}
+	a->webhooks = webhook_sender_start(srv->base, srv->workers, &srv->conf, error, error_size);
+	if (a->webhooks == NULL) {
+		api_keys_close(a->keys);
+		queue_close(a->reader);
+		pthread_mutex_destroy(&a->reader_mu);
+		free(a);
+		return -1;
+	}
+	/* no free slot only delays a scheduled event until the sender's next tick */
+	queue_commit_subscribe(srv->queue, http_api_committed, srv);
 	srv->http_api = a;
 	return 0;
 }
@@ -75,6 +96,7 @@ void http_api_deinit(struct server *srv)
 	if (a == NULL)
 		return;
 	http_retention_stop(a);
+	webhook_sender_stop(a->webhooks);
 	char err[256];
 	if (api_keys_flush_usage(a->keys, err, sizeof(err)) != 0)
 		log_warn("event=api_keys_flush_failed error=\"%s\"", err);
@@ -204,15 +226,23 @@ static const struct http_route http_routes[] = {
 	{HTTP_METHOD_GET, "/openapi.json", HTTP_AUTH_NONE, http_openapi},
 	{HTTP_METHOD_POST, "/unsubscribe/*", HTTP_AUTH_NONE, http_unsubscribe_post},
 	{HTTP_METHOD_GET, "/unsubscribe/*", HTTP_AUTH_NONE, http_unsubscribe_get},
+	{HTTP_METHOD_GET, "/metrics", HTTP_AUTH_NONE, http_metrics},
 	{HTTP_METHOD_POST, "/emails", HTTP_AUTH_SEND, http_emails_send},
 	{HTTP_METHOD_GET, "/emails", HTTP_AUTH_FULL, http_emails_list},
 	{HTTP_METHOD_POST, "/emails/batch", HTTP_AUTH_SEND, http_emails_batch},
+	{HTTP_METHOD_POST, "/emails/raw", HTTP_AUTH_SEND, http_emails_raw},
 	{HTTP_METHOD_GET, "/emails/*", HTTP_AUTH_FULL, http_emails_get},
 	{HTTP_METHOD_PATCH, "/emails/*", HTTP_AUTH_FULL, http_emails_update},
 	{HTTP_METHOD_POST, "/emails/*/cancel", HTTP_AUTH_FULL, http_emails_cancel},
 	{HTTP_METHOD_POST, "/api-keys", HTTP_AUTH_FULL, http_keys_create},
 	{HTTP_METHOD_GET, "/api-keys", HTTP_AUTH_FULL, http_keys_list},
 	{HTTP_METHOD_DELETE, "/api-keys/*", HTTP_AUTH_FULL, http_keys_delete},
+	{HTTP_METHOD_POST, "/webhooks", HTTP_AUTH_FULL, http_webhooks_create},
+	{HTTP_METHOD_GET, "/webhooks", HTTP_AUTH_FULL, http_webhooks_list},
+	{HTTP_METHOD_GET, "/webhooks/*", HTTP_AUTH_FULL, http_webhooks_get},
+	{HTTP_METHOD_PATCH, "/webhooks/*", HTTP_AUTH_FULL, http_webhooks_update},
+	{HTTP_METHOD_DELETE, "/webhooks/*", HTTP_AUTH_FULL, http_webhooks_delete},
+	{HTTP_METHOD_POST, "/webhooks/*/signing-secret/rotate", HTTP_AUTH_FULL, http_webhooks_rotate},
 	{HTTP_METHOD_POST, "/suppressions", HTTP_AUTH_FULL, http_suppressions_add},
 	{HTTP_METHOD_GET, "/suppressions", HTTP_AUTH_FULL, http_suppressions_list},
 	{HTTP_METHOD_POST, "/suppressions/batch/add", HTTP_AUTH_FULL, http_suppressions_batch_add},
@@ -221,6 +251,19 @@ static const struct http_route http_routes[] = {
 	{HTTP_METHOD_DELETE, "/suppressions/*", HTTP_AUTH_FULL, http_suppressions_remove},
 };
 #define HTTP_ROUTE_COUNT (sizeof(http_routes) / sizeof(http_routes[0]))
+/* each row is an HTTP slot of the metrics, and so is "no route" for each method (http/metrics.c) */
+_Static_assert(HTTP_ROUTE_COUNT + HTTP_METHOD_OTHER + 1 <= METRICS_HTTP_SLOTS, "raise METRICS_HTTP_SLOTS");
+
+size_t http_api_route_count(void)
+{
+	return HTTP_ROUTE_COUNT;
+}
+
+const char *http_api_route_pattern(size_t i, enum http_method *method_r)
+{
+	*method_r = http_routes[i].method;
+	return http_routes[i].pattern;
+}
 
 /* Whether path matches pattern; the "*" segment is decoded into param. -1 when the segment is
  * malformed (400). */
@@ -311,6 +354,7 @@ void http_api_handle(struct http_session *s)
 			snprintf(allow + n, sizeof(allow) - n, "%s%s", n > 0 ? ", " : "", http_method_str(r->method));
 			continue;
 		}
+		s->route = (int)i; /* for the metrics: a refusal by authentication counts for the route */
 		if (r->auth != HTTP_AUTH_NONE && !authenticate(&c, r->auth))
 			return;
 		r->handler(&c);

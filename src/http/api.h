@@ -1,6 +1,6 @@
 /* api.h — the HTTP API behind the listener: its state (keys, the reader of message records,
  * rate-limit buckets, idempotency keys in flight), the route table, authentication and
- * permissions. Resources live one per file (emails_send.c, emails_read.c, keys.c) and answer
+ * permissions. Resources live one per file (emails_send.c, emails_read.c, keys.c, webhooks.c) and answer
  * through session.h. Loop thread, except where a function says otherwise. */
 #ifndef MAILWERK_HTTP_API_H
 #define MAILWERK_HTTP_API_H
@@ -17,6 +17,7 @@ struct conf;
 struct server;
 struct http_session;
 struct queue;
+struct webhook_sender;
 
 struct http_rate {
 	char key_id[API_KEY_ID_LEN + 1];
@@ -39,6 +40,7 @@ struct http_api {
 	struct http_inflight *inflight; /* Idempotency-Keys whose first request is still running */
 	unsigned char unsubscribe_secret[32]; /* signs one-click unsubscribe URLs (unsubscribe.c) */
 	struct event *retention_timer;        /* prunes old records (retention.c) */
+	struct webhook_sender *webhooks; /* posts the webhook outbox; its store serves webhooks.c */
 };
 
 /* What a handler is called with. */
@@ -61,6 +63,10 @@ uint64_t http_api_max_body(const struct conf *c);
 
 /* Serves the request the session has just read whole (state HANDLING). */
 void http_api_handle(struct http_session *s);
+/* The route table, for the metrics' labels: its rows, and row i's pattern ("*" stands for the
+ * {id} segment) and method. */
+size_t http_api_route_count(void);
+const char *http_api_route_pattern(size_t i, enum http_method *method_r);
 
 /* Idempotency keys in flight: true when added (false: the same key is already running). */
 bool http_api_inflight_add(struct http_api *a, const char *key_id, const char *idem_key);
@@ -74,6 +80,7 @@ void http_time_format(int64_t ms, char *buf, size_t size);
 /* The resources' handlers (one file each). */
 void http_emails_send(struct http_call *c);
 void http_emails_batch(struct http_call *c);
+void http_emails_raw(struct http_call *c);
 void http_emails_get(struct http_call *c);
 void http_emails_list(struct http_call *c);
 void http_emails_update(struct http_call *c);
@@ -81,12 +88,12 @@ void http_emails_cancel(struct http_call *c);
 void http_keys_create(struct http_call *c);
 void http_keys_list(struct http_call *c);
 void http_keys_delete(struct http_call *c);
-void http_suppressions_add(struct http_call *c);
-void http_suppressions_list(struct http_call *c);
-void http_suppressions_get(struct http_call *c);
-void http_suppressions_remove(struct http_call *c);
-void http_suppressions_batch_add(struct http_call *c);
-void http_suppressions_batch_remove(struct http_call *c);
+void http_webhooks_create(struct http_call *c);
+void http_webhooks_list(struct http_call *c);
+void http_webhooks_get(struct http_call *c);
+void http_webhooks_update(struct http_call *c);
+void http_webhooks_delete(struct http_call *c);
+void http_webhooks_rotate(struct http_call *c);
 void http_openapi(struct http_call *c);
 void http_unsubscribe_post(struct http_call *c);
 void http_unsubscribe_get(struct http_call *c);
@@ -96,5 +103,12 @@ struct unsubscribe_target;
 int http_unsubscribe_secret_load(const char *data_dir, unsigned char secret[32], char *error, size_t error_size);
 bool http_unsubscribe_url(const struct http_api *a, const struct conf *c, const struct unsubscribe_target *t, char *out,
 			  size_t size);
+void http_metrics(struct http_call *c);
+void http_suppressions_add(struct http_call *c);
+void http_suppressions_list(struct http_call *c);
+void http_suppressions_get(struct http_call *c);
+void http_suppressions_remove(struct http_call *c);
+void http_suppressions_batch_add(struct http_call *c);
+void http_suppressions_batch_remove(struct http_call *c);
 
 #endif

@@ -17,7 +17,9 @@
 #include "events/suppressions.h"
 #include "http/api.h"
 #include "http/compose.h"
+#include "events/record.h"
 #include "http/email_req.h"
+#include "http/emails_raw.h"
 #include "http/json.h"
 #include "http/session.h"
 #include "http/unsubscribe_token.h"
@@ -28,6 +30,7 @@
 #include "util/date.h"
 #include "util/diskspace.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/worker.h"
 
 /* Resend: at most 100 emails in a batch. */
@@ -55,6 +58,7 @@ struct send_job {
 	char client_ip[46];
 	bool tls;
 	bool batch, permissive;
+	bool raw; /* POST /emails/raw */
 	char *body; /* the request's, taken from the session */
 	size_t body_len;
 	char idem_key[HTTP_IDEMPOTENCY_KEY_MAX + 1];
@@ -203,6 +207,9 @@ static char *received_field(const struct send_job *j, const char *queue_id)
 	return s;
 }
 
+static void item_finish(struct send_job *j, struct send_item *it, const char *email_id, const char *from_addr,
+			int64_t not_before);
+
 static void item_build(struct send_job *j, struct send_item *it)
 {
 	struct email_req *r = it->req;
@@ -247,21 +254,10 @@ static void item_build(struct send_job *j, struct send_item *it)
 	}
 	rec = record_new(j, r, email_id, message_id);
 	free(message_id);
-	char *received = received_field(j, m->id);
-	/* VERP: a bounce that comes back later, to this address, names its email (feedback.h) */
-	char return_path[ADDR_TEXT_MAX + 1];
-	if (feedback_return_path(email_id, j->conf->api_return_path_label, it->domain, return_path, sizeof(return_path)))
-		m->sender = strdup(return_path);
-	else
-		m->sender = strdup(r->from.addr.text); /* a domain too long for it: bounces are then lost */
-	m->client_ip = strdup(j->client_ip);
-	m->arrival = j->now_ms / 1000;
-	m->not_before = r->scheduled_at;
-	m->no_dsn = true; /* the application follows the events; a DSN would go to the From address */
 	m->data = data;
 	m->size = len;
 	m->track = rec;
-	bool ok = rec != NULL && received != NULL && m->sender != NULL && m->client_ip != NULL;
+	bool ok = rec != NULL;
 	for (size_t i = 0; ok && i < r->to_count; i++)
 		ok = rcpt_add(m, r->to[i].addr.text);
 	for (size_t i = 0; ok && i < r->cc_count; i++)
@@ -269,6 +265,31 @@ static void item_build(struct send_job *j, struct send_item *it)
 	for (size_t i = 0; ok && i < r->bcc_count; i++)
 		ok = rcpt_add(m, r->bcc[i].addr.text);
 	if (!ok) {
+		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+		return;
+	}
+	item_finish(j, it, email_id, r->from.addr.text, r->scheduled_at);
+}
+
+/* What every API message gets, composed or raw: the VERP return path, our trace field, the DKIM
+ * signature of its From domain. */
+static void item_finish(struct send_job *j, struct send_item *it, const char *email_id, const char *from_addr,
+			int64_t not_before)
+{
+	struct queue_msg *m = it->msg;
+	char err[256];
+	char *received = received_field(j, m->id);
+	/* VERP: a bounce that comes back later, to this address, names its email (feedback.h) */
+	char return_path[ADDR_TEXT_MAX + 1];
+	if (feedback_return_path(email_id, j->conf->api_return_path_label, it->domain, return_path, sizeof(return_path)))
+		m->sender = strdup(return_path);
+	else
+		m->sender = strdup(from_addr); /* a domain too long for it: bounces are then lost */
+	m->client_ip = strdup(j->client_ip);
+	m->arrival = j->now_ms / 1000;
+	m->not_before = not_before;
+	m->no_dsn = true; /* the application follows the events; a DSN would go to the From address */
+	if (received == NULL || m->sender == NULL || m->client_ip == NULL) {
 		free(received);
 		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
 		return;
@@ -354,6 +375,84 @@ static int idempotency_check(struct send_job *j)
 	return 1;
 }
 
+/* POST /emails/raw: the envelope from to/cc/bcc, the message as given (checked, completed). */
+static void item_build_raw(struct send_job *j, struct send_item *it, const json_t *doc)
+{
+	const json_t *raw = json_object_get(doc, "raw");
+	if (!json_is_object(doc) || !json_is_string(raw)) {
+		item_fail(it, 422, "missing_required_field", "%s", "Missing `raw` field: the RFC 5322 message, as a string.");
+		return;
+	}
+	if (json_string_length(raw) > j->conf->max_message_size) {
+		item_fail(it, 422, "validation_error", "The `raw` message is over %llu octets.",
+			  (unsigned long long)j->conf->max_message_size);
+		return;
+	}
+	struct queue_msg *m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+		return;
+	}
+	it->msg = m;
+	queue_id_new(m->id);
+	static const char *const lists[] = {"to", "cc", "bcc"};
+	for (size_t l = 0; l < 3 && it->status == 0; l++) {
+		const json_t *v = json_object_get(doc, lists[l]);
+		if (v == NULL || json_is_null(v))
+			continue;
+		size_t n = json_is_array(v) ? json_array_size(v) : 1;
+		for (size_t i = 0; i < n && it->status == 0; i++) {
+			const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+			struct email_mailbox mb;
+			const char *why;
+			if (!json_is_string(e) || !email_mailbox_parse(json_string_value(e), &mb, &why)) {
+				item_fail(it, 422, "validation_error", "Invalid `%s` field: an email address or an array of them.",
+					  lists[l]);
+				break;
+			}
+			free(mb.name);
+			if (!rcpt_add(m, mb.addr.text))
+				item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+		}
+	}
+	if (it->status != 0)
+		return;
+	if (m->rcpt_count == 0 || m->rcpt_count > EMAIL_REQ_MAX_RCPTS) {
+		item_fail(it, 422, m->rcpt_count == 0 ? "missing_required_field" : "validation_error",
+			  "The envelope needs 1 to %d recipients in `to`, `cc` and `bcc` together.", EMAIL_REQ_MAX_RCPTS);
+		return;
+	}
+	int64_t at = 0;
+	const json_t *sched = json_object_get(doc, "scheduled_at");
+	if (sched != NULL && !json_is_null(sched) &&
+	    (!json_is_string(sched) || !email_req_parse_time(json_string_value(sched), &at) || at < j->now_ms / 1000 - 60)) {
+		item_fail(it, 422, "validation_error", "%s",
+			  "The `scheduled_at` field must be an ISO 8601 date-time with an offset, not in the past.");
+		return;
+	}
+	char email_id[EMAIL_ID_LEN + 1], err[256];
+	email_id_new(email_id);
+	m->data = emails_raw_message(json_string_value(raw), json_string_length(raw), j->conf->hostname, email_id,
+				     j->now_ms / 1000, it->domain, &m->size, err, sizeof(err));
+	if (m->data == NULL) {
+		item_fail(it, 422, "validation_error", "%s", err);
+		return;
+	}
+	if ((m->track = email_record_from_message(m)) == NULL) {
+		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+		return;
+	}
+	struct email_record *rec = m->track;
+	snprintf(rec->id, sizeof(rec->id), "%s", email_id);
+	rec->created_at = j->now_ms;
+	rec->scheduled_at = at;
+	if ((rec->api_key_id = strdup(j->key.id)) == NULL) {
+		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+		return;
+	}
+	item_finish(j, it, email_id, m->rcpts[0], at);
+}
+
 static void send_work(void *arg)
 {
 	struct send_job *j = arg;
@@ -367,6 +466,18 @@ static void send_work(void *arg)
 		return;
 	}
 	size_t n = j->batch ? (json_is_array(doc) ? json_array_size(doc) : 0) : 1;
+	if (j->raw) {
+		if ((j->items = calloc(1, sizeof(*j->items))) == NULL) {
+			job_fail(j, 500, "internal_server_error", "%s", "Out of memory.");
+		} else {
+			j->n = 1;
+			item_build_raw(j, &j->items[0], doc);
+			if (j->items[0].status == 0)
+				item_suppress(j, &j->items[0]);
+		}
+		json_decref(doc);
+		return;
+	}
 	if (j->batch && !json_is_array(doc)) {
 		job_fail(j, 422, "validation_error", "%s", "The request body must be an array of emails.");
 	} else if (j->batch && (n == 0 || n > EMAILS_BATCH_MAX)) {
@@ -460,6 +571,11 @@ static void send_stored(void *arg, enum result res, const char *reason)
 	else
 		log_warn("event=store_failed via=http reason=\"%s\"", reason != NULL ? reason : "?");
 	if (s != NULL) {
+		/* counted as SMTP counts: when the client is told (a client gone before it may send again) */
+		if (res == RESULT_OK)
+			metrics_message_accepted(c->srv->metrics, s->conn.role, c->count);
+		else
+			metrics_message_refused(c->srv->metrics, s->conn.role, METRICS_REFUSAL_STORE_FAILED, c->count);
 		if (res == RESULT_OK)
 			http_respond_text(s, 200, c->answer, strlen(c->answer), NULL);
 		else
@@ -624,12 +740,14 @@ static void send_done(void *arg)
 	send_job_free(j);
 }
 
-static void send_start(struct http_call *c, bool batch)
+static void send_start(struct http_call *c, bool batch, bool raw)
 {
 	struct http_session *s = c->s;
 	struct conf *conf = s->conf;
 	if (!diskspace_has_room(conf->data_dir, conf->min_free_space, s->body_len)) {
 		log_warn("session=%llx event=refused reason=min_free_space", (unsigned long long)s->conn.id);
+		/* one request: a batch's messages are not counted before its body is read */
+		metrics_message_refused(s->srv->metrics, s->conn.role, METRICS_REFUSAL_MIN_FREE_SPACE, 1);
 		http_respond_json(s, 503, http_error_json(503, "internal_server_error",
 						       "The server is short of storage; try again later."),
 				  "Retry-After: 60\r\n");
@@ -652,6 +770,7 @@ static void send_start(struct http_call *c, bool batch)
 	snprintf(j->client_ip, sizeof(j->client_ip), "%s", s->conn.ip);
 	j->tls = s->tls;
 	j->batch = batch;
+	j->raw = raw;
 	j->permissive = batch && strcasecmp(s->req.batch_validation, "permissive") == 0;
 	j->now_ms = http_now_ms();
 	snprintf(j->idem_key, sizeof(j->idem_key), "%s", s->req.idempotency_key);
@@ -681,10 +800,15 @@ static void send_start(struct http_call *c, bool batch)
 
 void http_emails_send(struct http_call *c)
 {
-	send_start(c, false);
+	send_start(c, false, false);
 }
 
 void http_emails_batch(struct http_call *c)
 {
-	send_start(c, true);
+	send_start(c, true, false);
+}
+
+void http_emails_raw(struct http_call *c)
+{
+	send_start(c, false, true);
 }

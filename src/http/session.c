@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "http/api.h"
+#include "http/metrics.h"
 #include "util/budget.h"
 #include "util/log.h"
 
@@ -73,6 +74,7 @@ static void request_end(struct http_session *s)
 	if (s->deadline != NULL)
 		evtimer_del(s->deadline);
 	s->state = HTTP_STATE_IDLE;
+	s->route = -1;
 }
 
 static void session_destroy(struct line_session *ls)
@@ -132,6 +134,7 @@ static void http_session_start(struct server *srv, const struct server_listener 
 	s->srv = srv;
 	s->conf = conf_ref(srv->conf);
 	s->tls = l->role == CONF_LISTEN_HTTPS;
+	s->route = -1;
 	s->deadline = evtimer_new(srv->base, deadline_fired, s);
 	if (s->deadline == NULL ||
 	    line_session_start(&s->ls, &http_line_ops, srv->base, srv->tls, fd, s->tls, s->conf->api_keepalive_timeout,
@@ -185,6 +188,7 @@ void http_respond_body(struct http_session *s, unsigned status, const char *cont
 		 s->req.method_text[0] != '\0' ? s->req.method_text : "-",
 		 log_safe(path, sizeof(path), s->req.path, (unsigned)strlen(s->req.path)), status,
 		 (long long)(now_ms() - s->started_ms));
+	http_metrics_count(s, status);
 	bool was_handling = s->state == HTTP_STATE_HANDLING;
 	request_end(s);
 	s->requests++;

@@ -37,6 +37,7 @@ struct http_session {
 	unsigned requests;
 	int64_t started_ms;     /* the current request's first octet (for the log) */
 	bool tls;
+	int route;              /* the row of the API's route table the request matched; -1: none (yet) */
 };
 
 extern const struct server_protocol http_protocol;

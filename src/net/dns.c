@@ -21,6 +21,7 @@
 #include <unbound.h>
 
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define DNS_BUCKETS 256
 #define DNS_CLASS_IN 1
@@ -41,6 +42,7 @@ struct dns_lookup {
 	bool in_unbound; /* unbound holds a pointer to this struct under async_id */
 	int async_id;
 	int rrtype;
+	double started; /* metrics_now() when unbound got it */
 	dns_done_fn *done;
 	void *arg;
 	struct event *timer;
@@ -67,6 +69,7 @@ struct dns {
 	struct dns_lookup *ready_head, *ready_tail;
 	uint64_t next_id;
 	unsigned timeout; /* seconds */
+	struct metrics *metrics; /* NULL: lookups are not timed */
 	bool validating;
 	bool broken;     /* unbound's pipe failed: nothing more will come from it */
 	bool delivering; /* inside dns_deliver_cb: dns_free must wait for it to return */
@@ -347,6 +350,14 @@ static void dns_result_fill(struct dns_lookup *l, int err, struct ub_result *res
 				  r->status == DNS_STATUS_NODATA);
 }
 
+/* The lookup has its answer (or its timeout): its time goes to the histogram. Cancelled lookups
+ * and those that failed before reaching unbound are not timed. */
+static void dns_lookup_timed(const struct dns_lookup *l)
+{
+	if (l->d->metrics != NULL)
+		metrics_observe(l->d->metrics, METRICS_HIST_DNS_QUERY, metrics_now() - l->started);
+}
+
 /* unbound's callback, from inside ub_process on the loop thread */
 static void dns_ub_done(void *mydata, int err, struct ub_result *res)
 {
@@ -369,6 +380,7 @@ static void dns_ub_done(void *mydata, int err, struct ub_result *res)
 			ub_resolve_free(res);
 		return;
 	}
+	dns_lookup_timed(l);
 	dns_result_fill(l, err, res);
 	dns_ready_push(l->d, l);
 }
@@ -383,6 +395,8 @@ static void dns_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		l->in_unbound = false;
 	dns_fail(l, DNS_STATUS_TEMPFAIL, "no answer for %s/%s within %u s", l->name, dns_rrtype_str(l->rrtype),
 		 l->d->timeout);
+	/* a timeout is a lookup's time too: leaving it out would make a failing resolver look fast */
+	dns_lookup_timed(l);
 	dns_ready_push(l->d, l);
 }
 
@@ -444,7 +458,7 @@ static void dns_deliver_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- public ---- */
 
 struct dns *dns_new(struct event_base *base, const char *resolver, const char *trust_anchor_file,
-		    char *error_r, size_t error_size)
+		    struct metrics *metrics, char *error_r, size_t error_size)
 {
 	struct dns *d = calloc(1, sizeof(*d));
 	char fwd[64];
@@ -456,6 +470,7 @@ struct dns *dns_new(struct event_base *base, const char *resolver, const char *t
 		return NULL;
 	}
 	d->base = base;
+	d->metrics = metrics;
 	d->refs = 1;
 	d->next_id = 1;
 	d->timeout = DNS_TIMEOUT_DEFAULT;
@@ -651,6 +666,8 @@ uint64_t dns_lookup(struct dns *d, const char *name, int rrtype, dns_done_fn *do
 		return l->id;
 	}
 	l->in_unbound = true;
+	if (d->metrics != NULL)
+		l->started = metrics_now();
 	struct timeval tv = {.tv_sec = d->timeout};
 	event_add(l->timer, &tv);
 	return l->id;

@@ -12,6 +12,7 @@
 
 struct event_base;
 struct dns;
+struct metrics;
 
 /* Answers kept per lookup; an answer is at most 64 KiB, so this only bounds work on absurd sets. */
 #define DNS_RECORDS_MAX 1024
@@ -23,10 +24,10 @@ typedef void dns_done_fn(void *arg, uint64_t id, const struct dns_result *r);
 
 /* resolver: NULL or "" = the nameservers of /etc/resolv.conf; "ADDR" or "ADDR@PORT" = forward
  * every query to that server. trust_anchor_file: NULL or "" = no DNSSEC validation; else a file of
- * DS/DNSKEY records (e.g. /usr/share/dns/root.key). Starts unbound's thread. NULL with one line in
- * error_r on failure. */
+ * DS/DNSKEY records (e.g. /usr/share/dns/root.key). metrics: where each lookup's time is counted
+ * (kept; NULL: not counted). Starts unbound's thread. NULL with one line in error_r on failure. */
 struct dns *dns_new(struct event_base *base, const char *resolver, const char *trust_anchor_file,
-		    char *error_r, size_t error_size);
+		    struct metrics *metrics, char *error_r, size_t error_size);
 /* A resolver is shared (the server's inbound checks and the delivery pool use one, so they share
  * unbound's cache) and reference-counted: dns_new returns the first reference, dns_ref adds one.
  * dns_free drops one; the last cancels every outstanding lookup (no callback is called after it)

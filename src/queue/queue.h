@@ -125,6 +125,9 @@ enum result queue_delete(struct queue *q, const char *id, const char **error_r);
 enum result queue_flush(struct queue *q, unsigned *count_r, const char **error_r);
 /* The stored message bytes (malloc'd). */
 enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_t *size_r, const char **error_r);
+/* How many messages are queued and the arrival (unix seconds) of the oldest, 0 when none: one
+ * read (the metrics' gauges). RESULT_OK, or RESULT_TEMPFAIL with *error_r. */
+enum result queue_stats(struct queue *q, uint64_t *count_r, int64_t *oldest_r, const char **error_r);
 
 /* ---- Delivery (the runner's own struct queue, on its own thread) ---- */
 

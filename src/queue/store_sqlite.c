@@ -22,6 +22,7 @@
 #include "db/db.h"
 #include "events/events.h"
 #include "events/suppressions.h"
+#include "events/webhooks_store.h"
 #include "queue/spool.h"
 #include "util/loopq.h"
 
@@ -129,6 +130,7 @@ static const char *const queue_schema_steps[] = {
 	events_schema_sql, /* version 5: records and events of tracked messages (events.h) */
 	queue_schema_v6_sql,
 	suppressions_schema_sql, /* the suppression list (suppressions.h) */
+	webhooks_schema_sql, /* version 8: the webhooks and their outbox (webhooks_store.h) */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
@@ -1215,6 +1217,27 @@ enum result queue_next_due(struct queue *q, enum queue_route route, int64_t *t_r
 	if (rc == SQLITE_OK)
 		return RESULT_OK;
 	snprintf(q->error, sizeof(q->error), "reading the next due time: %s", sqlite3_errmsg(q->db));
+	*error_r = q->error;
+	return RESULT_TEMPFAIL;
+}
+
+enum result queue_stats(struct queue *q, uint64_t *count_r, int64_t *oldest_r, const char **error_r)
+{
+	*count_r = 0;
+	*oldest_r = 0;
+	/* one statement, so the count and the oldest come from one snapshot */
+	sqlite3_stmt *st = db_stmt(q->conn, "SELECT count(*), min(arrival) FROM messages");
+	int rc = st != NULL ? sqlite3_step(st) : db_errcode(q->conn);
+	if (rc == SQLITE_ROW) {
+		*count_r = (uint64_t)sqlite3_column_int64(st, 0);
+		*oldest_r = sqlite3_column_int64(st, 1); /* min() of no rows is NULL, which reads as 0 */
+		rc = SQLITE_OK;
+	}
+	if (st != NULL)
+		sqlite3_reset(st);
+	if (rc == SQLITE_OK)
+		return RESULT_OK;
+	snprintf(q->error, sizeof(q->error), "counting the queue: %s", sqlite3_errmsg(q->db));
 	*error_r = q->error;
 	return RESULT_TEMPFAIL;
 }

@@ -26,6 +26,7 @@
 #include "util/identity.h"
 #include "util/log.h"
 #include "util/loopq.h"
+#include "util/metrics.h"
 #include "util/worker.h"
 
 /* Password checks run here; two threads keep one slow hash from delaying every login. */
@@ -228,7 +229,7 @@ static void server_reload(struct server *srv)
 		dns = strcmp(c->dns_resolver, srv->conf->dns_resolver) == 0 &&
 				      strcmp(c->dns_trust_anchor, srv->conf->dns_trust_anchor) == 0
 			      ? dns_ref(srv->dns)
-			      : dns_new(srv->base, c->dns_resolver, c->dns_trust_anchor, err, sizeof(err));
+			      : dns_new(srv->base, c->dns_resolver, c->dns_trust_anchor, srv->metrics, err, sizeof(err));
 	if (tls == NULL || dns == NULL || delivery_pool_reconfigure(srv->remote, c, dns, err, sizeof(err)) != 0) {
 		log_error("event=reload result=failed error=\"%s\"", err);
 		SSL_CTX_free(tls);
@@ -342,7 +343,8 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 
 	srv->base = event_base_new();
 	srv->iplimit = iplimit_new();
-	if (srv->base == NULL || srv->iplimit == NULL) {
+	srv->metrics = metrics_new();
+	if (srv->base == NULL || srv->iplimit == NULL || srv->metrics == NULL) {
 		snprintf(error_r, error_size, "out of memory");
 		return -1;
 	}
@@ -382,13 +384,13 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		return -1;
 	}
 	/* one resolver for the inbound checks and remote delivery (DESIGN.md §2: libunbound) */
-	srv->dns = dns_new(srv->base, c->dns_resolver, c->dns_trust_anchor, error_r, error_size);
+	srv->dns = dns_new(srv->base, c->dns_resolver, c->dns_trust_anchor, srv->metrics, error_r, error_size);
 	if (srv->dns == NULL)
 		return -1;
-	srv->remote = delivery_pool_new(srv->base, c, srv->dns, server_remote_done, srv, error_r, error_size);
+	srv->remote = delivery_pool_new(srv->base, c, srv->dns, srv->metrics, server_remote_done, srv, error_r, error_size);
 	if (srv->remote == NULL)
 		return -1;
-	srv->delivery = delivery_runner_start(c, srv->remote, error_r, error_size);
+	srv->delivery = delivery_runner_start(c, srv->remote, srv->metrics, error_r, error_size);
 	if (srv->delivery == NULL)
 		return -1;
 	queue_commit_subscribe(srv->queue, server_queue_committed, srv);
@@ -468,4 +470,5 @@ void server_deinit(struct server *srv)
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	conf_free(srv->conf);
+	metrics_free(srv->metrics); /* last: every thread and callback that counts has ended */
 }

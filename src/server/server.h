@@ -29,6 +29,7 @@ struct report_scheduler;
 struct dkim_key_cache;
 struct worker_pool;
 struct http_api;
+struct metrics;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
  * Sessions are found by id, never by a pointer kept across a wait (DESIGN.md §4). */
@@ -107,6 +108,7 @@ struct server {
 	 * src/pop3/session.c; each entry is freed by its last holder, so nothing is left at deinit */
 	struct pop3_lock *pop3_locks;
 	struct http_api *http_api; /* the HTTP API's keys, readers and limits (src/http/api.c) */
+	struct metrics *metrics;   /* counters of every thread (atomics, util/metrics.h); freed last */
 	char dummy_hash[256]; /* verified against when AUTH names an unknown user, for equal timing */
 	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
 };

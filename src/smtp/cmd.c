@@ -19,12 +19,13 @@
 #include "smtp/checks.h"
 #include "smtp/message.h"
 #include "smtp/feedback.h"
-#include "smtp/track.h"
+#include "events/record.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
 #include "util/budget.h"
 #include "util/diskspace.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/worker.h"
 
 #define ST(x) (1u << SMTP_STATE_##x)
@@ -153,6 +154,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	if (!disk_has_room(s, m.has_size ? m.size : 0)) {
 		/* RFC 1870 §6.1 / RFC 3463 X.3.1: mail system full, for now; the client tries later */
 		log_warn("session=%llx event=refused reason=min_free_space", (unsigned long long)s->conn.id);
+		metrics_message_refused(s->srv->metrics, s->conn.role, METRICS_REFUSAL_MIN_FREE_SPACE, 1);
 		reply(s, 452, "4.3.1", "Insufficient system storage, try again later");
 		return;
 	}
@@ -538,9 +540,11 @@ static void store_done(void *arg, enum result res, const char *reason)
 		log_info("session=%llx queue_id=%s event=accepted from=%s rcpts=%u size=%llu tls=%s auth=%s client=%s",
 			 (unsigned long long)s->conn.id, c->id, from, c->rcpts, (unsigned long long)c->size, ver, user, s->conn.ip);
 		s->messages++;
+		metrics_message_accepted(s->srv->metrics, s->conn.role, 1);
 		smtp_reply(line_session_out(&s->ls), 250, "2.0.0", "Ok: queued as %s", c->id);
 	} else {
 		log_warn("session=%llx event=store_failed reason=\"%s\"", (unsigned long long)s->conn.id, reason);
+		metrics_message_refused(s->srv->metrics, s->conn.role, METRICS_REFUSAL_STORE_FAILED, 1);
 		reply(s, 451, "4.3.0", "Error: queue file write error, try again later");
 	}
 	free(c);
@@ -875,7 +879,7 @@ void smtp_cmd_data_end(struct smtp_session *s)
 	/* authenticated mail is followed like API mail: a record and per-recipient events (events.h);
 	 * without one (no memory) it still goes, untracked */
 	if (s->auth_user[0] != '\0')
-		m->track = smtp_track_record(m);
+		m->track = email_record_from_message(m);
 	if (check && (s->checks = smtp_checks_start(s->srv, &in, checks_done, s)) != NULL)
 		return;
 	if (s->auth_user[0] != '\0' && s->conf->dkim_sign && msg_sign(s, m))

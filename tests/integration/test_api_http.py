@@ -263,3 +263,28 @@ def test_full_disk_is_503_and_nothing_is_queued(tmp_path):
         assert a.curl("GET", "/emails").json["data"] == []
     finally:
         s.stop()
+
+
+def test_raw_message_is_checked_completed_and_signed(api):
+    from apifixture import delivered_message, dkim_ok, parse
+    raw = ("From: Demo <%s>\nTo: someone <%s>\nSubject: built by the app\nMIME-Version: 1.0\n"
+           "Content-Type: text/plain; charset=utf-8\n\nHello from my own MIME.\n" % (SENDER, SENDER))
+    r = api.curl("POST", "/emails/raw", {"raw": raw, "to": [SENDER]})
+    assert r.status == 200, r
+    e = api.wait_event(r.json["id"], "delivered")
+    assert e["subject"] == "built by the app" and e["to"] == [SENDER]
+    got = delivered_message(api.server, e["message_id"])
+    m = parse(got)
+    assert m["Date"] and m["Message-ID"] == "<%s>" % e["message_id"]  # added: the app gave none
+    assert b"\r\nHello from my own MIME.\r\n" in got  # LF lines made CRLF
+    assert dkim_ok(api.server, got)
+    for bad, why in ((raw.replace("From: Demo <%s>\n" % SENDER, ""), "From"),
+                     ("From: a@elsewhere.example\n\nx\n", None),
+                     (raw.replace("Subject:", "Bcc: hidden@x.test\nSubject:"), "Bcc"),
+                     (raw + "x" * 1200 + "\n", "998"),
+                     (raw.replace("\n", "\r", 1), "bare CR")):
+        r = api.curl("POST", "/emails/raw", {"raw": bad, "to": [SENDER]})
+        assert r.status in (403, 422), (why, r)
+        if why:
+            assert why in r.json["message"], (why, r)
+    assert api.curl("POST", "/emails/raw", {"raw": raw}).status == 422  # no envelope

@@ -639,10 +639,34 @@ def test_webhooks(api, spec):
 def test_metrics(api, spec):
     skip_unless_served(api, "/metrics")
     r = spec.check(api.curl("GET", "/metrics", key=None), "GET", "/metrics", 200)
-    # the text exposition format: comments, and samples `name{labels} value`
+    # the text exposition format: comments, and samples `name{labels} value`; a label value is
+    # quoted with \\, \" and \n escapes and may hold braces (route="/emails/{id}")
     for line in r.raw.decode().splitlines():
         assert line == "" or line.startswith("#") or re.fullmatch(
-            r"[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+]?([0-9.eE+-]+|NaN|[+-]?Inf)( [0-9]+)?", line), line
+            r'[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})?'
+            r" [-+]?([0-9.eE+-]+|NaN|[+-]?Inf)( [0-9]+)?", line), line
+
+
+def test_raw_and_unsubscribe(api, spec):
+    raw = "From: Demo <%s>\r\nTo: %s\r\nSubject: raw\r\n\r\nbody\r\n" % (SENDER, SENDER)
+    body = {"raw": raw, "to": [SENDER]}
+    spec.check_request("POST", "/emails/raw", body)
+    spec.check(api.curl("POST", "/emails/raw", body), "POST", "/emails/raw", 200)
+    spec.check(api.curl("POST", "/emails/raw", {"to": SENDER}), "POST", "/emails/raw", 422)
+    r = spec.check(api.curl("POST", "/emails", dict(GOOD, one_click_unsubscribe=True)), "POST", "/emails", 200)
+    e = email_delivered(api, r.json["id"])
+    import glob
+    token = None
+    for path in glob.glob(os.path.join(api.server.dir, "mail", "*", "*", "*", "*")):
+        found = re.search(rb"/unsubscribe/([A-Za-z0-9_.-]+)>", open(path, "rb").read())
+        if found and e["message_id"].encode() in open(path, "rb").read():
+            token = found.group(1).decode()
+    assert token, e
+    spec.check(api.curl("GET", "/unsubscribe/" + token, key=None), "GET", "/unsubscribe/{token}", 200)
+    spec.check(api.curl("POST", "/unsubscribe/x" + token[1:], key=None, body=b"List-Unsubscribe=One-Click"),
+               "POST", "/unsubscribe/{token}", 403)
+    spec.check(api.curl("POST", "/unsubscribe/" + token, key=None, body=b"List-Unsubscribe=One-Click"),
+               "POST", "/unsubscribe/{token}", 200)
 
 
 # ---- coverage ----

@@ -466,7 +466,7 @@ static int silent_setup(void **state)
 	snprintf(s->resolver, sizeof(s->resolver), "127.0.0.1@%u", (unsigned)ntohs(sa.sin_port));
 	s->base = event_base_new();
 	assert_non_null(s->base);
-	s->d = dns_new(s->base, s->resolver, NULL, err, sizeof(err));
+	s->d = dns_new(s->base, s->resolver, NULL, NULL, err, sizeof(err));
 	if (s->d == NULL)
 		fail_msg("dns_new: %s", err);
 	dns_timeout_set(s->d, 1);
@@ -546,7 +546,7 @@ static void test_dns_free_outstanding(void **state)
 	silent_run(s, 1500);
 	assert_int_equal(s->calls, 0);
 	char err[256];
-	s->d = dns_new(s->base, s->resolver, NULL, err, sizeof(err)); /* for the teardown */
+	s->d = dns_new(s->base, s->resolver, NULL, NULL, err, sizeof(err)); /* for the teardown */
 	assert_non_null(s->d);
 }
 
@@ -562,7 +562,7 @@ static void test_dns_free_in_callback(void **state)
 	assert_int_equal(s->calls, 1);
 	assert_null(s->d);
 	char err[256];
-	s->d = dns_new(s->base, s->resolver, NULL, err, sizeof(err));
+	s->d = dns_new(s->base, s->resolver, NULL, NULL, err, sizeof(err));
 	assert_non_null(s->d);
 }
 
@@ -583,9 +583,9 @@ static void test_dns_bad_input(void **state)
 	silent_run(s, 50);
 	assert_int_equal(s->calls, 0);
 
-	assert_null(dns_new(s->base, "localhost@53", NULL, err, sizeof(err)));
+	assert_null(dns_new(s->base, "localhost@53", NULL, NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "resolver"));
-	assert_null(dns_new(s->base, s->resolver, "/nonexistent/root.key", err, sizeof(err)));
+	assert_null(dns_new(s->base, s->resolver, "/nonexistent/root.key", NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "trust anchor"));
 }
 

@@ -1,8 +1,8 @@
-/* track.c — the record of a message sent by authenticated submission, so that it can be followed
- * like API mail (GET /emails, events, webhooks): From, Subject and Message-ID from its header
- * (RFC 2047 words decoded), the envelope's recipients as to, the text of its first text/plain
- * part left out (it stays in the queue and the mailbox; the record is for following its fate). */
-#include "smtp/track.h"
+/* record.c — the record of a message that came whole (authenticated submission, POST /emails/raw),
+ * so that it can be followed like API mail (GET /emails, events, webhooks): From, Subject and
+ * Message-ID from its header (RFC 2047 words decoded), the envelope's recipients as to; its
+ * content stays in the queue and the mailbox: the record is for following its fate. */
+#include "events/record.h"
 
 #include <gmime/gmime.h>
 #include <jansson.h>
@@ -15,9 +15,9 @@
 #include "queue/queue.h"
 #include "util/header.h"
 
-static pthread_once_t track_gmime_once = PTHREAD_ONCE_INIT;
+static pthread_once_t record_gmime_once = PTHREAD_ONCE_INIT;
 
-static void track_gmime_init(void)
+static void record_gmime_init(void)
 {
 	g_mime_init();
 }
@@ -63,9 +63,9 @@ static char *rcpts_json(const struct queue_msg *m)
 	return s;
 }
 
-struct email_record *smtp_track_record(const struct queue_msg *m)
+struct email_record *email_record_from_message(const struct queue_msg *m)
 {
-	pthread_once(&track_gmime_once, track_gmime_init);
+	pthread_once(&record_gmime_once, record_gmime_init);
 	struct email_record *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;

@@ -1,0 +1,351 @@
+/* http_client.c — libcurl multi on libevent (http_client.h). The pattern is libcurl's own
+ * "multi-event" example: curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when
+ * to call it back (CURLMOPT_TIMERFUNCTION); we turn libevent's readiness into
+ * curl_multi_socket_action calls and collect finished transfers with curl_multi_info_read. */
+#include "net/http_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "net/http_url.h"
+
+struct http_client_sock {
+	struct http_client_sock *next, *prev;
+	struct http_client *c;
+	struct event *ev;
+	curl_socket_t fd;
+};
+
+struct http_client_req {
+	struct http_client_req *next, *prev;
+	struct http_client *c;
+	CURL *easy;
+	struct curl_slist *headers;
+	http_client_done_fn *done;
+	void *arg;
+	bool allow_private;
+	bool too_large;
+	char refused[160]; /* why the last socket was refused, "" when none was */
+	char errbuf[CURL_ERROR_SIZE];
+	char keep[HTTP_CLIENT_KEEP + 1];
+	size_t kept;
+	uint64_t total;
+};
+
+struct http_client {
+	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
+	struct http_client_req *reqs;
+	struct http_client_sock *socks;
+	unsigned running;
+};
+
+/* ---- finished transfers ---- */
+
+static void req_free(struct http_client_req *r)
+{
+	curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
+	free(r);
+}
+
+static void req_unlink(struct http_client_req *r)
+{
+	struct http_client *c = r->c;
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		c->reqs = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	curl_multi_remove_handle(c->multi, r->easy);
+	c->running--;
+}
+
+static void check_done(struct http_client *c)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		/* m does not survive curl_multi_remove_handle: take what is needed first */
+		CURL *easy = m->easy_handle;
+		CURLcode res = m->data.result;
+		struct http_client_req *r = NULL;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+		long status = 0;
+		curl_off_t us = 0;
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
+		struct http_client_result out = {
+			.status = status,
+			.body = r->keep,
+			.body_len = r->kept,
+			.truncated = r->too_large,
+			.elapsed_ms = (unsigned)(us / 1000),
+		};
+		/* an answer too long to read is still an answer: its status stands */
+		bool answered = res == CURLE_OK ||
+				((res == CURLE_WRITE_ERROR || res == CURLE_FILESIZE_EXCEEDED) && status > 0);
+		if (res == CURLE_FILESIZE_EXCEEDED)
+			out.truncated = true;
+		if (!answered) {
+			out.status = 0;
+			if (r->refused[0] != '\0' && res == CURLE_COULDNT_CONNECT)
+				out.error = r->refused;
+			else
+				out.error = r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(res);
+		}
+		req_unlink(r);
+		r->done(r->arg, &out);
+		req_free(r);
+	}
+}
+
+/* ---- libevent ↔ libcurl ---- */
+
+static void sock_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_client_sock *hs = arg;
+	struct http_client *c = hs->c; /* hs may be freed inside curl_multi_socket_action */
+	int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+	int running;
+	curl_multi_socket_action(c->multi, fd, action, &running);
+	check_done(c);
+}
+
+static void timer_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_client *c = arg;
+	int running;
+	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(c);
+}
+
+static void sock_free(struct http_client *c, struct http_client_sock *hs)
+{
+	if (hs->prev != NULL)
+		hs->prev->next = hs->next;
+	else
+		c->socks = hs->next;
+	if (hs->next != NULL)
+		hs->next->prev = hs->prev;
+	event_free(hs->ev);
+	free(hs);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch s for what curl waits for, or stop watching it. */
+static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct http_client *c = userp;
+	struct http_client_sock *hs = socketp;
+	if (what == CURL_POLL_REMOVE) {
+		if (hs != NULL)
+			sock_free(c, hs);
+		return 0;
+	}
+	short kind = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) |
+			     EV_PERSIST);
+	if (hs == NULL) {
+		hs = calloc(1, sizeof(*hs));
+		if (hs == NULL)
+			return -1;
+		hs->c = c;
+		hs->fd = s;
+		hs->ev = event_new(c->base, s, kind, sock_event_cb, hs);
+		if (hs->ev == NULL) {
+			free(hs);
+			return -1;
+		}
+		hs->next = c->socks;
+		if (c->socks != NULL)
+			c->socks->prev = hs;
+		c->socks = hs;
+		curl_multi_assign(c->multi, s, hs);
+	} else {
+		event_del(hs->ev);
+		event_assign(hs->ev, c->base, s, kind, sock_event_cb, hs);
+	}
+	return event_add(hs->ev, NULL) == 0 ? 0 : -1;
+}
+
+/* CURLMOPT_TIMERFUNCTION: call curl back after timeout_ms (-1: not at all). */
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http_client *c = userp;
+	if (timeout_ms < 0)
+		return evtimer_del(c->timer);
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	return evtimer_add(c->timer, &tv);
+}
+
+/* ---- per-request callbacks ---- */
+
+/* CURLOPT_OPENSOCKETFUNCTION: the SSRF rule, applied to every address curl is about to connect
+ * to, after resolution. */
+static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct http_client_req *r = clientp;
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKET_BAD;
+	if (!r->allow_private) {
+		enum http_url_addr_class cls = http_url_addr_classify(&a->addr);
+		if (cls != HTTP_URL_ADDR_PUBLIC) {
+			char text[64];
+			http_url_addr_text(&a->addr, text, sizeof(text));
+			snprintf(r->refused, sizeof(r->refused),
+				 "refused to connect to %s, a %s address ([webhooks] allow_private is off)",
+				 text, http_url_addr_class_str(cls));
+			return CURL_SOCKET_BAD;
+		}
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_client_req *r = userp;
+	size_t n = size * nmemb;
+	if (r->kept < HTTP_CLIENT_KEEP) {
+		size_t take = n < HTTP_CLIENT_KEEP - r->kept ? n : HTTP_CLIENT_KEEP - r->kept;
+		memcpy(r->keep + r->kept, data, take);
+		r->kept += take;
+		r->keep[r->kept] = '\0';
+	}
+	r->total += n;
+	if (r->total > HTTP_CLIENT_READ_MAX) {
+		r->too_large = true;
+		return 0; /* stops the transfer: CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+/* ---- the API ---- */
+
+struct http_client *http_client_new(struct event_base *base, char *error, size_t error_size)
+{
+	/* thread-safe and counted since libcurl 7.84 (Debian 12 has 7.88) */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(error, error_size, "libcurl cannot be initialized");
+		return NULL;
+	}
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	if (!(v->features & CURL_VERSION_ASYNCHDNS)) {
+		/* a blocking resolver would stop the whole loop on every lookup (DESIGN.md §1) */
+		snprintf(error, error_size,
+			 "libcurl %s resolves names synchronously; a threaded or c-ares build is needed",
+			 v->version);
+		curl_global_cleanup();
+		return NULL;
+	}
+	struct http_client *c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->multi = curl_multi_init()) == NULL ||
+	    (c->timer = evtimer_new(base, timer_event_cb, c)) == NULL) {
+		if (c != NULL && c->multi != NULL)
+			curl_multi_cleanup(c->multi);
+		free(c);
+		curl_global_cleanup();
+		snprintf(error, error_size, "out of memory");
+		return NULL;
+	}
+	c->base = base;
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+	return c;
+}
+
+void http_client_free(struct http_client *c)
+{
+	if (c == NULL)
+		return;
+	while (c->reqs != NULL) {
+		struct http_client_req *r = c->reqs;
+		req_unlink(r);
+		req_free(r);
+	}
+	curl_multi_cleanup(c->multi);
+	/* sockets curl never told us to forget (its connection cache closes them in cleanup) */
+	while (c->socks != NULL)
+		sock_free(c, c->socks);
+	event_free(c->timer);
+	free(c);
+	curl_global_cleanup();
+}
+
+unsigned http_client_running(const struct http_client *c)
+{
+	return c->running;
+}
+
+#define SETOPT(opt, val) ok = ok && curl_easy_setopt(r->easy, opt, val) == CURLE_OK
+
+int http_client_post(struct http_client *c, const char *url, const char *const *headers, size_t n_headers,
+		     const char *body, size_t len, const struct http_client_opts *o,
+		     http_client_done_fn *done, void *arg, char *error, size_t error_size)
+{
+	struct http_client_req *r = calloc(1, sizeof(*r));
+	if (r == NULL || (r->easy = curl_easy_init()) == NULL) {
+		free(r);
+		snprintf(error, error_size, "out of memory");
+		return -1;
+	}
+	r->c = c;
+	r->done = done;
+	r->arg = arg;
+	r->allow_private = o->allow_private;
+	bool ok = true;
+	for (size_t i = 0; ok && i < n_headers; i++) {
+		struct curl_slist *l = curl_slist_append(r->headers, headers[i]);
+		ok = l != NULL;
+		if (ok)
+			r->headers = l;
+	}
+	/* curl would send "Expect: 100-continue" for larger bodies and wait for a 100 first: an empty
+	 * value drops the field (RFC 9110 §10.1.1 lets a client send the body without waiting) */
+	struct curl_slist *l = ok ? curl_slist_append(r->headers, "Expect:") : NULL;
+	ok = l != NULL;
+	if (ok)
+		r->headers = l;
+	SETOPT(CURLOPT_URL, url);
+	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(CURLOPT_PROXY, ""); /* "" disables proxies, those of http_proxy & co. too */
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)o->timeout_ms);
+	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_READ_MAX);
+	SETOPT(CURLOPT_USERAGENT, "mailwerk/" MAILWERK_VERSION);
+	SETOPT(CURLOPT_HTTPHEADER, r->headers);
+	SETOPT(CURLOPT_POST, 1L);
+	SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	SETOPT(CURLOPT_COPYPOSTFIELDS, body); /* after the size: it copies that many octets */
+	SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_cb);
+	SETOPT(CURLOPT_OPENSOCKETDATA, r);
+	SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(CURLOPT_WRITEDATA, r);
+	SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
+	SETOPT(CURLOPT_PRIVATE, r);
+	if (!ok || curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+		snprintf(error, error_size,
+			 "libcurl refused the request (out of memory, or a URL it cannot use)");
+		req_free(r);
+		return -1;
+	}
+	r->next = c->reqs;
+	if (c->reqs != NULL)
+		c->reqs->prev = r;
+	c->reqs = r;
+	c->running++;
+	return 0;
+}
