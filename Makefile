@@ -50,6 +50,7 @@ bench: build
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/delivery.sh
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/relay.sh
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/checks.sh
+	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/api.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
