@@ -22,6 +22,7 @@
 #include "events/webhooks_store.h"
 #include "net/http_client.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/worker.h"
 
 #define FANOUT_BATCHES_PER_ROUND 8
@@ -42,6 +43,7 @@ struct webhook_sender {
 	struct event_base *base;
 	struct worker_pool *workers;
 	struct conf *const *conf;
+	struct metrics *metrics; /* NULL: not counted */
 	struct webhooks_store *store;
 	struct http_client *http;
 	struct event *tick;
@@ -57,6 +59,7 @@ struct webhook_sender {
 struct webhook_job {
 	struct webhook_sender *snd;
 	struct webhooks_store *store;
+	struct metrics *metrics; /* atomics: counted on the worker without a message to the loop */
 	int64_t now_ms;
 	struct webhook_outcome *outcomes;
 	size_t n_outcomes;
@@ -104,6 +107,17 @@ static struct webhook_outcome *outcome_add(struct webhook_sender *snd)
 }
 
 static void round_start(struct webhook_sender *snd);
+
+/* Counted once recorded (committed), not when the answer comes: outcomes whose write failed
+ * travel with the next round and would otherwise be counted twice; those lost at a crash are
+ * posted again and counted then. The failed ones are the deliveries given up. */
+static void outcomes_count(struct metrics *m, const struct webhook_outcome *o, size_t n)
+{
+	for (size_t i = 0; m != NULL && i < n; i++)
+		metrics_webhook_count(m, o[i].delivered ? METRICS_WEBHOOK_DELIVERED
+				      : o[i].retry  ? METRICS_WEBHOOK_RETRY
+						    : METRICS_WEBHOOK_FAILED);
+}
 
 /* The end of one attempt: what it means for the delivery, logged, kept for the next job. */
 static void attempt_end(struct webhook_sender *snd, const struct webhook_flight *f, long status,
@@ -238,6 +252,7 @@ static void job_work(void *arg)
 		j->record_failed = true;
 		return;
 	}
+	outcomes_count(j->metrics, j->outcomes, j->n_outcomes);
 	/* a backlog (after a restart, or a burst) is worked off in batches, each its own transaction;
 	 * a few per round, so that the round still ends soon and posts what it found */
 	int r = 1;
@@ -314,6 +329,7 @@ static void round_start(struct webhook_sender *snd)
 		return;
 	j->snd = snd;
 	j->store = snd->store;
+	j->metrics = snd->metrics;
 	j->now_ms = now_ms();
 	j->per_endpoint = c->webhook_max_concurrency;
 	if (snd->n_flights < WEBHOOK_SENDER_MAX_FLIGHTS)
@@ -351,7 +367,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- the API ---- */
 
 struct webhook_sender *webhook_sender_start(struct event_base *base, struct worker_pool *workers,
-					    struct conf *const *conf, char *error, size_t error_size)
+					    struct conf *const *conf, struct metrics *metrics, char *error,
+					    size_t error_size)
 {
 	struct webhook_sender *snd = calloc(1, sizeof(*snd));
 	if (snd == NULL) {
@@ -361,6 +378,7 @@ struct webhook_sender *webhook_sender_start(struct event_base *base, struct work
 	snd->base = base;
 	snd->workers = workers;
 	snd->conf = conf;
+	snd->metrics = metrics;
 	snd->refs = 1;
 	snd->last_prune_ms = 0; /* the first round prunes */
 	char err[256];
@@ -410,9 +428,13 @@ void webhook_sender_stop(struct webhook_sender *snd)
 		free(f);
 	}
 	char err[256];
-	if (snd->n_outcomes > 0 && webhooks_store_record(snd->store, snd->outcomes, snd->n_outcomes, now_ms(),
-							 err, sizeof(err)) != 0)
-		log_error("event=webhook_outbox_failed error=\"%s\"", err);
+	if (snd->n_outcomes > 0) {
+		if (webhooks_store_record(snd->store, snd->outcomes, snd->n_outcomes, now_ms(), err,
+					  sizeof(err)) != 0)
+			log_error("event=webhook_outbox_failed error=\"%s\"", err);
+		else
+			outcomes_count(snd->metrics, snd->outcomes, snd->n_outcomes);
+	}
 	snd->n_outcomes = 0;
 	webhooks_store_close(snd->store);
 	snd->store = NULL;

@@ -18,6 +18,7 @@
 
 struct conf;
 struct event_base;
+struct metrics;
 struct webhook_sender;
 struct webhooks_store;
 struct worker_pool;
@@ -26,9 +27,11 @@ struct worker_pool;
 #define WEBHOOK_SENDER_MAX_FLIGHTS 64 /* posts in flight in all */
 
 /* Opens the store (DATA_DIR/queue.db) and starts the rounds. *conf is read whenever it is needed,
- * so a reload that replaces it takes effect on the next post. NULL with a sentence. */
+ * so a reload that replaces it takes effect on the next post. Each attempt is counted in metrics
+ * (util/metrics.h; NULL: not counted) once its outcome is recorded. NULL with a sentence. */
 struct webhook_sender *webhook_sender_start(struct event_base *base, struct worker_pool *workers,
-					    struct conf *const *conf, char *error, size_t error_size);
+					    struct conf *const *conf, struct metrics *metrics, char *error,
+					    size_t error_size);
 /* Stops: posts in flight are dropped (pending again after the restart), outcomes not yet recorded
  * are recorded now, synchronously. Call after the workers have stopped (server.h: deinit hooks):
  * the loop is no longer running then, so waiting for the disk here holds nobody up. */

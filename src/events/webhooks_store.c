@@ -776,6 +776,26 @@ int webhooks_store_prune(struct webhooks_store *s, int64_t before_ms, char *erro
 	return r;
 }
 
+int webhooks_store_pending_count(struct webhooks_store *s, uint64_t *pending_r, char *error,
+				 size_t error_size)
+{
+	*pending_r = 0;
+	pthread_mutex_lock(&s->mu);
+	int64_t n = 0;
+	/* webhook_deliveries_due (webhook_id, state, ...) serves it: one range per webhook.
+	 * Disabling gives up a webhook's pending rows (webhooks_store_update), so the join to the
+	 * enabled ones only matters while another connection (the CLI's) is between the two. */
+	int rc = db_int64(s->db,
+			  "SELECT count(*) FROM webhooks w JOIN webhook_deliveries d ON d.webhook_id = w.id"
+			  " WHERE w.status = 'enabled' AND d.state = 'pending'",
+			  &n);
+	int r = rc == SQLITE_OK ? 0 : store_fail(s, "counting the pending deliveries", error, error_size);
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0)
+		*pending_r = n > 0 ? (uint64_t)n : 0;
+	return r;
+}
+
 int webhooks_store_log(struct webhooks_store *s, const char *webhook_id, unsigned limit,
 		       struct webhook_log_entry **e_r, size_t *n_r, char *error, size_t error_size)
 {

@@ -116,6 +116,11 @@ int webhooks_store_record(struct webhooks_store *s, const struct webhook_outcome
 			  char *error, size_t error_size);
 /* Deletes delivered and failed deliveries last changed before before_ms. 0, or -1. */
 int webhooks_store_prune(struct webhooks_store *s, int64_t before_ms, char *error, size_t error_size);
+/* The backlog (GET /metrics): deliveries of enabled webhooks still pending, those in flight
+ * included (they are pending until their outcome is recorded). A read, no write lock. 0 and
+ * *pending_r, or -1 with a sentence. */
+int webhooks_store_pending_count(struct webhooks_store *s, uint64_t *pending_r, char *error,
+				 size_t error_size);
 
 /* ---- the log (CLI) ---- */
 

@@ -76,7 +76,7 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 		free(a);
 		return -1;
 	}
-	a->webhooks = webhook_sender_start(srv->base, srv->workers, &srv->conf, error, error_size);
+	a->webhooks = webhook_sender_start(srv->base, srv->workers, &srv->conf, srv->metrics, error, error_size);
 	if (a->webhooks == NULL) {
 		api_keys_close(a->keys);
 		queue_close(a->reader);

@@ -2,7 +2,8 @@
  * (prometheus.io/docs/instrumenting/exposition_formats), rendered from the counters of
  * util/metrics.h and a snapshot of gauges. The sessions are counted on the loop, where the
  * registry lives; the queue is read on a worker through the API's reader connection, as every
- * SQLite read of the API is (it may wait on the disk). No authentication, as for /healthz: the
+ * SQLite read of the API is (it may wait on the disk), and the webhook backlog there too, through
+ * the webhook store (its own connection and mutex). No authentication, as for /healthz: the
  * numbers say how busy the server is, never whose mail it holds. */
 #include "http/metrics.h"
 
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "events/webhook_sender.h"
+#include "events/webhooks_store.h"
 #include "http/api.h"
 #include "http/session.h"
 #include "queue/queue.h"
@@ -144,6 +147,22 @@ int metrics_render(const struct metrics *m, const struct metrics_snapshot *g, ch
 			g->queue_oldest_seconds > 0 ? g->queue_oldest_seconds : 0);
 	}
 
+	if (g->webhooks_read) {
+		put_family(f, "mailwerk_webhook_backlog", "gauge",
+			   "Webhook deliveries of enabled webhooks recorded and not yet delivered or given up (those "
+			   "being posted included).");
+		fprintf(f, "mailwerk_webhook_backlog %" PRIu64 "\n", g->webhook_backlog);
+	}
+	put_family(f, "mailwerk_webhook_failures_total", "counter",
+		   "Webhook deliveries given up after the last attempt of [webhooks] retry_schedule.");
+	fprintf(f, "mailwerk_webhook_failures_total %" PRIu64 "\n", get(&m->webhook_attempts[METRICS_WEBHOOK_FAILED]));
+	put_family(f, "mailwerk_webhook_attempts_total", "counter",
+		   "Webhook posts, counted once their outcome is recorded, by result (retry: not delivered, "
+		   "tried again later; failed: not delivered, given up).");
+	for (int r = 0; r < METRICS_WEBHOOK_RESULT_COUNT; r++)
+		fprintf(f, "mailwerk_webhook_attempts_total{result=\"%s\"} %" PRIu64 "\n", metrics_webhook_result_str(r),
+			get(&m->webhook_attempts[r]));
+
 	put_family(f, "mailwerk_sessions_open", "gauge", "Open client sessions, by listener.");
 	for (int l = 0; l < CONF_LISTEN_COUNT; l++)
 		fprintf(f, "mailwerk_sessions_open{role=\"%s\"} %u\n", conf_listener_str(l), g->sessions[l]);
@@ -213,6 +232,7 @@ void http_metrics_count(struct http_session *s, unsigned status)
 struct metrics_job {
 	struct server *srv;
 	struct http_api *api;
+	struct webhooks_store *webhooks; /* NULL: no sender, the backlog is left out */
 	uint64_t session_id;
 	struct metrics_snapshot g;
 };
@@ -229,11 +249,23 @@ static void metrics_work(void *arg)
 	if (r != RESULT_OK) {
 		/* the gauges are left out rather than shown as 0: an empty queue is news of its own */
 		log_warn("event=metrics_queue_failed error=\"%s\"", err != NULL ? err : "?");
+	} else {
+		j->g.queue_read = true;
+		j->g.queue_messages = count;
+		j->g.queue_oldest_seconds = count > 0 ? (int64_t)time(NULL) - oldest : 0;
+	}
+	/* the store locks its own mutex (webhooks_store.h), so it may wait for a round's commit */
+	char werr[256];
+	uint64_t pending = 0;
+	if (j->webhooks == NULL)
+		return;
+	if (webhooks_store_pending_count(j->webhooks, &pending, werr, sizeof(werr)) != 0) {
+		/* left out too, never a made-up 0 */
+		log_warn("event=metrics_webhooks_failed error=\"%s\"", werr);
 		return;
 	}
-	j->g.queue_read = true;
-	j->g.queue_messages = count;
-	j->g.queue_oldest_seconds = count > 0 ? (int64_t)time(NULL) - oldest : 0;
+	j->g.webhooks_read = true;
+	j->g.webhook_backlog = pending;
 }
 
 /* The labels of every slot: the route rows, then "other" per method. */
@@ -303,6 +335,9 @@ void http_metrics(struct http_call *c)
 	}
 	j->srv = srv;
 	j->api = c->api;
+	/* taken here, on the loop, where the API's state is; the store outlives the workers' jobs
+	 * (webhook_sender_stop runs after the workers have stopped) */
+	j->webhooks = c->api->webhooks != NULL ? webhook_sender_store(c->api->webhooks) : NULL;
 	j->session_id = c->s->conn.id;
 	j->g.version = MAILWERK_VERSION;
 	/* the registry is the loop's: counted here, before the hop to the worker */

@@ -1,6 +1,6 @@
 /* metrics.h (http) — GET /metrics: the Prometheus text exposition format 0.0.4 of the counters in
- * util/metrics.h and of the gauges read at scrape time (sessions on the loop, the queue on a
- * worker), and the counting of every API answer by route, method and status. */
+ * util/metrics.h and of the gauges read at scrape time (sessions on the loop, the queue and the
+ * webhook outbox on a worker), and the counting of every API answer by route, method and status. */
 #ifndef MAILWERK_HTTP_METRICS_H
 #define MAILWERK_HTTP_METRICS_H
 
@@ -26,6 +26,8 @@ struct metrics_snapshot {
 	bool queue_read;                        /* false: the queue could not be read, its gauges are left out */
 	uint64_t queue_messages;
 	int64_t queue_oldest_seconds;           /* age of the oldest message; 0 when the queue is empty */
+	bool webhooks_read;                     /* false: the outbox could not be read, its gauge is left out */
+	uint64_t webhook_backlog;               /* deliveries of enabled webhooks still pending */
 	const struct metrics_http_label *http;  /* slot i's labels, for i < http_count */
 	size_t http_count;
 };

@@ -54,6 +54,17 @@ const char *metrics_outcome_str(enum metrics_outcome o)
 	return "?";
 }
 
+const char *metrics_webhook_result_str(enum metrics_webhook_result r)
+{
+	switch (r) {
+	case METRICS_WEBHOOK_DELIVERED: return "delivered";
+	case METRICS_WEBHOOK_FAILED: return "failed";
+	case METRICS_WEBHOOK_RETRY: return "retry";
+	case METRICS_WEBHOOK_RESULT_COUNT: break;
+	}
+	return "?";
+}
+
 size_t metrics_http_status_index(unsigned status)
 {
 	for (size_t i = 0; i < METRICS_HTTP_STATUSES - 1; i++)
@@ -118,6 +129,12 @@ void metrics_http_count(struct metrics *m, size_t slot, unsigned status)
 {
 	if (m != NULL && slot < METRICS_HTTP_SLOTS)
 		metrics_add(&m->http_requests[slot][metrics_http_status_index(status)], 1);
+}
+
+void metrics_webhook_count(struct metrics *m, enum metrics_webhook_result r)
+{
+	if (m != NULL && (unsigned)r < METRICS_WEBHOOK_RESULT_COUNT)
+		metrics_add(&m->webhook_attempts[r], 1);
 }
 
 void metrics_observe(struct metrics *m, enum metrics_hist h, double seconds)

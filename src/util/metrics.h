@@ -41,6 +41,16 @@ enum metrics_outcome {
 };
 const char *metrics_outcome_str(enum metrics_outcome o);
 
+/* How one webhook attempt ended (mailwerk_webhook_attempts_total{result}); the given-up ones are
+ * also mailwerk_webhook_failures_total. */
+enum metrics_webhook_result {
+	METRICS_WEBHOOK_DELIVERED = 0, /* the receiver answered 2xx */
+	METRICS_WEBHOOK_FAILED,        /* not delivered, the retry schedule used up: given up */
+	METRICS_WEBHOOK_RETRY,         /* not delivered, another attempt to come */
+	METRICS_WEBHOOK_RESULT_COUNT,
+};
+const char *metrics_webhook_result_str(enum metrics_webhook_result r);
+
 enum metrics_hist {
 	METRICS_HIST_DELIVERY_LATENCY = 0, /* arrival to delivered, per recipient */
 	METRICS_HIST_DNS_QUERY,            /* one libunbound lookup, start to answer (or timeout) */
@@ -75,6 +85,7 @@ struct metrics {
 	_Atomic uint64_t deliveries[METRICS_ROUTE_COUNT][METRICS_OUTCOME_COUNT];
 	_Atomic uint64_t outbound[2];                                       /* [tls] */
 	_Atomic uint64_t http_requests[METRICS_HTTP_SLOTS][METRICS_HTTP_STATUSES];
+	_Atomic uint64_t webhook_attempts[METRICS_WEBHOOK_RESULT_COUNT];
 	struct metrics_histogram hist[METRICS_HIST_COUNT];
 };
 
@@ -90,6 +101,8 @@ void metrics_delivery_count(struct metrics *m, enum metrics_route r, enum metric
 /* One outbound SMTP connection, once it is known whether TLS was up on it. */
 void metrics_outbound_count(struct metrics *m, bool tls);
 void metrics_http_count(struct metrics *m, size_t slot, unsigned status);
+/* One webhook attempt, once its outcome is recorded in the outbox. */
+void metrics_webhook_count(struct metrics *m, enum metrics_webhook_result r);
 /* One observation of seconds (negative ones, from a clock set back, count as 0). */
 void metrics_observe(struct metrics *m, enum metrics_hist h, double seconds);
 

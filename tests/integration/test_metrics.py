@@ -116,7 +116,8 @@ def test_requests_counted_by_route_and_status(api):
 
 
 def test_metrics_text_format(api):
-    text = scrape(api).text
+    m = scrape(api)
+    text = m.text
     lines = text.splitlines()
     # each family: HELP, then TYPE, then its samples; names are prefixed
     for i, line in enumerate(lines):
@@ -124,8 +125,14 @@ def test_metrics_text_format(api):
             name = line.split()[2]
             assert name.startswith("mailwerk_"), line
             assert lines[i + 1].startswith("# TYPE %s " % name), lines[i + 1]
-    # the webhook numbers are left out until their store can say them (no made-up zeros)
-    assert "webhook" not in text
+    # no webhook here: an empty outbox (read, so 0 is true) and nothing attempted
+    # (a failing, a hanging receiver: test_webhooks.py's test_metrics_backlog_and_failures)
+    assert m.type_of("mailwerk_webhook_backlog") == "gauge"
+    assert m.get("mailwerk_webhook_backlog") == 0
+    assert m.type_of("mailwerk_webhook_failures") == "counter"
+    assert m.get("mailwerk_webhook_failures_total") == 0
+    for result in ("delivered", "retry", "failed"):
+        assert m.get("mailwerk_webhook_attempts_total", result=result) == 0
     assert text.endswith("\n")
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from apifixture import NODE_DIR, SENDER, Api
 from conftest import Server
@@ -390,6 +391,53 @@ def test_kill9_while_the_post_is_in_flight(tmp_path):
     finally:
         if s.proc is not None:
             s.stop()
+        receiver.close()
+
+
+def metrics(api):
+    """GET /metrics through the Prometheus client library's parser: {(name, labels): value}."""
+    r = api.curl("GET", "/metrics", key=None)
+    assert r.status == 200, r
+    return {(x.name, frozenset(x.labels.items())): x.value
+            for f in text_string_to_metric_families(r.raw.decode()) for x in f.samples}
+
+
+def test_metrics_backlog_and_failures(tmp_path):
+    """mailwerk_webhook_backlog counts a delivery while its post hangs; a receiver that never
+    accepts is given up after the one retry of the schedule, and that shows in
+    mailwerk_webhook_failures_total and the attempts by result, with the backlog back at 0."""
+    receiver = Receiver()
+    s = Server(tmp_path, overrides=["api.rate_limit=none", "webhooks.allow_private=yes",
+                                    "webhooks.retry_schedule=1s", "webhooks.timeout=60s"]).start()
+    try:
+        api = Api(s, s.cli("apikey", "create", "tests", "--quiet").stdout.strip())
+
+        def attempts(m, result):
+            return m.get(("mailwerk_webhook_attempts_total", frozenset({("result", result)})))
+
+        m = metrics(api)
+        assert m[("mailwerk_webhook_backlog", frozenset())] == 0
+        assert m[("mailwerk_webhook_failures_total", frozenset())] == 0
+        wh, _ = create(api, receiver.url, ["email.delivered"])
+        receiver.hang()
+        id = api.send(subject="stuck", text="hi")
+        assert wait_for(lambda: receiver.of(id), 20)  # posted, and waiting for its answer
+        m = metrics(api)
+        assert m[("mailwerk_webhook_backlog", frozenset())] >= 1
+        assert attempts(m, "retry") == 0 and attempts(m, "failed") == 0  # nothing recorded yet
+        # the hung post is closed unanswered (a failed attempt), the retry is answered 500: given up
+        receiver.fail(100)
+        receiver.release()
+        m = wait_for(lambda: (lambda m: m if m[("mailwerk_webhook_failures_total", frozenset())] >= 1
+                              else None)(metrics(api)), 20)
+        assert m, log(s, wh)
+        assert m[("mailwerk_webhook_failures_total", frozenset())] == 1
+        assert attempts(m, "failed") == 1 and attempts(m, "retry") == 1 and attempts(m, "delivered") == 0
+        assert m[("mailwerk_webhook_backlog", frozenset())] == 0
+        assert [e["state"] for e in log(s, wh)] == ["failed"]
+        assert len(receiver.of(id)) == 2
+    finally:
+        s.stop()
         receiver.close()
 
 

@@ -1,7 +1,7 @@
 /* test_metrics.c — the counters (util/metrics.c) and their text (http/metrics.c's metrics_render):
  * HELP and TYPE before every family's samples, histograms cumulative with +Inf equal to _count and
- * an exact _sum, label values escaped, gauges left out when they could not be read, and every
- * counting call harmless on NULL. */
+ * an exact _sum, label values escaped, gauges left out when they could not be read (the queue's,
+ * the webhook backlog), the webhook counters by result, and every counting call harmless on NULL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,6 +159,14 @@ static void test_empty_render(void **state)
 	/* the queue was not read: its gauges are absent, not 0 */
 	assert_null(strstr(text, "mailwerk_queue_messages"));
 	assert_null(strstr(text, "mailwerk_queue_oldest_seconds"));
+	/* nor was the webhook outbox: no backlog, but its counters are there (at 0) */
+	assert_null(strstr(text, "mailwerk_webhook_backlog"));
+	assert_true(has_line(text, "# TYPE mailwerk_webhook_failures_total counter"));
+	assert_true(has_line(text, "mailwerk_webhook_failures_total 0"));
+	assert_true(has_line(text, "# TYPE mailwerk_webhook_attempts_total counter"));
+	assert_true(has_line(text, "mailwerk_webhook_attempts_total{result=\"delivered\"} 0"));
+	assert_true(has_line(text, "mailwerk_webhook_attempts_total{result=\"retry\"} 0"));
+	assert_true(has_line(text, "mailwerk_webhook_attempts_total{result=\"failed\"} 0"));
 	/* no request yet: the family is declared, without a sample */
 	assert_true(has_line(text, "# TYPE mailwerk_http_requests_total counter"));
 	assert_null(strstr(text, "mailwerk_http_requests_total{"));
@@ -229,6 +237,12 @@ static void test_counters_and_escaping(void **state)
 	metrics_http_count(m, 2, 599); /* not in the list: "other" */
 	metrics_http_count(m, 3, 405);
 	metrics_http_count(m, METRICS_HTTP_SLOTS, 200); /* out of range: ignored */
+	metrics_webhook_count(m, METRICS_WEBHOOK_RETRY);
+	metrics_webhook_count(m, METRICS_WEBHOOK_RETRY);
+	metrics_webhook_count(m, METRICS_WEBHOOK_RETRY);
+	metrics_webhook_count(m, METRICS_WEBHOOK_FAILED);
+	metrics_webhook_count(m, METRICS_WEBHOOK_DELIVERED);
+	metrics_webhook_count(m, METRICS_WEBHOOK_RESULT_COUNT); /* out of range: ignored */
 	struct metrics_snapshot g = snapshot();
 	g.version = "x\"y\\z";
 	g.sessions[CONF_LISTEN_HTTP] = 2;
@@ -236,6 +250,8 @@ static void test_counters_and_escaping(void **state)
 	g.queue_read = true;
 	g.queue_messages = 7;
 	g.queue_oldest_seconds = 42;
+	g.webhooks_read = true;
+	g.webhook_backlog = 5;
 	char *text = render(m, &g);
 	check_grammar(text);
 	static const char *const want[] = {
@@ -253,6 +269,13 @@ static void test_counters_and_escaping(void **state)
 		"# TYPE mailwerk_queue_messages gauge",
 		"mailwerk_queue_messages 7",
 		"mailwerk_queue_oldest_seconds 42",
+		"# TYPE mailwerk_webhook_backlog gauge",
+		"mailwerk_webhook_backlog 5",
+		/* given up: the failed attempts, one series of its own */
+		"mailwerk_webhook_failures_total 1",
+		"mailwerk_webhook_attempts_total{result=\"delivered\"} 1",
+		"mailwerk_webhook_attempts_total{result=\"retry\"} 3",
+		"mailwerk_webhook_attempts_total{result=\"failed\"} 1",
 		"mailwerk_sessions_open{role=\"http\"} 2",
 		"mailwerk_sessions_open{role=\"pop3\"} 1",
 		"mailwerk_sessions_open{role=\"smtp\"} 0",
@@ -283,6 +306,10 @@ static void test_status_list_and_names(void **state)
 	assert_string_equal(metrics_refusal_str(METRICS_REFUSAL_STORE_FAILED), "store_failed");
 	assert_string_equal(metrics_route_str(METRICS_ROUTE_REMOTE), "remote");
 	assert_string_equal(metrics_outcome_str(METRICS_OUTCOME_DEFERRED), "deferred");
+	assert_string_equal(metrics_webhook_result_str(METRICS_WEBHOOK_DELIVERED), "delivered");
+	assert_string_equal(metrics_webhook_result_str(METRICS_WEBHOOK_FAILED), "failed");
+	assert_string_equal(metrics_webhook_result_str(METRICS_WEBHOOK_RETRY), "retry");
+	assert_string_equal(metrics_webhook_result_str(METRICS_WEBHOOK_RESULT_COUNT), "?");
 }
 
 static void test_null_is_not_counted(void **state)
@@ -294,6 +321,7 @@ static void test_null_is_not_counted(void **state)
 	metrics_delivery_count(NULL, METRICS_ROUTE_LOCAL, METRICS_OUTCOME_DELIVERED);
 	metrics_outbound_count(NULL, true);
 	metrics_http_count(NULL, 0, 200);
+	metrics_webhook_count(NULL, METRICS_WEBHOOK_FAILED);
 	metrics_observe(NULL, METRICS_HIST_DNS_QUERY, 1.0);
 	metrics_free(NULL);
 	/* and out-of-range indexes are dropped, not written past the arrays */

@@ -119,6 +119,15 @@ static void hook_add(struct fixture *f, const char *events, struct webhook *w)
 		fail_msg("create: %s", f->error);
 }
 
+/* The backlog GET /metrics shows. */
+static uint64_t pending(struct fixture *f)
+{
+	uint64_t n = 99;
+	if (webhooks_store_pending_count(f->s, &n, f->error, sizeof(f->error)) != 0)
+		fail_msg("pending_count: %s", f->error);
+	return n;
+}
+
 static unsigned fanout(struct fixture *f, unsigned max)
 {
 	unsigned n = 0;
@@ -226,8 +235,14 @@ static void test_disabled_gets_nothing(void **state)
 	email_add(f, 1, e);
 	event_add(f, e, 0, EMAIL_EVENT_SENT);
 	assert_int_equal(fanout(f, 100), 1);
+	assert_int_equal(pending(f), 1);
 	/* disabling gives up what was pending; a late failure of a post then in flight changes nothing */
 	assert_int_equal(webhooks_store_update(f->s, w.id, NULL, NULL, 0, f->error, sizeof(f->error)), 1);
+	assert_int_equal(pending(f), 0);
+	/* a disabled webhook's rows are not counted even if pending (another connection mid-update) */
+	sql(f, "UPDATE webhook_deliveries SET state = 'pending'");
+	assert_int_equal(pending(f), 0);
+	sql(f, "UPDATE webhook_deliveries SET state = 'failed'");
 	assert_int_equal(count(f, "SELECT count(*) FROM webhook_deliveries WHERE state = 'failed'"
 				  " AND last_error = 'the webhook was disabled'"),
 			 1);
@@ -275,6 +290,7 @@ static void test_due_limits_and_outcomes(void **state)
 	for (int i = 0; i < 6; i++)
 		event_add(f, e, i, EMAIL_EVENT_SENT);
 	assert_int_equal(fanout(f, 100), 12);
+	assert_int_equal(pending(f), 12); /* in flight or not: pending until recorded */
 
 	struct webhook_due *d;
 	size_t n = due(f, 5000, NULL, 0, 4, 64, &d);
@@ -313,6 +329,7 @@ static void test_due_limits_and_outcomes(void **state)
 	snprintf(o[1].error, sizeof(o[1].error), "HTTP 500: oops");
 	snprintf(o[2].error, sizeof(o[2].error), "connection refused");
 	assert_int_equal(webhooks_store_record(f->s, o, 3, 6000, f->error, sizeof(f->error)), 0);
+	assert_int_equal(pending(f), 10); /* delivered and given up leave it; the retried one stays */
 	assert_int_equal(
 		count(f,
 		      "SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered' AND last_status = 204"),
@@ -358,6 +375,7 @@ static void test_due_limits_and_outcomes(void **state)
 	assert_int_equal(webhooks_store_delete(f->s, b.id, f->error, sizeof(f->error)), 1);
 	assert_int_equal(webhooks_store_delete(f->s, b.id, f->error, sizeof(f->error)), 0);
 	assert_int_equal(count(f, "SELECT count(*) FROM webhook_deliveries"), 4);
+	assert_int_equal(pending(f), 4);
 	webhook_dues_free(d, n);
 	webhook_clear(&a);
 	webhook_clear(&b);
