@@ -10,8 +10,10 @@
 
 #include "conf/conf.h"
 #include "events/webhook_sender.h"
+#include "http/attachments_fetch.h"
 #include "http/retention.h"
 #include "http/session.h"
+#include "net/http_client.h"
 #include "queue/queue.h"
 #include "server/server.h"
 #include "util/log.h"
@@ -84,6 +86,17 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 		free(a);
 		return -1;
 	}
+	/* made whatever [api] fetch_attachment_urls says now: a reload may turn it on */
+	a->http = http_client_new(srv->base, error, error_size);
+	if (a->http == NULL) {
+		webhook_sender_stop(a->webhooks);
+		http_retention_stop(a);
+		api_keys_close(a->keys);
+		queue_close(a->reader);
+		pthread_mutex_destroy(&a->reader_mu);
+		free(a);
+		return -1;
+	}
 	/* no free slot only delays a scheduled event until the sender's next tick */
 	queue_commit_subscribe(srv->queue, http_api_committed, srv);
 	srv->http_api = a;
@@ -96,6 +109,9 @@ void http_api_deinit(struct server *srv)
 	if (a == NULL)
 		return;
 	http_retention_stop(a);
+	/* fetches still running end here (their jobs are freed), then the client */
+	attachments_fetch_cancel_all(&a->fetches);
+	http_client_free(a->http);
 	webhook_sender_stop(a->webhooks);
 	char err[256];
 	if (api_keys_flush_usage(a->keys, err, sizeof(err)) != 0)

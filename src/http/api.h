@@ -13,7 +13,9 @@
 #include "keys/api_keys.h"
 #include "util/throttle.h"
 
+struct attachments_fetch;
 struct conf;
+struct http_client;
 struct server;
 struct http_session;
 struct queue;
@@ -41,6 +43,10 @@ struct http_api {
 	unsigned char unsubscribe_secret[32]; /* signs one-click unsubscribe URLs (unsubscribe.c) */
 	struct event *retention_timer;        /* prunes old records (retention.c) */
 	struct webhook_sender *webhooks; /* posts the webhook outbox; its store serves webhooks.c */
+	/* the API's own HTTP client (the webhook sender keeps its one to itself): attachments given by
+	 * URL (attachments_fetch.h), and the fetches running on it */
+	struct http_client *http;
+	struct attachments_fetch *fetches;
 };
 
 /* What a handler is called with. */

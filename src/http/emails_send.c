@@ -2,7 +2,12 @@
  * DKIM-signed on a worker thread (email_req.c, compose.c, keys/), checked against our domains
  * and the key's limits on the loop, and stored in one queue transaction together with its
  * record, its first event and its Idempotency-Key; the answer {"id"} goes out only after that
- * transaction has committed with fsync, as a 250 does for SMTP. */
+ * transaction has committed with fsync, as a 250 does for SMTP.
+ *
+ * A request with attachments given by URL (allowed by [api] fetch_attachment_urls) takes one more
+ * round: the first worker job only parses (send_work), the loop checks the From domains and
+ * fetches the attachments (send_fetch, attachments_fetch.c), and a second job composes, signs and
+ * looks up suppressions (send_build_work) before send_done as for any other. */
 #include <event2/buffer.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
@@ -16,6 +21,7 @@
 #include "events/feedback.h"
 #include "events/suppressions.h"
 #include "http/api.h"
+#include "http/attachments_fetch.h"
 #include "http/compose.h"
 #include "events/record.h"
 #include "http/email_req.h"
@@ -44,6 +50,7 @@ struct send_item {
 	struct queue_msg *msg;
 	bool signed_ok;       /* DKIM-Signature fields are on it */
 	char domain[256];     /* the From domain */
+	bool fetch;           /* it has attachments given by URL, not fetched yet */
 	unsigned status;      /* 0, or the error that refuses this one */
 	const char *err_name;
 	char err[512];
@@ -72,6 +79,8 @@ struct send_job {
 	char *replay;    /* a stored answer to send again (idempotency) */
 	struct send_item *items;
 	size_t n;
+	bool fetch_pending;     /* some item has attachments to fetch: nothing is built yet */
+	uint64_t fetch_charged; /* octets of srv->memory the fetched attachments hold */
 };
 
 static void send_job_free(struct send_job *j)
@@ -83,6 +92,7 @@ static void send_job_free(struct send_job *j)
 	free(j->items);
 	free(j->body);
 	free(j->replay);
+	budget_give(&j->srv->memory, j->fetch_charged);
 	conf_free(j->conf);
 	free(j);
 }
@@ -453,6 +463,35 @@ static void item_build_raw(struct send_job *j, struct send_item *it, const json_
 	item_finish(j, it, email_id, m->rcpts[0], at);
 }
 
+/* Composes, signs and checks the suppressions of every item not refused yet. */
+static void items_build(struct send_job *j)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		struct send_item *it = &j->items[i];
+		if (it->status == 0)
+			item_build(j, it);
+		if (it->status == 0)
+			item_suppress(j, it);
+	}
+}
+
+/* An attachment given by URL whose type neither the request nor the name tells (only
+ * application/octet-stream) is left without one: it gets the answer's Content-Type
+ * (attachments_fetch.h). */
+static void item_type_from_answer(struct email_req *r, const json_t *o)
+{
+	const json_t *atts = json_object_get(o, "attachments");
+	for (size_t k = 0; k < r->attachment_count; k++) {
+		struct email_attachment *a = &r->attachments[k];
+		const json_t *t = json_object_get(json_array_get(atts, k), "content_type");
+		if (a->path == NULL || a->content != NULL || (t != NULL && !json_is_null(t) && !json_is_false(t)) ||
+		    a->content_type == NULL || strcmp(a->content_type, "application/octet-stream") != 0)
+			continue;
+		free(a->content_type);
+		a->content_type = NULL;
+	}
+}
+
 static void send_work(void *arg)
 {
 	struct send_job *j = arg;
@@ -489,7 +528,8 @@ static void send_work(void *arg)
 	}
 	struct email_req_limits lim = {
 		.max_size = j->conf->max_message_size,
-		.allow_attachment_urls = j->conf->api_fetch_attachment_urls,
+		/* taken whatever [api] fetch_attachment_urls says, to be refused below with the fix */
+		.allow_attachment_urls = true,
 		.now = j->now_ms / 1000,
 	};
 	for (size_t i = 0; i < j->n; i++) {
@@ -501,20 +541,30 @@ static void send_work(void *arg)
 			it->err_name = email_req_error_name(e);
 			continue;
 		}
-		if (it->req->attachment_count > 0)
-			for (size_t k = 0; k < it->req->attachment_count; k++)
-				if (it->req->attachments[k].path != NULL && it->req->attachments[k].content == NULL) {
-					/* fetching by URL is not built in yet: refuse rather than send without it */
-					item_fail(it, 422, "invalid_attachment", "%s",
-						  "Attachments given by `path` are not supported by this server; send `content`.");
-					break;
-				}
-		if (it->status == 0)
-			item_build(j, it);
-		if (it->status == 0)
-			item_suppress(j, it);
+		/* item_build sets it too; a request that fetches checks it before (send_fetch) */
+		snprintf(it->domain, sizeof(it->domain), "%s", addr_domain(&it->req->from.addr));
+		if (!attachments_fetch_needed(it->req))
+			continue;
+		if (!j->conf->api_fetch_attachment_urls) {
+			/* refused rather than sent without them */
+			item_fail(it, 422, "invalid_attachment", "%s",
+				  "Attachments given by `path` are refused: set [api] fetch_attachment_urls = yes to let "
+				  "this server fetch them.");
+			continue;
+		}
+		it->fetch = true;
+		j->fetch_pending = true;
+		item_type_from_answer(it->req, o);
 	}
 	json_decref(doc);
+	if (!j->fetch_pending)
+		items_build(j);
+}
+
+/* The second worker job of a request whose attachments were fetched. */
+static void send_build_work(void *arg)
+{
+	items_build(arg);
 }
 
 /* ---- back on the loop: our domains, the key's limits, the queue ---- */
@@ -600,11 +650,10 @@ static void final_rcpt_cb(const char *address, void *arg)
 		f->oom = true;
 }
 
-/* Our side of the checks for one message; false when it is refused (it->status set). */
-static bool item_allowed(struct send_job *j, struct send_item *it)
+/* The From domain is ours and the key may send from it; false when it is refused (it->status set). */
+static bool item_domain_ok(struct send_job *j, struct send_item *it)
 {
-	struct users *u = j->srv->users;
-	enum result local = users_domain_is_local(u, it->domain);
+	enum result local = users_domain_is_local(j->srv->users, it->domain);
 	if (local == RESULT_TEMPFAIL) {
 		item_fail(it, 503, "internal_server_error", "%s", "The domain list cannot be read; try again later.");
 		return false;
@@ -620,6 +669,15 @@ static bool item_allowed(struct send_job *j, struct send_item *it)
 		item_fail(it, 403, "restricted_api_key", "This API key may only send from %s.", j->key.domain);
 		return false;
 	}
+	return true;
+}
+
+/* Our side of the checks for one message; false when it is refused (it->status set). */
+static bool item_allowed(struct send_job *j, struct send_item *it)
+{
+	struct users *u = j->srv->users;
+	if (!item_domain_ok(j, it))
+		return false;
 	if (j->conf->dkim_sign && !it->signed_ok) {
 		item_fail(it, 403, "validation_error",
 			  "The %s domain has no active DKIM key: make one with `mailwerk dkim keygen --domain` and "
@@ -652,6 +710,107 @@ static bool item_allowed(struct send_job *j, struct send_item *it)
 	return true;
 }
 
+/* Strict (Resend's default): one refused email refuses the request, with its reason. Frees j. */
+static void send_refuse_item(struct send_job *j, struct http_session *s, size_t i)
+{
+	const struct send_item *it = &j->items[i];
+	if (j->idem_held)
+		http_api_inflight_del(j->api, j->key.id, j->idem_key);
+	char msg[600];
+	if (j->batch)
+		snprintf(msg, sizeof(msg), "emails[%zu]: %s", i, it->err);
+	else
+		snprintf(msg, sizeof(msg), "%s", it->err);
+	send_respond_error(s, it->status, it->err_name, msg);
+	send_job_free(j);
+}
+
+static void send_done(void *arg);
+
+static bool send_still_wanted(void *arg)
+{
+	struct send_job *j = arg;
+	return http_session_find(j->srv, j->session_id) != NULL;
+}
+
+/* The attachments are here (or not): back to a worker to compose and sign. */
+static void send_fetched(void *arg, const struct attachments_fetch_result *r)
+{
+	struct send_job *j = arg;
+	j->fetch_charged += r->charged;
+	struct http_session *s = r->cancelled ? NULL : http_session_find(j->srv, j->session_id);
+	if (s == NULL || j->srv->http_api == NULL) {
+		if (j->idem_held && j->srv->http_api != NULL)
+			http_api_inflight_del(j->srv->http_api, j->key.id, j->idem_key);
+		send_job_free(j);
+		return;
+	}
+	if (r->busy) {
+		log_warn("session=%llx event=refused reason=max_memory_in_flight", (unsigned long long)j->session_id);
+		if (j->idem_held)
+			http_api_inflight_del(j->api, j->key.id, j->idem_key);
+		http_respond_json(s, 503, http_error_json(503, "internal_server_error",
+						       "The server is busy; try again in a few seconds."),
+				  "Retry-After: 5\r\n");
+		send_job_free(j);
+		return;
+	}
+	size_t failed = 0;
+	for (size_t i = 0; i < j->n; i++)
+		if (r->errors[i] != NULL) {
+			item_fail(&j->items[i], 422, "invalid_attachment", "%s", r->errors[i]);
+			failed++;
+		}
+	log_info("session=%llx event=attachments_fetched octets=%llu failed=%zu", (unsigned long long)j->session_id,
+		 (unsigned long long)j->fetch_charged, failed);
+	for (size_t i = 0; i < j->n && !j->permissive; i++)
+		if (j->items[i].status != 0) {
+			send_refuse_item(j, s, i);
+			return;
+		}
+	worker_pool_submit(j->srv->workers, send_build_work, send_done, j);
+}
+
+/* Before anything is fetched: what the loop can judge already (our domain, the key's), then the
+ * GETs. */
+static void send_fetch(struct send_job *j, struct http_session *s)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		struct send_item *it = &j->items[i];
+		if (it->status == 0)
+			item_domain_ok(j, it);
+		if (it->status != 0 && !j->permissive) {
+			send_refuse_item(j, s, i);
+			return;
+		}
+	}
+	struct email_req **reqs = calloc(j->n, sizeof(*reqs));
+	for (size_t i = 0; reqs != NULL && i < j->n; i++)
+		reqs[i] = j->items[i].status == 0 && j->items[i].fetch ? j->items[i].req : NULL;
+	struct attachments_fetch_opts o = {
+		.http = j->api->http,
+		.base = j->srv->base,
+		.memory = &j->srv->memory,
+		.max_message_size = j->conf->max_message_size,
+		/* what the request could have carried as content */
+		.max_total = http_api_max_body(j->conf),
+		.timeout_ms = j->conf->api_request_timeout * 1000,
+		/* the one switch for calls into our own network (http_client.h) */
+		.allow_private = j->conf->webhook_allow_private,
+		.stop_at_first = !j->permissive,
+		.wanted = send_still_wanted,
+	};
+	if (reqs == NULL || attachments_fetch_start(&j->api->fetches, reqs, j->n, &o, send_fetched, j) != 0) {
+		free(reqs);
+		if (j->idem_held)
+			http_api_inflight_del(j->api, j->key.id, j->idem_key);
+		send_respond_error(s, 500, "internal_server_error", "Out of memory.");
+		send_job_free(j);
+		return;
+	}
+	free(reqs);
+}
+
 static void send_done(void *arg)
 {
 	struct send_job *j = arg;
@@ -673,6 +832,11 @@ static void send_done(void *arg)
 		send_job_free(j);
 		return;
 	}
+	if (j->fetch_pending) {
+		j->fetch_pending = false;
+		send_fetch(j, s);
+		return;
+	}
 	size_t ok = 0;
 	for (size_t i = 0; i < j->n; i++) {
 		struct send_item *it = &j->items[i];
@@ -680,15 +844,7 @@ static void send_done(void *arg)
 			ok++;
 		/* strict (Resend's default): one refused email refuses the batch, with its reason */
 		if (it->status != 0 && !j->permissive) {
-			if (held)
-				http_api_inflight_del(j->api, j->key.id, j->idem_key);
-			char msg[600];
-			if (j->batch)
-				snprintf(msg, sizeof(msg), "emails[%zu]: %s", i, it->err);
-			else
-				snprintf(msg, sizeof(msg), "%s", it->err);
-			send_respond_error(s, it->status, it->err_name, msg);
-			send_job_free(j);
+			send_refuse_item(j, s, i);
 			return;
 		}
 	}

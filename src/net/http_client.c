@@ -1,13 +1,16 @@
 /* http_client.c — libcurl multi on libevent (http_client.h). The pattern is libcurl's own
  * "multi-event" example: curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when
  * to call it back (CURLMOPT_TIMERFUNCTION); we turn libevent's readiness into
- * curl_multi_socket_action calls and collect finished transfers with curl_multi_info_read. */
+ * curl_multi_socket_action calls and collect finished transfers with curl_multi_info_read.
+ * Redirects of a GET are followed here, not by curl (CURLOPT_FOLLOWLOCATION stays off), so that
+ * each target passes http_url_parse like the first URL did. */
 #include "net/http_client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -35,6 +38,17 @@ struct http_client_req {
 	char keep[HTTP_CLIENT_KEEP + 1];
 	size_t kept;
 	uint64_t total;
+	/* a GET */
+	bool get;
+	bool https;          /* the URL now asked for is https: a redirect may not leave TLS */
+	unsigned redirects;  /* followed so far */
+	int64_t deadline_ms; /* monotonic: the end of the whole request, redirects included */
+	uint64_t max_body;
+	long status;         /* of the answer whose body is arriving; 0 before its first octet */
+	char *buf;           /* the body kept so far: len octets of cap (+1 for a NUL) */
+	size_t len, cap;
+	bool no_memory;
+	char why[300];       /* why the GET failed although an answer came, "" when it did not */
 };
 
 struct http_client {
@@ -48,11 +62,105 @@ struct http_client {
 
 /* ---- finished transfers ---- */
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void req_free(struct http_client_req *r)
 {
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
+	free(r->buf);
 	free(r);
+}
+
+/* RFC 9110 §15.4: the redirects that name their target in Location (300 and 304 do not redirect). */
+static bool status_redirects(long status)
+{
+	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* A GET answered with a redirect: asks for its target with the same handle, after the checks of
+ * HTTP_CLIENT_GET_REDIRECTS. true when the request goes on; false with r->why set. */
+static bool get_redirect(struct http_client_req *r, long status)
+{
+	char *loc = NULL;
+	curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &loc);
+	struct http_url u;
+	const char *err;
+	if (loc == NULL) {
+		snprintf(r->why, sizeof(r->why), "the server answered %ld without a usable Location", status);
+		return false;
+	}
+	if (r->redirects >= HTTP_CLIENT_GET_REDIRECTS) {
+		snprintf(r->why, sizeof(r->why), "the server redirected more than %d times", HTTP_CLIENT_GET_REDIRECTS);
+		return false;
+	}
+	if (http_url_parse(loc, strlen(loc), &u, &err) != HTTP_URL_OK) {
+		snprintf(r->why, sizeof(r->why), "the server redirected to a URL that is refused: %s", err);
+		return false;
+	}
+	if (r->https && !u.https) {
+		snprintf(r->why, sizeof(r->why), "the server redirected from https to http");
+		return false;
+	}
+	int64_t left = r->deadline_ms - mono_ms();
+	if (left <= 0) {
+		snprintf(r->why, sizeof(r->why), "timed out while following redirects");
+		return false;
+	}
+	char *target = strdup(loc); /* loc lives in the handle's state, which the next transfer resets */
+	if (target == NULL) {
+		snprintf(r->why, sizeof(r->why), "out of memory");
+		return false;
+	}
+	struct http_client *c = r->c;
+	curl_multi_remove_handle(c->multi, r->easy);
+	r->https = u.https;
+	r->redirects++;
+	r->too_large = false;
+	r->refused[0] = r->errbuf[0] = r->keep[0] = '\0';
+	r->kept = 0;
+	r->total = 0;
+	r->status = 0;
+	r->len = 0;
+	bool ok = curl_easy_setopt(r->easy, CURLOPT_URL, target) == CURLE_OK &&
+		  curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)left) == CURLE_OK &&
+		  curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left) == CURLE_OK &&
+		  curl_multi_add_handle(c->multi, r->easy) == CURLM_OK;
+	free(target);
+	if (!ok)
+		snprintf(r->why, sizeof(r->why), "libcurl refused the redirect's URL");
+	return ok;
+}
+
+/* What a GET that got an answer gives its caller: the body of a whole 2xx, else an error. */
+static void get_result(struct http_client_req *r, CURLcode res, long status, struct http_client_result *out)
+{
+	char *type = NULL;
+	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &type);
+	out->content_type = type != NULL ? type : "";
+	if (r->why[0] != '\0') {
+		out->error = r->why;
+	} else if (status < 200 || status > 299) {
+		snprintf(r->why, sizeof(r->why), "the server answered %ld", status);
+		out->error = r->why;
+	} else if (r->too_large || res == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(r->why, sizeof(r->why), "larger than the limit of %llu octets", (unsigned long long)r->max_body);
+		out->error = r->why;
+		out->truncated = true;
+	} else if (r->no_memory || res != CURLE_OK || (r->buf == NULL && (r->buf = malloc(1)) == NULL)) {
+		snprintf(r->why, sizeof(r->why), "%s", r->no_memory || res == CURLE_OK ? "out of memory" : curl_easy_strerror(res));
+		out->error = r->why;
+	} else {
+		r->buf[r->len] = '\0';
+		out->data = r->buf;
+		out->data_len = r->len;
+		r->buf = NULL; /* the caller's now */
+	}
 }
 
 static void req_unlink(struct http_client_req *r)
@@ -96,12 +204,16 @@ static void check_done(struct http_client *c)
 				((res == CURLE_WRITE_ERROR || res == CURLE_FILESIZE_EXCEEDED) && status > 0);
 		if (res == CURLE_FILESIZE_EXCEEDED)
 			out.truncated = true;
+		if (r->get && answered && status_redirects(status) && !r->too_large && get_redirect(r, status))
+			continue; /* the same request, at its new URL */
 		if (!answered) {
 			out.status = 0;
 			if (r->refused[0] != '\0' && res == CURLE_COULDNT_CONNECT)
 				out.error = r->refused;
 			else
 				out.error = r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(res);
+		} else if (r->get) {
+			get_result(r, res, status, &out);
 		}
 		req_unlink(r);
 		r->done(r->arg, &out);
@@ -209,10 +321,58 @@ static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_so
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
+/* A GET's body: kept whole for a 2xx within max_body; a redirect's read (curl has its Location for
+ * us only once that transfer has ended) within HTTP_CLIENT_READ_MAX but not kept; any other is not
+ * read at all, its status being the answer. Returning less than n stops the transfer. */
+static size_t write_get(struct http_client_req *r, const char *data, size_t n)
+{
+	if (r->status == 0)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	if (r->status >= 300 && r->status < 400) {
+		r->total += n;
+		if (r->total > HTTP_CLIENT_READ_MAX) {
+			r->too_large = true;
+			return 0;
+		}
+		return n;
+	}
+	if (r->status < 200 || r->status > 299)
+		return 0;
+	if (n > r->max_body - r->len) { /* r->len <= max_body always */
+		r->too_large = true;
+		return 0; /* before a single octet beyond the limit is kept */
+	}
+	if (n > r->cap - r->len) {
+		size_t want = r->cap;
+		if (want == 0) {
+			/* a Content-Length within the limit sizes the buffer at once */
+			curl_off_t cl = -1;
+			curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+			want = cl > 0 && (uint64_t)cl <= r->max_body ? (size_t)cl : 16 * 1024;
+		}
+		while (want < r->len + n)
+			want = want > SIZE_MAX / 2 ? SIZE_MAX - 1 : want * 2;
+		if (want > r->max_body)
+			want = (size_t)r->max_body;
+		char *g = realloc(r->buf, want + 1);
+		if (g == NULL) {
+			r->no_memory = true;
+			return 0;
+		}
+		r->buf = g;
+		r->cap = want;
+	}
+	memcpy(r->buf + r->len, data, n);
+	r->len += n;
+	return n;
+}
+
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_client_req *r = userp;
 	size_t n = size * nmemb;
+	if (r->get)
+		return write_get(r, data, n);
 	if (r->kept < HTTP_CLIENT_KEEP) {
 		size_t take = n < HTTP_CLIENT_KEEP - r->kept ? n : HTTP_CLIENT_KEEP - r->kept;
 		memcpy(r->keep + r->kept, data, take);
@@ -288,6 +448,38 @@ unsigned http_client_running(const struct http_client *c)
 
 #define SETOPT(opt, val) ok = ok && curl_easy_setopt(r->easy, opt, val) == CURLE_OK
 
+/* What every request has: the protections of http_client.h and our callbacks. */
+static bool req_setopts(struct http_client_req *r, const char *url, unsigned timeout_ms)
+{
+	bool ok = true;
+	SETOPT(CURLOPT_URL, url);
+	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(CURLOPT_PROXY, ""); /* "" disables proxies, those of http_proxy & co. too */
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	SETOPT(CURLOPT_USERAGENT, "mailwerk/" MAILWERK_VERSION);
+	SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_cb);
+	SETOPT(CURLOPT_OPENSOCKETDATA, r);
+	SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(CURLOPT_WRITEDATA, r);
+	SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
+	SETOPT(CURLOPT_PRIVATE, r);
+	return ok;
+}
+
+static void req_link(struct http_client *c, struct http_client_req *r)
+{
+	r->next = c->reqs;
+	if (c->reqs != NULL)
+		c->reqs->prev = r;
+	c->reqs = r;
+	c->running++;
+}
+
 int http_client_post(struct http_client *c, const char *url, const char *const *headers, size_t n_headers,
 		     const char *body, size_t len, const struct http_client_opts *o,
 		     http_client_done_fn *done, void *arg, char *error, size_t error_size)
@@ -315,37 +507,71 @@ int http_client_post(struct http_client *c, const char *url, const char *const *
 	ok = l != NULL;
 	if (ok)
 		r->headers = l;
-	SETOPT(CURLOPT_URL, url);
-	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-	SETOPT(CURLOPT_PROXY, ""); /* "" disables proxies, those of http_proxy & co. too */
-	SETOPT(CURLOPT_NOSIGNAL, 1L);
-	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
-	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
-	SETOPT(CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)o->timeout_ms);
+	ok = ok && req_setopts(r, url, o->timeout_ms);
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_READ_MAX);
-	SETOPT(CURLOPT_USERAGENT, "mailwerk/" MAILWERK_VERSION);
 	SETOPT(CURLOPT_HTTPHEADER, r->headers);
 	SETOPT(CURLOPT_POST, 1L);
 	SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	SETOPT(CURLOPT_COPYPOSTFIELDS, body); /* after the size: it copies that many octets */
-	SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_cb);
-	SETOPT(CURLOPT_OPENSOCKETDATA, r);
-	SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
-	SETOPT(CURLOPT_WRITEDATA, r);
-	SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
-	SETOPT(CURLOPT_PRIVATE, r);
 	if (!ok || curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
 		snprintf(error, error_size,
 			 "libcurl refused the request (out of memory, or a URL it cannot use)");
 		req_free(r);
 		return -1;
 	}
-	r->next = c->reqs;
-	if (c->reqs != NULL)
-		c->reqs->prev = r;
-	c->reqs = r;
-	c->running++;
+	req_link(c, r);
 	return 0;
+}
+
+int http_client_get(struct http_client *c, const char *url, uint64_t max_body, const struct http_client_opts *o,
+		    http_client_done_fn *done, void *arg, struct http_client_req **req_r, char *error,
+		    size_t error_size)
+{
+	/* the strict parse webhook endpoints get: no userinfo, no numeric hosts curl would read as
+	 * addresses the connect-time check could not be told about, no fragment */
+	struct http_url u;
+	const char *why;
+	if (http_url_parse(url, strlen(url), &u, &why) != HTTP_URL_OK) {
+		snprintf(error, error_size, "the URL is refused: %s", why);
+		return -1;
+	}
+	struct http_client_req *r = calloc(1, sizeof(*r));
+	if (r == NULL || (r->easy = curl_easy_init()) == NULL) {
+		free(r);
+		snprintf(error, error_size, "out of memory");
+		return -1;
+	}
+	if (max_body > SIZE_MAX - 1)
+		max_body = SIZE_MAX - 1;
+	r->c = c;
+	r->done = done;
+	r->arg = arg;
+	r->allow_private = o->allow_private;
+	r->get = true;
+	r->https = u.https;
+	r->max_body = max_body;
+	r->deadline_ms = mono_ms() + o->timeout_ms;
+	bool ok = req_setopts(r, url, o->timeout_ms);
+	SETOPT(CURLOPT_HTTPGET, 1L);
+	/* a Content-Length over the limit ends the transfer before its body (0 would mean no limit:
+	 * write_get keeps the limit then) */
+	if (max_body > 0)
+		SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
+	/* no CURLOPT_ACCEPT_ENCODING: the body comes as it is, so the limit counts what is kept */
+	if (!ok || curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+		snprintf(error, error_size, "libcurl refused the request (out of memory, or a URL it cannot use)");
+		req_free(r);
+		return -1;
+	}
+	req_link(c, r);
+	if (req_r != NULL)
+		*req_r = r;
+	return 0;
+}
+
+void http_client_cancel(struct http_client *c, struct http_client_req *r)
+{
+	(void)c; /* r knows its client; the parameter says whose it is */
+	req_unlink(r);
+	req_free(r);
 }

@@ -1,13 +1,15 @@
 /* http_client.h — outgoing HTTP requests on the event loop: libcurl's multi interface driven by
- * libevent (curl_multi_socket_action), for webhooks now and MTA-STS policy fetches later.
+ * libevent (curl_multi_socket_action), for webhooks (POST), attachments given by URL (GET) and
+ * MTA-STS policy fetches later.
  *
- * Every request is bounded: a total timeout, at most HTTP_CLIENT_READ_MAX octets of the answer
- * read (the first HTTP_CLIENT_KEEP kept for the log), no redirects followed, http and https only,
- * certificates verified, no proxy from the environment. Unless a request allows it, sockets to
- * addresses that are not public (http_url.h: loopback, RFC 1918, link-local, CGNAT, unique-local,
- * unspecified, multicast) are refused when they are opened — after name resolution, so a name that
- * resolves (or re-resolves: DNS rebinding) to such an address gets nowhere either. Names are
- * resolved by libcurl's threaded resolver, off the loop.
+ * Every request is bounded: a total timeout, http and https only, certificates verified, no proxy
+ * from the environment. A POST reads at most HTTP_CLIENT_READ_MAX octets of the answer (the first
+ * HTTP_CLIENT_KEEP kept for the log) and follows no redirect; a GET keeps the whole body up to a
+ * maximum the caller gives and stops the transfer as soon as it is passed. Unless a request allows
+ * it, sockets to addresses that are not public (http_url.h: loopback, RFC 1918, link-local, CGNAT,
+ * unique-local, unspecified, multicast) are refused when they are opened — after name resolution,
+ * so a name that resolves (or re-resolves: DNS rebinding) to such an address gets nowhere either,
+ * and neither does a redirect. Names are resolved by libcurl's threaded resolver, off the loop.
  *
  * Loop thread only. */
 #ifndef MAILWERK_NET_HTTP_CLIENT_H
@@ -19,24 +21,41 @@
 
 struct event_base;
 struct http_client;
+struct http_client_req; /* one request under way (http_client_cancel) */
 
 #define HTTP_CLIENT_READ_MAX (64 * 1024) /* octets of an answer read at most; then the transfer stops */
 #define HTTP_CLIENT_KEEP 512             /* octets of it kept for the caller */
+/* Redirects a GET follows at most. Each target is parsed again with http_url_parse (so userinfo,
+ * numeric hosts that are not dotted quads and fragments are refused as in the URL given), must be
+ * http or https and not http after https (TLS is not given up on the way), and its addresses meet
+ * the same connect-time check; the total timeout covers the whole chain. */
+#define HTTP_CLIENT_GET_REDIRECTS 3
 
 struct http_client_result {
 	long status;       /* the HTTP status; 0 when no answer came */
 	const char *error; /* NULL when an answer came, else why not (a sentence) */
 	const char *body;  /* the first body_len (<= HTTP_CLIENT_KEEP) octets of the answer, NUL-terminated */
 	size_t body_len;
-	bool truncated; /* the answer was longer than HTTP_CLIENT_READ_MAX: reading stopped there */
+	bool truncated; /* the answer was longer than HTTP_CLIENT_READ_MAX (a GET: its max_body): reading
+			 * stopped there */
 	unsigned elapsed_ms;
+	/* a GET that got a 2xx answer whole (error NULL): the body, malloc'd and NUL-terminated beyond
+	 * data_len, now the callback's to free; and the answer's Content-Type field ("" when none).
+	 * A GET's non-2xx answer, or one larger than max_body, is an error (status kept). */
+	char *data;
+	size_t data_len;
+	const char *content_type;
 };
-/* Called on the loop thread when a request has ended, never from within http_client_post. */
+/* Called on the loop thread when a request has ended, never from within http_client_post or
+ * http_client_get. */
 typedef void http_client_done_fn(void *arg, const struct http_client_result *r);
 
 struct http_client_opts {
 	unsigned timeout_ms; /* the whole request, connecting included */
-	bool allow_private;  /* connect to addresses that are not public ([webhooks] allow_private) */
+	/* connect to addresses that are not public. Webhooks and attachments given by URL both take
+	 * [webhooks] allow_private (conf.webhook_allow_private): it is the one switch for this server
+	 * calling into its own network, and what the tests turn on to use a server on 127.0.0.1. */
+	bool allow_private;
 };
 
 /* NULL with a sentence when libcurl cannot be set up. */
@@ -49,6 +68,19 @@ void http_client_free(struct http_client *c);
 int http_client_post(struct http_client *c, const char *url, const char *const *headers, size_t n_headers,
 		     const char *body, size_t len, const struct http_client_opts *o,
 		     http_client_done_fn *done, void *arg, char *error, size_t error_size);
+
+/* GETs url, keeping the whole answer's body when it is a 2xx of at most max_body octets (more: the
+ * transfer stops at once, and it is an error; nothing beyond max_body is ever buffered). Redirects
+ * are followed as HTTP_CLIENT_GET_REDIRECTS says. 0 when started (done will be called once, unless
+ * the request is cancelled; *req_r, when req_r is not NULL, names it until then), or -1 with a
+ * sentence (done will not be called). */
+int http_client_get(struct http_client *c, const char *url, uint64_t max_body, const struct http_client_opts *o,
+		    http_client_done_fn *done, void *arg, struct http_client_req **req_r, char *error,
+		    size_t error_size);
+
+/* Ends a request started by http_client_get whose done has not been called yet; done is then never
+ * called. */
+void http_client_cancel(struct http_client *c, struct http_client_req *r);
 
 /* Requests running now. */
 unsigned http_client_running(const struct http_client *c);
