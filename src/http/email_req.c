@@ -83,6 +83,7 @@ static const json_t *email_req_field(const json_t *obj, const char *key)
 static const char *email_req_str(const json_t *v, size_t *len_r, bool *nul_r)
 {
 	*nul_r = false;
+	*len_r = 0;
 	if (!json_is_string(v))
 		return NULL;
 	const char *s = json_string_value(v);

@@ -23,6 +23,7 @@
 #include "events/events.h"
 #include "events/suppressions.h"
 #include "events/webhooks_store.h"
+#include "queue/checkpoint.h"
 #include "queue/spool.h"
 #include "util/loopq.h"
 
@@ -63,6 +64,7 @@ struct queue {
 	sqlite3_stmt *w_msg;
 	sqlite3_stmt *w_rcpt;
 	struct loopq *lq;
+	struct queue_checkpointer *checkpointer; /* the writer's WAL checkpoints (checkpoint.h) */
 	pthread_t thread;
 	bool writer_started;
 	atomic_ulong commits;
@@ -634,6 +636,8 @@ int queue_writer_start(struct queue *q, struct loopq *lq, const char **error_r)
 	}
 	q->lq = lq;
 	atomic_store(&q->commits, 0);
+	/* checkpoints on their own thread, so that no commit of the writer waits for one */
+	q->checkpointer = queue_checkpointer_start(q->path, q->wdb);
 
 	/* Signals belong to the loop thread (libevent's signal events); the writer never takes them. */
 	sigfillset(&all);
@@ -643,6 +647,8 @@ int queue_writer_start(struct queue *q, struct loopq *lq, const char **error_r)
 	if (rc != 0) {
 		snprintf(q->error, sizeof(q->error), "cannot start the queue writer thread: %s", strerror(rc));
 		*error_r = q->error;
+		queue_checkpointer_stop(q->checkpointer, q->wdb);
+		q->checkpointer = NULL;
 		queue_writer_stmts_free(q);
 		return -1;
 	}
@@ -738,6 +744,7 @@ void queue_close(struct queue *q)
 		pthread_cond_signal(&q->cond);
 		pthread_mutex_unlock(&q->mu);
 		pthread_join(q->thread, NULL);
+		queue_checkpointer_stop(q->checkpointer, q->wdb);
 		queue_writer_stmts_free(q);
 	}
 	db_close(q->conn);

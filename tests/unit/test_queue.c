@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -866,6 +868,35 @@ static void test_open_errors(void **state)
 	assert_non_null(strstr(err, "queue.db"));
 }
 
+/* Checkpoints run on their own thread (queue/checkpoint.c): once the WAL has grown past its
+ * threshold, pages reach the database file while the writer goes on, and nothing is lost. */
+static void test_checkpoint_thread(void **state)
+{
+	struct test_ctx *t = *state;
+	char db[PATH_MAX + 16];
+	snprintf(db, sizeof(db), "%s/queue.db", t->dir);
+	struct stat before;
+	assert_int_equal(stat(db, &before), 0);
+	/* about 8 MB: well past 1000 WAL pages */
+	for (unsigned round = 0; round < 4; round++) {
+		struct queue_msg *msgs[64];
+		for (unsigned i = 0; i < 64; i++)
+			msgs[i] = test_msg_new("a@example.org", 1, 1700000000, 32768, round * 64 + i);
+		free(test_store_all(t, msgs, 64));
+	}
+	/* the checkpointer copies WAL pages into the database file by itself: poll, bounded */
+	struct stat after = before;
+	for (int i = 0; i < 200 && after.st_size < before.st_size + (off_t)4 * 1024 * 1024; i++) {
+		usleep(20000);
+		assert_int_equal(stat(db, &after), 0);
+	}
+	assert_true(after.st_size >= before.st_size + (off_t)4 * 1024 * 1024);
+	size_t count = 0;
+	const char *err;
+	assert_int_equal(queue_list(t->q, test_count_cb, &count, &err), RESULT_OK);
+	assert_int_equal(count, 256);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -880,6 +911,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_single_failures, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_close_answers_pending, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_reader, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_thread, test_setup, test_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
