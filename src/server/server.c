@@ -29,8 +29,10 @@
 #include "util/metrics.h"
 #include "util/worker.h"
 
-/* Password checks run here; two threads keep one slow hash from delaying every login. */
-#define SERVER_WORKER_THREADS 2
+/* Password checks, DKIM signing and the HTTP API's composing run here: one thread per core, at
+ * least two, so that one slow hash does not delay every login, and at most 64. */
+#define SERVER_WORKER_THREADS_MIN 2
+#define SERVER_WORKER_THREADS_MAX 64
 /* After SIGTERM, sessions get this long to finish what they are doing. */
 #define SERVER_STOP_GRACE_SECONDS 10
 
@@ -398,7 +400,10 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		snprintf(error_r, error_size, "out of memory");
 		return -1;
 	}
-	srv->workers = worker_pool_new(srv->loopq, SERVER_WORKER_THREADS);
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = cores < SERVER_WORKER_THREADS_MIN ? SERVER_WORKER_THREADS_MIN
+			   : cores > SERVER_WORKER_THREADS_MAX ? SERVER_WORKER_THREADS_MAX : (unsigned)cores;
+	srv->workers = worker_pool_new(srv->loopq, threads);
 	if (srv->workers == NULL) {
 		snprintf(error_r, error_size, "cannot start worker threads");
 		return -1;
