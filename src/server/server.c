@@ -36,12 +36,74 @@
 /* After SIGTERM, sessions get this long to finish what they are doing. */
 #define SERVER_STOP_GRACE_SECONDS 10
 
-static void server_refuse(int fd, const char *text)
+/* Refused connections whose client may still be sending (an HTTP request comes before any answer):
+ * read and dropped for this long, so that closing with unread input does not turn into a reset that
+ * destroys the refusal before the client reads it (RFC 9112 §9.6). At most this many at once;
+ * past that, closed at once. */
+#define SERVER_REFUSE_LINGER_SECONDS 1
+#define SERVER_REFUSE_LINGER_MAX 64
+#define SERVER_REFUSE_LINGER_OCTETS 65536
+
+struct server_refused {
+	struct server_refused *next, **prev; /* srv->refused: freed by server_deinit if still there */
+	struct server *srv;
+	struct event *ev;
+	int fd;
+	size_t dropped; /* octets read and dropped: a client that keeps sending is cut at a limit */
+};
+
+static void server_refused_free(struct server_refused *r)
+{
+	*r->prev = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	event_free(r->ev);
+	close(r->fd);
+	r->srv->refused_lingering--;
+	free(r);
+}
+
+static void server_refused_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server_refused *r = arg;
+	char buf[4096];
+	if (what & EV_READ) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			r->dropped += (size_t)n;
+		/* more may come: the event persists until EOF, the timeout (which each read restarts)
+		 * or SERVER_REFUSE_LINGER_OCTETS */
+		if ((n > 0 && r->dropped < SERVER_REFUSE_LINGER_OCTETS) || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+			return;
+	}
+	server_refused_free(r);
+}
+
+static void server_refuse(struct server *srv, int fd, const char *text)
 {
 	/* best effort, never blocking: the socket is new and its send buffer empty */
 	ssize_t w = send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)w;
-	close(fd);
+	shutdown(fd, SHUT_WR);
+	struct server_refused *r = srv->refused_lingering < SERVER_REFUSE_LINGER_MAX ? calloc(1, sizeof(*r)) : NULL;
+	if (r != NULL)
+		r->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, server_refused_cb, r);
+	struct timeval tv = {SERVER_REFUSE_LINGER_SECONDS, 0};
+	if (r == NULL || r->ev == NULL || event_add(r->ev, &tv) != 0) {
+		if (r != NULL && r->ev != NULL)
+			event_free(r->ev);
+		free(r);
+		close(fd);
+		return;
+	}
+	r->srv = srv;
+	r->fd = fd;
+	r->next = srv->refused;
+	if (r->next != NULL)
+		r->next->prev = &r->next;
+	r->prev = &srv->refused;
+	srv->refused = r;
+	srv->refused_lingering++;
 }
 
 static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int socklen,
@@ -61,13 +123,13 @@ static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, str
 	net_client_key(sa, c->ipv6_prefix, client, sizeof(client));
 	if (c->max_connections != 0 && srv->session_count >= c->max_connections) {
 		log_warn("event=refused reason=max_connections client=%s", ip);
-		server_refuse(fd, l->protocol->refuse_busy);
+		server_refuse(srv, fd, l->protocol->refuse_busy);
 		return;
 	}
 	/* the session counts itself in (iplimit_conn_add) once it exists */
 	if (c->max_connections_per_ip != 0 && iplimit_conn_count(srv->iplimit, client) >= c->max_connections_per_ip) {
 		log_warn("event=refused reason=max_connections_per_ip client=%s", ip);
-		server_refuse(fd, l->protocol->refuse_busy_client);
+		server_refuse(srv, fd, l->protocol->refuse_busy_client);
 		return;
 	}
 	l->protocol->start(srv, l, fd, sa);
@@ -435,6 +497,8 @@ int server_run(struct server *srv)
 void server_deinit(struct server *srv)
 {
 	listeners_close(srv);
+	while (srv->refused != NULL)
+		server_refused_free(srv->refused);
 	/* after a forced stop, sessions that never finished are freed here */
 	for (size_t i = 0; i < SERVER_SESSION_BUCKETS; i++)
 		while (srv->sessions[i] != NULL)

@@ -29,6 +29,7 @@ struct report_scheduler;
 struct dkim_key_cache;
 struct worker_pool;
 struct http_api;
+struct server_refused;
 struct metrics;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
@@ -103,6 +104,8 @@ struct server {
 	struct server_conn *sessions[SERVER_SESSION_BUCKETS]; /* by id */
 	uint64_t next_session_id;
 	unsigned session_count;
+	unsigned refused_lingering; /* refused connections still being read before their close */
+	struct server_refused *refused; /* their list (server.c) */
 	bool stopping;
 	/* mailboxes held by POP3 sessions (RFC 1939 §4 exclusive access), a list owned by
 	 * src/pop3/session.c; each entry is freed by its last holder, so nothing is left at deinit */

@@ -288,3 +288,24 @@ def test_raw_message_is_checked_completed_and_signed(api):
         if why:
             assert why in r.json["message"], (why, r)
     assert api.curl("POST", "/emails/raw", {"raw": raw}).status == 422  # no envelope
+
+
+def test_connection_limits_answer_in_http(tmp_path):
+    s = Server(tmp_path, overrides=["server.max_connections_per_ip=2"]).start()
+    try:
+        held = [socket.create_connection(("127.0.0.1", s.http_port), timeout=10) for _ in range(2)]
+        time.sleep(0.3)  # both counted in
+        out = raw_exchange(s.http_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 503 "), out[:200]
+        assert b"Retry-After: 5" in out and json.loads(out.split(b"\r\n\r\n", 1)[1])["statusCode"] == 503
+        for c in held:
+            c.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            out = raw_exchange(s.http_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            if out.startswith(b"HTTP/1.1 200 "):
+                break
+            time.sleep(0.1)
+        assert out.startswith(b"HTTP/1.1 200 "), out[:200]
+    finally:
+        s.stop()
