@@ -15,6 +15,7 @@
 #include "events/suppressions.h"
 #include "queue/queue.h"
 #include "util/addr.h"
+#include "util/date.h"
 
 #define CLI_SUPPRESSION_LINE_MAX 1024
 
@@ -35,13 +36,6 @@ static void cli_suppression_usage(FILE *out)
 	      "  -c, --config FILE  configuration file (default " CLI_DEFAULT_CONF ")\n"
 	      "  -h, --help         show this help\n",
 	      out);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool address_ok(const char *s)
@@ -92,7 +86,7 @@ static int cli_suppression_import(struct db *db, const char *path, const char *d
 	char line[CLI_SUPPRESSION_LINE_MAX];
 	unsigned lineno = 0, added = 0, known = 0;
 	int rc = sqlite3_exec(db_sqlite(db), "BEGIN IMMEDIATE", NULL, NULL, NULL), exit_code = CLI_EXIT_OK;
-	int64_t now = now_ms();
+	int64_t now = date_now_ms();
 	while (rc == SQLITE_OK && fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		size_t len = strlen(line);
@@ -214,7 +208,7 @@ int cli_suppression_main(int argc, char **argv)
 	} else if (strcmp(cmd, "add") == 0) {
 		struct suppression s;
 		bool existed;
-		if (suppression_add(db, domain, arg, SUPPRESSION_MANUAL, NULL, now_ms(), &s, &existed) != SQLITE_OK) {
+		if (suppression_add(db, domain, arg, SUPPRESSION_MANUAL, NULL, date_now_ms(), &s, &existed) != SQLITE_OK) {
 			cli_error("suppression add: %s", sqlite3_errmsg(db_sqlite(db)));
 			rc = CLI_EXIT_RUNTIME;
 		} else {

@@ -23,6 +23,7 @@
 #include "events/webhooks_store.h"
 #include "net/http_client.h"
 #include "net/http_url.h"
+#include "util/date.h"
 
 #define LOG_LIMIT_DEFAULT 50
 
@@ -287,9 +288,8 @@ static int cli_webhook_test(struct webhooks_store *s, const struct conf *cf, con
 	memcpy(msg_id, "msg_", 4);
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(msg_id + 4 + 2 * i, 3, "%02x", raw[i]);
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	int64_t ms = date_now_ms();
+	time_t now = (time_t)(ms / 1000);
 	const struct webhook_event_in in = {
 		.type = EMAIL_EVENT_SENT,
 		.at_ms = ms,
@@ -303,7 +303,7 @@ static int cli_webhook_test(struct webhooks_store *s, const struct conf *cf, con
 	char *body = NULL;
 	const char *why;
 	if (webhook_payload_build(&in, &body, &why) != WEBHOOK_PAYLOAD_OK ||
-	    webhook_sign(w.secret, msg_id, now.tv_sec, body, strlen(body), sig, &why) != WEBHOOK_SIGN_OK) {
+	    webhook_sign(w.secret, msg_id, now, body, strlen(body), sig, &why) != WEBHOOK_SIGN_OK) {
 		free(body);
 		webhook_clear(&w);
 		cli_error("webhook test: %s", why);
@@ -313,7 +313,7 @@ static int cli_webhook_test(struct webhooks_store *s, const struct conf *cf, con
 	const char *names[2] = {"webhook", "svix"};
 	for (int i = 0; i < 2; i++) {
 		snprintf(h[3 * i], sizeof(h[0]), "%s-id: %s", names[i], msg_id);
-		snprintf(h[3 * i + 1], sizeof(h[0]), "%s-timestamp: %lld", names[i], (long long)now.tv_sec);
+		snprintf(h[3 * i + 1], sizeof(h[0]), "%s-timestamp: %lld", names[i], (long long)now);
 		snprintf(h[3 * i + 2], sizeof(h[0]), "%s-signature: %s", names[i], sig);
 	}
 	const char *headers[] = {"Content-Type: application/json", h[0], h[1], h[2], h[3], h[4], h[5]};

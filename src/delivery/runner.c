@@ -20,6 +20,7 @@
 #include "queue/scheduler.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/date.h"
 
 /* Local recipients per pass: one results transaction each. */
 #define RUNNER_BATCH 256
@@ -83,13 +84,6 @@ struct delivery_runner {
 	size_t domain_count;
 };
 
-static int64_t runner_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- a batch of outcomes, recorded in one transaction ---- */
 
 struct batch {
@@ -152,7 +146,7 @@ static void batch_count(struct delivery_runner *d, const struct batch *b, enum m
 {
 	if (d->metrics == NULL)
 		return;
-	double now = (double)runner_now_ms() / 1000;
+	double now = (double)date_now_ms() / 1000;
 	for (size_t i = 0; i < b->n; i++) {
 		enum queue_rcpt_state st = b->res[i].state;
 		enum metrics_outcome o = st == QUEUE_RCPT_DELIVERED ? METRICS_OUTCOME_DELIVERED
@@ -421,7 +415,7 @@ static size_t runner_remote_dispatch(struct delivery_runner *d)
 	struct queue_due_msg *msgs;
 	size_t count, posted = 0;
 	const char *err;
-	int64_t now_ms = runner_now_ms();
+	int64_t now_ms = date_now_ms();
 	size_t room = d->set->job_window - d->jobs;
 	if (queue_due(d->queue, QUEUE_ROUTE_REMOTE, now_ms / 1000, room < RUNNER_BATCH ? room : RUNNER_BATCH, &msgs, &count,
 		      &err) != RESULT_OK) {
@@ -560,7 +554,7 @@ static struct runner_settings *runner_settings_new(const struct conf *c)
 		runner_settings_free(set);
 		return NULL;
 	}
-	int64_t now_ms = runner_now_ms();
+	int64_t now_ms = date_now_ms();
 	for (size_t i = 0; i < c->throttle_count; i++) {
 		struct runner_throttle *t = &set->throttles[set->throttle_count];
 		if ((t->domain = strdup(c->throttles[i].domain)) == NULL) {
@@ -613,7 +607,7 @@ static void *runner_main(void *arg)
 		bool hold = d->set->hold;
 		size_t progress = runner_remote_results(d, &b);
 		size_t local = hold ? 0 : runner_local_pass(d, &b);
-		int64_t throttle_next = hold ? 0 : runner_domains_review(d, runner_now_ms());
+		int64_t throttle_next = hold ? 0 : runner_domains_review(d, date_now_ms());
 		progress += local + (hold ? 0 : runner_remote_dispatch(d));
 		int64_t next_local = 0, next_remote = 0;
 		if (!hold && local < RUNNER_BATCH &&
@@ -637,7 +631,7 @@ static void *runner_main(void *arg)
 		/* wait in slices, looking between them for commits of other processes */
 		uint64_t version = queue_data_version(d->queue);
 		while (!d->kicked && !d->stopping && d->done_head == NULL && d->next_set == NULL) {
-			int64_t slice = runner_now_ms() + RUNNER_WATCH_MS;
+			int64_t slice = date_now_ms() + RUNNER_WATCH_MS;
 			if (slice > until_ms)
 				slice = until_ms;
 			struct timespec ts = {.tv_sec = (time_t)(slice / 1000), .tv_nsec = (long)(slice % 1000) * 1000000};

@@ -13,6 +13,7 @@
 
 #include "events/events.h"
 #include "queue/queue.h"
+#include "util/date.h"
 #include "util/header.h"
 
 static pthread_once_t record_gmime_once = PTHREAD_ONCE_INIT;
@@ -70,9 +71,7 @@ struct email_record *email_record_from_message(const struct queue_msg *m)
 	if (r == NULL)
 		return NULL;
 	email_id_new(r->id);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	r->created_at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	r->created_at = date_now_ms();
 	r->from = field_text(m->data, m->size, "From");
 	r->subject = field_text(m->data, m->size, "Subject");
 	char *mid = field_text(m->data, m->size, "Message-ID");

@@ -24,6 +24,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/worker.h"
+#include "util/date.h"
 
 #define FANOUT_BATCHES_PER_ROUND 8
 #define FANOUT_BATCH 500                         /* events fanned out per round at most */
@@ -75,13 +76,6 @@ struct webhook_job {
 	size_t n_due;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sender_unref(struct webhook_sender *snd)
 {
 	if (--snd->refs > 0)
@@ -131,7 +125,7 @@ static void attempt_end(struct webhook_sender *snd, const struct webhook_flight 
 			  f->delivery_id);
 		return;
 	}
-	int64_t now = now_ms();
+	int64_t now = date_now_ms();
 	o->delivery_id = f->delivery_id;
 	o->attempts = f->attempts + 1;
 	o->status = (int)status;
@@ -330,7 +324,7 @@ static void round_start(struct webhook_sender *snd)
 	j->snd = snd;
 	j->store = snd->store;
 	j->metrics = snd->metrics;
-	j->now_ms = now_ms();
+	j->now_ms = date_now_ms();
 	j->per_endpoint = c->webhook_max_concurrency;
 	if (snd->n_flights < WEBHOOK_SENDER_MAX_FLIGHTS)
 		j->room = (unsigned)(WEBHOOK_SENDER_MAX_FLIGHTS - snd->n_flights);
@@ -429,7 +423,7 @@ void webhook_sender_stop(struct webhook_sender *snd)
 	}
 	char err[256];
 	if (snd->n_outcomes > 0) {
-		if (webhooks_store_record(snd->store, snd->outcomes, snd->n_outcomes, now_ms(), err,
+		if (webhooks_store_record(snd->store, snd->outcomes, snd->n_outcomes, date_now_ms(), err,
 					  sizeof(err)) != 0)
 			log_error("event=webhook_outbox_failed error=\"%s\"", err);
 		else

@@ -18,6 +18,7 @@
 #include "events/webhook_payload.h"
 #include "queue/queue.h"
 #include "util/base64.h"
+#include "util/date.h"
 
 /* The webhooks, and one row per (webhook, event) to post. The payload is made once, at fan-out,
  * so every attempt posts the same body (and the event's record may be pruned meanwhile); the
@@ -191,13 +192,6 @@ static void webhook_read(sqlite3_stmt *st, struct webhook *w)
 
 #define WEBHOOK_COLUMNS "id, endpoint, events, secret, status, created_at"
 
-static int64_t now_ms_of(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the webhooks ---- */
 
 int webhooks_store_create(struct webhooks_store *s, const char *endpoint, const char *events_json,
@@ -212,7 +206,7 @@ int webhooks_store_create(struct webhooks_store *s, const char *endpoint, const 
 	w_r->endpoint = strdup(endpoint);
 	w_r->events_json = strdup(events_json);
 	w_r->enabled = true;
-	w_r->created_at = now_ms_of();
+	w_r->created_at = date_now_ms();
 	if (w_r->endpoint == NULL || w_r->events_json == NULL) {
 		webhook_clear(w_r);
 		snprintf(error, error_size, "out of memory");
@@ -365,7 +359,7 @@ int webhooks_store_update(struct webhooks_store *s, const char *id, const char *
 			: NULL;
 	if (fail != NULL) {
 		sqlite3_bind_text(fail, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(fail, 2, now_ms_of());
+		sqlite3_bind_int64(fail, 2, date_now_ms());
 		if (step_done(fail) != SQLITE_DONE)
 			r = -1;
 	} else if (r == 1 && enabled == 0) {

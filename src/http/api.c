@@ -18,13 +18,7 @@
 #include "server/server.h"
 #include "util/log.h"
 #include "util/metrics.h"
-
-int64_t http_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "util/date.h"
 
 void http_time_format(int64_t ms, char *buf, size_t size)
 {
@@ -185,7 +179,7 @@ static bool rate_take(struct http_api *a, const struct conf *c, const char *key_
 {
 	if (c->api_rate_limit.count == 0)
 		return true;
-	int64_t now = http_now_ms();
+	int64_t now = date_now_ms();
 	struct http_rate *r = NULL;
 	for (size_t i = 0; i < a->rate_count; i++)
 		if (strcmp(a->rates[i].key_id, key_id) == 0)
@@ -333,7 +327,7 @@ static bool authenticate(struct http_call *c, enum http_auth need)
 		http_respond_error(s, 403, "invalid_api_key", "API key is invalid.");
 		return false;
 	}
-	api_keys_touch(c->api->keys, c->key.id, http_now_ms());
+	api_keys_touch(c->api->keys, c->key.id, date_now_ms());
 	if (need == HTTP_AUTH_FULL && c->key.permission != API_KEY_FULL_ACCESS) {
 		http_respond_error(s, 403, "restricted_api_key", "This API key is restricted to only send emails.");
 		return false;

@@ -20,6 +20,7 @@
 #include "http/email_req.h"
 #include "net/http_client.h"
 #include "util/budget.h"
+#include "util/date.h"
 
 struct af_email {
 	struct email_req *req; /* NULL: not ours to fetch */
@@ -55,13 +56,6 @@ struct attachments_fetch {
 	bool finishing;
 	bool cancelled, busy;
 };
-
-static int64_t af_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 bool attachments_fetch_needed(const struct email_req *r)
 {
@@ -281,7 +275,7 @@ static void af_start_one(struct attachments_fetch *f, size_t e, size_t k)
 {
 	struct af_email *m = &f->emails[e];
 	const struct email_attachment *a = &m->req->attachments[k];
-	int64_t left = f->deadline_ms - af_mono_ms();
+	int64_t left = f->deadline_ms - date_mono_ms();
 	if (left <= 0) {
 		af_fail(f, e, k, "not fetched within %u seconds", f->o.timeout_ms / 1000);
 		return;
@@ -361,7 +355,7 @@ int attachments_fetch_start(struct attachments_fetch **list, struct email_req *c
 	f->done = done;
 	f->arg = arg;
 	f->n = n;
-	f->deadline_ms = af_mono_ms() + o->timeout_ms;
+	f->deadline_ms = date_mono_ms() + o->timeout_ms;
 	for (size_t i = 0; i < n; i++) {
 		f->emails[i].req = reqs[i];
 		if (reqs[i] != NULL)

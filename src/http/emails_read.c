@@ -15,6 +15,7 @@
 #include "queue/queue.h"
 #include "server/server.h"
 #include "util/worker.h"
+#include "util/date.h"
 
 #define LIST_LIMIT_DEFAULT 20
 #define LIST_LIMIT_MAX 100
@@ -271,7 +272,7 @@ void http_emails_update(struct http_call *c)
 	}
 	bool ok = email_req_parse_time(json_string_value(at), &t);
 	json_decref(doc);
-	if (!ok || t < http_now_ms() / 1000) {
+	if (!ok || t < date_now_ms() / 1000) {
 		http_respond_error(c->s, 422, "validation_error",
 				   "The `scheduled_at` field must be a date-time in ISO 8601 format, in the future.");
 		return;

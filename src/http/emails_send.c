@@ -928,7 +928,7 @@ static void send_start(struct http_call *c, bool batch, bool raw)
 	j->batch = batch;
 	j->raw = raw;
 	j->permissive = batch && strcasecmp(s->req.batch_validation, "permissive") == 0;
-	j->now_ms = http_now_ms();
+	j->now_ms = date_now_ms();
 	snprintf(j->idem_key, sizeof(j->idem_key), "%s", s->req.idempotency_key);
 	if (j->idem_key[0] != '\0') {
 		if (!http_api_inflight_add(c->api, j->key.id, j->idem_key)) {

@@ -14,6 +14,7 @@
 #include "server/server.h"
 #include "util/log.h"
 #include "util/worker.h"
+#include "util/date.h"
 
 #define RETENTION_FIRST_SECONDS 60
 #define RETENTION_EVERY_SECONDS 3600
@@ -36,7 +37,7 @@ static void retention_work(void *arg)
 	for (unsigned b = 0; b < RETENTION_BATCHES_MAX; b++) {
 		unsigned n = 0;
 		pthread_mutex_lock(&a->reader_mu);
-		int rc = events_prune(queue_db(a->reader), j->before_ms, http_now_ms(), RETENTION_BATCH, &n);
+		int rc = events_prune(queue_db(a->reader), j->before_ms, date_now_ms(), RETENTION_BATCH, &n);
 		pthread_mutex_unlock(&a->reader_mu);
 		if (rc != 0) {
 			j->failed = true;
@@ -67,7 +68,7 @@ static void retention_tick(evutil_socket_t fd, short what, void *arg)
 	struct retention_job *j = calloc(1, sizeof(*j));
 	if (j != NULL) {
 		j->srv = srv;
-		j->before_ms = http_now_ms() - (int64_t)srv->conf->api_retention * 1000;
+		j->before_ms = date_now_ms() - (int64_t)srv->conf->api_retention * 1000;
 		worker_pool_submit(srv->workers, retention_work, retention_done, j);
 	}
 	struct timeval tv = {RETENTION_EVERY_SECONDS, 0};

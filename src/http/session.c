@@ -17,6 +17,7 @@
 #include "http/metrics.h"
 #include "util/budget.h"
 #include "util/log.h"
+#include "util/date.h"
 
 static const struct line_session_ops http_line_ops;
 
@@ -53,13 +54,6 @@ const char *http_status_text(unsigned status)
 	case 505: return "HTTP Version Not Supported";
 	}
 	return "Unknown";
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- life of a session ---- */
@@ -187,7 +181,7 @@ void http_respond_body(struct http_session *s, unsigned status, const char *cont
 	log_info("session=%llx event=http method=%s path=%s status=%u ms=%lld", (unsigned long long)s->conn.id,
 		 s->req.method_text[0] != '\0' ? s->req.method_text : "-",
 		 log_safe(path, sizeof(path), s->req.path, (unsigned)strlen(s->req.path)), status,
-		 (long long)(now_ms() - s->started_ms));
+		 (long long)(date_now_ms() - s->started_ms));
 	http_metrics_count(s, status);
 	bool was_handling = s->state == HTTP_STATE_HANDLING;
 	request_end(s);
@@ -314,7 +308,7 @@ static bool session_step(struct line_session *ls)
 	    !evtimer_pending(s->deadline, NULL)) {
 		struct timeval tv = {(time_t)s->conf->api_request_timeout, 0};
 		evtimer_add(s->deadline, &tv);
-		s->started_ms = now_ms();
+		s->started_ms = date_now_ms();
 	}
 	char line[HTTP_LINE_MAX];
 	size_t len;

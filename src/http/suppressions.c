@@ -15,6 +15,7 @@
 #include "server/server.h"
 #include "util/addr.h"
 #include "util/worker.h"
+#include "util/date.h"
 
 #define SUPPRESSION_BATCH_MAX 1000
 
@@ -69,7 +70,7 @@ static void supp_work(void *arg)
 	struct supp_job *j = arg;
 	pthread_mutex_lock(&j->api->reader_mu);
 	struct db *db = queue_db(j->api->reader);
-	int64_t now = http_now_ms();
+	int64_t now = date_now_ms();
 	struct suppression s;
 	bool existed;
 	switch (j->kind) {

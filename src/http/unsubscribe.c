@@ -22,6 +22,7 @@
 #include "server/server.h"
 #include "util/log.h"
 #include "util/worker.h"
+#include "util/date.h"
 
 #define UNSUBSCRIBE_KEY_FILE "unsubscribe.key"
 
@@ -106,7 +107,7 @@ static void unsub_work(void *arg)
 	sqlite3 *sq = db_sqlite(db);
 	int rc = sqlite3_exec(sq, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = events_unsubscribed(db, j->t.email_id, j->t.domain, j->t.addr, http_now_ms());
+		rc = events_unsubscribed(db, j->t.email_id, j->t.domain, j->t.addr, date_now_ms());
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(sq, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK && !sqlite3_get_autocommit(sq))

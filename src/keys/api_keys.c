@@ -31,6 +31,7 @@
 #include "util/base64.h"
 #include "util/log.h"
 #include "util/utf8.h"
+#include "util/date.h"
 
 #define API_KEYS_DB_NAME "api.db"
 #define API_KEY_PREFIX "re_"
@@ -100,14 +101,6 @@ bool api_key_permission_parse(const char *s, enum api_key_permission *p_r)
 }
 
 /* ---- small pieces ---- */
-
-static int64_t api_keys_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool api_keys_hash(const char *token, size_t len, unsigned char out[API_KEY_HASH_LEN])
 {
@@ -502,7 +495,7 @@ int api_keys_create(struct api_keys *k, const char *name, enum api_key_permissio
 	*bad_input_r = false;
 	strcpy(e.key.name, name);
 	e.key.permission = perm;
-	e.key.created_at = api_keys_now_ms();
+	e.key.created_at = date_now_ms();
 	if (!api_keys_id_make(e.key.id) || !api_keys_token_make(token_r)
 	    || !api_keys_hash(token_r, API_KEY_TOKEN_LEN, e.hash)) {
 		snprintf(error, error_size, "cannot make a key: no random numbers or no SHA-256 from OpenSSL");

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "net/http_url.h"
+#include "util/date.h"
 
 struct http_client_sock {
 	struct http_client_sock *next, *prev;
@@ -62,13 +63,6 @@ struct http_client {
 
 /* ---- finished transfers ---- */
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void req_free(struct http_client_req *r)
 {
 	curl_easy_cleanup(r->easy);
@@ -107,7 +101,7 @@ static bool get_redirect(struct http_client_req *r, long status)
 		snprintf(r->why, sizeof(r->why), "the server redirected from https to http");
 		return false;
 	}
-	int64_t left = r->deadline_ms - mono_ms();
+	int64_t left = r->deadline_ms - date_mono_ms();
 	if (left <= 0) {
 		snprintf(r->why, sizeof(r->why), "timed out while following redirects");
 		return false;
@@ -550,7 +544,7 @@ int http_client_get(struct http_client *c, const char *url, uint64_t max_body, c
 	r->get = true;
 	r->https = u.https;
 	r->max_body = max_body;
-	r->deadline_ms = mono_ms() + o->timeout_ms;
+	r->deadline_ms = date_mono_ms() + o->timeout_ms;
 	bool ok = req_setopts(r, url, o->timeout_ms);
 	SETOPT(CURLOPT_HTTPGET, 1L);
 	/* a Content-Length over the limit ends the transfer before its body (0 would mean no limit:

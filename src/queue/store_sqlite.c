@@ -26,6 +26,7 @@
 #include "queue/checkpoint.h"
 #include "queue/spool.h"
 #include "util/loopq.h"
+#include "util/date.h"
 
 #define QUEUE_DB_NAME "queue.db"
 /* A batch is bounded so one commit (and the WAL it leaves behind) cannot grow without limit while
@@ -379,13 +380,6 @@ static int queue_msg_write_body(sqlite3 *db, const struct queue_msg *m)
 }
 
 /* Inserts one message and its recipients with the given prepared statements (the two above). */
-static int64_t queue_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_stmt *rcpt_st, const struct queue_msg *m,
 				 bool *alone_r)
 {
@@ -395,7 +389,7 @@ static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_st
 	*alone_r = false;
 	if (m->rcpt_count == 0 && m->track != NULL) {
 		/* every recipient is suppressed: nothing to deliver, only the record and its events */
-		rc = events_email_insert(db, m->id, m->track, NULL, 0, queue_now_ms());
+		rc = events_email_insert(db, m->id, m->track, NULL, 0, date_now_ms());
 		return rc == SQLITE_OK ? SQLITE_DONE : rc;
 	}
 	rc = sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
@@ -466,7 +460,7 @@ static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_st
 	/* its record and first event commit with it, or nothing does (events.h) */
 	if (m->track != NULL) {
 		rc = events_email_insert(db, m->id, m->track, (const char *const *)m->rcpts, m->rcpt_count,
-					 queue_now_ms());
+					 date_now_ms());
 		if (rc != SQLITE_OK)
 			return rc;
 	}
@@ -498,7 +492,7 @@ static void queue_batch_write(struct queue *q, struct queue_store_req *batch)
 	for (struct queue_store_req *r = batch; r != NULL; r = r->next) {
 		if (r->fb != NULL) {
 			unsigned matched;
-			if ((rc = events_feedback_record(q->wconn, r->fb, queue_now_ms(), &matched)) != SQLITE_OK)
+			if ((rc = events_feedback_record(q->wconn, r->fb, date_now_ms(), &matched)) != SQLITE_OK)
 				goto fail;
 			r->res = RESULT_OK;
 			r->reason = NULL;
@@ -1339,7 +1333,7 @@ static int queue_result_event(struct queue *q, const struct queue_rcpt_result *r
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 			       struct queue_msg *const *add, size_t n_add, const char **error_r)
 {
-	int64_t now_ms = queue_now_ms();
+	int64_t now_ms = date_now_ms();
 	sqlite3_stmt *up = NULL, *del = NULL, *ins_msg = NULL, *ins_rcpt = NULL;
 	/* one transaction for the whole batch: state changes are group-committed like stores */
 	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -1444,7 +1438,7 @@ static enum result queue_email_change(struct queue *q, const char *email_id, int
 {
 	char queue_id[QUEUE_ID_LEN + 1];
 	const char *why = NULL;
-	int64_t now_ms = queue_now_ms();
+	int64_t now_ms = date_now_ms();
 	*found_r = false;
 	int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	int ok = rc == SQLITE_OK ? queue_email_scheduled(q, email_id, queue_id, found_r, &why) : -1;
