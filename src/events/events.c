@@ -2,7 +2,6 @@
 #include "events/events.h"
 
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "db/db.h"
 #include "events/classify.h"
 #include "events/suppressions.h"
+#include "util/uuid.h"
 
 const char events_schema_sql[] =
 	"CREATE TABLE emails("
@@ -84,16 +84,12 @@ void email_record_free(struct email_record *r)
 	free(r);
 }
 
+_Static_assert(EMAIL_ID_LEN == UUID_TEXT_LEN, "email ids are UUIDs");
+
 void email_id_new(char id_r[EMAIL_ID_LEN + 1])
 {
-	unsigned char b[16];
-	if (RAND_bytes(b, sizeof(b)) != 1)
+	if (!uuid_v4_new(id_r))
 		abort(); /* no randomness: ids could collide, and nothing else is safe either */
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* RFC 9562 §5.4: version 4 */
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10 */
-	snprintf(id_r, EMAIL_ID_LEN + 1,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
-		 b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 /* ---- writers ---- */

@@ -29,6 +29,9 @@
 #include "db/db.h"
 #include "util/addr.h"
 #include "util/base64.h"
+#include "util/uuid.h"
+
+_Static_assert(API_KEY_ID_LEN == UUID_TEXT_LEN, "API key ids are UUIDs");
 #include "util/log.h"
 #include "util/utf8.h"
 #include "util/date.h"
@@ -126,22 +129,6 @@ static bool api_keys_token_make(char token_r[API_KEY_TOKEN_LEN + 1])
 	token_r[API_KEY_PREFIX_LEN + n] = '\0';
 	OPENSSL_cleanse(b64, sizeof(b64));
 	return API_KEY_PREFIX_LEN + n == API_KEY_TOKEN_LEN;
-}
-
-/* A version 4 UUID (RFC 9562 §5.4), lower-case, as Resend's ids look. */
-static bool api_keys_id_make(char id_r[API_KEY_ID_LEN + 1])
-{
-	unsigned char b[16];
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return false;
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10 */
-	snprintf(id_r, API_KEY_ID_LEN + 1,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-		 b[15]);
-	return true;
 }
 
 /* 1..API_KEY_NAME_MAX code points of well-formed UTF-8 without control characters (C0, DEL, C1):
@@ -496,7 +483,7 @@ int api_keys_create(struct api_keys *k, const char *name, enum api_key_permissio
 	strcpy(e.key.name, name);
 	e.key.permission = perm;
 	e.key.created_at = date_now_ms();
-	if (!api_keys_id_make(e.key.id) || !api_keys_token_make(token_r)
+	if (!uuid_v4_new(e.key.id) || !api_keys_token_make(token_r)
 	    || !api_keys_hash(token_r, API_KEY_TOKEN_LEN, e.hash)) {
 		snprintf(error, error_size, "cannot make a key: no random numbers or no SHA-256 from OpenSSL");
 		OPENSSL_cleanse(token_r, API_KEY_TOKEN_LEN + 1);
