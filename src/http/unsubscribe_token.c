@@ -9,55 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/base64.h"
+
 #define MAC_LEN 32
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static size_t b64url_encode(const unsigned char *in, size_t len, char *out, size_t size)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < len ? in[i + 2] : 0);
-		size_t digits = i + 2 < len ? 4 : i + 1 < len ? 3 : 2;
-		for (size_t k = 0; k < digits; k++) {
-			if (o + 1 >= size)
-				return 0;
-			out[o++] = b64url[(v >> (18 - 6 * k)) & 63];
-		}
-	}
-	out[o] = '\0';
-	return o;
-}
-
-static int b64url_value(char c)
-{
-	const char *p = c != '\0' ? strchr(b64url, c) : NULL;
-	return p != NULL ? (int)(p - b64url) : -1;
-}
-
-/* Decodes len digits into out; the decoded length, or -1 when malformed or too long. */
-static long b64url_decode(const char *in, size_t len, unsigned char *out, size_t size)
-{
-	if (len % 4 == 1)
-		return -1;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 4) {
-		unsigned v = 0;
-		size_t digits = len - i < 4 ? len - i : 4;
-		for (size_t k = 0; k < 4; k++) {
-			int d = k < digits ? b64url_value(in[i + k]) : 0;
-			if (d < 0)
-				return -1;
-			v = v << 6 | (unsigned)d;
-		}
-		for (size_t k = 0; k + 1 < digits; k++) {
-			if (o >= size)
-				return -1;
-			out[o++] = (unsigned char)(v >> (16 - 8 * k));
-		}
-	}
-	return (long)o;
-}
 
 static bool mac_of(const unsigned char *secret, const char *payload, size_t len, unsigned char mac[MAC_LEN])
 {
@@ -74,14 +28,14 @@ bool unsubscribe_token_make(const unsigned char secret[UNSUBSCRIBE_SECRET_LEN], 
 	if (n < 0 || (size_t)n >= sizeof(text) || strchr(t->email_id, '\n') || strchr(t->domain, '\n') ||
 	    strchr(t->addr, '\n'))
 		return false;
-	size_t o = b64url_encode((const unsigned char *)text, (size_t)n, out, size);
+	size_t o = base64url_encode((const unsigned char *)text, (size_t)n, out, size);
 	if (o == 0 || o + 2 >= size)
 		return false;
 	unsigned char mac[MAC_LEN];
 	if (!mac_of(secret, out, o, mac))
 		return false;
 	out[o++] = '.';
-	return b64url_encode(mac, sizeof(mac), out + o, size - o) > 0;
+	return base64url_encode(mac, sizeof(mac), out + o, size - o) > 0;
 }
 
 /* Copies the next "\n"-ended field of p (up to end) into out; false when it is missing or too long. */
@@ -108,7 +62,7 @@ bool unsubscribe_token_check(const unsigned char secret[UNSUBSCRIBE_SECRET_LEN],
 	}
 	size_t plen = (size_t)(dot - token);
 	unsigned char given[MAC_LEN + 3], want[MAC_LEN];
-	long glen = b64url_decode(dot + 1, len - plen - 1, given, sizeof(given));
+	long glen = base64url_decode(dot + 1, len - plen - 1, given, sizeof(given));
 	if (glen != MAC_LEN || !mac_of(secret, token, plen, want)) {
 		*why_r = "malformed";
 		return false;
@@ -119,7 +73,7 @@ bool unsubscribe_token_check(const unsigned char secret[UNSUBSCRIBE_SECRET_LEN],
 		return false;
 	}
 	unsigned char text[600];
-	long tlen = b64url_decode(token, plen, text, sizeof(text) - 1);
+	long tlen = base64url_decode(token, plen, text, sizeof(text) - 1);
 	if (tlen < 3 || memcmp(text, "v1\n", 3) != 0) {
 		*why_r = "bad_payload";
 		return false;

@@ -116,18 +116,12 @@ static bool api_keys_hash(const char *token, size_t len, unsigned char out[API_K
 static bool api_keys_token_make(char token_r[API_KEY_TOKEN_LEN + 1])
 {
 	unsigned char raw[API_KEY_RANDOM_BYTES];
-	char b64[BASE64_ENCODED_SIZE(API_KEY_RANDOM_BYTES)];
 	size_t n = 0;
-	bool ok = RAND_bytes(raw, sizeof(raw)) == 1 && base64_encode(raw, sizeof(raw), b64, sizeof(b64));
-
-	OPENSSL_cleanse(raw, sizeof(raw));
-	if (!ok)
-		return false;
 	memcpy(token_r, API_KEY_PREFIX, API_KEY_PREFIX_LEN);
-	for (const char *p = b64; *p != '\0' && *p != '='; p++)
-		token_r[API_KEY_PREFIX_LEN + n++] = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-	token_r[API_KEY_PREFIX_LEN + n] = '\0';
-	OPENSSL_cleanse(b64, sizeof(b64));
+	if (RAND_bytes(raw, sizeof(raw)) == 1)
+		n = base64url_encode(raw, sizeof(raw), token_r + API_KEY_PREFIX_LEN,
+				     API_KEY_TOKEN_LEN + 1 - API_KEY_PREFIX_LEN);
+	OPENSSL_cleanse(raw, sizeof(raw));
 	return API_KEY_PREFIX_LEN + n == API_KEY_TOKEN_LEN;
 }
 

@@ -16,6 +16,13 @@ int base64_value(unsigned char c);
 /* Encodes len octets into out, '='-padded and NUL-terminated; false when out_size is too small. */
 bool base64_encode(const unsigned char *in, size_t len, char *out, size_t out_size);
 
+/* RFC 4648 §5 base64url without padding (tokens in URLs and keys): len octets into out,
+ * NUL-terminated; the digits written, or 0 when out_size is too small. */
+size_t base64url_encode(const unsigned char *in, size_t len, char *out, size_t out_size);
+/* Decodes len base64url digits (no padding) into out; the octets, or -1 when malformed or out is too
+ * small. */
+long base64url_decode(const char *in, size_t len, unsigned char *out, size_t out_size);
+
 /* The digit for the 6 low bits of v. */
 char base64_digit(unsigned v);
 
