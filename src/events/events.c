@@ -58,10 +58,8 @@ const char *email_event_type_str(enum email_event_type t)
 	return (unsigned)t < EMAIL_EVENT_COUNT ? names[t] : "unknown";
 }
 
-void email_record_free(struct email_record *r)
+void email_record_clear(struct email_record *r)
 {
-	if (r == NULL)
-		return;
 	free(r->api_key_id);
 	free(r->from);
 	free(r->subject);
@@ -81,6 +79,14 @@ void email_record_free(struct email_record *r)
 		free(r->suppressed[i].message);
 	}
 	free(r->suppressed);
+	memset(r, 0, sizeof(*r));
+}
+
+void email_record_free(struct email_record *r)
+{
+	if (r == NULL)
+		return;
+	email_record_clear(r);
 	free(r);
 }
 

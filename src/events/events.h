@@ -62,6 +62,8 @@ struct email_record {
 	} *suppressed;
 	size_t suppressed_count;
 };
+/* Frees the members (the record read back in a view has no struct of its own), or all of it. */
+void email_record_clear(struct email_record *r);
 void email_record_free(struct email_record *r);
 /* A new random (v4) UUID, lower-case. */
 void email_id_new(char id_r[EMAIL_ID_LEN + 1]);

@@ -23,18 +23,7 @@ void email_view_free(struct email_view *v)
 {
 	if (v == NULL)
 		return;
-	struct email_record *r = &v->rec;
-	free(r->api_key_id);
-	free(r->from);
-	free(r->subject);
-	free(r->to_json);
-	free(r->cc_json);
-	free(r->bcc_json);
-	free(r->reply_to_json);
-	free(r->tags_json);
-	free(r->html);
-	free(r->text);
-	free(r->message_id);
+	email_record_clear(&v->rec);
 	for (size_t i = 0; i < v->rcpt_count; i++) {
 		for (size_t j = 0; j < v->rcpts[i].event_count; j++)
 			free(v->rcpts[i].events[j].detail_json);
