@@ -211,6 +211,40 @@ static bool rate_take(struct http_api *a, const struct conf *c, const char *key_
 	return false;
 }
 
+/* ---- Resend's pagination ---- */
+
+/* Resend's list parameters (PaginationOptions): 1 to 100 items, 20 by default */
+#define HTTP_PAGE_LIMIT_DEFAULT 20
+#define HTTP_PAGE_LIMIT_MAX 100
+
+bool http_page_parse(struct http_call *c, unsigned *limit_r, char *after, size_t after_size, char *before,
+		     size_t before_size)
+{
+	const char *q = c->s->req.query;
+	char limit[16] = "";
+	after[0] = before[0] = '\0';
+	if (http_query_get(q, "limit", limit, sizeof(limit)) < 0 || http_query_get(q, "after", after, after_size) < 0 ||
+	    http_query_get(q, "before", before, before_size) < 0) {
+		http_respond_error(c->s, 422, "validation_error", "The query string is malformed.");
+		return false;
+	}
+	*limit_r = HTTP_PAGE_LIMIT_DEFAULT;
+	if (limit[0] != '\0') {
+		char *end;
+		unsigned long v = strtoul(limit, &end, 10);
+		if (*end != '\0' || limit[0] < '0' || limit[0] > '9' || v < 1 || v > HTTP_PAGE_LIMIT_MAX) {
+			http_respond_error(c->s, 422, "validation_error", "The `limit` parameter must be a number from 1 to 100.");
+			return false;
+		}
+		*limit_r = (unsigned)v;
+	}
+	if (after[0] != '\0' && before[0] != '\0') {
+		http_respond_error(c->s, 422, "validation_error", "Use either `after` or `before`, not both.");
+		return false;
+	}
+	return true;
+}
+
 /* ---- routes ---- */
 
 enum http_auth {

@@ -81,6 +81,11 @@ void http_api_inflight_del(struct http_api *a, const char *key_id, const char *i
 /* "2026-12-06T21:30:00.123Z" (RFC 3339) for unix milliseconds. */
 void http_time_format(int64_t ms, char *buf, size_t size);
 
+/* The list parameters of the request's query (limit, after, before: Resend's cursors), checked;
+ * false when the request has been answered 422. */
+bool http_page_parse(struct http_call *c, unsigned *limit_r, char *after, size_t after_size, char *before,
+		     size_t before_size);
+
 /* The resources' handlers (one file each). */
 void http_emails_send(struct http_call *c);
 void http_emails_batch(struct http_call *c);

@@ -309,28 +309,18 @@ void http_suppressions_remove(struct http_call *c)
 
 void http_suppressions_list(struct http_call *c)
 {
-	const char *q = c->s->req.query;
-	char limit[16] = "", origin[32] = "";
+	char origin[32] = "";
 	struct supp_job *j = supp_job_new(c, SUPP_LIST);
 	if (j == NULL)
 		return;
-	j->limit = 20;
-	if (http_query_get(q, "limit", limit, sizeof(limit)) < 0 || http_query_get(q, "after", j->after, sizeof(j->after)) < 0 ||
-	    http_query_get(q, "before", j->before, sizeof(j->before)) < 0 ||
-	    http_query_get(q, "origin", origin, sizeof(origin)) < 0) {
+	if (!http_page_parse(c, &j->limit, j->after, sizeof(j->after), j->before, sizeof(j->before))) {
+		free(j);
+		return;
+	}
+	if (http_query_get(c->s->req.query, "origin", origin, sizeof(origin)) < 0) {
 		free(j);
 		http_respond_error(c->s, 422, "validation_error", "The query string is malformed.");
 		return;
-	}
-	if (limit[0] != '\0') {
-		char *end;
-		unsigned long v = strtoul(limit, &end, 10);
-		if (*end != '\0' || limit[0] < '0' || limit[0] > '9' || v < 1 || v > 100) {
-			free(j);
-			http_respond_error(c->s, 422, "validation_error", "The `limit` parameter must be a number from 1 to 100.");
-			return;
-		}
-		j->limit = (unsigned)v;
 	}
 	enum suppression_origin o;
 	if (origin[0] != '\0') {
@@ -341,11 +331,6 @@ void http_suppressions_list(struct http_call *c)
 			return;
 		}
 		j->origin = (int)o;
-	}
-	if (j->after[0] != '\0' && j->before[0] != '\0') {
-		free(j);
-		http_respond_error(c->s, 422, "validation_error", "Use either `after` or `before`, not both.");
-		return;
 	}
 	supp_submit(c, j);
 }

@@ -18,8 +18,6 @@
 #include "server/server.h"
 #include "util/worker.h"
 
-#define LIST_LIMIT_DEFAULT 20
-#define LIST_LIMIT_MAX 100
 
 enum wh_kind {
 	WH_CREATE = 0,
@@ -332,30 +330,10 @@ void http_webhooks_create(struct http_call *c)
 
 void http_webhooks_list(struct http_call *c)
 {
-	const char *q = c->s->req.query;
-	char limit[16] = "", after[WEBHOOK_ID_LEN + 1] = "", before[WEBHOOK_ID_LEN + 1] = "";
-	if (http_query_get(q, "limit", limit, sizeof(limit)) < 0 ||
-	    http_query_get(q, "after", after, sizeof(after)) < 0 ||
-	    http_query_get(q, "before", before, sizeof(before)) < 0) {
-		http_respond_error(c->s, 422, "validation_error", "The query string is malformed.");
+	unsigned n;
+	char after[WEBHOOK_ID_LEN + 1], before[WEBHOOK_ID_LEN + 1];
+	if (!http_page_parse(c, &n, after, sizeof(after), before, sizeof(before)))
 		return;
-	}
-	unsigned n = LIST_LIMIT_DEFAULT;
-	if (limit[0] != '\0') {
-		char *end;
-		unsigned long v = strtoul(limit, &end, 10);
-		if (*end != '\0' || limit[0] < '0' || limit[0] > '9' || v < 1 || v > LIST_LIMIT_MAX) {
-			http_respond_error(c->s, 422, "validation_error",
-					   "The `limit` parameter must be a number from 1 to 100.");
-			return;
-		}
-		n = (unsigned)v;
-	}
-	if (after[0] != '\0' && before[0] != '\0') {
-		http_respond_error(c->s, 422, "validation_error",
-				   "Use either `after` or `before`, not both.");
-		return;
-	}
 	struct wh_job *j = wh_job_new(c, WH_LIST);
 	if (j == NULL)
 		return;
