@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -21,6 +22,7 @@
 #include "net/http_client.h"
 #include "util/budget.h"
 #include "util/date.h"
+#include "util/utf8.h"
 
 struct af_email {
 	struct email_req *req; /* NULL: not ours to fetch */
@@ -107,7 +109,8 @@ static int af_hex(char c)
 }
 
 /* The URL's last path segment, percent-decoded (RFC 3986 §2.1), as a file name: NULL unless it is
- * 1 to 255 printable ASCII octets without '/' or '\'. */
+ * 1 to 255 octets of well-formed UTF-8 (RFC 3986 §2.5: non-ASCII characters are percent-encoded
+ * UTF-8 octets) without controls, '/' or '\\'. compose.c encodes a non-ASCII name (RFC 2231). */
 static char *af_url_filename(const char *url)
 {
 	const char *end = url + strcspn(url, "?#"), *b = url;
@@ -119,27 +122,71 @@ static char *af_url_filename(const char *url)
 			b = p + 1;
 	if (b >= end || (size_t)(end - b) > 3 * 255)
 		return NULL;
-	char *s = malloc((size_t)(end - b) + 1);
+	unsigned char *s = malloc((size_t)(end - b) + 1);
+	if (s == NULL)
+		return NULL;
 	size_t n = 0;
-	for (const char *q = b; s != NULL && q < end; q++) {
+	for (const char *q = b; q < end; q++) {
 		int c = (unsigned char)*q;
 		if (c == '%' && end - q >= 3 && af_hex(q[1]) >= 0 && af_hex(q[2]) >= 0) {
 			c = af_hex(q[1]) * 16 + af_hex(q[2]);
 			q += 2;
 		}
-		if (c < 32 || c > 126 || c == '/' || c == '\\') {
-			free(s);
-			return NULL;
-		}
-		s[n++] = (char)c;
+		s[n++] = (unsigned char)c;
 	}
-	if (s != NULL)
-		s[n] = '\0';
-	if (s != NULL && (n == 0 || n > 255 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)) {
+	s[n] = '\0';
+	bool ok = n > 0 && n <= 255 && strcmp((char *)s, ".") != 0 && strcmp((char *)s, "..") != 0;
+	for (size_t i = 0; ok && i < n;) {
+		size_t len = s[i] < 0x80 ? 1 : utf8_len(s + i, n - i);
+		ok = len > 0 && s[i] >= 32 && s[i] != 127 && s[i] != '/' && s[i] != '\\';
+		i += len;
+	}
+	if (!ok) {
 		free(s);
 		return NULL;
 	}
-	return s;
+	return (char *)s;
+}
+
+/* The server's Content-Type field, trimmed, when it is a well-formed one (email_content_type_ok)
+ * whose media type goes into out; else NULL. */
+static char *af_answer_type(const char *field, char *out, size_t size)
+{
+	if (field == NULL)
+		return NULL;
+	while (*field == ' ' || *field == '\t')
+		field++;
+	size_t len = strlen(field);
+	while (len > 0 && (field[len - 1] == ' ' || field[len - 1] == '\t'))
+		len--;
+	if (len > EMAIL_REQ_TOKEN_MAX || !email_content_type_ok(field, len) || !af_media_type(field, out, size))
+		return NULL;
+	return strndup(field, len);
+}
+
+/* Sets the Content-Type of fetched attachment a from the server's answer. A type the request or the
+ * name decided stays (Resend derives it from the file name), but when it is the answer's media type
+ * without parameters it takes the answer's parameters: a text file's charset tells the receiver how
+ * to read it (RFC 2046 §4.1.2). Undecided: the answer's type, its media type alone when the field is
+ * malformed, else application/octet-stream. false when out of memory. */
+static bool af_set_type(struct email_attachment *a, const char *field)
+{
+	char type[128];
+	char *answer = af_answer_type(field, type, sizeof(type));
+	if (a->content_type != NULL) {
+		if (answer != NULL && strchr(a->content_type, ';') == NULL && strcasecmp(a->content_type, type) == 0) {
+			free(a->content_type);
+			a->content_type = answer;
+		} else {
+			free(answer);
+		}
+		return true;
+	}
+	if (answer == NULL)
+		answer = strdup(af_media_type(field != NULL ? field : "", type, sizeof(type)) ? type
+										  : "application/octet-stream");
+	a->content_type = answer;
+	return answer != NULL;
 }
 
 /* ---- ending ---- */
@@ -258,13 +305,9 @@ static void af_fetched(void *arg, const struct http_client_result *r)
 		f->total += len;
 		if (f->o.memory != NULL)
 			f->charged += len;
-		char type[128];
-		if (a->content_type == NULL)
-			a->content_type = strdup(af_media_type(r->content_type, type, sizeof(type)) ? type
-												  : "application/octet-stream");
 		if (a->filename == NULL && a->content_id == NULL)
 			a->filename = af_url_filename(a->path);
-		if (a->content_type == NULL)
+		if (!af_set_type(a, r->content_type))
 			af_fail(f, e, k, "out of memory");
 	}
 	af_pump(f);

@@ -50,10 +50,12 @@ typedef void attachments_fetch_done_fn(void *arg, const struct attachments_fetch
 bool attachments_fetch_needed(const struct email_req *r);
 
 /* Fetches the attachments of reqs[0..n) (NULL entries are skipped). On success each such
- * attachment has its content and size, and one whose content_type is NULL gets the answer's media
- * type (else application/octet-stream): the caller leaves it NULL when neither the request nor
- * the file name said more than application/octet-stream. An email without a filename for an
- * attachment that is not inline gets the URL's last path segment when that is printable ASCII.
+ * attachment has its content and size, and one whose content_type is NULL gets the answer's type
+ * (else application/octet-stream): the caller leaves it NULL when neither the request nor the file
+ * name said more than application/octet-stream; a type without parameters that is the answer's
+ * media type takes the answer's parameters (its charset). An email without a filename for an
+ * attachment that is not inline gets the URL's last path segment when that is UTF-8 (percent-decoded)
+ * without controls.
  * The fetch is put on *list (what attachments_fetch_cancel_all ends). 0 when started, -1 when out
  * of memory (done will not be called then). */
 int attachments_fetch_start(struct attachments_fetch **list, struct email_req *const *reqs, size_t n,

@@ -22,6 +22,7 @@
 #define EMAIL_REQ_MAX_TAGS 50
 #define EMAIL_REQ_MAX_HEADERS 100
 #define EMAIL_REQ_MAX_ATTACHMENTS 100
+#define EMAIL_REQ_TOKEN_MAX 255 /* an attachment's content_type and content_id */
 #define EMAIL_REQ_MAX_REPLY_TO 50
 
 struct email_mailbox {
@@ -96,5 +97,10 @@ bool email_mailbox_parse(const char *s, struct email_mailbox *m_r, const char **
 /* ISO 8601 / RFC 3339 date-time ("2024-08-05T11:52:01.858Z", "2024-08-05T13:52:01+02:00") to unix
  * seconds. false when it is not one. */
 bool email_req_parse_time(const char *s, int64_t *t_r);
+
+/* Whether s (len octets) is a Content-Type an attachment may carry: RFC 2045 §5.1 type "/" subtype
+ * with token or quoted-string parameters, not multipart. The request's content_type and the type a
+ * fetched attachment URL answered with are held to this one rule. */
+bool email_content_type_ok(const char *s, size_t len);
 
 #endif

@@ -126,7 +126,7 @@ static size_t email_req_token_len(const char *s, size_t len)
  * with optional spaces around ';'. Parameters are kept: "text/calendar; method=REQUEST" is how an
  * invitation is sent. A multipart type is refused: an attachment is a leaf, and a multipart type without
  * its boundary (RFC 2046 §5.1.1) would break the message. */
-static bool email_req_content_type_ok(const char *s, size_t len)
+bool email_content_type_ok(const char *s, size_t len)
 {
 	size_t i = email_req_token_len(s, len);
 	if (i == 0 || i == len || s[i] != '/' || (i == 9 && strncasecmp(s, "multipart", 9) == 0))
@@ -265,7 +265,7 @@ static enum email_req_error email_req_attachment(struct email_req_ctx *c, const 
 				"are not allowed.",
 				i);
 	}
-	if (type != NULL && (type_len > EMAIL_REQ_TOKEN_MAX || !email_req_content_type_ok(type, type_len)))
+	if (type != NULL && (type_len > EMAIL_REQ_TOKEN_MAX || !email_content_type_ok(type, type_len)))
 		return email_req_fail(
 			c, EMAIL_REQ_INVALID_ATTACHMENT,
 			"Invalid `attachments[%zu].content_type`: it must be a MIME type such as "

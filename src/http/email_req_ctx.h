@@ -15,7 +15,6 @@
 #define EMAIL_REQ_HEADER_NAME_MAX 76 /* RFC 5322 §2.1.1: 78 octets a line, less ": " */
 #define EMAIL_REQ_VALUE_MAX 16384    /* a header value or the subject (compose folds them) */
 #define EMAIL_REQ_FILENAME_MAX 255
-#define EMAIL_REQ_TOKEN_MAX 255 /* content_type and content_id */
 #define EMAIL_REQ_URL_MAX 2048
 /* Resend: "Emails can be scheduled up to 30 days in advance" (docs, Schedule Email). A minute of
  * slack either way, so that "now" computed on a client whose clock is a little off still passes. */

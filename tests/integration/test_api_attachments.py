@@ -17,6 +17,7 @@ from conftest import Server
 PDF = b"%PDF-1.4\n" + os.urandom(20000)
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
 BIG = os.urandom(200 * 1024)
+LATIN1 = "Grüße aus Köln\r\n".encode("iso-8859-1")
 SLOW_SECONDS = 6
 
 
@@ -39,6 +40,10 @@ class Files(http.server.BaseHTTPRequestHandler):
                 self.send(200, PDF, [("Content-Type", "application/pdf")])
             elif p == "/blob":  # no extension: the answer's type is taken
                 self.send(200, PNG, [("Content-Type", "Image/PNG; foo=bar")])
+            elif p == "/docs/r%C3%A9sum%C3%A9.txt":  # a UTF-8 name, percent-encoded (RFC 3986 §2.5)
+                self.send(200, LATIN1, [("Content-Type", "text/plain; charset=iso-8859-1")])
+            elif p == "/docs/bad%FFname.txt":  # not UTF-8: no name taken from it
+                self.send(200, LATIN1, [("Content-Type", "text/plain; charset")])
             elif p == "/big.bin":
                 self.send(200, BIG, [("Content-Type", "application/octet-stream")])
             elif p == "/stream.bin":  # no Content-Length: the limit is found while reading
@@ -215,3 +220,19 @@ def test_stop_while_fetching(tmp_path_factory, files):
     time.sleep(1)
     a.server.stop()
     t.join()
+
+
+def test_utf8_name_from_the_url_and_the_answers_charset_kept(api, files):
+    r = send(api, [{"path": files + "/docs/r%C3%A9sum%C3%A9.txt"}, {"path": files + "/docs/bad%FFname.txt"}])
+    assert r["error"] is None, r
+    _, m = delivered(api, r["data"]["id"])
+    (named, unnamed) = list(m.iter_attachments())
+    assert named.get_filename() == "résumé.txt"
+    assert named.get_content_type() == "text/plain"
+    assert named.get_content_charset() == "iso-8859-1", named.as_string()[:400]
+    assert named.get_payload(decode=True) == LATIN1
+    assert named.get_content() == LATIN1.decode("iso-8859-1")
+    # a name that is not UTF-8 is not invented; a malformed field keeps only its media type
+    assert unnamed.get_filename() is None
+    assert unnamed.get_content_type() == "text/plain" and unnamed.get_content_charset() is None
+    assert unnamed.get_payload(decode=True) == LATIN1

@@ -337,6 +337,31 @@ static void test_attachment(void **state)
 	free(m);
 }
 
+/* The attachment's Content-Type parameters go out as given: a text file's charset (RFC 2046
+ * §4.1.2), an invitation's method; the file name's parameter is added beside them. */
+static void test_attachment_type_parameters(void **state)
+{
+	(void)state;
+	struct email_req r = base_req();
+	r.text = (char *)"See attachment.";
+	static const char latin1[] = "Gr\xfc\xdf" "e\r\n";
+	struct email_attachment a = {
+		.filename = (char *)"gruss.txt", .content = (unsigned char *)latin1, .size = sizeof(latin1) - 1,
+		.content_type = (char *)"text/plain; charset=iso-8859-1",
+	};
+	r.attachments = &a;
+	r.attachment_count = 1;
+	size_t len;
+	char *m = compose_ok(&r, &base_opts, &len, NULL);
+	GMimeMessage *msg = parse(m, len);
+	GMimeObject *p = part_at(msg, "1");
+	assert_string_equal(g_mime_object_get_content_type_parameter(p, "charset"), "iso-8859-1");
+	assert_string_equal(g_mime_part_get_filename(GMIME_PART(p)), "gruss.txt");
+	assert_part_bytes(p, (const unsigned char *)latin1, sizeof(latin1) - 1);
+	g_object_unref(msg);
+	free(m);
+}
+
 static void test_all_together(void **state)
 {
 	(void)state;
@@ -890,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_text_encodings),
+		cmocka_unit_test(test_attachment_type_parameters),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_html_to_text_table),
 		cmocka_unit_test(test_html_to_text_huge),
