@@ -20,6 +20,8 @@
 
 #include "db/db.h"
 #include "util/addr.h"
+#include "util/date.h"
+#include "util/uuid.h"
 
 /* Every schema change is a new step at the end of users_schema_steps. */
 static const char users_schema_v1[] =
@@ -42,8 +44,36 @@ static const char users_schema_v2[] =
 	"CREATE INDEX aliases_address_nocase ON aliases(address COLLATE NOCASE);"
 	"ALTER TABLE users ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;";
 
+/* v3: what the API shows of a domain (domains.c): its id (a UUID v4, made here for the domains that
+ * exist), when it was added, a custom return path host, its capabilities, whether it may send only
+ * once its records verify (verify_first) and whether they did (ready), and the outcome of the last
+ * DNS check, record by record in domain_checks. */
+static const char users_schema_v3[] =
+	"ALTER TABLE domains ADD COLUMN id TEXT;"
+	"ALTER TABLE domains ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE domains ADD COLUMN return_path TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE domains ADD COLUMN sending INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE domains ADD COLUMN receiving INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE domains ADD COLUMN status TEXT NOT NULL DEFAULT 'not_started';"
+	"ALTER TABLE domains ADD COLUMN checked INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE domains ADD COLUMN verify_first INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE domains ADD COLUMN ready INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE domains SET created = CAST(strftime('%s', 'now') AS INTEGER) * 1000, id ="
+	" lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||"
+	" substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) ||"
+	" substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)));"
+	"CREATE UNIQUE INDEX domains_id ON domains(id);"
+	"CREATE TABLE domain_checks("
+	" domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,"
+	" seq INTEGER NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" status TEXT NOT NULL,"
+	" problem TEXT,"
+	" PRIMARY KEY(domain, seq));";
+
 /* steps[v] brings version v to v + 1 (db.h) */
-static const char *const users_schema_steps[] = { users_schema_v1, users_schema_v2 };
+static const char *const users_schema_steps[] = { users_schema_v1, users_schema_v2, users_schema_v3 };
 static const struct db_schema users_schema = {
 	users_schema_steps, sizeof(users_schema_steps) / sizeof(users_schema_steps[0]),
 };
@@ -194,10 +224,15 @@ enum result users_domain_add(struct users *u, const char *domain, const char **e
 	if (!users_domain_fold(domain, name))
 		return users_fail(u, RESULT_PERMFAIL, error_r, "invalid domain %s", domain);
 
-	sqlite3_stmt *st = users_prepare(u, "INSERT OR IGNORE INTO domains(name) VALUES (?1)");
+	char id[UUID_TEXT_LEN + 1];
+	if (!uuid_v4_new(id))
+		return users_fail(u, RESULT_TEMPFAIL, error_r, "no randomness for the domain's id");
+	sqlite3_stmt *st = users_prepare(u, "INSERT OR IGNORE INTO domains(name, id, created) VALUES (?1, ?2, ?3)");
 	if (!st)
 		return users_db_fail(u, error_r, "adding a domain");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, date_now_ms());
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

@@ -37,6 +37,51 @@ enum result users_user_list(struct users *u, users_list_fn *fn, void *arg, const
 enum result users_user_hash(struct users *u, const char *address, char *hash_r, size_t size,
 			   char canonical_r[ADDR_TEXT_MAX + 1], const char **error_r);
 
+/* ---- What the API shows of a domain (domains.c) ---- */
+
+#define USERS_DOMAIN_ID_LEN 36     /* a UUID */
+#define USERS_DOMAIN_STATUS_MAX 23 /* "partially_verified" is the longest */
+
+struct users_domain {
+	char id[USERS_DOMAIN_ID_LEN + 1];
+	char name[ADDR_DOMAIN_MAX + 1];
+	char return_path[ADDR_DOMAIN_MAX + 1]; /* the custom return path host, "" for [api] return_path_label */
+	int64_t created_ms;
+	bool sending, receiving;                /* the capabilities as switched (Resend's enabled / disabled) */
+	bool verify_first;                      /* sends only once the last check found it ready */
+	bool ready;                             /* the last check verified the records sending needs */
+	char status[USERS_DOMAIN_STATUS_MAX + 1]; /* not_started, pending, verified, partially_verified, failed */
+	int64_t checked_ms;                     /* the last check's end, 0 when never */
+};
+
+/* One record's outcome in the last check (kind and status are domains/domain_dns.h's words). */
+struct users_domain_check {
+	char kind[16];
+	char name[ADDR_DOMAIN_MAX + 80];
+	char status[24];
+	char *problem; /* NULL when verified */
+};
+void users_domain_checks_free(struct users_domain_check *c, size_t n);
+
+/* key: the domain's id or its name. RESULT_PERMFAIL: no such domain. */
+enum result users_domain_get(struct users *u, const char *key, struct users_domain *d_r, const char **error_r);
+/* Newest first; after/before: an id (Resend's cursors), NULL for none. RESULT_PERMFAIL: the cursor
+ * is not a domain's id. The caller frees *list_r. */
+enum result users_domain_page(struct users *u, unsigned limit, const char *after, const char *before,
+			      struct users_domain **list_r, size_t *n_r, bool *more_r, const char **error_r);
+/* Changes what is not NULL / -1. RESULT_PERMFAIL: no such domain. */
+enum result users_domain_update(struct users *u, const char *name, const char *return_path, int sending,
+				int receiving, int verify_first, const char **error_r);
+/* Marks a check as running (status "pending") without touching the record outcomes. */
+enum result users_domain_set_status(struct users *u, const char *name, const char *status, const char **error_r);
+/* Replaces the outcome of the last check: the domain's status, whether it is ready to send, when,
+ * and each record's. */
+enum result users_domain_checks_store(struct users *u, const char *name, const char *status, bool ready,
+				      int64_t checked_ms, const struct users_domain_check *c, size_t n,
+				      const char **error_r);
+enum result users_domain_checks(struct users *u, const char *name, struct users_domain_check **list_r, size_t *n_r,
+				const char **error_r);
+
 /* ---- Recipients (recipients.c) ---- */
 
 /* Aliases: address "local@domain" at a local domain, or "@domain" for the domain's catch-all;

@@ -512,6 +512,30 @@ def test_dns_records_then_check(tmp_path, dns_server):
         assert fix.startswith("        fix: "), lines
 
 
+def test_dns_check_return_path(tmp_path, dns_server):
+    """The return path of API mail ([api] return_path_label, "bounces" by default) needs its own MX
+    and SPF: `dns check` judges both, and without the SPF record the domain is not ready."""
+    s = Server(tmp_path)
+    rp = "bounces." + DOMAIN
+    records = zone_lines(s.cli("dns", "records", "--domain", DOMAIN, "--ip", SERVER_IP).stdout)
+    assert (rp + ".", "MX") in [rr_key(line) for line in records] and (rp + ".", "TXT") in [rr_key(line) for line in records]
+    dns_server.load("\n".join(records))
+    rc, lines = dns_check(s, dns_server)
+    assert rc == 0, lines
+    assert "ok      MX of %s points at %s" % (rp, HOST) in lines, lines
+    assert any(line.startswith("ok      SPF of %s authorizes %s" % (rp, SERVER_IP)) for line in lines), lines
+
+    dns_server.clear()
+    dns_server.load("\n".join(line for line in records if rr_key(line) != (rp + ".", "TXT")))
+    rc, lines = dns_check(s, dns_server)
+    wrong = [line for line in lines if line.startswith("WRONG")]
+    assert rc == 1, lines
+    assert wrong == ["WRONG   SPF of %s: missing" % rp], lines
+    fix = lines[lines.index(wrong[0]) + 1]
+    assert fix.startswith('        fix: %s. IN TXT "v=spf1 ip4:%s -all"' % (rp, SERVER_IP)), lines
+    assert lines[-1].startswith("not ready: 1 needed item wrong"), lines
+
+
 # ======== 6. The MX listener's checks, end to end ========
 
 SENDER_IP = "127.0.0.1"  # smtplib connects from here
