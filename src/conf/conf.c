@@ -155,6 +155,13 @@ static const struct conf_key conf_keys[] = {
 	/* requests per API key (token bucket); "none": no limit. Resend's default is 2/s per team; a
 	 * server of one's own can afford more */
 	{"api", "rate_limit", CONF_T_RATE, OFF(api_rate_limit), "100/s", 0, 0},
+	/* a domain made through the API (POST /domains) sends only once its SPF and DKIM records have
+	 * verified, so that mail sure to be refused is not sent; domains made with the CLI are the
+	 * operator's and send at once */
+	{"api", "verify_before_sending", CONF_T_BOOL, OFF(api_verify_before_sending), "yes", 0, 0},
+	/* how often every domain that was checked (POST /domains/{id}/verify) is checked again, so that a
+	 * record that breaks later is noticed; "0": never */
+	{"api", "domain_recheck", CONF_T_DURATION, OFF(api_domain_recheck), "6h", 0, 30u * 86400},
 	/* how long message records and events are kept */
 	{"api", "retention", CONF_T_DURATION, OFF(api_retention), "30d", 3600, 3650u * 86400},
 	/* API mail leaves with the return path bounces+ID@LABEL.DOMAIN (VERP), so that a bounce that

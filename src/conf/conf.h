@@ -135,12 +135,14 @@ struct conf {
 	struct conf_rate api_rate_limit; /* per key */
 	unsigned api_retention;         /* seconds records and events are kept */
 	bool api_fetch_attachment_urls;
+	bool api_verify_before_sending; /* domains made by POST /domains send once SPF and DKIM verify */
 	/* [webhooks] */
 	bool webhook_allow_private;        /* endpoints on loopback, RFC 1918, link-local, ... addresses */
 	unsigned webhook_max_concurrency;  /* posts in flight to one webhook */
 	unsigned webhook_retry_schedule[CONF_RETRY_MAX]; /* seconds after the 1st, 2nd, ... failed attempt */
 	size_t webhook_retry_count;        /* after the last one: failed (unlike [delivery], nothing repeats) */
 	unsigned webhook_timeout;          /* seconds a post may take */
+	unsigned api_domain_recheck;       /* [api]: seconds between checks of checked domains; 0: none */
 	char *api_return_path_label;  /* VERP: bounces+ID@LABEL.DOMAIN */
 	char *api_complaint_address;  /* "" or where ARF complaints arrive */
 	char *api_public_url;         /* "" or the base of one-click unsubscribe URLs */

@@ -606,6 +606,56 @@ out:
 	return r;
 }
 
+/* ---- events of other objects (domains) ---- */
+
+int webhooks_store_enqueue(struct webhooks_store *s, const char *event_type, const char *subject_id,
+			   const char *payload, int64_t now_ms, unsigned *created_r, char *error, size_t error_size)
+{
+	*created_r = 0;
+	pthread_mutex_lock(&s->mu);
+	/* such an event has no seq in the events table: each delivery takes the next negative one of
+	 * its webhook, which no email event (seq > 0) can meet in UNIQUE(webhook_id, event_seq) */
+	sqlite3_stmt *hooks = db_stmt(s->db, "SELECT id FROM webhooks WHERE status = 'enabled' AND EXISTS"
+					     " (SELECT 1 FROM json_each(webhooks.events) WHERE value = ?1)");
+	sqlite3_stmt *ins = db_stmt(
+		s->db,
+		"INSERT INTO webhook_deliveries(webhook_id, event_seq, email_id, event_type, msg_id, payload,"
+		" next_attempt, created_at, updated_at) VALUES(?1, (SELECT min(0, coalesce(min(event_seq), 0)) - 1"
+		" FROM webhook_deliveries WHERE webhook_id = ?1), ?2, ?3, ?4, ?5, ?6, ?6, ?6)");
+	int r = -1;
+	if (hooks == NULL || ins == NULL || exec(s, "BEGIN IMMEDIATE") != SQLITE_OK) {
+		store_fail(s, "queueing an event", error, error_size);
+		goto out;
+	}
+	sqlite3_bind_text(hooks, 1, event_type, -1, SQLITE_STATIC);
+	int rc;
+	while ((rc = sqlite3_step(hooks)) == SQLITE_ROW) {
+		char id[WEBHOOK_ID_LEN + 1], msg_id[WEBHOOK_MSG_ID_LEN + 1];
+		col_copy(hooks, 0, id, sizeof(id));
+		if (!msg_id_make(msg_id)) {
+			rc = SQLITE_ERROR;
+			break;
+		}
+		sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(ins, 2, subject_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 3, event_type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 4, msg_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(ins, 5, payload, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 6, now_ms);
+		if ((rc = step_done(ins)) != SQLITE_DONE)
+			break;
+		(*created_r)++;
+	}
+	sqlite3_reset(hooks);
+	if (rc == SQLITE_DONE && exec(s, "COMMIT") == SQLITE_OK)
+		r = 0;
+	else
+		store_fail(s, "queueing an event", error, error_size), *created_r = 0;
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
 /* ---- due deliveries and outcomes ---- */
 
 static bool busy_has(const struct webhook_busy *busy, size_t n, int64_t id)

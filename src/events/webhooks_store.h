@@ -76,6 +76,13 @@ int webhooks_store_rotate(struct webhooks_store *s, const char *id, char secret_
 int webhooks_store_fanout(struct webhooks_store *s, int64_t now_ms, unsigned max_events, unsigned *created_r,
 			  char *error, size_t error_size);
 
+/* An event of another object than an email (domain.updated): payload (the JSON body, made by the
+ * caller) queued at once for every enabled webhook subscribed to event_type, in one transaction;
+ * subject_id is the object's id. *created_r deliveries. 0, or -1 with a sentence. The sender posts
+ * them on its next tick (webhook_sender_kick for sooner). */
+int webhooks_store_enqueue(struct webhooks_store *s, const char *event_type, const char *subject_id,
+			   const char *payload, int64_t now_ms, unsigned *created_r, char *error, size_t error_size);
+
 /* A delivery being posted (kept in memory by the sender). */
 struct webhook_busy {
 	int64_t delivery_id;

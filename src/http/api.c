@@ -11,6 +11,8 @@
 #include "conf/conf.h"
 #include "events/webhook_sender.h"
 #include "http/attachments_fetch.h"
+#include "http/domains_verify.h"
+#include "http/json.h"
 #include "http/retention.h"
 #include "http/session.h"
 #include "net/http_client.h"
@@ -74,6 +76,7 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 	}
 	a->webhooks = webhook_sender_start(srv->base, srv->workers, &srv->conf, srv->metrics, error, error_size);
 	if (a->webhooks == NULL) {
+		http_retention_stop(a);
 		api_keys_close(a->keys);
 		queue_close(a->reader);
 		pthread_mutex_destroy(&a->reader_mu);
@@ -91,9 +94,14 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 		free(a);
 		return -1;
 	}
+	srv->http_api = a;
+	if (http_domains_recheck_start(srv, a) != 0) {
+		snprintf(error, error_size, "out of memory");
+		http_api_deinit(srv);
+		return -1;
+	}
 	/* no free slot only delays a scheduled event until the sender's next tick */
 	queue_commit_subscribe(srv->queue, http_api_committed, srv);
-	srv->http_api = a;
 	return 0;
 }
 
@@ -103,6 +111,8 @@ void http_api_deinit(struct server *srv)
 	if (a == NULL)
 		return;
 	http_retention_stop(a);
+	http_domains_recheck_stop(a);
+	http_domains_verify_cancel_all(a);
 	/* fetches still running end here (their jobs are freed), then the client */
 	attachments_fetch_cancel_all(&a->fetches);
 	http_client_free(a->http);
@@ -265,6 +275,25 @@ static void http_health(struct http_call *c)
 	http_respond_text(c->s, 200, "{\"status\":\"ok\"}", 15, NULL);
 }
 
+json_t *http_body_object(struct http_call *c, bool required)
+{
+	char err[256];
+	if (!required && c->s->body_len == 0)
+		return json_object();
+	json_t *doc = http_json_load(c->s->body != NULL ? c->s->body : "", c->s->body_len,
+				     HTTP_JSON_MAX_DEPTH, err, sizeof(err));
+	if (doc == NULL) {
+		http_respond_error(c->s, 400, "validation_error", "%s", err);
+		return NULL;
+	}
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		http_respond_error(c->s, 422, "validation_error", "The request body must be a JSON object.");
+		return NULL;
+	}
+	return doc;
+}
+
 static const struct http_route http_routes[] = {
 	{HTTP_METHOD_GET, "/healthz", HTTP_AUTH_NONE, http_health},
 	{HTTP_METHOD_GET, "/openapi.json", HTTP_AUTH_NONE, http_openapi},
@@ -281,6 +310,12 @@ static const struct http_route http_routes[] = {
 	{HTTP_METHOD_POST, "/api-keys", HTTP_AUTH_FULL, http_keys_create},
 	{HTTP_METHOD_GET, "/api-keys", HTTP_AUTH_FULL, http_keys_list},
 	{HTTP_METHOD_DELETE, "/api-keys/*", HTTP_AUTH_FULL, http_keys_delete},
+	{HTTP_METHOD_POST, "/domains", HTTP_AUTH_FULL, http_domains_create},
+	{HTTP_METHOD_GET, "/domains", HTTP_AUTH_FULL, http_domains_list},
+	{HTTP_METHOD_GET, "/domains/*", HTTP_AUTH_FULL, http_domains_get},
+	{HTTP_METHOD_PATCH, "/domains/*", HTTP_AUTH_FULL, http_domains_update},
+	{HTTP_METHOD_DELETE, "/domains/*", HTTP_AUTH_FULL, http_domains_delete},
+	{HTTP_METHOD_POST, "/domains/*/verify", HTTP_AUTH_FULL, http_domains_verify},
 	{HTTP_METHOD_POST, "/webhooks", HTTP_AUTH_FULL, http_webhooks_create},
 	{HTTP_METHOD_GET, "/webhooks", HTTP_AUTH_FULL, http_webhooks_list},
 	{HTTP_METHOD_GET, "/webhooks/*", HTTP_AUTH_FULL, http_webhooks_get},

@@ -9,11 +9,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "http/parse.h"
 #include "keys/api_keys.h"
 #include "util/throttle.h"
 
 struct attachments_fetch;
+struct domain_verify;
 struct conf;
 struct http_client;
 struct server;
@@ -47,6 +50,8 @@ struct http_api {
 	 * URL (attachments_fetch.h), and the fetches running on it */
 	struct http_client *http;
 	struct attachments_fetch *fetches;
+	struct domain_verify *verifies; /* the domains' DNS checks running (domains_verify.h) */
+	struct event *domain_timer;     /* checks the checked domains again ([api] domain_recheck) */
 };
 
 /* What a handler is called with. */
@@ -86,6 +91,10 @@ void http_time_format(int64_t ms, char *buf, size_t size);
 bool http_page_parse(struct http_call *c, unsigned *limit_r, char *after, size_t after_size, char *before,
 		     size_t before_size);
 
+/* The request's body as a JSON object (strict, depth-limited; an empty body is {} unless required);
+ * NULL when the request has been answered 400 or 422. */
+json_t *http_body_object(struct http_call *c, bool required);
+
 /* The resources' handlers (one file each). */
 void http_emails_send(struct http_call *c);
 void http_emails_batch(struct http_call *c);
@@ -97,6 +106,12 @@ void http_emails_cancel(struct http_call *c);
 void http_keys_create(struct http_call *c);
 void http_keys_list(struct http_call *c);
 void http_keys_delete(struct http_call *c);
+void http_domains_create(struct http_call *c);
+void http_domains_list(struct http_call *c);
+void http_domains_get(struct http_call *c);
+void http_domains_update(struct http_call *c);
+void http_domains_delete(struct http_call *c);
+void http_domains_verify(struct http_call *c);
 void http_webhooks_create(struct http_call *c);
 void http_webhooks_list(struct http_call *c);
 void http_webhooks_get(struct http_call *c);

@@ -30,6 +30,7 @@
 #include "http/session.h"
 #include "http/unsubscribe_token.h"
 #include "keys/dkim_store.h"
+#include "http/domains_verify.h"
 #include "mailbox/users.h"
 #include "queue/queue.h"
 #include "server/server.h"
@@ -650,19 +651,35 @@ static void final_rcpt_cb(const char *address, void *arg)
 		f->oom = true;
 }
 
-/* The From domain is ours and the key may send from it; false when it is refused (it->status set). */
+/* The From domain is ours, may send, and the key may send from it; false when it is refused
+ * (it->status set). */
 static bool item_domain_ok(struct send_job *j, struct send_item *it)
 {
-	enum result local = users_domain_is_local(j->srv->users, it->domain);
+	struct users_domain d;
+	const char *e;
+	enum result local = users_domain_get(j->srv->users, it->domain, &d, &e);
 	if (local == RESULT_TEMPFAIL) {
 		item_fail(it, 503, "internal_server_error", "%s", "The domain list cannot be read; try again later.");
 		return false;
 	}
 	if (local != RESULT_OK) {
 		item_fail(it, 403, "validation_error",
-			  "The %s domain is not a domain of this server. Add it with `mailwerk domain add` and give it "
-			  "a DKIM key.",
+			  "The %s domain is not a domain of this server. Add it with POST /domains (or `mailwerk domain "
+			  "add` and `mailwerk dkim keygen`).",
 			  it->domain);
+		return false;
+	}
+	if (!d.sending) {
+		item_fail(it, 403, "validation_error",
+			  "Sending from %s is disabled: PATCH /domains/%s with capabilities.sending = enabled.", d.name, d.id);
+		return false;
+	}
+	if (!http_domain_can_send(&d)) {
+		/* Resend refuses an unverified domain the same way (403 validation_error) */
+		item_fail(it, 403, "validation_error",
+			  "The %s domain is not verified: publish its records (GET /domains/%s) and POST "
+			  "/domains/%s/verify; it sends once its SPF and DKIM records verify.",
+			  d.name, d.id, d.id);
 		return false;
 	}
 	if (j->key.domain[0] != '\0' && strcasecmp(j->key.domain, it->domain) != 0) {

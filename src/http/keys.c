@@ -1,6 +1,6 @@
 /* keys.c — POST /api-keys, GET /api-keys, DELETE /api-keys/{id} in Resend's shapes. Writes fsync,
  * so all three run on a worker thread (keys/api_keys.h). Resend's domain_id names one of its
- * domain objects; until domains are resources here, it is the domain's name. */
+ * domain objects: here the id of one (GET /domains), or its name. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +8,7 @@
 #include "http/api.h"
 #include "http/json.h"
 #include "http/session.h"
+#include "mailbox/users.h"
 #include "server/server.h"
 #include "util/worker.h"
 
@@ -49,7 +50,13 @@ static void keys_work(void *arg)
 		char token[API_KEY_TOKEN_LEN + 1];
 		struct api_key k;
 		bool bad;
-		if (api_keys_create(j->api->keys, j->name, j->perm, j->domain, token, &k, &bad, err, sizeof(err)) != 0) {
+		/* domain_id: a domain's id (GET /domains) names it; a name stays as it is */
+		struct users_domain d;
+		const char *e;
+		const char *domain = j->domain[0] != '\0' && users_domain_get(j->srv->users, j->domain, &d, &e) == RESULT_OK
+					     ? d.name
+					     : j->domain;
+		if (api_keys_create(j->api->keys, j->name, j->perm, domain, token, &k, &bad, err, sizeof(err)) != 0) {
 			j->status = bad ? 422 : 503;
 			j->err_name = bad ? "validation_error" : "internal_server_error";
 			snprintf(j->err, sizeof(j->err), "%s", err);

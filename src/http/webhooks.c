@@ -273,30 +273,11 @@ static char *events_check(const json_t *v, const char **problem_r, char *buf, si
 	return text;
 }
 
-static json_t *body_load(struct http_call *c, bool required)
-{
-	char err[256];
-	if (!required && c->s->body_len == 0)
-		return json_object();
-	json_t *doc = http_json_load(c->s->body != NULL ? c->s->body : "", c->s->body_len,
-				     HTTP_JSON_MAX_DEPTH, err, sizeof(err));
-	if (doc == NULL) {
-		http_respond_error(c->s, 400, "validation_error", "%s", err);
-		return NULL;
-	}
-	if (!json_is_object(doc)) {
-		json_decref(doc);
-		http_respond_error(c->s, 422, "validation_error", "The request body must be a JSON object.");
-		return NULL;
-	}
-	return doc;
-}
-
 /* ---- the handlers ---- */
 
 void http_webhooks_create(struct http_call *c)
 {
-	json_t *doc = body_load(c, true);
+	json_t *doc = http_body_object(c, true);
 	if (doc == NULL)
 		return;
 	const json_t *endpoint = json_object_get(doc, "endpoint"), *events = json_object_get(doc, "events");
@@ -352,7 +333,7 @@ void http_webhooks_get(struct http_call *c)
 
 void http_webhooks_update(struct http_call *c)
 {
-	json_t *doc = body_load(c, true);
+	json_t *doc = http_body_object(c, true);
 	if (doc == NULL)
 		return;
 	const json_t *endpoint = json_object_get(doc, "endpoint"), *events = json_object_get(doc, "events"),

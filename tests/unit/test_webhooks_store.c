@@ -279,6 +279,53 @@ static void test_disabled_gets_nothing(void **state)
 	webhook_clear(&w);
 }
 
+/* Events of other objects (domain.updated) go straight to the subscribed, enabled webhooks, beside
+ * the email events of the fan-out, which they never meet in UNIQUE(webhook_id, event_seq). */
+static void test_enqueue_other_events(void **state)
+{
+	struct fixture *f = *state;
+	struct webhook sub, other, off;
+	hook_add(f, "[\"domain.updated\", \"email.sent\"]", &sub);
+	hook_add(f, "[\"email.sent\"]", &other);
+	hook_add(f, "[\"domain.updated\"]", &off);
+	assert_int_equal(webhooks_store_update(f->s, off.id, NULL, NULL, 0, f->error, sizeof(f->error)), 1);
+	unsigned n = 99;
+	assert_int_equal(webhooks_store_enqueue(f->s, "domain.updated", "d-1", "{\"type\":\"domain.updated\"}", 5000, &n,
+						 f->error, sizeof(f->error)),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(webhooks_store_enqueue(f->s, "domain.updated", "d-1", "{\"n\":2}", 5001, &n, f->error,
+						 sizeof(f->error)),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(count(f, "SELECT count(DISTINCT event_seq) FROM webhook_deliveries WHERE event_seq < 0"), 2);
+	/* an email event beside them fans out as ever */
+	char e[EMAIL_ID_LEN + 1];
+	email_add(f, 1, e);
+	event_add(f, e, 0, EMAIL_EVENT_SENT);
+	assert_int_equal(fanout(f, 100), 2);
+	struct webhook_due *d;
+	size_t k = due(f, 6000, NULL, 0, 10, 10, &d);
+	assert_int_equal(k, 4);
+	size_t domain_events = 0;
+	for (size_t i = 0; i < k; i++)
+		if (strcmp(d[i].event_type, "domain.updated") == 0) {
+			domain_events++;
+			assert_string_equal(d[i].webhook_id, sub.id);
+			assert_non_null(strstr(d[i].payload, domain_events == 1 ? "domain.updated" : "\"n\":2"));
+		}
+	assert_int_equal(domain_events, 2);
+	webhook_dues_free(d, k);
+	/* nobody subscribed: nothing, and no error */
+	assert_int_equal(webhooks_store_enqueue(f->s, "domain.created", "d-1", "{}", 5002, &n, f->error,
+						 sizeof(f->error)),
+			 0);
+	assert_int_equal(n, 0);
+	webhook_clear(&sub);
+	webhook_clear(&other);
+	webhook_clear(&off);
+}
+
 static void test_due_limits_and_outcomes(void **state)
 {
 	struct fixture *f = *state;
@@ -443,6 +490,7 @@ int main(void)
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_fanout_batches_resume, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_disabled_gets_nothing, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_other_events, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_due_limits_and_outcomes, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_rotate, fixture_setup, fixture_teardown),
