@@ -18,6 +18,7 @@
 #include "conf/conf.h"
 #include "domains/domain_dns.h"
 #include "keys/dkim_store.h"
+#include "mailbox/users.h"
 
 static void cli_dns_usage(FILE *f)
 {
@@ -55,7 +56,16 @@ static struct domain_dns *cli_dns_build(const struct conf *cf, const struct cli_
 	char err[512], rp[DNS_HOST_SIZE + 80];
 	if (domain_keys_load(cf->data_dir, a->domain, ks, err, sizeof(err)) != 0)
 		cli_error("%s", err);
-	snprintf(rp, sizeof(rp), "%s.%s", cf->api_return_path_label, a->domain);
+	/* the domain's own return path label (POST /domains custom_return_path), else the setup's */
+	char label[ADDR_DOMAIN_MAX + 1];
+	snprintf(label, sizeof(label), "%s", cf->api_return_path_label);
+	const char *uerr;
+	struct users_domain ud;
+	struct users *u = users_open(cf->data_dir, &uerr);
+	if (u != NULL && users_domain_get(u, a->domain, &ud, &uerr) == RESULT_OK && ud.return_path[0] != '\0')
+		snprintf(label, sizeof(label), "%s", ud.return_path);
+	users_close(u);
+	snprintf(rp, sizeof(rp), "%s.%s", label, a->domain);
 	struct domain_dns_input in = {
 		.domain = a->domain,
 		.hostname = cf->hostname,

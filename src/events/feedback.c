@@ -311,14 +311,17 @@ static bool uuid_ok(const char *s, size_t len)
 
 bool feedback_return_path_parse(const char *addr, const char *label, char *id_r, char *domain_r, size_t domain_size)
 {
-	size_t plen = strlen(FEEDBACK_LOCAL), llen = strlen(label);
+	size_t plen = strlen(FEEDBACK_LOCAL);
 	if (strncasecmp(addr, FEEDBACK_LOCAL, plen) != 0)
 		return false;
 	const char *at = strchr(addr, '@');
 	if (at == NULL || !uuid_ok(addr + plen, (size_t)(at - addr - (ptrdiff_t)plen)))
 		return false;
 	const char *host = at + 1;
-	if (llen == 0 || strncasecmp(host, label, llen) != 0 || host[llen] != '.' || host[llen + 1] == '\0')
+	/* NULL: any one label (a domain may have its own, feedback.h) */
+	size_t llen = label != NULL ? strlen(label) : strcspn(host, ".");
+	if (llen == 0 || (label != NULL && strncasecmp(host, label, llen) != 0) || host[llen] != '.' ||
+	    host[llen + 1] == '\0')
 		return false;
 	snprintf(domain_r, domain_size, "%s", host + llen + 1);
 	lower(domain_r);

@@ -46,8 +46,9 @@ enum feedback_kind feedback_parse(const char *msg, size_t len, struct feedback *
 /* The return path of tracked message email_id sent from domain: "bounces+ID@LABEL.DOMAIN" (the
  * local part stays within RFC 5321's 64 octets). false when it does not fit size. */
 bool feedback_return_path(const char *email_id, const char *label, const char *domain, char *buf, size_t size);
-/* Whether addr is a return path made above for label: the email id into id_r (37 octets) and the
- * sending domain (what follows "LABEL.") into domain_r. */
+/* Whether addr is a return path made above for label (NULL: for any one label, as each domain may
+ * have its own): the email id into id_r (37 octets) and the sending domain (what follows "LABEL.")
+ * into domain_r. */
 bool feedback_return_path_parse(const char *addr, const char *label, char *id_r, char *domain_r, size_t domain_size);
 
 #endif

@@ -9,6 +9,7 @@
  * Where Resend's answer depends on its hosted service, this one says what a self-hosted server has:
  * region "self-hosted"; ttl "Auto"; record names relative to the domain ("@" for the domain itself),
  * values as they are published (TXT text unquoted). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ struct dom_job {
 	enum dom_kind kind;
 	char key[ADDR_DOMAIN_MAX + 1]; /* {id}, or the name to create */
 	int sending, receiving;        /* create, update: -1 unchanged */
+	char return_path[64];          /* create: the custom return path label, "" for [api] return_path_label */
 	unsigned limit;                /* list */
 	char after[USERS_DOMAIN_ID_LEN + 1], before[USERS_DOMAIN_ID_LEN + 1];
 	struct domain_verify *verify;  /* verify: the check to run */
@@ -223,8 +225,8 @@ static void dom_create(struct dom_job *j)
 		return;
 	}
 	{
-		if (users_domain_update(u, d.name, NULL, j->sending, j->receiving, cf->api_verify_before_sending ? 1 : 0,
-					&e) != RESULT_OK ||
+		if (users_domain_update(u, d.name, j->return_path, j->sending, j->receiving,
+					cf->api_verify_before_sending ? 1 : 0, &e) != RESULT_OK ||
 		    users_domain_get(u, d.name, &d, &e) != RESULT_OK) {
 			dom_db_fail(j, e);
 			return;
@@ -421,6 +423,21 @@ static const char *dom_capabilities(const json_t *v, int *sending_r, int *receiv
 	return NULL;
 }
 
+/* RFC 1035 §2.3.1: a label of letters, digits and hyphens, at most 63 octets, a letter or digit at
+ * either end (RFC 1123 §2.1 allows a leading digit). One label, so that the MX reads the domain
+ * after it (events/feedback.h). */
+static bool dom_label_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '-'))
+			return false;
+	return true;
+}
+
 /* ---- the handlers ---- */
 
 void http_domains_create(struct http_call *c)
@@ -437,16 +454,18 @@ void http_domains_create(struct http_call *c)
 		problem = "The `name` field must be a domain name.";
 	else if (rp != NULL && !json_is_null(rp) && !json_is_string(rp))
 		problem = "The `custom_return_path` field must be a string.";
-	else if (rp != NULL && json_is_string(rp) &&
-		 strcasecmp(json_string_value(rp), c->s->conf->api_return_path_label) != 0)
-		/* the MX listener knows API mail's bounces by one label for every domain (smtp/feedback.c) */
-		problem = "The `custom_return_path` field must be this server's [api] return_path_label "
-			  "(one return path label serves every domain here).";
+	else if (rp != NULL && json_is_string(rp) && !dom_label_ok(json_string_value(rp)))
+		problem = "The `custom_return_path` field must be one DNS label (letters, digits and '-', at most 63, "
+			  "not starting or ending with '-'): API mail from the domain then has the return path "
+			  "bounces+ID@LABEL.DOMAIN.";
 	else
 		problem = dom_capabilities(json_object_get(doc, "capabilities"), &sending, &receiving);
 	struct dom_job *j = problem == NULL ? dom_job_new(c, DOM_CREATE) : NULL;
 	if (j != NULL) {
 		snprintf(j->key, sizeof(j->key), "%s", json_string_value(name));
+		if (json_is_string(rp) && strcasecmp(json_string_value(rp), c->s->conf->api_return_path_label) != 0)
+			for (size_t i = 0; i < json_string_length(rp) && i + 1 < sizeof(j->return_path); i++)
+				j->return_path[i] = (char)tolower((unsigned char)json_string_value(rp)[i]);
 		j->sending = sending;
 		j->receiving = receiving;
 	}

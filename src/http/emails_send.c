@@ -651,6 +651,23 @@ static void final_rcpt_cb(const char *address, void *arg)
 		f->oom = true;
 }
 
+/* The return path was made with [api] return_path_label (item_finish); a domain with a label of its
+ * own (POST /domains custom_return_path) gets it here, where the domain is read. */
+static void item_relabel(struct send_job *j, struct send_item *it, const char *label)
+{
+	struct queue_msg *m = it->msg;
+	char id[EMAIL_ID_LEN + 1], dom[256], rp[ADDR_TEXT_MAX + 1];
+	if (m->sender == NULL ||
+	    !feedback_return_path_parse(m->sender, j->conf->api_return_path_label, id, dom, sizeof(dom)) ||
+	    !feedback_return_path(id, label, dom, rp, sizeof(rp)))
+		return;
+	char *copy = strdup(rp);
+	if (copy != NULL) {
+		free(m->sender);
+		m->sender = copy;
+	}
+}
+
 /* The From domain is ours, may send, and the key may send from it; false when it is refused
  * (it->status set). */
 static bool item_domain_ok(struct send_job *j, struct send_item *it)
@@ -686,6 +703,8 @@ static bool item_domain_ok(struct send_job *j, struct send_item *it)
 		item_fail(it, 403, "restricted_api_key", "This API key may only send from %s.", j->key.domain);
 		return false;
 	}
+	if (d.return_path[0] != '\0' && it->msg != NULL)
+		item_relabel(j, it, d.return_path);
 	return true;
 }
 

@@ -29,9 +29,15 @@ bool smtp_feedback_rcpt(struct smtp_session *s, const struct addr *a)
 	const struct conf *c = s->conf;
 	if (c->api_complaint_address[0] != '\0' && strcasecmp(a->text, c->api_complaint_address) == 0)
 		return true;
-	char id[EMAIL_ID_LEN + 1], domain[256];
-	return feedback_return_path_parse(a->text, c->api_return_path_label, id, domain, sizeof(domain)) &&
-	       users_domain_is_local(s->srv->users, domain) == RESULT_OK;
+	char id[EMAIL_ID_LEN + 1], domain[256], want[ADDR_TEXT_MAX + 1];
+	struct users_domain d;
+	const char *e;
+	/* the label must be the one this domain's mail leaves with: its own, else [api] return_path_label */
+	return feedback_return_path_parse(a->text, NULL, id, domain, sizeof(domain)) &&
+	       users_domain_get(s->srv->users, domain, &d, &e) == RESULT_OK &&
+	       feedback_return_path(id, d.return_path[0] != '\0' ? d.return_path : c->api_return_path_label, d.name, want,
+				    sizeof(want)) &&
+	       strcasecmp(want, a->text) == 0;
 }
 
 /* The message, or its first FEEDBACK_READ_MAX octets, in one piece. */
@@ -133,7 +139,7 @@ void smtp_feedback_finish(struct smtp_session *s, struct queue_msg *m)
 	/* the email: the id its return path carried (RCPT TO), or the return path or Message-ID of the
 	 * message the report returns (complaints reach one address for all mail) */
 	char domain[256];
-	const char *label = s->conf->api_return_path_label;
+	const char *label = NULL; /* any domain's: the id is what names the email */
 	for (size_t i = 0; i < m->rcpt_count && fb->email_id[0] == '\0'; i++)
 		feedback_return_path_parse(m->rcpts[i], label, fb->email_id, domain, sizeof(domain));
 	if (fb->email_id[0] == '\0')

@@ -3,8 +3,10 @@ remove): a domain made by the API is local with a DKIM key that signs its mail a
 records[] are what `mailwerk dns records` names; verify checks them against a DNS server (the
 fixture on 127.0.0.1) in the background, record by record, and the domain's status follows —
 verified, then partially_verified when a record is taken away; errors in Resend's shape."""
+import glob
 import json
 import os
+import smtplib
 
 import pytest
 
@@ -163,8 +165,9 @@ def test_domain_errors(api):
     assert bad.status == 422 and bad.json["name"] == "validation_error", bad
     dup = api.curl("POST", "/domains", body={"name": "mailwerk.test"})
     assert dup.status == 409 and "exists" in dup.json["message"], dup
-    rp = api.curl("POST", "/domains", body={"name": "other.test", "custom_return_path": "send"})
-    assert rp.status == 422 and "return_path_label" in rp.json["message"], rp
+    for label in ("a.b", "-x", "", "x" * 64, "\u00e9"):
+        rp = api.curl("POST", "/domains", body={"name": "other.test", "custom_return_path": label})
+        assert rp.status == 422 and "one DNS label" in rp.json["message"], rp
     tracking = api.curl("PATCH", "/domains/mailwerk.test", body={"open_tracking": True})
     assert tracking.status == 422 and "tracking" in tracking.json["message"], tracking
     caps = api.curl("PATCH", "/domains/mailwerk.test", body={"capabilities": {"sending": "maybe"}})
@@ -245,3 +248,34 @@ def test_domain_updated_webhook(api, dns):
         assert api.curl("DELETE", "/domains/" + d["id"]).status == 200
     finally:
         receiver.close()
+
+
+def test_custom_return_path(api, dns):
+    """custom_return_path: the domain's records, its mail's VERP return path and the MX's bounce
+    address all use its own label."""
+    r = sdk1(api, "domains.create", {"name": "custom.test", "customReturnPath": "send"})
+    assert r["error"] is None, r
+    d = r["data"]
+    names = {(x["record"], x["type"]): x["name"] for x in d["records"]}
+    assert names[("SPF", "MX")] == "send" and "bounces" not in {x["name"] for x in d["records"]}
+    assert "send.custom.test. IN MX 10 " + HOST in api.server.cli("dns", "records", "--domain", "custom.test").stdout
+    publish(dns, "custom.test", d["records"])
+    assert api.curl("POST", "/domains/%s/verify" % d["id"]).status == 200
+    verified(api, d["id"], "verified")
+    sent = send_from(api, "custom.test")
+    assert sent["error"] is None, sent
+    id = sent["data"]["id"]
+    e = api.wait_event(id, "delivered")
+    delivered_message(api.server, e["message_id"])  # waits for the file; local delivery put the envelope on top
+    files = [open(p, "rb").read() for p in glob.glob(os.path.join(api.server.dir, "mail", "*", "demo", "*", "*"))]
+    mine = [f for f in files if ("<%s>" % e["message_id"]).encode() in f]
+    assert mine and mine[0].startswith(b"Return-Path: <bounces+%s@send.custom.test>\r\n" % id.encode()), mine[:1]
+    # the MX takes reports to that address, and not to the server's default label for this domain
+    with smtplib.SMTP("127.0.0.1", api.server.smtp_port, timeout=30) as c:
+        c.ehlo("reporter.example")
+        c.mail("")
+        assert c.rcpt("bounces+%s@send.custom.test" % id)[0] == 250
+        c.rset()
+        c.mail("")
+        assert c.rcpt("bounces+%s@bounces.custom.test" % id)[0] >= 550  # not ours: refused
+    assert api.curl("DELETE", "/domains/" + d["id"]).status == 200

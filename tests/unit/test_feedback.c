@@ -153,6 +153,16 @@ static void test_return_path(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_false(feedback_return_path_parse(bad[i], "bounces", id, dom, sizeof(dom)));
 	assert_false(feedback_return_path(ID, "bounces", "d", buf, 20)); /* does not fit */
+	/* NULL: any one label, a domain's own (custom_return_path) */
+	assert_true(feedback_return_path_parse("bounces+" ID "@send.shop.test", NULL, id, dom, sizeof(dom)));
+	assert_string_equal(dom, "shop.test");
+	assert_true(feedback_return_path_parse("bounces+" ID "@x.y", NULL, id, dom, sizeof(dom)));
+	assert_string_equal(dom, "y");
+	static const char *const bad_any[] = {
+		"bounces+" ID "@shop", "bounces+" ID "@.shop.test", "bounces+" ID "@send.", "bounces+" ID "@",
+	};
+	for (size_t i = 0; i < sizeof(bad_any) / sizeof(bad_any[0]); i++)
+		assert_false(feedback_return_path_parse(bad_any[i], NULL, id, dom, sizeof(dom)));
 }
 
 int main(void)
