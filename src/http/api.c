@@ -56,53 +56,34 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 	a->srv = srv;
 	pthread_mutex_init(&a->reader_mu, NULL);
 	const char *err;
+	/* each part is made in turn; on a failure, deinit takes down what was made (every part may be
+	 * NULL there) */
+	srv->http_api = a;
 	a->keys = api_keys_open(srv->conf->data_dir, error, error_size);
-	if (a->keys == NULL || (a->reader = queue_open(srv->conf->data_dir, &err)) == NULL) {
-		if (a->keys != NULL)
-			snprintf(error, error_size, "%s", err);
-		api_keys_close(a->keys);
-		pthread_mutex_destroy(&a->reader_mu);
-		free(a);
-		return -1;
+	if (a->keys == NULL)
+		goto fail;
+	if ((a->reader = queue_open(srv->conf->data_dir, &err)) == NULL) {
+		snprintf(error, error_size, "%s", err);
+		goto fail;
 	}
-	if (http_unsubscribe_secret_load(srv->conf->data_dir, a->unsubscribe_secret, error, error_size) != 0 ||
-	    http_retention_start(srv, a) != 0) {
-		http_retention_stop(a);
-		api_keys_close(a->keys);
-		queue_close(a->reader);
-		pthread_mutex_destroy(&a->reader_mu);
-		free(a);
-		return -1;
+	if (http_unsubscribe_secret_load(srv->conf->data_dir, a->unsubscribe_secret, error, error_size) != 0)
+		goto fail;
+	if (http_retention_start(srv, a) != 0 || http_domains_recheck_start(srv, a) != 0) {
+		snprintf(error, error_size, "out of memory");
+		goto fail;
 	}
 	a->webhooks = webhook_sender_start(srv->base, srv->workers, &srv->conf, srv->metrics, error, error_size);
-	if (a->webhooks == NULL) {
-		http_retention_stop(a);
-		api_keys_close(a->keys);
-		queue_close(a->reader);
-		pthread_mutex_destroy(&a->reader_mu);
-		free(a);
-		return -1;
-	}
+	if (a->webhooks == NULL)
+		goto fail;
 	/* made whatever [api] fetch_attachment_urls says now: a reload may turn it on */
-	a->http = http_client_new(srv->base, error, error_size);
-	if (a->http == NULL) {
-		webhook_sender_stop(a->webhooks);
-		http_retention_stop(a);
-		api_keys_close(a->keys);
-		queue_close(a->reader);
-		pthread_mutex_destroy(&a->reader_mu);
-		free(a);
-		return -1;
-	}
-	srv->http_api = a;
-	if (http_domains_recheck_start(srv, a) != 0) {
-		snprintf(error, error_size, "out of memory");
-		http_api_deinit(srv);
-		return -1;
-	}
+	if ((a->http = http_client_new(srv->base, error, error_size)) == NULL)
+		goto fail;
 	/* no free slot only delays a scheduled event until the sender's next tick */
 	queue_commit_subscribe(srv->queue, http_api_committed, srv);
 	return 0;
+fail:
+	http_api_deinit(srv);
+	return -1;
 }
 
 void http_api_deinit(struct server *srv)
@@ -118,7 +99,7 @@ void http_api_deinit(struct server *srv)
 	http_client_free(a->http);
 	webhook_sender_stop(a->webhooks);
 	char err[256];
-	if (api_keys_flush_usage(a->keys, err, sizeof(err)) != 0)
+	if (a->keys != NULL && api_keys_flush_usage(a->keys, err, sizeof(err)) != 0)
 		log_warn("event=api_keys_flush_failed error=\"%s\"", err);
 	api_keys_close(a->keys);
 	queue_close(a->reader);
