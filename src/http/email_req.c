@@ -102,17 +102,6 @@ bool email_req_has_ctl(const char *s, size_t len)
 	return false;
 }
 
-static bool email_req_utf8_ok(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_len((const unsigned char *)s + i, len - i);
-		if (n == 0)
-			return false;
-		i += n;
-	}
-	return true;
-}
-
 char *email_req_dup(const char *s, size_t len)
 {
 	char *p = malloc(len + 1);
@@ -180,7 +169,7 @@ static enum email_mailbox_result email_mailbox_name(const char *s, size_t b, siz
 		*error_r = "control character (CR, LF, NUL, ...) in the display name";
 		return EMAIL_MAILBOX_BAD;
 	}
-	if (!email_req_utf8_ok(src, len)) {
+	if (!utf8_valid((const unsigned char *)src, len)) {
 		*error_r = "display name is not valid UTF-8";
 		return EMAIL_MAILBOX_BAD;
 	}

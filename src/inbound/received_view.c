@@ -20,6 +20,7 @@
 
 #include "util/header.h"
 #include "util/utf8.h"
+#include "util/uuid.h"
 
 const struct received_view_limits received_view_limits_default = {
 	.max_size = (size_t)64 << 20,
@@ -169,17 +170,6 @@ static void rv_put_utf8(struct rv_buf *b, const unsigned char *s, size_t n)
 	}
 }
 
-static bool rv_is_utf8(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		size_t k = utf8_len(s + i, n - i);
-		if (k == 0)
-			return false;
-		i += k;
-	}
-	return true;
-}
-
 /* WHATWG Encoding Standard, index-windows-1252: 0x80-0x9F (the rest of 0xA0-0xFF is Latin-1). */
 static const unsigned short rv_cp1252[32] = {
 	0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160,
@@ -286,7 +276,7 @@ static void rv_put_text(struct rv_buf *b, const char *s, size_t n, const char *c
 			return;
 		}
 	}
-	if (rv_is_utf8(u, n))
+	if (utf8_valid(u, n))
 		rv_put_utf8(b, u, n);
 	else
 		rv_put_cp1252(b, u, n);
@@ -815,17 +805,7 @@ static bool rv_attachment_id(struct rv_walk *w, const char *part, char id_r[RECE
 	memcpy(in + 32, part, pl);
 	if (EVP_Digest(in, 32 + pl, h, &hl, EVP_sha256(), NULL) != 1)
 		return false;
-	h[6] = (unsigned char)((h[6] & 0x0f) | 0x80);
-	h[8] = (unsigned char)((h[8] & 0x3f) | 0x80);
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (size_t i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			id_r[o++] = '-';
-		id_r[o++] = hex[h[i] >> 4];
-		id_r[o++] = hex[h[i] & 15];
-	}
-	id_r[o] = '\0';
+	uuid_format(h, 8, id_r); /* RFC 9562 §5.8: a custom (hash-derived) UUID */
 	return true;
 }
 

@@ -33,3 +33,14 @@ size_t utf8_len(const unsigned char *p, size_t avail)
 	}
 	return n;
 }
+
+bool utf8_valid(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_len(p + i, len - i);
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
