@@ -107,19 +107,10 @@ static void dom_relative(const char *name, const char *domain, char *out, size_t
 		snprintf(out, size, "%s", name);
 }
 
-/* records[] for d (domains_verify.h): what to publish, each with the status the last check gave it (by kind and
- * name), not_started when it was not checked. NULL when out of memory or the records cannot be made. */
-json_t *http_domain_records_json(const struct conf *cf, const struct users_domain *d,
-				 const struct users_domain_check *checks, size_t nchecks, char *err, size_t err_size)
+json_t *http_domain_records_of(const struct domain_dns *dd, const char *domain,
+			       const struct users_domain_check *checks, size_t nchecks)
 {
-	struct domain_keys ks;
-	char rp[ADDR_DOMAIN_MAX + 80];
-	struct domain_dns_input in;
-	if (domain_keys_load(cf->data_dir, d->name, &ks, err, err_size) != 0)
-		return NULL;
-	http_domain_input(cf, d, &ks, &in, rp, sizeof(rp));
-	struct domain_dns *dd = domain_dns_new(&in);
-	json_t *out = dd != NULL ? json_array() : NULL;
+	json_t *out = json_array();
 	for (size_t i = 0; out != NULL && i < domain_dns_count(dd); i++) {
 		const struct domain_rec *r = domain_dns_rec(dd, i);
 		const char *label = dom_record_label(r->kind);
@@ -131,7 +122,7 @@ json_t *http_domain_records_json(const struct conf *cf, const struct users_domai
 			    strcasecmp(checks[k].name, r->name) == 0)
 				status = checks[k].status, problem = checks[k].problem;
 		char rel[ADDR_DOMAIN_MAX + 80];
-		dom_relative(r->name, d->name, rel, sizeof(rel));
+		dom_relative(r->name, domain, rel, sizeof(rel));
 		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "record", label, "name", rel, "type", r->type,
 				      "ttl", "Auto", "status", status, "value", r->value);
 		if (o != NULL && strcmp(r->type, "MX") == 0)
@@ -141,6 +132,20 @@ json_t *http_domain_records_json(const struct conf *cf, const struct users_domai
 			json_object_set_new(o, "problem", json_string(problem));
 		json_array_append_new(out, o);
 	}
+	return out;
+}
+
+json_t *http_domain_records_json(const struct conf *cf, const struct users_domain *d,
+				 const struct users_domain_check *checks, size_t nchecks, char *err, size_t err_size)
+{
+	struct domain_keys ks;
+	char rp[ADDR_DOMAIN_MAX + 80];
+	struct domain_dns_input in;
+	if (domain_keys_load(cf->data_dir, d->name, &ks, err, err_size) != 0)
+		return NULL;
+	http_domain_input(cf, d, &ks, &in, rp, sizeof(rp));
+	struct domain_dns *dd = domain_dns_new(&in);
+	json_t *out = dd != NULL ? http_domain_records_of(dd, d->name, checks, nchecks) : NULL;
 	domain_dns_free(dd);
 	domain_keys_clear(&ks);
 	if (out == NULL)
@@ -224,13 +229,11 @@ static void dom_create(struct dom_job *j)
 		dom_db_fail(j, e);
 		return;
 	}
-	{
-		if (users_domain_update(u, d.name, j->return_path, j->sending, j->receiving,
-					cf->api_verify_before_sending ? 1 : 0, &e) != RESULT_OK ||
-		    users_domain_get(u, d.name, &d, &e) != RESULT_OK) {
-			dom_db_fail(j, e);
-			return;
-		}
+	if (users_domain_update(u, d.name, j->return_path, j->sending, j->receiving, cf->api_verify_before_sending ? 1 : 0,
+				&e) != RESULT_OK ||
+	    users_domain_get(u, d.name, &d, &e) != RESULT_OK) {
+		dom_db_fail(j, e);
+		return;
 	}
 	struct domain_keys ks;
 	char err[256];

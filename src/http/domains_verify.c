@@ -103,7 +103,7 @@ static void verify_announce(struct domain_verify *v, const struct users_domain_c
 	struct users_domain d = v->dom;
 	snprintf(d.status, sizeof(d.status), "%s", v->status);
 	json_t *data = http_domain_json(&d);
-	json_t *recs = http_domain_records_json(v->srv->conf, &d, c, n, err, sizeof(err));
+	json_t *recs = http_domain_records_of(v->dd, d.name, c, n); /* the records just checked */
 	int64_t now = date_now_ms();
 	http_time_format(now, at, sizeof(at));
 	char *payload = NULL;

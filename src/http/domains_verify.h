@@ -30,6 +30,9 @@ void http_domain_input(const struct conf *cf, const struct users_domain *d, cons
 json_t *http_domain_json(const struct users_domain *d);
 json_t *http_domain_records_json(const struct conf *cf, const struct users_domain *d,
 				 const struct users_domain_check *checks, size_t nchecks, char *err, size_t err_size);
+/* The same from records already made (dd, for domain): what a check that has just run reports. */
+json_t *http_domain_records_of(const struct domain_dns *dd, const char *domain,
+			       const struct users_domain_check *checks, size_t nchecks);
 
 /* Whether mail may be sent from d now: its sending capability is on and, when it waits for its
  * records (verify_first), the last check found them right. */
