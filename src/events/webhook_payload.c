@@ -15,6 +15,7 @@
 #include <openssl/params.h>
 
 #include "util/base64.h"
+#include "util/date.h"
 
 /* ---- names ---- */
 
@@ -108,23 +109,10 @@ uint32_t webhook_events_mask(const char *events_json)
 
 /* ---- the body ---- */
 
-void webhook_time_format(int64_t ms, char *buf, size_t size)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char base[32];
-	if (ms < 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-		snprintf(buf, size, "1970-01-01T00:00:00.000Z");
-		return;
-	}
-	snprintf(buf, size, "%s.%03dZ", base, (int)(ms % 1000));
-}
-
 static json_t *time_json(int64_t ms)
 {
 	char t[40];
-	webhook_time_format(ms, t, sizeof(t));
+	date_rfc3339_ms_format(ms, t, sizeof(t));
 	return json_string(t);
 }
 

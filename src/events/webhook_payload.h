@@ -59,9 +59,6 @@ enum webhook_payload_error {
 enum webhook_payload_error webhook_payload_build(const struct webhook_event_in *e, char **json_r,
 						 const char **error_r);
 
-/* "2026-12-06T21:30:00.123Z" (RFC 3339, UTC) for unix milliseconds. */
-void webhook_time_format(int64_t ms, char *buf, size_t size);
-
 /* ---- the signature ---- */
 
 #define WEBHOOK_SECRET_PREFIX "whsec_"

@@ -22,16 +22,6 @@
 #include "util/metrics.h"
 #include "util/date.h"
 
-void http_time_format(int64_t ms, char *buf, size_t size)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char base[32];
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%s.%03dZ", base, (int)(ms % 1000));
-}
-
 uint64_t http_api_max_body(const struct conf *c)
 {
 	return c->max_message_size / 3 * 4 + 4 + ((uint64_t)1 << 20);

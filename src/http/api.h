@@ -83,9 +83,6 @@ const char *http_api_route_pattern(size_t i, enum http_method *method_r);
 bool http_api_inflight_add(struct http_api *a, const char *key_id, const char *idem_key);
 void http_api_inflight_del(struct http_api *a, const char *key_id, const char *idem_key);
 
-/* "2026-12-06T21:30:00.123Z" (RFC 3339) for unix milliseconds. */
-void http_time_format(int64_t ms, char *buf, size_t size);
-
 /* The list parameters of the request's query (limit, after, before: Resend's cursors), checked;
  * false when the request has been answered 422. */
 bool http_page_parse(struct http_call *c, unsigned *limit_r, char *after, size_t after_size, char *before,

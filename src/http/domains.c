@@ -156,7 +156,7 @@ json_t *http_domain_records_json(const struct conf *cf, const struct users_domai
 static json_t *dom_time_json(int64_t ms)
 {
 	char t[40];
-	http_time_format(ms, t, sizeof(t));
+	date_rfc3339_ms_format(ms, t, sizeof(t));
 	return json_string(t);
 }
 

@@ -105,7 +105,7 @@ static void verify_announce(struct domain_verify *v, const struct users_domain_c
 	json_t *data = http_domain_json(&d);
 	json_t *recs = http_domain_records_of(v->dd, d.name, c, n); /* the records just checked */
 	int64_t now = date_now_ms();
-	http_time_format(now, at, sizeof(at));
+	date_rfc3339_ms_format(now, at, sizeof(at));
 	char *payload = NULL;
 	if (data != NULL && recs != NULL) {
 		json_object_set_new(data, "records", recs), recs = NULL;

@@ -52,7 +52,7 @@ static json_t *json_of_text(const char *text)
 static json_t *time_json(int64_t ms)
 {
 	char t[40];
-	http_time_format(ms, t, sizeof(t));
+	date_rfc3339_ms_format(ms, t, sizeof(t));
 	return json_string(t);
 }
 

@@ -348,7 +348,7 @@ static void item_suppress(struct send_job *j, struct send_item *it)
 		rec->suppressed = g;
 		struct email_suppressed *x = &rec->suppressed[rec->suppressed_count++];
 		char when[40];
-		http_time_format(s.created_at, when, sizeof(when));
+		date_rfc3339_ms_format(s.created_at, when, sizeof(when));
 		x->addr = m->rcpts[i];
 		x->type = strdup(suppression_origin_str(s.origin));
 		if (asprintf(&x->message, "The address is on the suppression list of %s (%s, since %s).",

@@ -11,6 +11,7 @@
 #include "mailbox/users.h"
 #include "server/server.h"
 #include "util/worker.h"
+#include "util/date.h"
 
 enum keys_kind {
 	KEYS_CREATE = 0,
@@ -37,7 +38,7 @@ static json_t *time_or_null(int64_t ms)
 	if (ms == 0)
 		return json_null();
 	char t[40];
-	http_time_format(ms, t, sizeof(t));
+	date_rfc3339_ms_format(ms, t, sizeof(t));
 	return json_string(t);
 }
 

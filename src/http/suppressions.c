@@ -49,7 +49,7 @@ struct supp_job {
 static json_t *entry_json(const struct suppression *s, bool object)
 {
 	char t[40];
-	http_time_format(s->created_at, t, sizeof(t));
+	date_rfc3339_ms_format(s->created_at, t, sizeof(t));
 	json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "id", s->id, "email", s->email, "origin",
 			      suppression_origin_str(s->origin), "source_id",
 			      s->source_id[0] ? json_string(s->source_id) : json_null(), "created_at", t, "domain",

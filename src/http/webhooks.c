@@ -17,6 +17,7 @@
 #include "net/http_url.h"
 #include "server/server.h"
 #include "util/worker.h"
+#include "util/date.h"
 
 
 enum wh_kind {
@@ -48,7 +49,7 @@ struct wh_job {
 static json_t *time_json(int64_t ms)
 {
 	char t[40];
-	http_time_format(ms, t, sizeof(t));
+	date_rfc3339_ms_format(ms, t, sizeof(t));
 	return json_string(t);
 }
 

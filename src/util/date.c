@@ -1,4 +1,4 @@
-/* date.c — RFC 5322 dates, independent of the locale. */
+/* date.c — RFC 5322 and RFC 3339 dates, independent of the locale, and the clocks. */
 #include "util/date.h"
 
 #include <stdio.h>
@@ -27,4 +27,16 @@ int64_t date_mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void date_rfc3339_ms_format(int64_t ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char base[32];
+	if (ms < 0 || gmtime_r(&t, &tm) == NULL || strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		snprintf(buf, size, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	snprintf(buf, size, "%s.%03dZ", base, (int)(ms % 1000));
 }
