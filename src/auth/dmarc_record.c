@@ -6,6 +6,7 @@
 
 #include "auth/tagval.h"
 #include "util/addr.h"
+#include "util/hex.h"
 
 const char *dmarc_policy_str(enum dmarc_policy p)
 {
@@ -106,13 +107,6 @@ static bool is_hex(unsigned char c)
 static char lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-}
-
-static int hex_value(unsigned char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	return lower((char)c) - 'a' + 10;
 }
 
 /* The first tag called name, names compared without case; NULL when absent. */
@@ -260,7 +254,7 @@ static bool uri_check(const char *s, size_t len, size_t *uri_len_r, char *mbox_r
 			return false;
 		char c = s[i];
 		if (c == '%') {
-			c = (char)(hex_value((unsigned char)s[i + 1]) << 4 | hex_value((unsigned char)s[i + 2]));
+			c = (char)(hex_digit_value((unsigned char)s[i + 1]) << 4 | hex_digit_value((unsigned char)s[i + 2]));
 			i += 2;
 		}
 		/* one mailbox per URI: a decoded ',' would list several, a NUL would cut it short */

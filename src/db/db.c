@@ -320,3 +320,63 @@ int db_int64(struct db *db, const char *sql, int64_t *v_r)
 	sqlite3_reset(st);
 	return rc;
 }
+
+/* ---- Resend's list pages ---- */
+
+int db_page(sqlite3 *db, const char *select, int64_t after, int64_t before, unsigned limit, size_t elem_size,
+	    db_page_fill_fn *fill, void **list_r, size_t *n_r, bool *more_r)
+{
+	*list_r = NULL, *n_r = 0, *more_r = false;
+	/* "after" goes on to older rows; "before" back to newer ones, read oldest first (so the limit
+	 * takes the nearest) and turned round below */
+	const char *tail = after != 0	 ? " WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2"
+			   : before != 0 ? " WHERE rowid > ?1 ORDER BY rowid ASC LIMIT ?2"
+					 : " WHERE ?1 = 0 ORDER BY rowid DESC LIMIT ?2";
+	size_t n = strlen(select) + strlen(tail) + 1;
+	char *sql = malloc(n);
+	unsigned char *list = calloc(limit > 0 ? limit : 1, elem_size);
+	if (sql == NULL || list == NULL) {
+		free(sql);
+		free(list);
+		return SQLITE_NOMEM;
+	}
+	snprintf(sql, n, "%s%s", select, tail);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	free(sql);
+	size_t got = 0;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, after != 0 ? after : before);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)limit + 1);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (got == limit) {
+				*more_r = true; /* the row past the page only tells that there is more */
+				rc = SQLITE_DONE;
+				break;
+			}
+			if (!fill(st, list + got++ * elem_size)) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+		}
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	*list_r = list, *n_r = got;
+	if (rc != SQLITE_OK)
+		return rc;
+	if (before != 0) {
+		unsigned char tmp[512];
+		for (size_t i = 0; i < got / 2; i++) {
+			unsigned char *a = list + i * elem_size, *b = list + (got - 1 - i) * elem_size;
+			for (size_t off = 0; off < elem_size; off += sizeof(tmp)) {
+				size_t k = elem_size - off < sizeof(tmp) ? elem_size - off : sizeof(tmp);
+				memcpy(tmp, a + off, k);
+				memcpy(a + off, b + off, k);
+				memcpy(b + off, tmp, k);
+			}
+		}
+	}
+	return SQLITE_OK;
+}

@@ -77,4 +77,16 @@ int db_errcode(struct db *db);
  * reads as 0. SQLITE_OK, SQLITE_DONE when there is no row, or the error. */
 int db_int64(struct db *db, const char *sql, int64_t *v_r);
 
+/* ---- Resend's list pages ---- */
+
+/* One page of a table, newest first by rowid, as Resend's lists go (limit, after, before): the
+ * first page (after and before 0), the rows older than rowid after, or the rows newer than rowid
+ * before (still newest first). select is "SELECT columns FROM table" (no WHERE, no ORDER); each
+ * row is copied by fill into the next of an array of elem_size-octet elements (malloc'd in
+ * *list_r, which the caller frees with what fill put in it; fill returns false when out of
+ * memory). *more_r: rows lie beyond the page. SQLITE_OK, or the error (with *n_r elements filled). */
+typedef bool db_page_fill_fn(sqlite3_stmt *st, void *elem);
+int db_page(sqlite3 *db, const char *select, int64_t after, int64_t before, unsigned limit, size_t elem_size,
+	    db_page_fill_fn *fill, void **list_r, size_t *n_r, bool *more_r);
+
 #endif

@@ -608,50 +608,79 @@ out:
 
 /* ---- events of other objects (domains) ---- */
 
-int webhooks_store_enqueue(struct webhooks_store *s, const char *event_type, const char *subject_id,
-			   const char *payload, int64_t now_ms, unsigned *created_r, char *error, size_t error_size)
+int webhooks_enqueue_in(struct db *db, const char *event_type, const char *subject_id, const char *payload,
+			int64_t now_ms, unsigned *created_r)
 {
 	*created_r = 0;
-	pthread_mutex_lock(&s->mu);
 	/* such an event has no seq in the events table: each delivery takes the next negative one of
 	 * its webhook, which no email event (seq > 0) can meet in UNIQUE(webhook_id, event_seq) */
-	sqlite3_stmt *hooks = db_stmt(s->db, "SELECT id FROM webhooks WHERE status = 'enabled' AND EXISTS"
-					     " (SELECT 1 FROM json_each(webhooks.events) WHERE value = ?1)");
+	sqlite3_stmt *hooks = db_stmt(db, "SELECT id FROM webhooks WHERE status = 'enabled' AND EXISTS"
+					  " (SELECT 1 FROM json_each(webhooks.events) WHERE value = ?1)");
+	if (hooks == NULL)
+		return db_errcode(db);
+	sqlite3_bind_text(hooks, 1, event_type, -1, SQLITE_STATIC);
+	/* the webhooks are read whole before the first insert: a statement still stepping over a table
+	 * while rows go into another is allowed, but reading them first keeps it obvious */
+	char (*ids)[WEBHOOK_ID_LEN + 1] = NULL;
+	size_t n = 0;
+	int rc;
+	while ((rc = sqlite3_step(hooks)) == SQLITE_ROW) {
+		char(*grown)[WEBHOOK_ID_LEN + 1] = realloc(ids, (n + 1) * sizeof(*ids));
+		if (grown == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		ids = grown;
+		col_copy(hooks, 0, ids[n++], sizeof(ids[0]));
+	}
+	sqlite3_reset(hooks);
+	if (rc != SQLITE_DONE) {
+		free(ids);
+		return rc;
+	}
 	sqlite3_stmt *ins = db_stmt(
-		s->db,
+		db,
 		"INSERT INTO webhook_deliveries(webhook_id, event_seq, email_id, event_type, msg_id, payload,"
 		" next_attempt, created_at, updated_at) VALUES(?1, (SELECT min(0, coalesce(min(event_seq), 0)) - 1"
 		" FROM webhook_deliveries WHERE webhook_id = ?1), ?2, ?3, ?4, ?5, ?6, ?6, ?6)");
-	int r = -1;
-	if (hooks == NULL || ins == NULL || exec(s, "BEGIN IMMEDIATE") != SQLITE_OK) {
-		store_fail(s, "queueing an event", error, error_size);
-		goto out;
-	}
-	sqlite3_bind_text(hooks, 1, event_type, -1, SQLITE_STATIC);
-	int rc;
-	while ((rc = sqlite3_step(hooks)) == SQLITE_ROW) {
-		char id[WEBHOOK_ID_LEN + 1], msg_id[WEBHOOK_MSG_ID_LEN + 1];
-		col_copy(hooks, 0, id, sizeof(id));
+	rc = ins != NULL ? SQLITE_DONE : db_errcode(db);
+	for (size_t i = 0; i < n && rc == SQLITE_DONE; i++) {
+		char msg_id[WEBHOOK_MSG_ID_LEN + 1];
 		if (!msg_id_make(msg_id)) {
 			rc = SQLITE_ERROR;
 			break;
 		}
-		sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(ins, 1, ids[i], -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 2, subject_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 3, event_type, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 4, msg_id, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(ins, 5, payload, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 6, now_ms);
-		if ((rc = step_done(ins)) != SQLITE_DONE)
-			break;
-		(*created_r)++;
+		if ((rc = step_done(ins)) == SQLITE_DONE)
+			(*created_r)++;
 	}
-	sqlite3_reset(hooks);
-	if (rc == SQLITE_DONE && exec(s, "COMMIT") == SQLITE_OK)
-		r = 0;
-	else
+	free(ids);
+	if (rc != SQLITE_DONE) {
+		*created_r = 0;
+		return rc;
+	}
+	return SQLITE_OK;
+}
+
+int webhooks_store_enqueue(struct webhooks_store *s, const char *event_type, const char *subject_id,
+			   const char *payload, int64_t now_ms, unsigned *created_r, char *error, size_t error_size)
+{
+	*created_r = 0;
+	pthread_mutex_lock(&s->mu);
+	int r = -1;
+	if (exec(s, "BEGIN IMMEDIATE") != SQLITE_OK) {
+		store_fail(s, "queueing an event", error, error_size);
+	} else if (webhooks_enqueue_in(s->db, event_type, subject_id, payload, now_ms, created_r) != SQLITE_OK ||
+		   exec(s, "COMMIT") != SQLITE_OK) {
 		store_fail(s, "queueing an event", error, error_size), *created_r = 0;
-out:
+	} else {
+		r = 0;
+	}
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }

@@ -82,6 +82,11 @@ int webhooks_store_fanout(struct webhooks_store *s, int64_t now_ms, unsigned max
  * them on its next tick (webhook_sender_kick for sooner). */
 int webhooks_store_enqueue(struct webhooks_store *s, const char *event_type, const char *subject_id,
 			   const char *payload, int64_t now_ms, unsigned *created_r, char *error, size_t error_size);
+/* The same inside the caller's open transaction on queue.db (db), so that the event and what it
+ * announces commit together (inbound/inbound_store.c). SQLITE_OK, or the error. */
+struct db;
+int webhooks_enqueue_in(struct db *db, const char *event_type, const char *subject_id, const char *payload,
+			int64_t now_ms, unsigned *created_r);
 
 /* A delivery being posted (kept in memory by the sender). */
 struct webhook_busy {
