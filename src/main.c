@@ -16,6 +16,7 @@ static const struct cli_command cli_commands[] = {
 	{"user", cli_user_main, "add, change, delete and list users"},
 	{"domain", cli_domain_main, "add, delete and list local domains"},
 	{"alias", cli_alias_main, "add, delete and list aliases and catch-alls"},
+	{"route", cli_route_main, "add, change, delete and list inbound routes (mail for the applications)"},
 	{"queue", cli_queue_main, "list, show, delete and flush queued messages"},
 	{"resolve", cli_resolve_main, "show where mail for a domain would go (MX hosts and addresses)"},
 	{"dkim", cli_dkim_main, "make, rotate, list DKIM keys; sign and verify messages"},

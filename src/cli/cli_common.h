@@ -43,6 +43,7 @@ int cli_serve_main(int argc, char **argv);
 int cli_user_main(int argc, char **argv);
 int cli_domain_main(int argc, char **argv);
 int cli_alias_main(int argc, char **argv);
+int cli_route_main(int argc, char **argv);
 int cli_queue_main(int argc, char **argv);
 int cli_resolve_main(int argc, char **argv);
 int cli_dkim_main(int argc, char **argv);

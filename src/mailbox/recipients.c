@@ -168,11 +168,17 @@ static enum result alias_find(struct users *u, const char *key, char *targets_r,
 	return RESULT_PERMFAIL;
 }
 
-/* User first, then alias, for one exact key. */
-static enum result rcpt_lookup(struct users *u, const char *key, struct users_rcpt *r, const char **error_r)
+/* Route (when routes), then user, then alias, for one exact key. */
+static enum result rcpt_lookup(struct users *u, const char *key, bool routes, struct users_rcpt *r,
+			       const char **error_r)
 {
 	const char *err;
-	enum result res = users_user_find(u, key, r->address, NULL, 0, &err);
+	enum result res = routes ? users_route_find(u, key, &r->route, error_r) : RESULT_PERMFAIL;
+	if (res != RESULT_PERMFAIL) {
+		r->kind = USERS_RCPT_ROUTE;
+		return res;
+	}
+	res = users_user_find(u, key, r->address, NULL, 0, &err);
 	if (res == RESULT_OK) {
 		r->kind = USERS_RCPT_USER;
 		return RESULT_OK;
@@ -187,24 +193,33 @@ static enum result rcpt_lookup(struct users *u, const char *key, struct users_rc
 	return res;
 }
 
-enum result users_rcpt_resolve(struct users *u, const char *address, const char *delims, struct users_rcpt *r,
-			       const char **error_r)
+static enum result rcpt_resolve(struct users *u, const char *address, const char *delims, bool routes,
+				struct users_rcpt *r, const char **error_r)
 {
 	char local[ADDR_LOCAL_MAX * 4 + 1], domain[ADDR_DOMAIN_MAX + 1], key[ADDR_TEXT_MAX + 1];
 	if (!rcpt_split(address, local, domain) || local[0] == '\0' || !rcpt_key(key, local, strlen(local), domain))
 		return users_fail(u, RESULT_PERMFAIL, error_r, "no such recipient: %s", address);
-	enum result res = rcpt_lookup(u, key, r, error_r);
+	/* a routed address is delivered under the name it was given (received_for) */
+	if (routes)
+		snprintf(r->address, sizeof(r->address), "%s", address);
+	enum result res = rcpt_lookup(u, key, routes, r, error_r);
 	if (res != RESULT_PERMFAIL)
 		return res;
 	/* plus-addressing: "user+tag@domain" is user@domain (the first delimiter starts the tag) */
 	size_t base = delims != NULL && delims[0] != '\0' ? strcspn(local, delims) : strlen(local);
 	if (base > 0 && local[base] != '\0') {
 		rcpt_key(key, local, base, domain);
-		res = rcpt_lookup(u, key, r, error_r);
+		res = rcpt_lookup(u, key, routes, r, error_r);
 		if (res != RESULT_PERMFAIL)
 			return res;
 	}
+	/* the whole domain: its route, then its catch-all */
 	rcpt_key(key, "", 0, domain);
+	res = routes ? users_route_find(u, key, &r->route, error_r) : RESULT_PERMFAIL;
+	if (res != RESULT_PERMFAIL) {
+		r->kind = USERS_RCPT_ROUTE;
+		return res;
+	}
 	res = alias_find(u, key, r->targets, sizeof(r->targets), error_r);
 	if (res == RESULT_OK) {
 		r->kind = USERS_RCPT_ALIAS;
@@ -214,6 +229,18 @@ enum result users_rcpt_resolve(struct users *u, const char *address, const char 
 	if (res == RESULT_PERMFAIL)
 		return users_fail(u, RESULT_PERMFAIL, error_r, "no such recipient: %s", address);
 	return res;
+}
+
+enum result users_rcpt_resolve(struct users *u, const char *address, const char *delims, struct users_rcpt *r,
+			       const char **error_r)
+{
+	return rcpt_resolve(u, address, delims, true, r, error_r);
+}
+
+enum result users_rcpt_resolve_unrouted(struct users *u, const char *address, const char *delims,
+					struct users_rcpt *r, const char **error_r)
+{
+	return rcpt_resolve(u, address, delims, false, r, error_r);
 }
 
 struct rcpt_expansion {
@@ -267,6 +294,17 @@ static enum result expansion_walk(struct users *u, struct rcpt_expansion *x, con
 	r = users_rcpt_resolve(u, address, x->delims, &rc, error_r);
 	if (r != RESULT_OK)
 		return r;
+	if (rc.kind == USERS_RCPT_ROUTE) {
+		/* delivered to the applications under the name it was given; with mailbox, also where it
+		 * goes without the route (the delivery of this address reaches a user's Maildir itself) */
+		if ((r = expansion_emit(u, x, address, error_r)) != RESULT_OK || !rc.route.mailbox)
+			return r;
+		r = users_rcpt_resolve_unrouted(u, address, x->delims, &rc, error_r);
+		if (r == RESULT_PERMFAIL)
+			return RESULT_OK; /* nobody besides the route */
+		if (r != RESULT_OK || rc.kind == USERS_RCPT_USER)
+			return r;
+	}
 	if (rc.kind == USERS_RCPT_USER)
 		return expansion_emit(u, x, address, error_r); /* as given: "+tag" stays for Delivered-To */
 	if (depth >= RCPT_EXPAND_DEPTH)

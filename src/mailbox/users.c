@@ -72,8 +72,23 @@ static const char users_schema_v3[] =
 	" problem TEXT,"
 	" PRIMARY KEY(domain, seq));";
 
+/* v4: inbound routes (routes.c): an address "local@domain", or "@domain" for every address of the
+ * domain, whose mail goes to the applications (the inbound store and email.received) instead of,
+ * or with mailbox = 1 as well as, the mailbox or alias it resolves to; and the accounts that may
+ * sign in to the dashboard (admin). */
+static const char users_schema_v4[] =
+	"CREATE TABLE routes("
+	" id TEXT PRIMARY KEY,"
+	" address TEXT NOT NULL UNIQUE,"
+	" domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,"
+	" mailbox INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL);"
+	"CREATE INDEX routes_address_nocase ON routes(address COLLATE NOCASE);"
+	"ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;";
+
 /* steps[v] brings version v to v + 1 (db.h) */
-static const char *const users_schema_steps[] = { users_schema_v1, users_schema_v2, users_schema_v3 };
+static const char *const users_schema_steps[] = { users_schema_v1, users_schema_v2, users_schema_v3,
+						  users_schema_v4 };
 static const struct db_schema users_schema = {
 	users_schema_steps, sizeof(users_schema_steps) / sizeof(users_schema_steps[0]),
 };

@@ -82,7 +82,7 @@ enum result users_domain_checks_store(struct users *u, const char *name, const c
 enum result users_domain_checks(struct users *u, const char *name, struct users_domain_check **list_r, size_t *n_r,
 				const char **error_r);
 
-/* ---- Recipients (recipients.c) ---- */
+/* ---- Aliases (recipients.c) ---- */
 
 /* Aliases: address "local@domain" at a local domain, or "@domain" for the domain's catch-all;
  * targets a comma-separated list of addresses, local or remote. Adding an existing alias replaces its
@@ -93,22 +93,58 @@ enum result users_alias_del(struct users *u, const char *address, const char **e
 typedef void users_alias_list_fn(const char *address, const char *targets, void *arg);
 enum result users_alias_list(struct users *u, users_alias_list_fn *fn, void *arg, const char **error_r);
 
+/* ---- Inbound routes (routes.c) ---- */
+
+/* A route sends an address's mail to the applications (the inbound store, the email.received
+ * webhook): "local@domain", or "*@domain" for every address of a local domain whose receiving
+ * capability is on. With mailbox, the mail also goes where the address would deliver without the
+ * route (a user's Maildir, an alias's targets); without, only to the applications. */
+#define USERS_ROUTE_ID_LEN 36 /* a UUID */
+struct users_route {
+	char id[USERS_ROUTE_ID_LEN + 1];
+	char address[ADDR_TEXT_MAX + 1]; /* "local@domain" or "*@domain", the domain lower-case */
+	char domain[ADDR_DOMAIN_MAX + 1];
+	bool mailbox;
+	int64_t created_ms;
+};
+/* RESULT_PERMFAIL with a reason: not an address or "*@domain", the domain not local, or already
+ * routed. *r_r (may be NULL) is the new route. */
+enum result users_route_add(struct users *u, const char *address, bool mailbox, struct users_route *r_r,
+			    const char **error_r);
+/* key: the route's id or its address. RESULT_PERMFAIL: no such route. */
+enum result users_route_get(struct users *u, const char *key, struct users_route *r_r, const char **error_r);
+enum result users_route_del(struct users *u, const char *key, const char **error_r);
+enum result users_route_set_mailbox(struct users *u, const char *key, bool mailbox, const char **error_r);
+/* Newest first; after/before: a route's id (Resend's cursors), NULL for none. RESULT_PERMFAIL: the
+ * cursor is not a route's id. The caller frees *list_r. */
+enum result users_route_page(struct users *u, unsigned limit, const char *after, const char *before,
+			     struct users_route **list_r, size_t *n_r, bool *more_r, const char **error_r);
+
+/* ---- Recipients (recipients.c) ---- */
+
 enum users_rcpt_kind {
 	USERS_RCPT_USER,  /* a mailbox: address is the account as stored */
 	USERS_RCPT_ALIAS, /* targets to expand */
+	USERS_RCPT_ROUTE, /* the applications: route is the route, address the address as given */
 };
 struct users_rcpt {
 	enum users_rcpt_kind kind;
 	char address[ADDR_TEXT_MAX + 1];
 	char targets[USERS_TARGETS_MAX];
+	struct users_route route;
 };
-/* What an address at a local domain delivers to. Order: the user, the alias, then the same without
- * the extension that starts at the first of delims ("user+tag@domain" -> user@domain; delims "" turns
- * that off), then the domain's catch-all. RESULT_PERMFAIL: nobody (550 5.1.1). */
+/* What an address at a local domain delivers to. Order: its route, the user, the alias; then the same
+ * without the extension that starts at the first of delims ("user+tag@domain" -> user@domain; delims
+ * "" turns that off); then the domain's route ("*@domain"), then the domain's catch-all alias. A more
+ * specific name wins, and at one name a route wins. RESULT_PERMFAIL: nobody (550 5.1.1). */
 enum result users_rcpt_resolve(struct users *u, const char *address, const char *delims, struct users_rcpt *r,
 			       const char **error_r);
+/* The same, routes left out: where a route with mailbox also delivers. */
+enum result users_rcpt_resolve_unrouted(struct users *u, const char *address, const char *delims,
+					struct users_rcpt *r, const char **error_r);
 /* The envelope to queue for accepted recipients: aliases replaced by their targets (recursively, at most
- * 8 levels), users and remote addresses kept as given, each address once (case-insensitive). */
+ * 8 levels), users, routed and remote addresses kept as given (a route with mailbox adds what the
+ * address resolves to without it), each address once (case-insensitive). */
 typedef void users_rcpt_fn(const char *address, void *arg);
 enum result users_rcpt_expand(struct users *u, const char *const *addresses, size_t count, const char *delims,
 			      users_rcpt_fn *fn, void *arg, const char **error_r);
