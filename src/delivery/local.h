@@ -1,12 +1,15 @@
 /* local.h — local delivery of one recipient: Return-Path and Delivered-To (RFC 5321 §4.4) in front of
- * the stored message, into the user's Maildir. The runner (runner.h) decides when and records. */
+ * the stored message, into the user's Maildir, or for a routed address into the inbound store (with
+ * its email.received webhook), or both. The runner (runner.h) decides when and records. */
 #ifndef MAILWERK_DELIVERY_LOCAL_H
 #define MAILWERK_DELIVERY_LOCAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/result.h"
 
+struct inbound_store;
 struct users;
 
 struct delivery_local {
@@ -14,6 +17,8 @@ struct delivery_local {
 	const char *hostname;
 	const char *delims; /* [delivery] recipient_delimiter */
 	struct users *users;
+	struct inbound_store *inbound;
+	bool checked; /* [smtp] checks: the MX's Authentication-Results on a message is ours */
 };
 
 /* Delivers the message to addr. RESULT_OK; else TEMPFAIL or PERMFAIL with a sentence in err and the

@@ -14,6 +14,7 @@
 #include "delivery/dsn.h"
 #include "delivery/local.h"
 #include "delivery/pool.h"
+#include "inbound/inbound_store.h"
 #include "util/throttle.h"
 #include "mailbox/users.h"
 #include "queue/queue.h"
@@ -56,6 +57,7 @@ struct runner_settings {
 	unsigned max_lifetime;
 	unsigned delay_warning;
 	bool hold;              /* [delivery] hold: deliver nothing, keep everything queued */
+	bool checked;           /* [smtp] checks: our MX's Authentication-Results can be trusted */
 	unsigned job_window;    /* jobs in the pool at most */
 	unsigned domain_window; /* jobs per domain in the pool at most */
 	struct runner_throttle *throttles;
@@ -76,6 +78,7 @@ struct delivery_runner {
 	struct runner_settings *set;
 	struct queue *queue;
 	struct users *users;
+	struct inbound_store *inbound; /* routed recipients' copies */
 	struct delivery_pool *pool;
 	struct metrics *metrics; /* NULL: not counted */
 	unsigned jobs;
@@ -272,7 +275,7 @@ static size_t runner_local_pass(struct delivery_runner *d, struct batch *b)
 	size_t count, handled = 0;
 	const char *err;
 	int64_t now = time(NULL);
-	struct delivery_local ctx = {d->data_dir, d->set->hostname, d->set->delims, d->users};
+	struct delivery_local ctx = {d->data_dir, d->set->hostname, d->set->delims, d->users, d->inbound, d->set->checked};
 
 	if (queue_due(d->queue, QUEUE_ROUTE_LOCAL, now, RUNNER_BATCH, &msgs, &count, &err) != RESULT_OK) {
 		log_error("event=delivery_scan_failed error=\"%s\"", err);
@@ -542,6 +545,7 @@ static struct runner_settings *runner_settings_new(const struct conf *c)
 		return NULL;
 	set->hostname = strdup(c->hostname);
 	set->delims = strdup(c->recipient_delimiter);
+	set->checked = c->auth_checks;
 	memcpy(set->schedule, c->retry_schedule, sizeof(set->schedule));
 	set->schedule_count = c->retry_count;
 	set->max_lifetime = c->max_queue_lifetime;
@@ -660,6 +664,7 @@ static void runner_free(struct delivery_runner *d)
 		queue_close(d->queue);
 	if (d->users != NULL)
 		users_close(d->users);
+	inbound_store_close(d->inbound);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->wake);
 	for (size_t i = 0; i < d->domain_count; i++)
@@ -698,6 +703,12 @@ struct delivery_runner *delivery_runner_start(const struct conf *c, struct deliv
 	}
 	if ((d->queue = queue_open(c->data_dir, &err)) == NULL || (d->users = users_open(c->data_dir, &err)) == NULL) {
 		snprintf(error_r, error_size, "delivery: %s", err);
+		runner_free(d);
+		return NULL;
+	}
+	char ierr[512];
+	if ((d->inbound = inbound_store_open(c->data_dir, ierr, sizeof(ierr))) == NULL) {
+		snprintf(error_r, error_size, "delivery: %s", ierr);
 		runner_free(d);
 		return NULL;
 	}

@@ -102,7 +102,7 @@ enum result users_alias_list(struct users *u, users_alias_list_fn *fn, void *arg
 #define USERS_ROUTE_ID_LEN 36 /* a UUID */
 struct users_route {
 	char id[USERS_ROUTE_ID_LEN + 1];
-	char address[ADDR_TEXT_MAX + 1]; /* "local@domain" or "*@domain", the domain lower-case */
+	char address[ADDR_TEXT_MAX + 2]; /* "local@domain" or "*@domain" (room for the '*'), the domain lower-case */
 	char domain[ADDR_DOMAIN_MAX + 1];
 	bool mailbox;
 	int64_t created_ms;

@@ -23,6 +23,7 @@
 #include "events/events.h"
 #include "events/suppressions.h"
 #include "events/webhooks_store.h"
+#include "inbound/inbound_store.h"
 #include "queue/checkpoint.h"
 #include "queue/spool.h"
 #include "util/loopq.h"
@@ -134,6 +135,7 @@ static const char *const queue_schema_steps[] = {
 	queue_schema_v6_sql,
 	suppressions_schema_sql, /* the suppression list (suppressions.h) */
 	webhooks_schema_sql, /* version 8: the webhooks and their outbox (webhooks_store.h) */
+	inbound_schema_sql,  /* version 9: received copies of routed mail (inbound_store.h) */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
