@@ -13,6 +13,7 @@
 #include "http/attachments_fetch.h"
 #include "http/domains_verify.h"
 #include "http/json.h"
+#include "inbound/inbound_store.h"
 #include "http/retention.h"
 #include "http/session.h"
 #include "net/http_client.h"
@@ -21,6 +22,23 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/date.h"
+
+void http_public_base(const struct conf *c, char *out, size_t size)
+{
+	if (c->api_public_url[0] != '\0') {
+		snprintf(out, size, "%s", c->api_public_url);
+	} else {
+		/* no public URL configured: this server's name and the port of its API listener (https first) */
+		const struct conf_listen *l = c->listen[CONF_LISTEN_HTTPS].count > 0 ? &c->listen[CONF_LISTEN_HTTPS]
+										      : &c->listen[CONF_LISTEN_HTTP];
+		const char *colon = l->count > 0 ? strrchr(l->addrs[0].text, ':') : NULL;
+		snprintf(out, size, "%s://%s%s", l == &c->listen[CONF_LISTEN_HTTPS] ? "https" : "http", c->hostname,
+			 colon != NULL ? colon : "");
+	}
+	size_t b = strlen(out);
+	while (b > 0 && out[b - 1] == '/')
+		out[--b] = '\0';
+}
 
 uint64_t http_api_max_body(const struct conf *c)
 {
@@ -56,6 +74,8 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 		snprintf(error, error_size, "%s", err);
 		goto fail;
 	}
+	if ((a->inbound = inbound_store_open(srv->conf->data_dir, error, error_size)) == NULL)
+		goto fail;
 	if (http_unsubscribe_secret_load(srv->conf->data_dir, a->unsubscribe_secret, error, error_size) != 0)
 		goto fail;
 	if (http_retention_start(srv, a) != 0 || http_domains_recheck_start(srv, a) != 0) {
@@ -93,6 +113,7 @@ void http_api_deinit(struct server *srv)
 		log_warn("event=api_keys_flush_failed error=\"%s\"", err);
 	api_keys_close(a->keys);
 	queue_close(a->reader);
+	inbound_store_close(a->inbound);
 	pthread_mutex_destroy(&a->reader_mu);
 	free(a->rates);
 	while (a->inflight != NULL) {
@@ -275,6 +296,13 @@ static const struct http_route http_routes[] = {
 	{HTTP_METHOD_GET, "/emails", HTTP_AUTH_FULL, http_emails_list},
 	{HTTP_METHOD_POST, "/emails/batch", HTTP_AUTH_SEND, http_emails_batch},
 	{HTTP_METHOD_POST, "/emails/raw", HTTP_AUTH_SEND, http_emails_raw},
+	/* before GET /emails/{id}, which would take "receiving" for an id */
+	{HTTP_METHOD_GET, "/emails/receiving", HTTP_AUTH_FULL, http_receiving_list},
+	{HTTP_METHOD_GET, "/emails/receiving/*", HTTP_AUTH_FULL, http_receiving_get},
+	{HTTP_METHOD_GET, "/emails/receiving/*/raw", HTTP_AUTH_NONE, http_receiving_raw},
+	{HTTP_METHOD_GET, "/emails/receiving/*/attachments", HTTP_AUTH_FULL, http_receiving_attachments},
+	{HTTP_METHOD_GET, "/emails/receiving/*/attachments/*", HTTP_AUTH_FULL, http_receiving_attachment},
+	{HTTP_METHOD_GET, "/emails/receiving/*/attachments/*/content", HTTP_AUTH_NONE, http_receiving_content},
 	{HTTP_METHOD_GET, "/emails/*", HTTP_AUTH_FULL, http_emails_get},
 	{HTTP_METHOD_PATCH, "/emails/*", HTTP_AUTH_FULL, http_emails_update},
 	{HTTP_METHOD_POST, "/emails/*/cancel", HTTP_AUTH_FULL, http_emails_cancel},
@@ -299,6 +327,11 @@ static const struct http_route http_routes[] = {
 	{HTTP_METHOD_POST, "/suppressions/batch/remove", HTTP_AUTH_FULL, http_suppressions_batch_remove},
 	{HTTP_METHOD_GET, "/suppressions/*", HTTP_AUTH_FULL, http_suppressions_get},
 	{HTTP_METHOD_DELETE, "/suppressions/*", HTTP_AUTH_FULL, http_suppressions_remove},
+	{HTTP_METHOD_POST, "/inbound/routes", HTTP_AUTH_FULL, http_routes_create},
+	{HTTP_METHOD_GET, "/inbound/routes", HTTP_AUTH_FULL, http_routes_list},
+	{HTTP_METHOD_GET, "/inbound/routes/*", HTTP_AUTH_FULL, http_routes_get},
+	{HTTP_METHOD_PATCH, "/inbound/routes/*", HTTP_AUTH_FULL, http_routes_update},
+	{HTTP_METHOD_DELETE, "/inbound/routes/*", HTTP_AUTH_FULL, http_routes_delete},
 };
 #define HTTP_ROUTE_COUNT (sizeof(http_routes) / sizeof(http_routes[0]))
 /* each row is an HTTP slot of the metrics, and so is "no route" for each method (http/metrics.c) */
@@ -315,18 +348,21 @@ const char *http_api_route_pattern(size_t i, enum http_method *method_r)
 	return http_routes[i].pattern;
 }
 
-/* Whether path matches pattern; the "*" segment is decoded into param. -1 when the segment is
- * malformed (400). */
-static int route_match(const char *pattern, const char *path, char *param, size_t size)
+/* Whether path matches pattern; the first "*" segment is decoded into c->param, a second into
+ * c->param2. -1 when a segment is malformed (400). */
+static int route_match(const char *pattern, const char *path, struct http_call *c)
 {
 	const char *p = pattern, *q = path;
+	unsigned stars = 0;
 	while (*p != '\0' && *q != '\0') {
 		if (*p == '*') {
 			const char *end = strchr(q, '/');
 			size_t len = end != NULL ? (size_t)(end - q) : strlen(q);
 			if (len == 0)
 				return 0;
-			if (!http_segment_decode(q, len, param, size))
+			char *out = stars++ == 0 ? c->param : c->param2;
+			size_t size = out == c->param ? sizeof(c->param) : sizeof(c->param2);
+			if (!http_segment_decode(q, len, out, size))
 				return -1;
 			p++, q += len;
 			continue;
@@ -391,7 +427,7 @@ void http_api_handle(struct http_session *s)
 	char allow[64] = "";
 	for (size_t i = 0; i < HTTP_ROUTE_COUNT; i++) {
 		const struct http_route *r = &http_routes[i];
-		int m = route_match(r->pattern, s->req.path, c.param, sizeof(c.param));
+		int m = route_match(r->pattern, s->req.path, &c);
 		if (m < 0) {
 			http_respond_error(s, 400, "invalid_parameter", "The path is malformed.");
 			return;

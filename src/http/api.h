@@ -17,6 +17,7 @@
 
 struct attachments_fetch;
 struct domain_verify;
+struct inbound_store;
 struct conf;
 struct http_client;
 struct server;
@@ -52,6 +53,7 @@ struct http_api {
 	struct attachments_fetch *fetches;
 	struct domain_verify *verifies; /* the domains' DNS checks running (domains_verify.h) */
 	struct event *domain_timer;     /* checks the checked domains again ([api] domain_recheck) */
+	struct inbound_store *inbound;  /* received mail of the inbound routes (receiving.c) */
 };
 
 /* What a handler is called with. */
@@ -61,6 +63,7 @@ struct http_call {
 	struct api_key key;                 /* the caller (zeroed for routes without authentication) */
 	char param[832];                    /* the decoded {id} of the path (an unsubscribe token is the
 					     * longest), "" when none */
+	char param2[64];                    /* a second {id} (an attachment's), "" when none */
 };
 
 /* Builds the API's state into srv->http_api: the protocol's init hook (server.h). 0, or -1 with a
@@ -71,6 +74,10 @@ void http_api_deinit(struct server *srv);
 /* The largest request body: a message of [smtp] max_message_size as base64 (4/3) in JSON, with
  * room for the rest of the request. */
 uint64_t http_api_max_body(const struct conf *c);
+
+/* The base of the URLs this server hands out (one-click unsubscribe, downloads): [api] public_url,
+ * else the hostname with the port of the API's listener (https first); no trailing slash. */
+void http_public_base(const struct conf *c, char *out, size_t size);
 
 /* Serves the request the session has just read whole (state HANDLING). */
 void http_api_handle(struct http_session *s);
@@ -131,5 +138,17 @@ void http_suppressions_get(struct http_call *c);
 void http_suppressions_remove(struct http_call *c);
 void http_suppressions_batch_add(struct http_call *c);
 void http_suppressions_batch_remove(struct http_call *c);
+/* receiving.c: mail received for the applications; inbound_routes.c: the routes */
+void http_receiving_list(struct http_call *c);
+void http_receiving_get(struct http_call *c);
+void http_receiving_raw(struct http_call *c);
+void http_receiving_attachments(struct http_call *c);
+void http_receiving_attachment(struct http_call *c);
+void http_receiving_content(struct http_call *c);
+void http_routes_create(struct http_call *c);
+void http_routes_list(struct http_call *c);
+void http_routes_get(struct http_call *c);
+void http_routes_update(struct http_call *c);
+void http_routes_delete(struct http_call *c);
 
 #endif

@@ -1,7 +1,8 @@
 /* retention.c — [api] retention: records and events of tracked mail older than this are pruned in
  * the background, an hour apart (and a minute after start), a bounded batch per transaction so
  * that the queue writer never waits long; Idempotency-Keys go after their 24 hours. A record
- * whose message is still in the queue stays, however old. */
+ * whose message is still in the queue stays, however old. Received mail (inbound_store.h) of the
+ * same age goes too, rows and files. */
 #include "http/retention.h"
 
 #include <event2/event.h>
@@ -10,6 +11,7 @@
 #include "conf/conf.h"
 #include "events/events.h"
 #include "http/api.h"
+#include "inbound/inbound_store.h"
 #include "queue/queue.h"
 #include "server/server.h"
 #include "util/log.h"
@@ -40,6 +42,18 @@ static void retention_work(void *arg)
 		int rc = events_prune(queue_db(a->reader), j->before_ms, date_now_ms(), RETENTION_BATCH, &n);
 		pthread_mutex_unlock(&a->reader_mu);
 		if (rc != 0) {
+			j->failed = true;
+			return;
+		}
+		j->pruned += n;
+		if (n < RETENTION_BATCH)
+			break;
+	}
+	char err[256];
+	for (unsigned b = 0; a->inbound != NULL && b < RETENTION_BATCHES_MAX; b++) {
+		unsigned n = 0;
+		if (inbound_store_prune(a->inbound, j->before_ms, RETENTION_BATCH, &n, err, sizeof(err)) != 0) {
+			log_warn("event=retention_failed store=inbound error=\"%s\"", err);
 			j->failed = true;
 			return;
 		}

@@ -74,19 +74,7 @@ bool http_unsubscribe_url(const struct http_api *a, const struct conf *c, const 
 	char token[UNSUBSCRIBE_TOKEN_MAX + 1], base[512];
 	if (!unsubscribe_token_make(a->unsubscribe_secret, t, token, sizeof(token)))
 		return false;
-	if (c->api_public_url[0] != '\0') {
-		snprintf(base, sizeof(base), "%s", c->api_public_url);
-	} else {
-		/* no public URL configured: this server's name and the port of its API listener (https first) */
-		const struct conf_listen *l = c->listen[CONF_LISTEN_HTTPS].count > 0 ? &c->listen[CONF_LISTEN_HTTPS]
-										      : &c->listen[CONF_LISTEN_HTTP];
-		const char *colon = l->count > 0 ? strrchr(l->addrs[0].text, ':') : NULL;
-		snprintf(base, sizeof(base), "%s://%s%s", l == &c->listen[CONF_LISTEN_HTTPS] ? "https" : "http", c->hostname,
-			 colon != NULL ? colon : "");
-	}
-	size_t b = strlen(base);
-	while (b > 0 && base[b - 1] == '/')
-		base[--b] = '\0';
+	http_public_base(c, base, sizeof(base));
 	int n = snprintf(out, size, "%s/unsubscribe/%s", base, token);
 	return n > 0 && (size_t)n < size;
 }
