@@ -81,15 +81,6 @@ static enum compose_hdr_rule compose_hdr_rule(const char *name)
 	return COMPOSE_HDR_FREE;
 }
 
-/* The request's field of that name, or NULL. */
-static const struct email_header *compose_req_header(const struct email_req *r, const char *name)
-{
-	for (size_t i = 0; i < r->header_count; i++)
-		if (strcasecmp(r->headers[i].name, name) == 0)
-			return &r->headers[i];
-	return NULL;
-}
-
 /* Octets that an unstructured field cannot carry as they are: 8-bit text and controls other than
  * HTAB (RFC 5322 §3.2.5 utext is VCHAR / WSP), so RFC 2047 encoded words are needed. */
 static bool compose_needs_words(const char *v)
@@ -205,7 +196,7 @@ static bool compose_custom_headers_check(const struct email_req *r, char *error,
 				     "in `headers`.", h->name);
 			return false;
 		case COMPOSE_HDR_REPLACES:
-			if (compose_req_header(r, h->name) != h) {
+			if (email_req_header_find(r, h->name) != h) {
 				compose_fail(error, error_size,
 					     "The header %s may be given only once (RFC 5322 §3.6).",
 					     h->name);
@@ -224,7 +215,7 @@ static bool compose_custom_headers_check(const struct email_req *r, char *error,
 static char *compose_message_id(const struct email_req *r, const struct compose_opts *o, char **id_r,
 				char *error, size_t error_size)
 {
-	const struct email_header *h = compose_req_header(r, "Message-ID");
+	const struct email_header *h = email_req_header_find(r, "Message-ID");
 	char *id;
 	if (h != NULL) {
 		const char *v = h->value + strspn(h->value, " \t");
@@ -261,7 +252,7 @@ static void compose_headers(GMimeMessage *m, const struct email_req *r, const st
 	compose_addresses(g_mime_message_get_to(m), r->to, r->to_count);
 	compose_addresses(g_mime_message_get_cc(m), r->cc, r->cc_count);
 	/* RFC 5322 §3.6.3: Bcc recipients are in the envelope only; no Bcc field at all is written */
-	const struct email_header *reply_to = compose_req_header(r, "Reply-To");
+	const struct email_header *reply_to = email_req_header_find(r, "Reply-To");
 	InternetAddressList *rt = NULL;
 	if (reply_to != NULL)
 		rt = internet_address_list_parse(NULL, reply_to->value);
@@ -277,12 +268,17 @@ static void compose_headers(GMimeMessage *m, const struct email_req *r, const st
 		g_object_unref(rt);
 	if (r->subject != NULL)
 		compose_header_add(obj, "Subject", r->subject, true);
-	if (compose_req_header(r, "Date") == NULL) {
+	if (email_req_header_find(r, "Date") == NULL) {
 		char date[64];
 		date_rfc5322_format((time_t)o->date, date, sizeof(date));
 		compose_header_add(obj, "Date", date, false);
 	}
 	compose_header_add(obj, "Message-ID", msgid_field, false);
+	/* RFC 5322 §3.6.4: the parent's msg-id, and the thread's (email_req.h) */
+	if (r->in_reply_to != NULL)
+		compose_header_add(obj, "In-Reply-To", r->in_reply_to, false);
+	if (r->references != NULL)
+		compose_header_add(obj, "References", r->references, false);
 	compose_header_add(obj, "MIME-Version", "1.0", false);
 	for (size_t i = 0; i < r->header_count; i++) {
 		const struct email_header *h = &r->headers[i];
@@ -291,12 +287,12 @@ static void compose_headers(GMimeMessage *m, const struct email_req *r, const st
 		/* unstructured text may become encoded words; a replacing field is structured, as given */
 		compose_header_add(obj, h->name, h->value, compose_hdr_rule(h->name) == COMPOSE_HDR_FREE);
 	}
-	if (o->list_unsubscribe_url != NULL && compose_req_header(r, "List-Unsubscribe") == NULL) {
+	if (o->list_unsubscribe_url != NULL && email_req_header_find(r, "List-Unsubscribe") == NULL) {
 		/* RFC 2369 §3.2 angle-bracketed URL; RFC 8058 §3.1 one-click POST */
 		char *v = g_strdup_printf("<%s>", o->list_unsubscribe_url);
 		compose_header_add(obj, "List-Unsubscribe", v, false);
 		g_free(v);
-		if (compose_req_header(r, "List-Unsubscribe-Post") == NULL)
+		if (email_req_header_find(r, "List-Unsubscribe-Post") == NULL)
 			compose_header_add(obj, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click", false);
 	}
 }

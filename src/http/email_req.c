@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/hex.h"
 #include "util/utf8.h"
 
 static const char email_req_addr_format[] =
@@ -799,6 +800,108 @@ static enum email_req_error email_req_unsubscribe(struct email_req_ctx *c, const
 	return EMAIL_REQ_OK;
 }
 
+/* RFC 5322 §3.6.4 msg-id as a sender gives it: "<" id-left "@" id-right ">", printable ASCII
+ * without spaces (the obsolete forms with comments and folding are not taken). */
+#define EMAIL_REQ_MSGID_MAX 998
+static bool msgid_ok(const char *s, size_t len)
+{
+	if (len < 5 || len > EMAIL_REQ_MSGID_MAX || s[0] != '<' || s[len - 1] != '>')
+		return false;
+	size_t at = 0;
+	for (size_t i = 1; i + 1 < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch <= 32 || ch >= 127 || ch == '<' || ch == '>')
+			return false;
+		if (ch == '@')
+			at = at == 0 ? i : at;
+	}
+	return at > 1 && at + 2 < len;
+}
+
+bool email_req_is_received_id(const char *s)
+{
+	/* the 8-4-4-4-12 hex shape of an id (inbound/inbound_store.h) */
+	if (strlen(s) != 36)
+		return false;
+	for (size_t i = 0; i < 36; i++)
+		if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' : hex_digit_value((unsigned char)s[i]) < 0)
+			return false;
+	return true;
+}
+
+const struct email_header *email_req_header_find(const struct email_req *r, const char *name)
+{
+	for (size_t i = 0; i < r->header_count; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return &r->headers[i];
+	return NULL;
+}
+
+/* mailwerk's in_reply_to (a msg-id, or a received email's id) and references (a msg-id or an array
+ * of them), for a reply that threads (RFC 5322 §3.6.4). */
+#define EMAIL_REQ_REFERENCES_MAX 100
+static enum email_req_error email_req_threading(struct email_req_ctx *c, const json_t *obj, struct email_req *r)
+{
+	const json_t *irt = email_req_field(obj, "in_reply_to");
+	const json_t *refs = email_req_field(obj, "references");
+	const char *s;
+	size_t len;
+	enum email_req_error e;
+	if ((irt != NULL && email_req_header_find(r, "In-Reply-To") != NULL) || (refs != NULL && email_req_header_find(r, "References") != NULL))
+		return email_req_fail(c, EMAIL_REQ_VALIDATION,
+				      "Give In-Reply-To and References either as fields or in `headers`, not both.");
+	if (irt != NULL) {
+		if ((e = email_req_str_field(c, irt, "in_reply_to", EMAIL_REQ_VALIDATION, &s, &len)) != EMAIL_REQ_OK)
+			return e;
+		if (!email_req_is_received_id(s) && !msgid_ok(s, len))
+			return email_req_fail(c, EMAIL_REQ_VALIDATION,
+					      "The `in_reply_to` field must be a received email's id or a Message-ID "
+					      "(<id@domain>).");
+		if ((r->in_reply_to = email_req_dup(s, len)) == NULL)
+			return email_req_nomem(c);
+	}
+	/* the SDK passes no field of its own, only headers: an In-Reply-To there that is a received
+	 * email's id is taken as the field would be */
+	const struct email_header *h = email_req_header_find(r, "In-Reply-To");
+	if (h != NULL && email_req_is_received_id(h->value)) {
+		size_t at = (size_t)(h - r->headers);
+		r->in_reply_to = r->headers[at].value;
+		free(r->headers[at].name);
+		memmove(&r->headers[at], &r->headers[at + 1], (r->header_count - at - 1) * sizeof(r->headers[0]));
+		r->header_count--;
+	}
+	if (refs == NULL)
+		return EMAIL_REQ_OK;
+	size_t n = json_is_array(refs) ? json_array_size(refs) : 1;
+	if ((!json_is_array(refs) && !json_is_string(refs)) || n == 0 || n > EMAIL_REQ_REFERENCES_MAX)
+		return email_req_fail(c, EMAIL_REQ_VALIDATION,
+				      "The `references` field must be a Message-ID or an array of 1 to %d of them.",
+				      EMAIL_REQ_REFERENCES_MAX);
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *v = json_is_array(refs) ? json_array_get(refs, i) : refs;
+		if ((e = email_req_str_field(c, v, "references", EMAIL_REQ_VALIDATION, &s, &len)) != EMAIL_REQ_OK)
+			return e;
+		if (!msgid_ok(s, len))
+			return email_req_fail(c, EMAIL_REQ_VALIDATION,
+					      "The `references` field must hold Message-IDs (<id@domain>).");
+		total += len + 1;
+	}
+	if ((r->references = malloc(total)) == NULL)
+		return email_req_nomem(c);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *v = json_is_array(refs) ? json_array_get(refs, i) : refs;
+		size_t l = json_string_length(v);
+		if (o > 0)
+			r->references[o++] = ' ';
+		memcpy(r->references + o, json_string_value(v), l);
+		o += l;
+	}
+	r->references[o] = '\0';
+	return EMAIL_REQ_OK;
+}
+
 /* ---- the request ---- */
 
 enum email_req_error email_req_parse(const json_t *obj, const struct email_req_limits *lim,
@@ -828,6 +931,7 @@ enum email_req_error email_req_parse(const json_t *obj, const struct email_req_l
 	    (e = email_req_subject(&c, obj, r)) == EMAIL_REQ_OK &&
 	    (e = email_req_bodies(&c, obj, r)) == EMAIL_REQ_OK &&
 	    (e = email_req_headers(&c, obj, r)) == EMAIL_REQ_OK &&
+	    (e = email_req_threading(&c, obj, r)) == EMAIL_REQ_OK &&
 	    (e = email_req_attachments(&c, obj, r)) == EMAIL_REQ_OK &&
 	    (e = email_req_tags(&c, obj, r)) == EMAIL_REQ_OK &&
 	    (e = email_req_schedule(&c, obj, r)) == EMAIL_REQ_OK &&
@@ -858,6 +962,8 @@ void email_req_free(struct email_req *r)
 	free(r->subject);
 	free(r->html);
 	free(r->text);
+	free(r->in_reply_to);
+	free(r->references);
 	for (size_t i = 0; i < r->header_count; i++) {
 		free(r->headers[i].name);
 		free(r->headers[i].value);

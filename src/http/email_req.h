@@ -63,7 +63,16 @@ struct email_req {
 	size_t tag_count;
 	int64_t scheduled_at; /* unix seconds; 0 when not scheduled */
 	bool one_click_unsubscribe; /* mailwerk's one_click_unsubscribe: RFC 8058 List-Unsubscribe */
+	/* mailwerk's in_reply_to and references (RFC 5322 §3.6.4): msg-ids "<...>", space-separated in
+	 * references; in_reply_to may instead be a received email's id (email_req_is_received_id), which
+	 * the sender replaces with that email's Message-ID before composing. NULL when not given. */
+	char *in_reply_to, *references;
 };
+
+/* Whether an in_reply_to names a received email by its id rather than by a Message-ID. */
+bool email_req_is_received_id(const char *s);
+/* The request's headers{} field of this name (case-insensitive), or NULL. */
+const struct email_header *email_req_header_find(const struct email_req *r, const char *name);
 
 /* Resend's error names (its RESEND_ERROR_CODE_KEY) that a request's content can cause. */
 enum email_req_error {

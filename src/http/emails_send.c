@@ -29,6 +29,7 @@
 #include "http/json.h"
 #include "http/session.h"
 #include "http/unsubscribe_token.h"
+#include "inbound/inbound_store.h"
 #include "keys/dkim_store.h"
 #include "http/domains_verify.h"
 #include "mailbox/users.h"
@@ -221,9 +222,60 @@ static char *received_field(const struct send_job *j, const char *queue_id)
 static void item_finish(struct send_job *j, struct send_item *it, const char *email_id, const char *from_addr,
 			int64_t not_before);
 
+/* A reply threads (RFC 5322 §3.6.4): In-Reply-To is the parent's msg-id, References the parent's
+ * References (or, lacking them, its In-Reply-To) followed by the parent's msg-id. A parent given by
+ * a received email's id is read from the inbound store; one given by msg-id alone is the start of
+ * the references unless the request gave them. false when the item has been refused. */
+static bool item_thread(struct send_job *j, struct send_item *it)
+{
+	struct email_req *r = it->req;
+	if (r->in_reply_to == NULL)
+		return true;
+	char *parent_refs = NULL;
+	if (email_req_is_received_id(r->in_reply_to)) {
+		struct inbound_email e;
+		char err[256];
+		int got = inbound_store_get(j->api->inbound, r->in_reply_to, &e, err, sizeof(err));
+		if (got != 1) {
+			item_fail(it, got == 0 ? 422 : 500, got == 0 ? "validation_error" : "internal_server_error", "%s",
+				  got == 0 ? "The `in_reply_to` field names no received email." : "The received emails cannot be read.");
+			return false;
+		}
+		json_t *summary = json_loads(e.summary_json, 0, NULL);
+		inbound_email_clear(&e);
+		const char *mid = json_string_value(json_object_get(summary, "message_id"));
+		const char *refs = json_string_value(json_object_get(summary, "references"));
+		const char *irt = json_string_value(json_object_get(summary, "in_reply_to"));
+		char *copy = mid != NULL && mid[0] == '<' ? strdup(mid) : NULL;
+		parent_refs = refs != NULL ? strdup(refs) : irt != NULL ? strdup(irt) : NULL;
+		json_decref(summary);
+		if (copy == NULL) {
+			free(parent_refs);
+			item_fail(it, 422, "validation_error", "%s", "The received email named by `in_reply_to` has no Message-ID.");
+			return false;
+		}
+		free(r->in_reply_to);
+		r->in_reply_to = copy;
+	}
+	if (r->references == NULL && email_req_header_find(r, "References") == NULL) {
+		size_t n = (parent_refs != NULL ? strlen(parent_refs) + 1 : 0) + strlen(r->in_reply_to) + 1;
+		if ((r->references = malloc(n)) != NULL)
+			snprintf(r->references, n, "%s%s%s", parent_refs != NULL ? parent_refs : "",
+				 parent_refs != NULL ? " " : "", r->in_reply_to);
+	}
+	free(parent_refs);
+	if (r->references == NULL && email_req_header_find(r, "References") == NULL) {
+		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+		return false;
+	}
+	return true;
+}
+
 static void item_build(struct send_job *j, struct send_item *it)
 {
 	struct email_req *r = it->req;
+	if (!item_thread(j, it))
+		return;
 	snprintf(it->domain, sizeof(it->domain), "%s", addr_domain(&r->from.addr));
 	struct queue_msg *m = calloc(1, sizeof(*m));
 	if (m == NULL) {

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from apifixture import Api
+from apifixture import SENDER, Api, delivered_message, parse
 from conftest import DOMAIN, Server
 from dnsfixture import DNSServer
 from mtafixture import wait_for
@@ -150,6 +150,43 @@ def test_routed_mail_arrives_as_a_signed_webhook_and_reads_back_through_the_sdk(
 
     (missing,) = api.sdk(("emails.receiving.get", "00000000-0000-4000-8000-000000000000"))
     assert missing["error"]["statusCode"] == 404
+
+
+def test_a_reply_through_the_api_threads(api):
+    raw = ("From: Alice <alice@sender.test>\r\nTo: %s\r\nSubject: question\r\n"
+           "Message-ID: <q2@sender.test>\r\nIn-Reply-To: <q1@sender.test>\r\n"
+           "References: <q0@sender.test> <q1@sender.test>\r\n\r\nA question.\r\n" % APP).encode()
+    smtp_send(api.server, raw, [APP])
+
+    def find():
+        (r,) = api.sdk(("emails.receiving.list", {"limit": 20}))
+        return [x for x in r["data"]["data"] if x["message_id"] == "<q2@sender.test>"]
+    (item,) = wait_for(find, timeout=20)
+    assert item["in_reply_to"] == "<q1@sender.test>"
+    # the reply names the received email by its id, in the headers the SDK passes on: the server
+    # sets both fields from it
+    (sent,) = api.sdk(("emails.send", {"from": "Demo <%s>" % SENDER, "to": [SENDER], "subject": "Re: question",
+                                       "text": "An answer.", "headers": {"In-Reply-To": item["id"]}}))
+    assert sent["error"] is None, sent
+    got = parse(delivered_message(api.server, api.email(sent["data"]["id"])["message_id"]))
+    assert got["In-Reply-To"] == "<q2@sender.test>"
+    assert got["References"] == "<q0@sender.test> <q1@sender.test> <q2@sender.test>"
+    # over HTTP, mailwerk's own fields: by id, and by Message-ID with the references given
+    r = api.curl("POST", "/emails", body={"from": SENDER, "to": SENDER, "subject": "Re: q", "text": "a",
+                                          "in_reply_to": item["id"]})
+    assert r.status == 200, r
+    got = parse(delivered_message(api.server, api.email(r.json["id"])["message_id"]))
+    assert got["In-Reply-To"] == "<q2@sender.test>" and got["References"].endswith("<q2@sender.test>")
+    r = api.curl("POST", "/emails", body={"from": SENDER, "to": SENDER, "subject": "Re: x", "text": "y",
+                                          "in_reply_to": "<p@x.test>", "references": ["<o@x.test>", "<p@x.test>"]})
+    assert r.status == 200, r
+    got = parse(delivered_message(api.server, api.email(r.json["id"])["message_id"]))
+    assert got["In-Reply-To"] == "<p@x.test>" and got["References"] == "<o@x.test> <p@x.test>"
+    for bad in ({"in_reply_to": "not a message id"}, {"in_reply_to": "00000000-0000-4000-8000-000000000000"},
+                {"references": ["<a@b.test>", "nope"]},
+                {"in_reply_to": "<p@x.test>", "headers": {"In-Reply-To": "<p@x.test>"}}):
+        r = api.curl("POST", "/emails", body=dict({"from": SENDER, "to": SENDER, "subject": "s", "text": "t"}, **bad))
+        assert r.status == 422, (bad, r)
 
 
 def test_iso_8859_1_mail_comes_back_as_utf8(api):
