@@ -148,6 +148,13 @@ def test_routed_mail_arrives_as_a_signed_webhook_and_reads_back_through_the_sdk(
     code, body = curl_get(one["data"]["download_url"])
     assert code == 200 and body == b"col1,col2\n1,2\n"
 
+    # the SDK's forward runs in the client: it reads the email and its raw message by the signed
+    # URL, then sends it on through POST /emails
+    (fwd,) = api.sdk(("emails.receiving.forward", {"emailId": rid, "to": SENDER, "from": SENDER}))
+    assert fwd["error"] is None, fwd
+    sent = api.email(fwd["data"]["id"])
+    assert sent["subject"] == "routed one" and sent["to"] == [SENDER]
+
     (missing,) = api.sdk(("emails.receiving.get", "00000000-0000-4000-8000-000000000000"))
     assert missing["error"]["statusCode"] == 404
 
