@@ -115,7 +115,7 @@ static void outcomes_count(struct metrics *m, const struct webhook_outcome *o, s
 
 /* The end of one attempt: what it means for the delivery, logged, kept for the next job. */
 static void attempt_end(struct webhook_sender *snd, const struct webhook_flight *f, long status,
-			const char *error, unsigned elapsed_ms)
+			const char *error, const char *response, unsigned elapsed_ms)
 {
 	const struct conf *c = *snd->conf;
 	struct webhook_outcome *o = outcome_add(snd);
@@ -132,6 +132,7 @@ static void attempt_end(struct webhook_sender *snd, const struct webhook_flight 
 	/* Standard Webhooks §"Delivery": a 2xx answer is success; anything else (3xx too: no
 	 * redirects are followed) is tried again */
 	o->delivered = status >= 200 && status <= 299;
+	snprintf(o->response, sizeof(o->response), "%s", response != NULL ? response : error != NULL ? error : "");
 	if (!o->delivered) {
 		snprintf(o->error, sizeof(o->error), "%s", error != NULL ? error : "");
 		o->retry = webhook_retry_next(c->webhook_retry_schedule, c->webhook_retry_count, o->attempts,
@@ -173,7 +174,10 @@ static void flight_done(void *arg, const struct http_client_result *r)
 			 (int)(r->body_len > 200 ? 200 : r->body_len), r->body);
 		error = why;
 	}
-	attempt_end(snd, f, r->error != NULL ? 0 : r->status, error, r->elapsed_ms);
+	/* the answer's first words, whatever it was, for the attempts list */
+	char answer[256];
+	snprintf(answer, sizeof(answer), "%.*s", (int)(r->body_len > 255 ? 255 : r->body_len), r->body != NULL ? r->body : "");
+	attempt_end(snd, f, r->error != NULL ? 0 : r->status, error, r->error != NULL ? r->error : answer, r->elapsed_ms);
 	flight_unlink(snd, f);
 	free(f);
 	/* record it and fill the slot now rather than at the next tick: under load, rounds then
@@ -201,7 +205,7 @@ static void post_start(struct webhook_sender *snd, const struct webhook_due *d)
 	const char *why;
 	size_t len = strlen(d->payload);
 	if (webhook_sign(d->secret, d->msg_id, ts, d->payload, len, sig, &why) != WEBHOOK_SIGN_OK) {
-		attempt_end(snd, f, 0, why, 0);
+		attempt_end(snd, f, 0, why, NULL, 0);
 		free(f);
 		return;
 	}
@@ -222,7 +226,7 @@ static void post_start(struct webhook_sender *snd, const struct webhook_due *d)
 	};
 	if (http_client_post(snd->http, d->endpoint, headers, sizeof(headers) / sizeof(headers[0]),
 			     d->payload, len, &o, flight_done, f, err, sizeof(err)) != 0) {
-		attempt_end(snd, f, 0, err, 0);
+		attempt_end(snd, f, 0, err, NULL, 0);
 		free(f);
 		return;
 	}

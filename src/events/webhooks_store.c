@@ -2,6 +2,7 @@
  * (webhooks_store.h): CRUD for the API and the CLI, the fan-out by cursor, the due scan, the
  * outcomes, the log. */
 #include "events/webhooks_store.h"
+#include "events/webhooks_store_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -55,11 +56,16 @@ const char webhooks_schema_sql[] =
 	/* pruning asks "what is finished and older than T" */
 	"CREATE INDEX webhook_deliveries_done ON webhook_deliveries(state, updated_at);";
 
-struct webhooks_store {
-	pthread_mutex_t mu;
-	struct queue *q; /* opened for its connection: queue.db with the queue's settings and migrations */
-	struct db *db;
-};
+
+/* One row per attempt (Resend's webhook event attempts), gone with its delivery. */
+const char webhook_attempts_schema_sql[] =
+	"CREATE TABLE webhook_attempts("
+	" id INTEGER PRIMARY KEY,"
+	" delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,"
+	" at INTEGER NOT NULL,"
+	" status INTEGER,"
+	" response TEXT NOT NULL);"
+	"CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);";
 
 struct webhooks_store *webhooks_store_open(const char *data_dir, char *error, size_t error_size)
 {
@@ -116,10 +122,10 @@ void webhook_log_free(struct webhook_log_entry *e, size_t n)
 	free(e);
 }
 
-/* ---- small pieces ---- */
+/* ---- small pieces (shared with webhook_events.c: webhooks_store_int.h) ---- */
 
 /* The sentence for a failed SQLite call; rolls back an open transaction. Returns -1. */
-static int store_fail(struct webhooks_store *s, const char *what, char *error, size_t error_size)
+int webhooks_store_fail(struct webhooks_store *s, const char *what, char *error, size_t error_size)
 {
 	sqlite3 *db = db_sqlite(s->db);
 	snprintf(error, error_size, "%s: %s", what, sqlite3_errmsg(db));
@@ -128,26 +134,26 @@ static int store_fail(struct webhooks_store *s, const char *what, char *error, s
 	return -1;
 }
 
-static int exec(struct webhooks_store *s, const char *sql)
+int webhooks_exec(struct webhooks_store *s, const char *sql)
 {
 	return sqlite3_exec(db_sqlite(s->db), sql, NULL, NULL, NULL);
 }
 
 /* Runs st to its end and resets it: SQLITE_DONE, or the error. */
-static int step_done(sqlite3_stmt *st)
+int webhooks_step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? SQLITE_DONE : rc;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+char *webhooks_col_dup(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	return t != NULL ? strdup((const char *)t) : NULL;
 }
 
-static void col_copy(sqlite3_stmt *st, int i, char *buf, size_t size)
+void webhooks_col_copy(sqlite3_stmt *st, int i, char *buf, size_t size)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	snprintf(buf, size, "%s", t != NULL ? (const char *)t : "");
@@ -166,8 +172,7 @@ static bool secret_make(char secret_r[WEBHOOK_SECRET_LEN + 1])
 	return ok;
 }
 
-/* Standard Webhooks' webhook-id: unique per message, the same on every retry. */
-static bool msg_id_make(char id_r[WEBHOOK_MSG_ID_LEN + 1])
+bool webhooks_msg_id_make(char id_r[WEBHOOK_MSG_ID_LEN + 1])
 {
 	unsigned char raw[16];
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
@@ -181,10 +186,10 @@ static bool msg_id_make(char id_r[WEBHOOK_MSG_ID_LEN + 1])
 static void webhook_read(sqlite3_stmt *st, struct webhook *w)
 {
 	/* columns: id, endpoint, events, secret, status, created_at */
-	col_copy(st, 0, w->id, sizeof(w->id));
-	w->endpoint = col_dup(st, 1);
-	w->events_json = col_dup(st, 2);
-	col_copy(st, 3, w->secret, sizeof(w->secret));
+	webhooks_col_copy(st, 0, w->id, sizeof(w->id));
+	w->endpoint = webhooks_col_dup(st, 1);
+	w->events_json = webhooks_col_dup(st, 2);
+	webhooks_col_copy(st, 3, w->secret, sizeof(w->secret));
 	const unsigned char *status = sqlite3_column_text(st, 4);
 	w->enabled = status != NULL && strcmp((const char *)status, "enabled") == 0;
 	w->created_at = sqlite3_column_int64(st, 5);
@@ -225,9 +230,9 @@ int webhooks_store_create(struct webhooks_store *s, const char *endpoint, const 
 		sqlite3_bind_text(st, 3, events_json, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, w_r->secret, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, w_r->created_at);
-		rc = step_done(st);
+		rc = webhooks_step_done(st);
 	}
-	int r = rc == SQLITE_DONE ? 0 : store_fail(s, "storing the webhook", error, error_size);
+	int r = rc == SQLITE_DONE ? 0 : webhooks_store_fail(s, "storing the webhook", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	if (r != 0)
 		webhook_clear(w_r);
@@ -251,7 +256,7 @@ int webhooks_store_get(struct webhooks_store *s, const char *id, struct webhook 
 		sqlite3_reset(st);
 	}
 	if (r < 0)
-		store_fail(s, "reading the webhook", error, error_size);
+		webhooks_store_fail(s, "reading the webhook", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -307,7 +312,7 @@ int webhooks_store_list(struct webhooks_store *s, unsigned limit, const char *af
 		sqlite3_reset(st);
 	}
 	if (r < 0)
-		store_fail(s, "listing the webhooks", error, error_size);
+		webhooks_store_fail(s, "listing the webhooks", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	if (r != 1) {
 		webhooks_free(w, n);
@@ -340,13 +345,13 @@ int webhooks_store_update(struct webhooks_store *s, const char *id, const char *
 			"  THEN (SELECT coalesce(max(seq), 0) FROM events) ELSE cursor END,"
 			" status = coalesce(?4, status) WHERE id = ?1");
 	int r = -1;
-	if (st != NULL && exec(s, "BEGIN IMMEDIATE") == SQLITE_OK) {
+	if (st != NULL && webhooks_exec(s, "BEGIN IMMEDIATE") == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, endpoint, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, events_json, -1, SQLITE_STATIC);
 		if (enabled >= 0)
 			sqlite3_bind_text(st, 4, enabled ? "enabled" : "disabled", -1, SQLITE_STATIC);
-		if (step_done(st) == SQLITE_DONE)
+		if (webhooks_step_done(st) == SQLITE_DONE)
 			r = sqlite3_changes(db_sqlite(s->db)) > 0 ? 1 : 0;
 	}
 	/* and what it still had to deliver is given up, for the same reason (Resend: a disabled
@@ -360,15 +365,15 @@ int webhooks_store_update(struct webhooks_store *s, const char *id, const char *
 	if (fail != NULL) {
 		sqlite3_bind_text(fail, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(fail, 2, date_now_ms());
-		if (step_done(fail) != SQLITE_DONE)
+		if (webhooks_step_done(fail) != SQLITE_DONE)
 			r = -1;
 	} else if (r == 1 && enabled == 0) {
 		r = -1;
 	}
-	if (r >= 0 && exec(s, "COMMIT") != SQLITE_OK)
+	if (r >= 0 && webhooks_exec(s, "COMMIT") != SQLITE_OK)
 		r = -1;
 	if (r < 0)
-		store_fail(s, "changing the webhook", error, error_size);
+		webhooks_store_fail(s, "changing the webhook", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -381,11 +386,11 @@ int webhooks_store_delete(struct webhooks_store *s, const char *id, char *error,
 	int r = -1;
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		if (step_done(st) == SQLITE_DONE)
+		if (webhooks_step_done(st) == SQLITE_DONE)
 			r = sqlite3_changes(db_sqlite(s->db)) > 0 ? 1 : 0;
 	}
 	if (r < 0)
-		store_fail(s, "deleting the webhook", error, error_size);
+		webhooks_store_fail(s, "deleting the webhook", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -403,11 +408,11 @@ int webhooks_store_rotate(struct webhooks_store *s, const char *id, char secret_
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, secret_r, -1, SQLITE_STATIC);
-		if (step_done(st) == SQLITE_DONE)
+		if (webhooks_step_done(st) == SQLITE_DONE)
 			r = sqlite3_changes(db_sqlite(s->db)) > 0 ? 1 : 0;
 	}
 	if (r < 0)
-		store_fail(s, "storing the new secret", error, error_size);
+		webhooks_store_fail(s, "storing the new secret", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -447,7 +452,7 @@ static int fan_events_read(struct webhooks_store *s, int64_t lo, unsigned max, s
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
 		struct fan_event *e = &ev[n++];
 		e->seq = sqlite3_column_int64(st, 0);
-		col_copy(st, 1, e->email_id, sizeof(e->email_id));
+		webhooks_col_copy(st, 1, e->email_id, sizeof(e->email_id));
 		e->type = (enum email_event_type)sqlite3_column_int(st, 3);
 		e->payload = NULL;
 		if (webhook_event_name(e->type) == NULL)
@@ -496,7 +501,7 @@ static int fan_hooks_read(struct webhooks_store *s, struct fan_hook **h_r, size_
 			}
 			h = g;
 		}
-		col_copy(st, 0, h[n].id, sizeof(h[n].id));
+		webhooks_col_copy(st, 0, h[n].id, sizeof(h[n].id));
 		const unsigned char *status = sqlite3_column_text(st, 2);
 		bool enabled = status != NULL && strcmp((const char *)status, "enabled") == 0;
 		h[n].mask = enabled ? webhook_events_mask((const char *)sqlite3_column_text(st, 1)) : 0;
@@ -527,7 +532,7 @@ int webhooks_store_fanout(struct webhooks_store *s, int64_t now_ms, unsigned max
 	if (rc == SQLITE_OK)
 		rc = db_int64(s->db, "SELECT coalesce(min(cursor), 9223372036854775807) FROM webhooks", &lo);
 	if (rc != SQLITE_OK) {
-		store_fail(s, "reading the outbox", error, error_size);
+		webhooks_store_fail(s, "reading the outbox", error, error_size);
 		goto out;
 	}
 	if (lo >= max_seq) {
@@ -536,8 +541,8 @@ int webhooks_store_fanout(struct webhooks_store *s, int64_t now_ms, unsigned max
 	}
 	/* IMMEDIATE: the write lock from the start, so nobody commits events between the read of
 	 * the cursors and their update (a deferred transaction would fail with SQLITE_BUSY there) */
-	if (exec(s, "BEGIN IMMEDIATE") != SQLITE_OK || fan_hooks_read(s, &h, &nh) != 0) {
-		store_fail(s, "starting the fan-out", error, error_size);
+	if (webhooks_exec(s, "BEGIN IMMEDIATE") != SQLITE_OK || fan_hooks_read(s, &h, &nh) != 0) {
+		webhooks_store_fail(s, "starting the fan-out", error, error_size);
 		goto out;
 	}
 	lo = INT64_MAX;
@@ -546,10 +551,10 @@ int webhooks_store_fanout(struct webhooks_store *s, int64_t now_ms, unsigned max
 			lo = h[i].cursor;
 	if (nh == 0 || fan_events_read(s, lo, max_events, ev, &ne) != 0) {
 		if (nh == 0)
-			r = exec(s, "COMMIT") == SQLITE_OK ? 0
-							   : store_fail(s, "the fan-out", error, error_size);
+			r = webhooks_exec(s, "COMMIT") == SQLITE_OK ? 0
+							   : webhooks_store_fail(s, "the fan-out", error, error_size);
 		else
-			store_fail(s, "reading the events", error, error_size);
+			webhooks_store_fail(s, "reading the events", error, error_size);
 		goto out;
 	}
 	sqlite3_stmt *ins = db_stmt(
@@ -564,7 +569,7 @@ int webhooks_store_fanout(struct webhooks_store *s, int64_t now_ms, unsigned max
 			if (h[i].cursor >= ev[e].seq || !(h[i].mask & (1u << ev[e].type)))
 				continue;
 			char msg_id[WEBHOOK_MSG_ID_LEN + 1];
-			if (!msg_id_make(msg_id)) {
+			if (!webhooks_msg_id_make(msg_id)) {
 				rc = SQLITE_ERROR;
 				break;
 			}
@@ -575,7 +580,7 @@ int webhooks_store_fanout(struct webhooks_store *s, int64_t now_ms, unsigned max
 			sqlite3_bind_text(ins, 5, msg_id, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_text(ins, 6, ev[e].payload, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(ins, 7, now_ms);
-			rc = step_done(ins);
+			rc = webhooks_step_done(ins);
 			if (rc == SQLITE_DONE)
 				*created_r += (unsigned)sqlite3_changes(db_sqlite(s->db));
 		}
@@ -589,14 +594,14 @@ int webhooks_store_fanout(struct webhooks_store *s, int64_t now_ms, unsigned max
 				   : NULL;
 	if (up != NULL) {
 		sqlite3_bind_int64(up, 1, upto);
-		rc = step_done(up);
+		rc = webhooks_step_done(up);
 	} else {
 		rc = SQLITE_ERROR;
 	}
-	if (rc == SQLITE_DONE && exec(s, "COMMIT") == SQLITE_OK)
+	if (rc == SQLITE_DONE && webhooks_exec(s, "COMMIT") == SQLITE_OK)
 		r = ne == max_events ? 1 : 0; /* a full batch: more may wait behind it */
 	else
-		store_fail(s, "the fan-out", error, error_size), *created_r = 0;
+		webhooks_store_fail(s, "the fan-out", error, error_size), *created_r = 0;
 out:
 	pthread_mutex_unlock(&s->mu);
 	for (size_t e = 0; e < ne; e++)
@@ -631,7 +636,7 @@ int webhooks_enqueue_in(struct db *db, const char *event_type, const char *subje
 			break;
 		}
 		ids = grown;
-		col_copy(hooks, 0, ids[n++], sizeof(ids[0]));
+		webhooks_col_copy(hooks, 0, ids[n++], sizeof(ids[0]));
 	}
 	sqlite3_reset(hooks);
 	if (rc != SQLITE_DONE) {
@@ -646,7 +651,7 @@ int webhooks_enqueue_in(struct db *db, const char *event_type, const char *subje
 	rc = ins != NULL ? SQLITE_DONE : db_errcode(db);
 	for (size_t i = 0; i < n && rc == SQLITE_DONE; i++) {
 		char msg_id[WEBHOOK_MSG_ID_LEN + 1];
-		if (!msg_id_make(msg_id)) {
+		if (!webhooks_msg_id_make(msg_id)) {
 			rc = SQLITE_ERROR;
 			break;
 		}
@@ -656,7 +661,7 @@ int webhooks_enqueue_in(struct db *db, const char *event_type, const char *subje
 		sqlite3_bind_text(ins, 4, msg_id, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(ins, 5, payload, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 6, now_ms);
-		if ((rc = step_done(ins)) == SQLITE_DONE)
+		if ((rc = webhooks_step_done(ins)) == SQLITE_DONE)
 			(*created_r)++;
 	}
 	free(ids);
@@ -673,11 +678,11 @@ int webhooks_store_enqueue(struct webhooks_store *s, const char *event_type, con
 	*created_r = 0;
 	pthread_mutex_lock(&s->mu);
 	int r = -1;
-	if (exec(s, "BEGIN IMMEDIATE") != SQLITE_OK) {
-		store_fail(s, "queueing an event", error, error_size);
+	if (webhooks_exec(s, "BEGIN IMMEDIATE") != SQLITE_OK) {
+		webhooks_store_fail(s, "queueing an event", error, error_size);
 	} else if (webhooks_enqueue_in(s->db, event_type, subject_id, payload, now_ms, created_r) != SQLITE_OK ||
-		   exec(s, "COMMIT") != SQLITE_OK) {
-		store_fail(s, "queueing an event", error, error_size), *created_r = 0;
+		   webhooks_exec(s, "COMMIT") != SQLITE_OK) {
+		webhooks_store_fail(s, "queueing an event", error, error_size), *created_r = 0;
 	} else {
 		r = 0;
 	}
@@ -759,10 +764,10 @@ int webhooks_store_due(struct webhooks_store *s, int64_t now_ms, const struct we
 			struct webhook_due *x = &d[n];
 			x->delivery_id = id;
 			snprintf(x->webhook_id, sizeof(x->webhook_id), "%s", w[i].id);
-			col_copy(st, 1, x->msg_id, sizeof(x->msg_id));
-			col_copy(st, 2, x->event_type, sizeof(x->event_type));
+			webhooks_col_copy(st, 1, x->msg_id, sizeof(x->msg_id));
+			webhooks_col_copy(st, 2, x->event_type, sizeof(x->event_type));
 			x->attempts = (unsigned)sqlite3_column_int(st, 3);
-			x->payload = col_dup(st, 4);
+			x->payload = webhooks_col_dup(st, 4);
 			x->endpoint = w[i].endpoint != NULL ? strdup(w[i].endpoint) : NULL;
 			memcpy(x->secret, w[i].secret, sizeof(x->secret));
 			n++, room--;
@@ -776,7 +781,7 @@ int webhooks_store_due(struct webhooks_store *s, int64_t now_ms, const struct we
 		sqlite3_reset(st);
 	}
 out:;
-	int r = rc == SQLITE_DONE ? 0 : store_fail(s, "reading the due deliveries", error, error_size);
+	int r = rc == SQLITE_DONE ? 0 : webhooks_store_fail(s, "reading the due deliveries", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	webhooks_free(w, nw);
 	if (r != 0) {
@@ -797,7 +802,7 @@ int webhooks_store_record(struct webhooks_store *s, const struct webhook_outcome
 	if (n == 0)
 		return 0;
 	pthread_mutex_lock(&s->mu);
-	int rc = exec(s, "BEGIN IMMEDIATE");
+	int rc = webhooks_exec(s, "BEGIN IMMEDIATE");
 	sqlite3_stmt *st =
 		rc == SQLITE_OK
 			? db_stmt(s->db, "UPDATE webhook_deliveries SET state = ?2, attempts = ?3,"
@@ -806,8 +811,21 @@ int webhooks_store_record(struct webhooks_store *s, const struct webhook_outcome
 					 /* given up meanwhile (disabled): only news of success changes it */
 					 " AND (state = 'pending' OR ?2 = 'delivered')")
 			: NULL;
-	rc = st != NULL ? SQLITE_DONE : SQLITE_ERROR;
+	sqlite3_stmt *att = st != NULL ? db_stmt(s->db, "INSERT INTO webhook_attempts(delivery_id, at, status, response)"
+							 " SELECT id, ?2, ?3, ?4 FROM webhook_deliveries WHERE id = ?1")
+				       : NULL;
+	rc = st != NULL && att != NULL ? SQLITE_DONE : SQLITE_ERROR;
 	for (size_t i = 0; i < n && rc == SQLITE_DONE; i++) {
+		/* the attempt first: its delivery may be gone (its webhook deleted), then nothing is kept */
+		sqlite3_bind_int64(att, 1, o[i].delivery_id);
+		sqlite3_bind_int64(att, 2, now_ms);
+		if (o[i].status > 0)
+			sqlite3_bind_int(att, 3, o[i].status);
+		else
+			sqlite3_bind_null(att, 3);
+		sqlite3_bind_text(att, 4, o[i].response, -1, SQLITE_STATIC);
+		if ((rc = webhooks_step_done(att)) != SQLITE_DONE)
+			break;
 		const char *state = o[i].delivered ? "delivered" : o[i].retry ? "pending" : "failed";
 		sqlite3_bind_int64(st, 1, o[i].delivery_id);
 		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
@@ -822,11 +840,11 @@ int webhooks_store_record(struct webhooks_store *s, const struct webhook_outcome
 		else
 			sqlite3_bind_null(st, 6);
 		sqlite3_bind_int64(st, 7, now_ms);
-		rc = step_done(st); /* a delivery whose webhook was deleted meanwhile changes nothing */
+		rc = webhooks_step_done(st); /* a delivery whose webhook was deleted meanwhile changes nothing */
 	}
-	int r = rc == SQLITE_DONE && exec(s, "COMMIT") == SQLITE_OK
+	int r = rc == SQLITE_DONE && webhooks_exec(s, "COMMIT") == SQLITE_OK
 			? 0
-			: store_fail(s, "recording the attempts", error, error_size);
+			: webhooks_store_fail(s, "recording the attempts", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -840,11 +858,11 @@ int webhooks_store_prune(struct webhooks_store *s, int64_t before_ms, char *erro
 	int r = -1;
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, before_ms);
-		if (step_done(st) == SQLITE_DONE)
+		if (webhooks_step_done(st) == SQLITE_DONE)
 			r = 0;
 	}
 	if (r < 0)
-		store_fail(s, "pruning the deliveries", error, error_size);
+		webhooks_store_fail(s, "pruning the deliveries", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -862,7 +880,7 @@ int webhooks_store_pending_count(struct webhooks_store *s, uint64_t *pending_r, 
 			  "SELECT count(*) FROM webhooks w JOIN webhook_deliveries d ON d.webhook_id = w.id"
 			  " WHERE w.status = 'enabled' AND d.state = 'pending'",
 			  &n);
-	int r = rc == SQLITE_OK ? 0 : store_fail(s, "counting the pending deliveries", error, error_size);
+	int r = rc == SQLITE_OK ? 0 : webhooks_store_fail(s, "counting the pending deliveries", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0)
 		*pending_r = n > 0 ? (uint64_t)n : 0;
@@ -892,14 +910,14 @@ int webhooks_store_log(struct webhooks_store *s, const char *webhook_id, unsigne
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
 			struct webhook_log_entry *x = &e[n++];
 			x->delivery_id = sqlite3_column_int64(st, 0);
-			col_copy(st, 1, x->webhook_id, sizeof(x->webhook_id));
-			col_copy(st, 2, x->msg_id, sizeof(x->msg_id));
-			col_copy(st, 3, x->event_type, sizeof(x->event_type));
-			col_copy(st, 4, x->email_id, sizeof(x->email_id));
-			col_copy(st, 5, x->state, sizeof(x->state));
+			webhooks_col_copy(st, 1, x->webhook_id, sizeof(x->webhook_id));
+			webhooks_col_copy(st, 2, x->msg_id, sizeof(x->msg_id));
+			webhooks_col_copy(st, 3, x->event_type, sizeof(x->event_type));
+			webhooks_col_copy(st, 4, x->email_id, sizeof(x->email_id));
+			webhooks_col_copy(st, 5, x->state, sizeof(x->state));
 			x->attempts = (unsigned)sqlite3_column_int(st, 6);
 			x->last_status = sqlite3_column_int(st, 7);
-			x->last_error = col_dup(st, 8);
+			x->last_error = webhooks_col_dup(st, 8);
 			x->created_at = sqlite3_column_int64(st, 9);
 			x->updated_at = sqlite3_column_int64(st, 10);
 			x->next_attempt = sqlite3_column_int64(st, 11);
@@ -907,7 +925,7 @@ int webhooks_store_log(struct webhooks_store *s, const char *webhook_id, unsigne
 		sqlite3_reset(st);
 	}
 	int r = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0
-						      : store_fail(s, "reading the log", error, error_size);
+						      : webhooks_store_fail(s, "reading the log", error, error_size);
 	pthread_mutex_unlock(&s->mu);
 	if (r != 0) {
 		webhook_log_free(e, n);

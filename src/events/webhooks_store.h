@@ -24,8 +24,10 @@
 #define WEBHOOK_MSG_ID_LEN 36 /* "msg_" + 32 hex digits: Standard Webhooks' webhook-id */
 #define WEBHOOK_EVENT_NAME_MAX 40
 
-/* The schema, a step of queue.db's migrations (db.h; store_sqlite.c's queue_schema_steps). */
+/* The schema, a step of queue.db's migrations (db.h; store_sqlite.c's queue_schema_steps); and a
+ * later step: every attempt of a delivery with its answer (webhook_events.c shows them). */
 extern const char webhooks_schema_sql[];
+extern const char webhook_attempts_schema_sql[];
 
 struct webhooks_store;
 
@@ -122,8 +124,10 @@ struct webhook_outcome {
 	int64_t next_attempt; /* unix ms */
 	int status;           /* the HTTP status, 0 when none came */
 	char error[256];      /* "" when delivered */
+	char response[256];   /* the receiver's first words, or why no answer came */
 };
-/* Records outcomes in one transaction (delivered, pending again, or failed for good). 0, or -1. */
+/* Records outcomes in one transaction (delivered, pending again, or failed for good), each attempt
+ * with its answer. 0, or -1. */
 int webhooks_store_record(struct webhooks_store *s, const struct webhook_outcome *o, size_t n, int64_t now_ms,
 			  char *error, size_t error_size);
 /* Deletes delivered and failed deliveries last changed before before_ms. 0, or -1. */

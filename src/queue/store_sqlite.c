@@ -136,6 +136,7 @@ static const char *const queue_schema_steps[] = {
 	suppressions_schema_sql, /* the suppression list (suppressions.h) */
 	webhooks_schema_sql, /* version 8: the webhooks and their outbox (webhooks_store.h) */
 	inbound_schema_sql,  /* version 9: received copies of routed mail (inbound_store.h) */
+	webhook_attempts_schema_sql, /* version 10: each webhook attempt and its answer */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),

@@ -640,6 +640,26 @@ def test_webhooks(api, spec):
     r = spec.check(api.curl("POST", "/webhooks", body), "POST", "/webhooks", 201)
     id = r.json["id"]
     spec.check(api.curl("GET", "/webhooks"), "GET", "/webhooks", 200)
+    # its events: an email delivered here gives it one (posted to an endpoint that never answers)
+    spec.check(api.curl("POST", "/emails", GOOD), "POST", "/emails", 200)
+    evs = wait_for(lambda: api.curl("GET", "/webhooks/%s/events" % id).json["data"], 20)
+    assert evs, "no event for the webhook"
+    spec.check(api.curl("GET", "/webhooks/%s/events?limit=1" % id), "GET", "/webhooks/{id}/events", 200)
+    spec.check(api.curl("GET", "/webhooks/%s/events?after=msg_x" % id), "GET", "/webhooks/{id}/events", 422)
+    spec.check(api.curl("GET", "/webhooks/%s/events" % UNKNOWN_ID), "GET", "/webhooks/{id}/events", 404)
+    ev = evs[0]["id"]
+    spec.check(api.curl("GET", "/webhooks/%s/events/%s" % (id, ev)), "GET", "/webhooks/{id}/events/{event_id}", 200)
+    spec.check(api.curl("GET", "/webhooks/%s/events/msg_x" % id), "GET", "/webhooks/{id}/events/{event_id}", 404)
+    spec.check(api.curl("GET", "/webhooks/%s/events/%s/attempts" % (id, ev)), "GET",
+               "/webhooks/{id}/events/{event_id}/attempts", 200)
+    spec.check(api.curl("GET", "/webhooks/%s/events/%s/attempts?after=x" % (id, ev)), "GET",
+               "/webhooks/{id}/events/{event_id}/attempts", 422)
+    spec.check(api.curl("GET", "/webhooks/%s/events/msg_x/attempts" % id), "GET",
+               "/webhooks/{id}/events/{event_id}/attempts", 404)
+    spec.check(api.curl("POST", "/webhooks/%s/events/%s/replay" % (id, ev)), "POST",
+               "/webhooks/{id}/events/{event_id}/replay", 200)
+    spec.check(api.curl("POST", "/webhooks/%s/events/msg_x/replay" % id), "POST",
+               "/webhooks/{id}/events/{event_id}/replay", 404)
     spec.check(api.curl("GET", "/webhooks?limit=0"), "GET", "/webhooks", 422)
     w = spec.check(api.curl("GET", "/webhooks/" + id), "GET", "/webhooks/{id}", 200).json
     assert w["endpoint"] == body["endpoint"] and w["status"] == "enabled"

@@ -213,6 +213,37 @@ def test_failing_receiver_gets_the_event_again_until_it_accepts(api, receiver):
     remove(api, wh)
 
 
+def test_events_attempts_and_replay_through_the_sdk(api, receiver):
+    wh, secret = create(api, receiver.url, ["email.delivered"])
+    receiver.fail(1)
+    id = api.send(subject="followed", text="hi")
+    wait_for(lambda: len(receiver.of(id)) >= 2, 30)
+    (listed,) = api.sdk(("webhooks.events.list", {"webhookId": wh}))
+    assert listed["error"] is None, listed
+    (ev,) = listed["data"]["data"]
+    assert ev["type"] == "email.delivered" and ISO.match(ev["created_at"])
+    assert ev["id"] == receiver.of(id)[0]["headers"]["webhook-id"]
+    assert wait_for(lambda: api.sdk(("webhooks.events.get", {"webhookId": wh, "eventId": ev["id"]}))[0]["data"]["status"]
+                    == "success", 10)
+    got, attempts = api.sdk(("webhooks.events.get", {"webhookId": wh, "eventId": ev["id"]}),
+                            ("webhooks.events.attempts.list", {"webhookId": wh, "eventId": ev["id"]}))
+    assert got["data"]["object"] == "webhook_event" and got["data"]["next_attempt_at"] is None
+    assert got["data"]["payload"]["data"]["email_id"] == id
+    codes = [a["http_status_code"] for a in attempts["data"]["data"]]
+    assert codes == [200, 500], attempts  # newest first, with what the receiver said
+    assert attempts["data"]["data"][1]["response"] == "try later"
+    # a replay posts the same payload again as a new message
+    (replayed,) = api.sdk(("webhooks.events.replay", {"webhookId": wh, "eventId": ev["id"]}))
+    assert replayed["error"] is None and replayed["data"]["object"] == "webhook_event", replayed
+    assert replayed["data"]["id"] != ev["id"]
+    again = wait_for(lambda: len(receiver.of(id)) >= 3 and receiver.of(id), 20)
+    assert again[-1]["headers"]["webhook-id"] == replayed["data"]["id"] and again[-1]["body"] == again[0]["body"]
+    assert_verified(secret, [again[-1]])
+    (missing,) = api.sdk(("webhooks.events.get", {"webhookId": wh, "eventId": "msg_" + "0" * 32}))
+    assert missing["error"]["statusCode"] == 404
+    remove(api, wh)
+
+
 def test_a_receiver_that_never_accepts_is_given_up(api, receiver):
     wh, _ = create(api, receiver.url, ["email.sent"])
     receiver.fail(100)
