@@ -136,6 +136,7 @@ int http_unsubscribe_secret_load(const char *data_dir, unsigned char secret[32],
 bool http_unsubscribe_url(const struct http_api *a, const struct conf *c, const struct unsubscribe_target *t, char *out,
 			  size_t size);
 void http_metrics(struct http_call *c);
+void http_stats(struct http_call *c);
 void http_suppressions_add(struct http_call *c);
 void http_suppressions_list(struct http_call *c);
 void http_suppressions_get(struct http_call *c);

@@ -377,6 +377,27 @@ char *inbound_email_read(const struct inbound_email *e, size_t *size_r, char *er
 	return buf;
 }
 
+int inbound_store_count_since(struct inbound_store *s, int64_t since_ms, uint64_t *count_r, char *error,
+			      size_t error_size)
+{
+	*count_r = 0;
+	pthread_mutex_lock(&s->mu);
+	sqlite3_stmt *st = db_stmt(s->db, "SELECT count(*) FROM received_emails WHERE created_at >= ?1");
+	int r = -1;
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, since_ms);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*count_r = (uint64_t)sqlite3_column_int64(st, 0);
+			r = 0;
+		}
+		sqlite3_reset(st);
+	}
+	if (r != 0)
+		store_fail(s, "counting received emails", error, error_size);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
 /* ---- pruning ---- */
 
 int inbound_store_prune(struct inbound_store *s, int64_t before_ms, unsigned max, unsigned *pruned_r,

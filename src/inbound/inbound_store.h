@@ -75,6 +75,9 @@ int inbound_store_list(struct inbound_store *s, unsigned limit, const char *afte
 		       struct inbound_email **e_r, size_t *n_r, bool *more_r, char *error, size_t error_size);
 /* The message of a copy (malloc'd, *size_r octets): NULL with a sentence when it cannot be read. */
 char *inbound_email_read(const struct inbound_email *e, size_t *size_r, char *error, size_t error_size);
+/* How many copies were stored at or after since_ms. 0, or -1 with a sentence. */
+int inbound_store_count_since(struct inbound_store *s, int64_t since_ms, uint64_t *count_r, char *error,
+			      size_t error_size);
 /* Removes the copies stored before before_ms (rows and files), at most max of them; *pruned_r.
  * 0, or -1 with a sentence. */
 int inbound_store_prune(struct inbound_store *s, int64_t before_ms, unsigned max, unsigned *pruned_r,

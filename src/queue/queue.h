@@ -128,6 +128,17 @@ enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_
 /* How many messages are queued and the arrival (unix seconds) of the oldest, 0 when none: one
  * read (the metrics' gauges). RESULT_OK, or RESULT_TEMPFAIL with *error_r. */
 enum result queue_stats(struct queue *q, uint64_t *count_r, int64_t *oldest_r, const char **error_r);
+/* The deferred recipients (tried, to be tried again) and the oldest of them by its message's
+ * arrival: its queue id, recipient, arrival and next attempt (unix seconds) and its last error
+ * (malloc'd, NULL when none). *count_r 0 and nothing else set when there is none. RESULT_OK, or
+ * RESULT_TEMPFAIL with *error_r. */
+struct queue_deferred {
+	char id[QUEUE_ID_LEN + 1];
+	char *addr;
+	int64_t arrival, next_attempt;
+	char *last_error;
+};
+enum result queue_deferred_oldest(struct queue *q, uint64_t *count_r, struct queue_deferred *d_r, const char **error_r);
 
 /* ---- Delivery (the runner's own struct queue, on its own thread) ---- */
 

@@ -1246,6 +1246,41 @@ enum result queue_stats(struct queue *q, uint64_t *count_r, int64_t *oldest_r, c
 	return RESULT_TEMPFAIL;
 }
 
+enum result queue_deferred_oldest(struct queue *q, uint64_t *count_r, struct queue_deferred *d_r, const char **error_r)
+{
+	*count_r = 0;
+	memset(d_r, 0, sizeof(*d_r));
+	/* one statement: the count beside the oldest row (recipients_due serves the state) */
+	sqlite3_stmt *st = db_stmt(q->conn, "SELECT (SELECT count(*) FROM recipients WHERE state = ?1), m.id, r.addr,"
+					    " m.arrival, r.next_attempt, r.last_error FROM recipients r JOIN messages m"
+					    " ON m.id = r.msg_id WHERE r.state = ?1 ORDER BY m.arrival, m.id LIMIT 1");
+	int rc = st != NULL ? SQLITE_OK : db_errcode(q->conn);
+	if (st != NULL) {
+		sqlite3_bind_int(st, 1, QUEUE_RCPT_DEFERRED);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*count_r = (uint64_t)sqlite3_column_int64(st, 0);
+			snprintf(d_r->id, sizeof(d_r->id), "%s", (const char *)sqlite3_column_text(st, 1));
+			const unsigned char *addr = sqlite3_column_text(st, 2), *err = sqlite3_column_text(st, 5);
+			d_r->addr = strdup(addr != NULL ? (const char *)addr : "");
+			d_r->arrival = sqlite3_column_int64(st, 3);
+			d_r->next_attempt = sqlite3_column_int64(st, 4);
+			d_r->last_error = err != NULL ? strdup((const char *)err) : NULL;
+			rc = d_r->addr != NULL ? SQLITE_DONE : SQLITE_NOMEM;
+		}
+		sqlite3_reset(st);
+	}
+	if (rc == SQLITE_DONE)
+		return RESULT_OK;
+	free(d_r->addr);
+	free(d_r->last_error);
+	memset(d_r, 0, sizeof(*d_r));
+	*count_r = 0;
+	snprintf(q->error, sizeof(q->error), "reading the deferred recipients: %s", sqlite3_errmsg(q->db));
+	*error_r = q->error;
+	return RESULT_TEMPFAIL;
+}
+
 uint64_t queue_data_version(struct queue *q)
 {
 	int64_t v = 0;

@@ -694,6 +694,12 @@ def test_metrics(api, spec):
             r" [-+]?([0-9.eE+-]+|NaN|[+-]?Inf)( [0-9]+)?", line), line
 
 
+def test_stats(api, spec):
+    spec.check(api.curl("GET", "/stats"), "GET", "/stats", 200)
+    spec.check(api.curl("GET", "/stats?window=30d"), "GET", "/stats", 200)
+    spec.check(api.curl("GET", "/stats?window=1y"), "GET", "/stats", 422)
+
+
 def test_raw_and_unsubscribe(api, spec):
     raw = "From: Demo <%s>\r\nTo: %s\r\nSubject: raw\r\n\r\nbody\r\n" % (SENDER, SENDER)
     body = {"raw": raw, "to": [SENDER]}
