@@ -279,3 +279,47 @@ def test_custom_return_path(api, dns):
         c.mail("")
         assert c.rcpt("bounces+%s@bounces.custom.test" % id)[0] >= 550  # not ours: refused
     assert api.curl("DELETE", "/domains/" + d["id"]).status == 200
+
+
+def test_dkim_rotation_over_the_api(api):
+    """A rotation in three steps (RFC 6376 §3.1): a new selector whose record the API gives, the
+    old key signing meanwhile, then the new one activated; python3-dkim verifies each message
+    against the record the API said to publish."""
+    from conftest import DOMAIN
+    base = "/domains/%s/dkim-keys" % DOMAIN
+    keys = api.curl("GET", base).json["data"]
+    (old,) = [k for k in keys if k["active"] and k["algorithm"] == "rsa"]
+    assert old["name"] == old["selector"] + "._domainkey" and old["value"].startswith("v=DKIM1;")
+    r = api.curl("POST", base, body={"selector": "next"})
+    assert r.status == 201, r
+    new = r.json
+    assert new["selector"] == "next" and new["active"] is False and new["bits"] == 2048
+    assert api.curl("POST", base, body={"selector": "next"}).status == 409
+    for bad in ({"algorithm": "dsa"}, {"selector": "bad selector"}, {"bits": 1024}, {"activate": "yes"}):
+        assert api.curl("POST", base, body=bad).status == 422, bad
+    assert api.curl("POST", "/domains/nowhere.test/dkim-keys", body={}).status == 404
+    assert api.curl("POST", base + "/missing/activate").status == 404
+
+    def records():
+        keys = api.curl("GET", base).json["data"]
+        table = {("%s._domainkey.%s." % (k["selector"], DOMAIN)).encode(): k["value"].encode() for k in keys}
+        return lambda name, timeout=5: table.get(name if isinstance(name, bytes) else name.encode())
+
+    def signed_by(subject):
+        id = api.send(subject=subject, text="hi")
+        raw = delivered_message(api.server, api.email(id)["message_id"])
+        selectors = {dict(kv.strip().split("=", 1) for kv in v.replace("\r\n", "").split(";") if "=" in kv)["s"]
+                     for v in parse(raw).get_all("DKIM-Signature")}
+        assert dkim.verify(raw, dnsfunc=records()), subject
+        return selectors
+
+    assert signed_by("before the rotation") == {old["selector"]}
+    r = api.curl("POST", base + "/next/activate")
+    assert r.status == 200 and r.json["active"] is True, r
+    assert signed_by("after the rotation") == {"next"}
+    listed = {k["selector"]: k["active"] for k in api.curl("GET", base).json["data"]}
+    assert listed[old["selector"]] is False and listed["next"] is True
+    # an Ed25519 key next to it signs at once (the first of its kind), and a made-up selector is chosen
+    ed = api.curl("POST", base, body={"algorithm": "ed25519"}).json
+    assert ed["algorithm"] == "ed25519" and ed["active"] is True and ed["selector"].startswith("mw")
+    assert signed_by("both kinds") == {"next", ed["selector"]}

@@ -626,6 +626,17 @@ def test_domains(api, spec):
     spec.check(api.curl("POST", "/domains/%s/verify" % UNKNOWN_ID), "POST", "/domains/{id}/verify", 404)
     # the check runs on (its lookups go nowhere here): the domain says pending meanwhile
     assert api.curl("GET", "/domains/" + d["id"]).json["status"] in ("pending", "failed")
+    keys = "/domains/%s/dkim-keys" % d["id"]
+    spec.check(api.curl("GET", keys), "GET", "/domains/{id}/dkim-keys", 200)
+    spec.check(api.curl("GET", "/domains/%s/dkim-keys" % UNKNOWN_ID), "GET", "/domains/{id}/dkim-keys", 404)
+    body = {"selector": "docs2", "algorithm": "ed25519"}
+    spec.check_request("POST", "/domains/{id}/dkim-keys", body)
+    spec.check(api.curl("POST", keys, body), "POST", "/domains/{id}/dkim-keys", 201)
+    spec.check(api.curl("POST", keys, body), "POST", "/domains/{id}/dkim-keys", 409)
+    spec.check(api.curl("POST", keys, {"algorithm": "dsa"}), "POST", "/domains/{id}/dkim-keys", 422)
+    spec.check(api.curl("POST", "/domains/%s/dkim-keys" % UNKNOWN_ID, {}), "POST", "/domains/{id}/dkim-keys", 404)
+    spec.check(api.curl("POST", keys + "/docs2/activate"), "POST", "/domains/{id}/dkim-keys/{selector}/activate", 200)
+    spec.check(api.curl("POST", keys + "/nope/activate"), "POST", "/domains/{id}/dkim-keys/{selector}/activate", 404)
     spec.check(api.curl("DELETE", "/domains/" + DOMAIN), "DELETE", "/domains/{id}", 409)
     spec.check(api.curl("DELETE", "/domains/" + d["id"]), "DELETE", "/domains/{id}", 200)
     spec.check(api.curl("DELETE", "/domains/" + d["id"]), "DELETE", "/domains/{id}", 404)
