@@ -53,6 +53,32 @@ static void resinfo_read(const char *p, struct received_auth *a)
 		snprintf(slot, sizeof(a->spf), "%s", result);
 }
 
+/* The ";" that starts the next resinfo (RFC 8601 §2.2) at or after p, or NULL. One inside a
+ * quoted-string (a pvalue, §2.3: smtp.mailfrom="\"a;dmarc=pass\"@x", whose local part the sender
+ * chose) or inside a comment (RFC 5322 §3.2.2, nested, with quoted-pairs) separates nothing. */
+static const char *resinfo_next(const char *p)
+{
+	bool quoted = false;
+	unsigned comment = 0;
+	for (; *p != '\0'; p++) {
+		if (*p == '\\' && (quoted || comment > 0)) {
+			if (*++p == '\0')
+				return NULL;
+		} else if (quoted) {
+			quoted = *p != '"';
+		} else if (*p == '(') {
+			comment++;
+		} else if (*p == ')' && comment > 0) {
+			comment--;
+		} else if (comment == 0 && *p == '"') {
+			quoted = true;
+		} else if (comment == 0 && *p == ';') {
+			return p;
+		}
+	}
+	return NULL;
+}
+
 bool received_auth_read(const struct received_view *v, const char *hostname, struct received_auth *a_r)
 {
 	memset(a_r, 0, sizeof(*a_r));
@@ -65,7 +91,7 @@ bool received_auth_read(const struct received_view *v, const char *hostname, str
 		const char *p = skip_space(h->value);
 		if (strncasecmp(p, hostname, hlen) != 0 || (p[hlen] != ';' && p[hlen] != ' ' && p[hlen] != '\t'))
 			continue;
-		for (const char *semi = strchr(p, ';'); semi != NULL; semi = strchr(semi + 1, ';'))
+		for (const char *semi = resinfo_next(p); semi != NULL; semi = resinfo_next(semi + 1))
 			resinfo_read(semi + 1, a_r);
 		return true;
 	}
@@ -201,16 +227,56 @@ static const struct received_attachment *cid_find(const struct received_view *v,
 	return NULL;
 }
 
+/* What the data: URIs put in one html may add up to, in times the message's size: an html that
+ * names one large image again and again must not make an answer of gigabytes. A reference past
+ * it stays "cid:". */
+#define INLINE_BUDGET_FACTOR 4
+
+/* The data: URI (RFC 2397) of one attachment, made the first time the html names it: a message is
+ * read once per image, not once per reference. */
+struct inline_uri {
+	char *uri; /* NULL when it could not be made */
+	size_t len;
+	bool tried;
+};
+
+static const struct inline_uri *inline_uri_of(struct inline_uri *c, const struct received_attachment *at,
+					      const char *raw, size_t len, const struct received_view_limits *lim)
+{
+	if (c->tried)
+		return c;
+	c->tried = true;
+	size_t size = 0;
+	unsigned char *bytes = received_view_attachment(raw, len, lim, at->id, &size, NULL, NULL);
+	size_t head = strlen("data:;base64,") + strlen(at->content_type);
+	c->uri = bytes != NULL ? malloc(head + BASE64_ENCODED_SIZE(size)) : NULL;
+	if (c->uri != NULL) {
+		snprintf(c->uri, head + 1, "data:%s;base64,", at->content_type);
+		if (base64_encode(bytes, size, c->uri + head, BASE64_ENCODED_SIZE(size))) {
+			c->len = strlen(c->uri);
+		} else {
+			free(c->uri);
+			c->uri = NULL;
+		}
+	}
+	free(bytes);
+	return c;
+}
+
 /* The html with each cid: reference to an inline image replaced by a data: URI; NULL when out of
  * memory. */
 static char *html_inline_images(const struct received_view *v, const char *raw, size_t len,
 				const struct received_view_limits *lim)
 {
+	struct inline_uri *uris = calloc(v->attachment_count > 0 ? v->attachment_count : 1, sizeof(*uris));
 	char *out = NULL;
 	size_t out_len = 0;
-	FILE *f = open_memstream(&out, &out_len);
-	if (f == NULL)
+	FILE *f = uris != NULL ? open_memstream(&out, &out_len) : NULL;
+	if (f == NULL) {
+		free(uris);
 		return NULL;
+	}
+	size_t budget = INLINE_BUDGET_FACTOR * len;
 	const char *p = v->html;
 	bool ok = true;
 	while (ok && *p != '\0') {
@@ -223,20 +289,20 @@ static char *html_inline_images(const struct received_view *v, const char *raw, 
 		bool attr = c > v->html && (c[-1] == '"' || c[-1] == '\'' || c[-1] == '=');
 		size_t rlen = strcspn(c + 4, "\"' \t\r\n>)");
 		const struct received_attachment *at = attr ? cid_find(v, c + 4, rlen) : NULL;
-		unsigned char *bytes = NULL;
-		size_t size = 0;
-		if (at != NULL)
-			bytes = received_view_attachment(raw, len, lim, at->id, &size, NULL, NULL);
-		char *b64 = bytes != NULL ? malloc(BASE64_ENCODED_SIZE(size)) : NULL;
+		const struct inline_uri *u =
+			at != NULL ? inline_uri_of(&uris[at - v->attachments], at, raw, len, lim) : NULL;
 		ok = fwrite(p, 1, (size_t)(c - p), f) == (size_t)(c - p);
-		if (ok && b64 != NULL && base64_encode(bytes, size, b64, BASE64_ENCODED_SIZE(size)))
-			ok = fprintf(f, "data:%s;base64,%s", at->content_type, b64) >= 0;
-		else if (ok)
+		if (ok && u != NULL && u->uri != NULL && u->len <= budget) {
+			ok = fwrite(u->uri, 1, u->len, f) == u->len;
+			budget -= u->len;
+		} else if (ok) {
 			ok = fwrite(c, 1, 4 + rlen, f) == 4 + rlen; /* kept as it is */
-		free(b64);
-		free(bytes);
+		}
 		p = c + 4 + rlen;
 	}
+	for (size_t i = 0; i < v->attachment_count; i++)
+		free(uris[i].uri);
+	free(uris);
 	if (fclose(f) != 0 || !ok) {
 		free(out);
 		return NULL;

@@ -38,7 +38,8 @@ char *received_event_json(const json_t *summary, int64_t now_ms);
  * field's name and the value of its first occurrence) and raw ({download_url, expires_at}, null
  * when raw_url is NULL). Unless cid, an inline image the html names by "cid:" (RFC 2392) is put in
  * as a data: URI (RFC 2397) of the attachment, read from raw (len octets) under lim, as Resend does
- * by default. NULL when out of memory. */
+ * by default; each image once, and the URIs together at most 4 times the message's size (a
+ * reference past that stays "cid:"). NULL when out of memory. */
 json_t *received_email_json(const json_t *summary, const struct received_view *v, const char *raw, size_t len,
 			    const struct received_view_limits *lim, bool cid, const char *raw_url, int64_t expires_ms);
 

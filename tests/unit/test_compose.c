@@ -558,6 +558,83 @@ static void test_message_id_from_headers(void **state)
 	free(id);
 }
 
+/* RFC 5322 §3.6.4: In-Reply-To and References from the request's threading fields, once each,
+ * after the Message-ID; a long References folded between its msg-ids. */
+static void test_threading_fields(void **state)
+{
+	(void)state;
+	struct email_req r = base_req();
+	r.text = (char *)"x";
+	r.in_reply_to = (char *)"<p@x.example>";
+	r.references = (char *)"<a@x.example> <p@x.example>";
+	size_t len;
+	char *m = compose_ok(&r, &base_opts, &len, NULL);
+	char *h = header_block(m);
+	const char *irt = strstr(h, "\r\nIn-Reply-To: <p@x.example>\r\n");
+	const char *refs = strstr(h, "\r\nReferences: <a@x.example> <p@x.example>\r\n");
+	assert_non_null(irt);
+	assert_non_null(refs);
+	assert_true(strstr(h, "\r\nMessage-ID: ") < irt);
+	assert_true(irt < refs && refs < strstr(h, "\r\nMIME-Version: "));
+	assert_null(strcasestr(irt + 2, "\r\nIn-Reply-To:"));
+	assert_null(strcasestr(refs + 2, "\r\nReferences:"));
+	free(h);
+	GMimeMessage *msg = parse(m, len);
+	assert_string_equal(g_mime_object_get_header(GMIME_OBJECT(msg), "In-Reply-To"), "<p@x.example>");
+	g_object_unref(msg);
+	free(m);
+
+	/* neither given: neither written */
+	r.in_reply_to = r.references = NULL;
+	m = compose_ok(&r, &base_opts, &len, NULL);
+	assert_null(strcasestr(m, "In-Reply-To:"));
+	assert_null(strcasestr(m, "References:"));
+	free(m);
+
+	/* 100 references: folded before a msg-id, never inside one, and read back whole */
+	GString *all = g_string_new("");
+	for (int i = 0; i < 100; i++)
+		g_string_append_printf(all, "%s<%d.0123456789abcdef0123456789@mail%d.example.com>", i ? " " : "", i, i);
+	r.references = all->str;
+	m = compose_ok(&r, &base_opts, &len, NULL);
+	h = header_block(m);
+	const char *f = strstr(h, "\r\nReferences: ");
+	assert_non_null(f);
+	for (const char *p = f + 2; (p = strstr(p, "\r\n")) != NULL && (p[2] == ' ' || p[2] == '\t'); p += 2)
+		assert_int_equal(p[3], '<'); /* the continuation starts at a msg-id */
+	free(h);
+	msg = parse(m, len);
+	const char *back = g_mime_object_get_header(GMIME_OBJECT(msg), "References");
+	assert_non_null(back);
+	GString *unfolded = g_string_new("");
+	for (const char *p = back; *p; p++)
+		if (*p != '\r' && *p != '\n')
+			g_string_append_c(unfolded, *p == '\t' ? ' ' : *p);
+	assert_non_null(strstr(unfolded->str, "<0.0123456789abcdef0123456789@mail0.example.com>"));
+	assert_non_null(strstr(unfolded->str, "<99.0123456789abcdef0123456789@mail99.example.com>"));
+	g_string_free(unfolded, TRUE);
+	g_object_unref(msg);
+	free(m);
+	g_string_free(all, TRUE);
+	r.references = NULL;
+
+	/* a msg-id as long as a line may hold with its field name goes out; a longer one is refused
+	 * with a sentence rather than sent over the line limit (RFC 5322 §2.1.1) */
+	char id[1000];
+	id[0] = '<';
+	memset(id + 1, 'i', sizeof(id) - 1);
+	size_t fits = 998 - strlen("In-Reply-To: ");
+	memcpy(id + fits - 3, "@x>", 4);
+	r.in_reply_to = id;
+	m = compose_ok(&r, &base_opts, &len, NULL);
+	free(m);
+	id[fits - 3] = 'i';
+	memcpy(id + fits - 2, "@x>", 4);
+	char err[256] = "";
+	assert_null(compose_message(&r, &base_opts, &len, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "RFC 5322 §2.1.1"));
+}
+
 static void test_list_unsubscribe(void **state)
 {
 	(void)state;
@@ -909,6 +986,7 @@ int main(void)
 		cmocka_unit_test(test_long_subject_word),
 		cmocka_unit_test(test_utf8_address),
 		cmocka_unit_test(test_message_id_from_headers),
+		cmocka_unit_test(test_threading_fields),
 		cmocka_unit_test(test_list_unsubscribe),
 		cmocka_unit_test(test_custom_header_order),
 		cmocka_unit_test(test_hostile_header_value),

@@ -1,5 +1,6 @@
 /* test_db.c — the SQLite helper (src/db/db.c) against real files in a fresh temporary directory per
- * test: migrations by user_version, refusals, the statement cache, read-only opening. */
+ * test: migrations by user_version, refusals, the statement cache, read-only opening; and db_page's
+ * newest-first pages (after and before cursors, more, limits, a fill out of memory) on a table in memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -314,6 +315,193 @@ static void test_missing_directory(void **state)
 	assert_non_null(strstr(error, "x.db"));
 }
 
+/* ---- db_page ---- */
+
+/* One row of a page: its rowid and a heap copy of its name, as a fill that allocates does. */
+struct page_item {
+	int64_t rowid;
+	char *name;
+};
+
+static bool page_fill(sqlite3_stmt *st, void *elem)
+{
+	struct page_item *it = elem;
+	it->rowid = sqlite3_column_int64(st, 0);
+	it->name = strdup((const char *)sqlite3_column_text(st, 1));
+	return it->name != NULL;
+}
+
+/* A fill that runs out of memory at its third row, after allocating part of it. */
+static unsigned fills_left;
+static bool page_fill_fails(sqlite3_stmt *st, void *elem)
+{
+	bool ok = page_fill(st, elem);
+	return ok && fills_left-- > 0;
+}
+
+/* An element larger than db_page's swap buffer, the rowid at both ends. */
+struct page_big {
+	int64_t head;
+	char pad[1500];
+	int64_t tail;
+};
+
+static bool page_fill_big(sqlite3_stmt *st, void *elem)
+{
+	struct page_big *b = elem;
+	b->head = b->tail = sqlite3_column_int64(st, 0);
+	memset(b->pad, (int)(b->head & 0x7f), sizeof(b->pad));
+	return true;
+}
+
+/* items with rowids 1..10 but 5 */
+static sqlite3 *page_db(void)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE items(name TEXT NOT NULL);"
+				      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)"
+				      " INSERT INTO items(rowid, name) SELECT i, 'item' || i FROM n;"
+				      "DELETE FROM items WHERE rowid = 5;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	return db;
+}
+
+static void page_free(struct page_item *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i].name);
+	free(list);
+}
+
+/* The page's rowids as "10 9 8" and whether there is more, after checking each name. */
+static void page_expect(sqlite3 *db, int64_t after, int64_t before, unsigned limit, const char *want, bool more_want)
+{
+	void *list = NULL;
+	size_t n = 99;
+	bool more = !more_want;
+	assert_int_equal(db_page(db, "SELECT rowid, name FROM items", after, before, limit, sizeof(struct page_item),
+				 page_fill, &list, &n, &more),
+			 SQLITE_OK);
+	assert_non_null(list);
+	struct page_item *it = list;
+	char got[256] = "";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "item%lld", (long long)it[i].rowid);
+		assert_string_equal(it[i].name, name);
+		o += (size_t)snprintf(got + o, sizeof(got) - o, "%s%lld", i ? " " : "", (long long)it[i].rowid);
+	}
+	if (strcmp(got, want) != 0 || more != more_want)
+		fail_msg("after %lld before %lld limit %u: \"%s\" more %d, want \"%s\" more %d", (long long)after,
+			 (long long)before, limit, got, more, want, more_want);
+	page_free(list, n);
+}
+
+static void test_page_cursors(void **state)
+{
+	(void)state;
+	sqlite3 *db = page_db();
+	/* the first page, newest first */
+	page_expect(db, 0, 0, 3, "10 9 8", true);
+	page_expect(db, 0, 0, 9, "10 9 8 7 6 4 3 2 1", false); /* exactly all: nothing beyond */
+	page_expect(db, 0, 0, 100, "10 9 8 7 6 4 3 2 1", false);
+	page_expect(db, 0, 0, 1, "10", true);
+	/* after: the older rows; a cursor whose row is gone still has its place */
+	page_expect(db, 8, 0, 3, "7 6 4", true);
+	page_expect(db, 4, 0, 3, "3 2 1", false);
+	page_expect(db, 5, 0, 2, "4 3", true);
+	page_expect(db, 1, 0, 3, "", false);
+	page_expect(db, 1000, 0, 2, "10 9", true);
+	/* before: the newer rows nearest the cursor, still newest first */
+	page_expect(db, 0, 3, 3, "7 6 4", true);
+	page_expect(db, 0, 3, 4, "8 7 6 4", true);
+	page_expect(db, 0, 6, 4, "10 9 8 7", false);
+	page_expect(db, 0, 1, 100, "10 9 8 7 6 4 3 2", false);
+	page_expect(db, 0, 9, 3, "10", false);
+	page_expect(db, 0, 10, 3, "", false);
+	page_expect(db, 0, -5, 2, "2 1", true);
+	/* limit 0: no rows, but it tells whether there are any */
+	page_expect(db, 0, 0, 0, "", true);
+	page_expect(db, 1, 0, 0, "", false);
+	sqlite3_close(db);
+}
+
+static void test_page_empty_and_errors(void **state)
+{
+	(void)state;
+	sqlite3 *db = page_db();
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM items", NULL, NULL, NULL), SQLITE_OK);
+	page_expect(db, 0, 0, 10, "", false);
+	page_expect(db, 3, 0, 10, "", false);
+	page_expect(db, 0, 3, 10, "", false);
+	sqlite3_close(db);
+
+	/* an error from SQLite is given back, with the (empty) list to free */
+	db = page_db();
+	void *list = NULL;
+	size_t n = 99;
+	bool more = true;
+	assert_int_equal(db_page(db, "SELECT rowid, name FROM no_such_table", 0, 0, 5, sizeof(struct page_item),
+				 page_fill, &list, &n, &more),
+			 SQLITE_ERROR);
+	assert_int_equal(n, 0);
+	assert_false(more);
+	free(list);
+	/* a fill out of memory at the third row: SQLITE_NOMEM, and what it put in the list, the part of
+	 * the third row included, is within *n_r for the caller to free (LeakSanitizer sees the rest) */
+	fills_left = 2;
+	assert_int_equal(db_page(db, "SELECT rowid, name FROM items", 0, 0, 5, sizeof(struct page_item),
+				 page_fill_fails, &list, &n, &more),
+			 SQLITE_NOMEM);
+	assert_int_equal(n, 3);
+	assert_false(more);
+	struct page_item *it = list;
+	assert_int_equal(it[0].rowid, 10);
+	assert_int_equal(it[1].rowid, 9);
+	page_free(list, n);
+	/* the same in a "before" page: not turned round, but all of it within *n_r */
+	fills_left = 1;
+	assert_int_equal(db_page(db, "SELECT rowid, name FROM items", 0, 2, 5, sizeof(struct page_item),
+				 page_fill_fails, &list, &n, &more),
+			 SQLITE_NOMEM);
+	assert_int_equal(n, 2);
+	page_free(list, n);
+	sqlite3_close(db);
+}
+
+/* "before" pages are turned round element by element, whatever their size. */
+static void test_page_big_elements(void **state)
+{
+	(void)state;
+	sqlite3 *db = page_db();
+	for (unsigned limit = 1; limit <= 6; limit++) {
+		void *list = NULL;
+		size_t n = 0;
+		bool more = false;
+		assert_int_equal(db_page(db, "SELECT rowid FROM items", 0, 2, limit, sizeof(struct page_big),
+					 page_fill_big, &list, &n, &more),
+				 SQLITE_OK);
+		/* rows newer than 2: 3 4 6 7 8 9 10 */
+		static const int64_t newer[] = {3, 4, 6, 7, 8, 9, 10};
+		assert_int_equal(n, limit);
+		assert_int_equal(more, limit < 7);
+		struct page_big *b = list;
+		for (size_t i = 0; i < n; i++) {
+			int64_t want = newer[n - 1 - i];
+			assert_int_equal(b[i].head, want);
+			assert_int_equal(b[i].tail, want);
+			assert_int_equal((unsigned char)b[i].pad[0], want);
+			assert_int_equal((unsigned char)b[i].pad[sizeof(b[i].pad) - 1], want);
+		}
+		free(list);
+	}
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +513,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stmt_cache, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_missing_directory),
+		cmocka_unit_test(test_page_cursors),
+		cmocka_unit_test(test_page_empty_and_errors),
+		cmocka_unit_test(test_page_big_elements),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

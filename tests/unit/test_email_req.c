@@ -486,6 +486,8 @@ static void test_full_request(void **state)
 #define HDR(x) "{" B ",'headers':{" x "}}"
 #define TAG(x) "{" B ",'tags':[" x "]}"
 #define SCH(x) "{" B ",'scheduled_at':" x "}"
+#define IRT(x) "{" B ",'in_reply_to':" x "}"
+#define REF(x) "{" B ",'references':" x "}"
 
 enum {
 	OK = EMAIL_REQ_OK,
@@ -762,6 +764,57 @@ static const struct req_case {
 	{ SCH("'in 1 min ago'"), VAL, "must be an ISO 8601", NULL },
 	{ SCH("'in min'"), VAL, "must be an ISO 8601", NULL },
 	{ SCH("'in'"), VAL, "must be an ISO 8601", NULL },
+	/* threading (RFC 5322 §3.6.4): in_reply_to is a received email's id or a msg-id */
+	{ IRT("'<a@b>'"), OK, NULL, NULL },
+	{ IRT("'<CAF+x.1=y_z@mail.example.com>'"), OK, NULL, NULL },
+	{ IRT("'0f7e1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b'"), OK, NULL, NULL },
+	{ IRT("'0F7E1B2C-3D4E-4F50-8A6B-7C8D9E0F1A2B'"), OK, NULL, NULL },
+	{ IRT("null"), OK, NULL, NULL },
+	{ IRT("'a@b'"), VAL, "The `in_reply_to` field must be a received email's id or a Message-ID", NULL },
+	{ IRT("''"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<@b>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<a@>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<ab>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<a@b'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'a@b>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("' <a@b>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<a b@c>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<a\\tb@c>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<a@b><c@d>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<a@b> <c@d>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<j\\u00f6rg@b>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<a@b\\u007f>'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'<a@b>\\r\\nBcc: x@evil.example'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'0f7e1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'0f7e1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2bc'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'0f7e1b2c03d4e-4f50-8a6b-7c8d9e0f1a2b'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("'0f7e1b2g-3d4e-4f50-8a6b-7c8d9e0f1a2b'"), VAL, "`in_reply_to`", NULL },
+	{ IRT("5"), VAL, "The `in_reply_to` field must be a string.", NULL },
+	{ IRT("['<a@b>']"), VAL, "`in_reply_to`", NULL },
+	/* references: a msg-id, or an array of 1 to 100 of them */
+	{ REF("'<a@b>'"), OK, NULL, NULL },
+	{ REF("['<a@b>','<c@d>']"), OK, NULL, NULL },
+	{ REF("null"), OK, NULL, NULL },
+	{ REF("[]"), VAL, "The `references` field must be a Message-ID or an array of 1 to 100 of them.", NULL },
+	{ REF("{}"), VAL, "array of 1 to 100", NULL },
+	{ REF("5"), VAL, "array of 1 to 100", NULL },
+	{ REF("true"), VAL, "array of 1 to 100", NULL },
+	{ REF("[5]"), VAL, "The `references` field must be a string.", NULL },
+	{ REF("[null]"), VAL, "`references`", NULL },
+	{ REF("[['<a@b>']]"), VAL, "`references`", NULL },
+	{ REF("'<a@b> <c@d>'"), VAL, "The `references` field must hold Message-IDs (<id@domain>).", NULL },
+	{ REF("['<a@b>','c@d']"), VAL, "must hold Message-IDs", NULL },
+	{ REF("['<a@b>','']"), VAL, "must hold Message-IDs", NULL },
+	{ REF("'0f7e1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b'"), VAL, "must hold Message-IDs", NULL },
+	/* given both as a field and in headers{}: which would win is not for us to guess */
+	{ "{" B ",'in_reply_to':'<a@b>','headers':{'In-Reply-To':'<c@d>'}}", VAL,
+	  "Give In-Reply-To and References either as fields or in `headers`, not both.", NULL },
+	{ "{" B ",'in_reply_to':'<a@b>','headers':{'in-reply-to':'<a@b>'}}", VAL, "not both", NULL },
+	{ "{" B ",'references':['<a@b>'],'headers':{'REFERENCES':'<a@b>'}}", VAL, "not both", NULL },
+	{ "{" B ",'in_reply_to':null,'headers':{'In-Reply-To':'<c@d>'}}", OK, NULL, NULL },
+	{ "{" B ",'in_reply_to':'<a@b>','headers':{'References':'<c@d>'}}", OK, NULL, NULL },
+	{ "{" B ",'references':'<a@b>','headers':{'In-Reply-To':'<c@d>'}}", OK, NULL, NULL },
 };
 
 static void test_req_table(void **state)
@@ -1076,6 +1129,107 @@ static void test_nul_from_elsewhere(void **state)
 	assert_int_equal(email_req_parse(NULL, &lim_default, &r, msg, sizeof(msg)), EMAIL_REQ_VALIDATION);
 }
 
+/* What the threading fields become: in_reply_to and references as given (references joined by
+ * spaces, RFC 5322 §3.6.4), and an In-Reply-To header that holds a received email's id taken out
+ * of headers{} into in_reply_to, as the SDK (which has only headers) sends it. */
+static void test_threading(void **state)
+{
+	(void)state;
+	char msg[256];
+	struct email_req *r;
+	assert_int_equal(test_parse("{" B ",'in_reply_to':'<p@x.example>','references':['<a@x.example>','<p@x.example>']}",
+				    &lim_default, &r, msg, sizeof(msg)),
+			 EMAIL_REQ_OK);
+	assert_string_equal(r->in_reply_to, "<p@x.example>");
+	assert_string_equal(r->references, "<a@x.example> <p@x.example>");
+	assert_int_equal(r->header_count, 0);
+	email_req_free(r);
+	assert_int_equal(test_parse(REF("'<only@x.example>'"), &lim_default, &r, msg, sizeof(msg)), EMAIL_REQ_OK);
+	assert_null(r->in_reply_to);
+	assert_string_equal(r->references, "<only@x.example>");
+	email_req_free(r);
+	assert_int_equal(test_parse("{" B "}", &lim_default, &r, msg, sizeof(msg)), EMAIL_REQ_OK);
+	assert_null(r->in_reply_to);
+	assert_null(r->references);
+	email_req_free(r);
+
+	/* a received id in the In-Reply-To header: moved, the other headers kept in their order */
+	assert_int_equal(test_parse("{" B ",'headers':{'X-A':'1','In-Reply-To':'0f7e1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b',"
+				    "'X-B':'2','References':'<a@x.example>'}}",
+				    &lim_default, &r, msg, sizeof(msg)),
+			 EMAIL_REQ_OK);
+	assert_string_equal(r->in_reply_to, "0f7e1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b");
+	assert_null(r->references);
+	assert_int_equal(r->header_count, 3);
+	assert_string_equal(r->headers[0].name, "X-A");
+	assert_string_equal(r->headers[1].name, "X-B");
+	assert_string_equal(r->headers[1].value, "2");
+	assert_string_equal(r->headers[2].name, "References");
+	assert_null(email_req_header_find(r, "in-reply-to"));
+	email_req_free(r);
+	/* the only header, any case of its name */
+	assert_int_equal(test_parse(HDR("'in-reply-to':'0F7E1B2C-3D4E-4F50-8A6B-7C8D9E0F1A2B'"), &lim_default, &r, msg,
+				    sizeof(msg)),
+			 EMAIL_REQ_OK);
+	assert_string_equal(r->in_reply_to, "0F7E1B2C-3D4E-4F50-8A6B-7C8D9E0F1A2B");
+	assert_int_equal(r->header_count, 0);
+	email_req_free(r);
+	/* a msg-id, or anything else, in the header stays a header */
+	assert_int_equal(test_parse(HDR("'In-Reply-To':'<p@x.example>'"), &lim_default, &r, msg, sizeof(msg)),
+			 EMAIL_REQ_OK);
+	assert_null(r->in_reply_to);
+	assert_int_equal(r->header_count, 1);
+	assert_string_equal(email_req_header_find(r, "IN-REPLY-TO")->value, "<p@x.example>");
+	email_req_free(r);
+	assert_int_equal(test_parse(HDR("'In-Reply-To':' 0f7e1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b x'"), &lim_default, &r,
+				    msg, sizeof(msg)),
+			 EMAIL_REQ_OK);
+	assert_null(r->in_reply_to);
+	assert_int_equal(r->header_count, 1);
+	email_req_free(r);
+
+	assert_true(email_req_is_received_id("0f7e1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"));
+	assert_false(email_req_is_received_id(""));
+	assert_false(email_req_is_received_id("0f7e1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b\n"));
+	assert_false(email_req_is_received_id("0f7e1b2c-3d4e-4f50-8a6b+7c8d9e0f1a2b"));
+	assert_false(email_req_is_received_id("------------------------------------"));
+}
+
+/* The longest msg-id taken (998 octets, RFC 5322 §2.1.1), 100 references, and one more of each. */
+static void test_threading_limits(void **state)
+{
+	(void)state;
+	big(BIG_HEAD "\"subject\":\"s\",\"text\":\"t\",\"in_reply_to\":\"<a@", 'd', 998 - 4, ">\"}", EMAIL_REQ_OK, NULL);
+	big(BIG_HEAD "\"subject\":\"s\",\"text\":\"t\",\"in_reply_to\":\"<a@", 'd', 998 - 3, ">\"}", EMAIL_REQ_VALIDATION,
+	    "`in_reply_to`");
+	big(BIG_HEAD "\"subject\":\"s\",\"text\":\"t\",\"references\":\"<a@", 'd', 998 - 3, ">\"}", EMAIL_REQ_VALIDATION,
+	    "`references`");
+	big(BIG_HEAD "\"subject\":\"s\",\"text\":\"t\",\"in_reply_to\":\"<a@", 'd', 1 << 20, ">\"}", EMAIL_REQ_VALIDATION,
+	    "`in_reply_to`");
+	for (size_t n = 99; n <= 101; n++) {
+		struct sbuf b = { 0 };
+		sb_add(&b, BIG_HEAD "\"subject\":\"s\",\"text\":\"t\",\"references\":[");
+		for (size_t i = 0; i < n; i++)
+			sb_add(&b, "%s\"<m%zu@x.example>\"", i ? "," : "", i);
+		sb_add(&b, "]}");
+		char msg[256];
+		struct email_req *r;
+		enum email_req_error e = test_parse_n(b.p, b.len, &lim_default, &r, msg, sizeof(msg));
+		free(b.p);
+		if (n <= 100) {
+			assert_int_equal(e, EMAIL_REQ_OK);
+			assert_non_null(strstr(r->references, "<m0@x.example> <m1@x.example>"));
+			char last[32];
+			snprintf(last, sizeof(last), " <m%zu@x.example>", n - 1);
+			assert_string_equal(r->references + strlen(r->references) - strlen(last), last);
+			email_req_free(r);
+		} else {
+			assert_int_equal(e, EMAIL_REQ_VALIDATION);
+			assert_non_null(strstr(msg, "1 to 100"));
+		}
+	}
+}
+
 static void test_error_names(void **state)
 {
 	(void)state;
@@ -1148,6 +1302,8 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_big_strings),
 		cmocka_unit_test(test_nul_from_elsewhere),
+		cmocka_unit_test(test_threading),
+		cmocka_unit_test(test_threading_limits),
 		cmocka_unit_test(test_error_names),
 		cmocka_unit_test(test_content_types),
 	};
