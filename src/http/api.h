@@ -146,6 +146,14 @@ void http_suppressions_get(struct http_call *c);
 void http_suppressions_remove(struct http_call *c);
 void http_suppressions_batch_add(struct http_call *c);
 void http_suppressions_batch_remove(struct http_call *c);
+/* accounts.c: mail users and aliases */
+void http_users_list(struct http_call *c);
+void http_users_create(struct http_call *c);
+void http_users_update(struct http_call *c);
+void http_users_delete(struct http_call *c);
+void http_aliases_list(struct http_call *c);
+void http_aliases_create(struct http_call *c);
+void http_aliases_delete(struct http_call *c);
 /* receiving.c: mail received for the applications; inbound_routes.c: the routes */
 void http_receiving_list(struct http_call *c);
 void http_receiving_get(struct http_call *c);

@@ -518,6 +518,35 @@ enum result users_user_hash(struct users *u, const char *address, char *hash_r, 
 	return r;
 }
 
+enum result users_user_set_admin(struct users *u, const char *address, bool admin, const char **error_r)
+{
+	return users_user_write(u, address, admin ? "UPDATE users SET admin = 1 WHERE address = ?1"
+						  : "UPDATE users SET admin = 0 WHERE address = ?1",
+				NULL, "changing the admin flag", error_r);
+}
+
+enum result users_user_admin(struct users *u, const char *address, bool *admin_r, const char **error_r)
+{
+	char stored[ADDR_TEXT_MAX + 1];
+	*admin_r = false;
+	enum result r = users_user_find(u, address, stored, NULL, 0, error_r);
+	if (r != RESULT_OK)
+		return r;
+	sqlite3_stmt *st = users_prepare(u, "SELECT admin FROM users WHERE address = ?1");
+	if (!st)
+		return users_db_fail(u, error_r, "reading the admin flag");
+	sqlite3_bind_text(st, 1, stored, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*admin_r = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return users_fail(u, RESULT_PERMFAIL, error_r, "no such user: %s", address);
+	if (rc != SQLITE_ROW)
+		return users_db_fail(u, error_r, "reading the admin flag");
+	return RESULT_OK;
+}
+
 /* struct crypt_data is about 32 KiB: too big for a worker thread's stack. calloc also gives the
  * zeroed "initialized" field crypt_r wants on first use. */
 static struct crypt_data *users_crypt_data_new(void)

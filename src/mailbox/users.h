@@ -36,6 +36,10 @@ enum result users_user_list(struct users *u, users_list_fn *fn, void *arg, const
  * mailbox, whatever case the caller used) to canonical_r unless NULL. RESULT_PERMFAIL: no such user. */
 enum result users_user_hash(struct users *u, const char *address, char *hash_r, size_t size,
 			   char canonical_r[ADDR_TEXT_MAX + 1], const char **error_r);
+/* The admin flag: an account with it may sign in to the web dashboard with its mail password.
+ * RESULT_PERMFAIL: no such user. */
+enum result users_user_set_admin(struct users *u, const char *address, bool admin, const char **error_r);
+enum result users_user_admin(struct users *u, const char *address, bool *admin_r, const char **error_r);
 
 /* ---- What the API shows of a domain (domains.c) ---- */
 

@@ -72,7 +72,7 @@ struct metrics_histogram {
 /* HTTP requests by (slot, status). A slot is the API's business (http/metrics.c: a row of the
  * route table, or "no route" per method); the status is one of a fixed list, or "other", so that
  * the series stay few whatever clients send. */
-#define METRICS_HTTP_SLOTS 64
+#define METRICS_HTTP_SLOTS 96
 #define METRICS_HTTP_STATUSES 23 /* the list in metrics.c, plus "other" */
 /* The index of status in the list; METRICS_HTTP_STATUSES - 1 for any other. */
 size_t metrics_http_status_index(unsigned status);

@@ -705,6 +705,31 @@ def test_metrics(api, spec):
             r" [-+]?([0-9.eE+-]+|NaN|[+-]?Inf)( [0-9]+)?", line), line
 
 
+def test_accounts(api, spec):
+    body = {"address": "docs-user@" + DOMAIN, "password": "a long passphrase"}
+    spec.check_request("POST", "/users", body)
+    spec.check(api.curl("POST", "/users", body), "POST", "/users", 201)
+    spec.check(api.curl("POST", "/users", body), "POST", "/users", 409)
+    spec.check(api.curl("POST", "/users", {"address": "x@elsewhere.test"}), "POST", "/users", 422)
+    spec.check(api.curl("POST", "/users", {"address": "gen@" + DOMAIN}), "POST", "/users", 201)
+    spec.check(api.curl("GET", "/users"), "GET", "/users", 200)
+    change = {"admin": True, "quota": None}
+    spec.check_request("PATCH", "/users/{address}", change)
+    spec.check(api.curl("PATCH", "/users/docs-user@" + DOMAIN, change), "PATCH", "/users/{address}", 200)
+    spec.check(api.curl("PATCH", "/users/docs-user@" + DOMAIN, {"quota": 0}), "PATCH", "/users/{address}", 422)
+    spec.check(api.curl("PATCH", "/users/none@" + DOMAIN, change), "PATCH", "/users/{address}", 404)
+    alias = {"address": "docs-team@" + DOMAIN, "targets": ["docs-user@" + DOMAIN]}
+    spec.check_request("POST", "/aliases", alias)
+    spec.check(api.curl("POST", "/aliases", alias), "POST", "/aliases", 201)
+    spec.check(api.curl("POST", "/aliases", {"address": "t@" + DOMAIN}), "POST", "/aliases", 422)
+    spec.check(api.curl("GET", "/aliases"), "GET", "/aliases", 200)
+    spec.check(api.curl("DELETE", "/aliases/docs-team@" + DOMAIN), "DELETE", "/aliases/{address}", 200)
+    spec.check(api.curl("DELETE", "/aliases/docs-team@" + DOMAIN), "DELETE", "/aliases/{address}", 404)
+    for u in ("docs-user", "gen"):
+        spec.check(api.curl("DELETE", "/users/%s@%s" % (u, DOMAIN)), "DELETE", "/users/{address}", 200)
+    spec.check(api.curl("DELETE", "/users/gen@" + DOMAIN), "DELETE", "/users/{address}", 404)
+
+
 def test_stats(api, spec):
     spec.check(api.curl("GET", "/stats"), "GET", "/stats", 200)
     spec.check(api.curl("GET", "/stats?window=30d"), "GET", "/stats", 200)
