@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "http/api.h"
+#include "http/job_answer.h"
 #include "http/session.h"
 #include "mailbox/users.h"
 #include "server/server.h"
@@ -41,25 +42,16 @@ struct acc_job {
 	int admin;         /* -1: unchanged */
 	int64_t quota;     /* -1: unchanged; 0: none */
 	char targets[USERS_TARGETS_MAX];
-	unsigned status; /* of an error; 0: body is the answer */
-	const char *err_name;
-	char err[512];
-	json_t *body;
+	struct http_job_answer ans;
 };
-
-static void acc_fail(struct acc_job *j, unsigned status, const char *name, const char *msg)
-{
-	j->status = status, j->err_name = name;
-	snprintf(j->err, sizeof(j->err), "%s", msg);
-}
 
 /* A store error: the request's fault (422) or the store's (503). */
 static void acc_result(struct acc_job *j, enum result r, const char *e, unsigned permfail_status)
 {
 	if (r == RESULT_PERMFAIL)
-		acc_fail(j, permfail_status, permfail_status == 404 ? "not_found" : "validation_error", e);
+		http_job_fail(&j->ans, permfail_status, permfail_status == 404 ? "not_found" : "validation_error", "%s", e);
 	else if (r != RESULT_OK)
-		acc_fail(j, 503, "internal_server_error", "The accounts cannot be read or changed now.");
+		http_job_fail(&j->ans, 503, "internal_server_error", "The accounts cannot be read or changed now.");
 }
 
 static json_t *user_json(struct users *u, const char *address)
@@ -108,7 +100,7 @@ static void acc_work(void *arg)
 		struct acc_list l = {u, json_array()};
 		r = j->kind == ACC_USERS ? users_user_list(u, user_add_to, &l, &e) : users_alias_list(u, alias_add_to, &l, &e);
 		if (r == RESULT_OK)
-			j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", 0, "data", l.data);
+			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", 0, "data", l.data);
 		else
 			json_decref(l.data);
 		acc_result(j, r, e, 422);
@@ -128,9 +120,9 @@ static void acc_work(void *arg)
 		OPENSSL_cleanse(hash, sizeof(hash));
 		acc_result(j, r, e != NULL ? e : "The password cannot be made.", strstr(e != NULL ? e : "", "exists") ? 409 : 422);
 		if (r == RESULT_OK) {
-			j->body = user_json(u, j->address);
+			j->ans.body = user_json(u, j->address);
 			if (j->generated) /* shown once, as the CLI prints it */
-				json_object_set_new(j->body, "password", json_string(j->password));
+				json_object_set_new(j->ans.body, "password", json_string(j->password));
 			log_info("event=api_user_added address=%s admin=%s", j->address, j->admin == 1 ? "yes" : "no");
 		}
 		break;
@@ -147,7 +139,7 @@ static void acc_work(void *arg)
 			r = users_user_hash(u, j->address, hash, sizeof(hash), stored, &e);
 			OPENSSL_cleanse(hash, sizeof(hash));
 			if (r == RESULT_OK)
-				j->body = user_json(u, stored);
+				j->ans.body = user_json(u, stored);
 		}
 		acc_result(j, r, e, 404);
 		break;
@@ -155,7 +147,7 @@ static void acc_work(void *arg)
 		r = users_user_del(u, j->address, &e);
 		acc_result(j, r, e, 404);
 		if (r == RESULT_OK)
-			j->body = json_pack("{s:s, s:s, s:b}", "object", "user", "address", j->address, "deleted", 1);
+			j->ans.body = json_pack("{s:s, s:s, s:b}", "object", "user", "address", j->address, "deleted", 1);
 		break;
 	case ACC_ALIAS_CREATE:
 		r = users_alias_add(u, j->address, j->targets, &e);
@@ -163,7 +155,7 @@ static void acc_work(void *arg)
 		if (r == RESULT_OK) {
 			struct acc_list l = {u, json_array()};
 			alias_add_to(j->address, j->targets, &l);
-			j->body = json_incref(json_array_get(l.data, 0));
+			j->ans.body = json_incref(json_array_get(l.data, 0));
 			json_decref(l.data);
 		}
 		break;
@@ -171,7 +163,7 @@ static void acc_work(void *arg)
 		r = users_alias_del(u, j->address, &e);
 		acc_result(j, r, e, 404);
 		if (r == RESULT_OK)
-			j->body = json_pack("{s:s, s:s, s:b}", "object", "alias", "address", j->address, "deleted", 1);
+			j->ans.body = json_pack("{s:s, s:s, s:b}", "object", "alias", "address", j->address, "deleted", 1);
 		break;
 	}
 	OPENSSL_cleanse(j->password, sizeof(j->password));
@@ -180,16 +172,8 @@ static void acc_work(void *arg)
 static void acc_done(void *arg)
 {
 	struct acc_job *j = arg;
-	struct http_session *s = http_session_find(j->srv, j->session_id);
-	if (s != NULL) {
-		if (j->status != 0)
-			http_respond_json(s, j->status, http_error_json(j->status, j->err_name, j->err), NULL);
-		else
-			http_respond_json(s, j->kind == ACC_USER_CREATE || j->kind == ACC_ALIAS_CREATE ? 201 : 200, j->body,
-					  NULL),
-				j->body = NULL;
-	}
-	json_decref(j->body);
+	http_job_send(j->srv, j->session_id, &j->ans,
+		      j->kind == ACC_USER_CREATE || j->kind == ACC_ALIAS_CREATE ? 201 : 200);
 	OPENSSL_cleanse(j, sizeof(*j));
 	free(j);
 }

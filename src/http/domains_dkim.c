@@ -15,6 +15,7 @@
 #include "auth/dkim_key.h"
 #include "conf/conf.h"
 #include "http/api.h"
+#include "http/job_answer.h"
 #include "http/session.h"
 #include "keys/dkim_store.h"
 #include "mailbox/users.h"
@@ -38,17 +39,8 @@ struct dk_job {
 	enum dkim_key_type type;
 	unsigned bits;
 	bool activate;
-	unsigned status; /* of an error; 0: body is the answer */
-	const char *err_name;
-	char err[512];
-	json_t *body;
+	struct http_job_answer ans;
 };
-
-static void dk_fail(struct dk_job *j, unsigned status, const char *name, const char *msg)
-{
-	j->status = status, j->err_name = name;
-	snprintf(j->err, sizeof(j->err), "%s", msg);
-}
 
 /* One key as the API shows it: the record to publish at name (relative to the domain, as the
  * domain's records[] are). */
@@ -85,7 +77,7 @@ static json_t *dk_keys(struct dk_job *j, const char *domain, const char *only)
 	char err[256];
 	if (c.list == NULL || dkim_store_list(j->data_dir, domain, dk_collect_one, NULL, &c, err, sizeof(err)) != 0) {
 		json_decref(c.list);
-		dk_fail(j, 503, "internal_server_error", "The domain's keys cannot be read.");
+		http_job_fail(&j->ans, 503, "internal_server_error", "The domain's keys cannot be read.");
 		return NULL;
 	}
 	return c.list;
@@ -115,7 +107,7 @@ static bool dk_selector_new(struct dk_job *j, const char *domain, char *out, siz
 	}
 	json_decref(have);
 	if (!ok)
-		dk_fail(j, 409, "validation_error", "Every selector of this month is taken: give `selector`.");
+		http_job_fail(&j->ans, 409, "validation_error", "Every selector of this month is taken: give `selector`.");
 	return ok;
 }
 
@@ -126,7 +118,7 @@ static void dk_work(void *arg)
 	const char *e;
 	enum result r = users_domain_get(j->srv->users, j->domain_key, &d, &e);
 	if (r != RESULT_OK) {
-		dk_fail(j, r == RESULT_PERMFAIL ? 404 : 503, r == RESULT_PERMFAIL ? "not_found" : "internal_server_error",
+		http_job_fail(&j->ans, r == RESULT_PERMFAIL ? 404 : 503, r == RESULT_PERMFAIL ? "not_found" : "internal_server_error", "%s",
 			r == RESULT_PERMFAIL ? "Domain not found." : "The domain cannot be read.");
 		return;
 	}
@@ -135,7 +127,7 @@ static void dk_work(void *arg)
 	case DK_LIST: {
 		json_t *keys = dk_keys(j, d.name, NULL);
 		if (keys != NULL)
-			j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", 0, "data", keys);
+			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", 0, "data", keys);
 		return;
 	}
 	case DK_CREATE: {
@@ -148,13 +140,13 @@ static void dk_work(void *arg)
 			return;
 		if (taken > 0) {
 			/* never a second key under a selector: the first may be published and signing */
-			dk_fail(j, 409, "validation_error", "The domain has a key of this selector already.");
+			http_job_fail(&j->ans, 409, "validation_error", "The domain has a key of this selector already.");
 			return;
 		}
 		EVP_PKEY *key = NULL;
 		bool activated = false;
 		if (dkim_key_generate(j->type, j->bits, &key, &e) != DKIM_KEY_OK) {
-			dk_fail(j, 422, "validation_error", e);
+			http_job_fail(&j->ans, 422, "validation_error", "%s", e);
 			return;
 		}
 		int rc = dkim_store_add(j->data_dir, d.name, j->selector, key, &activated, err, sizeof(err));
@@ -163,7 +155,7 @@ static void dk_work(void *arg)
 		if (rc != 0 || (j->activate && !activated &&
 				dkim_store_activate(j->data_dir, d.name, j->selector, err, sizeof(err)) != 0)) {
 			log_warn("event=api_dkim_key_failed domain=%s selector=%s error=\"%s\"", d.name, j->selector, err);
-			dk_fail(j, 503, "internal_server_error", "The key cannot be stored now.");
+			http_job_fail(&j->ans, 503, "internal_server_error", "The key cannot be stored now.");
 			return;
 		}
 		log_info("event=api_dkim_key_created domain=%s selector=%s active=%s", d.name, j->selector,
@@ -172,30 +164,23 @@ static void dk_work(void *arg)
 	}
 	case DK_ACTIVATE:
 		if (dkim_store_activate(j->data_dir, d.name, j->selector, err, sizeof(err)) != 0) {
-			dk_fail(j, 404, "not_found", "The domain has no key of this selector.");
+			http_job_fail(&j->ans, 404, "not_found", "The domain has no key of this selector.");
 			return;
 		}
 		break;
 	}
 	json_t *one = dk_keys(j, d.name, j->selector);
 	if (one != NULL && json_array_size(one) == 1)
-		j->body = json_incref(json_array_get(one, 0));
+		j->ans.body = json_incref(json_array_get(one, 0));
 	else if (one != NULL)
-		dk_fail(j, 503, "internal_server_error", "The key was stored but cannot be read back.");
+		http_job_fail(&j->ans, 503, "internal_server_error", "The key was stored but cannot be read back.");
 	json_decref(one);
 }
 
 static void dk_done(void *arg)
 {
 	struct dk_job *j = arg;
-	struct http_session *s = http_session_find(j->srv, j->session_id);
-	if (s != NULL) {
-		if (j->status != 0)
-			http_respond_json(s, j->status, http_error_json(j->status, j->err_name, j->err), NULL);
-		else
-			http_respond_json(s, j->kind == DK_CREATE ? 201 : 200, j->body, NULL), j->body = NULL;
-	}
-	json_decref(j->body);
+	http_job_send(j->srv, j->session_id, &j->ans, j->kind == DK_CREATE ? 201 : 200);
 	free(j->data_dir);
 	free(j);
 }

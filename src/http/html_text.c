@@ -4,6 +4,7 @@
  * megabytes of '<') costs linear time; tags are recognised roughly the way the WHATWG tokenizer
  * does (§13.2.5), which is all a text rendering needs. */
 #include "http/compose.h"
+#include "util/hex.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -132,17 +133,6 @@ static bool html_is_alnum(char c)
 	return html_is_alpha(c) || (c >= '0' && c <= '9');
 }
 
-static int html_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The character reference at s[0] == '&' (n octets available): emitted, and its length returned;
  * 0 when it is none, so that the '&' is literal text (as the WHATWG tokenizer leaves unknown ones). */
 static size_t html_entity(struct html_out *o, const char *s, size_t n, bool pre)
@@ -154,7 +144,7 @@ static size_t html_entity(struct html_out *o, const char *s, size_t n, bool pre)
 		size_t start = i;
 		uint32_t cp = 0;
 		for (; i < n; i++) {
-			int d = hex ? html_hex(s[i]) : (s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : -1);
+			int d = hex ? hex_digit_value((unsigned char)(s[i])) : (s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : -1);
 			if (d < 0)
 				break;
 			/* saturate: anything past U+10FFFF is as invalid as the overflow would be */

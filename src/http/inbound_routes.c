@@ -9,6 +9,7 @@
 
 #include "http/api.h"
 #include "http/json.h"
+#include "http/job_answer.h"
 #include "http/session.h"
 #include "mailbox/users.h"
 #include "server/server.h"
@@ -31,10 +32,7 @@ struct route_job {
 	bool mailbox;
 	unsigned limit;
 	char after[64], before[64];
-	unsigned status; /* of an error; 0: body is the answer */
-	const char *err_name;
-	char err[512];
-	json_t *body;
+	struct http_job_answer ans;
 };
 
 static json_t *http_route_json(const struct users_route *r)
@@ -43,12 +41,6 @@ static json_t *http_route_json(const struct users_route *r)
 	date_rfc3339_ms_format(r->created_ms, at, sizeof(at));
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "object", "inbound_route", "id", r->id, "address", r->address,
 			 "domain", r->domain, "mailbox", r->mailbox, "created_at", at);
-}
-
-static void route_fail(struct route_job *j, unsigned status, const char *name, const char *msg)
-{
-	j->status = status, j->err_name = name;
-	snprintf(j->err, sizeof(j->err), "%s", msg);
 }
 
 static void route_work(void *arg)
@@ -63,7 +55,7 @@ static void route_work(void *arg)
 		res = users_route_add(u, j->key, j->mailbox, &r, &e);
 		if (res == RESULT_PERMFAIL)
 			/* refused: an existing route is a conflict, anything else the request's fault */
-			route_fail(j, strstr(e, "already routed") != NULL ? 409 : 422, "validation_error", e);
+			http_job_fail(&j->ans, strstr(e, "already routed") != NULL ? 409 : 422, "validation_error", "%s", e);
 		break;
 	case ROUTE_GET:
 		res = users_route_get(u, j->key, &r, &e);
@@ -78,7 +70,7 @@ static void route_work(void *arg)
 		if (res == RESULT_OK)
 			res = users_route_del(u, r.id, &e);
 		if (res == RESULT_OK)
-			j->body = json_pack("{s:s, s:s, s:b}", "object", "inbound_route", "id", r.id, "deleted", 1);
+			j->ans.body = json_pack("{s:s, s:s, s:b}", "object", "inbound_route", "id", r.id, "deleted", 1);
 		break;
 	case ROUTE_LIST: {
 		struct users_route *list;
@@ -87,38 +79,31 @@ static void route_work(void *arg)
 		res = users_route_page(u, j->limit, j->after[0] ? j->after : NULL, j->before[0] ? j->before : NULL, &list,
 				       &n, &more, &e);
 		if (res == RESULT_PERMFAIL) {
-			route_fail(j, 422, "validation_error", "The cursor is not the id of a route.");
+			http_job_fail(&j->ans, 422, "validation_error", "The cursor is not the id of a route.");
 		} else if (res == RESULT_OK) {
 			json_t *data = json_array();
 			for (size_t i = 0; i < n; i++)
 				json_array_append_new(data, http_route_json(&list[i]));
 			free(list);
-			j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
+			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
 		}
 		return;
 	}
 	}
-	if (j->status != 0)
+	if (j->ans.status != 0)
 		return;
 	if (res == RESULT_PERMFAIL)
-		route_fail(j, 404, "not_found", "Route not found.");
+		http_job_fail(&j->ans, 404, "not_found", "Route not found.");
 	else if (res != RESULT_OK)
-		route_fail(j, 503, "internal_server_error", "The routes cannot be read or changed now.");
-	else if (j->body == NULL)
-		j->body = http_route_json(&r);
+		http_job_fail(&j->ans, 503, "internal_server_error", "The routes cannot be read or changed now.");
+	else if (j->ans.body == NULL)
+		j->ans.body = http_route_json(&r);
 }
 
 static void route_done(void *arg)
 {
 	struct route_job *j = arg;
-	struct http_session *s = http_session_find(j->srv, j->session_id);
-	if (s != NULL) {
-		if (j->status != 0)
-			http_respond_json(s, j->status, http_error_json(j->status, j->err_name, j->err), NULL);
-		else
-			http_respond_json(s, j->kind == ROUTE_CREATE ? 201 : 200, j->body, NULL), j->body = NULL;
-	}
-	json_decref(j->body);
+	http_job_send(j->srv, j->session_id, &j->ans, j->kind == ROUTE_CREATE ? 201 : 200);
 	free(j);
 }
 

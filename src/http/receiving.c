@@ -10,6 +10,7 @@
 #include "conf/conf.h"
 #include "http/api.h"
 #include "http/download_token.h"
+#include "http/job_answer.h"
 #include "http/session.h"
 #include "inbound/inbound_store.h"
 #include "inbound/received_json.h"
@@ -38,22 +39,12 @@ struct recv_job {
 	char after[64], before[64];
 	bool cid;       /* html_format=cid */
 	char base[512]; /* of the download URLs */
-	/* the answer */
-	unsigned status;
-	const char *err_name;
-	char err[256];
-	json_t *body;          /* JSON */
+	struct http_job_answer ans;
 	char *octets;          /* or a download */
 	size_t octets_len;
 	char content_type[256];
 	char disposition[512];
 };
-
-static void recv_fail(struct recv_job *j, unsigned status, const char *name, const char *msg)
-{
-	j->status = status, j->err_name = name;
-	snprintf(j->err, sizeof(j->err), "%s", msg);
-}
 
 /* The signed URL of path below the base. */
 static json_t *download_json(const struct recv_job *j, const char *path, int64_t expires_s)
@@ -97,7 +88,7 @@ static void recv_list(struct recv_job *j, struct inbound_store *st)
 	int r = inbound_store_list(st, j->limit, j->after[0] ? j->after : NULL, j->before[0] ? j->before : NULL, &e, &n,
 				   &more, err, sizeof(err));
 	if (r != 1) {
-		recv_fail(j, r == 0 ? 422 : 500, r == 0 ? "validation_error" : "internal_server_error",
+		http_job_fail(&j->ans, r == 0 ? 422 : 500, r == 0 ? "validation_error" : "internal_server_error", "%s",
 			  r == 0 ? "The cursor is not the id of a received email." : "The received emails cannot be read.");
 		return;
 	}
@@ -105,7 +96,7 @@ static void recv_list(struct recv_job *j, struct inbound_store *st)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(data, json_loads(e[i].summary_json, 0, NULL));
 	inbound_emails_free(e, n);
-	j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
+	j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
 }
 
 /* The stored copy of j->id, read and parsed; false when the job has its answer (404, 500). */
@@ -118,17 +109,17 @@ static bool recv_open(struct recv_job *j, struct inbound_store *st, struct inbou
 	*raw = NULL;
 	int r = inbound_store_get(st, j->id, e, err, sizeof(err));
 	if (r != 1) {
-		recv_fail(j, r == 0 ? 404 : 500, r == 0 ? "not_found" : "internal_server_error",
+		http_job_fail(&j->ans, r == 0 ? 404 : 500, r == 0 ? "not_found" : "internal_server_error", "%s",
 			  r == 0 ? "Email not found." : "The received email cannot be read.");
 		return false;
 	}
 	if ((*raw = inbound_email_read(e, len, err, sizeof(err))) == NULL) {
-		recv_fail(j, 500, "internal_server_error", "The received message cannot be read.");
+		http_job_fail(&j->ans, 500, "internal_server_error", "The received message cannot be read.");
 		inbound_email_clear(e);
 		return false;
 	}
 	if (j->kind != RECV_RAW && j->kind != RECV_CONTENT && received_view_parse(*raw, *len, NULL, v, &why) != RECEIVED_VIEW_OK) {
-		recv_fail(j, 500, "internal_server_error", "The received message cannot be parsed.");
+		http_job_fail(&j->ans, 500, "internal_server_error", "The received message cannot be parsed.");
 		received_view_clear(v);
 		free(*raw);
 		*raw = NULL;
@@ -149,7 +140,7 @@ static void recv_attachments(struct recv_job *j, const struct received_view *v, 
 			if (strcmp(v->attachments[i].id, cursor) == 0)
 				at = i;
 		if (at == v->attachment_count) {
-			recv_fail(j, 422, "validation_error", "The cursor is not the id of an attachment of this email.");
+			http_job_fail(&j->ans, 422, "validation_error", "The cursor is not the id of an attachment of this email.");
 			return;
 		}
 		if (j->after[0] != '\0')
@@ -163,7 +154,7 @@ static void recv_attachments(struct recv_job *j, const struct received_view *v, 
 	json_t *data = json_array();
 	for (size_t i = from; i < to; i++)
 		json_array_append_new(data, attachment_data(j, &v->attachments[i], expires_s, false));
-	j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
+	j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
 }
 
 static void recv_work(void *arg)
@@ -188,11 +179,11 @@ static void recv_work(void *arg)
 		snprintf(path, sizeof(path), "/emails/receiving/%s/raw", j->id);
 		json_t *dl = download_json(j, path, expires_s);
 		const char *url = json_string_value(json_object_get(dl, "download_url"));
-		j->body = summary != NULL ? received_email_json(summary, &v, raw, len, NULL, j->cid, url, expires_s * 1000)
+		j->ans.body = summary != NULL ? received_email_json(summary, &v, raw, len, NULL, j->cid, url, expires_s * 1000)
 					  : NULL;
 		json_decref(dl);
-		if (j->body == NULL)
-			recv_fail(j, 500, "internal_server_error", "Out of memory.");
+		if (j->ans.body == NULL)
+			http_job_fail(&j->ans, 500, "internal_server_error", "Out of memory.");
 		break;
 	}
 	case RECV_ATTACHMENTS:
@@ -204,9 +195,9 @@ static void recv_work(void *arg)
 			if (strcmp(v.attachments[i].id, j->attachment) == 0)
 				at = &v.attachments[i];
 		if (at == NULL)
-			recv_fail(j, 404, "not_found", "Attachment not found.");
-		else if ((j->body = attachment_data(j, at, expires_s, true)) == NULL)
-			recv_fail(j, 500, "internal_server_error", "Out of memory.");
+			http_job_fail(&j->ans, 404, "not_found", "Attachment not found.");
+		else if ((j->ans.body = attachment_data(j, at, expires_s, true)) == NULL)
+			http_job_fail(&j->ans, 500, "internal_server_error", "Out of memory.");
 		break;
 	}
 	case RECV_RAW:
@@ -219,7 +210,7 @@ static void recv_work(void *arg)
 		char *type = NULL, *name = NULL;
 		unsigned char *bytes = received_view_attachment(raw, len, NULL, j->attachment, &j->octets_len, &type, &name);
 		if (bytes == NULL) {
-			recv_fail(j, 404, "not_found", "Attachment not found.");
+			http_job_fail(&j->ans, 404, "not_found", "Attachment not found.");
 		} else {
 			j->octets = (char *)bytes;
 			snprintf(j->content_type, sizeof(j->content_type), "%s", type != NULL ? type : "application/octet-stream");
@@ -249,20 +240,17 @@ static void recv_work(void *arg)
 static void recv_done(void *arg)
 {
 	struct recv_job *j = arg;
-	struct http_session *s = http_session_find(j->srv, j->session_id);
-	if (s != NULL) {
-		if (j->status != 0) {
-			http_respond_json(s, j->status, http_error_json(j->status, j->err_name, j->err), NULL);
-		} else if (j->octets != NULL) {
-			char extra[640];
-			snprintf(extra, sizeof(extra), "Content-Disposition: %s\r\nX-Content-Type-Options: nosniff\r\n",
-				 j->disposition);
-			http_respond_body(s, 200, j->content_type, j->octets, j->octets_len, extra);
-		} else {
-			http_respond_json(s, 200, j->body, NULL), j->body = NULL;
-		}
+	struct http_session *s = j->octets != NULL ? http_session_find(j->srv, j->session_id) : NULL;
+	if (s != NULL && j->ans.status == 0) {
+		/* a download: the octets as they are */
+		char extra[640];
+		snprintf(extra, sizeof(extra), "Content-Disposition: %s\r\nX-Content-Type-Options: nosniff\r\n",
+			 j->disposition);
+		http_respond_body(s, 200, j->content_type, j->octets, j->octets_len, extra);
+	} else if (j->octets == NULL) {
+		http_job_send(j->srv, j->session_id, &j->ans, 200);
 	}
-	json_decref(j->body);
+	json_decref(j->ans.body);
 	free(j->octets);
 	free(j);
 }

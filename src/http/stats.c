@@ -10,6 +10,7 @@
 #include "db/db.h"
 #include "events/stats.h"
 #include "http/api.h"
+#include "http/job_answer.h"
 #include "http/session.h"
 #include "inbound/inbound_store.h"
 #include "queue/queue.h"
@@ -29,8 +30,7 @@ struct stats_job {
 	uint64_t session_id;
 	bool month;
 	int64_t now_ms;
-	unsigned status;
-	json_t *body;
+	struct http_job_answer ans;
 };
 
 static json_t *time_json(int64_t ms)
@@ -79,15 +79,15 @@ static void stats_work(void *arg)
 						       time_json(d.next_attempt * 1000), "last_error",
 						       d.last_error != NULL ? json_string(d.last_error) : json_null())
 					  : json_null();
-		j->body = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:{s:I, s:o, s:I, s:o}}", "object", "stats",
+		j->ans.body = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:{s:I, s:o, s:I, s:o}}", "object", "stats",
 				    "window", j->month ? "30d" : "24h", "bucket", j->month ? "day" : "hour", "since",
 				    time_json(since), "series", series, "totals", counts_json(st->totals), "received",
 				    (json_int_t)received, "queue", "messages", (json_int_t)depth, "oldest_arrival",
 				    depth > 0 ? time_json(oldest * 1000) : json_null(), "deferred", (json_int_t)deferred,
 				    "oldest_deferred", od);
 	}
-	if (j->body == NULL)
-		j->status = 503;
+	if (j->ans.body == NULL)
+		http_job_fail(&j->ans, 503, "internal_server_error", "The statistics cannot be read now.");
 	free(d.addr);
 	free(d.last_error);
 	free(st);
@@ -96,14 +96,7 @@ static void stats_work(void *arg)
 static void stats_done(void *arg)
 {
 	struct stats_job *j = arg;
-	struct http_session *s = http_session_find(j->srv, j->session_id);
-	if (s != NULL) {
-		if (j->status != 0)
-			http_respond_error(s, 503, "internal_server_error", "The statistics cannot be read now.");
-		else
-			http_respond_json(s, 200, j->body, NULL), j->body = NULL;
-	}
-	json_decref(j->body);
+	http_job_send(j->srv, j->session_id, &j->ans, 200);
 	free(j);
 }
 

@@ -10,6 +10,7 @@
 #include "events/webhook_events.h"
 #include "events/webhook_sender.h"
 #include "http/api.h"
+#include "http/job_answer.h"
 #include "http/session.h"
 #include "server/server.h"
 #include "util/date.h"
@@ -31,10 +32,7 @@ struct whe_job {
 	char event[WEBHOOK_MSG_ID_LEN + 1];
 	unsigned limit;
 	char after[64];
-	unsigned status; /* of an error; 0: body is the answer */
-	const char *err_name;
-	char err[256];
-	json_t *body;
+	struct http_job_answer ans;
 };
 
 static json_t *time_json(int64_t ms)
@@ -42,12 +40,6 @@ static json_t *time_json(int64_t ms)
 	char t[40];
 	date_rfc3339_ms_format(ms, t, sizeof(t));
 	return json_string(t);
-}
-
-static void whe_fail(struct whe_job *j, unsigned status, const char *name, const char *msg)
-{
-	j->status = status, j->err_name = name;
-	snprintf(j->err, sizeof(j->err), "%s", msg);
 }
 
 /* Resend's WebhookEventLog; GetWebhookEventResponseSuccess adds object, next_attempt_at, payload. */
@@ -82,7 +74,7 @@ static void whe_work(void *arg)
 			for (size_t i = 0; i < n; i++)
 				json_array_append_new(data, event_json(&e[i], false));
 			webhook_event_entries_free(e, n);
-			j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
+			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
 		}
 		break;
 	}
@@ -90,7 +82,7 @@ static void whe_work(void *arg)
 		struct webhook_event_entry e;
 		r = webhook_events_get(j->store, j->webhook, j->event, &e, err, sizeof(err));
 		if (r == 1) {
-			j->body = event_json(&e, true);
+			j->ans.body = event_json(&e, true);
 			free(e.payload);
 		}
 		break;
@@ -110,7 +102,7 @@ static void whe_work(void *arg)
 								      time_json(a[i].at)));
 			}
 			webhook_attempt_entries_free(a, n);
-			j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
+			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
 		}
 		break;
 	}
@@ -118,32 +110,25 @@ static void whe_work(void *arg)
 		char id[WEBHOOK_MSG_ID_LEN + 1];
 		r = webhook_events_replay(j->store, j->webhook, j->event, date_now_ms(), id, err, sizeof(err));
 		if (r == 1)
-			j->body = json_pack("{s:s, s:s}", "object", "webhook_event", "id", id);
+			j->ans.body = json_pack("{s:s, s:s}", "object", "webhook_event", "id", id);
 		break;
 	}
 	}
 	if (r == 0)
-		whe_fail(j, 404, "not_found", missing);
+		http_job_fail(&j->ans, 404, "not_found", "%s", missing);
 	else if (r == 2)
-		whe_fail(j, 422, "validation_error", "The `after` cursor names nothing here.");
+		http_job_fail(&j->ans, 422, "validation_error", "The `after` cursor names nothing here.");
 	else if (r < 0)
-		whe_fail(j, 503, "internal_server_error", "The webhook's events cannot be read or changed now.");
+		http_job_fail(&j->ans, 503, "internal_server_error", "The webhook's events cannot be read or changed now.");
 }
 
 static void whe_done(void *arg)
 {
 	struct whe_job *j = arg;
-	struct http_session *s = http_session_find(j->srv, j->session_id);
-	if (s != NULL) {
-		if (j->status != 0)
-			http_respond_json(s, j->status, http_error_json(j->status, j->err_name, j->err), NULL);
-		else
-			http_respond_json(s, 200, j->body, NULL), j->body = NULL;
-	}
 	/* a replay is due now: no need to wait for the sender's tick */
-	if (j->kind == WHE_REPLAY && j->status == 0 && j->srv->http_api != NULL)
+	if (j->kind == WHE_REPLAY && j->ans.status == 0 && j->srv->http_api != NULL)
 		webhook_sender_kick(j->srv->http_api->webhooks);
-	json_decref(j->body);
+	http_job_send(j->srv, j->session_id, &j->ans, 200);
 	free(j);
 }
 

@@ -11,6 +11,8 @@
 
 #include <sqlite3.h>
 
+#include "db/db.h"
+
 #define DOMAIN_COLUMNS "id, name, return_path, created, sending, receiving, status, checked, verify_first, ready"
 
 static void domain_copy(char *out, size_t size, const unsigned char *v)
@@ -52,68 +54,32 @@ enum result users_domain_get(struct users *u, const char *key, struct users_doma
 				 : users_db_fail(u, error_r, "reading a domain");
 }
 
-/* The rowid of the domain with this id: the cursor's place. 0 when there is none. */
-static sqlite3_int64 domain_rowid(struct users *u, const char *id, bool *failed_r)
+static bool domain_fill(sqlite3_stmt *st, void *elem)
 {
-	sqlite3_stmt *st = users_prepare(u, "SELECT rowid FROM domains WHERE id = ?1");
-	if (st == NULL) {
-		*failed_r = true;
-		return 0;
-	}
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_int64 r = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	*failed_r = rc != SQLITE_ROW && rc != SQLITE_DONE;
-	sqlite3_finalize(st);
-	return r;
+	domain_row(st, elem);
+	return true;
 }
 
 enum result users_domain_page(struct users *u, unsigned limit, const char *after, const char *before,
 			      struct users_domain **list_r, size_t *n_r, bool *more_r, const char **error_r)
 {
-	*list_r = NULL;
-	*n_r = 0;
-	*more_r = false;
+	*list_r = NULL, *n_r = 0, *more_r = false;
 	bool failed = false;
 	sqlite3_int64 cursor = 0;
 	const char *cursor_id = after != NULL ? after : before;
-	if (cursor_id != NULL && (cursor = domain_rowid(u, cursor_id, &failed)) == 0)
+	if (cursor_id != NULL && (cursor = users_rowid_of(u, "SELECT rowid FROM domains WHERE id = ?1", cursor_id, &failed)) == 0)
 		return failed ? users_db_fail(u, error_r, "listing domains")
 			      : users_fail(u, RESULT_PERMFAIL, error_r, "the cursor is not the id of a domain");
-	/* newest first: "after" goes on to older rows, "before" back to newer ones (read oldest first,
-	 * then turned round) */
-	const char *sql = after != NULL ? "SELECT " DOMAIN_COLUMNS " FROM domains WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2"
-			: before != NULL ? "SELECT " DOMAIN_COLUMNS " FROM domains WHERE rowid > ?1 ORDER BY rowid ASC LIMIT ?2"
-					 : "SELECT " DOMAIN_COLUMNS " FROM domains WHERE ?1 = 0 ORDER BY rowid DESC LIMIT ?2";
-	sqlite3_stmt *st = users_prepare(u, sql);
-	if (st == NULL)
-		return users_db_fail(u, error_r, "listing domains");
-	sqlite3_bind_int64(st, 1, cursor);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)limit + 1);
-	struct users_domain *list = calloc((size_t)limit + 1, sizeof(*list));
-	size_t n = 0;
-	int rc = SQLITE_DONE;
-	while (list != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		domain_row(st, &list[n++]);
-	sqlite3_finalize(st);
-	if (list == NULL)
-		return users_fail(u, RESULT_TEMPFAIL, error_r, "out of memory");
-	if (rc != SQLITE_DONE) {
+	void *list;
+	int rc = db_page(u->db, "SELECT " DOMAIN_COLUMNS " FROM domains", after != NULL ? cursor : 0,
+			 before != NULL ? cursor : 0, limit, sizeof(struct users_domain), domain_fill, &list, n_r, more_r);
+	if (rc != SQLITE_OK) {
 		free(list);
-		return users_db_fail(u, error_r, "listing domains");
+		*n_r = 0;
+		return rc == SQLITE_NOMEM ? users_fail(u, RESULT_TEMPFAIL, error_r, "out of memory")
+					  : users_db_fail(u, error_r, "listing domains");
 	}
-	if (n > limit) {
-		*more_r = true;
-		n = limit;
-	}
-	if (before != NULL)
-		for (size_t i = 0; i < n / 2; i++) {
-			struct users_domain t = list[i];
-			list[i] = list[n - 1 - i];
-			list[n - 1 - i] = t;
-		}
 	*list_r = list;
-	*n_r = n;
 	return RESULT_OK;
 }
 

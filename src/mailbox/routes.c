@@ -161,22 +161,6 @@ enum result users_route_set_mailbox(struct users *u, const char *key, bool mailb
 	return route_change(u, st, key, error_r);
 }
 
-/* The rowid of the route with this id: a cursor's place. 0 when there is none. */
-static sqlite3_int64 route_rowid(struct users *u, const char *id, bool *failed_r)
-{
-	sqlite3_stmt *st = users_prepare(u, "SELECT rowid FROM routes WHERE id = ?1");
-	if (st == NULL) {
-		*failed_r = true;
-		return 0;
-	}
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_int64 r = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	*failed_r = rc != SQLITE_ROW && rc != SQLITE_DONE;
-	sqlite3_finalize(st);
-	return r;
-}
-
 enum result users_route_page(struct users *u, unsigned limit, const char *after, const char *before,
 			     struct users_route **list_r, size_t *n_r, bool *more_r, const char **error_r)
 {
@@ -184,7 +168,7 @@ enum result users_route_page(struct users *u, unsigned limit, const char *after,
 	sqlite3_int64 cursor = 0;
 	const char *cursor_id = after != NULL ? after : before;
 	*list_r = NULL, *n_r = 0, *more_r = false;
-	if (cursor_id != NULL && (cursor = route_rowid(u, cursor_id, &failed)) == 0)
+	if (cursor_id != NULL && (cursor = users_rowid_of(u, "SELECT rowid FROM routes WHERE id = ?1", cursor_id, &failed)) == 0)
 		return failed ? users_db_fail(u, error_r, "listing routes")
 			      : users_fail(u, RESULT_PERMFAIL, error_r, "the cursor is not the id of a route");
 	void *list;

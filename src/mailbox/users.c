@@ -182,6 +182,20 @@ sqlite3_stmt *users_prepare(struct users *u, const char *sql)
 	return st;
 }
 
+sqlite3_int64 users_rowid_of(struct users *u, const char *sql, const char *id, bool *failed_r)
+{
+	sqlite3_stmt *st = users_prepare(u, sql);
+	*failed_r = st == NULL;
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_int64 r = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	*failed_r = rc != SQLITE_ROW && rc != SQLITE_DONE;
+	sqlite3_finalize(st);
+	return r;
+}
+
 struct users *users_open(const char *data_dir, const char **error_r)
 {
 	/* u is gone when this fails: the sentence stays here until the next failed open on this thread */

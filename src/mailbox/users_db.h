@@ -28,6 +28,9 @@ bool users_domain_fold(const char *domain, char out[ADDR_DOMAIN_MAX + 1]);
 /* "local@domain" with the domain folded, the local part kept. */
 bool users_address_fold(const char *address, char out[ADDR_TEXT_MAX + 1]);
 sqlite3_stmt *users_prepare(struct users *u, const char *sql);
+/* The rowid sql ("SELECT rowid FROM t WHERE id = ?1") finds for id: a list cursor's place. 0 when
+ * there is none (*failed_r says whether that is an error). */
+sqlite3_int64 users_rowid_of(struct users *u, const char *sql, const char *id, bool *failed_r);
 enum result users_tx_begin(struct users *u, const char **error_r);
 enum result users_tx_commit(struct users *u, const char **error_r);
 enum result users_tx_abort(struct users *u, enum result r);
