@@ -11,6 +11,7 @@
 #include "http/api.h"
 #include "http/email_req.h"
 #include "http/json.h"
+#include "http/job_answer.h"
 #include "http/session.h"
 #include "queue/queue.h"
 #include "server/server.h"
@@ -35,10 +36,7 @@ struct read_job {
 	char after[EMAIL_ID_LEN * 2 + 1], before[EMAIL_ID_LEN * 2 + 1];
 	int64_t at;
 	/* the answer */
-	unsigned status;
-	const char *err_name;
-	char err[256];
-	json_t *body;
+	struct http_job_answer ans;
 };
 
 static json_t *json_of_text(const char *text)
@@ -113,13 +111,6 @@ static json_t *email_full(const struct email_view *v)
 	return o;
 }
 
-static void read_fail(struct read_job *j, unsigned status, const char *name, const char *msg)
-{
-	j->status = status;
-	j->err_name = name;
-	snprintf(j->err, sizeof(j->err), "%s", msg);
-}
-
 static void read_work(void *arg)
 {
 	struct read_job *j = arg;
@@ -131,12 +122,12 @@ static void read_work(void *arg)
 		struct email_view v;
 		int r = events_email_get(db, j->id, true, &v);
 		if (r == 1) {
-			j->body = email_full(&v);
+			j->ans.body = email_full(&v);
 			email_view_free(&v);
 		} else if (r == 0) {
-			read_fail(j, 404, "not_found", "Email not found.");
+			http_job_fail(&j->ans, 404, "not_found", "Email not found.");
 		} else {
-			read_fail(j, 500, "internal_server_error", "The email cannot be read.");
+			http_job_fail(&j->ans, 500, "internal_server_error", "The email cannot be read.");
 		}
 		break;
 	}
@@ -150,12 +141,12 @@ static void read_work(void *arg)
 			json_t *data = json_array();
 			for (size_t i = 0; i < n; i++)
 				json_array_append_new(data, email_summary(&v[i]));
-			j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
+			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
 			email_views_free(v, n);
 		} else if (r == 0) {
-			read_fail(j, 422, "validation_error", "The cursor is not the id of an email.");
+			http_job_fail(&j->ans, 422, "validation_error", "The cursor is not the id of an email.");
 		} else {
-			read_fail(j, 500, "internal_server_error", "The emails cannot be read.");
+			http_job_fail(&j->ans, 500, "internal_server_error", "The emails cannot be read.");
 		}
 		break;
 	}
@@ -166,13 +157,13 @@ static void read_work(void *arg)
 		enum result r = j->kind == READ_CANCEL ? queue_email_cancel(q, j->id, &found, &err)
 						       : queue_email_reschedule(q, j->id, j->at, &found, &err);
 		if (r == RESULT_OK)
-			j->body = json_pack("{s:s, s:s}", "object", "email", "id", j->id);
+			j->ans.body = json_pack("{s:s, s:s}", "object", "email", "id", j->id);
 		else if (!found)
-			read_fail(j, 404, "not_found", "Email not found.");
+			http_job_fail(&j->ans, 404, "not_found", "Email not found.");
 		else if (r == RESULT_PERMFAIL)
-			read_fail(j, 422, "validation_error", err);
+			http_job_fail(&j->ans, 422, "validation_error", "%s", err);
 		else
-			read_fail(j, 503, "internal_server_error", "The change could not be stored; try again later.");
+			http_job_fail(&j->ans, 503, "internal_server_error", "The change could not be stored; try again later.");
 		break;
 	}
 	}
@@ -182,14 +173,7 @@ static void read_work(void *arg)
 static void read_done(void *arg)
 {
 	struct read_job *j = arg;
-	struct http_session *s = http_session_find(j->srv, j->session_id);
-	if (s != NULL) {
-		if (j->status != 0)
-			http_respond_json(s, j->status, http_error_json(j->status, j->err_name, j->err), NULL);
-		else
-			http_respond_json(s, 200, j->body, NULL), j->body = NULL;
-	}
-	json_decref(j->body);
+	http_job_send(j->srv, j->session_id, &j->ans, 200);
 	free(j);
 }
 

@@ -1,7 +1,6 @@
 /* job_answer.h — what a resource's worker job answers: made on the worker (an error in Resend's
  * shape, or a JSON body), sent on the loop to the session that asked, if it is still there. The
- * one way the resource files (accounts.c, domains_dkim.c, inbound_routes.c, receiving.c, stats.c,
- * webhooks_events.c) end their jobs. */
+ * one way the resource files end their jobs (keys.c and domains.c, older, still answer by hand). */
 #ifndef MAILWERK_HTTP_JOB_ANSWER_H
 #define MAILWERK_HTTP_JOB_ANSWER_H
 

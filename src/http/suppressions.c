@@ -10,6 +10,7 @@
 #include "events/suppressions.h"
 #include "http/api.h"
 #include "http/json.h"
+#include "http/job_answer.h"
 #include "http/session.h"
 #include "queue/queue.h"
 #include "server/server.h"
@@ -40,10 +41,7 @@ struct supp_job {
 	unsigned limit;
 	char after[64], before[64];
 	int origin;
-	unsigned status;
-	const char *err_name;
-	char err[256];
-	json_t *body;
+	struct http_job_answer ans;
 };
 
 static json_t *entry_json(const struct suppression *s, bool object)
@@ -59,12 +57,6 @@ static json_t *entry_json(const struct suppression *s, bool object)
 	return o;
 }
 
-static void supp_fail(struct supp_job *j, unsigned status, const char *name, const char *msg)
-{
-	j->status = status, j->err_name = name;
-	snprintf(j->err, sizeof(j->err), "%s", msg);
-}
-
 static void supp_work(void *arg)
 {
 	struct supp_job *j = arg;
@@ -76,9 +68,9 @@ static void supp_work(void *arg)
 	switch (j->kind) {
 	case SUPP_ADD:
 		if (suppression_add(db, j->domain, j->items[0], SUPPRESSION_MANUAL, NULL, now, &s, &existed) != SQLITE_OK)
-			supp_fail(j, 503, "internal_server_error", "The suppression could not be stored.");
+			http_job_fail(&j->ans, 503, "internal_server_error", "The suppression could not be stored.");
 		else
-			j->body = json_pack("{s:s, s:s}", "object", "suppression", "id", s.id);
+			j->ans.body = json_pack("{s:s, s:s}", "object", "suppression", "id", s.id);
 		break;
 	case SUPP_BATCH_ADD: {
 		json_t *data = json_array();
@@ -91,20 +83,20 @@ static void supp_work(void *arg)
 				json_array_append_new(data, json_pack("{s:s, s:s}", "object", "suppression", "id", s.id));
 		}
 		if (ok && sqlite3_exec(db_sqlite(db), "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
-			j->body = json_pack("{s:o}", "data", data);
+			j->ans.body = json_pack("{s:o}", "data", data);
 		} else {
 			sqlite3_exec(db_sqlite(db), "ROLLBACK", NULL, NULL, NULL);
 			json_decref(data);
-			supp_fail(j, 503, "internal_server_error", "The suppressions could not be stored.");
+			http_job_fail(&j->ans, 503, "internal_server_error", "The suppressions could not be stored.");
 		}
 		break;
 	}
 	case SUPP_GET: {
 		int r = suppression_get(db, j->param, &s);
 		if (r == 1)
-			j->body = entry_json(&s, true);
+			j->ans.body = entry_json(&s, true);
 		else
-			supp_fail(j, r == 0 ? 404 : 500, r == 0 ? "not_found" : "internal_server_error",
+			http_job_fail(&j->ans, r == 0 ? 404 : 500, r == 0 ? "not_found" : "internal_server_error", "%s",
 				  r == 0 ? "Suppression not found." : "The suppression list cannot be read.");
 		break;
 	}
@@ -127,15 +119,15 @@ static void supp_work(void *arg)
 		}
 		if (removed < 0) {
 			json_decref(data);
-			supp_fail(j, 503, "internal_server_error", "The suppression list could not be changed.");
+			http_job_fail(&j->ans, 503, "internal_server_error", "The suppression list could not be changed.");
 		} else if (j->kind == SUPP_REMOVE) {
 			if (removed == 0)
-				supp_fail(j, 404, "not_found", "Suppression not found.");
+				http_job_fail(&j->ans, 404, "not_found", "Suppression not found.");
 			else
-				j->body = json_incref(json_array_get(data, 0));
+				j->ans.body = json_incref(json_array_get(data, 0));
 			json_decref(data);
 		} else {
-			j->body = json_pack("{s:o}", "data", data);
+			j->ans.body = json_pack("{s:o}", "data", data);
 		}
 		break;
 	}
@@ -150,9 +142,9 @@ static void supp_work(void *arg)
 			for (size_t i = 0; i < n; i++)
 				json_array_append_new(data, entry_json(&v[i], false));
 			free(v);
-			j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
+			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
 		} else {
-			supp_fail(j, r == 0 ? 422 : 500, r == 0 ? "validation_error" : "internal_server_error",
+			http_job_fail(&j->ans, r == 0 ? 422 : 500, r == 0 ? "validation_error" : "internal_server_error", "%s",
 				  r == 0 ? "The cursor is not the id of a suppression." : "The suppression list cannot be read.");
 		}
 		break;
@@ -164,14 +156,7 @@ static void supp_work(void *arg)
 static void supp_done(void *arg)
 {
 	struct supp_job *j = arg;
-	struct http_session *s = http_session_find(j->srv, j->session_id);
-	if (s != NULL) {
-		if (j->status != 0)
-			http_respond_json(s, j->status, http_error_json(j->status, j->err_name, j->err), NULL);
-		else
-			http_respond_json(s, j->kind == SUPP_ADD ? 201 : 200, j->body, NULL), j->body = NULL;
-	}
-	json_decref(j->body);
+	http_job_send(j->srv, j->session_id, &j->ans, j->kind == SUPP_ADD ? 201 : 200);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->items[i]);
 	free(j->items);

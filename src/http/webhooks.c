@@ -13,6 +13,7 @@
 #include "events/webhooks_store.h"
 #include "http/api.h"
 #include "http/json.h"
+#include "http/job_answer.h"
 #include "http/session.h"
 #include "net/http_url.h"
 #include "server/server.h"
@@ -39,11 +40,7 @@ struct wh_job {
 	int enabled;                  /* update: -1 unchanged */
 	unsigned limit;               /* list */
 	char after[WEBHOOK_ID_LEN + 1], before[WEBHOOK_ID_LEN + 1];
-	/* the answer */
-	unsigned status;
-	const char *err_name;
-	char err[256];
-	json_t *body;
+	struct http_job_answer ans;
 };
 
 static json_t *time_json(int64_t ms)
@@ -75,16 +72,9 @@ static json_t *webhook_json(const struct webhook *w, bool full)
 	return o;
 }
 
-static void wh_fail(struct wh_job *j, unsigned status, const char *name, const char *msg)
-{
-	j->status = status;
-	j->err_name = name;
-	snprintf(j->err, sizeof(j->err), "%s", msg);
-}
-
 static void wh_not_found(struct wh_job *j)
 {
-	wh_fail(j, 404, "not_found", "Webhook not found.");
+	http_job_fail(&j->ans, 404, "not_found", "Webhook not found.");
 }
 
 static void wh_work(void *arg)
@@ -97,22 +87,22 @@ static void wh_work(void *arg)
 	switch (j->kind) {
 	case WH_CREATE:
 		if (webhooks_store_create(j->store, j->endpoint, j->events_json, &w, err, sizeof(err)) != 0) {
-			wh_fail(j, 503, "internal_server_error",
+			http_job_fail(&j->ans, 503, "internal_server_error", "%s",
 				"The webhook could not be stored; try again later.");
 			break;
 		}
-		j->body = json_pack("{s:s, s:s, s:s}", "object", "webhook", "id", w.id, "signing_secret",
+		j->ans.body = json_pack("{s:s, s:s, s:s}", "object", "webhook", "id", w.id, "signing_secret",
 				    w.secret);
 		webhook_clear(&w);
 		break;
 	case WH_GET:
 		r = webhooks_store_get(j->store, j->id, &w, err, sizeof(err));
 		if (r == 1)
-			j->body = webhook_json(&w, true), webhook_clear(&w);
+			j->ans.body = webhook_json(&w, true), webhook_clear(&w);
 		else if (r == 0)
 			wh_not_found(j);
 		else
-			wh_fail(j, 503, "internal_server_error", "The webhook cannot be read.");
+			http_job_fail(&j->ans, 503, "internal_server_error", "The webhook cannot be read.");
 		break;
 	case WH_LIST: {
 		struct webhook *list;
@@ -125,12 +115,12 @@ static void wh_work(void *arg)
 			for (size_t i = 0; i < n; i++)
 				json_array_append_new(data, webhook_json(&list[i], false));
 			webhooks_free(list, n);
-			j->body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data",
+			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data",
 					    data);
 		} else if (r == 0) {
-			wh_fail(j, 422, "validation_error", "The cursor is not the id of a webhook.");
+			http_job_fail(&j->ans, 422, "validation_error", "The cursor is not the id of a webhook.");
 		} else {
-			wh_fail(j, 503, "internal_server_error", "The webhooks cannot be read.");
+			http_job_fail(&j->ans, 503, "internal_server_error", "The webhooks cannot be read.");
 		}
 		break;
 	}
@@ -140,25 +130,25 @@ static void wh_work(void *arg)
 								 j->enabled, err, sizeof(err))
 					 : webhooks_store_delete(j->store, j->id, err, sizeof(err));
 		if (r == 1 && j->kind == WH_UPDATE)
-			j->body = json_pack("{s:s, s:s}", "object", "webhook", "id", j->id);
+			j->ans.body = json_pack("{s:s, s:s}", "object", "webhook", "id", j->id);
 		else if (r == 1)
-			j->body =
+			j->ans.body =
 				json_pack("{s:s, s:s, s:b}", "object", "webhook", "id", j->id, "deleted", 1);
 		else if (r == 0)
 			wh_not_found(j);
 		else
-			wh_fail(j, 503, "internal_server_error",
+			http_job_fail(&j->ans, 503, "internal_server_error", "%s",
 				"The change could not be stored; try again later.");
 		break;
 	case WH_ROTATE:
 		r = webhooks_store_rotate(j->store, j->id, secret, err, sizeof(err));
 		if (r == 1)
-			j->body = json_pack("{s:s, s:s, s:s}", "object", "webhook", "id", j->id,
+			j->ans.body = json_pack("{s:s, s:s, s:s}", "object", "webhook", "id", j->id,
 					    "signing_secret", secret);
 		else if (r == 0)
 			wh_not_found(j);
 		else
-			wh_fail(j, 503, "internal_server_error",
+			http_job_fail(&j->ans, 503, "internal_server_error", "%s",
 				"The new secret could not be stored; try again later.");
 		break;
 	}
@@ -167,15 +157,7 @@ static void wh_work(void *arg)
 static void wh_done(void *arg)
 {
 	struct wh_job *j = arg;
-	struct http_session *s = http_session_find(j->srv, j->session_id);
-	if (s != NULL) {
-		if (j->status != 0)
-			http_respond_json(s, j->status, http_error_json(j->status, j->err_name, j->err),
-					  NULL);
-		else
-			http_respond_json(s, j->kind == WH_CREATE ? 201 : 200, j->body, NULL), j->body = NULL;
-	}
-	json_decref(j->body);
+	http_job_send(j->srv, j->session_id, &j->ans, j->kind == WH_CREATE ? 201 : 200);
 	free(j->endpoint);
 	free(j->events_json);
 	free(j);
