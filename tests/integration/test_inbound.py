@@ -323,3 +323,37 @@ def test_kill9_after_acceptance_loses_nothing(tmp_path, receiver):
     (r,) = a.sdk(("emails.receiving.list", {}))
     assert [x["subject"] for x in r["data"]["data"]].count("before the kill") == 1
     s.stop()
+
+
+def test_a_full_disk_defers_the_copy_and_loses_nothing(tmp_path, receiver):
+    """The copy of a routed message cannot be written while the disk is full: the delivery is
+    deferred (the message stays queued), and once there is room it is stored and announced once."""
+    from test_durability import small_disk
+    from test_reload import sighup_and_wait
+    with small_disk(tmp_path, "24m") as (disk, started):
+        s = Server(disk, overrides=["api.rate_limit=none", RETRY, "server.min_free_space=0",
+                                    "delivery.retry_schedule=1s"])
+        with open(s.conf, "a") as f:
+            f.write("\n[webhooks]\nallow_private = yes\n\n[delivery]\nhold = yes\n")
+        started.append(s.start())
+        a = Api(s, s.cli("apikey", "create", "tests", "--quiet").stdout.strip())
+        s.cli("route", "add", APP)
+        create(a, receiver.url, ["email.received"])
+        smtp_send(s, a_message("on a full disk"), [APP])  # queued, held
+        filler = disk / "filler"
+        subprocess.run(["dd", "if=/dev/zero", "of=%s" % filler, "bs=64k"], capture_output=True)
+        text = open(s.conf).read().replace("hold = yes", "hold = no")
+        with open(s.conf, "w") as f:
+            f.write(text)
+        sighup_and_wait(s, "ok")
+        assert wait_for(lambda: "event=deferred" in s.log_text(), 20), s.log_text()[-3000:]
+        assert "the copy cannot be stored" in s.log_text(), s.log_text()[-3000:]
+        assert received_events(receiver, "on a full disk") == []
+        assert len(s.queue()) == 1  # kept
+        filler.unlink()
+        wait_for(lambda: received_events(receiver, "on a full disk"), 30)
+        assert len(received_events(receiver, "on a full disk")) == 1
+        (r,) = a.sdk(("emails.receiving.list", {}))
+        assert [x["subject"] for x in r["data"]["data"]] == ["on a full disk"]
+        assert wait_for(lambda: s.queue() == [], 10)
+        s.stop()
