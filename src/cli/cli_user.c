@@ -1,5 +1,5 @@
-/* cli_user.c — `mailwerk user add|passwd|del|list`: accounts in DATA_DIR/mailwerk.db. Owns where a
- * new password comes from (stdin, a terminal prompt, an imported hash, or generated) and makes sure
+/* cli_user.c — `mailwerk user add|passwd|del|list|quota|admin`: accounts in DATA_DIR/mailwerk.db.
+ * Owns where a new password comes from (stdin, a terminal prompt, an imported hash, or generated) and makes sure
  * no password is ever printed, except a generated one, once. */
 #include "cli/cli_common.h"
 
@@ -30,6 +30,7 @@ enum cli_user_action {
 	CLI_USER_DEL,
 	CLI_USER_LIST,
 	CLI_USER_QUOTA,
+	CLI_USER_ADMIN,
 };
 
 struct cli_user_args {
@@ -39,15 +40,17 @@ struct cli_user_args {
 	const char *import_hash; /* --password-hash */
 	bool password_stdin;     /* --password-stdin */
 	uint64_t quota;          /* user quota: octets, 0 = none */
+	bool admin;              /* add --admin, or admin ADDRESS yes: may sign in to the dashboard */
 };
 
 static void cli_user_usage(FILE *out)
 {
-	fputs("usage: mailwerk user add ADDRESS [--password-stdin | --password-hash HASH] [-c FILE]\n"
+	fputs("usage: mailwerk user add ADDRESS [--admin] [--password-stdin | --password-hash HASH] [-c FILE]\n"
 	      "       mailwerk user passwd ADDRESS [--password-stdin | --password-hash HASH] [-c FILE]\n"
 	      "       mailwerk user del ADDRESS [-c FILE]\n"
 	      "       mailwerk user list [-c FILE]\n"
 	      "       mailwerk user quota ADDRESS SIZE|none [-c FILE]   (SIZE like 500M or 2G)\n"
+	      "       mailwerk user admin ADDRESS yes|no [-c FILE]      (may sign in to the web dashboard)\n"
 	      "\n"
 	      "Without --password-stdin or --password-hash the password is asked for twice when stdin is a\n"
 	      "terminal; otherwise a random one is generated and printed once.\n"
@@ -56,6 +59,7 @@ static void cli_user_usage(FILE *out)
 	      "      --password-stdin      read the password from the first line of stdin\n"
 	      "      --password-hash HASH  store an existing crypt hash: $y$ (yescrypt), $2b$ (bcrypt)\n"
 	      "                            or $6$ (SHA-512 crypt)\n"
+	      "      --admin               (add) the user may sign in to the web dashboard\n"
 	      "  -h, --help                show this help\n",
 	      out);
 }
@@ -245,12 +249,14 @@ static int cli_user_add(struct users *u, const struct cli_user_args *args)
 	if (rc != CLI_EXIT_OK)
 		return rc;
 	r = users_user_add(u, args->address, hash, &err);
+	if (r == RESULT_OK && args->admin)
+		r = users_user_set_admin(u, args->address, true, &err);
 	if (r != RESULT_OK) {
 		cli_error("%s", err);
 		OPENSSL_cleanse(generated, sizeof(generated));
 		return CLI_EXIT_RUNTIME;
 	}
-	printf("added user %.*s@%s\n", (int)a.local_len, a.text, domain);
+	printf("added user %.*s@%s%s\n", (int)a.local_len, a.text, domain, args->admin ? " (admin)" : "");
 	if (generated[0])
 		printf("password: %s\n", generated);
 	OPENSSL_cleanse(generated, sizeof(generated));
@@ -310,6 +316,13 @@ static int cli_user_run(struct users *u, const void *arg)
 		else
 			printf("user %s: quota %llu octets\n", args->address, (unsigned long long)args->quota);
 		return CLI_EXIT_OK;
+	case CLI_USER_ADMIN:
+		if (users_user_set_admin(u, args->address, args->admin, &err) != RESULT_OK) {
+			cli_error("%s", err);
+			return CLI_EXIT_RUNTIME;
+		}
+		printf("user %s %s sign in to the dashboard\n", args->address, args->admin ? "may" : "may not");
+		return CLI_EXIT_OK;
 	case CLI_USER_LIST:
 		if (users_user_list(u, cli_user_list_print, NULL, &err) != RESULT_OK) {
 			cli_error("%s", err);
@@ -323,12 +336,13 @@ static int cli_user_run(struct users *u, const void *arg)
 /* Parses argv into args. Returns -1 to go on, or the exit code (help printed, or a usage error). */
 static int cli_user_args_parse(int argc, char **argv, struct cli_user_args *args)
 {
-	enum { OPT_PASSWORD_STDIN = 256, OPT_PASSWORD_HASH };
+	enum { OPT_PASSWORD_STDIN = 256, OPT_PASSWORD_HASH, OPT_ADMIN };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN },
 		{ "password-hash", required_argument, NULL, OPT_PASSWORD_HASH },
+		{ "admin", no_argument, NULL, OPT_ADMIN },
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(args, 0, sizeof(*args));
@@ -349,6 +363,9 @@ static int cli_user_args_parse(int argc, char **argv, struct cli_user_args *args
 		case OPT_PASSWORD_HASH:
 			args->import_hash = optarg;
 			break;
+		case OPT_ADMIN:
+			args->admin = true;
+			break;
 		default:
 			return cli_option_error("user", c, argv);
 		}
@@ -356,7 +373,7 @@ static int cli_user_args_parse(int argc, char **argv, struct cli_user_args *args
 
 	int npos = argc - optind;
 	if (npos < 1) {
-		cli_error("missing command (add, passwd, del, list or quota); see: mailwerk user --help");
+		cli_error("missing command (add, passwd, del, list, quota or admin); see: mailwerk user --help");
 		return CLI_EXIT_USAGE;
 	}
 	const char *cmd = argv[optind];
@@ -376,8 +393,11 @@ static int cli_user_args_parse(int argc, char **argv, struct cli_user_args *args
 	} else if (strcmp(cmd, "quota") == 0) {
 		args->action = CLI_USER_QUOTA;
 		want = 2;
+	} else if (strcmp(cmd, "admin") == 0) {
+		args->action = CLI_USER_ADMIN;
+		want = 2;
 	} else {
-		cli_error("unknown command \"%s\" (add, passwd, del, list or quota); see: mailwerk user --help", cmd);
+		cli_error("unknown command \"%s\" (add, passwd, del, list, quota or admin); see: mailwerk user --help", cmd);
 		return CLI_EXIT_USAGE;
 	}
 	if (npos - 1 < want) {
@@ -399,6 +419,19 @@ static int cli_user_args_parse(int argc, char **argv, struct cli_user_args *args
 		}
 	}
 
+	bool admin_option = args->admin;
+	if (args->action == CLI_USER_ADMIN) {
+		const char *v = argv[optind + 2];
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
+			cli_error("user admin: \"%s\": say yes or no", v);
+			return CLI_EXIT_USAGE;
+		}
+		args->admin = strcmp(v, "yes") == 0;
+	}
+	if (admin_option && args->action != CLI_USER_ADD) {
+		cli_error("--admin belongs to user add; to change an existing user: mailwerk user admin ADDRESS yes|no");
+		return CLI_EXIT_USAGE;
+	}
 	bool sets_password = args->action == CLI_USER_ADD || args->action == CLI_USER_PASSWD;
 	if (!sets_password && (args->password_stdin || args->import_hash)) {
 		cli_error("user %s takes no password option", cmd);

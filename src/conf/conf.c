@@ -176,6 +176,8 @@ static const struct conf_key conf_keys[] = {
 	{"api", "public_url", CONF_T_STRING, OFF(api_public_url), "", 0, 0},
 	/* attachments given by URL (path) are refused unless this is on */
 	{"api", "fetch_attachment_urls", CONF_T_BOOL, OFF(api_fetch_attachment_urls), "no", 0, 0},
+	/* the web dashboard at / of the API listener (src/http/dashboard.c): on unless turned off */
+	{"api", "dashboard", CONF_T_BOOL, OFF(api_dashboard), "yes", 0, 0},
 	/* webhooks may post to addresses that are not public (loopback, RFC 1918, link-local, CGNAT,
 	 * unique-local, ...): off, so that an API user cannot make the server reach into its own network
 	 * (SSRF); checked when connecting, after DNS. For tests and receivers on the same network. */

@@ -146,6 +146,7 @@ struct conf {
 	char *api_return_path_label;  /* VERP: bounces+ID@LABEL.DOMAIN */
 	char *api_complaint_address;  /* "" or where ARF complaints arrive */
 	char *api_public_url;         /* "" or the base of one-click unsubscribe URLs */
+	bool api_dashboard;           /* the web dashboard is served at / of the API listener */
 	/* [dns] */
 	char *dns_resolver;     /* "": the nameservers of /etc/resolv.conf; else "ADDR@PORT" to forward to */
 	char *dns_trust_anchor; /* "": no DNSSEC validation; else a file of DS/DNSKEY records */

@@ -11,6 +11,8 @@
 #include "conf/conf.h"
 #include "events/webhook_sender.h"
 #include "http/attachments_fetch.h"
+#include "http/dashboard.h"
+#include "http/dashboard_sessions.h"
 #include "http/domains_verify.h"
 #include "http/json.h"
 #include "inbound/inbound_store.h"
@@ -78,6 +80,11 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 		goto fail;
 	if (http_unsubscribe_secret_load(srv->conf->data_dir, a->unsubscribe_secret, error, error_size) != 0)
 		goto fail;
+	/* made whatever [api] dashboard says now: a reload may turn it on */
+	if ((a->dashboard = dashboard_sessions_new()) == NULL) {
+		snprintf(error, error_size, "out of memory");
+		goto fail;
+	}
 	if (http_retention_start(srv, a) != 0 || http_domains_recheck_start(srv, a) != 0) {
 		snprintf(error, error_size, "out of memory");
 		goto fail;
@@ -114,6 +121,7 @@ void http_api_deinit(struct server *srv)
 	api_keys_close(a->keys);
 	queue_close(a->reader);
 	inbound_store_close(a->inbound);
+	dashboard_sessions_free(a->dashboard);
 	pthread_mutex_destroy(&a->reader_mu);
 	free(a->rates);
 	while (a->inflight != NULL) {
@@ -406,19 +414,27 @@ static const char *bearer_token(const char *authorization)
 static bool authenticate(struct http_call *c, enum http_auth need)
 {
 	struct http_session *s = c->s;
-	if (s->req.authorization[0] == '\0') {
-		http_respond_error(s, 401, "missing_api_key",
-				   "Missing API key in the authorization header. Include the following header "
-				   "`Authorization: Bearer YOUR_API_KEY` in the request.");
+	/* without a key, the dashboard's session cookie (with its CSRF token for a change) is a
+	 * full-access caller; a key, when given, is what counts */
+	enum dashboard_auth by_session =
+		s->req.authorization[0] == '\0' ? dashboard_authenticate(c) : DASHBOARD_AUTH_NONE;
+	if (by_session == DASHBOARD_AUTH_REFUSED)
 		return false;
+	if (by_session == DASHBOARD_AUTH_NONE) {
+		if (s->req.authorization[0] == '\0') {
+			http_respond_error(s, 401, "missing_api_key",
+					   "Missing API key in the authorization header. Include the following header "
+					   "`Authorization: Bearer YOUR_API_KEY` in the request.");
+			return false;
+		}
+		const char *token = bearer_token(s->req.authorization);
+		/* Resend answers an unknown key with 403 */
+		if (token == NULL || !api_keys_check(c->api->keys, token, &c->key)) {
+			http_respond_error(s, 403, "invalid_api_key", "API key is invalid.");
+			return false;
+		}
+		api_keys_touch(c->api->keys, c->key.id, date_now_ms());
 	}
-	const char *token = bearer_token(s->req.authorization);
-	/* Resend answers an unknown key with 403 */
-	if (token == NULL || !api_keys_check(c->api->keys, token, &c->key)) {
-		http_respond_error(s, 403, "invalid_api_key", "API key is invalid.");
-		return false;
-	}
-	api_keys_touch(c->api->keys, c->key.id, date_now_ms());
 	if (need == HTTP_AUTH_FULL && c->key.permission != API_KEY_FULL_ACCESS) {
 		http_respond_error(s, 403, "restricted_api_key", "This API key is restricted to only send emails.");
 		return false;
@@ -438,6 +454,9 @@ static bool authenticate(struct http_call *c, enum http_auth need)
 void http_api_handle(struct http_session *s)
 {
 	struct http_call c = {.s = s, .api = s->srv->http_api};
+	/* the dashboard's pages and sessions are not API routes (http/dashboard.h) */
+	if (dashboard_handle(&c))
+		return;
 	bool path_known = false;
 	char allow[64] = "";
 	for (size_t i = 0; i < HTTP_ROUTE_COUNT; i++) {

@@ -16,6 +16,7 @@
 #include "util/throttle.h"
 
 struct attachments_fetch;
+struct dashboard_sessions;
 struct domain_verify;
 struct inbound_store;
 struct conf;
@@ -54,6 +55,8 @@ struct http_api {
 	struct domain_verify *verifies; /* the domains' DNS checks running (domains_verify.h) */
 	struct event *domain_timer;     /* checks the checked domains again ([api] domain_recheck) */
 	struct inbound_store *inbound;  /* received mail of the inbound routes (receiving.c) */
+	/* the web dashboard's signed-in sessions (http/dashboard.h) */
+	struct dashboard_sessions *dashboard;
 };
 
 /* What a handler is called with. */

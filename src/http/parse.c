@@ -278,6 +278,17 @@ static enum http_parse_error field_apply(struct http_request *r, const char *nam
 		copy_value(r->batch_validation, sizeof(r->batch_validation), v, vlen);
 	} else if (name_is(name, nlen, "user-agent")) {
 		copy_value(r->user_agent, sizeof(r->user_agent), v, vlen);
+	} else if (name_is(name, nlen, "cookie")) {
+		size_t have = strlen(r->cookie), sep = have > 0 ? 2 : 0;
+		if (have + sep + vlen >= sizeof(r->cookie)) {
+			r->cookie_too_long = true;
+		} else {
+			if (sep > 0)
+				memcpy(r->cookie + have, "; ", 2);
+			copy_value(r->cookie + have + sep, sizeof(r->cookie) - have - sep, v, vlen);
+		}
+	} else if (name_is(name, nlen, "x-csrf-token")) {
+		copy_value(r->csrf_token, sizeof(r->csrf_token), v, vlen);
 	}
 	return HTTP_PARSE_OK;
 }

@@ -19,6 +19,8 @@
 #define HTTP_AUTH_MAX 512
 #define HTTP_IDEMPOTENCY_KEY_MAX 256
 #define HTTP_VALUE_SMALL 128
+/* RFC 6265 §6.1: at least 4096 octets per cookie; the dashboard needs one of 70 */
+#define HTTP_COOKIE_MAX 4096
 
 enum http_method {
 	HTTP_METHOD_GET = 0,
@@ -67,6 +69,11 @@ struct http_request {
 	char content_type[HTTP_VALUE_SMALL];
 	char batch_validation[HTTP_VALUE_SMALL]; /* Resend's x-batch-validation: strict | permissive */
 	char user_agent[HTTP_VALUE_SMALL];       /* for logs; cut */
+	/* the dashboard's session (http/dashboard.c): the Cookie field (RFC 6265 §5.4: one field; more
+	 * are joined with "; "), and the token its pages send on every state change (X-CSRF-Token) */
+	char cookie[HTTP_COOKIE_MAX];
+	bool cookie_too_long; /* then no cookie is taken at all */
+	char csrf_token[HTTP_VALUE_SMALL];
 };
 
 /* Starts a new request (all fields reset). */

@@ -640,6 +640,21 @@ bool api_keys_check(struct api_keys *k, const char *token, struct api_key *key_r
 	return found;
 }
 
+bool api_keys_find(struct api_keys *k, const char *id, struct api_key *key_r)
+{
+	char error[DB_ERROR_SIZE];
+	bool found;
+	size_t at;
+
+	(void)api_keys_reload(k, false, error, sizeof(error)); /* on a failure the keys loaded before serve */
+	pthread_mutex_lock(&k->cache_mu);
+	at = api_keys_cache_find(k, id, &found);
+	if (found && key_r != NULL)
+		*key_r = k->entries[at].key;
+	pthread_mutex_unlock(&k->cache_mu);
+	return found;
+}
+
 void api_keys_touch(struct api_keys *k, const char *id, int64_t now_ms)
 {
 	bool found;

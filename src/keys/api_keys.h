@@ -60,6 +60,9 @@ int api_keys_list(struct api_keys *k, struct api_key **keys_r, size_t *count_r, 
  * *key_r when it is a live key. Served from memory, reloaded first if the file changed; never
  * writes. Loop thread (one thread at a time). */
 bool api_keys_check(struct api_keys *k, const char *token, struct api_key *key_r);
+/* The live key with this id (a dashboard session made with it ends when the key is revoked): true
+ * and *key_r (may be NULL). Served from memory like api_keys_check. Loop thread. */
+bool api_keys_find(struct api_keys *k, const char *id, struct api_key *key_r);
 /* Notes that the key was used at now_ms. Kept in memory; written out by api_keys_flush_usage. */
 void api_keys_touch(struct api_keys *k, const char *id, int64_t now_ms);
 /* Writes the last_used_at times noted since the last call (one transaction); any thread that owns k

@@ -90,3 +90,18 @@ void login_check(struct server *srv, uint64_t conn_id, const char *ip, const cha
 		snprintf(j->hash, sizeof(j->hash), "%s", srv->dummy_hash);
 	worker_pool_submit(srv->workers, login_work, login_checked, j);
 }
+
+void login_refuse(struct server *srv, uint64_t conn_id, const char *ip, const char *client, const char *user,
+		  login_done_fn *done)
+{
+	struct login_job *j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		done(srv, conn_id, user, false);
+		return;
+	}
+	*j = (struct login_job){.srv = srv, .conn_id = conn_id, .done = done};
+	snprintf(j->ip, sizeof(j->ip), "%s", ip);
+	snprintf(j->client, sizeof(j->client), "%s", client);
+	snprintf(j->user, sizeof(j->user), "%s", user);
+	login_checked(j); /* not ok: counted, logged and answered after the delay */
+}

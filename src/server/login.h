@@ -1,6 +1,6 @@
-/* login.h — checking a password for SMTP AUTH and POP3: hashing runs on a worker thread, and a
- * failure is answered only after a delay that grows with the recent failures from the client
- * (its address, or its IPv6 prefix; DESIGN.md §6). */
+/* login.h — checking a password for SMTP AUTH, POP3 and the dashboard: hashing runs on a worker
+ * thread, and a failure is answered only after a delay that grows with the recent failures from
+ * the client (its address, or its IPv6 prefix; DESIGN.md §6). */
 #ifndef MAILWERK_SERVER_LOGIN_H
 #define MAILWERK_SERVER_LOGIN_H
 
@@ -23,5 +23,10 @@ typedef void login_done_fn(struct server *srv, uint64_t conn_id, const char *use
  * Passwords never reach a log. */
 void login_check(struct server *srv, uint64_t conn_id, const char *ip, const char *client, const char *user,
 		 const char *pass, login_done_fn *done);
+
+/* Counts a failed sign-in that needed no password check (the dashboard's API keys), with the same
+ * growing delay: done(..., false) runs after it. */
+void login_refuse(struct server *srv, uint64_t conn_id, const char *ip, const char *client, const char *user,
+		  login_done_fn *done);
 
 #endif

@@ -551,6 +551,34 @@ static void test_idempotency_key_limit(void **state)
 	}
 }
 
+/* The dashboard's fields: Cookie lines are joined with "; " (RFC 6265 §5.4 wants one; HTTP/2
+ * proxies split it), and past HTTP_COOKIE_MAX the cookies count as too long rather than cut. */
+static void test_cookie_and_csrf_fields(void **state)
+{
+	(void)state;
+	struct http_request r;
+	const char *err = NULL;
+	http_request_init(&r);
+	assert_int_equal(http_parse_request_line(&r, "GET / HTTP/1.1", 14, &err), HTTP_PARSE_OK);
+	assert_int_equal(http_parse_field_line(&r, "Cookie: a=1", 11, &err), HTTP_PARSE_OK);
+	assert_int_equal(http_parse_field_line(&r, "cookie:  b=2 ", 13, &err), HTTP_PARSE_OK);
+	assert_int_equal(http_parse_field_line(&r, "X-CSRF-Token: abc", 17, &err), HTTP_PARSE_OK);
+	assert_string_equal(r.cookie, "a=1; b=2");
+	assert_false(r.cookie_too_long);
+	assert_string_equal(r.csrf_token, "abc");
+
+	char line[HTTP_COOKIE_MAX + 32];
+	http_request_init(&r);
+	assert_int_equal(http_parse_request_line(&r, "GET / HTTP/1.1", 14, &err), HTTP_PARSE_OK);
+	int n = snprintf(line, sizeof(line), "Cookie: ");
+	memset(line + n, 'c', HTTP_COOKIE_MAX - 1);
+	assert_int_equal(http_parse_field_line(&r, line, (size_t)n + HTTP_COOKIE_MAX - 1, &err), HTTP_PARSE_OK);
+	assert_false(r.cookie_too_long);
+	assert_int_equal(strlen(r.cookie), HTTP_COOKIE_MAX - 1);
+	assert_int_equal(http_parse_field_line(&r, "Cookie: x=1", 11, &err), HTTP_PARSE_OK);
+	assert_true(r.cookie_too_long);
+}
+
 /* At most HTTP_FIELDS_MAX field lines and HTTP_HEAD_MAX octets of head: 431 past either. */
 static void test_head_limits(void **state)
 {
@@ -830,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_head_values),
 		cmocka_unit_test(test_authorization_limit),
 		cmocka_unit_test(test_idempotency_key_limit),
+		cmocka_unit_test(test_cookie_and_csrf_fields),
 		cmocka_unit_test(test_head_limits),
 		cmocka_unit_test(test_bug_connection_close_then_keep_alive_10),
 		cmocka_unit_test(test_bug_chunked_not_last),

@@ -275,6 +275,29 @@ static void test_user_set_hash(void **state)
 	assert_non_null(strstr(err, "no such user"));
 }
 
+static void test_user_admin_flag(void **state)
+{
+	struct fixture *f = *state;
+	const char *err = NULL;
+	bool admin = true;
+	domain_add_ok(f->u, "example.org");
+	user_add_ok(f->u, "bob@example.org", "pw");
+	/* new accounts may not sign in to the dashboard until they are made admins */
+	assert_int_equal(users_user_admin(f->u, "bob@example.org", &admin, &err), RESULT_OK);
+	assert_false(admin);
+	assert_int_equal(users_user_set_admin(f->u, "BOB@EXAMPLE.ORG", true, &err), RESULT_OK);
+	assert_int_equal(users_user_admin(f->u, "bob@example.org", &admin, &err), RESULT_OK);
+	assert_true(admin);
+	assert_int_equal(users_user_set_admin(f->u, "bob@example.org", false, &err), RESULT_OK);
+	assert_int_equal(users_user_admin(f->u, "Bob@example.org", &admin, &err), RESULT_OK);
+	assert_false(admin);
+	assert_int_equal(users_user_set_admin(f->u, "carol@example.org", true, &err), RESULT_PERMFAIL);
+	assert_non_null(strstr(err, "no such user"));
+	admin = true;
+	assert_int_equal(users_user_admin(f->u, "carol@example.org", &admin, &err), RESULT_PERMFAIL);
+	assert_false(admin);
+}
+
 static void test_reopen_persists(void **state)
 {
 	struct fixture *f = *state;
@@ -431,6 +454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_user_nonlocal_domain, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_user_invalid, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_user_set_hash, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_user_admin_flag, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_persists, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_open_newer_schema_refused, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_hash_import_stored, fixture_setup, fixture_teardown),

@@ -1,0 +1,120 @@
+// page_domains.js — mail domains: the list, adding one (it gets a DKIM key), and one domain's DNS
+// records to publish, each with a copy button and its status from the last check; Verify runs the
+// check (POST /domains/{id}/verify) and the page follows it until it ends; its DKIM keys, a new one,
+// and rotation (activating it in place of the old one; /domains/{id}/dkim-keys, as `mailwerk dkim`).
+import { get, post, del } from "/dashboard/api.js";
+import { h, page, table, badge, when, field, errorBox, showError, announce, copyButton } from "/dashboard/ui.js";
+
+export async function showDomains(main) {
+  const err = errorBox();
+  const name = h("input", { type: "text", name: "domain", required: true, placeholder: "example.org", autocomplete: "off" });
+  const out = h("div", { id: "domain-list" });
+  async function load() {
+    const res = await get("/domains?limit=100");
+    out.replaceChildren(table("Domains", [
+      { label: "Domain", cell: (d) => h("a", { href: "#/domains/" + encodeURIComponent(d.id) }, d.name) },
+      { label: "Status", cell: (d) => badge(d.status) },
+      { label: "Sending", cell: (d) => badge(d.capabilities ? d.capabilities.sending : "") },
+      { label: "Created", cell: (d) => when(d.created_at) },
+    ], res.data || [], "No domains yet."));
+  }
+  const form = h("form", { class: "row panel", id: "domain-add", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const d = await post("/domains", { name: name.value.trim() });
+      announce("Added " + d.name);
+      location.hash = "#/domains/" + encodeURIComponent(d.id);
+    } catch (x) { showError(err, x); }
+  } }, field("New domain", name), h("button", { type: "submit" }, "Add domain"));
+  page(main, "Domains", err, form, out);
+  try { await load(); } catch (x) { showError(err, x); }
+}
+
+export async function showDomain(main, id) {
+  const err = errorBox();
+  const box = h("div", { id: "domain" });
+  const keys = h("section", { id: "dkim-keys", "aria-labelledby": "dkim-h" });
+  const keyPath = (d) => "/domains/" + encodeURIComponent(d.id) + "/dkim-keys";
+
+  function renderKeys(d, res) {
+    const month = new Date().toISOString().slice(0, 7).replace("-", "");
+    const selector = h("input", { type: "text", required: true, value: "mw" + month + "b", autocomplete: "off", pattern: "[A-Za-z0-9.-]+" });
+    const algorithm = h("select", {}, h("option", { value: "rsa" }, "RSA 2048"), h("option", { value: "ed25519" }, "Ed25519"));
+    keys.replaceChildren(h("h2", { id: "dkim-h" }, "DKIM keys"),
+      h("p", { class: "muted" }, "To rotate: make a key, publish its record, verify, then activate it; keep the old record published a few days."),
+      table("DKIM keys of " + d.name, [
+        { label: "Selector", cell: (k) => k.selector, class: "mono" },
+        { label: "Key", cell: (k) => k.algorithm + " " + k.bits },
+        { label: "Signs", cell: (k) => (k.active ? badge("active") : "no") },
+        { label: "TXT record", cell: (k) => h("div", {}, h("div", { class: "mono" }, k.name + "  " + k.value), copyButton(k.value, "DKIM value of " + k.selector)) },
+        { label: "", cell: (k) => (k.active ? "" : h("button", { type: "button", class: "secondary", "aria-label": "Activate " + k.selector, onclick: async () => {
+          if (!confirm("Sign with " + k.selector + " from now on? Its record must be published.")) return;
+          try { await post(keyPath(d) + "/" + encodeURIComponent(k.selector) + "/activate"); renderKeys(d, await get(keyPath(d))); announce(k.selector + " signs now"); }
+          catch (x) { showError(err, x); }
+        } }, "Activate")) },
+      ], res.data || [], "No DKIM key: mail from this domain is not signed."),
+      h("form", { class: "row panel", id: "dkim-add", onsubmit: async (e) => {
+        e.preventDefault();
+        try { await post(keyPath(d), { selector: selector.value.trim(), algorithm: algorithm.value }); renderKeys(d, await get(keyPath(d))); announce("Made key " + selector.value); }
+        catch (x) { showError(err, x); }
+      } }, field("New selector", selector), field("Algorithm", algorithm), h("button", { type: "submit" }, "Make key")));
+  }
+  let timer = null, gone = false;
+  const stop = () => { gone = true; if (timer) clearTimeout(timer); };
+
+  function render(d) {
+    box.replaceChildren(
+      h("p", {}, "Status: ", h("span", { id: "domain-status" }, badge(d.status)),
+        d.capabilities ? [" · sending ", badge(d.capabilities.sending), " · receiving ", badge(d.capabilities.receiving)] : null),
+      h("p", {},
+        h("button", { type: "button", id: "verify", disabled: d.status === "pending", onclick: verify }, d.status === "pending" ? "Checking…" : "Verify DNS records"),
+        " ",
+        h("button", { type: "button", class: "danger", id: "domain-delete", onclick: async () => {
+          if (!confirm("Delete the domain " + d.name + "?")) return;
+          try { await del("/domains/" + encodeURIComponent(d.id)); announce("Deleted " + d.name); location.hash = "#/domains"; }
+          catch (x) { showError(err, x); }
+        } }, "Delete")),
+      h("h2", {}, "DNS records to publish"),
+      h("p", { class: "muted" }, "Names are relative to " + d.name + " (@ is the domain itself)."),
+      table("DNS records of " + d.name, [
+        { label: "Purpose", cell: (r) => r.record },
+        { label: "Type", cell: (r) => r.type },
+        { label: "Name", cell: (r) => h("span", { class: "mono" }, r.name), class: "mono" },
+        { label: "Value", cell: (r) => h("div", {}, h("div", { class: "mono" }, r.priority !== undefined ? r.priority + " " + r.value : r.value), copyButton(r.value, r.record + " " + r.type + " value of " + r.name)) },
+        { label: "Status", cell: (r) => h("div", {}, badge(r.status), r.problem ? h("div", { class: "muted" }, r.problem) : null) },
+      ], d.records || [], "No records."));
+  }
+
+  async function load() {
+    const d = await get("/domains/" + encodeURIComponent(id));
+    if (gone) return;
+    page(main, d.name, err, h("p", {}, h("a", { href: "#/domains" }, "← All domains")), box, keys);
+    render(d);
+    try { renderKeys(d, await get(keyPath(d))); } catch (x) { showError(err, x); }
+    if (d.status === "pending") timer = setTimeout(() => follow(), 1500);
+    return d;
+  }
+
+  async function follow() {
+    try {
+      const d = await get("/domains/" + encodeURIComponent(id));
+      if (gone) return;
+      render(d);
+      if (d.status === "pending") timer = setTimeout(follow, 1500);
+      else announce("The check ended: " + d.status.replaceAll("_", " "));
+    } catch (x) { showError(err, x); }
+  }
+
+  async function verify() {
+    try {
+      await post("/domains/" + encodeURIComponent(id) + "/verify");
+      announce("Checking the DNS records");
+      timer = setTimeout(follow, 500);
+      document.getElementById("verify").disabled = true;
+    } catch (x) { showError(err, x); }
+  }
+
+  page(main, "Domain", err, h("p", { class: "muted" }, "Loading…"));
+  try { await load(); } catch (x) { showError(err, x); }
+  return stop;
+}
