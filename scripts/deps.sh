@@ -24,6 +24,9 @@ packages=(
   # §2), and for its tests the OpenAPI document's validator and the Prometheus text parser; wrk
   # drives bench/api.sh
   libgmime-3.0-dev libcurl4-openssl-dev python3-jsonschema python3-prometheus-client wrk
+  # the web dashboard's browser tests: Debian's Chromium, headless, driven through its WebDriver by
+  # Selenium (never a browser downloaded at test time); axe-core comes from tests/node's lockfile
+  chromium chromium-driver python3-selenium
 )
 # `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer, and the
 # checks bench/checks.sh runs in its Postfix peer: OpenDKIM and OpenDMARC (milters) and
@@ -35,7 +38,8 @@ if [ "${1:-}" = bench ]; then
 fi
 
 # JavaScript clients of the HTTP API tests (the official Resend SDK, the Standard Webhooks
-# verifier), pinned by tests/node/package-lock.json. The SDK needs Node.js 20 or newer.
+# verifier) and axe-core for the dashboard's accessibility check, pinned by
+# tests/node/package-lock.json. The SDK needs Node.js 20 or newer.
 node_clients() {
   local dir
   dir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
