@@ -47,13 +47,6 @@ static json_t *json_of_text(const char *text)
 	return v != NULL ? v : json_null();
 }
 
-static json_t *time_json(int64_t ms)
-{
-	char t[40];
-	date_rfc3339_ms_format(ms, t, sizeof(t));
-	return json_string(t);
-}
-
 /* Resend's ListEmail fields (GetEmailResponseSuccess without html, text, tags, object). */
 static json_t *email_summary(const struct email_view *v)
 {
@@ -62,13 +55,13 @@ static json_t *email_summary(const struct email_view *v)
 	json_object_set_new(o, "id", json_string(r->id));
 	json_object_set_new(o, "to", json_of_text(r->to_json));
 	json_object_set_new(o, "from", json_string(r->from != NULL ? r->from : ""));
-	json_object_set_new(o, "created_at", time_json(r->created_at));
+	json_object_set_new(o, "created_at", http_json_time(r->created_at));
 	json_object_set_new(o, "subject", json_string(r->subject != NULL ? r->subject : ""));
 	json_object_set_new(o, "bcc", json_of_text(r->bcc_json));
 	json_object_set_new(o, "cc", json_of_text(r->cc_json));
 	json_object_set_new(o, "reply_to", json_of_text(r->reply_to_json));
 	json_object_set_new(o, "last_event", json_string(email_event_type_str(v->last_event)));
-	json_object_set_new(o, "scheduled_at", r->scheduled_at > 0 ? time_json(r->scheduled_at * 1000) : json_null());
+	json_object_set_new(o, "scheduled_at", r->scheduled_at > 0 ? http_json_time(r->scheduled_at * 1000) : json_null());
 	json_object_set_new(o, "message_id", r->message_id != NULL ? json_string(r->message_id) : json_null());
 	return o;
 }
@@ -83,7 +76,7 @@ static json_t *recipients_json(const struct email_view *v)
 		for (size_t k = 0; k < rv->event_count; k++) {
 			const struct email_event *e = &rv->events[k];
 			json_t *ev = json_pack("{s:s, s:o}", "type", email_event_type_str(e->type), "created_at",
-					       time_json(e->at_ms));
+					       http_json_time(e->at_ms));
 			json_t *detail = e->detail_json != NULL ? json_loads(e->detail_json, 0, NULL) : NULL;
 			if (json_is_object(detail))
 				json_object_update(ev, detail);

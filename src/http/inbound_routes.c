@@ -13,7 +13,6 @@
 #include "http/session.h"
 #include "mailbox/users.h"
 #include "server/server.h"
-#include "util/date.h"
 #include "util/worker.h"
 
 enum route_kind {
@@ -37,10 +36,8 @@ struct route_job {
 
 static json_t *http_route_json(const struct users_route *r)
 {
-	char at[40];
-	date_rfc3339_ms_format(r->created_ms, at, sizeof(at));
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "object", "inbound_route", "id", r->id, "address", r->address,
-			 "domain", r->domain, "mailbox", r->mailbox, "created_at", at);
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "object", "inbound_route", "id", r->id, "address", r->address,
+			 "domain", r->domain, "mailbox", r->mailbox, "created_at", http_json_time(r->created_ms));
 }
 
 static void route_work(void *arg)

@@ -2,6 +2,7 @@
  * with the flags that make it refuse what RFC 8259 leaves open (duplicate keys, §4) and what a
  * mail header can never carry (NUL). Pure: no I/O, no state. */
 #include "http/json.h"
+#include "util/date.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -92,4 +93,11 @@ json_t *http_json_load(const char *buf, size_t len, unsigned max_depth, char *er
 			snprintf(error, error_size, "Invalid JSON: %s.", jerr.text);
 	}
 	return root;
+}
+
+json_t *http_json_time(int64_t ms)
+{
+	char t[40];
+	date_rfc3339_ms_format(ms, t, sizeof(t));
+	return json_string(t);
 }

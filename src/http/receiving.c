@@ -11,6 +11,7 @@
 #include "http/api.h"
 #include "http/download_token.h"
 #include "http/job_answer.h"
+#include "http/json.h"
 #include "http/session.h"
 #include "inbound/inbound_store.h"
 #include "inbound/received_json.h"
@@ -49,12 +50,11 @@ struct recv_job {
 /* The signed URL of path below the base. */
 static json_t *download_json(const struct recv_job *j, const char *path, int64_t expires_s)
 {
-	char query[DOWNLOAD_QUERY_MAX], url[1024], at[40];
+	char query[DOWNLOAD_QUERY_MAX], url[1024];
 	if (!download_token_query(j->api->unsubscribe_secret, path, expires_s, query, sizeof(query)) ||
 	    snprintf(url, sizeof(url), "%s%s?%s", j->base, path, query) >= (int)sizeof(url))
 		return NULL;
-	date_rfc3339_ms_format(expires_s * 1000, at, sizeof(at));
-	return json_pack("{s:s, s:s}", "download_url", url, "expires_at", at);
+	return json_pack("{s:s, s:o}", "download_url", url, "expires_at", http_json_time(expires_s * 1000));
 }
 
 /* AttachmentData of the SDK: the metadata with its signed download URL. */

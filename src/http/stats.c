@@ -10,6 +10,7 @@
 #include "db/db.h"
 #include "events/stats.h"
 #include "http/api.h"
+#include "http/json.h"
 #include "http/job_answer.h"
 #include "http/session.h"
 #include "inbound/inbound_store.h"
@@ -32,13 +33,6 @@ struct stats_job {
 	int64_t now_ms;
 	struct http_job_answer ans;
 };
-
-static json_t *time_json(int64_t ms)
-{
-	char t[40];
-	date_rfc3339_ms_format(ms, t, sizeof(t));
-	return json_string(t);
-}
 
 static json_t *counts_json(const uint64_t counts[EMAIL_EVENT_COUNT])
 {
@@ -71,19 +65,19 @@ static void stats_work(void *arg)
 		json_t *series = json_array();
 		for (size_t b = 0; b < st->buckets; b++) {
 			json_t *c = counts_json(st->counts[b]);
-			json_object_set_new(c, "start", time_json(since + (int64_t)b * bucket));
+			json_object_set_new(c, "start", http_json_time(since + (int64_t)b * bucket));
 			json_array_append_new(series, c);
 		}
 		json_t *od = deferred > 0 ? json_pack("{s:s, s:s, s:o, s:o, s:o}", "queue_id", d.id, "recipient", d.addr,
-						       "arrival", time_json(d.arrival * 1000), "next_attempt",
-						       time_json(d.next_attempt * 1000), "last_error",
+						       "arrival", http_json_time(d.arrival * 1000), "next_attempt",
+						       http_json_time(d.next_attempt * 1000), "last_error",
 						       d.last_error != NULL ? json_string(d.last_error) : json_null())
 					  : json_null();
 		j->ans.body = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:{s:I, s:o, s:I, s:o}}", "object", "stats",
 				    "window", j->month ? "30d" : "24h", "bucket", j->month ? "day" : "hour", "since",
-				    time_json(since), "series", series, "totals", counts_json(st->totals), "received",
+				    http_json_time(since), "series", series, "totals", counts_json(st->totals), "received",
 				    (json_int_t)received, "queue", "messages", (json_int_t)depth, "oldest_arrival",
-				    depth > 0 ? time_json(oldest * 1000) : json_null(), "deferred", (json_int_t)deferred,
+				    depth > 0 ? http_json_time(oldest * 1000) : json_null(), "deferred", (json_int_t)deferred,
 				    "oldest_deferred", od);
 	}
 	if (j->ans.body == NULL)

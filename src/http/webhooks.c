@@ -18,7 +18,6 @@
 #include "net/http_url.h"
 #include "server/server.h"
 #include "util/worker.h"
-#include "util/date.h"
 
 
 enum wh_kind {
@@ -43,13 +42,6 @@ struct wh_job {
 	struct http_job_answer ans;
 };
 
-static json_t *time_json(int64_t ms)
-{
-	char t[40];
-	date_rfc3339_ms_format(ms, t, sizeof(t));
-	return json_string(t);
-}
-
 static json_t *events_of(const char *events_json)
 {
 	json_t *v = events_json != NULL ? json_loads(events_json, 0, NULL) : NULL;
@@ -63,7 +55,7 @@ static json_t *webhook_json(const struct webhook *w, bool full)
 	if (full)
 		json_object_set_new(o, "object", json_string("webhook"));
 	json_object_set_new(o, "id", json_string(w->id));
-	json_object_set_new(o, "created_at", time_json(w->created_at));
+	json_object_set_new(o, "created_at", http_json_time(w->created_at));
 	json_object_set_new(o, "status", json_string(w->enabled ? "enabled" : "disabled"));
 	json_object_set_new(o, "endpoint", json_string(w->endpoint != NULL ? w->endpoint : ""));
 	json_object_set_new(o, "events", events_of(w->events_json));

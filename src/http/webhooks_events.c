@@ -10,6 +10,7 @@
 #include "events/webhook_events.h"
 #include "events/webhook_sender.h"
 #include "http/api.h"
+#include "http/json.h"
 #include "http/job_answer.h"
 #include "http/session.h"
 #include "server/server.h"
@@ -35,21 +36,14 @@ struct whe_job {
 	struct http_job_answer ans;
 };
 
-static json_t *time_json(int64_t ms)
-{
-	char t[40];
-	date_rfc3339_ms_format(ms, t, sizeof(t));
-	return json_string(t);
-}
-
 /* Resend's WebhookEventLog; GetWebhookEventResponseSuccess adds object, next_attempt_at, payload. */
 static json_t *event_json(const struct webhook_event_entry *e, bool full)
 {
-	json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "id", e->id, "type", e->type, "created_at", time_json(e->created_at),
+	json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "id", e->id, "type", e->type, "created_at", http_json_time(e->created_at),
 			      "status", e->status);
 	if (full) {
 		json_object_set_new(o, "object", json_string("webhook_event"));
-		json_object_set_new(o, "next_attempt_at", e->next_attempt > 0 ? time_json(e->next_attempt) : json_null());
+		json_object_set_new(o, "next_attempt_at", e->next_attempt > 0 ? http_json_time(e->next_attempt) : json_null());
 		json_t *payload = e->payload != NULL ? json_loads(e->payload, 0, NULL) : NULL;
 		json_object_set_new(o, "payload", payload != NULL ? payload : json_null());
 	}
@@ -99,7 +93,7 @@ static void whe_work(void *arg)
 				snprintf(id, sizeof(id), "%lld", (long long)a[i].id);
 				json_array_append_new(data, json_pack("{s:s, s:i, s:s, s:o}", "id", id, "http_status_code",
 								      a[i].status, "response", a[i].response, "sent_at",
-								      time_json(a[i].at)));
+								      http_json_time(a[i].at)));
 			}
 			webhook_attempt_entries_free(a, n);
 			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", more, "data", data);
