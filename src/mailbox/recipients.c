@@ -199,6 +199,13 @@ static enum result rcpt_resolve(struct users *u, const char *address, const char
 	char local[ADDR_LOCAL_MAX * 4 + 1], domain[ADDR_DOMAIN_MAX + 1], key[ADDR_TEXT_MAX + 1];
 	if (!rcpt_split(address, local, domain) || local[0] == '\0' || !rcpt_key(key, local, strlen(local), domain))
 		return users_fail(u, RESULT_PERMFAIL, error_r, "no such recipient: %s", address);
+	/* most domains have no routes: then none is looked for at any name */
+	if (routes) {
+		enum result has = users_domain_routed(u, domain);
+		if (has == RESULT_TEMPFAIL)
+			return users_db_fail(u, error_r, "looking up a route");
+		routes = has == RESULT_OK;
+	}
 	/* a routed address is delivered under the name it was given (received_for) */
 	if (routes)
 		snprintf(r->address, sizeof(r->address), "%s", address);

@@ -184,6 +184,18 @@ enum result users_route_page(struct users *u, unsigned limit, const char *after,
 	return RESULT_OK;
 }
 
+enum result users_domain_routed(struct users *u, const char *domain)
+{
+	sqlite3_stmt *st = users_prepare(u, "SELECT 1 FROM routes r JOIN domains d ON d.name = r.domain"
+					    " WHERE r.domain = ?1 AND d.receiving = 1 LIMIT 1");
+	if (st == NULL)
+		return RESULT_TEMPFAIL;
+	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? RESULT_OK : rc == SQLITE_DONE ? RESULT_PERMFAIL : RESULT_TEMPFAIL;
+}
+
 /* The route under key ("local@domain" folded, or "@domain") of a domain whose receiving is on:
  * exact, then case-insensitively, as alias_find. */
 enum result users_route_find(struct users *u, const char *key, struct users_route *r_r, const char **error_r)

@@ -84,6 +84,8 @@ static const char users_schema_v4[] =
 	" mailbox INTEGER NOT NULL DEFAULT 0,"
 	" created INTEGER NOT NULL);"
 	"CREATE INDEX routes_address_nocase ON routes(address COLLATE NOCASE);"
+	/* the recipient resolution asks first whether a domain has routes at all */
+	"CREATE INDEX routes_domain ON routes(domain);"
 	"ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;";
 
 /* steps[v] brings version v to v + 1 (db.h) */

@@ -39,6 +39,9 @@ enum result users_domain_is_local_folded(struct users *u, const char *name);
  * the address as stored and, when hash_r is set, the hash. RESULT_PERMFAIL: no such user. */
 enum result users_user_find(struct users *u, const char *address, char stored_r[ADDR_TEXT_MAX + 1], char *hash_r,
 			    size_t hash_size, const char **error_r);
+/* Whether the domain (folded) has a route and its receiving is on: one indexed read, so that an
+ * address of a domain without routes costs the resolution no route lookups (routes.c). */
+enum result users_domain_routed(struct users *u, const char *domain);
 /* The route stored under key ("local@domain" with the domain folded, or "@domain") whose domain's
  * receiving is on: exact, then case-insensitively (routes.c). RESULT_PERMFAIL: none. */
 enum result users_route_find(struct users *u, const char *key, struct users_route *r_r, const char **error_r);
