@@ -301,6 +301,7 @@ static const struct http_route http_routes[] = {
 	{HTTP_METHOD_GET, "/unsubscribe/*", HTTP_AUTH_NONE, http_unsubscribe_get},
 	{HTTP_METHOD_GET, "/metrics", HTTP_AUTH_NONE, http_metrics},
 	{HTTP_METHOD_GET, "/stats", HTTP_AUTH_FULL, http_stats},
+	{HTTP_METHOD_GET, "/server", HTTP_AUTH_FULL, http_server_info},
 	{HTTP_METHOD_POST, "/emails", HTTP_AUTH_SEND, http_emails_send},
 	{HTTP_METHOD_GET, "/emails", HTTP_AUTH_FULL, http_emails_list},
 	{HTTP_METHOD_POST, "/emails/batch", HTTP_AUTH_SEND, http_emails_batch},

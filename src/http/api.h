@@ -143,6 +143,7 @@ bool http_unsubscribe_url(const struct http_api *a, const struct conf *c, const 
 			  size_t size);
 void http_metrics(struct http_call *c);
 void http_stats(struct http_call *c);
+void http_server_info(struct http_call *c);
 void http_suppressions_add(struct http_call *c);
 void http_suppressions_list(struct http_call *c);
 void http_suppressions_get(struct http_call *c);

@@ -20,6 +20,7 @@
 #include "http/session.h"
 #include "queue/queue.h"
 #include "server/server.h"
+#include "net/tls.h"
 #include "util/log.h"
 #include "util/worker.h"
 
@@ -145,6 +146,12 @@ int metrics_render(const struct metrics *m, const struct metrics_snapshot *g, ch
 			   "Age in seconds of the oldest message in the queue; 0 when it is empty.");
 		fprintf(f, "mailwerk_queue_oldest_seconds %" PRId64 "\n",
 			g->queue_oldest_seconds > 0 ? g->queue_oldest_seconds : 0);
+	}
+
+	if (g->tls_cert) {
+		put_family(f, "mailwerk_tls_certificate_expiry_timestamp_seconds", "gauge",
+			   "When the TLS certificate of the listeners expires (its notAfter), in unix seconds.");
+		fprintf(f, "mailwerk_tls_certificate_expiry_timestamp_seconds %" PRId64 "\n", g->tls_not_after);
 	}
 
 	if (g->webhooks_read) {
@@ -340,6 +347,12 @@ void http_metrics(struct http_call *c)
 	j->webhooks = c->api->webhooks != NULL ? webhook_sender_store(c->api->webhooks) : NULL;
 	j->session_id = c->s->conn.id;
 	j->g.version = MAILWERK_VERSION;
+	struct tls_cert_info ci;
+	/* the current context is the loop's (reload replaces it) */
+	if (tls_ctx_cert_info(srv->tls, &ci)) {
+		j->g.tls_cert = true;
+		j->g.tls_not_after = ci.not_after;
+	}
 	/* the registry is the loop's: counted here, before the hop to the worker */
 	for (size_t b = 0; b < SERVER_SESSION_BUCKETS; b++)
 		for (const struct server_conn *sc = srv->sessions[b]; sc != NULL; sc = sc->hnext)

@@ -28,6 +28,8 @@ struct metrics_snapshot {
 	int64_t queue_oldest_seconds;           /* age of the oldest message; 0 when the queue is empty */
 	bool webhooks_read;                     /* false: the outbox could not be read, its gauge is left out */
 	uint64_t webhook_backlog;               /* deliveries of enabled webhooks still pending */
+	bool tls_cert;                          /* false: no TLS certificate, its gauge is left out */
+	int64_t tls_not_after;                  /* the certificate's notAfter, unix seconds */
 	const struct metrics_http_label *http;  /* slot i's labels, for i < http_count */
 	size_t http_count;
 };

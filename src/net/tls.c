@@ -2,7 +2,10 @@
 #include "net/tls.h"
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "conf/conf.h"
 
@@ -41,4 +44,63 @@ SSL_CTX *tls_server_ctx_new(const struct conf *c, char *error_r, size_t error_si
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/* One entry of a name: its commonName when it has one, else the whole name on one line. */
+static void name_text(const X509_NAME *n, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (n == NULL)
+		return;
+	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
+	const ASN1_STRING *v = i >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)) : NULL;
+	if (v != NULL) {
+		unsigned char *utf8 = NULL;
+		int len = ASN1_STRING_to_UTF8(&utf8, v);
+		if (len >= 0)
+			snprintf(out, size, "%.*s", len, (const char *)utf8);
+		OPENSSL_free(utf8);
+		return;
+	}
+	X509_NAME_oneline(n, out, (int)size);
+}
+
+static bool asn1_unix(const ASN1_TIME *t, int64_t *r)
+{
+	struct tm tm;
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return false;
+	*r = (int64_t)timegm(&tm);
+	return true;
+}
+
+bool tls_ctx_cert_info(SSL_CTX *ctx, struct tls_cert_info *r)
+{
+	memset(r, 0, sizeof(*r));
+	X509 *x = ctx != NULL ? SSL_CTX_get0_certificate(ctx) : NULL;
+	if (x == NULL || !asn1_unix(X509_get0_notBefore(x), &r->not_before) ||
+	    !asn1_unix(X509_get0_notAfter(x), &r->not_after))
+		return false;
+	name_text(X509_get_subject_name(x), r->subject, sizeof(r->subject));
+	name_text(X509_get_issuer_name(x), r->issuer, sizeof(r->issuer));
+	GENERAL_NAMES *alt = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	size_t used = 0;
+	for (int i = 0; alt != NULL && i < sk_GENERAL_NAME_num(alt); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(alt, i);
+		if (g->type != GEN_DNS)
+			continue;
+		const unsigned char *d = ASN1_STRING_get0_data(g->d.dNSName);
+		int len = ASN1_STRING_length(g->d.dNSName);
+		/* a name with a NUL or a comma in it is no host name: left out rather than shown wrong */
+		if (len <= 0 || memchr(d, '\0', (size_t)len) != NULL || memchr(d, ',', (size_t)len) != NULL ||
+		    used + (size_t)len + 2 > sizeof(r->names))
+			continue;
+		if (used > 0)
+			r->names[used++] = ',';
+		memcpy(r->names + used, d, (size_t)len);
+		used += (size_t)len;
+		r->names[used] = '\0';
+	}
+	GENERAL_NAMES_free(alt);
+	return true;
 }

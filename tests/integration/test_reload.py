@@ -181,11 +181,37 @@ def test_broken_config_keeps_old(fresh_server, breakage):
     assert ehlo_size(s.smtp_port) == 10485760
 
 
+def file_not_after(path):
+    """The certificate's notAfter as unix seconds, as openssl reads it."""
+    import calendar
+    p = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", path], capture_output=True, text=True,
+                       timeout=30, check=True)
+    when = p.stdout.strip().split("=", 1)[1]  # "Dec  7 06:00:00 2027 GMT"
+    return calendar.timegm(time.strptime(when, "%b %d %H:%M:%S %Y %Z"))
+
+
+def certificate_seen(api):
+    """What GET /server and the metrics say of the certificate: (certificate, gauge value)."""
+    r = api.curl("GET", "/server")
+    assert r.status == 200 and r.json["object"] == "server", r
+    metrics = api.curl("GET", "/metrics", key=None).raw.decode()
+    m = re.search(r"^mailwerk_tls_certificate_expiry_timestamp_seconds (\d+)$", metrics, re.M)
+    assert m, metrics[:2000]
+    return r.json["certificate"], int(m.group(1))
+
+
 def test_certificate_reload(fresh_server, tmp_path):
+    from apifixture import Api
     s = fresh_server.start()
+    api = Api(s, s.cli("apikey", "create", "reload", "--quiet").stdout.strip())
     old_subject = file_subject(s.cert)
     assert "new.example" not in old_subject
     assert implicit_tls_subject(s) == old_subject
+    # GET /server and the gauge report the certificate in use (mailwerk init's own, for a year or more)
+    cert, gauge = certificate_seen(api)
+    assert gauge == file_not_after(s.cert)
+    assert cert["subject"] in old_subject and cert["expires_in_days"] > 300 and cert["expired"] is False, cert
+    assert cert["not_after"].endswith("Z") and cert["names"], cert
 
     # a TLS session opened before the reload, with the old certificate
     old = smtplib.SMTP_SSL("127.0.0.1", s.submissions_port, timeout=15, context=no_verify_context())
@@ -209,6 +235,11 @@ def test_certificate_reload(fresh_server, tmp_path):
 
         sighup_and_wait(s, "ok")
         assert implicit_tls_subject(s) == new_subject
+        # the new one, due to expire in two days: what the dashboard's overview warns of
+        cert, gauge = certificate_seen(api)
+        assert gauge == file_not_after(s.cert)
+        assert cert["subject"] == "new.example" and cert["expires_in_days"] in (1, 2) and not cert["expired"], cert
+        assert cert["issuer"] == "new.example" and cert["names"] == [], cert
         assert starttls_subject(s) == new_subject
         # the old session goes on, still authenticated, and can send
         assert old.noop()[0] == 250
