@@ -9,6 +9,7 @@
 #include "db/db.h"
 #include "events/classify.h"
 #include "events/suppressions.h"
+#include "util/header.h"
 #include "util/uuid.h"
 
 const char events_schema_sql[] =
@@ -49,6 +50,8 @@ const char events_schema_sql[] =
 	" created_at INTEGER NOT NULL,"
 	" PRIMARY KEY(api_key_id, key));";
 
+const char events_headers_schema_sql[] = "ALTER TABLE emails ADD COLUMN headers TEXT;";
+
 const char *email_event_type_str(enum email_event_type t)
 {
 	static const char *const names[EMAIL_EVENT_COUNT] = {
@@ -56,6 +59,14 @@ const char *email_event_type_str(enum email_event_type t)
 		"suppressed", "complained", "unsubscribed",
 	};
 	return (unsigned)t < EMAIL_EVENT_COUNT ? names[t] : "unknown";
+}
+
+int email_event_type_parse(const char *s)
+{
+	for (int t = 0; t < EMAIL_EVENT_COUNT; t++)
+		if (strcmp(s, email_event_type_str((enum email_event_type)t)) == 0)
+			return t;
+	return -1;
 }
 
 void email_record_clear(struct email_record *r)
@@ -71,6 +82,7 @@ void email_record_clear(struct email_record *r)
 	free(r->html);
 	free(r->text);
 	free(r->message_id);
+	free(r->headers);
 	free(r->idem_key);
 	free(r->idem_response);
 	for (size_t i = 0; i < r->suppressed_count; i++) {
@@ -158,14 +170,14 @@ static int state_set(struct db *db, const char *email_id, int rcpt_idx, enum ema
 }
 
 int events_email_insert(struct db *db, const char *queue_id, const struct email_record *r, const char *const *rcpts,
-			size_t rcpt_count, int64_t now_ms)
+			size_t rcpt_count, const char *msg, size_t msg_len, int64_t now_ms)
 {
 	enum email_event_type first = r->scheduled_at > 0 ? EMAIL_EVENT_SCHEDULED : EMAIL_EVENT_QUEUED;
 	sqlite3_stmt *st;
 	int rc = prepare(db,
 			 "INSERT INTO emails(id, queue_id, api_key_id, created_at, scheduled_at, from_addr, subject, to_json,"
-			 " cc_json, bcc_json, reply_to_json, tags_json, html, text, message_id, last_event, domain)"
-			 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+			 " cc_json, bcc_json, reply_to_json, tags_json, html, text, message_id, last_event, domain, headers)"
+			 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
 			 &st);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -182,6 +194,12 @@ int events_email_insert(struct db *db, const char *queue_id, const struct email_
 	char domain[256];
 	from_domain(r->from, domain, sizeof(domain));
 	sqlite3_bind_text(st, 17, domain, -1, SQLITE_TRANSIENT);
+	/* the fields as sent, our trace field and signature among them (what GET /emails/{id} shows) */
+	size_t header_len = msg != NULL ? header_body_offset(msg, msg_len) : 0;
+	if (header_len > 0 && header_len <= EVENTS_HEADER_MAX)
+		sqlite3_bind_text(st, 18, msg, (int)header_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 18);
 	if ((rc = step_done(st)) != SQLITE_OK)
 		return rc;
 

@@ -46,6 +46,7 @@ struct email_record {
 	char *to_json, *cc_json, *bcc_json, *reply_to_json, *tags_json;
 	char *html, *text;
 	char *message_id;  /* without brackets */
+	char *headers;     /* read back only: the header section as queued (CRLF lines), or NULL */
 	int64_t created_at; /* unix milliseconds */
 	int64_t scheduled_at; /* unix seconds, 0 when not scheduled */
 	/* Idempotency-Key (scoped to the key): stored with the message, so a retry after a crash
@@ -70,13 +71,17 @@ void email_id_new(char id_r[EMAIL_ID_LEN + 1]);
 
 /* The schema, a step of queue.db's migrations (db.h). */
 extern const char events_schema_sql[];
+/* Step 11: the header section of each message as it was queued. */
+extern const char events_headers_schema_sql[];
 
 /* ---- writers: inside the caller's open transaction; SQLITE_OK or the error ---- */
 
 /* The record, its recipients (the queue's, in queue order, then the suppressed ones) and the
- * first event of each. */
+ * first event of each; msg (msg_len octets, or NULL) is the message as queued, whose header
+ * section is kept with the record (up to EVENTS_HEADER_MAX octets; a larger one is not). */
+#define EVENTS_HEADER_MAX 65536
 int events_email_insert(struct db *db, const char *queue_id, const struct email_record *r, const char *const *rcpts,
-			size_t rcpt_count, int64_t now_ms);
+			size_t rcpt_count, const char *msg, size_t msg_len, int64_t now_ms);
 
 /* One delivery attempt's outcome for recipient idx of queue message queue_id; nothing when the
  * message is not tracked. first: no attempt had been made (a sent event goes first). */
@@ -150,11 +155,24 @@ void email_views_free(struct email_view *v, size_t n);
 
 /* The message with this id (with recipients and events when full). 1 found, 0 not, -1 error. */
 int events_email_get(struct db *db, const char *id, bool full, struct email_view *v_r);
-/* Up to limit messages, newest first (in the order they were stored); after: older than that id; before: newer than it (both
- * NULL: from the newest). *has_more_r: more lie beyond in the same direction. 1, 0 when the
- * cursor id is unknown, -1 on error. */
+/* What a list keeps (GET /emails's filters); every member unset (-1, NULL, 0) keeps all. */
+struct email_filter {
+	int status;              /* the email's last event (enum email_event_type), or -1 */
+	const char *domain;      /* its From domain, lower-case */
+	const char *recipient;   /* one of its recipients (any case) */
+	const char *tag_name;    /* a tag it carries: this name ... */
+	const char *tag_value;   /* ... with this value, or any when NULL */
+	const char *search;      /* in its id, From, Subject or recipients, ASCII case-insensitive */
+	int64_t since_ms, until_ms; /* created at or after since, before until */
+};
+/* Up to limit messages that pass f (NULL: all), newest first (in the order they were stored);
+ * after: older than that id; before: newer than it (both NULL: from the newest). *has_more_r:
+ * more lie beyond in the same direction. 1, 0 when the cursor id is unknown, -1 on error. A
+ * filter that keeps few reads through the table: the list has no index but its order. */
 int events_email_list(struct db *db, unsigned limit, const char *after, const char *before,
-		      struct email_view **v_r, size_t *count_r, bool *has_more_r);
+		      const struct email_filter *f, struct email_view **v_r, size_t *count_r, bool *has_more_r);
+/* The event type named s (Resend's names), or -1. */
+int email_event_type_parse(const char *s);
 
 /* The idempotency record (api_key_id, key): 1 and the stored hash and response (malloc'd), 0
  * when none (or older than max_age_ms), -1 on error. */

@@ -45,7 +45,7 @@ void email_views_free(struct email_view *v, size_t n)
 	"id, queue_id, api_key_id, created_at, scheduled_at, from_addr, subject, to_json, cc_json, bcc_json," \
 	" reply_to_json, tags_json, message_id, last_event"
 
-/* Fills v from a row of EMAIL_COLUMNS (plus html, text at 14, 15 when full). */
+/* Fills v from a row of EMAIL_COLUMNS (plus html, text, headers at 14 to 16 when full). */
 static bool row_read(sqlite3_stmt *st, bool full, struct email_view *v)
 {
 	bool oom = false;
@@ -68,6 +68,7 @@ static bool row_read(sqlite3_stmt *st, bool full, struct email_view *v)
 	if (full) {
 		r->html = col_dup(st, 14, &oom);
 		r->text = col_dup(st, 15, &oom);
+		r->headers = col_dup(st, 16, &oom);
 	}
 	return !oom;
 }
@@ -129,7 +130,7 @@ static int rcpts_read(struct db *db, struct email_view *v)
 
 int events_email_get(struct db *db, const char *id, bool full, struct email_view *v_r)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT " EMAIL_COLUMNS ", html, text FROM emails WHERE id = ?1");
+	sqlite3_stmt *st = db_stmt(db, "SELECT " EMAIL_COLUMNS ", html, text, headers FROM emails WHERE id = ?1");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -147,8 +148,37 @@ int events_email_get(struct db *db, const char *id, bool full, struct email_view
 	return 1;
 }
 
-int events_email_list(struct db *db, unsigned limit, const char *after, const char *before, struct email_view **v_r,
-		      size_t *count_r, bool *has_more_r)
+/* The filter's conditions, parameters 4 to 11 (events.h's struct email_filter); an unset one
+ * is NULL (or 0) and keeps every row. */
+#define EMAIL_FILTER_SQL                                                                                      \
+	" AND (?4 IS NULL OR last_event = ?4) AND (?5 IS NULL OR domain = ?5)"                                  \
+	" AND (?6 IS NULL OR EXISTS(SELECT 1 FROM email_rcpts r WHERE r.email_id = emails.id"                  \
+	" AND r.addr = ?6 COLLATE NOCASE))"                                                                     \
+	" AND (?7 IS NULL OR EXISTS(SELECT 1 FROM json_each(emails.tags_json) t"                               \
+	" WHERE json_extract(t.value, '$.name') = ?7 AND (?8 IS NULL OR json_extract(t.value, '$.value') = ?8)))" \
+	" AND (?9 IS NULL OR instr(lower(id || ' ' || from_addr || ' ' || ifnull(subject, '') || ' '"          \
+	" || ifnull(to_json, '') || ' ' || ifnull(cc_json, '') || ' ' || ifnull(bcc_json, '')), lower(?9)) > 0)" \
+	" AND created_at >= ?10 AND (?11 = 0 OR created_at < ?11)"
+
+static void filter_bind(sqlite3_stmt *st, const struct email_filter *f)
+{
+	if (f == NULL) {
+		sqlite3_bind_int64(st, 10, 0);
+		sqlite3_bind_int64(st, 11, 0);
+		return;
+	}
+	if (f->status >= 0)
+		sqlite3_bind_int(st, 4, f->status);
+	const char *text[] = {f->domain, f->recipient, f->tag_name, f->tag_value, f->search};
+	for (int i = 0; i < 5; i++)
+		if (text[i] != NULL)
+			sqlite3_bind_text(st, 5 + i, text[i], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, f->since_ms);
+	sqlite3_bind_int64(st, 11, f->until_ms);
+}
+
+int events_email_list(struct db *db, unsigned limit, const char *after, const char *before,
+		      const struct email_filter *f, struct email_view **v_r, size_t *count_r, bool *has_more_r)
 {
 	if (limit > 1000)
 		limit = 1000; /* the callers ask for at most 100; the arithmetic below stays small */
@@ -169,14 +199,19 @@ int events_email_list(struct db *db, unsigned limit, const char *after, const ch
 	}
 	/* newest first; "after" walks on to older ones, "before" back to newer ones (read in
 	 * ascending order, then turned round) */
-	const char *sql = after != NULL ? "SELECT " EMAIL_COLUMNS " FROM emails WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?3"
-			: before != NULL ? "SELECT " EMAIL_COLUMNS " FROM emails WHERE rowid > ?1 ORDER BY rowid ASC LIMIT ?3"
-					 : "SELECT " EMAIL_COLUMNS " FROM emails ORDER BY rowid DESC LIMIT ?3";
+	const char *sql =
+		after != NULL ? "SELECT " EMAIL_COLUMNS " FROM emails WHERE rowid < ?1" EMAIL_FILTER_SQL
+				" ORDER BY rowid DESC LIMIT ?3"
+		: before != NULL ? "SELECT " EMAIL_COLUMNS " FROM emails WHERE rowid > ?1" EMAIL_FILTER_SQL
+				   " ORDER BY rowid ASC LIMIT ?3"
+				 : "SELECT " EMAIL_COLUMNS " FROM emails WHERE 1" EMAIL_FILTER_SQL " ORDER BY rowid DESC LIMIT ?3";
 	sqlite3_stmt *st = db_stmt(db, sql);
 	if (st == NULL)
 		return -1;
+	sqlite3_clear_bindings(st); /* the cached statement keeps the last list's filter */
 	if (cursor != NULL)
 		sqlite3_bind_int64(st, 1, cursor_row);
+	filter_bind(st, f);
 	sqlite3_bind_int(st, 3, (int)limit + 1); /* one more than asked tells whether there is more */
 	struct email_view *v = calloc(limit + 1, sizeof(*v));
 	if (v == NULL) {

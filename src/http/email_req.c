@@ -706,6 +706,19 @@ bool email_req_parse_time(const char *s, int64_t *t_r)
 	return true;
 }
 
+bool email_req_parse_time_ms(const char *s, int64_t *ms_r)
+{
+	int64_t t;
+	if (!email_req_parse_time(s, &t))
+		return false;
+	int64_t ms = 0;
+	if (s[19] == '.') /* the fraction's first three digits; a well-formed one (checked above) */
+		for (int i = 0, scale = 100; i < 3 && s[20 + i] >= '0' && s[20 + i] <= '9'; i++, scale /= 10)
+			ms += (s[20 + i] - '0') * scale;
+	*ms_r = t * 1000 + ms;
+	return true;
+}
+
 /* The part of Resend's natural language this server understands: "in N minute(s) | min(s) |
  * hour(s) | day(s)", any case, as a number of seconds. Anything else ("tomorrow at 9am") is refused
  * rather than guessed. */

@@ -106,6 +106,8 @@ bool email_mailbox_parse(const char *s, struct email_mailbox *m_r, const char **
 /* ISO 8601 / RFC 3339 date-time ("2024-08-05T11:52:01.858Z", "2024-08-05T13:52:01+02:00") to unix
  * seconds. false when it is not one. */
 bool email_req_parse_time(const char *s, int64_t *t_r);
+/* The same to the millisecond (the fraction's first three digits count). */
+bool email_req_parse_time_ms(const char *s, int64_t *ms_r);
 
 /* Whether s (len octets) is a Content-Type an attachment may carry: RFC 2045 §5.1 type "/" subtype
  * with token or quoted-string parameters, not multipart. The request's content_type and the type a

@@ -12,12 +12,14 @@
 #include "http/email_req.h"
 #include "http/json.h"
 #include "http/job_answer.h"
+#include "http/parse.h"
 #include "http/session.h"
 #include "queue/queue.h"
 #include "server/server.h"
-#include "util/worker.h"
 #include "util/date.h"
-
+#include "util/header.h"
+#include "util/utf8.h"
+#include "util/worker.h"
 
 enum read_kind {
 	READ_GET = 0,
@@ -35,6 +37,9 @@ struct read_job {
 	unsigned limit;
 	char after[EMAIL_ID_LEN * 2 + 1], before[EMAIL_ID_LEN * 2 + 1];
 	int64_t at;
+	/* the list's filter, pointing into the buffers below */
+	struct email_filter filter;
+	char domain[256], recipient[320], tag[520], search[256];
 	/* the answer */
 	struct http_job_answer ans;
 };
@@ -47,7 +52,17 @@ static json_t *json_of_text(const char *text)
 	return v != NULL ? v : json_null();
 }
 
-/* Resend's ListEmail fields (GetEmailResponseSuccess without html, text, tags, object). */
+static json_t *tags_of(const struct email_record *r)
+{
+	json_t *tags = json_of_text(r->tags_json);
+	if (json_is_array(tags))
+		return tags;
+	json_decref(tags);
+	return json_array();
+}
+
+/* Resend's ListEmail fields (GetEmailResponseSuccess without html, text, tags, object), and the
+ * tags (mailwerk's addition: the list can be told apart by them, and filtered). */
 static json_t *email_summary(const struct email_view *v)
 {
 	const struct email_record *r = &v->rec;
@@ -63,6 +78,7 @@ static json_t *email_summary(const struct email_view *v)
 	json_object_set_new(o, "last_event", json_string(email_event_type_str(v->last_event)));
 	json_object_set_new(o, "scheduled_at", r->scheduled_at > 0 ? http_json_time(r->scheduled_at * 1000) : json_null());
 	json_object_set_new(o, "message_id", r->message_id != NULL ? json_string(r->message_id) : json_null());
+	json_object_set_new(o, "tags", tags_of(r));
 	return o;
 }
 
@@ -89,6 +105,58 @@ static json_t *recipients_json(const struct email_view *v)
 	return a;
 }
 
+/* One field's value unfolded (RFC 5322 §2.2.3), as a JSON string: an octet that is not part of
+ * well-formed UTF-8 (8-bit text of a submitted message) shows as U+FFFD rather than spoil the JSON. */
+static json_t *field_value_json(const char *value, size_t len)
+{
+	char *out = malloc(len * 3 + 1);
+	if (out == NULL)
+		return NULL;
+	size_t o = 0, i = 0;
+	while (i < len && (value[i] == ' ' || value[i] == '\t'))
+		i++;
+	while (i < len) {
+		unsigned char ch = (unsigned char)value[i];
+		if (ch == '\r' || ch == '\n') {
+			i++;
+			continue;
+		}
+		size_t n = utf8_len((const unsigned char *)value + i, len - i);
+		if (n == 0) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3, i++;
+			continue;
+		}
+		memcpy(out + o, value + i, n);
+		o += n, i += n;
+	}
+	json_t *j = json_stringn(out, o);
+	free(out);
+	return j;
+}
+
+/* mailwerk's addition: the header section as queued, field by field in order (repeated names,
+ * such as Received, each kept), or null when none was kept. */
+static json_t *headers_json(const char *h)
+{
+	if (h == NULL)
+		return json_null();
+	json_t *a = json_array();
+	size_t pos = 0, len = strlen(h);
+	struct header_field f;
+	while (header_next(h, len, &pos, &f)) {
+		json_t *value = field_value_json(f.value, f.value_len);
+		json_t *name = json_stringn(f.name, f.name_len);
+		if (value == NULL || name == NULL || f.name_len == 0) {
+			json_decref(value);
+			json_decref(name);
+			continue;
+		}
+		json_array_append_new(a, json_pack("{s:o, s:o}", "name", name, "value", value));
+	}
+	return a;
+}
+
 static json_t *email_full(const struct email_view *v)
 {
 	const struct email_record *r = &v->rec;
@@ -96,10 +164,7 @@ static json_t *email_full(const struct email_view *v)
 	json_object_set_new(o, "object", json_string("email"));
 	json_object_set_new(o, "html", r->html != NULL ? json_string(r->html) : json_null());
 	json_object_set_new(o, "text", r->text != NULL ? json_string(r->text) : json_null());
-	json_t *tags = json_of_text(r->tags_json);
-	json_object_set_new(o, "tags", json_is_null(tags) ? json_array() : tags);
-	if (json_is_null(tags))
-		json_decref(tags);
+	json_object_set_new(o, "headers", headers_json(r->headers));
 	json_object_set_new(o, "recipients", recipients_json(v));
 	return o;
 }
@@ -129,7 +194,7 @@ static void read_work(void *arg)
 		size_t n;
 		bool more;
 		int r = events_email_list(db, j->limit, j->after[0] ? j->after : NULL, j->before[0] ? j->before : NULL,
-					  &v, &n, &more);
+					  &j->filter, &v, &n, &more);
 		if (r == 1) {
 			json_t *data = json_array();
 			for (size_t i = 0; i < n; i++)
@@ -197,6 +262,60 @@ void http_emails_get(struct http_call *c)
 		read_submit(c, j);
 }
 
+/* GET /emails's filters (mailwerk's: Resend's list has none): status (the last event), domain
+ * (the From domain), recipient, tag (NAME or NAME:VALUE; Resend's tag names and values hold no
+ * colon), q (text in the id, From, Subject or recipients), since and until (ISO 8601). false when
+ * one is malformed (answered). */
+static bool filter_parse(struct http_call *c, struct read_job *j)
+{
+	const char *q = c->s->req.query;
+	char status[32] = "", since[64] = "", until[64] = "";
+	struct email_filter *f = &j->filter;
+	*f = (struct email_filter){.status = -1};
+	if (http_query_get(q, "status", status, sizeof(status)) < 0 ||
+	    http_query_get(q, "domain", j->domain, sizeof(j->domain)) < 0 ||
+	    http_query_get(q, "recipient", j->recipient, sizeof(j->recipient)) < 0 ||
+	    http_query_get(q, "tag", j->tag, sizeof(j->tag)) < 0 || http_query_get(q, "q", j->search, sizeof(j->search)) < 0 ||
+	    http_query_get(q, "since", since, sizeof(since)) < 0 || http_query_get(q, "until", until, sizeof(until)) < 0) {
+		http_respond_error(c->s, 422, "validation_error", "The query string is malformed (or a value is too long).");
+		return false;
+	}
+	if (status[0] != '\0' && (f->status = email_event_type_parse(status)) < 0) {
+		http_respond_error(c->s, 422, "validation_error",
+				   "The `status` parameter must be an event type: queued, scheduled, sent, delivered, "
+				   "delivery_delayed, bounced, failed, canceled, suppressed, complained or unsubscribed.");
+		return false;
+	}
+	for (char *p = j->domain; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	f->domain = j->domain[0] != '\0' ? j->domain : NULL;
+	f->recipient = j->recipient[0] != '\0' ? j->recipient : NULL;
+	f->search = j->search[0] != '\0' ? j->search : NULL;
+	if (j->tag[0] != '\0') {
+		char *colon = strchr(j->tag, ':');
+		if (colon != NULL)
+			*colon = '\0';
+		f->tag_name = j->tag;
+		f->tag_value = colon != NULL ? colon + 1 : NULL;
+	}
+	const char *names[] = {"since", "until"};
+	const char *texts[] = {since, until};
+	int64_t *out[] = {&f->since_ms, &f->until_ms};
+	for (int i = 0; i < 2; i++) {
+		int64_t t;
+		if (texts[i][0] == '\0')
+			continue;
+		if (!email_req_parse_time_ms(texts[i], &t)) {
+			http_respond_error(c->s, 422, "validation_error",
+					   "The `%s` parameter must be a date-time in ISO 8601 format.", names[i]);
+			return false;
+		}
+		*out[i] = t;
+	}
+	return true;
+}
+
 void http_emails_list(struct http_call *c)
 {
 	unsigned n;
@@ -206,6 +325,10 @@ void http_emails_list(struct http_call *c)
 	struct read_job *j = read_job_new(c, READ_LIST);
 	if (j == NULL)
 		return;
+	if (!filter_parse(c, j)) {
+		free(j);
+		return;
+	}
 	j->limit = n;
 	snprintf(j->after, sizeof(j->after), "%s", after);
 	snprintf(j->before, sizeof(j->before), "%s", before);

@@ -137,6 +137,7 @@ static const char *const queue_schema_steps[] = {
 	webhooks_schema_sql, /* version 8: the webhooks and their outbox (webhooks_store.h) */
 	inbound_schema_sql,  /* version 9: received copies of routed mail (inbound_store.h) */
 	webhook_attempts_schema_sql, /* version 10: each webhook attempt and its answer */
+	events_headers_schema_sql,   /* version 11: the header section of each tracked message */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
@@ -392,7 +393,7 @@ static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_st
 	*alone_r = false;
 	if (m->rcpt_count == 0 && m->track != NULL) {
 		/* every recipient is suppressed: nothing to deliver, only the record and its events */
-		rc = events_email_insert(db, m->id, m->track, NULL, 0, date_now_ms());
+		rc = events_email_insert(db, m->id, m->track, NULL, 0, m->data, m->size, date_now_ms());
 		return rc == SQLITE_OK ? SQLITE_DONE : rc;
 	}
 	rc = sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
@@ -462,8 +463,8 @@ static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_st
 	}
 	/* its record and first event commit with it, or nothing does (events.h) */
 	if (m->track != NULL) {
-		rc = events_email_insert(db, m->id, m->track, (const char *const *)m->rcpts, m->rcpt_count,
-					 date_now_ms());
+		rc = events_email_insert(db, m->id, m->track, (const char *const *)m->rcpts, m->rcpt_count, m->data,
+					 m->size, date_now_ms());
 		if (rc != SQLITE_OK)
 			return rc;
 	}

@@ -213,3 +213,52 @@ def test_authenticated_submission_is_tracked_too(api):
     e = api.wait_event(found[0]["id"], "delivered")
     assert e["subject"] == "über SMTP" and e["from"] == "Demo <%s>" % SENDER and e["to"] == [SENDER]
     assert [x["type"] for x in e["recipients"][0]["events"]] == ["queued", "sent", "delivered"]
+    # its header section as queued: ours on top (the trace field, the signature), the client's below
+    names = [h["name"] for h in e["headers"]]
+    assert set(names[:2]) == {"Received", "DKIM-Signature"}, names
+    assert {"name": "Message-ID", "value": "<smtp-1@client.test>"} in e["headers"]
+    assert {"name": "Subject", "value": "=?utf-8?q?=C3=BCber_SMTP?="} in e["headers"]
+
+
+def test_list_filters_tags_and_headers(api):
+    """GET /emails filters (mailwerk's: status, domain, recipient, tag, q, since, until) and
+    carries each email's tags; GET /emails/{id} shows the header section as it was sent."""
+    import urllib.parse
+    token = "flt%d" % os.getpid()
+    welcome = api.send(subject="welcome " + token, text="hi", tags=[{"name": "category", "value": "welcome"}])
+    invoice = api.send(subject="invoice " + token, text="hi", tags=[{"name": "category", "value": "billing"}])
+    for id in (welcome, invoice):
+        api.wait_event(id, "delivered")
+
+    def listed(**query):
+        r = api.curl("GET", "/emails?" + urllib.parse.urlencode(dict(query, q=token)))
+        assert r.status == 200, r
+        return r.json
+
+    everything = listed()
+    assert [e["id"] for e in everything["data"]] == [invoice, welcome]
+    assert everything["data"][1]["tags"] == [{"name": "category", "value": "welcome"}]
+    assert [e["id"] for e in listed(tag="category:welcome")["data"]] == [welcome]
+    assert [e["id"] for e in listed(tag="category")["data"]] == [invoice, welcome]
+    assert listed(tag="category:none")["data"] == [] and listed(tag="welcome")["data"] == []
+    assert len(listed(status="delivered")["data"]) == 2 and listed(status="bounced")["data"] == []
+    assert len(listed(recipient=SENDER.upper())["data"]) == 2 and listed(recipient="x@y.test")["data"] == []
+    assert len(listed(domain=DOMAIN.upper())["data"]) == 2 and listed(domain="other.test")["data"] == []
+    created = {e["id"]: e["created_at"] for e in everything["data"]}
+    assert [e["id"] for e in listed(since=created[invoice])["data"]] == [invoice]
+    assert [e["id"] for e in listed(until=created[invoice])["data"]] == [welcome]
+    # a page of a filtered list, and the next one
+    first = listed(limit=1)
+    assert first["has_more"] is True and [e["id"] for e in first["data"]] == [invoice]
+    rest = listed(limit=1, after=invoice)
+    assert rest["has_more"] is False and [e["id"] for e in rest["data"]] == [welcome]
+    # nonsense is refused, naming the parameter
+    for bad, name in (("status=lost", "status"), ("since=yesterday", "since"), ("until=2026-13-01T00:00:00Z", "until")):
+        r = api.curl("GET", "/emails?" + bad)
+        assert r.status == 422 and r.json["name"] == "validation_error" and "`%s`" % name in r.json["message"], r
+
+    e = api.email(welcome)
+    fields = {h["name"]: h["value"] for h in e["headers"]}
+    assert [h["name"] for h in e["headers"]][0] == "Received"
+    assert fields["Subject"] == "welcome " + token and fields["Message-ID"] == "<%s>" % e["message_id"]
+    assert "d=" + DOMAIN in fields["DKIM-Signature"].replace(" ", "") and "\r" not in fields["DKIM-Signature"]

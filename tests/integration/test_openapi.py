@@ -449,8 +449,12 @@ def test_send_get_and_list(api, spec):
     assert page["has_more"] and len(page["data"]) == 1
     older = spec.check(api.curl("GET", "/emails?limit=100&after=" + page["data"][0]["id"]), "GET", "/emails", 200)
     spec.check(api.curl("GET", "/emails?before=" + older.json["data"][-1]["id"]), "GET", "/emails", 200)
-    for q in ("limit=0", "limit=101", "limit=x", "after=%s&before=%s" % (id, id), "after=" + UNKNOWN_ID):
+    for q in ("limit=0", "limit=101", "limit=x", "after=%s&before=%s" % (id, id), "after=" + UNKNOWN_ID,
+              "status=lost", "since=today", "until=2026-02-30T00:00:00Z"):
         spec.check(api.curl("GET", "/emails?" + q), "GET", "/emails", 422)
+    tagged = spec.check(api.curl("GET", "/emails?tag=category:test_1&status=delivered&since=2020-01-01T00:00:00Z"
+                                 "&recipient=" + SENDER + "&domain=" + DOMAIN + "&q=" + id[:8]), "GET", "/emails", 200)
+    assert [x["id"] for x in tagged.json["data"]] == [id]
 
 
 def test_send_errors(api, spec):
@@ -734,6 +738,8 @@ def test_stats(api, spec):
     spec.check(api.curl("GET", "/stats"), "GET", "/stats", 200)
     spec.check(api.curl("GET", "/stats?window=30d"), "GET", "/stats", 200)
     spec.check(api.curl("GET", "/stats?window=1y"), "GET", "/stats", 422)
+    server = spec.check(api.curl("GET", "/server"), "GET", "/server", 200).json
+    assert server["certificate"]["expires_in_days"] > 0
 
 
 def test_raw_and_unsubscribe(api, spec):

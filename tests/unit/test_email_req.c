@@ -375,6 +375,26 @@ static void test_time(void **state)
 		assert_true(email_req_parse_time(s, &t));
 		assert_int_equal(t, (int64_t)tt);
 	}
+	/* to the millisecond: the fraction's first three digits, the offset applied */
+	static const struct {
+		const char *in;
+		bool ok;
+		int64_t ms;
+	} ms_cases[] = {
+		{"2024-02-29T12:00:00Z", true, 1709208000000},
+		{"2024-02-29T12:00:00.5Z", true, 1709208000500},
+		{"2024-02-29T12:00:00.123Z", true, 1709208000123},
+		{"2024-02-29T12:00:00.1239999Z", true, 1709208000123},
+		{"2024-02-29T13:00:00.040+01:00", true, 1709208000040},
+		{"2024-02-29T12:00:00.Z", false, 0},
+		{"2024-02-29T12:00:00.5", false, 0},
+	};
+	for (size_t i = 0; i < sizeof(ms_cases) / sizeof(ms_cases[0]); i++) {
+		int64_t ms = 42;
+		bool ok = email_req_parse_time_ms(ms_cases[i].in, &ms);
+		if (ok != ms_cases[i].ok || (ok && ms != ms_cases[i].ms))
+			fail_msg("ms case %zu \"%s\": %s %lld", i, ms_cases[i].in, ok ? "ok" : "refused", (long long)ms);
+	}
 }
 
 /* ---- email_req_parse: a full request ---- */

@@ -138,12 +138,16 @@ static void exec_sql(struct test_ctx *t, const char *sql)
 		fail_msg("%s: %s", sql, err != NULL ? err : "?");
 }
 
+/* The message the records below were queued with. */
+static const char test_msg[] = "From: Acme <News@Example.COM>\r\nSubject: Hello\r\n\r\n<p>Hi</p>\r\n";
+
 /* events_email_insert in its own transaction, as the store does it */
 static void insert(struct test_ctx *t, const char *queue_id, const struct email_record *r, const char *const *rcpts,
 		   size_t n, int64_t at)
 {
 	exec_sql(t, "BEGIN IMMEDIATE");
-	assert_int_equal(events_email_insert(t->db, queue_id, r, rcpts, n, at), SQLITE_OK);
+	assert_int_equal(events_email_insert(t->db, queue_id, r, rcpts, n, test_msg, sizeof(test_msg) - 1, at),
+			 SQLITE_OK);
 	exec_sql(t, "COMMIT");
 }
 
@@ -232,6 +236,8 @@ static void test_insert_and_get(void **state)
 	assert_int_equal(v.rec.created_at, 1700000000123);
 	assert_int_equal(v.rec.scheduled_at, 0);
 	assert_int_equal(v.last_event, EMAIL_EVENT_QUEUED);
+	/* the header section as queued, up to and with its empty line */
+	assert_string_equal(v.rec.headers, "From: Acme <News@Example.COM>\r\nSubject: Hello\r\n\r\n");
 
 	assert_int_equal(v.rcpt_count, 3);
 	assert_string_equal(v.rcpts[0].addr, "a@x.org");
@@ -547,7 +553,7 @@ static void test_list_pages(void **state)
 		r->created_at = 1700000000000; /* one batch: the same creation time, the order of storing decides */
 		char qid[32];
 		snprintf(qid, sizeof(qid), "QID-LIST-%02d", i);
-		assert_int_equal(events_email_insert(t->db, qid, r, rcpts, 1, 1), SQLITE_OK);
+		assert_int_equal(events_email_insert(t->db, qid, r, rcpts, 1, NULL, 0, 1), SQLITE_OK);
 		memcpy(ids[i], r->id, sizeof(ids[i]));
 		email_record_free(r);
 	}
@@ -557,59 +563,175 @@ static void test_list_pages(void **state)
 	size_t n;
 	bool more;
 	/* forward: newest first */
-	assert_int_equal(events_email_list(t->db, 10, NULL, NULL, &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 10, NULL, NULL, NULL, &v, &n, &more), 1);
 	list_ids_are(v, n, ids, 24, 15);
 	assert_true(more);
 	assert_null(v[0].rcpts); /* the list has no recipients */
 	email_views_free(v, n);
-	assert_int_equal(events_email_list(t->db, 10, ids[15], NULL, &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 10, ids[15], NULL, NULL, &v, &n, &more), 1);
 	list_ids_are(v, n, ids, 14, 5);
 	assert_true(more);
 	email_views_free(v, n);
-	assert_int_equal(events_email_list(t->db, 10, ids[5], NULL, &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 10, ids[5], NULL, NULL, &v, &n, &more), 1);
 	list_ids_are(v, n, ids, 4, 0);
 	assert_false(more);
 	email_views_free(v, n);
-	assert_int_equal(events_email_list(t->db, 10, ids[0], NULL, &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 10, ids[0], NULL, NULL, &v, &n, &more), 1);
 	assert_int_equal(n, 0);
 	assert_false(more);
 	email_views_free(v, n);
 	/* back: still newest first within the page */
-	assert_int_equal(events_email_list(t->db, 10, NULL, ids[4], &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 10, NULL, ids[4], NULL, &v, &n, &more), 1);
 	list_ids_are(v, n, ids, 14, 5);
 	assert_true(more);
 	email_views_free(v, n);
-	assert_int_equal(events_email_list(t->db, 10, NULL, ids[14], &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 10, NULL, ids[14], NULL, &v, &n, &more), 1);
 	list_ids_are(v, n, ids, 24, 15);
 	assert_false(more);
 	email_views_free(v, n);
-	assert_int_equal(events_email_list(t->db, 10, NULL, ids[20], &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 10, NULL, ids[20], NULL, &v, &n, &more), 1);
 	list_ids_are(v, n, ids, 24, 21);
 	assert_false(more);
 	email_views_free(v, n);
-	assert_int_equal(events_email_list(t->db, 10, NULL, ids[24], &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 10, NULL, ids[24], NULL, &v, &n, &more), 1);
 	assert_int_equal(n, 0);
 	assert_false(more);
 	email_views_free(v, n);
 	/* exactly the rest, or one fewer */
-	assert_int_equal(events_email_list(t->db, 25, NULL, NULL, &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 25, NULL, NULL, NULL, &v, &n, &more), 1);
 	list_ids_are(v, n, ids, 24, 0);
 	assert_false(more);
 	email_views_free(v, n);
-	assert_int_equal(events_email_list(t->db, 24, NULL, NULL, &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 24, NULL, NULL, NULL, &v, &n, &more), 1);
 	list_ids_are(v, n, ids, 24, 1);
 	assert_true(more);
 	email_views_free(v, n);
-	assert_int_equal(events_email_list(t->db, 1, ids[1], NULL, &v, &n, &more), 1);
+	assert_int_equal(events_email_list(t->db, 1, ids[1], NULL, NULL, &v, &n, &more), 1);
 	list_ids_are(v, n, ids, 0, 0);
 	assert_false(more);
 	email_views_free(v, n);
 	/* an unknown cursor */
-	assert_int_equal(events_email_list(t->db, 10, "no-such-id", NULL, &v, &n, &more), 0);
+	assert_int_equal(events_email_list(t->db, 10, "no-such-id", NULL, NULL, &v, &n, &more), 0);
 	assert_int_equal(n, 0);
 	assert_null(v);
-	assert_int_equal(events_email_list(t->db, 10, NULL, "no-such-id", &v, &n, &more), 0);
+	assert_int_equal(events_email_list(t->db, 10, NULL, "no-such-id", NULL, &v, &n, &more), 0);
 	assert_int_equal(n, 0);
+}
+
+/* A header section over EVENTS_HEADER_MAX is not kept (the record still is); none without a message. */
+static void test_headers_too_large(void **state)
+{
+	struct test_ctx *t = *state;
+	size_t len = EVENTS_HEADER_MAX + 100;
+	char *msg = malloc(len + 4);
+	assert_non_null(msg);
+	memcpy(msg, "X-Big: ", 7);
+	memset(msg + 7, 'a', len - 7);
+	memcpy(msg + len, "\r\n\r\n", 4);
+	const char *rcpts[] = {"a@x.org"};
+	struct email_record *big = rec_new("a@example.com", 0), *none = rec_new("a@example.com", 0);
+	exec_sql(t, "BEGIN IMMEDIATE");
+	assert_int_equal(events_email_insert(t->db, "QID-BIG", big, rcpts, 1, msg, len + 4, 1), SQLITE_OK);
+	assert_int_equal(events_email_insert(t->db, "QID-NONE", none, rcpts, 1, NULL, 0, 1), SQLITE_OK);
+	exec_sql(t, "COMMIT");
+	free(msg);
+	struct email_view v;
+	view_get(t, big->id, true, &v);
+	assert_null(v.rec.headers);
+	email_view_free(&v);
+	view_get(t, none->id, true, &v);
+	assert_null(v.rec.headers);
+	email_view_free(&v);
+	email_record_free(big);
+	email_record_free(none);
+}
+
+/* The list's filters: each keeps what it names, they combine, hostile text is only text. */
+static void test_list_filters(void **state)
+{
+	struct test_ctx *t = *state;
+	struct {
+		const char *from, *subject, *tags, *rcpt;
+		int64_t at;
+	} rows[] = {
+		{"News <n@Example.com>", "Welcome aboard", "[{\"name\":\"category\",\"value\":\"welcome\"}]", "ann@x.org",
+		 1700000000000},
+		{"b@other.org", "Your invoice", "[{\"name\":\"category\",\"value\":\"billing\"}]", "Bob@Y.org", 1700000100000},
+		{"c@example.com", "100% off", NULL, "carl@x.org", 1700000200000},
+	};
+	char ids[3][EMAIL_ID_LEN + 1];
+	exec_sql(t, "BEGIN IMMEDIATE");
+	for (int i = 0; i < 3; i++) {
+		struct email_record *r = rec_new(rows[i].from, 0);
+		free(r->subject);
+		r->subject = xstrdup(rows[i].subject);
+		r->tags_json = rows[i].tags != NULL ? xstrdup(rows[i].tags) : NULL;
+		r->created_at = rows[i].at;
+		free(r->to_json);
+		assert_true(asprintf(&r->to_json, "[\"%s\"]", rows[i].rcpt) > 0);
+		const char *rcpts[] = {rows[i].rcpt};
+		char qid[32];
+		snprintf(qid, sizeof(qid), "QID-FILTER-%d", i);
+		assert_int_equal(events_email_insert(t->db, qid, r, rcpts, 1, NULL, 0, 1), SQLITE_OK);
+		memcpy(ids[i], r->id, sizeof(ids[i]));
+		email_record_free(r);
+	}
+	exec_sql(t, "COMMIT");
+	exec_sql(t, "UPDATE emails SET last_event = 3 WHERE subject = 'Your invoice'"); /* delivered */
+
+	struct {
+		struct email_filter f;
+		int want[3]; /* indexes into ids, newest first, -1 ends */
+	} cases[] = {
+		{{.status = -1}, {2, 1, 0}},
+		{{.status = EMAIL_EVENT_DELIVERED}, {1, -1}},
+		{{.status = EMAIL_EVENT_QUEUED}, {2, 0, -1}},
+		{{.status = -1, .domain = "example.com"}, {2, 0, -1}},
+		{{.status = -1, .recipient = "bob@y.org"}, {1, -1}},
+		{{.status = -1, .tag_name = "category"}, {1, 0, -1}},
+		{{.status = -1, .tag_name = "category", .tag_value = "welcome"}, {0, -1}},
+		{{.status = -1, .tag_name = "welcome"}, {-1}},
+		{{.status = -1, .search = "INVOICE"}, {1, -1}},
+		{{.status = -1, .search = "carl@"}, {2, -1}},
+		{{.status = -1, .search = "100%"}, {2, -1}},
+		{{.status = -1, .search = "%"}, {2, -1}},
+		{{.status = -1, .search = "' OR 1=1 --"}, {-1}},
+		{{.status = -1, .since_ms = 1700000100000}, {2, 1, -1}},
+		{{.status = -1, .until_ms = 1700000100000}, {0, -1}},
+		{{.status = -1, .domain = "example.com", .since_ms = 1700000000001}, {2, -1}},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct email_view *v;
+		size_t n;
+		bool more;
+		assert_int_equal(events_email_list(t->db, 10, NULL, NULL, &cases[c].f, &v, &n, &more), 1);
+		size_t want = 0;
+		while (want < 3 && cases[c].want[want] >= 0)
+			want++;
+		if (n != want)
+			fail_msg("case %zu: %zu emails, want %zu", c, n, want);
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(v[i].rec.id, ids[cases[c].want[i]]) != 0)
+				fail_msg("case %zu: item %zu is not ids[%d]", c, i, cases[c].want[i]);
+		email_views_free(v, n);
+	}
+	/* a filter does not stay with the cached statement */
+	struct email_view *v;
+	size_t n;
+	bool more;
+	assert_int_equal(events_email_list(t->db, 10, NULL, NULL, NULL, &v, &n, &more), 1);
+	assert_int_equal(n, 3);
+	email_views_free(v, n);
+	/* a cursor and a filter: older than the newest, from example.com */
+	struct email_filter f = {.status = -1, .domain = "example.com"};
+	assert_int_equal(events_email_list(t->db, 1, ids[2], NULL, &f, &v, &n, &more), 1);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].rec.id, ids[0]);
+	assert_false(more);
+	email_views_free(v, n);
+	assert_int_equal(events_email_list(t->db, 1, NULL, NULL, &f, &v, &n, &more), 1);
+	assert_true(more);
+	email_views_free(v, n);
 }
 
 /* ---- idempotency ---- */
@@ -1126,6 +1248,8 @@ int main(void)
 		T(test_attempt_failed_and_local_bounce),
 		T(test_attempt_untracked),
 		T(test_list_pages),
+		T(test_list_filters),
+		T(test_headers_too_large),
 		T(test_idempotency),
 		T(test_suppression_add_find),
 		cmocka_unit_test(test_suppression_origins),
