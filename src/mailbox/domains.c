@@ -47,7 +47,7 @@ enum result users_domain_get(struct users *u, const char *key, struct users_doma
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		domain_row(st, d_r);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc == SQLITE_ROW)
 		return RESULT_OK;
 	return rc == SQLITE_DONE ? users_fail(u, RESULT_PERMFAIL, error_r, "no such domain")
@@ -87,7 +87,7 @@ enum result users_domain_page(struct users *u, unsigned limit, const char *after
 static enum result domain_update_run(struct users *u, sqlite3_stmt *st, const char **error_r)
 {
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_db_fail(u, error_r, "changing a domain");
 	return sqlite3_changes(u->db) == 0 ? users_fail(u, RESULT_PERMFAIL, error_r, "no such domain") : RESULT_OK;
@@ -128,7 +128,7 @@ static enum result domain_exec_name(struct users *u, const char *sql, const char
 		return users_db_fail(u, error_r, "storing a domain's check");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	return rc == SQLITE_DONE ? RESULT_OK : users_db_fail(u, error_r, "storing a domain's check");
 }
 
@@ -166,11 +166,11 @@ enum result users_domain_checks_store(struct users *u, const char *name, const c
 		else
 			sqlite3_bind_null(st, 6);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
+			users_done(u, st);
 			return users_tx_abort(u, users_db_fail(u, error_r, "storing a domain's check"));
 		}
 	}
-	sqlite3_finalize(st);
+	users_done(u, st);
 	return users_tx_commit(u, error_r);
 }
 
@@ -217,7 +217,7 @@ enum result users_domain_checks(struct users *u, const char *name, struct users_
 			break;
 		}
 	}
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (nomem || rc != SQLITE_DONE) {
 		users_domain_checks_free(list, n);
 		return nomem ? users_fail(u, RESULT_TEMPFAIL, error_r, "out of memory")

@@ -106,7 +106,7 @@ enum result users_alias_add(struct users *u, const char *address, const char *ta
 	sqlite3_bind_text(st, 2, domain, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, list, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_tx_abort(u, users_db_fail(u, error_r, "adding an alias"));
 	return users_tx_commit(u, error_r);
@@ -122,7 +122,7 @@ enum result users_alias_del(struct users *u, const char *address, const char **e
 		return users_db_fail(u, error_r, "deleting an alias");
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_db_fail(u, error_r, "deleting an alias");
 	if (sqlite3_changes(u->db) == 0)
@@ -138,7 +138,7 @@ enum result users_alias_list(struct users *u, users_alias_list_fn *fn, void *arg
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), arg);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	return rc == SQLITE_DONE ? RESULT_OK : users_db_fail(u, error_r, "listing aliases");
 }
 
@@ -157,7 +157,7 @@ static enum result alias_find(struct users *u, const char *key, char *targets_r,
 		int rows = 0, rc;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW && ++rows == 1)
 			snprintf(targets_r, size, "%s", (const char *)sqlite3_column_text(st, 0));
-		sqlite3_finalize(st);
+		users_done(u, st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return users_db_fail(u, error_r, "looking up an alias");
 		if (rows == 1)
@@ -349,7 +349,7 @@ enum result users_user_set_quota(struct users *u, const char *address, uint64_t 
 	sqlite3_bind_text(st, 1, stored, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)bytes);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	return rc == SQLITE_DONE ? RESULT_OK : users_db_fail(u, error_r, "setting a quota");
 }
 
@@ -361,7 +361,7 @@ enum result users_user_quota(struct users *u, const char *address, uint64_t *byt
 	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	*bytes_r = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc == SQLITE_DONE)
 		return users_fail(u, RESULT_PERMFAIL, error_r, "no such user: %s", address);
 	return rc == SQLITE_ROW ? RESULT_OK : users_db_fail(u, error_r, "reading a quota");

@@ -91,7 +91,7 @@ enum result users_route_add(struct users *u, const char *address, bool mailbox, 
 	sqlite3_bind_int(st, 4, mailbox ? 1 : 0);
 	sqlite3_bind_int64(st, 5, nr.created_ms);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_tx_abort(u, users_db_fail(u, error_r, "adding a route"));
 	if (sqlite3_changes(u->db) == 0)
@@ -116,7 +116,7 @@ enum result users_route_get(struct users *u, const char *key, struct users_route
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		route_row(st, r_r);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc == SQLITE_ROW)
 		return RESULT_OK;
 	return rc == SQLITE_DONE ? users_fail(u, RESULT_PERMFAIL, error_r, "no such route: %s", key)
@@ -127,7 +127,7 @@ enum result users_route_get(struct users *u, const char *key, struct users_route
 static enum result route_change(struct users *u, sqlite3_stmt *st, const char *key, const char **error_r)
 {
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_db_fail(u, error_r, "changing a route");
 	return sqlite3_changes(u->db) == 0 ? users_fail(u, RESULT_PERMFAIL, error_r, "no such route: %s", key)
@@ -192,7 +192,7 @@ enum result users_domain_routed(struct users *u, const char *domain)
 		return RESULT_TEMPFAIL;
 	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	return rc == SQLITE_ROW ? RESULT_OK : rc == SQLITE_DONE ? RESULT_PERMFAIL : RESULT_TEMPFAIL;
 }
 
@@ -214,7 +214,7 @@ enum result users_route_find(struct users *u, const char *key, struct users_rout
 		int rows = 0, rc;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW && ++rows == 1)
 			route_row(st, r_r);
-		sqlite3_finalize(st);
+		users_done(u, st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return users_db_fail(u, error_r, "looking up a route");
 		if (rows == 1)

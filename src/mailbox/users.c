@@ -179,9 +179,42 @@ enum result users_tx_abort(struct users *u, enum result r)
 sqlite3_stmt *users_prepare(struct users *u, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(u->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return NULL;
+	pthread_mutex_lock(&u->stmt_mu);
+	/* by text, not pointer: some callers build their SQL in a buffer */
+	for (size_t i = 0; i < u->slot_count; i++) {
+		struct users_stmt_slot *slot = &u->slots[i];
+		if (!slot->lent && strcmp(sqlite3_sql(slot->st), sql) == 0) {
+			slot->lent = true;
+			pthread_mutex_unlock(&u->stmt_mu);
+			return slot->st;
+		}
+	}
+	bool keep = u->slot_count < USERS_STMT_CACHE;
+	/* a second borrower of the same text (a nested walk) or a full cache: one of its own */
+	if (sqlite3_prepare_v3(u->db, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK)
+		st = NULL;
+	if (st != NULL && keep)
+		u->slots[u->slot_count++] = (struct users_stmt_slot){st, true};
+	pthread_mutex_unlock(&u->stmt_mu);
 	return st;
+}
+
+void users_done(struct users *u, sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	/* reset before it is lent again: a statement left on a row would keep its read snapshot */
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_lock(&u->stmt_mu);
+	for (size_t i = 0; i < u->slot_count; i++)
+		if (u->slots[i].st == st) {
+			u->slots[i].lent = false;
+			pthread_mutex_unlock(&u->stmt_mu);
+			return;
+		}
+	pthread_mutex_unlock(&u->stmt_mu);
+	sqlite3_finalize(st);
 }
 
 sqlite3_int64 users_rowid_of(struct users *u, const char *sql, const char *id, bool *failed_r)
@@ -194,7 +227,7 @@ sqlite3_int64 users_rowid_of(struct users *u, const char *sql, const char *id, b
 	int rc = sqlite3_step(st);
 	sqlite3_int64 r = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	*failed_r = rc != SQLITE_ROW && rc != SQLITE_DONE;
-	sqlite3_finalize(st);
+	users_done(u, st);
 	return r;
 }
 
@@ -205,7 +238,7 @@ struct users *users_open(const char *data_dir, const char **error_r)
 	/* The file holds password hashes: created without world access (its -wal and -shm files copy
 	 * its mode). FULLMUTEX: the handle may be used from a worker thread as well as the loop thread;
 	 * the statement cache (db.h, one thread at a time) serves only the opening, and users_prepare
-	 * prepares its own statements, so SQLite's mutex is all the handle needs.
+	 * lends each kept statement to one caller at a time, so SQLite's mutex is all the handle needs.
 	 * synchronous=FULL makes every commit durable, which an account change must be once the
 	 * command says "done". foreign_keys: users and aliases must name a local domain. */
 	static const struct db_opts opts = {
@@ -233,6 +266,7 @@ struct users *users_open(const char *data_dir, const char **error_r)
 		return NULL;
 	}
 	u->db = db_sqlite(u->conn);
+	pthread_mutex_init(&u->stmt_mu, NULL);
 	return u;
 }
 
@@ -240,7 +274,11 @@ void users_close(struct users *u)
 {
 	if (!u)
 		return;
-	db_close(u->conn); /* every statement is finalized where it is used, so this cannot be busy */
+	/* every statement has been given back (users_done) and reset: none is busy */
+	for (size_t i = 0; i < u->slot_count; i++)
+		sqlite3_finalize(u->slots[i].st);
+	db_close(u->conn);
+	pthread_mutex_destroy(&u->stmt_mu);
 	free(u);
 }
 
@@ -265,7 +303,7 @@ enum result users_domain_add(struct users *u, const char *domain, const char **e
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, date_now_ms());
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_db_fail(u, error_r, "adding a domain");
 	if (sqlite3_changes(u->db) == 0)
@@ -289,7 +327,7 @@ enum result users_domain_del(struct users *u, const char *domain, const char **e
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	sqlite3_int64 count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_ROW)
 		return users_tx_abort(u, users_db_fail(u, error_r, "counting users"));
 	if (count > 0)
@@ -303,7 +341,7 @@ enum result users_domain_del(struct users *u, const char *domain, const char **e
 		return users_tx_abort(u, users_db_fail(u, error_r, "deleting a domain"));
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_tx_abort(u, users_db_fail(u, error_r, "deleting a domain"));
 	if (sqlite3_changes(u->db) == 0)
@@ -322,7 +360,7 @@ static enum result users_list(struct users *u, const char *sql, users_list_fn *f
 		if (name)
 			fn((const char *)name, arg);
 	}
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_db_fail(u, error_r, "listing");
 	return RESULT_OK;
@@ -340,7 +378,7 @@ enum result users_domain_is_local_folded(struct users *u, const char *name)
 		return RESULT_TEMPFAIL;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc == SQLITE_ROW)
 		return RESULT_OK;
 	return rc == SQLITE_DONE ? RESULT_PERMFAIL : RESULT_TEMPFAIL;
@@ -397,7 +435,7 @@ enum result users_user_find(struct users *u, const char *address, char stored_r[
 		}
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			r = users_db_fail(u, error_r, "looking up a user");
-		sqlite3_finalize(st);
+		users_done(u, st);
 		if (r != RESULT_OK)
 			return r;
 		if (rows == 1)
@@ -473,7 +511,7 @@ enum result users_user_add(struct users *u, const char *address, const char *has
 	sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_tx_abort(u, users_db_fail(u, error_r, "adding a user"));
 	return users_tx_commit(u, error_r);
@@ -495,7 +533,7 @@ static enum result users_user_write(struct users *u, const char *address, const 
 	if (extra)
 		sqlite3_bind_text(st, 2, extra, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc != SQLITE_DONE)
 		return users_db_fail(u, error_r, what);
 	if (sqlite3_changes(u->db) == 0)
@@ -555,7 +593,7 @@ enum result users_user_admin(struct users *u, const char *address, bool *admin_r
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*admin_r = sqlite3_column_int(st, 0) != 0;
-	sqlite3_finalize(st);
+	users_done(u, st);
 	if (rc == SQLITE_DONE)
 		return users_fail(u, RESULT_PERMFAIL, error_r, "no such user: %s", address);
 	if (rc != SQLITE_ROW)

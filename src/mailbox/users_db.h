@@ -3,6 +3,7 @@
 #ifndef MAILWERK_MAILBOX_USERS_DB_H
 #define MAILWERK_MAILBOX_USERS_DB_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 
@@ -12,10 +13,22 @@
 
 struct db;
 
+/* Statements kept prepared between calls (a recipient's resolution runs several for every RCPT
+ * and API message): keyed by their text, each lent to one caller at a time, as the handle is
+ * shared by threads (users_open). */
+#define USERS_STMT_CACHE 48
+struct users_stmt_slot {
+	sqlite3_stmt *st;
+	bool lent;
+};
+
 struct users {
 	struct db *conn;
 	sqlite3 *db; /* db_sqlite(conn) */
 	char error[512];
+	pthread_mutex_t stmt_mu; /* guards the slots (not the statements, which their borrower owns) */
+	struct users_stmt_slot slots[USERS_STMT_CACHE];
+	size_t slot_count;
 };
 
 /* Formats the error into u->error, points *error_r at it, returns r. */
@@ -27,7 +40,10 @@ enum result users_db_fail(struct users *u, const char **error_r, const char *wha
 bool users_domain_fold(const char *domain, char out[ADDR_DOMAIN_MAX + 1]);
 /* "local@domain" with the domain folded, the local part kept. */
 bool users_address_fold(const char *address, char out[ADDR_TEXT_MAX + 1]);
+/* A statement for sql, kept prepared or new; NULL on error. Give it back with users_done. */
 sqlite3_stmt *users_prepare(struct users *u, const char *sql);
+/* Resets a statement of users_prepare for the next caller, or finalizes it when it is not kept. */
+void users_done(struct users *u, sqlite3_stmt *st);
 /* The rowid sql ("SELECT rowid FROM t WHERE id = ?1") finds for id: a list cursor's place. 0 when
  * there is none (*failed_r says whether that is an error). */
 sqlite3_int64 users_rowid_of(struct users *u, const char *sql, const char *id, bool *failed_r);

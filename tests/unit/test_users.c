@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "mailbox/users.h"
+#include "mailbox/users_db.h"
 #include "util/addr.h"
 
 struct fixture {
@@ -443,6 +444,43 @@ static void test_password_generate(void **state)
 	assert_string_equal(one, "");
 }
 
+/* Kept statements: one borrower at a time (a second of the same text gets its own), given back
+ * reset for the next, and more texts than the cache holds still work. */
+static void test_statement_cache(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3_stmt *a = users_prepare(f->u, "SELECT ?1 + 1");
+	sqlite3_stmt *b = users_prepare(f->u, "SELECT ?1 + 1");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	sqlite3_bind_int(a, 1, 1);
+	sqlite3_bind_int(b, 1, 10);
+	assert_int_equal(sqlite3_step(a), SQLITE_ROW); /* a is on its row while b runs */
+	assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(a, 0), 2);
+	assert_int_equal(sqlite3_column_int(b, 0), 11);
+	users_done(f->u, b); /* not kept: finalized */
+	users_done(f->u, a);
+	sqlite3_stmt *again = users_prepare(f->u, "SELECT ?1 + 1");
+	assert_ptr_equal(again, a);
+	/* given back without bindings: ?1 is NULL */
+	assert_int_equal(sqlite3_step(again), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(again, 0), SQLITE_NULL);
+	users_done(f->u, again);
+	for (int i = 0; i < USERS_STMT_CACHE * 2; i++) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "SELECT %d", i); /* one buffer, many texts */
+		sqlite3_stmt *st = users_prepare(f->u, sql);
+		assert_non_null(st);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), i);
+		users_done(f->u, st);
+	}
+	assert_null(users_prepare(f->u, "SELECT FROM nowhere"));
+	users_done(f->u, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_persists, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_open_newer_schema_refused, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_hash_import_stored, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_statement_cache, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_open_missing_dir),
 		cmocka_unit_test(test_hash_round_trip),
 		cmocka_unit_test(test_hash_imported_schemes),
