@@ -430,6 +430,13 @@ static void signer_refresh(struct dkim_signer *s, struct signer_domain *d)
 	struct active_set act;
 	struct stat st;
 	store_dir(s->data_dir, d->domain, dir, sizeof(dir));
+	/* one stat(2) a message while nothing changed (the file is replaced by rename, so a new inode
+	 * or time means new contents); it is opened and read only then */
+	char path[4096 + sizeof(ACTIVE_FILE) + 1];
+	snprintf(path, sizeof(path), "%s/" ACTIVE_FILE, dir);
+	if (d->ino != 0 && stat(path, &st) == 0 && st.st_ino == d->ino && st.st_mtim.tv_sec == d->mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == d->mtime.tv_nsec)
+		return;
 	if (active_read(dir, &act, &st) != 0)
 		return; /* unreadable now: keep what we had */
 	if (st.st_ino == d->ino && st.st_mtim.tv_sec == d->mtime.tv_sec && st.st_mtim.tv_nsec == d->mtime.tv_nsec &&
