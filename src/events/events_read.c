@@ -208,7 +208,6 @@ int events_email_list(struct db *db, unsigned limit, const char *after, const ch
 	sqlite3_stmt *st = db_stmt(db, sql);
 	if (st == NULL)
 		return -1;
-	sqlite3_clear_bindings(st); /* the cached statement keeps the last list's filter */
 	if (cursor != NULL)
 		sqlite3_bind_int64(st, 1, cursor_row);
 	filter_bind(st, f);
