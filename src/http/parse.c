@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/hex.h"
+
 const char *http_method_str(enum http_method m)
 {
 	switch (m) {
@@ -351,17 +353,6 @@ enum http_parse_error http_parse_head_end(struct http_request *r, const char **e
 	return HTTP_PARSE_OK;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes (and '+' as space when plus) s[0..len) into buf; false when malformed or too long. */
 static bool pct_decode(const char *s, size_t len, bool plus, char *buf, size_t size, size_t *out_r)
 {
@@ -371,7 +362,7 @@ static bool pct_decode(const char *s, size_t len, bool plus, char *buf, size_t s
 		if (c == '%') {
 			if (len - i < 3)
 				return false;
-			int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+			int hi = hex_digit_value((unsigned char)s[i + 1]), lo = hex_digit_value((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			c = (char)(hi * 16 + lo);
