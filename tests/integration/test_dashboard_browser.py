@@ -268,8 +268,90 @@ def test_overview_counts_and_warns_of_a_failing_webhook(dash, browser_for, recei
         assert receiver.url in b.el("main").text
         delivered = int(b.el("#chart-24h [data-kind=delivered]").text)
         assert delivered >= 1 and int(b.el("#chart-24h [data-kind=sent]").text) >= delivered
+        # the certificate mailwerk init made is good for long: shown, not warned of
+        assert "valid until" in b.el("#tls-certificate").text
+        assert not b.d.find_elements(By.CSS_SELECTOR, "#cert-warning")
     finally:
         dash.curl("DELETE", "/webhooks/" + hook)
+
+
+def test_overview_warns_of_an_expiring_certificate(tmp_path, browser_for):
+    """A certificate with five days left (renewal has failed) is a warning on the overview."""
+    import re
+    import subprocess
+    s = Server(tmp_path, overrides=["api.rate_limit=none"])
+    key = re.search(r"^key\s*=\s*(\S+)", open(s.conf).read(), re.M).group(1)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "5", "-subj", "/CN=soon.example", "-keyout", key, "-out", s.cert],
+                   capture_output=True, timeout=60, check=True)
+    s.cli("user", "add", ADMIN, "--admin", "--password-stdin", input=ADMIN_PASSWORD + "\n")
+    s.start()
+    try:
+        b = browser_for("http://127.0.0.1:%d" % s.http_port)
+        b.login(ADMIN, ADMIN_PASSWORD)
+        warning = b.el("#cert-warning").text
+        assert "soon.example" in warning and re.search(r"expires in [45] days", warning), warning
+        assert "soon.example" in b.el("#tls-certificate").text
+        assert not b.axe_violations()
+    finally:
+        s.stop()
+
+
+def test_email_list_filters_on_the_server_and_email_headers(dash, browser_for):
+    """Tag, status and text filters go to GET /emails; an email's page lists its header fields."""
+    alpha = dash.send(to=[SENDER], subject="filter alpha", text="a", tags=[{"name": "campaign", "value": "alpha"}])
+    beta = dash.send(to=[SENDER], subject="filter beta", text="b", tags=[{"name": "campaign", "value": "beta"}])
+    for id in (alpha, beta):
+        dash.wait_event(id, "delivered")
+    b = browser_for(dash.base)
+    b.login(ADMIN, ADMIN_PASSWORD)
+    b.go("#/emails")
+    b.heading("Emails")
+    tag = b.d.find_element(By.XPATH, "//label[text()='Tag']/following-sibling::input")
+    tag.send_keys("campaign:alpha")
+
+    def rows():
+        return [r.text for r in b.d.find_elements(By.CSS_SELECTOR, "#email-list tbody tr")]
+    b.wait(lambda _: rows() and all("filter alpha" in r for r in rows()) or None)
+    assert "campaign:alpha" in rows()[0]
+    tag.clear()
+    tag.send_keys("campaign")
+    b.wait(lambda _: len([r for r in rows() if "filter " in r]) == 2 or None)
+    Select(b.el("main form select")).select_by_value("bounced")
+    b.text_in("#email-list", "No email matches")
+    Select(b.el("main form select")).select_by_value("delivered")
+    search = b.el("main input[type=search]")
+    search.send_keys("beta")
+    b.wait(lambda _: rows() and all("filter beta" in r for r in rows()) or None)
+    row_with(b, "#email-list", "filter beta").find_element(By.CSS_SELECTOR, "a").click()
+    b.heading("filter beta")
+    b.el("#sent-headers summary").click()
+    fields = b.el("#sent-headers").text
+    for name in ("Subject", "Message-ID", "DKIM-Signature", "Received"):
+        assert name in fields, fields
+    assert "filter beta" in fields
+
+
+def test_domain_status_follows_the_server(dash, dns, browser_for):
+    """A check the page did not start (here through the API) shows on the open domain page and list."""
+    d = dash.curl("POST", "/domains", {"name": "live.test"}).json
+    b = browser_for(dash.base)
+    b.login(ADMIN, ADMIN_PASSWORD)
+    b.go("#/domains/" + d["id"])
+    b.heading("live.test")
+    assert "verified" not in b.el("#domain-status").text
+    publish(dns, "live.test", dash.curl("GET", "/domains/" + d["id"]).json["records"])
+    assert dash.curl("POST", "/domains/%s/verify" % d["id"]).status == 200
+    b.text_in("#domain-status", "verified", timeout=40)
+    assert "partially" not in b.el("#domain-status").text
+    # the list follows too: the DKIM record disappears, the server's check finds it gone
+    b.go("#/domains")
+    row_with(b, "#domain-list", "live.test")
+    publish(dns, "live.test", dash.curl("GET", "/domains/" + d["id"]).json["records"], leave_out=("DKIM",))
+    assert dash.curl("POST", "/domains/%s/verify" % d["id"]).status == 200
+    b.wait(lambda _: "verified" not in row_with(b, "#domain-list", "live.test").text.replace("partially verified", "")
+           or None, timeout=40)
+    dash.curl("DELETE", "/domains/" + d["id"])
 
 
 PAGES = [("#/overview", "Overview"), ("#/emails", "Emails"), ("#/domains", "Domains"), ("#/api-keys", "API keys"),

@@ -1,16 +1,23 @@
 // page_domains.js — mail domains: the list, adding one (it gets a DKIM key), and one domain's DNS
-// records to publish, each with a copy button and its status from the last check; Verify runs the
-// check (POST /domains/{id}/verify) and the page follows it until it ends; its DKIM keys, a new one,
-// and rotation (activating it in place of the old one; /domains/{id}/dkim-keys, as `mailwerk dkim`).
+// records to publish, each with a copy button and its status; Verify runs the check (POST
+// /domains/{id}/verify). Both pages follow the server while they are open (it re-checks every
+// domain in the background, so a record can break or be fixed at any time): the list every 5 s,
+// a domain every 5 s and every 1.5 s while a check runs, redrawn only when something changed so
+// that focus stays put. Then its DKIM keys, a new one, and rotation (activating it in place of the
+// old one; /domains/{id}/dkim-keys, as `mailwerk dkim`).
 import { get, post, del } from "/dashboard/api.js";
 import { h, page, table, badge, when, field, errorBox, showError, announce, copyButton } from "/dashboard/ui.js";
 
 export async function showDomains(main) {
   const err = errorBox();
   const name = h("input", { type: "text", name: "domain", required: true, placeholder: "example.org", autocomplete: "off" });
-  const out = h("div", { id: "domain-list" });
+  const out = h("div", { id: "domain-list", "aria-live": "polite" });
+  let shown = null;
   async function load() {
     const res = await get("/domains?limit=100");
+    const seen = JSON.stringify((res.data || []).map((d) => [d.id, d.name, d.status, d.capabilities]));
+    if (seen === shown) return;
+    shown = seen;
     out.replaceChildren(table("Domains", [
       { label: "Domain", cell: (d) => h("a", { href: "#/domains/" + encodeURIComponent(d.id) }, d.name) },
       { label: "Status", cell: (d) => badge(d.status) },
@@ -27,7 +34,10 @@ export async function showDomains(main) {
     } catch (x) { showError(err, x); }
   } }, field("New domain", name), h("button", { type: "submit" }, "Add domain"));
   page(main, "Domains", err, form, out);
-  try { await load(); } catch (x) { showError(err, x); }
+  const refresh = async () => { try { await load(); showError(err, null); } catch (x) { showError(err, x); } };
+  await refresh();
+  const timer = setInterval(refresh, 5000);
+  return () => clearInterval(timer);
 }
 
 export async function showDomain(main, id) {
@@ -59,10 +69,14 @@ export async function showDomain(main, id) {
         catch (x) { showError(err, x); }
       } }, field("New selector", selector), field("Algorithm", algorithm), h("button", { type: "submit" }, "Make key")));
   }
-  let timer = null, gone = false;
+  // one timer at a time; a Verify press asks for the next look soon, whatever is in flight
+  let timer = null, gone = false, shown = null, soon = false;
   const stop = () => { gone = true; if (timer) clearTimeout(timer); };
+  const schedule = (ms) => { if (gone) return; if (timer) clearTimeout(timer); timer = setTimeout(follow, ms); };
+  const state = (d) => JSON.stringify([d.status, d.capabilities, (d.records || []).map((r) => [r.record, r.name, r.value, r.status, r.problem])]);
 
   function render(d) {
+    shown = state(d);
     box.replaceChildren(
       h("p", {}, "Status: ", h("span", { id: "domain-status" }, badge(d.status)),
         d.capabilities ? [" · sending ", badge(d.capabilities.sending), " · receiving ", badge(d.capabilities.receiving)] : null),
@@ -85,32 +99,46 @@ export async function showDomain(main, id) {
       ], d.records || [], "No records."));
   }
 
+  const next = (d) => { schedule(soon ? 500 : d.status === "pending" ? 1500 : 5000); soon = false; };
+
   async function load() {
     const d = await get("/domains/" + encodeURIComponent(id));
     if (gone) return;
     page(main, d.name, err, h("p", {}, h("a", { href: "#/domains" }, "← All domains")), box, keys);
     render(d);
     try { renderKeys(d, await get(keyPath(d))); } catch (x) { showError(err, x); }
-    if (d.status === "pending") timer = setTimeout(() => follow(), 1500);
+    next(d);
     return d;
   }
 
   async function follow() {
+    timer = null;
     try {
       const d = await get("/domains/" + encodeURIComponent(id));
       if (gone) return;
-      render(d);
-      if (d.status === "pending") timer = setTimeout(follow, 1500);
-      else announce("The check ended: " + d.status.replaceAll("_", " "));
-    } catch (x) { showError(err, x); }
+      const before = JSON.parse(shown)[0];
+      if (state(d) !== shown) {
+        // the focused control is redrawn too: keep the keyboard where it was when it was Verify
+        const refocus = document.activeElement && document.activeElement.id === "verify";
+        render(d);
+        if (refocus) document.getElementById("verify").focus();
+        if (d.status !== before) announce(d.status === "pending" ? "Checking the DNS records" : "The domain is now " + d.status.replaceAll("_", " "));
+      }
+      showError(err, null);
+      next(d);
+    } catch (x) {
+      showError(err, x);
+      schedule(5000);
+    }
   }
 
   async function verify() {
     try {
       await post("/domains/" + encodeURIComponent(id) + "/verify");
       announce("Checking the DNS records");
-      timer = setTimeout(follow, 500);
       document.getElementById("verify").disabled = true;
+      soon = true;
+      schedule(500);
     } catch (x) { showError(err, x); }
   }
 

@@ -1,65 +1,94 @@
-// page_emails.js — the emails sent through the API and submission: a list to filter and search
-// (GET /emails, refreshed while it is open), and one email's page: its envelope, its recipients'
-// timelines with every attempt and the receiver's reply, and its body in a sandboxed frame.
-import { get, listAll } from "/dashboard/api.js";
+// page_emails.js — the emails sent through the API and submission: a list that the server filters
+// (GET /emails with status, domain, recipient, tag, q, since and until) a page of 50 at a time,
+// refreshed every 3 s while it is open, and one email's page: its envelope and header fields, its
+// recipients' timelines with every attempt and the receiver's reply, and its body in a sandboxed
+// frame.
+import { get } from "/dashboard/api.js";
 import { h, page, table, badge, when, field, errorBox, showError, announce } from "/dashboard/ui.js";
 
 const STATES = ["", "queued", "scheduled", "sent", "delivered", "delivery_delayed", "bounced", "complained",
   "failed", "canceled", "suppressed", "unsubscribed"];
+const PAGE = 50;
 
 const list = (v) => (Array.isArray(v) ? v.join(", ") : v || "");
-const domainOf = (from) => { const m = /@([^>\s]+)>?\s*$/.exec(from || ""); return m ? m[1].toLowerCase() : ""; };
+const tagText = (tags) => (tags || []).map((t) => t.name + ":" + t.value).join(", ");
+// a date input's day as an instant: its local midnight (until: the next one, so the day counts)
+const dayStart = (value, next) => { const d = new Date(value + "T00:00"); if (next) d.setDate(d.getDate() + 1); return d.toISOString(); };
 
 export async function showEmails(main) {
   const err = errorBox();
   const status = h("select", {}, STATES.map((s) => h("option", { value: s }, s ? s.replaceAll("_", " ") : "any")));
+  const domain = h("input", { type: "text", placeholder: "example.org", autocomplete: "off", spellcheck: "false" });
+  const recipient = h("input", { type: "email", placeholder: "someone@example.net", autocomplete: "off" });
+  const tag = h("input", { type: "text", placeholder: "name or name:value", autocomplete: "off", spellcheck: "false" });
   const search = h("input", { type: "search", placeholder: "address, subject or id" });
-  const domain = h("select", {}, h("option", { value: "" }, "any"));
   const since = h("input", { type: "date" });
+  const until = h("input", { type: "date" });
   const out = h("div", { id: "email-list", "aria-live": "polite" });
-  let emails = [];
+  const newer = h("button", { type: "button", class: "secondary", id: "newer", disabled: true }, "← Newer");
+  const older = h("button", { type: "button", class: "secondary", id: "older", disabled: true }, "Older →");
+  // the cursors of the pages before this one ("" for the first): Older pushes, Newer pops
+  let cursors = [""], shown = null, seq = 0;
 
-  function render() {
-    const q = search.value.trim().toLowerCase();
-    const from = since.value ? Date.parse(since.value) : 0;
-    const shown = emails.filter((e) =>
-      (!status.value || e.last_event === status.value) &&
-      (!domain.value || domainOf(e.from) === domain.value) &&
-      (!from || Date.parse(e.created_at) >= from) &&
-      (!q || [e.id, e.from, e.subject, list(e.to), list(e.cc), list(e.bcc)].join(" ").toLowerCase().includes(q)));
-    out.replaceChildren(table("Emails", [
-      { label: "Subject", cell: (e) => h("a", { href: "#/emails/" + encodeURIComponent(e.id) }, e.subject || "(no subject)") },
-      { label: "To", cell: (e) => list(e.to) },
-      { label: "From", cell: (e) => e.from },
-      { label: "Status", cell: (e) => badge(e.last_event) },
-      { label: "Created", cell: (e) => when(e.created_at) },
-    ], shown, emails.length ? "No email matches." : "No email has been sent yet."));
+  function query() {
+    const q = new URLSearchParams({ limit: String(PAGE) });
+    const add = (k, v) => { if (v) q.set(k, v); };
+    add("status", status.value);
+    add("domain", domain.value.trim());
+    add("recipient", recipient.value.trim());
+    add("tag", tag.value.trim());
+    add("q", search.value.trim());
+    if (since.value) q.set("since", dayStart(since.value, false));
+    if (until.value) q.set("until", dayStart(until.value, true));
+    add("after", cursors[cursors.length - 1]);
+    return q;
   }
+  const filtered = () => Boolean(status.value || domain.value.trim() || recipient.value.trim() || tag.value.trim() ||
+    search.value.trim() || since.value || until.value);
 
   async function load() {
+    const mine = ++seq; // an answer to an older query is dropped
     try {
-      emails = (await listAll("/emails", 5)).items;
-      const domains = [...new Set(emails.map((e) => domainOf(e.from)).filter(Boolean))].sort();
-      const keep = domain.value;
-      domain.replaceChildren(h("option", { value: "" }, "any"), ...domains.map((d) => h("option", { value: d }, d)));
-      domain.value = domains.includes(keep) ? keep : "";
+      const res = await get("/emails?" + query());
+      if (mine !== seq) return;
+      const emails = res.data || [];
       showError(err, null);
-      render();
+      newer.disabled = cursors.length === 1;
+      older.disabled = !res.has_more;
+      older.dataset.after = emails.length ? emails[emails.length - 1].id : "";
+      const seen = JSON.stringify(emails.map((e) => [e.id, e.last_event]));
+      if (seen === shown) return; // nothing changed: the table (and the focus in it) stays
+      shown = seen;
+      out.replaceChildren(table("Emails", [
+        { label: "Subject", cell: (e) => h("a", { href: "#/emails/" + encodeURIComponent(e.id) }, e.subject || "(no subject)") },
+        { label: "To", cell: (e) => list(e.to) },
+        { label: "From", cell: (e) => e.from },
+        { label: "Tags", cell: (e) => tagText(e.tags) },
+        { label: "Status", cell: (e) => badge(e.last_event) },
+        { label: "Created", cell: (e) => when(e.created_at) },
+      ], emails, filtered() || cursors.length > 1 ? "No email matches." : "No email has been sent yet."));
     } catch (x) {
-      showError(err, x);
+      if (mine === seq) showError(err, x);
     }
   }
 
-  for (const el of [status, domain, since]) el.addEventListener("change", render);
-  search.addEventListener("input", render);
+  // a new filter starts again from the newest
+  const restart = () => { cursors = [""]; shown = null; load(); };
+  let typing = null;
+  const debounced = () => { clearTimeout(typing); typing = setTimeout(restart, 300); };
+  for (const el of [status, since, until]) el.addEventListener("change", restart);
+  for (const el of [domain, recipient, tag, search]) el.addEventListener("input", debounced);
+  older.addEventListener("click", () => { cursors.push(older.dataset.after); shown = null; load(); announce("Older emails"); });
+  newer.addEventListener("click", () => { cursors.pop(); shown = null; load(); announce("Newer emails"); });
   page(main, "Emails", err,
-    h("form", { class: "row", role: "search", onsubmit: (e) => { e.preventDefault(); render(); } },
-      field("Status", status), field("From domain", domain), field("Since", since), field("Search", search),
-      h("button", { type: "button", class: "secondary", id: "refresh", onclick: async () => { await load(); announce("List refreshed"); } }, "Refresh")),
-    out);
+    h("form", { class: "row", role: "search", onsubmit: (e) => { e.preventDefault(); clearTimeout(typing); restart(); } },
+      field("Status", status), field("From domain", domain), field("Recipient", recipient), field("Tag", tag),
+      field("Search", search), field("Since", since), field("Until", until),
+      h("button", { type: "button", class: "secondary", id: "refresh", onclick: async () => { shown = null; await load(); announce("List refreshed"); } }, "Refresh")),
+    out, h("p", { class: "row" }, newer, older));
   await load();
-  const timer = setInterval(load, 3000); // the list follows the mail while it is open
-  return () => clearInterval(timer);
+  const timer = setInterval(load, 3000); // the page on screen follows its mail while it is open
+  return () => { clearInterval(timer); clearTimeout(typing); };
 }
 
 // The email's HTML in a document of its own: a policy that lets no script run and loads nothing
@@ -117,6 +146,8 @@ export async function showEmail(main, id) {
     h("p", {}, h("a", { href: "#/emails" }, "← All emails"), " ", badge(e.last_event)),
     h("section", { class: "panel", "aria-labelledby": "env-h" }, h("h2", { id: "env-h" }, "Envelope and headers"),
       h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
+    e.headers && e.headers.length ? h("details", { id: "sent-headers" }, h("summary", {}, "Header fields as sent"),
+      h("dl", { class: "facts" }, e.headers.map((f) => [h("dt", {}, f.name), h("dd", { class: "mono" }, f.value)]))) : null,
     h("h2", {}, "Recipients"), timelines.length ? timelines : h("p", { class: "muted" }, "No recipients recorded."),
     h("h2", {}, "Body"), bodyBox,
     e.html && e.text ? h("details", {}, h("summary", {}, "Text version"), h("pre", { class: "text" }, e.text)) : null);
