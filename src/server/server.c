@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "delivery/pool.h"
@@ -273,18 +274,19 @@ void server_conn_gone(struct server *srv)
 		event_base_loopexit(srv->base, NULL);
 }
 
-static void server_reload(struct server *srv)
+/* Reads the configuration again; false when it was refused (the old one goes on). */
+static bool server_reload(struct server *srv)
 {
 	char err[512];
 	struct conf *c = conf_load(srv->conf->path, srv->overrides, srv->n_overrides, err, sizeof(err));
 	if (c == NULL) {
 		log_error("event=reload result=failed error=\"%s\"", err);
-		return;
+		return false;
 	}
 	if (strcmp(c->data_dir, srv->conf->data_dir) != 0 || strcmp(c->user, srv->conf->user) != 0) {
 		log_error("event=reload result=failed error=\"data_dir and user cannot change while running; restart instead\"");
 		conf_free(c);
-		return;
+		return false;
 	}
 	SSL_CTX *tls = tls_server_ctx_new(c, err, sizeof(err));
 	/* a new resolver only when [dns] changed, so unbound's cache survives other reloads */
@@ -299,7 +301,7 @@ static void server_reload(struct server *srv)
 		SSL_CTX_free(tls);
 		dns_free(dns);
 		conf_free(c);
-		return;
+		return false;
 	}
 	dns_free(srv->dns); /* checks and connections under way keep the old one until they end */
 	srv->dns = dns;
@@ -315,6 +317,7 @@ static void server_reload(struct server *srv)
 		log_error("event=reload result=partial error=\"%s\"", err);
 	else
 		log_info("event=reload result=ok");
+	return true;
 }
 
 static void server_stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -330,6 +333,7 @@ static void server_stop(struct server *srv)
 		return;
 	srv->stopping = true;
 	log_info("event=stopping sessions=%u", srv->session_count);
+	service_notify(&srv->notify, "STOPPING=1\nSTATUS=Stopping: %u sessions to finish.", srv->session_count);
 	listeners_close(srv);
 	/* collect first: closing a session edits the registry */
 	struct server_conn *list = NULL;
@@ -358,10 +362,18 @@ static void server_stop(struct server *srv)
 static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
-	if (sig == SIGHUP)
-		server_reload(srv);
-	else
+	if (sig == SIGHUP) {
+		/* MONOTONIC_USEC: when the reload began, which Type=notify-reload units need */
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		service_notify(&srv->notify, "RELOADING=1\nMONOTONIC_USEC=%llu",
+			       (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+		bool ok = server_reload(srv);
+		service_notify(&srv->notify, "READY=1\nSTATUS=%s", ok ? "Accepting mail; the configuration was reloaded."
+									: "Accepting mail; the new configuration was refused (see the log).");
+	} else {
 		server_stop(srv);
+	}
 }
 
 /* The queue committed new messages: the delivery runner looks for due work now rather than at its
@@ -398,6 +410,9 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 {
 	const char *err;
 	memset(srv, 0, sizeof(*srv));
+	char nerr[256];
+	if (!service_notifier_open(&srv->notify, nerr, sizeof(nerr)))
+		log_warn("event=notify_socket_unusable error=\"%s\"", nerr);
 	srv->protocols = protocols;
 	srv->conf = c;
 	srv->memory.limit = c->max_memory_in_flight;
@@ -489,6 +504,8 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 int server_run(struct server *srv)
 {
 	log_info("event=started hostname=%s data_dir=%s", srv->conf->hostname, srv->conf->data_dir);
+	/* every listener is bound and every store open: the manager may start what depends on us */
+	service_notify(&srv->notify, "READY=1\nSTATUS=Accepting mail.\nMAINPID=%ld", (long)getpid());
 	int rc = event_base_dispatch(srv->base);
 	log_info("event=stopped");
 	return rc < 0 ? -1 : 0;
@@ -496,6 +513,7 @@ int server_run(struct server *srv)
 
 void server_deinit(struct server *srv)
 {
+	service_notifier_close(&srv->notify);
 	listeners_close(srv);
 	while (srv->refused != NULL)
 		server_refused_free(srv->refused);

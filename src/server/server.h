@@ -10,6 +10,7 @@
 
 #include "conf/conf.h"
 #include "net/listener.h"
+#include "server/notify.h"
 #include "util/budget.h"
 
 struct event;
@@ -114,6 +115,7 @@ struct server {
 	struct metrics *metrics;   /* counters of every thread (atomics, util/metrics.h); freed last */
 	char dummy_hash[256]; /* verified against when AUTH names an unknown user, for equal timing */
 	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
+	struct service_notifier notify; /* the service manager, when it asked to be told (notify.h) */
 };
 
 /* Builds the context from a loaded configuration (takes its reference), opens the stores, binds

@@ -84,6 +84,7 @@ class Server:
         self.listen_in_file = listen_in_file
         self.proc = None
         self.starts = 0
+        self.env = None  # the environment serve runs with (None: the tests' own)
         self.log_path = os.path.join(str(root), "serve.log")
 
     def host(self, name):
@@ -119,7 +120,7 @@ class Server:
         for o in self.overrides:
             args += ["-o", o]
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env)
         for name in ("smtp", "submission", "submissions"):
             wait_port(getattr(self, name + "_port"), self.proc, host=self.host(name))
         # the ports are bound before the stores open (then privileges drop): wait for the loop
