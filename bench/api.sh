@@ -159,7 +159,8 @@ others_of() {
 	OTHERS_MAX=$(awk -v a="$OTHERS_MAX" -v b="$o" 'BEGIN { print (b > a) ? b : a }')
 }
 
-# wait_quiet: up to QUIET_WAIT seconds until the machine is idle (< 0.2 cores busy over 2 s)
+# wait_quiet: up to QUIET_WAIT seconds until the machine is idle (< 0.2 cores busy over 2 s). The
+# printf's argument is in parentheses: awk would read a bare ">" there as output to a file.
 wait_quiet() {
 	[ "$QUIET_WAIT" -gt 0 ] || return 0
 	local start busy a b
@@ -168,7 +169,7 @@ wait_quiet() {
 		a=$(cpu_sys)
 		sleep 2
 		b=$(cpu_sys)
-		busy=$(awk -v a="$a" -v b="$b" -v n="$NCPU" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.2f", d > 0 ? (y[1] - x[1]) / d * n : 0 }')
+		busy=$(awk -v a="$a" -v b="$b" -v n="$NCPU" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.2f", (d > 0 ? (y[1] - x[1]) / d * n : 0) }')
 		awk -v v="$busy" 'BEGIN { exit !(v < 0.2) }' && return 0
 		if [ $(($(date +%s) - start)) -ge "$QUIET_WAIT" ]; then
 			log "machine still busy ($busy cores) after waiting $QUIET_WAIT s: measuring anyway"
