@@ -8,7 +8,15 @@ VAR        ?= var
 PYTEST     ?= /usr/bin/python3 -m pytest
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build run test unit integration fuzz fuzz-build bench clean
+# make install: PREFIX (default /usr/local) and DESTDIR as usual; BUILD names the tree whose
+# binary is installed (build it first: make build).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+
+.PHONY: all deps build run test unit integration fuzz fuzz-build bench install clean
 
 all: build
 
@@ -51,6 +59,17 @@ bench: build
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/relay.sh
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/checks.sh
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/api.sh
+
+# The binary, the service unit (its ExecStart pointed at BINDIR), the mailwerk user and its
+# directories; the configuration is made on the machine by mailwerk init (README: Installing).
+install:
+	@test -x $(BUILD)/mailwerk || { echo "$(BUILD)/mailwerk is missing: run make build first" >&2; exit 1; }
+	install -D -m 0755 $(BUILD)/mailwerk $(DESTDIR)$(BINDIR)/mailwerk
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/bin/mailwerk|$(BINDIR)/mailwerk|' packaging/mailwerk.service > $(DESTDIR)$(UNITDIR)/mailwerk.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mailwerk.service
+	install -D -m 0644 packaging/mailwerk.sysusers $(DESTDIR)$(SYSUSERSDIR)/mailwerk.conf
+	install -D -m 0644 packaging/mailwerk.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mailwerk.conf
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

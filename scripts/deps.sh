@@ -27,6 +27,9 @@ packages=(
   # the web dashboard's browser tests: Debian's Chromium, headless, driven through its WebDriver by
   # Selenium (never a browser downloaded at test time); axe-core comes from tests/node's lockfile
   chromium chromium-driver python3-selenium
+  # the service unit's checks (systemd-analyze verify/security) and its sysusers.d and tmpfiles.d
+  # snippets, applied in a scratch root (test_install.py); make install
+  systemd make
 )
 # `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer, and the
 # checks bench/checks.sh runs in its Postfix peer: OpenDKIM and OpenDMARC (milters) and

@@ -44,6 +44,7 @@ struct cli_init_paths {
 	char cert[PATH_MAX];
 	char db[PATH_MAX];
 	char conf[PATH_MAX];
+	char conf_dir[PATH_MAX]; /* where conf is: dir, or the directory --config names */
 	char conf_tmp[PATH_MAX];
 };
 
@@ -59,13 +60,16 @@ struct cli_init_undo {
 
 static void cli_init_usage(FILE *out)
 {
-	fputs("usage: mailwerk init [--dir DIR] [--domain DOMAIN] [--hostname HOST] [--user USER]\n"
+	fputs("usage: mailwerk init [--dir DIR] [--config FILE] [--domain DOMAIN] [--hostname HOST] [--user USER]\n"
 	      "\n"
 	      "Creates a development setup in DIR: mailwerk.conf, mailwerk.db with DOMAIN as a local domain\n"
 	      "and a user demo@DOMAIN, and a self-signed certificate for HOST in DIR/tls. Refuses to touch a\n"
 	      "directory that already holds mailwerk.conf or mailwerk.db.\n"
 	      "\n"
 	      "      --dir DIR          where to create it (default " CLI_INIT_DEFAULT_DIR ")\n"
+	      "      --config FILE      write the configuration to FILE instead of DIR/mailwerk.conf (an installed\n"
+	      "                         server: --dir /var/lib/mailwerk --config /etc/mailwerk/mailwerk.conf);\n"
+	      "                         its directory must exist, and with --user FILE is given to USER's group\n"
 	      "      --domain DOMAIN    the first local domain (default " CLI_INIT_DEFAULT_DOMAIN ")\n"
 	      "      --hostname HOST    the server's name, for EHLO and the certificate (default mail.DOMAIN)\n"
 	      "      --user USER        serve switches to USER after binding its ports; DIR is given to USER\n"
@@ -463,7 +467,7 @@ static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, cons
 	}
 	undo->conf_tmp = false;
 	undo->conf = true;
-	ok = cli_init_dir_sync(p->dir);
+	ok = cli_init_dir_sync(p->conf_dir);
 out:
 	free(text);
 	return ok;
@@ -591,28 +595,37 @@ static bool cli_init_give(const struct cli_init_paths *p, const struct cli_init_
 	char wal[PATH_MAX + 8], shm[PATH_MAX + 8];
 	snprintf(wal, sizeof(wal), "%s-wal", p->db);
 	snprintf(shm, sizeof(shm), "%s-shm", p->db);
-	const char *paths[] = {p->dir, p->tls, p->key, p->cert, p->db, p->conf, wal, shm};
+	const char *paths[] = {p->dir, p->tls, p->key, p->cert, p->db, wal, shm};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-		if (chown(paths[i], uid, gid) != 0 && !(i >= 6 && errno == ENOENT)) {
+		if (chown(paths[i], uid, gid) != 0 && !(i >= 5 && errno == ENOENT)) {
 			cli_error("cannot give %s to the user: %s", paths[i], strerror(errno));
 			return false;
 		}
+	}
+	/* a configuration outside DIR (/etc/mailwerk) stays its owner's: the user reads it (a reload
+	 * reads it again after the switch) through its group, and cannot change it */
+	bool conf_in_dir = strcmp(p->conf_dir, p->dir) == 0;
+	if (chown(p->conf, conf_in_dir ? uid : (uid_t)-1, gid) != 0) {
+		cli_error("cannot give %s to the user: %s", p->conf, strerror(errno));
+		return false;
 	}
 	return true;
 }
 
 int cli_init_main(int argc, char **argv)
 {
-	enum { OPT_DIR = 256, OPT_DOMAIN, OPT_HOSTNAME, OPT_USER };
+	enum { OPT_DIR = 256, OPT_CONFIG, OPT_DOMAIN, OPT_HOSTNAME, OPT_USER };
 	static const struct option longopts[] = {
 		{ "dir", required_argument, NULL, OPT_DIR },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "domain", required_argument, NULL, OPT_DOMAIN },
 		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
 		{ "user", required_argument, NULL, OPT_USER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = CLI_INIT_DEFAULT_DIR, *domain_arg = CLI_INIT_DEFAULT_DOMAIN, *host_arg = NULL, *user = NULL;
+	const char *dir = CLI_INIT_DEFAULT_DIR, *domain_arg = CLI_INIT_DEFAULT_DOMAIN, *host_arg = NULL, *user = NULL,
+		   *config = NULL;
 	optind = 0; /* glibc: 0 re-initialises, so a second call in one process parses afresh */
 	opterr = 0; /* our own one-line errors instead of getopt's */
 	int c;
@@ -620,6 +633,9 @@ int cli_init_main(int argc, char **argv)
 		switch (c) {
 		case OPT_DIR:
 			dir = optarg;
+			break;
+		case OPT_CONFIG:
+			config = optarg;
 			break;
 		case OPT_DOMAIN:
 			domain_arg = optarg;
@@ -671,7 +687,31 @@ int cli_init_main(int argc, char **argv)
 		cli_error("--user: %s (create it first, e.g. useradd --system %s)", user_err, user);
 		return CLI_EXIT_USAGE;
 	}
-	if (!cli_init_check_absent(dir, "mailwerk.conf") || !cli_init_check_absent(dir, "mailwerk.db"))
+	/* --config FILE: its directory (which must exist) and name */
+	char config_dir[PATH_MAX] = "", config_name[256] = "mailwerk.conf";
+	if (config != NULL) {
+		const char *slash = strrchr(config, '/');
+		const char *name = slash != NULL ? slash + 1 : config;
+		size_t dlen = slash == NULL ? 1 : slash == config ? 1 : (size_t)(slash - config);
+		if (name[0] == '\0' || strlen(name) >= sizeof(config_name) || dlen >= sizeof(config_dir)) {
+			cli_error("--config \"%s\": not a file name", config);
+			return CLI_EXIT_USAGE;
+		}
+		snprintf(config_name, sizeof(config_name), "%s", name);
+		snprintf(config_dir, sizeof(config_dir), "%.*s", (int)dlen, slash == NULL ? "." : config);
+		char real[PATH_MAX];
+		if (realpath(config_dir, real) == NULL) {
+			cli_error("--config: %s: %s (create the directory first)", config_dir, strerror(errno));
+			return CLI_EXIT_USAGE;
+		}
+		snprintf(config_dir, sizeof(config_dir), "%s", real);
+		if (!cli_init_path_ini_safe(config_dir)) {
+			cli_error("--config: %s has characters a configuration value cannot hold", config_dir);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (!cli_init_check_absent(config != NULL ? config_dir : dir, config_name) ||
+	    !cli_init_check_absent(dir, "mailwerk.db"))
 		return CLI_EXIT_RUNTIME;
 
 	struct cli_init_paths *p = calloc(1, sizeof(*p));
@@ -697,9 +737,10 @@ int cli_init_main(int argc, char **argv)
 	}
 	if (!cli_init_path_join(p->tls, p->dir, "tls") || !cli_init_path_join(p->key, p->tls, "key.pem") ||
 	    !cli_init_path_join(p->cert, p->tls, "cert.pem") || !cli_init_path_join(p->db, p->dir, "mailwerk.db") ||
-	    !cli_init_path_join(p->conf, p->dir, "mailwerk.conf") ||
-	    !cli_init_path_join(p->conf_tmp, p->dir, ".mailwerk.conf.XXXXXX"))
+	    !cli_init_path_join(p->conf, config != NULL ? config_dir : p->dir, config_name) ||
+	    !cli_init_path_join(p->conf_tmp, config != NULL ? config_dir : p->dir, ".mailwerk.conf.XXXXXX"))
 		goto fail;
+	snprintf(p->conf_dir, sizeof(p->conf_dir), "%s", config != NULL ? config_dir : p->dir);
 
 	if (mkdir(p->tls, 0750) == 0) {
 		undo.tls_dir = true;
