@@ -283,7 +283,7 @@ static bool filter_parse(struct http_call *c, struct read_job *j)
 	if (status[0] != '\0' && (f->status = email_event_type_parse(status)) < 0) {
 		http_respond_error(c->s, 422, "validation_error",
 				   "The `status` parameter must be an event type: queued, scheduled, sent, delivered, "
-				   "delivery_delayed, bounced, failed, canceled, suppressed, complained or unsubscribed.");
+				   "delivery_delayed, bounced, failed, canceled, suppressed or complained.");
 		return false;
 	}
 	for (char *p = j->domain; *p != '\0'; p++)

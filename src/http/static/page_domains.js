@@ -2,11 +2,12 @@
 // records to publish, each with a copy button and its status; Verify runs the check (POST
 // /domains/{id}/verify). Both pages follow the server while they are open (it re-checks every
 // domain in the background, so a record can break or be fixed at any time): the list every 5 s,
-// a domain every 5 s and every 1.5 s while a check runs, redrawn only when something changed so
-// that focus stays put. Then its DKIM keys, a new one, and rotation (activating it in place of the
+// a domain every 5 s and every 1.5 s while a check runs. Only what changed is redrawn: the
+// statuses in place while the records stay the same (focus and the copy buttons stay put), a
+// status change announced. Then its DKIM keys, a new one, and rotation (activating it in place of the
 // old one; /domains/{id}/dkim-keys, as `mailwerk dkim`).
 import { get, post, del } from "/dashboard/api.js";
-import { h, page, table, badge, when, field, errorBox, showError, announce, copyButton } from "/dashboard/ui.js";
+import { h, page, table, badge, when, field, errorBox, showError, announce, copyButton, redraw } from "/dashboard/ui.js";
 
 export async function showDomains(main) {
   const err = errorBox();
@@ -18,7 +19,7 @@ export async function showDomains(main) {
     const seen = JSON.stringify((res.data || []).map((d) => [d.id, d.name, d.status, d.capabilities]));
     if (seen === shown) return;
     shown = seen;
-    out.replaceChildren(table("Domains", [
+    redraw(out, table("Domains", [
       { label: "Domain", cell: (d) => h("a", { href: "#/domains/" + encodeURIComponent(d.id) }, d.name) },
       { label: "Status", cell: (d) => badge(d.status) },
       { label: "Sending", cell: (d) => badge(d.capabilities ? d.capabilities.sending : "") },
@@ -73,15 +74,28 @@ export async function showDomain(main, id) {
   let timer = null, gone = false, shown = null, soon = false;
   const stop = () => { gone = true; if (timer) clearTimeout(timer); };
   const schedule = (ms) => { if (gone) return; if (timer) clearTimeout(timer); timer = setTimeout(follow, ms); };
-  const state = (d) => JSON.stringify([d.status, d.capabilities, (d.records || []).map((r) => [r.record, r.name, r.value, r.status, r.problem])]);
+  // what the page shows: the records (redrawn when they change), and the statuses
+  const layout = (d) => JSON.stringify([d.name, (d.records || []).map((r) => [r.record, r.type, r.name, r.value, r.priority])]);
+  const statuses = (d) => JSON.stringify([d.status, d.capabilities, (d.records || []).map((r) => [r.status, r.problem])]);
+  const summary = (d) => h("p", { id: "domain-summary" }, "Status: ", h("span", { id: "domain-status" }, badge(d.status)),
+    d.capabilities ? [" · sending ", badge(d.capabilities.sending), " · receiving ", badge(d.capabilities.receiving)] : null);
+  const recordStatus = (r) => h("div", {}, badge(r.status), r.problem ? h("div", { class: "muted" }, r.problem) : null);
+  const verifyButton = (b, d) => { b.disabled = d.status === "pending"; b.textContent = b.disabled ? "Checking…" : "Verify DNS records"; return b; };
+
+  // the statuses of the records on the page, in place
+  function update(d) {
+    shown = [layout(d), statuses(d), d.status];
+    document.getElementById("domain-summary").replaceWith(summary(d));
+    verifyButton(document.getElementById("verify"), d);
+    box.querySelectorAll("td.record-status").forEach((td, i) => td.replaceChildren(recordStatus(d.records[i])));
+  }
 
   function render(d) {
-    shown = state(d);
-    box.replaceChildren(
-      h("p", {}, "Status: ", h("span", { id: "domain-status" }, badge(d.status)),
-        d.capabilities ? [" · sending ", badge(d.capabilities.sending), " · receiving ", badge(d.capabilities.receiving)] : null),
+    shown = [layout(d), statuses(d), d.status];
+    redraw(box,
+      summary(d),
       h("p", {},
-        h("button", { type: "button", id: "verify", disabled: d.status === "pending", onclick: verify }, d.status === "pending" ? "Checking…" : "Verify DNS records"),
+        verifyButton(h("button", { type: "button", id: "verify", onclick: verify }), d),
         " ",
         h("button", { type: "button", class: "danger", id: "domain-delete", onclick: async () => {
           if (!confirm("Delete the domain " + d.name + "?")) return;
@@ -95,7 +109,7 @@ export async function showDomain(main, id) {
         { label: "Type", cell: (r) => r.type },
         { label: "Name", cell: (r) => h("span", { class: "mono" }, r.name), class: "mono" },
         { label: "Value", cell: (r) => h("div", {}, h("div", { class: "mono" }, r.priority !== undefined ? r.priority + " " + r.value : r.value), copyButton(r.value, r.record + " " + r.type + " value of " + r.name)) },
-        { label: "Status", cell: (r) => h("div", {}, badge(r.status), r.problem ? h("div", { class: "muted" }, r.problem) : null) },
+        { label: "Status", cell: recordStatus, class: "record-status" },
       ], d.records || [], "No records."));
   }
 
@@ -116,14 +130,10 @@ export async function showDomain(main, id) {
     try {
       const d = await get("/domains/" + encodeURIComponent(id));
       if (gone) return;
-      const before = JSON.parse(shown)[0];
-      if (state(d) !== shown) {
-        // the focused control is redrawn too: keep the keyboard where it was when it was Verify
-        const refocus = document.activeElement && document.activeElement.id === "verify";
-        render(d);
-        if (refocus) document.getElementById("verify").focus();
-        if (d.status !== before) announce(d.status === "pending" ? "Checking the DNS records" : "The domain is now " + d.status.replaceAll("_", " "));
-      }
+      const before = shown[2];
+      if (layout(d) !== shown[0]) render(d);
+      else if (statuses(d) !== shown[1]) update(d);
+      if (d.status !== before) announce(d.status === "pending" ? "Checking the DNS records" : "The domain is now " + d.status.replaceAll("_", " "));
       showError(err, null);
       next(d);
     } catch (x) {

@@ -1,13 +1,13 @@
 // page_emails.js — the emails sent through the API and submission: a list that the server filters
 // (GET /emails with status, domain, recipient, tag, q, since and until) a page of 50 at a time,
-// refreshed every 3 s while it is open, and one email's page: its envelope and header fields, its
-// recipients' timelines with every attempt and the receiver's reply, and its body in a sandboxed
-// frame.
+// Older and Newer walking it, the page on screen refreshed every 3 s while it is open (its emails'
+// statuses move on), and one email's page: its envelope and header fields, its recipients'
+// timelines with every attempt and the receiver's reply, and its body in a sandboxed frame.
 import { get } from "/dashboard/api.js";
-import { h, page, table, badge, when, field, errorBox, showError, announce } from "/dashboard/ui.js";
+import { h, page, table, badge, when, field, errorBox, showError, announce, redraw } from "/dashboard/ui.js";
 
 const STATES = ["", "queued", "scheduled", "sent", "delivered", "delivery_delayed", "bounced", "complained",
-  "failed", "canceled", "suppressed", "unsubscribed"];
+  "failed", "canceled", "suppressed"];
 const PAGE = 50;
 
 const list = (v) => (Array.isArray(v) ? v.join(", ") : v || "");
@@ -56,38 +56,41 @@ export async function showEmails(main) {
       newer.disabled = cursors.length === 1;
       older.disabled = !res.has_more;
       older.dataset.after = emails.length ? emails[emails.length - 1].id : "";
-      const seen = JSON.stringify(emails.map((e) => [e.id, e.last_event]));
+      const empty = filtered() || cursors.length > 1 ? "No email matches." : "No email has been sent yet.";
+      const seen = JSON.stringify([empty, emails.map((e) => [e.id, e.last_event])]);
       if (seen === shown) return; // nothing changed: the table (and the focus in it) stays
       shown = seen;
-      out.replaceChildren(table("Emails", [
+      redraw(out, table("Emails", [
         { label: "Subject", cell: (e) => h("a", { href: "#/emails/" + encodeURIComponent(e.id) }, e.subject || "(no subject)") },
         { label: "To", cell: (e) => list(e.to) },
         { label: "From", cell: (e) => e.from },
         { label: "Tags", cell: (e) => tagText(e.tags) },
         { label: "Status", cell: (e) => badge(e.last_event) },
         { label: "Created", cell: (e) => when(e.created_at) },
-      ], emails, filtered() || cursors.length > 1 ? "No email matches." : "No email has been sent yet."));
+      ], emails, empty));
     } catch (x) {
       if (mine === seq) showError(err, x);
     }
   }
 
   // a new filter starts again from the newest
-  const restart = () => { cursors = [""]; shown = null; load(); };
   let typing = null;
+  const restart = () => { clearTimeout(typing); cursors = [""]; load(); };
   const debounced = () => { clearTimeout(typing); typing = setTimeout(restart, 300); };
   for (const el of [status, since, until]) el.addEventListener("change", restart);
   for (const el of [domain, recipient, tag, search]) el.addEventListener("input", debounced);
-  older.addEventListener("click", () => { cursors.push(older.dataset.after); shown = null; load(); announce("Older emails"); });
-  newer.addEventListener("click", () => { cursors.pop(); shown = null; load(); announce("Newer emails"); });
+  // a button that is disabled at the end of the list hands the focus to the other one
+  const walk = async (from, to, what) => { await load(); announce(what); if (from.disabled) to.focus(); };
+  older.addEventListener("click", () => { cursors.push(older.dataset.after); walk(older, newer, "Older emails"); });
+  newer.addEventListener("click", () => { cursors.pop(); walk(newer, older, "Newer emails"); });
   page(main, "Emails", err,
-    h("form", { class: "row", role: "search", onsubmit: (e) => { e.preventDefault(); clearTimeout(typing); restart(); } },
+    h("form", { class: "row", role: "search", onsubmit: (e) => { e.preventDefault(); restart(); } },
       field("Status", status), field("From domain", domain), field("Recipient", recipient), field("Tag", tag),
       field("Search", search), field("Since", since), field("Until", until),
-      h("button", { type: "button", class: "secondary", id: "refresh", onclick: async () => { shown = null; await load(); announce("List refreshed"); } }, "Refresh")),
+      h("button", { type: "button", class: "secondary", id: "refresh", onclick: async () => { await load(); announce("List refreshed"); } }, "Refresh")),
     out, h("p", { class: "row" }, newer, older));
   await load();
-  const timer = setInterval(load, 3000); // the page on screen follows its mail while it is open
+  const timer = setInterval(load, 3000);
   return () => { clearInterval(timer); clearTimeout(typing); };
 }
 

@@ -53,7 +53,7 @@ export async function showOverview(main) {
     const failing = (domains.data || []).filter((d) => d.status === "failed" || d.status === "partially_verified");
     const warnings = failing.map((d) => h("li", {}, h("a", { href: "#/domains/" + encodeURIComponent(d.id) }, d.name),
       " does not verify (" + d.status.replaceAll("_", " ") + ")."))
-      .concat(cert && cert.expires_in_days < CERT_WARN_DAYS ? [h("li", { id: "cert-warning" },
+      .concat(cert && cert.expires_in_days <= CERT_WARN_DAYS ? [h("li", { id: "cert-warning" },
         cert.expired ? "The TLS certificate for " + certName + " has expired (" + when(cert.not_after) + "): clients refuse TLS or mail goes unencrypted."
           : "The TLS certificate for " + certName + " expires in " + cert.expires_in_days + (cert.expires_in_days === 1 ? " day" : " days") +
             " (" + when(cert.not_after) + "): renew it and reload mailwerk.")] : [])

@@ -83,6 +83,19 @@ export function copyButton(value, what) {
   }, "Copy");
 }
 
+// Replaces box's content; the keyboard focus, when it was in there, goes to the new control with
+// the same id, link or label (a list redrawn by its timer does not throw the user out of it).
+export function redraw(box, ...children) {
+  const a = document.activeElement;
+  const k = a && box.contains(a) ? ["id", "href", "aria-label"].find((n) => a.getAttribute(n)) : null;
+  const v = k && a.getAttribute(k);
+  box.replaceChildren(...children);
+  if (k) {
+    const again = [...box.querySelectorAll("[" + k + "]")].find((el) => el.getAttribute(k) === v);
+    if (again) again.focus();
+  }
+}
+
 // A page's heading, focused so that keyboard and screen-reader users land on the new content.
 export function page(main, title, ...children) {
   const h1 = h("h1", { tabindex: "-1" }, title);
