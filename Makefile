@@ -15,6 +15,7 @@ BINDIR      ?= $(PREFIX)/bin
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+MANDIR      ?= $(PREFIX)/share/man
 
 .PHONY: all deps build run test unit integration fuzz fuzz-build bench install clean
 
@@ -60,11 +61,15 @@ bench: build
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/checks.sh
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/api.sh
 
-# The binary, the service unit (its ExecStart pointed at BINDIR), the mailwerk user and its
-# directories; the configuration is made on the machine by mailwerk init (README: Installing).
+# The binary, its manual pages (made from the README), the service unit (its ExecStart pointed at
+# BINDIR), the mailwerk user and its directories; the configuration is made on the machine by
+# mailwerk init (README: Installing).
 install:
 	@test -x $(BUILD)/mailwerk || { echo "$(BUILD)/mailwerk is missing: run make build first" >&2; exit 1; }
 	install -D -m 0755 $(BUILD)/mailwerk $(DESTDIR)$(BINDIR)/mailwerk
+	/usr/bin/python3 scripts/manpages.py README.md $(BUILD)/man
+	install -D -m 0644 $(BUILD)/man/mailwerk.1 $(DESTDIR)$(MANDIR)/man1/mailwerk.1
+	install -D -m 0644 $(BUILD)/man/mailwerk.8 $(DESTDIR)$(MANDIR)/man8/mailwerk.8
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed 's|/usr/bin/mailwerk|$(BINDIR)/mailwerk|' packaging/mailwerk.service > $(DESTDIR)$(UNITDIR)/mailwerk.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/mailwerk.service

@@ -46,18 +46,47 @@ def test_destdir_layout(tmp_path):
     make_install(DESTDIR=dest, PREFIX="/usr")
     files = {os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs}
     assert files == {"usr/bin/mailwerk", "usr/lib/systemd/system/mailwerk.service",
-                     "usr/lib/sysusers.d/mailwerk.conf", "usr/lib/tmpfiles.d/mailwerk.conf"}, files
+                     "usr/lib/sysusers.d/mailwerk.conf", "usr/lib/tmpfiles.d/mailwerk.conf",
+                     "usr/share/man/man1/mailwerk.1", "usr/share/man/man8/mailwerk.8"}, files
     assert mode(os.path.join(dest, "usr/bin/mailwerk")) == 0o755
     unit = open(os.path.join(dest, "usr/lib/systemd/system/mailwerk.service")).read()
     assert "ExecStart=/usr/bin/mailwerk serve -c /etc/mailwerk/mailwerk.conf" in unit
     assert subprocess.run([os.path.join(dest, "usr/bin/mailwerk"), "--help"], capture_output=True).returncode == 0
 
 
+def test_manual_pages_say_what_the_readme_says(tmp_path):
+    """groff reads both pages without a warning; mailwerk(1) has every command of the README's CLI
+    reference, mailwerk(8) every key of its configuration reference and the signals."""
+    dest = str(tmp_path / "dest")
+    make_install(DESTDIR=dest, PREFIX="/usr")
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    pages = {}
+    for n in ("1", "8"):
+        path = os.path.join(dest, "usr/share/man/man%s/mailwerk.%s" % (n, n))
+        p = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", path], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        p = subprocess.run(["groff", "-man", "-Tascii", "-P-cbou", path], capture_output=True, text=True, timeout=60)
+        pages[n] = " ".join(p.stdout.split())  # words, whatever the line breaks
+    cli = readme.split("## CLI reference", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^\| `(mailwerk [a-z-]+(?: [a-z]+)?)", cli, re.M)
+    assert len(commands) > 20
+    for c in commands:
+        assert c in pages["1"], c
+    conf = readme.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    keys = re.findall(r"^\| `(\[[a-z_]+\] [a-z_]+)`", conf, re.M)
+    assert len(keys) > 30
+    for k in keys:
+        assert k in pages["8"], k
+    assert "SIGHUP" in pages["8"] and "SIGTERM" in pages["8"] and "mailwerk serve" in pages["8"]
+
+
 def test_systemd_accepts_the_unit_and_rates_it(tmp_path):
     prefix = str(tmp_path / "prefix")  # no DESTDIR: ExecStart names a binary that exists, as verify wants
     make_install(PREFIX=prefix)
     unit = os.path.join(prefix, "lib/systemd/system/mailwerk.service")
-    p = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True, timeout=60)
+    # verify runs man(1) for the unit's Documentation=man: pages, which are installed under PREFIX
+    env = dict(os.environ, MANPATH=os.path.join(prefix, "share/man") + ":")
+    p = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True, timeout=60, env=env)
     assert p.returncode == 0 and p.stderr.strip() == "", p.stderr
     p = subprocess.run(["systemd-analyze", "security", "--offline=yes", unit], capture_output=True, text=True,
                        timeout=60)
