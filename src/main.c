@@ -24,6 +24,7 @@ static const struct cli_command cli_commands[] = {
 	{"dns", cli_dns_main, "the DNS records to publish for a domain, and a check of what is published"},
 	{"apikey", cli_apikey_main, "create, list and revoke HTTP API keys"},
 	{"webhook", cli_webhook_main, "add, list, delete, test webhooks and show their delivery log"},
+	{"config", cli_config_main, "check the configuration (every problem, FILE:LINE) and show the values in effect"},
 	{"suppression", cli_suppression_main, "list, add, delete and import addresses that get no more mail"},
 };
 

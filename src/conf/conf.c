@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ini.h>
 #include <netdb.h>
@@ -620,12 +621,46 @@ static void conf_free_secret(char *s)
 	free(s);
 }
 
+/* A key the file or an override set, as written (for conf_show). */
+struct conf_set_value {
+	const struct conf_key *key;
+	char name[256]; /* a [throttle] key's own name */
+	char *value;
+};
+
 struct conf_load_state {
 	struct conf *c;
 	bool seen[CONF_KEY_COUNT];
 	char error[512]; /* first error; inih reports its line */
 	char msg[384];   /* an error sentence built for one value */
+	/* conf_check_all: every problem goes to report, and reading goes on */
+	const char *path;
+	const int *line; /* the line being read (the reader's count) */
+	conf_report_fn *report;
+	void *report_arg;
+	unsigned problems;
+	/* conf_show: what was set, in order */
+	bool keep_values;
+	struct conf_set_value *values;
+	size_t value_count;
 };
+
+/* One problem of conf_check_all, "FILE:LINE: what" (line 0: "FILE: what"). */
+static void conf_problem(struct conf_load_state *st, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void conf_problem(struct conf_load_state *st, int line, const char *fmt, ...)
+{
+	char what[700], out[1100];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(out, sizeof(out), "%s:%d: %s", st->path, line, what);
+	else
+		snprintf(out, sizeof(out), "%s", what);
+	st->problems++;
+	st->report(out, st->report_arg);
+}
 
 /* [throttle] name = value. In the file a domain may appear once; an override replaces. */
 static const char *conf_set_throttle(struct conf_load_state *st, const char *name, const char *value, bool override)
@@ -880,6 +915,18 @@ static const char *conf_apply(struct conf_load_state *st, const char *section, c
 	const char *err = conf_set(st, k, name, value, override);
 	if (err == NULL)
 		st->seen[idx] = true;
+	if (err == NULL && st->keep_values) {
+		struct conf_set_value *g = realloc(st->values, (st->value_count + 1) * sizeof(*g));
+		if (g == NULL)
+			return "out of memory";
+		st->values = g;
+		struct conf_set_value *v = &st->values[st->value_count];
+		v->key = k;
+		snprintf(v->name, sizeof(v->name), "%s", name);
+		if ((v->value = strdup(value)) == NULL)
+			return "out of memory";
+		st->value_count++;
+	}
 	return err;
 }
 
@@ -891,6 +938,10 @@ static int conf_ini_handler(void *user, const char *section, const char *name, c
 	const char *err = conf_apply(st, section, name, value, false);
 	if (err == NULL)
 		return 1;
+	if (st->report != NULL) {
+		conf_problem(st, *st->line, "[%s] %s = %s: %s", section, name, value, err);
+		return 1; /* and on to the next line */
+	}
 	if (st->error[0] == '\0')
 		snprintf(st->error, sizeof(st->error), "[%s] %s = %s: %s", section, name, value, err);
 	return 0; /* inih then returns this line's number */
@@ -989,7 +1040,20 @@ struct conf_reader {
 	int line;
 	int too_long; /* the line that did not fit, 0: none */
 	int max;      /* characters that fit */
+	struct conf_load_state *st; /* conf_check_all: each line's own syntax is judged here */
 };
+
+/* Whether inih would take the line: empty, a comment, [section], or name = value (or name: value). */
+static bool conf_line_ok(const char *line)
+{
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (*line == '\0' || *line == '\n' || *line == '\r' || *line == ';' || *line == '#')
+		return true;
+	if (*line == '[')
+		return strchr(line, ']') != NULL;
+	return strpbrk(line, "=:") != NULL;
+}
 
 static char *conf_read_line(char *str, int num, void *stream)
 {
@@ -998,6 +1062,8 @@ static char *conf_read_line(char *str, int num, void *stream)
 		return NULL;
 	r->line++;
 	size_t len = strlen(str);
+	if (r->st != NULL && r->st->report != NULL && !conf_line_ok(str))
+		conf_problem(r->st, r->line, "not a valid line (expected [section] or key = value)");
 	if (len + 1 < (size_t)num || str[len - 1] == '\n')
 		return str;
 	int ch = fgetc(r->f);
@@ -1010,34 +1076,48 @@ static char *conf_read_line(char *str, int num, void *stream)
 	return NULL;
 }
 
-struct conf *conf_load(const char *path, char *const *overrides, size_t n_overrides, char *error_r, size_t error_size)
+/* conf_load, conf_check_all and conf_show: st says whether problems stop the reading (report
+ * NULL: the first one is the answer, in error_r) or are all reported. */
+static struct conf *conf_load_with(struct conf_load_state *st, const char *path, char *const *overrides,
+				   size_t n_overrides, char *error_r, size_t error_size)
 {
-	struct conf_load_state st = {0};
 	struct conf *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		snprintf(error_r, error_size, "%s: out of memory", path);
 		return NULL;
 	}
-	st.c = c;
+	st->c = c;
+	st->path = path;
 	c->refs = 1;
 	c->path = strdup(path);
+	/* report mode: each problem once to report, and the first one in error_r */
+#define PROBLEM(line, ...)                                                                                   \
+	do {                                                                                                 \
+		if (st->report != NULL)                                                                      \
+			conf_problem(st, line, __VA_ARGS__);                                                  \
+		else                                                                                         \
+			snprintf(error_r, error_size, __VA_ARGS__);                                           \
+	} while (0)
 
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
-		snprintf(error_r, error_size, "%s: cannot open: %s", path, strerror(errno));
+		PROBLEM(0, "%s: cannot open: %s", path, strerror(errno));
 		goto fail;
 	}
-	struct conf_reader reader = {.f = f};
-	int line = ini_parse_stream(conf_read_line, &reader, conf_ini_handler, &st);
+	struct conf_reader reader = {.f = f, .st = st};
+	st->line = &reader.line;
+	int line = ini_parse_stream(conf_read_line, &reader, conf_ini_handler, st);
 	fclose(f);
-	if (reader.too_long != 0 && (line == 0 || line > reader.too_long)) {
-		snprintf(error_r, error_size, "%s:%d: line too long (at most %d characters)", path, reader.too_long,
-			 reader.max);
-		goto fail;
+	st->line = NULL;
+	if (reader.too_long != 0 && (line == 0 || line > reader.too_long || st->report != NULL)) {
+		PROBLEM(0, "%s:%d: line too long (at most %d characters)", path, reader.too_long, reader.max);
+		goto fail; /* the rest of the file was not read */
 	}
-	if (line != 0) {
-		if (st.error[0] != '\0')
-			snprintf(error_r, error_size, "%s:%d: %s", path, line, st.error);
+	if (line != 0 && st->report != NULL && st->problems == 0)
+		conf_problem(st, line, "not a valid line (expected [section] or key = value)");
+	if (line != 0 && st->report == NULL) {
+		if (st->error[0] != '\0')
+			snprintf(error_r, error_size, "%s:%d: %s", path, line, st->error);
 		else
 			snprintf(error_r, error_size, "%s:%d: not a valid line (expected [section] or key = value)", path, line);
 		goto fail;
@@ -1047,47 +1127,112 @@ struct conf *conf_load(const char *path, char *const *overrides, size_t n_overri
 		const char *o = overrides[i];
 		const char *dot = strchr(o, '.');
 		const char *eq = strchr(o, '=');
-		if (dot == NULL || eq == NULL || dot > eq) {
-			snprintf(error_r, error_size, "-o %s: expected section.key=value", o);
-			goto fail;
-		}
 		char section[32], name[256]; /* [throttle] keys are domain names */
-		size_t slen = (size_t)(dot - o), nlen = (size_t)(eq - dot - 1);
-		if (slen == 0 || slen >= sizeof(section) || nlen == 0 || nlen >= sizeof(name)) {
-			snprintf(error_r, error_size, "-o %s: expected section.key=value", o);
-			goto fail;
+		size_t slen = dot != NULL ? (size_t)(dot - o) : 0, nlen = dot != NULL && eq != NULL ? (size_t)(eq - dot - 1) : 0;
+		if (dot == NULL || eq == NULL || dot > eq || slen == 0 || slen >= sizeof(section) || nlen == 0 ||
+		    nlen >= sizeof(name)) {
+			PROBLEM(0, "-o %s: expected section.key=value", o);
+			if (st->report == NULL)
+				goto fail;
+			continue;
 		}
 		memcpy(section, o, slen);
 		section[slen] = '\0';
 		memcpy(name, dot + 1, nlen);
 		name[nlen] = '\0';
-		const char *err = conf_apply(&st, section, name, eq + 1, true);
+		const char *err = conf_apply(st, section, name, eq + 1, true);
 		if (err != NULL) {
-			snprintf(error_r, error_size, "-o %s: %s", o, err);
-			goto fail;
+			PROBLEM(0, "-o %s: %s", o, err);
+			if (st->report == NULL)
+				goto fail;
 		}
 	}
 
 	for (size_t i = 0; i < CONF_KEY_COUNT; i++) {
-		if (st.seen[i])
+		if (st->seen[i])
 			continue;
 		const struct conf_key *k = &conf_keys[i];
 		if (k->name == NULL)
 			continue; /* free keys have no default */
 		if (k->def == NULL) {
-			snprintf(error_r, error_size, "%s: [%s] %s is required", path, k->section, k->name);
-			goto fail;
+			PROBLEM(0, "%s: [%s] %s is required", path, k->section, k->name);
+			if (st->report == NULL)
+				goto fail;
+			continue;
 		}
-		const char *err = conf_set(&st, k, k->name, k->def, false);
+		const char *err = conf_set(st, k, k->name, k->def, false);
 		if (err != NULL) { /* a broken default is a bug, but say it plainly */
-			snprintf(error_r, error_size, "%s: default of [%s] %s: %s", path, k->section, k->name, err);
+			PROBLEM(0, "%s: default of [%s] %s: %s", path, k->section, k->name, err);
 			goto fail;
 		}
 	}
-	if (!conf_check(&st, path, error_r, error_size))
+#undef PROBLEM
+	/* the rules between keys are judged once every key has its value */
+	if (st->problems > 0)
 		goto fail;
+	if (!conf_check(st, path, error_r, error_size)) {
+		if (st->report != NULL)
+			conf_problem(st, 0, "%s", error_r);
+		goto fail;
+	}
 	return c;
 fail:
 	conf_free(c);
 	return NULL;
+}
+
+static void conf_values_free(struct conf_load_state *st)
+{
+	for (size_t i = 0; i < st->value_count; i++)
+		free(st->values[i].value);
+	free(st->values);
+}
+
+struct conf *conf_load(const char *path, char *const *overrides, size_t n_overrides, char *error_r, size_t error_size)
+{
+	struct conf_load_state st = {0};
+	return conf_load_with(&st, path, overrides, n_overrides, error_r, error_size);
+}
+
+unsigned conf_check_all(const char *path, char *const *overrides, size_t n_overrides, conf_report_fn *report, void *arg)
+{
+	struct conf_load_state st = {.report = report, .report_arg = arg};
+	char error[1024];
+	conf_free(conf_load_with(&st, path, overrides, n_overrides, error, sizeof(error)));
+	return st.problems;
+}
+
+int conf_show(const char *path, char *const *overrides, size_t n_overrides, bool non_default, conf_report_fn *line,
+	      void *arg, char *error_r, size_t error_size)
+{
+	struct conf_load_state st = {.keep_values = true};
+	struct conf *c = conf_load_with(&st, path, overrides, n_overrides, error_r, error_size);
+	if (c == NULL) {
+		conf_values_free(&st);
+		return -1;
+	}
+	char out[1400];
+	for (size_t i = 0; i < CONF_KEY_COUNT; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		/* each key once, with the value that won (the last one set); a free section's every key */
+		for (size_t v = 0; v < st.value_count; v++) {
+			const struct conf_set_value *sv = &st.values[v];
+			if (sv->key != k)
+				continue;
+			bool later = false;
+			for (size_t w = v + 1; w < st.value_count && !later; w++)
+				later = st.values[w].key == k && strcasecmp(st.values[w].name, sv->name) == 0;
+			if (later || (non_default && k->def != NULL && strcmp(sv->value, k->def) == 0))
+				continue;
+			snprintf(out, sizeof(out), "[%s] %s = %s", k->section, sv->name, sv->value);
+			line(out, arg);
+		}
+		if (!non_default && k->name != NULL && !st.seen[i]) {
+			snprintf(out, sizeof(out), "[%s] %s = %s", k->section, k->name, k->def != NULL ? k->def : "");
+			line(out, arg);
+		}
+	}
+	conf_values_free(&st);
+	conf_free(c);
+	return 0;
 }

@@ -155,6 +155,16 @@ struct conf {
 /* Loads path, then applies overrides ("section.key=value"). On error returns NULL and writes one line
  * to error_r: "FILE:LINE: what is wrong", "-o section.key=value: what is wrong" or "FILE: what is wrong". */
 struct conf *conf_load(const char *path, char *const *overrides, size_t n_overrides, char *error_r, size_t error_size);
+/* mailwerk config check: every problem of path and the overrides, one line each to report ("FILE:LINE:
+ * what", "-o ...: what" or "FILE: what"), reading on after each; the number of them (0: conf_load
+ * would succeed). Rules between keys are judged only when every line was right. */
+typedef void conf_report_fn(const char *line, void *arg);
+unsigned conf_check_all(const char *path, char *const *overrides, size_t n_overrides, conf_report_fn *report, void *arg);
+/* mailwerk config show: every key as "[section] key = value" in the reference's order, with the
+ * value in effect; non_default: only those the file or an override set to other than the default
+ * (Postfix's postconf -n). 0, or -1 with conf_load's sentence when the configuration does not load. */
+int conf_show(const char *path, char *const *overrides, size_t n_overrides, bool non_default, conf_report_fn *line,
+	      void *arg, char *error_r, size_t error_size);
 /* Takes / drops a reference; the last conf_free() frees. Loop thread only. */
 struct conf *conf_ref(struct conf *c);
 void conf_free(struct conf *c);

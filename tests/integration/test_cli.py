@@ -151,6 +151,40 @@ def test_config_errors_name_file_and_line(tmp_path):
     assert p.returncode == 1 and ":%d:" % nlines in p.stderr
 
 
+def test_config_check_and_show(tmp_path):
+    """config check reports every problem at once where serve stops at the first; config show
+    prints what serve would use, --non-default only what the file or -o changed."""
+    s = Server(tmp_path)
+    p = cli("config", "check", "-c", s.conf)
+    assert p.returncode == 0 and p.stdout.strip() == s.conf + ": ok", p
+    shown = cli("config", "show", "--non-default", "-c", s.conf, "-o", "smtp.max_message_size=10M")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "[server] hostname = mx.mailwerk.test" in lines and "[smtp] max_message_size = 10M" in lines
+    assert not [l for l in lines if l.startswith("[smtp] max_recipients")]  # at its default
+    everything = cli("config", "show", "-c", s.conf).stdout.splitlines()
+    assert "[smtp] max_recipients = 100" in everything and len(everything) > len(lines)
+    # the values shown are the ones serve takes: fed back as overrides they change nothing
+    again = cli("config", "show", "--non-default", "-c", s.conf, *[a for l in lines for a in
+                                                                    ("-o", re.sub(r"^\[(\w+)\] (\S+) = ", r"\1.\2=", l))])
+    assert again.stdout.splitlines() == lines
+
+    base = open(s.conf).read().count("\n")
+    with open(s.conf, "a") as f:
+        f.write("[smtp]\nmax_recipients = many\nno such line\nbogus = 1\n")
+    p = cli("config", "check", "-c", s.conf, "-o", "smtp.max_message_size=huge")
+    assert p.returncode == 1
+    problems = p.stderr.splitlines()
+    assert problems[0] == "%s:%d: [smtp] max_recipients = many: expected a whole number" % (s.conf, base + 2)
+    assert problems[1] == "%s:%d: not a valid line (expected [section] or key = value)" % (s.conf, base + 3)
+    assert problems[2] == "%s:%d: [smtp] bogus = 1: unknown key" % (s.conf, base + 4)
+    assert problems[3].startswith("-o smtp.max_message_size=huge: ")
+    assert problems[4] == "mailwerk: %s: 4 problems" % s.conf
+    p = cli("config", "show", "-c", s.conf)
+    assert p.returncode == 1 and ":%d:" % (base + 2) in p.stderr  # the first problem, as serve says it
+    assert cli("config", "frobnicate", "-c", s.conf).returncode == 2
+
+
 def test_serve_override_errors(tmp_path):
     s = Server(tmp_path)
     p = cli("serve", "-c", s.conf, "-o", "listen.smtp=127.0.0.1")

@@ -766,10 +766,99 @@ static void test_value_parsers(void **state)
 	assert_null(conf_parse_relay_host("a.b.c", small, sizeof(small), &port));
 }
 
+/* ---- conf_check_all and conf_show ---- */
+
+struct lines {
+	char text[16][600];
+	size_t n;
+};
+
+static void collect(const char *line, void *arg)
+{
+	struct lines *l = arg;
+	if (l->n < 16)
+		snprintf(l->text[l->n++], sizeof(l->text[0]), "%s", line);
+}
+
+/* Every problem, each with its line, the good lines between them read; the overrides too. */
+static void test_check_all_reports_every_problem(void **state)
+{
+	(void)state;
+	char text[2048];
+	snprintf(text, sizeof(text), "%s[smtp]\nbogus = 1\nmax_message_size = huge\nthis is no line\n"
+		 "max_recipients = 200\n[nosuch]\nx = 1\n", base_conf);
+	write_conf(text);
+	char *ov[] = {"smtp.max_recipients=many", "junk"};
+	struct lines l = {0};
+	unsigned n = conf_check_all(conf_path, ov, 2, collect, &l);
+	for (size_t i = 0; i < l.n && n != 6; i++)
+		print_message("problem: %s\n", l.text[i]);
+	assert_int_equal(n, 6);
+	assert_int_equal(l.n, 6);
+	char want[6][160];
+	snprintf(want[0], sizeof(want[0]), "%s:8: [smtp] bogus = 1: unknown key", conf_path);
+	snprintf(want[1], sizeof(want[1]), "%s:9: [smtp] max_message_size = huge:", conf_path);
+	snprintf(want[2], sizeof(want[2]), "%s:10: not a valid line", conf_path);
+	snprintf(want[3], sizeof(want[3]), "%s:13: [nosuch] x = 1: unknown section", conf_path);
+	snprintf(want[4], sizeof(want[4]), "-o smtp.max_recipients=many:");
+	snprintf(want[5], sizeof(want[5]), "-o junk: expected section.key=value");
+	for (int i = 0; i < 6; i++)
+		if (strncmp(l.text[i], want[i], strlen(want[i])) != 0)
+			fail_msg("problem %d is \"%s\", want \"%s...\"", i, l.text[i], want[i]);
+
+	/* a good file has none; a missing required key and a rule between keys are problems too */
+	write_conf(base_conf);
+	l.n = 0;
+	assert_int_equal(conf_check_all(conf_path, NULL, 0, collect, &l), 0);
+	write_conf("[server]\nhostname = mx.example.org\n");
+	l.n = 0;
+	assert_int_equal(conf_check_all(conf_path, NULL, 0, collect, &l), 3); /* data_dir, cert, key */
+	assert_non_null(strstr(l.text[0], "[server] data_dir is required"));
+	snprintf(text, sizeof(text), "%s[delivery]\nmax_connections = 2\nmax_connections_per_domain = 5\n", base_conf);
+	write_conf(text);
+	l.n = 0;
+	assert_int_equal(conf_check_all(conf_path, NULL, 0, collect, &l), 1);
+	assert_non_null(strstr(l.text[0], "is larger than"));
+	unlink(conf_path);
+	l.n = 0;
+	assert_int_equal(conf_check_all(conf_path, NULL, 0, collect, &l), 1);
+	assert_non_null(strstr(l.text[0], "cannot open"));
+}
+
+/* Every key with the value in effect, or only those set to other than the default; an override
+ * wins over the file; a free section's keys each. */
+static void test_show(void **state)
+{
+	(void)state;
+	char text[2048], err[512];
+	snprintf(text, sizeof(text), "%s[smtp]\nmax_recipients = 100\nmax_message_size = 10M\n"
+		 "[throttle]\ngmail.com = 600/h\n", base_conf);
+	write_conf(text);
+	char *ov[] = {"smtp.max_message_size=20M"};
+	struct lines l = {0};
+	assert_int_equal(conf_show(conf_path, ov, 1, true, collect, &l, err, sizeof(err)), 0);
+	/* max_recipients = 100 is its default: left out */
+	const char *want[] = {"[server] hostname = mx.example.org", "[server] data_dir = /var/lib/mailwerk",
+			      "[tls] cert = /etc/mailwerk/cert.pem", "[tls] key = /etc/mailwerk/key.pem",
+			      "[smtp] max_message_size = 20M", "[throttle] gmail.com = 600/h"};
+	if (l.n != 6)
+		fail_msg("%zu lines, want 6 (first: %s)", l.n, l.text[0]);
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(l.text[i], want[i]);
+	struct lines all = {0};
+	assert_int_equal(conf_show(conf_path, NULL, 0, false, collect, &all, err, sizeof(err)), 0);
+	assert_int_equal(all.n, 16); /* the collector keeps 16: there are more */
+	unlink(conf_path);
+	assert_int_equal(conf_show(conf_path, NULL, 0, true, collect, &l, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot open"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_check_all_reports_every_problem),
+		cmocka_unit_test(test_show),
 		cmocka_unit_test(test_values_and_overrides),
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_missing_and_override_errors),
