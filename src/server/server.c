@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -143,6 +145,34 @@ static void listener_free(struct server_listener *l)
 	free(l);
 }
 
+/* accept(2) failed. Out of descriptors (EMFILE, ENFILE), the waiting connection would keep the
+ * listener readable and the loop spinning: the spare descriptor makes room to take it, tell it
+ * the server is busy, and close it. Anything else (the peer gone already) is only logged. */
+static void server_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct server_listener *l = arg;
+	struct server *srv = l->srv;
+	int e = EVUTIL_SOCKET_ERROR();
+	int64_t now = (int64_t)time(NULL);
+	bool exhausted = e == EMFILE || e == ENFILE;
+	if (exhausted && srv->spare_fd >= 0) {
+		close(srv->spare_fd);
+		int fd = accept4(evconnlistener_get_fd(lev), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			const char *line = l->protocol->refuse_busy;
+			if (line != NULL)
+				(void)!send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+			close(fd);
+		}
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (now != srv->fd_exhausted_logged) {
+		srv->fd_exhausted_logged = now;
+		log_warn("event=accept_failed role=%s error=\"%s\"%s", conf_listener_str(l->role), strerror(e),
+			 exhausted ? " reason=out_of_descriptors" : "");
+	}
+}
+
 static int listener_add(struct server *srv, enum conf_listener role, const struct conf_addr *a, char *error_r,
 			size_t error_size)
 {
@@ -168,6 +198,7 @@ static int listener_add(struct server *srv, enum conf_listener role, const struc
 		free(l);
 		return -1;
 	}
+	evconnlistener_set_error_cb(l->lev, server_accept_error_cb);
 	l->next = srv->listeners;
 	srv->listeners = l;
 	return 0;
@@ -415,6 +446,16 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		log_warn("event=notify_socket_unusable error=\"%s\"", nerr);
 	srv->protocols = protocols;
 	srv->conf = c;
+	/* every descriptor the hard limit allows (idle sessions cost one each), and one kept back */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		rlim_t was = nofile.rlim_cur;
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) == 0)
+			log_info("event=nofile_raised from=%llu to=%llu", (unsigned long long)was,
+				 (unsigned long long)nofile.rlim_max);
+	}
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	srv->memory.limit = c->max_memory_in_flight;
 	srv->overrides = overrides;
 	srv->n_overrides = n_overrides;
@@ -514,6 +555,9 @@ int server_run(struct server *srv)
 void server_deinit(struct server *srv)
 {
 	service_notifier_close(&srv->notify);
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
+	srv->spare_fd = -1;
 	listeners_close(srv);
 	while (srv->refused != NULL)
 		server_refused_free(srv->refused);

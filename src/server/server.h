@@ -116,6 +116,11 @@ struct server {
 	char dummy_hash[256]; /* verified against when AUTH names an unknown user, for equal timing */
 	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
 	struct service_notifier notify; /* the service manager, when it asked to be told (notify.h) */
+	/* a descriptor held back for when accept(2) finds none left (EMFILE): given up to take the
+	 * waiting connection and refuse it, then taken again, so that the loop never spins on a
+	 * listener it cannot empty */
+	int spare_fd;
+	int64_t fd_exhausted_logged; /* when that was last logged (unix seconds): once a second */
 };
 
 /* Builds the context from a loaded configuration (takes its reference), opens the stores, binds

@@ -85,6 +85,7 @@ class Server:
         self.proc = None
         self.starts = 0
         self.env = None  # the environment serve runs with (None: the tests' own)
+        self.preexec = None  # run in the child before serve starts (resource limits)
         self.log_path = os.path.join(str(root), "serve.log")
 
     def host(self, name):
@@ -120,7 +121,8 @@ class Server:
         for o in self.overrides:
             args += ["-o", o]
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env,
+                                     preexec_fn=self.preexec)
         for name in ("smtp", "submission", "submissions"):
             wait_port(getattr(self, name + "_port"), self.proc, host=self.host(name))
         # the ports are bound before the stores open (then privileges drop): wait for the loop

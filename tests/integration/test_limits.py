@@ -350,3 +350,60 @@ def test_large_messages_go_to_the_spool_not_memory(tmp_path, monkeypatch):
         assert len(sizes) == finished and min(sizes) > each_mib * 1024 * 1024, sizes
         c.expect(250, "NOOP\r\n")  # the server is well
         c.close()
+
+
+def nofile_limit(soft, hard):
+    """A preexec_fn that starts serve with these descriptor limits."""
+    import resource
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def open_files_limit(pid):
+    """(soft, hard) of the running process, from /proc."""
+    for line in open("/proc/%d/limits" % pid):
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no Max open files line")
+
+
+def test_descriptor_limit_is_raised_to_the_hard_limit(tmp_path):
+    s = conftest.Server(tmp_path)
+    s.preexec = nofile_limit(256, 4096)
+    s.start()
+    try:
+        assert open_files_limit(s.proc.pid) == (4096, 4096)
+        assert "event=nofile_raised from=256 to=4096" in s.log_text()
+    finally:
+        s.stop()
+
+
+def test_out_of_descriptors_refuses_and_recovers(tmp_path):
+    """With every descriptor in use, a new client is told the server is busy and closed at once,
+    rather than left in the backlog while the loop spins on a listener it cannot empty; once the
+    sessions end, clients are served again."""
+    s = conftest.Server(tmp_path, overrides=["server.max_connections=0", "server.max_connections_per_ip=0"])
+    s.preexec = nofile_limit(128, 128)
+    s.start()
+    clients = []
+    try:
+        greeted_count = refused = 0
+        for _ in range(160):  # more than the server has descriptors for
+            c = Raw(s.smtp_port)
+            clients.append(c)
+            ln = c.line()
+            if ln is not None and ln.startswith("220 "):
+                greeted_count += 1
+            else:
+                assert ln is not None and ln.startswith("421 4.7.0 "), ln
+                assert c.line() is None, "a refused connection stayed open"
+                refused += 1
+        assert greeted_count > 10 and refused > 10, (greeted_count, refused)
+        assert "reason=out_of_descriptors" in s.log_text()
+        # the sessions it holds still work
+        clients[0].expect(250, "NOOP\r\n")
+    finally:
+        for c in clients:
+            c.close()
+    wait_accepted(s.smtp_port).close()
+    s.stop()
