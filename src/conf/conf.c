@@ -639,6 +639,7 @@ struct conf_load_state {
 	conf_report_fn *report;
 	void *report_arg;
 	unsigned problems;
+	int first_bad_line; /* the first line judged not a line (conf_line_ok), 0: none */
 	/* conf_show: what was set, in order */
 	bool keep_values;
 	struct conf_set_value *values;
@@ -1043,11 +1044,12 @@ struct conf_reader {
 	struct conf_load_state *st; /* conf_check_all: each line's own syntax is judged here */
 };
 
-/* Whether inih would take the line: empty, a comment, [section], or name = value (or name: value). */
+/* Whether inih takes the line: empty, a comment, [section], or name = value (or name: value). An
+ * indented line may continue the value before it (inih's multi-line values): inih judges that one. */
 static bool conf_line_ok(const char *line)
 {
-	while (*line == ' ' || *line == '\t')
-		line++;
+	if (*line == ' ' || *line == '\t')
+		return true;
 	if (*line == '\0' || *line == '\n' || *line == '\r' || *line == ';' || *line == '#')
 		return true;
 	if (*line == '[')
@@ -1062,8 +1064,11 @@ static char *conf_read_line(char *str, int num, void *stream)
 		return NULL;
 	r->line++;
 	size_t len = strlen(str);
-	if (r->st != NULL && r->st->report != NULL && !conf_line_ok(str))
+	if (r->st != NULL && r->st->report != NULL && !conf_line_ok(str)) {
 		conf_problem(r->st, r->line, "not a valid line (expected [section] or key = value)");
+		if (r->st->first_bad_line == 0)
+			r->st->first_bad_line = r->line;
+	}
 	if (len + 1 < (size_t)num || str[len - 1] == '\n')
 		return str;
 	int ch = fgetc(r->f);
@@ -1090,7 +1095,7 @@ static struct conf *conf_load_with(struct conf_load_state *st, const char *path,
 	st->path = path;
 	c->refs = 1;
 	c->path = strdup(path);
-	/* report mode: each problem once to report, and the first one in error_r */
+	/* each problem to report in report mode; else the first one, in error_r, ends the load */
 #define PROBLEM(line, ...)                                                                                   \
 	do {                                                                                                 \
 		if (st->report != NULL)                                                                      \
@@ -1113,7 +1118,8 @@ static struct conf *conf_load_with(struct conf_load_state *st, const char *path,
 		PROBLEM(0, "%s:%d: line too long (at most %d characters)", path, reader.too_long, reader.max);
 		goto fail; /* the rest of the file was not read */
 	}
-	if (line != 0 && st->report != NULL && st->problems == 0)
+	/* inih's first bad line, when it is not one judged above (an indented line with nothing to continue) */
+	if (line != 0 && st->report != NULL && line != st->first_bad_line)
 		conf_problem(st, line, "not a valid line (expected [section] or key = value)");
 	if (line != 0 && st->report == NULL) {
 		if (st->error[0] != '\0')
