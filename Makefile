@@ -75,6 +75,7 @@ install:
 	chmod 0644 $(DESTDIR)$(UNITDIR)/mailwerk.service
 	install -D -m 0644 packaging/mailwerk.sysusers $(DESTDIR)$(SYSUSERSDIR)/mailwerk.conf
 	install -D -m 0644 packaging/mailwerk.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mailwerk.conf
+	install -D -m 0644 packaging/fail2ban/mailwerk.conf $(DESTDIR)$(PREFIX)/share/mailwerk/fail2ban/mailwerk.conf
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -28,8 +28,10 @@ packages=(
   # Selenium (never a browser downloaded at test time); axe-core comes from tests/node's lockfile
   chromium chromium-driver python3-selenium
   # the service unit's checks (systemd-analyze verify/security) and its sysusers.d and tmpfiles.d
-  # snippets, applied in a scratch root (test_install.py); make install
-  systemd make
+  # snippets, applied in a scratch root (test_install.py); make install; fail2ban-regex runs the
+  # fail2ban filter over a server's log (test_fail2ban.py; on a machine with systemd, installing
+  # fail2ban also starts its own service, which watches only sshd)
+  systemd make fail2ban
 )
 # `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer, and the
 # checks bench/checks.sh runs in its Postfix peer: OpenDKIM and OpenDMARC (milters) and

@@ -47,7 +47,8 @@ def test_destdir_layout(tmp_path):
     files = {os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs}
     assert files == {"usr/bin/mailwerk", "usr/lib/systemd/system/mailwerk.service",
                      "usr/lib/sysusers.d/mailwerk.conf", "usr/lib/tmpfiles.d/mailwerk.conf",
-                     "usr/share/man/man1/mailwerk.1", "usr/share/man/man8/mailwerk.8"}, files
+                     "usr/share/man/man1/mailwerk.1", "usr/share/man/man8/mailwerk.8",
+                     "usr/share/mailwerk/fail2ban/mailwerk.conf"}, files
     assert mode(os.path.join(dest, "usr/bin/mailwerk")) == 0o755
     unit = open(os.path.join(dest, "usr/lib/systemd/system/mailwerk.service")).read()
     assert "ExecStart=/usr/bin/mailwerk serve -c /etc/mailwerk/mailwerk.conf" in unit
