@@ -13,6 +13,7 @@
 
 #include "conf/conf.h"
 #include "queue/queue.h"
+#include "util/utf8.h"
 
 enum cli_queue_cmd {
 	CLI_QUEUE_LIST = 0,
@@ -77,31 +78,6 @@ static void cli_queue_duration_fmt(int64_t secs, char *buf, size_t size)
 		snprintf(buf, size, "%" PRId64 "s", secs);
 }
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629 §4: no overlongs, no surrogates, nothing
- * above U+10FFFF), 0 if there is none. Stops at a NUL because a NUL is never a continuation byte. */
-static size_t cli_utf8_len(const unsigned char *p)
-{
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		return (p[1] & 0xC0) == 0x80 ? 2 : 0;
-	if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-		if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-			return 0;
-		if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F))
-			return 0;
-		return 3;
-	}
-	if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-		if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-			return 0;
-		if ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 /* A JSON string (RFC 8259 §7), or null. Invalid UTF-8 becomes U+FFFD so the output always parses:
  * last_error holds whatever a remote server sent. */
 static void cli_json_str(FILE *f, const char *s)
@@ -112,6 +88,7 @@ static void cli_json_str(FILE *f, const char *s)
 		fputs("null", f);
 		return;
 	}
+	const unsigned char *end = p + strlen(s);
 	putc('"', f);
 	while (*p != '\0') {
 		size_t n;
@@ -128,7 +105,7 @@ static void cli_json_str(FILE *f, const char *s)
 			p++;
 			continue;
 		}
-		n = cli_utf8_len(p);
+		n = utf8_len(p, (size_t)(end - p));
 		if (n == 0) {
 			fputs("\\ufffd", f);
 			p++;
@@ -145,12 +122,12 @@ static void cli_json_str(FILE *f, const char *s)
  * move the cursor or retitle the window. Truncates with "..." when buf is too small. */
 static const char *cli_queue_text_clean(const char *s, char *buf, size_t size)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
 	size_t o = 0;
 
 	while (*p != '\0') {
 		char esc[9];
-		size_t n = cli_utf8_len(p);
+		size_t n = utf8_len(p, (size_t)(end - p));
 		size_t in = n;
 		const char *out = (const char *)p;
 
