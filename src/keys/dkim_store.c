@@ -423,6 +423,14 @@ void dkim_signer_free(struct dkim_signer *s)
 	free(s);
 }
 
+/* Whether st is the active file d's keys were read from: it is replaced by rename, so a new inode
+ * or time means new contents. */
+static bool signer_file_same(const struct stat *st, const struct signer_domain *d)
+{
+	return d->ino != 0 && st->st_ino == d->ino && st->st_mtim.tv_sec == d->mtime.tv_sec &&
+	       st->st_mtim.tv_nsec == d->mtime.tv_nsec;
+}
+
 /* Reads the domain's active keys again when its active file changed. Under s->mu. */
 static void signer_refresh(struct dkim_signer *s, struct signer_domain *d)
 {
@@ -430,18 +438,15 @@ static void signer_refresh(struct dkim_signer *s, struct signer_domain *d)
 	struct active_set act;
 	struct stat st;
 	store_dir(s->data_dir, d->domain, dir, sizeof(dir));
-	/* one stat(2) a message while nothing changed (the file is replaced by rename, so a new inode
-	 * or time means new contents); it is opened and read only then */
+	/* one stat(2) a message while nothing changed; the file is opened and read only then */
 	char path[4096 + sizeof(ACTIVE_FILE) + 1];
 	snprintf(path, sizeof(path), "%s/" ACTIVE_FILE, dir);
-	if (d->ino != 0 && stat(path, &st) == 0 && st.st_ino == d->ino && st.st_mtim.tv_sec == d->mtime.tv_sec &&
-	    st.st_mtim.tv_nsec == d->mtime.tv_nsec)
+	if (stat(path, &st) == 0 && signer_file_same(&st, d))
 		return;
 	if (active_read(dir, &act, &st) != 0)
 		return; /* unreadable now: keep what we had */
-	if (st.st_ino == d->ino && st.st_mtim.tv_sec == d->mtime.tv_sec && st.st_mtim.tv_nsec == d->mtime.tv_nsec &&
-	    d->ino != 0)
-		return;
+	if (signer_file_same(&st, d))
+		return; /* the stat failed for a moment, the file had not changed */
 	signer_domain_clear(d);
 	d->ino = st.st_ino;
 	d->mtime = st.st_mtim;
