@@ -38,7 +38,7 @@ def inline(md):
         out.append("\\fB" + escape(m.group(1) if m.group(1) is not None else m.group(2)) + "\\fR")
         pos = m.end()
     out.append(escape(md[pos:]))
-    line = "".join(out).replace("\\-\\-\\-", "\\(em")
+    line = "".join(out)
     return "\\&" + line if line.startswith((".", "'")) else line
 
 
