@@ -16,8 +16,10 @@ UNITDIR     ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 MANDIR      ?= $(PREFIX)/share/man
+# make deb: the directory the Debian package goes to
+DEB_OUT     ?= build-deb
 
-.PHONY: all deps build run test unit integration fuzz fuzz-build bench install clean
+.PHONY: all deps build run test unit integration fuzz fuzz-build bench install deb clean
 
 all: build
 
@@ -77,5 +79,18 @@ install:
 	install -D -m 0644 packaging/mailwerk.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mailwerk.conf
 	install -D -m 0644 packaging/fail2ban/mailwerk.conf $(DESTDIR)$(PREFIX)/share/mailwerk/fail2ban/mailwerk.conf
 
+# The Debian package (debian/), by dpkg-buildpackage: make build's CMake build (in debian/build, no
+# tests, parallel) and make install's files under /usr. The .deb, its -dbgsym, .buildinfo, .changes
+# and build.log go to DEB_OUT, never to the checkout's parent directory.
+deb: deps
+	@mkdir -p $(DEB_OUT) && rm -f $(DEB_OUT)/mailwerk_* $(DEB_OUT)/mailwerk-dbgsym_* $(DEB_OUT)/build.log
+	@out=$(abspath $(DEB_OUT)); pva=mailwerk_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH); \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL DEB_BUILD_OPTIONS="nocheck $(DEB_BUILD_OPTIONS)" MAILWERK_DEB_OUT=$$out \
+	  dpkg-buildpackage -b --no-sign --jobs-try=auto --post-clean \
+	    --buildinfo-option=-u$$out --buildinfo-file=$$out/$$pva.buildinfo \
+	    --changes-option=-u$$out --changes-file=$$out/$$pva.changes >$$out/build.log 2>&1 \
+	  || { tail -n 40 $$out/build.log >&2; echo "make deb failed: $(DEB_OUT)/build.log" >&2; exit 1; }; \
+	ls $(DEB_OUT)/$$pva.deb
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEB_OUT)

@@ -32,6 +32,8 @@ packages=(
   # fail2ban filter over a server's log (test_fail2ban.py; on a machine with systemd, installing
   # fail2ban also starts its own service, which watches only sshd)
   systemd make fail2ban
+  # make deb: dpkg-buildpackage and debhelper build the Debian package, lintian checks it (test_deb.py)
+  dpkg-dev debhelper lintian
 )
 # `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer, and the
 # checks bench/checks.sh runs in its Postfix peer: OpenDKIM and OpenDMARC (milters) and
