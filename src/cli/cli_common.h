@@ -52,6 +52,7 @@ int cli_dns_main(int argc, char **argv);
 int cli_apikey_main(int argc, char **argv);
 int cli_webhook_main(int argc, char **argv);
 int cli_suppression_main(int argc, char **argv);
+int cli_auth_main(int argc, char **argv);
 int cli_config_main(int argc, char **argv);
 
 #endif

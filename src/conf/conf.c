@@ -25,6 +25,7 @@ enum conf_type {
 	CONF_T_UINT,
 	CONF_T_SIZE,
 	CONF_T_DURATION,
+	CONF_T_DURATION_MS, /* milliseconds: "250ms", "2s" */
 	CONF_T_BOOL,
 	CONF_T_LISTEN,
 	CONF_T_HOSTNAME,
@@ -50,7 +51,7 @@ struct conf_key {
 	enum conf_type type;
 	size_t offset;
 	const char *def; /* NULL: required */
-	uint64_t min, max; /* for UINT, SIZE, DURATION */
+	uint64_t min, max; /* for UINT, SIZE, DURATION (seconds), DURATION_MS (milliseconds) */
 };
 /* A key whose name is NULL stands for any key of its section (the name is part of the value). */
 
@@ -85,6 +86,13 @@ static const struct conf_key conf_keys[] = {
 	/* below this much free space in data_dir, MAIL is answered 452 4.3.1 (Postfix: queue_minfree),
 	 * so that delivery, bounces and the databases keep room; 0: no check */
 	{"server", "min_free_space", CONF_T_SIZE, OFF(min_free_space), "100M", 0, 1ull << 50},
+	/* failed logins (server/login.c), in Dovecot's shape (auth_failure_delay and its auth penalty):
+	 * the first failure from a client waits auth_delay_initial, each further one twice as long, up
+	 * to auth_delay_max; auth_ban_failures of them ban the client for auth_ban_time (0: never) */
+	{"server", "auth_delay_initial", CONF_T_DURATION_MS, OFF(auth_delay_initial), "2s", 0, 60000},
+	{"server", "auth_delay_max", CONF_T_DURATION_MS, OFF(auth_delay_max), "15s", 0, 300000},
+	{"server", "auth_ban_failures", CONF_T_UINT, OFF(auth_ban_failures), "10", 0, 100000},
+	{"server", "auth_ban_time", CONF_T_DURATION, OFF(auth_ban_time), "1h", 1, 30 * 86400},
 	{"listen", "smtp", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SMTP), "", 0, 0},
 	{"listen", "submission", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSION), "", 0, 0},
 	{"listen", "submissions", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSIONS), "", 0, 0},
@@ -281,6 +289,34 @@ const char *conf_parse_duration(const char *s, unsigned *seconds_r)
 		return "duration too long";
 	*seconds_r = (unsigned)v;
 	return NULL;
+}
+
+const char *conf_parse_duration_ms(const char *s, unsigned *ms_r)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+	const char *p = s;
+	uint64_t v = 0;
+	while (*p == ' ')
+		p++;
+	if (*p < '0' || *p > '9')
+		return "expected a duration such as 250ms, 2s or 1m";
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return "duration too long";
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) != 0)
+			continue;
+		if (v > UINT32_MAX / units[i].ms)
+			return "duration too long";
+		*ms_r = (unsigned)(v * units[i].ms);
+		return NULL;
+	}
+	return "expected a duration such as 250ms, 2s or 1m";
 }
 
 const char *conf_parse_bool(const char *s, bool *v_r)
@@ -852,6 +888,15 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 		*(unsigned *)field = v;
 		return NULL;
 	}
+	case CONF_T_DURATION_MS: {
+		unsigned v;
+		if ((err = conf_parse_duration_ms(value, &v)) != NULL)
+			return err;
+		if (v < k->min || v > k->max)
+			return "duration out of range";
+		*(unsigned *)field = v;
+		return NULL;
+	}
 	case CONF_T_BOOL:
 		return conf_parse_bool(value, (bool *)field);
 	case CONF_T_RATE: {
@@ -999,6 +1044,11 @@ static bool conf_check(struct conf_load_state *st, const char *path, char *error
 		snprintf(error_r, error_size,
 			 "%s: [delivery] max_connections_per_domain = %u is larger than [delivery] max_connections = %u",
 			 path, c->out_max_per_domain, c->out_max_connections);
+		return false;
+	}
+	if (c->auth_delay_max < c->auth_delay_initial) {
+		snprintf(error_r, error_size, "%s: [server] auth_delay_max (%u ms) is shorter than [server] auth_delay_initial (%u ms)",
+			 path, c->auth_delay_max, c->auth_delay_initial);
 		return false;
 	}
 	/* RFC 8314 §3.3: port 465 is implicit TLS; anything else starts in plain text and uses STARTTLS */

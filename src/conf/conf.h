@@ -82,6 +82,10 @@ struct conf {
 	unsigned ipv6_prefix;          /* bits of an IPv6 client address that name one client */
 	uint64_t max_memory_in_flight; /* message octets held in memory by all sessions together */
 	uint64_t min_free_space;       /* octets free in data_dir below which MAIL is refused; 0: none */
+	unsigned auth_delay_initial;   /* ms a client's first failed login waits; doubled per further one */
+	unsigned auth_delay_max;       /* ms at most, >= auth_delay_initial */
+	unsigned auth_ban_failures;    /* failures from a client that ban it; 0: no bans */
+	unsigned auth_ban_time;        /* seconds a ban lasts */
 	/* [listen] */
 	struct conf_listen listen[CONF_LISTEN_COUNT];
 	/* [tls] */
@@ -174,6 +178,7 @@ const struct conf_throttle *conf_throttle_find(const struct conf *c, const char 
 /* Value parsers, exported for the unit tests. Each returns NULL on success or a sentence. */
 const char *conf_parse_size(const char *s, uint64_t *v_r);          /* "1048576", "512K", "25M", "1G" */
 const char *conf_parse_duration(const char *s, unsigned *seconds_r); /* "300", "30s", "5m", "2h", "1d" */
+const char *conf_parse_duration_ms(const char *s, unsigned *ms_r);   /* "250ms", "2", "2s", "1m", "1h" */
 const char *conf_parse_bool(const char *s, bool *v_r);              /* yes/no, true/false, on/off, 1/0 */
 /* comma-separated durations, e.g. "1m,5m,15m"; at least one, at most CONF_RETRY_MAX */
 const char *conf_parse_schedule(const char *s, unsigned *v_r, size_t *count_r);

@@ -374,12 +374,22 @@ static const struct line_session_ops http_line_ops = {
 	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\nConnection: close\r\n" \
 	"Content-Length: " #n "\r\n\r\n" HTTP_BUSY_BODY
 
+/* Resend's shape and name for 429; a banned client (server/login.h) may come back once the ban ends */
+#define HTTP_BANNED_BODY                                                                                          \
+	"{\"statusCode\":429,\"name\":\"rate_limit_exceeded\",\"message\":\"Too many failed sign-ins from your " \
+	"address; try again later.\"}"
+#define HTTP_BANNED(n)                                                                                           \
+	"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"                  \
+	"Content-Length: " #n "\r\n\r\n" HTTP_BANNED_BODY
+
 const struct server_protocol http_protocol = {
 	.name = "http",
 	.start = http_session_start,
 	.refuse_busy = HTTP_BUSY(83),
 	.refuse_busy_client = HTTP_BUSY(83),
+	.refuse_banned = HTTP_BANNED(120),
 	.init = http_api_init,
 	.deinit = http_api_deinit,
 };
 _Static_assert(sizeof(HTTP_BUSY_BODY) - 1 == 83, "the Content-Length of HTTP_BUSY");
+_Static_assert(sizeof(HTTP_BANNED_BODY) - 1 == 120, "the Content-Length of HTTP_BANNED");

@@ -88,9 +88,17 @@ static const char users_schema_v4[] =
 	"CREATE INDEX routes_domain ON routes(domain);"
 	"ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;";
 
+/* v5: clients banned after too many failed logins (bans.c, server/login.c). */
+static const char users_schema_v5[] =
+	"CREATE TABLE auth_bans("
+	" client TEXT PRIMARY KEY,"
+	" since INTEGER NOT NULL,"
+	" until INTEGER NOT NULL,"
+	" failures INTEGER NOT NULL);";
+
 /* steps[v] brings version v to v + 1 (db.h) */
 static const char *const users_schema_steps[] = { users_schema_v1, users_schema_v2, users_schema_v3,
-						  users_schema_v4 };
+						  users_schema_v4, users_schema_v5 };
 static const struct db_schema users_schema = {
 	users_schema_steps, sizeof(users_schema_steps) / sizeof(users_schema_steps[0]),
 };

@@ -153,6 +153,28 @@ typedef void users_rcpt_fn(const char *address, void *arg);
 enum result users_rcpt_expand(struct users *u, const char *const *addresses, size_t count, const char *delims,
 			      users_rcpt_fn *fn, void *arg, const char **error_r);
 
+/* ---- Login bans (bans.c) ----
+ * Clients banned for a while after too many failed logins (server/login.c): kept here so that they
+ * survive a restart and the operator can list and lift them (`mailwerk auth`) next to a running
+ * server, which reads the table again every few seconds. client is the key failures are counted by
+ * (an IPv4 address, or an IPv6 prefix "2001:db8::/64"); times are unix seconds. */
+#define USERS_BAN_CLIENT_SIZE 64
+#define USERS_BANS_MAX 65536 /* rows a list returns at most */
+struct users_ban {
+	char client[USERS_BAN_CLIENT_SIZE];
+	int64_t since, until;
+	unsigned failures;
+};
+/* Adds the ban, or replaces the client's; bans ended before b->since are deleted first. */
+enum result users_ban_put(struct users *u, const struct users_ban *b, const char **error_r);
+/* The bans in force at now, oldest first, at most max; the caller frees *list_r. */
+enum result users_ban_list(struct users *u, int64_t now, size_t max, struct users_ban **list_r, size_t *n_r,
+			   const char **error_r);
+/* RESULT_PERMFAIL: the client has no ban (in force or not). */
+enum result users_ban_del(struct users *u, const char *client, const char **error_r);
+/* Every ban; *n_r (may be NULL): how many there were in force at now. */
+enum result users_ban_del_all(struct users *u, int64_t now, unsigned *n_r, const char **error_r);
+
 /* Per-user quota in octets; 0 = none. users_user_quota takes the address as stored. */
 enum result users_user_set_quota(struct users *u, const char *address, uint64_t bytes, const char **error_r);
 enum result users_user_quota(struct users *u, const char *address, uint64_t *bytes_r, const char **error_r);

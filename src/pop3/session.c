@@ -278,4 +278,5 @@ const struct server_protocol pop3_protocol = {
 	.start = pop3_session_start,
 	.refuse_busy = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
 	.refuse_busy_client = "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n",
+	.refuse_banned = "-ERR [SYS/TEMP] Too many failed logins from your address, try again later\r\n",
 };

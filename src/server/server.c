@@ -26,6 +26,7 @@
 #include "net/listener.h"
 #include "net/tls.h"
 #include "queue/queue.h"
+#include "server/login.h"
 #include "util/identity.h"
 #include "util/log.h"
 #include "util/loopq.h"
@@ -124,6 +125,12 @@ static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, str
 	char client[NET_CLIENT_KEY_SIZE];
 	net_sockaddr_ip(sa, ip, sizeof(ip));
 	net_client_key(sa, c->ipv6_prefix, client, sizeof(client));
+	if (login_banned(srv->login, client, time(NULL))) {
+		log_warn("event=refused reason=auth_ban client=%s", ip);
+		const char *line = l->protocol->refuse_banned;
+		server_refuse(srv, fd, line != NULL ? line : l->protocol->refuse_busy_client);
+		return;
+	}
 	if (c->max_connections != 0 && srv->session_count >= c->max_connections) {
 		log_warn("event=refused reason=max_connections client=%s", ip);
 		server_refuse(srv, fd, l->protocol->refuse_busy);
@@ -526,6 +533,8 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		snprintf(error_r, error_size, "cannot start worker threads");
 		return -1;
 	}
+	if ((srv->login = login_new(srv, error_r, error_size)) == NULL)
+		return -1;
 	if ((srv->reports = report_scheduler_new(srv, error_r, error_size)) == NULL)
 		return -1;
 	for (int role = 0; role < CONF_LISTEN_COUNT; role++) {
@@ -585,6 +594,7 @@ void server_deinit(struct server *srv)
 		queue_close(srv->queue);
 	if (srv->loopq != NULL)
 		loopq_free(srv->loopq);
+	login_free(srv->login); /* after the loop queue: its last callbacks may still count a failure */
 	report_scheduler_free(srv->reports); /* after the threads and the loop queue: they may still post to it */
 	if (srv->users != NULL)
 		users_close(srv->users);

@@ -32,6 +32,7 @@ struct worker_pool;
 struct http_api;
 struct server_refused;
 struct metrics;
+struct login_state;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
  * Sessions are found by id, never by a pointer kept across a wait (DESIGN.md §4). */
@@ -64,6 +65,7 @@ struct server_protocol {
 	/* the one line a refused connection gets (CRLF-terminated): server full, client address full */
 	const char *refuse_busy;
 	const char *refuse_busy_client;
+	const char *refuse_banned; /* a client banned after failed logins (server/login.h) */
 	/* optional: the protocol's shared state, made once the stores and workers exist (0, or -1
 	 * with a sentence) and freed after the workers have stopped */
 	int (*init)(struct server *srv, char *error, size_t error_size);
@@ -100,6 +102,7 @@ struct server {
 	struct loopq *loopq;
 	struct worker_pool *workers;
 	struct iplimit *iplimit;
+	struct login_state *login; /* failed-login delays and bans (server/login.h) */
 	struct budget memory; /* message octets all sessions hold in memory ([server] max_memory_in_flight) */
 	struct server_listener *listeners;
 	struct server_conn *sessions[SERVER_SESSION_BUCKETS]; /* by id */

@@ -279,4 +279,5 @@ const struct server_protocol smtp_protocol = {
 	.start = smtp_session_start,
 	.refuse_busy = "421 4.7.0 Too many connections, try again later\r\n",
 	.refuse_busy_client = "421 4.7.0 Too many connections from your address, try again later\r\n",
+	.refuse_banned = "421 4.7.0 Too many failed logins from your address, try again later\r\n",
 };

@@ -16,6 +16,12 @@ HOST = "mx.mailwerk.test"
 
 _ports_given = set()
 
+# Failed logins wait 2 s, 4 s, 8 s, then 15 s on the defaults (server/login.c), and ten ban the
+# client: a test server keeps that shape at a twentieth of it and bans nobody, so that the suite's
+# wrong passwords cost little, unless a test sets these itself or asks for auth_defaults.
+AUTH_FAST = (("server.auth_delay_initial", "100ms"), ("server.auth_delay_max", "400ms"),
+             ("server.auth_ban_failures", "0"))
+
 
 def free_port():
     """A free TCP port on loopback, never one handed out before in this run: the kernel may give a
@@ -59,7 +65,7 @@ def run_cli(*args, input=None, check=True):
 class Server:
     """One mailwerk setup; start() may be called again after stop()/kill() on the same data."""
 
-    def __init__(self, root, overrides=(), listen_in_file=False, init_args=(), listen=None):
+    def __init__(self, root, overrides=(), listen_in_file=False, init_args=(), listen=None, auth_defaults=False):
         self.dir = os.path.join(str(root), "var")
         out = run_cli("init", "--dir", self.dir, "--domain", DOMAIN, "--hostname", HOST, *init_args).stdout
         self.password = re.search(r"^Password:\s+(\S+)", out, re.M).group(1)
@@ -79,6 +85,7 @@ class Server:
             self.hosts[name] = host
             setattr(self, name + "_port", port)
         self.overrides = list(overrides)
+        self.auth_defaults = auth_defaults  # True: the real failed-login delays and bans (AUTH_FAST)
         # listen_in_file: write the ports into mailwerk.conf instead of passing -o, so that a reload
         # can change listeners (-o values are applied again on reload and would win)
         self.listen_in_file = listen_in_file
@@ -118,6 +125,9 @@ class Server:
                 # SPF/DKIM/DMARC would wait for that DNS until their deadline on every message;
                 # the tests of the checks give a DNS fixture
                 args += ["-o", "smtp.auth_checks=no"]
+        for key, value in () if self.auth_defaults else AUTH_FAST:
+            if not any(o.startswith(key + "=") for o in self.overrides):
+                args += ["-o", "%s=%s" % (key, value)]
         for o in self.overrides:
             args += ["-o", o]
         self.log = open(self.log_path, "ab")

@@ -7,6 +7,7 @@ import re
 import smtplib
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -46,3 +47,30 @@ def test_failed_logins_match_the_filter(tmp_path):
     # each match is the client's address with the time of its line
     hits = re.findall(r"^\|\s+(127\.0\.0\.1)\s+\w{3} \w{3} \d\d \d\d:\d\d:\d\d \d{4}$", r.stdout, re.M)
     assert len(hits) == failures, r.stdout
+
+
+def test_ban_and_unban_lines_are_not_failures(tmp_path):
+    """mailwerk's own ban (event=auth_ban client=... until=... failures=N) and its end
+    (event=auth_unban client=... reason=...) are logged for an operator or another jail: the filter
+    counts failed logins only, so a ban is never counted as one more."""
+    s = Server(tmp_path, overrides=["server.auth_ban_failures=2"]).start()
+    try:
+        with smtplib.SMTP_SSL("127.0.0.1", s.submissions_port, timeout=30, source_address=("127.0.0.2", 0),
+                              context=ssl._create_unverified_context()) as c:
+            for password in ("wrong-1", "wrong-2"):
+                with pytest.raises(smtplib.SMTPAuthenticationError):
+                    c.login(s.user, password)
+        s.cli("auth", "unban", "127.0.0.2")
+        deadline = time.monotonic() + 15
+        while "event=auth_unban" not in s.log_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        s.stop()
+    log = s.log_text()
+    assert re.search(r" event=auth_ban client=127\.0\.0\.2 until=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ failures=2$", log, re.M), log
+    assert re.search(r" event=auth_unban client=127\.0\.0\.2 reason=removed$", log, re.M), log[-3000:]
+    failures = len(re.findall(r"event=login result=fail", log))
+    r = subprocess.run(["fail2ban-regex", "-v", s.log_path, FILTER], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"Lines: (\d+) lines, (\d+) ignored, (\d+) matched", r.stdout)
+    assert m and int(m.group(3)) == failures == 4, (failures, r.stdout)

@@ -250,6 +250,91 @@ static void test_auth_keys(void **state)
 	expect_error("[dmarc]\nreport_from = not an address\n", NULL, 0, prefix, "report_from");
 }
 
+/* [server] auth_*: the failed-login delays (milliseconds) and bans. */
+static void test_login_penalty_keys(void **state)
+{
+	(void)state;
+	char err[512], text[1024];
+	struct conf *c = load(base_conf, NULL, 0, err); /* the defaults: Dovecot's 2 s to 15 s, ban after 10 for 1h */
+	assert_non_null(c);
+	assert_int_equal(c->auth_delay_initial, 2000);
+	assert_int_equal(c->auth_delay_max, 15000);
+	assert_int_equal(c->auth_ban_failures, 10);
+	assert_int_equal(c->auth_ban_time, 3600);
+	conf_free(c);
+
+	snprintf(text, sizeof(text), "%s[server]\nauth_delay_initial = 250ms\nauth_delay_max = 1m\nauth_ban_failures = 0\n"
+		 "auth_ban_time = 30m\n", base_conf);
+	c = load(text, NULL, 0, err);
+	assert_non_null(c);
+	assert_int_equal(c->auth_delay_initial, 250);
+	assert_int_equal(c->auth_delay_max, 60000);
+	assert_int_equal(c->auth_ban_failures, 0); /* no bans */
+	assert_int_equal(c->auth_ban_time, 1800);
+	conf_free(c);
+
+	char *ov[] = {"server.auth_delay_initial=0", "server.auth_delay_max=0ms", "server.auth_ban_failures=100000",
+		      "server.auth_ban_time=30d"};
+	c = load(base_conf, ov, 4, err);
+	assert_non_null(c);
+	assert_int_equal(c->auth_delay_initial, 0);
+	assert_int_equal(c->auth_delay_max, 0);
+	assert_int_equal(c->auth_ban_failures, 100000);
+	assert_int_equal(c->auth_ban_time, 30 * 86400);
+	conf_free(c);
+	char *ov2[] = {"server.auth_delay_initial=3", "server.auth_delay_max=300s"}; /* bare numbers are seconds */
+	c = load(base_conf, ov2, 2, err);
+	assert_non_null(c);
+	assert_int_equal(c->auth_delay_initial, 3000);
+	assert_int_equal(c->auth_delay_max, 300000);
+	conf_free(c);
+
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "/tmp/mailwerk_test_conf_%d.conf:8: [server] ", (int)getpid());
+	static const struct {
+		const char *line;
+		const char *words;
+	} cases[] = {
+		{"auth_delay_initial = 61s", "out of range"},
+		{"auth_delay_initial = 60001ms", "out of range"},
+		{"auth_delay_max = 301s", "out of range"},
+		{"auth_delay_max = 2h", "out of range"},
+		{"auth_delay_initial = 1.5s", "expected a duration such as 250ms"},
+		{"auth_delay_initial = -1s", "expected a duration"},
+		{"auth_delay_initial = ms", "expected a duration"},
+		{"auth_delay_initial = 2 s", "expected a duration"},
+		{"auth_delay_initial = 2S", "expected a duration"},
+		{"auth_delay_initial = 2d", "expected a duration"},
+		{"auth_delay_initial = 2mss", "expected a duration"},
+		{"auth_delay_initial = 0x10ms", "expected a duration"},
+		{"auth_delay_initial = 4294967296ms", "too long"},
+		{"auth_delay_initial = 99999999999999999999999s", "too long"},
+		{"auth_delay_initial = 4294968s", "too long"},
+		{"auth_ban_failures = 100001", "out of range"},
+		{"auth_ban_failures = ten", "whole number"},
+		{"auth_ban_time = 0", "out of range"},
+		{"auth_ban_time = 31d", "out of range"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[server]\n%s\n", cases[i].line); /* after base_conf: line 8 */
+		expect_error(text, NULL, 0, prefix, cases[i].words);
+	}
+	char file_prefix[128];
+	snprintf(file_prefix, sizeof(file_prefix), "/tmp/mailwerk_test_conf_%d.conf: [server] ", (int)getpid());
+	char *ov3[] = {"server.auth_delay_max=1s"};
+	expect_error("", ov3, 1, file_prefix, "auth_delay_max (1000 ms) is shorter than [server] auth_delay_initial (2000 ms)");
+	unsigned ms = 7;
+	assert_null(conf_parse_duration_ms("250ms", &ms));
+	assert_int_equal(ms, 250);
+	assert_null(conf_parse_duration_ms("1h", &ms));
+	assert_int_equal(ms, 3600000);
+	assert_null(conf_parse_duration_ms("4294967295ms", &ms));
+	assert_int_equal(ms, 4294967295u);
+	assert_non_null(conf_parse_duration_ms("", &ms));
+	assert_non_null(conf_parse_duration_ms("1194h", &ms)); /* past 2^32 ms */
+	assert_non_null(conf_parse_duration_ms("5ms ", &ms));
+}
+
 static void test_relay_keys(void **state)
 {
 	(void)state;
@@ -864,6 +949,7 @@ int main(void)
 		cmocka_unit_test(test_missing_and_override_errors),
 		cmocka_unit_test(test_delivery_keys),
 		cmocka_unit_test(test_auth_keys),
+		cmocka_unit_test(test_login_penalty_keys),
 		cmocka_unit_test(test_relay_keys),
 		cmocka_unit_test(test_relay_errors),
 		cmocka_unit_test(test_delivery_errors),
