@@ -1,12 +1,16 @@
-/* cli_serve.c — `mailwerk serve`: runs the server in the foreground. */
+/* cli_serve.c — `mailwerk serve`: runs the server in the foreground (the parent, and as the worker it
+ * starts, `serve --role=worker`). */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli_common.h"
 #include "conf/conf.h"
 #include "http/session.h"
 #include "pop3/session.h"
+#include "server/parent.h"
 #include "server/server.h"
 #include "smtp/session.h"
 
@@ -30,20 +34,63 @@ static void serve_usage(FILE *f)
 		   "Runs the mail server in the foreground; logs go to stderr.\n"
 		   "  -c, --config FILE   configuration file (default %s)\n"
 		   "  -o section.key=VAL  override one configuration key (repeatable)\n"
-		   "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads configuration and TLS files.\n",
+		   "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads configuration and TLS files.\n"
+		   "The process started keeps the listeners and runs a worker process (the same program, as\n"
+		   "[server] user) that does the work, restarting it if it dies.\n",
 		CLI_DEFAULT_CONF);
+}
+
+/* What the parent prints once the first worker serves. */
+static void serve_print_listeners(const struct conf *c)
+{
+	printf("mailwerk %s serving as %s\n", MAILWERK_VERSION, c->hostname);
+	for (int role = 0; role < CONF_LISTEN_COUNT; role++)
+		for (size_t i = 0; i < c->listen[role].count; i++)
+			printf("  %-12s %s%s\n", conf_listener_str(role), c->listen[role].addrs[i].text,
+			       role == CONF_LISTEN_SMTP ? "   (inbound mail for local domains)"
+			       : role == CONF_LISTEN_SUBMISSION ? "   (STARTTLS + AUTH, relays for users)"
+			       : role == CONF_LISTEN_SUBMISSIONS ? "   (implicit TLS + AUTH, relays for users)"
+			       : role == CONF_LISTEN_POP3 ? "   (POP3 mail pickup, STLS + login)"
+			       : role == CONF_LISTEN_POP3S ? "   (POP3 mail pickup over implicit TLS)"
+			       : role == CONF_LISTEN_HTTP ? "   (HTTP API, Resend-compatible)"
+							   : "   (HTTP API over TLS)");
+	fflush(stdout);
+}
+
+/* The worker role: what the parent executes (parent.h), never started by hand. */
+static int serve_worker(struct conf *c, char *const *overrides, unsigned n)
+{
+	struct server *srv = malloc(sizeof(*srv));
+	char err[512];
+	if (srv == NULL) {
+		cli_error("out of memory");
+		conf_free(c);
+		return CLI_EXIT_RUNTIME;
+	}
+	if (server_init(srv, serve_protocols, c, overrides, n, err, sizeof(err)) != 0) {
+		cli_error("%s", err);
+		server_deinit(srv);
+		free(srv);
+		return CLI_EXIT_RUNTIME;
+	}
+	int rc = server_run(srv);
+	server_deinit(srv);
+	free(srv);
+	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }
 
 int cli_serve_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
+		{"role", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	char *overrides[SERVE_MAX_OVERRIDES];
 	unsigned n = 0;
+	bool worker = false;
 	int opt;
 
 	optind = 0;
@@ -58,6 +105,13 @@ int cli_serve_main(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			overrides[n++] = optarg;
+			break;
+		case 'r':
+			if (strcmp(optarg, "worker") != 0) {
+				cli_error("serve: unknown role '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			worker = true;
 			break;
 		case 'h':
 			serve_usage(stdout);
@@ -74,34 +128,21 @@ int cli_serve_main(int argc, char **argv)
 	struct conf *c = cli_conf_load(path, overrides, n);
 	if (c == NULL)
 		return CLI_EXIT_RUNTIME;
-
-	struct server *srv = malloc(sizeof(*srv));
-	char err[512];
-	if (srv == NULL) {
+	if (worker)
+		return serve_worker(c, overrides, n);
+	/* the worker's command line: ours, with its role after "serve" */
+	char **wargv = calloc((size_t)argc + 3, sizeof(*wargv));
+	if (wargv == NULL) {
 		cli_error("out of memory");
 		conf_free(c);
 		return CLI_EXIT_RUNTIME;
 	}
-	if (server_init(srv, serve_protocols, c, overrides, n, err, sizeof(err)) != 0) {
-		cli_error("%s", err);
-		server_deinit(srv);
-		free(srv);
-		return CLI_EXIT_RUNTIME;
-	}
-	printf("mailwerk %s serving as %s\n", MAILWERK_VERSION, c->hostname);
-	for (int role = 0; role < CONF_LISTEN_COUNT; role++)
-		for (size_t i = 0; i < c->listen[role].count; i++)
-			printf("  %-12s %s%s\n", conf_listener_str(role), c->listen[role].addrs[i].text,
-			       role == CONF_LISTEN_SMTP ? "   (inbound mail for local domains)"
-			       : role == CONF_LISTEN_SUBMISSION ? "   (STARTTLS + AUTH, relays for users)"
-			       : role == CONF_LISTEN_SUBMISSIONS ? "   (implicit TLS + AUTH, relays for users)"
-			       : role == CONF_LISTEN_POP3 ? "   (POP3 mail pickup, STLS + login)"
-			       : role == CONF_LISTEN_POP3S ? "   (POP3 mail pickup over implicit TLS)"
-			       : role == CONF_LISTEN_HTTP ? "   (HTTP API, Resend-compatible)"
-							   : "   (HTTP API over TLS)");
-	fflush(stdout);
-	int rc = server_run(srv);
-	server_deinit(srv);
-	free(srv);
+	wargv[0] = "mailwerk";
+	wargv[1] = "serve";
+	wargv[2] = "--role=worker";
+	for (int i = 1; i < argc; i++)
+		wargv[i + 2] = argv[i];
+	int rc = parent_run(c, overrides, n, wargv, serve_print_listeners);
+	free(wargv);
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf/conf.h"
 
@@ -50,13 +51,22 @@ bool net_sockaddr_is_loopback(const struct sockaddr *sa)
 	return false;
 }
 
-struct evconnlistener *net_listen(struct event_base *base, const struct conf_addr *a, evconnlistener_cb cb,
-				  void *arg, char *error_r, size_t error_size)
+int net_listen_socket(const struct conf_addr *a, char *error_r, size_t error_size)
 {
-	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
-	struct evconnlistener *l = evconnlistener_new_bind(base, cb, arg, flags, 1024, (const struct sockaddr *)&a->ss,
-							   (int)a->len);
-	if (l == NULL)
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, NET_LISTEN_BACKLOG) != 0) {
 		snprintf(error_r, error_size, "cannot listen on %s: %s", a->text, strerror(errno));
-	return l;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct evconnlistener *net_listener_new(struct event_base *base, int fd, evconnlistener_cb cb, void *arg)
+{
+	/* the parent made it non-blocking; the flag belongs to the socket both processes share */
+	return evconnlistener_new(base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 }

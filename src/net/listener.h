@@ -19,8 +19,16 @@ void net_client_key(const struct sockaddr *sa, unsigned ipv6_prefix, char *buf, 
 /* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104 */
 bool net_sockaddr_is_loopback(const struct sockaddr *sa);
 
-/* A non-blocking listening socket on a, handed to cb. NULL with a sentence in error_r. */
-struct evconnlistener *net_listen(struct event_base *base, const struct conf_addr *a, evconnlistener_cb cb,
-				  void *arg, char *error_r, size_t error_size);
+/* Connections the kernel holds for a listener nobody accepts from: while the worker restarts they
+ * wait here rather than being refused. */
+#define NET_LISTEN_BACKLOG 1024
+
+/* A non-blocking, close-on-exec listening socket bound to a (the parent binds them all). Its
+ * descriptor, or -1 with a sentence in error_r. */
+int net_listen_socket(const struct conf_addr *a, char *error_r, size_t error_size);
+
+/* Accepts on the listening socket fd (taken over: freed with the listener) and hands each
+ * connection to cb. NULL when out of memory. */
+struct evconnlistener *net_listener_new(struct event_base *base, int fd, evconnlistener_cb cb, void *arg);
 
 #endif

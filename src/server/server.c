@@ -1,5 +1,6 @@
-/* server.c — the server's life: start-up, accepting connections within the limits, the session
- * registry, reload on SIGHUP and draining on SIGTERM/SIGINT. */
+/* server.c — the worker's life: start-up on the listeners the parent bound (parent.h), accepting
+ * connections within the limits, the session registry, reload when the parent says so and draining
+ * on SIGTERM/SIGINT. */
 #include "server/server.h"
 
 #include <errno.h>
@@ -10,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "delivery/pool.h"
+#include "ipc/ipc.h"
 #include "delivery/runner.h"
 #include "auth/dkim_key_cache.h"
 #include "keys/dkim_store.h"
@@ -27,6 +30,7 @@
 #include "net/tls.h"
 #include "queue/queue.h"
 #include "server/login.h"
+#include "server/parent_msg.h"
 #include "util/identity.h"
 #include "util/log.h"
 #include "util/loopq.h"
@@ -180,17 +184,20 @@ static void server_accept_error_cb(struct evconnlistener *lev, void *arg)
 	}
 }
 
-static int listener_add(struct server *srv, enum conf_listener role, const struct conf_addr *a, char *error_r,
-			size_t error_size)
+/* A listener of role on a, accepting on fd (taken over). */
+static int listener_add(struct server *srv, enum conf_listener role, const struct conf_addr *a, int fd,
+			char *error_r, size_t error_size)
 {
 	struct server_listener *l = calloc(1, sizeof(*l));
 	if (l == NULL) {
 		snprintf(error_r, error_size, "out of memory");
+		close(fd);
 		return -1;
 	}
 	if (srv->protocols[role] == NULL) {
 		snprintf(error_r, error_size, "%s: no protocol serves this listener", conf_listener_str(role));
 		free(l);
+		close(fd);
 		return -1;
 	}
 	l->srv = srv;
@@ -198,11 +205,11 @@ static int listener_add(struct server *srv, enum conf_listener role, const struc
 	l->role = role;
 	l->addr = *a;
 	l->loopback = net_sockaddr_is_loopback((const struct sockaddr *)&a->ss);
-	char err[256];
-	l->lev = net_listen(srv->base, a, server_accept_cb, l, err, sizeof(err));
+	l->lev = net_listener_new(srv->base, fd, server_accept_cb, l);
 	if (l->lev == NULL) {
-		snprintf(error_r, error_size, "%s: %s", conf_listener_str(role), err);
+		snprintf(error_r, error_size, "%s: out of memory", conf_listener_str(role));
 		free(l);
+		close(fd);
 		return -1;
 	}
 	evconnlistener_set_error_cb(l->lev, server_accept_error_cb);
@@ -228,8 +235,23 @@ static bool listener_exists(const struct server *srv, enum conf_listener role, c
 	return false;
 }
 
-/* Makes the bound listeners match c: closes those no longer wanted, binds the new ones. */
-static int listeners_sync(struct server *srv, const struct conf *c, char *error_r, size_t error_size)
+/* The descriptor of socks[0..n) for role and a, taken out of the list (-1 when the parent sent
+ * none: it could not bind it). */
+static int socket_take(struct parent_socket *socks, size_t n, enum conf_listener role, const struct conf_addr *a)
+{
+	for (size_t i = 0; i < n; i++)
+		if (socks[i].fd >= 0 && socks[i].role == role && strcmp(socks[i].addr, a->text) == 0) {
+			int fd = socks[i].fd;
+			socks[i].fd = -1;
+			return fd;
+		}
+	return -1;
+}
+
+/* Makes the listeners match c: closes those no longer wanted, and accepts on the new ones with the
+ * descriptors the parent bound (socks[0..n); each is used or closed). */
+static int listeners_sync(struct server *srv, const struct conf *c, struct parent_socket *socks, size_t n,
+			  char *error_r, size_t error_size)
 {
 	struct server_listener **pl = &srv->listeners;
 	while (*pl != NULL) {
@@ -239,7 +261,6 @@ static int listeners_sync(struct server *srv, const struct conf *c, char *error_
 			continue;
 		}
 		*pl = l->next;
-		log_info("event=unlisten role=%s addr=%s", conf_listener_str(l->role), l->addr.text);
 		listener_free(l);
 	}
 	int rc = 0;
@@ -248,13 +269,21 @@ static int listeners_sync(struct server *srv, const struct conf *c, char *error_
 		for (size_t i = 0; i < cl->count; i++) {
 			if (listener_exists(srv, role, &cl->addrs[i]))
 				continue;
-			if (listener_add(srv, role, &cl->addrs[i], error_r, error_size) != 0) {
+			int fd = socket_take(socks, n, role, &cl->addrs[i]);
+			if (fd < 0) {
+				snprintf(error_r, error_size, "%s: %s is not bound (see the parent's event=listen_failed)",
+					 conf_listener_str(role), cl->addrs[i].text);
 				rc = -1;
 				continue;
 			}
-			log_info("event=listen role=%s addr=%s", conf_listener_str(role), cl->addrs[i].text);
+			if (listener_add(srv, role, &cl->addrs[i], fd, error_r, error_size) != 0)
+				rc = -1;
 		}
 	}
+	/* copies of listeners already open, or of ones c does not name */
+	for (size_t i = 0; i < n; i++)
+		if (socks[i].fd >= 0)
+			close(socks[i].fd);
 	return rc;
 }
 
@@ -312,18 +341,23 @@ void server_conn_gone(struct server *srv)
 		event_base_loopexit(srv->base, NULL);
 }
 
-/* Reads the configuration again; false when it was refused (the old one goes on). */
-static bool server_reload(struct server *srv)
+/* Reads the configuration again, with the listeners the parent now has bound (socks[0..n), each
+ * used or closed); false when it was refused (the old one goes on). */
+static bool server_reload(struct server *srv, struct parent_socket *socks, size_t n)
 {
 	char err[512];
 	struct conf *c = conf_load(srv->conf->path, srv->overrides, srv->n_overrides, err, sizeof(err));
 	if (c == NULL) {
 		log_error("event=reload result=failed error=\"%s\"", err);
+		for (size_t i = 0; i < n; i++)
+			close(socks[i].fd);
 		return false;
 	}
 	if (strcmp(c->data_dir, srv->conf->data_dir) != 0 || strcmp(c->user, srv->conf->user) != 0) {
 		log_error("event=reload result=failed error=\"data_dir and user cannot change while running; restart instead\"");
 		conf_free(c);
+		for (size_t i = 0; i < n; i++)
+			close(socks[i].fd);
 		return false;
 	}
 	SSL_CTX *tls = tls_server_ctx_new(c, err, sizeof(err));
@@ -339,6 +373,8 @@ static bool server_reload(struct server *srv)
 		SSL_CTX_free(tls);
 		dns_free(dns);
 		conf_free(c);
+		for (size_t i = 0; i < n; i++)
+			close(socks[i].fd);
 		return false;
 	}
 	dns_free(srv->dns); /* checks and connections under way keep the old one until they end */
@@ -351,7 +387,7 @@ static bool server_reload(struct server *srv)
 	srv->memory.limit = c->max_memory_in_flight;
 	SSL_CTX_free(srv->tls);
 	srv->tls = tls;
-	if (listeners_sync(srv, c, err, sizeof(err)) != 0)
+	if (listeners_sync(srv, c, socks, n, err, sizeof(err)) != 0)
 		log_error("event=reload result=partial error=\"%s\"", err);
 	else
 		log_info("event=reload result=ok");
@@ -371,7 +407,6 @@ static void server_stop(struct server *srv)
 		return;
 	srv->stopping = true;
 	log_info("event=stopping sessions=%u", srv->session_count);
-	service_notify(&srv->notify, "STOPPING=1\nSTATUS=Stopping: %u sessions to finish.", srv->session_count);
 	listeners_close(srv);
 	/* collect first: closing a session edits the registry */
 	struct server_conn *list = NULL;
@@ -399,19 +434,72 @@ static void server_stop(struct server *srv)
 
 static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
+	server_stop(arg);
+}
+
+/* A message from the parent: a reload (answered RELOADED), or its end (it is gone: we stop; the
+ * kernel's SIGKILL, PR_SET_PDEATHSIG, usually comes first). */
+static void server_parent_cb(evutil_socket_t fd, short what, void *arg)
+{
 	struct server *srv = arg;
-	if (sig == SIGHUP) {
-		/* MONOTONIC_USEC: when the reload began, which Type=notify-reload units need */
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		service_notify(&srv->notify, "RELOADING=1\nMONOTONIC_USEC=%llu",
-			       (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
-		bool ok = server_reload(srv);
-		service_notify(&srv->notify, "READY=1\nSTATUS=%s", ok ? "Accepting mail; the configuration was reloaded."
-									: "Accepting mail; the new configuration was refused (see the log).");
-	} else {
+	unsigned char *rec = malloc(IPC_RECORD_MAX);
+	int fds[IPC_FDS_MAX];
+	size_t nfds = 0;
+	ssize_t n = rec != NULL ? ipc_recv(fd, rec, fds, &nfds) : -1;
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != ENOMEM)) {
+		log_warn("event=parent_gone");
+		event_del(srv->parent_ev);
 		server_stop(srv);
+	} else if (n > 0) {
+		struct ipc_msg m;
+		struct parent_socket socks[IPC_FDS_MAX];
+		const char *err;
+		if (ipc_msg_parse(rec, (size_t)n, &m, &err) != 0 || m.type != PARENT_MSG_RELOAD ||
+		    parent_sockets_parse(m.payload, m.len, fds, nfds, socks, &err) != 0) {
+			log_warn("event=parent_message_refused error=\"%s\"",
+				 m.type != PARENT_MSG_RELOAD ? "not a reload" : err);
+			ipc_fds_close(fds, nfds);
+		} else if (srv->stopping) {
+			ipc_fds_close(fds, nfds);
+		} else {
+			bool ok = server_reload(srv, socks, nfds);
+			const char *answer = ok ? "ok" : "refused";
+			ipc_send(fd, PARENT_MSG_RELOADED, m.id, answer, strlen(answer), NULL, 0);
+		}
 	}
+	free(rec);
+}
+
+/* First thing in the worker: the listener descriptors the parent sent, read from PARENT_IPC_FD
+ * (blocking: the parent sends them before we run). Their number, or -1 with a sentence. */
+static int server_parent_listeners(struct parent_socket *socks, char *error_r, size_t error_size)
+{
+	unsigned char *rec = malloc(IPC_RECORD_MAX);
+	int fds[IPC_FDS_MAX];
+	size_t nfds = 0;
+	if (rec == NULL) {
+		snprintf(error_r, error_size, "out of memory");
+		return -1;
+	}
+	ssize_t n = ipc_recv(PARENT_IPC_FD, rec, fds, &nfds);
+	struct ipc_msg m;
+	const char *err = "the parent closed the connection";
+	int rc = -1;
+	if (n < 0)
+		err = strerror(errno);
+	else if (n > 0 && ipc_msg_parse(rec, (size_t)n, &m, &err) == 0) {
+		if (m.type != PARENT_MSG_LISTENERS)
+			err = "the first message is not the listener list";
+		else if (parent_sockets_parse(m.payload, m.len, fds, nfds, socks, &err) == 0)
+			rc = (int)nfds;
+	}
+	free(rec);
+	if (rc < 0) {
+		ipc_fds_close(fds, nfds);
+		snprintf(error_r, error_size, "no listeners from the parent: %s (the worker is started by mailwerk serve)",
+			 err);
+	}
+	return rc;
 }
 
 /* The queue committed new messages: the delivery runner looks for due work now rather than at its
@@ -448,9 +536,7 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 {
 	const char *err;
 	memset(srv, 0, sizeof(*srv));
-	char nerr[256];
-	if (!service_notifier_open(&srv->notify, nerr, sizeof(nerr)))
-		log_warn("event=notify_socket_unusable error=\"%s\"", nerr);
+	srv->parent = getppid();
 	srv->protocols = protocols;
 	srv->conf = c;
 	/* every descriptor the hard limit allows (idle sessions cost one each), and one kept back */
@@ -478,16 +564,28 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	/* first: a signal that comes while the rest starts up is then handled once the loop runs */
 	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
 	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
-	srv->sig_hup = evsignal_new(srv->base, SIGHUP, server_signal_cb, srv);
-	if (srv->sig_term == NULL || srv->sig_int == NULL || srv->sig_hup == NULL || evsignal_add(srv->sig_term, NULL) ||
-	    evsignal_add(srv->sig_int, NULL) || evsignal_add(srv->sig_hup, NULL)) {
+	/* reloads come from the parent (PARENT_MSG_RELOAD), which SIGHUP is for */
+	signal(SIGHUP, SIG_IGN);
+	if (srv->sig_term == NULL || srv->sig_int == NULL || evsignal_add(srv->sig_term, NULL) ||
+	    evsignal_add(srv->sig_int, NULL)) {
 		snprintf(error_r, error_size, "cannot install signal handlers");
 		return -1;
 	}
-	srv->tls = tls_server_ctx_new(c, error_r, error_size);
-	if (srv->tls == NULL)
+	struct parent_socket socks[IPC_FDS_MAX];
+	int nsocks = server_parent_listeners(socks, error_r, error_size);
+	if (nsocks < 0)
 		return -1;
-	if (listeners_sync(srv, c, error_r, error_size) != 0)
+	evutil_make_socket_nonblocking(PARENT_IPC_FD);
+	srv->parent_ev = event_new(srv->base, PARENT_IPC_FD, EV_READ | EV_PERSIST, server_parent_cb, srv);
+	srv->tls = tls_server_ctx_new(c, error_r, error_size);
+	if (srv->tls == NULL || srv->parent_ev == NULL || event_add(srv->parent_ev, NULL) != 0) {
+		if (srv->tls != NULL)
+			snprintf(error_r, error_size, "out of memory");
+		for (int i = 0; i < nsocks; i++)
+			close(socks[i].fd);
+		return -1;
+	}
+	if (listeners_sync(srv, c, socks, (size_t)nsocks, error_r, error_size) != 0)
 		return -1;
 	/* Ports and the private key are in hand: from here on nothing needs root. The stores are
 	 * opened after the switch so that every file they create belongs to the user. */
@@ -495,6 +593,12 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		return -1;
 	if (c->user[0] != '\0')
 		log_info("event=identity user=%s uid=%u", c->user, (unsigned)getuid());
+	/* the parent's SIGKILL on its death (set before the exec) is cleared by a change of user */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != srv->parent) {
+		snprintf(error_r, error_size, "the parent is gone");
+		return -1;
+	}
 	srv->users = users_open(c->data_dir, &err);
 	if (srv->users == NULL) {
 		snprintf(error_r, error_size, "%s: %s", c->data_dir, err);
@@ -554,8 +658,9 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 int server_run(struct server *srv)
 {
 	log_info("event=started hostname=%s data_dir=%s", srv->conf->hostname, srv->conf->data_dir);
-	/* every listener is bound and every store open: the manager may start what depends on us */
-	service_notify(&srv->notify, "READY=1\nSTATUS=Accepting mail.\nMAINPID=%ld", (long)getpid());
+	/* every listener is open and every store: the parent tells the manager */
+	if (ipc_send(PARENT_IPC_FD, PARENT_MSG_READY, 0, NULL, 0, NULL, 0) != 0)
+		log_warn("event=parent_unreachable error=\"%s\"", strerror(errno));
 	int rc = event_base_dispatch(srv->base);
 	log_info("event=stopped");
 	return rc < 0 ? -1 : 0;
@@ -563,7 +668,8 @@ int server_run(struct server *srv)
 
 void server_deinit(struct server *srv)
 {
-	service_notifier_close(&srv->notify);
+	if (srv->parent_ev != NULL)
+		event_free(srv->parent_ev);
 	if (srv->spare_fd >= 0)
 		close(srv->spare_fd);
 	srv->spare_fd = -1;
@@ -602,8 +708,6 @@ void server_deinit(struct server *srv)
 		event_free(srv->sig_term);
 	if (srv->sig_int)
 		event_free(srv->sig_int);
-	if (srv->sig_hup)
-		event_free(srv->sig_hup);
 	if (srv->stop_timer)
 		event_free(srv->stop_timer);
 	SSL_CTX_free(srv->tls);

@@ -6,11 +6,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
 #include "net/listener.h"
-#include "server/notify.h"
 #include "util/budget.h"
 
 struct event;
@@ -117,8 +117,9 @@ struct server {
 	struct http_api *http_api; /* the HTTP API's keys, readers and limits (src/http/api.c) */
 	struct metrics *metrics;   /* counters of every thread (atomics, util/metrics.h); freed last */
 	char dummy_hash[256]; /* verified against when AUTH names an unknown user, for equal timing */
-	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
-	struct service_notifier notify; /* the service manager, when it asked to be told (notify.h) */
+	struct event *sig_term, *sig_int, *stop_timer;
+	struct event *parent_ev; /* messages from the parent (server/parent.h) on PARENT_IPC_FD */
+	pid_t parent;
 	/* a descriptor held back for when accept(2) finds none left (EMFILE): given up to take the
 	 * waiting connection and refuse it, then taken again, so that the loop never spins on a
 	 * listener it cannot empty */
@@ -126,12 +127,14 @@ struct server {
 	int64_t fd_exhausted_logged; /* when that was last logged (unix seconds): once a second */
 };
 
-/* Builds the context from a loaded configuration (takes its reference), opens the stores, binds
- * every listener. protocols[role] is what a listener of that role starts (CONF_LISTEN_COUNT
+/* In the worker (started by the parent, parent.h): builds the context from a loaded configuration
+ * (takes its reference), accepts on the listeners the parent bound, changes to [server] user, opens
+ * the stores. protocols[role] is what a listener of that role starts (CONF_LISTEN_COUNT
  * entries, kept). Returns 0, or -1 with one line in error_r. */
 int server_init(struct server *srv, const struct server_protocol *const *protocols, struct conf *c,
 		char *const *overrides, unsigned n_overrides, char *error_r, size_t error_size);
-/* Runs the loop until SIGTERM/SIGINT has drained the sessions. */
+/* Tells the parent it serves, then runs the loop until SIGTERM/SIGINT (or the parent's end) has
+ * drained the sessions. */
 int server_run(struct server *srv);
 void server_deinit(struct server *srv);
 

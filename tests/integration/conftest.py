@@ -55,6 +55,20 @@ def wait_port(port, proc, timeout=15.0, host="127.0.0.1"):
     raise RuntimeError("port %s:%d did not open" % (host, port))
 
 
+def wait_gone(pid, timeout=15.0):
+    """Until process pid has exited (gone, or a zombie: its descriptors are closed either way)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        time.sleep(0.02)
+    raise RuntimeError("process %d did not exit" % pid)
+
+
 def run_cli(*args, input=None, check=True):
     p = subprocess.run([BIN, *args], input=input, capture_output=True, text=True, timeout=60)
     if check and p.returncode != 0:
@@ -156,10 +170,20 @@ class Server:
         self.assert_clean_log()
 
     def kill(self):
+        """SIGKILL to the parent: its worker is killed with it (PR_SET_PDEATHSIG); waits for both,
+        so that the ports and the stores are free for the next start."""
+        worker = self.worker_pid()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
         self.proc = None
         self.log.close()
+        if worker is not None:
+            wait_gone(worker)
+
+    def worker_pid(self):
+        """The pid of the worker process serving now (the parent logs each one it starts)."""
+        found = re.findall(r"event=worker_started pid=(\d+)", self.log_text())
+        return int(found[-1]) if found else None
 
     def log_text(self):
         with open(self.log_path, "rb") as f:

@@ -211,8 +211,11 @@ def test_serve_runs_as_the_configured_user():
     try:
         assert "user = nobody" in open(s.conf).read()
         s.start()
-        uids = [l for l in open("/proc/%d/status" % s.proc.pid) if l.startswith("Uid:")][0].split()[1:]
+        # the worker serves as the user; the parent, which binds the listeners, stays root
+        uids = [l for l in open("/proc/%d/status" % s.worker_pid()) if l.startswith("Uid:")][0].split()[1:]
         assert uids == [str(nobody.pw_uid)] * 4
+        parent_uids = [l for l in open("/proc/%d/status" % s.proc.pid) if l.startswith("Uid:")][0].split()[1:]
+        assert parent_uids == ["0"] * 4
         with smtplib.SMTP("127.0.0.1", s.smtp_port) as m:
             m.ehlo("client.example")
             m.sendmail("a@example.org", ["demo@mailwerk.test"], b"Subject: as nobody\r\n\r\nx\r\n")

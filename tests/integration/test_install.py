@@ -156,7 +156,8 @@ def test_installed_layout_runs_as_its_user(tmp_path):
         deadline = time.monotonic() + 15
         while "event=started" not in open(log_path).read() and time.monotonic() < deadline:
             time.sleep(0.05)
-        uids = [l for l in open("/proc/%d/status" % proc.pid) if l.startswith("Uid:")][0].split()[1:]
+        worker = int(re.findall(r"event=worker_started pid=(\d+)", open(log_path).read())[-1])
+        uids = [l for l in open("/proc/%d/status" % worker) if l.startswith("Uid:")][0].split()[1:]
         assert uids == [str(nobody.pw_uid)] * 4
         with smtplib.SMTP("127.0.0.1", ports["smtp"], timeout=10) as c:
             assert c.noop()[0] == 250

@@ -257,7 +257,7 @@ def test_memory_in_flight_is_bounded(tmp_path, monkeypatch):
         c = Raw(s.smtp_port)
         c.expect(220)
         c.expect(250, "EHLO warm.example\r\n")
-        base = rss_kib(s.proc.pid)
+        base = rss_kib(s.worker_pid())
         clients = []
         try:
             line = b"x" * 998 + b"\r\n"
@@ -283,7 +283,7 @@ def test_memory_in_flight_is_bounded(tmp_path, monkeypatch):
                     k.send(chunk)
             # the server has read everything it was sent (sendall returned; give it a moment)
             time.sleep(1.0)
-            held_kib = rss_kib(s.proc.pid) - base
+            held_kib = rss_kib(s.worker_pid()) - base
             codes = []
             for k in clients:
                 code, lines = k.cmd("\r\n.")
@@ -325,7 +325,7 @@ def test_large_messages_go_to_the_spool_not_memory(tmp_path, monkeypatch):
         c = Raw(s.smtp_port)
         c.expect(220)
         c.expect(250, "EHLO warm.example\r\n")
-        base = rss_kib(s.proc.pid)
+        base = rss_kib(s.worker_pid())
         clients = []
         chunk = (b"y" * 998 + b"\r\n") * 1049
         try:
@@ -337,7 +337,7 @@ def test_large_messages_go_to_the_spool_not_memory(tmp_path, monkeypatch):
                 for k in clients:
                     k.send(chunk)
             time.sleep(1.0)
-            held_kib = rss_kib(s.proc.pid) - base
+            held_kib = rss_kib(s.worker_pid()) - base
             # the spool files have no names: nothing in the directory even while they are written
             assert os.listdir(os.path.join(s.dir, "spool")) == []
             codes = [k.cmd("\r\n.")[0] for k in clients[:finished]]
@@ -372,7 +372,7 @@ def test_descriptor_limit_is_raised_to_the_hard_limit(tmp_path):
     s.preexec = nofile_limit(256, 4096)
     s.start()
     try:
-        assert open_files_limit(s.proc.pid) == (4096, 4096)
+        assert open_files_limit(s.worker_pid()) == (4096, 4096)
         assert "event=nofile_raised from=256 to=4096" in s.log_text()
     finally:
         s.stop()

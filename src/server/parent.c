@@ -1,0 +1,390 @@
+/* parent.c — the supervising parent of `mailwerk serve` (parent.h): binds, starts the worker,
+ * restarts it, forwards reloads and stops, and speaks to the service manager. It reads no mail,
+ * opens no store and parses nothing a client sends; what it reads from the worker is checked
+ * (ipc.h, parent_msg.h) as if it came from the network. */
+#include "server/parent.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/event.h>
+
+#include "ipc/ipc.h"
+#include "net/listener.h"
+#include "server/notify.h"
+#include "server/parent_msg.h"
+#include "util/log.h"
+
+/* A worker that lived this long before it died is restarted at once; one that died sooner waits,
+ * twice as long each time up to the cap, so that a worker that cannot start does not spin. */
+#define PARENT_RESTART_HEALTHY_SECONDS 10
+#define PARENT_RESTART_MAX_SECONDS 30
+
+struct parent {
+	struct event_base *base;
+	struct conf *conf;
+	char *const *overrides;
+	unsigned n_overrides;
+	char *const *worker_argv;
+	parent_ready_fn *ready;
+	struct parent_socket socks[IPC_FDS_MAX];
+	size_t nsocks;
+	pid_t worker;   /* 0: none running */
+	int ipc;        /* our end of the worker's socketpair; -1 */
+	struct event *ipc_ev, *sig_term, *sig_int, *sig_hup, *sig_chld, *restart_timer;
+	struct timespec worker_started;
+	unsigned restart_delay; /* seconds before the next start, after a worker that died young */
+	bool stopping, ever_ready;
+	int exit_code;
+	struct service_notifier notify;
+};
+
+/* ---- listeners ---- */
+
+static bool socket_wanted(const struct conf *c, const struct parent_socket *s)
+{
+	const struct conf_listen *cl = &c->listen[s->role];
+	for (size_t i = 0; i < cl->count; i++)
+		if (strcmp(cl->addrs[i].text, s->addr) == 0)
+			return true;
+	return false;
+}
+
+static bool socket_bound(const struct parent *p, enum conf_listener role, const char *addr)
+{
+	for (size_t i = 0; i < p->nsocks; i++)
+		if (p->socks[i].role == role && strcmp(p->socks[i].addr, addr) == 0)
+			return true;
+	return false;
+}
+
+/* Makes the bound sockets match c: closes those no longer wanted, binds the new ones. 0, or -1
+ * when one could not be bound (logged; the others are bound). */
+static int sockets_sync(struct parent *p, const struct conf *c)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < p->nsocks; i++) {
+		if (socket_wanted(c, &p->socks[i])) {
+			p->socks[kept++] = p->socks[i];
+			continue;
+		}
+		log_info("event=unlisten role=%s addr=%s", conf_listener_str(p->socks[i].role), p->socks[i].addr);
+		close(p->socks[i].fd);
+	}
+	p->nsocks = kept;
+	int rc = 0;
+	for (int role = 0; role < CONF_LISTEN_COUNT; role++) {
+		const struct conf_listen *cl = &c->listen[role];
+		for (size_t i = 0; i < cl->count; i++) {
+			const struct conf_addr *a = &cl->addrs[i];
+			if (socket_bound(p, role, a->text))
+				continue;
+			char err[256];
+			int fd = p->nsocks < IPC_FDS_MAX ? net_listen_socket(a, err, sizeof(err)) : -1;
+			if (fd < 0) {
+				if (p->nsocks == IPC_FDS_MAX)
+					snprintf(err, sizeof(err), "more than %d listeners", IPC_FDS_MAX);
+				log_error("event=listen_failed role=%s addr=%s error=\"%s\"", conf_listener_str(role),
+					  a->text, err);
+				rc = -1;
+				continue;
+			}
+			struct parent_socket *s = &p->socks[p->nsocks++];
+			s->role = role;
+			snprintf(s->addr, sizeof(s->addr), "%s", a->text);
+			s->fd = fd;
+			log_info("event=listen role=%s addr=%s", conf_listener_str(role), a->text);
+		}
+	}
+	return rc;
+}
+
+static void sockets_close(struct parent *p)
+{
+	for (size_t i = 0; i < p->nsocks; i++)
+		close(p->socks[i].fd);
+	p->nsocks = 0;
+}
+
+/* Sends the bound sockets with a message of type t. */
+static int sockets_send(struct parent *p, enum parent_msg_type t)
+{
+	char text[IPC_PAYLOAD_MAX];
+	int fds[IPC_FDS_MAX];
+	int len = parent_sockets_format(p->socks, p->nsocks, text, sizeof(text));
+	for (size_t i = 0; i < p->nsocks; i++)
+		fds[i] = p->socks[i].fd;
+	if (len < 0 || ipc_send(p->ipc, t, 0, text, (size_t)len, fds, p->nsocks) != 0) {
+		log_error("event=worker_message_failed type=%d error=\"%s\"", (int)t, len < 0 ? "too long" : strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the worker ---- */
+
+static void worker_ipc_close(struct parent *p)
+{
+	if (p->ipc_ev != NULL)
+		event_free(p->ipc_ev);
+	p->ipc_ev = NULL;
+	if (p->ipc >= 0)
+		close(p->ipc);
+	p->ipc = -1;
+}
+
+static void worker_message(struct parent *p, const struct ipc_msg *m)
+{
+	if (m->type == PARENT_MSG_READY) {
+		log_info("event=worker_ready pid=%ld", (long)p->worker);
+		if (!p->ever_ready && p->ready != NULL)
+			p->ready(p->conf);
+		/* MAINPID: we are the process the manager watches, whichever worker serves */
+		service_notify(&p->notify, "READY=1\nSTATUS=Accepting mail.\nMAINPID=%ld", (long)getpid());
+		p->ever_ready = true;
+	} else if (m->type == PARENT_MSG_RELOADED) {
+		bool ok = m->len == 2 && memcmp(m->payload, "ok", 2) == 0;
+		service_notify(&p->notify, "READY=1\nSTATUS=%s",
+			       ok ? "Accepting mail; the configuration was reloaded."
+				  : "Accepting mail; the new configuration was refused (see the log).");
+	} else {
+		log_warn("event=worker_message_ignored type=%u", (unsigned)m->type);
+	}
+}
+
+static void worker_ipc_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct parent *p = arg;
+	unsigned char *rec = malloc(IPC_RECORD_MAX);
+	int fds[IPC_FDS_MAX];
+	size_t nfds = 0;
+	ssize_t n = rec != NULL ? ipc_recv(fd, rec, fds, &nfds) : -1;
+	if (n > 0) {
+		struct ipc_msg m;
+		const char *err;
+		ipc_fds_close(fds, nfds); /* the worker sends none */
+		if (ipc_msg_parse(rec, (size_t)n, &m, &err) == 0)
+			worker_message(p, &m);
+		else
+			log_warn("event=worker_message_refused error=\"%s\"", err);
+	} else if (n == 0 || errno != EAGAIN) {
+		/* closed (it is exiting: SIGCHLD tells how) or broken: either way, nothing more from it */
+		worker_ipc_close(p);
+	}
+	free(rec);
+}
+
+static void worker_exec(struct parent *p, int sock)
+{
+	/* the worker dies with us rather than serving on unsupervised (SIGKILL: a parent that is
+	 * gone cannot be asked how to stop); set again after it changes user, which clears it */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (dup2(sock, PARENT_IPC_FD) < 0)
+		_exit(127);
+	/* signals blocked or ignored here would be so in the worker too */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	execv("/proc/self/exe", p->worker_argv);
+	fprintf(stderr, "mailwerk: cannot start the worker: %s\n", strerror(errno));
+	_exit(127);
+}
+
+static int worker_start(struct parent *p)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		log_error("event=worker_start_failed error=\"socketpair: %s\"", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error("event=worker_start_failed error=\"fork: %s\"", strerror(errno));
+		close(sv[0]), close(sv[1]);
+		return -1;
+	}
+	if (pid == 0)
+		worker_exec(p, sv[1]);
+	close(sv[1]);
+	p->worker = pid;
+	p->ipc = sv[0];
+	clock_gettime(CLOCK_MONOTONIC, &p->worker_started);
+	log_info("event=worker_started pid=%ld", (long)pid);
+	evutil_make_socket_nonblocking(p->ipc);
+	p->ipc_ev = event_new(p->base, p->ipc, EV_READ | EV_PERSIST, worker_ipc_cb, p);
+	if (p->ipc_ev == NULL || event_add(p->ipc_ev, NULL) != 0)
+		log_error("event=worker_ipc_failed error=\"out of memory\"");
+	/* the socket holds it until the worker reads it, first thing */
+	return sockets_send(p, PARENT_MSG_LISTENERS);
+}
+
+static void restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct parent *p = arg;
+	if (!p->stopping && p->worker == 0)
+		worker_start(p);
+}
+
+static void worker_schedule_restart(struct parent *p)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	bool young = now.tv_sec - p->worker_started.tv_sec < PARENT_RESTART_HEALTHY_SECONDS;
+	if (!young)
+		p->restart_delay = 0;
+	else
+		p->restart_delay = p->restart_delay == 0 ? 1
+				   : p->restart_delay * 2 > PARENT_RESTART_MAX_SECONDS ? PARENT_RESTART_MAX_SECONDS
+										 : p->restart_delay * 2;
+	log_info("event=worker_restart in=%us", p->restart_delay);
+	struct timeval tv = {.tv_sec = p->restart_delay};
+	evtimer_add(p->restart_timer, &tv);
+}
+
+static void worker_exited(struct parent *p, int status)
+{
+	pid_t pid = p->worker;
+	p->worker = 0;
+	worker_ipc_close(p);
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (p->stopping) {
+		log_info("event=worker_stopped pid=%ld status=%d", (long)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		p->exit_code = clean ? 0 : 1;
+		event_base_loopexit(p->base, NULL);
+		return;
+	}
+	if (WIFSIGNALED(status))
+		log_error("event=worker_died pid=%ld signal=%d", (long)pid, WTERMSIG(status));
+	else
+		log_error("event=worker_died pid=%ld status=%d", (long)pid, WEXITSTATUS(status));
+	if (!p->ever_ready) {
+		/* the first one could not start (it said why on stderr): so would the next */
+		p->exit_code = 1;
+		event_base_loopexit(p->base, NULL);
+		return;
+	}
+	service_notify(&p->notify, "STATUS=The worker died; restarting it.");
+	worker_schedule_restart(p);
+}
+
+/* ---- signals ---- */
+
+static void parent_reload(struct parent *p)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* MONOTONIC_USEC: when the reload began, which Type=notify-reload units need */
+	service_notify(&p->notify, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		       (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+	char err[512];
+	struct conf *c = conf_load(p->conf->path, p->overrides, p->n_overrides, err, sizeof(err));
+	if (c == NULL) {
+		log_error("event=reload result=failed error=\"%s\"", err);
+		service_notify(&p->notify, "READY=1\nSTATUS=Accepting mail; the new configuration was refused (see the log).");
+		return;
+	}
+	sockets_sync(p, c);
+	conf_free(p->conf);
+	p->conf = c;
+	/* the worker reads the file itself and answers RELOADED; without one, the next starts with it */
+	if (p->worker == 0 || p->ipc < 0 || sockets_send(p, PARENT_MSG_RELOAD) != 0)
+		service_notify(&p->notify, "READY=1\nSTATUS=Reloaded; the worker starts with it.");
+}
+
+static void parent_stop(struct parent *p)
+{
+	if (p->stopping)
+		return;
+	p->stopping = true;
+	log_info("event=parent_stopping worker=%ld", (long)p->worker);
+	service_notify(&p->notify, "STOPPING=1\nSTATUS=Stopping.");
+	/* no new connection waits for a worker that is about to go */
+	sockets_close(p);
+	if (p->worker > 0)
+		kill(p->worker, SIGTERM);
+	else
+		event_base_loopexit(p->base, NULL);
+}
+
+static void parent_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct parent *p = arg;
+	if (sig == SIGCHLD) {
+		int status;
+		pid_t pid;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			if (pid == p->worker)
+				worker_exited(p, status);
+	} else if (sig == SIGHUP) {
+		if (!p->stopping)
+			parent_reload(p);
+	} else {
+		parent_stop(p);
+	}
+}
+
+static void parent_free(struct parent *p)
+{
+	worker_ipc_close(p);
+	sockets_close(p);
+	struct event *evs[] = {p->sig_term, p->sig_int, p->sig_hup, p->sig_chld, p->restart_timer};
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+	service_notifier_close(&p->notify);
+	if (p->base != NULL)
+		event_base_free(p->base);
+	conf_free(p->conf);
+}
+
+int parent_run(struct conf *c, char *const *overrides, unsigned n_overrides, char *const *worker_argv,
+	       parent_ready_fn *ready)
+{
+	struct parent p = {.conf = c, .overrides = overrides, .n_overrides = n_overrides, .worker_argv = worker_argv,
+			   .ready = ready, .ipc = -1, .exit_code = 1};
+	char nerr[256];
+	/* opened (and $NOTIFY_SOCKET unset) before the worker exists: only we speak to the manager */
+	if (!service_notifier_open(&p.notify, nerr, sizeof(nerr)))
+		log_warn("event=notify_socket_unusable error=\"%s\"", nerr);
+	signal(SIGPIPE, SIG_IGN);
+	p.base = event_base_new();
+	if (p.base == NULL) {
+		log_error("event=parent_failed error=\"out of memory\"");
+		parent_free(&p);
+		return 1;
+	}
+	p.sig_term = evsignal_new(p.base, SIGTERM, parent_signal_cb, &p);
+	p.sig_int = evsignal_new(p.base, SIGINT, parent_signal_cb, &p);
+	p.sig_hup = evsignal_new(p.base, SIGHUP, parent_signal_cb, &p);
+	p.sig_chld = evsignal_new(p.base, SIGCHLD, parent_signal_cb, &p);
+	p.restart_timer = evtimer_new(p.base, restart_cb, &p);
+	if (p.sig_term == NULL || p.sig_int == NULL || p.sig_hup == NULL || p.sig_chld == NULL ||
+	    p.restart_timer == NULL || evsignal_add(p.sig_term, NULL) || evsignal_add(p.sig_int, NULL) ||
+	    evsignal_add(p.sig_hup, NULL) || evsignal_add(p.sig_chld, NULL)) {
+		log_error("event=parent_failed error=\"cannot install signal handlers\"");
+		parent_free(&p);
+		return 1;
+	}
+	if (sockets_sync(&p, c) != 0 || worker_start(&p) != 0) {
+		/* a listener that cannot be bound at start is an error, as it was before the split */
+		if (p.worker > 0) {
+			kill(p.worker, SIGKILL);
+			waitpid(p.worker, NULL, 0);
+		}
+		parent_free(&p);
+		return 1;
+	}
+	event_base_dispatch(p.base);
+	int rc = p.exit_code;
+	log_info("event=stopped role=parent");
+	parent_free(&p);
+	return rc;
+}
