@@ -75,6 +75,8 @@ static const struct conf_key conf_keys[] = {
 	{"server", "data_dir", CONF_T_PATH, OFF(data_dir), NULL, 0, 0},
 	/* DESIGN.md §6: bind the ports as root, then run as this user */
 	{"server", "user", CONF_T_STRING, OFF(user), "", 0, 0},
+	/* the worker's seccomp allow-list (server/sandbox.c); no: only for a platform it does not know */
+	{"server", "sandbox", CONF_T_BOOL, OFF(sandbox), "yes", 0, 0},
 	/* 0 means no limit */
 	{"server", "max_connections", CONF_T_UINT, OFF(max_connections), "1000", 0, 1000000},
 	{"server", "max_connections_per_ip", CONF_T_UINT, OFF(max_connections_per_ip), "50", 0, 1000000},

@@ -77,6 +77,7 @@ struct conf {
 	char *hostname;
 	char *data_dir;
 	char *user; /* "": keep the identity serve was started with */
+	bool sandbox; /* [server] sandbox: the worker runs under its seccomp allow-list (server/sandbox.c) */
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
 	unsigned ipv6_prefix;          /* bits of an IPv6 client address that name one client */

@@ -67,6 +67,7 @@ int net_listen_socket(const struct conf_addr *a, char *error_r, size_t error_siz
 
 struct evconnlistener *net_listener_new(struct event_base *base, int fd, evconnlistener_cb cb, void *arg)
 {
-	/* the parent made it non-blocking; the flag belongs to the socket both processes share */
-	return evconnlistener_new(base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	/* the parent made it non-blocking (the flag belongs to the socket both processes share) and
+	 * listening: backlog 0 tells libevent not to call listen(2), which the sandbox refuses */
+	return evconnlistener_new(base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 }

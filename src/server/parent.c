@@ -26,6 +26,9 @@
  * twice as long each time up to the cap, so that a worker that cannot start does not spin. */
 #define PARENT_RESTART_HEALTHY_SECONDS 10
 #define PARENT_RESTART_MAX_SECONDS 30
+/* A worker told to stop drains its sessions for 10 s (server.c); one still there after this long
+ * is hung, and is killed. */
+#define PARENT_STOP_KILL_SECONDS 30
 
 struct parent {
 	struct event_base *base;
@@ -38,7 +41,7 @@ struct parent {
 	size_t nsocks;
 	pid_t worker;   /* 0: none running */
 	int ipc;        /* our end of the worker's socketpair; -1 */
-	struct event *ipc_ev, *sig_term, *sig_int, *sig_hup, *sig_chld, *restart_timer;
+	struct event *ipc_ev, *sig_term, *sig_int, *sig_hup, *sig_chld, *restart_timer, *stop_timer;
 	struct timespec worker_started;
 	unsigned restart_delay; /* seconds before the next start, after a worker that died young */
 	bool stopping, ever_ready;
@@ -308,10 +311,22 @@ static void parent_stop(struct parent *p)
 	service_notify(&p->notify, "STOPPING=1\nSTATUS=Stopping.");
 	/* no new connection waits for a worker that is about to go */
 	sockets_close(p);
-	if (p->worker > 0)
-		kill(p->worker, SIGTERM);
-	else
+	if (p->worker == 0) {
 		event_base_loopexit(p->base, NULL);
+		return;
+	}
+	kill(p->worker, SIGTERM);
+	struct timeval tv = {.tv_sec = PARENT_STOP_KILL_SECONDS};
+	evtimer_add(p->stop_timer, &tv);
+}
+
+static void stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct parent *p = arg;
+	if (p->worker > 0) {
+		log_error("event=worker_stop_forced pid=%ld after=%ds", (long)p->worker, PARENT_STOP_KILL_SECONDS);
+		kill(p->worker, SIGKILL); /* SIGCHLD follows: worker_exited ends the loop, unclean */
+	}
 }
 
 static void parent_signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -335,7 +350,7 @@ static void parent_free(struct parent *p)
 {
 	worker_ipc_close(p);
 	sockets_close(p);
-	struct event *evs[] = {p->sig_term, p->sig_int, p->sig_hup, p->sig_chld, p->restart_timer};
+	struct event *evs[] = {p->sig_term, p->sig_int, p->sig_hup, p->sig_chld, p->restart_timer, p->stop_timer};
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);
@@ -366,8 +381,9 @@ int parent_run(struct conf *c, char *const *overrides, unsigned n_overrides, cha
 	p.sig_hup = evsignal_new(p.base, SIGHUP, parent_signal_cb, &p);
 	p.sig_chld = evsignal_new(p.base, SIGCHLD, parent_signal_cb, &p);
 	p.restart_timer = evtimer_new(p.base, restart_cb, &p);
+	p.stop_timer = evtimer_new(p.base, stop_timeout_cb, &p);
 	if (p.sig_term == NULL || p.sig_int == NULL || p.sig_hup == NULL || p.sig_chld == NULL ||
-	    p.restart_timer == NULL || evsignal_add(p.sig_term, NULL) || evsignal_add(p.sig_int, NULL) ||
+	    p.restart_timer == NULL || p.stop_timer == NULL || evsignal_add(p.sig_term, NULL) || evsignal_add(p.sig_int, NULL) ||
 	    evsignal_add(p.sig_hup, NULL) || evsignal_add(p.sig_chld, NULL)) {
 		log_error("event=parent_failed error=\"cannot install signal handlers\"");
 		parent_free(&p);

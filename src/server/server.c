@@ -31,6 +31,7 @@
 #include "queue/queue.h"
 #include "server/login.h"
 #include "server/parent_msg.h"
+#include "server/sandbox.h"
 #include "util/identity.h"
 #include "util/log.h"
 #include "util/loopq.h"
@@ -651,6 +652,12 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	if (users_hash_password("mailwerk-timing-equaliser", srv->dummy_hash) != RESULT_OK) {
 		snprintf(error_r, error_size, "libcrypt cannot make yescrypt hashes");
 		return -1;
+	}
+	/* last: every store is open and every thread runs, so the filter covers them all */
+	if (c->sandbox) {
+		if (sandbox_worker_enter(error_r, error_size) != 0)
+			return -1;
+		log_info("event=sandbox state=on");
 	}
 	return 0;
 }

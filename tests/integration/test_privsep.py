@@ -3,13 +3,19 @@ with SIGKILL is restarted, the listeners stay open meanwhile (a client that conn
 restart waits in the backlog and gets its greeting), and nothing acknowledged is lost; the parent
 killed takes its worker with it."""
 import os
+import platform
 import re
 import signal
 import smtplib
 import socket
+import subprocess
 import time
 
+import pytest
+
 from conftest import Server, wait_gone
+
+SYS_EXECVE = 59  # x86-64
 
 
 def alive(pid):
@@ -99,3 +105,43 @@ def test_worker_that_cannot_start_fails_serve(tmp_path):
     assert "event=worker_restart" not in s.log_text()
     s.proc = None
     s.log.close()
+
+
+def test_worker_runs_sandboxed_and_a_forbidden_call_kills_it(fresh_server):
+    """The worker is under its seccomp allow-list; made to call execve (gdb attaches and calls it
+    inside the worker), it is killed by SIGSYS, and the parent starts a new one that still has
+    every acknowledged message."""
+    if platform.machine() != "x86_64":
+        pytest.skip("the test names execve by its x86-64 number")
+    s = fresh_server.start()
+    worker = s.worker_pid()
+    status = dict(l.split(":", 1) for l in open("/proc/%d/status" % worker) if ":" in l)
+    assert status["Seccomp"].strip() == "2" and status["NoNewPrivs"].strip() == "1", status
+    # the parent, which must still bind and start programs, is not filtered
+    assert [l for l in open("/proc/%d/status" % s.proc.pid) if l.startswith("Seccomp:")][0].split()[1] == "0"
+    for i in range(3):
+        send(s.smtp_port, b"acknowledged %d" % i)
+    accepted = set(s.messages())
+    gdb = subprocess.run(["gdb", "-p", str(worker), "-batch", "-nx",
+                          "-ex", 'call (long)syscall(%d, "/bin/true", 0, 0)' % SYS_EXECVE],
+                         capture_output=True, text=True, timeout=120)
+    deadline = time.monotonic() + 30
+    while not re.search(r"event=worker_died pid=%d signal=%d" % (worker, signal.SIGSYS), s.log_text()):
+        assert time.monotonic() < deadline, gdb.stdout + gdb.stderr + s.log_text()[-3000:]
+        time.sleep(0.05)
+    while s.worker_pid() == worker or "event=worker_ready pid=%d" % s.worker_pid() not in s.log_text():
+        assert time.monotonic() < deadline, s.log_text()[-3000:]
+        time.sleep(0.05)
+    assert accepted <= set(s.messages())
+    send(s.smtp_port, b"after the kill")
+    assert len(s.messages()) == 4
+
+
+def test_sandbox_can_be_turned_off(tmp_path):
+    s = Server(tmp_path, overrides=["server.sandbox=no"]).start()
+    try:
+        assert [l for l in open("/proc/%d/status" % s.worker_pid()) if l.startswith("Seccomp:")][0].split()[1] == "0"
+        assert "event=sandbox" not in s.log_text()
+        send(s.smtp_port, b"unsandboxed")
+    finally:
+        s.stop()
