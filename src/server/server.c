@@ -596,6 +596,8 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		log_info("event=identity user=%s uid=%u", c->user, (unsigned)getuid());
 	/* the parent's SIGKILL on its death (set before the exec) is cleared by a change of user */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* no core file (it would hold the TLS key and the messages in memory), no tracing by the user */
+	prctl(PR_SET_DUMPABLE, 0);
 	if (getppid() != srv->parent) {
 		snprintf(error_r, error_size, "the parent is gone");
 		return -1;

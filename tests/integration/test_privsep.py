@@ -107,7 +107,7 @@ def test_worker_that_cannot_start_fails_serve(tmp_path):
     s.log.close()
 
 
-def test_worker_runs_sandboxed_and_a_forbidden_call_kills_it(fresh_server):
+def test_worker_runs_sandboxed_and_a_forbidden_call_kills_it(fresh_server, tmp_path):
     """The worker is under its seccomp allow-list; made to call execve (gdb attaches and calls it
     inside the worker), it is killed by SIGSYS, and the parent starts a new one that still has
     every acknowledged message."""
@@ -124,7 +124,7 @@ def test_worker_runs_sandboxed_and_a_forbidden_call_kills_it(fresh_server):
     accepted = set(s.messages())
     gdb = subprocess.run(["gdb", "-p", str(worker), "-batch", "-nx",
                           "-ex", 'call (long)syscall(%d, "/bin/true", 0, 0)' % SYS_EXECVE],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, cwd=str(tmp_path))  # any core file of gdb's there
     deadline = time.monotonic() + 30
     while not re.search(r"event=worker_died pid=%d signal=%d" % (worker, signal.SIGSYS), s.log_text()):
         assert time.monotonic() < deadline, gdb.stdout + gdb.stderr + s.log_text()[-3000:]
