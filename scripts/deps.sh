@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-dev
   # libraries (see DESIGN.md §2 for why each one)
   libevent-dev libssl-dev libsqlite3-dev libcrypt-dev libinih-dev libjansson-dev libunbound-dev zlib1g-dev
+  # the worker's seccomp allow-list (src/server/sandbox.c)
+  libseccomp-dev
   # unit tests
   libcmocka-dev
   # integration tests: real clients and tools
@@ -34,6 +36,8 @@ packages=(
   systemd make fail2ban
   # make deb: dpkg-buildpackage and debhelper build the Debian package, lintian checks it (test_deb.py)
   dpkg-dev debhelper lintian
+  # test_privsep.py makes the sandboxed worker call execve from inside, through gdb
+  gdb
 )
 # `deps.sh bench` also installs what only the benchmarks need: Dovecot as the POP3 peer, and the
 # checks bench/checks.sh runs in its Postfix peer: OpenDKIM and OpenDMARC (milters) and
