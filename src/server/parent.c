@@ -22,9 +22,10 @@
 #include "server/parent_msg.h"
 #include "util/log.h"
 
-/* A worker that lived this long before it died is restarted at once; one that died sooner waits,
+/* A worker that served at least this long before it died is restarted at once (what killed it
+ * need not kill the next); one that never came up, or died sooner, waits before the next start,
  * twice as long each time up to the cap, so that a worker that cannot start does not spin. */
-#define PARENT_RESTART_HEALTHY_SECONDS 10
+#define PARENT_RESTART_HEALTHY_MS 1000
 #define PARENT_RESTART_MAX_SECONDS 30
 /* A worker told to stop drains its sessions for 10 s (server.c); one still there after this long
  * is hung, and is killed. */
@@ -42,7 +43,7 @@ struct parent {
 	pid_t worker;   /* 0: none running */
 	int ipc;        /* our end of the worker's socketpair; -1 */
 	struct event *ipc_ev, *sig_term, *sig_int, *sig_hup, *sig_chld, *restart_timer, *stop_timer;
-	struct timespec worker_started;
+	struct timespec worker_ready_at; /* when the current worker said READY; tv_sec -1: not yet */
 	unsigned restart_delay; /* seconds before the next start, after a worker that died young */
 	bool stopping, ever_ready;
 	int exit_code;
@@ -147,6 +148,7 @@ static void worker_message(struct parent *p, const struct ipc_msg *m)
 {
 	if (m->type == PARENT_MSG_READY) {
 		log_info("event=worker_ready pid=%ld", (long)p->worker);
+		clock_gettime(CLOCK_MONOTONIC, &p->worker_ready_at);
 		if (!p->ever_ready && p->ready != NULL)
 			p->ready(p->conf);
 		/* MAINPID: we are the process the manager watches, whichever worker serves */
@@ -219,7 +221,7 @@ static int worker_start(struct parent *p)
 	close(sv[1]);
 	p->worker = pid;
 	p->ipc = sv[0];
-	clock_gettime(CLOCK_MONOTONIC, &p->worker_started);
+	p->worker_ready_at.tv_sec = -1;
 	log_info("event=worker_started pid=%ld", (long)pid);
 	evutil_make_socket_nonblocking(p->ipc);
 	p->ipc_ev = event_new(p->base, p->ipc, EV_READ | EV_PERSIST, worker_ipc_cb, p);
@@ -240,8 +242,10 @@ static void worker_schedule_restart(struct parent *p)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	bool young = now.tv_sec - p->worker_started.tv_sec < PARENT_RESTART_HEALTHY_SECONDS;
-	if (!young)
+	const struct timespec *r = &p->worker_ready_at;
+	long long served_ms = r->tv_sec < 0 ? -1
+					    : (long long)(now.tv_sec - r->tv_sec) * 1000 + (now.tv_nsec - r->tv_nsec) / 1000000;
+	if (served_ms >= PARENT_RESTART_HEALTHY_MS)
 		p->restart_delay = 0;
 	else
 		p->restart_delay = p->restart_delay == 0 ? 1
