@@ -10,6 +10,7 @@ enum cli_exit {
 	CLI_EXIT_OK = 0,
 	CLI_EXIT_RUNTIME = 1, /* the command was understood but failed */
 	CLI_EXIT_USAGE = 2,   /* bad command line */
+	CLI_EXIT_NOT_RUNNING = 3, /* `status`: no server answers on the control socket */
 };
 
 #define CLI_DEFAULT_CONF "./var/mailwerk.conf"
@@ -54,5 +55,6 @@ int cli_webhook_main(int argc, char **argv);
 int cli_suppression_main(int argc, char **argv);
 int cli_auth_main(int argc, char **argv);
 int cli_config_main(int argc, char **argv);
+int cli_status_main(int argc, char **argv);
 
 #endif

@@ -1,5 +1,6 @@
 /* cli_queue.c — owns `mailwerk queue`: list (text or JSON), show, delete and flush against
- * DATA_DIR/queue.db. Safe next to a running server: the store is in WAL mode with a busy timeout. */
+ * DATA_DIR/queue.db. Safe next to a running server: the store is in WAL mode with a busy timeout.
+ * hold, release and bounce go through the running server when there is one (cli_queue_ops.c). */
 #include "cli/cli_common.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/cli_queue_ops.h"
 #include "conf/conf.h"
 #include "queue/queue.h"
 #include "util/utf8.h"
@@ -20,17 +22,25 @@ enum cli_queue_cmd {
 	CLI_QUEUE_SHOW,
 	CLI_QUEUE_DELETE,
 	CLI_QUEUE_FLUSH,
+	CLI_QUEUE_HOLD,
+	CLI_QUEUE_RELEASE,
+	CLI_QUEUE_BOUNCE,
 };
 
 static const struct cli_queue_cmd_def {
 	const char *name;
 	enum cli_queue_cmd cmd;
 	int takes_id;
+	bool takes_all; /* ID or --all */
+	enum control_msg_type request; /* done by cli_queue_op_run (0: here) */
 } cli_queue_cmds[] = {
-	{ "list", CLI_QUEUE_LIST, 0 },
-	{ "show", CLI_QUEUE_SHOW, 1 },
-	{ "delete", CLI_QUEUE_DELETE, 1 },
-	{ "flush", CLI_QUEUE_FLUSH, 0 },
+	{ "list", CLI_QUEUE_LIST, 0, false, 0 },
+	{ "show", CLI_QUEUE_SHOW, 1, false, 0 },
+	{ "delete", CLI_QUEUE_DELETE, 1, false, 0 },
+	{ "flush", CLI_QUEUE_FLUSH, 0, false, 0 },
+	{ "hold", CLI_QUEUE_HOLD, 1, true, CONTROL_REQ_HOLD },
+	{ "release", CLI_QUEUE_RELEASE, 1, true, CONTROL_REQ_RELEASE },
+	{ "bounce", CLI_QUEUE_BOUNCE, 1, false, CONTROL_REQ_BOUNCE },
 };
 
 static void cli_queue_usage(FILE *f)
@@ -39,14 +49,21 @@ static void cli_queue_usage(FILE *f)
 		"       mailwerk queue show ID [-c FILE]\n"
 		"       mailwerk queue delete ID [-c FILE]\n"
 		"       mailwerk queue flush [-c FILE]\n"
+		"       mailwerk queue hold ID|--all [-c FILE]\n"
+		"       mailwerk queue release ID|--all [-c FILE]\n"
+		"       mailwerk queue bounce ID [-c FILE]\n"
 		"\n"
 		"  list     every queued message: id, arrival (UTC), size, sender, recipient states\n"
 		"  show     one message: envelope and each recipient's state, attempts, next attempt, last error\n"
 		"  delete   remove a message and its recipients from the queue (no bounce is sent)\n"
 		"  flush    make every pending or deferred recipient due now\n"
+		"  hold     keep a message (--all: every one) queued and undelivered until released\n"
+		"  release  let a held message (--all: every one) be delivered again\n"
+		"  bounce   fail every remaining recipient now; the sender gets a delivery status notification\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " CLI_DEFAULT_CONF ")\n"
 		"      --json         list: print a JSON array instead of a table\n"
+		"      --all          hold, release: every queued message\n"
 		"  -h, --help         show this help\n",
 		f);
 }
@@ -186,7 +203,8 @@ static void cli_queue_list_text(const struct queue_entry *e, struct cli_queue_li
 		printf("%s%u unknown", sep, other);
 		sep = ", ";
 	}
-	fputs(*sep != '\0' ? ")\n" : "none)\n", stdout);
+	fputs(*sep != '\0' ? ")" : "none)", stdout);
+	fputs(e->held ? " held\n" : "\n", stdout);
 }
 
 static void cli_queue_list_json(const struct queue_entry *e, struct cli_queue_list *l)
@@ -224,7 +242,7 @@ static void cli_queue_list_json(const struct queue_entry *e, struct cli_queue_li
 	cli_json_str(stdout, e->auth_user);
 	fputs(",\"client_ip\":", stdout);
 	cli_json_str(stdout, e->client_ip);
-	putchar('}');
+	printf(",\"held\":%s}", e->held ? "true" : "false");
 }
 
 static void cli_queue_list_entry(const struct queue_entry *e, void *arg)
@@ -288,6 +306,7 @@ static int cli_queue_show_run(struct queue *q, const char *id)
 	printf("size:        %zu bytes\n", e->size);
 	printf("client ip:   %s\n", e->client_ip != NULL ? cli_queue_text_clean(e->client_ip, clean, sizeof(clean)) : "-");
 	printf("auth user:   %s\n", e->auth_user != NULL ? cli_queue_text_clean(e->auth_user, clean, sizeof(clean)) : "-");
+	printf("held:        %s\n", e->held ? "yes (mailwerk queue release ID)" : "no");
 	printf("recipients:  %zu\n", e->rcpt_count);
 	for (size_t i = 0; i < e->rcpt_count; i++) {
 		const struct queue_rcpt_info *r = &e->rcpts[i];
@@ -352,13 +371,14 @@ int cli_queue_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cli_queue_cmd_def *def = NULL;
 	const char *conf_path = NULL;
 	const char *id = NULL;
-	bool json = false, help = false;
+	bool json = false, help = false, all = false;
 	struct conf *conf;
 	struct queue *q;
 	const char *err = NULL;
@@ -374,6 +394,9 @@ int cli_queue_main(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'a':
+			all = true;
+			break;
 		case 'h':
 			help = true;
 			break;
@@ -387,7 +410,7 @@ int cli_queue_main(int argc, char **argv)
 	}
 	npos = argc - optind;
 	if (npos == 0) {
-		cli_error("queue: missing subcommand: list, show, delete or flush (try 'mailwerk queue --help')");
+		cli_error("queue: missing subcommand: list, show, hold, release, bounce, delete or flush (try 'mailwerk queue --help')");
 		return CLI_EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(cli_queue_cmds) / sizeof(cli_queue_cmds[0]); i++) {
@@ -395,11 +418,17 @@ int cli_queue_main(int argc, char **argv)
 			def = &cli_queue_cmds[i];
 	}
 	if (def == NULL) {
-		cli_error("queue: unknown subcommand '%s': list, show, delete or flush", argv[optind]);
+		cli_error("queue: unknown subcommand '%s': list, show, hold, release, bounce, delete or flush", argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
-	if (npos != 1 + def->takes_id) {
-		if (def->takes_id)
+	if (all && !def->takes_all) {
+		cli_error("queue %s: --all applies to hold and release only", def->name);
+		return CLI_EXIT_USAGE;
+	}
+	if (npos != 1 + (def->takes_id && !all)) {
+		if (def->takes_all)
+			cli_error("queue %s: needs exactly one queue id, or --all", def->name);
+		else if (def->takes_id)
 			cli_error("queue %s: needs exactly one queue id", def->name);
 		else
 			cli_error("queue %s: takes no arguments", def->name);
@@ -409,7 +438,7 @@ int cli_queue_main(int argc, char **argv)
 		cli_error("queue %s: --json applies to list only", def->name);
 		return CLI_EXIT_USAGE;
 	}
-	if (def->takes_id) {
+	if (def->takes_id && !all) {
 		id = argv[optind + 1];
 		if (!queue_id_valid(id)) {
 			char clean[200];
@@ -423,6 +452,15 @@ int cli_queue_main(int argc, char **argv)
 	conf = cli_data_conf_load(conf_path);
 	if (conf == NULL)
 		return CLI_EXIT_RUNTIME;
+	if (def->request != 0) {
+		rc = cli_queue_op_run(conf, def->request, id);
+		conf_free(conf);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			cli_error("cannot write the output: %s", strerror(errno));
+			return CLI_EXIT_RUNTIME;
+		}
+		return rc;
+	}
 	q = queue_open(conf->data_dir, &err);
 	if (q == NULL) {
 		cli_error("cannot open the queue in %s: %s", conf->data_dir, err);
@@ -441,6 +479,8 @@ int cli_queue_main(int argc, char **argv)
 		break;
 	case CLI_QUEUE_FLUSH:
 		rc = cli_queue_flush_run(q);
+		break;
+	default: /* the requests: done above */
 		break;
 	}
 	queue_close(q);

@@ -90,6 +90,11 @@ static void pool_on_idle_gone(struct delivery_client *dc, void *arg);
 static void pool_settings_unref(struct pool_settings *s);
 static void pool_service(struct delivery_pool *p);
 
+unsigned delivery_pool_conns(const struct delivery_pool *p)
+{
+	return p->conns;
+}
+
 void remote_job_free(struct remote_job *j)
 {
 	if (j == NULL)

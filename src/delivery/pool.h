@@ -67,6 +67,8 @@ struct delivery_pool *delivery_pool_new(struct event_base *base, const struct co
  * -1 with a sentence (nothing changed) when c cannot be applied. */
 int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, struct dns *dns, char *error_r,
 			       size_t error_size);
+/* Loop thread: the outbound connections open now (`mailwerk status`). */
+unsigned delivery_pool_conns(const struct delivery_pool *p);
 /* Any thread: hands a job to the pool, which owns it from now on. */
 void delivery_pool_post(struct delivery_pool *p, struct remote_job *job);
 /* Loop thread: drops every job in hand (they stay in the queue, and are delivered after a restart)

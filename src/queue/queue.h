@@ -63,6 +63,7 @@ void queue_msg_free(struct queue_msg *m);
 bool queue_msg_prepend(struct queue_msg *m, const char *text, size_t len);
 
 struct queue_rcpt_info {
+	unsigned idx; /* its position in the message's envelope */
 	char *addr;
 	enum queue_rcpt_state state;
 	unsigned attempts;
@@ -79,6 +80,8 @@ struct queue_entry {
 	size_t size;
 	struct queue_rcpt_info *rcpts;
 	size_t rcpt_count;
+	bool held;   /* the operator holds it: not delivered until released (queue_hold) */
+	bool no_dsn; /* as stored (struct queue_msg) */
 };
 void queue_entry_free(struct queue_entry *e);
 
@@ -123,11 +126,22 @@ enum result queue_show(struct queue *q, const char *id, struct queue_entry **e_r
 enum result queue_delete(struct queue *q, const char *id, const char **error_r);
 /* Makes every not-yet-final recipient due now; *count_r = recipients affected. */
 enum result queue_flush(struct queue *q, unsigned *count_r, const char **error_r);
+/* Holds (hold true) or releases message id, or every message when id is NULL: a held message stays
+ * queued and is not delivered until released (Postfix's postsuper -h / -H); in-flight attempts
+ * finish. *count_r = messages matched (one id) or changed (all). The runner's next pass sees it. */
+enum result queue_hold(struct queue *q, const char *id, bool hold, unsigned *count_r, const char **error_r);
 /* The stored message bytes (malloc'd). */
 enum result queue_msg_data(struct queue *q, const char *id, char **data_r, size_t *size_r, const char **error_r);
 /* How many messages are queued and the arrival (unix seconds) of the oldest, 0 when none: one
  * read (the metrics' gauges). RESULT_OK, or RESULT_TEMPFAIL with *error_r. */
 enum result queue_stats(struct queue *q, uint64_t *count_r, int64_t *oldest_r, const char **error_r);
+/* The numbers `mailwerk status` shows, from one snapshot: messages, held messages, the oldest
+ * arrival (unix seconds, 0 when none), recipients due by now (not held) and deferred ones. */
+struct queue_counts {
+	uint64_t messages, held, rcpts_due, rcpts_deferred;
+	int64_t oldest_arrival;
+};
+enum result queue_counts_read(struct queue *q, int64_t now, struct queue_counts *c_r, const char **error_r);
 /* The deferred recipients (tried, to be tried again) and the oldest of them by its message's
  * arrival: its queue id, recipient, arrival and next attempt (unix seconds) and its last error
  * (malloc'd, NULL when none). *count_r 0 and nothing else set when there is none. RESULT_OK, or

@@ -125,6 +125,13 @@ static const char queue_schema_v4_sql[] = "ALTER TABLE messages ADD COLUMN folde
  * version 5 instead). */
 static const char queue_schema_v6_sql[] = "ALTER TABLE messages ADD COLUMN no_dsn INTEGER NOT NULL DEFAULT 0;";
 
+/* Version 12: messages the operator holds (`mailwerk queue hold`, Postfix's postsuper -h): the
+ * runner skips them until released. The partial index keeps the runner's "not held" test to the few
+ * held rows. */
+static const char queue_schema_v12_sql[] =
+	"ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX IF NOT EXISTS messages_held ON messages(id) WHERE held != 0;";
+
 /* steps[v] brings version v to v + 1 (db.h); a new version is a new line at the end */
 static const char *const queue_schema_steps[] = {
 	queue_schema_sql,
@@ -138,6 +145,7 @@ static const char *const queue_schema_steps[] = {
 	inbound_schema_sql,  /* version 9: received copies of routed mail (inbound_store.h) */
 	webhook_attempts_schema_sql, /* version 10: each webhook attempt and its answer */
 	events_headers_schema_sql,   /* version 11: the header section of each tracked message */
+	queue_schema_v12_sql,        /* version 12: held messages */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
@@ -799,7 +807,7 @@ typedef int queue_entry_take_fn(struct queue_entry *e, void *arg);
 
 #define QUEUE_ENTRY_COLUMNS \
 	"SELECT m.id, m.sender, m.auth_user, m.client_ip, m.arrival, m.size," \
-	" r.idx, r.addr, r.state, r.attempts, r.next_attempt, r.last_error" \
+	" r.idx, r.addr, r.state, r.attempts, r.next_attempt, r.last_error, m.held, m.no_dsn" \
 	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id"
 
 /* One statement (one consistent snapshot, even while the server writes) for the messages and their
@@ -850,6 +858,8 @@ static enum result queue_entries_read(struct queue *q, const char *id, queue_ent
 			e->client_ip = queue_col_strdup(st, 3, &oom);
 			e->arrival = sqlite3_column_int64(st, 4);
 			e->size = (size_t)sqlite3_column_int64(st, 5);
+			e->held = sqlite3_column_int(st, 12) != 0;
+			e->no_dsn = sqlite3_column_int(st, 13) != 0;
 			if (e->sender == NULL)
 				oom = true;
 			if (oom)
@@ -872,6 +882,7 @@ static enum result queue_entries_read(struct queue *q, const char *id, queue_ent
 		ri = &e->rcpts[e->rcpt_count];
 		memset(ri, 0, sizeof(*ri));
 		e->rcpt_count++;
+		ri->idx = (unsigned)sqlite3_column_int(st, 6);
 		ri->addr = queue_col_strdup(st, 7, &oom);
 		ri->state = (enum queue_rcpt_state)sqlite3_column_int(st, 8);
 		ri->attempts = (unsigned)sqlite3_column_int64(st, 9);
@@ -1084,9 +1095,12 @@ static int queue_runner_ready(struct queue *q, enum queue_route route)
 	return rc;
 }
 
-#define QUEUE_LOCAL_WHERE " r.state IN (0, 2) AND r.domain IN (SELECT name FROM accounts.domains)"
+/* held messages (version 12) wait for their release; messages_held serves the subquery */
+#define QUEUE_NOT_HELD " AND r.msg_id NOT IN (SELECT id FROM messages WHERE held != 0)"
+#define QUEUE_LOCAL_WHERE \
+	" r.state IN (0, 2) AND r.domain IN (SELECT name FROM accounts.domains)" QUEUE_NOT_HELD
 #define QUEUE_REMOTE_WHERE                                                                          \
-	" r.state IN (0, 2) AND r.domain NOT IN (SELECT name FROM accounts.domains)"                \
+	" r.state IN (0, 2) AND r.domain NOT IN (SELECT name FROM accounts.domains)" QUEUE_NOT_HELD \
 	" AND r.domain NOT IN (SELECT domain FROM temp.held)"                                       \
 	" AND NOT EXISTS (SELECT 1 FROM temp.claimed c WHERE c.msg_id = r.msg_id AND c.idx = r.idx)"
 
@@ -1278,6 +1292,62 @@ enum result queue_deferred_oldest(struct queue *q, uint64_t *count_r, struct que
 	memset(d_r, 0, sizeof(*d_r));
 	*count_r = 0;
 	snprintf(q->error, sizeof(q->error), "reading the deferred recipients: %s", sqlite3_errmsg(q->db));
+	*error_r = q->error;
+	return RESULT_TEMPFAIL;
+}
+
+enum result queue_hold(struct queue *q, const char *id, bool hold, unsigned *count_r, const char **error_r)
+{
+	*count_r = 0;
+	if (id != NULL && !queue_id_valid(id)) {
+		*error_r = "no such message in the queue";
+		return RESULT_PERMFAIL;
+	}
+	/* one message: matched whatever it was (changes counts the row); all: those that change */
+	sqlite3_stmt *st = db_stmt(q->conn, id != NULL ? "UPDATE messages SET held = ?1 WHERE id = ?2"
+						       : "UPDATE messages SET held = ?1 WHERE held != ?1");
+	if (st == NULL)
+		return queue_db_error(q, error_r);
+	sqlite3_bind_int(st, 1, hold ? 1 : 0);
+	if (id != NULL)
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	int rc = queue_stmt_run(st);
+	if (rc != SQLITE_DONE)
+		return queue_db_error(q, error_r);
+	*count_r = (unsigned)sqlite3_changes(q->db);
+	if (id != NULL && *count_r == 0) {
+		*error_r = "no such message in the queue";
+		return RESULT_PERMFAIL;
+	}
+	return RESULT_OK;
+}
+
+enum result queue_counts_read(struct queue *q, int64_t now, struct queue_counts *c_r, const char **error_r)
+{
+	memset(c_r, 0, sizeof(*c_r));
+	/* one statement: one snapshot for every number */
+	sqlite3_stmt *st = db_stmt(q->conn,
+		"SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM messages WHERE held != 0),"
+		" (SELECT min(arrival) FROM messages),"
+		" (SELECT count(*) FROM recipients r WHERE r.state IN (0, 2) AND r.next_attempt <= ?1" QUEUE_NOT_HELD "),"
+		" (SELECT count(*) FROM recipients WHERE state = 2)");
+	int rc = st != NULL ? SQLITE_OK : db_errcode(q->conn);
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, now);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			c_r->messages = (uint64_t)sqlite3_column_int64(st, 0);
+			c_r->held = (uint64_t)sqlite3_column_int64(st, 1);
+			c_r->oldest_arrival = sqlite3_column_int64(st, 2); /* NULL of no rows reads as 0 */
+			c_r->rcpts_due = (uint64_t)sqlite3_column_int64(st, 3);
+			c_r->rcpts_deferred = (uint64_t)sqlite3_column_int64(st, 4);
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
+	}
+	if (rc == SQLITE_OK)
+		return RESULT_OK;
+	snprintf(q->error, sizeof(q->error), "counting the queue: %s", sqlite3_errmsg(q->db));
 	*error_r = q->error;
 	return RESULT_TEMPFAIL;
 }

@@ -29,6 +29,7 @@
 #include "net/listener.h"
 #include "net/tls.h"
 #include "queue/queue.h"
+#include "server/control.h"
 #include "server/login.h"
 #include "server/parent_msg.h"
 #include "server/sandbox.h"
@@ -392,6 +393,7 @@ static bool server_reload(struct server *srv, struct parent_socket *socks, size_
 		log_error("event=reload result=partial error=\"%s\"", err);
 	else
 		log_info("event=reload result=ok");
+	control_reloaded(srv->control);
 	return true;
 }
 
@@ -655,6 +657,9 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		snprintf(error_r, error_size, "libcrypt cannot make yescrypt hashes");
 		return -1;
 	}
+	/* after the switch of user (the socket is the user's), before the sandbox (no listen(2)) */
+	if ((srv->control = control_new(srv, error_r, error_size)) == NULL)
+		return -1;
 	/* last: every store is open and every thread runs, so the filter covers them all */
 	if (c->sandbox) {
 		if (sandbox_worker_enter(error_r, error_size) != 0)
@@ -710,6 +715,7 @@ void server_deinit(struct server *srv)
 	if (srv->loopq != NULL)
 		loopq_free(srv->loopq);
 	login_free(srv->login); /* after the loop queue: its last callbacks may still count a failure */
+	control_free(srv->control); /* after the loop queue too: its last replies find it */
 	report_scheduler_free(srv->reports); /* after the threads and the loop queue: they may still post to it */
 	if (srv->users != NULL)
 		users_close(srv->users);

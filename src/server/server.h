@@ -33,6 +33,7 @@ struct http_api;
 struct server_refused;
 struct metrics;
 struct login_state;
+struct control;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
  * Sessions are found by id, never by a pointer kept across a wait (DESIGN.md §4). */
@@ -103,6 +104,7 @@ struct server {
 	struct worker_pool *workers;
 	struct iplimit *iplimit;
 	struct login_state *login; /* failed-login delays and bans (server/login.h) */
+	struct control *control;   /* the control socket in data_dir (server/control.h) */
 	struct budget memory; /* message octets all sessions hold in memory ([server] max_memory_in_flight) */
 	struct server_listener *listeners;
 	struct server_conn *sessions[SERVER_SESSION_BUCKETS]; /* by id */

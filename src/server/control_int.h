@@ -1,0 +1,55 @@
+/* control_int.h — what control.c (the socket and its connections) and control_cmd.c (the
+ * commands) share. */
+#ifndef MAILWERK_SERVER_CONTROL_INT_H
+#define MAILWERK_SERVER_CONTROL_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "server/control_msg.h"
+
+struct event;
+struct queue;
+struct server;
+
+struct control {
+	struct server *srv;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" when there is no socket */
+	int fd;
+	struct event *listen_ev;
+	struct control_conn *conns;
+	unsigned conn_count;
+	uint64_t next_conn_id;
+	unsigned char *rec;    /* IPC_RECORD_MAX octets: the record being read */
+	bool sandbox;          /* the worker entered its sandbox ([server] sandbox at start) */
+	int64_t started;       /* unix seconds */
+	int64_t last_reload;   /* unix seconds, 0 when none */
+	/* the commands' own queue connection, used on the worker threads one job at a time */
+	pthread_mutex_t queue_mu;
+	struct queue *queue;
+};
+
+/* One request on its way through a worker thread. */
+struct control_job {
+	struct control *ctl;
+	uint64_t conn_id;
+	struct control_request req;
+	char hostname[256]; /* ours, for a bounce's Reporting-MTA: copied on the loop thread */
+	json_t *status;     /* STATUS: the loop's part, completed by the work */
+	/* the answer */
+	enum control_msg_type reply;
+	char *body;         /* JSON or a sentence, malloc'd */
+	bool changed;       /* the queue changed: the runner looks at once */
+};
+
+/* Loop thread: a job for req from connection conn_id, with what only the loop may read filled in.
+ * NULL when out of memory. */
+struct control_job *control_job_new(struct control *ctl, uint64_t conn_id, const struct control_request *req);
+/* Worker thread: does the request and sets the answer. */
+void control_job_work(void *arg);
+void control_job_free(struct control_job *j);
+
+#endif

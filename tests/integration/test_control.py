@@ -1,0 +1,301 @@
+"""The control socket (data_dir/control.sock) and the commands that use it: `mailwerk status` against
+a running server and without one (exit 3), hostile records on the socket, and `queue hold`,
+`queue release` and `queue bounce`, through the running server and on queue.db with it stopped. Held
+mail waits across a restart; a bounce reaches the sender as an RFC 3464 report."""
+import json
+import os
+import signal
+import smtplib
+import socket
+import stat
+import struct
+import time
+
+from conftest import DOMAIN, Server, run_cli
+from dnsfixture import dns_server  # noqa: F401 (a fixture)
+from mtafixture import (free_port_on, holds_for, log_events, message, mtas, report_parts,  # noqa: F401
+                        reports, submit, wait_for)
+
+SENDER = "demo@" + DOMAIN
+TIMEOUT = 20.0
+HEADER = struct.Struct("<IIQ")  # type, payload length, request id (src/ipc/ipc.h)
+REQ_STATUS, REPLY_OK, REPLY_ERROR = 1, 64, 65
+
+
+def status(server):
+    p = server.cli("status", "--json")
+    return json.loads(p.stdout)
+
+
+def sock_path(server):
+    return os.path.join(server.dir, "control.sock")
+
+
+def control_socket(server):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(5)
+    s.connect(sock_path(server))
+    return s
+
+
+def answer(s):
+    """The reply's (type, id, payload), or None when the server closed without one."""
+    try:
+        rec = s.recv(1 << 17)
+    except ConnectionResetError:
+        return None
+    if not rec:
+        return None
+    t, n, rid = HEADER.unpack_from(rec)
+    assert n == len(rec) - HEADER.size
+    return t, rid, rec[HEADER.size:]
+
+
+def closed(s):
+    """True once the server has closed s (after any reply)."""
+    try:
+        while True:
+            if not s.recv(1 << 17):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+# ---- status ----
+
+def test_status_of_a_running_server(fresh_server):
+    s = fresh_server.start()
+    st = status(s)
+    assert st["version"] == run_cli("--version").stdout.split()[1]
+    assert st["pid"] == s.worker_pid() and st["parent_pid"] == s.proc.pid
+    assert 0 <= st["uptime_seconds"] < 60
+    assert st["sandbox"] is True
+    assert st["last_reload"] is None
+    listeners = {(l["role"], l["address"]) for l in st["listeners"]}
+    assert ("smtp", "127.0.0.1:%d" % s.smtp_port) in listeners
+    assert ("pop3", "127.0.0.1:%d" % s.pop3_port) in listeners
+    assert set(st["sessions"]) >= {"smtp", "submission", "pop3", "http"}
+    assert st["sessions"]["smtp"] == 0 and st["sessions_total"] == 0
+    assert st["queue"] == {"messages": 0, "held": 0, "recipients_due": 0, "recipients_deferred": 0,
+                           "oldest_age_seconds": None}
+    assert st["delivery"]["connections"] == 0 and st["delivery"]["max_connections"] > 0
+    # a client connects: one smtp session more, and none once it has gone
+    with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=10) as m:
+        m.ehlo("client.test")
+        st = status(s)
+        assert st["sessions"]["smtp"] == 1 and st["sessions_total"] == 1
+    assert wait_for(lambda: status(s)["sessions"]["smtp"] == 0, 10)
+    # the text form says the same
+    text = s.cli("status").stdout
+    assert "worker:      pid %d" % s.worker_pid() in text
+    assert "smtp 127.0.0.1:%d" % s.smtp_port in text and "sandbox:     on" in text
+    assert "last reload: never" in text
+    # a reload is shown with its time
+    s.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "event=reload result=ok" in s.log_text(), 10)
+    assert wait_for(lambda: status(s)["last_reload"] is not None, 10)
+    assert "last reload: never" not in s.cli("status").stdout
+
+
+def test_status_without_a_server(tmp_path):
+    s = Server(tmp_path)
+    p = s.cli("status", check=False)
+    assert p.returncode == 3 and p.stdout == ""
+    assert "not running" in p.stderr and p.stderr.count("\n") == 1
+    assert s.cli("status", "--json", check=False).returncode == 3
+    # a socket left behind by a killed server, which no one listens on, is "not running" too
+    s.start()
+    s.kill()
+    assert os.path.exists(sock_path(s))
+    assert s.cli("status", check=False).returncode == 3
+
+
+def test_socket_mode_stale_socket_and_clean_stop(fresh_server):
+    s = fresh_server.start()
+    st = os.lstat(sock_path(s))
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert st.st_uid == os.stat("/proc/%d" % s.worker_pid()).st_uid  # the server user's
+    s.kill()
+    assert os.path.exists(sock_path(s))  # stale: replaced at the next start
+    s.start()
+    assert "event=control_stale_removed" in s.log_text()
+    assert status(s)["pid"] == s.worker_pid()
+    s.stop()
+    assert not os.path.exists(sock_path(s))
+
+
+# ---- hostile input ----
+
+def test_hostile_records_get_an_error_or_a_close(fresh_server):
+    s = fresh_server.start()
+    qid20 = b"01HZX3K9QF7M2N4P6R8T"
+    cases = [
+        b"garbage",                                         # shorter than a header
+        HEADER.pack(REQ_STATUS, 0, 0),                      # no request id
+        HEADER.pack(REQ_STATUS, 20, 5) + b"short",          # half a record: the header promises more
+        HEADER.pack(99, 0, 5),                              # no such request
+        HEADER.pack(REPLY_OK, 2, 5) + b"{}",                # a reply is no request
+        HEADER.pack(2, 3, 5) + b"../",                      # hold of something that is no queue id
+        HEADER.pack(4, 1, 5) + b"*",                        # bounce of every message
+        HEADER.pack(2, 70000, 5) + b"A" * 70000,            # over every limit
+        HEADER.pack(2, 200, 5) + b"A" * 200,                # over the request limit
+        b"\x00" * 16,
+    ]
+    for rec in cases:
+        c = control_socket(s)
+        try:
+            c.send(rec)
+        except OSError:  # refused by the kernel as too large for the socket: fine as well
+            c.close()
+            continue
+        got = answer(c)
+        assert got is None or got[0] == REPLY_ERROR, (rec[:40], got)
+        if got is not None:
+            assert got[2] and all(32 <= b <= 126 for b in got[2]), got
+        assert closed(c), rec[:40]
+        c.close()
+    # a well-formed request still gets its answer, with its id; twice on one connection
+    c = control_socket(s)
+    for rid in (7, 8):
+        c.send(HEADER.pack(REQ_STATUS, 0, rid))
+        t, got_id, body = answer(c)
+        assert t == REPLY_OK and got_id == rid and json.loads(body)["pid"] == s.worker_pid()
+    # a hold of an id not in the queue: an error sentence, the connection stays usable
+    c2 = control_socket(s)
+    c2.send(HEADER.pack(2, len(qid20), 9) + qid20)
+    t, rid, body = answer(c2)
+    assert t == REPLY_ERROR and rid == 9 and b"no message" in body
+    c2.close()
+    c.close()
+    # more connections than allowed at once: the extra one is refused, the others keep working
+    time.sleep(0.3)  # the closes above are seen first
+    held = [control_socket(s) for _ in range(8)]
+    extra = control_socket(s)
+    got = answer(extra)
+    assert got is not None and got[0] == REPLY_ERROR and b"too many" in got[2]
+    extra.close()
+    for h in held:
+        h.close()
+    assert wait_for(lambda: s.cli("status", check=False).returncode == 0, 10)
+    # the server kept serving: mail is still accepted, and the worker never died
+    with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=10) as m:
+        m.ehlo("client.test")
+        m.sendmail("a@example.org", [SENDER], b"Subject: still here\r\n\r\nx\r\n")
+    assert "event=worker_died" not in s.log_text()
+
+
+# ---- hold, release, bounce ----
+
+def start_sender(servers, dns, port):
+    overrides = {"dns.resolver": dns.resolver, "delivery.remote_port": str(port), "delivery.retry_schedule": "1s"}
+    return servers.make("sender", overrides).start()
+
+
+def deferred_once(server, rcpt):
+    assert wait_for(lambda: log_events(server, "deferred", rcpt=rcpt), TIMEOUT), server.log_text()[-3000:]
+
+
+def held(server, qid):
+    return {e["id"]: e.get("held") for e in server.queue()}.get(qid)
+
+
+def test_hold_keeps_remote_mail_until_release_and_across_a_restart(dns_server, mtas, servers):
+    port = free_port_on("127.0.0.2")
+    dns_server.load({"held.test": {"MX": "10 mx.held.test."}, "mx.held.test": {"A": "127.0.0.2"}})
+    s = start_sender(servers, dns_server, port)
+    qid = submit(s, ["bob@held.test"], message("held-1"))
+    deferred_once(s, "bob@held.test")  # no MTA yet: the connection is refused, retried every second
+    p = s.cli("queue", "hold", qid)
+    assert p.returncode == 0 and "held %s" % qid in p.stdout and "running server" in p.stdout
+    assert held(s, qid) is True
+    assert "held" in s.cli("queue", "list").stdout.splitlines()[1]
+    assert "held:        yes" in s.cli("queue", "show", qid).stdout
+    st = status(s)["queue"]
+    assert st["messages"] == 1 and st["held"] == 1 and st["recipients_due"] == 0
+    mta = mtas.start("127.0.0.2", port)
+    assert holds_for(lambda: mta.transactions == [], 3.0), "delivered while held"
+    # held across a restart
+    s.stop()
+    s.start()
+    assert held(s, qid) is True
+    assert holds_for(lambda: mta.transactions == [], 2.5), "delivered after a restart while held"
+    p = s.cli("queue", "release", qid)
+    assert p.returncode == 0 and "released %s" % qid in p.stdout
+    txs = mta.wait_transactions(1, TIMEOUT)
+    assert txs and txs[0].rcpts == ["bob@held.test"], s.log_text()[-3000:]
+    assert wait_for(lambda: s.queue() == [], TIMEOUT)
+
+
+def test_hold_all_and_release_all(dns_server, mtas, servers):
+    port = free_port_on("127.0.0.2")
+    dns_server.load({"many.test": {"MX": "10 mx.many.test."}, "mx.many.test": {"A": "127.0.0.2"}})
+    s = start_sender(servers, dns_server, port)
+    ids = [submit(s, ["r%d@many.test" % i], message("many-%d" % i)) for i in range(3)]
+    for i in range(3):
+        deferred_once(s, "r%d@many.test" % i)
+    p = s.cli("queue", "hold", "--all")
+    assert p.returncode == 0 and "held 3 messages" in p.stdout
+    assert all(held(s, q) for q in ids)
+    mta = mtas.start("127.0.0.2", port)
+    assert holds_for(lambda: mta.transactions == [], 2.5)
+    assert "released 3 messages" in s.cli("queue", "release", "--all").stdout
+    assert len(mta.wait_transactions(3, TIMEOUT)) == 3
+    assert s.cli("queue", "bounce", "--all", check=False).returncode == 2
+    assert s.cli("queue", "hold", check=False).returncode == 2
+
+
+def check_operator_dsn(s, qid, rcpt):
+    dsns = wait_for(lambda: reports(s.dir, DOMAIN, "demo"), TIMEOUT)
+    assert len(dsns) == 1, s.log_text()[-4000:]
+    dsn = dsns[0]
+    assert dsn.get_param("report-type") == "delivery-status"
+    assert [a.addr_spec for a in dsn["To"].addresses] == [SENDER]
+    _, per_rcpt = report_parts(dsn)
+    assert [(r["Final-Recipient"], r["Action"], r["Status"]) for r in per_rcpt] == [
+        ("rfc822; " + rcpt, "failed", "5.0.0")]
+    assert "bounced by the operator" in str(per_rcpt[0]["Diagnostic-Code"])
+    assert wait_for(lambda: qid not in {e["id"] for e in s.queue()}, TIMEOUT)
+
+
+def test_bounce_sends_a_dsn_and_removes_the_message(dns_server, servers):
+    port = free_port_on("127.0.0.2")
+    dns_server.load({"gone.test": {"MX": "10 mx.gone.test."}, "mx.gone.test": {"A": "127.0.0.2"}})
+    s = start_sender(servers, dns_server, port)
+    qid = submit(s, ["bob@gone.test"], message("gone-1"))
+    deferred_once(s, "bob@gone.test")
+    p = s.cli("queue", "bounce", qid)
+    assert p.returncode == 0 and "bounced %s: 1 recipient failed" % qid in p.stdout
+    check_operator_dsn(s, qid, "bob@gone.test")
+    assert log_events(s, "bounced_by_operator", queue_id=qid)
+    p = s.cli("queue", "bounce", qid, check=False)
+    assert p.returncode == 1 and "no message" in p.stderr
+
+
+def test_commands_with_the_server_stopped(dns_server, mtas, servers):
+    port = free_port_on("127.0.0.2")
+    dns_server.load({"off.test": {"MX": "10 mx.off.test."}, "mx.off.test": {"A": "127.0.0.2"}})
+    s = start_sender(servers, dns_server, port)
+    keep = submit(s, ["keep@off.test"], message("off-1"))
+    gone = submit(s, ["gone@off.test"], message("off-2"))
+    deferred_once(s, "keep@off.test")
+    deferred_once(s, "gone@off.test")
+    s.stop()
+    assert not os.path.exists(sock_path(s))
+    p = s.cli("queue", "hold", keep)
+    assert p.returncode == 0 and "held %s" % keep in p.stdout and "running server" not in p.stdout
+    assert held(s, keep) is True and held(s, gone) is False
+    p = s.cli("queue", "bounce", gone)
+    assert p.returncode == 0 and "1 recipient failed" in p.stdout
+    assert gone not in {e["id"] for e in s.queue()}
+    assert s.cli("queue", "hold", "01HZX3K9QF7M2N4P6R8T", check=False).returncode == 1
+    mta = mtas.start("127.0.0.2", port)
+    s.start()
+    check_operator_dsn(s, gone, "gone@off.test")  # the report queued offline is delivered locally
+    assert holds_for(lambda: mta.transactions == [], 2.5), "held mail was delivered"
+    s.stop()
+    assert "released %s" % keep in s.cli("queue", "release", keep).stdout
+    s.start()
+    txs = mta.wait_transactions(1, TIMEOUT)
+    assert txs and txs[0].rcpts == ["keep@off.test"]
