@@ -113,6 +113,13 @@ static const struct conf_key conf_keys[] = {
 	/* RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for the next command */
 	{"smtp", "command_timeout", CONF_T_DURATION, OFF(command_timeout), "5m", 1, 86400},
 	{"smtp", "data_timeout", CONF_T_DURATION, OFF(data_timeout), "10m", 1, 86400},
+	/* RFC 5321 §4.5.3.2 sets timeouts per command; a client that keeps sending commands (NOOP, RSET)
+	 * meets no one of them, so a session as a whole has a deadline too; 0: none */
+	{"smtp", "session_timeout", CONF_T_DURATION, OFF(session_timeout), "30m", 0, 7 * 86400},
+	/* Postfix's smtpd_min_data_rate: DATA/BDAT content must arrive at least this fast (octets per
+	 * second), judged over each min_data_rate_window after a first window of grace; 0: no floor */
+	{"smtp", "min_data_rate", CONF_T_UINT, OFF(min_data_rate), "500", 0, 1000000000},
+	{"smtp", "min_data_rate_window", CONF_T_DURATION, OFF(min_data_rate_window), "30s", 1, 3600},
 	{"smtp", "max_errors", CONF_T_UINT, OFF(max_errors), "10", 1, 1000},
 	/* SPF, DKIM and DMARC on the MX listener, reported in Authentication-Results (RFC 8601) */
 	{"smtp", "auth_checks", CONF_T_BOOL, OFF(auth_checks), "yes", 0, 0},
@@ -122,6 +129,8 @@ static const struct conf_key conf_keys[] = {
 	{"smtp", "dmarc_action", CONF_T_DMARC_ACTION, OFF(dmarc_action), "enforce", 0, 0},
 	/* RFC 1939 §3: an autologout timer of at least 10 minutes (shorter only for tests) */
 	{"pop3", "idle_timeout", CONF_T_DURATION, OFF(pop3_idle_timeout), "10m", 1, 86400},
+	/* a whole session, however busy; downloading a large maildrop on a slow line takes long; 0: none */
+	{"pop3", "session_timeout", CONF_T_DURATION, OFF(pop3_session_timeout), "2h", 0, 7 * 86400},
 	{"pop3", "max_errors", CONF_T_UINT, OFF(pop3_max_errors), "10", 1, 1000},
 	{"delivery", "recipient_delimiter", CONF_T_DELIMITERS, OFF(recipient_delimiter), "+", 0, 0},
 	/* waits between delivery attempts; the last repeats (issue-level default, like Postfix's backoff) */

@@ -98,12 +98,16 @@ struct conf {
 	bool allow_insecure_auth;
 	unsigned command_timeout; /* seconds */
 	unsigned data_timeout;    /* seconds */
+	unsigned session_timeout; /* seconds one session may last; 0: no limit */
+	unsigned min_data_rate;   /* octets per second DATA/BDAT content must keep up; 0: no floor */
+	unsigned min_data_rate_window; /* seconds each judgement of min_data_rate covers */
 	unsigned max_errors;
 	bool auth_checks;                    /* SPF, DKIM, DMARC on the MX listener */
 	unsigned dkim_max_signatures;        /* signatures verified per message */
 	enum conf_dmarc_action dmarc_action;
 	/* [pop3] */
 	unsigned pop3_idle_timeout; /* seconds */
+	unsigned pop3_session_timeout; /* seconds one session may last; 0: no limit */
 	unsigned pop3_max_errors;
 	/* [delivery] */
 	char *recipient_delimiter; /* "user+tag@dom" delivers to user; "" disables */

@@ -174,6 +174,11 @@ int metrics_render(const struct metrics *m, const struct metrics_snapshot *g, ch
 	for (int l = 0; l < CONF_LISTEN_COUNT; l++)
 		fprintf(f, "mailwerk_sessions_open{role=\"%s\"} %u\n", conf_listener_str(l), g->sessions[l]);
 
+	put_family(f, "mailwerk_overload", "gauge",
+		   "1 while more of [server] max_connections is in use than overload mode allows (new sessions get "
+		   "shorter timeouts), else 0.");
+	fprintf(f, "mailwerk_overload %d\n", g->overload ? 1 : 0);
+
 	put_family(f, "mailwerk_outbound_connections_total", "counter",
 		   "Outbound SMTP connections made for remote delivery, by whether TLS was in use on them.");
 	fprintf(f, "mailwerk_outbound_connections_total{tls=\"yes\"} %" PRIu64 "\n", get(&m->outbound[1]));
@@ -353,6 +358,7 @@ void http_metrics(struct http_call *c)
 		j->g.tls_cert = true;
 		j->g.tls_not_after = ci.not_after;
 	}
+	j->g.overload = srv->overload;
 	/* the registry is the loop's: counted here, before the hop to the worker */
 	for (size_t b = 0; b < SERVER_SESSION_BUCKETS; b++)
 		for (const struct server_conn *sc = srv->sessions[b]; sc != NULL; sc = sc->hnext)

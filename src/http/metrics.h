@@ -23,6 +23,7 @@ struct metrics_http_label {
 struct metrics_snapshot {
 	const char *version;                    /* mailwerk_build_info */
 	unsigned sessions[CONF_LISTEN_COUNT];   /* open sessions by listener role */
+	bool overload;                          /* the server is in overload mode (util/overload.h) */
 	bool queue_read;                        /* false: the queue could not be read, its gauges are left out */
 	uint64_t queue_messages;
 	int64_t queue_oldest_seconds;           /* age of the oldest message; 0 when the queue is empty */

@@ -344,7 +344,7 @@ static bool session_step(struct line_session *ls)
 	return true;
 }
 
-static void session_timeout(struct line_session *ls)
+static void session_timeout(struct line_session *ls, enum line_timeout why)
 {
 	struct http_session *s = session_of(ls);
 	/* keep-alive: an idle connection just closes (RFC 9112 §9.8); a stuck one is cut */

@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "net/line.h"
 #include "net/stream.h"
@@ -19,6 +20,18 @@
 static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void line_deadline_cb(evutil_socket_t fd, short what, void *arg);
+static void lifetime_cb(evutil_socket_t fd, short what, void *arg);
+
+const char *line_timeout_str(enum line_timeout t)
+{
+	switch (t) {
+	case LINE_TIMEOUT_IDLE: return "idle";
+	case LINE_TIMEOUT_LINE: return "line";
+	case LINE_TIMEOUT_SESSION: return "session";
+	}
+	return "?";
+}
 
 static void session_set_callbacks(struct line_session *ls)
 {
@@ -36,9 +49,18 @@ int line_session_start(struct line_session *ls, const struct line_session_ops *o
 	ls->output_low = output_low;
 	ls->timeout = timeout;
 	ls->tls = implicit_tls;
-	ls->bev = net_stream_accept(base, ctx, fd, implicit_tls);
-	if (ls->bev == NULL)
+	ls->line_ev = evtimer_new(base, line_deadline_cb, ls);
+	ls->life_ev = evtimer_new(base, lifetime_cb, ls);
+	if (ls->line_ev == NULL || ls->life_ev == NULL) {
+		close(fd);
+		line_session_deinit(ls);
 		return -1;
+	}
+	ls->bev = net_stream_accept(base, ctx, fd, implicit_tls);
+	if (ls->bev == NULL) {
+		line_session_deinit(ls);
+		return -1;
+	}
 	session_set_callbacks(ls);
 	return 0;
 }
@@ -48,6 +70,11 @@ void line_session_deinit(struct line_session *ls)
 	if (ls->bev != NULL)
 		net_stream_free(ls->bev, ls->tls);
 	ls->bev = NULL;
+	if (ls->line_ev != NULL)
+		event_free(ls->line_ev);
+	if (ls->life_ev != NULL)
+		event_free(ls->life_ev);
+	ls->line_ev = ls->life_ev = NULL;
 	SSL_CTX_free(ls->starttls_ctx); /* NULL-safe */
 	ls->starttls_ctx = NULL;
 }
@@ -69,6 +96,62 @@ void line_session_set_timeout(struct line_session *ls, unsigned seconds)
 	bufferevent_set_timeouts(ls->bev, &tv, &tv);
 }
 
+/* The session is ready for a line from now on (or not, and the deadline stands still). */
+static void line_deadline_restart(struct line_session *ls)
+{
+	if (ls->line_timeout == 0 || ls->waiting || ls->closing || ls->out_paused) {
+		evtimer_del(ls->line_ev);
+		return;
+	}
+	struct timeval tv = {.tv_sec = ls->line_timeout};
+	evtimer_add(ls->line_ev, &tv);
+}
+
+void line_session_set_line_timeout(struct line_session *ls, unsigned seconds)
+{
+	ls->line_timeout = seconds;
+	line_deadline_restart(ls);
+}
+
+void line_session_set_lifetime(struct line_session *ls, unsigned seconds)
+{
+	if (seconds == 0) {
+		evtimer_del(ls->life_ev);
+		return;
+	}
+	struct timeval tv = {.tv_sec = seconds};
+	evtimer_add(ls->life_ev, &tv);
+}
+
+/* Mid-handshake nothing can be said: the session just ends. */
+static void session_timed_out(struct line_session *ls, enum line_timeout why)
+{
+	if (ls->tls && !ls->tls_up)
+		line_session_abort(ls, why == LINE_TIMEOUT_SESSION ? "session_timeout" : "timeout");
+	else
+		ls->ops->timeout(ls, why);
+}
+
+static void line_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct line_session *ls = arg;
+	if (ls->closing || ls->waiting)
+		return; /* (the deadline is stopped then; a late callback changes nothing) */
+	session_timed_out(ls, LINE_TIMEOUT_LINE);
+}
+
+static void lifetime_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct line_session *ls = arg;
+	if (ls->closing)
+		return;
+	if (ls->waiting) {
+		ls->expired = true; /* the step under way ends first (line_session_resume) */
+		return;
+	}
+	session_timed_out(ls, LINE_TIMEOUT_SESSION);
+}
+
 enum line_read line_session_read_line(struct line_session *ls, char *buf, size_t max, size_t *len_r)
 {
 	struct evbuffer *in = line_session_in(ls);
@@ -81,11 +164,14 @@ enum line_read line_session_read_line(struct line_session *ls, char *buf, size_t
 		case LINE_DISCARD_DONE: break;
 		}
 		ls->discarding = false;
+		line_deadline_restart(ls); /* the next line's time begins */
 		return LINE_READ_DROPPED;
 	}
 	switch (line_take(in, buf, max, len_r)) {
 	case LINE_TAKE_MORE: return LINE_READ_MORE;
-	case LINE_TAKE_OK: return LINE_READ_OK;
+	case LINE_TAKE_OK:
+		line_deadline_restart(ls); /* the next line's time begins; a step may stop it */
+		return LINE_READ_OK;
 	case LINE_TAKE_BARE_EOL: return LINE_READ_BARE_EOL;
 	case LINE_TAKE_TOO_LONG: break;
 	}
@@ -116,6 +202,8 @@ static bool session_mark_closing(struct line_session *ls, const char *reason)
 	if (ls->closing)
 		return false;
 	ls->closing = true;
+	evtimer_del(ls->line_ev);
+	evtimer_del(ls->life_ev);
 	ls->ops->closed(ls, reason);
 	return true;
 }
@@ -180,6 +268,7 @@ void line_session_wait(struct line_session *ls)
 {
 	ls->waiting = true;
 	bufferevent_disable(ls->bev, EV_READ);
+	evtimer_del(ls->line_ev); /* our turn: the client's time stands still */
 }
 
 /* Answers whatever is buffered, in turn, until more input is needed, a step waits or the session
@@ -190,6 +279,8 @@ static void session_process(struct line_session *ls)
 	while (!ls->waiting && !ls->closing) {
 		if (evbuffer_get_length(line_session_out(ls)) > LINE_SESSION_OUTPUT_HIGH) {
 			bufferevent_disable(ls->bev, EV_READ); /* the write callback reads again */
+			ls->out_paused = true;
+			evtimer_del(ls->line_ev); /* the client owes us nothing while it reads */
 			break;
 		}
 		if (!ls->ops->step(ls))
@@ -201,6 +292,10 @@ static void session_process(struct line_session *ls)
 /* Reads again and answers what is already buffered; closes when the client has finished. */
 static void session_continue(struct line_session *ls)
 {
+	if (ls->out_paused) {
+		ls->out_paused = false;
+		line_deadline_restart(ls);
+	}
 	bufferevent_enable(ls->bev, EV_READ);
 	session_process(ls);
 	if (ls->eof && !ls->waiting && !ls->closing)
@@ -212,6 +307,11 @@ void line_session_resume(struct line_session *ls)
 	ls->waiting = false;
 	if (ls->closing)
 		return;
+	if (ls->expired) {
+		session_timed_out(ls, LINE_TIMEOUT_SESSION);
+		return;
+	}
+	line_deadline_restart(ls); /* the answer is out: the next line's time begins */
 	if (ls->processing) {
 		/* a step that ended at once, inside the loop above: that loop goes on with the input, so
 		 * a client pipelining many requests cannot make this recurse once per request */
@@ -249,6 +349,11 @@ static void session_tls_begin(struct line_session *ls)
 	ls->ops->tls_started(ls);
 	session_set_callbacks(ls);
 	ls->waiting = false;
+	if (ls->expired) {
+		line_session_abort(ls, "session_timeout");
+		return;
+	}
+	line_deadline_restart(ls); /* the handshake and the first line within one deadline */
 }
 
 static void session_read_cb(struct bufferevent *bev, void *arg)
@@ -297,7 +402,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (ls->closing)
 			session_free_later(ls); /* its last reply could not be flushed in time */
 		else
-			ls->ops->timeout(ls);
+			ls->ops->timeout(ls, LINE_TIMEOUT_IDLE);
 		return;
 	}
 	if (ls->lingering && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {

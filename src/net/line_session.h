@@ -1,7 +1,7 @@
 /* line_session.h — the I/O skeleton every line protocol shares (SMTP and POP3 today, IMAP next):
  * the bufferevent and its callbacks, reading CRLF lines under a hard limit, not answering faster
  * than the client reads, pausing while an asynchronous step runs, the client's EOF, the idle
- * timeout, the STARTTLS/STLS hand-over, and closing with a reason and freeing at a safe point.
+ * timeout, the line and session deadlines, the STARTTLS/STLS hand-over, and closing with a reason and freeing at a safe point.
  * A protocol embeds a struct line_session in its session and keeps only its states, its command
  * table and its rules; it finds its session by id (the server's registry), never by a pointer
  * kept across a wait (DESIGN.md §4). Loop thread only. */
@@ -13,9 +13,18 @@
 #include <stddef.h>
 
 struct bufferevent;
+struct event;
 struct event_base;
 struct evbuffer;
 struct line_session;
+
+/* Which limit a session ran into. */
+enum line_timeout {
+	LINE_TIMEOUT_IDLE = 0, /* nothing came or went for line_session_set_timeout's seconds */
+	LINE_TIMEOUT_LINE,     /* a line did not arrive whole within line_session_set_line_timeout's */
+	LINE_TIMEOUT_SESSION,  /* the session outlived line_session_set_lifetime's */
+};
+const char *line_timeout_str(enum line_timeout t);
 
 /* What the protocol does at each turn of the skeleton. */
 struct line_session_ops {
@@ -26,8 +35,9 @@ struct line_session_ops {
 	/* The output drained to the low mark: true when the protocol used the moment (the next piece
 	 * of a long answer, say); false (or NULL) to go on reading the client's input. */
 	bool (*drained)(struct line_session *ls);
-	/* The idle timer fired on a session that is not closing: say so and close (or abort). */
-	void (*timeout)(struct line_session *ls);
+	/* A timer fired on a session that is not closing (which one: why): say so and close (or
+	 * abort). */
+	void (*timeout)(struct line_session *ls, enum line_timeout why);
 	/* The session has just started closing, once, with the reason: log it, release what others
 	 * wait for. Nothing may be written from here. */
 	void (*closed)(struct line_session *ls, const char *reason);
@@ -53,6 +63,11 @@ struct line_session {
 	SSL_CTX *starttls_ctx;  /* held from the STARTTLS reply until the handshake is set up */
 	size_t output_low;      /* the write callback runs once the output is down to this */
 	unsigned timeout;       /* seconds of silence (either way) before ops->timeout */
+	unsigned line_timeout;  /* seconds a whole line may take, from when the session is ready for it */
+	struct event *line_ev;  /* that deadline (pending while it runs) */
+	struct event *life_ev;  /* the session's deadline (line_session_set_lifetime) */
+	bool expired;           /* the session's deadline passed while a step was under way */
+	bool out_paused;        /* reading paused until the client takes our output (the line deadline too) */
 	bool waiting;           /* an asynchronous step is under way: reading is paused */
 	bool processing;        /* inside the loop that hands input to ops->step */
 	bool closing;           /* on its way out: no more input is read */
@@ -81,7 +96,17 @@ void line_session_deinit(struct line_session *ls);
 
 struct evbuffer *line_session_in(struct line_session *ls);
 struct evbuffer *line_session_out(struct line_session *ls);
+/* The idle timer: seconds without a read (while reading) or a write (while output is pending). */
 void line_session_set_timeout(struct line_session *ls, unsigned seconds);
+/* The line deadline: a whole line must have arrived within seconds of the moment the session was
+ * ready for it (the previous line answered, a step ended), however the octets trickle in, so that
+ * a client sending a byte at a time cannot hold the session (Postfix's smtpd_per_record_deadline).
+ * It stands still while a step waits and while the client is not taking our output. Restarts now;
+ * 0 turns it off (message content, which has its own limits). */
+void line_session_set_line_timeout(struct line_session *ls, unsigned seconds);
+/* The session's deadline, seconds from now, however busy it is; 0: none. A session in the middle
+ * of a step (storing a message, say) finishes the step first. */
+void line_session_set_lifetime(struct line_session *ls, unsigned seconds);
 
 /* Reads one line of at most max octets, CRLF included, into buf (max octets). */
 enum line_read line_session_read_line(struct line_session *ls, char *buf, size_t max, size_t *len_r);

@@ -11,6 +11,7 @@
 
 #include "pop3/retr.h"
 #include "util/log.h"
+#include "util/overload.h"
 
 /* The write callback runs once the output has drained to this: the next piece of a RETR goes out
  * before the client has to wait for it. */
@@ -132,15 +133,23 @@ static void pop3_session_start(struct server *srv, const struct server_listener 
 	}
 	s->srv = srv;
 	s->conf = conf_ref(srv->conf);
+	/* while overloaded, a quarter of the limits, so that idle clients make room sooner */
+	bool hurry = srv->overload;
+	s->idle_timeout = hurry ? overload_shrink(s->conf->pop3_idle_timeout) : s->conf->pop3_idle_timeout;
+	s->max_errors = hurry ? overload_shrink(s->conf->pop3_max_errors) : s->conf->pop3_max_errors;
 	/* RFC 8314 §3.3: pop3s is TLS from the first octet. RFC 1939 §3: an inactivity autologout
 	 * timer; any command resets it. */
 	bool implicit_tls = l->role == CONF_LISTEN_POP3S;
-	if (line_session_start(&s->ls, &pop3_line_ops, srv->base, srv->tls, fd, implicit_tls,
-			       s->conf->pop3_idle_timeout, POP3_OUTPUT_LOW) != 0) {
+	if (line_session_start(&s->ls, &pop3_line_ops, srv->base, srv->tls, fd, implicit_tls, s->idle_timeout,
+			       POP3_OUTPUT_LOW) != 0) {
 		conf_free(s->conf);
 		free(s);
 		return;
 	}
+	/* "any command" is a whole command line: the autologout timer runs from the previous answer
+	 * until the next line has arrived, however its octets trickle in */
+	line_session_set_line_timeout(&s->ls, s->idle_timeout);
+	line_session_set_lifetime(&s->ls, s->conf->pop3_session_timeout);
 	server_conn_open(srv, &s->conn, l, sa, implicit_tls, session_shutdown_conn, session_destroy_conn);
 	pop3_cmd_greet(s);
 }
@@ -170,7 +179,7 @@ void pop3_session_error(struct pop3_session *s)
 {
 	if (s->ls.closing)
 		return;
-	if (++s->errors >= s->conf->pop3_max_errors) {
+	if (++s->errors >= s->max_errors) {
 		evbuffer_add_printf(line_session_out(&s->ls), "-ERR Too many errors, closing connection\r\n");
 		line_session_close(&s->ls, "too_many_errors");
 	}
@@ -233,10 +242,15 @@ static bool session_drained(struct line_session *ls)
 	return true;
 }
 
-static void session_timeout(struct line_session *ls)
+static void session_timeout(struct line_session *ls, enum line_timeout why)
 {
 	struct pop3_session *s = session_of(ls);
 
+	if (why == LINE_TIMEOUT_SESSION) {
+		evbuffer_add_printf(line_session_out(&s->ls), "-ERR [SYS/TEMP] Session time limit exceeded\r\n");
+		line_session_close(&s->ls, "session_timeout");
+		return;
+	}
 	if (ls->waiting) {
 		/* a client that reads nothing (even the end of a RETR) gets no more words */
 		line_session_abort(ls, "timeout");

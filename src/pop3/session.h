@@ -64,6 +64,9 @@ struct pop3_session {
 	enum pop3_state state;
 	enum pop3_input input;
 	unsigned errors;
+	/* this session's limits: the configuration's, shrunk when it started while the server was
+	 * overloaded (util/overload.h) */
+	unsigned idle_timeout, max_errors;
 	char user[SASL_FIELD_MAX + 1];          /* from USER, waiting for PASS; "" when none */
 	char account[ADDR_TEXT_MAX + 1];        /* logged in as (the stored address); "" before */
 	/* TRANSACTION: the maildrop as fixed at login (RFC 1939 §4) */

@@ -37,6 +37,7 @@
 #include "util/log.h"
 #include "util/loopq.h"
 #include "util/metrics.h"
+#include "util/overload.h"
 #include "util/worker.h"
 
 /* Password checks, DKIM signing and the HTTP API's composing run here: one thread per core, at
@@ -298,6 +299,17 @@ static void listeners_close(struct server *srv)
 	}
 }
 
+/* Enters or leaves overload mode as the session count crosses its marks; logged once each way. */
+static void server_overload_update(struct server *srv)
+{
+	bool on = overload_next(srv->overload, srv->session_count, srv->conf->max_connections);
+	if (on == srv->overload)
+		return;
+	srv->overload = on;
+	log_warn("event=overload state=%s sessions=%u limit=%u", on ? "on" : "off", srv->session_count,
+		 srv->conf->max_connections);
+}
+
 void server_conn_open(struct server *srv, struct server_conn *c, const struct server_listener *l,
 		      const struct sockaddr *sa, bool implicit_tls, void (*shutdown)(struct server_conn *c),
 		      void (*destroy)(struct server_conn *c))
@@ -314,6 +326,7 @@ void server_conn_open(struct server *srv, struct server_conn *c, const struct se
 	c->hnext = *b;
 	*b = c;
 	srv->session_count++;
+	server_overload_update(srv);
 	log_info("session=%llx event=connect proto=%s role=%s client=%s tls=%s", (unsigned long long)c->id,
 		 l->protocol->name, conf_listener_str(c->role), c->ip, implicit_tls ? "implicit" : "no");
 }
@@ -339,6 +352,7 @@ struct server_conn *server_conn_find(struct server *srv, uint64_t id)
 void server_conn_gone(struct server *srv)
 {
 	srv->session_count--;
+	server_overload_update(srv);
 	if (srv->stopping && srv->session_count == 0)
 		event_base_loopexit(srv->base, NULL);
 }

@@ -110,6 +110,7 @@ struct server {
 	struct server_conn *sessions[SERVER_SESSION_BUCKETS]; /* by id */
 	uint64_t next_session_id;
 	unsigned session_count;
+	bool overload; /* past util/overload.h's mark of max_connections: new sessions get shorter limits */
 	unsigned refused_lingering; /* refused connections still being read before their close */
 	struct server_refused *refused; /* their list (server.c) */
 	bool stopping;

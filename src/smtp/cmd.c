@@ -302,7 +302,7 @@ static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	s->input = SMTP_INPUT_DATA;
-	smtp_session_set_timeout(s, s->conf->data_timeout);
+	smtp_session_content_begin(s);
 	reply(s, 354, "2.0.0", "End data with <CR><LF>.<CR><LF>");
 }
 
@@ -339,7 +339,7 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
 		s->tx.chunk_reject_text = "Insufficient system resources";
 	}
 	s->input = SMTP_INPUT_CHUNK;
-	smtp_session_set_timeout(s, s->conf->data_timeout);
+	smtp_session_content_begin(s);
 }
 
 static void cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -808,6 +808,9 @@ void smtp_cmd_data_end(struct smtp_session *s)
 	if (tx->chunk_reject_code != 0) {
 		reply_error(s, tx->chunk_reject_code, tx->chunk_reject_enh, tx->chunk_reject_text);
 		tx->chunk_reject_code = 0;
+		/* a refused chunk starts no message: the next BDAT's rate is measured afresh */
+		tx->rate.started = false;
+		tx->content_octets = 0;
 		return;
 	}
 	if (tx->chunked) {

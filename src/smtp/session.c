@@ -14,7 +14,9 @@
 #include "smtp/checks.h"
 #include "smtp/reply.h"
 #include "util/budget.h"
+#include "util/date.h"
 #include "util/log.h"
+#include "util/overload.h"
 
 const char *smtp_state_str(enum smtp_state s)
 {
@@ -67,9 +69,36 @@ struct smtp_session *smtp_session_find(struct server *srv, uint64_t id)
 	return c != NULL ? SERVER_CONN_OF(c, struct smtp_session) : NULL;
 }
 
-void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds)
+/* RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for the next command. The time is the
+ * whole command line's, from the moment we are ready for it, not a timer that every octet resets:
+ * a client that sends a byte now and then would otherwise hold the session for ever. */
+static void session_commands_begin(struct smtp_session *s)
 {
-	line_session_set_timeout(&s->ls, seconds);
+	line_session_set_timeout(&s->ls, s->command_timeout);
+	line_session_set_line_timeout(&s->ls, s->command_timeout);
+}
+
+void smtp_session_content_begin(struct smtp_session *s)
+{
+	/* RFC 5321 §4.5.3.2.5-6: the client may take minutes per block of data and for the whole of
+	 * it; idle time is data_timeout, and the rate floor below cuts a client that trickles */
+	line_session_set_line_timeout(&s->ls, 0);
+	line_session_set_timeout(&s->ls, s->data_timeout);
+	if (s->tx.rate.started)
+		return; /* a later BDAT chunk of the same message: one measurement from the first */
+	int64_t window_ms = (int64_t)s->conf->min_data_rate_window * 1000;
+	/* Postfix's smtpd_min_data_rate: the first window is the grace period */
+	minrate_start(&s->tx.rate, s->conf->min_data_rate, window_ms, window_ms, 0, date_mono_ms());
+}
+
+/* The limits of a session started now: a quarter of the configured ones while overloaded. */
+static void session_limits_init(struct smtp_session *s)
+{
+	const struct conf *c = s->conf;
+	bool hurry = s->srv->overload;
+	s->command_timeout = hurry ? overload_shrink(c->command_timeout) : c->command_timeout;
+	s->data_timeout = hurry ? overload_shrink(c->data_timeout) : c->data_timeout;
+	s->max_errors = hurry ? overload_shrink(c->max_errors) : c->max_errors;
 }
 
 static void smtp_session_start(struct server *srv, const struct server_listener *l, int fd, const struct sockaddr *sa)
@@ -81,14 +110,17 @@ static void smtp_session_start(struct server *srv, const struct server_listener 
 	}
 	s->srv = srv;
 	s->conf = conf_ref(srv->conf);
+	session_limits_init(s);
 	/* RFC 8314 §3.3: submissions is TLS from the first octet */
 	bool implicit_tls = l->role == CONF_LISTEN_SUBMISSIONS;
-	if (line_session_start(&s->ls, &smtp_line_ops, srv->base, srv->tls, fd, implicit_tls, s->conf->command_timeout,
-			       0) != 0) {
+	if (line_session_start(&s->ls, &smtp_line_ops, srv->base, srv->tls, fd, implicit_tls, s->command_timeout, 0) !=
+	    0) {
 		conf_free(s->conf);
 		free(s);
 		return;
 	}
+	session_commands_begin(s); /* the handshake, if any, and the first command */
+	line_session_set_lifetime(&s->ls, s->conf->session_timeout);
 	server_conn_open(srv, &s->conn, l, sa, implicit_tls, session_shutdown_conn, session_destroy_conn);
 	smtp_cmd_greet(s);
 }
@@ -113,7 +145,7 @@ static void smtp_session_shutdown(struct smtp_session *s)
 void smtp_session_error(struct smtp_session *s)
 {
 	/* RFC 5321 §4.3.2 leaves room to drop a client that keeps failing */
-	if (++s->errors >= s->conf->max_errors) {
+	if (++s->errors >= s->max_errors) {
 		smtp_reply(line_session_out(&s->ls), 421, "4.7.0", "%s Too many errors, closing connection",
 			   s->conf->hostname);
 		line_session_close(&s->ls, "too_many_errors");
@@ -178,16 +210,45 @@ static bool session_step_line(struct smtp_session *s)
 	return true;
 }
 
+/* Postfix's smtpd_min_data_rate idea: content that arrives slower than [smtp] min_data_rate over
+ * a window is cut, as a per-read idle timer never fires on a client that sends a byte now and
+ * then. What is buffered but not yet taken (part of a line) counts as arrived. true when cut. */
+static bool session_too_slow(struct smtp_session *s)
+{
+	uint64_t total = s->tx.content_octets + evbuffer_get_length(line_session_in(&s->ls));
+	if (!minrate_too_slow(&s->tx.rate, total, date_mono_ms()))
+		return false;
+	log_info("session=%llx event=rejected reason=too_slow size=%llu min_data_rate=%u", (unsigned long long)s->conn.id,
+		 (unsigned long long)total, s->conf->min_data_rate);
+	smtp_reply(line_session_out(&s->ls), 421, "4.4.2", "%s Error: message content arrives too slow",
+		   s->conf->hostname);
+	smtp_tx_reset(s);
+	line_session_close(&s->ls, "too_slow");
+	return true;
+}
+
+/* Back to command lines after message content. */
+static void session_content_end(struct smtp_session *s)
+{
+	s->input = SMTP_INPUT_COMMAND;
+	session_commands_begin(s);
+	smtp_cmd_data_end(s);
+}
+
 /* DATA content up to the "." line; false when more input is needed. */
 static bool session_step_data(struct smtp_session *s)
 {
-	switch (smtp_data_read(&s->tx.data, line_session_in(&s->ls))) {
+	struct evbuffer *in = line_session_in(&s->ls);
+	if (session_too_slow(s))
+		return false;
+	size_t before = evbuffer_get_length(in);
+	enum smtp_data_status st = smtp_data_read(&s->tx.data, in);
+	s->tx.content_octets += before - evbuffer_get_length(in);
+	switch (st) {
 	case SMTP_DATA_MORE:
 		return false;
 	case SMTP_DATA_END:
-		s->input = SMTP_INPUT_COMMAND;
-		smtp_session_set_timeout(s, s->conf->command_timeout);
-		smtp_cmd_data_end(s);
+		session_content_end(s);
 		return true;
 	case SMTP_DATA_BARE_EOL:
 		/* never guess where such a message ends (CVE-2023-51764/51765/51766) */
@@ -205,6 +266,8 @@ static bool session_step_chunk(struct smtp_session *s)
 	struct evbuffer *in = line_session_in(&s->ls);
 	size_t avail = evbuffer_get_length(in);
 
+	if (session_too_slow(s))
+		return false;
 	if (avail == 0 && s->tx.chunk_left > 0)
 		return false;
 	size_t n = s->tx.chunk_left < avail ? (size_t)s->tx.chunk_left : avail;
@@ -213,11 +276,10 @@ static bool session_step_chunk(struct smtp_session *s)
 	else
 		smtp_data_chunk(&s->tx.data, in, n);
 	s->tx.chunk_left -= n;
+	s->tx.content_octets += n;
 	if (s->tx.chunk_left > 0)
 		return false;
-	s->input = SMTP_INPUT_COMMAND;
-	smtp_session_set_timeout(s, s->conf->command_timeout);
-	smtp_cmd_data_end(s);
+	session_content_end(s);
 	return true;
 }
 
@@ -234,11 +296,17 @@ static bool session_step(struct line_session *ls)
 	return false;
 }
 
-static void session_timeout(struct line_session *ls)
+static void session_timeout(struct line_session *ls, enum line_timeout why)
 {
 	struct smtp_session *s = session_of(ls);
 
 	/* RFC 5321 §4.5.3.2: the server may close after its timeout, with a 421 */
+	if (why == LINE_TIMEOUT_SESSION) {
+		smtp_reply(line_session_out(&s->ls), 421, "4.4.2", "%s Error: session time limit exceeded",
+			   s->conf->hostname);
+		line_session_close(&s->ls, "session_timeout");
+		return;
+	}
 	smtp_reply(line_session_out(&s->ls), 421, "4.4.2", "%s Error: timeout exceeded", s->conf->hostname);
 	line_session_close(&s->ls, "timeout");
 }

@@ -13,6 +13,7 @@
 #include "smtp/data.h"
 #include "smtp/parse.h"
 #include "sasl/sasl.h"
+#include "util/minrate.h"
 
 struct event;
 struct evbuffer;
@@ -55,6 +56,8 @@ struct smtp_tx {
 	const char *chunk_reject_enh;
 	const char *chunk_reject_text;
 	unsigned feedback_rcpts; /* recipients that take reports (smtp/feedback.h); all or none */
+	struct minrate rate;     /* [smtp] min_data_rate, from the DATA or first BDAT to the end */
+	uint64_t content_octets; /* octets of DATA/BDAT content read so far, for rate */
 };
 
 struct smtp_session {
@@ -69,6 +72,9 @@ struct smtp_session {
 	char auth_user[SASL_FIELD_MAX + 1]; /* "" when not authenticated */
 	unsigned errors;
 	unsigned messages;
+	/* this session's limits: the configuration's, shrunk when it started while the server was
+	 * overloaded (util/overload.h) */
+	unsigned command_timeout, data_timeout, max_errors;
 	uint64_t memory_held; /* charged to srv->memory for a message being checked, signed or stored */
 	/* AUTH in progress */
 	enum sasl_mech sasl_mech;
@@ -86,7 +92,8 @@ struct smtp_session *smtp_session_find(struct server *srv, uint64_t id);
 void smtp_session_resume(struct smtp_session *s);
 void smtp_session_error(struct smtp_session *s);
 void smtp_tx_reset(struct smtp_session *s);
-void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds);
+/* Message content follows (DATA's 354, a BDAT chunk): its timeouts and rate floor apply. */
+void smtp_session_content_begin(struct smtp_session *s);
 void smtp_session_starttls(struct smtp_session *s);
 bool smtp_session_tls_info(struct smtp_session *s, const char **version_r, const char **cipher_r);
 

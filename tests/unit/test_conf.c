@@ -938,6 +938,60 @@ static void test_show(void **state)
 	assert_non_null(strstr(err, "cannot open"));
 }
 
+
+/* The slow-client limits: session deadlines, the DATA rate floor; hostile values refused. */
+static void test_slow_client_keys(void **state)
+{
+	(void)state;
+	char err[512];
+	struct conf *c = load(base_conf, NULL, 0, err);
+	assert_non_null(c);
+	assert_int_equal(c->session_timeout, 1800);
+	assert_int_equal(c->min_data_rate, 500);
+	assert_int_equal(c->min_data_rate_window, 30);
+	assert_int_equal(c->pop3_session_timeout, 7200);
+	conf_free(c);
+
+	char *ov[] = {"smtp.session_timeout=0", "smtp.min_data_rate=0", "smtp.min_data_rate_window=1h",
+		      "pop3.session_timeout=7d"};
+	c = load(base_conf, ov, 4, err);
+	assert_non_null(c);
+	assert_int_equal(c->session_timeout, 0); /* no limit */
+	assert_int_equal(c->min_data_rate, 0);   /* no floor */
+	assert_int_equal(c->min_data_rate_window, 3600);
+	assert_int_equal(c->pop3_session_timeout, 7 * 86400);
+	conf_free(c);
+
+	write_conf("");
+	unlink(conf_path);
+	static const struct {
+		const char *section, *line, *words;
+	} cases[] = {
+		{"smtp", "session_timeout = 8d", "out of range"},
+		{"smtp", "session_timeout = -1m", "duration"},
+		{"smtp", "session_timeout = 30 m", "duration"},
+		{"smtp", "session_timeout = 99999999999999999999d", "too large"},
+		{"smtp", "session_timeout = 1e3", "duration"},
+		{"smtp", "min_data_rate = 1000000001", "out of range"},
+		{"smtp", "min_data_rate = -500", "whole number"},
+		{"smtp", "min_data_rate = 500B", "whole number"},
+		{"smtp", "min_data_rate = 0x1f4", "whole number"},
+		{"smtp", "min_data_rate = 18446744073709551616", "whole number"},
+		{"smtp", "min_data_rate = ", "whole number"},
+		{"smtp", "min_data_rate_window = 0", "out of range"},
+		{"smtp", "min_data_rate_window = 61m", "out of range"},
+		{"smtp", "min_data_rate_window = 10ms", "duration"},
+		{"pop3", "session_timeout = 8d", "out of range"},
+		{"pop3", "session_timeout = forever", "duration"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256], prefix[160];
+		snprintf(prefix, sizeof(prefix), "%s:8: [%s] ", conf_path, cases[i].section);
+		snprintf(text, sizeof(text), "[%s]\n%s\n", cases[i].section, cases[i].line);
+		expect_error(text, NULL, 0, prefix, cases[i].words);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -957,6 +1011,7 @@ int main(void)
 		cmocka_unit_test(test_throttle_errors),
 		cmocka_unit_test(test_overlong_lines),
 		cmocka_unit_test(test_value_parsers),
+		cmocka_unit_test(test_slow_client_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

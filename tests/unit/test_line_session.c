@@ -80,8 +80,9 @@ static bool proto_step(struct line_session *ls)
 	return true;
 }
 
-static void proto_timeout(struct line_session *ls)
+static void proto_timeout(struct line_session *ls, enum line_timeout why)
 {
+	seen(LINE_SESSION_OF(ls, struct test_proto), "timeout", line_timeout_str(why));
 	line_session_close(ls, "timeout");
 }
 
@@ -152,6 +153,15 @@ static void run(struct test_world *w)
 	for (int i = 0; i < 50; i++) {
 		event_base_loop(w->base, EVLOOP_NONBLOCK);
 		usleep(1000);
+	}
+}
+
+/* Runs the loop for about ms milliseconds of wall time. */
+static void run_for(struct test_world *w, int ms)
+{
+	for (int i = 0; i < ms; i += 10) {
+		event_base_loop(w->base, EVLOOP_NONBLOCK);
+		usleep(10000);
 	}
 }
 
@@ -341,6 +351,57 @@ static void test_output_bound(void **state)
 	assert_true(strstr(w->session->seen, "line L0\n") != NULL);
 }
 
+
+/* A line trickled an octet at a time meets the line deadline, measured from when the session was
+ * ready for it: every octet resets the idle timer, never the deadline. */
+static void test_line_deadline_trickle(void **state)
+{
+	struct test_world *w = *state;
+	line_session_set_line_timeout(&w->session->ls, 1);
+	client_send(w, "A\r\n", 3); /* a whole line restarts the deadline */
+	run(w);
+	int sent = 0;
+	while (sent < 15 && w->closed_reason[0] == '\0') {
+		client_send(w, "x", 1);
+		sent++;
+		run_for(w, 200);
+	}
+	/* the idle timer is 30 s: only the 1 s deadline can have fired, after about 5 octets */
+	assert_string_equal(w->closed_reason, "timeout");
+	assert_true(sent >= 3 && sent <= 10);
+}
+
+/* The line deadline stands still while a step waits; the session deadline that passes meanwhile
+ * is kept until the step ends. */
+static void test_deadlines_wait_for_a_step(void **state)
+{
+	struct test_world *w = *state;
+	line_session_set_line_timeout(&w->session->ls, 1);
+	line_session_set_lifetime(&w->session->ls, 1);
+	client_send(w, "WAIT\r\n", 6);
+	run_for(w, 1500);
+	assert_string_equal(events(w), "line WAIT\n");
+	assert_true(w->session->ls.expired);
+	line_session_resume(&w->session->ls);
+	assert_string_equal(events(w), "line WAIT\ntimeout session\n");
+}
+
+/* Lines answered in time each get their own deadline. */
+static void test_line_deadline_per_line(void **state)
+{
+	struct test_world *w = *state;
+	line_session_set_line_timeout(&w->session->ls, 1);
+	for (int i = 0; i < 3; i++) {
+		run_for(w, 600);
+		client_send(w, "B\r\n", 3);
+	}
+	run(w);
+	assert_string_equal(events(w), "line B\nline B\nline B\n");
+	line_session_set_line_timeout(&w->session->ls, 0); /* off: nothing fires */
+	run_for(w, 1200);
+	assert_string_equal(events(w), "line B\nline B\nline B\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +416,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eof_while_waiting, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_starttls_drops_pipelined, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_output_bound, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_line_deadline_trickle, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_deadlines_wait_for_a_step, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_line_deadline_per_line, test_setup, test_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
