@@ -54,7 +54,7 @@ fuzz: fuzz-build
 	@bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 fuzz-smoke: fuzz-build
-	@bash scripts/fuzz.sh $(FUZZ_BUILD) 10
+	@bash scripts/fuzz.sh $(FUZZ_BUILD) 5
 
 bench: build
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/accept.sh
