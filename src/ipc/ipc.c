@@ -79,6 +79,22 @@ int ipc_send(int sock, uint32_t type, uint64_t id, const void *payload, size_t l
 	return w < 0 ? -1 : 0;
 }
 
+int ipc_recv_msg(int sock, unsigned char *buf, struct ipc_msg *m_r, int *fds_r, size_t *nfds_r, const char **error_r)
+{
+	ssize_t n = ipc_recv(sock, buf, fds_r, nfds_r);
+	if (n <= 0) {
+		*error_r = n == 0 ? "the other end closed the connection" : strerror(errno);
+		return (int)n;
+	}
+	if (ipc_msg_parse(buf, (size_t)n, m_r, error_r) != 0) {
+		ipc_fds_close(fds_r, *nfds_r);
+		*nfds_r = 0;
+		errno = EBADMSG;
+		return -1;
+	}
+	return 1;
+}
+
 void ipc_fds_close(const int *fds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

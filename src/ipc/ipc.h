@@ -40,6 +40,11 @@ int ipc_send(int sock, uint32_t type, uint64_t id, const void *payload, size_t l
  * EMSGSIZE for a record or descriptor list cut short, whose descriptors are then closed). */
 ssize_t ipc_recv(int sock, unsigned char *buf, int *fds_r, size_t *nfds_r);
 
+/* ipc_recv, then ipc_msg_parse: 1 with *m_r (pointing into buf) and the descriptors, 0 when the
+ * other end has closed, -1 with errno (EAGAIN, or EBADMSG for a record that is not a message,
+ * with the sentence in *error_r and its descriptors closed). */
+int ipc_recv_msg(int sock, unsigned char *buf, struct ipc_msg *m_r, int *fds_r, size_t *nfds_r, const char **error_r);
+
 /* Closes fds[0..n). */
 void ipc_fds_close(const int *fds, size_t n);
 

@@ -170,16 +170,15 @@ static void worker_ipc_cb(evutil_socket_t fd, short what, void *arg)
 	unsigned char *rec = malloc(IPC_RECORD_MAX);
 	int fds[IPC_FDS_MAX];
 	size_t nfds = 0;
-	ssize_t n = rec != NULL ? ipc_recv(fd, rec, fds, &nfds) : -1;
-	if (n > 0) {
-		struct ipc_msg m;
-		const char *err;
+	struct ipc_msg m;
+	const char *err = "out of memory";
+	int r = rec != NULL ? ipc_recv_msg(fd, rec, &m, fds, &nfds, &err) : (errno = ENOMEM, -1);
+	if (r > 0) {
 		ipc_fds_close(fds, nfds); /* the worker sends none */
-		if (ipc_msg_parse(rec, (size_t)n, &m, &err) == 0)
-			worker_message(p, &m);
-		else
-			log_warn("event=worker_message_refused error=\"%s\"", err);
-	} else if (n == 0 || errno != EAGAIN) {
+		worker_message(p, &m);
+	} else if (r < 0 && errno == EBADMSG) {
+		log_warn("event=worker_message_refused error=\"%s\"", err);
+	} else if (r == 0 || (errno != EAGAIN && errno != ENOMEM)) {
 		/* closed (it is exiting: SIGCHLD tells how) or broken: either way, nothing more from it */
 		worker_ipc_close(p);
 	}

@@ -462,27 +462,28 @@ static void server_parent_cb(evutil_socket_t fd, short what, void *arg)
 	unsigned char *rec = malloc(IPC_RECORD_MAX);
 	int fds[IPC_FDS_MAX];
 	size_t nfds = 0;
-	ssize_t n = rec != NULL ? ipc_recv(fd, rec, fds, &nfds) : -1;
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != ENOMEM)) {
+	struct ipc_msg m;
+	struct parent_socket socks[IPC_FDS_MAX];
+	const char *err = "out of memory";
+	int r = rec != NULL ? ipc_recv_msg(fd, rec, &m, fds, &nfds, &err) : (errno = ENOMEM, -1);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != ENOMEM && errno != EBADMSG)) {
 		log_warn("event=parent_gone");
 		event_del(srv->parent_ev);
 		server_stop(srv);
-	} else if (n > 0) {
-		struct ipc_msg m;
-		struct parent_socket socks[IPC_FDS_MAX];
-		const char *err;
-		if (ipc_msg_parse(rec, (size_t)n, &m, &err) != 0 || m.type != PARENT_MSG_RELOAD ||
-		    parent_sockets_parse(m.payload, m.len, fds, nfds, socks, &err) != 0) {
-			log_warn("event=parent_message_refused error=\"%s\"",
-				 m.type != PARENT_MSG_RELOAD ? "not a reload" : err);
-			ipc_fds_close(fds, nfds);
-		} else if (srv->stopping) {
-			ipc_fds_close(fds, nfds);
-		} else {
-			bool ok = server_reload(srv, socks, nfds);
-			const char *answer = ok ? "ok" : "refused";
-			ipc_send(fd, PARENT_MSG_RELOADED, m.id, answer, strlen(answer), NULL, 0);
-		}
+	} else if (r < 0 && errno == EBADMSG) {
+		log_warn("event=parent_message_refused error=\"%s\"", err);
+	} else if (r > 0 && m.type != PARENT_MSG_RELOAD) {
+		log_warn("event=parent_message_refused error=\"not a reload\"");
+		ipc_fds_close(fds, nfds);
+	} else if (r > 0 && parent_sockets_parse(m.payload, m.len, fds, nfds, socks, &err) != 0) {
+		log_warn("event=parent_message_refused error=\"%s\"", err);
+		ipc_fds_close(fds, nfds);
+	} else if (r > 0 && srv->stopping) {
+		ipc_fds_close(fds, nfds);
+	} else if (r > 0) {
+		bool ok = server_reload(srv, socks, nfds);
+		const char *answer = ok ? "ok" : "refused";
+		ipc_send(fd, PARENT_MSG_RELOADED, m.id, answer, strlen(answer), NULL, 0);
 	}
 	free(rec);
 }
@@ -494,28 +495,21 @@ static int server_parent_listeners(struct parent_socket *socks, char *error_r, s
 	unsigned char *rec = malloc(IPC_RECORD_MAX);
 	int fds[IPC_FDS_MAX];
 	size_t nfds = 0;
-	if (rec == NULL) {
-		snprintf(error_r, error_size, "out of memory");
-		return -1;
-	}
-	ssize_t n = ipc_recv(PARENT_IPC_FD, rec, fds, &nfds);
 	struct ipc_msg m;
-	const char *err = "the parent closed the connection";
+	const char *err = "out of memory";
 	int rc = -1;
-	if (n < 0)
-		err = strerror(errno);
-	else if (n > 0 && ipc_msg_parse(rec, (size_t)n, &m, &err) == 0) {
+	if (rec != NULL && ipc_recv_msg(PARENT_IPC_FD, rec, &m, fds, &nfds, &err) > 0) {
 		if (m.type != PARENT_MSG_LISTENERS)
 			err = "the first message is not the listener list";
 		else if (parent_sockets_parse(m.payload, m.len, fds, nfds, socks, &err) == 0)
 			rc = (int)nfds;
+		if (rc < 0)
+			ipc_fds_close(fds, nfds);
 	}
 	free(rec);
-	if (rc < 0) {
-		ipc_fds_close(fds, nfds);
+	if (rc < 0)
 		snprintf(error_r, error_size, "no listeners from the parent: %s (the worker is started by mailwerk serve)",
 			 err);
-	}
 	return rc;
 }
 

@@ -69,6 +69,15 @@ def wait_gone(pid, timeout=15.0):
     raise RuntimeError("process %d did not exit" % pid)
 
 
+def rss_kib(pid):
+    """The resident memory of process pid, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def run_cli(*args, input=None, check=True):
     p = subprocess.run([BIN, *args], input=input, capture_output=True, text=True, timeout=60)
     if check and p.returncode != 0:

@@ -12,13 +12,12 @@ import random
 import re
 import signal
 import smtplib
-import ssl
 import threading
 import time
 
 from conftest import DOMAIN
 from dnsfixture import dns_server  # noqa: F401 (a fixture)
-from mtafixture import free_port_on, mtas, wait_for  # noqa: F401 (mtas is a fixture)
+from mtafixture import free_port_on, insecure_context as insecure, mtas, wait_for  # noqa: F401 (mtas is a fixture)
 
 KILLS = 20
 MARKER_RE = re.compile(rb"fault-marker: ([LR]-\d+)")
@@ -27,13 +26,6 @@ REMOTE_RCPT = "far@remote.test"
 
 def body(marker):
     return ("Subject: %s\r\n\r\nfault-marker: %s\r\n" % (marker, marker)).encode()
-
-
-def insecure():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class Load:

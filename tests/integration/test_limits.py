@@ -8,6 +8,7 @@ import sys
 import time
 
 import conftest
+from conftest import rss_kib
 
 from smtpwire import Raw, in_data
 
@@ -234,14 +235,6 @@ def test_data_timeout(tmp_path):
         finally:
             c.close()
         assert s.messages() == {}
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def test_memory_in_flight_is_bounded(tmp_path, monkeypatch):

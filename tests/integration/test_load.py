@@ -10,19 +10,11 @@ import time
 
 import pytest
 
-from conftest import DOMAIN, Server
+from conftest import DOMAIN, Server, rss_kib
 
 IDLE = 10000
 IDLE_TLS = 300
 ACTIVE = 1000
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def settled_rss(pid, seconds=1.0):
