@@ -297,6 +297,9 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 			return;
 		}
 	}
+	/* copied first: once done, the job belongs to the runner's thread, which may free it at once */
+	snprintf(c->last_relay, sizeof(c->last_relay), "%s", j->relay);
+	snprintf(c->last_mta, sizeof(c->last_mta), "%s", j->mta);
 	pool_job_done(p, j);
 	c->job = NULL;
 	if (!r->reusable || p->closing || c->set != p->set) {
@@ -305,8 +308,6 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 	}
 	/* the next message to this destination on the same connection: one waiting now, or one that
 	 * comes while the connection is parked */
-	snprintf(c->last_relay, sizeof(c->last_relay), "%s", j->relay);
-	snprintf(c->last_mta, sizeof(c->last_mta), "%s", j->mta);
 	struct remote_job *next = pool_dest_pop(c->dest);
 	if (next != NULL) {
 		if (pool_conn_send(c, dc, next))
