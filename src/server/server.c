@@ -251,6 +251,14 @@ static int socket_take(struct parent_socket *socks, size_t n, enum conf_listener
 	return -1;
 }
 
+/* Closes the descriptors of socks[0..n) not taken. */
+static void sockets_close(const struct parent_socket *socks, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (socks[i].fd >= 0)
+			close(socks[i].fd);
+}
+
 /* Makes the listeners match c: closes those no longer wanted, and accepts on the new ones with the
  * descriptors the parent bound (socks[0..n); each is used or closed). */
 static int listeners_sync(struct server *srv, const struct conf *c, struct parent_socket *socks, size_t n,
@@ -283,10 +291,7 @@ static int listeners_sync(struct server *srv, const struct conf *c, struct paren
 				rc = -1;
 		}
 	}
-	/* copies of listeners already open, or of ones c does not name */
-	for (size_t i = 0; i < n; i++)
-		if (socks[i].fd >= 0)
-			close(socks[i].fd);
+	sockets_close(socks, n); /* copies of listeners already open, or of ones c does not name */
 	return rc;
 }
 
@@ -365,15 +370,13 @@ static bool server_reload(struct server *srv, struct parent_socket *socks, size_
 	struct conf *c = conf_load(srv->conf->path, srv->overrides, srv->n_overrides, err, sizeof(err));
 	if (c == NULL) {
 		log_error("event=reload result=failed error=\"%s\"", err);
-		for (size_t i = 0; i < n; i++)
-			close(socks[i].fd);
+		sockets_close(socks, n);
 		return false;
 	}
 	if (strcmp(c->data_dir, srv->conf->data_dir) != 0 || strcmp(c->user, srv->conf->user) != 0) {
 		log_error("event=reload result=failed error=\"data_dir and user cannot change while running; restart instead\"");
 		conf_free(c);
-		for (size_t i = 0; i < n; i++)
-			close(socks[i].fd);
+		sockets_close(socks, n);
 		return false;
 	}
 	SSL_CTX *tls = tls_server_ctx_new(c, err, sizeof(err));
@@ -389,8 +392,7 @@ static bool server_reload(struct server *srv, struct parent_socket *socks, size_
 		SSL_CTX_free(tls);
 		dns_free(dns);
 		conf_free(c);
-		for (size_t i = 0; i < n; i++)
-			close(socks[i].fd);
+		sockets_close(socks, n);
 		return false;
 	}
 	dns_free(srv->dns); /* checks and connections under way keep the old one until they end */
@@ -454,8 +456,24 @@ static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	server_stop(arg);
 }
 
-/* A message from the parent: a reload (answered RELOADED), or its end (it is gone: we stop; the
- * kernel's SIGKILL, PR_SET_PDEATHSIG, usually comes first). */
+/* A message from the parent, with its descriptors: a reload (answered RELOADED), anything else refused. */
+static void server_parent_message(struct server *srv, int fd, const struct ipc_msg *m, const int *fds, size_t nfds)
+{
+	struct parent_socket socks[IPC_FDS_MAX];
+	const char *err = "not a reload";
+	if (m->type != PARENT_MSG_RELOAD || parent_sockets_parse(m->payload, m->len, fds, nfds, socks, &err) != 0) {
+		log_warn("event=parent_message_refused error=\"%s\"", err);
+		ipc_fds_close(fds, nfds);
+	} else if (srv->stopping) {
+		ipc_fds_close(fds, nfds);
+	} else {
+		const char *answer = server_reload(srv, socks, nfds) ? "ok" : "refused";
+		ipc_send(fd, PARENT_MSG_RELOADED, m->id, answer, strlen(answer), NULL, 0);
+	}
+}
+
+/* Readable: a message from the parent, or its end (it is gone: we stop; the kernel's SIGKILL,
+ * PR_SET_PDEATHSIG, usually comes first). */
 static void server_parent_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
@@ -463,27 +481,16 @@ static void server_parent_cb(evutil_socket_t fd, short what, void *arg)
 	int fds[IPC_FDS_MAX];
 	size_t nfds = 0;
 	struct ipc_msg m;
-	struct parent_socket socks[IPC_FDS_MAX];
 	const char *err = "out of memory";
 	int r = rec != NULL ? ipc_recv_msg(fd, rec, &m, fds, &nfds, &err) : (errno = ENOMEM, -1);
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != ENOMEM && errno != EBADMSG)) {
+	if (r > 0) {
+		server_parent_message(srv, fd, &m, fds, nfds);
+	} else if (r < 0 && errno == EBADMSG) {
+		log_warn("event=parent_message_refused error=\"%s\"", err);
+	} else if (r == 0 || (errno != EAGAIN && errno != ENOMEM)) {
 		log_warn("event=parent_gone");
 		event_del(srv->parent_ev);
 		server_stop(srv);
-	} else if (r < 0 && errno == EBADMSG) {
-		log_warn("event=parent_message_refused error=\"%s\"", err);
-	} else if (r > 0 && m.type != PARENT_MSG_RELOAD) {
-		log_warn("event=parent_message_refused error=\"not a reload\"");
-		ipc_fds_close(fds, nfds);
-	} else if (r > 0 && parent_sockets_parse(m.payload, m.len, fds, nfds, socks, &err) != 0) {
-		log_warn("event=parent_message_refused error=\"%s\"", err);
-		ipc_fds_close(fds, nfds);
-	} else if (r > 0 && srv->stopping) {
-		ipc_fds_close(fds, nfds);
-	} else if (r > 0) {
-		bool ok = server_reload(srv, socks, nfds);
-		const char *answer = ok ? "ok" : "refused";
-		ipc_send(fd, PARENT_MSG_RELOADED, m.id, answer, strlen(answer), NULL, 0);
 	}
 	free(rec);
 }
@@ -592,8 +599,7 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	if (srv->tls == NULL || srv->parent_ev == NULL || event_add(srv->parent_ev, NULL) != 0) {
 		if (srv->tls != NULL)
 			snprintf(error_r, error_size, "out of memory");
-		for (int i = 0; i < nsocks; i++)
-			close(socks[i].fd);
+		sockets_close(socks, (size_t)nsocks);
 		return -1;
 	}
 	if (listeners_sync(srv, c, socks, (size_t)nsocks, error_r, error_size) != 0)
