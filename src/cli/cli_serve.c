@@ -1,5 +1,5 @@
-/* cli_serve.c — `mailwerk serve`: runs the server in the foreground (the parent, and as the worker it
- * starts, `serve --role=worker`). */
+/* cli_serve.c — `mailwerk serve`: runs the server in the foreground (the parent, and as the worker and
+ * the DKIM signer it starts, `serve --role=worker` and `serve --role=signer`). */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "http/session.h"
 #include "pop3/session.h"
 #include "server/parent.h"
+#include "server/signer.h"
 #include "server/server.h"
 #include "smtp/session.h"
 
@@ -79,6 +80,31 @@ static int serve_worker(struct conf *c, char *const *overrides, unsigned n)
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }
 
+/* The signer role (server/signer.h): also executed by the parent only. */
+static int serve_signer(struct conf *c)
+{
+	char err[512];
+	int rc = signer_run(c, err, sizeof(err));
+	if (rc != 0)
+		cli_error("%s", err);
+	conf_free(c);
+	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
+}
+
+/* argv with "--role=ROLE" after "serve" (argv[0] "mailwerk"), NULL-terminated; NULL when out of memory. */
+static char **role_argv(int argc, char **argv, const char *role)
+{
+	char **v = calloc((size_t)argc + 3, sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	v[0] = "mailwerk";
+	v[1] = "serve";
+	v[2] = (char *)role;
+	for (int i = 1; i < argc; i++)
+		v[i + 2] = argv[i];
+	return v;
+}
+
 int cli_serve_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -90,7 +116,7 @@ int cli_serve_main(int argc, char **argv)
 	const char *path = NULL;
 	char *overrides[SERVE_MAX_OVERRIDES];
 	unsigned n = 0;
-	bool worker = false;
+	bool worker = false, signer = false;
 	int opt;
 
 	optind = 0;
@@ -107,11 +133,12 @@ int cli_serve_main(int argc, char **argv)
 			overrides[n++] = optarg;
 			break;
 		case 'r':
-			if (strcmp(optarg, "worker") != 0) {
+			worker = strcmp(optarg, "worker") == 0;
+			signer = strcmp(optarg, "signer") == 0;
+			if (!worker && !signer) {
 				cli_error("serve: unknown role '%s'", optarg);
 				return CLI_EXIT_USAGE;
 			}
-			worker = true;
 			break;
 		case 'h':
 			serve_usage(stdout);
@@ -130,19 +157,18 @@ int cli_serve_main(int argc, char **argv)
 		return CLI_EXIT_RUNTIME;
 	if (worker)
 		return serve_worker(c, overrides, n);
-	/* the worker's command line: ours, with its role after "serve" */
-	char **wargv = calloc((size_t)argc + 3, sizeof(*wargv));
-	if (wargv == NULL) {
+	if (signer)
+		return serve_signer(c);
+	/* the other roles' command lines: ours, with the role after "serve" */
+	char **wargv = role_argv(argc, argv, "--role=worker"), **sargv = role_argv(argc, argv, "--role=signer");
+	if (wargv == NULL || sargv == NULL) {
 		cli_error("out of memory");
+		free(wargv), free(sargv);
 		conf_free(c);
 		return CLI_EXIT_RUNTIME;
 	}
-	wargv[0] = "mailwerk";
-	wargv[1] = "serve";
-	wargv[2] = "--role=worker";
-	for (int i = 1; i < argc; i++)
-		wargv[i + 2] = argv[i];
-	int rc = parent_run(c, overrides, n, wargv, serve_print_listeners);
+	int rc = parent_run(c, overrides, n, wargv, sargv, serve_print_listeners);
 	free(wargv);
+	free(sargv);
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }

@@ -75,6 +75,8 @@ static const struct conf_key conf_keys[] = {
 	{"server", "data_dir", CONF_T_PATH, OFF(data_dir), NULL, 0, 0},
 	/* DESIGN.md §6: bind the ports as root, then run as this user */
 	{"server", "user", CONF_T_STRING, OFF(user), "", 0, 0},
+	/* the DKIM signer process runs as this user (it alone reads the private keys); "": [server] user */
+	{"server", "signer_user", CONF_T_STRING, OFF(signer_user), "", 0, 0},
 	/* the worker's seccomp allow-list (server/sandbox.c); no: only for a platform it does not know */
 	{"server", "sandbox", CONF_T_BOOL, OFF(sandbox), "yes", 0, 0},
 	/* 0 means no limit */
@@ -1018,6 +1020,7 @@ void conf_free(struct conf *c)
 	free(c->hostname);
 	free(c->data_dir);
 	free(c->user);
+	free(c->signer_user);
 	for (int i = 0; i < CONF_LISTEN_COUNT; i++)
 		free(c->listen[i].addrs);
 	free(c->tls_cert);

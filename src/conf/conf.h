@@ -77,6 +77,7 @@ struct conf {
 	char *hostname;
 	char *data_dir;
 	char *user; /* "": keep the identity serve was started with */
+	char *signer_user; /* [server] signer_user: the DKIM signer's; "": user's */
 	bool sandbox; /* [server] sandbox: the worker runs under its seccomp allow-list (server/sandbox.c) */
 	unsigned max_connections;
 	unsigned max_connections_per_ip;

@@ -30,7 +30,7 @@
 #include "http/session.h"
 #include "http/unsubscribe_token.h"
 #include "inbound/inbound_store.h"
-#include "keys/dkim_store.h"
+#include "server/signer_client.h"
 #include "http/domains_verify.h"
 #include "mailbox/users.h"
 #include "queue/queue.h"
@@ -50,6 +50,8 @@
 struct send_item {
 	struct email_req *req;
 	struct queue_msg *msg;
+	struct dkim_draft *draft; /* its hashes, until the signer process has signed them */
+	char *received;           /* our trace field, put on top of the signatures once they come */
 	bool signed_ok;       /* DKIM-Signature fields are on it */
 	char domain[256];     /* the From domain */
 	bool fetch;           /* it has attachments given by URL, not fetched yet */
@@ -82,6 +84,7 @@ struct send_job {
 	struct send_item *items;
 	size_t n;
 	bool fetch_pending;     /* some item has attachments to fetch: nothing is built yet */
+	size_t signing;         /* items whose signatures are still to come */
 	uint64_t fetch_charged; /* octets of srv->memory the fetched attachments hold */
 };
 
@@ -90,6 +93,8 @@ static void send_job_free(struct send_job *j)
 	for (size_t i = 0; i < j->n; i++) {
 		email_req_free(j->items[i].req);
 		queue_msg_free(j->items[i].msg);
+		dkim_draft_free(j->items[i].draft);
+		free(j->items[i].received);
 	}
 	free(j->items);
 	free(j->body);
@@ -340,7 +345,6 @@ static void item_finish(struct send_job *j, struct send_item *it, const char *em
 			int64_t not_before)
 {
 	struct queue_msg *m = it->msg;
-	char err[256];
 	char *received = received_field(j, m->id);
 	/* VERP: a bounce that comes back later, to this address, names its email (feedback.h) */
 	char return_path[ADDR_TEXT_MAX + 1];
@@ -357,22 +361,17 @@ static void item_finish(struct send_job *j, struct send_item *it, const char *em
 		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
 		return;
 	}
-	/* RFC 6376 §5: signed once, as queued, with the keys of the From domain (RFC 9989 §4.4) */
+	/* RFC 6376 §5: signed once, as queued, with the keys of the From domain (RFC 9989 §4.4); here
+	 * the hashes, on the loop the signature (send_sign) */
 	if (j->conf->dkim_sign) {
-		struct dkim_signer_options opt = {
-			.header_relaxed = j->conf->dkim_header_relaxed,
-			.body_relaxed = j->conf->dkim_body_relaxed,
-			.expiration = j->conf->dkim_expiration,
-		};
-		char *fields = dkim_signer_sign(j->srv->signer, &opt, it->domain, m->data, m->size, (time_t)m->arrival,
-						err, sizeof(err));
-		if (fields == NULL) {
+		const char *err;
+		it->draft = signer_draft_new(j->conf, it->domain, m->data, m->size, (time_t)m->arrival, NULL, &err);
+		if (it->draft == NULL)
 			log_warn("queue_id=%s event=dkim_sign_failed domain=%s error=\"%s\"", m->id, it->domain, err);
-		} else {
-			size_t flen = strlen(fields);
-			it->signed_ok = flen > 0 && queue_msg_prepend(m, fields, flen);
-			free(fields);
-		}
+	}
+	if (it->draft != NULL) {
+		it->received = received; /* above the signatures (item_signed) */
+		return;
 	}
 	if (!queue_msg_prepend(m, received, strlen(received)))
 		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
@@ -899,6 +898,70 @@ static void send_fetch(struct send_job *j, struct http_session *s)
 	free(reqs);
 }
 
+struct sign_wait {
+	struct send_job *j;
+	struct send_item *it;
+};
+
+static void item_signed(void *arg, enum signer_result r, char *fields, const char *error)
+{
+	struct sign_wait *w = arg;
+	struct send_job *j = w->j;
+	struct send_item *it = w->it;
+	free(w);
+	struct queue_msg *m = it->msg;
+	if (r == SIGNER_SIGNED && fields[0] != '\0') {
+		it->signed_ok = queue_msg_prepend(m, fields, strlen(fields));
+		if (!it->signed_ok)
+			item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+	} else if (r == SIGNER_KEY_FAILED) {
+		log_warn("queue_id=%s event=dkim_sign_failed domain=%s error=\"%s\"", m->id, it->domain, error);
+	} else if (r == SIGNER_UNAVAILABLE) {
+		log_warn("queue_id=%s event=dkim_sign_deferred domain=%s error=\"%s\"", m->id, it->domain, error);
+		item_fail(it, 503, "internal_server_error", "%s", "The message cannot be signed now; try again later.");
+	}
+	free(fields);
+	if (it->received != NULL && !queue_msg_prepend(m, it->received, strlen(it->received)))
+		item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+	free(it->received);
+	it->received = NULL;
+	if (--j->signing == 0)
+		send_done(j);
+}
+
+/* The drafts to the signer process; send_done comes again when every one is answered. False when
+ * there is nothing to sign. */
+static bool send_sign(struct send_job *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (j->items[i].draft != NULL && j->items[i].status == 0)
+			j->signing++;
+	if (j->signing == 0)
+		return false;
+	j->signing++; /* held until every request is made: an answer cannot end it early */
+	for (size_t i = 0; i < j->n; i++) {
+		struct send_item *it = &j->items[i];
+		struct dkim_draft *d = it->draft;
+		it->draft = NULL;
+		if (d == NULL || it->status != 0) {
+			dkim_draft_free(d);
+			continue;
+		}
+		struct sign_wait *w = malloc(sizeof(*w));
+		if (w == NULL) {
+			dkim_draft_free(d);
+			item_fail(it, 500, "internal_server_error", "%s", "Out of memory.");
+			j->signing--;
+			continue;
+		}
+		*w = (struct sign_wait){j, it};
+		signer_client_sign(j->srv->signer, d, item_signed, w);
+	}
+	if (--j->signing == 0)
+		send_done(j);
+	return true;
+}
+
 static void send_done(void *arg)
 {
 	struct send_job *j = arg;
@@ -925,6 +988,8 @@ static void send_done(void *arg)
 		send_fetch(j, s);
 		return;
 	}
+	if (send_sign(j))
+		return;
 	size_t ok = 0;
 	for (size_t i = 0; i < j->n; i++) {
 		struct send_item *it = &j->items[i];

@@ -464,17 +464,9 @@ static void signer_refresh(struct dkim_signer *s, struct signer_domain *d)
 	}
 }
 
-char *dkim_signer_sign(struct dkim_signer *s, const struct dkim_signer_options *o, const char *domain,
-		       const char *msg, size_t len, time_t now, char *error_r, size_t error_size)
+/* The domain's entry, made when first asked for and refreshed. Under s->mu. NULL when out of memory. */
+static struct signer_domain *signer_domain_get(struct dkim_signer *s, const char *dom)
 {
-	char dom[DNS_HOST_SIZE];
-	EVP_PKEY *keys[2] = {NULL, NULL};
-	char sel[2][DKIM_SELECTOR_MAX + 1];
-	error_r[0] = '\0';
-	if (store_domain(domain, dom, error_r, error_size) != 0)
-		return strdup(""); /* not a domain we could have keys for */
-
-	pthread_mutex_lock(&s->mu);
 	struct signer_domain *d = s->domains;
 	while (d != NULL && strcmp(d->domain, dom) != 0)
 		d = d->next;
@@ -483,55 +475,55 @@ char *dkim_signer_sign(struct dkim_signer *s, const struct dkim_signer_options *
 		d->next = s->domains;
 		s->domains = d;
 	}
-	if (d != NULL) {
+	if (d != NULL)
 		signer_refresh(s, d);
-		for (int i = 0; i < 2; i++) {
-			if (d->keys[i] != NULL && EVP_PKEY_up_ref(d->keys[i]) == 1)
-				keys[i] = d->keys[i];
-			memcpy(sel[i], d->selectors[i], sizeof(sel[i]));
-		}
+	return d;
+}
+
+int dkim_signer_keys(struct dkim_signer *s, const char *domain, struct dkim_signer_key out[DKIM_SIGNER_KEYS_MAX])
+{
+	char dom[DNS_HOST_SIZE], err[256];
+	if (store_domain(domain, dom, err, sizeof(err)) != 0)
+		return 0; /* not a domain we could have keys for */
+	int n = 0;
+	pthread_mutex_lock(&s->mu);
+	struct signer_domain *d = signer_domain_get(s, dom);
+	for (int i = 0; d != NULL && i < 2; i++) {
+		enum dkim_key_type t;
+		if (d->keys[i] == NULL || !dkim_key_type_get(d->keys[i], &t))
+			continue;
+		out[n].alg = t == DKIM_KEY_RSA ? DKIM_ALG_RSA_SHA256 : DKIM_ALG_ED25519_SHA256;
+		memcpy(out[n].selector, d->selectors[i], sizeof(out[n].selector));
+		n++;
 	}
 	pthread_mutex_unlock(&s->mu);
+	return d == NULL ? -1 : n;
+}
 
-	char *out = strdup("");
-	for (int i = 0; i < 2 && out != NULL; i++) {
-		if (keys[i] == NULL)
-			continue;
-		const char *err;
-		struct dkim_sign_params p = {
-			.domain = dom,
-			.selector = sel[i],
-			.key = keys[i],
-			.header_canon = o->header_relaxed ? DKIM_CANON_RELAXED : DKIM_CANON_SIMPLE,
-			.body_canon = o->body_relaxed ? DKIM_CANON_RELAXED : DKIM_CANON_SIMPLE,
-			.timestamp = now,
-			.expire = o->expiration > 0 ? now + (time_t)o->expiration : 0,
-			.body_tail = o->body_tail,
-		};
-		/* each signature covers the message as it was, not the other signature (RFC 8463 §A.3) */
-		char *field = dkim_sign(&p, msg, len, &err);
-		if (field == NULL) {
-			snprintf(error_r, error_size, "signing with %s._domainkey.%s: %s", sel[i], dom, err);
-			free(out);
-			out = NULL;
-			break;
-		}
-		size_t a = strlen(out), b = strlen(field);
-		char *joined = realloc(out, a + b + 1);
-		if (joined == NULL) {
-			free(field);
-			free(out);
-			out = NULL;
-			snprintf(error_r, error_size, "out of memory");
-			break;
-		}
-		memcpy(joined + a, field, b + 1);
-		out = joined;
-		free(field);
+int dkim_signer_sign_digest(struct dkim_signer *s, const char *domain, const char *selector,
+			    const unsigned char digest[DKIM_DIGEST_SIZE], unsigned char *sig, size_t *sig_len,
+			    char *error_r, size_t error_size)
+{
+	char dom[DNS_HOST_SIZE];
+	EVP_PKEY *key = NULL;
+	if (store_domain(domain, dom, error_r, error_size) != 0)
+		return -1;
+	pthread_mutex_lock(&s->mu);
+	struct signer_domain *d = signer_domain_get(s, dom);
+	for (int i = 0; d != NULL && i < 2; i++)
+		if (d->keys[i] != NULL && strcmp(d->selectors[i], selector) == 0 && EVP_PKEY_up_ref(d->keys[i]) == 1)
+			key = d->keys[i];
+	pthread_mutex_unlock(&s->mu);
+	if (key == NULL) {
+		/* only an active key signs: one just replaced is asked for again by the next message */
+		snprintf(error_r, error_size, "%s._domainkey.%s is not an active key", selector, dom);
+		return -1;
 	}
-	EVP_PKEY_free(keys[0]);
-	EVP_PKEY_free(keys[1]);
-	if (out == NULL && error_r[0] == '\0')
-		snprintf(error_r, error_size, "out of memory");
-	return out;
+	bool ok = dkim_key_sign_digest(key, digest, DKIM_DIGEST_SIZE, sig, sig_len);
+	EVP_PKEY_free(key);
+	if (!ok) {
+		snprintf(error_r, error_size, "%s._domainkey.%s cannot sign", selector, dom);
+		return -1;
+	}
+	return 0;
 }

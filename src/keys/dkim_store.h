@@ -58,12 +58,13 @@ int dkim_store_activate(const char *data_dir, const char *domain, const char *se
 EVP_PKEY *dkim_store_load(const char *data_dir, const char *domain, const char *selector, char *error_r,
 			  size_t error_size);
 
-/* ---- signing with the active keys (the server) ---- */
+/* ---- the active keys of the signer process ---- */
 
-struct dkim_signer_options {
-	bool header_relaxed, body_relaxed; /* c= */
-	unsigned expiration;               /* x= this many seconds after t=; 0: none */
-	struct dkim_body_tail body_tail;   /* the body past msg (a spooled message); none when zero */
+#define DKIM_SIGNER_KEYS_MAX 2 /* one per key type */
+
+struct dkim_signer_key {
+	enum dkim_alg alg;
+	char selector[DKIM_SELECTOR_MAX + 1];
 };
 
 struct dkim_signer;
@@ -71,10 +72,16 @@ struct dkim_signer;
 struct dkim_signer *dkim_signer_new(const char *data_dir);
 void dkim_signer_free(struct dkim_signer *s);
 
-/* The DKIM-Signature fields for msg (CRLF lines) from domain's active keys, Ed25519 first (RFC 8463
- * §1: verifiers that don't know it skip it and use the RSA one), as one malloc'd string to put on
- * top; "" when the domain has no active key. NULL with a sentence on failure. Any thread. */
-char *dkim_signer_sign(struct dkim_signer *s, const struct dkim_signer_options *o, const char *domain,
-		       const char *msg, size_t len, time_t now, char *error_r, size_t error_size);
+/* domain's active keys into out, Ed25519 first (RFC 8463 §1: verifiers that don't know it skip it
+ * and use the RSA one): their number, 0 for a domain without keys (or that is no domain), -1 when
+ * out of memory. Any thread. */
+int dkim_signer_keys(struct dkim_signer *s, const char *domain, struct dkim_signer_key out[DKIM_SIGNER_KEYS_MAX]);
+
+/* Signs digest (dkim_draft_field's) with domain's active key selector: 0 with the signature in
+ * sig[0..*sig_len) (*sig_len in: its size, at least DKIM_SIG_B_MAX), or -1 with a sentence (no such
+ * active key, a key that cannot sign). Any thread. */
+int dkim_signer_sign_digest(struct dkim_signer *s, const char *domain, const char *selector,
+			    const unsigned char digest[DKIM_DIGEST_SIZE], unsigned char *sig, size_t *sig_len,
+			    char *error_r, size_t error_size);
 
 #endif

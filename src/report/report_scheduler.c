@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "conf/conf.h"
-#include "keys/dkim_store.h"
+#include "server/signer_client.h"
 #include "net/dns_drive.h"
 #include "queue/queue.h"
 #include "report/dmarc_report.h"
@@ -35,6 +35,7 @@ struct report_job {
 	size_t allowed_count;
 	bool keep;               /* a DNS failure: try again next run */
 	struct queue_msg *msg;   /* built on the worker, handed to the queue on the loop */
+	struct dkim_draft *draft; /* its hashes, signed by the signer process on the way */
 	bool done;               /* queued, or nowhere to go: its rows may go */
 };
 
@@ -76,6 +77,7 @@ static void run_free(struct report_run *run)
 	for (size_t i = 0; i < run->count; i++) {
 		free(run->jobs[i].rows);
 		queue_msg_free(run->jobs[i].msg);
+		dkim_draft_free(run->jobs[i].draft);
 	}
 	free(run->jobs);
 	free(run);
@@ -203,10 +205,9 @@ static void dests_next(struct report_run *run)
 
 /* ---- 3. build and sign (worker) ---- */
 
-static struct queue_msg *build_one(const struct report_run *run, const struct report_job *j, const struct conf *c,
-				   const char *from)
+static struct queue_msg *build_one(struct report_job *j, const struct conf *c, const char *from)
 {
-	char id[DMARC_REPORT_ID_SIZE], sign_err[256];
+	char id[DMARC_REPORT_ID_SIZE];
 	char *xml = NULL, *msg = NULL;
 	size_t xml_len, msg_len;
 	const char *err;
@@ -230,29 +231,21 @@ static struct queue_msg *build_one(const struct report_run *run, const struct re
 	}
 	free(xml);
 	/* RFC 9990 §3.5.2: the report itself must pass DMARC, so it is signed like our users' mail */
-	struct dkim_signer_options opt = {.header_relaxed = c->dkim_header_relaxed, .body_relaxed = c->dkim_body_relaxed,
-					  .expiration = c->dkim_expiration};
 	const char *at = strrchr(from, '@');
-	char *sig = dkim_signer_sign(run->r->srv->signer, &opt, at + 1, msg, msg_len, time(NULL), sign_err,
-				     sizeof(sign_err));
+	j->draft = signer_draft_new(c, at + 1, msg, msg_len, time(NULL), NULL, &err);
+	if (j->draft == NULL)
+		log_warn("event=dkim_sign_failed domain=%s error=\"%s\"", at + 1, err);
 	struct queue_msg *m = calloc(1, sizeof(*m));
 	char **rcpts = calloc(j->allowed_count, sizeof(*rcpts));
 	if (m == NULL || rcpts == NULL) {
 		free(m);
 		free(rcpts);
-		free(sig);
 		free(msg);
 		return NULL;
 	}
 	m->data = msg;
 	m->size = msg_len;
 	m->rcpts = rcpts;
-	if (sig != NULL && !queue_msg_prepend(m, sig, strlen(sig))) {
-		free(sig);
-		queue_msg_free(m);
-		return NULL;
-	}
-	free(sig);
 	queue_id_new(m->id);
 	m->arrival = (int64_t)time(NULL);
 	m->sender = strdup(from);
@@ -280,7 +273,7 @@ static void build_work(void *arg)
 	for (size_t i = 0; i < run->count; i++) {
 		struct report_job *j = &run->jobs[i];
 		if (j->allowed_count > 0)
-			j->msg = build_one(run, j, c, from);
+			j->msg = build_one(j, c, from);
 	}
 }
 
@@ -300,17 +293,10 @@ static void run_deletes(struct report_run *run)
 	worker_pool_submit(run->r->srv->workers, delete_work, delete_done, run);
 }
 
-static void stored(void *arg, enum result res, const char *reason)
+/* One report's store (or signature) is answered: the run goes on once all are. */
+static void wait_over(struct store_wait *w)
 {
-	struct store_wait *w = arg;
 	struct report_run *run = w->run;
-	if (res == RESULT_OK) {
-		w->job->done = true;
-		log_info("queue_id=%s event=dmarc_report_queued domain=%s messages=%llu rcpts=%zu", w->id,
-			 w->job->policy_domain, (unsigned long long)w->job->messages, w->job->allowed_count);
-	} else {
-		log_warn("event=dmarc_report_failed step=queue domain=%s error=\"%s\"", w->job->policy_domain, reason);
-	}
 	free(w);
 	if (--run->storing == 0) {
 		if (run->r->stopping)
@@ -318,6 +304,43 @@ static void stored(void *arg, enum result res, const char *reason)
 		else
 			run_deletes(run);
 	}
+}
+
+static void stored(void *arg, enum result res, const char *reason)
+{
+	struct store_wait *w = arg;
+	if (res == RESULT_OK) {
+		w->job->done = true;
+		log_info("queue_id=%s event=dmarc_report_queued domain=%s messages=%llu rcpts=%zu", w->id,
+			 w->job->policy_domain, (unsigned long long)w->job->messages, w->job->allowed_count);
+	} else {
+		log_warn("event=dmarc_report_failed step=queue domain=%s error=\"%s\"", w->job->policy_domain, reason);
+	}
+	wait_over(w);
+}
+
+/* Signed (or not: a broken key lets the report go unsigned, as our users' mail): to the queue. */
+static void signed_done(void *arg, enum signer_result res, char *fields, const char *error)
+{
+	struct store_wait *w = arg;
+	struct report_run *run = w->run;
+	struct queue_msg *m = w->job->msg;
+	w->job->msg = NULL;
+	if (res == SIGNER_UNAVAILABLE || run->r->stopping) {
+		/* not done: its rows stay for the next run */
+		if (!run->r->stopping)
+			log_warn("event=dmarc_report_failed step=sign domain=%s error=\"%s\"", w->job->policy_domain, error);
+		queue_msg_free(m);
+		free(fields);
+		wait_over(w);
+		return;
+	}
+	if (res == SIGNER_KEY_FAILED)
+		log_warn("queue_id=%s event=dkim_sign_failed domain=%s error=\"%s\"", w->id, w->job->policy_domain, error);
+	else if (fields[0] != '\0' && !queue_msg_prepend(m, fields, strlen(fields)))
+		log_warn("queue_id=%s event=dkim_sign_failed domain=%s error=\"out of memory\"", w->id, w->job->policy_domain);
+	free(fields);
+	queue_msg_store(run->r->srv->queue, m, stored, w);
 }
 
 static void build_done(void *arg)
@@ -337,8 +360,14 @@ static void build_done(void *arg)
 		w->job = j;
 		memcpy(w->id, j->msg->id, sizeof(w->id));
 		run->storing++;
-		queue_msg_store(run->r->srv->queue, j->msg, stored, w);
-		j->msg = NULL;
+		if (j->draft != NULL) {
+			struct dkim_draft *d = j->draft;
+			j->draft = NULL;
+			signer_client_sign(run->r->srv->signer, d, signed_done, w);
+		} else {
+			queue_msg_store(run->r->srv->queue, j->msg, stored, w);
+			j->msg = NULL;
+		}
 	}
 	if (--run->storing == 0)
 		run_deletes(run);

@@ -20,6 +20,8 @@
 #include "net/listener.h"
 #include "server/notify.h"
 #include "server/parent_msg.h"
+#include "server/signer.h"
+#include "util/identity.h"
 #include "util/log.h"
 
 /* A worker that served at least this long before it died is restarted at once (what killed it
@@ -36,7 +38,7 @@ struct parent {
 	struct conf *conf;
 	char *const *overrides;
 	unsigned n_overrides;
-	char *const *worker_argv;
+	char *const *worker_argv, *const *signer_argv;
 	parent_ready_fn *ready;
 	struct parent_socket socks[IPC_FDS_MAX];
 	size_t nsocks;
@@ -45,6 +47,11 @@ struct parent {
 	struct event *ipc_ev, *sig_term, *sig_int, *sig_hup, *sig_chld, *restart_timer, *stop_timer;
 	struct timespec worker_ready_at; /* when the current worker said READY; tv_sec -1: not yet */
 	unsigned restart_delay; /* seconds before the next start, after a worker that died young */
+	/* the DKIM signer of the current worker (signer.h); one of an earlier worker exits by itself */
+	pid_t signer;
+	struct event *signer_timer;
+	struct timespec signer_started_at;
+	unsigned signer_delay;
 	bool stopping, ever_ready;
 	int exit_code;
 	struct service_notifier notify;
@@ -131,6 +138,22 @@ static int sockets_send(struct parent *p, enum parent_msg_type t)
 	}
 	return 0;
 }
+
+/* The next delay before a start: none after a process that served at least PARENT_RESTART_HEALTHY_MS
+ * since (tv_sec -1: it never came up), else 1 s doubling to the cap. */
+static unsigned restart_delay_next(unsigned delay, const struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long served_ms = since->tv_sec < 0 ? -1
+						: (long long)(now.tv_sec - since->tv_sec) * 1000 +
+							  (now.tv_nsec - since->tv_nsec) / 1000000;
+	if (served_ms >= PARENT_RESTART_HEALTHY_MS)
+		return 0;
+	return delay == 0 ? 1 : delay * 2 > PARENT_RESTART_MAX_SECONDS ? PARENT_RESTART_MAX_SECONDS : delay * 2;
+}
+
+static void signer_start(struct parent *p);
 
 /* ---- the worker ---- */
 
@@ -227,7 +250,84 @@ static int worker_start(struct parent *p)
 	if (p->ipc_ev == NULL || event_add(p->ipc_ev, NULL) != 0)
 		log_error("event=worker_ipc_failed error=\"out of memory\"");
 	/* the socket holds it until the worker reads it, first thing */
-	return sockets_send(p, PARENT_MSG_LISTENERS);
+	if (sockets_send(p, PARENT_MSG_LISTENERS) != 0)
+		return -1;
+	/* a signer of the last worker exits on its own: this one gets its own */
+	signer_start(p);
+	return 0;
+}
+
+/* ---- the signer ---- */
+
+static void signer_exec(struct parent *p, int sock)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (dup2(sock, SIGNER_FD) < 0)
+		_exit(127);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	execv("/proc/self/exe", p->signer_argv);
+	fprintf(stderr, "mailwerk: cannot start the DKIM signer: %s\n", strerror(errno));
+	_exit(127);
+}
+
+/* A signer for the current worker, its end of their socketpair sent to the worker. */
+static void signer_start(struct parent *p)
+{
+	if (p->worker == 0 || p->ipc < 0 || p->stopping)
+		return; /* the next worker gets one */
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		log_error("event=signer_start_failed error=\"socketpair: %s\"", strerror(errno));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error("event=signer_start_failed error=\"fork: %s\"", strerror(errno));
+		close(sv[0]), close(sv[1]);
+		return;
+	}
+	if (pid == 0)
+		signer_exec(p, sv[1]);
+	close(sv[1]);
+	p->signer = pid;
+	clock_gettime(CLOCK_MONOTONIC, &p->signer_started_at);
+	log_info("event=signer_started pid=%ld worker=%ld", (long)pid, (long)p->worker);
+	/* the worker keeps the only other copy: when it goes, the signer reads the end and exits */
+	if (ipc_send(p->ipc, PARENT_MSG_SIGNER, 0, NULL, 0, &sv[0], 1) != 0)
+		log_error("event=worker_message_failed type=%d error=\"%s\"", (int)PARENT_MSG_SIGNER, strerror(errno));
+	close(sv[0]);
+}
+
+static void signer_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct parent *p = arg;
+	if (p->signer == 0)
+		signer_start(p);
+}
+
+static void parent_maybe_done(struct parent *p);
+
+static void signer_exited(struct parent *p, int status)
+{
+	pid_t pid = p->signer;
+	p->signer = 0;
+	if (p->stopping || p->worker == 0) {
+		log_info("event=signer_stopped pid=%ld", (long)pid);
+		parent_maybe_done(p);
+		return;
+	}
+	if (WIFSIGNALED(status))
+		log_error("event=signer_died pid=%ld signal=%d", (long)pid, WTERMSIG(status));
+	else
+		log_error("event=signer_died pid=%ld status=%d", (long)pid, WEXITSTATUS(status));
+	/* the worker's requests wait meanwhile (signer_client.h) */
+	p->signer_delay = restart_delay_next(p->signer_delay, &p->signer_started_at);
+	log_info("event=signer_restart in=%us", p->signer_delay);
+	struct timeval tv = {.tv_sec = p->signer_delay};
+	evtimer_add(p->signer_timer, &tv);
 }
 
 static void restart_cb(evutil_socket_t fd, short what, void *arg)
@@ -239,17 +339,7 @@ static void restart_cb(evutil_socket_t fd, short what, void *arg)
 
 static void worker_schedule_restart(struct parent *p)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	const struct timespec *r = &p->worker_ready_at;
-	long long served_ms = r->tv_sec < 0 ? -1
-					    : (long long)(now.tv_sec - r->tv_sec) * 1000 + (now.tv_nsec - r->tv_nsec) / 1000000;
-	if (served_ms >= PARENT_RESTART_HEALTHY_MS)
-		p->restart_delay = 0;
-	else
-		p->restart_delay = p->restart_delay == 0 ? 1
-				   : p->restart_delay * 2 > PARENT_RESTART_MAX_SECONDS ? PARENT_RESTART_MAX_SECONDS
-										 : p->restart_delay * 2;
+	p->restart_delay = restart_delay_next(p->restart_delay, &p->worker_ready_at);
 	log_info("event=worker_restart in=%us", p->restart_delay);
 	struct timeval tv = {.tv_sec = p->restart_delay};
 	evtimer_add(p->restart_timer, &tv);
@@ -264,7 +354,7 @@ static void worker_exited(struct parent *p, int status)
 	if (p->stopping) {
 		log_info("event=worker_stopped pid=%ld status=%d", (long)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		p->exit_code = clean ? 0 : 1;
-		event_base_loopexit(p->base, NULL);
+		parent_maybe_done(p);
 		return;
 	}
 	if (WIFSIGNALED(status))
@@ -282,6 +372,13 @@ static void worker_exited(struct parent *p, int status)
 }
 
 /* ---- signals ---- */
+
+/* Stopping: done once the worker and its signer (which follows it) are gone. */
+static void parent_maybe_done(struct parent *p)
+{
+	if (p->stopping && p->worker == 0 && p->signer == 0)
+		event_base_loopexit(p->base, NULL);
+}
 
 static void parent_reload(struct parent *p)
 {
@@ -315,7 +412,9 @@ static void parent_stop(struct parent *p)
 	/* no new connection waits for a worker that is about to go */
 	sockets_close(p);
 	if (p->worker == 0) {
-		event_base_loopexit(p->base, NULL);
+		parent_maybe_done(p);
+		if (p->signer > 0)
+			kill(p->signer, SIGTERM);
 		return;
 	}
 	kill(p->worker, SIGTERM);
@@ -330,6 +429,8 @@ static void stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		log_error("event=worker_stop_forced pid=%ld after=%ds", (long)p->worker, PARENT_STOP_KILL_SECONDS);
 		kill(p->worker, SIGKILL); /* SIGCHLD follows: worker_exited ends the loop, unclean */
 	}
+	if (p->signer > 0)
+		kill(p->signer, SIGKILL);
 }
 
 static void parent_signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -338,9 +439,12 @@ static void parent_signal_cb(evutil_socket_t sig, short what, void *arg)
 	if (sig == SIGCHLD) {
 		int status;
 		pid_t pid;
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (pid == p->worker)
 				worker_exited(p, status);
+			else if (pid == p->signer)
+				signer_exited(p, status);
+		}
 	} else if (sig == SIGHUP) {
 		if (!p->stopping)
 			parent_reload(p);
@@ -353,7 +457,8 @@ static void parent_free(struct parent *p)
 {
 	worker_ipc_close(p);
 	sockets_close(p);
-	struct event *evs[] = {p->sig_term, p->sig_int, p->sig_hup, p->sig_chld, p->restart_timer, p->stop_timer};
+	struct event *evs[] = {p->sig_term, p->sig_int, p->sig_hup, p->sig_chld, p->restart_timer, p->stop_timer,
+			       p->signer_timer};
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);
@@ -364,10 +469,19 @@ static void parent_free(struct parent *p)
 }
 
 int parent_run(struct conf *c, char *const *overrides, unsigned n_overrides, char *const *worker_argv,
-	       parent_ready_fn *ready)
+	       char *const *signer_argv, parent_ready_fn *ready)
 {
 	struct parent p = {.conf = c, .overrides = overrides, .n_overrides = n_overrides, .worker_argv = worker_argv,
-			   .ready = ready, .ipc = -1, .exit_code = 1};
+			   .signer_argv = signer_argv, .ready = ready, .ipc = -1, .exit_code = 1};
+	uid_t uid;
+	gid_t gid;
+	char uerr[256];
+	if (c->signer_user[0] != '\0' && identity_lookup(c->signer_user, &uid, &gid, uerr, sizeof(uerr)) != 0) {
+		/* found now rather than by a signer that dies at every start */
+		log_error("event=parent_failed error=\"[server] signer_user: %s\"", uerr);
+		conf_free(c);
+		return 1;
+	}
 	char nerr[256];
 	/* opened (and $NOTIFY_SOCKET unset) before the worker exists: only we speak to the manager */
 	if (!service_notifier_open(&p.notify, nerr, sizeof(nerr)))
@@ -385,8 +499,9 @@ int parent_run(struct conf *c, char *const *overrides, unsigned n_overrides, cha
 	p.sig_chld = evsignal_new(p.base, SIGCHLD, parent_signal_cb, &p);
 	p.restart_timer = evtimer_new(p.base, restart_cb, &p);
 	p.stop_timer = evtimer_new(p.base, stop_timeout_cb, &p);
+	p.signer_timer = evtimer_new(p.base, signer_restart_cb, &p);
 	if (p.sig_term == NULL || p.sig_int == NULL || p.sig_hup == NULL || p.sig_chld == NULL ||
-	    p.restart_timer == NULL || p.stop_timer == NULL || evsignal_add(p.sig_term, NULL) || evsignal_add(p.sig_int, NULL) ||
+	    p.restart_timer == NULL || p.stop_timer == NULL || p.signer_timer == NULL || evsignal_add(p.sig_term, NULL) || evsignal_add(p.sig_int, NULL) ||
 	    evsignal_add(p.sig_hup, NULL) || evsignal_add(p.sig_chld, NULL)) {
 		log_error("event=parent_failed error=\"cannot install signal handlers\"");
 		parent_free(&p);
@@ -397,6 +512,10 @@ int parent_run(struct conf *c, char *const *overrides, unsigned n_overrides, cha
 		if (p.worker > 0) {
 			kill(p.worker, SIGKILL);
 			waitpid(p.worker, NULL, 0);
+		}
+		if (p.signer > 0) {
+			kill(p.signer, SIGKILL);
+			waitpid(p.signer, NULL, 0);
 		}
 		parent_free(&p);
 		return 1;

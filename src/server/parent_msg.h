@@ -13,6 +13,7 @@ enum parent_msg_type {
 	PARENT_MSG_RELOAD,        /* parent → worker: read the configuration again; the listeners now bound */
 	PARENT_MSG_READY,         /* worker → parent: every store open, serving */
 	PARENT_MSG_RELOADED,      /* worker → parent: "ok", or "refused" (the old configuration goes on) */
+	PARENT_MSG_SIGNER,        /* parent → worker: the socket to a (new) DKIM signer, no text (signer.h) */
 };
 
 /* Where the worker finds its end of the socketpair: the parent puts it there before the exec. */

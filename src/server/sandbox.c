@@ -7,6 +7,7 @@
 #include "server/sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,21 +52,43 @@ static const char *const sandbox_allowed[] = {
 #endif
 };
 
+/* The signer's: it reads its key files and answers the worker on the socket it was started with;
+ * its threads exist before the filter, so it makes none (no clone at all), and it opens files for
+ * reading only (below). */
+static const char *const sandbox_signer_allowed[] = {
+	"read", "write", "close", "fstat", "newfstatat", "stat", "statx", "lseek", "fcntl",
+	"recvmsg", "sendmsg", "mmap", "munmap", "mprotect", "mremap", "madvise", "brk",
+	"futex", "set_robust_list", "rseq", "gettid", "getpid", "sched_yield", "rt_sigprocmask",
+	"rt_sigreturn", "restart_syscall", "exit", "exit_group", "clock_gettime", "gettimeofday", "getrandom",
+#ifdef SANDBOX_SANITIZER
+	"ptrace", "wait4", "waitid", "process_vm_readv", "sched_setaffinity", "kill", "clone", "prctl",
+	"sigaltstack", "getdents64", "getdents", "readlink", "sched_getaffinity", "getppid", "rt_sigaction",
+	"tgkill", "nanosleep", "clock_nanosleep", "open", "openat",
+#endif
+};
+
 /* socket(2) for these families only: mail and DNS over IP, the service's own UNIX sockets, and
  * netlink, which glibc reads the interfaces' addresses through (getaddrinfo with AI_ADDRCONFIG) */
 static const int sandbox_socket_families[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
 
-static int sandbox_rules(scmp_filter_ctx ctx, const char **failed_r)
+static int sandbox_allow(scmp_filter_ctx ctx, const char *const *names, size_t n, const char **failed_r)
 {
-	for (size_t i = 0; i < sizeof(sandbox_allowed) / sizeof(sandbox_allowed[0]); i++) {
-		int nr = seccomp_syscall_resolve_name(sandbox_allowed[i]);
+	for (size_t i = 0; i < n; i++) {
+		int nr = seccomp_syscall_resolve_name(names[i]);
 		if (nr == __NR_SCMP_ERROR)
 			continue;
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0) {
-			*failed_r = sandbox_allowed[i];
+			*failed_r = names[i];
 			return -1;
 		}
 	}
+	return 0;
+}
+
+static int sandbox_worker_rules(scmp_filter_ctx ctx, const char **failed_r)
+{
+	if (sandbox_allow(ctx, sandbox_allowed, sizeof(sandbox_allowed) / sizeof(sandbox_allowed[0]), failed_r) != 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(sandbox_socket_families) / sizeof(sandbox_socket_families[0]); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)sandbox_socket_families[i])) != 0) {
@@ -94,7 +117,29 @@ static int sandbox_rules(scmp_filter_ctx ctx, const char **failed_r)
 	return 0;
 }
 
-int sandbox_worker_enter(char *error_r, size_t error_size)
+static int sandbox_signer_rules(scmp_filter_ctx ctx, const char **failed_r)
+{
+	if (sandbox_allow(ctx, sandbox_signer_allowed, sizeof(sandbox_signer_allowed) / sizeof(sandbox_signer_allowed[0]),
+			  failed_r) != 0)
+		return -1;
+#ifndef SANDBOX_SANITIZER
+	/* files for reading only: the keys; nothing is written, made or replaced */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+			     SCMP_A2(SCMP_CMP_MASKED_EQ, (scmp_datum_t)O_ACCMODE, (scmp_datum_t)O_RDONLY)) != 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(open), 1,
+			     SCMP_A1(SCMP_CMP_MASKED_EQ, (scmp_datum_t)O_ACCMODE, (scmp_datum_t)O_RDONLY)) != 0) {
+		*failed_r = "openat";
+		return -1;
+	}
+#endif
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0) {
+		*failed_r = "clone3";
+		return -1;
+	}
+	return 0;
+}
+
+static int sandbox_enter(int (*rules)(scmp_filter_ctx, const char **), char *error_r, size_t error_size)
 {
 	/* anything else: the whole process is killed (SIGSYS), never one thread of it */
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -107,7 +152,7 @@ int sandbox_worker_enter(char *error_r, size_t error_size)
 	/* every thread, those already running included; PR_SET_NO_NEW_PRIVS is set on load */
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0 || seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1) != 0)
 		failed = "its attributes";
-	else if (sandbox_rules(ctx, &failed) == 0 && (rc = seccomp_load(ctx)) != 0)
+	else if (rules(ctx, &failed) == 0 && (rc = seccomp_load(ctx)) != 0)
 		failed = "loading";
 	seccomp_release(ctx);
 	if (failed != NULL) {
@@ -116,4 +161,14 @@ int sandbox_worker_enter(char *error_r, size_t error_size)
 		return -1;
 	}
 	return 0;
+}
+
+int sandbox_worker_enter(char *error_r, size_t error_size)
+{
+	return sandbox_enter(sandbox_worker_rules, error_r, error_size);
+}
+
+int sandbox_signer_enter(char *error_r, size_t error_size)
+{
+	return sandbox_enter(sandbox_signer_rules, error_r, error_size);
 }

@@ -21,7 +21,7 @@
 #include "ipc/ipc.h"
 #include "delivery/runner.h"
 #include "auth/dkim_key_cache.h"
-#include "keys/dkim_store.h"
+#include "server/signer_client.h"
 #include "report/report_scheduler.h"
 #include "mailbox/users.h"
 #include "net/dns.h"
@@ -373,8 +373,10 @@ static bool server_reload(struct server *srv, struct parent_socket *socks, size_
 		sockets_close(socks, n);
 		return false;
 	}
-	if (strcmp(c->data_dir, srv->conf->data_dir) != 0 || strcmp(c->user, srv->conf->user) != 0) {
-		log_error("event=reload result=failed error=\"data_dir and user cannot change while running; restart instead\"");
+	if (strcmp(c->data_dir, srv->conf->data_dir) != 0 || strcmp(c->user, srv->conf->user) != 0 ||
+	    strcmp(c->signer_user, srv->conf->signer_user) != 0) {
+		log_error("event=reload result=failed error=\"data_dir, user and signer_user cannot change while running; "
+			  "restart instead\"");
 		conf_free(c);
 		sockets_close(socks, n);
 		return false;
@@ -456,12 +458,20 @@ static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	server_stop(arg);
 }
 
-/* A message from the parent, with its descriptors: a reload (answered RELOADED), anything else refused. */
+/* A message from the parent, with its descriptors: a reload (answered RELOADED), the socket to a new
+ * signer, anything else refused. */
 static void server_parent_message(struct server *srv, int fd, const struct ipc_msg *m, const int *fds, size_t nfds)
 {
 	struct parent_socket socks[IPC_FDS_MAX];
 	const char *err = "not a reload";
-	if (m->type != PARENT_MSG_RELOAD || parent_sockets_parse(m->payload, m->len, fds, nfds, socks, &err) != 0) {
+	if (m->type == PARENT_MSG_SIGNER) {
+		if (nfds != 1 || m->len != 0) {
+			log_warn("event=parent_message_refused error=\"a signer message carries one descriptor and no text\"");
+			ipc_fds_close(fds, nfds);
+		} else {
+			signer_client_connect(srv->signer, fds[0]);
+		}
+	} else if (m->type != PARENT_MSG_RELOAD || parent_sockets_parse(m->payload, m->len, fds, nfds, socks, &err) != 0) {
 		log_warn("event=parent_message_refused error=\"%s\"", err);
 		ipc_fds_close(fds, nfds);
 	} else if (srv->stopping) {
@@ -644,7 +654,7 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	if (srv->delivery == NULL)
 		return -1;
 	queue_commit_subscribe(srv->queue, server_queue_committed, srv);
-	if ((srv->dkim_keys = dkim_key_cache_new()) == NULL || (srv->signer = dkim_signer_new(c->data_dir)) == NULL) {
+	if ((srv->dkim_keys = dkim_key_cache_new()) == NULL || (srv->signer = signer_client_new(srv->base)) == NULL) {
 		snprintf(error_r, error_size, "out of memory");
 		return -1;
 	}
@@ -721,13 +731,14 @@ void server_deinit(struct server *srv)
 		if (p != NULL && p->deinit != NULL && !server_protocol_seen(srv->protocols, role))
 			p->deinit(srv);
 	}
-	dkim_signer_free(srv->signer);
 	dkim_key_cache_free(srv->dkim_keys); /* sessions (and their checks) are gone */
 	dns_free(srv->dns);
 	if (srv->queue != NULL)
 		queue_close(srv->queue);
 	if (srv->loopq != NULL)
 		loopq_free(srv->loopq);
+	/* after the loop queue (its last callbacks may still ask it); what waits fails, and finds no session */
+	signer_client_free(srv->signer);
 	login_free(srv->login); /* after the loop queue: its last callbacks may still count a failure */
 	control_free(srv->control); /* after the loop queue too: its last replies find it */
 	report_scheduler_free(srv->reports); /* after the threads and the loop queue: they may still post to it */

@@ -25,7 +25,7 @@ struct users;
 struct delivery_runner;
 struct delivery_pool;
 struct dns;
-struct dkim_signer;
+struct signer_client;
 struct report_scheduler;
 struct dkim_key_cache;
 struct worker_pool;
@@ -96,7 +96,7 @@ struct server {
 	struct delivery_runner *delivery; /* finds due work, delivers locally, on its own thread */
 	struct delivery_pool *remote;     /* delivers to other hosts, on the loop */
 	struct dns *dns;                  /* the resolver (current [dns]); holders keep a reference */
-	struct dkim_signer *signer;       /* DKIM keys of our domains (data_dir/dkim), any thread */
+	struct signer_client *signer;     /* the DKIM signer process (signer_client.h); loop thread */
 	struct report_scheduler *reports;    /* DMARC aggregate reporting (RFC 9990) */
 	struct dkim_key_cache *dkim_keys; /* senders' decoded DKIM key records; loop thread */
 	struct users *users;

@@ -15,7 +15,7 @@
 #include "server/server.h"
 #include "auth/authres.h"
 #include "auth/dmarc_from.h"
-#include "keys/dkim_store.h"
+#include "server/signer_client.h"
 #include "smtp/checks.h"
 #include "smtp/message.h"
 #include "smtp/feedback.h"
@@ -731,14 +731,22 @@ static void checks_done(void *arg, struct smtp_checks_outcome *o)
 
 struct sign_job {
 	struct server *srv;
+	struct conf *conf;
 	uint64_t session_id;
 	struct queue_msg *m;
-	struct dkim_signer_options opt;
+	struct dkim_draft *draft;
 	char error[256];
 	char domain[DNS_HOST_SIZE];
-	bool signed_ok;
 };
 
+static void sign_job_free(struct sign_job *j)
+{
+	dkim_draft_free(j->draft);
+	conf_free(j->conf);
+	free(j);
+}
+
+/* A worker thread: the hashes (the signer process holds the keys and signs only the digest). */
 static void sign_work(void *arg)
 {
 	struct sign_job *j = arg;
@@ -748,38 +756,69 @@ static void sign_work(void *arg)
 	if (dmarc_from_parse(j->m->data, j->m->size, &from, &err) != DMARC_FROM_OK || from.count != 1)
 		return;
 	snprintf(j->domain, sizeof(j->domain), "%s", from.domains[0]);
-	if (j->m->body != NULL) /* the body of a large message is read from its spool */
-		j->opt.body_tail = (struct dkim_body_tail){.read = queue_spool_read, .arg = j->m->body};
-	char *fields = dkim_signer_sign(j->srv->signer, &j->opt, j->domain, j->m->data, j->m->size,
-					(time_t)j->m->arrival, j->error, sizeof(j->error));
-	if (fields == NULL)
-		return;
-	size_t flen = strlen(fields);
-	if (flen > 0 && queue_msg_prepend(j->m, fields, flen))
-		j->signed_ok = true;
-	else if (flen > 0)
-		snprintf(j->error, sizeof(j->error), "out of memory");
-	free(fields);
+	/* the body of a large message is read from its spool */
+	struct dkim_body_tail tail = {.read = queue_spool_read, .arg = j->m->body};
+	j->draft = signer_draft_new(j->conf, j->domain, j->m->data, j->m->size, (time_t)j->m->arrival,
+				    j->m->body != NULL ? &tail : NULL, &err);
+	if (j->draft == NULL)
+		snprintf(j->error, sizeof(j->error), "%s", err);
 }
 
-static void sign_done(void *arg)
+static void sign_done(void *arg, enum signer_result r, char *fields, const char *error)
+{
+	struct sign_job *j = arg;
+	struct smtp_session *s = smtp_session_find(j->srv, j->session_id);
+	struct queue_msg *m = j->m;
+	if (s == NULL) {
+		queue_msg_free(m); /* the client left before our answer */
+		free(fields);
+		sign_job_free(j);
+		return;
+	}
+	unsigned long long sid = (unsigned long long)s->conn.id;
+	size_t flen = fields != NULL ? strlen(fields) : 0;
+	if (r == SIGNER_UNAVAILABLE) {
+		/* unsigned mail from a domain that publishes DMARC would be refused downstream: the
+		 * client sends it again later, when the signer is back */
+		log_warn("session=%llx queue_id=%s event=dkim_sign_deferred domain=%s error=\"%s\"", sid, m->id, j->domain,
+			 error);
+		queue_msg_free(m);
+		reply(s, 451, "4.3.0", "The message cannot be signed now; try again later");
+		smtp_session_resume(s);
+	} else {
+		if (flen > 0 && queue_msg_prepend(m, fields, flen))
+			log_info("session=%llx queue_id=%s event=dkim_signed domain=%s", sid, m->id, j->domain);
+		else if (r == SIGNER_KEY_FAILED || flen > 0)
+			/* a broken key must not stop mail: it goes out unsigned, and the log says why */
+			log_warn("session=%llx queue_id=%s event=dkim_sign_failed domain=%s error=\"%s\"", sid, m->id,
+				 j->domain, flen > 0 ? "out of memory" : error);
+		msg_store(s, m);
+	}
+	free(fields);
+	sign_job_free(j);
+}
+
+/* Back on the loop with the draft: to the signer. */
+static void sign_drafted(void *arg)
 {
 	struct sign_job *j = arg;
 	struct smtp_session *s = smtp_session_find(j->srv, j->session_id);
 	if (s == NULL) {
-		queue_msg_free(j->m); /* the client left before our answer */
-		free(j);
+		queue_msg_free(j->m);
+		sign_job_free(j);
 		return;
 	}
-	if (j->signed_ok)
-		log_info("session=%llx queue_id=%s event=dkim_signed domain=%s", (unsigned long long)s->conn.id,
-			 j->m->id, j->domain);
-	else if (j->error[0] != '\0')
-		/* a broken key must not stop mail: it goes out unsigned, and the log says why */
-		log_warn("session=%llx queue_id=%s event=dkim_sign_failed domain=%s error=\"%s\"",
-			 (unsigned long long)s->conn.id, j->m->id, j->domain, j->error);
-	msg_store(s, j->m);
-	free(j);
+	if (j->draft == NULL) {
+		if (j->error[0] != '\0')
+			log_warn("session=%llx queue_id=%s event=dkim_sign_failed domain=%s error=\"%s\"",
+				 (unsigned long long)s->conn.id, j->m->id, j->domain, j->error);
+		msg_store(s, j->m);
+		sign_job_free(j);
+		return;
+	}
+	struct dkim_draft *d = j->draft;
+	j->draft = NULL;
+	signer_client_sign(j->srv->signer, d, sign_done, j);
 }
 
 static bool msg_sign(struct smtp_session *s, struct queue_msg *m)
@@ -788,14 +827,10 @@ static bool msg_sign(struct smtp_session *s, struct queue_msg *m)
 	if (j == NULL)
 		return false;
 	j->srv = s->srv;
+	j->conf = conf_ref(s->conf);
 	j->session_id = s->conn.id;
 	j->m = m;
-	j->opt = (struct dkim_signer_options){
-		.header_relaxed = s->conf->dkim_header_relaxed,
-		.body_relaxed = s->conf->dkim_body_relaxed,
-		.expiration = s->conf->dkim_expiration,
-	};
-	worker_pool_submit(s->srv->workers, sign_work, sign_done, j);
+	worker_pool_submit(s->srv->workers, sign_work, sign_drafted, j);
 	return true;
 }
 

@@ -1,0 +1,53 @@
+/* signer_msg.h — what the worker and the DKIM signer say to each other over their socketpair
+ * (framed by ipc/ipc.h; the request id ties a reply to its request). The worker hashes; the signer
+ * holds the private keys and only signs digests. Each side trusts the other no more than a peer,
+ * so every payload is read by the strict parsers here. Pure: no I/O, unit-tested and fuzzed.
+ *
+ *   KEYS      worker → signer   the domain                     which keys sign for it?
+ *   KEYLIST   signer → worker   "ALG SELECTOR\n" per key        Ed25519 first; empty: none
+ *   SIGN      worker → signer   "DOMAIN SELECTOR\n" + digest    32 octets of SHA-256
+ *   SIGNATURE signer → worker   the signature's octets
+ *   ERROR     signer → worker   a sentence (printable ASCII)
+ */
+#ifndef MAILWERK_SERVER_SIGNER_MSG_H
+#define MAILWERK_SERVER_SIGNER_MSG_H
+
+#include <stddef.h>
+
+#include "auth/dkim_canon.h"
+#include "keys/dkim_store.h"
+#include "net/dns_parse.h"
+
+enum signer_msg_type {
+	SIGNER_MSG_KEYS = 1,
+	SIGNER_MSG_KEYLIST,
+	SIGNER_MSG_SIGN,
+	SIGNER_MSG_SIGNATURE,
+	SIGNER_MSG_ERROR,
+};
+
+#define SIGNER_ERROR_MAX 255 /* octets of an ERROR sentence */
+
+/* KEYS: the payload is the domain itself. 0 with it in domain_r, or -1 with a sentence. */
+int signer_keys_parse(const unsigned char *p, size_t len, char domain_r[DNS_HOST_SIZE], const char **error_r);
+
+/* KEYLIST of keys[0..n): its length, or -1 when it does not fit in size. */
+int signer_keylist_format(const struct dkim_signer_key *keys, size_t n, char *out, size_t size);
+/* At most DKIM_SIGNER_KEYS_MAX lines of a known algorithm and a valid selector: 0 with *n_r, or -1. */
+int signer_keylist_parse(const unsigned char *p, size_t len, struct dkim_signer_key out[DKIM_SIGNER_KEYS_MAX],
+			 size_t *n_r, const char **error_r);
+
+/* SIGN: its length, or -1 when domain or selector is not one or it does not fit in size. */
+int signer_sign_format(const char *domain, const char *selector, const unsigned char digest[DKIM_DIGEST_SIZE],
+		       unsigned char *out, size_t size);
+int signer_sign_parse(const unsigned char *p, size_t len, char domain_r[DNS_HOST_SIZE],
+		      char selector_r[DKIM_SELECTOR_MAX + 1], unsigned char digest_r[DKIM_DIGEST_SIZE],
+		      const char **error_r);
+
+/* SIGNATURE: 1 to DKIM_SIG_B_MAX octets, taken as they are. 0, or -1. */
+int signer_signature_check(size_t len, const char **error_r);
+
+/* ERROR: 1 to SIGNER_ERROR_MAX printable ASCII octets, copied with a NUL into out. 0, or -1. */
+int signer_error_parse(const unsigned char *p, size_t len, char out[SIGNER_ERROR_MAX + 1], const char **error_r);
+
+#endif
