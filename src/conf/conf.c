@@ -150,6 +150,17 @@ static const struct conf_key conf_keys[] = {
 	{"delivery", "max_connections_per_domain", CONF_T_UINT, OFF(out_max_per_domain), "10", 1, 1000},
 	/* RFC 3464 "delayed" DSN after this long (4h, as Postfix's delay_warning_time); 0: never */
 	{"delivery", "delay_warning_time", CONF_T_DURATION, OFF(delay_warning_time), "4h", 0, 90 * 86400},
+	/* the outbound SMTP client's waits, towards MX hosts and the smarthost: the defaults are RFC 5321
+	 * §4.5.3.2's (30 s for the connect, which it leaves open, as Postfix's smtp_connect_timeout). Each
+	 * bounds a whole reply from the command that asks for it, however its octets trickle in; shorter
+	 * than the RFC's only for tests or a peer known to be near */
+	{"delivery", "connect_timeout", CONF_T_DURATION, OFF(out_connect_timeout), "30s", 1, 3600},
+	{"delivery", "tls_timeout", CONF_T_DURATION, OFF(out_tls_timeout), "5m", 1, 3600},
+	{"delivery", "greeting_timeout", CONF_T_DURATION, OFF(out_greeting_timeout), "5m", 1, 3600},
+	{"delivery", "command_timeout", CONF_T_DURATION, OFF(out_command_timeout), "5m", 1, 3600},
+	{"delivery", "data_init_timeout", CONF_T_DURATION, OFF(out_data_init_timeout), "2m", 1, 3600},
+	{"delivery", "data_timeout", CONF_T_DURATION, OFF(out_data_timeout), "3m", 1, 3600},
+	{"delivery", "data_end_timeout", CONF_T_DURATION, OFF(out_data_end_timeout), "10m", 1, 3600},
 	{"relay", "host", CONF_T_RELAY_HOST, OFF(relay_host), "", 0, 0},
 	/* the default depends on the port (465: implicit, RFC 8314); set after loading */
 	{"relay", "tls", CONF_T_RELAY_TLS, OFF(relay_tls), "starttls", 0, 0},

@@ -121,6 +121,14 @@ struct conf {
 	unsigned out_max_connections;      /* outbound SMTP connections in total */
 	unsigned out_max_per_domain;       /* outbound SMTP connections to one domain; <= out_max_connections */
 	unsigned delay_warning_time;       /* seconds deferred before the sender is told; 0: never */
+	/* the outbound SMTP client's waits, in seconds (RFC 5321 §4.5.3.2): each bounds a whole reply */
+	unsigned out_connect_timeout;      /* TCP connect */
+	unsigned out_tls_timeout;          /* a TLS handshake (STARTTLS or implicit) */
+	unsigned out_greeting_timeout;     /* the 220 greeting (§4.5.3.2.1) */
+	unsigned out_command_timeout;      /* EHLO, HELO, STARTTLS, AUTH, RSET, MAIL, RCPT (§4.5.3.2.2, .3, .7) */
+	unsigned out_data_init_timeout;    /* the 354 to DATA (§4.5.3.2.4) */
+	unsigned out_data_timeout;         /* each write of message content that makes no progress (§4.5.3.2.5) */
+	unsigned out_data_end_timeout;     /* the reply to the final "." (§4.5.3.2.6) */
 	/* [relay]: a smarthost; when relay_host is set, all remote mail goes through it */
 	char *relay_host;              /* "": none (deliver to MX hosts); else host name or IP address, no brackets */
 	unsigned relay_port;           /* from "host:port"; 587 when no port is given */

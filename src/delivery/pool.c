@@ -44,6 +44,7 @@ struct pool_settings {
 	char *auth_user;  /* NULL: no AUTH */
 	char *auth_pass;
 	unsigned max_conns, max_per_dest;
+	struct delivery_timeouts timeouts; /* [delivery] *_timeout */
 };
 
 /* One connection's life: resolving, then one job after another on one host. */
@@ -399,6 +400,7 @@ static void pool_client_job(struct pool_conn *c, struct delivery_job *cj)
 		.msg = (const unsigned char *)j->data,
 		.msg_len = j->size,
 		.needs_smtputf8 = utf8, /* RFC 6531 §3.4: an address with UTF-8 needs the extension */
+		.timeouts = c->set->timeouts,
 		.log_id = j->id,
 		.done = pool_on_client,
 		.done_arg = c,
@@ -635,6 +637,19 @@ static struct pool_settings *pool_settings_new(const struct conf *c, struct dns 
 	s->refs = 1;
 	s->max_conns = c->out_max_connections;
 	s->max_per_dest = c->out_max_per_domain;
+	/* RFC 5321 §4.5.3.2: per command; MAIL and RCPT share command_timeout, as their 5 minutes do */
+	s->timeouts = (struct delivery_timeouts){
+		.connect_ms = c->out_connect_timeout * 1000u,
+		.tls_ms = c->out_tls_timeout * 1000u,
+		.greeting_ms = c->out_greeting_timeout * 1000u,
+		.command_ms = c->out_command_timeout * 1000u,
+		.mail_ms = c->out_command_timeout * 1000u,
+		.rcpt_ms = c->out_command_timeout * 1000u,
+		.data_init_ms = c->out_data_init_timeout * 1000u,
+		.data_block_ms = c->out_data_timeout * 1000u,
+		.data_end_ms = c->out_data_end_timeout * 1000u,
+		.quit_ms = 0, /* the client's short default */
+	};
 	s->helo = strdup(c->hostname);
 	bool ok = s->helo != NULL;
 	if (c->relay_host[0] != '\0') {

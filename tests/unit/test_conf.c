@@ -939,6 +939,88 @@ static void test_show(void **state)
 }
 
 
+/* The outbound SMTP client's timeouts: RFC 5321 §4.5.3.2's values by default, any of them shorter or
+ * longer within 1 s to 1 h, errors naming file and line; config show lists the ones changed. */
+static void test_delivery_timeouts(void **state)
+{
+	(void)state;
+	char err[512], text[1024];
+	struct conf *c = load(base_conf, NULL, 0, err);
+	assert_non_null(c);
+	assert_int_equal(c->out_connect_timeout, 30);
+	assert_int_equal(c->out_tls_timeout, 300);
+	assert_int_equal(c->out_greeting_timeout, 300);   /* §4.5.3.2.1 */
+	assert_int_equal(c->out_command_timeout, 300);    /* §4.5.3.2.2, .3, .7 */
+	assert_int_equal(c->out_data_init_timeout, 120);  /* §4.5.3.2.4 */
+	assert_int_equal(c->out_data_timeout, 180);       /* §4.5.3.2.5 */
+	assert_int_equal(c->out_data_end_timeout, 600);   /* §4.5.3.2.6 */
+	conf_free(c);
+
+	snprintf(text, sizeof(text), "%s[delivery]\nconnect_timeout = 5\ntls_timeout = 10s\ngreeting_timeout = 3s\n"
+		 "command_timeout = 1m\ndata_init_timeout = 1h\ndata_timeout = 90\ndata_end_timeout = 20m\n", base_conf);
+	c = load(text, NULL, 0, err);
+	assert_non_null(c);
+	assert_int_equal(c->out_connect_timeout, 5);
+	assert_int_equal(c->out_tls_timeout, 10);
+	assert_int_equal(c->out_greeting_timeout, 3);
+	assert_int_equal(c->out_command_timeout, 60);
+	assert_int_equal(c->out_data_init_timeout, 3600);
+	assert_int_equal(c->out_data_timeout, 90);
+	assert_int_equal(c->out_data_end_timeout, 1200);
+	conf_free(c);
+
+	char *ov[] = {"delivery.greeting_timeout=1s", "delivery.command_timeout=2s"};
+	c = load(base_conf, ov, 2, err);
+	assert_non_null(c);
+	assert_int_equal(c->out_greeting_timeout, 1);
+	assert_int_equal(c->out_command_timeout, 2);
+	assert_int_equal(c->out_data_end_timeout, 600);
+	assert_int_equal(c->command_timeout, 300); /* [smtp] command_timeout is the server's own */
+	conf_free(c);
+
+	write_conf("");
+	unlink(conf_path);
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "%s:8: [delivery] ", conf_path);
+	static const struct {
+		const char *line;
+		const char *words;
+	} cases[] = {
+		{"connect_timeout = 0", "out of range"},
+		{"connect_timeout = 2h", "out of range"},
+		{"tls_timeout = soon", "duration"},
+		{"greeting_timeout = 0s", "out of range"},
+		{"greeting_timeout = 500ms", "duration"},
+		{"command_timeout = -5m", "duration"},
+		{"data_init_timeout = 61m", "out of range"},
+		{"data_timeout = 3w", "duration"},
+		{"data_end_timeout = 1d", "out of range"},
+		{"data_end_timeout = ", "duration"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[delivery]\n%s\n", cases[i].line);
+		expect_error(text, NULL, 0, prefix, cases[i].words);
+	}
+	char *bad[] = {"delivery.data_end_timeout=0"};
+	expect_error("", bad, 1, "-o delivery.data_end_timeout=0: ", "out of range");
+
+	/* config show --non-default: only what was changed, as written */
+	snprintf(text, sizeof(text), "%s[delivery]\ngreeting_timeout = 5m\ncommand_timeout = 4s\n", base_conf);
+	write_conf(text);
+	struct lines l = {0};
+	assert_int_equal(conf_show(conf_path, NULL, 0, true, collect, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 5);
+	assert_string_equal(l.text[4], "[delivery] command_timeout = 4s");
+	struct lines l2 = {0};
+	bool seen = false;
+	char *ov2[] = {"delivery.data_end_timeout=7m"};
+	assert_int_equal(conf_show(conf_path, ov2, 1, true, collect, &l2, err, sizeof(err)), 0);
+	for (size_t i = 0; i < l2.n; i++)
+		seen = seen || strcmp(l2.text[i], "[delivery] data_end_timeout = 7m") == 0;
+	assert_true(seen);
+	unlink(conf_path);
+}
+
 /* The slow-client limits: session deadlines, the DATA rate floor; hostile values refused. */
 static void test_slow_client_keys(void **state)
 {
@@ -1007,6 +1089,7 @@ int main(void)
 		cmocka_unit_test(test_relay_keys),
 		cmocka_unit_test(test_relay_errors),
 		cmocka_unit_test(test_delivery_errors),
+		cmocka_unit_test(test_delivery_timeouts),
 		cmocka_unit_test(test_throttle_keys),
 		cmocka_unit_test(test_throttle_errors),
 		cmocka_unit_test(test_overlong_lines),
