@@ -382,7 +382,9 @@ static void client_timer_for_head(struct delivery_client *c)
 		evtimer_del(c->timer);
 		return;
 	}
-	/* RFC 5321 §4.5.3.2: a timer per command */
+	/* RFC 5321 §4.5.3.2: a timer per command, for its whole reply. It is armed here only, when the
+	 * reply before it is complete (or its command is the first owed), never by a read: a server
+	 * that sends an octet now and then, or a multi-line reply that never ends, is cut at the deadline */
 	unsigned ms = *(const unsigned *)((const char *)&c->to + client_cmds[p->cmd].timeout);
 	client_timer_arm(c, ms);
 }

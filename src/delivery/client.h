@@ -34,8 +34,11 @@ enum delivery_tls_policy {
 };
 const char *delivery_tls_policy_str(enum delivery_tls_policy p);
 
-/* Timeouts in milliseconds; 0 takes the default, which is RFC 5321 §4.5.3.2's where it names one.
- * Each is timed per command (per reply), the data block one per write that makes no progress. */
+/* Timeouts in milliseconds; 0 takes the default, which is RFC 5321 §4.5.3.2's where it names one
+ * (the server takes them from [delivery] *_timeout). Each reply has one deadline, from when its
+ * command is queued (the greeting: from the connect) to its last line: octets or lines that trickle
+ * in never move it. The data block is the exception, timed per write that makes no progress
+ * (§4.5.3.2.5: "each TCP SEND call"). */
 struct delivery_timeouts {
 	unsigned connect_ms;    /* TCP connect: 30 s */
 	unsigned tls_ms;        /* a TLS handshake: 5 min */

@@ -434,7 +434,13 @@ enum {
 	F_GROUP = 1 << 5,         /* the whole pipelined group, up to DATA, is buffered with this command */
 	F_CLOSE_IN_DATA = 1 << 6, /* with F_DATA: close as soon as some content arrived */
 	F_GARBAGE = 1 << 7,       /* after the reply, send bytes that are not TLS and close */
+	F_TRICKLE = 1 << 8,       /* send the reply one octet per tick, then go on with the script */
+	F_REPEAT = 1 << 9,        /* send the reply (each octet a tick with F_TRICKLE) again and again */
 };
+
+/* The pace of F_TRICKLE and F_REPEAT: far below any timeout of the runs, so that a timer reset by
+ * every read would never fire. */
+#define FAKE_TICK_MS 20
 
 /* the scripts leave out flags where there are none */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -458,6 +464,12 @@ struct fake {
 	bool hanging;
 	bool closing;
 	bool closed;
+	bool trickling;         /* a reply is under way, one piece per tick */
+	const char *trickle;    /* ... this one */
+	size_t trickle_off;
+	unsigned trickle_flags;
+	size_t trickled;        /* octets sent by ticks, in all */
+	struct event *tick;
 	unsigned accepted;
 	struct evbuffer *data; /* the content as received, with the end line */
 	char error[512];
@@ -480,6 +492,15 @@ static void fake_close(struct fake *f)
 		bufferevent_free(f->bev);
 	f->bev = NULL;
 	f->closed = true;
+	f->trickling = false;
+	if (f->tick != NULL)
+		evtimer_del(f->tick);
+}
+
+static void fake_tick_arm(struct fake *f)
+{
+	struct timeval tv = {.tv_sec = 0, .tv_usec = FAKE_TICK_MS * 1000};
+	evtimer_add(f->tick, &tv);
 }
 
 static void fake_read_cb(struct bufferevent *bev, void *arg);
@@ -503,7 +524,7 @@ static bool fake_match(const char *expect, const char *line)
 /* Runs the script as far as the input allows. */
 static void fake_run(struct fake *f)
 {
-	while (f->bev != NULL && !f->hanging && !f->closing) {
+	while (f->bev != NULL && !f->hanging && !f->closing && !f->trickling) {
 		struct evbuffer *in = bufferevent_get_input(f->bev);
 		if (f->in_data) {
 			size_t avail = evbuffer_get_length(in);
@@ -567,6 +588,14 @@ static void fake_run(struct fake *f)
 			f->hanging = true;
 			return;
 		}
+		if (st->reply != NULL && (st->flags & (F_TRICKLE | F_REPEAT))) {
+			f->trickling = true;
+			f->trickle = st->reply;
+			f->trickle_off = 0;
+			f->trickle_flags = st->flags;
+			fake_tick_arm(f);
+			return;
+		}
 		if (st->reply != NULL)
 			bufferevent_write(f->bev, st->reply, strlen(st->reply));
 		if (st->flags & F_DATA) {
@@ -599,6 +628,28 @@ static void fake_run(struct fake *f)
 static void fake_read_cb(struct bufferevent *bev, void *arg)
 {
 	fake_run(arg);
+}
+
+/* One piece of the reply under way: an octet (F_TRICKLE) or the whole of it (F_REPEAT alone). */
+static void fake_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fake *f = arg;
+	if (f->bev == NULL || !f->trickling)
+		return;
+	size_t len = strlen(f->trickle);
+	size_t n = (f->trickle_flags & F_TRICKLE) ? 1 : len - f->trickle_off;
+	bufferevent_write(f->bev, f->trickle + f->trickle_off, n);
+	f->trickle_off += n;
+	f->trickled += n;
+	if (f->trickle_off == len) {
+		f->trickle_off = 0;
+		if (!(f->trickle_flags & F_REPEAT)) {
+			f->trickling = false;
+			fake_run(f);
+			return;
+		}
+	}
+	fake_tick_arm(f);
 }
 
 static void fake_write_cb(struct bufferevent *bev, void *arg)
@@ -644,6 +695,8 @@ static void fake_start(struct fake *f, struct event_base *base, const struct fak
 	f->steps = steps;
 	f->nsteps = nsteps;
 	f->data = evbuffer_new();
+	f->tick = evtimer_new(base, fake_tick_cb, f);
+	assert_non_null(f->tick);
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	f->lis = evconnlistener_new_bind(base, fake_accept_cb, f, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
 					 (struct sockaddr *)&sin, sizeof(sin));
@@ -659,6 +712,8 @@ static void fake_free(struct fake *f)
 		bufferevent_free(f->bev);
 	if (f->lis != NULL)
 		evconnlistener_free(f->lis);
+	if (f->tick != NULL)
+		event_free(f->tick);
 	evbuffer_free(f->data);
 }
 
@@ -790,7 +845,7 @@ static void env_run(struct env *e)
 		assert_int_equal(event_base_loop(e->base, EVLOOP_ONCE), 0);
 	evconnlistener_free(e->fake.lis);
 	e->fake.lis = NULL;
-	if (e->fake.hanging)
+	if (e->fake.hanging || e->fake.trickling)
 		fake_close(&e->fake);
 	event_base_dispatch(e->base);
 	alarm(0);
@@ -1120,6 +1175,60 @@ static void test_client_timeouts(void **state)
 	assert_int_equal(e.out.error, DELIVERY_ERR_CONNECT);
 	assert_true(e.out.next_mx);
 	assert_rcpt(&e.out, 0, RESULT_TEMPFAIL, 451, "4.4.1", "cannot connect");
+	env_free(&e);
+}
+
+/* RFC 5321 §4.5.3.2: each timeout bounds a whole reply. A server that sends an octet now and then, or
+ * line after line of a reply that never ends, must not hold the client past it: the deadline is set
+ * when the command goes out, never moved by what arrives. */
+static void test_client_trickle(void **state)
+{
+	/* the greeting, an octet per tick: 36 ticks for the line, the deadline passes after a few */
+	static const char slow_greeting[] = "220 mx.test ESMTP, but very slowly\r\n";
+	struct env e;
+	ENV_INIT(&e, {NULL, slow_greeting, F_TRICKLE});
+	e.job.timeouts.greeting_ms = 150;
+	env_run(&e);
+	assert_int_equal(e.out.error, DELIVERY_ERR_TIMEOUT);
+	assert_true(e.out.next_mx);
+	assert_non_null(strstr(e.out.error_text, "timeout while waiting for the reply to the greeting"));
+	assert_rcpt(&e.out, 0, RESULT_TEMPFAIL, 451, "4.4.2", "timeout");
+	assert_true(e.fake.trickled > 0);
+	assert_true(e.fake.trickled < sizeof(slow_greeting) - 1); /* cut before the line was whole */
+	env_free(&e);
+
+	/* an EHLO reply whose lines each come whole, one per tick, and never end */
+	ENV_INIT(&e, {NULL, "220 mx.test\r\n"}, {"EHLO client.test", "250-still going\r\n", F_REPEAT});
+	e.job.timeouts.command_ms = 150;
+	env_run(&e);
+	assert_int_equal(e.out.error, DELIVERY_ERR_TIMEOUT);
+	assert_non_null(strstr(e.out.error_text, "timeout while waiting for the reply to EHLO"));
+	assert_rcpt(&e.out, 0, RESULT_TEMPFAIL, 451, "4.4.2", "timeout");
+	env_free(&e);
+
+	/* the reply to a pipelined MAIL, an octet per tick: MAIL's deadline, not a read timer */
+	static const char slow_mail[] = "250 2.1.0 sender ok, eventually\r\n";
+	ENV_INIT(&e, {NULL, "220 mx.test\r\n"}, {"EHLO client.test", "250-mx.test\r\n250 PIPELINING\r\n"},
+		 {"MAIL FROM:<a@example.com>", slow_mail, F_TRICKLE});
+	e.job.timeouts.mail_ms = 150;
+	env_run(&e);
+	assert_int_equal(e.out.error, DELIVERY_ERR_TIMEOUT);
+	assert_non_null(strstr(e.out.error_text, "timeout while waiting for the reply to MAIL FROM"));
+	assert_rcpt(&e.out, 0, RESULT_TEMPFAIL, 451, "4.4.2", "timeout");
+	assert_true(e.fake.trickled < sizeof(slow_mail) - 1);
+	env_free(&e);
+
+	/* a trickle that ends within its deadline is only slow: the transaction goes on to the end */
+	ENV_INIT(&e, {NULL, "220 mx\r\n", F_TRICKLE}, {"EHLO client.test", "250 mx.test\r\n", F_TRICKLE},
+		 {"MAIL FROM:<a@example.com>", "250 Ok\r\n"}, {"RCPT TO:<alice@example.org>", "250 Ok\r\n"},
+		 {"DATA", "354 go\r\n", F_DATA}, {NULL, "250 Ok\r\n", F_TRICKLE}, {"QUIT", "221 Bye\r\n", F_CLOSE});
+	e.job.timeouts.greeting_ms = e.job.timeouts.command_ms = e.job.timeouts.data_end_ms = 5000;
+	env_run(&e);
+	assert_script_done(&e);
+	assert_int_equal(e.out.error, DELIVERY_ERR_NONE);
+	assert_rcpt(&e.out, 0, RESULT_OK, 250, "", "250 Ok");
+	assert_int_equal(evbuffer_get_length(e.fake.data), sizeof(msg_wire) - 1);
+	assert_memory_equal(evbuffer_pullup(e.fake.data, -1), msg_wire, sizeof(msg_wire) - 1);
 	env_free(&e);
 }
 
@@ -1658,6 +1767,7 @@ int main(void)
 		cmocka_unit_test(test_client_smtputf8),
 		cmocka_unit_test(test_client_helo_fallback),
 		cmocka_unit_test(test_client_timeouts),
+		cmocka_unit_test(test_client_trickle),
 		cmocka_unit_test(test_client_closed_mid_data),
 		cmocka_unit_test(test_client_multiline),
 		cmocka_unit_test(test_client_smuggling_body),
