@@ -32,9 +32,10 @@ Scripting (each may also be changed on a running MTA, e.g. mta.rcpt_replies[...]
 Certificates are made at test time with the openssl command (self_signed_cert, make_ca,
 ca_signed_cert) and live only in the test's tmp_path.
 
-At the end, helpers for the sending side: submit() a message as an authenticated user, read the
-server's key=value log (log_events), its users' Maildirs and the DSNs in them (reports,
-report_parts), and wait_for()/holds_for() to poll with a time limit.
+At the end, helpers for the sending side: submit() a message as an authenticated user, set up the
+sender and its MX records (start_sender, mx_records), read the server's key=value log (log_events,
+delivered), its queue (queue_rcpts), its users' Maildirs and the DSNs in them (reports,
+report_parts, no_bounces), and wait_for()/holds_for() to poll with a time limit.
 
 Every wait is bounded; nothing here sleeps for a fixed time to hope something happened.
 """
@@ -541,6 +542,51 @@ def send_inbound(server, sender, rcpts, body):
         return _queued_id(reply)
 
 
+DELIVERY_WAIT = 20.0  # the longest wait for one outcome of outbound delivery in the helpers below
+
+
+def mx_records(dns, domain, *hosts):
+    """MX records for domain in the DNS fixture dns: hosts are (preference, host name, IPv4 address
+    or None for a host without one)."""
+    dns.load({domain: {"MX": ["%d %s." % (pref, name) for pref, name, _ in hosts]}})
+    for _, name, ip in hosts:
+        if ip is not None:
+            dns.load({name: {"A": ip}})
+
+
+def start_sender(servers, dns, port, **keys):
+    """The mailwerk under test (made by the conftest `servers` fixture), resolving through the DNS
+    fixture dns, delivering to port on every MX host and retrying every second; keys are more -o
+    settings given as **{"section.key": value}."""
+    overrides = {"dns.resolver": dns.resolver, "delivery.remote_port": str(port),
+                 "delivery.retry_schedule": "1s"}
+    overrides.update(keys)
+    return servers.make("sender", overrides).start()
+
+
+def delivered(server, rcpt, timeout=DELIVERY_WAIT):
+    """The event=delivered log line for rcpt, waiting for it."""
+    found = wait_for(lambda: log_events(server, "delivered", rcpt=rcpt), timeout)
+    assert found, "no event=delivered rcpt=%s in the log:\n%s" % (rcpt, server.log_text()[-4000:])
+    return found[-1]
+
+
+def queue_rcpts(server):
+    """{address: recipient entry of `queue list --json`} over every queued message."""
+    return {r["address"]: r for e in server.queue() for r in e["recipients"]}
+
+
+def wait_queue_empty(server, timeout=DELIVERY_WAIT):
+    assert wait_for(lambda: server.queue() == [], timeout), server.queue()
+
+
+def no_bounces(server):
+    """No DSN was made: none logged, none in the sending user's Maildir."""
+    assert log_events(server, "bounce") == [], server.log_text()[-3000:]
+    local, domain = server.user.split("@")
+    assert reports(server.dir, domain, local) == []
+
+
 _FIELD = re.compile(r'([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
 
@@ -611,4 +657,5 @@ def report_parts(dsn):
 
 __all__ = ["MTA", "MTAs", "mtas", "free_port_on", "port_open", "self_signed_cert", "make_ca", "ca_signed_cert",
            "Transaction", "Connection", "OK_DATA", "wait_for", "holds_for", "insecure_context", "message", "submit",
-           "send_inbound", "parse_log_line", "log_events", "maildir", "reports", "report_parts"]
+           "send_inbound", "parse_log_line", "log_events", "maildir", "reports", "report_parts", "DELIVERY_WAIT",
+           "mx_records", "start_sender", "delivered", "queue_rcpts", "wait_queue_empty", "no_bounces"]

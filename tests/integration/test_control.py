@@ -14,7 +14,7 @@ import time
 from conftest import DOMAIN, Server, run_cli
 from dnsfixture import dns_server  # noqa: F401 (a fixture)
 from mtafixture import (free_port_on, holds_for, log_events, message, mtas, report_parts,  # noqa: F401
-                        reports, submit, wait_for)
+                        reports, start_sender, submit, wait_for)
 
 SENDER = "demo@" + DOMAIN
 TIMEOUT = 20.0
@@ -187,11 +187,6 @@ def test_hostile_records_get_an_error_or_a_close(fresh_server):
 
 
 # ---- hold, release, bounce ----
-
-def start_sender(servers, dns, port):
-    overrides = {"dns.resolver": dns.resolver, "delivery.remote_port": str(port), "delivery.retry_schedule": "1s"}
-    return servers.make("sender", overrides).start()
-
 
 def deferred_once(server, rcpt):
     assert wait_for(lambda: log_events(server, "deferred", rcpt=rcpt), TIMEOUT), server.log_text()[-3000:]

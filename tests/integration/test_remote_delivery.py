@@ -7,49 +7,12 @@ import re
 
 from conftest import DOMAIN, HOST
 from dnsfixture import dns_server  # noqa: F401 (a fixture)
-from mtafixture import (free_port_on, holds_for, log_events, maildir, message, mtas, port_open,  # noqa: F401
-                        report_parts, reports, send_inbound, submit, wait_for)
+from mtafixture import (delivered, free_port_on, holds_for, log_events, maildir, message, mtas,  # noqa: F401
+                        mx_records, no_bounces, port_open, queue_rcpts, report_parts, reports, send_inbound,
+                        start_sender, submit, wait_for, wait_queue_empty)
 
 SENDER = "demo@" + DOMAIN
 TIMEOUT = 20.0  # the longest wait for one outcome; every wait below is bounded by it or less
-
-
-def mx_records(dns, domain, *hosts):
-    """MX records for domain: hosts are (preference, host name, IPv4 address or None)."""
-    dns.load({domain: {"MX": ["%d %s." % (pref, name) for pref, name, _ in hosts]}})
-    for _, name, ip in hosts:
-        if ip is not None:
-            dns.load({name: {"A": ip}})
-
-
-def start_sender(servers, dns, port, **keys):
-    """The mailwerk under test, delivering to port on every MX host; keys are more -o settings
-    given as {"section.key": value} through **{...}."""
-    overrides = {"dns.resolver": dns.resolver, "delivery.remote_port": str(port),
-                 "delivery.retry_schedule": "1s"}
-    overrides.update(keys)
-    return servers.make("sender", overrides).start()
-
-
-def delivered(server, rcpt, timeout=TIMEOUT):
-    """The event=delivered log line for rcpt, waiting for it."""
-    found = wait_for(lambda: log_events(server, "delivered", rcpt=rcpt), timeout)
-    assert found, "no event=delivered rcpt=%s in the log:\n%s" % (rcpt, server.log_text()[-4000:])
-    return found[-1]
-
-
-def queue_rcpts(server):
-    """{address: recipient entry of `queue list --json`} over every queued message."""
-    return {r["address"]: r for e in server.queue() for r in e["recipients"]}
-
-
-def wait_queue_empty(server, timeout=TIMEOUT):
-    assert wait_for(lambda: server.queue() == [], timeout), server.queue()
-
-
-def no_bounces(server):
-    assert log_events(server, "bounce") == [], server.log_text()[-3000:]
-    assert reports(server.dir, DOMAIN, "demo") == []
 
 
 # ---- MX selection ----
