@@ -20,6 +20,7 @@ port 53), built on dnslib. Point mailwerk at it with `[dns] resolver = 127.0.0.1
         dns_server.drop("silent.example.test")               # never answers (a timeout)
         dns_server.truncate("big.example.test")              # TC=1 over UDP: the client must use TCP
         dns_server.delay("slow.example.test", 2.0)           # answers after 2 s
+        dns_server.stop(); ...; dns_server.restart()          # gone (port closed), then back on its port
         anchor = dns_server.sign("test.")                     # DNSSEC: see sign()
         ... run mailwerk with "-o", "dns.resolver=" + dns_server.resolver ...
         assert ("example.test", "MX") in dns_server.asked()
@@ -355,6 +356,13 @@ class DNSServer:
         self._thread = None
         self._udp.close()
         self._tcp.close()
+
+    def restart(self):
+        """Starts again after stop(), on the same port: a server that was gone and is back where its
+        clients were told it is."""
+        if self.port is not None:
+            self.want_port = self.port
+        return self.start()
 
     def __enter__(self):
         return self if self._thread is not None else self.start()
