@@ -480,7 +480,10 @@ enum dkim_key_error dkim_key_pem_parse(const char *pem, size_t len, EVP_PKEY **k
 	return DKIM_KEY_OK;
 }
 
-enum dkim_key_error dkim_key_file_load(const char *path, EVP_PKEY **key_r, const char **error_r)
+typedef enum dkim_key_error pem_parse_fn(const char *pem, size_t len, EVP_PKEY **key_r, const char **error_r);
+
+/* Reads path (at most DKIM_KEY_PEM_MAX octets) and parses it with parse; the text is wiped after. */
+static enum dkim_key_error key_file_load(const char *path, pem_parse_fn *parse, EVP_PKEY **key_r, const char **error_r)
 {
 	*key_r = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -521,10 +524,46 @@ enum dkim_key_error dkim_key_file_load(const char *path, EVP_PKEY **key_r, const
 		len += (size_t)r;
 	}
 	close(fd);
-	enum dkim_key_error e = dkim_key_pem_parse(buf, len, key_r, error_r);
+	enum dkim_key_error e = parse(buf, len, key_r, error_r);
 	OPENSSL_cleanse(buf, len);
 	free(buf);
 	return e;
+}
+
+/* A public key file: SubjectPublicKeyInfo PEM ("BEGIN PUBLIC KEY"). */
+static enum dkim_key_error public_pem_parse(const char *pem, size_t len, EVP_PKEY **key_r, const char **error_r)
+{
+	*key_r = NULL;
+	if (len > DKIM_KEY_PEM_MAX) {
+		*error_r = "the key file is too large to be a PEM public key";
+		return DKIM_KEY_SIZE;
+	}
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	if (bio == NULL) {
+		*error_r = "out of memory";
+		return DKIM_KEY_SYSTEM;
+	}
+	EVP_PKEY *key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	ERR_clear_error();
+	enum dkim_key_type t;
+	if (key == NULL || !dkim_key_type_get(key, &t)) {
+		EVP_PKEY_free(key);
+		*error_r = "not a PEM public key (BEGIN PUBLIC KEY) of RSA or Ed25519";
+		return DKIM_KEY_ENCODING;
+	}
+	*key_r = key;
+	return DKIM_KEY_OK;
+}
+
+enum dkim_key_error dkim_key_file_load(const char *path, EVP_PKEY **key_r, const char **error_r)
+{
+	return key_file_load(path, dkim_key_pem_parse, key_r, error_r);
+}
+
+enum dkim_key_error dkim_key_public_file_load(const char *path, EVP_PKEY **key_r, const char **error_r)
+{
+	return key_file_load(path, public_pem_parse, key_r, error_r);
 }
 
 enum dkim_key_error dkim_key_generate(enum dkim_key_type t, unsigned bits, EVP_PKEY **key_r, const char **error_r)
@@ -573,7 +612,8 @@ static bool write_all(int fd, const char *p, size_t len)
 	return true;
 }
 
-enum dkim_key_error dkim_key_file_write(const EVP_PKEY *key, const char *path, const char **error_r)
+/* The private key (mode 0600) or its public half (0644) as PEM at path, never over a file. */
+static enum dkim_key_error key_file_write(const EVP_PKEY *key, bool public_only, const char *path, const char **error_r)
 {
 	enum dkim_key_type t;
 	if (key == NULL || !dkim_key_type_get(key, &t)) {
@@ -582,7 +622,9 @@ enum dkim_key_error dkim_key_file_write(const EVP_PKEY *key, const char *path, c
 	}
 	BIO *bio = BIO_new(BIO_s_mem());
 	/* OpenSSL 3 writes PKCS#8 ("BEGIN PRIVATE KEY") for every key type */
-	if (bio == NULL || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1) {
+	mode_t mode = public_only ? 0644 : 0600;
+	if (bio == NULL || (public_only ? PEM_write_bio_PUBKEY(bio, (EVP_PKEY *)key)
+					: PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) != 1) {
 		BIO_free(bio);
 		ERR_clear_error();
 		*error_r = "the private key cannot be encoded";
@@ -592,7 +634,7 @@ enum dkim_key_error dkim_key_file_write(const EVP_PKEY *key, const char *path, c
 	long pem_len = BIO_get_mem_data(bio, &pem);
 
 	/* never overwrite: a key that signs mail may be published already */
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0) {
 		int e = errno;
 		OPENSSL_cleanse(pem, pem_len > 0 ? (size_t)pem_len : 0);
@@ -602,7 +644,7 @@ enum dkim_key_error dkim_key_file_write(const EVP_PKEY *key, const char *path, c
 		return e == EEXIST ? DKIM_KEY_EXISTS : DKIM_KEY_SYSTEM;
 	}
 	/* the umask may only remove bits; make the mode exact */
-	bool ok = fchmod(fd, 0600) == 0 && pem_len > 0 && write_all(fd, pem, (size_t)pem_len) && fsync(fd) == 0;
+	bool ok = fchmod(fd, mode) == 0 && pem_len > 0 && write_all(fd, pem, (size_t)pem_len) && fsync(fd) == 0;
 	int e = errno;
 	OPENSSL_cleanse(pem, pem_len > 0 ? (size_t)pem_len : 0);
 	BIO_free_all(bio);
@@ -617,4 +659,14 @@ enum dkim_key_error dkim_key_file_write(const EVP_PKEY *key, const char *path, c
 		return DKIM_KEY_SYSTEM;
 	}
 	return DKIM_KEY_OK;
+}
+
+enum dkim_key_error dkim_key_file_write(const EVP_PKEY *key, const char *path, const char **error_r)
+{
+	return key_file_write(key, false, path, error_r);
+}
+
+enum dkim_key_error dkim_key_public_file_write(const EVP_PKEY *key, const char *path, const char **error_r)
+{
+	return key_file_write(key, true, path, error_r);
 }

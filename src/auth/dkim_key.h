@@ -93,6 +93,10 @@ enum dkim_key_error dkim_key_generate(enum dkim_key_type t, unsigned bits, EVP_P
 /* Writes key as unencrypted PKCS#8 PEM to a new file of mode 0600. An existing file is never
  * overwritten (DKIM_KEY_EXISTS); a file left half-written is removed. */
 enum dkim_key_error dkim_key_file_write(const EVP_PKEY *key, const char *path, const char **error_r);
+/* The same for the public half: SubjectPublicKeyInfo PEM ("BEGIN PUBLIC KEY"), mode 0644, so that
+ * a process without the private key can show and check the key's record. */
+enum dkim_key_error dkim_key_public_file_write(const EVP_PKEY *key, const char *path, const char **error_r);
+enum dkim_key_error dkim_key_public_file_load(const char *path, EVP_PKEY **key_r, const char **error_r);
 
 /* The DKIM key type of key; false for a type DKIM cannot sign with. */
 bool dkim_key_type_get(const EVP_PKEY *key, enum dkim_key_type *t_r);

@@ -351,6 +351,9 @@ int cli_dkim_main(int argc, char **argv)
 		rc = CLI_EXIT_RUNTIME;
 		if (no_dns || cli_dns_open(&d, conf_path, resolver, 0) == 0) {
 			l.dns = no_dns ? NULL : &d;
+			size_t published;
+			/* keys copied in by hand, or made before public halves were kept, get theirs */
+			dkim_store_publish(cf->data_dir, &published, e, sizeof(e));
 			if (dkim_store_list(cf->data_dir, domain, cli_dkim_list_key, cli_dkim_list_bad, &l, e, sizeof(e)) != 0)
 				cli_error("%s", e);
 			else

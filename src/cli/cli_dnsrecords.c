@@ -54,6 +54,10 @@ struct cli_dns_args {
 static struct domain_dns *cli_dns_build(const struct conf *cf, const struct cli_dns_args *a, struct domain_keys *ks)
 {
 	char err[512], rp[DNS_HOST_SIZE + 80];
+	size_t published;
+	/* keys copied in by hand, or made before public halves were kept, get theirs (the CLI may
+	 * read the private keys; the server's worker lists only the public halves) */
+	dkim_store_publish(cf->data_dir, &published, err, sizeof(err));
 	if (domain_keys_load(cf->data_dir, a->domain, ks, err, sizeof(err)) != 0)
 		cli_error("%s", err);
 	/* the domain's own return path label (POST /domains custom_return_path), else the setup's */

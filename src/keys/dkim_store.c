@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "auth/dkim_sign.h"
+#include "util/log.h"
 
 #define ACTIVE_FILE "active"
 #define ACTIVE_MAX 8 /* lines read from an active file: one per key type is all that is written */
@@ -114,7 +115,8 @@ static int active_write(const char *dir, const struct active_set *a, char *error
 	}
 	for (size_t i = 0; i < a->n; i++)
 		fprintf(f, "%s\n", a->sel[i]);
-	bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	/* which keys sign is no secret: the worker reads it, whoever owns the keys */
+	bool ok = fflush(f) == 0 && fchmod(fileno(f), 0644) == 0 && fsync(fileno(f)) == 0;
 	ok = fclose(f) == 0 && ok;
 	if (!ok || rename(tmp, path) != 0) {
 		snprintf(error_r, error_size, "%s: %s", path, strerror(errno));
@@ -144,6 +146,30 @@ EVP_PKEY *dkim_store_load(const char *data_dir, const char *domain, const char *
 	}
 	snprintf(path, sizeof(path), "%s/%s.pem", dir, selector);
 	if (dkim_key_file_load(path, &key, &err) != DKIM_KEY_OK) {
+		snprintf(error_r, error_size, "%s: %s", path, err);
+		return NULL;
+	}
+	return key;
+}
+
+EVP_PKEY *dkim_store_load_public(const char *data_dir, const char *domain, const char *selector, char *error_r,
+				 size_t error_size)
+{
+	char dom[DNS_HOST_SIZE], dir[4096], path[4096 + 80];
+	const char *err;
+	EVP_PKEY *key = NULL;
+	if (store_domain(domain, dom, error_r, error_size) != 0)
+		return NULL;
+	if (!dkim_store_selector_valid(selector)) {
+		snprintf(error_r, error_size, "%s: not a valid selector", selector);
+		return NULL;
+	}
+	if (store_dir(data_dir, dom, dir, sizeof(dir)) != 0) {
+		snprintf(error_r, error_size, "the data directory path is too long");
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "%s/%s.pub", dir, selector);
+	if (dkim_key_public_file_load(path, &key, &err) != DKIM_KEY_OK) {
 		snprintf(error_r, error_size, "%s: %s", path, err);
 		return NULL;
 	}
@@ -209,12 +235,12 @@ static int list_domain(const char *data_dir, const char *dom, dkim_store_key_fn 
 	active_read(dir, &act, NULL);
 	char **sel = store_selectors(dir, &n);
 	for (size_t i = 0; i < n; i++) {
-		EVP_PKEY *key = dkim_store_load(data_dir, dom, sel[i], err, sizeof(err));
+		EVP_PKEY *key = dkim_store_load_public(data_dir, dom, sel[i], err, sizeof(err));
 		struct dkim_store_key k = {.active = active_has(&act, sel[i]), .pkey = key};
 		snprintf(k.domain, sizeof(k.domain), "%s", dom);
 		snprintf(k.selector, sizeof(k.selector), "%s", sel[i]);
 		if (key == NULL || !dkim_key_type_get(key, &k.type)) {
-			snprintf(path, sizeof(path), "%s/%s.pem", dir, sel[i]);
+			snprintf(path, sizeof(path), "%s/%s.pub", dir, sel[i]);
 			if (bad != NULL)
 				bad(path, key == NULL ? err : "not an RSA or Ed25519 key", arg);
 			EVP_PKEY_free(key);
@@ -274,8 +300,9 @@ static int mkdir_p2(const char *data_dir, const char *dom, char *dir, size_t siz
 		snprintf(error_r, error_size, "the data directory path is too long");
 		return -1;
 	}
-	/* private keys: the directories are the owner's only (DESIGN.md §6) */
-	if ((mkdir(root, 0700) != 0 && errno != EEXIST) || (mkdir(dir, 0700) != 0 && errno != EEXIST)) {
+	/* the private keys are mode 0600 (DESIGN.md §6); their public halves and the active list are
+	 * read by the worker, which may be another user than the signer (signer.h) */
+	if ((mkdir(root, 0755) != 0 && errno != EEXIST) || (mkdir(dir, 0755) != 0 && errno != EEXIST)) {
 		snprintf(error_r, error_size, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
@@ -288,7 +315,7 @@ static void active_drop_type(const char *data_dir, const char *dom, struct activ
 	struct active_set out = {0};
 	char err[256];
 	for (size_t i = 0; i < a->n; i++) {
-		EVP_PKEY *k = dkim_store_load(data_dir, dom, a->sel[i], err, sizeof(err));
+		EVP_PKEY *k = dkim_store_load_public(data_dir, dom, a->sel[i], err, sizeof(err));
 		enum dkim_key_type kt;
 		bool same = k != NULL && dkim_key_type_get(k, &kt) && kt == t;
 		EVP_PKEY_free(k);
@@ -302,7 +329,7 @@ static bool active_has_type(const char *data_dir, const char *dom, const struct 
 {
 	char err[256];
 	for (size_t i = 0; i < a->n; i++) {
-		EVP_PKEY *k = dkim_store_load(data_dir, dom, a->sel[i], err, sizeof(err));
+		EVP_PKEY *k = dkim_store_load_public(data_dir, dom, a->sel[i], err, sizeof(err));
 		enum dkim_key_type kt;
 		bool same = k != NULL && dkim_key_type_get(k, &kt) && kt == t;
 		EVP_PKEY_free(k);
@@ -336,6 +363,14 @@ int dkim_store_add(const char *data_dir, const char *domain, const char *selecto
 		snprintf(error_r, error_size, "%s: %s", path, err);
 		return -1;
 	}
+	/* the public half beside it: what a process without the key lists and checks */
+	char pub[4096 + 80];
+	snprintf(pub, sizeof(pub), "%s/%s.pub", dir, selector);
+	if (dkim_key_public_file_write(key, pub, &err) != DKIM_KEY_OK) {
+		snprintf(error_r, error_size, "%s: %s", pub, err);
+		unlink(path);
+		return -1;
+	}
 	struct active_set act;
 	active_read(dir, &act, NULL);
 	if (!active_has_type(data_dir, dom, &act, t) && act.n < ACTIVE_MAX) {
@@ -347,12 +382,18 @@ int dkim_store_add(const char *data_dir, const char *domain, const char *selecto
 	return 0;
 }
 
+static int publish_one(const char *data_dir, const char *dom, const char *dir, const char *sel);
+
 int dkim_store_activate(const char *data_dir, const char *domain, const char *selector, char *error_r,
 			size_t error_size)
 {
 	char dom[DNS_HOST_SIZE], dir[4096];
 	enum dkim_key_type t;
-	EVP_PKEY *key = dkim_store_load(data_dir, domain, selector, error_r, error_size);
+	/* a key copied in by hand (opendkim-genkey's) gets its public half here */
+	if (dkim_store_selector_valid(selector) && store_domain(domain, dom, error_r, error_size) == 0 &&
+	    store_dir(data_dir, dom, dir, sizeof(dir)) == 0)
+		publish_one(data_dir, dom, dir, selector);
+	EVP_PKEY *key = dkim_store_load_public(data_dir, domain, selector, error_r, error_size);
 	if (key == NULL)
 		return -1;
 	bool typed = dkim_key_type_get(key, &t);
@@ -369,6 +410,129 @@ int dkim_store_activate(const char *data_dir, const char *domain, const char *se
 	active_drop_type(data_dir, dom, &act, t);
 	snprintf(act.sel[act.n++], sizeof(act.sel[0]), "%s", selector);
 	return active_write(dir, &act, error_r, error_size);
+}
+
+/* ---- the store's files: public halves and ownership ---- */
+
+/* Calls fn for every domain directory under data_dir/dkim. 0, or -1 with a sentence. */
+static int each_domain(const char *data_dir, int (*fn)(const char *data_dir, const char *dom, void *arg), void *arg,
+		       char *error_r, size_t error_size)
+{
+	char root[4096];
+	snprintf(root, sizeof(root), "%s/dkim", data_dir);
+	DIR *d = opendir(root);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : (snprintf(error_r, error_size, "%s: %s", root, strerror(errno)), -1);
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || !dns_host_valid(e->d_name))
+			continue;
+		if (fn(data_dir, e->d_name, arg) != 0)
+			rc = -1;
+	}
+	closedir(d);
+	if (rc != 0)
+		snprintf(error_r, error_size, "%s: some key files could not be brought up to date (see the log)", root);
+	return rc;
+}
+
+/* Writes dir/sel.pub from dir/sel.pem unless it is there: 1 written, 0 there already, -1 (logged). */
+static int publish_one(const char *data_dir, const char *dom, const char *dir, const char *sel)
+{
+	char pub[4096 + 80], err[512];
+	const char *e = err;
+	snprintf(pub, sizeof(pub), "%s/%s.pub", dir, sel);
+	if (access(pub, F_OK) == 0 || errno != ENOENT)
+		return 0;
+	EVP_PKEY *key = dkim_store_load(data_dir, dom, sel, err, sizeof(err));
+	int rc = key != NULL && dkim_key_public_file_write(key, pub, &e) == DKIM_KEY_OK ? 1 : -1;
+	EVP_PKEY_free(key);
+	if (rc < 0)
+		log_warn("event=dkim_public_key_failed path=%s error=\"%s\"", pub, e);
+	return rc;
+}
+
+static int publish_domain(const char *data_dir, const char *dom, void *arg)
+{
+	char dir[4096];
+	size_t n, *written = arg;
+	int rc = 0;
+	if (store_dir(data_dir, dom, dir, sizeof(dir)) != 0)
+		return -1;
+	char **sel = store_selectors(dir, &n);
+	for (size_t i = 0; i < n; i++) {
+		int r = publish_one(data_dir, dom, dir, sel[i]);
+		if (r < 0)
+			rc = -1;
+		else
+			*written += (size_t)r;
+	}
+	selectors_free(sel, n);
+	return rc;
+}
+
+int dkim_store_publish(const char *data_dir, size_t *written_r, char *error_r, size_t error_size)
+{
+	*written_r = 0;
+	return each_domain(data_dir, publish_domain, written_r, error_r, error_size);
+}
+
+struct give {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* path to uid/gid with mode, never through a link. 0, or -1 (logged). */
+static int give_one(const char *path, const struct give *g, mode_t mode)
+{
+	if (fchownat(AT_FDCWD, path, g->uid, g->gid, AT_SYMLINK_NOFOLLOW) != 0 || chmod(path, mode) != 0) {
+		log_warn("event=dkim_store_give_failed path=%s error=\"%s\"", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int give_domain(const char *data_dir, const char *dom, void *arg)
+{
+	const struct give *g = arg;
+	char dir[4096], path[4096 + 300];
+	if (store_dir(data_dir, dom, dir, sizeof(dir)) != 0)
+		return -1;
+	struct stat st;
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return 0; /* not a directory of ours */
+	int rc = give_one(dir, g, 0755);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (e->d_name[0] == '.' || len < 4)
+			continue;
+		bool secret = strcmp(e->d_name + len - 4, ".pem") == 0;
+		if (!secret && strcmp(e->d_name + len - 4, ".pub") != 0 && strcmp(e->d_name, ACTIVE_FILE) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (give_one(path, g, secret ? 0600 : 0644) != 0)
+			rc = -1;
+	}
+	if (d != NULL)
+		closedir(d);
+	return rc;
+}
+
+int dkim_store_give(const char *data_dir, uid_t uid, gid_t gid, char *error_r, size_t error_size)
+{
+	char root[4096];
+	struct give g = {uid, gid};
+	snprintf(root, sizeof(root), "%s/dkim", data_dir);
+	if ((mkdir(root, 0755) != 0 && errno != EEXIST) || give_one(root, &g, 0755) != 0) {
+		snprintf(error_r, error_size, "%s: %s", root, strerror(errno));
+		return -1;
+	}
+	return each_domain(data_dir, give_domain, &g, error_r, error_size);
 }
 
 /* ---- the signer ---- */

@@ -1,6 +1,7 @@
 /* dkim_store.h — where DKIM private keys live and which of them sign:
  *
  *   DATA_DIR/dkim/<domain>/<selector>.pem   one key per selector (PKCS#8 or PKCS#1 PEM, mode 0600)
+ *   DATA_DIR/dkim/<domain>/<selector>.pub   its public half (SubjectPublicKeyInfo PEM, mode 0644)
  *   DATA_DIR/dkim/<domain>/active           the selectors that sign, one per line, at most one per
  *                                           key type (RSA, Ed25519); replaced atomically
  *
@@ -13,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+#include <sys/types.h>
 
 #include "auth/dkim_canon.h"
 
@@ -57,6 +59,20 @@ int dkim_store_activate(const char *data_dir, const char *domain, const char *se
 /* The key of domain/selector (the caller frees it with EVP_PKEY_free), or NULL with a sentence. */
 EVP_PKEY *dkim_store_load(const char *data_dir, const char *domain, const char *selector, char *error_r,
 			  size_t error_size);
+
+/* The public half of domain/selector (its .pub file: what the worker, which holds no private key,
+ * lists and checks), or NULL with a sentence. */
+EVP_PKEY *dkim_store_load_public(const char *data_dir, const char *domain, const char *selector, char *error_r,
+				 size_t error_size);
+
+/* Writes the missing .pub file of every key (a store made before they existed); *written_r counts
+ * them. Needs to read the private keys: the signer or the CLI. 0, or -1 with a sentence. */
+int dkim_store_publish(const char *data_dir, size_t *written_r, char *error_r, size_t error_size);
+
+/* Gives the store to uid/gid (a signer of its own, [server] signer_user): the directories 0755, the
+ * private keys 0600, their public halves and the active lists 0644; links are not followed. Root
+ * only. 0, or -1 with a sentence. */
+int dkim_store_give(const char *data_dir, uid_t uid, gid_t gid, char *error_r, size_t error_size);
 
 /* ---- the active keys of the signer process ---- */
 
