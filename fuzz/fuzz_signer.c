@@ -63,6 +63,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case SIGNER_MSG_SIGN:
 		check_sign(&m);
 		break;
+	case SIGNER_MSG_MAKE: {
+		struct signer_make k;
+		char again[DNS_HOST_SIZE + DKIM_SELECTOR_MAX + 32];
+		if (signer_make_parse(m.payload, m.len, &k, &err) == 0) {
+			int len = signer_make_format(&k, again, sizeof(again));
+			FUZZ_CHECK(len >= 0 && (size_t)len == m.len && memcmp(again, m.payload, m.len) == 0);
+		}
+		break;
+	}
+	case SIGNER_MSG_ACTIVATE: {
+		char selector[DKIM_SELECTOR_MAX + 1], again[DNS_HOST_SIZE + DKIM_SELECTOR_MAX + 2];
+		if (signer_activate_parse(m.payload, m.len, domain, selector, &err) == 0) {
+			int len = signer_activate_format(domain, selector, again, sizeof(again));
+			FUZZ_CHECK(len >= 0 && (size_t)len == m.len && memcmp(again, m.payload, m.len) == 0);
+		}
+		break;
+	}
+	case SIGNER_MSG_DONE: {
+		int r = signer_done_parse(m.payload, m.len, &err);
+		FUZZ_CHECK(r == -1 || (r == 1 && m.len == 6) || (r == 0 && m.len == 8));
+		break;
+	}
 	case SIGNER_MSG_SIGNATURE:
 		FUZZ_CHECK((signer_signature_check(m.len, &err) == 0) == (m.len >= 1 && m.len <= DKIM_SIG_B_MAX));
 		break;

@@ -28,6 +28,7 @@
 #include "keys/dkim_store.h"
 #include "mailbox/users.h"
 #include "server/server.h"
+#include "server/signer_client.h"
 #include "util/date.h"
 #include "util/log.h"
 #include "util/worker.h"
@@ -52,6 +53,8 @@ struct dom_job {
 	unsigned limit;                /* list */
 	char after[USERS_DOMAIN_ID_LEN + 1], before[USERS_DOMAIN_ID_LEN + 1];
 	struct domain_verify *verify;  /* verify: the check to run */
+	bool need_key, key_made;       /* create: the signer is to make the domain's first key; it has */
+	char name[ADDR_DOMAIN_MAX + 1]; /* create: the domain's name as stored */
 	/* the answer */
 	unsigned status;
 	const char *err_name;
@@ -210,14 +213,24 @@ static void dom_answer_full(struct dom_job *j, const struct users_domain *d)
 	json_object_set_new(j->body, "records", recs);
 }
 
+static void dom_created(struct dom_job *j, const struct users_domain *d);
+
 /* POST /domains on the worker: the local domain, then its DKIM key unless one signs already (a
- * domain given back to the API after `mailwerk domain add` + `dkim keygen` keeps its key). */
+ * domain given back to the API after `mailwerk domain add` + `dkim keygen` keeps its key). The
+ * signer makes the key between two rounds of this (dom_done); the second only answers. */
 static void dom_create(struct dom_job *j)
 {
 	struct users *u = j->srv->users;
 	const struct conf *cf = j->srv->conf;
 	const char *e;
 	struct users_domain d;
+	if (j->key_made) {
+		if (users_domain_get(u, j->name, &d, &e) != RESULT_OK)
+			dom_db_fail(j, e);
+		else
+			dom_created(j, &d);
+		return;
+	}
 	enum result r = users_domain_add(u, j->key, &e);
 	if (r == RESULT_PERMFAIL) {
 		dom_fail(j, users_domain_get(u, j->key, &d, &e) == RESULT_OK ? 409 : 422, "validation_error", e);
@@ -243,28 +256,19 @@ static void dom_create(struct dom_job *j)
 	}
 	size_t have = ks.n;
 	domain_keys_clear(&ks);
+	snprintf(j->name, sizeof(j->name), "%s", d.name);
 	if (have == 0) {
-		/* as mailwerk init: RSA-2048, the selector naming the month so a rotation gets a new one */
-		EVP_PKEY *key = NULL;
-		char sel[32];
-		time_t now = time(NULL);
-		struct tm tm;
-		gmtime_r(&now, &tm);
-		snprintf(sel, sizeof(sel), "mw%04d%02d", tm.tm_year + 1900, tm.tm_mon + 1);
-		bool activated = false;
-		if (dkim_key_generate(DKIM_KEY_RSA, 2048, &key, &e) != DKIM_KEY_OK) {
-			dom_db_fail(j, e);
-			return;
-		}
-		int rc = dkim_store_add(cf->data_dir, d.name, sel, key, &activated, err, sizeof(err));
-		EVP_PKEY_free(key);
-		if (rc != 0) {
-			dom_db_fail(j, err);
-			return;
-		}
+		j->need_key = true; /* made by the signer (dom_done), then the answer (dom_created) */
+		return;
 	}
-	log_info("event=api_domain_created domain=%s id=%s", d.name, d.id);
-	dom_answer_full(j, &d);
+	dom_created(j, &d);
+}
+
+/* The answer to POST /domains, once the domain has its key. */
+static void dom_created(struct dom_job *j, const struct users_domain *d)
+{
+	log_info("event=api_domain_created domain=%s id=%s", d->name, d->id);
+	dom_answer_full(j, d);
 	if (j->body != NULL)
 		json_object_del(j->body, "object"); /* CreateDomainResponseSuccess has none */
 }
@@ -352,9 +356,36 @@ static void dom_work(void *arg)
 	}
 }
 
+static void dom_done(void *arg);
+
+static void dom_key_made(void *arg, enum signer_result r, bool active, const char *error)
+{
+	struct dom_job *j = arg;
+	j->need_key = false;
+	if (r != SIGNER_SIGNED) {
+		dom_db_fail(j, error);
+		dom_done(j);
+		return;
+	}
+	j->key_made = true;
+	worker_pool_submit(j->srv->workers, dom_work, dom_done, j);
+}
+
 static void dom_done(void *arg)
 {
 	struct dom_job *j = arg;
+	if (j->need_key && j->status == 0) {
+		/* as mailwerk init: RSA-2048, the selector naming the month so a rotation gets a new one;
+		 * made by the signer, which alone holds the private keys */
+		struct signer_make k = {.type = DKIM_KEY_RSA, .bits = 2048, .when_first = true};
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		snprintf(k.domain, sizeof(k.domain), "%.253s", j->name);
+		snprintf(k.selector, sizeof(k.selector), "mw%04d%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+		signer_client_make_key(j->srv->signer, &k, dom_key_made, j);
+		return;
+	}
 	struct http_session *s = http_session_find(j->srv, j->session_id);
 	if (j->verify != NULL)
 		http_domains_verify_start(j->api, j->verify); /* the answer does not wait for DNS */

@@ -3,8 +3,8 @@
  * a new one ({selector?, algorithm?: "rsa"|"ed25519", bits?, activate?}), POST
  * /domains/{id}/dkim-keys/{selector}/activate makes one sign. A rotation (RFC 6376 §3.1) is the
  * three steps of `mailwerk dkim`: a new selector, its record published while the old key still
- * signs, then activated. The same key store (keys/dkim_store.h); the work runs on a worker (keys
- * are made there: RSA generation takes a while). */
+ * signs, then activated. The same key store (keys/dkim_store.h): read on a worker (the public
+ * halves), changed by the signer process, which alone holds the private keys and makes them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,7 @@
 #include "keys/dkim_store.h"
 #include "mailbox/users.h"
 #include "server/server.h"
+#include "server/signer_client.h"
 #include "util/log.h"
 #include "util/worker.h"
 
@@ -39,6 +40,8 @@ struct dk_job {
 	enum dkim_key_type type;
 	unsigned bits;
 	bool activate;
+	bool changed;                         /* create, activate: the signer has done its part */
+	char name[ADDR_DOMAIN_MAX + 1];       /* the domain's name, once found */
 	struct http_job_answer ans;
 };
 
@@ -111,6 +114,8 @@ static bool dk_selector_new(struct dk_job *j, const char *domain, char *out, siz
 	return ok;
 }
 
+/* On a worker: the domain, and either the answer (a list; a key read back after the signer made or
+ * activated it) or what the signer is to do (a free selector to make, an existing one to activate). */
 static void dk_work(void *arg)
 {
 	struct dk_job *j = arg;
@@ -122,52 +127,27 @@ static void dk_work(void *arg)
 			r == RESULT_PERMFAIL ? "Domain not found." : "The domain cannot be read.");
 		return;
 	}
-	char err[512];
-	switch (j->kind) {
-	case DK_LIST: {
+	snprintf(j->name, sizeof(j->name), "%s", d.name);
+	if (j->kind == DK_LIST) {
 		json_t *keys = dk_keys(j, d.name, NULL);
 		if (keys != NULL)
 			j->ans.body = json_pack("{s:s, s:b, s:o}", "object", "list", "has_more", 0, "data", keys);
 		return;
 	}
-	case DK_CREATE: {
-		if (j->selector[0] == '\0' && !dk_selector_new(j, d.name, j->selector, sizeof(j->selector)))
+	if (!j->changed) {
+		if (j->kind == DK_CREATE && j->selector[0] == '\0' && !dk_selector_new(j, d.name, j->selector, sizeof(j->selector)))
 			return;
 		json_t *same = dk_keys(j, d.name, j->selector);
 		size_t taken = same != NULL ? json_array_size(same) : 0;
 		json_decref(same);
 		if (same == NULL)
 			return;
-		if (taken > 0) {
+		if (j->kind == DK_CREATE && taken > 0)
 			/* never a second key under a selector: the first may be published and signing */
 			http_job_fail(&j->ans, 409, "validation_error", "The domain has a key of this selector already.");
-			return;
-		}
-		EVP_PKEY *key = NULL;
-		bool activated = false;
-		if (dkim_key_generate(j->type, j->bits, &key, &e) != DKIM_KEY_OK) {
-			http_job_fail(&j->ans, 422, "validation_error", "%s", e);
-			return;
-		}
-		int rc = dkim_store_add(j->data_dir, d.name, j->selector, key, &activated, err, sizeof(err));
-		EVP_PKEY_free(key);
-		/* the sentences name files of the server: they go to the log, not to the client */
-		if (rc != 0 || (j->activate && !activated &&
-				dkim_store_activate(j->data_dir, d.name, j->selector, err, sizeof(err)) != 0)) {
-			log_warn("event=api_dkim_key_failed domain=%s selector=%s error=\"%s\"", d.name, j->selector, err);
-			http_job_fail(&j->ans, 503, "internal_server_error", "The key cannot be stored now.");
-			return;
-		}
-		log_info("event=api_dkim_key_created domain=%s selector=%s active=%s", d.name, j->selector,
-			 activated || j->activate ? "yes" : "no");
-		break;
-	}
-	case DK_ACTIVATE:
-		if (dkim_store_activate(j->data_dir, d.name, j->selector, err, sizeof(err)) != 0) {
+		else if (j->kind == DK_ACTIVATE && taken == 0)
 			http_job_fail(&j->ans, 404, "not_found", "The domain has no key of this selector.");
-			return;
-		}
-		break;
+		return; /* the signer next (dk_done) */
 	}
 	json_t *one = dk_keys(j, d.name, j->selector);
 	if (one != NULL && json_array_size(one) == 1)
@@ -177,9 +157,40 @@ static void dk_work(void *arg)
 	json_decref(one);
 }
 
+static void dk_done(void *arg);
+
+/* The signer made or activated the key: read it back on a worker. */
+static void dk_changed(void *arg, enum signer_result r, bool active, const char *error)
+{
+	struct dk_job *j = arg;
+	j->changed = true;
+	if (r != SIGNER_SIGNED) {
+		/* the sentences name files of the server: they go to the log, not to the client */
+		log_warn("event=api_dkim_key_failed domain=%s selector=%s error=\"%s\"", j->name, j->selector, error);
+		http_job_fail(&j->ans, 503, "internal_server_error", "The key cannot be stored now.");
+		dk_done(j);
+		return;
+	}
+	log_info("event=api_dkim_key_%s domain=%s selector=%s active=%s", j->kind == DK_CREATE ? "created" : "activated",
+		 j->name, j->selector, active ? "yes" : "no");
+	worker_pool_submit(j->srv->workers, dk_work, dk_done, j);
+}
+
 static void dk_done(void *arg)
 {
 	struct dk_job *j = arg;
+	if (j->kind != DK_LIST && !j->changed && j->ans.status == 0) {
+		/* the signer alone writes the private keys (server/signer.h) */
+		if (j->kind == DK_CREATE) {
+			struct signer_make k = {.type = j->type, .bits = j->bits, .when_first = !j->activate};
+			snprintf(k.domain, sizeof(k.domain), "%.253s", j->name);
+			snprintf(k.selector, sizeof(k.selector), "%s", j->selector);
+			signer_client_make_key(j->srv->signer, &k, dk_changed, j);
+		} else {
+			signer_client_activate(j->srv->signer, j->name, j->selector, dk_changed, j);
+		}
+		return;
+	}
 	http_job_send(j->srv, j->session_id, &j->ans, j->kind == DK_CREATE ? 201 : 200);
 	free(j->data_dir);
 	free(j);

@@ -11,12 +11,14 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <event2/event.h>
 
 #include "ipc/ipc.h"
+#include "keys/dkim_store.h"
 #include "net/listener.h"
 #include "server/notify.h"
 #include "server/parent_msg.h"
@@ -259,6 +261,23 @@ static int worker_start(struct parent *p)
 
 /* ---- the signer ---- */
 
+/* A signer of its own user gets the key store, and a way to it through data_dir (search only). */
+static void signer_store_give(const struct conf *c, uid_t uid, gid_t gid)
+{
+	char err[512];
+	struct stat st;
+	if (geteuid() != 0)
+		return; /* not ours to give: the operator has set it up (README: Processes and sandbox) */
+	if (dkim_store_give(c->data_dir, uid, gid, err, sizeof(err)) != 0)
+		log_warn("event=dkim_store_give_failed error=\"%s\"", err);
+	if (stat(c->data_dir, &st) == 0 && st.st_uid != uid && (st.st_mode & S_IXOTH) == 0) {
+		if (chmod(c->data_dir, (st.st_mode & 07777) | S_IXOTH) == 0)
+			log_info("event=data_dir_searchable path=%s why=signer_user", c->data_dir);
+		else
+			log_warn("event=data_dir_not_searchable path=%s error=\"%s\"", c->data_dir, strerror(errno));
+	}
+}
+
 static void signer_exec(struct parent *p, int sock)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -482,6 +501,8 @@ int parent_run(struct conf *c, char *const *overrides, unsigned n_overrides, cha
 		conf_free(c);
 		return 1;
 	}
+	if (c->signer_user[0] != '\0')
+		signer_store_give(c, uid, gid);
 	char nerr[256];
 	/* opened (and $NOTIFY_SOCKET unset) before the worker exists: only we speak to the manager */
 	if (!service_notifier_open(&p.notify, nerr, sizeof(nerr)))

@@ -7,7 +7,6 @@
 #include "server/sandbox.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,18 +51,19 @@ static const char *const sandbox_allowed[] = {
 #endif
 };
 
-/* The signer's: it reads its key files and answers the worker on the socket it was started with;
- * its threads exist before the filter, so it makes none (no clone at all), and it opens files for
- * reading only (below). */
+/* The signer's: it reads and writes its key store (data_dir/dkim: new keys, the active lists) and
+ * answers the worker on the socket it was started with; its threads exist before the filter, so it
+ * makes none (no clone at all). */
 static const char *const sandbox_signer_allowed[] = {
-	"read", "write", "close", "fstat", "newfstatat", "stat", "statx", "lseek", "fcntl",
+	"read", "write", "close", "fstat", "newfstatat", "stat", "statx", "lseek", "fcntl", "open", "openat",
+	"mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "fsync", "fdatasync", "fchmod",
 	"recvmsg", "sendmsg", "mmap", "munmap", "mprotect", "mremap", "madvise", "brk",
 	"futex", "set_robust_list", "rseq", "gettid", "getpid", "sched_yield", "rt_sigprocmask",
 	"rt_sigreturn", "restart_syscall", "exit", "exit_group", "clock_gettime", "gettimeofday", "getrandom",
 #ifdef SANDBOX_SANITIZER
 	"ptrace", "wait4", "waitid", "process_vm_readv", "sched_setaffinity", "kill", "clone", "prctl",
 	"sigaltstack", "getdents64", "getdents", "readlink", "sched_getaffinity", "getppid", "rt_sigaction",
-	"tgkill", "nanosleep", "clock_nanosleep", "open", "openat",
+	"tgkill", "nanosleep", "clock_nanosleep",
 #endif
 };
 
@@ -122,16 +122,6 @@ static int sandbox_signer_rules(scmp_filter_ctx ctx, const char **failed_r)
 	if (sandbox_allow(ctx, sandbox_signer_allowed, sizeof(sandbox_signer_allowed) / sizeof(sandbox_signer_allowed[0]),
 			  failed_r) != 0)
 		return -1;
-#ifndef SANDBOX_SANITIZER
-	/* files for reading only: the keys; nothing is written, made or replaced */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-			     SCMP_A2(SCMP_CMP_MASKED_EQ, (scmp_datum_t)O_ACCMODE, (scmp_datum_t)O_RDONLY)) != 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(open), 1,
-			     SCMP_A1(SCMP_CMP_MASKED_EQ, (scmp_datum_t)O_ACCMODE, (scmp_datum_t)O_RDONLY)) != 0) {
-		*failed_r = "openat";
-		return -1;
-	}
-#endif
 	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0) {
 		*failed_r = "clone3";
 		return -1;

@@ -12,8 +12,8 @@
 /* 0, or -1 with a sentence (the kernel or libseccomp refused the filter). */
 int sandbox_worker_enter(char *error_r, size_t error_size);
 
-/* The DKIM signer's (signer.h), narrower still: its socket and its key files, read-only; no
- * network, no threads made after it, nothing written but its replies and its log. */
+/* The DKIM signer's (signer.h), narrower still: its socket and its key store; no network, no
+ * processes, no threads made after it. */
 int sandbox_signer_enter(char *error_r, size_t error_size);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "auth/dkim_sig.h"
 #include "ipc/ipc.h"
+#include "auth/dkim_key.h"
 #include "keys/dkim_store.h"
 #include "server/sandbox.h"
 #include "server/signer_msg.h"
@@ -32,8 +33,52 @@ static void reply_error(uint64_t id, const char *why)
 	ipc_send(SIGNER_FD, SIGNER_MSG_ERROR, id, text, strlen(text), NULL, 0);
 }
 
+/* MAKE and ACTIVATE: the store's private side changes only here (and by the CLI). */
+static void signer_manage(const char *data_dir, const struct ipc_msg *m)
+{
+	const char *err, *e;
+	char domain[DNS_HOST_SIZE], selector[DKIM_SELECTOR_MAX + 1], why[SIGNER_ERROR_MAX + 1];
+	bool active = true;
+	if (m->type == SIGNER_MSG_MAKE) {
+		struct signer_make k;
+		EVP_PKEY *key = NULL;
+		if (signer_make_parse(m->payload, m->len, &k, &err) != 0) {
+			reply_error(m->id, err);
+			return;
+		}
+		if (dkim_key_generate(k.type, k.bits, &key, &e) != DKIM_KEY_OK) {
+			reply_error(m->id, e);
+			return;
+		}
+		bool activated = false;
+		int rc = dkim_store_add(data_dir, k.domain, k.selector, key, &activated, why, sizeof(why));
+		EVP_PKEY_free(key);
+		if (rc == 0 && !activated && !k.when_first)
+			rc = dkim_store_activate(data_dir, k.domain, k.selector, why, sizeof(why));
+		if (rc != 0) {
+			reply_error(m->id, why);
+			return;
+		}
+		active = activated || !k.when_first;
+		log_info("event=dkim_key_made domain=%s selector=%s type=%s active=%s", k.domain, k.selector,
+			 dkim_key_type_str(k.type), active ? "yes" : "no");
+	} else {
+		if (signer_activate_parse(m->payload, m->len, domain, selector, &err) != 0) {
+			reply_error(m->id, err);
+			return;
+		}
+		if (dkim_store_activate(data_dir, domain, selector, why, sizeof(why)) != 0) {
+			reply_error(m->id, why);
+			return;
+		}
+		log_info("event=dkim_key_activated domain=%s selector=%s", domain, selector);
+	}
+	const char *answer = active ? "active" : "inactive";
+	ipc_send(SIGNER_FD, SIGNER_MSG_DONE, m->id, answer, strlen(answer), NULL, 0);
+}
+
 /* One request, answered. */
-static void signer_handle(struct dkim_signer *keys, const struct ipc_msg *m)
+static void signer_handle(struct dkim_signer *keys, const char *data_dir, const struct ipc_msg *m)
 {
 	const char *err;
 	char domain[DNS_HOST_SIZE];
@@ -59,15 +104,22 @@ static void signer_handle(struct dkim_signer *keys, const struct ipc_msg *m)
 			reply_error(m->id, why);
 		else
 			ipc_send(SIGNER_FD, SIGNER_MSG_SIGNATURE, m->id, sig, sig_len, NULL, 0);
+	} else if (m->type == SIGNER_MSG_MAKE || m->type == SIGNER_MSG_ACTIVATE) {
+		signer_manage(data_dir, m);
 	} else {
 		reply_error(m->id, "an unknown request");
 	}
 }
 
+struct signer_ctx {
+	struct dkim_signer *keys;
+	const char *data_dir;
+};
+
 /* A thread's life: requests until the worker's end closes. */
 static void *signer_serve(void *arg)
 {
-	struct dkim_signer *keys = arg;
+	const struct signer_ctx *ctx = arg;
 	unsigned char *rec = malloc(IPC_RECORD_MAX);
 	if (rec == NULL)
 		return NULL;
@@ -79,7 +131,7 @@ static void *signer_serve(void *arg)
 		int r = ipc_recv_msg(SIGNER_FD, rec, &m, fds, &nfds, &err);
 		if (r > 0) {
 			ipc_fds_close(fds, nfds); /* the worker sends none */
-			signer_handle(keys, &m);
+			signer_handle(ctx->keys, ctx->data_dir, &m);
 		} else if (r < 0 && errno == EBADMSG) {
 			log_warn("event=signer_request_refused error=\"%s\"", err);
 		} else if (r == 0 || errno != EINTR) {
@@ -103,17 +155,25 @@ int signer_run(const struct conf *c, char *error_r, size_t error_size)
 		snprintf(error_r, error_size, "the parent is gone");
 		return -1;
 	}
+	/* a store made before the public halves existed gets them (the worker lists keys by them) */
+	size_t published = 0;
+	char perr[512];
+	if (dkim_store_publish(c->data_dir, &published, perr, sizeof(perr)) != 0)
+		log_warn("event=dkim_publish_failed error=\"%s\"", perr);
+	else if (published > 0)
+		log_info("event=dkim_published keys=%zu", published);
 	struct dkim_signer *keys = dkim_signer_new(c->data_dir);
 	if (keys == NULL) {
 		snprintf(error_r, error_size, "out of memory");
 		return -1;
 	}
+	struct signer_ctx ctx = {keys, c->data_dir};
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t n = cores < 1 ? 1 : cores > SIGNER_THREADS_MAX ? SIGNER_THREADS_MAX : (size_t)cores;
 	pthread_t threads[SIGNER_THREADS_MAX];
 	size_t started = 0;
 	/* every thread first, then the filter: none of them is ever made under it */
-	while (started + 1 < n && pthread_create(&threads[started], NULL, signer_serve, keys) == 0)
+	while (started + 1 < n && pthread_create(&threads[started], NULL, signer_serve, &ctx) == 0)
 		started++;
 	if (c->sandbox && sandbox_signer_enter(error_r, error_size) != 0) {
 		/* the threads block in recvmsg: the process ends with them */
@@ -122,7 +182,7 @@ int signer_run(const struct conf *c, char *error_r, size_t error_size)
 	}
 	log_info("event=signer_started pid=%ld user=%s threads=%zu sandbox=%s", (long)getpid(),
 		 user[0] != '\0' ? user : "(unchanged)", started + 1, c->sandbox ? "on" : "off");
-	signer_serve(keys);
+	signer_serve(&ctx);
 	for (size_t i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
 	dkim_signer_free(keys);

@@ -28,12 +28,19 @@ struct sign_op {
 	char error[SIGNER_ERROR_MAX + 64];
 };
 
+/* One change to the key store (MAKE, ACTIVATE). */
+struct key_op {
+	signer_key_done_fn *done;
+	void *arg;
+};
+
 /* One request on the wire (or waiting to go). */
 struct request {
 	struct request *prev, *next;
 	uint64_t id;
 	uint32_t type;
-	struct sign_op *op;
+	struct sign_op *op;  /* KEYS, SIGN */
+	struct key_op *kop;  /* MAKE, ACTIVATE */
 	size_t slot; /* SIGN: the key's index in op */
 	bool sent;
 	time_t asked; /* monotonic seconds */
@@ -115,7 +122,7 @@ static void request_unlink(struct signer_client *c, struct request *r)
 
 static void flush(struct signer_client *c);
 
-static bool request_add(struct signer_client *c, struct sign_op *op, uint32_t type, size_t slot,
+static bool request_add(struct signer_client *c, struct sign_op *op, struct key_op *kop, uint32_t type, size_t slot,
 			const void *payload, size_t len)
 {
 	struct request *r = calloc(1, sizeof(*r));
@@ -126,6 +133,7 @@ static bool request_add(struct signer_client *c, struct sign_op *op, uint32_t ty
 	r->id = ++c->next_id;
 	r->type = type;
 	r->op = op;
+	r->kop = kop;
 	r->slot = slot;
 	r->asked = now_seconds();
 	r->len = len;
@@ -204,7 +212,7 @@ static void on_keylist(struct signer_client *c, struct sign_op *op, const struct
 		int len = op->fields[i] != NULL ? signer_sign_format(dkim_draft_domain(op->draft), keys[i].selector, digest,
 								    payload, sizeof(payload))
 						: -1;
-		if (len < 0 || !request_add(c, op, SIGNER_MSG_SIGN, i, payload, (size_t)len)) {
+		if (len < 0 || !request_add(c, op, NULL, SIGNER_MSG_SIGN, i, payload, (size_t)len)) {
 			op_fail(op, SIGNER_KEY_FAILED, "cannot ask for a signature", op->fields[i] == NULL ? err : "out of memory");
 			op->waiting--;
 		}
@@ -231,6 +239,29 @@ static void on_signature(struct sign_op *op, size_t slot, const struct ipc_msg *
 		op_finish(op);
 }
 
+/* A key op's answer; m NULL: none came (failed says why). */
+static void key_op_answer(struct key_op *kop, const struct ipc_msg *m, const char *failed)
+{
+	char text[SIGNER_ERROR_MAX + 1];
+	const char *err = failed;
+	int active = -1;
+	enum signer_result r = SIGNER_KEY_FAILED;
+	if (m == NULL) {
+		r = SIGNER_UNAVAILABLE;
+	} else if (m->type == SIGNER_MSG_DONE) {
+		active = signer_done_parse(m->payload, m->len, &err);
+		if (active >= 0)
+			r = SIGNER_SIGNED;
+	} else if (m->type == SIGNER_MSG_ERROR) {
+		if (signer_error_parse(m->payload, m->len, text, &err) == 0)
+			err = text;
+	} else {
+		err = "the signer answered with the wrong type of message";
+	}
+	kop->done(kop->arg, r, active == 1, r == SIGNER_SIGNED ? NULL : err);
+	free(kop);
+}
+
 static void on_reply(struct signer_client *c, const struct ipc_msg *m)
 {
 	struct request *r = c->head;
@@ -242,9 +273,14 @@ static void on_reply(struct signer_client *c, const struct ipc_msg *m)
 	}
 	request_unlink(c, r);
 	struct sign_op *op = r->op;
+	struct key_op *kop = r->kop;
 	uint32_t asked = r->type;
 	size_t slot = r->slot;
 	free(r);
+	if (kop != NULL) {
+		key_op_answer(kop, m, NULL);
+		return;
+	}
 	char text[SIGNER_ERROR_MAX + 1];
 	const char *err;
 	if (m->type == SIGNER_MSG_ERROR) {
@@ -296,7 +332,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct request *r = c->head;
 	while (r != NULL) {
 		struct request *next = r->next;
-		if (now - r->asked >= SIGNER_CLIENT_WAIT_SECONDS) {
+		if (now - r->asked >= SIGNER_CLIENT_WAIT_SECONDS && r->kop != NULL) {
+			struct key_op *kop = r->kop;
+			request_unlink(c, r);
+			free(r);
+			key_op_answer(kop, NULL, "the DKIM signer did not answer in time");
+		} else if (now - r->asked >= SIGNER_CLIENT_WAIT_SECONDS) {
 			struct sign_op *op = r->op;
 			request_unlink(c, r);
 			op_fail(op, SIGNER_UNAVAILABLE, "the DKIM signer did not answer in time", NULL);
@@ -341,9 +382,14 @@ void signer_client_free(struct signer_client *c)
 	while (c->head != NULL) {
 		struct request *r = c->head;
 		struct sign_op *op = r->op;
+		struct key_op *kop = r->kop;
 		bool keys = r->type == SIGNER_MSG_KEYS;
 		request_unlink(c, r);
 		free(r);
+		if (kop != NULL) {
+			key_op_answer(kop, NULL, "the worker is stopping");
+			continue;
+		}
 		/* the op's other requests, if any, are further on: each one counts its answer */
 		op_fail(op, SIGNER_UNAVAILABLE, "the worker is stopping", NULL);
 		if (keys || --op->waiting == 0)
@@ -395,7 +441,7 @@ void signer_client_sign(struct signer_client *c, struct dkim_draft *draft, signe
 	op->done = done;
 	op->arg = arg;
 	const char *domain = dkim_draft_domain(draft);
-	if (!request_add(c, op, SIGNER_MSG_KEYS, 0, domain, strlen(domain))) {
+	if (!request_add(c, op, NULL, SIGNER_MSG_KEYS, 0, domain, strlen(domain))) {
 		op_fail(op, SIGNER_KEY_FAILED, "out of memory", NULL);
 		if (event_base_once(c->base, -1, EV_TIMEOUT, op_deferred_cb, op, NULL) != 0) {
 			dkim_draft_free(draft);
@@ -403,6 +449,45 @@ void signer_client_sign(struct signer_client *c, struct dkim_draft *draft, signe
 			done(arg, SIGNER_KEY_FAILED, NULL, "out of memory");
 		}
 	}
+}
+
+/* A key op whose request could not be made: answered from the loop. */
+static void key_op_deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct key_op *kop = arg;
+	kop->done(kop->arg, SIGNER_KEY_FAILED, false, "out of memory, or a name that is not one");
+	free(kop);
+}
+
+static void key_op_start(struct signer_client *c, uint32_t type, const char *payload, int len, signer_key_done_fn *done,
+			 void *arg)
+{
+	struct key_op *kop = malloc(sizeof(*kop));
+	if (kop == NULL) {
+		done(arg, SIGNER_KEY_FAILED, false, "out of memory");
+		return;
+	}
+	*kop = (struct key_op){done, arg};
+	if (len >= 0 && request_add(c, NULL, kop, type, 0, payload, (size_t)len))
+		return;
+	if (event_base_once(c->base, -1, EV_TIMEOUT, key_op_deferred_cb, kop, NULL) != 0) {
+		free(kop);
+		done(arg, SIGNER_KEY_FAILED, false, "out of memory");
+	}
+}
+
+void signer_client_make_key(struct signer_client *c, const struct signer_make *k, signer_key_done_fn *done, void *arg)
+{
+	char payload[SIGN_PAYLOAD_MAX];
+	key_op_start(c, SIGNER_MSG_MAKE, payload, signer_make_format(k, payload, sizeof(payload)), done, arg);
+}
+
+void signer_client_activate(struct signer_client *c, const char *domain, const char *selector,
+			    signer_key_done_fn *done, void *arg)
+{
+	char payload[SIGN_PAYLOAD_MAX];
+	key_op_start(c, SIGNER_MSG_ACTIVATE, payload, signer_activate_format(domain, selector, payload, sizeof(payload)),
+		     done, arg);
 }
 
 struct dkim_draft *signer_draft_new(const struct conf *c, const char *domain, const char *msg, size_t len, time_t now,

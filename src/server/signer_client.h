@@ -10,11 +10,12 @@
 
 #include "auth/dkim_sign.h"
 #include "conf/conf.h"
+#include "server/signer_msg.h"
 
 #define SIGNER_CLIENT_WAIT_SECONDS 15
 
 enum signer_result {
-	SIGNER_SIGNED,      /* fields holds the DKIM-Signature fields; "" when the domain has no key */
+	SIGNER_SIGNED,      /* fields holds the DKIM-Signature fields ("" when the domain has no key); or done */
 	SIGNER_KEY_FAILED,  /* a key could not sign (the reason in error); the message may go unsigned */
 	SIGNER_UNAVAILABLE, /* no signer answered in time: a temporary failure */
 };
@@ -34,6 +35,15 @@ void signer_client_connect(struct signer_client *c, int fd);
 /* Signs with the active keys of draft's domain, Ed25519 first. draft is taken. done runs later on
  * the loop, never within this call. */
 void signer_client_sign(struct signer_client *c, struct dkim_draft *draft, signer_done_fn *done, void *arg);
+
+/* Changes to the key store, which only the signer may write (it holds the private keys): MAKE a
+ * key, ACTIVATE one. done gets SIGNER_SIGNED with whether the key is active now, SIGNER_KEY_FAILED
+ * with the signer's sentence (a key of that selector exists, a name that is not one), or
+ * SIGNER_UNAVAILABLE. Later on the loop, never within the call. */
+typedef void signer_key_done_fn(void *arg, enum signer_result r, bool active, const char *error);
+void signer_client_make_key(struct signer_client *c, const struct signer_make *k, signer_key_done_fn *done, void *arg);
+void signer_client_activate(struct signer_client *c, const char *domain, const char *selector,
+			    signer_key_done_fn *done, void *arg);
 
 /* The draft of a message to be signed for domain as our users' mail is (RFC 6376 §5: c= and x= from
  * [dkim], t= now; the body past msg from tail, when not NULL). NULL with *error_r. Any thread. */

@@ -158,3 +158,116 @@ int signer_error_parse(const unsigned char *p, size_t len, char out[SIGNER_ERROR
 	out[len] = '\0';
 	return 0;
 }
+
+/* The space-separated words of p[0..len): at most max, none empty, no other character below '!'. */
+static size_t words_split(const unsigned char *p, size_t len, const unsigned char **w, size_t *wl, size_t max)
+{
+	size_t n = 0, start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && p[i] != ' ') {
+			if (p[i] < '!' || p[i] > '~')
+				return 0;
+			continue;
+		}
+		if (i == start || n == max)
+			return 0;
+		w[n] = p + start;
+		wl[n] = i - start;
+		n++;
+		start = i + 1;
+	}
+	return n;
+}
+
+static bool word_is(const unsigned char *w, size_t len, const char *s)
+{
+	return strlen(s) == len && memcmp(w, s, len) == 0;
+}
+
+int signer_make_format(const struct signer_make *k, char *out, size_t size)
+{
+	size_t dl = strlen(k->domain), sl = strlen(k->selector);
+	if (dl == 0 || !dkim_domain_valid(k->domain, dl) || sl == 0 || sl > DKIM_SELECTOR_MAX ||
+	    !dkim_selector_valid(k->selector, sl) || (k->type != DKIM_KEY_RSA && k->type != DKIM_KEY_ED25519) ||
+	    k->bits > 99999)
+		return -1;
+	int w = snprintf(out, size, "%s %s %s %u %s", k->domain, k->selector, k->type == DKIM_KEY_RSA ? "rsa" : "ed25519",
+			 k->bits, k->when_first ? "first" : "now");
+	return w < 0 || (size_t)w >= size ? -1 : w;
+}
+
+int signer_make_parse(const unsigned char *p, size_t len, struct signer_make *k_r, const char **error_r)
+{
+	const unsigned char *w[5];
+	size_t wl[5];
+	memset(k_r, 0, sizeof(*k_r));
+	if (words_split(p, len, w, wl, 5) != 5) {
+		*error_r = "MAKE is not DOMAIN SELECTOR TYPE BITS WHEN";
+		return -1;
+	}
+	if (!domain_take(w[0], wl[0], k_r->domain) || !selector_take(w[1], wl[1], k_r->selector)) {
+		*error_r = "MAKE does not name a domain and a selector";
+		return -1;
+	}
+	if (word_is(w[2], wl[2], "rsa"))
+		k_r->type = DKIM_KEY_RSA;
+	else if (word_is(w[2], wl[2], "ed25519"))
+		k_r->type = DKIM_KEY_ED25519;
+	else {
+		*error_r = "MAKE names a key type that is neither rsa nor ed25519";
+		return -1;
+	}
+	unsigned bits = 0;
+	for (size_t i = 0; i < wl[3]; i++) {
+		if (w[3][i] < '0' || w[3][i] > '9' || i >= 5) {
+			*error_r = "MAKE's bits are not a number of at most five digits";
+			return -1;
+		}
+		bits = bits * 10 + (unsigned)(w[3][i] - '0');
+	}
+	if (wl[3] > 1 && w[3][0] == '0') {
+		*error_r = "MAKE's bits have a leading zero";
+		return -1;
+	}
+	k_r->bits = bits;
+	if (word_is(w[4], wl[4], "first"))
+		k_r->when_first = true;
+	else if (!word_is(w[4], wl[4], "now")) {
+		*error_r = "MAKE's WHEN is neither first nor now";
+		return -1;
+	}
+	return 0;
+}
+
+int signer_activate_format(const char *domain, const char *selector, char *out, size_t size)
+{
+	size_t dl = strlen(domain), sl = strlen(selector);
+	if (dl == 0 || !dkim_domain_valid(domain, dl) || sl == 0 || sl > DKIM_SELECTOR_MAX ||
+	    !dkim_selector_valid(selector, sl))
+		return -1;
+	int w = snprintf(out, size, "%s %s", domain, selector);
+	return w < 0 || (size_t)w >= size ? -1 : w;
+}
+
+int signer_activate_parse(const unsigned char *p, size_t len, char domain_r[DNS_HOST_SIZE],
+			  char selector_r[DKIM_SELECTOR_MAX + 1], const char **error_r)
+{
+	const unsigned char *w[2];
+	size_t wl[2];
+	if (words_split(p, len, w, wl, 2) != 2 || !domain_take(w[0], wl[0], domain_r) ||
+	    !selector_take(w[1], wl[1], selector_r)) {
+		*error_r = "ACTIVATE is not DOMAIN SELECTOR";
+		return -1;
+	}
+	return 0;
+}
+
+int signer_done_parse(const unsigned char *p, size_t len, const char **error_r)
+{
+	if (word_is(p, len, "active"))
+		return 1;
+	if (word_is(p, len, "inactive"))
+		return 0;
+	*error_r = "DONE is neither active nor inactive";
+	return -1;
+}

@@ -3,6 +3,8 @@ message and the signer signs the digest; it runs under its own user and its own 
 has no network, and is restarted by the parent when it dies, while the mail that waits for it is
 signed by the next one (or, if none answers in time, refused with a 4xx and sent again by the
 client)."""
+import glob
+import json
 import os
 import platform
 import pwd
@@ -13,6 +15,7 @@ import smtplib
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import pytest
 
@@ -80,9 +83,9 @@ def test_signer_is_a_third_process_that_signs(fresh_server, dns_server):
 
 
 def test_worker_cannot_read_the_keys_and_mail_is_still_signed(dns_server):
-    """[server] user = nobody serves, [server] signer_user = daemon signs: the key files are
-    daemon's, mode 0600, so the worker could not read them if it tried; the mail it hands on is
-    signed all the same."""
+    """[server] user = nobody serves, [server] signer_user = daemon signs: the parent gives the key
+    files to daemon, mode 0600, so the worker could not read them if it tried; the mail it hands on
+    is signed all the same, and the API still shows and makes keys (the signer makes them)."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     nobody, daemon = pwd.getpwnam("nobody"), pwd.getpwnam("daemon")
@@ -90,25 +93,39 @@ def test_worker_cannot_read_the_keys_and_mail_is_still_signed(dns_server):
     os.chmod(base, 0o755)
     s = Server(base, init_args=["--user", "nobody"], overrides=["server.signer_user=daemon"])
     try:
-        own_records(s, dns_server)
-        os.chmod(s.dir, 0o711)  # the signer passes through data_dir to dkim/ (README: Processes)
-        dkim_dir = os.path.join(s.dir, "dkim")
-        for root, dirs, files in os.walk(dkim_dir):
-            os.chown(root, daemon.pw_uid, daemon.pw_gid)
-            os.chmod(root, 0o700)
-            for f in files:
-                os.chown(os.path.join(root, f), daemon.pw_uid, daemon.pw_gid)
-                os.chmod(os.path.join(root, f), 0o600)
         s.start()
         pid = wait_for(lambda: signer_pid(s), TIMEOUT)
         assert status(pid)["Uid"].split() == [str(daemon.pw_uid)] * 4
         assert status(s.worker_pid())["Uid"].split() == [str(nobody.pw_uid)] * 4
         # not dumpable: its /proc files stay root's although it runs as daemon
         assert os.stat("/proc/%d/environ" % pid).st_uid == 0
+        # the parent gave it the store: private keys daemon's alone, their public halves for all
+        pems = glob.glob(os.path.join(s.dir, "dkim", "*", "*.pem"))
+        assert pems and all(os.stat(p).st_uid == daemon.pw_uid and os.stat(p).st_mode & 0o777 == 0o600 for p in pems)
+        pubs = glob.glob(os.path.join(s.dir, "dkim", "*", "*.pub"))
+        assert len(pubs) == len(pems) and all(os.stat(p).st_mode & 0o777 == 0o644 for p in pubs)
+        # the worker's user cannot read a private key, but can read its public half
+        def as_nobody(path):
+            return subprocess.run(["cat", path], capture_output=True,
+                                  preexec_fn=lambda: (os.setgroups([]), os.setgid(nobody.pw_gid), os.setuid(nobody.pw_uid)))
+        assert as_nobody(pems[0]).returncode != 0
+        assert b"BEGIN PUBLIC KEY" in as_nobody(pubs[0]).stdout
+        # a key made over the API is made by the signer, in daemon's store
+        token = s.cli("apikey", "create", "t", "--quiet").stdout.strip()
+        req = urllib.request.Request("http://127.0.0.1:%d/domains/%s/dkim-keys" % (s.http_port, DOMAIN),
+                                     data=json.dumps({"selector": "ed1", "algorithm": "ed25519"}).encode(),
+                                     headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+        made = json.loads(urllib.request.urlopen(req, timeout=30).read())
+        assert made["selector"] == "ed1" and made["active"] is True and made["value"].startswith("v=DKIM1; k=ed25519")
+        ed = os.path.join(s.dir, "dkim", DOMAIN, "ed1.pem")
+        assert os.stat(ed).st_uid == daemon.pw_uid and os.stat(ed).st_mode & 0o777 == 0o600
+        assert "event=dkim_key_made domain=%s selector=ed1" % DOMAIN in s.log_text()
+        published = own_records(s, dns_server)
+        assert len(published) == 2, published
         submit(s, ["demo@" + DOMAIN], body(b"keys out of reach"), implicit_tls=False)
         raw = signed_copy(s, b"keys out of reach")
         assert raw is not None and dkim_fields(raw), s.log_text()[-3000:]
-        assert dkimpy_verify(raw, dns_server) == [True]
+        assert dkimpy_verify(raw, dns_server) == [True, True]  # Ed25519, then RSA
         s.stop()
     finally:
         if s.proc is not None:

@@ -161,6 +161,64 @@ static void test_signature_and_error(void **state)
 	assert_int_equal(signer_error_parse((const unsigned char *)big, SIGNER_ERROR_MAX + 1, out, &err), -1);
 }
 
+static int make_parse(const char *p, struct signer_make *k)
+{
+	size_t len = strlen(p);
+	char *heap = test_dup(p, len);
+	const char *err = NULL;
+	int rc = signer_make_parse((const unsigned char *)heap, len, k, &err);
+	if (rc != 0)
+		assert_non_null(err);
+	free(heap);
+	return rc;
+}
+
+static void test_make_and_activate(void **state)
+{
+	struct signer_make k = {.domain = "example.com", .selector = "ed1", .type = DKIM_KEY_ED25519, .bits = 0,
+				.when_first = true}, got;
+	char text[400];
+	int len = signer_make_format(&k, text, sizeof(text));
+	assert_string_equal(text, "example.com ed1 ed25519 0 first");
+	assert_int_equal(len, (int)strlen(text));
+	assert_int_equal(make_parse(text, &got), 0);
+	assert_string_equal(got.domain, "example.com");
+	assert_string_equal(got.selector, "ed1");
+	assert_int_equal(got.type, DKIM_KEY_ED25519);
+	assert_true(got.when_first);
+	assert_int_equal(make_parse("example.com mw rsa 4096 now", &got), 0);
+	assert_int_equal(got.bits, 4096);
+	assert_false(got.when_first);
+
+	const char *bad[] = {"", "example.com", "example.com mw rsa 2048", "example.com mw rsa 2048 now extra",
+			     "example.com mw dsa 2048 now", "example.com mw rsa 20x8 now", "example.com mw rsa 123456 now",
+			     "example.com mw rsa 02048 now", "example.com mw rsa -1 now", "example.com mw rsa 2048 later",
+			     "example.com  mw rsa 2048 now", " example.com mw rsa 2048 now", "example.com mw rsa 2048 now ",
+			     "exa/mple.com mw rsa 2048 now", "example.com ../mw rsa 2048 now", "example.com mw rsa 2048\tnow",
+			     "example.com mw\nrsa 2048 now"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(make_parse(bad[i], &got), -1);
+	struct signer_make worse = k;
+	snprintf(worse.domain, sizeof(worse.domain), "a b.com");
+	assert_int_equal(signer_make_format(&worse, text, sizeof(text)), -1);
+	assert_int_equal(signer_make_format(&k, text, 10), -1);
+
+	char domain[DNS_HOST_SIZE], selector[DKIM_SELECTOR_MAX + 1];
+	const char *err = NULL;
+	len = signer_activate_format("example.com", "mw2", text, sizeof(text));
+	assert_int_equal(signer_activate_parse((const unsigned char *)text, (size_t)len, domain, selector, &err), 0);
+	assert_string_equal(selector, "mw2");
+	assert_int_equal(signer_activate_parse((const unsigned char *)"example.com", 11, domain, selector, &err), -1);
+	assert_int_equal(signer_activate_parse((const unsigned char *)"example.com a b", 15, domain, selector, &err), -1);
+	assert_int_equal(signer_activate_parse((const unsigned char *)"", 0, domain, selector, &err), -1);
+
+	assert_int_equal(signer_done_parse((const unsigned char *)"active", 6, &err), 1);
+	assert_int_equal(signer_done_parse((const unsigned char *)"inactive", 8, &err), 0);
+	assert_int_equal(signer_done_parse((const unsigned char *)"activ", 5, &err), -1);
+	assert_int_equal(signer_done_parse((const unsigned char *)"active\n", 7, &err), -1);
+	assert_int_equal(signer_done_parse((const unsigned char *)"", 0, &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_keylist),
 		cmocka_unit_test(test_sign),
 		cmocka_unit_test(test_signature_and_error),
+		cmocka_unit_test(test_make_and_activate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
