@@ -78,6 +78,24 @@ static enum result bounce_now_record(struct queue *q, const char *hostname, cons
 	return rc;
 }
 
+/* A message with an attempt under way is not bounced, and nothing is kept to bounce it later:
+ * the receiver may already have the whole message and be about to answer the final dot, and a
+ * report saying "failed" for mail that then arrives would be false (RFC 3464 §2.3.3: the action
+ * states what happened). Postfix's forced expiration (postsuper -f) likewise never undoes the
+ * delivery under way; only a later attempt expires. The operator is told so and decides again once
+ * the attempt has ended: `queue hold` first keeps a new one from starting (a hold lets the one
+ * under way finish). */
+static enum result bounce_now_not_in_flight(struct queue *q, const char *id, const char **error_r)
+{
+	unsigned claimed = 0;
+	enum result rc = queue_claimed_count(q, id, &claimed, error_r);
+	if (rc == RESULT_OK && claimed > 0) {
+		*error_r = DELIVERY_BOUNCE_IN_FLIGHT;
+		rc = RESULT_TEMPFAIL;
+	}
+	return rc;
+}
+
 enum result delivery_bounce_now(struct queue *q, const char *hostname, const char *id, unsigned *count_r,
 				const char **error_r)
 {
@@ -85,7 +103,9 @@ enum result delivery_bounce_now(struct queue *q, const char *hostname, const cha
 	char *data = NULL;
 	size_t size = 0;
 	*count_r = 0;
-	enum result rc = queue_show(q, id, &e, error_r);
+	enum result rc = bounce_now_not_in_flight(q, id, error_r);
+	if (rc == RESULT_OK)
+		rc = queue_show(q, id, &e, error_r);
 	if (rc == RESULT_OK)
 		rc = queue_msg_data(q, id, &data, &size, error_r);
 	if (rc == RESULT_OK)

@@ -199,6 +199,9 @@ enum result queue_next_due(struct queue *q, enum queue_route route, int64_t *t_r
 uint64_t queue_data_version(struct queue *q);
 /* Lets a claimed recipient go without a result: it is due again as it was. */
 void queue_unclaim(struct queue *q, const char *id, unsigned idx);
+/* How many recipients of message id this connection has claimed (queue_due) and not yet recorded
+ * or let go: recipients of an attempt in flight. 0 on a connection that never claimed. */
+enum result queue_claimed_count(struct queue *q, const char *id, unsigned *count_r, const char **error_r);
 /* Holds (queue_due skips) or releases a domain's remote recipients; they stay in the queue. */
 enum result queue_domain_hold(struct queue *q, const char *domain, bool hold, const char **error_r);
 

@@ -1378,6 +1378,29 @@ void queue_unclaim(struct queue *q, const char *id, unsigned idx)
 	queue_unclaim_with(st, id, idx);
 }
 
+enum result queue_claimed_count(struct queue *q, const char *id, unsigned *count_r, const char **error_r)
+{
+	*count_r = 0;
+	if (!q->claims_ready)
+		return RESULT_OK; /* this connection has never claimed anything */
+	sqlite3_stmt *st = db_stmt(q->conn, "SELECT count(*) FROM temp.claimed WHERE msg_id = ?1");
+	int rc = st != NULL ? SQLITE_OK : db_errcode(q->conn);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*count_r = (unsigned)sqlite3_column_int(st, 0);
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
+	}
+	if (rc == SQLITE_OK)
+		return RESULT_OK;
+	snprintf(q->error, sizeof(q->error), "reading the claims: %s", sqlite3_errmsg(q->db));
+	*error_r = q->error;
+	return RESULT_TEMPFAIL;
+}
+
 static void queue_claims_end(struct queue *q, const struct queue_rcpt_result *res, size_t n)
 {
 	sqlite3_stmt *st;

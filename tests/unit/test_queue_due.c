@@ -1,7 +1,8 @@
 /* test_queue_due.c — the delivery runner's view of the queue (queue_due, queue_next_due,
  * queue_data_version, claims) pass after pass on one connection, as the runner asks it: its
  * statements are kept prepared between passes, so each pass must still see what other
- * connections committed since, and nothing may stay claimed or open. */
+ * connections committed since, and nothing may stay claimed or open. The operator's bounce on the
+ * runner's connection is refused while a recipient of the message is claimed (in flight). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "delivery/operator.h"
 #include "mailbox/users.h"
 #include "queue/queue.h"
 
@@ -186,12 +189,52 @@ static void test_other_changes_between_reads(void **state)
 	assert_int_equal(queue_msg_data(f->runner, id, &data, &size, &err), RESULT_PERMFAIL);
 }
 
+/* A claimed recipient is in flight: a bounce changes nothing and says why; once the claim ends
+ * (the attempt deferred, say) the same call bounces it. Claims are the connection's own. */
+static void test_bounce_waits_for_claims(void **state)
+{
+	struct fixture *f = *state;
+	char id[QUEUE_ID_LEN + 1];
+	const char *err = NULL;
+	unsigned claimed = 99, n = 99;
+
+	store(f->other, "erin@remote.test", 40, id);
+	assert_int_equal(queue_claimed_count(f->runner, id, &claimed, &err), RESULT_OK);
+	assert_int_equal(claimed, 0); /* never claimed anything yet */
+	assert_int_equal(due_count(f->runner, QUEUE_ROUTE_REMOTE, 1000), 1);
+	assert_int_equal(queue_claimed_count(f->runner, id, &claimed, &err), RESULT_OK);
+	assert_int_equal(claimed, 1);
+	assert_int_equal(queue_claimed_count(f->other, id, &claimed, &err), RESULT_OK);
+	assert_int_equal(claimed, 0);
+
+	assert_int_equal(delivery_bounce_now(f->runner, "mx.test", id, &n, &err), RESULT_TEMPFAIL);
+	assert_string_equal(err, DELIVERY_BOUNCE_IN_FLIGHT);
+	assert_int_equal(n, 0);
+	struct queue_entry *e = NULL;
+	assert_int_equal(queue_show(f->other, id, &e, &err), RESULT_OK);
+	assert_int_equal(e->rcpts[0].state, QUEUE_RCPT_PENDING);
+	queue_entry_free(e);
+
+	/* the attempt deferred: recorded, no longer claimed, and now it bounces */
+	struct queue_rcpt_result d = { .id = id, .idx = 0, .state = QUEUE_RCPT_DEFERRED, .next_attempt = 2000,
+				       .error = "451 later" };
+	assert_int_equal(queue_rcpt_results(f->runner, &d, 1, NULL, 0, &err), RESULT_OK);
+	assert_int_equal(queue_claimed_count(f->runner, id, &claimed, &err), RESULT_OK);
+	assert_int_equal(claimed, 0);
+	assert_int_equal(delivery_bounce_now(f->runner, "mx.test", id, &n, &err), RESULT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(queue_show(f->other, id, &e, &err), RESULT_PERMFAIL);
+	/* what is left is the report to the sender */
+	assert_int_equal(due_count(f->runner, QUEUE_ROUTE_REMOTE, (int64_t)time(NULL) + 10), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_passes_see_other_commits, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_claims_across_passes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_other_changes_between_reads, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_bounce_waits_for_claims, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
