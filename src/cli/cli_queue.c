@@ -60,6 +60,7 @@ static void cli_queue_usage(FILE *f)
 		"  hold     keep a message (--all: every one) queued and undelivered until released\n"
 		"  release  let a held message (--all: every one) be delivered again\n"
 		"  bounce   fail every remaining recipient now; the sender gets a delivery status notification\n"
+		"           (refused while a delivery attempt is under way: it may still deliver the message)\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " CLI_DEFAULT_CONF ")\n"
 		"      --json         list: print a JSON array instead of a table\n"

@@ -13,6 +13,7 @@
 #include "conf/conf.h"
 #include "delivery/dsn.h"
 #include "delivery/local.h"
+#include "delivery/operator.h"
 #include "delivery/pool.h"
 #include "inbound/inbound_store.h"
 #include "util/throttle.h"
@@ -41,6 +42,14 @@ struct runner_domain {
 	unsigned jobs;
 	bool held;
 	struct throttle_bucket *bucket; /* NULL: no [throttle] rate for it */
+};
+
+/* A bounce the operator asked for, waiting for the thread's next pass. */
+struct runner_bounce {
+	struct runner_bounce *next;
+	char id[QUEUE_ID_LEN + 1];
+	delivery_runner_bounce_fn *done;
+	void *arg;
 };
 
 struct runner_throttle {
@@ -73,6 +82,7 @@ struct delivery_runner {
 	struct remote_job *done_head; /* under lock: finished jobs to record */
 	struct remote_job *done_tail;
 	struct runner_settings *next_set; /* under lock: from a reload, to take at the next pass */
+	struct runner_bounce *bounces;    /* under lock: asked by the operator, newest first */
 	/* the thread's own */
 	char *data_dir;
 	struct runner_settings *set;
@@ -524,6 +534,44 @@ static size_t runner_remote_results(struct delivery_runner *d, struct batch *b)
 	return n;
 }
 
+/* ---- the operator's bounces ---- */
+
+/* Does the bounces asked since the last pass, oldest first, on the runner's own connection: its
+ * claims are the attempts in flight, and results recorded just before are no longer claimed.
+ * Returns how many were done. */
+static size_t runner_bounces(struct delivery_runner *d)
+{
+	pthread_mutex_lock(&d->lock);
+	struct runner_bounce *list = NULL;
+	while (d->bounces != NULL) { /* reversed into the order they came in */
+		struct runner_bounce *r = d->bounces;
+		d->bounces = r->next;
+		r->next = list;
+		list = r;
+	}
+	pthread_mutex_unlock(&d->lock);
+	size_t n = 0;
+	while (list != NULL) {
+		struct runner_bounce *r = list;
+		list = r->next;
+		unsigned count = 0;
+		const char *err = NULL;
+		enum result rc = delivery_bounce_now(d->queue, d->set->hostname, r->id, &count, &err);
+		if (rc == RESULT_TEMPFAIL && err != NULL && strcmp(err, DELIVERY_BOUNCE_IN_FLIGHT) == 0)
+			log_info("queue_id=%s event=bounce_refused reason=in_flight", r->id);
+		r->done(r->arg, rc, count, rc == RESULT_OK ? NULL : err);
+		free(r);
+		n++;
+	}
+	return n;
+}
+
+/* Something for the thread to do before it waits again. Under lock. */
+static bool runner_woken(const struct delivery_runner *d)
+{
+	return d->kicked || d->stopping || d->done_head != NULL || d->next_set != NULL || d->bounces != NULL;
+}
+
 /* ---- settings ---- */
 
 static void runner_settings_free(struct runner_settings *set)
@@ -610,6 +658,8 @@ static void *runner_main(void *arg)
 		/* what finished is recorded even on hold; nothing new starts */
 		bool hold = d->set->hold;
 		size_t progress = runner_remote_results(d, &b);
+		/* after the results: an attempt that has just ended is no longer in flight */
+		progress += runner_bounces(d);
 		size_t local = hold ? 0 : runner_local_pass(d, &b);
 		int64_t throttle_next = hold ? 0 : runner_domains_review(d, date_now_ms());
 		progress += local + (hold ? 0 : runner_remote_dispatch(d));
@@ -621,7 +671,7 @@ static void *runner_main(void *arg)
 		    queue_next_due(d->queue, QUEUE_ROUTE_REMOTE, &next_remote, &err) != RESULT_OK)
 			log_error("event=delivery_scan_failed error=\"%s\"", err);
 		pthread_mutex_lock(&d->lock);
-		if (local == RUNNER_BATCH || d->kicked || d->done_head != NULL || d->next_set != NULL)
+		if (local == RUNNER_BATCH || runner_woken(d))
 			continue; /* more is waiting */
 		int64_t now = time(NULL);
 		int64_t until_ms = (now + RUNNER_POLL_SECONDS) * 1000;
@@ -634,14 +684,13 @@ static void *runner_main(void *arg)
 			until_ms = throttle_next;
 		/* wait in slices, looking between them for commits of other processes */
 		uint64_t version = queue_data_version(d->queue);
-		while (!d->kicked && !d->stopping && d->done_head == NULL && d->next_set == NULL) {
+		while (!runner_woken(d)) {
 			int64_t slice = date_now_ms() + RUNNER_WATCH_MS;
 			if (slice > until_ms)
 				slice = until_ms;
 			struct timespec ts = {.tv_sec = (time_t)(slice / 1000), .tv_nsec = (long)(slice % 1000) * 1000000};
 			int rc = 0;
-			while (!d->kicked && !d->stopping && d->done_head == NULL && d->next_set == NULL &&
-			       (rc = pthread_cond_timedwait(&d->wake, &d->lock, &ts)) != ETIMEDOUT)
+			while (!runner_woken(d) && (rc = pthread_cond_timedwait(&d->wake, &d->lock, &ts)) != ETIMEDOUT)
 				;
 			if (rc != ETIMEDOUT || slice >= until_ms)
 				break;
@@ -654,6 +703,7 @@ static void *runner_main(void *arg)
 	}
 	pthread_mutex_unlock(&d->lock);
 	runner_remote_results(d, &b); /* what finished before the stop is recorded, not delivered twice */
+	runner_bounces(d);            /* and bounces asked meanwhile are answered */
 	batch_free(&b);
 	return NULL;
 }
@@ -674,6 +724,12 @@ static void runner_free(struct delivery_runner *d)
 		struct remote_job *next = d->done_head->next;
 		remote_job_free(d->done_head);
 		d->done_head = next;
+	}
+	while (d->bounces != NULL) { /* only when the thread never ran: its last pass answers the rest */
+		struct runner_bounce *next = d->bounces->next;
+		d->bounces->done(d->bounces->arg, RESULT_TEMPFAIL, 0, "the server is stopping");
+		free(d->bounces);
+		d->bounces = next;
 	}
 	runner_settings_free(d->set);
 	runner_settings_free(d->next_set);
@@ -737,6 +793,23 @@ void delivery_runner_kick(struct delivery_runner *d)
 {
 	pthread_mutex_lock(&d->lock);
 	d->kicked = true;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void delivery_runner_bounce(struct delivery_runner *d, const char *id, delivery_runner_bounce_fn *done, void *arg)
+{
+	struct runner_bounce *r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		done(arg, RESULT_TEMPFAIL, 0, "out of memory");
+		return;
+	}
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	r->done = done;
+	r->arg = arg;
+	pthread_mutex_lock(&d->lock);
+	r->next = d->bounces;
+	d->bounces = r;
 	pthread_cond_signal(&d->wake);
 	pthread_mutex_unlock(&d->lock);
 }

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "util/result.h"
+
 struct conf;
 struct metrics;
 struct delivery_pool;
@@ -24,6 +26,14 @@ int delivery_runner_reconfigure(struct delivery_runner *d, const struct conf *c)
 void delivery_runner_kick(struct delivery_runner *d);
 /* Any thread: a job the pool finished; the runner records it and frees it. */
 void delivery_runner_job_done(struct delivery_runner *d, struct remote_job *job);
+/* What became of a bounce asked of the runner, as delivery_bounce_now (operator.h) answers it;
+ * error is NULL on success and valid only during the call. Runs on the runner's thread. */
+typedef void delivery_runner_bounce_fn(void *arg, enum result r, unsigned count, const char *error);
+/* Any thread: bounces message id (`mailwerk queue bounce`) on the runner's thread, between two of
+ * its passes: there its claims say which messages have an attempt in flight (refused then, see
+ * operator.c), and no local delivery is half done. done runs once, also when the runner stops
+ * first or is out of memory. */
+void delivery_runner_bounce(struct delivery_runner *d, const char *id, delivery_runner_bounce_fn *done, void *arg);
 /* Records what finished, stops the thread, frees. Jobs still in the pool stay in the queue. */
 void delivery_runner_stop(struct delivery_runner *d);
 

@@ -82,7 +82,7 @@ static void control_refuse(struct control_conn *c, uint64_t id, const char *why,
 	control_conn_close(c, reason);
 }
 
-static void control_job_done(void *arg)
+void control_job_done(void *arg)
 {
 	struct control_job *j = arg;
 	struct control *ctl = j->ctl;
@@ -114,7 +114,10 @@ static void control_request_start(struct control_conn *c, const struct control_r
 		return;
 	}
 	event_del(c->ev);
-	worker_pool_submit(ctl->srv->workers, control_job_work, control_job_done, j);
+	if (req->type == CONTROL_REQ_BOUNCE)
+		control_job_bounce_start(j);
+	else
+		worker_pool_submit(ctl->srv->workers, control_job_work, control_job_done, j);
 }
 
 static void control_conn_read(struct control_conn *c)

@@ -1,6 +1,7 @@
 /* control_cmd.c — what the control socket's requests do (control_msg.h): the status of the worker
- * (read on the loop thread, the queue's numbers on a worker thread) and holding, releasing and
- * bouncing queued messages on the commands' own queue connection. */
+ * (read on the loop thread, the queue's numbers on a worker thread), holding and releasing queued
+ * messages on the commands' own queue connection, and bouncing them through the delivery runner,
+ * which knows the attempts in flight. */
 #include "server/control_int.h"
 
 #include <inttypes.h>
@@ -13,8 +14,10 @@
 
 #include "delivery/operator.h"
 #include "delivery/pool.h"
+#include "delivery/runner.h"
 #include "queue/queue.h"
 #include "server/server.h"
+#include "util/loopq.h"
 
 /* "2026-05-01T12:00:00Z" (ISO 8601, UTC), or null for 0 */
 static json_t *control_json_time(int64_t t)
@@ -80,7 +83,7 @@ struct control_job *control_job_new(struct control *ctl, uint64_t conn_id, const
 	j->ctl = ctl;
 	j->conn_id = conn_id;
 	j->req = *req;
-	snprintf(j->hostname, sizeof(j->hostname), "%s", ctl->srv->conf->hostname);
+	j->loopq = ctl->srv->loopq;
 	if (req->type == CONTROL_REQ_STATUS && (j->status = control_status_loop(ctl)) == NULL) {
 		free(j);
 		return NULL;
@@ -159,18 +162,36 @@ static void control_hold_work(struct control_job *j, bool hold)
 	j->changed = r == RESULT_OK && n > 0;
 }
 
-static void control_bounce_work(struct control_job *j)
+/* The runner's thread: the bounce is done (or refused); the answer goes back to the loop. */
+static void control_bounce_answer(void *arg, enum result r, unsigned n, const char *err)
 {
-	unsigned n;
-	const char *err;
-	enum result r = delivery_bounce_now(j->ctl->queue, j->hostname, j->req.queue_id, &n, &err);
+	struct control_job *j = arg;
+	const char *id = j->req.queue_id;
 	if (r == RESULT_OK)
-		control_job_ok(j, json_pack("{s:s, s:I}", "bounced", j->req.queue_id, "recipients", (json_int_t)n));
+		control_job_ok(j, json_pack("{s:s, s:I}", "bounced", id, "recipients", (json_int_t)n));
 	else if (r == RESULT_PERMFAIL && strcmp(err, "no such message in the queue") == 0)
-		control_job_fail(j, "no message %s in the queue", j->req.queue_id);
+		control_job_fail(j, "no message %s in the queue", id);
+	else if (r == RESULT_TEMPFAIL && strcmp(err, DELIVERY_BOUNCE_IN_FLIGHT) == 0)
+		control_job_fail(j,
+				 "message %s is being delivered now: not bounced, as the attempt under way may still "
+				 "deliver it; try again once the attempt has ended (queue hold %s first keeps a new "
+				 "one from starting)",
+				 id, id);
 	else
 		control_job_fail(j, "%s", err);
 	j->changed = r == RESULT_OK;
+	loopq_post(j->loopq, control_job_done, j);
+}
+
+void control_job_bounce_start(struct control_job *j)
+{
+	struct server *srv = j->ctl->srv;
+	if (srv->delivery == NULL) {
+		control_job_fail(j, "the server is stopping");
+		loopq_post(j->loopq, control_job_done, j);
+		return;
+	}
+	delivery_runner_bounce(srv->delivery, j->req.queue_id, control_bounce_answer, j);
 }
 
 void control_job_work(void *arg)
@@ -184,9 +205,6 @@ void control_job_work(void *arg)
 	case CONTROL_REQ_HOLD:
 	case CONTROL_REQ_RELEASE:
 		control_hold_work(j, j->req.type == CONTROL_REQ_HOLD);
-		break;
-	case CONTROL_REQ_BOUNCE:
-		control_bounce_work(j);
 		break;
 	default:
 		control_job_fail(j, "unknown request type");

@@ -12,6 +12,7 @@
 #include "server/control_msg.h"
 
 struct event;
+struct loopq;
 struct queue;
 struct server;
 
@@ -37,7 +38,7 @@ struct control_job {
 	struct control *ctl;
 	uint64_t conn_id;
 	struct control_request req;
-	char hostname[256]; /* ours, for a bounce's Reporting-MTA: copied on the loop thread */
+	struct loopq *loopq; /* where the answer goes back to the loop thread (control_job_done) */
 	json_t *status;     /* STATUS: the loop's part, completed by the work */
 	/* the answer */
 	enum control_msg_type reply;
@@ -48,8 +49,13 @@ struct control_job {
 /* Loop thread: a job for req from connection conn_id, with what only the loop may read filled in.
  * NULL when out of memory. */
 struct control_job *control_job_new(struct control *ctl, uint64_t conn_id, const struct control_request *req);
-/* Worker thread: does the request and sets the answer. */
+/* Worker thread: does a STATUS, HOLD or RELEASE request and sets the answer. */
 void control_job_work(void *arg);
+/* Loop thread: hands a BOUNCE to the delivery runner, which answers it on its thread between two
+ * passes (delivery_runner_bounce); the answer then comes to control_job_done through j->loopq. */
+void control_job_bounce_start(struct control_job *j);
+/* Loop thread: sends the answer of j to its connection, if still open, and frees j. */
+void control_job_done(void *arg);
 void control_job_free(struct control_job *j);
 
 #endif

@@ -294,3 +294,54 @@ def test_commands_with_the_server_stopped(dns_server, mtas, servers):
     s.start()
     txs = mta.wait_transactions(1, TIMEOUT)
     assert txs and txs[0].rcpts == ["keep@off.test"]
+
+
+# ---- bounce while a delivery attempt is under way ----
+
+def test_bounce_during_an_attempt_is_refused_and_the_attempt_decides(dns_server, mtas, servers):
+    """The receiver has the whole message and has not answered the final dot: whether it is
+    delivered is not known yet, so a bounce now could report as failed a message that arrives.
+    `queue bounce` refuses, saying so; the attempt's answer is the one outcome."""
+    port = free_port_on("127.0.0.2")
+    dns_server.load({"busy.test": {"MX": "10 mx.busy.test."}, "mx.busy.test": {"A": "127.0.0.2"}})
+    mta = mtas.start("127.0.0.2", port, stall=1)
+    s = start_sender(servers, dns_server, port)
+    qid = submit(s, ["bob@busy.test"], message("busy-1"))
+    assert mta.wait_stalled(TIMEOUT) is not None, s.log_text()[-3000:]
+    p = s.cli("queue", "bounce", qid, check=False)
+    assert p.returncode == 1 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
+    assert "%s is being delivered" % qid in p.stderr and "not bounced" in p.stderr, p.stderr
+    assert p.stderr.count("\n") == 1
+    assert [e["id"] for e in s.queue()] == [qid]  # nothing changed meanwhile
+    mta.release()
+    assert len(mta.wait_transactions(1, TIMEOUT)) == 1
+    assert wait_for(lambda: s.queue() == [], TIMEOUT), s.log_text()[-3000:]
+    assert log_events(s, "delivered", queue_id=qid, rcpt="bob@busy.test")
+    # delivered once, and no report says otherwise
+    assert holds_for(lambda: reports(s.dir, DOMAIN, "demo") == [], 2.0), "a DSN for a delivered message"
+    assert not log_events(s, "bounced_by_operator")
+    assert len(mta.transactions) == 1
+    p = s.cli("queue", "bounce", qid, check=False)
+    assert p.returncode == 1 and "no message" in p.stderr
+
+
+def test_hold_during_an_attempt_then_bounce_once_it_has_deferred(dns_server, mtas, servers):
+    """The operator's way to bounce a message that is being delivered: hold it (the attempt under
+    way finishes, no new one starts), then bounce it once the attempt has ended. One outcome: a
+    report, no delivery."""
+    port = free_port_on("127.0.0.2")
+    dns_server.load({"slow.test": {"MX": "10 mx.slow.test."}, "mx.slow.test": {"A": "127.0.0.2"}})
+    mta = mtas.start("127.0.0.2", port, stall=1, data_replies=["451 4.3.0 try again later"])
+    s = start_sender(servers, dns_server, port)
+    qid = submit(s, ["carol@slow.test"], message("slow-1"))
+    assert mta.wait_stalled(TIMEOUT) is not None, s.log_text()[-3000:]
+    assert "held %s" % qid in s.cli("queue", "hold", qid).stdout
+    p = s.cli("queue", "bounce", qid, check=False)
+    assert p.returncode == 1 and "being delivered" in p.stderr, p.stderr
+    mta.release()
+    deferred_once(s, "carol@slow.test")
+    p = s.cli("queue", "bounce", qid)
+    assert p.returncode == 0 and "bounced %s: 1 recipient failed" % qid in p.stdout, p.stdout
+    check_operator_dsn(s, qid, "carol@slow.test")
+    assert mta.accepted() == [] and len(mta.transactions) == 1
+    assert holds_for(lambda: len(mta.transactions) == 1, 2.0), "delivered after the bounce"
