@@ -127,7 +127,7 @@ void line_session_set_lifetime(struct line_session *ls, unsigned seconds)
 static void session_timed_out(struct line_session *ls, enum line_timeout why)
 {
 	if (ls->tls && !ls->tls_up)
-		line_session_abort(ls, why == LINE_TIMEOUT_SESSION ? "session_timeout" : "timeout");
+		line_session_abort(ls, why == LINE_TIMEOUT_SESSION ? "session_timeout" : "tls_timeout");
 	else
 		ls->ops->timeout(ls, why);
 }
@@ -396,13 +396,15 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		ls->tls_up = true; /* TLS handshake done */
+		if (!ls->closing && ls->ops->tls_ready != NULL)
+			ls->ops->tls_ready(ls);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (ls->closing)
 			session_free_later(ls); /* its last reply could not be flushed in time */
 		else
-			ls->ops->timeout(ls, LINE_TIMEOUT_IDLE);
+			session_timed_out(ls, LINE_TIMEOUT_IDLE);
 		return;
 	}
 	if (ls->lingering && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {

@@ -43,6 +43,9 @@ struct line_session_ops {
 	void (*closed)(struct line_session *ls, const char *reason);
 	/* The STARTTLS/STLS handshake is under way: forget what was learnt in the clear. */
 	void (*tls_started)(struct line_session *ls);
+	/* Optional: the TLS handshake has completed (implicit TLS, or after STARTTLS/STLS), before any
+	 * of the client's data is read. Not called on a closing session. */
+	void (*tls_ready)(struct line_session *ls);
 	/* Frees the protocol's session; it calls line_session_deinit. Runs from the loop, never from
 	 * inside one of the session's own callbacks. */
 	void (*destroy)(struct line_session *ls);
@@ -88,7 +91,10 @@ struct line_session {
 #define LINE_SESSION_OF(ptr, type) ((type *)(void *)((char *)(ptr) - offsetof(type, ls)))
 
 /* Takes over an accepted socket, plain or TLS from the first octet (RFC 8314 §3.3), with ctx for
- * TLS (implicit now or STARTTLS later). -1 when it cannot (fd is closed). */
+ * TLS (implicit now or STARTTLS later). -1 when it cannot (fd is closed). The idle timer alone does
+ * not bound a handshake (each octet of a trickled ClientHello restarts it): the line deadline, which
+ * runs through the handshake, or a deadline of the protocol's own must. A timer that fires
+ * mid-handshake aborts the session with reason tls_timeout (session_timeout for the lifetime). */
 int line_session_start(struct line_session *ls, const struct line_session_ops *ops, struct event_base *base,
 		       SSL_CTX *ctx, int fd, bool implicit_tls, unsigned timeout, size_t output_low);
 /* Frees the stream (from ops->destroy). */

@@ -1,6 +1,7 @@
 /* test_line_session.c — the line-session skeleton every line protocol shares, driven over a
  * socketpair by a small test protocol: over-long lines, bare CR and LF, EOF mid-line, pipelined
- * lines answered in turn, a close while a step is pending, and bytes pipelined after STARTTLS. */
+ * lines answered in turn, a close while a step is pending, bytes pipelined after STARTTLS, and the
+ * deadlines, through a TLS handshake too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -371,6 +372,29 @@ static void test_line_deadline_trickle(void **state)
 	assert_true(sent >= 3 && sent <= 10);
 }
 
+/* A TLS handshake trickled an octet at a time (the start of a ClientHello record) restarts the idle
+ * timer with each octet but meets the line deadline, which runs through the handshake: the session
+ * is aborted mid-handshake, with nothing said and no call to the protocol's timeout. */
+static void test_handshake_trickle_meets_the_line_deadline(void **state)
+{
+	struct test_world *w = *state;
+	static const char hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\x00\x00\x00\x00";
+	line_session_set_line_timeout(&w->session->ls, 1);
+	client_send(w, "STARTTLS\r\n", 10);
+	run(w);
+	assert_string_equal(client_read(w), "go\r\n");
+	assert_true(w->session->ls.tls);
+	int sent = 0;
+	while (sent < (int)sizeof(hello) - 1 && w->destroyed == 0) {
+		client_send(w, hello + sent, 1);
+		sent++;
+		run_for(w, 200);
+	}
+	assert_int_equal(w->destroyed, 1);
+	assert_string_equal(w->closed_reason, "tls_timeout");
+	assert_true(sent >= 3 && sent <= 10);
+}
+
 /* The line deadline stands still while a step waits; the session deadline that passes meanwhile
  * is kept until the step ends. */
 static void test_deadlines_wait_for_a_step(void **state)
@@ -417,6 +441,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_starttls_drops_pipelined, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_output_bound, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_line_deadline_trickle, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_handshake_trickle_meets_the_line_deadline, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_deadlines_wait_for_a_step, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_line_deadline_per_line, test_setup, test_teardown),
 	};
