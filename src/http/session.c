@@ -18,6 +18,7 @@
 #include "util/budget.h"
 #include "util/log.h"
 #include "util/date.h"
+#include "util/overload.h"
 
 static const struct line_session_ops http_line_ops;
 
@@ -107,11 +108,19 @@ struct http_session *http_session_find(struct server *srv, uint64_t id)
 }
 
 /* [api] request_timeout: the whole request, head and body, from its first octet (a slow client
- * sending a byte at a time keeps no connection for ever). */
+ * sending a byte at a time keeps no connection for ever); on https, before that, the TLS handshake
+ * from the connection's first moment (http_session_start). */
 static void deadline_fired(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_session *s = arg;
-	if (s->state == HTTP_STATE_HANDLING || s->ls.closing)
+	if (s->ls.closing)
+		return;
+	if (s->tls && !s->ls.tls_up) {
+		/* nothing can be said before the handshake is done: the connection just ends */
+		line_session_abort(&s->ls, "tls_timeout");
+		return;
+	}
+	if (s->state == HTTP_STATE_HANDLING)
 		return; /* our side is working: the answer comes */
 	log_info("session=%llx event=http_timeout state=%d", (unsigned long long)s->conn.id, (int)s->state);
 	http_respond_error(s, 408, "validation_error", "The request did not arrive within %u seconds.",
@@ -139,7 +148,24 @@ static void http_session_start(struct server *srv, const struct server_listener 
 		free(s);
 		return;
 	}
+	if (s->tls) {
+		/* The handshake gets the time a request gets, counted from the connection: a ClientHello
+		 * trickled an octet at a time would restart the idle timer for ever, and while it lasts the
+		 * connection holds its place in [server] max_connections and max_connections_per_ip.
+		 * Overload mode shortens it as it shortens SMTP's and POP3's timers (util/overload.h). */
+		unsigned secs = s->conf->api_request_timeout;
+		struct timeval tv = {(time_t)(srv->overload ? overload_shrink(secs) : secs), 0};
+		evtimer_add(s->deadline, &tv);
+	}
 	server_conn_open(srv, &s->conn, l, sa, s->tls, session_shutdown_conn, session_destroy_conn);
+}
+
+/* The handshake is done in time: its deadline ends, and a request's starts with its first octet. */
+static void session_tls_ready(struct line_session *ls)
+{
+	struct http_session *s = session_of(ls);
+	if (s->state == HTTP_STATE_IDLE)
+		evtimer_del(s->deadline);
 }
 
 /* ---- answers ---- */
@@ -366,6 +392,7 @@ static const struct line_session_ops http_line_ops = {
 	.step = session_step,
 	.timeout = session_timeout,
 	.closed = session_closed,
+	.tls_ready = session_tls_ready,
 	.destroy = session_destroy,
 };
 

@@ -2,12 +2,19 @@
 deadline (SMTP, POP3), message content below [smtp] min_data_rate is cut with 421 and not queued,
 a session that keeps busy with NOOPs meets its session deadline, overload mode shortens the limits
 of new sessions while most of max_connections is in use, and an HTTP request that trickles in is cut
-at [api] request_timeout. Small configured limits keep each test to seconds; the upper bounds leave
-room for a loaded machine."""
+at [api] request_timeout. On the implicit-TLS listeners (https, submissions, pop3s) a ClientHello
+that trickles in, or a handshake that never ends, is cut at the deadline that starts with the
+connection, and holds its place in the connection limits until then. Small configured limits keep
+each test to seconds; the upper bounds leave room for a loaded machine."""
 import contextlib
+import http.client
+import json
+import poplib
 import re
 import select
+import smtplib
 import socket
+import ssl
 import threading
 import time
 
@@ -280,3 +287,165 @@ def test_http_head_trickle_is_cut_at_the_request_timeout(tmp_path):
             assert out.startswith(b"HTTP/1.1 408 "), out[:200]
             assert 2.5 <= took < 3 + SLACK, took
         assert "event=http_timeout" in s.log_text()
+
+
+# ---- TLS handshakes on the implicit-TLS listeners ----
+
+def tls_hello():
+    """A TLS client's first flight, a whole ClientHello, as Python's ssl module sends it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=conftest.HOST)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        obj.do_handshake()
+    hello = outgoing.read()
+    assert hello[:1] == b"\x16" and len(hello) > 100, hello[:20]  # a handshake record
+    return hello
+
+
+def insecure():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def status(s):
+    return json.loads(s.cli("status", "--json").stdout)
+
+
+def wait_sessions(s, role, n, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while status(s)["sessions"][role] != n:
+        assert time.monotonic() < deadline, status(s)["sessions"]
+        time.sleep(0.05)
+
+
+def https_answer(port):
+    """GET /healthz over a full handshake: its status."""
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=15, context=insecure())
+    try:
+        c.request("GET", "/healthz")
+        return c.getresponse().status
+    finally:
+        c.close()
+
+
+def test_trickled_client_hello_is_cut_on_every_implicit_tls_listener(tmp_path):
+    """An octet of ClientHello every 0.3 s restarts any idle timer: the handshake must be done
+    within the deadline that starts with the connection ([api] request_timeout on https; on
+    submissions and pop3s the first command's, which runs through the handshake). Meanwhile the
+    connections count as sessions, and other clients complete their handshakes and are answered."""
+    https = conftest.free_port()
+    with started(tmp_path, "listen.https=127.0.0.1:%d" % https, "api.request_timeout=3s", "api.keepalive_timeout=1h",
+                 "smtp.command_timeout=3s", "pop3.idle_timeout=3s") as s:
+        hello = tls_hello()
+        limit = 3 + SLACK + 10  # a bounded wait, far past the deadline
+        results, threads = {}, []
+        for role, port in (("https", https), ("submissions", s.submissions_port), ("pop3s", s.pop3s_port)):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+            sock.sendall(hello[:5])  # the record header: the handshake has begun
+
+            def run(role=role, sock=sock):
+                with sock:
+                    results[role] = trickle(sock, hello[5:-1], limit=limit)
+            threads.append(threading.Thread(target=run))
+        for t in threads:
+            t.start()
+        try:
+            for role in ("https", "submissions", "pop3s"):
+                wait_sessions(s, role, 1)
+            assert https_answer(https) == 200
+            with smtplib.SMTP_SSL("127.0.0.1", s.submissions_port, timeout=15, context=insecure()) as m:
+                assert m.ehlo("client.test")[0] == 250
+            p = poplib.POP3_SSL("127.0.0.1", s.pop3s_port, timeout=15, context=insecure())
+            assert p.getwelcome().startswith(b"+OK")
+            p.quit()
+        finally:
+            for t in threads:
+                t.join(limit + 5)
+        for role in ("https", "submissions", "pop3s"):
+            out, took, sent = results[role]
+            assert out == b"", (role, out[:100])  # nothing before a ClientHello is whole
+            assert took < limit, "%s: the trickled handshake was not cut (%d octets sent)" % (role, sent)
+            assert sent < len(hello) - 5
+        assert s.log_text().count("reason=tls_timeout") == 3, s.log_text()[-3000:]
+        wait_sessions(s, "https", 0)
+
+
+def refused(port, source):
+    """What a new connection from source gets before the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15, source_address=(source, 0)) as c:
+        out = b""
+        while True:
+            chunk = c.recv(4096)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def test_hanging_handshakes_count_against_the_connection_limits(tmp_path):
+    """Four connections that never finish their handshake fill max_connections_per_ip for their
+    client and then max_connections, so that others are refused while they hang; at the deadline
+    they are gone and a normal client is served again."""
+    https = conftest.free_port()
+    with started(tmp_path, "listen.https=127.0.0.1:%d" % https, "api.request_timeout=4s", "api.keepalive_timeout=1h",
+                 "server.max_connections=4", "server.max_connections_per_ip=2") as s:
+        hello = tls_hello()
+        held = []
+
+        def hang(source):
+            c = socket.create_connection(("127.0.0.1", https), timeout=15, source_address=(source, 0))
+            c.sendall(hello[:10])
+            held.append(c)
+        per_ip = s.log_text().count("reason=max_connections_per_ip")  # the start-up's own probes
+        try:
+            hang("127.0.0.1")
+            hang("127.0.0.1")
+            wait_sessions(s, "https", 2)
+            # that client is full, on every listener; another one is not
+            assert refused(https, "127.0.0.1").startswith(b"HTTP/1.1 503 ")
+            assert refused(s.submissions_port, "127.0.0.1").startswith(b"421 4.7.0")
+            assert s.log_text().count("reason=max_connections_per_ip") == per_ip + 2
+            hang("127.0.0.2")
+            hang("127.0.0.2")
+            wait_sessions(s, "https", 4)
+            # and now the server is
+            assert refused(https, "127.0.0.3").startswith(b"HTTP/1.1 503 ")
+            assert "reason=max_connections client=127.0.0.3" in s.log_text()
+            # the deadline frees them all (a bounded wait)
+            deadline = time.monotonic() + 4 + SLACK + 10
+            while s.log_text().count("reason=tls_timeout") < 4:
+                assert time.monotonic() < deadline, s.log_text()[-3000:]
+                time.sleep(0.05)
+            for c in held:
+                c.settimeout(5)
+                assert c.recv(4096) == b"", "a hanging handshake got an answer"
+        finally:
+            for c in held:
+                c.close()
+        wait_sessions(s, "https", 0)
+        assert https_answer(https) == 200
+
+
+def test_overload_shortens_the_handshake_deadline(tmp_path):
+    """While overloaded, a new https connection gets a quarter of [api] request_timeout for its
+    handshake, as new SMTP and POP3 sessions get a quarter of theirs."""
+    https = conftest.free_port()
+    with started(tmp_path, "listen.https=127.0.0.1:%d" % https, "server.max_connections=10",
+                 "api.request_timeout=40s", "api.keepalive_timeout=1h", "smtp.command_timeout=60s") as s:
+        held = []
+        try:
+            for _ in range(9):
+                held.append(greeted(s.smtp_port, timeout=60))
+            wait_log(s, "event=overload state=on")
+            hello = tls_hello()
+            with socket.create_connection(("127.0.0.1", https), timeout=30) as c:
+                out, took, sent = trickle(c, hello[:-1], limit=10 + SLACK + 10)  # far less than 40 s
+            assert out == b"" and took < 10 + SLACK + 10, (out[:100], took, sent)
+            assert "reason=tls_timeout" in s.log_text()
+        finally:
+            for h in held:
+                h.close()
