@@ -200,10 +200,11 @@ mw_init() {
 			>"$MW_DIR.keygen.log" 2>&1 || die "mailwerk dkim keygen failed: $(cat "$MW_DIR.keygen.log")"
 	fi
 	if [ "$kind" = ed ]; then
-		# mailwerk dkim has no "deactivate": the store's layout (src/keys/dkim_store.h) is one
-		# SELECTOR.pem per key and an "active" file naming the signing selectors, one a line
-		for f in "$MW_DIR/dkim/bench.test/"*.pem; do
-			[ "$(basename "$f")" = ed.pem ] || rm -f "$f"
+		# mailwerk dkim has no "deactivate": the store's layout (src/keys/dkim_store.h) is a
+		# SELECTOR.pem and its SELECTOR.pub per key and an "active" file naming the signing
+		# selectors, one a line
+		for f in "$MW_DIR/dkim/bench.test/"*.pem "$MW_DIR/dkim/bench.test/"*.pub; do
+			case "$(basename "$f")" in ed.pem | ed.pub) ;; *) rm -f "$f" ;; esac
 		done
 		printf 'ed\n' >"$MW_DIR/dkim/bench.test/active.tmp"
 		mv "$MW_DIR/dkim/bench.test/active.tmp" "$MW_DIR/dkim/bench.test/active"
