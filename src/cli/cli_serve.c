@@ -1,5 +1,6 @@
 /* cli_serve.c — `mailwerk serve`: runs the server in the foreground (the parent, and as the worker and
- * the DKIM signer it starts, `serve --role=worker` and `serve --role=signer`). */
+ * the DKIM signer it starts, `serve --role=worker` and `serve --role=signer`); `serve --role=check`,
+ * what a parent runs of a new binary before it upgrades to it. */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "server/signer.h"
 #include "server/server.h"
 #include "smtp/session.h"
+#include "util/identity.h"
 
 #define SERVE_MAX_OVERRIDES 64
 
@@ -35,7 +37,8 @@ static void serve_usage(FILE *f)
 		   "Runs the mail server in the foreground; logs go to stderr.\n"
 		   "  -c, --config FILE   configuration file (default %s)\n"
 		   "  -o section.key=VAL  override one configuration key (repeatable)\n"
-		   "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads configuration and TLS files.\n"
+		   "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads configuration and TLS files;\n"
+		   "SIGUSR2 upgrades to the binary at the path the server was started from.\n"
 		   "The process started keeps the listeners and runs a worker process (the same program, as\n"
 		   "[server] user) that does the work, restarting it if it dies.\n",
 		CLI_DEFAULT_CONF);
@@ -91,17 +94,37 @@ static int serve_signer(struct conf *c)
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }
 
-/* argv with "--role=ROLE" after "serve" (argv[0] "mailwerk"), NULL-terminated; NULL when out of memory. */
+/* The check role: what a parent about to execute this binary in its place runs of it first
+ * (parent_upgrade.h). The binary runs, knows the role (an older one without it exits 2) and takes
+ * the configuration, with what the parent would refuse at its start. */
+static int serve_check(struct conf *c)
+{
+	uid_t uid;
+	gid_t gid;
+	char err[256];
+	int rc = CLI_EXIT_OK;
+	if (c->signer_user[0] != '\0' && identity_lookup(c->signer_user, &uid, &gid, err, sizeof(err)) != 0) {
+		cli_error("[server] signer_user: %s", err);
+		rc = CLI_EXIT_RUNTIME;
+	}
+	conf_free(c);
+	return rc;
+}
+
+/* argv with "--role=ROLE" after "serve" (argv[0] "mailwerk"; role NULL: none), NULL-terminated; NULL
+ * when out of memory. */
 static char **role_argv(int argc, char **argv, const char *role)
 {
 	char **v = calloc((size_t)argc + 3, sizeof(*v));
 	if (v == NULL)
 		return NULL;
-	v[0] = "mailwerk";
-	v[1] = "serve";
-	v[2] = (char *)role;
+	size_t k = 0;
+	v[k++] = "mailwerk";
+	v[k++] = "serve";
+	if (role != NULL)
+		v[k++] = (char *)role;
 	for (int i = 1; i < argc; i++)
-		v[i + 2] = argv[i];
+		v[k++] = argv[i];
 	return v;
 }
 
@@ -116,7 +139,7 @@ int cli_serve_main(int argc, char **argv)
 	const char *path = NULL;
 	char *overrides[SERVE_MAX_OVERRIDES];
 	unsigned n = 0;
-	bool worker = false, signer = false;
+	bool worker = false, signer = false, check = false;
 	int opt;
 
 	optind = 0;
@@ -135,7 +158,8 @@ int cli_serve_main(int argc, char **argv)
 		case 'r':
 			worker = strcmp(optarg, "worker") == 0;
 			signer = strcmp(optarg, "signer") == 0;
-			if (!worker && !signer) {
+			check = strcmp(optarg, "check") == 0;
+			if (!worker && !signer && !check) {
 				cli_error("serve: unknown role '%s'", optarg);
 				return CLI_EXIT_USAGE;
 			}
@@ -159,16 +183,20 @@ int cli_serve_main(int argc, char **argv)
 		return serve_worker(c, overrides, n);
 	if (signer)
 		return serve_signer(c);
-	/* the other roles' command lines: ours, with the role after "serve" */
+	if (check)
+		return serve_check(c);
+	/* the command lines the parent executes: the other roles' are ours with the role after "serve";
+	 * its own again, at an upgrade, is ours as it was */
 	char **wargv = role_argv(argc, argv, "--role=worker"), **sargv = role_argv(argc, argv, "--role=signer");
-	if (wargv == NULL || sargv == NULL) {
+	char **cargv = role_argv(argc, argv, "--role=check"), **pargv = role_argv(argc, argv, NULL);
+	if (wargv == NULL || sargv == NULL || cargv == NULL || pargv == NULL) {
 		cli_error("out of memory");
-		free(wargv), free(sargv);
+		free(wargv), free(sargv), free(cargv), free(pargv);
 		conf_free(c);
 		return CLI_EXIT_RUNTIME;
 	}
-	int rc = parent_run(c, overrides, n, wargv, sargv, serve_print_listeners);
-	free(wargv);
-	free(sargv);
+	const struct parent_programs programs = {.worker = wargv, .signer = sargv, .self = pargv, .check = cargv};
+	int rc = parent_run(c, overrides, n, &programs, serve_print_listeners);
+	free(wargv), free(sargv), free(cargv), free(pargv);
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }
