@@ -1,6 +1,7 @@
 /* cli_serve.c — `mailwerk serve`: runs the server in the foreground (the parent, and as the worker and
  * the DKIM signer it starts, `serve --role=worker` and `serve --role=signer`); `serve --role=check`,
- * what a parent runs of a new binary before it upgrades to it. */
+ * what a parent runs of a new binary before it upgrades to it; `serve --upgrade`, which asks the
+ * running server to upgrade (cli_upgrade.h). */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli_common.h"
+#include "cli/cli_upgrade.h"
 #include "conf/conf.h"
 #include "http/session.h"
 #include "pop3/session.h"
@@ -33,10 +35,14 @@ static const struct server_protocol *const serve_protocols[CONF_LISTEN_COUNT] = 
 static void serve_usage(FILE *f)
 {
 	fprintf(f, "usage: mailwerk serve [-c FILE] [-o section.key=value]...\n"
+		   "       mailwerk serve --upgrade [-c FILE]\n"
 		   "\n"
 		   "Runs the mail server in the foreground; logs go to stderr.\n"
 		   "  -c, --config FILE   configuration file (default %s)\n"
 		   "  -o section.key=VAL  override one configuration key (repeatable)\n"
+		   "      --upgrade       ask the server running with FILE to upgrade to the binary on disk\n"
+		   "                      and wait: exit 0 when a new worker serves from it, 1 when the\n"
+		   "                      upgrade failed (the old worker serves on), 3 when none runs\n"
 		   "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads configuration and TLS files;\n"
 		   "SIGUSR2 upgrades to the binary at the path the server was started from.\n"
 		   "The process started keeps the listeners and runs a worker process (the same program, as\n"
@@ -133,13 +139,14 @@ int cli_serve_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"role", required_argument, NULL, 'r'},
+		{"upgrade", no_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	char *overrides[SERVE_MAX_OVERRIDES];
 	unsigned n = 0;
-	bool worker = false, signer = false, check = false;
+	bool worker = false, signer = false, check = false, upgrade = false;
 	int opt;
 
 	optind = 0;
@@ -164,6 +171,9 @@ int cli_serve_main(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			break;
+		case 'u':
+			upgrade = true;
+			break;
 		case 'h':
 			serve_usage(stdout);
 			return CLI_EXIT_OK;
@@ -176,6 +186,10 @@ int cli_serve_main(int argc, char **argv)
 		cli_error("serve: unexpected argument '%s'", argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
+	if (upgrade && (worker || signer || check || n > 0)) {
+		cli_error("serve: --upgrade takes only -c (the running server has its own -o values)");
+		return CLI_EXIT_USAGE;
+	}
 	struct conf *c = cli_conf_load(path, overrides, n);
 	if (c == NULL)
 		return CLI_EXIT_RUNTIME;
@@ -185,6 +199,11 @@ int cli_serve_main(int argc, char **argv)
 		return serve_signer(c);
 	if (check)
 		return serve_check(c);
+	if (upgrade) {
+		int rc = cli_upgrade_run(c);
+		conf_free(c);
+		return rc;
+	}
 	/* the command lines the parent executes: the other roles' are ours with the role after "serve";
 	 * its own again, at an upgrade, is ours as it was */
 	char **wargv = role_argv(argc, argv, "--role=worker"), **sargv = role_argv(argc, argv, "--role=signer");
