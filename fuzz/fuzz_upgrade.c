@@ -1,8 +1,9 @@
 /* fuzz_upgrade.c — libFuzzer harness for what an upgrade reads (src/server/parent_inherit.c and
  * src/server/parent_msg.c): the first input octet picks the reader, the rest is its input. The
  * hand-over text a new parent finds in its environment: a parsed one has a version, numbers in
- * their ranges, distinct descriptors, known roles and printable addresses, and formats back to the
- * same text. The drain's deadline and an upgrade's outcome: each formats back to what was read. */
+ * their ranges, a signer that is not the worker, distinct descriptors, known roles and printable
+ * addresses, and formats back to the same text. The drain's deadline and an upgrade's outcome:
+ * each formats back to what was read. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ static void fuzz_inherit(const uint8_t *data, size_t size)
 		FUZZ_CHECK(err != NULL);
 	} else {
 		FUZZ_CHECK(in->seq >= 1 && in->worker >= 2 && in->worker <= PARENT_INHERIT_PID_MAX);
+		FUZZ_CHECK(in->signer == 0 || (in->signer >= 2 && in->signer <= PARENT_INHERIT_PID_MAX && in->signer != in->worker));
 		FUZZ_CHECK(in->ipc >= 3 && in->nsocks <= IPC_FDS_MAX);
 		for (size_t i = 0; i < in->nsocks; i++) {
 			FUZZ_CHECK(in->socks[i].fd >= 3 && in->socks[i].fd != in->ipc && in->socks[i].addr[0] != '\0');

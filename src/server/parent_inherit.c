@@ -8,7 +8,8 @@
 
 int parent_inherit_format(const struct parent_inherit *in, char *out, size_t size)
 {
-	int w = snprintf(out, size, "v1 seq=%u worker=%ld ipc=%d", in->seq, (long)in->worker, in->ipc);
+	int w = snprintf(out, size, "v1 seq=%u worker=%ld signer=%ld ipc=%d", in->seq, (long)in->worker, (long)in->signer,
+			 in->ipc);
 	if (w < 0 || (size_t)w >= size)
 		return -1;
 	size_t used = (size_t)w;
@@ -115,7 +116,7 @@ int parent_inherit_parse(const char *text, struct parent_inherit *in_r, const ch
 	}
 	const char *pos = text, *tok;
 	size_t len;
-	long seq, worker, ipc;
+	long seq, worker, signer, ipc;
 	if (!token_next(&pos, &tok, &len) || len != 2 || memcmp(tok, "v1", 2) != 0) {
 		*error_r = "not a hand-over of this version (v1)";
 		return -1;
@@ -128,12 +129,23 @@ int parent_inherit_parse(const char *text, struct parent_inherit *in_r, const ch
 		*error_r = "no worker pid (worker=) third";
 		return -1;
 	}
+	/* 0: the old program had none running; 1 is init, never our child */
+	if (!token_next(&pos, &tok, &len) || !field_parse(tok, len, "signer", 0, PARENT_INHERIT_PID_MAX, &signer) ||
+	    signer == 1) {
+		*error_r = "no signer pid, or 0 for none (signer=) fourth";
+		return -1;
+	}
+	if (signer == worker) {
+		*error_r = "a signer pid that is the worker's";
+		return -1;
+	}
 	if (!token_next(&pos, &tok, &len) || !field_parse(tok, len, "ipc", 3, PARENT_INHERIT_FD_MAX, &ipc)) {
-		*error_r = "no socketpair descriptor from 3 up (ipc=) fourth";
+		*error_r = "no socketpair descriptor from 3 up (ipc=) fifth";
 		return -1;
 	}
 	in_r->seq = (unsigned)seq;
 	in_r->worker = (pid_t)worker;
+	in_r->signer = (pid_t)signer;
 	in_r->ipc = (int)ipc;
 	while (token_next(&pos, &tok, &len)) {
 		if (in_r->nsocks == IPC_FDS_MAX) {

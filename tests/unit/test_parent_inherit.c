@@ -14,13 +14,14 @@
 
 static void test_inherit_round_trip(void **state)
 {
-	struct parent_inherit in = {.seq = 3, .worker = 4242, .ipc = 5, .nsocks = 2};
+	struct parent_inherit in = {.seq = 3, .worker = 4242, .signer = 4243, .ipc = 5, .nsocks = 2};
 	in.socks[0] = (struct parent_socket){.role = CONF_LISTEN_SMTP, .addr = "127.0.0.1:25", .fd = 6};
 	in.socks[1] = (struct parent_socket){.role = CONF_LISTEN_SUBMISSION, .addr = "[::1]:587", .fd = 7};
 	char text[PARENT_INHERIT_MAX + 1];
 	int len = parent_inherit_format(&in, text, sizeof(text));
 	assert_true(len > 0);
-	assert_string_equal(text, "v1 seq=3 worker=4242 ipc=5 sock=6,smtp,127.0.0.1:25 sock=7,submission,[::1]:587");
+	assert_string_equal(text,
+			    "v1 seq=3 worker=4242 signer=4243 ipc=5 sock=6,smtp,127.0.0.1:25 sock=7,submission,[::1]:587");
 	struct parent_inherit out;
 	const char *err = NULL;
 	char *heap = test_dup(text, (size_t)len + 1);
@@ -28,14 +29,16 @@ static void test_inherit_round_trip(void **state)
 	free(heap);
 	assert_int_equal(out.seq, 3);
 	assert_int_equal(out.worker, 4242);
+	assert_int_equal(out.signer, 4243);
 	assert_int_equal(out.ipc, 5);
 	assert_int_equal(out.nsocks, 2);
 	assert_int_equal(out.socks[1].role, CONF_LISTEN_SUBMISSION);
 	assert_string_equal(out.socks[1].addr, "[::1]:587");
 	assert_int_equal(out.socks[1].fd, 7);
-	/* no listeners at all is a hand-over too */
-	assert_int_equal(parent_inherit_parse("v1 seq=1 worker=2 ipc=3", &out, &err), 0);
+	/* no listeners at all is a hand-over too, and no signer (it was being restarted) */
+	assert_int_equal(parent_inherit_parse("v1 seq=1 worker=2 signer=0 ipc=3", &out, &err), 0);
 	assert_int_equal(out.nsocks, 0);
+	assert_int_equal(out.signer, 0);
 	/* the longest: every socket with the longest role and address fits */
 	in.nsocks = IPC_FDS_MAX;
 	for (size_t i = 0; i < IPC_FDS_MAX; i++) {
@@ -46,6 +49,7 @@ static void test_inherit_round_trip(void **state)
 	}
 	in.seq = 0xffffffffu;
 	in.worker = PARENT_INHERIT_PID_MAX;
+	in.signer = PARENT_INHERIT_PID_MAX - 1;
 	in.ipc = 3;
 	len = parent_inherit_format(&in, text, sizeof(text));
 	assert_true(len > 0);
@@ -61,33 +65,41 @@ static void test_inherit_hostile(void **state)
 		const char *text, *error;
 	} cases[] = {
 		{"", "version"},
-		{"v2 seq=1 worker=2 ipc=3", "version"},
+		{"v2 seq=1 worker=2 signer=0 ipc=3", "version"},
 		{"v1", "seq="},
-		{"v1 seq=0 worker=2 ipc=3", "seq="},
-		{"v1 seq=01 worker=2 ipc=3", "seq="},
-		{"v1 seq=4294967296 worker=2 ipc=3", "seq="},
-		{"v1 seq=-1 worker=2 ipc=3", "seq="},
+		{"v1 seq=0 worker=2 signer=0 ipc=3", "seq="},
+		{"v1 seq=01 worker=2 signer=0 ipc=3", "seq="},
+		{"v1 seq=4294967296 worker=2 signer=0 ipc=3", "seq="},
+		{"v1 seq=-1 worker=2 signer=0 ipc=3", "seq="},
 		{"v1 worker=2 seq=1 ipc=3", "seq="},
 		{"v1 seq=1 worker=1 ipc=3", "worker="},
 		{"v1 seq=1 worker=4194305 ipc=3", "worker="},
 		{"v1 seq=1 worker=2x ipc=3", "worker="},
-		{"v1 seq=1 worker=2 ipc=2", "ipc="},
-		{"v1 seq=1 worker=2 ipc=1048577", "ipc="},
-		{"v1 seq=1 worker=2", "ipc="},
-		{"v1 seq=1 worker=2 ipc=3 ", "trailing"},
-		{"v1 seq=1 worker=2 ipc=3  sock=4,smtp,a:1", "empty field"},
-		{"v1 seq=1 worker=2 ipc=3 seq=2", "not a socket"},
-		{"v1 seq=1 worker=2 ipc=3 sock=4", "descriptor, role and address"},
-		{"v1 seq=1 worker=2 ipc=3 sock=4,smtp", "descriptor, role and address"},
-		{"v1 seq=1 worker=2 ipc=3 sock=2,smtp,a:1", "from 3 up"},
-		{"v1 seq=1 worker=2 ipc=3 sock=,smtp,a:1", "from 3 up"},
-		{"v1 seq=1 worker=2 ipc=3 sock=4,smtpx,a:1", "unknown role"},
-		{"v1 seq=1 worker=2 ipc=3 sock=4,,a:1", "unknown role"},
-		{"v1 seq=1 worker=2 ipc=3 sock=4,smtp,", "empty or too long"},
-		{"v1 seq=1 worker=2 ipc=3 sock=4,smtp,a\x01:1", "printable"},
-		{"v1 seq=1 worker=2 ipc=3 sock=4,smtp,a\xc3\xa9:1", "printable"},
-		{"v1 seq=1 worker=2 ipc=3 sock=3,smtp,a:1", "socketpair"},
-		{"v1 seq=1 worker=2 ipc=3 sock=4,smtp,a:1 sock=4,pop3,b:2", "twice"},
+		{"v1 seq=1 worker=2 ipc=3", "signer="},
+		{"v1 seq=1 worker=2 signer=1 ipc=3", "signer="},
+		{"v1 seq=1 worker=2 signer=00 ipc=3", "signer="},
+		{"v1 seq=1 worker=2 signer=4194305 ipc=3", "signer="},
+		{"v1 seq=1 worker=2 signer=-3 ipc=3", "signer="},
+		{"v1 seq=1 worker=2 signer= ipc=3", "signer="},
+		{"v1 seq=1 worker=2 ipc=3 signer=4", "signer="},
+		{"v1 seq=1 worker=2 signer=2 ipc=3", "the worker's"},
+		{"v1 seq=1 worker=2 signer=0 ipc=2", "ipc="},
+		{"v1 seq=1 worker=2 signer=0 ipc=1048577", "ipc="},
+		{"v1 seq=1 worker=2 signer=0", "ipc="},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 ", "trailing"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3  sock=4,smtp,a:1", "empty field"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 seq=2", "not a socket"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=4", "descriptor, role and address"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=4,smtp", "descriptor, role and address"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=2,smtp,a:1", "from 3 up"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=,smtp,a:1", "from 3 up"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=4,smtpx,a:1", "unknown role"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=4,,a:1", "unknown role"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=4,smtp,", "empty or too long"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=4,smtp,a\x01:1", "printable"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=4,smtp,a\xc3\xa9:1", "printable"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=3,smtp,a:1", "socketpair"},
+		{"v1 seq=1 worker=2 signer=0 ipc=3 sock=4,smtp,a:1 sock=4,pop3,b:2", "twice"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct parent_inherit out;
@@ -102,13 +114,13 @@ static void test_inherit_hostile(void **state)
 	char addr[sizeof(((struct parent_socket *)0)->addr) + 1];
 	memset(addr, 'a', sizeof(addr) - 1);
 	addr[sizeof(addr) - 1] = '\0';
-	snprintf(text, sizeof(text), "v1 seq=1 worker=2 ipc=3 sock=4,smtp,%s", addr);
+	snprintf(text, sizeof(text), "v1 seq=1 worker=2 signer=0 ipc=3 sock=4,smtp,%s", addr);
 	struct parent_inherit out;
 	const char *err = NULL;
 	assert_int_equal(parent_inherit_parse(text, &out, &err), -1);
 	/* more sockets than a worker can be sent */
 	char *many = malloc(PARENT_INHERIT_MAX + 2);
-	size_t used = (size_t)snprintf(many, PARENT_INHERIT_MAX + 1, "v1 seq=1 worker=2 ipc=3");
+	size_t used = (size_t)snprintf(many, PARENT_INHERIT_MAX + 1, "v1 seq=1 worker=2 signer=0 ipc=3");
 	for (int i = 0; i <= IPC_FDS_MAX; i++)
 		used += (size_t)snprintf(many + used, PARENT_INHERIT_MAX + 1 - used, " sock=%d,smtp,a:%d", 10 + i, i);
 	assert_int_equal(parent_inherit_parse(many, &out, &err), -1);
