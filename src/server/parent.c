@@ -127,8 +127,6 @@ static unsigned restart_delay_next(unsigned delay, const struct timespec *since)
 	return delay == 0 ? 1 : delay * 2 > PARENT_RESTART_MAX_SECONDS ? PARENT_RESTART_MAX_SECONDS : delay * 2;
 }
 
-static void signer_start(struct parent *p);
-
 /* ---- the worker ---- */
 
 static void worker_ipc_close(struct parent *p)
@@ -227,7 +225,7 @@ static int worker_start(struct parent *p)
 	if (sockets_send(p, parent_upgrade_beside(p) ? PARENT_MSG_LISTENERS_STANDBY : PARENT_MSG_LISTENERS) != 0)
 		return -1;
 	/* a signer of the last worker exits on its own: this one gets its own (a standby too) */
-	signer_start(p);
+	parent_signer_start(p);
 	return 0;
 }
 
@@ -276,7 +274,7 @@ static void signer_exec(struct parent *p, int sock)
 }
 
 /* A signer for the current worker, its end of their socketpair sent to the worker. */
-static void signer_start(struct parent *p)
+void parent_signer_start(struct parent *p)
 {
 	if (p->worker == 0 || p->ipc < 0 || p->stopping)
 		return; /* the next worker gets one */
@@ -307,7 +305,7 @@ static void signer_restart_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct parent *p = arg;
 	if (p->signer == 0)
-		signer_start(p);
+		parent_signer_start(p);
 }
 
 static void signer_exited(struct parent *p, int status)

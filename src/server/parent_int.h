@@ -31,7 +31,8 @@ struct parent {
 	struct event *ipc_ev, *sig_term, *sig_int, *sig_hup, *sig_chld, *restart_timer, *stop_timer;
 	struct timespec worker_ready_at; /* when the current worker said READY; tv_sec -1: not yet */
 	unsigned restart_delay; /* seconds before the next start, after a worker that died young */
-	/* the DKIM signer of the current worker (signer.h); one of an earlier worker exits by itself */
+	/* the DKIM signer of the current worker (signer.h); one of an earlier worker exits by itself
+	 * (an upgrade's old worker's is upgrade.old.signer, reaped and waited for there) */
 	pid_t signer;
 	struct event *signer_timer;
 	struct timespec signer_started_at;
@@ -49,5 +50,8 @@ int parent_worker_watch(struct parent *p);
 int parent_worker_reload(struct parent *p);
 /* Stopping: ends the loop once every child is gone (the worker, its signer, the upgrade's). */
 void parent_maybe_done(struct parent *p);
+/* Starts a DKIM signer for the current worker (p->signer), its end of their socketpair sent to the
+ * worker; nothing while there is no worker, or while stopping. */
+void parent_signer_start(struct parent *p);
 
 #endif

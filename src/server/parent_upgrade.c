@@ -100,12 +100,27 @@ static void old_ipc_cb(evutil_socket_t fd, short what, void *arg)
 	free(rec);
 }
 
+/* The old worker's deadline; or, once it has gone, its signer's, which exits at once when it
+ * reads its end closed unless it is hung. */
 static void old_kill_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct parent *p = arg;
 	if (p->upgrade.old.pid > 0) {
 		log_error("event=worker_drain_forced pid=%ld", (long)p->upgrade.old.pid);
 		kill(p->upgrade.old.pid, SIGKILL);
+	} else if (p->upgrade.old.signer > 0) {
+		log_error("event=signer_stop_forced pid=%ld after=%ds", (long)p->upgrade.old.signer, PARENT_STOP_KILL_SECONDS);
+		kill(p->upgrade.old.signer, SIGKILL);
+	}
+}
+
+/* The old worker has gone (or never was): its signer, if it is still there, has its deadline. */
+static void old_signer_deadline(struct parent_upgrade *u)
+{
+	evtimer_del(u->old_kill_timer);
+	if (u->old.signer > 0) {
+		struct timeval tv = {.tv_sec = PARENT_STOP_KILL_SECONDS};
+		evtimer_add(u->old_kill_timer, &tv);
 	}
 }
 
@@ -230,7 +245,9 @@ static void upgrade_exec(struct parent *p)
 	size_t owned = 0;
 	int len = -1;
 	if (in != NULL && text != NULL) {
-		*in = (struct parent_inherit){.seq = u->seq, .worker = p->worker, .ipc = p->ipc, .nsocks = p->nsocks};
+		/* the signer is no descriptor of ours (the worker holds its end), only a child to reap */
+		*in = (struct parent_inherit){
+			.seq = u->seq, .worker = p->worker, .signer = p->signer, .ipc = p->ipc, .nsocks = p->nsocks};
 		memcpy(in->socks, p->socks, sizeof(p->socks[0]) * p->nsocks);
 		len = parent_inherit_format(in, text, PARENT_INHERIT_MAX + 1);
 	}
@@ -248,8 +265,8 @@ static void upgrade_exec(struct parent *p)
 		upgrade_fail(p, "exec_failed", "cannot keep the descriptors open across execve: %s", strerror(e));
 		return;
 	}
-	log_info("event=upgrade_exec seq=%u binary=%s worker=%ld listeners=%zu", u->seq, u->binary, (long)p->worker,
-		 p->nsocks);
+	log_info("event=upgrade_exec seq=%u binary=%s worker=%ld signer=%ld listeners=%zu", u->seq, u->binary,
+		 (long)p->worker, (long)p->signer, p->nsocks);
 	sigset_t old;
 	held_signals_mask(SIG_BLOCK, &old);
 	execve(u->binary, p->programs->self, env);
@@ -334,6 +351,12 @@ static void upgrade_begin(struct parent *p)
 	u->seq++;
 	if (u->old.pid != 0) {
 		upgrade_fail(p, "draining", "the worker of the last upgrade (pid %ld) is still draining", (long)u->old.pid);
+		return;
+	}
+	if (u->old.signer != 0) {
+		/* its pid would not cross the execve (the hand-over names the current signer only) */
+		upgrade_fail(p, "draining", "the DKIM signer of the last upgrade's worker (pid %ld) has not exited yet",
+			     (long)u->old.signer);
 		return;
 	}
 	if (p->worker == 0 || p->ipc < 0 || p->worker_ready_at.tv_sec < 0) {
@@ -422,6 +445,13 @@ static void inherit_take(struct parent *p, const struct parent_inherit *in, bool
 		if (ipc_ok)
 			close(in->ipc);
 	}
+	/* its signer likewise: only a live child of ours is waited for, and signalled at a stop */
+	if (in->signer != 0 && waitpid(in->signer, &status, WNOHANG) == 0)
+		u->old.signer = in->signer;
+	else if (in->signer != 0)
+		log_warn("event=upgrade_old_signer_gone pid=%ld", (long)in->signer);
+	if (u->old.pid == 0)
+		old_signer_deadline(u);
 	if (u->old.pid == 0 && p->nsocks == 0) {
 		/* nothing of it is ours: this is a start like any other, which binds what it needs */
 		log_error("event=upgrade_failed seq=%u reason=bad_handover error=\"no worker and no listener to take over\"",
@@ -433,8 +463,8 @@ static void inherit_take(struct parent *p, const struct parent_inherit *in, bool
 	p->ever_ready = true; /* the service was up all along: a failing new worker is restarted, not fatal */
 	struct timeval tv = {.tv_sec = PARENT_UPGRADE_READY_SECONDS};
 	evtimer_add(u->timer, &tv);
-	log_info("event=upgrade_resumed seq=%u binary=%s old_worker=%ld listeners=%zu", u->seq, u->binary,
-		 (long)u->old.pid, p->nsocks);
+	log_info("event=upgrade_resumed seq=%u binary=%s old_worker=%ld old_signer=%ld listeners=%zu", u->seq, u->binary,
+		 (long)u->old.pid, (long)u->old.signer, p->nsocks);
 	*inherited_r = true;
 }
 
@@ -523,17 +553,26 @@ bool parent_upgrade_worker_exited(struct parent *p, int status)
 		upgrade_fail(p, timed_out ? "not_ready" : "worker_died", "%s", why);
 		return false;
 	}
-	/* the old worker, which never stopped serving, is the current one again */
+	/* the old worker, which never stopped serving, is the current one again, and so is its signer;
+	 * the new worker's signer exits on its own (its worker's end is closed) and is reaped as the
+	 * old one would have been */
+	pid_t new_signer = p->signer;
 	p->worker = u->old.pid;
 	p->ipc = u->old.ipc;
+	p->signer = u->old.signer;
 	clock_gettime(CLOCK_MONOTONIC, &p->worker_ready_at);
+	p->signer_started_at = p->worker_ready_at;
 	if (u->old.ipc_ev != NULL)
 		event_free(u->old.ipc_ev);
-	u->old = (struct parent_old_worker){.ipc = -1};
+	u->old = (struct parent_old_worker){.ipc = -1, .signer = new_signer};
+	old_signer_deadline(u);
 	u->standby = false;
 	if (p->ipc >= 0 && parent_worker_watch(p) != 0)
 		log_error("event=worker_ipc_failed error=\"out of memory\"");
 	upgrade_fail(p, timed_out ? "not_ready" : "worker_died", "%s", why);
+	/* none crossed the execve (it was being restarted then): the old worker gets one now */
+	if (p->signer == 0)
+		parent_signer_start(p);
 	/* it runs the configuration it had; we read the file again when executed, and may have bound
 	 * listeners it does not know: a reload makes the two agree */
 	if (p->ipc >= 0)
@@ -557,9 +596,9 @@ void parent_upgrade_reaped(struct parent *p, pid_t pid, int status)
 		else
 			log_warn("event=%s pid=%ld status=%d", event, (long)pid, WEXITSTATUS(status));
 		old_close(u);
-		evtimer_del(u->old_kill_timer);
 		u->old.pid = 0;
 		u->old.draining = false;
+		old_signer_deadline(u);
 		if (p->stopping && !clean) {
 			u->old_unclean = true;
 			p->exit_code = 1;
@@ -569,6 +608,15 @@ void parent_upgrade_reaped(struct parent *p, pid_t pid, int status)
 			worker_tell(p, PARENT_MSG_ALONE);
 			u->standby = false;
 		}
+	} else if (pid == u->old.signer) {
+		/* it has followed its worker out: not restarted, and no concern of the current signer's */
+		u->old.signer = 0;
+		if (u->old.pid == 0)
+			evtimer_del(u->old_kill_timer);
+		if (WIFSIGNALED(status))
+			log_warn("event=old_signer_stopped pid=%ld signal=%d", (long)pid, WTERMSIG(status));
+		else
+			log_info("event=old_signer_stopped pid=%ld status=%d", (long)pid, WEXITSTATUS(status));
 	} else {
 		return;
 	}
@@ -577,13 +625,16 @@ void parent_upgrade_reaped(struct parent *p, pid_t pid, int status)
 
 bool parent_upgrade_running(const struct parent *p)
 {
-	return p->upgrade.old.pid != 0 || p->upgrade.check != 0;
+	return p->upgrade.old.pid != 0 || p->upgrade.old.signer != 0 || p->upgrade.check != 0;
 }
 
 void parent_upgrade_signal(struct parent *p, int sig)
 {
 	if (p->upgrade.old.pid > 0)
 		kill(p->upgrade.old.pid, sig);
+	/* while its worker runs, the signer answers it to the end and exits after it */
+	if (p->upgrade.old.signer > 0 && (p->upgrade.old.pid == 0 || sig == SIGKILL))
+		kill(p->upgrade.old.signer, sig);
 	if (p->upgrade.check > 0)
 		kill(p->upgrade.check, sig);
 }

@@ -2,9 +2,10 @@
 parent executes the new binary in its own place, keeping its pid and the listening sockets, starts
 a new worker from it beside the old one and only then lets the old one drain. A client connecting
 in a tight loop across the upgrade is greeted every time, never refused or reset; mail acknowledged
-meanwhile is all there afterwards, delivered once. An upgrade that cannot happen (no binary, a
-configuration the new binary refuses, a new worker that dies before it is ready) leaves the old
-worker serving and says why."""
+meanwhile is all there afterwards, delivered once. Each worker has its own DKIM signer: the new
+one gets a new signer, the old one keeps its own until it has drained, and then that signer goes
+too. An upgrade that cannot happen (no binary, a configuration the new binary refuses, a new worker
+that dies before it is ready) leaves the old worker serving, with its signer, and says why."""
 import hashlib
 import json
 import os
@@ -21,9 +22,12 @@ import time
 import pytest
 
 import conftest
-from conftest import Server, wait_gone
-from mtafixture import insecure_context as insecure
+from conftest import DOMAIN, Server, wait_gone
+from dnsfixture import dns_server  # noqa: F401 (a fixture)
+from mtafixture import insecure_context as insecure, submit
+from test_auth import dkim_fields, dkimpy_verify, own_records, tag
 from test_service import NotifySocket
+from test_signer import body as signed_body, signed_copy
 
 # the loop's bounds: it stops a second after the upgrade, or at these
 LOOP_MAX_CONNECTIONS = 20000
@@ -176,6 +180,65 @@ def wait_delivered(s, ids, timeout=30.0):
         time.sleep(0.1)
 
 
+def signers_of(parent):
+    """The DKIM signers running as children of parent (a zombie has no command line)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if parent_of(int(name)) != parent:
+                continue
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                if b"--role=signer" in f.read().split(b"\0"):
+                    found.append(int(name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return sorted(found)
+
+
+def signer_of(s, worker, timeout=30.0):
+    """The pid of the signer the parent started for worker."""
+    m = wait_log(s, r"event=signer_started pid=(\d+) worker=%d\b" % worker, timeout=timeout)
+    return int(m.group(1))
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def submission_session(s):
+    """An authenticated submission session (STARTTLS) as the demo user, open."""
+    m = smtplib.SMTP(s.host("submission"), s.submission_port, timeout=30)
+    m.ehlo("client.test")
+    m.starttls(context=insecure())
+    m.ehlo("client.test")
+    m.login(s.user, s.password)
+    return m
+
+
+def submit_on(m, s, subject):
+    """One message to the demo user on an open submission session."""
+    code, reply = m.mail(s.user)
+    assert code == 250, (code, reply)
+    code, reply = m.rcpt("demo@" + DOMAIN)
+    assert code == 250, (code, reply)
+    code, reply = m.data(signed_body(subject))
+    assert code == 250, (code, reply)
+
+
+def assert_signed(s, dns, subject):
+    raw = signed_copy(s, subject)
+    assert raw is not None, "%r not delivered:\n%s" % (subject, s.log_text()[-3000:])
+    fields = dkim_fields(raw)
+    assert [tag(f, "d") for f in fields] == [DOMAIN], fields
+    assert dkimpy_verify(raw, dns) == [True]
+
+
 def test_upgrade_under_a_connection_loop_refuses_nothing(installed, tmp_path):
     s = Server(tmp_path).start()
     parent = s.proc.pid
@@ -237,6 +300,101 @@ def test_upgrade_under_a_connection_loop_refuses_nothing(installed, tmp_path):
     s.stop()
 
 
+def test_the_new_worker_has_its_own_signer_and_the_old_one_goes_with_its_worker(installed, tmp_path, dns_server):
+    s = Server(tmp_path)
+    own_records(s, dns_server)
+    s.start()
+    parent, old_worker = s.proc.pid, s.worker_pid()
+    old_signer = signer_of(s, old_worker)
+    assert signers_of(parent) == [old_signer]
+    # a session on the old worker, which it keeps while it drains
+    held = submission_session(s)
+    new_inode = install_new(installed, "signer")
+    mark = len(s.log_text())
+    p = upgrade(s)
+    assert p.returncode == 0, p.stdout + p.stderr + s.log_text()[-4000:]
+    new_worker = int(re.match(r"upgraded: worker (\d+)", p.stdout).group(1))
+    # the pid of the old worker's signer crossed the execve with the worker's
+    wait_log(s, r"event=upgrade_resumed seq=1 .*old_worker=%d old_signer=%d " % (old_worker, old_signer), after=mark)
+    # the new worker got a signer of the new binary, started like any worker's (after its listeners)
+    new_signer = signer_of(s, new_worker)
+    assert new_signer != old_signer and parent_of(new_signer) == parent
+    if os.geteuid() == 0:  # it is not dumpable: only root reads where its exe link points
+        assert exe_inode(new_signer) == new_inode
+    log = s.log_text()[mark:]
+    assert log.index("event=worker_started pid=%d" % new_worker) < log.index("event=signer_started pid=%d" % new_signer)
+    # the new worker's mail is signed, by its signer
+    submit(s, ["demo@" + DOMAIN], signed_body(b"new worker"), implicit_tls=False)
+    assert_signed(s, dns_server, b"new worker")
+    # the old worker drains with its own signer still there: its session's mail is signed too
+    assert alive(old_worker) and alive(old_signer), s.log_text()[-3000:]
+    assert signers_of(parent) == sorted([old_signer, new_signer])
+    submit_on(held, s, b"old worker draining")
+    assert_signed(s, dns_server, b"old worker draining")
+    held.quit()
+    # its last session over, the old worker exits, and its signer after it
+    wait_gone(old_worker, timeout=30)
+    wait_gone(old_signer, timeout=30)
+    wait_log(s, r"event=old_signer_stopped pid=%d status=0" % old_signer, after=mark)
+    # neither taken for the current signer dying nor restarted: one signer, the new worker's
+    log = s.log_text()[mark:]
+    assert "event=signer_died" not in log and "event=signer_restart" not in log, log[-3000:]
+    assert signers_of(parent) == [new_signer]
+    assert status(s)["pid"] == new_worker
+    submit(s, ["demo@" + DOMAIN], signed_body(b"after the drain"), implicit_tls=False)
+    assert_signed(s, dns_server, b"after the drain")
+    assert signers_of(parent) == [new_signer]
+    s.stop()
+    assert not alive(new_signer)
+
+
+def test_a_stop_during_the_drain_waits_for_the_old_signer(installed, tmp_path):
+    """A stop while the old worker drains ends both workers and both signers, and the parent
+    exits 0 once every one has gone."""
+    s = Server(tmp_path).start()
+    parent, old_worker = s.proc.pid, s.worker_pid()
+    old_signer = signer_of(s, old_worker)
+    held = socket.create_connection(("127.0.0.1", s.smtp_port), timeout=30)
+    f = held.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    p = upgrade(s)
+    assert p.returncode == 0, p.stderr
+    new_signer = signer_of(s, int(re.match(r"upgraded: worker (\d+)", p.stdout).group(1)))
+    assert alive(old_worker) and alive(old_signer)
+    s.stop()  # exit 0: every child reaped, none of them killed for staying
+    held.close()
+    for pid in (old_worker, old_signer, new_signer):
+        assert not alive(pid)
+    log = s.log_text()
+    assert re.search(r"event=old_signer_stopped pid=%d " % old_signer, log), log[-3000:]
+    assert "stop_forced" not in log
+
+
+def test_a_handover_naming_processes_that_are_not_its_children_touches_none(tmp_path):
+    """The pids of the hand-over are taken only when they are the parent's own live children: a
+    parent started with a forged one neither waits for nor signals those processes."""
+    strangers = [subprocess.Popen(["sleep", "120"]) for _ in range(2)]
+    try:
+        s = Server(tmp_path)
+        s.env = dict(os.environ, MAILWERK_UPGRADE="v1 seq=1 worker=%d signer=%d ipc=3" %
+                     (strangers[0].pid, strangers[1].pid))
+        s.start()
+        log = s.log_text()
+        assert "event=upgrade_old_worker_gone pid=%d" % strangers[0].pid in log, log[-3000:]
+        assert "event=upgrade_old_signer_gone pid=%d" % strangers[1].pid in log, log[-3000:]
+        assert re.search(r"event=upgrade_failed seq=1 reason=bad_handover", log)
+        # a start like any other: one worker, one signer of its own
+        assert signers_of(s.proc.pid) == [signer_of(s, s.worker_pid())]
+        with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=30) as c:
+            send_one(c, b"served")
+        s.stop()
+        assert [p.poll() for p in strangers] == [None, None]
+    finally:
+        for p in strangers:
+            p.kill()
+            p.wait()
+
+
 def test_upgrade_to_a_missing_binary_fails_and_the_old_worker_serves(installed, tmp_path):
     s = Server(tmp_path).start()
     parent, worker = s.proc.pid, s.worker_pid()
@@ -282,9 +440,12 @@ def test_a_binary_that_refuses_the_configuration_is_not_executed(installed, tmp_
     s.stop()
 
 
-def test_a_new_worker_that_dies_before_it_is_ready_leaves_the_old_one_serving(installed, tmp_path):
-    s = Server(tmp_path).start()
+def test_a_new_worker_that_dies_before_it_is_ready_leaves_the_old_one_serving(installed, tmp_path, dns_server):
+    s = Server(tmp_path)
+    own_records(s, dns_server)
+    s.start()
     parent, worker = s.proc.pid, s.worker_pid()
+    old_signer = signer_of(s, worker)
     mark = len(s.log_text())
     os.kill(parent, signal.SIGUSR2)  # the signal itself, as `systemctl kill -s USR2` sends it
     new = int(wait_log(s, r"event=worker_started pid=(\d+)", after=mark).group(1))
@@ -302,6 +463,13 @@ def test_a_new_worker_that_dies_before_it_is_ready_leaves_the_old_one_serving(in
     assert "killed by signal 9" in st["upgrade"]["reason"]
     with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=30) as c:
         send_one(c, b"still served")
+    # its signer is the current one again; the dead worker's signer has followed it out
+    new_signer = signer_of(s, new)
+    wait_gone(new_signer, timeout=30)
+    assert signers_of(parent) == [old_signer]
+    submit(s, ["demo@" + DOMAIN], signed_body(b"signed as before"), implicit_tls=False)
+    assert_signed(s, dns_server, b"signed as before")
+    assert signers_of(parent) == [old_signer]
     # the old worker is the supervised one again: it reloaded with the listeners the new program
     # bound, a reload (SIGHUP) reaches it, a stop ends it
     first = wait_log(s, r"event=reload result=ok", after=mark)
