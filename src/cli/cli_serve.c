@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "cli/cli_common.h"
 #include "cli/cli_upgrade.h"
@@ -70,6 +71,8 @@ static void serve_print_listeners(const struct conf *c)
 /* The worker role: what the parent executes (parent.h), never started by hand. */
 static int serve_worker(struct conf *c, char *const *overrides, unsigned n)
 {
+	/* executed as /proc/self/exe, it would be "exe" in ps and top */
+	prctl(PR_SET_NAME, "mailwerk-worker");
 	struct server *srv = malloc(sizeof(*srv));
 	char err[512];
 	if (srv == NULL) {
@@ -92,6 +95,7 @@ static int serve_worker(struct conf *c, char *const *overrides, unsigned n)
 /* The signer role (server/signer.h): also executed by the parent only. */
 static int serve_signer(struct conf *c)
 {
+	prctl(PR_SET_NAME, "mailwerk-signer");
 	char err[512];
 	int rc = signer_run(c, err, sizeof(err));
 	if (rc != 0)

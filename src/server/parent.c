@@ -181,20 +181,22 @@ static void worker_ipc_cb(evutil_socket_t fd, short what, void *arg)
 	free(rec);
 }
 
-static void worker_exec(struct parent *p, int sock)
+/* In the child of a fork: sock becomes descriptor fd, and the program is executed with argv (its role
+ * in it). Never returns. */
+static void child_exec(int sock, int fd, char *const *argv, const char *what)
 {
-	/* the worker dies with us rather than serving on unsupervised (SIGKILL: a parent that is
+	/* the child dies with us rather than serving on unsupervised (SIGKILL: a parent that is
 	 * gone cannot be asked how to stop); set again after it changes user, which clears it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (dup2(sock, PARENT_IPC_FD) < 0)
+	if (dup2(sock, fd) < 0)
 		_exit(127);
-	/* signals blocked or ignored here would be so in the worker too */
+	/* signals blocked or ignored here would be so in the child too */
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	execv("/proc/self/exe", p->programs->worker);
-	fprintf(stderr, "mailwerk: cannot start the worker: %s\n", strerror(errno));
+	execv("/proc/self/exe", argv);
+	fprintf(stderr, "mailwerk: cannot start the %s: %s\n", what, strerror(errno));
 	_exit(127);
 }
 
@@ -212,7 +214,7 @@ static int worker_start(struct parent *p)
 		return -1;
 	}
 	if (pid == 0)
-		worker_exec(p, sv[1]);
+		child_exec(sv[1], PARENT_IPC_FD, p->programs->worker, "worker");
 	close(sv[1]);
 	p->worker = pid;
 	p->ipc = sv[0];
@@ -259,20 +261,6 @@ static void signer_store_give(const struct conf *c, uid_t uid, gid_t gid)
 	}
 }
 
-static void signer_exec(struct parent *p, int sock)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (dup2(sock, SIGNER_FD) < 0)
-		_exit(127);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	execv("/proc/self/exe", p->programs->signer);
-	fprintf(stderr, "mailwerk: cannot start the DKIM signer: %s\n", strerror(errno));
-	_exit(127);
-}
-
 /* A signer for the current worker, its end of their socketpair sent to the worker. */
 void parent_signer_start(struct parent *p)
 {
@@ -290,7 +278,7 @@ void parent_signer_start(struct parent *p)
 		return;
 	}
 	if (pid == 0)
-		signer_exec(p, sv[1]);
+		child_exec(sv[1], SIGNER_FD, p->programs->signer, "DKIM signer");
 	close(sv[1]);
 	p->signer = pid;
 	clock_gettime(CLOCK_MONOTONIC, &p->signer_started_at);
