@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli_control.h"
+#include "cli/cli_status.h"
 #include "conf/conf.h"
 
 static void cli_status_usage(FILE *f)
@@ -29,8 +30,7 @@ static void cli_status_usage(FILE *f)
 	      f);
 }
 
-/* s for a terminal: printable ASCII only, the rest as '?'; cut to size. */
-static const char *cli_status_clean(const char *s, char *buf, size_t size)
+const char *cli_status_clean(const char *s, char *buf, size_t size)
 {
 	size_t i = 0;
 	for (; s[i] != '\0' && i + 1 < size; i++)
@@ -39,20 +39,18 @@ static const char *cli_status_clean(const char *s, char *buf, size_t size)
 	return buf;
 }
 
-/* A string member of the answer, cleaned; "-" when there is none. */
-static const char *cli_status_str(json_t *o, const char *key, char *buf, size_t size)
+const char *cli_status_str(json_t *o, const char *key, char *buf, size_t size)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 	return s != NULL ? cli_status_clean(s, buf, size) : "-";
 }
 
-static long long cli_status_int(json_t *o, const char *key)
+long long cli_status_int(json_t *o, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(o, key));
 }
 
-/* "3d 4h", "4h 12m", "12m 5s", "45s" */
-static void cli_status_duration(long long secs, char *buf, size_t size)
+void cli_status_duration(long long secs, char *buf, size_t size)
 {
 	if (secs < 0)
 		secs = 0;
@@ -119,6 +117,7 @@ static void cli_status_text(json_t *st)
 	cli_status_queue(st);
 	printf("delivery:    %lld of %lld connections in use\n", cli_status_int(d, "connections"),
 	       cli_status_int(d, "max_connections"));
+	cli_status_health_text(st);
 	printf("sandbox:     %s\n", json_is_true(json_object_get(st, "sandbox")) ? "on" : "off");
 	cli_status_listeners(st);
 	const char *r = cli_status_str(st, "last_reload", reload, sizeof(reload));

@@ -19,8 +19,7 @@
 #include "server/server.h"
 #include "util/loopq.h"
 
-/* "2026-05-01T12:00:00Z" (ISO 8601, UTC), or null for 0 */
-static json_t *control_json_time(int64_t t)
+json_t *control_json_time(int64_t t)
 {
 	char buf[32];
 	time_t tt = (time_t)t;
@@ -84,8 +83,9 @@ struct control_job *control_job_new(struct control *ctl, uint64_t conn_id, const
 	j->conn_id = conn_id;
 	j->req = *req;
 	j->loopq = ctl->srv->loopq;
-	if (req->type == CONTROL_REQ_STATUS && (j->status = control_status_loop(ctl)) == NULL) {
-		free(j);
+	if (req->type == CONTROL_REQ_STATUS &&
+	    ((j->status = control_status_loop(ctl)) == NULL || control_status_loop_add(j) != 0)) {
+		control_job_free(j);
 		return NULL;
 	}
 	return j;
@@ -96,6 +96,7 @@ void control_job_free(struct control_job *j)
 	if (j == NULL)
 		return;
 	json_decref(j->status);
+	conf_free(j->conf);
 	free(j->body);
 	free(j);
 }

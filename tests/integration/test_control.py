@@ -81,6 +81,8 @@ def test_status_of_a_running_server(fresh_server):
     assert st["queue"] == {"messages": 0, "held": 0, "recipients_due": 0, "recipients_deferred": 0,
                            "oldest_age_seconds": None}
     assert st["delivery"]["connections"] == 0 and st["delivery"]["max_connections"] > 0
+    none = {"local": {"delivered": 0, "deferred": 0, "failed": 0}, "remote": {"delivered": 0, "deferred": 0, "failed": 0}}
+    assert st["deliveries"] == {"last_minute": none, "last_hour": none}
     # a client connects: one smtp session more, and none once it has gone
     with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=10) as m:
         m.ehlo("client.test")
@@ -97,6 +99,32 @@ def test_status_of_a_running_server(fresh_server):
     assert wait_for(lambda: "event=reload result=ok" in s.log_text(), 10)
     assert wait_for(lambda: status(s)["last_reload"] is not None, 10)
     assert "last reload: never" not in s.cli("status").stdout
+
+
+def test_status_counts_the_deliveries_of_the_last_minute_and_hour(dns_server, mtas, servers):
+    """Every recipient's outcome once recorded: delivered, deferred (tried again later) and failed
+    (for good), local and remote, in both windows; the text form says the same."""
+    port = free_port_on("127.0.0.2")
+    dns_server.load({"out.test": {"MX": "10 mx.out.test."}, "mx.out.test": {"A": "127.0.0.2"}})
+    mta = mtas.start("127.0.0.2", port, rcpt_replies={"gone@out.test": "550 5.1.1 no such user"},
+                     data_replies=["451 4.3.0 try again later"])
+    s = start_sender(servers, dns_server, port)
+    submit(s, ["ok@out.test"], message("recent-1"))   # 451 at the first DATA end, then delivered
+    assert mta.wait_transactions(1, TIMEOUT), s.log_text()[-3000:]
+    submit(s, ["gone@out.test"], message("recent-2"))  # refused for good: a report to demo, locally
+    submit(s, [SENDER], message("recent-3"))           # delivered locally
+    assert wait_for(lambda: s.queue() == [], TIMEOUT), s.log_text()[-3000:]
+    assert wait_for(lambda: len(reports(s.dir, DOMAIN, "demo")) == 1, TIMEOUT)
+    want = {"local": {"delivered": 2, "deferred": 0, "failed": 0},
+            "remote": {"delivered": 1, "deferred": 1, "failed": 1}}
+    st = status(s)["deliveries"]
+    assert st == {"last_minute": want, "last_hour": want}, st
+    # the same outcomes as the log's
+    assert len(log_events(s, "deferred")) == 1 and len(log_events(s, "failed", rcpt="gone@out.test")) == 1
+    assert len(log_events(s, "delivered")) == 3
+    text = s.cli("status").stdout
+    assert "last minute: local 2 delivered, 0 deferred, 0 failed; remote 1 delivered, 1 deferred, 1 failed" in text
+    assert "last hour:   local 2 delivered, 0 deferred, 0 failed; remote 1 delivered, 1 deferred, 1 failed" in text
 
 
 def test_status_without_a_server(tmp_path):
