@@ -66,7 +66,8 @@ void control_job_free(struct control_job *j);
 json_t *control_json_time(int64_t t);
 
 /* control_status.c: the parts of STATUS that tell of the server's health. Loop thread, into
- * j->status: the deliveries of the last minute and the last hour. 0, or -1 when out of memory. */
+ * j->status: the deliveries of the last minute and the last hour, the TLS certificates served. 0,
+ * or -1 when out of memory. */
 int control_status_loop_add(struct control_job *j);
 
 #endif

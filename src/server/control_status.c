@@ -1,5 +1,6 @@
 /* control_status.c — what `status` tells of the server's health beside its activity (control_cmd.c
- * has the rest): the deliveries' outcomes of the last minute and the last hour.
+ * has the rest): the deliveries' outcomes of the last minute and the last hour, and the TLS
+ * certificates served with their days to expiry.
  *
  * The outcomes come from the metrics' rings of time slots (util/metrics.h), fed where each outcome
  * is recorded in the queue, rather than from the events of queue.db (events/stats.h): those are
@@ -8,6 +9,11 @@
  * this node, in a fixed few KiB, and agree with /metrics' mailwerk_deliveries_total. */
 #include "server/control_int.h"
 
+#include <string.h>
+#include <time.h>
+
+#include "conf/conf.h"
+#include "net/tls.h"
 #include "server/server.h"
 #include "util/metrics.h"
 
@@ -37,9 +43,58 @@ static json_t *control_deliveries_json(const struct server *srv)
 			 control_outcomes_json(c.hour));
 }
 
+/* "a.example,b.example" as ["a.example", "b.example"] */
+static json_t *control_names_json(const char *names)
+{
+	json_t *a = json_array();
+	for (const char *p = names; a != NULL && *p != '\0';) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (json_array_append_new(a, json_stringn(p, len)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+		p += len + (comma != NULL);
+	}
+	return a;
+}
+
+/* One certificate the listeners present: where it was configured, what it names, its validity
+ * (RFC 5280 §4.1.2.5) and the whole days until notAfter, negative once past it. */
+static json_t *control_cert_json(SSL_CTX *ctx, const char *config, const char *file, int64_t now)
+{
+	struct tls_cert_info ci;
+	if (!tls_ctx_cert_info(ctx, &ci))
+		return json_pack("{s:s, s:s, s:s}", "config", config, "file", file, "error",
+				 "the certificate's dates cannot be read");
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:b}", "config", config, "file", file, "subject",
+			 ci.subject, "names", control_names_json(ci.names), "issuer", ci.issuer, "not_before",
+			 control_json_time(ci.not_before), "not_after", control_json_time(ci.not_after), "days_left",
+			 (json_int_t)tls_cert_days_left(ci.not_after, now), "expired", ci.not_after < now);
+}
+
+/* The certificates served now, read from the loop's TLS context (a reload replaces it) rather than
+ * from the files, so that one renewed on disk but not yet reloaded shows as what clients still get.
+ * Every listener, STARTTLS or implicit TLS, serves the one of [tls] cert; a reload that succeeds
+ * replaces the context and the configuration naming its file together. */
+static json_t *control_certs_json(const struct server *srv)
+{
+	json_t *a = json_array();
+	if (a != NULL && srv->tls != NULL &&
+	    json_array_append_new(a, control_cert_json(srv->tls, "[tls] cert", srv->conf->tls_cert, (int64_t)time(NULL))) !=
+		    0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
 int control_status_loop_add(struct control_job *j)
 {
 	const struct server *srv = j->ctl->srv;
-	json_t *d = control_deliveries_json(srv);
-	return d != NULL && json_object_set_new(j->status, "deliveries", d) == 0 ? 0 : -1;
+	/* json_object_set_new takes a NULL (out of memory) as a failure, and frees what it is given */
+	if (json_object_set_new(j->status, "deliveries", control_deliveries_json(srv)) != 0 ||
+	    json_object_set_new(j->status, "certificates", control_certs_json(srv)) != 0)
+		return -1;
+	return 0;
 }

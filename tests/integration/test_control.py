@@ -2,16 +2,23 @@
 a running server and without one (exit 3), hostile records on the socket, and `queue hold`,
 `queue release` and `queue bounce`, through the running server and on queue.db with it stopped. Held
 mail waits across a restart; a bounce reaches the sender as an RFC 3464 report."""
+import datetime
 import json
 import os
 import signal
 import smtplib
 import socket
+import ssl
 import stat
 import struct
 import time
 
-from conftest import DOMAIN, Server, run_cli
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from conftest import DOMAIN, HOST, Server, run_cli
 from dnsfixture import dns_server  # noqa: F401 (a fixture)
 from mtafixture import (free_port_on, holds_for, log_events, message, mtas, report_parts,  # noqa: F401
                         reports, start_sender, submit, wait_for)
@@ -125,6 +132,61 @@ def test_status_counts_the_deliveries_of_the_last_minute_and_hour(dns_server, mt
     text = s.cli("status").stdout
     assert "last minute: local 2 delivered, 0 deferred, 0 failed; remote 1 delivered, 1 deferred, 1 failed" in text
     assert "last hour:   local 2 delivered, 0 deferred, 0 failed; remote 1 delivered, 1 deferred, 1 failed" in text
+
+
+def write_cert(cert_path, key_path, name, not_after):
+    """A self-signed P-256 certificate for name, valid until not_after (a datetime, UTC)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_after - datetime.timedelta(days=30)).not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name), x509.DNSName("alt." + name)]), False)
+            .sign(key, hashes.SHA256()))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def served_cert(server):
+    """The certificate the submissions listener presents, as DER (after a whole SMTP session)."""
+    with smtplib.SMTP_SSL("127.0.0.1", server.submissions_port, context=ssl._create_unverified_context(),
+                          timeout=10) as m:
+        m.ehlo("client.test")
+        return m.sock.getpeercert(binary_form=True)
+
+
+def test_status_shows_the_certificate_served_until_a_reload(fresh_server):
+    """Days to expiry of what the listeners present: a certificate replaced on disk shows only once
+    the server has loaded it (SIGHUP), and an expired one has negative days."""
+    s = fresh_server.start()
+    on_disk = x509.load_pem_x509_certificate(open(s.cert, "rb").read())
+    now = time.time()
+    (c,) = status(s)["certificates"]
+    assert c["config"] == "[tls] cert" and c["file"] == s.cert
+    assert c["subject"] == HOST and c["names"] == [HOST] and c["issuer"] == HOST
+    assert c["not_after"] == on_disk.not_valid_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    left = on_disk.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp() - now
+    assert c["days_left"] == int(left // 86400) and c["days_left"] > 300 and c["expired"] is False
+    assert "certificate: %s (%s), until %s, %d days left" % (HOST, HOST, c["not_after"], c["days_left"]) in \
+        s.cli("status").stdout
+    # replaced on disk by one that expired three days ago (less an hour): not served yet, not shown
+    expired_at = datetime.datetime.utcnow().replace(microsecond=0) - datetime.timedelta(days=3, hours=-1)
+    write_cert(s.cert, os.path.join(s.dir, "tls", "key.pem"), "old.mailwerk.test", expired_at)
+    assert status(s)["certificates"] == [c]
+    assert served_cert(s) == on_disk.public_bytes(serialization.Encoding.DER)
+    s.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "event=reload result=ok" in s.log_text(), 10)
+    (c,) = status(s)["certificates"]
+    assert c["subject"] == "old.mailwerk.test" and c["names"] == ["old.mailwerk.test", "alt.old.mailwerk.test"]
+    assert c["not_after"] == expired_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert c["days_left"] == -3 and c["expired"] is True
+    assert served_cert(s) == x509.load_pem_x509_certificate(open(s.cert, "rb").read()).public_bytes(
+        serialization.Encoding.DER)
+    assert "certificate: old.mailwerk.test (old.mailwerk.test, alt.old.mailwerk.test), until %s, EXPIRED" % \
+        c["not_after"] in s.cli("status").stdout
 
 
 def test_status_without_a_server(tmp_path):
