@@ -1,6 +1,6 @@
 /* cli_status_health.c — the lines of `mailwerk status` that tell of the server's health rather than
  * its activity: the deliveries' outcomes of the last minute and the last hour, the TLS
- * certificates served and their days to expiry. */
+ * certificates served and their days to expiry, the free space in data_dir. */
 #include "cli/cli_status.h"
 
 #include <stdio.h>
@@ -45,6 +45,43 @@ static void cli_status_cert(json_t *c)
 		printf("%lld day%s left\n", days, days == 1 ? "" : "s");
 }
 
+/* 1536 as "1.5 KiB" (IEC 80000-13 binary prefixes) */
+static const char *cli_status_octets(json_t *v, char *buf, size_t size)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	double n = (double)json_integer_value(v);
+	size_t u = 0;
+	while (n >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		n /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%.0f B", n);
+	else
+		snprintf(buf, size, "%.1f %s", n, units[u]);
+	return buf;
+}
+
+/* "disk:        31.2 GiB free of 49.1 GiB in /var/lib/mailwerk (min_free_space 100.0 MiB)" */
+static void cli_status_disk(json_t *d)
+{
+	char path[256], err[128], free_s[32], total_s[32], min_s[32];
+	json_t *min = json_object_get(d, "min_free_space");
+	cli_status_str(d, "path", path, sizeof(path));
+	if (!json_is_integer(json_object_get(d, "free_bytes"))) {
+		printf("disk:        %s: %s\n", path, cli_status_str(d, "error", err, sizeof(err)));
+		return;
+	}
+	printf("disk:        %s free of %s in %s", cli_status_octets(json_object_get(d, "free_bytes"), free_s, sizeof(free_s)),
+	       cli_status_octets(json_object_get(d, "total_bytes"), total_s, sizeof(total_s)), path);
+	if (json_is_true(json_object_get(d, "below_min_free_space")))
+		printf(", BELOW min_free_space %s: new mail is refused\n", cli_status_octets(min, min_s, sizeof(min_s)));
+	else if (json_integer_value(min) > 0)
+		printf(" (min_free_space %s)\n", cli_status_octets(min, min_s, sizeof(min_s)));
+	else
+		puts(" (no min_free_space)");
+}
+
 void cli_status_health_text(json_t *st)
 {
 	json_t *d = json_object_get(st, "deliveries");
@@ -56,4 +93,6 @@ void cli_status_health_text(json_t *st)
 	json_t *c;
 	json_array_foreach(json_object_get(st, "certificates"), i, c)
 		cli_status_cert(c);
+	if (json_is_object(json_object_get(st, "disk")))
+		cli_status_disk(json_object_get(st, "disk"));
 }

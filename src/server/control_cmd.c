@@ -141,7 +141,7 @@ static void control_status_work(struct control_job *j)
 			      "recipients_due", (json_int_t)c.rcpts_due, "recipients_deferred", (json_int_t)c.rcpts_deferred,
 			      "oldest_age_seconds",
 			      c.messages > 0 ? json_integer((json_int_t)(now - c.oldest_arrival)) : json_null());
-	if (q == NULL || json_object_set_new(j->status, "queue", q) != 0) {
+	if (q == NULL || json_object_set_new(j->status, "queue", q) != 0 || control_status_work_add(j) != 0) {
 		control_job_fail(j, "out of memory");
 		return;
 	}

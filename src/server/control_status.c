@@ -1,6 +1,7 @@
 /* control_status.c — what `status` tells of the server's health beside its activity (control_cmd.c
- * has the rest): the deliveries' outcomes of the last minute and the last hour, and the TLS
- * certificates served with their days to expiry.
+ * has the rest): the deliveries' outcomes of the last minute and the last hour and the TLS
+ * certificates served with their days to expiry, read on the loop thread; the free space in
+ * data_dir, read on a worker thread (statvfs(2) may wait for the file system).
  *
  * The outcomes come from the metrics' rings of time slots (util/metrics.h), fed where each outcome
  * is recorded in the queue, rather than from the events of queue.db (events/stats.h): those are
@@ -9,12 +10,14 @@
  * this node, in a fixed few KiB, and agree with /metrics' mailwerk_deliveries_total. */
 #include "server/control_int.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
 #include "conf/conf.h"
 #include "net/tls.h"
 #include "server/server.h"
+#include "util/diskspace.h"
 #include "util/metrics.h"
 
 /* {"local": {"delivered": N, "deferred": N, "failed": N}, "remote": {...}} */
@@ -92,9 +95,32 @@ static json_t *control_certs_json(const struct server *srv)
 int control_status_loop_add(struct control_job *j)
 {
 	const struct server *srv = j->ctl->srv;
+	j->conf = conf_ref(srv->conf); /* for the worker thread: a reload may replace srv->conf meanwhile */
 	/* json_object_set_new takes a NULL (out of memory) as a failure, and frees what it is given */
 	if (json_object_set_new(j->status, "deliveries", control_deliveries_json(srv)) != 0 ||
 	    json_object_set_new(j->status, "certificates", control_certs_json(srv)) != 0)
 		return -1;
 	return 0;
+}
+
+/* ---- on a worker thread ---- */
+
+/* data_dir's file system: the octets the server may still write (f_bavail, what an unprivileged
+ * process may use, as [server] min_free_space's check counts them) and its size, and whether it is
+ * below min_free_space, where new mail is refused (smtp/cmd.c, http/emails_send.c). */
+static json_t *control_disk_json(const struct conf *c)
+{
+	uint64_t avail, total;
+	if (!diskspace_usage(c->data_dir, &avail, &total))
+		return json_pack("{s:s, s:n, s:n, s:I, s:n, s:s}", "path", c->data_dir, "free_bytes", "total_bytes",
+				 "min_free_space", (json_int_t)c->min_free_space, "below_min_free_space", "error",
+				 strerror(errno));
+	return json_pack("{s:s, s:I, s:I, s:I, s:b}", "path", c->data_dir, "free_bytes", (json_int_t)avail, "total_bytes",
+			 (json_int_t)total, "min_free_space", (json_int_t)c->min_free_space, "below_min_free_space",
+			 c->min_free_space > 0 && avail < c->min_free_space);
+}
+
+int control_status_work_add(struct control_job *j)
+{
+	return json_object_set_new(j->status, "disk", control_disk_json(j->conf)) == 0 ? 0 : -1;
 }

@@ -5,6 +5,7 @@ mail waits across a restart; a bounce reaches the sender as an RFC 3464 report."
 import datetime
 import json
 import os
+import re
 import signal
 import smtplib
 import socket
@@ -187,6 +188,30 @@ def test_status_shows_the_certificate_served_until_a_reload(fresh_server):
         serialization.Encoding.DER)
     assert "certificate: old.mailwerk.test (old.mailwerk.test, alt.old.mailwerk.test), until %s, EXPIRED" % \
         c["not_after"] in s.cli("status").stdout
+
+
+def test_status_shows_the_free_space_in_data_dir(fresh_server):
+    """statvfs(2) of data_dir: what the server may still write and the file system's size, and
+    whether that is below [server] min_free_space, where new mail is refused (452 4.3.1)."""
+    s = fresh_server.start()
+    d = status(s)["disk"]
+    v = os.statvfs(s.dir)
+    assert d["path"] == s.dir and d["total_bytes"] == v.f_blocks * v.f_frsize
+    assert abs(d["free_bytes"] - v.f_bavail * v.f_frsize) < 256 << 20  # others write meanwhile
+    assert d["min_free_space"] == 100 << 20 and d["below_min_free_space"] is False
+    assert "error" not in d
+    assert re.search(r"^disk: +[0-9.]+ [KMGTP]iB free of [0-9.]+ [KMGTP]iB in %s \(min_free_space 100\.0 MiB\)$"
+                     % re.escape(s.dir), s.cli("status").stdout, re.M)
+    # more than the file system holds: below it, and SMTP says so too
+    s.stop()
+    s.overrides.append("server.min_free_space=1000000G")
+    s.start()
+    d = status(s)["disk"]
+    assert d["min_free_space"] == 1000000 << 30 and d["below_min_free_space"] is True
+    assert ", BELOW min_free_space 976.6 TiB: new mail is refused" in s.cli("status").stdout
+    with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=10) as m:
+        m.ehlo("client.test")
+        assert m.mail("a@example.org")[0] == 452
 
 
 def test_status_without_a_server(tmp_path):
