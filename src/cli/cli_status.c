@@ -12,18 +12,26 @@
 #include <unistd.h>
 
 #include "cli/cli_control.h"
+#include "cli/cli_dns.h"
 #include "cli/cli_status.h"
 #include "conf/conf.h"
 
 static void cli_status_usage(FILE *f)
 {
-	fputs("usage: mailwerk status [--json] [-c FILE]\n"
+	fputs("usage: mailwerk status [--json] [--no-dns] [--resolver ADDR[@PORT]] [-c FILE]\n"
 	      "\n"
 	      "  what the running server is doing: version, worker pid, uptime, open sessions by\n"
 	      "  listener, the queue, delivery connections, the sandbox, listeners, last reload\n"
 	      "\n"
+	      "  and of its health: recipients delivered, deferred and failed in the last minute and\n"
+	      "  hour, the TLS certificate's days to expiry, whether DNS publishes each active DKIM\n"
+	      "  key of the local domains, the free space in data_dir\n"
+	      "\n"
 	      "  -c, --config FILE  configuration file (default " CLI_DEFAULT_CONF ")\n"
 	      "      --json         print the server's answer as one JSON object\n"
+	      "      --no-dns       do not look up the DKIM keys' records\n"
+	      "      --resolver R   look them up at R (ADDR[@PORT]; default: [dns] resolver of the\n"
+	      "                     configuration, else the system's)\n"
 	      "  -h, --help         show this help\n"
 	      "\n"
 	      "exit status: 0 running, 1 error, 2 usage, 3 not running\n",
@@ -124,7 +132,7 @@ static void cli_status_text(json_t *st)
 	printf("last reload: %s\n", strcmp(r, "-") == 0 ? "never" : r);
 }
 
-static int cli_status_run(const struct conf *c, bool json)
+static int cli_status_run(const struct conf *c, bool json, const struct cli_status_dns *dns)
 {
 	char err[600];
 	int fd;
@@ -147,6 +155,7 @@ static int cli_status_run(const struct conf *c, bool json)
 		cli_error("status: %s", err);
 		return CLI_EXIT_RUNTIME;
 	}
+	cli_status_dkim_check(c, dns, st);
 	if (json) {
 		char *s = json_dumps(st, JSON_COMPACT | JSON_ENSURE_ASCII);
 		if (s != NULL)
@@ -164,11 +173,14 @@ int cli_status_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
+		{"no-dns", no_argument, NULL, 'n'},
+		{"resolver", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *conf_path = NULL;
 	bool json = false;
+	struct cli_status_dns dns = {0};
 	int c;
 	optind = 0;
 	opterr = 0;
@@ -179,6 +191,14 @@ int cli_status_main(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'n':
+			dns.skip = true;
+			break;
+		case 'r':
+			if (!cli_dns_resolver_ok(optarg))
+				return CLI_EXIT_USAGE;
+			dns.resolver = optarg;
 			break;
 		case 'h':
 			cli_status_usage(stdout);
@@ -194,7 +214,8 @@ int cli_status_main(int argc, char **argv)
 	struct conf *cf = cli_conf_load(conf_path, NULL, 0);
 	if (cf == NULL)
 		return CLI_EXIT_RUNTIME;
-	int rc = cli_status_run(cf, json);
+	dns.conf_path = conf_path;
+	int rc = cli_status_run(cf, json, &dns);
 	conf_free(cf);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		cli_error("cannot write the output: %s", strerror(errno));

@@ -69,7 +69,8 @@ json_t *control_json_time(int64_t t);
  * j->status: the deliveries of the last minute and the last hour, the TLS certificates served; and
  * j->conf for the worker thread's part. 0, or -1 when out of memory. */
 int control_status_loop_add(struct control_job *j);
-/* Worker thread, into j->status: the free space in data_dir. 0, or -1 when out of memory. */
+/* Worker thread, into j->status: the free space in data_dir, the local domains' active DKIM keys.
+ * 0, or -1 when out of memory. */
 int control_status_work_add(struct control_job *j);
 
 #endif

@@ -1,20 +1,31 @@
 /* control_status.c — what `status` tells of the server's health beside its activity (control_cmd.c
  * has the rest): the deliveries' outcomes of the last minute and the last hour and the TLS
  * certificates served with their days to expiry, read on the loop thread; the free space in
- * data_dir, read on a worker thread (statvfs(2) may wait for the file system).
+ * data_dir and the active DKIM keys of the local domains, read on a worker thread (statvfs(2) and
+ * the key files may wait for the file system, the domains for the database).
  *
  * The outcomes come from the metrics' rings of time slots (util/metrics.h), fed where each outcome
  * is recorded in the queue, rather than from the events of queue.db (events/stats.h): those are
  * written for tracked mail only (sent through the API), so mail that came in over SMTP, local or
  * relayed, would be missing, and each status would cost a scan of the events. The rings are of
- * this node, in a fixed few KiB, and agree with /metrics' mailwerk_deliveries_total. */
+ * this node, in a fixed few KiB, and agree with /metrics' mailwerk_deliveries_total.
+ *
+ * The DKIM keys are listed here and their DNS records looked up by the CLI, once it has the answer
+ * (cli_status_health.c, with the check `dkim list` makes): a lookup may take seconds, and the
+ * control socket answers one request per connection at a time within its limits, while the CLI
+ * may wait as long as the operator does. The worker lists them, not the CLI, because it knows the
+ * local domains without opening mailwerk.db from a command that only reports; it reads the
+ * public halves only (it holds no private key, keys/dkim_store.h). */
 #include "server/control_int.h"
 
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
+#include "auth/dkim_key.h"
 #include "conf/conf.h"
+#include "keys/dkim_store.h"
+#include "mailbox/users.h"
 #include "net/tls.h"
 #include "server/server.h"
 #include "util/diskspace.h"
@@ -120,7 +131,81 @@ static json_t *control_disk_json(const struct conf *c)
 			 c->min_free_space > 0 && avail < c->min_free_space);
 }
 
+/* The DKIM part of the answer is kept well inside one record (IPC_PAYLOAD_MAX) with the rest: at
+ * most this many octets of keys (some 250 of usual names), of at most this many domains. */
+#define CONTROL_DKIM_OCTETS (24 * 1024)
+#define CONTROL_DKIM_DOMAINS_MAX 4096
+
+struct control_dkim_list {
+	json_t *keys;
+	json_t *domains;
+	size_t octets;
+	bool more; /* a key or a domain left out */
+	bool oom;
+};
+
+static void control_dkim_domain(const char *name, void *arg)
+{
+	struct control_dkim_list *l = arg;
+	if (json_array_size(l->domains) >= CONTROL_DKIM_DOMAINS_MAX)
+		l->more = true;
+	else if (json_array_append_new(l->domains, json_string(name)) != 0)
+		l->oom = true;
+}
+
+/* dkim_store_list's callback: the active keys (those that sign), as long as they fit. */
+static void control_dkim_key(const struct dkim_store_key *k, void *arg)
+{
+	struct control_dkim_list *l = arg;
+	if (!k->active || l->oom)
+		return;
+	size_t octets = strlen(k->domain) + strlen(k->selector) + 64; /* with the JSON around them */
+	if (l->more || l->octets + octets > CONTROL_DKIM_OCTETS) {
+		l->more = true;
+		return;
+	}
+	l->octets += octets;
+	if (json_array_append_new(l->keys, json_pack("{s:s, s:s, s:s, s:I}", "domain", k->domain, "selector",
+						     k->selector, "algorithm", dkim_key_type_str(k->type), "bits",
+						     (json_int_t)k->bits)) != 0)
+		l->oom = true;
+}
+
+/* {"keys": [{"domain", "selector", "algorithm", "bits"}...], "more": false}, with "error" when the
+ * domains cannot be listed; NULL when out of memory. Keys that do not load are left out here:
+ * `mailwerk dkim list` names them. */
+static json_t *control_dkim_json(struct control_job *j)
+{
+	struct control_dkim_list l = {.keys = json_array(), .domains = json_array()};
+	const char *err = NULL;
+	char e[256];
+	if (l.keys == NULL || l.domains == NULL)
+		l.oom = true;
+	else if (users_domain_list(j->ctl->srv->users, control_dkim_domain, &l, &err) != RESULT_OK && err == NULL)
+		err = "database error";
+	size_t i;
+	json_t *d;
+	json_array_foreach(l.domains, i, d) {
+		if (l.oom || l.more)
+			break;
+		dkim_store_list(j->conf->data_dir, json_string_value(d), control_dkim_key, NULL, &l, e, sizeof(e));
+	}
+	json_decref(l.domains);
+	json_t *o = l.oom ? NULL : json_pack("{s:o, s:b}", "keys", l.keys, "more", l.more);
+	if (l.oom)
+		json_decref(l.keys);
+	if (o != NULL && err != NULL &&
+	    json_object_set_new(o, "error", json_sprintf("cannot list the local domains: %s", err)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 int control_status_work_add(struct control_job *j)
 {
-	return json_object_set_new(j->status, "disk", control_disk_json(j->conf)) == 0 ? 0 : -1;
+	if (json_object_set_new(j->status, "disk", control_disk_json(j->conf)) != 0 ||
+	    json_object_set_new(j->status, "dkim", control_dkim_json(j)) != 0)
+		return -1;
+	return 0;
 }

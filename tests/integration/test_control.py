@@ -31,7 +31,7 @@ REQ_STATUS, REPLY_OK, REPLY_ERROR = 1, 64, 65
 
 
 def status(server):
-    p = server.cli("status", "--json")
+    p = server.cli("status", "--json", "--no-dns")  # DNS only where it is the point
     return json.loads(p.stdout)
 
 
@@ -98,7 +98,7 @@ def test_status_of_a_running_server(fresh_server):
         assert st["sessions"]["smtp"] == 1 and st["sessions_total"] == 1
     assert wait_for(lambda: status(s)["sessions"]["smtp"] == 0, 10)
     # the text form says the same
-    text = s.cli("status").stdout
+    text = s.cli("status", "--no-dns").stdout
     assert "worker:      pid %d" % s.worker_pid() in text
     assert "smtp 127.0.0.1:%d" % s.smtp_port in text and "sandbox:     on" in text
     assert "last reload: never" in text
@@ -106,7 +106,7 @@ def test_status_of_a_running_server(fresh_server):
     s.proc.send_signal(signal.SIGHUP)
     assert wait_for(lambda: "event=reload result=ok" in s.log_text(), 10)
     assert wait_for(lambda: status(s)["last_reload"] is not None, 10)
-    assert "last reload: never" not in s.cli("status").stdout
+    assert "last reload: never" not in s.cli("status", "--no-dns").stdout
 
 
 def test_status_counts_the_deliveries_of_the_last_minute_and_hour(dns_server, mtas, servers):
@@ -130,7 +130,7 @@ def test_status_counts_the_deliveries_of_the_last_minute_and_hour(dns_server, mt
     # the same outcomes as the log's
     assert len(log_events(s, "deferred")) == 1 and len(log_events(s, "failed", rcpt="gone@out.test")) == 1
     assert len(log_events(s, "delivered")) == 3
-    text = s.cli("status").stdout
+    text = s.cli("status", "--no-dns").stdout
     assert "last minute: local 2 delivered, 0 deferred, 0 failed; remote 1 delivered, 1 deferred, 1 failed" in text
     assert "last hour:   local 2 delivered, 0 deferred, 0 failed; remote 1 delivered, 1 deferred, 1 failed" in text
 
@@ -172,7 +172,7 @@ def test_status_shows_the_certificate_served_until_a_reload(fresh_server):
     left = on_disk.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp() - now
     assert c["days_left"] == int(left // 86400) and c["days_left"] > 300 and c["expired"] is False
     assert "certificate: %s (%s), until %s, %d days left" % (HOST, HOST, c["not_after"], c["days_left"]) in \
-        s.cli("status").stdout
+        s.cli("status", "--no-dns").stdout
     # replaced on disk by one that expired three days ago (less an hour): not served yet, not shown
     expired_at = datetime.datetime.utcnow().replace(microsecond=0) - datetime.timedelta(days=3, hours=-1)
     write_cert(s.cert, os.path.join(s.dir, "tls", "key.pem"), "old.mailwerk.test", expired_at)
@@ -187,7 +187,7 @@ def test_status_shows_the_certificate_served_until_a_reload(fresh_server):
     assert served_cert(s) == x509.load_pem_x509_certificate(open(s.cert, "rb").read()).public_bytes(
         serialization.Encoding.DER)
     assert "certificate: old.mailwerk.test (old.mailwerk.test, alt.old.mailwerk.test), until %s, EXPIRED" % \
-        c["not_after"] in s.cli("status").stdout
+        c["not_after"] in s.cli("status", "--no-dns").stdout
 
 
 def test_status_shows_the_free_space_in_data_dir(fresh_server):
@@ -201,17 +201,77 @@ def test_status_shows_the_free_space_in_data_dir(fresh_server):
     assert d["min_free_space"] == 100 << 20 and d["below_min_free_space"] is False
     assert "error" not in d
     assert re.search(r"^disk: +[0-9.]+ [KMGTP]iB free of [0-9.]+ [KMGTP]iB in %s \(min_free_space 100\.0 MiB\)$"
-                     % re.escape(s.dir), s.cli("status").stdout, re.M)
+                     % re.escape(s.dir), s.cli("status", "--no-dns").stdout, re.M)
     # more than the file system holds: below it, and SMTP says so too
     s.stop()
     s.overrides.append("server.min_free_space=1000000G")
     s.start()
     d = status(s)["disk"]
     assert d["min_free_space"] == 1000000 << 30 and d["below_min_free_space"] is True
-    assert ", BELOW min_free_space 976.6 TiB: new mail is refused" in s.cli("status").stdout
+    assert ", BELOW min_free_space 976.6 TiB: new mail is refused" in s.cli("status", "--no-dns").stdout
     with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=10) as m:
         m.ehlo("client.test")
         assert m.mail("a@example.org")[0] == 452
+
+
+def keygen(server, domain, selector, algorithm="rsa"):
+    """`dkim keygen`; returns the zone-file line of its TXT record."""
+    out = server.cli("dkim", "keygen", "--domain", domain, "--selector", selector, "--algorithm", algorithm).stdout
+    (line,) = [l for l in out.splitlines() if l.strip() and not l.startswith(";")]
+    return line
+
+
+def test_status_checks_the_dkim_keys_in_dns(dns_server, fresh_server):
+    """Every active key of every local domain against its SELECTOR._domainkey record, as
+    `dkim list` compares them: match, missing, mismatch, or error when the lookup fails; inactive
+    keys and the keys of domains that are not local are not shown. --no-dns asks nothing."""
+    s = fresh_server
+    (mine,) = [l.split()[1] for l in s.cli("dkim", "list", "--no-dns").stdout.splitlines()]  # made by init
+    for d in ("second.test", "broken.test"):
+        s.cli("domain", "add", d)
+    dns_server.load(keygen(s, DOMAIN, "spare"))                      # inactive (the second RSA key)
+    keygen(s, "second.test", "absent")                               # never published
+    keygen(s, "second.test", "swapped", "ed25519")
+    dns_server.load(keygen(s, "second.test", "other", "ed25519").replace("other._domainkey", "swapped._domainkey"))
+    keygen(s, "broken.test", "k1")
+    keygen(s, "notlocal.test", "n1")                                 # a key for a domain not served
+    dns_server.servfail("k1._domainkey.broken.test")
+    s.start()
+    # the key init made is published with its record, as `dns records` prints it
+    (rec,) = [l for l in s.cli("dns", "records", "--domain", DOMAIN).stdout.splitlines()
+              if l.startswith("%s._domainkey." % mine)]
+    dns_server.load(rec)
+    p = s.cli("status", "--json", "--resolver", dns_server.resolver)
+    dk = json.loads(p.stdout)["dkim"]
+    assert dk["more"] is False and "error" not in dk
+    got = [(k["domain"], k["selector"], k["algorithm"], k["bits"], k["dns"]) for k in dk["keys"]]
+    assert got == [
+        ("broken.test", "k1", "rsa", 2048, "error"),
+        (DOMAIN, mine, "rsa", 2048, "match"),
+        ("second.test", "absent", "rsa", 2048, "missing"),
+        ("second.test", "swapped", "ed25519", 256, "mismatch"),
+    ], got
+    notes = {k["selector"]: k["dns_note"] for k in dk["keys"]}
+    assert notes[mine] is None and notes["absent"] is None and notes["swapped"] is None
+    assert notes["k1"], notes
+    text = s.cli("status", "--resolver", dns_server.resolver).stdout
+    assert "dkim:        broken.test k1 rsa 2048: dns error (" in text, text
+    assert "\n             %s %s rsa 2048: dns match\n" % (DOMAIN, mine) in text, text
+    assert "\n             second.test absent rsa 2048: dns missing\n" in text
+    assert "\n             second.test swapped ed25519 256: dns mismatch\n" in text
+    # --no-dns: listed, not looked up
+    asked = len(dns_server.asked())
+    dk = json.loads(s.cli("status", "--json", "--no-dns").stdout)["dkim"]
+    assert [(k["selector"], k["dns"], k["dns_note"]) for k in dk["keys"]] == [
+        ("k1", None, None), (mine, None, None), ("absent", None, None), ("swapped", None, None)]
+    assert "second.test absent rsa 2048: dns not checked" in s.cli("status", "--no-dns").stdout
+    assert len(dns_server.asked()) == asked
+    # the record fixed, and a key activated: seen at the next status, no restart needed
+    dns_server.load(keygen(s, "second.test", "fixed"))
+    s.cli("dkim", "activate", "--domain", "second.test", "--selector", "fixed")
+    dk = json.loads(s.cli("status", "--json", "--resolver", dns_server.resolver).stdout)["dkim"]
+    assert [(k["selector"], k["dns"]) for k in dk["keys"] if k["domain"] == "second.test"] == [
+        ("fixed", "match"), ("swapped", "mismatch")]
 
 
 def test_status_without_a_server(tmp_path):
@@ -293,7 +353,7 @@ def test_hostile_records_get_an_error_or_a_close(fresh_server):
     extra.close()
     for h in held:
         h.close()
-    assert wait_for(lambda: s.cli("status", check=False).returncode == 0, 10)
+    assert wait_for(lambda: s.cli("status", "--no-dns", check=False).returncode == 0, 10)
     # the server kept serving: mail is still accepted, and the worker never died
     with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=10) as m:
         m.ehlo("client.test")
