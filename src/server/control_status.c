@@ -19,6 +19,7 @@
 #include "server/control_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -30,6 +31,33 @@
 #include "server/server.h"
 #include "util/diskspace.h"
 #include "util/metrics.h"
+#include "util/utf8.h"
+
+/* s[0..len) as a JSON string, its octets that are not well-formed UTF-8 (RFC 3629) as '?': a path
+ * or a certificate's name may hold any octet, and JSON strings cannot. NULL when out of memory. */
+static json_t *control_text_json(const char *s, size_t len)
+{
+	if (utf8_valid((const unsigned char *)s, len))
+		return json_stringn(s, len);
+	char *t = malloc(len + 1);
+	if (t == NULL)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_len((const unsigned char *)s + i, len - i);
+		if (n == 0)
+			t[i++] = '?';
+		for (; n > 0; n--, i++)
+			t[i] = s[i];
+	}
+	json_t *v = json_stringn(t, len);
+	free(t);
+	return v;
+}
+
+static json_t *control_str_json(const char *s)
+{
+	return control_text_json(s, strlen(s));
+}
 
 /* {"local": {"delivered": N, "deferred": N, "failed": N}, "remote": {...}} */
 static json_t *control_outcomes_json(const uint64_t n[METRICS_ROUTE_COUNT][METRICS_OUTCOME_COUNT])
@@ -64,7 +92,7 @@ static json_t *control_names_json(const char *names)
 	for (const char *p = names; a != NULL && *p != '\0';) {
 		const char *comma = strchr(p, ',');
 		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		if (json_array_append_new(a, json_stringn(p, len)) != 0) {
+		if (json_array_append_new(a, control_text_json(p, len)) != 0) {
 			json_decref(a);
 			return NULL;
 		}
@@ -79,10 +107,11 @@ static json_t *control_cert_json(SSL_CTX *ctx, const char *config, const char *f
 {
 	struct tls_cert_info ci;
 	if (!tls_ctx_cert_info(ctx, &ci))
-		return json_pack("{s:s, s:s, s:s}", "config", config, "file", file, "error",
+		return json_pack("{s:s, s:o, s:s}", "config", config, "file", control_str_json(file), "error",
 				 "the certificate's dates cannot be read");
-	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:b}", "config", config, "file", file, "subject",
-			 ci.subject, "names", control_names_json(ci.names), "issuer", ci.issuer, "not_before",
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:b}", "config", config, "file", control_str_json(file),
+			 "subject", control_str_json(ci.subject), "names", control_names_json(ci.names), "issuer",
+			 control_str_json(ci.issuer), "not_before",
 			 control_json_time(ci.not_before), "not_after", control_json_time(ci.not_after), "days_left",
 			 (json_int_t)tls_cert_days_left(ci.not_after, now), "expired", ci.not_after < now);
 }
@@ -123,10 +152,12 @@ static json_t *control_disk_json(const struct conf *c)
 {
 	uint64_t avail, total;
 	if (!diskspace_usage(c->data_dir, &avail, &total))
-		return json_pack("{s:s, s:n, s:n, s:I, s:n, s:s}", "path", c->data_dir, "free_bytes", "total_bytes",
+		return json_pack("{s:o, s:n, s:n, s:I, s:n, s:s}", "path", control_str_json(c->data_dir), "free_bytes",
+				 "total_bytes",
 				 "min_free_space", (json_int_t)c->min_free_space, "below_min_free_space", "error",
 				 strerror(errno));
-	return json_pack("{s:s, s:I, s:I, s:I, s:b}", "path", c->data_dir, "free_bytes", (json_int_t)avail, "total_bytes",
+	return json_pack("{s:o, s:I, s:I, s:I, s:b}", "path", control_str_json(c->data_dir), "free_bytes", (json_int_t)avail,
+			 "total_bytes",
 			 (json_int_t)total, "min_free_space", (json_int_t)c->min_free_space, "below_min_free_space",
 			 c->min_free_space > 0 && avail < c->min_free_space);
 }
@@ -140,6 +171,7 @@ struct control_dkim_list {
 	json_t *keys;
 	json_t *domains;
 	size_t octets;
+	bool full; /* a key did not fit: the rest are left out */
 	bool more; /* a key or a domain left out */
 	bool oom;
 };
@@ -160,8 +192,8 @@ static void control_dkim_key(const struct dkim_store_key *k, void *arg)
 	if (!k->active || l->oom)
 		return;
 	size_t octets = strlen(k->domain) + strlen(k->selector) + 64; /* with the JSON around them */
-	if (l->more || l->octets + octets > CONTROL_DKIM_OCTETS) {
-		l->more = true;
+	if (l->full || l->octets + octets > CONTROL_DKIM_OCTETS) {
+		l->full = l->more = true;
 		return;
 	}
 	l->octets += octets;
@@ -186,7 +218,7 @@ static json_t *control_dkim_json(struct control_job *j)
 	size_t i;
 	json_t *d;
 	json_array_foreach(l.domains, i, d) {
-		if (l.oom || l.more)
+		if (l.oom || l.full)
 			break;
 		dkim_store_list(j->conf->data_dir, json_string_value(d), control_dkim_key, NULL, &l, e, sizeof(e));
 	}
