@@ -1,5 +1,5 @@
-/* control_int.h — what control.c (the socket and its connections) and control_cmd.c (the
- * commands) share. */
+/* control_int.h — what control.c (the socket and its connections), control_cmd.c (the commands)
+ * and control_status.c (status's health part) share. */
 #ifndef MAILWERK_SERVER_CONTROL_INT_H
 #define MAILWERK_SERVER_CONTROL_INT_H
 
