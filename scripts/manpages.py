@@ -114,6 +114,10 @@ def main():
                       "| `SIGHUP` | reads the configuration, the TLS certificate and the listeners again; sessions under "
                       "way keep what they started with; a configuration that does not load is refused and the old one "
                       "goes on |\n"
+                      "| `SIGUSR2` | upgrades to the binary at the path the server was started from, keeping its pid and "
+                      "every listening socket: a new worker from it, with a DKIM signer of its own, serves before the "
+                      "old one drains (`[server] drain_timeout`) and exits with its signer; `mailwerk serve --upgrade` "
+                      "sends it and waits for the outcome |\n"
                       "| `SIGTERM`, `SIGINT` | stops accepting, lets sessions finish for up to 10 seconds, then exits |")),
                   ("CONFIGURATION", render(conf)),
                   ("SEE ALSO", "\\fBmailwerk\\fR(1), \\fBsystemd.service\\fR(5)")])

@@ -1,12 +1,16 @@
 /* cli_serve.c — `mailwerk serve`: runs the server in the foreground (the parent, and as the worker and
- * the DKIM signer it starts, `serve --role=worker` and `serve --role=signer`). */
+ * the DKIM signer it starts, `serve --role=worker` and `serve --role=signer`); `serve --role=check`,
+ * what a parent runs of a new binary before it upgrades to it; `serve --upgrade`, which asks the
+ * running server to upgrade (cli_upgrade.h). */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "cli/cli_common.h"
+#include "cli/cli_upgrade.h"
 #include "conf/conf.h"
 #include "http/session.h"
 #include "pop3/session.h"
@@ -14,6 +18,7 @@
 #include "server/signer.h"
 #include "server/server.h"
 #include "smtp/session.h"
+#include "util/identity.h"
 
 #define SERVE_MAX_OVERRIDES 64
 
@@ -31,11 +36,16 @@ static const struct server_protocol *const serve_protocols[CONF_LISTEN_COUNT] = 
 static void serve_usage(FILE *f)
 {
 	fprintf(f, "usage: mailwerk serve [-c FILE] [-o section.key=value]...\n"
+		   "       mailwerk serve --upgrade [-c FILE]\n"
 		   "\n"
 		   "Runs the mail server in the foreground; logs go to stderr.\n"
 		   "  -c, --config FILE   configuration file (default %s)\n"
 		   "  -o section.key=VAL  override one configuration key (repeatable)\n"
-		   "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads configuration and TLS files.\n"
+		   "      --upgrade       ask the server running with FILE to upgrade to the binary on disk\n"
+		   "                      and wait: exit 0 when a new worker serves from it, 1 when the\n"
+		   "                      upgrade failed (the old worker serves on), 3 when none runs\n"
+		   "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads configuration and TLS files;\n"
+		   "SIGUSR2 upgrades to the binary at the path the server was started from.\n"
 		   "The process started keeps the listeners and runs a worker process (the same program, as\n"
 		   "[server] user) that does the work, restarting it if it dies.\n",
 		CLI_DEFAULT_CONF);
@@ -61,6 +71,8 @@ static void serve_print_listeners(const struct conf *c)
 /* The worker role: what the parent executes (parent.h), never started by hand. */
 static int serve_worker(struct conf *c, char *const *overrides, unsigned n)
 {
+	/* executed as /proc/self/exe, it would be "exe" in ps and top */
+	prctl(PR_SET_NAME, "mailwerk-worker");
 	struct server *srv = malloc(sizeof(*srv));
 	char err[512];
 	if (srv == NULL) {
@@ -83,6 +95,7 @@ static int serve_worker(struct conf *c, char *const *overrides, unsigned n)
 /* The signer role (server/signer.h): also executed by the parent only. */
 static int serve_signer(struct conf *c)
 {
+	prctl(PR_SET_NAME, "mailwerk-signer");
 	char err[512];
 	int rc = signer_run(c, err, sizeof(err));
 	if (rc != 0)
@@ -91,17 +104,37 @@ static int serve_signer(struct conf *c)
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }
 
-/* argv with "--role=ROLE" after "serve" (argv[0] "mailwerk"), NULL-terminated; NULL when out of memory. */
+/* The check role: what a parent about to execute this binary in its place runs of it first
+ * (parent_upgrade.h). The binary runs, knows the role (an older one without it exits 2) and takes
+ * the configuration, with what the parent would refuse at its start. */
+static int serve_check(struct conf *c)
+{
+	uid_t uid;
+	gid_t gid;
+	char err[256];
+	int rc = CLI_EXIT_OK;
+	if (c->signer_user[0] != '\0' && identity_lookup(c->signer_user, &uid, &gid, err, sizeof(err)) != 0) {
+		cli_error("[server] signer_user: %s", err);
+		rc = CLI_EXIT_RUNTIME;
+	}
+	conf_free(c);
+	return rc;
+}
+
+/* argv with "--role=ROLE" after "serve" (argv[0] "mailwerk"; role NULL: none), NULL-terminated; NULL
+ * when out of memory. */
 static char **role_argv(int argc, char **argv, const char *role)
 {
 	char **v = calloc((size_t)argc + 3, sizeof(*v));
 	if (v == NULL)
 		return NULL;
-	v[0] = "mailwerk";
-	v[1] = "serve";
-	v[2] = (char *)role;
+	size_t k = 0;
+	v[k++] = "mailwerk";
+	v[k++] = "serve";
+	if (role != NULL)
+		v[k++] = (char *)role;
 	for (int i = 1; i < argc; i++)
-		v[i + 2] = argv[i];
+		v[k++] = argv[i];
 	return v;
 }
 
@@ -110,13 +143,14 @@ int cli_serve_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"role", required_argument, NULL, 'r'},
+		{"upgrade", no_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	char *overrides[SERVE_MAX_OVERRIDES];
 	unsigned n = 0;
-	bool worker = false, signer = false;
+	bool worker = false, signer = false, check = false, upgrade = false;
 	int opt;
 
 	optind = 0;
@@ -135,10 +169,14 @@ int cli_serve_main(int argc, char **argv)
 		case 'r':
 			worker = strcmp(optarg, "worker") == 0;
 			signer = strcmp(optarg, "signer") == 0;
-			if (!worker && !signer) {
+			check = strcmp(optarg, "check") == 0;
+			if (!worker && !signer && !check) {
 				cli_error("serve: unknown role '%s'", optarg);
 				return CLI_EXIT_USAGE;
 			}
+			break;
+		case 'u':
+			upgrade = true;
 			break;
 		case 'h':
 			serve_usage(stdout);
@@ -152,6 +190,10 @@ int cli_serve_main(int argc, char **argv)
 		cli_error("serve: unexpected argument '%s'", argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
+	if (upgrade && (worker || signer || check || n > 0)) {
+		cli_error("serve: --upgrade takes only -c (the running server has its own -o values)");
+		return CLI_EXIT_USAGE;
+	}
 	struct conf *c = cli_conf_load(path, overrides, n);
 	if (c == NULL)
 		return CLI_EXIT_RUNTIME;
@@ -159,16 +201,25 @@ int cli_serve_main(int argc, char **argv)
 		return serve_worker(c, overrides, n);
 	if (signer)
 		return serve_signer(c);
-	/* the other roles' command lines: ours, with the role after "serve" */
+	if (check)
+		return serve_check(c);
+	if (upgrade) {
+		int rc = cli_upgrade_run(c);
+		conf_free(c);
+		return rc;
+	}
+	/* the command lines the parent executes: the other roles' are ours with the role after "serve";
+	 * its own again, at an upgrade, is ours as it was */
 	char **wargv = role_argv(argc, argv, "--role=worker"), **sargv = role_argv(argc, argv, "--role=signer");
-	if (wargv == NULL || sargv == NULL) {
+	char **cargv = role_argv(argc, argv, "--role=check"), **pargv = role_argv(argc, argv, NULL);
+	if (wargv == NULL || sargv == NULL || cargv == NULL || pargv == NULL) {
 		cli_error("out of memory");
-		free(wargv), free(sargv);
+		free(wargv), free(sargv), free(cargv), free(pargv);
 		conf_free(c);
 		return CLI_EXIT_RUNTIME;
 	}
-	int rc = parent_run(c, overrides, n, wargv, sargv, serve_print_listeners);
-	free(wargv);
-	free(sargv);
+	const struct parent_programs programs = {.worker = wargv, .signer = sargv, .self = pargv, .check = cargv};
+	int rc = parent_run(c, overrides, n, &programs, serve_print_listeners);
+	free(wargv), free(sargv), free(cargv), free(pargv);
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }

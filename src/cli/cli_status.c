@@ -21,7 +21,8 @@ static void cli_status_usage(FILE *f)
 	fputs("usage: mailwerk status [--json] [--no-dns] [--resolver ADDR[@PORT]] [-c FILE]\n"
 	      "\n"
 	      "  what the running server is doing: version, worker pid, uptime, open sessions by\n"
-	      "  listener, the queue, delivery connections, the sandbox, listeners, last reload\n"
+	      "  listener, the queue, delivery connections, the sandbox, listeners, last reload,\n"
+	      "  last upgrade\n"
 	      "\n"
 	      "  and of its health: recipients delivered, deferred and failed in the last minute and\n"
 	      "  hour, the TLS certificate's days to expiry, whether DNS publishes each active DKIM\n"
@@ -113,6 +114,24 @@ static void cli_status_listeners(json_t *st)
 	puts(json_array_size(a) == 0 ? " none" : "");
 }
 
+/* The last upgrade this worker was told of (`serve --upgrade`): none, done or failed and why. */
+static void cli_status_upgrade(json_t *st)
+{
+	json_t *u = json_object_get(st, "upgrade");
+	char result[16], at[40], reason[256];
+	if (!json_is_object(u)) {
+		puts("upgrade:     none since this worker started");
+		return;
+	}
+	cli_status_str(u, "result", result, sizeof(result));
+	cli_status_str(u, "at", at, sizeof(at));
+	if (strcmp(result, "done") == 0)
+		printf("upgrade:     #%lld done at %s\n", cli_status_int(u, "seq"), at);
+	else
+		printf("upgrade:     #%lld %s at %s: %s\n", cli_status_int(u, "seq"), result, at,
+		       cli_status_str(u, "reason", reason, sizeof(reason)));
+}
+
 static void cli_status_text(json_t *st)
 {
 	char ver[64], started[40], up[40], reload[40];
@@ -130,6 +149,7 @@ static void cli_status_text(json_t *st)
 	cli_status_listeners(st);
 	const char *r = cli_status_str(st, "last_reload", reload, sizeof(reload));
 	printf("last reload: %s\n", strcmp(r, "-") == 0 ? "never" : r);
+	cli_status_upgrade(st);
 }
 
 static int cli_status_run(const struct conf *c, bool json, const struct cli_status_dns *dns)

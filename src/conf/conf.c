@@ -97,6 +97,9 @@ static const struct conf_key conf_keys[] = {
 	{"server", "auth_delay_max", CONF_T_DURATION_MS, OFF(auth_delay_max), "15s", 0, 300000},
 	{"server", "auth_ban_failures", CONF_T_UINT, OFF(auth_ban_failures), "10", 0, 100000},
 	{"server", "auth_ban_time", CONF_T_DURATION, OFF(auth_ban_time), "1h", 1, 30 * 86400},
+	/* an upgrade (server/parent_upgrade.h): how long the old worker's sessions may go on once the
+	 * new worker serves, before they are ended as at a stop; 0: ended at once */
+	{"server", "drain_timeout", CONF_T_DURATION, OFF(drain_timeout), "60s", 0, 3600},
 	{"listen", "smtp", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SMTP), "", 0, 0},
 	{"listen", "submission", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSION), "", 0, 0},
 	{"listen", "submissions", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_SUBMISSIONS), "", 0, 0},

@@ -88,6 +88,7 @@ struct conf {
 	unsigned auth_delay_max;       /* ms at most, >= auth_delay_initial */
 	unsigned auth_ban_failures;    /* failures from a client that ban it; 0: no bans */
 	unsigned auth_ban_time;        /* seconds a ban lasts */
+	unsigned drain_timeout;        /* seconds an upgrade's old worker lets its sessions finish */
 	/* [listen] */
 	struct conf_listen listen[CONF_LISTEN_COUNT];
 	/* [tls] */

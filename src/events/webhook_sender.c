@@ -44,6 +44,7 @@ struct webhook_sender {
 	struct event_base *base;
 	struct worker_pool *workers;
 	struct conf *const *conf;
+	const bool *held;        /* true: another process posts the outbox (webhook_sender_start) */
 	struct metrics *metrics; /* NULL: not counted */
 	struct webhooks_store *store;
 	struct http_client *http;
@@ -315,7 +316,7 @@ static void job_done(void *arg)
 
 static void round_start(struct webhook_sender *snd)
 {
-	if (snd->stopped)
+	if (snd->stopped || *snd->held)
 		return;
 	if (snd->job_running) {
 		snd->again = true;
@@ -365,8 +366,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- the API ---- */
 
 struct webhook_sender *webhook_sender_start(struct event_base *base, struct worker_pool *workers,
-					    struct conf *const *conf, struct metrics *metrics, char *error,
-					    size_t error_size)
+					    struct conf *const *conf, const bool *held, struct metrics *metrics,
+					    char *error, size_t error_size)
 {
 	struct webhook_sender *snd = calloc(1, sizeof(*snd));
 	if (snd == NULL) {
@@ -376,6 +377,7 @@ struct webhook_sender *webhook_sender_start(struct event_base *base, struct work
 	snd->base = base;
 	snd->workers = workers;
 	snd->conf = conf;
+	snd->held = held;
 	snd->metrics = metrics;
 	snd->refs = 1;
 	snd->last_prune_ms = 0; /* the first round prunes */

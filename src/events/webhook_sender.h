@@ -14,6 +14,7 @@
 #ifndef MAILWERK_EVENTS_WEBHOOK_SENDER_H
 #define MAILWERK_EVENTS_WEBHOOK_SENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct conf;
@@ -27,11 +28,13 @@ struct worker_pool;
 #define WEBHOOK_SENDER_MAX_FLIGHTS 64 /* posts in flight in all */
 
 /* Opens the store (DATA_DIR/queue.db) and starts the rounds. *conf is read whenever it is needed,
- * so a reload that replaces it takes effect on the next post. Each attempt is counted in metrics
- * (util/metrics.h; NULL: not counted) once its outcome is recorded. NULL with a sentence. */
+ * so a reload that replaces it takes effect on the next post. While *held is true no round starts:
+ * another process posts the outbox (the worker this one starts beside at an upgrade), and two
+ * senders would post every delivery twice. Each attempt is counted in metrics (util/metrics.h;
+ * NULL: not counted) once its outcome is recorded. NULL with a sentence. */
 struct webhook_sender *webhook_sender_start(struct event_base *base, struct worker_pool *workers,
-					    struct conf *const *conf, struct metrics *metrics, char *error,
-					    size_t error_size);
+					    struct conf *const *conf, const bool *held, struct metrics *metrics,
+					    char *error, size_t error_size);
 /* Stops: posts in flight are dropped (pending again after the restart), outcomes not yet recorded
  * are recorded now, synchronously. Call after the workers have stopped (server.h: deinit hooks):
  * the loop is no longer running then, so waiting for the disk here holds nobody up. */

@@ -89,7 +89,8 @@ int http_api_init(struct server *srv, char *error, size_t error_size)
 		snprintf(error, error_size, "out of memory");
 		goto fail;
 	}
-	a->webhooks = webhook_sender_start(srv->base, srv->workers, &srv->conf, srv->metrics, error, error_size);
+	a->webhooks = webhook_sender_start(srv->base, srv->workers, &srv->conf, &srv->standby, srv->metrics, error,
+					   error_size);
 	if (a->webhooks == NULL)
 		goto fail;
 	/* made whatever [api] fetch_attachment_urls says now: a reload may turn it on */

@@ -128,8 +128,10 @@ static int active_write(const char *dir, const struct active_set *a, char *error
 
 /* ---- keys ---- */
 
-EVP_PKEY *dkim_store_load(const char *data_dir, const char *domain, const char *selector, char *error_r,
-			  size_t error_size)
+/* The key of domain/selector from its file with this extension, read by load. */
+static EVP_PKEY *store_key_load(const char *data_dir, const char *domain, const char *selector, const char *ext,
+				enum dkim_key_error (*load)(const char *, EVP_PKEY **, const char **), char *error_r,
+				size_t error_size)
 {
 	char dom[DNS_HOST_SIZE], dir[4096], path[4096 + 80];
 	const char *err;
@@ -144,36 +146,24 @@ EVP_PKEY *dkim_store_load(const char *data_dir, const char *domain, const char *
 		snprintf(error_r, error_size, "the data directory path is too long");
 		return NULL;
 	}
-	snprintf(path, sizeof(path), "%s/%s.pem", dir, selector);
-	if (dkim_key_file_load(path, &key, &err) != DKIM_KEY_OK) {
+	snprintf(path, sizeof(path), "%s/%s.%s", dir, selector, ext);
+	if (load(path, &key, &err) != DKIM_KEY_OK) {
 		snprintf(error_r, error_size, "%s: %s", path, err);
 		return NULL;
 	}
 	return key;
 }
 
+EVP_PKEY *dkim_store_load(const char *data_dir, const char *domain, const char *selector, char *error_r,
+			  size_t error_size)
+{
+	return store_key_load(data_dir, domain, selector, "pem", dkim_key_file_load, error_r, error_size);
+}
+
 EVP_PKEY *dkim_store_load_public(const char *data_dir, const char *domain, const char *selector, char *error_r,
 				 size_t error_size)
 {
-	char dom[DNS_HOST_SIZE], dir[4096], path[4096 + 80];
-	const char *err;
-	EVP_PKEY *key = NULL;
-	if (store_domain(domain, dom, error_r, error_size) != 0)
-		return NULL;
-	if (!dkim_store_selector_valid(selector)) {
-		snprintf(error_r, error_size, "%s: not a valid selector", selector);
-		return NULL;
-	}
-	if (store_dir(data_dir, dom, dir, sizeof(dir)) != 0) {
-		snprintf(error_r, error_size, "the data directory path is too long");
-		return NULL;
-	}
-	snprintf(path, sizeof(path), "%s/%s.pub", dir, selector);
-	if (dkim_key_public_file_load(path, &key, &err) != DKIM_KEY_OK) {
-		snprintf(error_r, error_size, "%s: %s", path, err);
-		return NULL;
-	}
-	return key;
+	return store_key_load(data_dir, domain, selector, "pub", dkim_key_public_file_load, error_r, error_size);
 }
 
 static int selector_cmp(const void *a, const void *b)

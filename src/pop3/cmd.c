@@ -101,11 +101,16 @@ struct open_job {
 	size_t count;
 	enum result res;
 	const char *err;
+	bool in_use; /* another process holds the mailbox */
 };
 
 static void open_work(void *arg)
 {
 	struct open_job *j = arg;
+	if (!pop3_lock_file(j->lock)) {
+		j->in_use = true;
+		return;
+	}
 	/* RFC 1939 §4: the maildrop is what is there now; new mail waits for the next session */
 	j->res = maildir_drop_open(j->lock->path, &j->msgs, &j->count, &j->err);
 }
@@ -122,8 +127,13 @@ static void open_done(void *arg)
 	}
 	char user[128];
 	log_safe(user, sizeof(user), s->account, (unsigned)strlen(s->account));
-	bool *deleted = j->res == RESULT_OK ? calloc(j->count > 0 ? j->count : 1, sizeof(bool)) : NULL;
-	if (deleted == NULL) {
+	bool *deleted = !j->in_use && j->res == RESULT_OK ? calloc(j->count > 0 ? j->count : 1, sizeof(bool)) : NULL;
+	if (j->in_use) {
+		log_info("session=%llx event=maildrop result=in_use user=%s", (unsigned long long)s->conn.id, user);
+		pop3_session_drop_release(s);
+		s->account[0] = '\0';
+		reply(s, false, "[IN-USE] Mailbox in use by another session");
+	} else if (deleted == NULL) {
 		log_warn("session=%llx event=maildrop result=error user=%s error=\"%s\"", (unsigned long long)s->conn.id, user,
 			 j->res == RESULT_OK ? "out of memory" : j->err);
 		free(j->msgs);

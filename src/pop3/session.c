@@ -5,8 +5,10 @@
 #include "pop3/session.h"
 
 #include <event2/buffer.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "pop3/retr.h"
@@ -40,6 +42,7 @@ enum pop3_lock_result pop3_lock_take(struct server *srv, const char *path, struc
 	if (l == NULL)
 		return POP3_LOCK_NO_MEMORY;
 	l->refs = 1;
+	l->fd = -1;
 	memcpy(l->path, path, n + 1);
 	l->next = srv->pop3_locks;
 	srv->pop3_locks = l;
@@ -62,7 +65,24 @@ void pop3_lock_unref(struct server *srv, struct pop3_lock *l)
 		p = &(*p)->next;
 	if (*p == l)
 		*p = l->next;
+	if (l->fd >= 0)
+		close(l->fd); /* and with it the flock */
 	free(l);
+}
+
+bool pop3_lock_file(struct pop3_lock *l)
+{
+	if (l->fd >= 0)
+		return true;
+	int fd = open(l->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* no maildir: no messages to share (errors show when it is read) */
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return false;
+	}
+	l->fd = fd;
+	return true;
 }
 
 void pop3_session_drop_release(struct pop3_session *s)

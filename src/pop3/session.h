@@ -36,10 +36,11 @@ enum pop3_input {
 /* One mailbox held by one session: RFC 1939 §4's exclusive-access lock. Kept in the server's list
  * (srv->pop3_locks); reference-counted, because a worker job that reads or prunes the maildir keeps
  * the lock (and its path) until it ends, even when its session has gone. Loop thread only, except
- * that a worker may read path. */
+ * that a worker may read path, and the job that opens the maildrop sets fd (pop3_lock_file). */
 struct pop3_lock {
 	struct pop3_lock *next;
 	unsigned refs;
+	int fd;      /* the maildir, flock(2)ed; -1: none (not locked yet, or no maildir yet) */
 	char path[]; /* the maildir: it names the mailbox, whatever address was typed */
 };
 
@@ -52,6 +53,11 @@ enum pop3_lock_result pop3_lock_take(struct server *srv, const char *path, struc
 struct pop3_lock *pop3_lock_ref(struct pop3_lock *l);
 /* Drops one reference; the last one frees the mailbox for the next session. */
 void pop3_lock_unref(struct server *srv, struct pop3_lock *l);
+/* Worker thread, before the maildrop is read: the same lock for every process, as a flock(2) on the
+ * maildir, since the list is one process's and during an upgrade the worker that drains may still
+ * hold the mailbox. false when another process holds it; a maildir that does not exist yet has
+ * nothing to share and is not locked. */
+bool pop3_lock_file(struct pop3_lock *l);
 
 struct pop3_retr;  /* a RETR/TOP in progress (retr.c) */
 struct pop3_ahead; /* messages read ahead (retr.c) */

@@ -19,6 +19,10 @@
 #include "util/log.h"
 #include "util/worker.h"
 
+/* A standby worker (an upgrade, server.h) asks again this often until it is alone: the worker it
+ * started beside takes the same rows at the same moment, and one report is enough. */
+#define REPORT_STANDBY_RETRY_SECONDS 5
+
 /* One report of a run. */
 struct report_job {
 	char policy_domain[DNS_HOST_SIZE];
@@ -435,6 +439,11 @@ static void timer_arm(struct report_scheduler *r)
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct report_scheduler *r = arg;
+	if (r->srv->standby) {
+		struct timeval tv = {.tv_sec = REPORT_STANDBY_RETRY_SECONDS};
+		evtimer_add(r->timer, &tv);
+		return;
+	}
 	timer_arm(r);
 	if (!r->srv->conf->dmarc_reports || r->run != NULL)
 		return; /* off, or the last run is still going: its rows are taken next time */

@@ -202,8 +202,10 @@ static void control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 /* ---- the socket ---- */
 
 /* A socket left by a worker that died is replaced; one that answers belongs to another server on
- * the same data_dir, and anything that is not a socket is not ours to remove. */
-static int control_stale_remove(const struct sockaddr_un *sa, socklen_t len, char *error_r, size_t error_size)
+ * the same data_dir, and anything that is not a socket is not ours to remove. On the standby path
+ * (probe false) any socket is stale: the parent starts one standby worker at a time. */
+static int control_stale_remove(const struct sockaddr_un *sa, socklen_t len, bool probe, char *error_r,
+				size_t error_size)
 {
 	struct stat st;
 	if (lstat(sa->sun_path, &st) != 0)
@@ -212,10 +214,10 @@ static int control_stale_remove(const struct sockaddr_un *sa, socklen_t len, cha
 		snprintf(error_r, error_size, "%s exists and is not a socket; remove it", sa->sun_path);
 		return -1;
 	}
-	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	int answered = probe >= 0 && connect(probe, (const struct sockaddr *)sa, len) == 0;
-	if (probe >= 0)
-		close(probe);
+	int pfd = probe ? socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0) : -1;
+	int answered = pfd >= 0 && connect(pfd, (const struct sockaddr *)sa, len) == 0;
+	if (pfd >= 0)
+		close(pfd);
 	if (answered) {
 		snprintf(error_r, error_size, "%s: another server answers on it (is mailwerk serve already running?)",
 			 sa->sun_path);
@@ -233,7 +235,7 @@ static int control_stale_remove(const struct sockaddr_un *sa, socklen_t len, cha
 static int control_listen(struct control *ctl, const struct sockaddr_un *sa, socklen_t len, char *error_r,
 			  size_t error_size)
 {
-	if (control_stale_remove(sa, len, error_r, error_size) != 0)
+	if (control_stale_remove(sa, len, !ctl->standby, error_r, error_size) != 0)
 		return -1;
 	ctl->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ctl->fd < 0 || bind(ctl->fd, (const struct sockaddr *)sa, len) != 0) {
@@ -241,10 +243,13 @@ static int control_listen(struct control *ctl, const struct sockaddr_un *sa, soc
 		return -1;
 	}
 	snprintf(ctl->path, sizeof(ctl->path), "%s", sa->sun_path);
-	if (chmod(ctl->path, 0600) != 0 || listen(ctl->fd, CONTROL_BACKLOG) != 0) {
+	struct stat st;
+	if (chmod(ctl->path, 0600) != 0 || lstat(ctl->path, &st) != 0 || listen(ctl->fd, CONTROL_BACKLOG) != 0) {
 		snprintf(error_r, error_size, "%s: %s", ctl->path, strerror(errno));
 		return -1;
 	}
+	ctl->dev = st.st_dev;
+	ctl->ino = st.st_ino;
 	ctl->listen_ev = event_new(ctl->srv->base, ctl->fd, EV_READ | EV_PERSIST, control_accept_cb, ctl);
 	if (ctl->listen_ev == NULL || event_add(ctl->listen_ev, NULL) != 0) {
 		snprintf(error_r, error_size, "out of memory");
@@ -267,6 +272,7 @@ struct control *control_new(struct server *srv, char *error_r, size_t error_size
 	ctl->fd = -1;
 	ctl->sandbox = srv->conf->sandbox; /* entered right after this, or the worker does not start */
 	ctl->started = (int64_t)time(NULL);
+	ctl->standby = srv->standby;
 	pthread_mutex_init(&ctl->queue_mu, NULL);
 	if ((ctl->queue = queue_open(srv->conf->data_dir, &err)) == NULL) {
 		snprintf(error_r, error_size, "%s: %s", srv->conf->data_dir, err);
@@ -275,7 +281,8 @@ struct control *control_new(struct server *srv, char *error_r, size_t error_size
 	}
 	struct sockaddr_un sa;
 	socklen_t len;
-	if (control_socket_addr(srv->conf->data_dir, &sa, &len) != 0) {
+	if (control_socket_addr_named(srv->conf->data_dir, ctl->standby ? CONTROL_SOCKET_STANDBY_NAME : CONTROL_SOCKET_NAME,
+				      &sa, &len) != 0) {
 		log_warn("event=control_unavailable reason=path_too_long data_dir=%s", srv->conf->data_dir);
 		return ctl;
 	}
@@ -292,6 +299,50 @@ void control_reloaded(struct control *ctl)
 		ctl->last_reload = (int64_t)time(NULL);
 }
 
+void control_take_over(struct control *ctl)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	if (ctl == NULL || !ctl->standby || ctl->path[0] == '\0' ||
+	    control_socket_addr(ctl->srv->conf->data_dir, &sa, &len) != 0)
+		return;
+	if (rename(ctl->path, sa.sun_path) != 0) {
+		log_error("event=control_take_over_failed path=%s error=\"%s\"", sa.sun_path, strerror(errno));
+		return;
+	}
+	snprintf(ctl->path, sizeof(ctl->path), "%s", sa.sun_path);
+	ctl->standby = false;
+	log_info("event=control_listening path=%s", ctl->path);
+}
+
+void control_release(struct control *ctl)
+{
+	if (ctl == NULL)
+		return;
+	/* requests under way are answered; nobody can connect to this socket any more */
+	if (ctl->listen_ev != NULL)
+		event_free(ctl->listen_ev);
+	ctl->listen_ev = NULL;
+	if (ctl->fd >= 0)
+		close(ctl->fd);
+	ctl->fd = -1;
+}
+
+void control_upgrade_noted(struct control *ctl, const struct parent_upgrade_outcome *o)
+{
+	if (ctl == NULL)
+		return;
+	ctl->upgrade = *o;
+	ctl->upgrade_at = (int64_t)time(NULL);
+}
+
+/* Whether path is still the socket we bound (a successor may have put its own there). */
+static bool control_path_ours(const struct control *ctl)
+{
+	struct stat st;
+	return lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino;
+}
+
 void control_free(struct control *ctl)
 {
 	if (ctl == NULL)
@@ -302,7 +353,7 @@ void control_free(struct control *ctl)
 		event_free(ctl->listen_ev);
 	if (ctl->fd >= 0)
 		close(ctl->fd);
-	if (ctl->path[0] != '\0')
+	if (ctl->path[0] != '\0' && control_path_ours(ctl))
 		unlink(ctl->path); /* a clean stop leaves no socket behind */
 	if (ctl->queue != NULL)
 		queue_close(ctl->queue);

@@ -58,6 +58,19 @@ static json_t *control_listeners_json(const struct server *srv)
 	return a;
 }
 
+/* How the last upgrade the parent told of ended: null when none. */
+static json_t *control_upgrade_json(const struct control *ctl)
+{
+	const struct parent_upgrade_outcome *o = &ctl->upgrade;
+	if (o->seq == 0)
+		return json_null();
+	json_t *u = json_pack("{s:I, s:s, s:o}", "seq", (json_int_t)o->seq, "result", o->done ? "done" : "failed", "at",
+			      control_json_time(ctl->upgrade_at));
+	if (u != NULL && !o->done)
+		json_object_set_new(u, "reason", json_string(o->reason));
+	return u;
+}
+
 /* Everything status shows but the queue: loop thread, where the sessions and listeners live. */
 static json_t *control_status_loop(const struct control *ctl)
 {
@@ -65,13 +78,16 @@ static json_t *control_status_loop(const struct control *ctl)
 	int64_t now = (int64_t)time(NULL);
 	json_int_t total;
 	json_t *sessions = control_sessions_json(srv, &total);
-	return json_pack("{s:s, s:I, s:I, s:o, s:I, s:o, s:I, s:{s:I, s:I}, s:b, s:o, s:o}",
+	json_t *st = json_pack("{s:s, s:I, s:I, s:o, s:I, s:o, s:I, s:{s:I, s:I}, s:b, s:o, s:o}",
 			 "version", MAILWERK_VERSION, "pid", (json_int_t)getpid(), "parent_pid", (json_int_t)srv->parent,
 			 "started", control_json_time(ctl->started), "uptime_seconds", (json_int_t)(now - ctl->started),
 			 "sessions", sessions, "sessions_total", total, "delivery", "connections",
 			 (json_int_t)(srv->remote != NULL ? delivery_pool_conns(srv->remote) : 0), "max_connections",
 			 (json_int_t)srv->conf->out_max_connections, "sandbox", ctl->sandbox, "listeners",
 			 control_listeners_json(srv), "last_reload", control_json_time(ctl->last_reload));
+	if (st != NULL)
+		json_object_set_new(st, "upgrade", control_upgrade_json(ctl));
+	return st;
 }
 
 struct control_job *control_job_new(struct control *ctl, uint64_t conn_id, const struct control_request *req)
@@ -188,7 +204,10 @@ void control_job_bounce_start(struct control_job *j)
 {
 	struct server *srv = j->ctl->srv;
 	if (srv->delivery == NULL) {
-		control_job_fail(j, "the server is stopping");
+		/* a standby has no runner yet: delivery stays the old worker's until that one is gone */
+		control_job_fail(j, "%s",
+				 srv->standby ? "delivery moves to this worker once the one before it has drained; try again then"
+					      : "the server is stopping");
 		loopq_post(j->loopq, control_job_done, j);
 		return;
 	}

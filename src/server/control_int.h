@@ -6,10 +6,12 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
 #include "server/control_msg.h"
+#include "server/parent_msg.h"
 
 struct conf;
 struct event;
@@ -20,6 +22,9 @@ struct server;
 struct control {
 	struct server *srv;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" when there is no socket */
+	bool standby;          /* path is the standby one beside the serving worker's (control_take_over) */
+	dev_t dev;             /* the socket's file at path, as bound: only that one is removed at the end */
+	ino_t ino;
 	int fd;
 	struct event *listen_ev;
 	struct control_conn *conns;
@@ -29,6 +34,8 @@ struct control {
 	bool sandbox;          /* the worker entered its sandbox ([server] sandbox at start) */
 	int64_t started;       /* unix seconds */
 	int64_t last_reload;   /* unix seconds, 0 when none */
+	struct parent_upgrade_outcome upgrade; /* the last upgrade the parent told of; seq 0: none */
+	int64_t upgrade_at;    /* when it told, unix seconds */
 	/* the commands' own queue connection, used on the worker threads one job at a time */
 	pthread_mutex_t queue_mu;
 	struct queue *queue;

@@ -142,9 +142,14 @@ int control_reply_parse(const unsigned char *rec, size_t n, uint64_t id, struct 
 
 int control_socket_addr(const char *data_dir, struct sockaddr_un *sa_r, socklen_t *len_r)
 {
+	return control_socket_addr_named(data_dir, CONTROL_SOCKET_NAME, sa_r, len_r);
+}
+
+int control_socket_addr_named(const char *data_dir, const char *name, struct sockaddr_un *sa_r, socklen_t *len_r)
+{
 	memset(sa_r, 0, sizeof(*sa_r));
 	sa_r->sun_family = AF_UNIX;
-	int n = snprintf(sa_r->sun_path, sizeof(sa_r->sun_path), "%s/%s", data_dir, CONTROL_SOCKET_NAME);
+	int n = snprintf(sa_r->sun_path, sizeof(sa_r->sun_path), "%s/%s", data_dir, name);
 	if (n < 0 || (size_t)n >= sizeof(sa_r->sun_path))
 		return -1;
 	*len_r = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);

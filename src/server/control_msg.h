@@ -20,6 +20,8 @@
 #include "ipc/ipc.h"
 
 #define CONTROL_SOCKET_NAME "control.sock"
+/* where a worker started beside the serving one listens until it serves (server/control.h) */
+#define CONTROL_SOCKET_STANDBY_NAME "control.sock.standby"
 
 enum control_msg_type {
 	CONTROL_REQ_STATUS = 1, /* what the server is doing: a JSON object */
@@ -69,5 +71,7 @@ int control_reply_parse(const unsigned char *rec, size_t n, uint64_t id, struct 
 
 /* The socket's address in data_dir. 0, or -1 when the path does not fit in sun_path. */
 int control_socket_addr(const char *data_dir, struct sockaddr_un *sa_r, socklen_t *len_r);
+/* The same for the name CONTROL_SOCKET_NAME or CONTROL_SOCKET_STANDBY_NAME. */
+int control_socket_addr_named(const char *data_dir, const char *name, struct sockaddr_un *sa_r, socklen_t *len_r);
 
 #endif

@@ -56,6 +56,19 @@ void service_notify(const struct service_notifier *n, const char *fmt, ...)
 		;
 }
 
+bool service_notifier_env(const struct service_notifier *n, char *out, size_t size)
+{
+	if (n->fd < 0)
+		return false;
+	size_t len = (size_t)n->addr_len - offsetof(struct sockaddr_un, sun_path);
+	bool abstract = len > 0 && n->addr.sun_path[0] == '\0';
+	if (!abstract && len > 0)
+		len--; /* the terminating NUL of a path */
+	int w = snprintf(out, size, "NOTIFY_SOCKET=%s%.*s", abstract ? "@" : "", (int)(abstract ? len - 1 : len),
+			 n->addr.sun_path + (abstract ? 1 : 0));
+	return w > 0 && (size_t)w < size;
+}
+
 void service_notifier_close(struct service_notifier *n)
 {
 	if (n->fd >= 0)

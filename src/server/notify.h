@@ -22,6 +22,10 @@ bool service_notifier_open(struct service_notifier *n, char *error, size_t error
 /* Sends one state message ("READY=1\nSTATUS=..."); failures are ignored, as sd_notify's are by
  * its callers: the manager's own timeout reports a server that never said it was ready. */
 void service_notify(const struct service_notifier *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "NOTIFY_SOCKET=..." as it was before open unset it, into out, for a program that takes our place
+ * (execve keeps the pid, so the manager hears it as us). false when there is nobody to tell, or
+ * it does not fit. */
+bool service_notifier_env(const struct service_notifier *n, char *out, size_t size);
 void service_notifier_close(struct service_notifier *n);
 
 #endif

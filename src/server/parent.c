@@ -3,6 +3,7 @@
  * opens no store and parses nothing a client sends; what it reads from the worker is checked
  * (ipc.h, parent_msg.h) as if it came from the network. */
 #include "server/parent.h"
+#include "server/parent_int.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,8 +21,6 @@
 #include "ipc/ipc.h"
 #include "keys/dkim_store.h"
 #include "net/listener.h"
-#include "server/notify.h"
-#include "server/parent_msg.h"
 #include "server/signer.h"
 #include "util/identity.h"
 #include "util/log.h"
@@ -31,33 +30,6 @@
  * twice as long each time up to the cap, so that a worker that cannot start does not spin. */
 #define PARENT_RESTART_HEALTHY_MS 1000
 #define PARENT_RESTART_MAX_SECONDS 30
-/* A worker told to stop drains its sessions for 10 s (server.c); one still there after this long
- * is hung, and is killed. */
-#define PARENT_STOP_KILL_SECONDS 30
-
-struct parent {
-	struct event_base *base;
-	struct conf *conf;
-	char *const *overrides;
-	unsigned n_overrides;
-	char *const *worker_argv, *const *signer_argv;
-	parent_ready_fn *ready;
-	struct parent_socket socks[IPC_FDS_MAX];
-	size_t nsocks;
-	pid_t worker;   /* 0: none running */
-	int ipc;        /* our end of the worker's socketpair; -1 */
-	struct event *ipc_ev, *sig_term, *sig_int, *sig_hup, *sig_chld, *restart_timer, *stop_timer;
-	struct timespec worker_ready_at; /* when the current worker said READY; tv_sec -1: not yet */
-	unsigned restart_delay; /* seconds before the next start, after a worker that died young */
-	/* the DKIM signer of the current worker (signer.h); one of an earlier worker exits by itself */
-	pid_t signer;
-	struct event *signer_timer;
-	struct timespec signer_started_at;
-	unsigned signer_delay;
-	bool stopping, ever_ready;
-	int exit_code;
-	struct service_notifier notify;
-};
 
 /* ---- listeners ---- */
 
@@ -155,8 +127,6 @@ static unsigned restart_delay_next(unsigned delay, const struct timespec *since)
 	return delay == 0 ? 1 : delay * 2 > PARENT_RESTART_MAX_SECONDS ? PARENT_RESTART_MAX_SECONDS : delay * 2;
 }
 
-static void signer_start(struct parent *p);
-
 /* ---- the worker ---- */
 
 static void worker_ipc_close(struct parent *p)
@@ -179,6 +149,7 @@ static void worker_message(struct parent *p, const struct ipc_msg *m)
 		/* MAINPID: we are the process the manager watches, whichever worker serves */
 		service_notify(&p->notify, "READY=1\nSTATUS=Accepting mail.\nMAINPID=%ld", (long)getpid());
 		p->ever_ready = true;
+		parent_upgrade_worker_ready(p);
 	} else if (m->type == PARENT_MSG_RELOADED) {
 		bool ok = m->len == 2 && memcmp(m->payload, "ok", 2) == 0;
 		service_notify(&p->notify, "READY=1\nSTATUS=%s",
@@ -210,20 +181,22 @@ static void worker_ipc_cb(evutil_socket_t fd, short what, void *arg)
 	free(rec);
 }
 
-static void worker_exec(struct parent *p, int sock)
+/* In the child of a fork: sock becomes descriptor fd, and the program is executed with argv (its role
+ * in it). Never returns. */
+static void child_exec(int sock, int fd, char *const *argv, const char *what)
 {
-	/* the worker dies with us rather than serving on unsupervised (SIGKILL: a parent that is
+	/* the child dies with us rather than serving on unsupervised (SIGKILL: a parent that is
 	 * gone cannot be asked how to stop); set again after it changes user, which clears it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (dup2(sock, PARENT_IPC_FD) < 0)
+	if (dup2(sock, fd) < 0)
 		_exit(127);
-	/* signals blocked or ignored here would be so in the worker too */
+	/* signals blocked or ignored here would be so in the child too */
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	execv("/proc/self/exe", p->worker_argv);
-	fprintf(stderr, "mailwerk: cannot start the worker: %s\n", strerror(errno));
+	execv("/proc/self/exe", argv);
+	fprintf(stderr, "mailwerk: cannot start the %s: %s\n", what, strerror(errno));
 	_exit(127);
 }
 
@@ -241,22 +214,32 @@ static int worker_start(struct parent *p)
 		return -1;
 	}
 	if (pid == 0)
-		worker_exec(p, sv[1]);
+		child_exec(sv[1], PARENT_IPC_FD, p->programs->worker, "worker");
 	close(sv[1]);
 	p->worker = pid;
 	p->ipc = sv[0];
 	p->worker_ready_at.tv_sec = -1;
 	log_info("event=worker_started pid=%ld", (long)pid);
 	evutil_make_socket_nonblocking(p->ipc);
-	p->ipc_ev = event_new(p->base, p->ipc, EV_READ | EV_PERSIST, worker_ipc_cb, p);
-	if (p->ipc_ev == NULL || event_add(p->ipc_ev, NULL) != 0)
+	if (parent_worker_watch(p) != 0)
 		log_error("event=worker_ipc_failed error=\"out of memory\"");
 	/* the socket holds it until the worker reads it, first thing */
-	if (sockets_send(p, PARENT_MSG_LISTENERS) != 0)
+	if (sockets_send(p, parent_upgrade_beside(p) ? PARENT_MSG_LISTENERS_STANDBY : PARENT_MSG_LISTENERS) != 0)
 		return -1;
-	/* a signer of the last worker exits on its own: this one gets its own */
-	signer_start(p);
+	/* a signer of the last worker exits on its own: this one gets its own (a standby too) */
+	parent_signer_start(p);
 	return 0;
+}
+
+int parent_worker_watch(struct parent *p)
+{
+	p->ipc_ev = event_new(p->base, p->ipc, EV_READ | EV_PERSIST, worker_ipc_cb, p);
+	return p->ipc_ev != NULL && event_add(p->ipc_ev, NULL) == 0 ? 0 : -1;
+}
+
+int parent_worker_reload(struct parent *p)
+{
+	return sockets_send(p, PARENT_MSG_RELOAD);
 }
 
 /* ---- the signer ---- */
@@ -278,22 +261,8 @@ static void signer_store_give(const struct conf *c, uid_t uid, gid_t gid)
 	}
 }
 
-static void signer_exec(struct parent *p, int sock)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (dup2(sock, SIGNER_FD) < 0)
-		_exit(127);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	execv("/proc/self/exe", p->signer_argv);
-	fprintf(stderr, "mailwerk: cannot start the DKIM signer: %s\n", strerror(errno));
-	_exit(127);
-}
-
 /* A signer for the current worker, its end of their socketpair sent to the worker. */
-static void signer_start(struct parent *p)
+void parent_signer_start(struct parent *p)
 {
 	if (p->worker == 0 || p->ipc < 0 || p->stopping)
 		return; /* the next worker gets one */
@@ -309,7 +278,7 @@ static void signer_start(struct parent *p)
 		return;
 	}
 	if (pid == 0)
-		signer_exec(p, sv[1]);
+		child_exec(sv[1], SIGNER_FD, p->programs->signer, "DKIM signer");
 	close(sv[1]);
 	p->signer = pid;
 	clock_gettime(CLOCK_MONOTONIC, &p->signer_started_at);
@@ -324,10 +293,8 @@ static void signer_restart_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct parent *p = arg;
 	if (p->signer == 0)
-		signer_start(p);
+		parent_signer_start(p);
 }
-
-static void parent_maybe_done(struct parent *p);
 
 static void signer_exited(struct parent *p, int status)
 {
@@ -372,7 +339,7 @@ static void worker_exited(struct parent *p, int status)
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	if (p->stopping) {
 		log_info("event=worker_stopped pid=%ld status=%d", (long)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		p->exit_code = clean ? 0 : 1;
+		p->exit_code = clean && !p->upgrade.old_unclean ? 0 : 1;
 		parent_maybe_done(p);
 		return;
 	}
@@ -380,6 +347,8 @@ static void worker_exited(struct parent *p, int status)
 		log_error("event=worker_died pid=%ld signal=%d", (long)pid, WTERMSIG(status));
 	else
 		log_error("event=worker_died pid=%ld status=%d", (long)pid, WEXITSTATUS(status));
+	if (parent_upgrade_worker_exited(p, status))
+		return;
 	if (!p->ever_ready) {
 		/* the first one could not start (it said why on stderr): so would the next */
 		p->exit_code = 1;
@@ -392,10 +361,11 @@ static void worker_exited(struct parent *p, int status)
 
 /* ---- signals ---- */
 
-/* Stopping: done once the worker and its signer (which follows it) are gone. */
-static void parent_maybe_done(struct parent *p)
+/* Stopping: done once the worker and its signer (which follows it) are gone, and the upgrade's
+ * children. */
+void parent_maybe_done(struct parent *p)
 {
-	if (p->stopping && p->worker == 0 && p->signer == 0)
+	if (p->stopping && p->worker == 0 && p->signer == 0 && !parent_upgrade_running(p))
 		event_base_loopexit(p->base, NULL);
 }
 
@@ -430,15 +400,15 @@ static void parent_stop(struct parent *p)
 	service_notify(&p->notify, "STOPPING=1\nSTATUS=Stopping.");
 	/* no new connection waits for a worker that is about to go */
 	sockets_close(p);
-	if (p->worker == 0) {
-		parent_maybe_done(p);
-		if (p->signer > 0)
-			kill(p->signer, SIGTERM);
-		return;
-	}
-	kill(p->worker, SIGTERM);
+	parent_upgrade_signal(p, SIGTERM);
+	if (p->worker > 0)
+		kill(p->worker, SIGTERM);
+	else if (p->signer > 0)
+		kill(p->signer, SIGTERM); /* no worker's end will close for it */
+	/* whoever stays past this is hung, and is killed */
 	struct timeval tv = {.tv_sec = PARENT_STOP_KILL_SECONDS};
 	evtimer_add(p->stop_timer, &tv);
+	parent_maybe_done(p);
 }
 
 static void stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -450,6 +420,7 @@ static void stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (p->signer > 0)
 		kill(p->signer, SIGKILL);
+	parent_upgrade_signal(p, SIGKILL);
 }
 
 static void parent_signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -463,6 +434,8 @@ static void parent_signal_cb(evutil_socket_t sig, short what, void *arg)
 				worker_exited(p, status);
 			else if (pid == p->signer)
 				signer_exited(p, status);
+			else
+				parent_upgrade_reaped(p, pid, status);
 		}
 	} else if (sig == SIGHUP) {
 		if (!p->stopping)
@@ -474,6 +447,7 @@ static void parent_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 static void parent_free(struct parent *p)
 {
+	parent_upgrade_free(p);
 	worker_ipc_close(p);
 	sockets_close(p);
 	struct event *evs[] = {p->sig_term, p->sig_int, p->sig_hup, p->sig_chld, p->restart_timer, p->stop_timer,
@@ -487,11 +461,11 @@ static void parent_free(struct parent *p)
 	conf_free(p->conf);
 }
 
-int parent_run(struct conf *c, char *const *overrides, unsigned n_overrides, char *const *worker_argv,
-	       char *const *signer_argv, parent_ready_fn *ready)
+int parent_run(struct conf *c, char *const *overrides, unsigned n_overrides, const struct parent_programs *programs,
+	       parent_ready_fn *ready)
 {
-	struct parent p = {.conf = c, .overrides = overrides, .n_overrides = n_overrides, .worker_argv = worker_argv,
-			   .signer_argv = signer_argv, .ready = ready, .ipc = -1, .exit_code = 1};
+	struct parent p = {.conf = c, .overrides = overrides, .n_overrides = n_overrides, .programs = programs,
+			   .ready = ready, .ipc = -1, .exit_code = 1, .upgrade.old.ipc = -1};
 	uid_t uid;
 	gid_t gid;
 	char uerr[256];
@@ -528,7 +502,21 @@ int parent_run(struct conf *c, char *const *overrides, unsigned n_overrides, cha
 		parent_free(&p);
 		return 1;
 	}
-	if (sockets_sync(&p, c) != 0 || worker_start(&p) != 0) {
+	bool inherited = false;
+	if (parent_upgrade_init(&p, &inherited) != 0) {
+		log_error("event=parent_failed error=\"out of memory\"");
+		parent_free(&p);
+		return 1;
+	}
+	if (inherited) {
+		/* an upgrade goes on: the old worker serves until the new one is ready, whatever fails here
+		 * (a new listener that cannot be bound is logged, as at a reload) */
+		sockets_sync(&p, c);
+		if (worker_start(&p) != 0 && p.worker > 0)
+			kill(p.worker, SIGKILL); /* its SIGCHLD hands the service back to the old worker */
+		else if (p.worker == 0)
+			parent_upgrade_worker_exited(&p, 0);
+	} else if (sockets_sync(&p, c) != 0 || worker_start(&p) != 0) {
 		/* a listener that cannot be bound at start is an error, as it was before the split */
 		if (p.worker > 0) {
 			kill(p.worker, SIGKILL);

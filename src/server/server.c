@@ -1,6 +1,7 @@
 /* server.c — the worker's life: start-up on the listeners the parent bound (parent.h), accepting
- * connections within the limits, the session registry, reload when the parent says so and draining
- * on SIGTERM/SIGINT. */
+ * connections within the limits, the session registry, reload when the parent says so, draining
+ * on SIGTERM/SIGINT, and an upgrade's part (parent_upgrade.h): starting as a standby beside the
+ * serving worker, draining when a successor serves. */
 #include "server/server.h"
 
 #include <errno.h>
@@ -358,7 +359,7 @@ void server_conn_gone(struct server *srv)
 {
 	srv->session_count--;
 	server_overload_update(srv);
-	if (srv->stopping && srv->session_count == 0)
+	if ((srv->stopping || srv->draining) && srv->session_count == 0)
 		event_base_loopexit(srv->base, NULL);
 }
 
@@ -399,7 +400,7 @@ static bool server_reload(struct server *srv, struct parent_socket *socks, size_
 	}
 	dns_free(srv->dns); /* checks and connections under way keep the old one until they end */
 	srv->dns = dns;
-	if (delivery_runner_reconfigure(srv->delivery, c) != 0)
+	if (srv->delivery != NULL && delivery_runner_reconfigure(srv->delivery, c) != 0)
 		log_error("event=reload result=partial error=\"out of memory: delivery keeps its settings\"");
 	/* sessions keep the conf and SSL they started with; new ones get these */
 	conf_free(srv->conf);
@@ -458,12 +459,84 @@ static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	server_stop(arg);
 }
 
+static void server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	log_info("event=drain_over sessions=%u", srv->session_count);
+	server_stop(srv);
+}
+
+/* A successor serves on the same listeners: we stop accepting (connections waiting in the backlog
+ * are its), let the sessions finish on their own for seconds, then end the rest as a stop does.
+ * The background work goes on meanwhile; the successor starts its own once we are gone. */
+static void server_drain(struct server *srv, unsigned seconds)
+{
+	if (srv->stopping || srv->draining)
+		return;
+	srv->draining = true;
+	log_info("event=draining sessions=%u deadline=%us", srv->session_count, seconds);
+	listeners_close(srv);
+	control_release(srv->control); /* the path is the successor's now */
+	if (srv->session_count == 0) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	struct timeval tv = {.tv_sec = seconds};
+	srv->drain_timer = evtimer_new(srv->base, server_drain_timeout_cb, srv);
+	if (seconds == 0 || srv->drain_timer == NULL || evtimer_add(srv->drain_timer, &tv) != 0)
+		server_stop(srv);
+}
+
+/* Delivery (and, through srv->standby, the webhook sender and the report scheduler) begins: at
+ * the start, or for a standby worker when the parent says the other worker is gone. */
+static int server_background_start(struct server *srv, char *error_r, size_t error_size)
+{
+	srv->standby = false;
+	if (srv->delivery != NULL)
+		return 0;
+	srv->delivery = delivery_runner_start(srv->conf, srv->remote, srv->metrics, error_r, error_size);
+	return srv->delivery != NULL ? 0 : -1;
+}
+
+/* A message without descriptors from the parent, about an upgrade; false when it is none of those. */
+static bool server_parent_upgrade_message(struct server *srv, const struct ipc_msg *m)
+{
+	const char *err = NULL;
+	char buf[256];
+	if (m->type == PARENT_MSG_ALONE) {
+		if (!srv->standby || srv->stopping)
+			return true;
+		if (server_background_start(srv, buf, sizeof(buf)) != 0) {
+			/* serving without delivery would go unnoticed: the parent starts a worker that has it */
+			log_error("event=background_failed error=\"%s\"", buf);
+			server_stop(srv);
+		} else {
+			log_info("event=background_started");
+		}
+	} else if (m->type == PARENT_MSG_DRAIN) {
+		unsigned secs;
+		if (parent_drain_parse(m->payload, m->len, &secs, &err) == 0)
+			server_drain(srv, secs);
+	} else if (m->type == PARENT_MSG_UPGRADE) {
+		struct parent_upgrade_outcome o;
+		if (parent_upgrade_parse(m->payload, m->len, &o, &err) == 0)
+			control_upgrade_noted(srv->control, &o);
+	} else {
+		return false;
+	}
+	if (err != NULL)
+		log_warn("event=parent_message_refused type=%u error=\"%s\"", (unsigned)m->type, err);
+	return true;
+}
+
 /* A message from the parent, with its descriptors: a reload (answered RELOADED), the socket to a new
- * signer, anything else refused. */
+ * signer, an upgrade's, anything else refused. */
 static void server_parent_message(struct server *srv, int fd, const struct ipc_msg *m, const int *fds, size_t nfds)
 {
 	struct parent_socket socks[IPC_FDS_MAX];
 	const char *err = "not a reload";
+	if (nfds == 0 && server_parent_upgrade_message(srv, m))
+		return;
 	if (m->type == PARENT_MSG_SIGNER) {
 		if (nfds != 1 || m->len != 0) {
 			log_warn("event=parent_message_refused error=\"a signer message carries one descriptor and no text\"");
@@ -474,7 +547,7 @@ static void server_parent_message(struct server *srv, int fd, const struct ipc_m
 	} else if (m->type != PARENT_MSG_RELOAD || parent_sockets_parse(m->payload, m->len, fds, nfds, socks, &err) != 0) {
 		log_warn("event=parent_message_refused error=\"%s\"", err);
 		ipc_fds_close(fds, nfds);
-	} else if (srv->stopping) {
+	} else if (srv->stopping || srv->draining) {
 		ipc_fds_close(fds, nfds);
 	} else {
 		const char *answer = server_reload(srv, socks, nfds) ? "ok" : "refused";
@@ -506,8 +579,9 @@ static void server_parent_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* First thing in the worker: the listener descriptors the parent sent, read from PARENT_IPC_FD
- * (blocking: the parent sends them before we run). Their number, or -1 with a sentence. */
-static int server_parent_listeners(struct parent_socket *socks, char *error_r, size_t error_size)
+ * (blocking: the parent sends them before we run), and whether we start beside another worker.
+ * Their number, or -1 with a sentence. */
+static int server_parent_listeners(struct parent_socket *socks, bool *standby_r, char *error_r, size_t error_size)
 {
 	unsigned char *rec = malloc(IPC_RECORD_MAX);
 	int fds[IPC_FDS_MAX];
@@ -516,7 +590,8 @@ static int server_parent_listeners(struct parent_socket *socks, char *error_r, s
 	const char *err = "out of memory";
 	int rc = -1;
 	if (rec != NULL && ipc_recv_msg(PARENT_IPC_FD, rec, &m, fds, &nfds, &err) > 0) {
-		if (m.type != PARENT_MSG_LISTENERS)
+		*standby_r = m.type == PARENT_MSG_LISTENERS_STANDBY;
+		if (m.type != PARENT_MSG_LISTENERS && m.type != PARENT_MSG_LISTENERS_STANDBY)
 			err = "the first message is not the listener list";
 		else if (parent_sockets_parse(m.payload, m.len, fds, nfds, socks, &err) == 0)
 			rc = (int)nfds;
@@ -592,15 +667,17 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	/* first: a signal that comes while the rest starts up is then handled once the loop runs */
 	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
 	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
-	/* reloads come from the parent (PARENT_MSG_RELOAD), which SIGHUP is for */
+	/* reloads come from the parent (PARENT_MSG_RELOAD), which SIGHUP is for; so do upgrades, which
+	 * SIGUSR2 is for, and whose default would end us when it is sent to the whole service */
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	if (srv->sig_term == NULL || srv->sig_int == NULL || evsignal_add(srv->sig_term, NULL) ||
 	    evsignal_add(srv->sig_int, NULL)) {
 		snprintf(error_r, error_size, "cannot install signal handlers");
 		return -1;
 	}
 	struct parent_socket socks[IPC_FDS_MAX];
-	int nsocks = server_parent_listeners(socks, error_r, error_size);
+	int nsocks = server_parent_listeners(socks, &srv->standby, error_r, error_size);
 	if (nsocks < 0)
 		return -1;
 	evutil_make_socket_nonblocking(PARENT_IPC_FD);
@@ -650,8 +727,10 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	srv->remote = delivery_pool_new(srv->base, c, srv->dns, srv->metrics, server_remote_done, srv, error_r, error_size);
 	if (srv->remote == NULL)
 		return -1;
-	srv->delivery = delivery_runner_start(c, srv->remote, srv->metrics, error_r, error_size);
-	if (srv->delivery == NULL)
+	/* a standby leaves delivery to the worker it starts beside: one runner claims each recipient */
+	if (srv->standby)
+		log_info("event=standby reason=\"another worker serves until this one is ready\"");
+	else if (server_background_start(srv, error_r, error_size) != 0)
 		return -1;
 	queue_commit_subscribe(srv->queue, server_queue_committed, srv);
 	if ((srv->dkim_keys = dkim_key_cache_new()) == NULL || (srv->signer = signer_client_new(srv->base)) == NULL) {
@@ -696,6 +775,8 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 int server_run(struct server *srv)
 {
 	log_info("event=started hostname=%s data_dir=%s", srv->conf->hostname, srv->conf->data_dir);
+	/* a standby serves from now on: `status` and the queue commands reach it */
+	control_take_over(srv->control);
 	/* every listener is open and every store: the parent tells the manager */
 	if (ipc_send(PARENT_IPC_FD, PARENT_MSG_READY, 0, NULL, 0, NULL, 0) != 0)
 		log_warn("event=parent_unreachable error=\"%s\"", strerror(errno));
@@ -748,8 +829,14 @@ void server_deinit(struct server *srv)
 		event_free(srv->sig_term);
 	if (srv->sig_int)
 		event_free(srv->sig_int);
+	/* on the way out: a stop asked for now (the parent's, of a worker that drains) must not end us
+	 * by the default action, which freeing the events has put back */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	if (srv->stop_timer)
 		event_free(srv->stop_timer);
+	if (srv->drain_timer)
+		event_free(srv->drain_timer);
 	SSL_CTX_free(srv->tls);
 	iplimit_free(srv->iplimit);
 	if (srv->base != NULL)

@@ -114,6 +114,12 @@ struct server {
 	unsigned refused_lingering; /* refused connections still being read before their close */
 	struct server_refused *refused; /* their list (server.c) */
 	bool stopping;
+	/* an upgrade (server/parent_upgrade.h): started beside another worker, which does the background
+	 * work (delivery, webhooks, reports) until the parent says it is gone; or told to drain, for a
+	 * successor serves: no listeners, the sessions finish until drain_timer, then a stop */
+	bool standby;
+	bool draining;
+	struct event *drain_timer;
 	/* mailboxes held by POP3 sessions (RFC 1939 §4 exclusive access), a list owned by
 	 * src/pop3/session.c; each entry is freed by its last holder, so nothing is left at deinit */
 	struct pop3_lock *pop3_locks;
@@ -136,8 +142,8 @@ struct server {
  * entries, kept). Returns 0, or -1 with one line in error_r. */
 int server_init(struct server *srv, const struct server_protocol *const *protocols, struct conf *c,
 		char *const *overrides, unsigned n_overrides, char *error_r, size_t error_size);
-/* Tells the parent it serves, then runs the loop until SIGTERM/SIGINT (or the parent's end) has
- * drained the sessions. */
+/* Tells the parent it serves, then runs the loop until SIGTERM/SIGINT (or the parent's end, or
+ * an upgrade's drain) has drained the sessions. */
 int server_run(struct server *srv);
 void server_deinit(struct server *srv);
 

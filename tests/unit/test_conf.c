@@ -261,16 +261,18 @@ static void test_login_penalty_keys(void **state)
 	assert_int_equal(c->auth_delay_max, 15000);
 	assert_int_equal(c->auth_ban_failures, 10);
 	assert_int_equal(c->auth_ban_time, 3600);
+	assert_int_equal(c->drain_timeout, 60); /* an upgrade's old sessions: a minute */
 	conf_free(c);
 
 	snprintf(text, sizeof(text), "%s[server]\nauth_delay_initial = 250ms\nauth_delay_max = 1m\nauth_ban_failures = 0\n"
-		 "auth_ban_time = 30m\n", base_conf);
+		 "auth_ban_time = 30m\ndrain_timeout = 0\n", base_conf);
 	c = load(text, NULL, 0, err);
 	assert_non_null(c);
 	assert_int_equal(c->auth_delay_initial, 250);
 	assert_int_equal(c->auth_delay_max, 60000);
 	assert_int_equal(c->auth_ban_failures, 0); /* no bans */
 	assert_int_equal(c->auth_ban_time, 1800);
+	assert_int_equal(c->drain_timeout, 0);
 	conf_free(c);
 
 	char *ov[] = {"server.auth_delay_initial=0", "server.auth_delay_max=0ms", "server.auth_ban_failures=100000",
@@ -314,6 +316,7 @@ static void test_login_penalty_keys(void **state)
 		{"auth_ban_failures = ten", "whole number"},
 		{"auth_ban_time = 0", "out of range"},
 		{"auth_ban_time = 31d", "out of range"},
+		{"drain_timeout = 61m", "out of range"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(text, sizeof(text), "[server]\n%s\n", cases[i].line); /* after base_conf: line 8 */
