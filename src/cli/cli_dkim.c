@@ -13,6 +13,7 @@
 #include "auth/dkim_key.h"
 #include "auth/dkim_sign.h"
 #include "auth/dkim_verify.h"
+#include "cli/cli_dkim_dns.h"
 #include "cli/cli_dns.h"
 #include "conf/conf.h"
 #include "keys/dkim_store.h"
@@ -133,36 +134,13 @@ static void cli_dkim_list_key(const struct dkim_store_key *k, void *arg)
 	char why[256] = "";
 	l->keys++;
 	if (l->dns != NULL) {
-		char name[DNS_HOST_SIZE + 80];
-		struct cli_answer a;
-		snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector, k->domain);
-		if (cli_dns_ask(l->dns, name, DNS_RRTYPE_TXT, &a) != 0 || a.status == DNS_STATUS_TEMPFAIL ||
-		    a.status == DNS_STATUS_BOGUS) {
-			dns = "error";
-		} else if (a.count == 0) {
-			dns = "missing";
-		} else {
-			/* RFC 6376 §3.6.2.2: one key record is expected at the name */
-			struct dkim_key_record r;
-			const char *err;
-			if (dkim_key_record_parse(a.items[0], strlen(a.items[0]), &r, &err) != DKIM_KEY_OK) {
-				dns = "mismatch";
-				snprintf(why, sizeof(why), " (%s)", err);
-			} else {
-				dns = dkim_key_record_matches(&r, k->pkey) ? "match" : "mismatch";
-				if (r.revoked)
-					snprintf(why, sizeof(why), " (revoked: empty p=)");
-				dkim_key_record_clear(&r);
-			}
-			if (a.count > 1)
-				snprintf(why + strlen(why), sizeof(why) - strlen(why), " (%zu TXT records at the name)", a.count);
-		}
-		cli_answer_clear(&a);
-		if (strcmp(dns, "match") != 0 && k->active)
+		enum cli_dkim_dns r = cli_dkim_dns_check(l->dns, k->domain, k->selector, k->pkey, why, sizeof(why));
+		dns = cli_dkim_dns_str(r);
+		if (r != CLI_DKIM_DNS_MATCH && k->active)
 			l->problems++;
 	}
-	printf("%s %s %s %u %s dns=%s%s\n", k->domain, k->selector, dkim_key_type_str(k->type), k->bits,
-	       k->active ? "active" : "inactive", dns, why);
+	printf("%s %s %s %u %s dns=%s%s%s%s\n", k->domain, k->selector, dkim_key_type_str(k->type), k->bits,
+	       k->active ? "active" : "inactive", dns, why[0] != '\0' ? " (" : "", why, why[0] != '\0' ? ")" : "");
 }
 
 static void cli_dkim_list_bad(const char *path, const char *reason, void *arg)

@@ -12,26 +12,34 @@
 #include <unistd.h>
 
 #include "cli/cli_control.h"
+#include "cli/cli_dns.h"
+#include "cli/cli_status.h"
 #include "conf/conf.h"
 
 static void cli_status_usage(FILE *f)
 {
-	fputs("usage: mailwerk status [--json] [-c FILE]\n"
+	fputs("usage: mailwerk status [--json] [--no-dns] [--resolver ADDR[@PORT]] [-c FILE]\n"
 	      "\n"
 	      "  what the running server is doing: version, worker pid, uptime, open sessions by\n"
 	      "  listener, the queue, delivery connections, the sandbox, listeners, last reload,\n"
 	      "  last upgrade\n"
 	      "\n"
+	      "  and of its health: recipients delivered, deferred and failed in the last minute and\n"
+	      "  hour, the TLS certificate's days to expiry, whether DNS publishes each active DKIM\n"
+	      "  key of the local domains, the free space in data_dir\n"
+	      "\n"
 	      "  -c, --config FILE  configuration file (default " CLI_DEFAULT_CONF ")\n"
 	      "      --json         print the server's answer as one JSON object\n"
+	      "      --no-dns       do not look up the DKIM keys' records\n"
+	      "      --resolver R   look them up at R (ADDR[@PORT]; default: [dns] resolver of the\n"
+	      "                     configuration, else the system's)\n"
 	      "  -h, --help         show this help\n"
 	      "\n"
 	      "exit status: 0 running, 1 error, 2 usage, 3 not running\n",
 	      f);
 }
 
-/* s for a terminal: printable ASCII only, the rest as '?'; cut to size. */
-static const char *cli_status_clean(const char *s, char *buf, size_t size)
+const char *cli_status_clean(const char *s, char *buf, size_t size)
 {
 	size_t i = 0;
 	for (; s[i] != '\0' && i + 1 < size; i++)
@@ -40,20 +48,18 @@ static const char *cli_status_clean(const char *s, char *buf, size_t size)
 	return buf;
 }
 
-/* A string member of the answer, cleaned; "-" when there is none. */
-static const char *cli_status_str(json_t *o, const char *key, char *buf, size_t size)
+const char *cli_status_str(json_t *o, const char *key, char *buf, size_t size)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 	return s != NULL ? cli_status_clean(s, buf, size) : "-";
 }
 
-static long long cli_status_int(json_t *o, const char *key)
+long long cli_status_int(json_t *o, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(o, key));
 }
 
-/* "3d 4h", "4h 12m", "12m 5s", "45s" */
-static void cli_status_duration(long long secs, char *buf, size_t size)
+void cli_status_duration(long long secs, char *buf, size_t size)
 {
 	if (secs < 0)
 		secs = 0;
@@ -138,6 +144,7 @@ static void cli_status_text(json_t *st)
 	cli_status_queue(st);
 	printf("delivery:    %lld of %lld connections in use\n", cli_status_int(d, "connections"),
 	       cli_status_int(d, "max_connections"));
+	cli_status_health_text(st);
 	printf("sandbox:     %s\n", json_is_true(json_object_get(st, "sandbox")) ? "on" : "off");
 	cli_status_listeners(st);
 	const char *r = cli_status_str(st, "last_reload", reload, sizeof(reload));
@@ -145,7 +152,7 @@ static void cli_status_text(json_t *st)
 	cli_status_upgrade(st);
 }
 
-static int cli_status_run(const struct conf *c, bool json)
+static int cli_status_run(const struct conf *c, bool json, const struct cli_status_dns *dns)
 {
 	char err[600];
 	int fd;
@@ -168,6 +175,7 @@ static int cli_status_run(const struct conf *c, bool json)
 		cli_error("status: %s", err);
 		return CLI_EXIT_RUNTIME;
 	}
+	cli_status_dkim_check(c, dns, st);
 	if (json) {
 		char *s = json_dumps(st, JSON_COMPACT | JSON_ENSURE_ASCII);
 		if (s != NULL)
@@ -185,11 +193,14 @@ int cli_status_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
+		{"no-dns", no_argument, NULL, 'n'},
+		{"resolver", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *conf_path = NULL;
 	bool json = false;
+	struct cli_status_dns dns = {0};
 	int c;
 	optind = 0;
 	opterr = 0;
@@ -200,6 +211,14 @@ int cli_status_main(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'n':
+			dns.skip = true;
+			break;
+		case 'r':
+			if (!cli_dns_resolver_ok(optarg))
+				return CLI_EXIT_USAGE;
+			dns.resolver = optarg;
 			break;
 		case 'h':
 			cli_status_usage(stdout);
@@ -215,7 +234,8 @@ int cli_status_main(int argc, char **argv)
 	struct conf *cf = cli_conf_load(conf_path, NULL, 0);
 	if (cf == NULL)
 		return CLI_EXIT_RUNTIME;
-	int rc = cli_status_run(cf, json);
+	dns.conf_path = conf_path;
+	int rc = cli_status_run(cf, json, &dns);
 	conf_free(cf);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		cli_error("cannot write the output: %s", strerror(errno));

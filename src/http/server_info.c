@@ -24,12 +24,10 @@ static json_t *certificate_json(SSL_CTX *ctx, int64_t now)
 		json_array_append_new(names, json_stringn(p, len));
 		p += len + (comma != NULL);
 	}
-	/* whole days left, rounded down; negative once it has expired */
-	int64_t left = ci.not_after - now;
-	json_int_t days = (json_int_t)(left >= 0 ? left / 86400 : -((-left + 86399) / 86400));
 	return json_pack("{s:s, s:o, s:s, s:o, s:o, s:I, s:b}", "subject", ci.subject, "names", names, "issuer",
 			 ci.issuer, "not_before", http_json_time(ci.not_before * 1000), "not_after",
-			 http_json_time(ci.not_after * 1000), "expires_in_days", days, "expired", left < 0);
+			 http_json_time(ci.not_after * 1000), "expires_in_days",
+			 (json_int_t)tls_cert_days_left(ci.not_after, now), "expired", ci.not_after < now);
 }
 
 void http_server_info(struct http_call *c)

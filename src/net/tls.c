@@ -104,3 +104,9 @@ bool tls_ctx_cert_info(SSL_CTX *ctx, struct tls_cert_info *r)
 	GENERAL_NAMES_free(alt);
 	return true;
 }
+
+int64_t tls_cert_days_left(int64_t not_after, int64_t now)
+{
+	int64_t left = not_after - now;
+	return left >= 0 ? left / 86400 : -((-left + 86399) / 86400);
+}

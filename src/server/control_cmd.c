@@ -19,8 +19,7 @@
 #include "server/server.h"
 #include "util/loopq.h"
 
-/* "2026-05-01T12:00:00Z" (ISO 8601, UTC), or null for 0 */
-static json_t *control_json_time(int64_t t)
+json_t *control_json_time(int64_t t)
 {
 	char buf[32];
 	time_t tt = (time_t)t;
@@ -100,8 +99,9 @@ struct control_job *control_job_new(struct control *ctl, uint64_t conn_id, const
 	j->conn_id = conn_id;
 	j->req = *req;
 	j->loopq = ctl->srv->loopq;
-	if (req->type == CONTROL_REQ_STATUS && (j->status = control_status_loop(ctl)) == NULL) {
-		free(j);
+	if (req->type == CONTROL_REQ_STATUS &&
+	    ((j->status = control_status_loop(ctl)) == NULL || control_status_loop_add(j) != 0)) {
+		control_job_free(j);
 		return NULL;
 	}
 	return j;
@@ -112,6 +112,7 @@ void control_job_free(struct control_job *j)
 	if (j == NULL)
 		return;
 	json_decref(j->status);
+	conf_free(j->conf);
 	free(j->body);
 	free(j);
 }
@@ -156,7 +157,7 @@ static void control_status_work(struct control_job *j)
 			      "recipients_due", (json_int_t)c.rcpts_due, "recipients_deferred", (json_int_t)c.rcpts_deferred,
 			      "oldest_age_seconds",
 			      c.messages > 0 ? json_integer((json_int_t)(now - c.oldest_arrival)) : json_null());
-	if (q == NULL || json_object_set_new(j->status, "queue", q) != 0) {
+	if (q == NULL || json_object_set_new(j->status, "queue", q) != 0 || control_status_work_add(j) != 0) {
 		control_job_fail(j, "out of memory");
 		return;
 	}

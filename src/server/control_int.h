@@ -1,5 +1,5 @@
-/* control_int.h — what control.c (the socket and its connections) and control_cmd.c (the
- * commands) share. */
+/* control_int.h — what control.c (the socket and its connections), control_cmd.c (the commands)
+ * and control_status.c (status's health part) share. */
 #ifndef MAILWERK_SERVER_CONTROL_INT_H
 #define MAILWERK_SERVER_CONTROL_INT_H
 
@@ -13,6 +13,7 @@
 #include "server/control_msg.h"
 #include "server/parent_msg.h"
 
+struct conf;
 struct event;
 struct loopq;
 struct queue;
@@ -51,6 +52,9 @@ struct control_job {
 	enum control_msg_type reply;
 	char *body;         /* JSON or a sentence, malloc'd */
 	bool changed;       /* the queue changed: the runner looks at once */
+	/* STATUS: the configuration when asked (a reference, taken and dropped on the loop thread),
+	 * for what the worker thread reads (control_status.c) */
+	struct conf *conf;
 };
 
 /* Loop thread: a job for req from connection conn_id, with what only the loop may read filled in.
@@ -64,5 +68,16 @@ void control_job_bounce_start(struct control_job *j);
 /* Loop thread: sends the answer of j to its connection, if still open, and frees j. */
 void control_job_done(void *arg);
 void control_job_free(struct control_job *j);
+
+/* "2026-05-01T12:00:00Z" (ISO 8601, UTC), or null for 0 */
+json_t *control_json_time(int64_t t);
+
+/* control_status.c: the parts of STATUS that tell of the server's health. Loop thread, into
+ * j->status: the deliveries of the last minute and the last hour, the TLS certificates served; and
+ * j->conf for the worker thread's part. 0, or -1 when out of memory. */
+int control_status_loop_add(struct control_job *j);
+/* Worker thread, into j->status: the free space in data_dir, the local domains' active DKIM keys.
+ * 0, or -1 when out of memory. */
+int control_status_work_add(struct control_job *j);
 
 #endif

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util/date.h"
+
 /* Arrival to delivery: local delivery takes well under a second, a remote one a few, a retry
  * minutes to hours; the largest bound is the usual default of a queue lifetime's first day. */
 static const double metrics_latency_bounds[] = {0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 14400, 86400};
@@ -115,8 +117,10 @@ void metrics_message_refused(struct metrics *m, enum conf_listener l, enum metri
 
 void metrics_delivery_count(struct metrics *m, enum metrics_route r, enum metrics_outcome o)
 {
-	if (m != NULL && (unsigned)r < METRICS_ROUTE_COUNT && (unsigned)o < METRICS_OUTCOME_COUNT)
+	if (m != NULL && (unsigned)r < METRICS_ROUTE_COUNT && (unsigned)o < METRICS_OUTCOME_COUNT) {
 		metrics_add(&m->deliveries[r][o], 1);
+		metrics_recent_count_at(m, r, o, date_mono_ms() / 1000);
+	}
 }
 
 void metrics_outbound_count(struct metrics *m, bool tls)

@@ -79,6 +79,37 @@ size_t metrics_http_status_index(unsigned status);
 /* The status at index i; 0 for the last ("other"). */
 unsigned metrics_http_status_at(size_t i);
 
+/* ---- deliveries of the last minute and the last hour (`mailwerk status`, metrics_recent.c) ----
+ *
+ * The counters above only grow; "how many failed in the last hour" needs the same outcomes by
+ * time. Each outcome counted by metrics_delivery_count also goes into two rings of slots on the
+ * monotonic clock (a clock step moves nothing): 60 of one second and 60 of one minute, each slot
+ * stamped with the second (minute) it counts and reset when it comes round again. That is a fixed
+ * 6.7 KiB per server whatever the traffic, and the status's numbers are the same outcomes as
+ * mailwerk_deliveries_total's, counted at the same moment (once recorded in the queue).
+ *
+ * One writing thread (the delivery runner's, which records every outcome); any thread reads. A
+ * slot being reset is stamped METRICS_RECENT_BUSY first, and a reader takes a slot only when its
+ * stamp is the same before and after reading its counts (a seqlock), so that it never adds the
+ * half-cleared counts of a slot that now counts another second. */
+#define METRICS_RECENT_SLOTS 60
+#define METRICS_RECENT_BUSY INT64_MIN
+
+struct metrics_recent_slot {
+	_Atomic int64_t stamp; /* the second (minute) of the monotonic clock it counts */
+	_Atomic uint64_t n[METRICS_ROUTE_COUNT][METRICS_OUTCOME_COUNT];
+};
+
+struct metrics_recent {
+	struct metrics_recent_slot seconds[METRICS_RECENT_SLOTS];
+	struct metrics_recent_slot minutes[METRICS_RECENT_SLOTS];
+};
+
+struct metrics_recent_counts {
+	uint64_t minute[METRICS_ROUTE_COUNT][METRICS_OUTCOME_COUNT]; /* this second and the 59 before */
+	uint64_t hour[METRICS_ROUTE_COUNT][METRICS_OUTCOME_COUNT];   /* this minute and the 59 before */
+};
+
 struct metrics {
 	_Atomic uint64_t accepted[CONF_LISTEN_COUNT];                       /* by listener role */
 	_Atomic uint64_t refused[CONF_LISTEN_COUNT][METRICS_REFUSAL_COUNT];
@@ -87,6 +118,7 @@ struct metrics {
 	_Atomic uint64_t http_requests[METRICS_HTTP_SLOTS][METRICS_HTTP_STATUSES];
 	_Atomic uint64_t webhook_attempts[METRICS_WEBHOOK_RESULT_COUNT];
 	struct metrics_histogram hist[METRICS_HIST_COUNT];
+	struct metrics_recent recent; /* the deliveries' outcomes by time (see above) */
 };
 
 /* All zero, with the histograms' buckets set. NULL when out of memory. */
@@ -105,6 +137,14 @@ void metrics_http_count(struct metrics *m, size_t slot, unsigned status);
 void metrics_webhook_count(struct metrics *m, enum metrics_webhook_result r);
 /* One observation of seconds (negative ones, from a clock set back, count as 0). */
 void metrics_observe(struct metrics *m, enum metrics_hist h, double seconds);
+
+/* The outcomes of the last minute and the last hour, local and remote. Any thread; m may be NULL
+ * (all zero). */
+void metrics_recent_read(const struct metrics *m, struct metrics_recent_counts *r_r);
+/* The same two as of mono_s, a second of the monotonic clock (unit tests step it themselves):
+ * counting one outcome (the writing thread's), and reading. */
+void metrics_recent_count_at(struct metrics *m, enum metrics_route r, enum metrics_outcome o, int64_t mono_s);
+void metrics_recent_read_at(const struct metrics *m, int64_t mono_s, struct metrics_recent_counts *r_r);
 
 /* Monotonic seconds, for timing an interval on one thread (DNS lookups). */
 double metrics_now(void);

@@ -2,16 +2,24 @@
 a running server and without one (exit 3), hostile records on the socket, and `queue hold`,
 `queue release` and `queue bounce`, through the running server and on queue.db with it stopped. Held
 mail waits across a restart; a bounce reaches the sender as an RFC 3464 report."""
+import datetime
 import json
 import os
+import re
 import signal
 import smtplib
 import socket
+import ssl
 import stat
 import struct
 import time
 
-from conftest import DOMAIN, Server, run_cli
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from conftest import DOMAIN, HOST, Server, run_cli
 from dnsfixture import dns_server  # noqa: F401 (a fixture)
 from mtafixture import (free_port_on, holds_for, log_events, message, mtas, report_parts,  # noqa: F401
                         reports, start_sender, submit, wait_for)
@@ -23,7 +31,7 @@ REQ_STATUS, REPLY_OK, REPLY_ERROR = 1, 64, 65
 
 
 def status(server):
-    p = server.cli("status", "--json")
+    p = server.cli("status", "--json", "--no-dns")  # DNS only where it is the point
     return json.loads(p.stdout)
 
 
@@ -81,6 +89,8 @@ def test_status_of_a_running_server(fresh_server):
     assert st["queue"] == {"messages": 0, "held": 0, "recipients_due": 0, "recipients_deferred": 0,
                            "oldest_age_seconds": None}
     assert st["delivery"]["connections"] == 0 and st["delivery"]["max_connections"] > 0
+    none = {"local": {"delivered": 0, "deferred": 0, "failed": 0}, "remote": {"delivered": 0, "deferred": 0, "failed": 0}}
+    assert st["deliveries"] == {"last_minute": none, "last_hour": none}
     # a client connects: one smtp session more, and none once it has gone
     with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=10) as m:
         m.ehlo("client.test")
@@ -88,7 +98,7 @@ def test_status_of_a_running_server(fresh_server):
         assert st["sessions"]["smtp"] == 1 and st["sessions_total"] == 1
     assert wait_for(lambda: status(s)["sessions"]["smtp"] == 0, 10)
     # the text form says the same
-    text = s.cli("status").stdout
+    text = s.cli("status", "--no-dns").stdout
     assert "worker:      pid %d" % s.worker_pid() in text
     assert "smtp 127.0.0.1:%d" % s.smtp_port in text and "sandbox:     on" in text
     assert "last reload: never" in text
@@ -96,7 +106,201 @@ def test_status_of_a_running_server(fresh_server):
     s.proc.send_signal(signal.SIGHUP)
     assert wait_for(lambda: "event=reload result=ok" in s.log_text(), 10)
     assert wait_for(lambda: status(s)["last_reload"] is not None, 10)
-    assert "last reload: never" not in s.cli("status").stdout
+    assert "last reload: never" not in s.cli("status", "--no-dns").stdout
+
+
+def test_status_counts_the_deliveries_of_the_last_minute_and_hour(dns_server, mtas, servers):
+    """Every recipient's outcome once recorded: delivered, deferred (tried again later) and failed
+    (for good), local and remote, in both windows; the text form says the same."""
+    port = free_port_on("127.0.0.2")
+    dns_server.load({"out.test": {"MX": "10 mx.out.test."}, "mx.out.test": {"A": "127.0.0.2"}})
+    mta = mtas.start("127.0.0.2", port, rcpt_replies={"gone@out.test": "550 5.1.1 no such user"},
+                     data_replies=["451 4.3.0 try again later"])
+    s = start_sender(servers, dns_server, port)
+    submit(s, ["ok@out.test"], message("recent-1"))   # 451 at the first DATA end, then delivered
+    assert mta.wait_transactions(1, TIMEOUT), s.log_text()[-3000:]
+    submit(s, ["gone@out.test"], message("recent-2"))  # refused for good: a report to demo, locally
+    submit(s, [SENDER], message("recent-3"))           # delivered locally
+    assert wait_for(lambda: s.queue() == [], TIMEOUT), s.log_text()[-3000:]
+    assert wait_for(lambda: len(reports(s.dir, DOMAIN, "demo")) == 1, TIMEOUT)
+    want = {"local": {"delivered": 2, "deferred": 0, "failed": 0},
+            "remote": {"delivered": 1, "deferred": 1, "failed": 1}}
+    st = status(s)["deliveries"]
+    assert st == {"last_minute": want, "last_hour": want}, st
+    # the same outcomes as the log's
+    assert len(log_events(s, "deferred")) == 1 and len(log_events(s, "failed", rcpt="gone@out.test")) == 1
+    assert len(log_events(s, "delivered")) == 3
+    text = s.cli("status", "--no-dns").stdout
+    assert "last minute: local 2 delivered, 0 deferred, 0 failed; remote 1 delivered, 1 deferred, 1 failed" in text
+    assert "last hour:   local 2 delivered, 0 deferred, 0 failed; remote 1 delivered, 1 deferred, 1 failed" in text
+
+
+def write_cert(cert_path, key_path, name, not_after):
+    """A self-signed P-256 certificate for name, valid until not_after (a datetime, UTC)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_after - datetime.timedelta(days=30)).not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name), x509.DNSName("alt." + name)]), False)
+            .sign(key, hashes.SHA256()))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def served_cert(server):
+    """The certificate the submissions listener presents, as DER (after a whole SMTP session)."""
+    with smtplib.SMTP_SSL("127.0.0.1", server.submissions_port, context=ssl._create_unverified_context(),
+                          timeout=10) as m:
+        m.ehlo("client.test")
+        return m.sock.getpeercert(binary_form=True)
+
+
+def test_status_shows_the_certificate_served_until_a_reload(fresh_server):
+    """Days to expiry of what the listeners present: a certificate replaced on disk shows only once
+    the server has loaded it (SIGHUP), and an expired one has negative days."""
+    s = fresh_server.start()
+    on_disk = x509.load_pem_x509_certificate(open(s.cert, "rb").read())
+    now = time.time()
+    (c,) = status(s)["certificates"]
+    assert c["config"] == "[tls] cert" and c["file"] == s.cert
+    assert c["subject"] == HOST and c["names"] == [HOST] and c["issuer"] == HOST
+    assert c["not_after"] == on_disk.not_valid_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    left = on_disk.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp() - now
+    assert c["days_left"] == int(left // 86400) and c["days_left"] > 300 and c["expired"] is False
+    assert "certificate: %s (%s), until %s, %d days left" % (HOST, HOST, c["not_after"], c["days_left"]) in \
+        s.cli("status", "--no-dns").stdout
+    # replaced on disk by one that expired three days ago (less an hour): not served yet, not shown
+    expired_at = datetime.datetime.utcnow().replace(microsecond=0) - datetime.timedelta(days=3, hours=-1)
+    write_cert(s.cert, os.path.join(s.dir, "tls", "key.pem"), "old.mailwerk.test", expired_at)
+    assert status(s)["certificates"] == [c]
+    assert served_cert(s) == on_disk.public_bytes(serialization.Encoding.DER)
+    s.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "event=reload result=ok" in s.log_text(), 10)
+    (c,) = status(s)["certificates"]
+    assert c["subject"] == "old.mailwerk.test" and c["names"] == ["old.mailwerk.test", "alt.old.mailwerk.test"]
+    assert c["not_after"] == expired_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert c["days_left"] == -3 and c["expired"] is True
+    assert served_cert(s) == x509.load_pem_x509_certificate(open(s.cert, "rb").read()).public_bytes(
+        serialization.Encoding.DER)
+    assert "certificate: old.mailwerk.test (old.mailwerk.test, alt.old.mailwerk.test), until %s, EXPIRED" % \
+        c["not_after"] in s.cli("status", "--no-dns").stdout
+
+
+def test_status_shows_the_free_space_in_data_dir(fresh_server):
+    """statvfs(2) of data_dir: what the server may still write and the file system's size, and
+    whether that is below [server] min_free_space, where new mail is refused (452 4.3.1)."""
+    s = fresh_server.start()
+    d = status(s)["disk"]
+    v = os.statvfs(s.dir)
+    assert d["path"] == s.dir and d["total_bytes"] == v.f_blocks * v.f_frsize
+    assert abs(d["free_bytes"] - v.f_bavail * v.f_frsize) < 256 << 20  # others write meanwhile
+    assert d["min_free_space"] == 100 << 20 and d["below_min_free_space"] is False
+    assert "error" not in d
+    assert re.search(r"^disk: +[0-9.]+ [KMGTP]iB free of [0-9.]+ [KMGTP]iB in %s \(min_free_space 100\.0 MiB\)$"
+                     % re.escape(s.dir), s.cli("status", "--no-dns").stdout, re.M)
+    # more than the file system holds: below it, and SMTP says so too
+    s.stop()
+    s.overrides.append("server.min_free_space=1000000G")
+    s.start()
+    d = status(s)["disk"]
+    assert d["min_free_space"] == 1000000 << 30 and d["below_min_free_space"] is True
+    assert ", BELOW min_free_space 976.6 TiB: new mail is refused" in s.cli("status", "--no-dns").stdout
+    with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=10) as m:
+        m.ehlo("client.test")
+        assert m.mail("a@example.org")[0] == 452
+
+
+def keygen(server, domain, selector, algorithm="rsa"):
+    """`dkim keygen`; returns the zone-file line of its TXT record."""
+    out = server.cli("dkim", "keygen", "--domain", domain, "--selector", selector, "--algorithm", algorithm).stdout
+    (line,) = [l for l in out.splitlines() if l.strip() and not l.startswith(";")]
+    return line
+
+
+def test_status_checks_the_dkim_keys_in_dns(dns_server, fresh_server):
+    """Every active key of every local domain against its SELECTOR._domainkey record, as
+    `dkim list` compares them: match, missing, mismatch, or error when the lookup fails; inactive
+    keys and the keys of domains that are not local are not shown. --no-dns asks nothing."""
+    s = fresh_server
+    (mine,) = [l.split()[1] for l in s.cli("dkim", "list", "--no-dns").stdout.splitlines()]  # made by init
+    for d in ("second.test", "broken.test"):
+        s.cli("domain", "add", d)
+    dns_server.load(keygen(s, DOMAIN, "spare"))                      # inactive (the second RSA key)
+    keygen(s, "second.test", "absent")                               # never published
+    keygen(s, "second.test", "swapped", "ed25519")
+    dns_server.load(keygen(s, "second.test", "other", "ed25519").replace("other._domainkey", "swapped._domainkey"))
+    keygen(s, "broken.test", "k1")
+    keygen(s, "notlocal.test", "n1")                                 # a key for a domain not served
+    dns_server.servfail("k1._domainkey.broken.test")
+    s.start()
+    # the key init made is published with its record, as `dns records` prints it
+    (rec,) = [l for l in s.cli("dns", "records", "--domain", DOMAIN).stdout.splitlines()
+              if l.startswith("%s._domainkey." % mine)]
+    dns_server.load(rec)
+    p = s.cli("status", "--json", "--resolver", dns_server.resolver)
+    dk = json.loads(p.stdout)["dkim"]
+    assert dk["more"] is False and "error" not in dk
+    got = [(k["domain"], k["selector"], k["algorithm"], k["bits"], k["dns"]) for k in dk["keys"]]
+    assert got == [
+        ("broken.test", "k1", "rsa", 2048, "error"),
+        (DOMAIN, mine, "rsa", 2048, "match"),
+        ("second.test", "absent", "rsa", 2048, "missing"),
+        ("second.test", "swapped", "ed25519", 256, "mismatch"),
+    ], got
+    notes = {k["selector"]: k["dns_note"] for k in dk["keys"]}
+    assert notes[mine] is None and notes["absent"] is None and notes["swapped"] is None
+    assert notes["k1"], notes
+    text = s.cli("status", "--resolver", dns_server.resolver).stdout
+    assert "dkim:        broken.test k1 rsa 2048: dns error (" in text, text
+    assert "\n             %s %s rsa 2048: dns match\n" % (DOMAIN, mine) in text, text
+    assert "\n             second.test absent rsa 2048: dns missing\n" in text
+    assert "\n             second.test swapped ed25519 256: dns mismatch\n" in text
+    # --no-dns: listed, not looked up
+    asked = len(dns_server.asked())
+    dk = json.loads(s.cli("status", "--json", "--no-dns").stdout)["dkim"]
+    assert [(k["selector"], k["dns"], k["dns_note"]) for k in dk["keys"]] == [
+        ("k1", None, None), (mine, None, None), ("absent", None, None), ("swapped", None, None)]
+    assert "second.test absent rsa 2048: dns not checked" in s.cli("status", "--no-dns").stdout
+    assert len(dns_server.asked()) == asked
+    # the record fixed, and a key activated: seen at the next status, no restart needed
+    dns_server.load(keygen(s, "second.test", "fixed"))
+    s.cli("dkim", "activate", "--domain", "second.test", "--selector", "fixed")
+    dk = json.loads(s.cli("status", "--json", "--resolver", dns_server.resolver).stdout)["dkim"]
+    assert [(k["selector"], k["dns"]) for k in dk["keys"] if k["domain"] == "second.test"] == [
+        ("fixed", "match"), ("swapped", "mismatch")]
+
+
+def test_status_lists_dkim_keys_within_bounds(fresh_server):
+    """More keys than fit in the answer (a record of at most 64 KiB with the rest): those that fit,
+    in order, and more=true."""
+    s = fresh_server
+    keygen(s, "model.test", "m1", "ed25519")
+    model = os.path.join(s.dir, "dkim", "model.test")
+    domains = ["d%02d.%s.%s.test" % (i, "a" * 60, "b" * 60) for i in range(12)]
+    selectors = ["s%d%s" % (i, "x" * 61) for i in range(8)]  # 63 octets, the most a selector may have
+    for d in domains:
+        s.cli("domain", "add", d)
+        os.makedirs(os.path.join(s.dir, "dkim", d))
+        for sel in selectors:
+            for ext in ("pem", "pub"):
+                with open(os.path.join(model, "m1." + ext), "rb") as src, \
+                        open(os.path.join(s.dir, "dkim", d, sel + "." + ext), "wb") as dst:
+                    dst.write(src.read())
+        with open(os.path.join(s.dir, "dkim", d, "active"), "w") as f:
+            f.write("".join(sel + "\n" for sel in selectors))
+    s.start()
+    p = s.cli("status", "--json", "--no-dns")
+    dk = json.loads(p.stdout)["dkim"]
+    assert dk["more"] is True
+    listed = [(k["domain"], k["selector"]) for k in dk["keys"]]
+    assert 40 < len(listed) < 12 * 8
+    # by domain then selector; these domains sort before mailwerk.test, whose key is left out
+    assert listed == sorted((d, sel) for d in domains for sel in selectors)[:len(listed)], listed[:3]
+    assert "... more keys, not listed (mailwerk dkim list shows them all)" in s.cli("status", "--no-dns").stdout
 
 
 def test_status_without_a_server(tmp_path):
@@ -178,7 +382,7 @@ def test_hostile_records_get_an_error_or_a_close(fresh_server):
     extra.close()
     for h in held:
         h.close()
-    assert wait_for(lambda: s.cli("status", check=False).returncode == 0, 10)
+    assert wait_for(lambda: s.cli("status", "--no-dns", check=False).returncode == 0, 10)
     # the server kept serving: mail is still accepted, and the worker never died
     with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=10) as m:
         m.ehlo("client.test")
