@@ -313,7 +313,7 @@ def insecure():
 
 
 def status(s):
-    return json.loads(s.cli("status", "--json").stdout)
+    return json.loads(s.cli("status", "--json", "--no-dns").stdout)
 
 
 def wait_sessions(s, role, n, timeout=10.0):

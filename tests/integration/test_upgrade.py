@@ -66,7 +66,7 @@ def parent_of(pid):
 
 
 def status(s, binary=None):
-    p = subprocess.run([binary or conftest.BIN, "status", "--json", "-c", s.conf], capture_output=True, text=True,
+    p = subprocess.run([binary or conftest.BIN, "status", "--json", "--no-dns", "-c", s.conf], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
