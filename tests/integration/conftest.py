@@ -113,7 +113,6 @@ class Server:
         # can change listeners (-o values are applied again on reload and would win)
         self.listen_in_file = listen_in_file
         self.proc = None
-        self.starts = 0
         self.env = None  # the environment serve runs with (None: the tests' own)
         self.preexec = None  # run in the child before serve starts (resource limits)
         self.log_path = os.path.join(str(root), "serve.log")
@@ -154,17 +153,21 @@ class Server:
         for o in self.overrides:
             args += ["-o", o]
         self.log = open(self.log_path, "ab")
+        since = self.log.tell()
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env,
                                      preexec_fn=self.preexec)
-        for name in ("smtp", "submission", "submissions"):
-            wait_port(getattr(self, name + "_port"), self.proc, host=self.host(name))
-        # the ports are bound before the stores open (then privileges drop): wait for the loop
-        deadline = time.monotonic() + 15
-        while self.log_text().count("event=started") < self.starts + 1:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+        # the worker logs event=started once every listener is open and every store (the parent
+        # binds the ports before that). Nothing connects to find out: a probe connection would
+        # count against max_connections_per_ip until the worker has seen it close, and after a
+        # kill could reach the old worker's sockets, not yet closed
+        deadline = time.monotonic() + 30
+        while "event=started" not in self.log_text(since):
+            if self.proc.poll() is not None:
+                raise RuntimeError("mailwerk exited early with %s:\n%s"
+                                   % (self.proc.returncode, self.log_text()[-3000:]))
+            if time.monotonic() > deadline:
                 raise RuntimeError("mailwerk did not start:\n" + self.log_text()[-3000:])
             time.sleep(0.02)
-        self.starts += 1
         return self
 
     def stop(self):
@@ -194,8 +197,10 @@ class Server:
         found = re.findall(r"event=worker_started pid=(\d+)", self.log_text())
         return int(found[-1]) if found else None
 
-    def log_text(self):
+    def log_text(self, since=0):
+        """The server's log (from byte offset since)."""
         with open(self.log_path, "rb") as f:
+            f.seek(since)
             return f.read().decode("utf-8", "replace")
 
     def assert_clean_log(self):
