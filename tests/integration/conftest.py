@@ -56,13 +56,16 @@ def wait_port(port, proc, timeout=15.0, host="127.0.0.1"):
 
 
 def wait_gone(pid, timeout=15.0):
-    """Until process pid has exited (gone, or a zombie: its descriptors are closed either way)."""
+    """Until process pid has exited: gone, or a zombie whose descriptors are closed. Its main thread
+    is a zombie as soon as it has exited, while other threads may still be exiting with the
+    descriptors open: a zombie counts once it is the only thread left."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with open("/proc/%d/stat" % pid) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            if zombie and os.listdir("/proc/%d/task" % pid) in ([], [str(pid)]):
+                return
         except (FileNotFoundError, ProcessLookupError):
             return
         time.sleep(0.02)
