@@ -14,6 +14,27 @@ DOMAIN = "mailwerk.test"
 HOST = "mx.mailwerk.test"
 
 
+def _port_block():
+    """The ports this test process hands out: a share of those below the kernel's ephemeral range
+    (ip_local_port_range), one share per pytest-xdist worker. The kernel never picks a port there
+    for bind(0) or for a client's connect(), and no two workers share one, so a port picked here
+    stays free until its server binds it, even while other tests run at the same time."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = map(int, f.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    first, last = max((10000, low - 1), (high + 1, 65535), key=lambda r: r[1] - r[0])
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+    size = (last - first + 1) // workers
+    if size < 500:
+        return None  # too few outside the ephemeral range: let the kernel choose
+    return first + worker * size, first + (worker + 1) * size - 1
+
+
+_port_range = _port_block()
+_port_next = None
 _ports_given = set()
 
 # Failed logins wait 2 s, 4 s, 8 s, then 15 s on the defaults (server/login.c), and ten ban the
@@ -23,16 +44,47 @@ AUTH_FAST = (("server.auth_delay_initial", "100ms"), ("server.auth_delay_max", "
              ("server.auth_ban_failures", "0"))
 
 
-def free_port():
-    """A free TCP port on loopback, never one handed out before in this run: the kernel may give a
-    just-closed port again, and a server's ports are all picked before it binds any of them."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _ports_given:
+def _bindable(port, hosts):
+    socks = []
+    try:
+        for host in hosts:
+            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            socks.append(s)
+            s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port(*hosts):
+    """A TCP port free on every one of hosts (default 127.0.0.1; "127.0.0.2", "127.0.0.3" for MTAs
+    sharing one), never one handed out before in this run: the kernel may give a just-closed port
+    again, and a server's ports are all picked before it binds any of them."""
+    global _port_next
+    hosts = hosts or ("127.0.0.1",)
+    if _port_range is None:
+        for _ in range(200):
+            with socket.socket(socket.AF_INET6 if ":" in hosts[0] else socket.AF_INET) as s:
+                s.bind((hosts[0], 0))
+                port = s.getsockname()[1]
+            if port not in _ports_given and _bindable(port, hosts):
+                _ports_given.add(port)
+                return port
+        raise RuntimeError("no port free on all of %s" % (hosts,))
+    first, last = _port_range
+    if _port_next is None:
+        # from a random place in the block: another run of the suite on the machine may use it too
+        _port_next = first + int.from_bytes(os.urandom(4), "big") % (last - first + 1)
+    for _ in range(last - first + 1):
+        port = _port_next
+        _port_next = first if port == last else port + 1
+        if port not in _ports_given and _bindable(port, hosts):
             _ports_given.add(port)
             return port
+    raise RuntimeError("no port left in %d-%d free on all of %s" % (first, last, hosts))
 
 
 # A UDP port that is bound and never read: the default resolver of test servers, so that no test

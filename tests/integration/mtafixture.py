@@ -52,6 +52,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
+from conftest import free_port
+
 OK_DATA = "250 2.0.0 Ok: queued"
 
 
@@ -111,25 +113,9 @@ def ca_signed_cert(directory, ca, name):
 
 # ---- ports ----
 
-def free_port_on(*ips, attempts=200):
+def free_port_on(*ips):
     """A TCP port that is free on every one of ips (e.g. "127.0.0.2", "127.0.0.3") at once."""
-    for _ in range(attempts):
-        with socket.socket() as s:
-            s.bind((ips[0], 0))
-            port = s.getsockname()[1]
-        socks = []
-        try:
-            for ip in ips:
-                t = socket.socket()
-                socks.append(t)
-                t.bind((ip, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            for t in socks:
-                t.close()
-    raise RuntimeError("no port free on all of %s" % (ips,))
+    return free_port(*ips)
 
 
 def port_open(ip, port, timeout=0.5):
