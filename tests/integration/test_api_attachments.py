@@ -156,6 +156,7 @@ def test_too_many_redirects_is_422(api, files):
     refused(send(api, [{"path": files + "/loop", "filename": "l.bin"}]), "attachments[0].path", "redirected more")
 
 
+@pytest.mark.serial  # the answer is timed to within 3 s of the request timeout
 def test_slow_server_times_out(api, files):
     t = time.monotonic()
     refused(send(api, [{"path": files + "/slow", "filename": "s.pdf"}]), "attachments[0].path")

@@ -27,6 +27,9 @@ import pytest
 from conftest import DOMAIN, Server
 from mtafixture import log_events, wait_for
 
+# each delay is measured to within LOADED: alone, where other tests cannot add to it
+pytestmark = pytest.mark.serial
+
 SLACK = 0.1   # the timer may fire a little early against time.monotonic()
 LOADED = 3.0  # what a busy machine may add to one answer (hashing, scheduling)
 

@@ -15,9 +15,14 @@ import smtplib
 import threading
 import time
 
+import pytest
+
 from conftest import DOMAIN
 from dnsfixture import dns_server  # noqa: F401 (a fixture)
 from mtafixture import free_port_on, insecure_context as insecure, mtas, wait_for  # noqa: F401 (mtas is a fixture)
+
+# a load of its own, and kills timed against it: alone
+pytestmark = pytest.mark.serial
 
 KILLS = 20
 MARKER_RE = re.compile(rb"fault-marker: ([LR]-\d+)")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import conftest
 from conftest import rss_kib
 
@@ -102,7 +104,6 @@ def test_ipv6_client_counted_by_its_prefix(tmp_path):
     address in the next /64 is another."""
     if os.environ.get("MAILWERK_NETNS") != "1":
         if os.geteuid() != 0:
-            import pytest
             pytest.skip("a network namespace needs root")
         setup = ["ip link set lo up", "ip -6 addr add %s/64 dev lo nodad" % NETNS_SERVER]
         setup += ["ip -6 addr add %s/64 dev lo nodad" % a for a in NETNS_CLIENTS]
@@ -230,6 +231,7 @@ def test_data_timeout(tmp_path):
         assert s.messages() == {}
 
 
+@pytest.mark.serial  # the worker's RSS is measured
 def test_memory_in_flight_is_bounded(tmp_path, monkeypatch):
     """Many sessions each sending a large message without its final dot cannot make the server hold
     more than [server] max_memory_in_flight: past it, content is dropped and the message answered
@@ -292,13 +294,13 @@ def test_memory_in_flight_is_bounded(tmp_path, monkeypatch):
         assert "event=refused reason=max_memory_in_flight" in s.log_text()
 
 
+@pytest.mark.serial  # the worker's RSS is measured
 def test_large_messages_go_to_the_spool_not_memory(tmp_path, monkeypatch):
     """200 sessions each sending 20 MB without the final dot: past 256 KiB each body goes on into a
     spool file, so the server's memory does not grow with them (none is refused for memory); the
     ones that finish are stored whole, the ones that leave take their spool with them, and no spool
     file ever has a name."""
     import shutil
-    import pytest
     monkeypatch.setenv("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4")
     sessions, finished = 200, 5
     # 20 MB each where the disk has room for the spools (twice over); less on a small disk

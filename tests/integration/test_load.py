@@ -12,6 +12,9 @@ import pytest
 
 from conftest import DOMAIN, Server, rss_kib
 
+# thousands of sessions and the worker's memory: alone, or other tests share the machine's load
+pytestmark = pytest.mark.serial
+
 IDLE = 10000
 IDLE_TLS = 300
 ACTIVE = 1000

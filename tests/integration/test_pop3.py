@@ -792,6 +792,7 @@ def test_quit_in_authorization_enters_no_update(server):
         c.close()
 
 
+@pytest.mark.serial  # the close is timed to within 4 s of the timer
 def test_idle_timeout(fresh_server):
     """[pop3] idle_timeout: -ERR and close, in either state; an idle TRANSACTION deletes nothing."""
     s = fresh_server

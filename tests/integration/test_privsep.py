@@ -15,6 +15,9 @@ import pytest
 
 from conftest import Server, wait_gone
 
+# gdb attaches to the worker and stops it at a system call: alone, where no other test adds load
+pytestmark = pytest.mark.serial
+
 SYS_EXECVE = 59  # x86-64
 
 
