@@ -7,6 +7,9 @@ FUZZ_BUILD ?= build-fuzz
 VAR        ?= var
 PYTEST     ?= /usr/bin/python3 -m pytest
 FUZZ_SECONDS ?= 20
+# Tests run side by side: TEST_JOBS pytest-xdist workers for the integration tests, as most of them
+# wait on timers and peers rather than the CPU.
+TEST_JOBS  ?= 4
 
 # make install: PREFIX (default /usr/local) and DESTDIR as usual; BUILD names the tree whose
 # binary is installed (build it first: make build).
@@ -40,8 +43,16 @@ asan-build: deps
 unit: asan-build
 	@cd $(ASAN_BUILD) && ctest --output-on-failure
 
+# Two passes: the tests not marked serial run TEST_JOBS at a time, a test file to a worker (so a
+# file's module fixtures live in one process), then the serial ones (deadlines, memory, load: see
+# tests/integration/pytest.ini) run alone. The second pass runs even if the first failed (not if it
+# was interrupted); the target fails if either did.
 integration: asan-build
-	@MAILWERK_BIN=$(CURDIR)/$(ASAN_BUILD)/mailwerk $(PYTEST) -q tests/integration
+	@export MAILWERK_BIN=$(CURDIR)/$(ASAN_BUILD)/mailwerk; \
+	$(PYTEST) -q -n $(TEST_JOBS) --dist loadfile -m "not serial" tests/integration; side=$$?; \
+	[ $$side -ne 2 ] || exit 2; \
+	$(PYTEST) -q -m serial tests/integration; alone=$$?; \
+	[ $$side -eq 0 ] && [ $$alone -eq 0 ]
 
 test: unit integration fuzz-smoke
 

@@ -14,6 +14,8 @@ packages=(
   libcmocka-dev
   # integration tests: real clients and tools
   python3 python3-pytest python3-dnslib python3-aiosmtpd swaks libnet-ssleay-perl openssl sqlite3 procps
+  # make integration runs the tests that may share the machine several at a time
+  python3-pytest-xdist
   # DKIM verifiers and signers nobody here wrote (test_auth.py), and keys made at test time
   python3-dkim opendkim-tools python3-cryptography
   # POP3 clients for the POP3 tests
