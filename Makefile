@@ -7,8 +7,8 @@ FUZZ_BUILD ?= build-fuzz
 VAR        ?= var
 PYTEST     ?= /usr/bin/python3 -m pytest
 FUZZ_SECONDS ?= 20
-# Tests run side by side: TEST_JOBS pytest-xdist workers for the integration tests, as most of them
-# wait on timers and peers rather than the CPU.
+# Tests run side by side: TEST_JOBS unit test binaries at once (ctest) and TEST_JOBS pytest-xdist
+# workers for the integration tests, as most of them wait on timers and peers rather than the CPU.
 TEST_JOBS  ?= 4
 
 # make install: PREFIX (default /usr/local) and DESTDIR as usual; BUILD names the tree whose
@@ -41,7 +41,7 @@ asan-build: deps
 	@cmake --build $(ASAN_BUILD)
 
 unit: asan-build
-	@cd $(ASAN_BUILD) && ctest --output-on-failure
+	@cd $(ASAN_BUILD) && ctest --output-on-failure --parallel $(TEST_JOBS)
 
 # Two passes: the tests not marked serial run TEST_JOBS at a time, a test file to a worker (so a
 # file's module fixtures live in one process), then the serial ones (deadlines, memory, load: see
