@@ -8,8 +8,10 @@ VAR        ?= var
 PYTEST     ?= /usr/bin/python3 -m pytest
 FUZZ_SECONDS ?= 20
 # Tests run side by side: TEST_JOBS unit test binaries at once (ctest) and TEST_JOBS pytest-xdist
-# workers for the integration tests, as most of them wait on timers and peers rather than the CPU.
+# workers for the integration tests, as most of them wait on timers and peers rather than the CPU;
+# FUZZ_JOBS fuzzers at once, each one CPU-bound, so one per CPU.
 TEST_JOBS  ?= 4
+FUZZ_JOBS  ?= $(shell nproc)
 
 # make install: PREFIX (default /usr/local) and DESTDIR as usual; BUILD names the tree whose
 # binary is installed (build it first: make build).
@@ -60,12 +62,13 @@ fuzz-build: deps
 	@CC=clang cmake -S fuzz -B $(FUZZ_BUILD) -G Ninja >/dev/null
 	@cmake --build $(FUZZ_BUILD)
 
-# Runs every fuzzer for FUZZ_SECONDS on its corpus (CI runs this briefly; run longer by hand).
+# Runs every fuzzer for FUZZ_SECONDS on its corpus, FUZZ_JOBS at a time (CI runs this briefly;
+# run longer by hand).
 fuzz: fuzz-build
-	@bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	@bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 fuzz-smoke: fuzz-build
-	@bash scripts/fuzz.sh $(FUZZ_BUILD) 5
+	@bash scripts/fuzz.sh $(FUZZ_BUILD) 5 $(FUZZ_JOBS)
 
 bench: build
 	@MAILWERK=$(CURDIR)/$(BUILD)/mailwerk bash bench/accept.sh
