@@ -14,6 +14,9 @@ from dnsfixture import dns_server  # noqa: F401 (a fixture)
 from mtafixture import (delivered, free_port_on, log_events, message, mtas, mx_records,  # noqa: F401
                         no_bounces, queue_rcpts, start_sender, submit, wait_for, wait_queue_empty)
 
+# timeouts of a few seconds are what is tested: alone, where no other test adds load
+pytestmark = pytest.mark.serial
+
 SLOW_TIMEOUT = 5  # seconds: the [delivery] timeout the slow MX meets, a few of its octets long
 ATTEMPTS = 3  # deferred attempts seen before the fault ends: several retries, none of them final
 # Generous bounds for "eventually": each covers many times what the step takes on a quiet machine

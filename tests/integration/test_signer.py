@@ -24,6 +24,9 @@ from dnsfixture import dns_server  # noqa: F401 (a fixture)
 from mtafixture import insecure_context, submit, wait_for
 from test_auth import dkim_fields, dkimpy_verify, own_records, tag
 
+# gdb attaches to the signer, and a stopped signer is timed against the worker's 15 s wait: alone
+pytestmark = pytest.mark.serial
+
 SYS_EXECVE = 59  # x86-64
 TIMEOUT = 30.0
 
