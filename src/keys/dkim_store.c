@@ -107,7 +107,8 @@ static int active_write(const char *dir, const struct active_set *a, char *error
 {
 	char path[4096], tmp[4096];
 	snprintf(path, sizeof(path), "%s/" ACTIVE_FILE, dir);
-	snprintf(tmp, sizeof(tmp), "%s/." ACTIVE_FILE ".%ld", dir, (long)getpid());
+	/* one per thread: the signer's threads may write two domains' (or one's) files at once */
+	snprintf(tmp, sizeof(tmp), "%s/." ACTIVE_FILE ".%ld.%ld", dir, (long)getpid(), (long)gettid());
 	FILE *f = fopen(tmp, "we");
 	if (f == NULL) {
 		snprintf(error_r, error_size, "%s: %s", tmp, strerror(errno));

@@ -34,6 +34,7 @@ static void reply_error(uint64_t id, const char *why)
 }
 
 /* MAKE and ACTIVATE: the store's private side changes only here (and by the CLI). */
+/* Under the context's manage_mu. */
 static void signer_manage(const char *data_dir, const struct ipc_msg *m)
 {
 	const char *err, *e;
@@ -78,7 +79,8 @@ static void signer_manage(const char *data_dir, const struct ipc_msg *m)
 }
 
 /* One request, answered. */
-static void signer_handle(struct dkim_signer *keys, const char *data_dir, const struct ipc_msg *m)
+static void signer_handle(struct dkim_signer *keys, const char *data_dir, pthread_mutex_t *manage_mu,
+			  const struct ipc_msg *m)
 {
 	const char *err;
 	char domain[DNS_HOST_SIZE];
@@ -105,7 +107,9 @@ static void signer_handle(struct dkim_signer *keys, const char *data_dir, const 
 		else
 			ipc_send(SIGNER_FD, SIGNER_MSG_SIGNATURE, m->id, sig, sig_len, NULL, 0);
 	} else if (m->type == SIGNER_MSG_MAKE || m->type == SIGNER_MSG_ACTIVATE) {
+		pthread_mutex_lock(manage_mu);
 		signer_manage(data_dir, m);
+		pthread_mutex_unlock(manage_mu);
 	} else {
 		reply_error(m->id, "an unknown request");
 	}
@@ -114,12 +118,13 @@ static void signer_handle(struct dkim_signer *keys, const char *data_dir, const 
 struct signer_ctx {
 	struct dkim_signer *keys;
 	const char *data_dir;
+	pthread_mutex_t manage_mu; /* one change to the store at a time: each reads, then replaces, an active file */
 };
 
 /* A thread's life: requests until the worker's end closes. */
 static void *signer_serve(void *arg)
 {
-	const struct signer_ctx *ctx = arg;
+	struct signer_ctx *ctx = arg;
 	unsigned char *rec = malloc(IPC_RECORD_MAX);
 	if (rec == NULL)
 		return NULL;
@@ -131,7 +136,7 @@ static void *signer_serve(void *arg)
 		int r = ipc_recv_msg(SIGNER_FD, rec, &m, fds, &nfds, &err);
 		if (r > 0) {
 			ipc_fds_close(fds, nfds); /* the worker sends none */
-			signer_handle(ctx->keys, ctx->data_dir, &m);
+			signer_handle(ctx->keys, ctx->data_dir, &ctx->manage_mu, &m);
 		} else if (r < 0 && errno == EBADMSG) {
 			log_warn("event=signer_request_refused error=\"%s\"", err);
 		} else if (r == 0 || errno != EINTR) {
@@ -167,7 +172,8 @@ int signer_run(const struct conf *c, char *error_r, size_t error_size)
 		snprintf(error_r, error_size, "out of memory");
 		return -1;
 	}
-	struct signer_ctx ctx = {keys, c->data_dir};
+	struct signer_ctx ctx = {.keys = keys, .data_dir = c->data_dir};
+	pthread_mutex_init(&ctx.manage_mu, NULL);
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t n = cores < 1 ? 1 : cores > SIGNER_THREADS_MAX ? SIGNER_THREADS_MAX : (size_t)cores;
 	pthread_t threads[SIGNER_THREADS_MAX];
@@ -185,6 +191,7 @@ int signer_run(const struct conf *c, char *error_r, size_t error_size)
 	signer_serve(&ctx);
 	for (size_t i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
+	pthread_mutex_destroy(&ctx.manage_mu);
 	dkim_signer_free(keys);
 	log_info("event=signer_stopped pid=%ld", (long)getpid());
 	return 0;

@@ -26,6 +26,10 @@ from test_api_domains import publish
 from test_reload import conf_value
 from test_webhooks import Receiver
 
+# headless Chromium waits at most 30 s for each step: beside three other test files on two cores it
+# sometimes does not get there, so it runs alone
+pytestmark = pytest.mark.serial
+
 ADMIN = "boss@" + DOMAIN
 ADMIN_PASSWORD = "correct horse battery staple"
 NEW_DOMAIN = "shop.test"
