@@ -43,6 +43,7 @@ struct request {
 	struct key_op *kop;  /* MAKE, ACTIVATE */
 	size_t slot; /* SIGN: the key's index in op */
 	bool sent;
+	unsigned sends; /* a request two signers died answering is not sent to a third (timer_cb fails it) */
 	time_t asked; /* monotonic seconds */
 	size_t len;
 	unsigned char payload[SIGN_PAYLOAD_MAX];
@@ -165,7 +166,8 @@ static void disconnect(struct signer_client *c, const char *why)
 	c->read_ev = c->write_ev = NULL;
 	close(c->fd);
 	c->fd = -1;
-	/* what was sent goes again to the next signer */
+	/* what was sent goes again to the next signer, but only once: a request that kills the signer
+	 * must not kill every one the parent starts */
 	for (struct request *r = c->head; r != NULL; r = r->next)
 		r->sent = false;
 }
@@ -176,7 +178,7 @@ static void flush(struct signer_client *c)
 	if (c->fd < 0)
 		return;
 	for (struct request *r = c->head; r != NULL; r = r->next) {
-		if (r->sent)
+		if (r->sent || r->sends >= 2)
 			continue;
 		if (ipc_send(c->fd, r->type, r->id, r->payload, r->len, NULL, 0) != 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
@@ -186,6 +188,7 @@ static void flush(struct signer_client *c)
 			return;
 		}
 		r->sent = true;
+		r->sends++;
 	}
 }
 
@@ -332,15 +335,17 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct request *r = c->head;
 	while (r != NULL) {
 		struct request *next = r->next;
-		if (now - r->asked >= SIGNER_CLIENT_WAIT_SECONDS && r->kop != NULL) {
+		bool poison = r->sends >= 2 && !r->sent; /* two signers died with it in hand */
+		if ((poison || now - r->asked >= SIGNER_CLIENT_WAIT_SECONDS) && r->kop != NULL) {
 			struct key_op *kop = r->kop;
 			request_unlink(c, r);
 			free(r);
-			key_op_answer(kop, NULL, "the DKIM signer did not answer in time");
-		} else if (now - r->asked >= SIGNER_CLIENT_WAIT_SECONDS) {
+			key_op_answer(kop, NULL, poison ? "the DKIM signer died answering it, twice" : "the DKIM signer did not answer in time");
+		} else if (poison || now - r->asked >= SIGNER_CLIENT_WAIT_SECONDS) {
 			struct sign_op *op = r->op;
 			request_unlink(c, r);
-			op_fail(op, SIGNER_UNAVAILABLE, "the DKIM signer did not answer in time", NULL);
+			op_fail(op, SIGNER_UNAVAILABLE,
+				poison ? "the DKIM signer died answering it, twice" : "the DKIM signer did not answer in time", NULL);
 			bool last = r->type == SIGNER_MSG_KEYS || --op->waiting == 0;
 			free(r);
 			if (last) {
