@@ -63,6 +63,12 @@ static void fuzz_single(const uint8_t *data, size_t size)
 	if (dns_rdata_aaaa_parse(data, size, &a, &err) == DNS_PARSE_OK)
 		FUZZ_CHECK(size == 16 && a.family == AF_INET6 && memcmp(a.bytes, data, 16) == 0);
 
+	struct dns_tlsa tlsa;
+	if (dns_rdata_tlsa_parse(data, size, &tlsa, &err) == DNS_PARSE_OK)
+		FUZZ_CHECK(size >= 4 && tlsa.data == data + 3 && tlsa.len == size - 3 && tlsa.usage == data[0]);
+	else
+		FUZZ_CHECK(size < 4 && err != NULL);
+
 	/* an exact-size heap buffer, so that ASan sees any write past len */
 	char *out = malloc(size > 0 ? size : 1);
 	if (out != NULL) {

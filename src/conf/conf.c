@@ -39,6 +39,7 @@ enum conf_type {
 	CONF_T_LOGIN,     /* "" or a user name for AUTH */
 	CONF_T_SECRET_FILE, /* "" or an absolute path; the field gets the file's first line */
 	CONF_T_THROTTLE,  /* free key DOMAIN = COUNT/PERIOD */
+	CONF_T_TLS_OVERRIDE, /* free key DOMAIN = a name of tls_override_names */
 	CONF_T_DMARC_ACTION, /* a name of dmarc_action_names */
 	CONF_T_DKIM_CANON, /* "relaxed/relaxed", "simple/relaxed", ..., or one word for both */
 	CONF_T_MAILBOX_OPT, /* "" or one address local@domain (RFC 5321 §4.1.2) */
@@ -171,6 +172,7 @@ static const struct conf_key conf_keys[] = {
 	{"relay", "auth_password_file", CONF_T_SECRET_FILE, OFF(relay_auth_password), "", 0, 0},
 	{"relay", "ca_file", CONF_T_PATH_OPT, OFF(relay_ca_file), "", 0, 0},
 	{"throttle", NULL, CONF_T_THROTTLE, OFF(throttles), NULL, 0, 0},
+	{"tls_policy", NULL, CONF_T_TLS_OVERRIDE, OFF(tls_policies), NULL, 0, 0},
 	/* authenticated mail From a local domain with an active key is signed once, when queued */
 	{"dkim", "sign", CONF_T_BOOL, OFF(dkim_sign), "yes", 0, 0},
 	/* RFC 6376 §3.4: relaxed/relaxed survives the rewrapping mail systems do on the way */
@@ -726,40 +728,91 @@ static void conf_problem(struct conf_load_state *st, int line, const char *fmt, 
 	st->report(out, st->report_arg);
 }
 
-/* [throttle] name = value. In the file a domain may appear once; an override replaces. */
-static const char *conf_set_throttle(struct conf_load_state *st, const char *name, const char *value, bool override)
+/* A free section keyed by domain ([throttle], [tls_policy]): the key checked as a domain name, and
+ * the index of its entry among count entries whose domain is at stride-sized steps from first
+ * (*index_r == count: a new one, room for which has been made at the end; the caller fills it
+ * and counts it). In the file a domain may appear once; an override replaces. */
+static const char *conf_domain_entry(struct conf_load_state *st, const char *name, bool override, void **table,
+				     size_t count, size_t stride, size_t *index_r, char **domain_r)
 {
-	struct conf *c = st->c;
-	unsigned count, period;
 	const char *err = parse_hostname(name);
 	if (err != NULL) {
 		snprintf(st->msg, sizeof(st->msg), "the key must be a domain name: %s", err);
 		return st->msg;
 	}
-	if ((err = conf_parse_rate(value, &count, &period)) != NULL)
-		return err;
-	for (size_t i = 0; i < c->throttle_count; i++) {
-		if (strcasecmp(c->throttles[i].domain, name) != 0)
-			continue;
-		if (!override)
-			return "this domain already has a throttle";
-		c->throttles[i].count = count;
-		c->throttles[i].period = period;
-		return NULL;
+	*domain_r = NULL;
+	for (size_t i = 0; i < count; i++) {
+		const char *domain = *(char *const *)((const char *)*table + i * stride);
+		if (strcasecmp(domain, name) == 0) {
+			*index_r = i;
+			return override ? NULL : "this domain is already in the section";
+		}
 	}
-	if (c->throttle_count == CONF_THROTTLE_MAX)
+	if (count == CONF_THROTTLE_MAX)
 		return "too many domains (at most 1000)";
-	struct conf_throttle *grown = realloc(c->throttles, (c->throttle_count + 1) * sizeof(*grown));
+	void *grown = realloc(*table, (count + 1) * stride);
 	if (grown == NULL)
 		return "out of memory";
-	c->throttles = grown;
-	char *domain = strdup(name);
-	if (domain == NULL)
+	*table = grown;
+	if ((*domain_r = strdup(name)) == NULL)
 		return "out of memory";
-	for (char *p = domain; *p; p++)
+	for (char *p = *domain_r; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	c->throttles[c->throttle_count++] = (struct conf_throttle){domain, count, period};
+	*index_r = count;
+	return NULL;
+}
+
+/* [throttle] name = COUNT/PERIOD */
+static const char *conf_set_throttle(struct conf_load_state *st, const char *name, const char *value, bool override)
+{
+	struct conf *c = st->c;
+	unsigned count, period;
+	size_t i;
+	char *domain;
+	const char *err = conf_parse_rate(value, &count, &period);
+	if (err == NULL)
+		err = conf_domain_entry(st, name, override, (void **)&c->throttles, c->throttle_count,
+					sizeof(*c->throttles), &i, &domain);
+	if (err != NULL)
+		return err;
+	if (i == c->throttle_count)
+		c->throttles[c->throttle_count++] = (struct conf_throttle){domain, count, period};
+	c->throttles[i].count = count;
+	c->throttles[i].period = period;
+	return NULL;
+}
+
+static const char *const tls_override_names[] = {
+	[CONF_TLS_OVERRIDE_DANE_ONLY] = "dane-only", [CONF_TLS_OVERRIDE_VERIFY] = "verify",
+	[CONF_TLS_OVERRIDE_ENCRYPT] = "encrypt",     [CONF_TLS_OVERRIDE_MAY] = "may",
+	[CONF_TLS_OVERRIDE_NONE] = "none",
+};
+
+const char *conf_tls_override_str(enum conf_tls_override o)
+{
+	return o >= CONF_TLS_OVERRIDE_DANE_ONLY && o <= CONF_TLS_OVERRIDE_NONE ? tls_override_names[o] : "unset";
+}
+
+/* [tls_policy] name = dane-only | verify | encrypt | may | none */
+static const char *conf_set_tls_policy(struct conf_load_state *st, const char *name, const char *value, bool override)
+{
+	struct conf *c = st->c;
+	enum conf_tls_override level = 0;
+	for (enum conf_tls_override o = CONF_TLS_OVERRIDE_DANE_ONLY; o <= CONF_TLS_OVERRIDE_NONE; o++)
+		if (strcasecmp(value, tls_override_names[o]) == 0)
+			level = o;
+	if (level == 0)
+		return "expected dane-only, verify, encrypt, may or none";
+	size_t i;
+	char *domain;
+	const char *err = conf_domain_entry(st, name, override, (void **)&c->tls_policies, c->tls_policy_count,
+					    sizeof(*c->tls_policies), &i, &domain);
+	if (err != NULL)
+		return err;
+	if (i == c->tls_policy_count)
+		c->tls_policies[c->tls_policy_count++] = (struct conf_tls_domain){domain, level};
+	c->tls_policies[i].level = level;
 	return NULL;
 }
 
@@ -838,6 +891,8 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 	}
 	case CONF_T_THROTTLE:
 		return conf_set_throttle(st, name, value, override);
+	case CONF_T_TLS_OVERRIDE:
+		return conf_set_tls_policy(st, name, value, override);
 	case CONF_T_DELIMITERS:
 		/* characters that start an address extension (user+tag); none of them may be part of an
 		 * address's syntax that matters elsewhere */
@@ -1053,7 +1108,18 @@ void conf_free(struct conf *c)
 	for (size_t i = 0; i < c->throttle_count; i++)
 		free(c->throttles[i].domain);
 	free(c->throttles);
+	for (size_t i = 0; i < c->tls_policy_count; i++)
+		free(c->tls_policies[i].domain);
+	free(c->tls_policies);
 	free(c);
+}
+
+enum conf_tls_override conf_tls_override_find(const struct conf *c, const char *domain)
+{
+	for (size_t i = 0; i < c->tls_policy_count; i++)
+		if (strcasecmp(c->tls_policies[i].domain, domain) == 0)
+			return c->tls_policies[i].level;
+	return 0;
 }
 
 const struct conf_throttle *conf_throttle_find(const struct conf *c, const char *domain)

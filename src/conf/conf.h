@@ -64,6 +64,21 @@ struct conf_throttle {
 };
 #define CONF_THROTTLE_MAX 1000
 
+/* [tls_policy] DOMAIN = dane-only | verify | encrypt | may | none: what outbound TLS mail to DOMAIN
+ * gets, in place of its published DANE and MTA-STS policies (delivery/tls_decide.h, rows 5-10) */
+enum conf_tls_override {
+	CONF_TLS_OVERRIDE_DANE_ONLY = 1, /* only over TLS authenticated by DANE (RFC 7672) */
+	CONF_TLS_OVERRIDE_VERIFY,        /* TLS with a certificate that verifies for the MX host name */
+	CONF_TLS_OVERRIDE_ENCRYPT,       /* TLS, certificate not checked */
+	CONF_TLS_OVERRIDE_MAY,           /* STARTTLS when offered */
+	CONF_TLS_OVERRIDE_NONE,          /* never STARTTLS */
+};
+const char *conf_tls_override_str(enum conf_tls_override o);
+struct conf_tls_domain {
+	char *domain; /* lower case */
+	enum conf_tls_override level;
+};
+
 /* COUNT per PERIOD seconds; count 0: no limit */
 struct conf_rate {
 	unsigned count;
@@ -140,6 +155,9 @@ struct conf {
 	/* [throttle] */
 	struct conf_throttle *throttles;
 	size_t throttle_count;
+	/* [tls_policy] */
+	struct conf_tls_domain *tls_policies;
+	size_t tls_policy_count;
 	/* [dkim] */
 	bool dkim_sign;
 	bool dkim_header_relaxed, dkim_body_relaxed; /* c= */
@@ -187,6 +205,8 @@ int conf_show(const char *path, char *const *overrides, size_t n_overrides, bool
 /* Takes / drops a reference; the last conf_free() frees. Loop thread only. */
 struct conf *conf_ref(struct conf *c);
 void conf_free(struct conf *c);
+/* The [tls_policy] level for domain (case-insensitive, exact: no parent domains); 0 when none. */
+enum conf_tls_override conf_tls_override_find(const struct conf *c, const char *domain);
 /* The [throttle] entry for domain (case-insensitive, exact: no parent domains); NULL when none. */
 const struct conf_throttle *conf_throttle_find(const struct conf *c, const char *domain);
 

@@ -53,6 +53,7 @@ struct dns_lookup {
 	struct dns_addr *addrs;
 	struct dns_txt *txts;
 	struct dns_ptr *ptrs;
+	struct dns_tlsa *tlsas;
 	char *txtbuf;
 	char why[256];
 	char canon[DNS_NAME_TEXT_SIZE];
@@ -143,12 +144,14 @@ static void dns_lookup_data_free(struct dns_lookup *l)
 	free(l->addrs);
 	free(l->txts);
 	free(l->ptrs);
+	free(l->tlsas);
 	free(l->txtbuf);
 	l->raw = NULL;
 	l->mx = NULL;
 	l->addrs = NULL;
 	l->txts = NULL;
 	l->ptrs = NULL;
+	l->tlsas = NULL;
 	l->txtbuf = NULL;
 	if (l->ub != NULL)
 		ub_resolve_free(l->ub);
@@ -291,6 +294,18 @@ static void dns_records_parse(struct dns_lookup *l, struct ub_result *res)
 			off += l->raw[i].len;
 		}
 		l->result.txts = l->txts;
+		break;
+	case DNS_RRTYPE_TLSA:
+		if ((l->tlsas = calloc(n, sizeof(*l->tlsas))) == NULL && n > 0)
+			goto nomem;
+		for (size_t i = 0; i < n; i++) {
+			if (dns_rdata_tlsa_parse(l->raw[i].data, l->raw[i].len, &l->tlsas[l->result.count], &err) ==
+			    DNS_PARSE_OK)
+				l->result.count++;
+			else
+				l->result.malformed++;
+		}
+		l->result.tlsas = l->tlsas;
 		break;
 	case DNS_RRTYPE_PTR:
 		if ((l->ptrs = calloc(n, sizeof(*l->ptrs))) == NULL && n > 0)

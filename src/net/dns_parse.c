@@ -20,6 +20,7 @@ const char *dns_rrtype_str(int rrtype)
 	case DNS_RRTYPE_MX: return "MX";
 	case DNS_RRTYPE_TXT: return "TXT";
 	case DNS_RRTYPE_AAAA: return "AAAA";
+	case DNS_RRTYPE_TLSA: return "TLSA";
 	}
 	return "?";
 }
@@ -172,6 +173,20 @@ enum dns_parse_error dns_rdata_ptr_parse(const uint8_t *rd, size_t len, struct d
 	for (; text[i] != '\0'; i++)
 		ptr_r->name[i] = (char)(text[i] >= 'A' && text[i] <= 'Z' ? text[i] + ('a' - 'A') : text[i]);
 	ptr_r->name[i] = '\0';
+	return DNS_PARSE_OK;
+}
+
+enum dns_parse_error dns_rdata_tlsa_parse(const uint8_t *rd, size_t len, struct dns_tlsa *tlsa_r, const char **error_r)
+{
+	if (len < 4) {
+		*error_r = len < 3 ? "TLSA record shorter than its three fields" : "TLSA record without association data";
+		return DNS_PARSE_TRUNCATED;
+	}
+	tlsa_r->usage = rd[0];
+	tlsa_r->selector = rd[1];
+	tlsa_r->mtype = rd[2];
+	tlsa_r->data = rd + 3;
+	tlsa_r->len = len - 3;
 	return DNS_PARSE_OK;
 }
 

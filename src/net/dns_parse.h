@@ -26,6 +26,7 @@ enum dns_rrtype {
 	DNS_RRTYPE_MX = 15,
 	DNS_RRTYPE_TXT = 16,
 	DNS_RRTYPE_AAAA = 28,
+	DNS_RRTYPE_TLSA = 52, /* RFC 6698 §7.1 */
 };
 const char *dns_rrtype_str(int rrtype);
 
@@ -48,6 +49,13 @@ struct dns_addr {
 /* RFC 1035 §3.3.12: a PTR record's name, lower case, no trailing dot; only host names are kept. */
 struct dns_ptr {
 	char name[DNS_HOST_SIZE];
+};
+
+/* RFC 6698 §2.1: a TLSA record; data points into the rdata it was parsed from. */
+struct dns_tlsa {
+	uint8_t usage, selector, mtype;
+	const uint8_t *data; /* the certificate association data, len >= 1 */
+	size_t len;
 };
 
 struct dns_mx {
@@ -93,6 +101,7 @@ struct dns_result {
 	const struct dns_addr *addrs;  /* DNS_RRTYPE_A, DNS_RRTYPE_AAAA */
 	const struct dns_txt *txts;    /* DNS_RRTYPE_TXT */
 	const struct dns_ptr *ptrs;    /* DNS_RRTYPE_PTR */
+	const struct dns_tlsa *tlsas;  /* DNS_RRTYPE_TLSA */
 };
 
 /* An uncompressed wire name at the start of p (len octets available) to presentation text: labels
@@ -111,6 +120,10 @@ bool dns_host_valid(const char *text);
 enum dns_parse_error dns_rdata_mx_parse(const uint8_t *rd, size_t len, struct dns_mx *mx_r, const char **error_r);
 /* RFC 1035 §3.3.12: one name, which must be a host name; it comes back lower-cased. */
 enum dns_parse_error dns_rdata_ptr_parse(const uint8_t *rd, size_t len, struct dns_ptr *ptr_r, const char **error_r);
+/* RFC 6698 §2.1: usage, selector and matching type (one octet each), then at least one octet of
+ * association data (§2.1.4 leaves its length to the matching type, which the caller checks: a
+ * record of a length that does not fit its type is unusable, not malformed). data_r points into rd. */
+enum dns_parse_error dns_rdata_tlsa_parse(const uint8_t *rd, size_t len, struct dns_tlsa *tlsa_r, const char **error_r);
 /* RFC 1035 §3.4.1: exactly 4 octets. */
 enum dns_parse_error dns_rdata_a_parse(const uint8_t *rd, size_t len, struct dns_addr *a_r, const char **error_r);
 /* RFC 3596 §2.2: exactly 16 octets. */

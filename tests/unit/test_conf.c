@@ -612,6 +612,62 @@ static void test_throttle_keys(void **state)
 	conf_free(c);
 }
 
+static void test_tls_policy(void **state)
+{
+	(void)state;
+	char err[512], text[1024];
+	snprintf(text, sizeof(text), "%s[tls_policy]\nBank.example = dane-only\npartner.example = Verify\n"
+		 "old.example = encrypt\nbroken.example = may\nlegacy.example = none\n", base_conf);
+	struct conf *c = load(text, NULL, 0, err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->tls_policy_count, 5);
+	assert_int_equal(conf_tls_override_find(c, "bank.EXAMPLE"), CONF_TLS_OVERRIDE_DANE_ONLY);
+	assert_int_equal(conf_tls_override_find(c, "partner.example"), CONF_TLS_OVERRIDE_VERIFY);
+	assert_int_equal(conf_tls_override_find(c, "old.example"), CONF_TLS_OVERRIDE_ENCRYPT);
+	assert_int_equal(conf_tls_override_find(c, "broken.example"), CONF_TLS_OVERRIDE_MAY);
+	assert_int_equal(conf_tls_override_find(c, "legacy.example"), CONF_TLS_OVERRIDE_NONE);
+	assert_string_equal(conf_tls_override_str(CONF_TLS_OVERRIDE_DANE_ONLY), "dane-only");
+	/* exact: no parent or child domains */
+	assert_int_equal(conf_tls_override_find(c, "mx.bank.example"), 0);
+	assert_int_equal(conf_tls_override_find(c, "example"), 0);
+	conf_free(c);
+
+	/* an override replaces, and adds */
+	char *ov[] = {"tls_policy.bank.example=verify", "tls_policy.new.example=none"};
+	c = load(text, ov, 2, err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->tls_policy_count, 6);
+	assert_int_equal(conf_tls_override_find(c, "bank.example"), CONF_TLS_OVERRIDE_VERIFY);
+	assert_int_equal(conf_tls_override_find(c, "new.example"), CONF_TLS_OVERRIDE_NONE);
+	conf_free(c);
+
+	/* errors name the file, the line and what is wrong */
+	write_conf("");
+	unlink(conf_path);
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "%s:8: [tls_policy] ", conf_path);
+	static const struct {
+		const char *line;
+		const char *words;
+	} cases[] = {
+		{"example.com = dane", "expected dane-only, verify"},
+		{"example.com = ", "expected dane-only"},
+		{"example.com = verify extra", "expected dane-only"},
+		{"exa mple.com = verify", "domain name"},
+		{"-bad.example = none", "domain name"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[tls_policy]\n%s\n", cases[i].line);
+		expect_error(text, NULL, 0, prefix, cases[i].words);
+	}
+	char dup_prefix[128];
+	snprintf(dup_prefix, sizeof(dup_prefix), "%s:9: [tls_policy] Example.COM = may: ", conf_path);
+	expect_error("[tls_policy]\nexample.com = none\nExample.COM = may\n", NULL, 0, dup_prefix,
+		     "already in the section");
+}
+
 static void test_throttle_errors(void **state)
 {
 	(void)state;
@@ -653,7 +709,7 @@ static void test_throttle_errors(void **state)
 	/* a domain appears once in the file, in any spelling */
 	char dup_prefix[128];
 	snprintf(dup_prefix, sizeof(dup_prefix), "%s:9: [throttle] Example.COM = 2/s: ", conf_path);
-	expect_error("[throttle]\nexample.com = 1/s\nExample.COM = 2/s\n", NULL, 0, dup_prefix, "already has a throttle");
+	expect_error("[throttle]\nexample.com = 1/s\nExample.COM = 2/s\n", NULL, 0, dup_prefix, "already in the section");
 	/* overrides */
 	char *ov1[] = {"throttle.bad domain=1/m"};
 	expect_error("", ov1, 1, "-o throttle.bad domain=1/m: ", "domain name");
@@ -1095,6 +1151,7 @@ int main(void)
 		cmocka_unit_test(test_delivery_timeouts),
 		cmocka_unit_test(test_throttle_keys),
 		cmocka_unit_test(test_throttle_errors),
+		cmocka_unit_test(test_tls_policy),
 		cmocka_unit_test(test_overlong_lines),
 		cmocka_unit_test(test_value_parsers),
 		cmocka_unit_test(test_slow_client_keys),

@@ -278,6 +278,30 @@ static void set_mx(struct dns_mx *m, uint16_t pref, const char *host)
 	snprintf(m->exchange, sizeof(m->exchange), "%s", host);
 }
 
+static void test_rdata_tlsa(void **state)
+{
+	(void)state;
+	struct dns_tlsa t;
+	const char *err = NULL;
+	static const uint8_t ok[] = {3, 1, 1, 0xab, 0xcd};
+	assert_int_equal(dns_rdata_tlsa_parse(ok, sizeof(ok), &t, &err), DNS_PARSE_OK);
+	assert_int_equal(t.usage, 3);
+	assert_int_equal(t.selector, 1);
+	assert_int_equal(t.mtype, 1);
+	assert_ptr_equal(t.data, ok + 3);
+	assert_int_equal(t.len, 2);
+	/* values outside the registries parse: whether a record is usable is the caller's question */
+	static const uint8_t odd[] = {255, 255, 255, 0};
+	assert_int_equal(dns_rdata_tlsa_parse(odd, sizeof(odd), &t, &err), DNS_PARSE_OK);
+	assert_int_equal(t.len, 1);
+	/* hostile: shorter than the fixed fields, or no association data */
+	for (size_t len = 0; len < 4; len++) {
+		err = NULL;
+		assert_int_equal(dns_rdata_tlsa_parse(ok, len, &t, &err), DNS_PARSE_TRUNCATED);
+		assert_non_null(err);
+	}
+}
+
 static void test_mx_sort(void **state)
 {
 	(void)state;
@@ -598,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_rdata_mx),
 		cmocka_unit_test(test_rdata_addr),
 		cmocka_unit_test(test_rdata_txt),
+		cmocka_unit_test(test_rdata_tlsa),
 		cmocka_unit_test(test_mx_sort),
 		cmocka_unit_test(test_mx_shuffle),
 		cmocka_unit_test(test_random_below),
