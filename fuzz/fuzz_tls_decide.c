@@ -94,11 +94,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)p[7]; /* spare */
 	size_t n = p[8] % (FUZZ_TLSA_MAX + 1);
 	p += 9;
-	struct tls_decide_tlsa tlsa[FUZZ_TLSA_MAX];
+	struct dns_tlsa tlsa[FUZZ_TLSA_MAX];
 	size_t count = 0;
 	while (count < n && end - p >= 4) {
 		size_t len = p[3];
-		tlsa[count] = (struct tls_decide_tlsa){ p[0], p[1], p[2], NULL, 0 };
+		tlsa[count] = (struct dns_tlsa){ p[0], p[1], p[2], NULL, 0 };
 		p += 4;
 		if (len > (size_t)(end - p))
 			len = (size_t)(end - p);

@@ -103,7 +103,7 @@ const char *tls_decide_policy_str(enum tls_decide_policy p)
 	return "?";
 }
 
-bool tls_decide_tlsa_usable(const struct tls_decide_tlsa *r)
+bool tls_decide_tlsa_usable(const struct dns_tlsa *r)
 {
 	/* RFC 7672 §3.1: only DANE-TA(2) and DANE-EE(3) serve SMTP; PKIX-TA(0) and PKIX-EE(1) are unusable
 	 * (§3.1.3) */

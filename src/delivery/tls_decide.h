@@ -88,6 +88,7 @@
 
 #include "conf/conf.h"
 #include "delivery/mtasts.h"
+#include "net/dns_parse.h"
 
 /* Usable TLSA records handed on; more are counted in tlsa_dropped. */
 #define TLS_DECIDE_TLSA_MAX 32
@@ -113,15 +114,8 @@ enum tls_decide_tlsa_state {
 };
 const char *tls_decide_tlsa_state_str(enum tls_decide_tlsa_state s);
 
-/* One TLSA record (RFC 6698 §2.1); data points into the caller's answer. */
-struct tls_decide_tlsa {
-	uint8_t usage, selector, mtype;
-	const uint8_t *data;
-	size_t len;
-};
-
 /* Whether a record can authenticate an SMTP server (row 15 of the table). */
-bool tls_decide_tlsa_usable(const struct tls_decide_tlsa *r);
+bool tls_decide_tlsa_usable(const struct dns_tlsa *r);
 
 /* Where the domain's MTA-STS policy stands. */
 enum tls_decide_sts_state {
@@ -151,7 +145,7 @@ struct tls_decide_input {
 	enum tls_decide_tlsa_state tlsa_state;
 	const char *tlsa_base; /* where the TLSA records were found (after a secure CNAME), a host name;
 				* NULL: mx_host */
-	const struct tls_decide_tlsa *tlsa;
+	const struct dns_tlsa *tlsa;
 	size_t tlsa_count;
 	enum tls_decide_sts_state sts_state;
 	const struct mtasts_policy *sts; /* see enum tls_decide_sts_state; NULL for none */
@@ -212,7 +206,7 @@ struct tls_decision {
 	size_t name_count;  /* VERIFY, DANE; also with sts_testing_verify */
 	const char *names[TLS_DECIDE_NAMES_MAX]; /* point into the input's strings */
 	size_t tlsa_count;  /* DANE: the usable records, pointing into the input's */
-	const struct tls_decide_tlsa *tlsa[TLS_DECIDE_TLSA_MAX];
+	const struct dns_tlsa *tlsa[TLS_DECIDE_TLSA_MAX];
 	size_t tlsa_dropped; /* usable records beyond TLS_DECIDE_TLSA_MAX, not handed on */
 	bool sts_cached;     /* the MTA-STS policy used is a cached one (fetch pending or failed) */
 	bool sts_testing_mismatch; /* row 18 */

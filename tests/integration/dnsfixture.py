@@ -22,6 +22,7 @@ port 53), built on dnslib. Point mailwerk at it with `[dns] resolver = 127.0.0.1
         dns_server.delay("slow.example.test", 2.0)           # answers after 2 s
         dns_server.stop(); ...; dns_server.restart()          # gone (port closed), then back on its port
         anchor = dns_server.sign("test.")                     # DNSSEC: see sign()
+        dns_server.bogus("mx.test", "expired")               # its answers fail validation: see bogus()
         ... run mailwerk with "-o", "dns.resolver=" + dns_server.resolver ...
         assert ("example.test", "MX") in dns_server.asked()
 
@@ -90,6 +91,20 @@ def _key_tag(rdata):
     return ac & 0xFFFF
 
 
+def _type_bitmap(types):
+    """RFC 4034 §4.1.2: the NSEC type bitmap, window blocks of up to 32 octets, the most significant
+    bit of the first octet standing for type 0 of the window."""
+    out = b""
+    for window in sorted({t >> 8 for t in types}):
+        bits = bytearray(32)
+        for t in types:
+            if t >> 8 == window:
+                bits[(t & 0xFF) >> 3] |= 0x80 >> (t & 7)
+        used = max(i for i, b in enumerate(bits) if b) + 1
+        out += bytes([window, used]) + bytes(bits[:used])
+    return out
+
+
 def _dnssec_ok(request):
     """RFC 3225: the DO bit of the EDNS OPT record."""
     return any(ar.rtype == QTYPE.OPT and ar.ttl & 0x8000 for ar in request.ar)
@@ -110,6 +125,7 @@ class DNSServer:
         self._truncate = set()
         self._delay = {}
         self._signer = None  # (apex, private key, DNSKEY rdata, key tag)
+        self._bogus = {}  # fqdn -> how its answers are broken ("expired", "stripped", "badsig")
         self._queries = []  # (qname without the dot, qtype name, "udp"/"tcp")
         self._thread = None
         self._stop = threading.Event()
@@ -159,6 +175,7 @@ class DNSServer:
             self._truncate.clear()
             self._delay.clear()
             self._signer = None
+            self._bogus.clear()
             self._queries.clear()
 
     def servfail(self, *names):
@@ -182,10 +199,16 @@ class DNSServer:
         return self
 
     def sign(self, apex="test."):
-        """Signs every positive answer at or below apex with a fresh Ed25519 key (RFC 8080,
-        algorithm 15) and serves its DNSKEY at apex. Returns the trust anchor, one line for a file
-        named by [dns] trust_anchor. Only positive answers are signed: there are no NSEC records,
-        so a validating resolver finds negative answers (NXDOMAIN, NODATA) bogus."""
+        """Signs every answer at or below apex with a fresh Ed25519 key (RFC 8080, algorithm 15)
+        and serves its DNSKEY at apex. Returns the trust anchor, one line for a file named by
+        [dns] trust_anchor (ds_anchor() gives it as a DS record). Names outside apex stay unsigned:
+        a validating resolver with only this anchor sees them as insecure.
+
+        Negative answers are signed too, the way large signed zones answer today ("black lies",
+        RFC 9824): NXDOMAIN and NODATA both come back as NOERROR/NODATA with the apex's SOA and an
+        NSEC record at the name itself whose next name is the name's immediate successor and whose
+        type bitmap holds only the types the name has (RFC 4034 §4.1), so that the absence of a
+        type, a TLSA record say, is proven (RFC 4035 §3.1.3.1) without walking the zone."""
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -198,29 +221,87 @@ class DNSServer:
             self._records.setdefault(apex, []).append(RR(apex, QTYPE.DNSKEY, ttl=self.ttl, rdata=RD(rdata)))
         return "%s IN DNSKEY 257 3 15 %s" % (apex, base64.b64encode(pub).decode())
 
-    def _rrsig(self, rrset):
+    def ds_anchor(self, wrong=False):
+        """The trust anchor as a DS record (RFC 4509: SHA-256 over the owner and the DNSKEY rdata);
+        wrong=True gives one whose digest matches no key, so the whole zone is bogus."""
+        import hashlib
+        apex, _, rdata, tag = self._signer
+        digest = bytearray(hashlib.sha256(_name_wire(apex) + rdata).digest())
+        if wrong:
+            digest[0] ^= 0xFF
+        return "%s IN DS %d 15 2 %s" % (apex, tag, digest.hex().upper())
+
+    def bogus(self, name, how="expired"):
+        """Breaks the signatures of name's answers (positive and negative) so that a validating
+        resolver finds them bogus (RFC 4035 §5.5): "expired" (inception and expiration in the
+        past), "stripped" (no RRSIG at all, as an upstream that drops them would pass it on) or
+        "badsig" (a signature that does not verify)."""
+        if how not in ("expired", "stripped", "badsig"):
+            raise ValueError(how)
+        with self._lock:
+            self._bogus[_fqdn(name)] = how
+        return self
+
+    def _signs(self, name):
+        return self._signer is not None and (name == self._signer[0] or name.endswith("." + self._signer[0]))
+
+    def _rrsig(self, rrset, how=None):
         """RFC 4034 §3.1.8.1: the signature over the RRSIG rdata (without the signature) and the
         RRset in canonical form (§6.2: lower-case names, no compression; §6.3: sorted rdata)."""
         apex, key, _, tag = self._signer
         owner = _fqdn(rrset[0].rname)
         labels = len([x for x in owner.split(".") if x])
         now = int(time.time())
-        head = struct.pack("!HBBIIIH", rrset[0].rtype, 15, labels, self.ttl, (now + 86400) & 0xFFFFFFFF,
-                           (now - 3600) & 0xFFFFFFFF, tag) + _name_wire(apex)
+        # long past: validators allow clock skew of up to a tenth of the validity period (unbound:
+        # val-sig-skew-min 1 h, max 24 h)
+        expire, incept = (now - 10 * 86400, now - 20 * 86400) if how == "expired" else (now + 86400, now - 3600)
+        head = struct.pack("!HBBIIIH", rrset[0].rtype, 15, labels, self.ttl, expire & 0xFFFFFFFF,
+                           incept & 0xFFFFFFFF, tag) + _name_wire(apex)
         rdatas = sorted(_canonical_rdata(rr) for rr in rrset)
         data = head
         for rd in rdatas:
             data += _name_wire(owner) + struct.pack("!HHIH", rrset[0].rtype, CLASS.IN, self.ttl, len(rd)) + rd
-        return RR(owner, QTYPE.RRSIG, ttl=self.ttl, rdata=RD(head + key.sign(data)))
+        sig = bytearray(key.sign(data))
+        if how == "badsig":
+            sig[0] ^= 0xFF
+        return RR(owner, QTYPE.RRSIG, ttl=self.ttl, rdata=RD(head + bytes(sig)))
+
+    def _signed(self, rrs):
+        """RRSIGs for rrs, one per RRset (name, type) in the signed zone, as name's bogus mode says."""
+        groups = {}
+        for rr in rrs:
+            name = _fqdn(rr.rname)
+            if self._signs(name):
+                groups.setdefault((name, rr.rtype), []).append(rr)
+        out = []
+        for (name, _), rrset in groups.items():
+            how = self._bogus.get(name)
+            if how != "stripped":
+                out.append(self._rrsig(rrset, how))
+        return out
 
     def _sign_answer(self, reply):
-        groups = {}
-        for rr in reply.rr:
-            name = _fqdn(rr.rname)
-            if name == self._signer[0] or name.endswith("." + self._signer[0]):
-                groups.setdefault((name, rr.rtype), []).append(rr)
-        for rrset in groups.values():
-            reply.add_answer(self._rrsig(rrset))
+        for sig in self._signed(list(reply.rr)):
+            reply.add_answer(sig)
+
+    def _deny(self, reply, name, rrs, request):
+        """A negative answer for name (rrs: the records it has, None if it has none): NXDOMAIN or
+        NODATA with the SOA (RFC 2308 §2), or, in the signed zone and for a client that asked for
+        DNSSEC, the black-lies NODATA proof described in sign()."""
+        if not (self._signs(name) and _dnssec_ok(request)):
+            if rrs is None and not self._exists_below(name):
+                reply.header.rcode = RCODE.NXDOMAIN  # RFC 6604: after a CNAME too
+            reply.add_auth(self._soa())
+            return
+        # RFC 4034 §4.1.1: the next owner name; "\000.name" is the first name after name in the
+        # canonical order (§6.1), so the NSEC covers nothing but name itself
+        nxt = b"\x01\x00" + _name_wire(name)
+        types = {rr.rtype for rr in rrs or []} | {QTYPE.RRSIG, QTYPE.NSEC}
+        nsec = RR(name, QTYPE.NSEC, ttl=self.ttl, rdata=RD(nxt + _type_bitmap(types)))
+        soa = self._soa(self._signer[0])
+        self._sign_answer(reply)  # a CNAME that led here
+        for rr in [soa, nsec] + self._signed([soa, nsec]):
+            reply.add_auth(rr)
 
     def asked(self):
         """[(name, TYPE)] of every query so far, in order (name lower-case, no trailing dot)."""
@@ -238,8 +319,8 @@ class DNSServer:
 
     # ---- answering ----
 
-    def _soa(self):
-        zone = self.origin
+    def _soa(self, zone=None):
+        zone = zone or self.origin
         return RR(zone, QTYPE.SOA, ttl=self.ttl,
                   rdata=SOA("ns.fixture.invalid.", "hostmaster.fixture.invalid.", (1, 3600, 600, 86400, self.ttl)))
 
@@ -265,9 +346,7 @@ class DNSServer:
                     return reply, delay
                 rrs = self._records.get(name)
                 if rrs is None:
-                    if not self._exists_below(name):
-                        reply.header.rcode = RCODE.NXDOMAIN  # RFC 6604: after a CNAME too
-                    reply.add_auth(self._soa())
+                    self._deny(reply, name, None, request)
                     break
                 match = [rr for rr in rrs if rr.rtype == qtype or qtype == QTYPE.ANY]
                 if match:
@@ -282,7 +361,7 @@ class DNSServer:
                     reply.add_answer(cnames[0])
                     name = _fqdn(cnames[0].rdata.label)
                     continue
-                reply.add_auth(self._soa())  # NODATA (RFC 2308 §2.2)
+                self._deny(reply, name, rrs, request)  # NODATA (RFC 2308 §2.2)
                 break
         return reply, delay
 

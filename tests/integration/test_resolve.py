@@ -297,6 +297,26 @@ def test_dnssec(dns_server, tmp_path):
     assert "; DNSSEC: MX answer secure" in notes, out
     assert "; DNSSEC: addresses of mx.signed.test secure" in notes, out
 
+    # a proven absence is secure too: no MX at mx.signed.test (an NSEC record says so), so its own
+    # address is the implicit MX, and the AAAA it lacks is proven absent as well
+    rc, targets, notes, out, _ = resolve("mx.signed.test", "-c", str(conf))
+    assert rc == 0 and "; DNSSEC: MX answer secure" in notes, out
+
+    # the same anchor as a DS record works; one whose digest matches no key makes everything bogus
+    anchor.write_text(dns_server.ds_anchor() + "\n")
+    rc, _, notes, out, _ = resolve("signed.test", "-c", str(conf))
+    assert rc == 0 and "; DNSSEC: MX answer secure" in notes, out
+    anchor.write_text(dns_server.ds_anchor(wrong=True) + "\n")
+    rc, _, _, out, _ = resolve("signed.test", "-c", str(conf), "--timeout", "10")
+    assert rc == 1 and "DNSSEC" in out, out
+
+    # signatures long expired, missing or not verifying: bogus, a temporary failure (RFC 4035 §5.5)
+    anchor.write_text(dns_server.ds_anchor() + "\n")
+    for how in ("expired", "stripped", "badsig"):
+        dns_server.bogus("mx.signed.test", how)
+        rc, _, _, out, _ = resolve("signed.test", "-c", str(conf), "--timeout", "10")
+        assert rc == 1 and out.startswith("temporary DNS failure") and "DNSSEC" in out, (how, out)
+
     # an anchor for a key the zone does not have: every answer is bogus
     anchor.write_text("test. IN DNSKEY 257 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=\n")
     rc, _, _, out, _ = resolve("signed.test", "-c", str(conf), "--timeout", "10")

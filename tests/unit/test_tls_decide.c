@@ -15,9 +15,9 @@ static struct mtasts_policy sts_enforce, sts_testing, sts_none;
 
 static const uint8_t d32[32] = { 1 }, d64[64] = { 2 }, d20[20] = { 3 };
 
-static const struct tls_decide_tlsa tlsa_311[] = { { 3, 1, 1, d32, 32 } };
-static const struct tls_decide_tlsa tlsa_211[] = { { 2, 1, 1, d32, 32 } };
-static const struct tls_decide_tlsa tlsa_unusable[] = {
+static const struct dns_tlsa tlsa_311[] = { { 3, 1, 1, d32, 32 } };
+static const struct dns_tlsa tlsa_211[] = { { 2, 1, 1, d32, 32 } };
+static const struct dns_tlsa tlsa_unusable[] = {
 	{ 0, 0, 1, d32, 32 }, /* PKIX-TA */
 	{ 1, 1, 1, d32, 32 }, /* PKIX-EE */
 	{ 4, 1, 1, d32, 32 }, /* unknown usage */
@@ -27,7 +27,7 @@ static const struct tls_decide_tlsa tlsa_unusable[] = {
 	{ 3, 1, 2, d32, 32 }, /* SHA2-512 of the wrong length */
 	{ 2, 0, 0, NULL, 0 }, /* empty full data */
 };
-static const struct tls_decide_tlsa tlsa_mixed[] = {
+static const struct dns_tlsa tlsa_mixed[] = {
 	{ 1, 1, 1, d32, 32 },
 	{ 3, 1, 2, d64, 64 },
 	{ 3, 9, 1, d32, 32 },
@@ -385,7 +385,7 @@ static void test_tlsa_usable(void **state)
 {
 	/* RFC 7672 §3.1, RFC 6698 §2.1 */
 	static const struct {
-		struct tls_decide_tlsa r;
+		struct dns_tlsa r;
 		bool usable;
 	} t[] = {
 		{ { 3, 1, 1, d32, 32 }, true },  { { 3, 0, 1, d32, 32 }, true },  { { 3, 1, 2, d64, 64 }, true },
@@ -405,9 +405,9 @@ static void test_tlsa_usable(void **state)
 static void test_tlsa_cap(void **state)
 {
 	/* a hostile RRset: at most TLS_DECIDE_TLSA_MAX records are handed on, the rest counted */
-	struct tls_decide_tlsa many[TLS_DECIDE_TLSA_MAX + 8];
+	struct dns_tlsa many[TLS_DECIDE_TLSA_MAX + 8];
 	for (size_t i = 0; i < N(many); i++)
-		many[i] = (struct tls_decide_tlsa){ 3, 1, 1, d32, 32 };
+		many[i] = (struct dns_tlsa){ 3, 1, 1, d32, 32 };
 	many[0].usage = 1; /* an unusable one is neither handed on nor counted as dropped */
 	struct tls_decide_input in = { MX, SECURE, .tlsa_state = TLS_DECIDE_TLSA_RECORDS, .tlsa = many,
 				       .tlsa_count = N(many) };
@@ -450,7 +450,7 @@ static void test_next_mx(void **state)
 static void test_every_input(void **state)
 {
 	/* every combination of the enums (and a few values outside them): the promises hold */
-	static const struct tls_decide_tlsa *sets[] = { NULL, tlsa_311, tlsa_unusable, tlsa_mixed };
+	static const struct dns_tlsa *sets[] = { NULL, tlsa_311, tlsa_unusable, tlsa_mixed };
 	static const size_t set_n[] = { 0, N(tlsa_311), N(tlsa_unusable), N(tlsa_mixed) };
 	static const struct mtasts_policy *pols[] = { NULL, &sts_enforce, &sts_testing, &sts_none };
 	static const char *hosts[] = { "mx1.example.com", "evil.example" };
