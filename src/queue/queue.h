@@ -33,6 +33,26 @@ enum queue_rcpt_state {
 };
 const char *queue_rcpt_state_str(enum queue_rcpt_state s);
 
+/* What the sender asked of delivery status notifications (RFC 3461), kept with the message and
+ * each recipient. The NOTIFY bits have the values of smtp/parse.h's enum smtp_dsn_notify; 0 means no
+ * NOTIFY was given (and for messages queued before DSN was kept): then failures and delays are
+ * reported, as RFC 3461 §4.1 allows for a missing NOTIFY. */
+enum queue_dsn_ret {
+	QUEUE_DSN_RET_UNSPECIFIED = 0, /* no RET: failure reports return the header section */
+	QUEUE_DSN_RET_FULL,
+	QUEUE_DSN_RET_HDRS,
+};
+enum queue_dsn_notify {
+	QUEUE_NOTIFY_SUCCESS = 1 << 0,
+	QUEUE_NOTIFY_FAILURE = 1 << 1,
+	QUEUE_NOTIFY_DELAY = 1 << 2,
+	QUEUE_NOTIFY_NEVER = 1 << 3,
+};
+/* Whether a report of this kind is wanted for a recipient with these NOTIFY bits (RFC 3461 §4.1):
+ * success ones only when asked for, failure and delay ones when asked for or when NOTIFY was not
+ * given, none with NEVER. bit is one of QUEUE_NOTIFY_SUCCESS, _FAILURE, _DELAY. */
+bool queue_notify_wants(unsigned notify, unsigned bit);
+
 /* A message handed to queue_msg_store(); the queue owns it from then on and frees it. */
 struct queue_spool;
 
@@ -52,6 +72,13 @@ struct queue_msg {
 	bool no_dsn;        /* no delivery status notification for failures: the sender follows the
 			     * message's events instead (mail sent through the HTTP API) */
 	struct email_record *track; /* NULL, or the record and events to keep for it (events.h) */
+	/* RFC 3461: what the SMTP client asked of DSNs (none from the HTTP API) */
+	enum queue_dsn_ret dsn_ret;
+	char *dsn_envid;      /* NULL, or the ENVID decoded from xtext */
+	unsigned *rcpt_notify; /* NULL, or rcpt_count NOTIFY bit sets (enum queue_dsn_notify; 0: not given) */
+	char **rcpt_orcpt;    /* NULL, or rcpt_count entries, each NULL or the ORCPT "type;address" decoded */
+	bool requiretls;      /* RFC 8689 §4.1: came with MAIL FROM ... REQUIRETLS (over TLS) */
+	bool tls_required_no; /* RFC 8689 §5: an authenticated sender's "TLS-Required: No" header field */
 };
 
 /* Octets of the whole message: data, then body. */
@@ -69,6 +96,8 @@ struct queue_rcpt_info {
 	unsigned attempts;
 	int64_t next_attempt; /* unix time, 0 = none scheduled */
 	char *last_error;     /* NULL when none */
+	unsigned dsn_notify;  /* as stored (struct queue_msg rcpt_notify) */
+	char *dsn_orcpt;      /* NULL when none */
 };
 
 struct queue_entry {
@@ -82,6 +111,10 @@ struct queue_entry {
 	size_t rcpt_count;
 	bool held;   /* the operator holds it: not delivered until released (queue_hold) */
 	bool no_dsn; /* as stored (struct queue_msg) */
+	/* as stored (struct queue_msg); per recipient in rcpts: dsn_notify, dsn_orcpt */
+	enum queue_dsn_ret dsn_ret;
+	char *dsn_envid;
+	bool requiretls, tls_required_no;
 };
 void queue_entry_free(struct queue_entry *e);
 
@@ -169,6 +202,8 @@ struct queue_due_rcpt {
 	char *domain;      /* lower case */
 	unsigned attempts;
 	bool warned;       /* a delay warning has been sent for it */
+	unsigned dsn_notify; /* RFC 3461 NOTIFY as stored (enum queue_dsn_notify; 0: not given) */
+	char *dsn_orcpt;     /* RFC 3461 ORCPT "type;address" decoded, or NULL */
 };
 
 struct queue_due_msg {
@@ -177,6 +212,10 @@ struct queue_due_msg {
 	int64_t arrival;
 	char *folder;                 /* "" or "Junk", as stored */
 	bool no_dsn;                  /* as stored (struct queue_msg) */
+	enum queue_dsn_ret dsn_ret;   /* RFC 3461 RET as stored */
+	char *dsn_envid;              /* RFC 3461 ENVID decoded, or NULL */
+	bool requiretls;              /* RFC 8689: MAIL FROM carried REQUIRETLS */
+	bool tls_required_no;         /* RFC 8689 §5: "TLS-Required: No" from an authenticated sender */
 	struct queue_due_rcpt *rcpts; /* remote: sorted by domain */
 	size_t rcpt_count;
 };

@@ -101,6 +101,13 @@ void queue_msg_free(struct queue_msg *m)
 	queue_spool_free(m->body);
 	free(m->folder);
 	email_record_free(m->track);
+	free(m->dsn_envid);
+	free(m->rcpt_notify);
+	if (m->rcpt_orcpt != NULL) {
+		for (size_t i = 0; i < m->rcpt_count; i++)
+			free(m->rcpt_orcpt[i]);
+		free(m->rcpt_orcpt);
+	}
 	free(m);
 }
 
@@ -120,9 +127,11 @@ void queue_entry_free(struct queue_entry *e)
 		for (size_t i = 0; i < e->rcpt_count; i++) {
 			free(e->rcpts[i].addr);
 			free(e->rcpts[i].last_error);
+			free(e->rcpts[i].dsn_orcpt);
 		}
 		free(e->rcpts);
 	}
+	free(e->dsn_envid);
 	free(e);
 }
 
@@ -139,4 +148,13 @@ bool queue_msg_prepend(struct queue_msg *m, const char *text, size_t len)
 	m->data = data;
 	m->size += len;
 	return true;
+}
+
+bool queue_notify_wants(unsigned notify, unsigned bit)
+{
+	if (notify & QUEUE_NOTIFY_NEVER)
+		return false; /* RFC 3461 §4.1: NEVER, no DSN at all */
+	if (notify == 0)
+		return bit != QUEUE_NOTIFY_SUCCESS; /* no NOTIFY: as FAILURE,DELAY (RFC 3461 §4.1) */
+	return (notify & bit) != 0;
 }

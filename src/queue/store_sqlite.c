@@ -132,6 +132,18 @@ static const char queue_schema_v12_sql[] =
 	"ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX IF NOT EXISTS messages_held ON messages(id) WHERE held != 0;";
 
+/* Version 13: what the sender asked of delivery status notifications (RFC 3461: RET and ENVID per
+ * message, NOTIFY and ORCPT per recipient) and REQUIRETLS with its opposite, an authenticated
+ * sender's "TLS-Required: No" (RFC 8689). Rows from before keep the defaults, which mean what
+ * mailwerk did then: no NOTIFY (failures and delays reported), headers returned, no TLS demands. */
+static const char queue_schema_v13_sql[] =
+	"ALTER TABLE messages ADD COLUMN dsn_ret INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN dsn_envid TEXT;"
+	"ALTER TABLE messages ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN tls_required_no INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE recipients ADD COLUMN dsn_notify INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE recipients ADD COLUMN dsn_orcpt TEXT;";
+
 /* steps[v] brings version v to v + 1 (db.h); a new version is a new line at the end */
 static const char *const queue_schema_steps[] = {
 	queue_schema_sql,
@@ -146,6 +158,7 @@ static const char *const queue_schema_steps[] = {
 	webhook_attempts_schema_sql, /* version 10: each webhook attempt and its answer */
 	events_headers_schema_sql,   /* version 11: the header section of each tracked message */
 	queue_schema_v12_sql,        /* version 12: held messages */
+	queue_schema_v13_sql,        /* version 13: DSN requests (RFC 3461) and REQUIRETLS (RFC 8689) */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
@@ -359,10 +372,11 @@ static void queue_addr_domain(const char *addr, char *out, size_t size)
 }
 
 static const char queue_insert_msg_sql[] =
-	"INSERT INTO messages(id, sender, auth_user, client_ip, arrival, size, data, folder, no_dsn)"
-	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+	"INSERT INTO messages(id, sender, auth_user, client_ip, arrival, size, data, folder, no_dsn, dsn_ret, dsn_envid,"
+	" requiretls, tls_required_no) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 static const char queue_insert_rcpt_sql[] =
-	"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt, domain) VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6)";
+	"INSERT INTO recipients(msg_id, idx, addr, state, attempts, next_attempt, domain, dsn_notify, dsn_orcpt)"
+	" VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8)";
 
 /* Fills the data of the message row just inserted (a zeroblob of the whole size) with m->data and
  * then the spooled body, a piece at a time: the writer's memory stays bounded whatever the size. */
@@ -426,6 +440,14 @@ static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_st
 		rc = sqlite3_bind_text(st, 8, m->folder != NULL ? m->folder : "", -1, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int(st, 9, m->no_dsn ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(st, 10, (int)m->dsn_ret);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 11, m->dsn_envid, -1, SQLITE_STATIC); /* NULL binds SQL NULL */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(st, 12, m->requiretls ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(st, 13, m->tls_required_no ? 1 : 0);
 	if (rc != SQLITE_OK) {
 		/* only SQLITE_TOOBIG in practice: this message is over SQLite's blob limit */
 		sqlite3_reset(st);
@@ -459,6 +481,10 @@ static int queue_msg_insert_with(struct db *db, sqlite3_stmt *msg_st, sqlite3_st
 		queue_addr_domain(m->rcpts[i], domain, sizeof(domain));
 		if (rc == SQLITE_OK)
 			rc = sqlite3_bind_text(st, 6, domain, -1, SQLITE_TRANSIENT);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int(st, 7, m->rcpt_notify != NULL ? (int)m->rcpt_notify[i] : 0);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_text(st, 8, m->rcpt_orcpt != NULL ? m->rcpt_orcpt[i] : NULL, -1, SQLITE_STATIC);
 		if (rc != SQLITE_OK) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
@@ -807,7 +833,8 @@ typedef int queue_entry_take_fn(struct queue_entry *e, void *arg);
 
 #define QUEUE_ENTRY_COLUMNS \
 	"SELECT m.id, m.sender, m.auth_user, m.client_ip, m.arrival, m.size," \
-	" r.idx, r.addr, r.state, r.attempts, r.next_attempt, r.last_error, m.held, m.no_dsn" \
+	" r.idx, r.addr, r.state, r.attempts, r.next_attempt, r.last_error, m.held, m.no_dsn," \
+	" m.dsn_ret, m.dsn_envid, m.requiretls, m.tls_required_no, r.dsn_notify, r.dsn_orcpt" \
 	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id"
 
 /* One statement (one consistent snapshot, even while the server writes) for the messages and their
@@ -860,6 +887,10 @@ static enum result queue_entries_read(struct queue *q, const char *id, queue_ent
 			e->size = (size_t)sqlite3_column_int64(st, 5);
 			e->held = sqlite3_column_int(st, 12) != 0;
 			e->no_dsn = sqlite3_column_int(st, 13) != 0;
+			e->dsn_ret = (enum queue_dsn_ret)sqlite3_column_int(st, 14);
+			e->dsn_envid = queue_col_strdup(st, 15, &oom);
+			e->requiretls = sqlite3_column_int(st, 16) != 0;
+			e->tls_required_no = sqlite3_column_int(st, 17) != 0;
 			if (e->sender == NULL)
 				oom = true;
 			if (oom)
@@ -888,6 +919,8 @@ static enum result queue_entries_read(struct queue *q, const char *id, queue_ent
 		ri->attempts = (unsigned)sqlite3_column_int64(st, 9);
 		ri->next_attempt = sqlite3_column_int64(st, 10);
 		ri->last_error = queue_col_strdup(st, 11, &oom);
+		ri->dsn_notify = (unsigned)sqlite3_column_int(st, 18);
+		ri->dsn_orcpt = queue_col_strdup(st, 19, &oom);
 		if (ri->addr == NULL)
 			oom = true;
 		if (oom)
@@ -1105,7 +1138,8 @@ static int queue_runner_ready(struct queue *q, enum queue_route route)
 	" AND NOT EXISTS (SELECT 1 FROM temp.claimed c WHERE c.msg_id = r.msg_id AND c.idx = r.idx)"
 
 #define QUEUE_DUE_COLUMNS \
-	"SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned, m.folder, m.no_dsn" \
+	"SELECT r.msg_id, r.idx, r.addr, r.attempts, m.sender, m.arrival, r.domain, r.warned, m.folder, m.no_dsn," \
+	" m.dsn_ret, m.dsn_envid, m.requiretls, m.tls_required_no, r.dsn_notify, r.dsn_orcpt" \
 	" FROM recipients r" \
 	" JOIN messages m ON m.id = r.msg_id"
 
@@ -1168,8 +1202,13 @@ enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size
 			msgs[count].arrival = sqlite3_column_int64(st, 5);
 			msgs[count].folder = strdup((const char *)sqlite3_column_text(st, 8));
 			msgs[count].no_dsn = sqlite3_column_int(st, 9) != 0;
+			msgs[count].dsn_ret = (enum queue_dsn_ret)sqlite3_column_int(st, 10);
+			bool oom = false;
+			msgs[count].dsn_envid = queue_col_strdup(st, 11, &oom);
+			msgs[count].requiretls = sqlite3_column_int(st, 12) != 0;
+			msgs[count].tls_required_no = sqlite3_column_int(st, 13) != 0;
 			count++;
-			if (msgs[count - 1].sender == NULL || msgs[count - 1].folder == NULL)
+			if (msgs[count - 1].sender == NULL || msgs[count - 1].folder == NULL || oom)
 				goto oom;
 		}
 		struct queue_due_msg *m = &msgs[count - 1];
@@ -1185,7 +1224,10 @@ enum result queue_due(struct queue *q, enum queue_route route, int64_t now, size
 		r->warned = sqlite3_column_int(st, 7) != 0;
 		r->addr = strdup((const char *)sqlite3_column_text(st, 2));
 		r->domain = strdup((const char *)sqlite3_column_text(st, 6));
-		if (r->addr == NULL || r->domain == NULL)
+		r->dsn_notify = (unsigned)sqlite3_column_int(st, 14);
+		bool oom = false;
+		r->dsn_orcpt = queue_col_strdup(st, 15, &oom);
+		if (r->addr == NULL || r->domain == NULL || oom)
 			goto oom;
 	}
 	sqlite3_reset(st);
@@ -1216,10 +1258,12 @@ void queue_due_free(struct queue_due_msg *msgs, size_t count)
 		for (size_t j = 0; j < msgs[i].rcpt_count; j++) {
 			free(msgs[i].rcpts[j].addr);
 			free(msgs[i].rcpts[j].domain);
+			free(msgs[i].rcpts[j].dsn_orcpt);
 		}
 		free(msgs[i].rcpts);
 		free(msgs[i].sender);
 		free(msgs[i].folder);
+		free(msgs[i].dsn_envid);
 	}
 	free(msgs);
 }
