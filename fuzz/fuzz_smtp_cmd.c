@@ -39,6 +39,12 @@ static void fuzz_check_mail(const char *arg, size_t len)
 	for (const char *p = m.auth; *p != '\0'; p++)
 		FUZZ_CHECK(*p >= 0x20 && *p < 0x7f);
 	FUZZ_CHECK(m.body == SMTP_BODY_UNSPECIFIED || m.body == SMTP_BODY_7BIT || m.body == SMTP_BODY_8BITMIME);
+	/* RFC 3461: RET is one of three, ENVID decodes to printable ASCII within its limit */
+	FUZZ_CHECK(m.ret == SMTP_DSN_RET_UNSPECIFIED || m.ret == SMTP_DSN_RET_FULL || m.ret == SMTP_DSN_RET_HDRS);
+	size_t el = strnlen(m.envid, sizeof(m.envid));
+	FUZZ_CHECK(el < sizeof(m.envid) && el <= SMTP_ENVID_MAX && m.has_envid == (el > 0));
+	for (size_t i = 0; i < el; i++)
+		FUZZ_CHECK(m.envid[i] >= 0x20 && m.envid[i] < 0x7f);
 }
 
 static void fuzz_check_rcpt(const char *arg, size_t len)
@@ -60,8 +66,17 @@ static void fuzz_check_rcpt(const char *arg, size_t len)
 		/* only the UTF-8 check depends on SMTPUTF8, and it comes last */
 		FUZZ_CHECK(e == SMTP_PARSE_NEED_UTF8 ? e8 == SMTP_PARSE_OK && r8.to.is_utf8 : e8 == e);
 	}
-	if (e8 == SMTP_PARSE_OK)
+	if (e8 == SMTP_PARSE_OK) {
 		FUZZ_CHECK(!r8.to.is_null && r8.to.text[0] != '\0');
+		/* RFC 3461 §4.1: NEVER only alone; §4.2: "type;address", printable ASCII, within 500 */
+		FUZZ_CHECK((r8.notify & ~0xfu) == 0);
+		FUZZ_CHECK(!(r8.notify & SMTP_DSN_NOTIFY_NEVER) || r8.notify == SMTP_DSN_NOTIFY_NEVER);
+		size_t ol = strnlen(r8.orcpt, sizeof(r8.orcpt));
+		FUZZ_CHECK(ol < sizeof(r8.orcpt) && ol <= SMTP_ORCPT_MAX && r8.has_orcpt == (ol > 0));
+		FUZZ_CHECK(!r8.has_orcpt || (strchr(r8.orcpt, ';') != NULL && r8.orcpt[0] != ';'));
+		for (size_t i = 0; i < ol; i++)
+			FUZZ_CHECK(r8.orcpt[i] >= 0x20 && r8.orcpt[i] < 0x7f);
+	}
 }
 
 static void fuzz_check_bdat(const char *arg, size_t len)
@@ -109,7 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(err != NULL && (e == SMTP_PARSE_UNKNOWN || e == SMTP_PARSE_SYNTAX));
 		FUZZ_CHECK(e != SMTP_PARSE_UNKNOWN || cmd.verb == SMTP_VERB_UNKNOWN);
 	} else {
-		FUZZ_CHECK(cmd.verb != SMTP_VERB_UNKNOWN && size <= SMTP_CMD_LINE_MAX - 2);
+		FUZZ_CHECK(cmd.verb != SMTP_VERB_UNKNOWN && size <= SMTP_CMD_LINE_MAX_PARAMS - 2);
+		/* RFC 3461 §4: only MAIL and RCPT lines may be longer than 512 */
+		FUZZ_CHECK(size <= SMTP_CMD_LINE_MAX - 2 || cmd.verb == SMTP_VERB_MAIL || cmd.verb == SMTP_VERB_RCPT);
 		switch (cmd.verb) {
 		case SMTP_VERB_MAIL: fuzz_check_mail(cmd.arg, cmd.arg_len); break;
 		case SMTP_VERB_RCPT: fuzz_check_rcpt(cmd.arg, cmd.arg_len); break;

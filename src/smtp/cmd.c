@@ -1,6 +1,8 @@
 /* cmd.c — what each SMTP command does (RFC 5321 §4.1 and the extensions we offer). The table says
  * in which states a verb is allowed; the handlers check their arguments and the relay rules. */
 #include <errno.h>
+#include <limits.h>
+#include <strings.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -27,6 +29,13 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/worker.h"
+
+/* the queue keeps NOTIFY as the parser gives it */
+_Static_assert((int)SMTP_DSN_NOTIFY_SUCCESS == (int)QUEUE_NOTIFY_SUCCESS &&
+		       (int)SMTP_DSN_NOTIFY_FAILURE == (int)QUEUE_NOTIFY_FAILURE &&
+		       (int)SMTP_DSN_NOTIFY_DELAY == (int)QUEUE_NOTIFY_DELAY &&
+		       (int)SMTP_DSN_NOTIFY_NEVER == (int)QUEUE_NOTIFY_NEVER,
+	       "NOTIFY bits");
 
 #define ST(x) (1u << SMTP_STATE_##x)
 #define ST_ANY (ST(INIT) | ST(READY) | ST(MAIL) | ST(RCPT) | ST(BDAT))
@@ -58,9 +67,13 @@ static bool auth_allowed(const struct smtp_session *s)
 void smtp_tx_reset(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
-	for (unsigned i = 0; i < tx->rcpt_count; i++)
+	for (unsigned i = 0; i < tx->rcpt_count; i++) {
 		free(tx->rcpts[i]);
+		free(tx->rcpt_orcpt != NULL ? tx->rcpt_orcpt[i] : NULL);
+	}
 	free(tx->rcpts);
+	free(tx->rcpt_notify);
+	free(tx->rcpt_orcpt);
 	smtp_data_release(&tx->data);
 	if (tx->body != NULL)
 		evbuffer_free(tx->body);
@@ -107,6 +120,11 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_reply_line(out, 250, 0, "STARTTLS");              /* RFC 3207 */
 	if (auth_allowed(s))
 		smtp_reply_line(out, 250, 0, "AUTH PLAIN LOGIN");      /* RFC 4954 */
+	smtp_reply_line(out, 250, 0, "DSN");                           /* RFC 3461 */
+	/* RFC 8689 §2: REQUIRETLS is for sessions that use TLS, so it is offered only once TLS is up
+	 * (after STARTTLS or on implicit TLS), as Exim does */
+	if (s->ls.tls)
+		smtp_reply_line(out, 250, 0, "REQUIRETLS");            /* RFC 8689 */
 	smtp_reply_line(out, 250, 1, "ENHANCEDSTATUSCODES");           /* RFC 2034 */
 }
 
@@ -144,6 +162,13 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	default:
 		smtp_reply(line_session_out(&s->ls), 501, "5.5.4", "Syntax: MAIL FROM:<address> (%s)", err);
 		smtp_session_error(s);
+		return;
+	}
+	if (m.requiretls && !s->ls.tls) {
+		/* RFC 8689 §2: REQUIRETLS may only be given in a session that uses TLS. The RFC names no
+		 * reply for a client that gives it anyway; 530 is RFC 3207 §4's "start TLS first", with
+		 * X.7.10 "encryption needed" (RFC 5248's registry) */
+		reply_error(s, 530, "5.7.10", "REQUIRETLS needs a TLS session: issue STARTTLS first");
 		return;
 	}
 	if (m.has_size && m.size > s->conf->max_message_size) {
@@ -193,6 +218,35 @@ static bool rcpt_acceptable(struct smtp_session *s, const struct addr *a)
 	return false;
 }
 
+/* Appends an accepted recipient with its RFC 3461 NOTIFY and ORCPT; false when out of memory (tx
+ * unchanged but perhaps with larger arrays). */
+static bool tx_rcpt_add(struct smtp_tx *tx, const struct smtp_rcpt_args *r)
+{
+	size_t n = tx->rcpt_count + 1;
+	char **grown = realloc(tx->rcpts, n * sizeof(char *));
+	if (grown != NULL)
+		tx->rcpts = grown;
+	unsigned *notify = realloc(tx->rcpt_notify, n * sizeof(unsigned));
+	if (notify != NULL)
+		tx->rcpt_notify = notify;
+	char **orcpt = realloc(tx->rcpt_orcpt, n * sizeof(char *));
+	if (orcpt != NULL)
+		tx->rcpt_orcpt = orcpt;
+	char *copy = strdup(r->to.text);
+	char *ocopy = r->has_orcpt ? strdup(r->orcpt) : NULL;
+	if (grown == NULL || notify == NULL || orcpt == NULL || copy == NULL || (r->has_orcpt && ocopy == NULL)) {
+		free(copy);
+		free(ocopy);
+		return false;
+	}
+	tx->rcpts[tx->rcpt_count] = copy;
+	tx->rcpt_notify[tx->rcpt_count] = r->notify;
+	tx->rcpt_orcpt[tx->rcpt_count] = ocopy;
+	tx->dsn_given = tx->dsn_given || r->notify != 0 || r->has_orcpt;
+	tx->rcpt_count++;
+	return true;
+}
+
 static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	struct smtp_rcpt_args r;
@@ -232,17 +286,10 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		return;
 	if (feedback)
 		s->tx.feedback_rcpts++;
-	char **grown = realloc(s->tx.rcpts, (s->tx.rcpt_count + 1) * sizeof(char *));
-	char *copy = strdup(r.to.text);
-	if (grown == NULL || copy == NULL) {
-		free(copy);
-		if (grown != NULL)
-			s->tx.rcpts = grown;
+	if (!tx_rcpt_add(&s->tx, &r)) {
 		reply(s, 452, "4.3.1", "Insufficient system resources");
 		return;
 	}
-	s->tx.rcpts = grown;
-	s->tx.rcpts[s->tx.rcpt_count++] = copy;
 	s->state = SMTP_STATE_RCPT;
 	reply(s, 250, "2.1.5", "Ok");
 }
@@ -609,6 +656,61 @@ static void rcpt_list_free(struct rcpt_list *l)
 	free(l->v);
 }
 
+/* One original recipient's expansion, for the DSN requests its targets inherit. */
+struct dsn_inherit {
+	struct queue_msg *m;
+	unsigned notify;
+	const char *orcpt;
+	bool oom;
+};
+
+static void dsn_inherit_add(const char *address, void *arg)
+{
+	struct dsn_inherit *d = arg;
+	for (size_t i = 0; i < d->m->rcpt_count; i++) {
+		/* the first RCPT that led to an address decides for it, as the expansion keeps that one */
+		if (strcasecmp(d->m->rcpts[i], address) != 0 || d->m->rcpt_notify[i] != UINT_MAX)
+			continue;
+		d->m->rcpt_notify[i] = d->notify;
+		if (d->orcpt != NULL && (d->m->rcpt_orcpt[i] = strdup(d->orcpt)) == NULL)
+			d->oom = true;
+		return;
+	}
+}
+
+/* RFC 3461 NOTIFY and ORCPT for m's envelope (after alias expansion): an alias's targets inherit those
+ * of the RCPT that named it, as RFC 3461 §5.2.7 has an alias pass them on (for a list we report no
+ * "expanded" action of our own: each target's delivery is reported). false when out of memory. Costs
+ * nothing when no RCPT carried them. */
+static bool tx_dsn_envelope(struct smtp_session *s, struct queue_msg *m)
+{
+	struct smtp_tx *tx = &s->tx;
+	if (!tx->dsn_given || m->rcpt_count == 0)
+		return true;
+	m->rcpt_notify = malloc(m->rcpt_count * sizeof(unsigned));
+	m->rcpt_orcpt = calloc(m->rcpt_count, sizeof(char *));
+	if (m->rcpt_notify == NULL || m->rcpt_orcpt == NULL)
+		return false;
+	for (size_t i = 0; i < m->rcpt_count; i++)
+		m->rcpt_notify[i] = UINT_MAX; /* not yet assigned */
+	bool ok = true;
+	for (unsigned i = 0; i < tx->rcpt_count && ok; i++) {
+		struct dsn_inherit d = {m, tx->rcpt_notify[i], tx->rcpt_orcpt[i], false};
+		const char *err;
+		const char *one[1] = {tx->rcpts[i]};
+		if (tx->feedback_rcpts > 0) /* not expanded */
+			dsn_inherit_add(tx->rcpts[i], &d);
+		else if (users_rcpt_expand(s->srv->users, one, 1, s->conf->recipient_delimiter, dsn_inherit_add, &d,
+					   &err) != RESULT_OK)
+			ok = false;
+		ok = ok && !d.oom;
+	}
+	for (size_t i = 0; i < m->rcpt_count; i++)
+		if (m->rcpt_notify[i] == UINT_MAX)
+			m->rcpt_notify[i] = 0; /* not reached: every target came from some RCPT */
+	return ok;
+}
+
 /* Builds the message to queue; takes the expanded envelope (final) over. */
 static struct queue_msg *tx_to_msg(struct smtp_session *s, struct rcpt_list *final)
 {
@@ -655,7 +757,18 @@ static struct queue_msg *tx_to_msg(struct smtp_session *s, struct rcpt_list *fin
 	m->rcpt_count = final->n;
 	final->v = NULL;
 	final->n = 0;
-	if (m->data == NULL || m->sender == NULL || m->client_ip == NULL || (authed && m->auth_user == NULL)) {
+	/* RFC 3461 §4.3, §4.4: kept for the reports; the HTTP API sets none */
+	m->dsn_ret = tx->mail.ret == SMTP_DSN_RET_FULL   ? QUEUE_DSN_RET_FULL
+		     : tx->mail.ret == SMTP_DSN_RET_HDRS ? QUEUE_DSN_RET_HDRS
+							 : QUEUE_DSN_RET_UNSPECIFIED;
+	bool envid_oom = tx->mail.has_envid && (m->dsn_envid = strdup(tx->mail.envid)) == NULL;
+	/* RFC 8689 §4.1: the message is tagged as needing REQUIRETLS (cmd_mail saw it came over TLS).
+	 * §5: "TLS-Required: No" counts from our own authenticated users only, and never beside
+	 * REQUIRETLS, which the sender then asked for in the same breath */
+	m->requiretls = tx->mail.requiretls;
+	m->tls_required_no = authed && !m->requiretls && message_tls_required_no(content, blen);
+	if (envid_oom || !tx_dsn_envelope(s, m) || m->data == NULL || m->sender == NULL || m->client_ip == NULL ||
+	    (authed && m->auth_user == NULL)) {
 		queue_msg_free(m);
 		return NULL;
 	}

@@ -7,6 +7,27 @@
 #include <strings.h>
 
 #include "util/date.h"
+#include "util/header.h"
+
+bool message_tls_required_no(const char *msg, size_t len)
+{
+	size_t pos = 0;
+	struct header_field f;
+
+	while (header_next(msg, len, &pos, &f)) {
+		if (!header_is(&f, "TLS-Required"))
+			continue;
+		size_t a = 0, b = f.value_len;
+		while (a < b && (f.value[a] == ' ' || f.value[a] == '\t' || f.value[a] == '\r' || f.value[a] == '\n'))
+			a++;
+		while (b > a && (f.value[b - 1] == ' ' || f.value[b - 1] == '\t' || f.value[b - 1] == '\r' ||
+				 f.value[b - 1] == '\n'))
+			b--;
+		if (b - a == 2 && strncasecmp(f.value + a, "no", 2) == 0)
+			return true;
+	}
+	return false;
+}
 
 bool message_has_header(const char *msg, size_t len, const char *name)
 {

@@ -24,6 +24,10 @@ struct message_trace {
  * (case-insensitive) followed by optional WSP and ':'. The header section ends at the first empty line. */
 bool message_has_header(const char *msg, size_t len, const char *name);
 
+/* RFC 8689 §3: whether the header section holds "TLS-Required: No" (the field's one value,
+ * case-insensitive, whitespace and folding around it allowed). */
+bool message_tls_required_no(const char *msg, size_t len);
+
 /* Builds the message as stored: our header fields, then content (length len). submission: also
  * adds Date and Message-ID when missing. Returns a malloc'd buffer and its size, or NULL when out of
  * memory. */

@@ -1,5 +1,6 @@
 /* parse.c — owns the syntax of SMTP command lines and of the MAIL, RCPT, BDAT and EHLO/HELO arguments
- * (RFC 5321 §4.1, RFC 1870, RFC 3030, RFC 4954 §5, RFC 6152, RFC 6531). Pure: no I/O, no state. */
+ * (RFC 5321 §4.1, RFC 1870, RFC 3030, RFC 3461 §4, RFC 4954 §5, RFC 6152, RFC 6531, RFC 8689 §2).
+ * Pure: no I/O, no state. */
 #include "smtp/parse.h"
 
 #include <string.h>
@@ -108,8 +109,8 @@ enum smtp_parse_error smtp_cmd_parse(const char *line, size_t len, struct smtp_c
 	cmd_r->arg = "";
 	cmd_r->arg_len = 0;
 
-	/* RFC 5321 §4.5.3.1.4: at most 512 octets including the CRLF */
-	if (len > SMTP_CMD_LINE_MAX - 2)
+	/* RFC 5321 §4.5.3.1.4: at most 512 octets including the CRLF; MAIL and RCPT more (below) */
+	if (len > SMTP_CMD_LINE_MAX_PARAMS - 2)
 		return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "command line too long");
 	/* RFC 5321 §2.3.8: CR and LF only as the line ending; no other control octet is meaningful in a
 	 * command, and NUL would truncate whatever later treats the argument as a C string. */
@@ -132,6 +133,9 @@ enum smtp_parse_error smtp_cmd_parse(const char *line, size_t len, struct smtp_c
 	if (verb == SMTP_VERB_UNKNOWN)
 		return smtp_fail(error_r, SMTP_PARSE_UNKNOWN, "unknown command");
 	cmd_r->verb = verb;
+	/* RFC 3461 §4: only MAIL and RCPT grow with the DSN parameters */
+	if (len > SMTP_CMD_LINE_MAX - 2 && verb != SMTP_VERB_MAIL && verb != SMTP_VERB_RCPT)
+		return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "command line too long");
 
 	/* one or more SP before the argument; trailing SP removed */
 	size_t start = verb_len, end = len;
@@ -270,6 +274,9 @@ enum smtp_mail_seen {
 	SMTP_SEEN_BODY = 1 << 1,
 	SMTP_SEEN_SMTPUTF8 = 1 << 2,
 	SMTP_SEEN_AUTH = 1 << 3,
+	SMTP_SEEN_RET = 1 << 4,
+	SMTP_SEEN_ENVID = 1 << 5,
+	SMTP_SEEN_REQUIRETLS = 1 << 6,
 };
 
 /* One MAIL parameter; *seen tracks duplicates, which are syntax errors. */
@@ -286,6 +293,12 @@ static enum smtp_parse_error smtp_mail_param(const struct smtp_param *p, unsigne
 		bit = SMTP_SEEN_SMTPUTF8;
 	else if (smtp_word_eq(p->key, p->key_len, "AUTH"))
 		bit = SMTP_SEEN_AUTH;
+	else if (smtp_word_eq(p->key, p->key_len, "RET"))
+		bit = SMTP_SEEN_RET;
+	else if (smtp_word_eq(p->key, p->key_len, "ENVID"))
+		bit = SMTP_SEEN_ENVID;
+	else if (smtp_word_eq(p->key, p->key_len, "REQUIRETLS"))
+		bit = SMTP_SEEN_REQUIRETLS;
 	else
 		return smtp_fail(error_r, SMTP_PARSE_BAD_PARAM, "unsupported MAIL parameter");
 	if (*seen & bit)
@@ -315,6 +328,29 @@ static enum smtp_parse_error smtp_mail_param(const struct smtp_param *p, unsigne
 		if (p->value != NULL)
 			return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "SMTPUTF8 takes no value");
 		m->smtputf8 = true;
+		break;
+	case SMTP_SEEN_RET:
+		/* RFC 3461 §4.3: ret-value = "FULL" / "HDRS" */
+		if (p->value != NULL && smtp_word_eq(p->value, p->value_len, "FULL"))
+			m->ret = SMTP_DSN_RET_FULL;
+		else if (p->value != NULL && smtp_word_eq(p->value, p->value_len, "HDRS"))
+			m->ret = SMTP_DSN_RET_HDRS;
+		else
+			return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "invalid RET value (FULL or HDRS)");
+		break;
+	case SMTP_SEEN_ENVID:
+		/* RFC 3461 §4.4: ENVID=xtext, at most 100 octets, decoding to printable US-ASCII */
+		if (p->value == NULL || p->value_len > SMTP_ENVID_MAX)
+			return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "invalid ENVID value (xtext, at most 100 octets)");
+		if (!smtp_xtext_decode(p->value, p->value_len, m->envid, sizeof(m->envid)))
+			return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "invalid ENVID value (bad xtext)");
+		m->has_envid = true;
+		break;
+	case SMTP_SEEN_REQUIRETLS:
+		/* RFC 8689 §2: the REQUIRETLS MAIL option has no value */
+		if (p->value != NULL)
+			return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "REQUIRETLS takes no value");
+		m->requiretls = true;
 		break;
 	default:
 		/* RFC 4954 §5: AUTH=xtext ("<>" is plain xtext) */
@@ -363,6 +399,88 @@ enum smtp_parse_error smtp_mail_parse(const char *arg, size_t len, struct smtp_m
 	return SMTP_PARSE_OK;
 }
 
+/* RFC 3461 §4.1: notify-esmtp-value = "NEVER" / 1#notify-list-element, where notify-list-element is
+ * "SUCCESS" / "FAILURE" / "DELAY", case-insensitive; NEVER stands alone ("NEVER,NEVER" is not
+ * alone). Another value listed twice is harmless and taken once. */
+static bool smtp_notify_parse(const char *s, size_t n, unsigned *bits_r)
+{
+	unsigned bits = 0, elements = 0;
+
+	for (size_t i = 0; i <= n; elements++) {
+		size_t start = i;
+		while (i < n && s[i] != ',')
+			i++;
+		const char *w = s + start;
+		size_t wl = i - start;
+		if (smtp_word_eq(w, wl, "SUCCESS"))
+			bits |= SMTP_DSN_NOTIFY_SUCCESS;
+		else if (smtp_word_eq(w, wl, "FAILURE"))
+			bits |= SMTP_DSN_NOTIFY_FAILURE;
+		else if (smtp_word_eq(w, wl, "DELAY"))
+			bits |= SMTP_DSN_NOTIFY_DELAY;
+		else if (smtp_word_eq(w, wl, "NEVER"))
+			bits |= SMTP_DSN_NOTIFY_NEVER;
+		else
+			return false; /* an unknown word, or an empty element ("FAILURE,", ",DELAY") */
+		i++; /* past the comma (or the end) */
+	}
+	if ((bits & SMTP_DSN_NOTIFY_NEVER) && elements != 1)
+		return false;
+	*bits_r = bits;
+	return true;
+}
+
+/* RFC 3461 §4.2: orcpt-parameter = "ORCPT=" addr-type ";" xtext; addr-type = atom (registered names
+ * such as "rfc822" and RFC 6533's "utf-8" are letters, digits and hyphens: only those are taken). The
+ * decoded address must be printable US-ASCII (§4.2), which smtp_xtext_decode checks. */
+static bool smtp_orcpt_parse(const char *s, size_t n, char *out, size_t out_size)
+{
+	const char *semi = memchr(s, ';', n);
+	if (semi == NULL || semi == s || n > SMTP_ORCPT_MAX)
+		return false;
+	size_t tl = (size_t)(semi - s);
+	for (size_t i = 0; i < tl; i++) {
+		if (!smtp_is_alnum((unsigned char)s[i]) && s[i] != '-')
+			return false;
+	}
+	if (tl + 2 > out_size || tl + 1 == n)
+		return false; /* no address after the type */
+	memcpy(out, s, tl + 1);
+	return smtp_xtext_decode(semi + 1, n - tl - 1, out + tl + 1, out_size - tl - 1);
+}
+
+enum smtp_rcpt_seen {
+	SMTP_SEEN_NOTIFY = 1 << 0,
+	SMTP_SEEN_ORCPT = 1 << 1,
+};
+
+/* One RCPT parameter; a repeated one is a syntax error (RFC 3461 §4: each at most once). */
+static enum smtp_parse_error smtp_rcpt_param(const struct smtp_param *p, unsigned *seen, struct smtp_rcpt_args *r,
+					     const char **error_r)
+{
+	unsigned bit;
+
+	if (smtp_word_eq(p->key, p->key_len, "NOTIFY"))
+		bit = SMTP_SEEN_NOTIFY;
+	else if (smtp_word_eq(p->key, p->key_len, "ORCPT"))
+		bit = SMTP_SEEN_ORCPT;
+	else
+		return smtp_fail(error_r, SMTP_PARSE_BAD_PARAM, "unsupported RCPT parameter");
+	if (*seen & bit)
+		return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "RCPT parameter given twice");
+	*seen |= bit;
+	if (bit == SMTP_SEEN_NOTIFY) {
+		if (p->value == NULL || !smtp_notify_parse(p->value, p->value_len, &r->notify))
+			return smtp_fail(error_r, SMTP_PARSE_SYNTAX,
+					 "invalid NOTIFY value (NEVER, or a list of SUCCESS, FAILURE, DELAY)");
+		return SMTP_PARSE_OK;
+	}
+	if (p->value == NULL || !smtp_orcpt_parse(p->value, p->value_len, r->orcpt, sizeof(r->orcpt)))
+		return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "invalid ORCPT value (addr-type;xtext, at most 500 octets)");
+	r->has_orcpt = true;
+	return SMTP_PARSE_OK;
+}
+
 /* RFC 5321 §4.1.1.3: "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" / Forward-path )
  * [SP Rcpt-parameters] */
 enum smtp_parse_error smtp_rcpt_parse(const char *arg, size_t len, bool smtputf8, struct smtp_rcpt_args *r_r,
@@ -385,13 +503,16 @@ enum smtp_parse_error smtp_rcpt_parse(const char *arg, size_t len, bool smtputf8
 		return smtp_fail(error_r, SMTP_PARSE_BAD_RCPT, aerr);
 	pos += used;
 
-	/* No RCPT parameter is supported yet (RFC 3461 NOTIFY/ORCPT come later): 555 */
 	struct smtp_param p;
-	int r = smtp_param_next(arg, len, &pos, &p, error_r);
+	unsigned seen = 0;
+	int r;
+	while ((r = smtp_param_next(arg, len, &pos, &p, error_r)) > 0) {
+		enum smtp_parse_error e = smtp_rcpt_param(&p, &seen, r_r, error_r);
+		if (e != SMTP_PARSE_OK)
+			return e;
+	}
 	if (r < 0)
 		return SMTP_PARSE_SYNTAX;
-	if (r > 0)
-		return smtp_fail(error_r, SMTP_PARSE_BAD_PARAM, "unsupported RCPT parameter");
 
 	/* RFC 6531 §3.5: a UTF-8 forward-path needs SMTPUTF8 on the MAIL command (553 5.6.7) */
 	if (r_r->to.is_utf8 && !smtputf8)

@@ -11,6 +11,14 @@
 
 /* RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including the CRLF. */
 #define SMTP_CMD_LINE_MAX 512
+/* RFC 3461 §4 (as RFC 5321 §4.5.3.1.4 allows extensions to): the DSN parameters make a RCPT line up
+ * to 500 octets longer (NOTIFY, ORCPT) and a MAIL line up to 112 (RET, ENVID). MAIL and RCPT may take
+ * this many octets, CRLF included; every other command keeps SMTP_CMD_LINE_MAX. */
+#define SMTP_CMD_LINE_MAX_PARAMS (SMTP_CMD_LINE_MAX + 500)
+/* RFC 3461 §4.4: an ENVID value is at most 100 octets; §4.2: an ORCPT value at most 500 (both as
+ * sent, xtext-encoded). */
+#define SMTP_ENVID_MAX 100
+#define SMTP_ORCPT_MAX 500
 
 enum smtp_verb {
 	SMTP_VERB_UNKNOWN = 0,
@@ -63,6 +71,21 @@ enum smtp_body_type {
 	SMTP_BODY_8BITMIME,
 };
 
+/* RFC 3461 §4.3 RET= */
+enum smtp_dsn_ret {
+	SMTP_DSN_RET_UNSPECIFIED = 0,
+	SMTP_DSN_RET_FULL,
+	SMTP_DSN_RET_HDRS,
+};
+
+/* RFC 3461 §4.1 NOTIFY= values as bits; 0 means the parameter was not given. NEVER is alone. */
+enum smtp_dsn_notify {
+	SMTP_DSN_NOTIFY_SUCCESS = 1 << 0,
+	SMTP_DSN_NOTIFY_FAILURE = 1 << 1,
+	SMTP_DSN_NOTIFY_DELAY = 1 << 2,
+	SMTP_DSN_NOTIFY_NEVER = 1 << 3,
+};
+
 struct smtp_mail_args {
 	struct addr from;
 	bool has_size;
@@ -71,6 +94,10 @@ struct smtp_mail_args {
 	bool smtputf8;              /* RFC 6531 SMTPUTF8 */
 	bool has_auth;              /* RFC 4954 §5 AUTH= (value kept as given, xtext decoded) */
 	char auth[ADDR_TEXT_MAX + 1];
+	enum smtp_dsn_ret ret;      /* RFC 3461 §4.3 RET= */
+	bool has_envid;             /* RFC 3461 §4.4 ENVID= (xtext decoded: printable ASCII) */
+	char envid[SMTP_ENVID_MAX + 1];
+	bool requiretls;            /* RFC 8689 §2 REQUIRETLS (whether TLS is up is the caller's check) */
 };
 
 /* arg: what follows "MAIL" — "FROM:<path> [SP param]..."; RFC 5321 §4.1.1.2. Parameter keywords
@@ -79,10 +106,14 @@ enum smtp_parse_error smtp_mail_parse(const char *arg, size_t len, struct smtp_m
 
 struct smtp_rcpt_args {
 	struct addr to;
+	unsigned notify;            /* RFC 3461 §4.1: enum smtp_dsn_notify bits; 0 when not given */
+	bool has_orcpt;             /* RFC 3461 §4.2 ORCPT=addr-type;xtext */
+	char orcpt[SMTP_ORCPT_MAX + 1]; /* "addr-type;address", the address xtext decoded */
 };
 
 /* arg: what follows "RCPT" — "TO:<path> [SP param]..."; RFC 5321 §4.1.1.3. smtputf8: the MAIL
- * command of this transaction carried SMTPUTF8. No RCPT parameters are supported (555). */
+ * command of this transaction carried SMTPUTF8. NOTIFY and ORCPT are the parameters known (RFC 3461
+ * §4.1, §4.2); any other is 555, a malformed or repeated one a syntax error. */
 enum smtp_parse_error smtp_rcpt_parse(const char *arg, size_t len, bool smtputf8, struct smtp_rcpt_args *r_r,
 				      const char **error_r);
 

@@ -170,6 +170,8 @@ static void session_bare_eol(struct smtp_session *s)
 	line_session_close(&s->ls, "bare_eol");
 }
 
+_Static_assert(SMTP_CMD_LINE_MAX_PARAMS <= SASL_RESPONSE_LINE_MAX, "a MAIL or RCPT line fits the line buffer");
+
 /* A command or AUTH line; false when more input is needed. */
 static bool session_step_line(struct smtp_session *s)
 {
@@ -177,7 +179,7 @@ static bool session_step_line(struct smtp_session *s)
 	size_t len;
 	bool sasl = s->input == SMTP_INPUT_SASL;
 
-	switch (line_session_read_line(&s->ls, line, sasl ? SASL_RESPONSE_LINE_MAX : SMTP_CMD_LINE_MAX, &len)) {
+	switch (line_session_read_line(&s->ls, line, sasl ? SASL_RESPONSE_LINE_MAX : SMTP_CMD_LINE_MAX_PARAMS, &len)) {
 	case LINE_READ_MORE:
 		return false;
 	case LINE_READ_BARE_EOL:

@@ -45,6 +45,11 @@ struct smtp_tx {
 	struct smtp_mail_args mail;
 	char **rcpts;
 	unsigned rcpt_count;
+	/* RFC 3461 per recipient, beside rcpts: NOTIFY bits (0: not given) and ORCPT ("type;address"
+	 * or NULL); dsn_given when any RCPT carried either */
+	unsigned *rcpt_notify;
+	char **rcpt_orcpt;
+	bool dsn_given;
 	struct evbuffer *body;
 	struct smtp_data data;
 	struct smtp_data_spill spill; /* where a large body goes on: spool below */

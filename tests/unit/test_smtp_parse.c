@@ -165,6 +165,21 @@ static void test_cmd_line_length(void **state)
 	assert_int_equal(cmd.arg_len, SMTP_CMD_LINE_MAX - 2 - 5);
 	assert_int_equal(smtp_cmd_parse(line, SMTP_CMD_LINE_MAX - 1, &cmd, &err), SMTP_PARSE_SYNTAX);
 	assert_int_equal(smtp_cmd_parse(line, sizeof(line), &cmd, &err), SMTP_PARSE_SYNTAX);
+
+	/* RFC 3461 §4: MAIL and RCPT may be 500 octets longer, nothing else */
+	char big[SMTP_CMD_LINE_MAX_PARAMS + 8];
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "RCPT ", 5);
+	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 2, &cmd, &err), SMTP_PARSE_OK);
+	assert_int_equal(cmd.verb, SMTP_VERB_RCPT);
+	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 1, &cmd, &err), SMTP_PARSE_SYNTAX);
+	memcpy(big, "MAIL ", 5);
+	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 2, &cmd, &err), SMTP_PARSE_OK);
+	memcpy(big, "NOOP ", 5);
+	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX - 1, &cmd, &err), SMTP_PARSE_SYNTAX);
+	assert_int_equal(cmd.verb, SMTP_VERB_NOOP);
+	memcpy(big, "EHLO ", 5);
+	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 2, &cmd, &err), SMTP_PARSE_SYNTAX);
 }
 
 static void test_verb_str(void **state)
@@ -209,6 +224,9 @@ struct mail_case {
 	enum smtp_body_type body;
 	bool smtputf8;
 	const char *auth; /* NULL: no AUTH= */
+	enum smtp_dsn_ret ret;
+	const char *envid; /* NULL: no ENVID= */
+	bool requiretls;
 };
 
 #define MAIL_OK(lit, ...) { .in = lit, .len = sizeof(lit) - 1, .want = SMTP_PARSE_OK, __VA_ARGS__ }
@@ -296,10 +314,41 @@ static const struct mail_case mail_cases[] = {
 	MAIL_BAD("FROM:<a@b> SMTPUTF8 SMTPUTF8", SMTP_PARSE_SYNTAX),
 	MAIL_BAD("FROM:<a@b> BODY=7BIT BODY=8BITMIME", SMTP_PARSE_SYNTAX),
 	MAIL_BAD("FROM:<a@b> AUTH=<> auth=<>", SMTP_PARSE_SYNTAX),
+	/* RFC 3461 §4.3 RET, §4.4 ENVID */
+	MAIL_OK("FROM:<a@b> RET=FULL", .from = "a@b", .ret = SMTP_DSN_RET_FULL),
+	MAIL_OK("FROM:<a@b> ret=hdrs", .from = "a@b", .ret = SMTP_DSN_RET_HDRS),
+	MAIL_OK("FROM:<> RET=HDRS ENVID=QQ314159", .from = "", .is_null = true, .ret = SMTP_DSN_RET_HDRS,
+		.envid = "QQ314159"),
+	MAIL_OK("FROM:<a@b> ENVID=a+2Bb+3Dc+20d", .from = "a@b", .envid = "a+b=c d"),
+	MAIL_OK("FROM:<a@b> envid=x SIZE=3 RET=FULL", .from = "a@b", .envid = "x", .has_size = true, .size = 3,
+		.ret = SMTP_DSN_RET_FULL),
+	/* exactly 100 octets of ENVID, then 101 */
+	MAIL_OK("FROM:<a@b> ENVID=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789",
+		.from = "a@b", .envid = "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"),
+	MAIL_BAD("FROM:<a@b> ENVID=01234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890",
+		 SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> RET=FULL RET=FULL", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> RET=FULL ret=HDRS", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> RET=BODY", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> RET=FULLX", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> RET", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> RET=", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> ENVID", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> ENVID=x ENVID=y", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> ENVID=a+0D+0ABcc:+20x", SMTP_PARSE_SYNTAX), /* a decoded CRLF: header injection */
+	MAIL_BAD("FROM:<a@b> ENVID=a+00", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> ENVID=a+2", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> ENVID=a+zz", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> ENVID=a+C3+BC", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> ENVID=Ã¼", SMTP_PARSE_SYNTAX),
+	/* RFC 8689 §2 REQUIRETLS (no value) */
+	MAIL_OK("FROM:<a@b> REQUIRETLS", .from = "a@b", .requiretls = true),
+	MAIL_OK("FROM:<a@b> requiretls RET=HDRS", .from = "a@b", .requiretls = true, .ret = SMTP_DSN_RET_HDRS),
+	MAIL_BAD("FROM:<a@b> REQUIRETLS=yes", SMTP_PARSE_SYNTAX),
+	MAIL_BAD("FROM:<a@b> REQUIRETLS REQUIRETLS", SMTP_PARSE_SYNTAX),
 	/* unknown parameters: 555 */
-	MAIL_BAD("FROM:<a@b> RET=FULL", SMTP_PARSE_BAD_PARAM),
-	MAIL_BAD("FROM:<a@b> ENVID=x", SMTP_PARSE_BAD_PARAM),
 	MAIL_BAD("FROM:<a@b> X-FOO", SMTP_PARSE_BAD_PARAM),
+	MAIL_BAD("FROM:<a@b> NOTIFY=NEVER", SMTP_PARSE_BAD_PARAM), /* a RCPT parameter */
 	MAIL_BAD("FROM:<a@b> SIZE=1 FOO=bar", SMTP_PARSE_BAD_PARAM),
 	MAIL_BAD("FROM:<a@b> X=\xc3\xbc", SMTP_PARSE_BAD_PARAM),
 	MAIL_BAD("FROM:<a@b> SIZEX=1", SMTP_PARSE_BAD_PARAM),
@@ -360,6 +409,10 @@ static void test_mail_table(void **state)
 		assert_int_equal(m.smtputf8, c->smtputf8);
 		assert_int_equal(m.has_auth, c->auth != NULL);
 		assert_string_equal(m.auth, c->auth != NULL ? c->auth : "");
+		assert_int_equal(m.ret, c->ret);
+		assert_int_equal(m.has_envid, c->envid != NULL);
+		assert_string_equal(m.has_envid ? m.envid : "", c->envid != NULL ? c->envid : "");
+		assert_int_equal(m.requiretls, c->requiretls);
 		free(in);
 	}
 }
@@ -419,9 +472,15 @@ struct rcpt_case {
 	bool smtputf8;
 	enum smtp_parse_error want;
 	const char *to; /* on success */
+	unsigned notify;
+	const char *orcpt; /* NULL: no ORCPT= */
 };
 
 #define RCPT(lit, u, w, t) { .in = lit, .len = sizeof(lit) - 1, .smtputf8 = u, .want = w, .to = t }
+#define RCPT_DSN(lit, t, n, o) { .in = lit, .len = sizeof(lit) - 1, .want = SMTP_PARSE_OK, .to = t, .notify = n, .orcpt = o }
+#define N_S SMTP_DSN_NOTIFY_SUCCESS
+#define N_F SMTP_DSN_NOTIFY_FAILURE
+#define N_D SMTP_DSN_NOTIFY_DELAY
 
 static const struct rcpt_case rcpt_cases[] = {
 	RCPT("TO:<a@b>", false, SMTP_PARSE_OK, "a@b"),
@@ -459,10 +518,38 @@ static const struct rcpt_case rcpt_cases[] = {
 	RCPT("TO:", false, SMTP_PARSE_BAD_RCPT, NULL),
 	RCPT("TO:<a\0@b>", false, SMTP_PARSE_BAD_RCPT, NULL),
 	RCPT("TO:<a@b\0>", false, SMTP_PARSE_BAD_RCPT, NULL),
-	/* no RCPT parameter is supported yet: 555 */
-	RCPT("TO:<a@b> NOTIFY=NEVER", false, SMTP_PARSE_BAD_PARAM, NULL),
-	RCPT("TO:<a@b> notify=SUCCESS,FAILURE", false, SMTP_PARSE_BAD_PARAM, NULL),
-	RCPT("TO:<a@b> ORCPT=rfc822;a@b", false, SMTP_PARSE_BAD_PARAM, NULL),
+	/* RFC 3461 §4.1 NOTIFY, §4.2 ORCPT */
+	RCPT_DSN("TO:<a@b> NOTIFY=NEVER", "a@b", SMTP_DSN_NOTIFY_NEVER, NULL),
+	RCPT_DSN("TO:<a@b> notify=success,Failure", "a@b", N_S | N_F, NULL),
+	RCPT_DSN("TO:<a@b> NOTIFY=DELAY,SUCCESS,FAILURE", "a@b", N_S | N_F | N_D, NULL),
+	RCPT_DSN("TO:<a@b> NOTIFY=FAILURE,FAILURE", "a@b", N_F, NULL),
+	RCPT_DSN("TO:<a@b> ORCPT=rfc822;a@b", "a@b", 0, "rfc822;a@b"),
+	RCPT_DSN("TO:<a@b> ORCPT=rfc822;a+2Bx@b NOTIFY=SUCCESS", "a@b", N_S, "rfc822;a+x@b"),
+	RCPT_DSN("TO:<a@b> orcpt=RFC822;+22a+20b+22@c", "a@b", 0, "RFC822;\"a b\"@c"),
+	RCPT_DSN("TO:<a@b> ORCPT=utf-8;u\\x{FC}@b", "a@b", 0, "utf-8;u\\x{FC}@b"),
+	RCPT("TO:<a@b> NOTIFY=NEVER,SUCCESS", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY=FAILURE,NEVER", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY=NEVER,NEVER", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY=SUCCESS,", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY=,SUCCESS", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY=SUCCESS,,DELAY", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY=SUCESS", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY=ALWAYS", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY=", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> NOTIFY=SUCCESS NOTIFY=FAILURE", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> ORCPT=rfc822;a@b ORCPT=rfc822;a@b", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> ORCPT=a@b", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> ORCPT=;a@b", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> ORCPT=rfc822;", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> ORCPT=rfc_822;a@b", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> ORCPT=rfc822;a+0D+0AX-Evil:+201@b", false, SMTP_PARSE_SYNTAX, NULL), /* a decoded CRLF */
+	RCPT("TO:<a@b> ORCPT=rfc822;a+00@b", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> ORCPT=rfc822;a+2@b", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> ORCPT=rfc822;\xc3\xbc@b", false, SMTP_PARSE_SYNTAX, NULL),
+	RCPT("TO:<a@b> ORCPT", false, SMTP_PARSE_SYNTAX, NULL),
+	/* unknown parameters: 555 */
+	RCPT("TO:<a@b> RET=FULL", false, SMTP_PARSE_BAD_PARAM, NULL), /* a MAIL parameter */
 	RCPT("TO:<a@b> X", false, SMTP_PARSE_BAD_PARAM, NULL),
 	RCPT("TO:<a@b> SMTPUTF8", true, SMTP_PARSE_BAD_PARAM, NULL),
 	/* malformed parameters and trailing junk: 501 */
@@ -494,6 +581,9 @@ static void test_rcpt_table(void **state)
 		if (e == SMTP_PARSE_OK) {
 			assert_string_equal(r.to.text, c->to);
 			assert_false(r.to.is_null);
+			assert_int_equal(r.notify, c->notify);
+			assert_int_equal(r.has_orcpt, c->orcpt != NULL);
+			assert_string_equal(r.has_orcpt ? r.orcpt : "", c->orcpt != NULL ? c->orcpt : "");
 		} else {
 			assert_non_null(err);
 		}
@@ -515,6 +605,28 @@ static void test_rcpt_limits(void **state)
 	assert_int_equal(smtp_rcpt_parse(buf, n, false, &r, NULL), SMTP_PARSE_OK);
 	n = test_path_arg(buf, "TO:", 1, 253);
 	assert_int_equal(smtp_rcpt_parse(buf, n, false, &r, NULL), SMTP_PARSE_BAD_RCPT);
+
+	/* RFC 3461 §4.2: an ORCPT value of 500 octets is taken, 501 is not */
+	char big[1100];
+	for (size_t len = 499; len <= 502; len++) {
+		int k = snprintf(big, sizeof(big), "TO:<a@b> ORCPT=rfc822;");
+		size_t want = len - strlen("rfc822;");
+		memset(big + k, 'x', want);
+		big[k + want] = '\0';
+		enum smtp_parse_error e = smtp_rcpt_parse(big, strlen(big), false, &r, NULL);
+		assert_int_equal(e, len <= SMTP_ORCPT_MAX ? SMTP_PARSE_OK : SMTP_PARSE_SYNTAX);
+		if (e == SMTP_PARSE_OK)
+			assert_int_equal(strlen(r.orcpt), len);
+	}
+	/* hex escapes that decode to fewer octets still count as sent */
+	int k = snprintf(big, sizeof(big), "TO:<a@b> ORCPT=rfc822;");
+	for (size_t i = 0; i < 166; i++)
+		memcpy(big + k + 3 * i, "+2B", 3); /* 7 + 498 octets */
+	big[k + 498] = '\0';
+	assert_int_equal(smtp_rcpt_parse(big, strlen(big), false, &r, NULL), SMTP_PARSE_SYNTAX);
+	big[k + 492] = '\0'; /* 7 + 492 - 499 */
+	assert_int_equal(smtp_rcpt_parse(big, strlen(big), false, &r, NULL), SMTP_PARSE_OK);
+	assert_int_equal(strlen(r.orcpt), 7 + 164);
 }
 
 /* ---- BDAT ---- */
