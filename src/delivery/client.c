@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "queue/queue.h"
 #include "sasl/sasl.h"
 #include "util/addr.h"
 #include "util/log.h"
@@ -510,6 +511,8 @@ static void client_report(struct delivery_client *c)
 		.tls_cipher = c->tls_up ? c->tls_cipher : "",
 		.tls_verified = c->tls_verified,
 		.authenticated = c->authenticated,
+		.dsn = c->esmtp && c->ehlo.dsn,
+		.requiretls_offered = c->esmtp && c->ehlo.requiretls,
 		.messages = c->messages,
 		.reusable = c->conn_ok && c->ready && c->state == CLIENT_STATE_REPLIES,
 	};
@@ -853,7 +856,8 @@ static void client_reply_auth(struct delivery_client *c, const struct delivery_r
 
 static void client_send_mail(struct delivery_client *c)
 {
-	char params[96] = "";
+	/* SIZE, BODY, SMTPUTF8 and REQUIRETLS are short; ENVID as xtext at most 100 (RFC 3461 §4.4) */
+	char params[512] = "";
 	size_t n = 0;
 	if (c->ehlo.size) /* RFC 1870 §6 */
 		n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%llu", (unsigned long long)c->size);
@@ -864,13 +868,43 @@ static void client_send_mail(struct delivery_client *c)
 		n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
 	if (c->utf8) /* RFC 6531 §3.4; client_tx_begin checked that it is offered */
 		n += (size_t)snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
+	if (c->ehlo.dsn) { /* RFC 3461 §5.2.1: RET and ENVID go on as received */
+		if (c->job.dsn_ret == QUEUE_DSN_RET_FULL || c->job.dsn_ret == QUEUE_DSN_RET_HDRS)
+			n += (size_t)snprintf(params + n, sizeof(params) - n, " RET=%s",
+					      c->job.dsn_ret == QUEUE_DSN_RET_FULL ? "FULL" : "HDRS");
+		char x[3 * 100 + 1];
+		if (c->job.dsn_envid != NULL && delivery_xtext_encode(c->job.dsn_envid, x, sizeof(x)))
+			n += (size_t)snprintf(params + n, sizeof(params) - n, " ENVID=%s", x);
+	}
+	if (c->job.requiretls && c->ehlo.requiretls) /* RFC 8689 §4.2.1 */
+		n += (size_t)snprintf(params + n, sizeof(params) - n, " REQUIRETLS");
 	c->mail_ok = false;
 	client_send(c, CLIENT_CMD_MAIL, 0, "MAIL FROM:<%s>%s", c->job.sender, params);
 }
 
 static void client_send_rcpt(struct delivery_client *c, size_t i)
 {
-	client_send(c, CLIENT_CMD_RCPT, i, "RCPT TO:<%s>", c->job.rcpts[i]);
+	/* RFC 3461 §5.2.1: NOTIFY and ORCPT go on to a server that offers DSN, and only then */
+	char params[40 + 3 * 500 + 1] = "";
+	size_t n = 0;
+	unsigned notify = c->ehlo.dsn && c->job.rcpt_notify != NULL ? c->job.rcpt_notify[i] : 0;
+	if (notify & QUEUE_NOTIFY_NEVER) {
+		n += (size_t)snprintf(params, sizeof(params), " NOTIFY=NEVER");
+	} else if (notify != 0) {
+		static const struct {
+			unsigned bit;
+			const char *word;
+		} words[] = {{QUEUE_NOTIFY_SUCCESS, "SUCCESS"}, {QUEUE_NOTIFY_FAILURE, "FAILURE"}, {QUEUE_NOTIFY_DELAY, "DELAY"}};
+		for (unsigned b = 0; b < 3; b++)
+			if (notify & words[b].bit)
+				n += (size_t)snprintf(params + n, sizeof(params) - n, "%s%s", n == 0 ? " NOTIFY=" : ",", words[b].word);
+	}
+	const char *orcpt = c->ehlo.dsn && c->job.rcpt_orcpt != NULL ? c->job.rcpt_orcpt[i] : NULL;
+	const char *semi = orcpt != NULL ? strchr(orcpt, ';') : NULL;
+	char x[3 * 500 + 1];
+	if (semi != NULL && semi - orcpt < 32 && delivery_xtext_encode(semi + 1, x, sizeof(x)))
+		snprintf(params + n, sizeof(params) - n, " ORCPT=%.*s;%s", (int)(semi - orcpt), orcpt, x);
+	client_send(c, CLIENT_CMD_RCPT, i, "RCPT TO:<%s>%s", c->job.rcpts[i], params);
 }
 
 /* The end of a transaction: report once every reply owed has come. */
@@ -898,6 +932,9 @@ static void client_tx_begin(struct delivery_client *c)
 		client_fail(c, DELIVERY_ERR_SIZE, false, 552, "5.3.4", why);
 		return;
 	}
+	/* RFC 8689 §4.2.1: a REQUIRETLS message to a server without REQUIRETLS (or without verified TLS)
+	 * is to be refused here, before MAIL, as the SMTPUTF8 case above; that is the outbound TLS
+	 * policy's decision (tls_decide.h), wired with it */
 	c->pipelining = c->esmtp && c->ehlo.pipelining;
 	c->n_accepted = 0;
 	c->rcpt_next = 0;

@@ -100,6 +100,15 @@ struct delivery_job {
 	size_t msg_len;
 	bool needs_smtputf8;              /* RFC 6531 (also set when an address has 8-bit octets) */
 	bool has_8bit;                    /* RFC 6152 (also found by looking at msg) */
+	/* RFC 3461, passed on only to a server that offers DSN (§5.2.1); all optional */
+	int dsn_ret;                      /* enum queue_dsn_ret (queue.h) */
+	const char *dsn_envid;            /* decoded; NULL: none */
+	const unsigned *rcpt_notify;      /* NULL, or per rcpt enum queue_dsn_notify bits (queue.h; 0: none) */
+	const char *const *rcpt_orcpt;    /* NULL, or per rcpt "type;address" decoded or NULL */
+	/* RFC 8689 §4.2.1: REQUIRETLS goes on MAIL when the server offers it. Whether a message may go
+	 * to a server that does not is the outbound TLS policy's decision (tls_decide.h), not the
+	 * client's: client_tx_begin() is where such a refusal would stop the transaction. */
+	bool requiretls;
 	struct delivery_timeouts timeouts;
 	const char *log_id;               /* e.g. the queue id, for log lines; may be NULL */
 	delivery_client_done_fn *done;
@@ -130,6 +139,8 @@ struct delivery_result {
 	const char *tls_cipher;
 	bool tls_verified;           /* the certificate verified against host (chain and name) */
 	bool authenticated;
+	bool dsn;                    /* the server offers DSN: the RFC 3461 parameters went with MAIL/RCPT */
+	bool requiretls_offered;     /* the server offers REQUIRETLS (RFC 8689) */
 	unsigned messages;           /* transactions completed on this connection, this one included */
 	bool reusable;               /* the session is ready for another MAIL: delivery_client_send may follow */
 };

@@ -243,6 +243,8 @@ void delivery_ehlo_line(struct delivery_ehlo *e, const char *line, size_t len)
 		e->enhancedstatuscodes = true;
 	else if (word_is(kw, kwlen, "DSN"))
 		e->dsn = true;
+	else if (word_is(kw, kwlen, "REQUIRETLS"))
+		e->requiretls = true;
 	else if (word_is(kw, kwlen, "SIZE")) {
 		e->size = true;
 		if (next_word(line, len, &pos, &w, &wlen)) {
@@ -258,6 +260,30 @@ void delivery_ehlo_line(struct delivery_ehlo *e, const char *line, size_t len)
 				e->auth |= DELIVERY_AUTH_LOGIN;
 		}
 	}
+}
+
+bool delivery_xtext_encode(const char *s, char *out, size_t out_size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		bool plain = c >= 33 && c <= 126 && c != '+' && c != '=';
+		if (o + (plain ? 1 : 3) >= out_size)
+			return false;
+		if (plain) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '+';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	if (out_size == 0)
+		return false;
+	out[o] = '\0';
+	return true;
 }
 
 void delivery_dot_init(struct delivery_dot *d, bool stuff)

@@ -80,6 +80,7 @@ struct delivery_ehlo {
 	bool chunking;          /* RFC 3030 (not used for sending yet) */
 	bool enhancedstatuscodes; /* RFC 2034 */
 	bool dsn;               /* RFC 3461 */
+	bool requiretls;        /* RFC 8689 */
 	bool size;              /* RFC 1870 */
 	uint64_t size_max;      /* the SIZE value; 0: no fixed maximum (RFC 1870 §4) or none given */
 	unsigned auth;          /* enum delivery_auth_mech bits, from "AUTH" and the old "AUTH=" form */
@@ -89,6 +90,11 @@ void delivery_ehlo_init(struct delivery_ehlo *e);
 /* One line of a 250 reply to EHLO, the text after "250-"/"250 " (delivery_reply.line). Unknown
  * keywords and malformed lines are ignored: they can only make us use less. */
 void delivery_ehlo_line(struct delivery_ehlo *e, const char *line, size_t len);
+
+/* RFC 3461 §4: xtext for ENVID and ORCPT as sent on: "+" and "=" and every octet outside %d33-126
+ * become "+XX" (upper-case hex). Writes at most out_size - 1 octets and a NUL; false when s does not
+ * fit (out unusable). */
+bool delivery_xtext_encode(const char *s, char *out, size_t out_size);
 
 /* ---------------------------------------------------------------------------------------------
  * DATA encoding: line ends normalised to CRLF, then dot-stuffing (RFC 5321 §2.3.8, §4.5.2)

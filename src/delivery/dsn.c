@@ -17,6 +17,7 @@ struct queue_msg *dsn_message(const char *hostname, const struct dsn_original *o
 		.hostname = hostname,
 		.queue_id = o->queue_id,
 		.sender = o->sender,
+		.envid = o->envid,
 		.arrival = (time_t)o->arrival,
 		.now = (time_t)now,
 		.kind = kind,
@@ -24,6 +25,7 @@ struct queue_msg *dsn_message(const char *hostname, const struct dsn_original *o
 		.rcpt_count = n,
 		.original = o->data,
 		.original_len = o->size,
+		.return_full = o->return_full,
 	};
 	struct queue_msg *b;
 	if (RAND_bytes(rep.random, sizeof(rep.random)) != 1 || (b = calloc(1, sizeof(*b))) == NULL)
@@ -42,6 +44,7 @@ struct queue_msg *dsn_message(const char *hostname, const struct dsn_original *o
 		return NULL;
 	}
 	log_info("queue_id=%s event=%s dsn_id=%s to=%s rcpts=%zu", o->queue_id,
-		 kind == BOUNCE_KIND_DELAY ? "delay_warning" : "bounce", b->id, o->sender, n);
+		 kind == BOUNCE_KIND_DELAY ? "delay_warning" : kind == BOUNCE_KIND_SUCCESS ? "success_dsn" : "bounce", b->id,
+		 o->sender, n);
 	return b;
 }

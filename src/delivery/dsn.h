@@ -1,4 +1,5 @@
-/* dsn.h — the notification to queue for a sender when recipients failed for good or are delayed:
+/* dsn.h — the notification to queue for a sender when recipients failed for good, are delayed, or
+ * were delivered and the sender asked to know (RFC 3461 NOTIFY=SUCCESS):
  * a queue_msg from the null reverse-path (RFC 5321 §4.5.5) holding the RFC 3464 report that
  * queue/bounce.h composes. Shared by local and remote delivery. */
 #ifndef MAILWERK_DELIVERY_DSN_H
@@ -19,6 +20,8 @@ struct dsn_original {
 	const char *data;     /* the message as stored; only its header section goes into the report */
 	size_t size;
 	bool no_dsn;          /* the sender follows the message's events instead: no report */
+	const char *envid;    /* RFC 3461 ENVID decoded, or NULL: Original-Envelope-Id */
+	bool return_full;     /* RFC 3461 RET=FULL */
 };
 
 /* The DSN of kind for rcpts, ready for queue_rcpt_results(); NULL when none is due (null sender,

@@ -20,15 +20,18 @@ static bool bounce_now_wanted(const struct queue_rcpt_info *r)
 	return r->state == QUEUE_RCPT_PENDING || r->state == QUEUE_RCPT_DEFERRED;
 }
 
-/* The results and report lines for e's remaining recipients; their number. */
+/* The results and report lines for e's remaining recipients; the number of results, and in *nb_r
+ * that of report lines. */
 static size_t bounce_now_collect(const struct queue_entry *e, struct queue_rcpt_result *res,
-				 struct bounce_rcpt *br, int64_t now)
+				 struct bounce_rcpt *br, size_t *nb_r, int64_t now)
 {
-	size_t n = 0;
+	size_t n = 0, nb = 0;
 	for (size_t i = 0; i < e->rcpt_count; i++) {
 		const struct queue_rcpt_info *r = &e->rcpts[i];
 		if (!bounce_now_wanted(r))
 			continue;
+		/* recorded as failed in any case; reported only as its NOTIFY asks (RFC 3461 §4.1) */
+		bool report = queue_notify_wants(r->dsn_notify, QUEUE_NOTIFY_FAILURE);
 		res[n] = (struct queue_rcpt_result){
 			.id = e->id,
 			.idx = r->idx,
@@ -38,15 +41,19 @@ static size_t bounce_now_collect(const struct queue_entry *e, struct queue_rcpt_
 			.status = BOUNCE_NOW_STATUS,
 			.reply = DELIVERY_BOUNCE_REASON,
 		};
-		br[n] = (struct bounce_rcpt){
+		n++;
+		if (!report)
+			continue;
+		br[nb++] = (struct bounce_rcpt){
 			.addr = r->addr,
+			.orcpt = r->dsn_orcpt,
 			.action = BOUNCE_ACTION_FAILED,
 			.status = BOUNCE_NOW_STATUS,
 			.diagnostic = BOUNCE_NOW_DIAGNOSTIC,
 			.last_attempt = r->attempts > 0 ? (time_t)now : 0,
 		};
-		n++;
 	}
+	*nb_r = nb;
 	return n;
 }
 
@@ -60,10 +67,12 @@ static enum result bounce_now_record(struct queue *q, const char *hostname, cons
 	*error_r = "out of memory";
 	if (res != NULL && br != NULL) {
 		int64_t now = (int64_t)time(NULL);
-		size_t n = bounce_now_collect(e, res, br, now);
-		struct dsn_original o = {e->id, e->sender, e->arrival, data, size, e->no_dsn};
+		size_t nb = 0;
+		size_t n = bounce_now_collect(e, res, br, &nb, now);
+		struct dsn_original o = {e->id, e->sender, e->arrival, data, size, e->no_dsn, e->dsn_envid,
+					 e->dsn_ret == QUEUE_DSN_RET_FULL};
 		/* the same report the runner queues when a recipient fails for good */
-		struct queue_msg *dsn = n > 0 && !e->no_dsn ? dsn_message(hostname, &o, BOUNCE_KIND_FAILURE, br, n, now) : NULL;
+		struct queue_msg *dsn = nb > 0 && !e->no_dsn ? dsn_message(hostname, &o, BOUNCE_KIND_FAILURE, br, nb, now) : NULL;
 		if (n == 0) {
 			*error_r = "the message has no recipient left to deliver";
 			rc = RESULT_PERMFAIL;

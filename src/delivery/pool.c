@@ -64,6 +64,8 @@ struct pool_conn {
 	struct delivery_client *client;
 	const char **rcpts;   /* the recipients of the attempt in progress */
 	size_t *rcpt_of;      /* for each, its index in job->rcpts */
+	unsigned *rcpt_notify; /* for each, its RFC 3461 NOTIFY and ORCPT, passed on to a server with DSN */
+	const char **rcpt_orcpt;
 	size_t rcpt_count, rcpt_cap;
 	struct sockaddr_storage ss;
 	socklen_t ss_len;
@@ -100,9 +102,12 @@ void remote_job_free(struct remote_job *j)
 {
 	if (j == NULL)
 		return;
-	for (size_t i = 0; i < j->rcpt_count; i++)
+	for (size_t i = 0; i < j->rcpt_count; i++) {
 		free(j->rcpts[i].addr);
+		free(j->rcpts[i].dsn_orcpt);
+	}
 	free(j->rcpts);
+	free(j->dsn_envid);
 	free(j->sender);
 	free(j->domain);
 	free(j->data);
@@ -201,6 +206,8 @@ static void pool_conn_end(struct pool_conn *c)
 	free(c->mx);
 	free(c->rcpts);
 	free(c->rcpt_of);
+	free(c->rcpt_notify);
+	free(c->rcpt_orcpt);
 	free(c);
 	pool_service(p);
 }
@@ -225,13 +232,21 @@ static bool pool_conn_rcpts(struct pool_conn *c)
 		size_t *o = realloc(c->rcpt_of, j->rcpt_count * sizeof(*o));
 		if (o != NULL)
 			c->rcpt_of = o;
-		if (r == NULL || o == NULL)
+		unsigned *nt = realloc(c->rcpt_notify, j->rcpt_count * sizeof(*nt));
+		if (nt != NULL)
+			c->rcpt_notify = nt;
+		const char **oc = realloc(c->rcpt_orcpt, j->rcpt_count * sizeof(*oc));
+		if (oc != NULL)
+			c->rcpt_orcpt = oc;
+		if (r == NULL || o == NULL || nt == NULL || oc == NULL)
 			return false;
 		c->rcpt_cap = j->rcpt_count;
 	}
 	for (size_t i = 0; i < j->rcpt_count; i++)
 		if (j->rcpts[i].result == RESULT_TEMPFAIL) {
 			c->rcpts[c->rcpt_count] = j->rcpts[i].addr;
+			c->rcpt_notify[c->rcpt_count] = j->rcpts[i].dsn_notify;
+			c->rcpt_orcpt[c->rcpt_count] = j->rcpts[i].dsn_orcpt;
 			c->rcpt_of[c->rcpt_count++] = i;
 		}
 	return c->rcpt_count > 0;
@@ -273,6 +288,7 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 		struct remote_rcpt *jr = &j->rcpts[c->rcpt_of[k]];
 		const char *status = rr->enh[0] ? rr->enh : rr->result == RESULT_PERMFAIL ? "5.0.0" : "4.0.0";
 		pool_rcpt_set(jr, rr->result, rr->remote, status, rr->text);
+		jr->dsn_passed = rr->result == RESULT_OK && r->dsn;
 	}
 	bool pending = false;
 	for (size_t i = 0; i < j->rcpt_count; i++)
@@ -400,6 +416,11 @@ static void pool_client_job(struct pool_conn *c, struct delivery_job *cj)
 		.msg = (const unsigned char *)j->data,
 		.msg_len = j->size,
 		.needs_smtputf8 = utf8, /* RFC 6531 §3.4: an address with UTF-8 needs the extension */
+		.dsn_ret = j->dsn_ret,
+		.dsn_envid = j->dsn_envid,
+		.rcpt_notify = c->rcpt_notify,
+		.rcpt_orcpt = c->rcpt_orcpt,
+		.requiretls = j->requiretls,
 		.timeouts = c->set->timeouts,
 		.log_id = j->id,
 		.done = pool_on_client,
@@ -753,6 +774,8 @@ void delivery_pool_free(struct delivery_pool *p)
 		free(c->mx);
 		free(c->rcpts);
 		free(c->rcpt_of);
+		free(c->rcpt_notify);
+		free(c->rcpt_orcpt);
 		free(c);
 	}
 	while (p->dests != NULL) {

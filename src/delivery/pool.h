@@ -26,7 +26,11 @@ struct remote_rcpt {
 	unsigned idx;       /* in the queue */
 	unsigned attempts;  /* before this one */
 	bool warned;
+	unsigned dsn_notify; /* RFC 3461 NOTIFY as queued (enum queue_dsn_notify; 0: not given) */
+	char *dsn_orcpt;     /* RFC 3461 ORCPT "type;address" decoded, or NULL */
 	/* set by the pool */
+	bool dsn_passed;     /* delivered to a server that offers DSN, NOTIFY and ORCPT passed on (RFC 3461
+			      * §5.2.1): reporting success is that server's job now */
 	enum result result;                       /* OK delivered, TEMPFAIL try later, PERMFAIL failed */
 	bool remote;                              /* text is a reply of the remote host (else our reason) */
 	char status[DELIVERY_ENH_MAX];            /* RFC 3463 "5.1.1" */
@@ -41,6 +45,12 @@ struct remote_job {
 	char *domain;                /* the destination, lower case */
 	int64_t arrival;
 	bool no_dsn;                 /* as queued (struct queue_msg) */
+	enum queue_dsn_ret dsn_ret;  /* RFC 3461 RET as queued */
+	char *dsn_envid;             /* RFC 3461 ENVID decoded, or NULL */
+	/* RFC 8689, as queued, for the outbound TLS policy (tls_decide.h's requiretls / tls_required_no);
+	 * the client sends REQUIRETLS on MAIL when requiretls and the server offers it */
+	bool requiretls;
+	bool tls_required_no;
 	char *data;                  /* the message as stored */
 	size_t size;
 	struct remote_rcpt *rcpts;

@@ -192,19 +192,24 @@ struct outcome {
 	const char *status;     /* RFC 3463, for failures */
 	const char *text;       /* the reply or our reason, for failures */
 	const char *remote_mta; /* the host whose reply text is, or NULL when the text is ours */
+	unsigned notify;        /* RFC 3461 NOTIFY as queued (0: not given) */
+	const char *orcpt;      /* RFC 3461 ORCPT "type;address", or NULL */
+	bool dsn_passed;        /* delivered to a server that offers DSN, with NOTIFY passed on */
 };
 
-/* Turns the outcomes of one message into results and, for the sender, at most one failure report
- * and one delay warning (RFC 3464), all added to b. */
+/* Turns the outcomes of one message into results and, for the sender, at most one failure report,
+ * one delay warning and one success report (RFC 3464), all added to b. Each recipient is in a report
+ * only when its NOTIFY asks for that kind (RFC 3461 §4.1, queue_notify_wants). */
 static void runner_record(struct delivery_runner *d, struct batch *b, const struct dsn_original *o,
 			  const struct outcome *oc, size_t n, int64_t now)
 {
 	struct bounce_rcpt *failed = calloc(n, sizeof(*failed));
 	struct bounce_rcpt *delayed = calloc(n, sizeof(*delayed));
+	struct bounce_rcpt *succeeded = calloc(n, sizeof(*succeeded));
 	char (*diag)[DELIVERY_REPLY_TEXT_MAX + 160] = calloc(n, sizeof(*diag));
 	char (*mta)[DNS_HOST_SIZE + 8] = calloc(n, sizeof(*mta));
-	size_t nf = 0, nd = 0;
-	if (failed == NULL || delayed == NULL || diag == NULL || mta == NULL ||
+	size_t nf = 0, nd = 0, ns = 0;
+	if (failed == NULL || delayed == NULL || succeeded == NULL || diag == NULL || mta == NULL ||
 	    !batch_grow((void **)&b->res, &b->cap, b->n + n, sizeof(*b->res)) ||
 	    !batch_grow((void **)&b->arrivals, &b->caparr, b->n + n, sizeof(*b->arrivals))) {
 		/* not recorded: the recipients are due again */
@@ -226,8 +231,27 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 			.reply = batch_str(b, c->text),
 			.mx = batch_str(b, c->remote_mta),
 		};
-		if (c->result == RESULT_OK)
+		if (c->remote_mta != NULL)
+			snprintf(mta[i], sizeof(mta[i]), "dns; %s", c->remote_mta);
+		if (c->result == RESULT_OK) {
+			/* RFC 3461 §5.2.3: delivered here, "delivered"; §5.2.2: handed to a server that does not
+			 * offer DSN, "relayed". To a server that does, NOTIFY went on with the message
+			 * (§5.2.1) and reporting is that server's job. */
+			if (!queue_notify_wants(c->notify, QUEUE_NOTIFY_SUCCESS) || c->dsn_passed)
+				continue;
+			if (c->text != NULL && c->text[0] != '\0')
+				snprintf(diag[i], sizeof(diag[i]), "smtp; %s", c->text);
+			succeeded[ns++] = (struct bounce_rcpt){
+				.addr = c->addr,
+				.orcpt = c->orcpt,
+				.action = c->remote_mta != NULL ? BOUNCE_ACTION_RELAYED : BOUNCE_ACTION_DELIVERED,
+				.status = c->status != NULL && c->status[0] == '2' ? c->status : "2.0.0",
+				.remote_mta = c->remote_mta != NULL ? mta[i] : NULL,
+				.diagnostic = c->remote_mta != NULL && diag[i][0] != '\0' ? diag[i] : NULL,
+				.last_attempt = (time_t)now,
+			};
 			continue;
+		}
 		r->error = batch_str(b, c->text);
 		r->state = c->result == RESULT_PERMFAIL ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED;
 		/* RFC 5321 §4.5.4.1: give up after the queue lifetime; the report keeps the 4.x.x */
@@ -237,10 +261,9 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 			r->next_attempt = scheduler_next_attempt(d->set->schedule, d->set->schedule_count, c->attempts + 1, now);
 		/* RFC 3464 §2.3.6: an SMTP reply is "smtp"; a reason of ours gets a type of our own */
 		snprintf(diag[i], sizeof(diag[i]), "%s; %s", c->remote_mta != NULL ? "smtp" : "X-Mailwerk", c->text);
-		if (c->remote_mta != NULL)
-			snprintf(mta[i], sizeof(mta[i]), "dns; %s", c->remote_mta);
 		struct bounce_rcpt br = {
 			.addr = c->addr,
+			.orcpt = c->orcpt,
 			.status = c->status,
 			.remote_mta = c->remote_mta != NULL ? mta[i] : NULL,
 			.diagnostic = diag[i],
@@ -248,8 +271,10 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 		};
 		if (r->state == QUEUE_RCPT_FAILED) {
 			br.action = BOUNCE_ACTION_FAILED;
-			failed[nf++] = br;
-		} else if (d->set->delay_warning > 0 && !c->warned && now - o->arrival >= d->set->delay_warning) {
+			if (queue_notify_wants(c->notify, QUEUE_NOTIFY_FAILURE))
+				failed[nf++] = br;
+		} else if (d->set->delay_warning > 0 && !c->warned && now - o->arrival >= d->set->delay_warning &&
+			   queue_notify_wants(c->notify, QUEUE_NOTIFY_DELAY)) {
 			/* once per recipient, after [delivery] delay_warning_time (RFC 3464 §2.3.3 "delayed") */
 			br.action = BOUNCE_ACTION_DELAYED;
 			br.retry_until = (time_t)(o->arrival + d->set->max_lifetime);
@@ -257,11 +282,12 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 			r->warned = true;
 		}
 	}
-	struct queue_msg *m[2] = {
+	struct queue_msg *m[3] = {
 		o->no_dsn ? NULL : dsn_message(d->set->hostname, o, BOUNCE_KIND_FAILURE, failed, nf, now),
 		o->no_dsn ? NULL : dsn_message(d->set->hostname, o, BOUNCE_KIND_DELAY, delayed, nd, now),
+		o->no_dsn ? NULL : dsn_message(d->set->hostname, o, BOUNCE_KIND_SUCCESS, succeeded, ns, now),
 	};
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		if (m[i] == NULL)
 			continue;
 		if (batch_grow((void **)&b->add, &b->capadd, b->nadd + 1, sizeof(*b->add)))
@@ -272,6 +298,7 @@ static void runner_record(struct delivery_runner *d, struct batch *b, const stru
 out:
 	free(failed);
 	free(delayed);
+	free(succeeded);
 	free(diag);
 	free(mta);
 }
@@ -307,7 +334,8 @@ static size_t runner_local_pass(struct delivery_runner *d, struct batch *b)
 		}
 		for (size_t j = 0; j < m->rcpt_count; j++) {
 			const struct queue_due_rcpt *r = &m->rcpts[j];
-			oc[j] = (struct outcome){.addr = r->addr, .idx = r->idx, .attempts = r->attempts, .warned = r->warned};
+			oc[j] = (struct outcome){.addr = r->addr, .idx = r->idx, .attempts = r->attempts, .warned = r->warned,
+						 .notify = r->dsn_notify, .orcpt = r->dsn_orcpt};
 			oc[j].result = delivery_local_one(&ctx, m->id, m->sender, r->addr, m->folder, data, size, errs[j],
 							  sizeof(errs[j]), &oc[j].status);
 			oc[j].text = errs[j];
@@ -316,7 +344,8 @@ static size_t runner_local_pass(struct delivery_runner *d, struct batch *b)
 					 oc[j].result == RESULT_TEMPFAIL ? "deferred" : "failed", r->addr, r->attempts + 1,
 					 errs[j]);
 		}
-		struct dsn_original o = {m->id, m->sender, m->arrival, data, size, m->no_dsn};
+		struct dsn_original o = {m->id, m->sender, m->arrival, data, size, m->no_dsn, m->dsn_envid,
+					 m->dsn_ret == QUEUE_DSN_RET_FULL};
 		runner_record(d, b, &o, oc, m->rcpt_count, now);
 		handled += m->rcpt_count;
 		free(oc);
@@ -395,10 +424,15 @@ static struct remote_job *runner_job_new(const struct queue_due_msg *m, size_t f
 	j->domain = strdup(m->rcpts[first].domain);
 	j->arrival = m->arrival;
 	j->no_dsn = m->no_dsn;
+	j->dsn_ret = m->dsn_ret;
+	j->requiretls = m->requiretls;
+	j->tls_required_no = m->tls_required_no;
+	j->dsn_envid = m->dsn_envid != NULL ? strdup(m->dsn_envid) : NULL;
 	j->data = malloc(size ? size : 1);
 	j->size = size;
 	j->rcpts = calloc(n, sizeof(*j->rcpts));
-	if (j->sender == NULL || j->domain == NULL || j->data == NULL || j->rcpts == NULL) {
+	if (j->sender == NULL || j->domain == NULL || j->data == NULL || j->rcpts == NULL ||
+	    (m->dsn_envid != NULL && j->dsn_envid == NULL)) {
 		remote_job_free(j);
 		return NULL;
 	}
@@ -414,7 +448,12 @@ static struct remote_job *runner_job_new(const struct queue_due_msg *m, size_t f
 		rr->idx = r->idx;
 		rr->attempts = r->attempts;
 		rr->warned = r->warned;
+		rr->dsn_notify = r->dsn_notify;
 		j->rcpt_count++;
+		if (r->dsn_orcpt != NULL && (rr->dsn_orcpt = strdup(r->dsn_orcpt)) == NULL) {
+			remote_job_free(j);
+			return NULL;
+		}
 	}
 	return j;
 }
@@ -514,9 +553,13 @@ static size_t runner_remote_results(struct delivery_runner *d, struct batch *b)
 				.status = r->status,
 				.text = r->text,
 				.remote_mta = r->remote && j->mta[0] ? j->mta : NULL,
+				.notify = r->dsn_notify,
+				.orcpt = r->dsn_orcpt,
+				.dsn_passed = r->dsn_passed,
 			};
 		}
-		struct dsn_original o = {j->id, j->sender, j->arrival, j->data, j->size, j->no_dsn};
+		struct dsn_original o = {j->id, j->sender, j->arrival, j->data, j->size, j->no_dsn, j->dsn_envid,
+					 j->dsn_ret == QUEUE_DSN_RET_FULL};
 		runner_record(d, b, &o, oc, j->rcpt_count, now);
 		free(oc);
 	}

@@ -29,6 +29,7 @@ const char *bounce_kind_str(enum bounce_kind k)
 	switch (k) {
 	case BOUNCE_KIND_FAILURE: return "failure";
 	case BOUNCE_KIND_DELAY: return "delay";
+	case BOUNCE_KIND_SUCCESS: return "success";
 	}
 	return "unknown";
 }
@@ -38,6 +39,8 @@ const char *bounce_action_str(enum bounce_action a)
 	switch (a) {
 	case BOUNCE_ACTION_FAILED: return "failed";
 	case BOUNCE_ACTION_DELAYED: return "delayed";
+	case BOUNCE_ACTION_DELIVERED: return "delivered";
+	case BOUNCE_ACTION_RELAYED: return "relayed";
 	}
 	return "unknown";
 }
@@ -415,6 +418,8 @@ static bool bounce_status_valid(const char *s)
 static const char *bounce_status_pick(const struct bounce_rcpt *rc)
 {
 	const char *s = rc->status;
+	if (rc->action == BOUNCE_ACTION_DELIVERED || rc->action == BOUNCE_ACTION_RELAYED)
+		return bounce_status_valid(s) && s[0] == '2' ? s : "2.0.0"; /* RFC 3463 §3.1: success */
 	if (rc->action == BOUNCE_ACTION_DELAYED)
 		return bounce_status_valid(s) && s[0] == '4' ? s : "4.0.0";
 	return bounce_status_valid(s) && s[0] != '2' ? s : "5.0.0";
@@ -572,20 +577,31 @@ oom:
 
 /* The human-readable first part (RFC 6522 §3: it explains the report in the sender's terms). */
 static void bounce_text_part(struct bounce_buf *b, const struct bounce_report *r, const char *host, const char *qid,
-			     const struct bounce_clean_rcpt *c)
+			     const struct bounce_clean_rcpt *c, bool full, bool full_refused)
 {
 	char date[BOUNCE_DATE_MAX];
 
 	bounce_buf_printf(b, "This is the mail delivery system at %s.\r\n\r\n", host);
-	if (r->kind == BOUNCE_KIND_DELAY) {
+	if (r->kind == BOUNCE_KIND_SUCCESS) {
+		bounce_buf_str(b, "You asked to be told when your message was delivered. It has been\r\n"
+				  "delivered to the recipients below, or handed on to a server that\r\n"
+				  "does not report delivery itself. The header of your message is\r\n"
+				  "attached.\r\n");
+	} else if (r->kind == BOUNCE_KIND_DELAY) {
 		bounce_buf_str(b, "Your message has not been delivered to one or more of its recipients\r\n"
 				  "yet. It is still in the queue and delivery will be retried; you do\r\n"
 				  "not need to send it again. If it cannot be delivered in the end, you\r\n"
 				  "will get another notice.\r\n");
 	} else {
 		bounce_buf_str(b, "Your message could not be delivered to one or more of its recipients.\r\n"
-				  "Delivery to them has been given up and will not be retried. The\r\n"
-				  "details follow; the header of your message is attached.\r\n");
+				  "Delivery to them has been given up and will not be retried. The\r\n");
+		if (full)
+			bounce_buf_str(b, "details follow; your message is attached.\r\n");
+		else if (full_refused)
+			bounce_buf_str(b, "details follow. Your message is too large (or has lines too long)\r\n"
+					  "to be returned whole: only its header is attached.\r\n");
+		else
+			bounce_buf_str(b, "details follow; the header of your message is attached.\r\n");
 	}
 	bounce_buf_str(b, "\r\n");
 	bounce_text_add(b, "Queue ID: ", qid, "    ");
@@ -596,18 +612,25 @@ static void bounce_text_part(struct bounce_buf *b, const struct bounce_report *r
 	for (size_t i = 0; i < r->rcpt_count; i++) {
 		const struct bounce_rcpt *rc = &r->rcpts[i];
 		bool delayed = rc->action == BOUNCE_ACTION_DELAYED;
+		bool ok = rc->action == BOUNCE_ACTION_DELIVERED || rc->action == BOUNCE_ACTION_RELAYED;
 		struct bounce_buf line = {0};
 
 		bounce_buf_str(b, "\r\n");
-		bounce_buf_printf(&line, "<%s>: %s", c[i].addr, delayed ? "not delivered yet" : "could not be delivered");
+		bounce_buf_printf(&line, "<%s>: %s", c[i].addr,
+				  rc->action == BOUNCE_ACTION_DELIVERED ? "delivered to the mailbox"
+				  : rc->action == BOUNCE_ACTION_RELAYED ? "relayed to a server that does not report delivery"
+				  : delayed				? "not delivered yet"
+									: "could not be delivered");
 		bounce_text_add(b, "", line.oom ? "" : line.p, "    ");
 		b->oom |= line.oom;
 		free(line.p);
-		line = (struct bounce_buf){0};
-		bounce_buf_printf(&line, "%s (status %s).", bounce_status_words(c[i].status), c[i].status);
-		bounce_text_add(b, "    Reason: ", line.oom ? "" : line.p, "    ");
-		b->oom |= line.oom;
-		free(line.p);
+		if (!ok) {
+			line = (struct bounce_buf){0};
+			bounce_buf_printf(&line, "%s (status %s).", bounce_status_words(c[i].status), c[i].status);
+			bounce_text_add(b, "    Reason: ", line.oom ? "" : line.p, "    ");
+			b->oom |= line.oom;
+			free(line.p);
+		}
 		if (bounce_has_value(c[i].remote_mta))
 			bounce_text_add(b, "    Remote server: ", c[i].remote_mta + bounce_type_len(c[i].remote_mta), "    ");
 		if (bounce_has_value(c[i].diagnostic)) {
@@ -618,7 +641,7 @@ static void bounce_text_part(struct bounce_buf *b, const struct bounce_report *r
 		}
 		if (rc->last_attempt != 0) {
 			date_rfc5322_format(rc->last_attempt, date, sizeof(date));
-			bounce_text_add(b, "    Last attempt: ", date, "    ");
+			bounce_text_add(b, ok ? "    Delivered: " : "    Last attempt: ", date, "    ");
 		}
 		if (delayed && rc->retry_until != 0) {
 			date_rfc5322_format(rc->retry_until, date, sizeof(date));
@@ -835,6 +858,27 @@ static void bounce_boundary_pick(char out[80], const unsigned char random[BOUNCE
 	}
 }
 
+/* Whether the original can be returned whole (RET=FULL) as a message/rfc822 part without breaking
+ * the report: not over BOUNCE_FULL_MAX, CRLF line ends only, no NUL, no line over BOUNCE_LINE_MAX
+ * (RFC 5322 §2.1.1). What mailwerk queues keeps to this; anything else goes back as its header. */
+static bool bounce_full_ok(const char *msg, size_t len)
+{
+	size_t col = 0;
+	if (msg == NULL || len == 0 || len > BOUNCE_FULL_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = msg[i];
+		if (c == '\0' || (c == '\r' && (i + 1 == len || msg[i + 1] != '\n')) || (c == '\n' && (i == 0 || msg[i - 1] != '\r')))
+			return false;
+		if (c == '\r')
+			continue;
+		col = c == '\n' ? 0 : col + 1;
+		if (col > BOUNCE_LINE_MAX)
+			return false;
+	}
+	return true;
+}
+
 static bool bounce_has_8bit(const struct bounce_buf *b)
 {
 	for (size_t i = 0; i < b->len; i++) {
@@ -862,13 +906,28 @@ char *bounce_compose(const struct bounce_report *r, size_t *size_r)
 	if (host == NULL || qid == NULL || sender == NULL || (r->envid != NULL && envid == NULL) || c == NULL)
 		goto done;
 
-	bounce_text_part(&parts[0], r, host, qid, c);
+	/* RFC 3461 §4.3: RET=FULL asks for the whole message in a failure report; a report without a
+	 * failure returns the header section only */
+	bool want_full = r->return_full && r->kind == BOUNCE_KIND_FAILURE;
+	bool full = want_full && bounce_full_ok(r->original, r->original_len);
+	bounce_text_part(&parts[0], r, host, qid, c, full, want_full && !full);
 	bounce_status_part(&parts[1], r, host, qid, envid, c);
 	bounce_headers_part(&parts[2], r->original != NULL ? r->original : "", r->original != NULL ? r->original_len : 0);
 	if (parts[0].oom || parts[1].oom || parts[2].oom)
 		goto done;
-	/* UTF-8 left in the header section makes it message/global-headers (RFC 6533 §4) */
+	/* UTF-8 left in the header section makes it message/global-headers (RFC 6533 §4), and a whole
+	 * message with it message/global (RFC 6533 §3) */
 	headers_utf8 = bounce_has_8bit(&parts[2]);
+	bool full_8bit = false;
+	if (full) {
+		parts[2].len = 0;
+		bounce_buf_add(&parts[2], r->original, r->original_len);
+		if (r->original_len < 2 || memcmp(r->original + r->original_len - 2, "\r\n", 2) != 0)
+			bounce_buf_str(&parts[2], "\r\n");
+		if (parts[2].oom)
+			goto done;
+		full_8bit = bounce_has_8bit(&parts[2]);
+	}
 
 	char boundary[80], date[BOUNCE_DATE_MAX];
 	bool text_8bit = bounce_has_8bit(&parts[0]);
@@ -885,12 +944,17 @@ char *bounce_compose(const struct bounce_report *r, size_t *size_r)
 	else
 		bounce_field_add(&out, "To", to.p);
 	free(to.p);
-	bounce_field_add(&out, "Subject", r->kind == BOUNCE_KIND_DELAY ? "Delayed Mail (still being retried)"
-								 : "Undelivered Mail Returned to Sender");
+	bounce_field_add(&out, "Subject", r->kind == BOUNCE_KIND_DELAY     ? "Delayed Mail (still being retried)"
+					  : r->kind == BOUNCE_KIND_SUCCESS ? "Successful Mail Delivery Report"
+									   : "Undelivered Mail Returned to Sender");
 	bounce_field_add(&out, "Date", date);
-	/* one failure report and one delay warning per message: their ids differ */
-	bounce_buf_printf(&out, "Message-ID: <%s.%s@%s>\r\n", qid, r->kind == BOUNCE_KIND_DELAY ? "dsn-delay" : "dsn",
-			  host);
+	/* one failure report, one delay warning and success reports per message: their ids differ (a
+	 * success report of a later attempt gets the time of its own in the id) */
+	if (r->kind == BOUNCE_KIND_SUCCESS)
+		bounce_buf_printf(&out, "Message-ID: <%s.dsn-success.%lld@%s>\r\n", qid, (long long)r->now, host);
+	else
+		bounce_buf_printf(&out, "Message-ID: <%s.%s@%s>\r\n", qid, r->kind == BOUNCE_KIND_DELAY ? "dsn-delay" : "dsn",
+				  host);
 	/* RFC 3834 §5: a response generated automatically to a message */
 	bounce_buf_str(&out, "Auto-Submitted: auto-replied\r\n");
 	bounce_buf_str(&out, "MIME-Version: 1.0\r\n");
@@ -903,7 +967,7 @@ char *bounce_compose(const struct bounce_report *r, size_t *size_r)
 	bounce_buf_printf(&out, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n",
 			  boundary);
 	/* RFC 2045 §6.4: a multipart is 7bit or 8bit as its parts are */
-	bounce_buf_printf(&out, "Content-Transfer-Encoding: %s\r\n", text_8bit || headers_utf8 ? "8bit" : "7bit");
+	bounce_buf_printf(&out, "Content-Transfer-Encoding: %s\r\n", text_8bit || headers_utf8 || full_8bit ? "8bit" : "7bit");
 	bounce_buf_str(&out, "\r\nThis is a MIME-encapsulated message: a delivery status notification (RFC 3464).\r\n");
 
 	bounce_buf_printf(&out, "\r\n--%s\r\n", boundary);
@@ -918,9 +982,21 @@ char *bounce_compose(const struct bounce_report *r, size_t *size_r)
 	bounce_buf_add(&out, parts[1].p, parts[1].len);
 
 	bounce_buf_printf(&out, "\r\n--%s\r\n", boundary);
-	bounce_buf_str(&out, "Content-Description: Undelivered message headers\r\n");
+	if (full) {
+		/* RFC 3464 §2: the returned message as message/rfc822 (RFC 6533 §3 message/global with UTF-8
+		 * in its header); RFC 2046 §5.2.1 allows 8bit for it */
+		bounce_buf_str(&out, "Content-Description: Undelivered message\r\n");
+		bounce_buf_printf(&out, "Content-Type: %s\r\nContent-Transfer-Encoding: %s\r\n\r\n",
+				  headers_utf8 ? "message/global" : "message/rfc822", full_8bit ? "8bit" : "7bit");
+	} else if (r->kind == BOUNCE_KIND_SUCCESS) {
+		bounce_buf_str(&out, "Content-Description: Message headers\r\n");
+	} else {
+		bounce_buf_str(&out, "Content-Description: Undelivered message headers\r\n");
+	}
 	/* RFC 6522 §4 text/rfc822-headers; with UTF-8 in them, RFC 6533 §4 message/global-headers */
-	if (headers_utf8)
+	if (full)
+		; /* its type is above */
+	else if (headers_utf8)
 		bounce_buf_str(&out, "Content-Type: message/global-headers\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
 	else
 		bounce_buf_str(&out, "Content-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: 7bit\r\n\r\n");

@@ -1,11 +1,13 @@
 /* bounce.h — delivery status notifications (DSNs) for the envelope sender: the failure report when
- * recipients failed for good, and the optional delay warning.
+ * recipients failed for good, the optional delay warning, and the success report a sender asked for
+ * with NOTIFY=SUCCESS (RFC 3461 §4.1).
  *
  * bounce_compose() is pure: no I/O, no clock, no randomness of its own. The caller passes the time
  * (for Date:) and random bytes (for the MIME boundary), so that the same report always gives the
  * same message — which the tests and the fuzzer rely on. The result is an RFC 6522 multipart/report
  * with report-type=delivery-status: a text/plain explanation, the RFC 3464 message/delivery-status
- * part, and the header section of the original — never its body, as for RET=HDRS (RFC 3461 §4.3). It is
+ * part, and the header section of the original — or, in a failure report whose sender asked for RET=FULL
+ * (RFC 3461 §4.3), the whole original when it is small and clean enough (BOUNCE_FULL_MAX). It is
  * meant to be queued with the null reverse-path, MAIL FROM:<> (RFC 5321 §4.5.5). */
 #ifndef MAILWERK_QUEUE_BOUNCE_H
 #define MAILWERK_QUEUE_BOUNCE_H
@@ -22,12 +24,17 @@
 #define BOUNCE_VALUE_MAX 512
 /* The attached header section stops at the first line that starts past this many octets. */
 #define BOUNCE_HEADERS_MAX 65536
+/* RET=FULL returns the whole original only up to this size (as Postfix's bounce_size_limit does);
+ * a larger one, or one with a line that would break the report (over 998 octets, a NUL, a bare CR
+ * or LF), is returned as its header section, and the text part says so. */
+#define BOUNCE_FULL_MAX ((size_t)1 << 20)
 /* Octets of caller-supplied randomness for the MIME boundary. */
 #define BOUNCE_RANDOM_LEN 16
 
 enum bounce_kind {
 	BOUNCE_KIND_FAILURE = 0, /* recipients failed for good: "Undelivered Mail Returned to Sender" */
 	BOUNCE_KIND_DELAY,       /* delay_warning_time passed, still retrying: "Delayed Mail" */
+	BOUNCE_KIND_SUCCESS,     /* NOTIFY=SUCCESS recipients delivered or relayed: "Delivery report" */
 };
 const char *bounce_kind_str(enum bounce_kind k);
 
@@ -35,6 +42,8 @@ const char *bounce_kind_str(enum bounce_kind k);
 enum bounce_action {
 	BOUNCE_ACTION_FAILED = 0,
 	BOUNCE_ACTION_DELAYED,
+	BOUNCE_ACTION_DELIVERED, /* into a mailbox here (RFC 3461 §5.2.3) */
+	BOUNCE_ACTION_RELAYED,   /* to a server that does not offer DSN (RFC 3461 §5.2.2) */
 };
 const char *bounce_action_str(enum bounce_action a);
 
@@ -44,7 +53,7 @@ struct bounce_rcpt {
 				 * client gave none: Original-Recipient appears only then (RFC 3461 §6.3 d) */
 	enum bounce_action action;
 	const char *status;     /* RFC 3463 "5.1.1"; a malformed one (or a class that does not fit the
-				 * action) is reported as 5.0.0 / 4.0.0 */
+				 * action) is reported as 5.0.0 / 4.0.0 / 2.0.0 */
 	const char *remote_mta; /* "dns; mx.example.org", or NULL; a bare host name gets "dns; " */
 	const char *diagnostic; /* the remote reply, "smtp; 550 5.1.1 user unknown", or NULL; may hold
 				 * several lines and any octets; a value without a type gets "smtp; " */
@@ -63,8 +72,9 @@ struct bounce_report {
 	enum bounce_kind kind;
 	const struct bounce_rcpt *rcpts;
 	size_t rcpt_count;
-	const char *original;   /* the message as stored; only its header section is used */
+	const char *original;   /* the message as stored; its header section, or all of it (return_full) */
 	size_t original_len;
+	bool return_full;       /* RET=FULL (RFC 3461 §4.3): a failure report returns the whole message */
 	unsigned char random[BOUNCE_RANDOM_LEN]; /* fresh random bytes (RAND_bytes) for the boundary */
 };
 
