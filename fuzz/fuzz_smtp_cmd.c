@@ -121,7 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK((unsigned char)cmd.arg[i] >= 0x20 && cmd.arg[i] != 0x7f);
 	}
 	if (e != SMTP_PARSE_OK) {
-		FUZZ_CHECK(err != NULL && (e == SMTP_PARSE_UNKNOWN || e == SMTP_PARSE_SYNTAX));
+		FUZZ_CHECK(err != NULL && (e == SMTP_PARSE_UNKNOWN || e == SMTP_PARSE_SYNTAX || e == SMTP_PARSE_TOO_LONG));
+		FUZZ_CHECK(e != SMTP_PARSE_TOO_LONG || size > SMTP_CMD_LINE_MAX - 2);
 		FUZZ_CHECK(e != SMTP_PARSE_UNKNOWN || cmd.verb == SMTP_VERB_UNKNOWN);
 	} else {
 		FUZZ_CHECK(cmd.verb != SMTP_VERB_UNKNOWN && size <= SMTP_CMD_LINE_MAX_PARAMS - 2);

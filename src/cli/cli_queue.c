@@ -208,6 +208,21 @@ static void cli_queue_list_text(const struct queue_entry *e, struct cli_queue_li
 	fputs(e->held ? " held\n" : "\n", stdout);
 }
 
+/* RFC 3461 NOTIFY bits as the words of the parameter ("SUCCESS,FAILURE"); NULL when not given. */
+static const char *cli_queue_notify_str(unsigned notify, char *buf, size_t size)
+{
+	if (notify == 0)
+		return NULL;
+	if (notify & QUEUE_NOTIFY_NEVER)
+		return "NEVER";
+	snprintf(buf, size, "%s%s%s%s%s", notify & QUEUE_NOTIFY_SUCCESS ? "SUCCESS" : "",
+		 (notify & QUEUE_NOTIFY_SUCCESS) && (notify & (QUEUE_NOTIFY_FAILURE | QUEUE_NOTIFY_DELAY)) ? "," : "",
+		 notify & QUEUE_NOTIFY_FAILURE ? "FAILURE" : "",
+		 (notify & QUEUE_NOTIFY_FAILURE) && (notify & QUEUE_NOTIFY_DELAY) ? "," : "",
+		 notify & QUEUE_NOTIFY_DELAY ? "DELAY" : "");
+	return buf;
+}
+
 static void cli_queue_list_json(const struct queue_entry *e, struct cli_queue_list *l)
 {
 	char when[40];
@@ -234,6 +249,12 @@ static void cli_queue_list_json(const struct queue_entry *e, struct cli_queue_li
 		}
 		printf(",\"next_attempt_unix\":%" PRId64 ",\"last_error\":", r->next_attempt);
 		cli_json_str(stdout, r->last_error);
+		/* RFC 3461 as given on RCPT: NOTIFY words (null: not given) and ORCPT */
+		fputs(",\"notify\":", stdout);
+		char notify[40];
+		cli_json_str(stdout, cli_queue_notify_str(r->dsn_notify, notify, sizeof(notify)));
+		fputs(",\"orcpt\":", stdout);
+		cli_json_str(stdout, r->dsn_orcpt);
 		putchar('}');
 	}
 	cli_queue_time_fmt(e->arrival, when, sizeof(when));
@@ -243,7 +264,14 @@ static void cli_queue_list_json(const struct queue_entry *e, struct cli_queue_li
 	cli_json_str(stdout, e->auth_user);
 	fputs(",\"client_ip\":", stdout);
 	cli_json_str(stdout, e->client_ip);
-	printf(",\"held\":%s}", e->held ? "true" : "false");
+	printf(",\"held\":%s", e->held ? "true" : "false");
+	/* RFC 3461 RET and ENVID, RFC 8689 REQUIRETLS and TLS-Required: No */
+	fputs(",\"ret\":", stdout);
+	cli_json_str(stdout, e->dsn_ret == QUEUE_DSN_RET_FULL ? "FULL" : e->dsn_ret == QUEUE_DSN_RET_HDRS ? "HDRS" : NULL);
+	fputs(",\"envid\":", stdout);
+	cli_json_str(stdout, e->dsn_envid);
+	printf(",\"requiretls\":%s,\"tls_required_no\":%s}", e->requiretls ? "true" : "false",
+	       e->tls_required_no ? "true" : "false");
 }
 
 static void cli_queue_list_entry(const struct queue_entry *e, void *arg)
@@ -308,6 +336,12 @@ static int cli_queue_show_run(struct queue *q, const char *id)
 	printf("client ip:   %s\n", e->client_ip != NULL ? cli_queue_text_clean(e->client_ip, clean, sizeof(clean)) : "-");
 	printf("auth user:   %s\n", e->auth_user != NULL ? cli_queue_text_clean(e->auth_user, clean, sizeof(clean)) : "-");
 	printf("held:        %s\n", e->held ? "yes (mailwerk queue release ID)" : "no");
+	if (e->requiretls || e->tls_required_no)
+		printf("tls:         %s\n", e->requiretls ? "REQUIRETLS (RFC 8689)" : "TLS-Required: No (RFC 8689)");
+	if (e->dsn_ret != QUEUE_DSN_RET_UNSPECIFIED || e->dsn_envid != NULL)
+		printf("dsn:         RET=%s ENVID=%s\n",
+		       e->dsn_ret == QUEUE_DSN_RET_FULL ? "FULL" : e->dsn_ret == QUEUE_DSN_RET_HDRS ? "HDRS" : "-",
+		       e->dsn_envid != NULL ? cli_queue_text_clean(e->dsn_envid, clean, sizeof(clean)) : "-");
 	printf("recipients:  %zu\n", e->rcpt_count);
 	for (size_t i = 0; i < e->rcpt_count; i++) {
 		const struct queue_rcpt_info *r = &e->rcpts[i];

@@ -1066,6 +1066,10 @@ void smtp_cmd_dispatch(struct smtp_session *s, const char *line, size_t len)
 	case SMTP_PARSE_UNKNOWN:
 		reply_error(s, 500, "5.5.1", "Command unrecognized");
 		return;
+	case SMTP_PARSE_TOO_LONG:
+		/* as the session's own line limit answers (RFC 5321 §4.2.2) */
+		reply_error(s, 500, "5.5.2", "Line too long");
+		return;
 	default:
 		smtp_reply(line_session_out(&s->ls), 501, "5.5.4", "Syntax error: %s", err);
 		smtp_session_error(s);

@@ -111,7 +111,7 @@ enum smtp_parse_error smtp_cmd_parse(const char *line, size_t len, struct smtp_c
 
 	/* RFC 5321 §4.5.3.1.4: at most 512 octets including the CRLF; MAIL and RCPT more (below) */
 	if (len > SMTP_CMD_LINE_MAX_PARAMS - 2)
-		return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "command line too long");
+		return smtp_fail(error_r, SMTP_PARSE_TOO_LONG, "command line too long");
 	/* RFC 5321 §2.3.8: CR and LF only as the line ending; no other control octet is meaningful in a
 	 * command, and NUL would truncate whatever later treats the argument as a C string. */
 	for (size_t i = 0; i < len; i++) {
@@ -135,7 +135,7 @@ enum smtp_parse_error smtp_cmd_parse(const char *line, size_t len, struct smtp_c
 	cmd_r->verb = verb;
 	/* RFC 3461 §4: only MAIL and RCPT grow with the DSN parameters */
 	if (len > SMTP_CMD_LINE_MAX - 2 && verb != SMTP_VERB_MAIL && verb != SMTP_VERB_RCPT)
-		return smtp_fail(error_r, SMTP_PARSE_SYNTAX, "command line too long");
+		return smtp_fail(error_r, SMTP_PARSE_TOO_LONG, "command line too long");
 
 	/* one or more SP before the argument; trailing SP removed */
 	size_t start = verb_len, end = len;

@@ -56,6 +56,7 @@ enum smtp_parse_error {
 	SMTP_PARSE_BAD_RCPT,    /* 553 5.1.3: unusable RCPT TO path */
 	SMTP_PARSE_NEED_UTF8,   /* 553 5.6.7: UTF-8 address without SMTPUTF8 (RFC 6531 §3.6) */
 	SMTP_PARSE_TOO_BIG,     /* 552 5.3.4: SIZE= over our limit (checked by the caller; never returned here) */
+	SMTP_PARSE_TOO_LONG,    /* 500 5.5.2: a line over the limit of its verb (RFC 5321 §4.2.2, §4.5.3.1.4) */
 };
 
 /* line: one command line without its CRLF; len <= SMTP_CMD_LINE_MAX - 2. The verb is

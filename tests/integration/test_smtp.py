@@ -89,7 +89,7 @@ def test_sequence_and_syntax_errors(server):
     assert (code, text[0]) == (503, "503 5.5.1 Nested MAIL command")
     code, text = w.cmd("DATA")
     assert code == 554  # no recipients
-    code, text = w.cmd("RCPT TO:<demo@mailwerk.test> NOTIFY=NEVER")
+    code, text = w.cmd("RCPT TO:<demo@mailwerk.test> X-UNKNOWN=1")
     assert code == 555
     code, text = w.cmd("RCPT TO:<Postmaster>")
     assert code == 250

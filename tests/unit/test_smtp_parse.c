@@ -163,8 +163,8 @@ static void test_cmd_line_length(void **state)
 	memcpy(line, "NOOP ", 5);
 	assert_int_equal(smtp_cmd_parse(line, SMTP_CMD_LINE_MAX - 2, &cmd, &err), SMTP_PARSE_OK);
 	assert_int_equal(cmd.arg_len, SMTP_CMD_LINE_MAX - 2 - 5);
-	assert_int_equal(smtp_cmd_parse(line, SMTP_CMD_LINE_MAX - 1, &cmd, &err), SMTP_PARSE_SYNTAX);
-	assert_int_equal(smtp_cmd_parse(line, sizeof(line), &cmd, &err), SMTP_PARSE_SYNTAX);
+	assert_int_equal(smtp_cmd_parse(line, SMTP_CMD_LINE_MAX - 1, &cmd, &err), SMTP_PARSE_TOO_LONG);
+	assert_int_equal(smtp_cmd_parse(line, sizeof(line), &cmd, &err), SMTP_PARSE_TOO_LONG);
 
 	/* RFC 3461 §4: MAIL and RCPT may be 500 octets longer, nothing else */
 	char big[SMTP_CMD_LINE_MAX_PARAMS + 8];
@@ -172,14 +172,14 @@ static void test_cmd_line_length(void **state)
 	memcpy(big, "RCPT ", 5);
 	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 2, &cmd, &err), SMTP_PARSE_OK);
 	assert_int_equal(cmd.verb, SMTP_VERB_RCPT);
-	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 1, &cmd, &err), SMTP_PARSE_SYNTAX);
+	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 1, &cmd, &err), SMTP_PARSE_TOO_LONG);
 	memcpy(big, "MAIL ", 5);
 	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 2, &cmd, &err), SMTP_PARSE_OK);
 	memcpy(big, "NOOP ", 5);
-	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX - 1, &cmd, &err), SMTP_PARSE_SYNTAX);
+	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX - 1, &cmd, &err), SMTP_PARSE_TOO_LONG);
 	assert_int_equal(cmd.verb, SMTP_VERB_NOOP);
 	memcpy(big, "EHLO ", 5);
-	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 2, &cmd, &err), SMTP_PARSE_SYNTAX);
+	assert_int_equal(smtp_cmd_parse(big, SMTP_CMD_LINE_MAX_PARAMS - 2, &cmd, &err), SMTP_PARSE_TOO_LONG);
 }
 
 static void test_verb_str(void **state)
