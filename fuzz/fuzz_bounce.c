@@ -49,7 +49,7 @@ static char *dup_n(const uint8_t *p, size_t n)
 	return s;
 }
 
-static void check(const char *m, size_t size, size_t nrcpt)
+static void check(const char *m, size_t size, size_t nrcpt, bool full)
 {
 	if (size < 2 || strlen(m) != size || m[size - 2] != '\r' || m[size - 1] != '\n')
 		abort();
@@ -123,7 +123,9 @@ static void check(const char *m, size_t size, size_t nrcpt)
 		abort();
 	hp += 4;
 	const char *end = m + size - strlen(close);
-	if (hp > end || (size_t)(end - hp) > BOUNCE_HEADERS_MAX + 2 + 3 * (BOUNCE_HEADERS_MAX / (BOUNCE_LINE_MAX - 1) + 1))
+	/* the returned part: the header section within its cap, or (RET=FULL) the message within its own */
+	size_t cap = full ? BOUNCE_FULL_MAX + 2 : BOUNCE_HEADERS_MAX + 2 + 3 * (BOUNCE_HEADERS_MAX / (BOUNCE_LINE_MAX - 1) + 1);
+	if (hp > end || (size_t)(end - hp) > cap)
 		abort();
 }
 
@@ -132,7 +134,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 5)
 		return 0;
 	unsigned flags = data[0];
-	size_t diag_len = (size_t)data[1] << 8 | data[2];
+	/* the top bits of the second octet: RET=FULL, and a success report instead of a failure */
+	unsigned flags2 = data[1] >> 6;
+	size_t diag_len = (size_t)(data[1] & 0x3f) << 8 | data[2];
 	size_t addr_len = data[3], sender_len = data[4];
 	data += 5;
 	size -= 5;
@@ -160,7 +164,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc[i] = (struct bounce_rcpt){
 			.addr = i == 0 ? addr : "rcpt@example.net",
 			.orcpt = (flags & 0x20) ? addr : NULL,
-			.action = (i + flags) & 1 ? BOUNCE_ACTION_DELAYED : BOUNCE_ACTION_FAILED,
+			.action = (flags & 1)    ? BOUNCE_ACTION_DELAYED
+				  : (flags2 & 2) ? ((i & 1) ? BOUNCE_ACTION_RELAYED : BOUNCE_ACTION_DELIVERED)
+				  : (i + flags) & 1 ? BOUNCE_ACTION_DELAYED
+						    : BOUNCE_ACTION_FAILED,
 			.status = (flags & 0x80) ? addr : (i & 1) ? "4.4.1" : "5.1.1",
 			.remote_mta = (flags & 0x10) ? addr : NULL,
 			/* each recipient a different cut of the reply, NULs included */
@@ -177,7 +184,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.envid = (flags & 0x40) ? addr : NULL,
 		.arrival = 1795320000,
 		.now = 1795320306,
-		.kind = (flags & 1) ? BOUNCE_KIND_DELAY : BOUNCE_KIND_FAILURE,
+		.kind = (flags & 1) ? BOUNCE_KIND_DELAY : (flags2 & 2) ? BOUNCE_KIND_SUCCESS : BOUNCE_KIND_FAILURE,
+		.return_full = (flags2 & 1) != 0,
 		.rcpts = rc,
 		.rcpt_count = n,
 		.original = orig,
@@ -191,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((m != NULL) != bounce_wanted(sender))
 		abort();
 	if (m != NULL)
-		check(m, out_size, n);
+		check(m, out_size, n, r.return_full && r.kind == BOUNCE_KIND_FAILURE);
 	free(m);
 	free(orig);
 	free(addr);

@@ -59,7 +59,8 @@ def report(msg):
     text, status, headers = parts
     assert text.get_content_type() == "text/plain"
     assert status.get_content_type() == "message/delivery-status"
-    assert headers.get_content_type() in ("text/rfc822-headers", "message/global-headers")
+    # the header section, or the whole message for RET=FULL (RFC 3461 §4.3)
+    assert headers.get_content_type() in ("text/rfc822-headers", "message/global-headers", "message/rfc822")
     blocks = status.get_payload()
     assert isinstance(blocks, list) and len(blocks) >= 2
     return text, blocks[0], blocks[1:], headers
@@ -67,6 +68,8 @@ def report(msg):
 
 def returned_headers(part):
     """The returned header section as a parsed message (headers only)."""
+    if part.get_content_type() == "message/rfc822":
+        return part.get_content()
     if part.get_content_type() == "message/global-headers":
         inner = part.get_payload()
         assert isinstance(inner, list) and len(inner) == 1
@@ -83,7 +86,7 @@ def test_every_dump_is_a_wellformed_report(dsns):
         for line in lines:
             assert b"\r" not in line and b"\n" not in line, name
             assert len(line) <= 998, name
-        assert b"SECRET-BODY-TEXT" not in raw, name
+        assert b"SECRET-BODY-TEXT" not in raw, name  # the unit test's RET=FULL originals have none
 
         msg = parse(raw)
         text, per_message, per_rcpt, headers = report(msg)
@@ -93,9 +96,10 @@ def test_every_dump_is_a_wellformed_report(dsns):
         frm = msg["From"].addresses
         assert len(frm) == 1 and frm[0].username == "MAILER-DAEMON", name
         assert frm[0].display_name == "Mail Delivery System", name
-        assert msg["Subject"] in ("Undelivered Mail Returned to Sender", "Delayed Mail (still being retried)"), name
+        assert msg["Subject"] in ("Undelivered Mail Returned to Sender", "Delayed Mail (still being retried)",
+                                  "Successful Mail Delivery Report"), name
         assert email.utils.parsedate_to_datetime(str(msg["Date"])).timestamp() == T0, name
-        assert re.fullmatch(r"<[^<>@\s]+\.dsn(-delay)?@[^<>\s]+>", str(msg["Message-ID"])), name
+        assert re.fullmatch(r"<[^<>@\s]+\.dsn(-delay|-success\.\d+)?@[^<>\s]+>", str(msg["Message-ID"])), name
         boundary = msg.get_boundary()
         assert boundary and 1 <= len(boundary) <= 70, name
         assert raw.count(boundary.encode()) == 5, name
@@ -108,9 +112,11 @@ def test_every_dump_is_a_wellformed_report(dsns):
             assert set(keys) <= PER_RECIPIENT, (name, keys)
             assert len(keys) == len(set(keys)), (name, keys)
             assert re.match(r"^(rfc822|utf-8); \S", str(block["Final-Recipient"])), name
-            assert block["Action"] in ("failed", "delayed"), name
+            assert block["Action"] in ("failed", "delayed", "delivered", "relayed"), name
             assert STATUS_RE.match(str(block["Status"])), name
             assert str(block["Status"])[0] == ("4" if block["Action"] == "delayed" else str(block["Status"])[0])
+            # RFC 3464 §2.3.4: success actions carry a 2.X.X status, the others never do
+            assert (str(block["Status"])[0] == "2") == (block["Action"] in ("delivered", "relayed")), name
             if block["Will-Retry-Until"] is not None:
                 assert block["Action"] == "delayed", name
         body = text.get_content()
@@ -226,3 +232,28 @@ def test_returned_header_section(dsns, name, expect):
     h = returned_headers(headers)
     assert [(k, str(v)) for k, v in h.items()] == expect
     assert h.get_payload() == ""
+
+
+def test_success_values(dsns):
+    """NOTIFY=SUCCESS reports (RFC 3461 §4.1): delivered and relayed, with ENVID and ORCPT."""
+    msg = parse(dsns["success"])
+    assert msg["Subject"] == "Successful Mail Delivery Report"
+    _, per_message, per_rcpt, headers = report(msg)
+    assert per_message["Original-Envelope-Id"] == "ENV 314"
+    assert [(str(b["Final-Recipient"]), str(b["Action"]), str(b["Status"])) for b in per_rcpt] == [
+        ("rfc822; bob@example.net", "delivered", "2.0.0"), ("rfc822; carol@example.com", "relayed", "2.0.0")]
+    assert str(per_rcpt[0]["Original-Recipient"]) == "rfc822; old+bob@example.org"
+    assert str(per_rcpt[1]["Remote-MTA"]) == "dns; mx.example.com"
+    assert headers.get_content_type() == "text/rfc822-headers"  # RET=FULL is for failures only
+
+
+def test_ret_full_returns_the_message(dsns):
+    msg = parse(dsns["ret_full"])
+    _, _, per_rcpt, returned = report(msg)
+    assert returned.get_content_type() == "message/rfc822"
+    inner = returned.get_content()
+    assert inner["Subject"] == "lunch"
+    assert inner.get_content().replace("\r\n", "\n") == "see you at noon\n--not-a-boundary\n"
+    # too long a line: the header section only
+    _, _, _, returned = report(parse(dsns["ret_full_refused"]))
+    assert returned.get_content_type() == "text/rfc822-headers"

@@ -323,6 +323,121 @@ static void test_failure(void **state)
 	free(m);
 }
 
+/* NOTIFY=SUCCESS (RFC 3461 §4.1): "delivered" for a mailbox here, "relayed" to a server without DSN,
+ * with ENVID and ORCPT (RFC 3464 §2.2.1, §2.3.1); the header section only, whatever RET says (§4.3). */
+static void test_success(void **state)
+{
+	(void)state;
+	struct bounce_rcpt rc[2] = {
+		{.addr = "bob@example.net", .orcpt = "rfc822;old+bob@example.org", .action = BOUNCE_ACTION_DELIVERED,
+		 .status = NULL, .last_attempt = T0},
+		{.addr = "carol@example.com", .action = BOUNCE_ACTION_RELAYED, .status = "5.1.1", /* a 5 does not fit */
+		 .remote_mta = "dns; mx.example.com", .diagnostic = "smtp; 250 2.0.0 Ok: queued", .last_attempt = T0},
+	};
+	struct bounce_report r = report_basic(rc);
+	r.rcpt_count = 2;
+	r.kind = BOUNCE_KIND_SUCCESS;
+	r.envid = "ENV 314";
+	r.return_full = true;
+	size_t size;
+	char *m = bounce_compose(&r, &size);
+	assert_non_null(m);
+	struct dsn_view v;
+	dsn_check("success", m, size, 2, "text/rfc822-headers", &v);
+	assert_string_equal(bounce_kind_str(BOUNCE_KIND_SUCCESS), "success");
+	assert_string_equal(bounce_action_str(BOUNCE_ACTION_RELAYED), "relayed");
+	assert_non_null(strstr(m, "\r\nSubject: Successful Mail Delivery Report\r\n"));
+	assert_non_null(strstr(m, "\r\nMessage-ID: <0123456789ABCDEFGHJK.dsn-success.1795320306@mx.example.org>\r\n"));
+	const char *st = v.part[1];
+	size_t sl = v.part_len[1];
+	assert_true(starts_with(st, "Original-Envelope-Id: ENV 314\r\nReporting-MTA: dns; mx.example.org\r\n"));
+	assert_true(contains(st, sl, "\r\nOriginal-Recipient: rfc822; old+bob@example.org\r\n"
+				     "Final-Recipient: rfc822; bob@example.net\r\nAction: delivered\r\nStatus: 2.0.0\r\n"));
+	assert_true(contains(st, sl, "\r\nFinal-Recipient: rfc822; carol@example.com\r\nAction: relayed\r\n"
+				     "Status: 2.0.0\r\nRemote-MTA: dns; mx.example.com\r\n"
+				     "Diagnostic-Code: smtp; 250 2.0.0 Ok: queued\r\n"));
+	assert_int_equal(count_lines(st, sl, "Original-Recipient: "), 1);
+	assert_false(contains(st, sl, "Will-Retry-Until"));
+	const char *tx = v.part[0];
+	size_t tl = v.part_len[0];
+	assert_true(contains(tx, tl, "<bob@example.net>: delivered to the mailbox"));
+	assert_true(contains(tx, tl, "<carol@example.com>: relayed to a server that does not report delivery"));
+	assert_false(contains(tx, tl, "Reason:"));
+	/* RET=FULL is for failure reports: the header section only */
+	assert_memory_equal(v.part[2], original_simple, v.part_len[2]);
+	assert_null(strstr(m, "SECRET-BODY-TEXT"));
+	free(m);
+}
+
+/* RET=FULL (RFC 3461 §4.3): a failure report returns the whole message as message/rfc822, when it is
+ * within BOUNCE_FULL_MAX and its lines keep to RFC 5322; otherwise its header section, said so. */
+static void test_ret_full(void **state)
+{
+	(void)state;
+	static const char orig[] = "From: Alice <alice@example.org>\r\nSubject: lunch\r\n\r\nsee you at noon\r\n"
+				   "--not-a-boundary\r\n";
+	struct bounce_rcpt rc = {.addr = "bob@example.net", .action = BOUNCE_ACTION_FAILED, .status = "5.1.1"};
+	struct bounce_report r = report_basic(&rc);
+	r.original = orig;
+	r.original_len = sizeof(orig) - 1;
+	r.return_full = true;
+	size_t size;
+	char *m = bounce_compose(&r, &size);
+	assert_non_null(m);
+	struct dsn_view v;
+	dsn_check("ret_full", m, size, 1, "message/rfc822", &v);
+	assert_true(contains(v.part_head[2], v.part_head_len[2], "Content-Transfer-Encoding: 7bit\r\n"));
+	assert_int_equal(v.part_len[2], sizeof(orig) - 1);
+	assert_memory_equal(v.part[2], orig, sizeof(orig) - 1);
+	assert_true(contains(v.part[0], v.part_len[0], "your message is attached"));
+	free(m);
+
+	/* a line over 998 octets: the header section only, and the text says why */
+	size_t blen = 1200;
+	char *big = malloc(blen + 64);
+	int k = snprintf(big, 64, "Subject: long\r\n\r\n");
+	memset(big + k, 'x', blen);
+	memcpy(big + k + blen, "\r\n", 3);
+	r.original = big;
+	r.original_len = strlen(big);
+	m = bounce_compose(&r, &size);
+	assert_non_null(m);
+	dsn_check("ret_full_refused", m, size, 1, "text/rfc822-headers", &v);
+	assert_true(contains(v.part[0], v.part_len[0], "too large (or has lines too long)"));
+	assert_int_equal(v.part_len[2], strlen("Subject: long\r\n"));
+	free(m);
+	/* and one over BOUNCE_FULL_MAX */
+	free(big);
+	blen = BOUNCE_FULL_MAX;
+	big = malloc(blen + 64);
+	k = snprintf(big, 64, "Subject: huge\r\n\r\n");
+	for (size_t i = 0; i < blen; i += 80) {
+		size_t n = blen - i < 80 ? blen - i : 80;
+		memset(big + k + i, 'y', n);
+		if (n >= 2)
+			memcpy(big + k + i + n - 2, "\r\n", 2);
+	}
+	big[k + blen] = '\0';
+	r.original = big;
+	r.original_len = strlen(big);
+	m = bounce_compose(&r, &size);
+	assert_non_null(m);
+	assert_null(strstr(m, "Content-Type: message/rfc822"));
+	assert_non_null(strstr(m, "Content-Type: text/rfc822-headers"));
+	free(m);
+	free(big);
+	/* a delay warning never returns the body */
+	r.original = orig;
+	r.original_len = sizeof(orig) - 1;
+	r.kind = BOUNCE_KIND_DELAY;
+	rc.action = BOUNCE_ACTION_DELAYED;
+	rc.status = "4.4.1";
+	m = bounce_compose(&r, &size);
+	assert_non_null(m);
+	assert_null(strstr(m, "see you at noon"));
+	free(m);
+}
+
 static void test_delay(void **state)
 {
 	(void)state;
@@ -698,6 +813,8 @@ int main(void)
 		cmocka_unit_test(test_boundary_collision),
 		cmocka_unit_test(test_hostile_addresses),
 		cmocka_unit_test(test_nothing_to_send),
+		cmocka_unit_test(test_success),
+		cmocka_unit_test(test_ret_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

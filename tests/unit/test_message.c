@@ -15,6 +15,31 @@ static bool has(const char *msg, const char *name)
 	return message_has_header(msg, strlen(msg), name);
 }
 
+/* RFC 8689 §3: "TLS-Required: No" in the header section, nowhere else */
+static void test_tls_required_no(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *msg;
+		bool want;
+	} cases[] = {
+		{"TLS-Required: No\r\n\r\nbody\r\n", true},
+		{"Subject: x\r\ntls-required:no\r\n\r\n", true},
+		{"TLS-Required:\r\n  NO  \r\n\r\n", true}, /* folded */
+		{"TLS-Required : No\r\n\r\n", true},
+		{"TLS-Required: Yes\r\n\r\n", false},
+		{"TLS-Required: No thanks\r\n\r\n", false},
+		{"TLS-Required: Nope\r\n\r\n", false},
+		{"TLS-Requiredx: No\r\n\r\n", false},
+		{"Subject: x\r\n\r\nTLS-Required: No\r\n", false}, /* in the body */
+		{"Subject: x\r\n TLS-Required: No\r\n\r\n", false}, /* a continuation */
+		{"", false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (message_tls_required_no(cases[i].msg, strlen(cases[i].msg)) != cases[i].want)
+			fail_msg("case %zu", i);
+}
+
 static void test_has_header(void **state)
 {
 	(void)state;
@@ -84,6 +109,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_has_header),
+		cmocka_unit_test(test_tls_required_no),
 		cmocka_unit_test(test_date_format),
 		cmocka_unit_test(test_compose),
 	};

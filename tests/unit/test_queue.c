@@ -239,6 +239,22 @@ static void test_count_cb(const struct queue_entry *e, void *arg)
 
 /* ---- tests ---- */
 
+/* RFC 3461 §4.1: which reports a recipient's NOTIFY asks for; none given is FAILURE,DELAY */
+static void test_notify_wants(void **state)
+{
+	(void)state;
+	const unsigned S = QUEUE_NOTIFY_SUCCESS, F = QUEUE_NOTIFY_FAILURE, D = QUEUE_NOTIFY_DELAY;
+	assert_false(queue_notify_wants(0, S));
+	assert_true(queue_notify_wants(0, F) && queue_notify_wants(0, D));
+	assert_false(queue_notify_wants(QUEUE_NOTIFY_NEVER, F) || queue_notify_wants(QUEUE_NOTIFY_NEVER, D) ||
+		     queue_notify_wants(QUEUE_NOTIFY_NEVER, S));
+	assert_true(queue_notify_wants(S, S));
+	assert_false(queue_notify_wants(S, F) || queue_notify_wants(S, D));
+	assert_true(queue_notify_wants(F | D, F) && queue_notify_wants(F | D, D));
+	assert_false(queue_notify_wants(F | D, S));
+	assert_true(queue_notify_wants(S | F | D, S));
+}
+
 static void test_id(void **state)
 {
 	char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1];
@@ -901,6 +917,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_id),
+		cmocka_unit_test(test_notify_wants),
 		cmocka_unit_test(test_loopq),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test_setup_teardown(test_roundtrip, test_setup, test_teardown),

@@ -213,6 +213,35 @@ static struct delivery_ehlo ehlo_parse(const char *reply)
 	return e;
 }
 
+/* RFC 3461 §4: what goes on as ENVID and ORCPT; "+" and "=" and everything outside 33-126 as +XX */
+static void test_xtext_encode(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"abc", "abc"},
+		{"a+b=c", "a+2Bb+3Dc"},
+		{"a b", "a+20b"},
+		{"\"q\"@x", "\"q\"@x"},
+		{"~!", "~!"},
+		{"\x7f\x01", "+7F+01"},
+		{"\xc3\xbc", "+C3+BC"},
+		{"", ""},
+	};
+	char out[64];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(delivery_xtext_encode(cases[i].in, out, sizeof(out)));
+		assert_string_equal(out, cases[i].out);
+	}
+	/* exactly fitting, one short, nothing */
+	assert_true(delivery_xtext_encode("a+", out, 5));
+	assert_string_equal(out, "a+2B");
+	assert_false(delivery_xtext_encode("a+", out, 4));
+	assert_false(delivery_xtext_encode("a", out, 1));
+	assert_false(delivery_xtext_encode("", out, 0));
+}
+
 static void test_ehlo_keywords(void **state)
 {
 	struct delivery_ehlo e = ehlo_parse("250-mx.example.org Hello client.test\r\n"
@@ -226,8 +255,10 @@ static void test_ehlo_keywords(void **state)
 					    "250-8BITMIME\r\n"
 					    "250-DSN\r\n"
 					    "250-SMTPUTF8\r\n"
+					    "250-REQUIRETLS\r\n"
 					    "250 CHUNKING\r\n");
-	assert_int_equal(e.lines, 12);
+	assert_int_equal(e.lines, 13);
+	assert_true(e.requiretls);
 	assert_true(e.pipelining && e.starttls && e.eightbitmime && e.smtputf8 && e.chunking && e.dsn &&
 		    e.enhancedstatuscodes && e.size);
 	assert_int_equal(e.size_max, 10240000);
@@ -238,7 +269,11 @@ static void test_ehlo_keywords(void **state)
 	assert_true(e.pipelining && e.starttls && e.size);
 	assert_int_equal(e.size_max, 0);
 	assert_int_equal(e.auth, DELIVERY_AUTH_LOGIN);
-	assert_false(e.eightbitmime || e.smtputf8);
+	assert_false(e.eightbitmime || e.smtputf8 || e.dsn || e.requiretls);
+	e = ehlo_parse("250-mx\r\n250-requiretls\r\n250-REQUIRETLSX\r\n250 dsn\r\n");
+	assert_true(e.requiretls && e.dsn);
+	e = ehlo_parse("250-mx\r\n250 REQUIRETLSX\r\n");
+	assert_false(e.requiretls);
 	e = ehlo_parse("250-mx\r\n250 AUTH  login   PLAIN\r\n");
 	assert_int_equal(e.auth, DELIVERY_AUTH_PLAIN | DELIVERY_AUTH_LOGIN);
 
@@ -1753,6 +1788,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN); /* as the server does: a peer that hangs up is an error return, not a signal */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_single),
+		cmocka_unit_test(test_xtext_encode),
 		cmocka_unit_test(test_reply_multiline),
 		cmocka_unit_test(test_reply_hostile),
 		cmocka_unit_test(test_ehlo_keywords),
