@@ -322,3 +322,29 @@ def test_postfix_gets_the_parameters_and_reports_success_itself(dns_server, post
     assert "Subject: pf-1" in dsn.as_string() and "body of pf-1" not in dsn.as_string()
     # and mailwerk sent no report of its own
     assert log_events(s, "success_dsn", queue_id=qid) == []
+
+
+def test_mailwerk_to_mailwerk_passes_dsn_and_requiretls(dns_server, servers):
+    """A second mailwerk as the receiving MTA offers DSN, and REQUIRETLS after STARTTLS: what the
+    sender's client put on MAIL and RCPT is what the receiver stored."""
+    port = free_port_on("127.0.0.4")
+    rx = servers.make("receiver", {"server.hostname": "mx.remote.test", "delivery.hold": "yes"},
+                      listen={"smtp": ("127.0.0.4", port)})
+    rx.cli("domain", "add", "remote.test")
+    rx.cli("user", "add", "bob@remote.test", "--password-stdin", input="bob-password\n")
+    rx.start()
+    mx_records(dns_server, "remote.test", (10, "mx.remote.test", "127.0.0.4"))
+    s = start_sender(servers, dns_server, port)
+    send(s, ["bob@remote.test"], message("peer-dsn-1"), mail_options=["RET=FULL", "ENVID=peer+2Benv", "REQUIRETLS"],
+         rcpt_options={"bob@remote.test": ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;bob+2Bold@example.org"]})
+    ev = delivered(s, "bob@remote.test")
+    assert ev["tls"].startswith("TLSv1."), ev
+    got = wait_for(lambda: rx.queue(), TIMEOUT)
+    assert got and len(got) == 1, rx.log_text()[-3000:]
+    e = got[0]
+    assert (e["ret"], e["envid"], e["requiretls"]) == ("FULL", "peer+env", True), e
+    assert [(r["address"], r["notify"], r["orcpt"]) for r in e["recipients"]] == [
+        ("bob@remote.test", "SUCCESS,DELAY", "rfc822;bob+old@example.org")]
+    # the receiver offers DSN: the success report is its job, not the sender's
+    wait_queue_empty(s)
+    assert log_events(s, "success_dsn") == []

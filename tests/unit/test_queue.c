@@ -403,6 +403,17 @@ static void test_roundtrip(void **state)
 	/* a quarantined message keeps its folder (schema v4) */
 	msgs[2]->folder = strdup("Junk");
 	assert_non_null(msgs[2]->folder);
+	/* DSN requests and REQUIRETLS (schema v13) */
+	msgs[4]->dsn_ret = QUEUE_DSN_RET_HDRS;
+	msgs[4]->dsn_envid = strdup("env 1");
+	msgs[4]->requiretls = true;
+	msgs[4]->rcpt_notify = calloc(2, sizeof(unsigned));
+	msgs[4]->rcpt_orcpt = calloc(2, sizeof(char *));
+	assert_non_null(msgs[4]->rcpt_notify);
+	assert_non_null(msgs[4]->rcpt_orcpt);
+	msgs[4]->rcpt_notify[1] = QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE;
+	msgs[4]->rcpt_orcpt[1] = strdup("rfc822;old@example.org");
+	msgs[6]->tls_required_no = true;
 	slots = test_store_all(t, msgs, RT_N);
 	for (unsigned i = 0; i < RT_N; i++) {
 		assert_int_equal(slots[i].res, RESULT_OK);
@@ -433,6 +444,26 @@ static void test_roundtrip(void **state)
 	assert_int_equal(e->rcpts[0].state, QUEUE_RCPT_PENDING);
 	assert_int_equal(e->rcpts[0].attempts, 0);
 	assert_null(e->rcpts[0].last_error);
+	/* nothing asked: the defaults, which are what mailwerk did before it kept DSN requests */
+	assert_int_equal(e->dsn_ret, QUEUE_DSN_RET_UNSPECIFIED);
+	assert_null(e->dsn_envid);
+	assert_false(e->requiretls || e->tls_required_no);
+	assert_int_equal(e->rcpts[0].dsn_notify, 0);
+	assert_null(e->rcpts[0].dsn_orcpt);
+	queue_entry_free(e);
+
+	assert_int_equal(queue_show(t->q, ids[4], &e, &err), RESULT_OK);
+	assert_int_equal(e->dsn_ret, QUEUE_DSN_RET_HDRS);
+	assert_string_equal(e->dsn_envid, "env 1");
+	assert_true(e->requiretls);
+	assert_false(e->tls_required_no);
+	assert_int_equal(e->rcpts[0].dsn_notify, 0);
+	assert_null(e->rcpts[0].dsn_orcpt);
+	assert_int_equal(e->rcpts[1].dsn_notify, QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE);
+	assert_string_equal(e->rcpts[1].dsn_orcpt, "rfc822;old@example.org");
+	queue_entry_free(e);
+	assert_int_equal(queue_show(t->q, ids[6], &e, &err), RESULT_OK);
+	assert_true(e->tls_required_no && !e->requiretls);
 	queue_entry_free(e);
 
 	assert_int_equal(queue_show(t->q, ids[3], &e, &err), RESULT_OK);
