@@ -33,6 +33,9 @@ struct http_client_req {
 	http_client_done_fn *done;
 	void *arg;
 	bool allow_private;
+	bool no_redirects;
+	const char *private_setting; /* the caller's, a string literal or its own long-lived text */
+	struct curl_slist *resolve;
 	bool too_large;
 	char refused[160]; /* why the last socket was refused, "" when none was */
 	char errbuf[CURL_ERROR_SIZE];
@@ -67,6 +70,7 @@ static void req_free(struct http_client_req *r)
 {
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
+	curl_slist_free_all(r->resolve);
 	free(r->buf);
 	free(r);
 }
@@ -198,7 +202,8 @@ static void check_done(struct http_client *c)
 				((res == CURLE_WRITE_ERROR || res == CURLE_FILESIZE_EXCEEDED) && status > 0);
 		if (res == CURLE_FILESIZE_EXCEEDED)
 			out.truncated = true;
-		if (r->get && answered && status_redirects(status) && !r->too_large && get_redirect(r, status))
+		if (r->get && answered && status_redirects(status) && !r->too_large && !r->no_redirects &&
+		    get_redirect(r, status))
 			continue; /* the same request, at its new URL */
 		if (!answered) {
 			out.status = 0;
@@ -307,8 +312,8 @@ static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_so
 			char text[64];
 			http_url_addr_text(&a->addr, text, sizeof(text));
 			snprintf(r->refused, sizeof(r->refused),
-				 "refused to connect to %s, a %s address ([webhooks] allow_private is off)",
-				 text, http_url_addr_class_str(cls));
+				 "refused to connect to %s, a %s address (%s is off)", text, http_url_addr_class_str(cls),
+				 r->private_setting != NULL ? r->private_setting : "[webhooks] allow_private");
 			return CURL_SOCKET_BAD;
 		}
 	}
@@ -443,9 +448,20 @@ unsigned http_client_running(const struct http_client *c)
 #define SETOPT(opt, val) ok = ok && curl_easy_setopt(r->easy, opt, val) == CURLE_OK
 
 /* What every request has: the protections of http_client.h and our callbacks. */
-static bool req_setopts(struct http_client_req *r, const char *url, unsigned timeout_ms)
+static bool req_setopts(struct http_client_req *r, const char *url, const struct http_client_opts *o)
 {
+	unsigned timeout_ms = o->timeout_ms;
 	bool ok = true;
+	r->allow_private = o->allow_private;
+	r->private_setting = o->private_setting;
+	r->no_redirects = o->no_redirects;
+	if (o->ca_file != NULL && o->ca_file[0] != '\0')
+		SETOPT(CURLOPT_CAINFO, o->ca_file);
+	if (o->resolve != NULL && o->resolve[0] != '\0') {
+		r->resolve = curl_slist_append(NULL, o->resolve);
+		ok = r->resolve != NULL;
+		SETOPT(CURLOPT_RESOLVE, r->resolve);
+	}
 	SETOPT(CURLOPT_URL, url);
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
@@ -487,7 +503,6 @@ int http_client_post(struct http_client *c, const char *url, const char *const *
 	r->c = c;
 	r->done = done;
 	r->arg = arg;
-	r->allow_private = o->allow_private;
 	bool ok = true;
 	for (size_t i = 0; ok && i < n_headers; i++) {
 		struct curl_slist *l = curl_slist_append(r->headers, headers[i]);
@@ -501,7 +516,7 @@ int http_client_post(struct http_client *c, const char *url, const char *const *
 	ok = l != NULL;
 	if (ok)
 		r->headers = l;
-	ok = ok && req_setopts(r, url, o->timeout_ms);
+	ok = ok && req_setopts(r, url, o);
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_READ_MAX);
 	SETOPT(CURLOPT_HTTPHEADER, r->headers);
 	SETOPT(CURLOPT_POST, 1L);
@@ -540,12 +555,11 @@ int http_client_get(struct http_client *c, const char *url, uint64_t max_body, c
 	r->c = c;
 	r->done = done;
 	r->arg = arg;
-	r->allow_private = o->allow_private;
 	r->get = true;
 	r->https = u.https;
 	r->max_body = max_body;
 	r->deadline_ms = date_mono_ms() + o->timeout_ms;
-	bool ok = req_setopts(r, url, o->timeout_ms);
+	bool ok = req_setopts(r, url, o);
 	SETOPT(CURLOPT_HTTPGET, 1L);
 	/* a Content-Length over the limit ends the transfer before its body (0 would mean no limit:
 	 * write_get keeps the limit then) */

@@ -56,6 +56,18 @@ struct http_client_opts {
 	 * [webhooks] allow_private (conf.webhook_allow_private): it is the one switch for this server
 	 * calling into its own network, and what the tests turn on to use a server on 127.0.0.1. */
 	bool allow_private;
+	/* the setting named when an address is refused; NULL: "[webhooks] allow_private" */
+	const char *private_setting;
+	/* NULL or "": the system's trust store only; else a PEM file of CA certificates trusted
+	 * besides it (libcurl's CAINFO, while its CA path stays the system's /etc/ssl/certs) */
+	const char *ca_file;
+	/* NULL: libcurl resolves the URL's host (its threaded resolver); else one CURLOPT_RESOLVE entry,
+	 * "HOST:PORT:ADDR[,ADDR...]", that gives the addresses to connect to for the URL's host and
+	 * port, so that a caller that resolved the name itself (through net/dns.h) is the only resolver.
+	 * The SSRF rule above still judges each of those addresses when it is connected to. */
+	const char *resolve;
+	/* a GET: a redirect is an error ("the server answered 301"), never followed */
+	bool no_redirects;
 };
 
 /* NULL with a sentence when libcurl cannot be set up. */
