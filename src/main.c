@@ -23,6 +23,7 @@ static const struct cli_command cli_commands[] = {
 	{"dkim", cli_dkim_main, "make, rotate, list DKIM keys; sign and verify messages"},
 	{"spf", cli_spf_main, "evaluate SPF for an address, sender and HELO name"},
 	{"dns", cli_dns_main, "the DNS records to publish for a domain, and a check of what is published"},
+	{"tls", cli_tls_main, "what outbound TLS meets at a domain: MX hosts, MTA-STS record, policy and cache"},
 	{"apikey", cli_apikey_main, "create, list and revoke HTTP API keys"},
 	{"webhook", cli_webhook_main, "add, list, delete, test webhooks and show their delivery log"},
 	{"config", cli_config_main, "check the configuration (every problem, FILE:LINE) and show the values in effect"},

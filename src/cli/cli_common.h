@@ -50,6 +50,7 @@ int cli_resolve_main(int argc, char **argv);
 int cli_dkim_main(int argc, char **argv);
 int cli_spf_main(int argc, char **argv);
 int cli_dns_main(int argc, char **argv);
+int cli_tls_main(int argc, char **argv);
 int cli_apikey_main(int argc, char **argv);
 int cli_webhook_main(int argc, char **argv);
 int cli_suppression_main(int argc, char **argv);

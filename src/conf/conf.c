@@ -44,6 +44,8 @@ enum conf_type {
 	CONF_T_DKIM_CANON, /* "relaxed/relaxed", "simple/relaxed", ..., or one word for both */
 	CONF_T_MAILBOX_OPT, /* "" or one address local@domain (RFC 5321 §4.1.2) */
 	CONF_T_RATE,      /* "none" or COUNT/PERIOD (struct conf_rate) */
+	CONF_T_STS_MODE,  /* a name of sts_mode_names */
+	CONF_T_MX_LIST,   /* "" or comma-separated host names or "*." patterns */
 };
 
 struct conf_key {
@@ -67,6 +69,7 @@ _Static_assert(SCHEDULE_PAIR(webhook_retry_schedule, webhook_retry_count),
 static const char *const tls_policy_names[] = {"opportunistic", "required", "none", NULL};
 static const char *const relay_tls_names[] = {"starttls", "implicit", "none", NULL};
 static const char *const dmarc_action_names[] = {"enforce", "report", NULL};
+static const char *const sts_mode_names[] = {"testing", "enforce", "none", NULL};
 
 #define RELAY_PORT_DEFAULT 587 /* RFC 6409 submission */
 #define SECRET_MAX 1024        /* longest password line we read */
@@ -165,6 +168,18 @@ static const struct conf_key conf_keys[] = {
 	{"delivery", "data_init_timeout", CONF_T_DURATION, OFF(out_data_init_timeout), "2m", 1, 3600},
 	{"delivery", "data_timeout", CONF_T_DURATION, OFF(out_data_timeout), "3m", 1, 3600},
 	{"delivery", "data_end_timeout", CONF_T_DURATION, OFF(out_data_end_timeout), "10m", 1, 3600},
+	/* MTA-STS (RFC 8461) towards other domains: the policy host's certificate chains to the system
+	 * trust store, or to the CAs of this file besides it (a private CA; tests) */
+	{"delivery", "mta_sts_ca_file", CONF_T_PATH_OPT, OFF(mta_sts_ca_file), "", 0, 0},
+	/* policy hosts whose addresses are not public (loopback, RFC 1918, link-local, ...): off, so
+	 * that a domain's DNS cannot make this server fetch from its own network (SSRF); for tests */
+	{"delivery", "mta_sts_allow_private", CONF_T_BOOL, OFF(mta_sts_allow_private), "no", 0, 0},
+	/* how long a delivery waits for a policy not yet known before going on without one, while the
+	 * fetch finishes in the background (Stalwart waits up to 300 s inline) */
+	{"delivery", "mta_sts_budget", CONF_T_DURATION_MS, OFF(mta_sts_budget), "3s", 0, 60000},
+	/* one fetch, DNS included: RFC 8461 §3.3 suggests 60 s */
+	{"delivery", "mta_sts_fetch_timeout", CONF_T_DURATION_MS, OFF(mta_sts_fetch_timeout), "60s", 100, 300000},
+	{"delivery", "mta_sts_max_fetches", CONF_T_UINT, OFF(mta_sts_max_fetches), "16", 1, 1000},
 	{"relay", "host", CONF_T_RELAY_HOST, OFF(relay_host), "", 0, 0},
 	/* the default depends on the port (465: implicit, RFC 8314); set after loading */
 	{"relay", "tls", CONF_T_RELAY_TLS, OFF(relay_tls), "starttls", 0, 0},
@@ -228,6 +243,13 @@ static const struct conf_key conf_keys[] = {
 	{"webhooks", "retry_schedule", CONF_T_SCHEDULE, OFF(webhook_retry_schedule), "5s,5m,30m,2h,5h,10h,10h", 0, 0},
 	/* one post, connecting included; a receiver should answer at once and work later */
 	{"webhooks", "timeout", CONF_T_DURATION, OFF(webhook_timeout), "10s", 1, 300},
+	/* the MTA-STS policy served for each local domain at https://mta-sts.DOMAIN/ (RFC 8461 §3.2):
+	 * start with testing, and enforce once TLS reports show every sender succeeding */
+	{"mta_sts", "mode", CONF_T_STS_MODE, OFF(sts_mode), "testing", 0, 0},
+	/* §3.2: how long senders cache it; weeks are recommended once enforced (at most 31557600) */
+	{"mta_sts", "max_age", CONF_T_DURATION, OFF(sts_max_age), "7d", 1, 31557600},
+	/* MX names besides [server] hostname that receive mail for the domains */
+	{"mta_sts", "mx", CONF_T_MX_LIST, OFF(sts_mx), "", 0, 0},
 	{"dns", "resolver", CONF_T_RESOLVER, OFF(dns_resolver), "", 0, 0},
 	/* DNSSEC validation (RFC 4035) needs an anchor, e.g. /usr/share/dns/root.key; empty: none */
 	{"dns", "trust_anchor", CONF_T_PATH_OPT, OFF(dns_trust_anchor), "", 0, 0},
@@ -257,6 +279,51 @@ const char *conf_tls_policy_str(enum conf_tls_policy p)
 	case CONF_TLS_NONE: return tls_policy_names[p];
 	}
 	return "?";
+}
+
+const char *conf_sts_mode_str(enum conf_sts_mode m)
+{
+	switch (m) {
+	case CONF_STS_TESTING:
+	case CONF_STS_ENFORCE:
+	case CONF_STS_NONE: return sts_mode_names[m];
+	}
+	return "?";
+}
+
+/* [mta_sts] mx: names the policy lists as mx lines (RFC 8461 §3.2: a host name, or "*." and one),
+ * comma-separated; "" for none. NULL, or a sentence in msg. */
+static const char *parse_mx_list(const char *v, char *msg, size_t size)
+{
+	unsigned n = 0;
+	for (const char *p = v; *p != '\0';) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		const char *end = p;
+		while (*end != '\0' && *end != ',' && *end != ' ')
+			end++;
+		char name[260];
+		size_t len = (size_t)(end - p);
+		if (len >= sizeof(name)) {
+			snprintf(msg, size, "an MX name is longer than 253 characters");
+			return msg;
+		}
+		memcpy(name, p, len);
+		name[len] = '\0';
+		const char *host = strncmp(name, "*.", 2) == 0 ? name + 2 : name;
+		if (!dns_host_valid(host) || strchr(host, '.') == NULL) {
+			snprintf(msg, size, "%s is not a host name (or *. and a host name)", name);
+			return msg;
+		}
+		if (++n > 32) {
+			snprintf(msg, size, "at most 32 MX names");
+			return msg;
+		}
+		p = end;
+	}
+	return NULL;
 }
 
 const char *conf_relay_tls_str(enum conf_relay_tls t)
@@ -840,6 +907,25 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 			}
 		}
 		return "expected starttls, implicit or none";
+	case CONF_T_STS_MODE:
+		for (int i = 0; sts_mode_names[i] != NULL; i++) {
+			if (strcasecmp(value, sts_mode_names[i]) == 0) {
+				*(enum conf_sts_mode *)field = (enum conf_sts_mode)i;
+				return NULL;
+			}
+		}
+		return "expected testing, enforce or none";
+	case CONF_T_MX_LIST:
+		if ((err = parse_mx_list(value, st->msg, sizeof(st->msg))) != NULL)
+			return err;
+		{
+			char *dup = strdup(value);
+			if (dup == NULL)
+				return "out of memory";
+			free(*(char **)field);
+			*(char **)field = dup;
+		}
+		return NULL;
 	case CONF_T_DMARC_ACTION:
 		for (int i = 0; dmarc_action_names[i] != NULL; i++) {
 			if (strcasecmp(value, dmarc_action_names[i]) == 0) {
@@ -1101,6 +1187,8 @@ void conf_free(struct conf *c)
 	free(c->relay_auth_user);
 	conf_free_secret(c->relay_auth_password);
 	free(c->relay_ca_file);
+	free(c->mta_sts_ca_file);
+	free(c->sts_mx);
 	free(c->dmarc_report_from);
 	free(c->api_return_path_label);
 	free(c->api_public_url);

@@ -56,6 +56,14 @@ enum conf_dmarc_action {
 	CONF_DMARC_REPORT,      /* accept; the result is only in Authentication-Results */
 };
 
+/* [mta_sts] mode: the MTA-STS policy this server publishes for its domains (RFC 8461 §5) */
+enum conf_sts_mode {
+	CONF_STS_TESTING = 0, /* receivers report failures (RFC 8460) but deliver anyway */
+	CONF_STS_ENFORCE,     /* receivers deliver only over verified TLS to the listed MX hosts */
+	CONF_STS_NONE,        /* the policy is retired: senders drop what they cached */
+};
+const char *conf_sts_mode_str(enum conf_sts_mode m);
+
 /* [throttle] DOMAIN = COUNT/PERIOD: at most COUNT deliveries to DOMAIN per PERIOD */
 struct conf_throttle {
 	char *domain; /* lower case */
@@ -145,6 +153,12 @@ struct conf {
 	unsigned out_data_init_timeout;    /* the 354 to DATA (§4.5.3.2.4) */
 	unsigned out_data_timeout;         /* each write of message content that makes no progress (§4.5.3.2.5) */
 	unsigned out_data_end_timeout;     /* the reply to the final "." (§4.5.3.2.6) */
+	/* outbound MTA-STS (RFC 8461; delivery/mtasts_cache.h) */
+	char *mta_sts_ca_file;          /* "": the system trust store only; else PEM CAs trusted besides it */
+	bool mta_sts_allow_private;     /* policy hosts on loopback, RFC 1918, ... addresses (tests) */
+	unsigned mta_sts_budget;        /* ms a delivery waits for a domain's policy before going on without */
+	unsigned mta_sts_fetch_timeout; /* ms one policy fetch may take, DNS included */
+	unsigned mta_sts_max_fetches;   /* policy checks running at once */
 	/* [relay]: a smarthost; when relay_host is set, all remote mail goes through it */
 	char *relay_host;              /* "": none (deliver to MX hosts); else host name or IP address, no brackets */
 	unsigned relay_port;           /* from "host:port"; 587 when no port is given */
@@ -184,6 +198,10 @@ struct conf {
 	char *api_complaint_address;  /* "" or where ARF complaints arrive */
 	char *api_public_url;         /* "" or the base of one-click unsubscribe URLs */
 	bool api_dashboard;           /* the web dashboard is served at / of the API listener */
+	/* [mta_sts]: the policy served at https://mta-sts.DOMAIN/.well-known/mta-sts.txt */
+	enum conf_sts_mode sts_mode;
+	unsigned sts_max_age; /* seconds */
+	char *sts_mx;         /* "" or comma-separated MX names (or *.patterns) besides [server] hostname */
 	/* [dns] */
 	char *dns_resolver;     /* "": the nameservers of /etc/resolv.conf; else "ADDR@PORT" to forward to */
 	char *dns_trust_anchor; /* "": no DNSSEC validation; else a file of DS/DNSKEY records */

@@ -50,11 +50,30 @@ static const char report_schema_sql[] =
 	"CREATE UNIQUE INDEX IF NOT EXISTS dmarc_rows_grp ON dmarc_rows(grp, hour);"
 	"CREATE INDEX IF NOT EXISTS dmarc_rows_domain ON dmarc_rows(policy_domain, time);";
 
+/* Version 2: the MTA-STS policy cache (RFC 8461 §3.3) of outbound delivery, kept here because it is
+ * the store of what delivery learns about other domains' transport security (TLS-RPT's rows will
+ * join it). delivery/mtasts_store.c owns the rows; this file only creates the table. Texts as the
+ * policy host sent them, so that a later reader parses them again rather than trusting a column. */
+static const char report_schema_sts_sql[] =
+	"CREATE TABLE IF NOT EXISTS mta_sts_policies("
+	" domain TEXT PRIMARY KEY,"     /* the policy domain, lower case */
+	" id TEXT NOT NULL,"            /* the _mta-sts TXT id the policy was fetched for */
+	" fetched INTEGER NOT NULL,"    /* unix seconds */
+	" expires INTEGER NOT NULL,"    /* fetched + max_age (capped at 31557600) */
+	" mode TEXT NOT NULL,"          /* enforce | testing */
+	" mx TEXT NOT NULL,"            /* the mx patterns, one per line */
+	" policy TEXT NOT NULL);";      /* the policy text as fetched */
+
 /* steps[v] brings version v to v + 1 (db.h); a new version is a new line at the end */
-static const char *const report_schema_steps[] = { report_schema_sql };
+static const char *const report_schema_steps[] = { report_schema_sql, report_schema_sts_sql };
 static const struct db_schema report_schema = {
 	report_schema_steps, sizeof(report_schema_steps) / sizeof(report_schema_steps[0]),
 };
+
+const struct db_schema *report_store_schema(void)
+{
+	return &report_schema;
+}
 
 #define ROW_COLUMNS \
 	"policy_domain, rua, time, count, source_ip, header_from, envelope_from, envelope_to, org_domain," \

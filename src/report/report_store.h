@@ -37,6 +37,11 @@
 
 struct report_store;
 
+/* The schema of reports.db (db.h), for another module's connection to the same file (the MTA-STS
+ * cache, delivery/mtasts_store.h): whichever opens the file first migrates it. */
+struct db_schema;
+const struct db_schema *report_store_schema(void);
+
 /* Opens (creating it with mode 0600 if needed) DATA_DIR/reports.db; NULL with a sentence. */
 struct report_store *report_store_open(const char *data_dir, const char **error_r);
 void report_store_close(struct report_store *s);
