@@ -80,6 +80,7 @@ static struct domain_dns *cli_dns_build(const struct conf *cf, const struct cli_
 		.nkeys = ks->n,
 		.now = (int64_t)time(NULL),
 	};
+	domain_dns_sts_id(cf, in.sts_id, sizeof(in.sts_id));
 	struct domain_dns *d = domain_dns_new(&in);
 	if (d == NULL)
 		cli_error("out of memory");
@@ -206,11 +207,16 @@ static void cli_check_print(const char *domain, const struct domain_rec *r)
 		if (r->note != NULL)
 			printf("        note: %s\n", r->note);
 	} else if (!r->needed) {
-		const char *what = r->kind == DOMAIN_REC_MTA_STS   ? "MTA-STS"
+		const char *what = r->kind == DOMAIN_REC_MTA_STS        ? "MTA-STS"
+				   : r->kind == DOMAIN_REC_MTA_STS_HOST ? "the MTA-STS policy host"
 				   : r->kind == DOMAIN_REC_TLS_RPT ? "TLS-RPT"
 								   : domain_rec_kind_str(r->kind);
 		printf("missing %s at %s (%srecommended; see mailwerk dns records)\n", what, r->name,
 		       r->status == DOMAIN_REC_TEMPFAIL ? "the lookup failed; " : "");
+		/* a record that is there but wrong (an MTA-STS id that is not the policy's) says how */
+		size_t plen = r->problem != NULL ? strlen(r->problem) : 0;
+		if (r->status == DOMAIN_REC_FAILED && plen > 0 && (plen < 9 || strcmp(r->problem + plen - 9, ": missing") != 0))
+			printf("        %s\n", r->problem);
 	} else {
 		if (r->problem != NULL)
 			printf("WRONG   %s\n", r->problem);

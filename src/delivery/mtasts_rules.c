@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "conf/conf.h"
 #include "net/dns_parse.h"
 
 /* ---- the answer ---- */
@@ -138,6 +139,41 @@ size_t mtasts_policy_text(enum mtasts_mode mode, uint32_t max_age, const char *c
 	if (w < 0 || (size_t)w >= out_size - len)
 		return 0;
 	return len + (size_t)w;
+}
+
+size_t mtasts_served_text(const struct conf *c, char *out, size_t out_size)
+{
+	enum mtasts_mode mode = c->sts_mode == CONF_STS_ENFORCE ? MTASTS_MODE_ENFORCE
+				: c->sts_mode == CONF_STS_NONE  ? MTASTS_MODE_NONE
+								: MTASTS_MODE_TESTING;
+	char names[33][MTASTS_MX_SIZE];
+	const char *mx[33];
+	size_t n = 0;
+	snprintf(names[n], sizeof(names[n]), "%s", c->hostname);
+	mx[n] = names[n];
+	n++;
+	/* conf.c has checked the list: host names or "*." patterns, at most 32, comma or space apart */
+	for (const char *p = c->sts_mx != NULL ? c->sts_mx : ""; *p != '\0' && n < 33;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t len = strcspn(p, ", ");
+		if (len == 0 || len >= MTASTS_MX_SIZE) {
+			p += len;
+			continue;
+		}
+		memcpy(names[n], p, len);
+		names[n][len] = '\0';
+		bool dup = false;
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = strcasecmp(names[i], names[n]) == 0;
+		if (!dup) {
+			mx[n] = names[n];
+			n++;
+		}
+		p += len;
+	}
+	/* RFC 8461 §3.2: in mode none the mx lines are not needed; a retired policy lists none */
+	return mtasts_policy_text(mode, c->sts_max_age, mx, mode == MTASTS_MODE_NONE ? 0 : n, out, out_size);
 }
 
 void mtasts_policy_id(const char *text, size_t len, char *id_r)

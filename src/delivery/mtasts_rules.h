@@ -90,6 +90,11 @@ int64_t mtasts_rules_refresh_at(const struct mtasts_entry *e, double jitter);
  * it does not fit out_size. */
 size_t mtasts_policy_text(enum mtasts_mode mode, uint32_t max_age, const char *const *mx, size_t n, char *out,
 			  size_t out_size);
+/* The policy this server serves for every local domain, from [mta_sts] mode and max_age: mx lines
+ * for [server] hostname and then each name of [mta_sts] mx. The length, or 0 when it does not fit. */
+struct conf;
+size_t mtasts_served_text(const struct conf *c, char *out, size_t out_size);
+
 /* The id (§3.1: 1-32 letters and digits) of a policy text: the first 16 octets of its SHA-256 in
  * hex, so that it changes whenever the text does and `dns records` and the server agree on it
  * without storing anything. id_r has MTASTS_ID_MAX + 1 octets. */

@@ -1,5 +1,6 @@
 /* domain_dns.c — the records a mail domain needs (what `dns records` prints and the API's records[]
  * lists), their accessors and verdicts. The check that judges them is domain_dns_check.c. */
+#include "delivery/mtasts_rules.h"
 #include "domains/domain_dns_int.h"
 
 #include <stdarg.h>
@@ -21,6 +22,7 @@ const char *domain_rec_kind_str(enum domain_rec_kind k)
 	case DOMAIN_REC_DMARC: return "dmarc";
 	case DOMAIN_REC_PTR: return "ptr";
 	case DOMAIN_REC_MTA_STS: return "mta_sts";
+	case DOMAIN_REC_MTA_STS_HOST: return "mta_sts_host";
 	case DOMAIN_REC_TLS_RPT: return "tls_rpt";
 	}
 	return "unknown";
@@ -229,6 +231,14 @@ static bool domain_dns_add_keys(struct domain_dns *d, const struct domain_dns_in
 	return true;
 }
 
+void domain_dns_sts_id(const struct conf *c, char *id_r, size_t size)
+{
+	char text[MTASTS_TEXT_MAX], id[MTASTS_ID_MAX + 1];
+	size_t len = mtasts_served_text(c, text, sizeof(text));
+	mtasts_policy_id(text, len, id);
+	snprintf(id_r, size, "%s", id);
+}
+
 struct domain_dns *domain_dns_new(const struct domain_dns_input *in)
 {
 	if (in->domain == NULL || in->hostname == NULL || in->return_path == NULL || in->nips > DOMAIN_DNS_IPS_MAX ||
@@ -293,12 +303,19 @@ struct domain_dns *domain_dns_new(const struct domain_dns_input *in)
 	for (size_t i = 0; i < d->nips; i++)
 		if (domain_dns_ptr_insert(d, d->n, i) == NULL)
 			goto fail;
+	snprintf(d->sts_id, sizeof(d->sts_id), "%s", in->sts_id);
 	if (!domain_dns_add(d, DOMAIN_REC_MTA_STS, false, "TXT", domain_dns_fmt("_mta-sts.%s", dom),
-			    domain_dns_fmt("v=STSv1; id=%s", ts),
+			    domain_dns_fmt("v=STSv1; id=%s", in->sts_id[0] != '\0' ? in->sts_id : ts),
 			    domain_dns_fmt("MTA-STS (RFC 8461, recommended): senders then require TLS to this "
-					   "server. Also serve https://mta-sts.%s/.well-known/mta-sts.txt with the "
-					   "lines version: STSv1 / mode: testing / mx: %s / max_age: 86400, and change "
-					   "id= whenever the policy changes.", dom, host)))
+					   "server. This server serves the policy ([mta_sts] mode, max_age, mx) at "
+					   "https://mta-sts.%s/.well-known/mta-sts.txt; the id is derived from the policy "
+					   "text, so publish the new one whenever the policy settings change.", dom)))
+		goto fail;
+	/* §3.3: the policy host; its HTTPS certificate must name mta-sts.DOMAIN */
+	if (!domain_dns_add(d, DOMAIN_REC_MTA_STS_HOST, false, "CNAME", domain_dns_fmt("mta-sts.%s", dom),
+			    domain_dns_fmt("%s.", host),
+			    domain_dns_fmt("The MTA-STS policy host (RFC 8461 §3.3): mta-sts.%s must reach this "
+					   "server's HTTPS listener, with a certificate for that name.", dom)))
 		goto fail;
 	if (!domain_dns_add(d, DOMAIN_REC_TLS_RPT, false, "TXT", domain_dns_fmt("_smtp._tls.%s", dom),
 			    domain_dns_fmt("v=TLSRPTv1; rua=mailto:tls-reports@%s", dom),

@@ -28,10 +28,11 @@ enum domain_rec_kind {
 	DOMAIN_REC_RETURN_SPF, /* the return path host's TXT v=spf1 (RFC 7208 §2.4 checks MAIL FROM) */
 	DOMAIN_REC_DMARC,      /* _dmarc TXT, found by the tree walk */
 	DOMAIN_REC_PTR,        /* reverse name of each address names the server, which resolves back */
-	DOMAIN_REC_MTA_STS,    /* _mta-sts TXT v=STSv1 (recommended) */
+	DOMAIN_REC_MTA_STS,    /* _mta-sts TXT v=STSv1 with the id of the policy we serve (recommended) */
+	DOMAIN_REC_MTA_STS_HOST, /* mta-sts.DOMAIN names this server, which serves the policy (recommended) */
 	DOMAIN_REC_TLS_RPT,    /* _smtp._tls TXT v=TLSRPTv1 (recommended) */
 };
-const char *domain_rec_kind_str(enum domain_rec_kind k); /* "mx", "spf", "dkim", "return_mx", ... */
+const char *domain_rec_kind_str(enum domain_rec_kind k); /* "mx", "spf", "dkim", "return_mx", ..., "mta_sts_host" */
 
 enum domain_rec_status {
 	DOMAIN_REC_NOT_STARTED, /* not checked (yet) */
@@ -45,7 +46,7 @@ struct domain_rec {
 	enum domain_rec_kind kind;
 	bool needed;   /* false: recommended (MTA-STS, TLS-RPT); a failed one is "missing", not "wrong" */
 	char *name;    /* absolute owner name, no trailing dot ("s1._domainkey.example.org") */
-	const char *type; /* "MX", "TXT", "A", "AAAA", "PTR" */
+	const char *type; /* "MX", "TXT", "A", "AAAA", "PTR", "CNAME" */
 	unsigned priority; /* MX only */
 	char *value;   /* what to publish: TXT text unquoted and unsplit, MX/PTR host, an address */
 	char *comment; /* one line on what it is for, for the zone-file output */
@@ -84,7 +85,9 @@ struct domain_dns_input {
 	size_t nips;             /* at most DOMAIN_DNS_IPS_MAX */
 	const struct domain_dns_key *keys; /* the domain's active DKIM keys */
 	size_t nkeys;
-	int64_t now;             /* unix seconds: the MTA-STS id suggested, and SPF's clock */
+	int64_t now;             /* unix seconds: SPF's clock (and the MTA-STS id when sts_id is "") */
+	char sts_id[40];         /* the id of the MTA-STS policy served (delivery/mtasts_rules.h
+				  * mtasts_policy_id of mtasts_served_text); "": a time stamp */
 };
 
 /* The most questions one check asks: below net/dns_drive's DNS_DRIVE_MAX_QUESTIONS, so that a
@@ -93,6 +96,10 @@ struct domain_dns_input {
 #define DOMAIN_DNS_QUESTIONS_MAX 480
 
 struct domain_dns;
+
+/* The id of the MTA-STS policy this server serves (the same for every local domain: [mta_sts]). */
+struct conf;
+void domain_dns_sts_id(const struct conf *c, char *id_r, size_t size);
 
 /* The records for in, all DOMAIN_REC_NOT_STARTED, in the order above (the DKIM ones in the order of
  * in->keys), except the DKIM placeholder of a domain without keys ("_domainkey.DOMAIN", value NULL),

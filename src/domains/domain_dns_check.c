@@ -2,6 +2,7 @@
  * other, one question at a time, judged with the evaluators inbound mail gets (spf_eval for SPF,
  * dmarc_walk for DMARC, the key comparison for DKIM); their questions and answers are passed
  * through. Every sentence it writes names the record, so that it reads alone in a list. */
+#include "delivery/mtasts.h"
 #include "domains/domain_dns_int.h"
 
 #include <stdio.h>
@@ -60,6 +61,7 @@ static const char *check_label(enum domain_rec_kind k)
 	case DOMAIN_REC_PTR: return "PTR at";
 	case DOMAIN_REC_MTA_STS: return "MTA-STS at";
 	case DOMAIN_REC_TLS_RPT: return "TLS-RPT at";
+	case DOMAIN_REC_MTA_STS_HOST: return "MTA-STS policy host";
 	}
 	return "record";
 }
@@ -433,6 +435,23 @@ static enum auth_step check_txt_version(struct domain_dns *d, struct domain_dns_
 	bool found = false;
 	for (size_t i = 0; i < answer->count && !found; i++)
 		found = answer->txts[i].len >= plen && memcmp(answer->txts[i].text, prefix, plen) == 0;
+	if (found && sts && d->sts_id[0] != '\0') {
+		/* RFC 8461 §3.1: one v=STSv1 record, and its id the one of the policy we serve (senders
+		 * fetch again only when the id changes) */
+		struct mtasts_txt t;
+		const char *err = "";
+		enum mtasts_error e = mtasts_txt_select(answer->txts, answer->count, &t, &err);
+		if (e != MTASTS_OK)
+			domain_dns_verdict(r, DOMAIN_REC_FAILED, "MTA-STS at %s: %s", r->name, err);
+		else if (strcmp(t.id, d->sts_id) != 0)
+			domain_dns_verdict(r, DOMAIN_REC_FAILED,
+					   "MTA-STS at %s: id=%s, but the policy served has id=%s (publish the new id)",
+					   r->name, t.id, d->sts_id);
+		else
+			domain_dns_verdict(r, DOMAIN_REC_VERIFIED, "MTA-STS at %s, id=%s (the policy served)", r->name,
+					   t.id);
+		return AUTH_STEP_DONE;
+	}
 	if (found)
 		domain_dns_verdict(r, DOMAIN_REC_VERIFIED, "%s at %s", what, r->name);
 	else if (check_failed(answer))
@@ -440,6 +459,43 @@ static enum auth_step check_txt_version(struct domain_dns *d, struct domain_dns_
 				   check_why(answer));
 	else
 		domain_dns_verdict(r, DOMAIN_REC_FAILED, "%s at %s: missing", what, r->name);
+	return AUTH_STEP_DONE;
+}
+
+/* mta-sts.DOMAIN resolves (through its CNAME, if any) to an address; with our addresses known, to
+ * one of them. */
+static enum auth_step check_sts_host(struct domain_dns *d, struct domain_dns_item *it, const struct dns_result *answer,
+				     struct auth_query *q_r)
+{
+	struct domain_rec *r = &it->rec;
+	if (d->sub++ == 0) {
+		if (check_ask(q_r, r->name, DNS_RRTYPE_A))
+			return AUTH_STEP_QUERY;
+		check_too_long(r);
+		return AUTH_STEP_DONE;
+	}
+	if (check_failed(answer)) {
+		domain_dns_verdict(r, DOMAIN_REC_TEMPFAIL, "MTA-STS policy host %s: the lookup failed (%s)", r->name,
+				   check_why(answer));
+		return AUTH_STEP_DONE;
+	}
+	if (answer->status != DNS_STATUS_OK || answer->count == 0) {
+		domain_dns_verdict(r, DOMAIN_REC_FAILED, "MTA-STS policy host %s: missing", r->name);
+		return AUTH_STEP_DONE;
+	}
+	for (size_t i = 0; i < answer->count; i++) {
+		bool ours = d->nips == 0;
+		for (size_t k = 0; k < d->nips && !ours; k++)
+			ours = d->addrs[k].family == answer->addrs[i].family &&
+			       memcmp(d->addrs[k].bytes, answer->addrs[i].bytes, 4) == 0;
+		if (ours) {
+			char text[64];
+			inet_ntop(AF_INET, answer->addrs[i].bytes, text, sizeof(text));
+			domain_dns_verdict(r, DOMAIN_REC_VERIFIED, "MTA-STS policy host %s resolves to %s", r->name, text);
+			return AUTH_STEP_DONE;
+		}
+	}
+	domain_dns_verdict(r, DOMAIN_REC_FAILED, "MTA-STS policy host %s: resolves, but not to this server", r->name);
 	return AUTH_STEP_DONE;
 }
 
@@ -457,6 +513,7 @@ static enum auth_step check_rec(struct domain_dns *d, struct domain_dns_item *it
 	case DOMAIN_REC_PTR: return check_ptr(d, it, answer, q_r);
 	case DOMAIN_REC_MTA_STS:
 	case DOMAIN_REC_TLS_RPT: return check_txt_version(d, it, answer, q_r);
+	case DOMAIN_REC_MTA_STS_HOST: return check_sts_host(d, it, answer, q_r);
 	}
 	return AUTH_STEP_DONE;
 }

@@ -25,6 +25,7 @@ struct domain_dns {
 	char ips[DOMAIN_DNS_IPS_MAX][INET6_ADDRSTRLEN];
 	size_t nips;
 	int64_t now;
+	char sts_id[40]; /* the MTA-STS id the TXT record must carry; "" when it was not given */
 
 	/* the check (domain_dns_check.c) */
 	bool started, done;

@@ -456,6 +456,9 @@ static bool authenticate(struct http_call *c, enum http_auth need)
 void http_api_handle(struct http_session *s)
 {
 	struct http_call c = {.s = s, .api = s->srv->http_api};
+	/* the MTA-STS policy host of the local domains (RFC 8461 §3.2), chosen by the Host field */
+	if (http_mta_sts_handle(s))
+		return;
 	/* the dashboard's pages and sessions are not API routes (http/dashboard.h) */
 	if (dashboard_handle(&c))
 		return;

@@ -84,6 +84,8 @@ void http_public_base(const struct conf *c, char *out, size_t size);
 
 /* Serves the request the session has just read whole (state HANDLING). */
 void http_api_handle(struct http_session *s);
+/* GET /.well-known/mta-sts.txt for Host mta-sts.DOMAIN (http/mta_sts.c): true when it answered. */
+bool http_mta_sts_handle(struct http_session *s);
 /* The route table, for the metrics' labels: its rows, and row i's pattern ("*" stands for the
  * {id} segment) and method. */
 size_t http_api_route_count(void);

@@ -75,6 +75,7 @@ void http_domain_input(const struct conf *cf, const struct users_domain *d, cons
 		.nkeys = ks->n,
 		.now = (int64_t)time(NULL),
 	};
+	domain_dns_sts_id(cf, in->sts_id, sizeof(in->sts_id));
 }
 
 /* Resend's record kinds: the return path's MX and SPF are its "SPF" records (its "send"

@@ -254,6 +254,8 @@ static enum http_parse_error field_apply(struct http_request *r, const char *nam
 			return HTTP_PARSE_BAD_REQUEST;
 		}
 		r->has_host = true;
+		if (vlen < sizeof(r->host))
+			copy_value(r->host, sizeof(r->host), v, vlen);
 	} else if (name_is(name, nlen, "connection")) {
 		/* RFC 9112 §9.3: "close" wins, in whatever field or order it comes */
 		if (list_has(v, vlen, "close"))

@@ -19,6 +19,7 @@
 #define HTTP_AUTH_MAX 512
 #define HTTP_IDEMPOTENCY_KEY_MAX 256
 #define HTTP_VALUE_SMALL 128
+#define HTTP_HOST_SIZE 261
 /* RFC 6265 §6.1: at least 4096 octets per cookie; the dashboard needs one of 70 */
 #define HTTP_COOKIE_MAX 4096
 
@@ -61,6 +62,9 @@ struct http_request {
 	bool chunked;
 	bool expect_continue;       /* Expect: 100-continue (RFC 9110 §10.1.1) */
 	bool has_host;
+	/* the Host field's value when it fits (a name of 253 octets, a dot, ":65535"), else "": a
+	 * value is never cut, so that a long one is not read as a shorter name (MTA-STS policy hosts) */
+	char host[HTTP_HOST_SIZE];
 	unsigned fields;            /* header field lines seen */
 	size_t head_size;           /* octets of head seen */
 	char authorization[HTTP_AUTH_MAX];

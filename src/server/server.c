@@ -35,6 +35,7 @@
 #include "server/parent_msg.h"
 #include "server/sandbox.h"
 #include "util/identity.h"
+#include "delivery/mtasts_cache.h"
 #include "util/log.h"
 #include "util/loopq.h"
 #include "util/metrics.h"
@@ -747,6 +748,20 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	}
 	if ((srv->login = login_new(srv, error_r, error_size)) == NULL)
 		return -1;
+	/* outbound MTA-STS: the policy cache, loaded from reports.db; a standby leaves the refreshes
+	 * to the worker it starts beside */
+	struct mtasts_cache_opts sts = {
+		.dns = srv->dns,
+		.workers = srv->workers,
+		.data_dir = c->data_dir,
+		.ca_file = c->mta_sts_ca_file,
+		.allow_private = c->mta_sts_allow_private,
+		.fetch_timeout_ms = c->mta_sts_fetch_timeout,
+		.max_fetches = c->mta_sts_max_fetches,
+		.refresh = !srv->standby,
+	};
+	if ((srv->mtasts = mtasts_cache_new(&sts, error_r, error_size)) == NULL)
+		return -1;
 	if ((srv->reports = report_scheduler_new(srv, error_r, error_size)) == NULL)
 		return -1;
 	for (int role = 0; role < CONF_LISTEN_COUNT; role++) {
@@ -813,11 +828,13 @@ void server_deinit(struct server *srv)
 			p->deinit(srv);
 	}
 	dkim_key_cache_free(srv->dkim_keys); /* sessions (and their checks) are gone */
+	mtasts_cache_stop(srv->mtasts); /* its lookups and fetches, before the resolver goes */
 	dns_free(srv->dns);
 	if (srv->queue != NULL)
 		queue_close(srv->queue);
 	if (srv->loopq != NULL)
 		loopq_free(srv->loopq);
+	mtasts_cache_free(srv->mtasts); /* after the loop queue: its store writes have reported back */
 	/* after the loop queue (its last callbacks may still ask it); what waits fails, and finds no session */
 	signer_client_free(srv->signer);
 	login_free(srv->login); /* after the loop queue: its last callbacks may still count a failure */

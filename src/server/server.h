@@ -34,6 +34,7 @@ struct server_refused;
 struct metrics;
 struct login_state;
 struct control;
+struct mtasts_cache;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
  * Sessions are found by id, never by a pointer kept across a wait (DESIGN.md §4). */
@@ -99,6 +100,7 @@ struct server {
 	struct signer_client *signer;     /* the DKIM signer process (signer_client.h); loop thread */
 	struct report_scheduler *reports;    /* DMARC aggregate reporting (RFC 9990) */
 	struct dkim_key_cache *dkim_keys; /* senders' decoded DKIM key records; loop thread */
+	struct mtasts_cache *mtasts;      /* recipient domains' MTA-STS policies (delivery/mtasts_cache.h) */
 	struct users *users;
 	struct loopq *loopq;
 	struct worker_pool *workers;

@@ -96,7 +96,7 @@ static void test_records(void **state)
 	static const enum domain_rec_kind order[] = {
 		DOMAIN_REC_ADDRESS, DOMAIN_REC_ADDRESS, DOMAIN_REC_MX, DOMAIN_REC_SPF, DOMAIN_REC_DKIM,
 		DOMAIN_REC_RETURN_MX, DOMAIN_REC_RETURN_SPF, DOMAIN_REC_DMARC, DOMAIN_REC_PTR, DOMAIN_REC_PTR,
-		DOMAIN_REC_MTA_STS, DOMAIN_REC_TLS_RPT,
+		DOMAIN_REC_MTA_STS, DOMAIN_REC_MTA_STS_HOST, DOMAIN_REC_TLS_RPT,
 	};
 	assert_int_equal(domain_dns_count(d), sizeof(order) / sizeof(order[0]));
 	for (size_t i = 0; i < domain_dns_count(d); i++) {
@@ -105,7 +105,8 @@ static void test_records(void **state)
 		assert_int_equal(r->status, DOMAIN_REC_NOT_STARTED);
 		assert_non_null(r->comment);
 		assert_non_null(r->value);
-		assert_true(r->needed == (r->kind != DOMAIN_REC_MTA_STS && r->kind != DOMAIN_REC_TLS_RPT));
+		assert_true(r->needed == (r->kind != DOMAIN_REC_MTA_STS && r->kind != DOMAIN_REC_MTA_STS_HOST &&
+					  r->kind != DOMAIN_REC_TLS_RPT));
 	}
 	assert_null(domain_dns_rec(d, domain_dns_count(d)));
 
@@ -194,6 +195,7 @@ static struct fake_dns *zone(const char *const *skip)
 		{"_dmarc." DOM, DNS_RRTYPE_TXT, "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@" DOM},
 		{REV4, DNS_RRTYPE_PTR, HOST},
 		{"_mta-sts." DOM, DNS_RRTYPE_TXT, "v=STSv1; id=1"},
+		{"mta-sts." DOM, DNS_RRTYPE_A, IP4},
 		{"_smtp._tls." DOM, DNS_RRTYPE_TXT, "v=TLSRPTv1; rua=mailto:tls@" DOM},
 	};
 	struct fake_dns *z = fake_dns_new();
@@ -258,7 +260,7 @@ static void test_check_all_right(void **state)
 	/* the questions, in the order of the records */
 	static const char *const want[] = {
 		HOST " A", DOM " MX", DOM " TXT", "s1._domainkey." DOM " TXT", RP " MX", RP " TXT", "_dmarc." DOM " TXT", "_dmarc.org TXT",
-		REV4 " PTR", "_mta-sts." DOM " TXT", "_smtp._tls." DOM " TXT",
+		REV4 " PTR", "_mta-sts." DOM " TXT", "mta-sts." DOM " A", "_smtp._tls." DOM " TXT",
 	};
 	assert_int_equal(fake_dns_log_count(z), sizeof(want) / sizeof(want[0]));
 	for (size_t i = 0; i < fake_dns_log_count(z); i++)
@@ -356,6 +358,46 @@ static void test_check_each_wrong(void **state)
 		domain_dns_free(d);
 		fake_dns_free(z);
 	}
+}
+
+/* The _mta-sts TXT record must carry the id of the policy served; the policy host must be ours. */
+static void test_check_mta_sts_id(void **state)
+{
+	struct setup s = setup_default();
+	struct domain_dns_input in = {
+		.domain = s.domain, .hostname = s.hostname, .return_path = s.return_path, .ips = s.ips,
+		.nips = s.nips, .keys = s.keys, .nkeys = s.nkeys, .now = NOW, .sts_id = "abc123",
+	};
+	struct domain_dns *d = domain_dns_new(&in);
+	assert_string_equal(find(d, DOMAIN_REC_MTA_STS, NULL)->value, "v=STSv1; id=abc123");
+	const struct domain_rec *h = find(d, DOMAIN_REC_MTA_STS_HOST, NULL);
+	assert_string_equal(h->name, "mta-sts." DOM);
+	assert_string_equal(h->type, "CNAME");
+	assert_string_equal(h->value, HOST ".");
+	/* the zone's id=1 is not ours */
+	struct fake_dns *z = zone(SKIP("mta-sts." DOM " A"));
+	fake_dns_add(z, "mta-sts." DOM, DNS_RRTYPE_A, "192.0.2.99");
+	check(d, z);
+	assert_string_equal(find(d, DOMAIN_REC_MTA_STS, NULL)->problem,
+			    "MTA-STS at _mta-sts." DOM ": id=1, but the policy served has id=abc123 (publish the new id)");
+	assert_string_equal(find(d, DOMAIN_REC_MTA_STS_HOST, NULL)->problem,
+			    "MTA-STS policy host mta-sts." DOM ": resolves, but not to this server");
+	domain_dns_free(d);
+	fake_dns_free(z);
+	/* ours, once; two v=STSv1 records are no policy at all (RFC 8461 §3.1) */
+	d = domain_dns_new(&in);
+	z = zone(SKIP("_mta-sts." DOM " TXT"));
+	fake_dns_add(z, "_mta-sts." DOM, DNS_RRTYPE_TXT, "v=STSv1; id=abc123");
+	check(d, z);
+	assert_string_equal(find(d, DOMAIN_REC_MTA_STS, NULL)->found, "MTA-STS at _mta-sts." DOM ", id=abc123 (the policy served)");
+	assert_int_equal(find(d, DOMAIN_REC_MTA_STS_HOST, NULL)->status, DOMAIN_REC_VERIFIED);
+	domain_dns_free(d);
+	fake_dns_add(z, "_mta-sts." DOM, DNS_RRTYPE_TXT, "v=STSv1; id=other");
+	d = domain_dns_new(&in);
+	check(d, z);
+	assert_int_equal(find(d, DOMAIN_REC_MTA_STS, NULL)->status, DOMAIN_REC_FAILED);
+	domain_dns_free(d);
+	fake_dns_free(z);
 }
 
 static void test_check_recommended_and_notes(void **state)
@@ -460,7 +502,7 @@ static void test_check_addresses_found(void **state)
 	assert_string_equal(p->name, REV4);
 	assert_int_equal(p->status, DOMAIN_REC_VERIFIED);
 	/* in the order of domain_dns_new: after DMARC, before MTA-STS */
-	assert_int_equal(domain_dns_rec(d, before - 1)->kind, DOMAIN_REC_PTR);
+	assert_int_equal(domain_dns_rec(d, before - 2)->kind, DOMAIN_REC_PTR);
 	assert_int_equal(domain_dns_needed_bad(d), 0);
 	assert_string_equal(fake_dns_log(z, 0), HOST " A");
 	assert_string_equal(fake_dns_log(z, 1), HOST " AAAA");
@@ -619,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_check_all_right),
 		cmocka_unit_test(test_check_each_wrong),
 		cmocka_unit_test(test_check_recommended_and_notes),
+		cmocka_unit_test(test_check_mta_sts_id),
 		cmocka_unit_test(test_check_no_keys),
 		cmocka_unit_test(test_check_two_of_each),
 		cmocka_unit_test(test_check_addresses_found),
