@@ -223,6 +223,10 @@ bool mtasts_host_domain(const char *host, size_t len, char *domain_r, size_t siz
 		domain_r[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 	}
 	domain_r[dlen] = '\0';
-	/* a name, not an address: dns_host_valid refuses what is not LDH labels */
-	return dns_host_valid(domain_r) && strchr(domain_r, '.') != NULL;
+	/* a name, not an address: dns_host_valid refuses what is not LDH labels, and a last label of
+	 * digits only is an IPv4 address (RFC 3696 §2), as mtasts.h reads an mx value */
+	const char *last = strrchr(domain_r, '.');
+	if (!dns_host_valid(domain_r) || last == NULL)
+		return false;
+	return strspn(last + 1, "0123456789") != strlen(last + 1);
 }

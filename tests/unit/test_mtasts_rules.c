@@ -214,6 +214,8 @@ static void test_host_domain(void **state)
 		{"mta-sts.example.org:123456", NULL},
 		{"mta-sts.example.org:44a", NULL},
 		{"mta-sts.[127.0.0.1]", NULL},
+		{"mta-sts.127.0.0.1", NULL},             /* an address, not a domain */
+		{"mta-sts.example.123", NULL},
 		{"mta-sts.exa mple.org", NULL},
 		{"mta-sts.exam_ple.org", NULL},
 		{"mta-sts..example.org", NULL},
