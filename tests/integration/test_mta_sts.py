@@ -225,6 +225,12 @@ def test_restart_keeps_cache(setup, dns_server, host, ca):  # noqa: F811
     assert first(p.stdout)[:2] == ("policy", "cached"), p.stdout
     assert "source=cache" in p.stdout
     assert host.asked(d) == asked
+    # the server loads the same cache when it starts
+    setup.start()
+    try:
+        assert "event=mta_sts_cache_loaded policies=1 " in setup.log_text() + " ", setup.log_text()[-2000:]
+    finally:
+        setup.stop()
 
 
 @pytest.mark.serial
