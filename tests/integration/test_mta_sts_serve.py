@@ -78,3 +78,31 @@ def test_policy_served_and_published(tmp_path, dns_server):  # noqa: F811
     out2 = s.cli("dns", "records", "--domain", DOMAIN, "--ip", SERVER_IP).stdout
     assert policy_id not in out2
     assert re.search(r'_mta-sts\.%s\. IN TXT \( "v=STSv1; id=[0-9a-f]{32}"' % re.escape(DOMAIN), out2), out2
+
+
+def test_own_policy_fetched_over_https(tmp_path, dns_server):  # noqa: F811
+    """The whole way round: our HTTPS listener on 443 of a loopback address, with a certificate for
+    mta-sts.DOMAIN from a CA made now, serves the policy; `tls check` (delivery's own fetcher and
+    cache) finds our published TXT record, fetches the policy through the DNS fixture and takes it."""
+    from stsfixture import ThrowawayCA, worker_address
+    ca = ThrowawayCA(tmp_path)
+    cert, key = ca.issue([HOST, "mta-sts." + DOMAIN], stem="own")
+    addr = worker_address(3)
+    s = Server(tmp_path, overrides=["tls.cert=" + cert, "tls.key=" + key, "listen.https=%s:443" % addr])
+    with open(s.conf, "a") as f:
+        f.write(STS_CONF)
+    records = zone_lines(s.cli("dns", "records", "--domain", DOMAIN, "--ip", addr).stdout)
+    dns_server.load("\n".join(r for r in records if " PTR " not in r))
+    dns_server.load({HOST: {"A": addr}})
+    s.start()
+    try:
+        p = s.cli("tls", "check", DOMAIN, "--budget", "10000", "-o", "dns.resolver=" + dns_server.resolver,
+                  "-o", "delivery.mta_sts_ca_file=" + ca.path, "-o", "delivery.mta_sts_allow_private=yes",
+                  check=False)
+    finally:
+        s.stop()
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"^lookup: state=policy reason=fetched ", p.stdout, re.M), p.stdout
+    assert "mode=enforce max_age=1209600 source=fetched" in p.stdout, p.stdout
+    assert "  policy mx: *.backup.%s" % DOMAIN in p.stdout
+    assert "MX %s: matches: TLS with a verified certificate required" % HOST in p.stdout, p.stdout
