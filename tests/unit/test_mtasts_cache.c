@@ -267,6 +267,19 @@ static void test_loaded_from_store(void **state)
 	assert_int_equal(mtasts_cache_refresh_due(m, now), 0);
 	mtasts_cache_stop(m);
 	mtasts_cache_free(m);
+
+	/* near the end (a day before at most, with jitter): each is refreshed once, within half the slots */
+	m = cache_new(c, 4);
+	assert_int_equal(mtasts_cache_refresh_due(m, now + 86400 / 2), 0);
+	assert_int_equal(mtasts_cache_refresh_due(m, now + 86400 - 60), 2);
+	assert_int_equal(mtasts_cache_fetches(m), 2);
+	assert_int_equal(mtasts_cache_refresh_due(m, now + 86400 - 60), 0); /* not twice */
+	mtasts_cache_stop(m);
+	mtasts_cache_free(m);
+	m = cache_new(c, 2);
+	assert_int_equal(mtasts_cache_refresh_due(m, now + 86400 - 60), 1); /* half of 2 */
+	mtasts_cache_stop(m);
+	mtasts_cache_free(m);
 }
 
 int main(void)
