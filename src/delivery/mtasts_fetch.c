@@ -34,7 +34,7 @@ struct mtasts_fetch {
 	unsigned private_dropped;
 	struct http_client_req *req;
 	struct mtasts_policy policy;
-	char why[400];
+	char why[512];
 };
 
 const char *mtasts_fetch_error_str(enum mtasts_fetch_error e)
