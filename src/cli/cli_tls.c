@@ -17,6 +17,7 @@
 #include "delivery/mtasts_cache.h"
 #include "net/dns.h"
 #include "util/date.h"
+#include "util/identity.h"
 
 #define TLS_MAX_OVERRIDES 32
 
@@ -218,6 +219,12 @@ int cli_tls_main(int argc, char **argv)
 	char err[512];
 	if ((d.conf = cli_conf_load(conf_path, overrides, n_over)) == NULL)
 		return CLI_EXIT_RUNTIME;
+	/* the policy cache is the server's file: written as [server] user, as the server would */
+	if (d.conf->user[0] != '\0' && identity_become(d.conf->user, err, sizeof(err)) != 0) {
+		cli_error("%s", err);
+		cli_dns_close(&d);
+		return CLI_EXIT_RUNTIME;
+	}
 	if ((d.base = event_base_new()) == NULL ||
 	    (d.dns = dns_new(d.base, resolver != NULL ? resolver : d.conf->dns_resolver, d.conf->dns_trust_anchor, NULL,
 			     err, sizeof(err))) == NULL) {
