@@ -11,6 +11,7 @@
  * the next job (delivery_client_send from inside the callback) or quits and frees itself. Freeing
  * happens only when no callback of ours is on the stack (depth == 0). */
 #include "delivery/client.h"
+#include "delivery/dane.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +49,8 @@ const char *delivery_tls_policy_str(enum delivery_tls_policy p)
 	case DELIVERY_TLS_OPPORTUNISTIC: return "opportunistic";
 	case DELIVERY_TLS_REQUIRED: return "required";
 	case DELIVERY_TLS_IMPLICIT: return "implicit";
+	case DELIVERY_TLS_ENCRYPT: return "encrypt";
+	case DELIVERY_TLS_DANE: return "dane";
 	}
 	return "?";
 }
@@ -155,6 +158,7 @@ struct delivery_client {
 	bool tls;        /* the bufferevent is a TLS one (the handshake may still be under way) */
 	bool tls_up;     /* the handshake completed */
 	bool tls_verified;
+	char dane_match[64];
 	char tls_version[16];
 	char tls_cipher[64];
 	bool authenticated;
@@ -510,6 +514,7 @@ static void client_report(struct delivery_client *c)
 		.tls_version = c->tls_up ? c->tls_version : "",
 		.tls_cipher = c->tls_up ? c->tls_cipher : "",
 		.tls_verified = c->tls_verified,
+		.dane_match = c->dane_match,
 		.authenticated = c->authenticated,
 		.dsn = c->esmtp && c->ehlo.dsn,
 		.requiretls_offered = c->esmtp && c->ehlo.requiretls,
@@ -601,7 +606,15 @@ static void client_lost(struct delivery_client *c, enum delivery_error e, const 
 
 static bool client_tls_verify_wanted(const struct delivery_client *c)
 {
-	return c->tls_policy == DELIVERY_TLS_REQUIRED || c->tls_policy == DELIVERY_TLS_IMPLICIT;
+	return c->tls_policy == DELIVERY_TLS_REQUIRED || c->tls_policy == DELIVERY_TLS_IMPLICIT ||
+	       c->tls_policy == DELIVERY_TLS_DANE;
+}
+
+/* Whether no TLS means no delivery to this host. */
+static bool client_tls_required(const struct delivery_client *c)
+{
+	return c->tls_policy == DELIVERY_TLS_REQUIRED || c->tls_policy == DELIVERY_TLS_ENCRYPT ||
+	       c->tls_policy == DELIVERY_TLS_DANE;
 }
 
 /* Moves the socket from the plain bufferevent to a TLS one; the handshake starts at once. */
@@ -630,6 +643,19 @@ static void client_tls_begin(struct delivery_client *c)
 	/* Opportunistic TLS (RFC 3207 §4.1 and RFC 7435): any certificate is better than plain text;
 	 * whether it verified is reported all the same */
 	SSL_set_verify(ssl, client_tls_verify_wanted(c) ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	if (c->tls_policy == DELIVERY_TLS_DANE) {
+		/* RFC 7672 §2.2: with usable TLSA records, only a matching certificate will do; a
+		 * mismatch fails the handshake, and the host is left for the next MX (4.7.5) */
+		char why[128];
+		int usable = delivery_dane_setup(ssl, c->job.dane_tlsa, c->job.dane_tlsa_count, c->job.dane_names,
+						 c->job.dane_name_count, why, sizeof(why));
+		if (usable <= 0) {
+			SSL_free(ssl);
+			client_fail(c, DELIVERY_ERR_TLS_HANDSHAKE, true, 451, "4.7.5",
+				    usable == 0 ? "DANE: no usable TLSA record" : why);
+			return;
+		}
+	}
 
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 	struct bufferevent *tls =
@@ -662,8 +688,11 @@ static void client_tls_done(struct delivery_client *c)
 	client_copy_safe(c->tls_cipher, sizeof(c->tls_cipher), cipher != NULL ? cipher : "");
 	c->tls_verified = SSL_get0_peer_certificate(ssl) != NULL && SSL_get_verify_result(ssl) == X509_V_OK;
 	c->tls_up = true;
-	log_info("queue_id=%s event=smtp_out_tls host=%s ip=%s version=%s cipher=%s verified=%s", c->log_id, c->host,
-		 c->ip, c->tls_version, c->tls_cipher, c->tls_verified ? "yes" : "no");
+	if (c->tls_policy == DELIVERY_TLS_DANE)
+		delivery_dane_matched(ssl, c->dane_match, sizeof(c->dane_match));
+	log_info("queue_id=%s event=smtp_out_tls host=%s ip=%s version=%s cipher=%s verified=%s policy=%s dane=\"%s\"",
+		 c->log_id, c->host, c->ip, c->tls_version, c->tls_cipher, c->tls_verified ? "yes" : "no",
+		 delivery_tls_policy_str(c->tls_policy), c->dane_match);
 	c->state = CLIENT_STATE_REPLIES;
 	evtimer_del(c->timer);
 	delivery_reply_init(&c->reply);
@@ -783,14 +812,15 @@ static void client_auth_start(struct delivery_client *c)
 /* After EHLO/HELO (and again after STARTTLS): TLS, then AUTH, then the transaction. */
 static void client_after_hello(struct delivery_client *c)
 {
-	bool want_tls = c->tls_policy == DELIVERY_TLS_OPPORTUNISTIC || c->tls_policy == DELIVERY_TLS_REQUIRED;
+	bool want_tls = c->tls_policy == DELIVERY_TLS_OPPORTUNISTIC || client_tls_required(c);
 	if (!c->tls && want_tls) {
 		if (c->ehlo.starttls && !c->starttls_refused && c->tls_ctx != NULL) {
 			client_send(c, CLIENT_CMD_STARTTLS, 0, "STARTTLS");
 			return;
 		}
-		if (c->tls_policy == DELIVERY_TLS_REQUIRED) {
-			client_fail(c, DELIVERY_ERR_TLS_UNAVAILABLE, false, 451, "4.7.4",
+		if (client_tls_required(c)) {
+			/* a TLS-policy failure tries the next MX host, which may offer it */
+			client_fail(c, DELIVERY_ERR_TLS_UNAVAILABLE, true, 451, "4.7.4",
 				    c->starttls_refused ? "TLS required but STARTTLS was refused"
 							: "TLS required but STARTTLS not offered");
 			return;
@@ -1467,6 +1497,11 @@ SSL_CTX *delivery_client_tls_ctx_new(char *error_r, size_t error_size)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (!delivery_dane_ctx_enable(ctx)) {
+		snprintf(error_r, error_size, "cannot enable DANE in the TLS context");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
 		snprintf(error_r, error_size, "cannot load the system's trusted certificates");
 		SSL_CTX_free(ctx);

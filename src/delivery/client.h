@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "delivery/client_parse.h"
+#include "net/dns_parse.h"
 #include "util/result.h"
 
 struct event_base;
@@ -31,6 +32,9 @@ enum delivery_tls_policy {
 	DELIVERY_TLS_OPPORTUNISTIC, /* STARTTLS when offered, certificate not required to verify */
 	DELIVERY_TLS_REQUIRED,      /* STARTTLS must be offered and succeed; certificate verified against host */
 	DELIVERY_TLS_IMPLICIT,      /* TLS from the first octet (RFC 8314 §3, port 465); verified against host */
+	DELIVERY_TLS_ENCRYPT,       /* STARTTLS must be offered and succeed; certificate not checked */
+	DELIVERY_TLS_DANE,          /* STARTTLS must be offered and succeed; certificate matched against the
+				     * job's TLSA records (RFC 7672 §3) */
 };
 const char *delivery_tls_policy_str(enum delivery_tls_policy p);
 
@@ -90,6 +94,12 @@ struct delivery_job {
 	const char *host;                 /* the MX / smarthost name: SNI and verification; for messages */
 	const char *helo_name;            /* our host name for EHLO/HELO */
 	enum delivery_tls_policy tls;
+	/* DELIVERY_TLS_DANE: the usable TLSA records, and the names a DANE-TA(2) leaf may carry (the
+	 * first: the TLSA base domain); valid until the done callback */
+	const struct dns_tlsa *dane_tlsa;
+	size_t dane_tlsa_count;
+	const char *const *dane_names;
+	size_t dane_name_count;
 	const char *auth_user;            /* NULL: no AUTH. Only over TLS; PLAIN, else LOGIN (RFC 4954) */
 	const char *auth_pass;
 	/* the message: all pointers must stay valid until the done callback; nothing is copied whole */
@@ -137,7 +147,8 @@ struct delivery_result {
 	bool tls;
 	const char *tls_version;     /* "TLSv1.3"; "" without TLS */
 	const char *tls_cipher;
-	bool tls_verified;           /* the certificate verified against host (chain and name) */
+	bool tls_verified;           /* the certificate verified against host (chain and name), or by DANE */
+	const char *dane_match;      /* DANE: the TLSA record that matched, "3 1 1 ab12..."; "" otherwise */
 	bool authenticated;
 	bool dsn;                    /* the server offers DSN: the RFC 3461 parameters went with MAIL/RCPT */
 	bool requiretls_offered;     /* the server offers REQUIRETLS (RFC 8689) */

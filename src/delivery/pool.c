@@ -11,6 +11,7 @@
 
 #include "conf/conf.h"
 #include "delivery/client.h"
+#include "delivery/host_tls.h"
 #include "delivery/mx.h"
 #include "util/log.h"
 #include "net/dns.h"
@@ -40,6 +41,9 @@ struct pool_settings {
 	char *helo;
 	unsigned port;
 	enum delivery_tls_policy tls;
+	enum conf_tls_policy global_tls; /* [delivery] tls, for the per-host decision */
+	struct conf_tls_domain *overrides; /* [tls_policy], copied */
+	size_t override_count;
 	char *relay_host; /* NULL: MX delivery */
 	char *auth_user;  /* NULL: no AUTH */
 	char *auth_pass;
@@ -58,6 +62,11 @@ struct pool_conn {
 	struct mx_result *mx;
 	size_t host_i, addr_i;
 	bool plain;  /* this address again, without TLS: the handshake failed (opportunistic TLS only) */
+	struct host_tls *htls; /* MX delivery: the current host's TLS policy (host_tls.h) */
+	uint64_t tlsa_id;      /* the TLSA lookup for the current host under way, 0: none */
+	bool verified;         /* TLS came up authenticated (PKIX or DANE) on this connection */
+	char skip_status[DELIVERY_ENH_MAX]; /* the last host the TLS policy skipped: why, for the deferral */
+	char skip_why[320];
 	bool fresh;  /* the client was started for a new connection, whose first result is to come */
 	struct pool_conn *park_next; /* in dest->parked while client is parked */
 	bool parked;
@@ -88,6 +97,7 @@ struct delivery_pool {
 };
 
 static void pool_conn_try(struct pool_conn *c);
+static void pool_host_prepare(struct pool_conn *c);
 static bool pool_conn_send(struct pool_conn *c, struct delivery_client *dc, struct remote_job *job);
 static void pool_on_idle_gone(struct delivery_client *dc, void *arg);
 static void pool_settings_unref(struct pool_settings *s);
@@ -193,6 +203,9 @@ static void pool_conn_end(struct pool_conn *c)
 		pool_job_done(p, c->job);
 	if (c->mxq != NULL)
 		mx_cancel(c->mxq);
+	if (c->tlsa_id != 0 && c->set != NULL)
+		dns_cancel(c->set->dns, c->tlsa_id);
+	host_tls_free(c->htls);
 	c->dest->conns--;
 	p->conns--;
 	if (c->set != NULL)
@@ -252,6 +265,12 @@ static bool pool_conn_rcpts(struct pool_conn *c)
 	return c->rcpt_count > 0;
 }
 
+/* The client's TLS policy on this connection: the smarthost's setting, or the MX host's decision. */
+static enum delivery_tls_policy pool_conn_tls(const struct pool_conn *c)
+{
+	return c->htls != NULL ? c->htls->client_tls : c->set->tls;
+}
+
 static bool pool_addr_8bit(const char *s)
 {
 	for (; *s; s++)
@@ -275,6 +294,8 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 	if (c->fresh) {
 		metrics_outbound_count(p->metrics, r->tls);
 		c->fresh = false;
+		c->verified = r->tls && r->tls_verified && pool_conn_tls(c) != DELIVERY_TLS_OPPORTUNISTIC &&
+			      pool_conn_tls(c) != DELIVERY_TLS_ENCRYPT;
 	}
 	if (r->tls) {
 		snprintf(j->tls, sizeof(j->tls), "%s", r->tls_version);
@@ -294,7 +315,7 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 	for (size_t i = 0; i < j->rcpt_count; i++)
 		pending = pending || j->rcpts[i].result == RESULT_TEMPFAIL;
 
-	if (pending && !p->closing && r->error == DELIVERY_ERR_TLS_HANDSHAKE && c->set->tls == DELIVERY_TLS_OPPORTUNISTIC &&
+	if (pending && !p->closing && r->error == DELIVERY_ERR_TLS_HANDSHAKE && pool_conn_tls(c) == DELIVERY_TLS_OPPORTUNISTIC &&
 	    !c->plain) {
 		/* opportunistic TLS: a failed handshake is retried on the same host in clear */
 		log_warn("queue_id=%s event=tls_fallback relay=%s error=\"%s\"", j->id, j->relay, r->error_text);
@@ -305,12 +326,13 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 	if (pending && !p->closing && r->next_mx) {
 		/* RFC 5321 §5.1: the next address of this host, then the next host */
 		c->plain = false;
-		if (++c->addr_i >= c->mx->targets[c->host_i].addr_count) {
-			c->addr_i = 0;
-			c->host_i++;
-		}
-		if (c->host_i < c->mx->count) {
+		if (++c->addr_i < c->mx->targets[c->host_i].addr_count) {
 			pool_conn_try(c);
+			return;
+		}
+		c->addr_i = 0;
+		if (++c->host_i < c->mx->count) {
+			pool_host_prepare(c);
 			return;
 		}
 	}
@@ -407,7 +429,11 @@ static void pool_client_job(struct pool_conn *c, struct delivery_job *cj)
 		.addr_len = c->ss_len,
 		.host = c->mx->targets[c->host_i].host,
 		.helo_name = c->set->helo,
-		.tls = c->plain ? DELIVERY_TLS_NONE : c->set->tls,
+		.tls = c->plain ? DELIVERY_TLS_NONE : pool_conn_tls(c),
+		.dane_tlsa = c->htls != NULL ? c->htls->dane : NULL,
+		.dane_tlsa_count = c->htls != NULL ? c->htls->dane_count : 0,
+		.dane_names = c->htls != NULL ? c->htls->decision.names : NULL,
+		.dane_name_count = c->htls != NULL ? c->htls->decision.name_count : 0,
 		.auth_user = c->set->auth_user,
 		.auth_pass = c->set->auth_pass,
 		.sender = j->sender,
@@ -508,7 +534,90 @@ static void pool_on_mx(void *arg, const struct mx_result *r)
 		return;
 	}
 	c->host_i = c->addr_i = 0;
-	pool_conn_try(c);
+	pool_host_prepare(c);
+}
+
+/* The TLS policy of the current host is known: connect, or skip the host as the policy says. */
+static void pool_host_decided(struct pool_conn *c, const struct dns_result *tlsa)
+{
+	struct remote_job *j = c->job;
+	const struct mx_target *t = &c->mx->targets[c->host_i];
+	struct host_tls_params hp = {
+		.host = t->host,
+		.literal = t->host[0] == '[',
+		.validating = dns_validating(c->set->dns),
+		.mx_secure = c->mx->mx_secure,
+		.addr_secure = t->secure,
+		.port = c->set->port,
+		.requiretls = j->requiretls,
+		.tls_required_no = j->tls_required_no,
+		.global = c->set->global_tls,
+	};
+	for (size_t i = 0; i < c->set->override_count; i++)
+		if (strcasecmp(c->set->overrides[i].domain, j->domain) == 0)
+			hp.override = c->set->overrides[i].level;
+	host_tls_free(c->htls);
+	if ((c->htls = host_tls_decide(&hp, tlsa)) == NULL) {
+		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", "out of memory");
+		pool_conn_end(c);
+		return;
+	}
+	const struct tls_decision *d = &c->htls->decision;
+	log_info("queue_id=%s event=tls_policy host=%s action=%s reason=%s policy=%s tlsa=%zu", j->id, t->host,
+		 tls_decide_action_str(d->action), tls_decide_reason_str(d->reason), tls_decide_policy_str(d->policy),
+		 c->htls->dane_count);
+	if (d->action != TLS_DECIDE_SKIP) {
+		pool_conn_try(c);
+		return;
+	}
+	/* a TLS-policy failure: the next MX host, and when none is left a deferral, never a bounce
+	 * (a recipient fails only at max_queue_lifetime) */
+	snprintf(c->skip_status, sizeof(c->skip_status), "%s", d->status != NULL ? d->status : "4.7.5");
+	snprintf(c->skip_why, sizeof(c->skip_why), "%s TLS policy for %s: %s", c->skip_status, t->host, d->why);
+	snprintf(j->relay, sizeof(j->relay), "%s", t->host);
+	snprintf(j->mta, sizeof(j->mta), "%s", t->host);
+	c->addr_i = 0;
+	if (++c->host_i < c->mx->count) {
+		pool_host_prepare(c);
+		return;
+	}
+	pool_job_fail_pending(j, RESULT_TEMPFAIL, c->skip_status, c->skip_why);
+	pool_conn_end(c);
+}
+
+static void pool_on_tlsa(void *arg, uint64_t id, const struct dns_result *r)
+{
+	struct pool_conn *c = arg;
+	(void)id;
+	c->tlsa_id = 0;
+	pool_host_decided(c, r);
+}
+
+/* RFC 7672 §2.2: before connecting to an MX host, its TLSA records when its DNS is secure. */
+static void pool_host_prepare(struct pool_conn *c)
+{
+	if (c->set->relay_host != NULL) {
+		pool_conn_try(c); /* the smarthost: [relay] tls decides */
+		return;
+	}
+	const struct mx_target *t = &c->mx->targets[c->host_i];
+	char name[DNS_HOST_SIZE + 16];
+	struct host_tls_params hp = {
+		.host = t->host,
+		.literal = t->host[0] == '[',
+		.validating = dns_validating(c->set->dns),
+		.mx_secure = c->mx->mx_secure,
+		.addr_secure = t->secure,
+		.port = c->set->port,
+	};
+	if (!host_tls_wants_tlsa(&hp, name, sizeof(name))) {
+		pool_host_decided(c, NULL);
+		return;
+	}
+	if ((c->tlsa_id = dns_lookup(c->set->dns, name, DNS_RRTYPE_TLSA, pool_on_tlsa, c)) == 0) {
+		struct dns_result failed = {.status = DNS_STATUS_TEMPFAIL, .rrtype = DNS_RRTYPE_TLSA, .why = "no lookup"};
+		pool_host_decided(c, &failed);
+	}
 }
 
 static void pool_conn_start(struct delivery_pool *p, struct pool_dest *d, struct remote_job *j)
@@ -565,7 +674,9 @@ static void pool_service(struct delivery_pool *p)
 		const struct pool_settings *set = p->set;
 		for (struct pool_dest *d = p->dests; d != NULL; d = d->next) {
 			/* a parked connection to the destination first: no connect, no greeting, no TLS */
-			while (d->wait_head != NULL && d->parked != NULL) {
+			/* a connection is reused only for a message that needs no more security than it
+			 * has: REQUIRETLS wants an authenticated one (RFC 8689 §4.2.1) */
+			while (d->wait_head != NULL && d->parked != NULL && (!d->wait_head->requiretls || d->parked->verified)) {
 				struct pool_conn *c = d->parked;
 				struct delivery_client *dc = c->client;
 				pool_unpark(c);
@@ -627,6 +738,9 @@ static void pool_settings_unref(struct pool_settings *s)
 		SSL_CTX_free(s->tls_ctx);
 	free(s->helo);
 	free(s->relay_host);
+	for (size_t i = 0; i < s->override_count; i++)
+		free(s->overrides[i].domain);
+	free(s->overrides);
 	free(s->auth_user);
 	if (s->auth_pass != NULL)
 		OPENSSL_cleanse(s->auth_pass, strlen(s->auth_pass));
@@ -697,6 +811,16 @@ static struct pool_settings *pool_settings_new(const struct conf *c, struct dns 
 		};
 		s->port = c->remote_port;
 		s->tls = mx_tls[c->delivery_tls];
+		s->global_tls = c->delivery_tls;
+		if (c->tls_policy_count > 0) {
+			s->overrides = calloc(c->tls_policy_count, sizeof(*s->overrides));
+			ok = ok && s->overrides != NULL;
+			for (size_t i = 0; ok && i < c->tls_policy_count; i++) {
+				s->overrides[i].level = c->tls_policies[i].level;
+				ok = (s->overrides[i].domain = strdup(c->tls_policies[i].domain)) != NULL;
+				s->override_count += ok;
+			}
+		}
 	}
 	if (!ok) {
 		snprintf(error_r, error_size, "out of memory");
@@ -769,6 +893,9 @@ void delivery_pool_free(struct delivery_pool *p)
 			delivery_client_cancel(c->client);
 		if (c->mxq != NULL)
 			mx_cancel(c->mxq);
+		if (c->tlsa_id != 0)
+			dns_cancel(c->set->dns, c->tlsa_id);
+		host_tls_free(c->htls);
 		remote_job_free(c->job);
 		pool_settings_unref(c->set);
 		free(c->mx);

@@ -4,6 +4,8 @@ parameters are seen in the queue (`queue list --json`), in the DSNs mailwerk sen
 Python's email package), on the wire to a receiver that offers DSN (Postfix, which then reports
 success itself) and not to one that does not (aiosmtpd, which refuses unknown parameters), where
 mailwerk sends the "relayed" report itself."""
+import hashlib
+import os
 import re
 import smtplib
 
@@ -334,7 +336,18 @@ def test_mailwerk_to_mailwerk_passes_dsn_and_requiretls(dns_server, servers):
     rx.cli("user", "add", "bob@remote.test", "--password-stdin", input="bob-password\n")
     rx.start()
     mx_records(dns_server, "remote.test", (10, "mx.remote.test", "127.0.0.4"))
-    s = start_sender(servers, dns_server, port)
+    # REQUIRETLS goes only to an authenticated host (RFC 8689 §4.2.1): here by DANE, the zone
+    # signed and the receiver's key in a TLSA 3 1 1 record
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    with open(rx.cert, "rb") as f:
+        spki = x509.load_pem_x509_certificate(f.read()).public_key().public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    dns_server.load({"_%d._tcp.mx.remote.test" % port: {"TLSA": "3 1 1 " + hashlib.sha256(spki).hexdigest()}})
+    anchor = os.path.join(rx.dir, "..", "remote-anchor.key")
+    with open(anchor, "w") as f:
+        f.write(dns_server.sign("remote.test.") + "\n")
+    s = start_sender(servers, dns_server, port, **{"dns.trust_anchor": os.path.abspath(anchor)})
     send(s, ["bob@remote.test"], message("peer-dsn-1"), mail_options=["RET=FULL", "ENVID=peer+2Benv", "REQUIRETLS"],
          rcpt_options={"bob@remote.test": ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;bob+2Bold@example.org"]})
     ev = delivered(s, "bob@remote.test")
