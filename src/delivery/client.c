@@ -819,8 +819,8 @@ static void client_after_hello(struct delivery_client *c)
 			return;
 		}
 		if (client_tls_required(c)) {
-			/* a TLS-policy failure tries the next MX host, which may offer it */
-			client_fail(c, DELIVERY_ERR_TLS_UNAVAILABLE, true, 451, "4.7.4",
+			/* a TLS-policy failure: QUIT, and the next MX host may offer it */
+			client_fail(c, DELIVERY_ERR_TLS_UNAVAILABLE, false, 451, "4.7.4",
 				    c->starttls_refused ? "TLS required but STARTTLS was refused"
 							: "TLS required but STARTTLS not offered");
 			return;
