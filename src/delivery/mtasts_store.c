@@ -28,28 +28,15 @@ static const char each_sql[] =
 struct mtasts_store *mtasts_store_open(const char *data_dir, const char **error_r)
 {
 	static _Thread_local char open_error[DB_ERROR_SIZE];
-	/* FULL: a cached enforce policy must survive a power failure, or an attacker who can cause one
-	 * gets a window without it (RFC 8461 §10.2) */
-	struct db_opts opts = {.create_mode = 0600, .sync = DB_SYNC_FULL, .schema = report_store_schema()};
-	char *path = NULL;
-	if (asprintf(&path, "%s/%s", data_dir, REPORT_STORE_DB_NAME) < 0) {
-		*error_r = "out of memory";
-		return NULL;
-	}
 	struct mtasts_store *s = calloc(1, sizeof(*s));
 	if (s == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
-		free(path);
 		*error_r = "out of memory";
 		return NULL;
 	}
-	s->conn = db_open(path, &opts, open_error, sizeof(open_error));
-	free(path);
-	if (s->conn != NULL && db_stmt(s->conn, put_sql) == NULL) {
-		snprintf(open_error, sizeof(open_error), "%s: %s", REPORT_STORE_DB_NAME, sqlite3_errmsg(db_sqlite(s->conn)));
-		db_close(s->conn);
-		s->conn = NULL;
-	}
+	/* FULL sync (report_store_db_open): a cached enforce policy must survive a power failure, or an
+	 * attacker who can cause one gets a window without it (RFC 8461 §10.2) */
+	s->conn = report_store_db_open(data_dir, put_sql, open_error, sizeof(open_error));
 	if (s->conn == NULL) {
 		*error_r = open_error;
 		pthread_mutex_destroy(&s->mu);

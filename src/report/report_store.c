@@ -70,11 +70,6 @@ static const struct db_schema report_schema = {
 	report_schema_steps, sizeof(report_schema_steps) / sizeof(report_schema_steps[0]),
 };
 
-const struct db_schema *report_store_schema(void)
-{
-	return &report_schema;
-}
-
 #define ROW_COLUMNS \
 	"policy_domain, rua, time, count, source_ip, header_from, envelope_from, envelope_to, org_domain," \
 	" p, sp, np, adkim, aspf, testing, psd, fo, policy, disposition, override, dkim_aligned, spf_aligned," \
@@ -115,12 +110,10 @@ static const char *store_fail(struct report_store *s, int rc)
 	return s->error;
 }
 
-struct report_store *report_store_open(const char *data_dir, const char **error_r)
+struct db *report_store_db_open(const char *data_dir, const char *probe_sql, char *error_r, size_t error_size)
 {
-	/* s is gone when this fails: the sentence stays here until the next failed open on this thread */
-	static _Thread_local char open_error[DB_ERROR_SIZE];
 	/* mode 0600 like the queue: the rows name senders and recipients. FULL: a batch the caller was
-	 * told is stored survives a power failure too. */
+	 * told is stored survives a power failure too (and a cached MTA-STS policy, RFC 8461 §10.2) */
 	static const struct db_opts opts = {
 		.create_mode = 0600,
 		.sync = DB_SYNC_FULL,
@@ -128,24 +121,31 @@ struct report_store *report_store_open(const char *data_dir, const char **error_
 	};
 	char *path = NULL;
 	if (asprintf(&path, "%s/%s", data_dir, REPORT_STORE_DB_NAME) < 0) {
-		*error_r = "out of memory";
+		snprintf(error_r, error_size, "out of memory");
 		return NULL;
 	}
+	struct db *conn = db_open(path, &opts, error_r, error_size);
+	free(path);
+	if (conn != NULL && db_stmt(conn, probe_sql) == NULL) {
+		snprintf(error_r, error_size, "%s: %s", REPORT_STORE_DB_NAME, sqlite3_errmsg(db_sqlite(conn)));
+		db_close(conn);
+		conn = NULL;
+	}
+	return conn;
+}
+
+struct report_store *report_store_open(const char *data_dir, const char **error_r)
+{
+	/* s is gone when this fails: the sentence stays here until the next failed open on this thread */
+	static _Thread_local char open_error[DB_ERROR_SIZE];
 	struct report_store *s = calloc(1, sizeof(*s));
 	if (s == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
-		free(path);
 		*error_r = "out of memory";
 		return NULL;
 	}
-	s->conn = db_open(path, &opts, open_error, sizeof(open_error));
-	free(path);
 	/* the insert prepared now: a file whose table does not fit is refused at open, not at the first add */
-	if (s->conn != NULL && db_stmt(s->conn, report_insert_sql) == NULL) {
-		snprintf(open_error, sizeof(open_error), "%s: %s", REPORT_STORE_DB_NAME, sqlite3_errmsg(db_sqlite(s->conn)));
-		db_close(s->conn);
-		s->conn = NULL;
-	}
+	s->conn = report_store_db_open(data_dir, report_insert_sql, open_error, sizeof(open_error));
 	if (s->conn == NULL) {
 		*error_r = open_error;
 		pthread_mutex_destroy(&s->mu);

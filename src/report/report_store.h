@@ -37,10 +37,12 @@
 
 struct report_store;
 
-/* The schema of reports.db (db.h), for another module's connection to the same file (the MTA-STS
- * cache, delivery/mtasts_store.h): whichever opens the file first migrates it. */
-struct db_schema;
-const struct db_schema *report_store_schema(void);
+/* Opens (creating and migrating) data_dir/reports.db for one more user of it (the MTA-STS cache,
+ * delivery/mtasts_store.h; whichever opens the file first migrates it), mode 0600 and FULL
+ * sync, and prepares probe_sql at once, so that a file whose tables do not fit is refused at open.
+ * NULL with a sentence in error_r on failure. */
+struct db;
+struct db *report_store_db_open(const char *data_dir, const char *probe_sql, char *error_r, size_t error_size);
 
 /* Opens (creating it with mode 0600 if needed) DATA_DIR/reports.db; NULL with a sentence. */
 struct report_store *report_store_open(const char *data_dir, const char **error_r);
