@@ -1202,12 +1202,17 @@ void conf_free(struct conf *c)
 	free(c);
 }
 
+enum conf_tls_override conf_tls_override_lookup(const struct conf_tls_domain *table, size_t count, const char *domain)
+{
+	for (size_t i = 0; i < count; i++)
+		if (strcasecmp(table[i].domain, domain) == 0)
+			return table[i].level;
+	return 0;
+}
+
 enum conf_tls_override conf_tls_override_find(const struct conf *c, const char *domain)
 {
-	for (size_t i = 0; i < c->tls_policy_count; i++)
-		if (strcasecmp(c->tls_policies[i].domain, domain) == 0)
-			return c->tls_policies[i].level;
-	return 0;
+	return conf_tls_override_lookup(c->tls_policies, c->tls_policy_count, domain);
 }
 
 const struct conf_throttle *conf_throttle_find(const struct conf *c, const char *domain)

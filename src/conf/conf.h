@@ -225,6 +225,8 @@ struct conf *conf_ref(struct conf *c);
 void conf_free(struct conf *c);
 /* The [tls_policy] level for domain (case-insensitive, exact: no parent domains); 0 when none. */
 enum conf_tls_override conf_tls_override_find(const struct conf *c, const char *domain);
+/* The same over a copy of the table (the delivery pool keeps one per configuration). */
+enum conf_tls_override conf_tls_override_lookup(const struct conf_tls_domain *table, size_t count, const char *domain);
 /* The [throttle] entry for domain (case-insensitive, exact: no parent domains); NULL when none. */
 const struct conf_throttle *conf_throttle_find(const struct conf *c, const char *domain);
 

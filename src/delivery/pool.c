@@ -65,8 +65,6 @@ struct pool_conn {
 	struct host_tls *htls; /* MX delivery: the current host's TLS policy (host_tls.h) */
 	uint64_t tlsa_id;      /* the TLSA lookup for the current host under way, 0: none */
 	bool verified;         /* TLS came up authenticated (PKIX or DANE) on this connection */
-	char skip_status[DELIVERY_ENH_MAX]; /* the last host the TLS policy skipped: why, for the deferral */
-	char skip_why[320];
 	bool fresh;  /* the client was started for a new connection, whose first result is to come */
 	struct pool_conn *park_next; /* in dest->parked while client is parked */
 	bool parked;
@@ -537,12 +535,12 @@ static void pool_on_mx(void *arg, const struct mx_result *r)
 	pool_host_prepare(c);
 }
 
-/* The TLS policy of the current host is known: connect, or skip the host as the policy says. */
-static void pool_host_decided(struct pool_conn *c, const struct dns_result *tlsa)
+/* What the TLS decision for the current host of c's job starts from. */
+static struct host_tls_params pool_host_params(const struct pool_conn *c)
 {
-	struct remote_job *j = c->job;
+	const struct remote_job *j = c->job;
 	const struct mx_target *t = &c->mx->targets[c->host_i];
-	struct host_tls_params hp = {
+	return (struct host_tls_params){
 		.host = t->host,
 		.literal = t->host[0] == '[',
 		.validating = dns_validating(c->set->dns),
@@ -552,10 +550,16 @@ static void pool_host_decided(struct pool_conn *c, const struct dns_result *tlsa
 		.requiretls = j->requiretls,
 		.tls_required_no = j->tls_required_no,
 		.global = c->set->global_tls,
+		.override = conf_tls_override_lookup(c->set->overrides, c->set->override_count, j->domain),
 	};
-	for (size_t i = 0; i < c->set->override_count; i++)
-		if (strcasecmp(c->set->overrides[i].domain, j->domain) == 0)
-			hp.override = c->set->overrides[i].level;
+}
+
+/* The TLS policy of the current host is known: connect, or skip the host as the policy says. */
+static void pool_host_decided(struct pool_conn *c, const struct dns_result *tlsa)
+{
+	struct remote_job *j = c->job;
+	const struct mx_target *t = &c->mx->targets[c->host_i];
+	struct host_tls_params hp = pool_host_params(c);
 	host_tls_free(c->htls);
 	if ((c->htls = host_tls_decide(&hp, tlsa)) == NULL) {
 		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", "out of memory");
@@ -572,8 +576,6 @@ static void pool_host_decided(struct pool_conn *c, const struct dns_result *tlsa
 	}
 	/* a TLS-policy failure: the next MX host, and when none is left a deferral, never a bounce
 	 * (a recipient fails only at max_queue_lifetime) */
-	snprintf(c->skip_status, sizeof(c->skip_status), "%s", d->status != NULL ? d->status : "4.7.5");
-	snprintf(c->skip_why, sizeof(c->skip_why), "%s TLS policy for %s: %s", c->skip_status, t->host, d->why);
 	snprintf(j->relay, sizeof(j->relay), "%s", t->host);
 	snprintf(j->mta, sizeof(j->mta), "%s", t->host);
 	c->addr_i = 0;
@@ -581,7 +583,10 @@ static void pool_host_decided(struct pool_conn *c, const struct dns_result *tlsa
 		pool_host_prepare(c);
 		return;
 	}
-	pool_job_fail_pending(j, RESULT_TEMPFAIL, c->skip_status, c->skip_why);
+	const char *status = d->status != NULL ? d->status : "4.7.5";
+	char why[320];
+	snprintf(why, sizeof(why), "%s TLS policy for %s: %s", status, t->host, d->why);
+	pool_job_fail_pending(j, RESULT_TEMPFAIL, status, why);
 	pool_conn_end(c);
 }
 
@@ -600,16 +605,8 @@ static void pool_host_prepare(struct pool_conn *c)
 		pool_conn_try(c); /* the smarthost: [relay] tls decides */
 		return;
 	}
-	const struct mx_target *t = &c->mx->targets[c->host_i];
 	char name[DNS_HOST_SIZE + 16];
-	struct host_tls_params hp = {
-		.host = t->host,
-		.literal = t->host[0] == '[',
-		.validating = dns_validating(c->set->dns),
-		.mx_secure = c->mx->mx_secure,
-		.addr_secure = t->secure,
-		.port = c->set->port,
-	};
+	struct host_tls_params hp = pool_host_params(c);
 	if (!host_tls_wants_tlsa(&hp, name, sizeof(name))) {
 		pool_host_decided(c, NULL);
 		return;
