@@ -36,6 +36,9 @@ packages=(
   # fail2ban filter over a server's log (test_fail2ban.py; on a machine with systemd, installing
   # fail2ban also starts its own service, which watches only sshd)
   systemd make fail2ban
+  # certificates by ACME (test_acme.py): pebble, the ACME test server made for clients, on loopback
+  # with real HTTP-01 and TLS-ALPN-01 validation (its test certificates are made at test time)
+  pebble
   # make deb: dpkg-buildpackage and debhelper build the Debian package, lintian checks it (test_deb.py)
   dpkg-dev debhelper lintian
   # test_privsep.py makes the sandboxed worker call execve from inside, through gdb

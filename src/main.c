@@ -28,6 +28,7 @@ static const struct cli_command cli_commands[] = {
 	{"webhook", cli_webhook_main, "add, list, delete, test webhooks and show their delivery log"},
 	{"config", cli_config_main, "check the configuration (every problem, FILE:LINE) and show the values in effect"},
 	{"suppression", cli_suppression_main, "list, add, delete and import addresses that get no more mail"},
+	{"acme", cli_acme_main, "get a new ACME certificate now, or revoke the one in use and get another"},
 	{"auth", cli_auth_main, "list and lift the bans of clients that failed to log in too often"},
 };
 

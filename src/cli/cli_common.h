@@ -57,5 +57,6 @@ int cli_suppression_main(int argc, char **argv);
 int cli_auth_main(int argc, char **argv);
 int cli_config_main(int argc, char **argv);
 int cli_status_main(int argc, char **argv);
+int cli_acme_main(int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 #include "conf/conf.h"
 
 #include "net/dns_parse.h"
+#include "net/http_url.h"
 #include "util/addr.h"
 
 #include <arpa/inet.h>
@@ -46,6 +47,9 @@ enum conf_type {
 	CONF_T_RATE,      /* "none" or COUNT/PERIOD (struct conf_rate) */
 	CONF_T_STS_MODE,  /* a name of sts_mode_names */
 	CONF_T_MX_LIST,   /* "" or comma-separated host names or "*." patterns */
+	CONF_T_HTTPS_URL, /* "" or an https URL (net/http_url.h) */
+	CONF_T_HOSTNAMES, /* "" or comma-separated host names */
+	CONF_T_ACME_CHALLENGE, /* a name of acme_challenge_names */
 };
 
 struct conf_key {
@@ -64,12 +68,14 @@ struct conf_key {
 _Static_assert(SCHEDULE_PAIR(retry_schedule, retry_count), "retry_count must follow retry_schedule");
 _Static_assert(SCHEDULE_PAIR(webhook_retry_schedule, webhook_retry_count),
 	       "webhook_retry_count must follow webhook_retry_schedule");
+_Static_assert(SCHEDULE_PAIR(acme_retry_schedule, acme_retry_count), "acme_retry_count must follow acme_retry_schedule");
 #define LISTEN_OFF(l) (offsetof(struct conf, listen) + (l) * sizeof(struct conf_listen))
 
 static const char *const tls_policy_names[] = {"opportunistic", "required", "none", NULL};
 static const char *const relay_tls_names[] = {"starttls", "implicit", "none", NULL};
 static const char *const dmarc_action_names[] = {"enforce", "report", NULL};
 static const char *const sts_mode_names[] = {"testing", "enforce", "none", NULL};
+static const char *const acme_challenge_names[] = {"http-01", "tls-alpn-01", NULL};
 
 #define RELAY_PORT_DEFAULT 587 /* RFC 6409 submission */
 #define SECRET_MAX 1024        /* longest password line we read */
@@ -250,6 +256,20 @@ static const struct conf_key conf_keys[] = {
 	{"mta_sts", "max_age", CONF_T_DURATION, OFF(sts_max_age), "7d", 1, 31557600},
 	/* MX names besides [server] hostname that receive mail for the domains */
 	{"mta_sts", "mx", CONF_T_MX_LIST, OFF(sts_mx), "", 0, 0},
+	/* certificates by ACME (RFC 8555): off until a directory is given. Giving one agrees to the
+	 * CA's terms of service (newAccount's termsOfServiceAgreed, §7.3), as certbot's
+	 * --agree-tos does */
+	{"acme", "directory", CONF_T_HTTPS_URL, OFF(acme_directory), "", 0, 0},
+	{"acme", "contact", CONF_T_MAILBOX_OPT, OFF(acme_contact), "", 0, 0},
+	/* "": [server] hostname */
+	{"acme", "names", CONF_T_HOSTNAMES, OFF(acme_names), "", 0, 0},
+	/* off: a name the CA cannot reach fails the whole order, so it is added once its DNS is there */
+	{"acme", "mta_sts_names", CONF_T_BOOL, OFF(acme_mta_sts_names), "no", 0, 0},
+	{"acme", "challenge", CONF_T_ACME_CHALLENGE, OFF(acme_challenge), "http-01", 0, 0},
+	{"acme", "ca_file", CONF_T_PATH_OPT, OFF(acme_ca_file), "", 0, 0},
+	/* waits after failed attempts to get a certificate; the last repeats. Let's Encrypt allows 5
+	 * failed validations per name an hour: the first waits are far from that */
+	{"acme", "retry_schedule", CONF_T_SCHEDULE, OFF(acme_retry_schedule), "5m,30m,2h,6h", 0, 0},
 	{"dns", "resolver", CONF_T_RESOLVER, OFF(dns_resolver), "", 0, 0},
 	/* DNSSEC validation (RFC 4035) needs an anchor, e.g. /usr/share/dns/root.key; empty: none */
 	{"dns", "trust_anchor", CONF_T_PATH_OPT, OFF(dns_trust_anchor), "", 0, 0},
@@ -267,6 +287,15 @@ const char *conf_listener_str(enum conf_listener l)
 	case CONF_LISTEN_HTTP: return "http";
 	case CONF_LISTEN_HTTPS: return "https";
 	case CONF_LISTEN_COUNT: break;
+	}
+	return "?";
+}
+
+const char *conf_acme_challenge_str(enum conf_acme_challenge c)
+{
+	switch (c) {
+	case CONF_ACME_HTTP01:
+	case CONF_ACME_TLSALPN01: return acme_challenge_names[c];
 	}
 	return "?";
 }
@@ -926,6 +955,46 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 			*(char **)field = dup;
 		}
 		return NULL;
+	case CONF_T_ACME_CHALLENGE:
+		for (int i = 0; acme_challenge_names[i] != NULL; i++) {
+			if (strcasecmp(value, acme_challenge_names[i]) == 0) {
+				*(enum conf_acme_challenge *)field = (enum conf_acme_challenge)i;
+				return NULL;
+			}
+		}
+		return "expected http-01 or tls-alpn-01";
+	case CONF_T_HTTPS_URL:
+		if (k->type == CONF_T_HTTPS_URL && value[0] != '\0') {
+			struct http_url u;
+			if (http_url_parse(value, strlen(value), &u, &err) != HTTP_URL_OK)
+				return err;
+			if (!u.https)
+				return "must be an https URL (RFC 8555 §6.1)";
+		}
+		goto string;
+	case CONF_T_HOSTNAMES:
+		if (value[0] != '\0') {
+			char one[256];
+			const char *p = value;
+			for (;;) {
+				const char *comma = strchr(p, ',');
+				size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+				while (n > 0 && *p == ' ')
+					p++, n--;
+				while (n > 0 && p[n - 1] == ' ')
+					n--;
+				if (n == 0 || n >= sizeof(one))
+					return "expected comma-separated host names";
+				memcpy(one, p, n);
+				one[n] = '\0';
+				if ((err = parse_hostname(one)) != NULL)
+					return err;
+				if (comma == NULL)
+					break;
+				p = comma + 1;
+			}
+		}
+		goto string;
 	case CONF_T_DMARC_ACTION:
 		for (int i = 0; dmarc_action_names[i] != NULL; i++) {
 			if (strcasecmp(value, dmarc_action_names[i]) == 0) {
@@ -1017,6 +1086,7 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 	case CONF_T_STRING:
 	case CONF_T_PATH:
 	case CONF_T_PATH_OPT: {
+	string:
 		if ((k->type == CONF_T_PATH || (k->type == CONF_T_PATH_OPT && value[0] != '\0')) && value[0] != '/')
 			return "must be an absolute path";
 		char *dup = strdup(value);
@@ -1183,6 +1253,10 @@ void conf_free(struct conf *c)
 	free(c->recipient_delimiter);
 	free(c->dns_resolver);
 	free(c->dns_trust_anchor);
+	free(c->acme_directory);
+	free(c->acme_contact);
+	free(c->acme_names);
+	free(c->acme_ca_file);
 	free(c->relay_host);
 	free(c->relay_auth_user);
 	conf_free_secret(c->relay_auth_password);
@@ -1251,6 +1325,16 @@ static bool conf_check(struct conf_load_state *st, const char *path, char *error
 	if (!lab_ok) {
 		snprintf(error_r, error_size, "%s: [api] return_path_label = %s is not one DNS label (letters, digits, hyphens)",
 			 path, lab);
+		return false;
+	}
+	if (c->acme_directory[0] != '\0' && c->acme_challenge == CONF_ACME_HTTP01 && c->listen[CONF_LISTEN_HTTP].count == 0) {
+		snprintf(error_r, error_size, "%s: [acme] challenge = http-01 needs a [listen] http listener (port 80)", path);
+		return false;
+	}
+	if (c->acme_directory[0] != '\0' && c->acme_challenge == CONF_ACME_TLSALPN01 &&
+	    c->listen[CONF_LISTEN_HTTPS].count + c->listen[CONF_LISTEN_SUBMISSIONS].count + c->listen[CONF_LISTEN_POP3S].count == 0) {
+		snprintf(error_r, error_size,
+			 "%s: [acme] challenge = tls-alpn-01 needs an implicit-TLS listener ([listen] https on port 443)", path);
 		return false;
 	}
 	bool user = c->relay_auth_user[0] != '\0', password = c->relay_auth_password[0] != '\0';

@@ -51,6 +51,12 @@ enum conf_relay_tls {
 const char *conf_relay_tls_str(enum conf_relay_tls t);
 
 /* [smtp] dmarc_action: what the MX listener does with a message that fails DMARC */
+enum conf_acme_challenge {
+	CONF_ACME_HTTP01 = 0,  /* RFC 8555 §8.3, on the http listener (port 80 in production) */
+	CONF_ACME_TLSALPN01,   /* RFC 8737, on the implicit-TLS listeners (https: 443 in production) */
+};
+const char *conf_acme_challenge_str(enum conf_acme_challenge c);
+
 enum conf_dmarc_action {
 	CONF_DMARC_ENFORCE = 0, /* the domain's policy: reject → 550 5.7.1, quarantine → Junk (RFC 9989 §5.3.6) */
 	CONF_DMARC_REPORT,      /* accept; the result is only in Authentication-Results */
@@ -202,6 +208,15 @@ struct conf {
 	enum conf_sts_mode sts_mode;
 	unsigned sts_max_age; /* seconds */
 	char *sts_mx;         /* "" or comma-separated MX names (or *.patterns) besides [server] hostname */
+	/* [acme]: certificates by ACME (RFC 8555, src/acme/); off while acme_directory is "" */
+	char *acme_directory;   /* "" or the https URL of the CA's directory (RFC 8555 §7.1.1) */
+	char *acme_contact;     /* "" or one address, sent as mailto: (RFC 8555 §7.3) */
+	char *acme_names;       /* "" ([server] hostname) or comma-separated host names, checked */
+	bool acme_mta_sts_names; /* add mta-sts.DOMAIN for each local domain (RFC 8461 §3.3) */
+	enum conf_acme_challenge acme_challenge;
+	char *acme_ca_file;     /* "": the system trust store; else PEM CAs the directory's certificate chains to */
+	unsigned acme_retry_schedule[CONF_RETRY_MAX]; /* seconds after the 1st, 2nd, ... failed attempt */
+	size_t acme_retry_count;                      /* the last one repeats */
 	/* [dns] */
 	char *dns_resolver;     /* "": the nameservers of /etc/resolv.conf; else "ADDR@PORT" to forward to */
 	char *dns_trust_anchor; /* "": no DNSSEC validation; else a file of DS/DNSKEY records */

@@ -297,6 +297,7 @@ json_t *http_body_object(struct http_call *c, bool required)
 
 static const struct http_route http_routes[] = {
 	{HTTP_METHOD_GET, "/healthz", HTTP_AUTH_NONE, http_health},
+	{HTTP_METHOD_GET, "/.well-known/acme-challenge/*", HTTP_AUTH_NONE, http_acme_challenge},
 	{HTTP_METHOD_GET, "/openapi.json", HTTP_AUTH_NONE, http_openapi},
 	{HTTP_METHOD_POST, "/unsubscribe/*", HTTP_AUTH_NONE, http_unsubscribe_post},
 	{HTTP_METHOD_GET, "/unsubscribe/*", HTTP_AUTH_NONE, http_unsubscribe_get},

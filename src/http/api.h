@@ -135,6 +135,7 @@ void http_webhooks_events_get(struct http_call *c);
 void http_webhooks_events_attempts(struct http_call *c);
 void http_webhooks_events_replay(struct http_call *c);
 void http_openapi(struct http_call *c);
+void http_acme_challenge(struct http_call *c); /* acme_challenge.c */
 void http_unsubscribe_post(struct http_call *c);
 void http_unsubscribe_get(struct http_call *c);
 

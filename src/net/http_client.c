@@ -42,7 +42,10 @@ struct http_client_req {
 	char keep[HTTP_CLIENT_KEEP + 1];
 	size_t kept;
 	uint64_t total;
-	/* a GET */
+	/* http_client_request: keeps the body of any answer and the fields ACME reads */
+	bool call;
+	char location[HTTP_CLIENT_FIELD_MAX + 1], nonce[HTTP_CLIENT_FIELD_MAX + 1], retry_after[HTTP_CLIENT_FIELD_MAX + 1];
+	/* a GET (and a call: its body buffer) */
 	bool get;
 	bool https;          /* the URL now asked for is https: a redirect may not leave TLS */
 	unsigned redirects;  /* followed so far */
@@ -161,6 +164,46 @@ static void get_result(struct http_client_req *r, CURLcode res, long status, str
 	}
 }
 
+/* One response field of the last answer into out ("" when absent or too long). */
+static void call_field(struct http_client_req *r, const char *name, char *out, size_t size)
+{
+	struct curl_header *h = NULL;
+	out[0] = '\0';
+	if (curl_easy_header(r->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL || h->value == NULL)
+		return;
+	size_t n = strlen(h->value);
+	if (n < size) {
+		memcpy(out, h->value, n + 1);
+	}
+}
+
+/* What a call that got an answer gives its caller: the body whatever the status, and its fields. */
+static void call_result(struct http_client_req *r, CURLcode res, struct http_client_result *out)
+{
+	char *type = NULL;
+	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &type);
+	out->content_type = type != NULL ? type : "";
+	call_field(r, "Location", r->location, sizeof(r->location));
+	call_field(r, "Replay-Nonce", r->nonce, sizeof(r->nonce));
+	call_field(r, "Retry-After", r->retry_after, sizeof(r->retry_after));
+	out->location = r->location;
+	out->replay_nonce = r->nonce;
+	out->retry_after = r->retry_after;
+	if (r->too_large || res == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(r->why, sizeof(r->why), "larger than the limit of %llu octets", (unsigned long long)r->max_body);
+		out->error = r->why;
+		out->truncated = true;
+	} else if (r->no_memory || res != CURLE_OK || (r->buf == NULL && (r->buf = malloc(1)) == NULL)) {
+		snprintf(r->why, sizeof(r->why), "%s", r->no_memory || res == CURLE_OK ? "out of memory" : curl_easy_strerror(res));
+		out->error = r->why;
+	} else {
+		r->buf[r->len] = '\0';
+		out->data = r->buf;
+		out->data_len = r->len;
+		r->buf = NULL; /* the caller's now */
+	}
+}
+
 static void req_unlink(struct http_client_req *r)
 {
 	struct http_client *c = r->c;
@@ -211,6 +254,8 @@ static void check_done(struct http_client *c)
 				out.error = r->refused;
 			else
 				out.error = r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(res);
+		} else if (r->call) {
+			call_result(r, res, &out);
 		} else if (r->get) {
 			get_result(r, res, status, &out);
 		}
@@ -327,16 +372,18 @@ static size_t write_get(struct http_client_req *r, const char *data, size_t n)
 {
 	if (r->status == 0)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
-	if (r->status >= 300 && r->status < 400) {
+	if (r->call) {
+		/* a call keeps every answer's body: ACME's problem documents come with 4xx (RFC 8555 §6.7) */
+	} else if (r->status >= 300 && r->status < 400) {
 		r->total += n;
 		if (r->total > HTTP_CLIENT_READ_MAX) {
 			r->too_large = true;
 			return 0;
 		}
 		return n;
-	}
-	if (r->status < 200 || r->status > 299)
+	} else if (r->status < 200 || r->status > 299) {
 		return 0;
+	}
 	if (n > r->max_body - r->len) { /* r->len <= max_body always */
 		r->too_large = true;
 		return 0; /* before a single octet beyond the limit is kept */
@@ -370,7 +417,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_client_req *r = userp;
 	size_t n = size * nmemb;
-	if (r->get)
+	if (r->get || r->call)
 		return write_get(r, data, n);
 	if (r->kept < HTTP_CLIENT_KEEP) {
 		size_t take = n < HTTP_CLIENT_KEEP - r->kept ? n : HTTP_CLIENT_KEEP - r->kept;
@@ -566,6 +613,65 @@ int http_client_get(struct http_client *c, const char *url, uint64_t max_body, c
 	if (max_body > 0)
 		SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
 	/* no CURLOPT_ACCEPT_ENCODING: the body comes as it is, so the limit counts what is kept */
+	if (!ok || curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+		snprintf(error, error_size, "libcurl refused the request (out of memory, or a URL it cannot use)");
+		req_free(r);
+		return -1;
+	}
+	req_link(c, r);
+	if (req_r != NULL)
+		*req_r = r;
+	return 0;
+}
+
+int http_client_request(struct http_client *c, const struct http_client_call *call, http_client_done_fn *done,
+			void *arg, struct http_client_req **req_r, char *error, size_t error_size)
+{
+	struct http_url u;
+	const char *why;
+	if (http_url_parse(call->url, strlen(call->url), &u, &why) != HTTP_URL_OK) {
+		snprintf(error, error_size, "the URL is refused: %s", why);
+		return -1;
+	}
+	struct http_client_req *r = calloc(1, sizeof(*r));
+	if (r == NULL || (r->easy = curl_easy_init()) == NULL) {
+		free(r);
+		snprintf(error, error_size, "out of memory");
+		return -1;
+	}
+	r->c = c;
+	r->done = done;
+	r->arg = arg;
+	r->allow_private = call->opts.allow_private;
+	r->private_setting = call->opts.private_setting;
+	r->call = true;
+	r->max_body = call->max_body > SIZE_MAX - 1 ? SIZE_MAX - 1 : call->max_body;
+	bool ok = true;
+	for (size_t i = 0; ok && i < call->n_headers; i++) {
+		struct curl_slist *l = curl_slist_append(r->headers, call->headers[i]);
+		ok = l != NULL;
+		if (ok)
+			r->headers = l;
+	}
+	struct curl_slist *l = ok ? curl_slist_append(r->headers, "Expect:") : NULL;
+	ok = l != NULL;
+	if (ok)
+		r->headers = l;
+	ok = ok && req_setopts(r, call->url, call->opts.timeout_ms);
+	SETOPT(CURLOPT_HTTPHEADER, r->headers);
+	if (call->max_body > 0)
+		SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+	if (call->ca_file != NULL && call->ca_file[0] != '\0')
+		SETOPT(CURLOPT_CAINFO, call->ca_file);
+	if (call->method == HTTP_CLIENT_HEAD) {
+		SETOPT(CURLOPT_NOBODY, 1L);
+	} else if (call->method == HTTP_CLIENT_POST) {
+		SETOPT(CURLOPT_POST, 1L);
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+		SETOPT(CURLOPT_COPYPOSTFIELDS, call->body != NULL ? call->body : "");
+	} else {
+		SETOPT(CURLOPT_HTTPGET, 1L);
+	}
 	if (!ok || curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
 		snprintf(error, error_size, "libcurl refused the request (out of memory, or a URL it cannot use)");
 		req_free(r);

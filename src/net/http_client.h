@@ -10,6 +10,9 @@
  * unique-local, unspecified, multicast) are refused when they are opened — after name resolution,
  * so a name that resolves (or re-resolves: DNS rebinding) to such an address gets nowhere either,
  * and neither does a redirect. Names are resolved by libcurl's threaded resolver, off the loop.
+ * http_client_request is the general form ACME needs (RFC 8555 §6): any method, its own header
+ * lines and CA file, the body of every answer whatever its status, and the Location,
+ * Replay-Nonce and Retry-After fields; it follows no redirect.
  *
  * Loop thread only. */
 #ifndef MAILWERK_NET_HTTP_CLIENT_H
@@ -45,7 +48,14 @@ struct http_client_result {
 	char *data;
 	size_t data_len;
 	const char *content_type;
+	/* http_client_request only (NULL otherwise): the answer's Location, Replay-Nonce and
+	 * Retry-After fields, "" when absent or longer than HTTP_CLIENT_FIELD_MAX; valid during the
+	 * callback. Its body, whatever the status, is in data (malloc'd, the callback's). */
+	const char *location;
+	const char *replay_nonce;
+	const char *retry_after;
 };
+#define HTTP_CLIENT_FIELD_MAX 2048 /* octets of a kept response field (HTTP_URL_MAX for Location) */
 /* Called on the loop thread when a request has ended, never from within http_client_post or
  * http_client_get. */
 typedef void http_client_done_fn(void *arg, const struct http_client_result *r);
@@ -90,7 +100,31 @@ int http_client_get(struct http_client *c, const char *url, uint64_t max_body, c
 		    http_client_done_fn *done, void *arg, struct http_client_req **req_r, char *error,
 		    size_t error_size);
 
-/* Ends a request started by http_client_get whose done has not been called yet; done is then never
+enum http_client_method {
+	HTTP_CLIENT_GET = 0,
+	HTTP_CLIENT_HEAD,
+	HTTP_CLIENT_POST,
+};
+
+struct http_client_call {
+	enum http_client_method method;
+	const char *url;                 /* checked by http_url_parse, as a GET's */
+	const char *const *headers;      /* "Name: value" lines, copied */
+	size_t n_headers;
+	const char *body;                /* POST: len octets, copied */
+	size_t body_len;
+	uint64_t max_body;               /* octets of the answer kept at most; more ends it as an error */
+	const char *ca_file;             /* NULL or "": the system's trust store; else only these CAs */
+	struct http_client_opts opts;
+};
+
+/* Starts call. 0 when started (done will be called once unless cancelled; *req_r names it until
+ * then), or -1 with a sentence. The result has the status and body of any answer (error NULL), or
+ * error set when none came whole (refused, timed out, longer than max_body). */
+int http_client_request(struct http_client *c, const struct http_client_call *call, http_client_done_fn *done,
+			void *arg, struct http_client_req **req_r, char *error, size_t error_size);
+
+/* Ends a request started by http_client_get or http_client_request whose done has not been called yet; done is then never
  * called. */
 void http_client_cancel(struct http_client *c, struct http_client_req *r);
 

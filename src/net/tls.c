@@ -2,6 +2,8 @@
 #include "net/tls.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <stdbool.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +19,7 @@ static void tls_error(char *error_r, size_t size, const char *what, const char *
 	ERR_clear_error();
 }
 
-SSL_CTX *tls_server_ctx_new(const struct conf *c, char *error_r, size_t error_size)
+static SSL_CTX *ctx_base(char *error_r, size_t error_size)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
@@ -28,6 +30,39 @@ SSL_CTX *tls_server_ctx_new(const struct conf *c, char *error_r, size_t error_si
 	/* no renegotiation; prefer our cipher order; tickets off so keys need no rotation */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
+}
+
+SSL_CTX *tls_server_ctx_new_pem(const char *chain, size_t chain_len, EVP_PKEY *key, char *error_r, size_t error_size)
+{
+	SSL_CTX *ctx = chain_len <= INT32_MAX ? ctx_base(error_r, error_size) : NULL;
+	BIO *b = ctx != NULL ? BIO_new_mem_buf(chain, (int)chain_len) : NULL;
+	X509 *leaf = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	bool ok = leaf != NULL && SSL_CTX_use_certificate(ctx, leaf) == 1;
+	X509 *ca;
+	while (ok && (ca = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) { /* takes ca on success */
+			X509_free(ca);
+			ok = false;
+		}
+	ERR_clear_error(); /* the end of the chain reads as an error */
+	ok = ok && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+	X509_free(leaf);
+	BIO_free(b);
+	if (!ok) {
+		if (ctx != NULL)
+			tls_error(error_r, error_size, "cannot use", "the new certificate");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *tls_server_ctx_new(const struct conf *c, char *error_r, size_t error_size)
+{
+	SSL_CTX *ctx = ctx_base(error_r, error_size);
+	if (ctx == NULL)
+		return NULL;
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1) {
 		tls_error(error_r, error_size, "cannot load certificate", c->tls_cert);
 		goto fail;

@@ -13,6 +13,9 @@ struct conf;
  * sentence in error_r on failure. */
 SSL_CTX *tls_server_ctx_new(const struct conf *c, char *error_r, size_t error_size);
 
+/* The same from memory: a PEM chain (leaf first) and its key (ACME's certificate, acme/). */
+SSL_CTX *tls_server_ctx_new_pem(const char *chain, size_t chain_len, EVP_PKEY *key, char *error_r, size_t error_size);
+
 /* What the context's own certificate (the leaf) says of itself, for operators and their alerts. */
 struct tls_cert_info {
 	char subject[256]; /* the subject's commonName, "" when it has none */

@@ -116,6 +116,8 @@ static void control_request_start(struct control_conn *c, const struct control_r
 	event_del(c->ev);
 	if (req->type == CONTROL_REQ_BOUNCE)
 		control_job_bounce_start(j);
+	else if (req->type == CONTROL_REQ_ACME_RENEW || req->type == CONTROL_REQ_ACME_REVOKE)
+		control_job_acme(j);
 	else
 		worker_pool_submit(ctl->srv->workers, control_job_work, control_job_done, j);
 }

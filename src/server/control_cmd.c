@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme/acme.h"
 #include "delivery/operator.h"
 #include "delivery/pool.h"
 #include "delivery/runner.h"
@@ -212,6 +213,17 @@ void control_job_bounce_start(struct control_job *j)
 		return;
 	}
 	delivery_runner_bounce(srv->delivery, j->req.queue_id, control_bounce_answer, j);
+}
+
+void control_job_acme(struct control_job *j)
+{
+	char err[300];
+	bool revoke = j->req.type == CONTROL_REQ_ACME_REVOKE;
+	if (acme_renew_now(j->ctl->srv->acme, revoke, err, sizeof(err)) != 0)
+		control_job_fail(j, "%s", err);
+	else
+		control_job_ok(j, json_pack("{s:s}", "started", revoke ? "revoke" : "renew"));
+	loopq_post(j->loopq, control_job_done, j);
 }
 
 void control_job_work(void *arg)

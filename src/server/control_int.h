@@ -60,6 +60,8 @@ struct control_job {
 /* Loop thread: a job for req from connection conn_id, with what only the loop may read filled in.
  * NULL when out of memory. */
 struct control_job *control_job_new(struct control *ctl, uint64_t conn_id, const struct control_request *req);
+/* Loop thread: starts an ACME run (acme_renew_now) and answers at once: started, or why not. */
+void control_job_acme(struct control_job *j);
 /* Worker thread: does a STATUS, HOLD or RELEASE request and sets the answer. */
 void control_job_work(void *arg);
 /* Loop thread: hands a BOUNCE to the delivery runner, which answers it on its thread between two

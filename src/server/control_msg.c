@@ -14,6 +14,8 @@ const char *control_msg_type_str(enum control_msg_type t)
 	case CONTROL_REQ_HOLD: return "hold";
 	case CONTROL_REQ_RELEASE: return "release";
 	case CONTROL_REQ_BOUNCE: return "bounce";
+	case CONTROL_REQ_ACME_RENEW: return "acme_renew";
+	case CONTROL_REQ_ACME_REVOKE: return "acme_revoke";
 	case CONTROL_REPLY_OK: return "ok";
 	case CONTROL_REPLY_ERROR: return "error";
 	}
@@ -75,8 +77,11 @@ int control_request_parse(const unsigned char *rec, size_t n, struct control_req
 	r_r->type = (enum control_msg_type)m.type;
 	switch (m.type) {
 	case CONTROL_REQ_STATUS:
+	case CONTROL_REQ_ACME_RENEW:
+	case CONTROL_REQ_ACME_REVOKE:
 		if (m.len != 0) {
-			*error_r = "a status request has no payload";
+			*error_r = m.type == CONTROL_REQ_STATUS ? "a status request has no payload"
+								 : "an acme request has no payload";
 			return -1;
 		}
 		return 0;
@@ -92,7 +97,7 @@ int control_request_parse(const unsigned char *rec, size_t n, struct control_req
 
 size_t control_request_payload(const struct control_request *r, char *out)
 {
-	if (r->type == CONTROL_REQ_STATUS)
+	if (r->type == CONTROL_REQ_STATUS || r->type == CONTROL_REQ_ACME_RENEW || r->type == CONTROL_REQ_ACME_REVOKE)
 		return 0;
 	const char *s = r->all ? CONTROL_TARGET_ALL : r->queue_id;
 	size_t len = strnlen(s, CONTROL_REQUEST_PAYLOAD_MAX);

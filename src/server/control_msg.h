@@ -4,7 +4,7 @@
  * says what it is, its id is the request's (never 0; a reply carries the id it answers).
  *
  * Requests are small: at most CONTROL_REQUEST_PAYLOAD_MAX octets after the header. STATUS has no
- * payload; HOLD and RELEASE name a queue id or CONTROL_TARGET_ALL; BOUNCE names a queue id. A reply
+ * payload, nor do ACME_RENEW and ACME_REVOKE; HOLD and RELEASE name a queue id or CONTROL_TARGET_ALL; BOUNCE names a queue id. A reply
  * is OK with a JSON object, or ERROR with one sentence (printable ASCII).
  *
  * Pure: no I/O, so that both sides' reading is unit-tested and fuzzed. */
@@ -28,6 +28,8 @@ enum control_msg_type {
 	CONTROL_REQ_HOLD,       /* keep a message (or every one) from delivery until released */
 	CONTROL_REQ_RELEASE,    /* let it be delivered again */
 	CONTROL_REQ_BOUNCE,     /* fail every remaining recipient now, with a DSN to the sender */
+	CONTROL_REQ_ACME_RENEW, /* ask the ACME CA for a new certificate now (acme/acme.h) */
+	CONTROL_REQ_ACME_REVOKE, /* revoke the ACME certificate in use, then get a new one */
 	CONTROL_REPLY_OK = 64,  /* payload: a JSON object */
 	CONTROL_REPLY_ERROR,    /* payload: a sentence */
 };

@@ -29,6 +29,7 @@
 #include "net/iplimit.h"
 #include "net/listener.h"
 #include "net/tls.h"
+#include "acme/acme.h"
 #include "queue/queue.h"
 #include "server/control.h"
 #include "server/login.h"
@@ -384,6 +385,8 @@ static bool server_reload(struct server *srv, struct parent_socket *socks, size_
 		return false;
 	}
 	SSL_CTX *tls = tls_server_ctx_new(c, err, sizeof(err));
+	/* ACME's certificate, when it has one, stays in use: [tls] cert is the one before it */
+	tls = acme_tls_ctx(srv->acme, tls);
 	/* a new resolver only when [dns] changed, so unbound's cache survives other reloads */
 	struct dns *dns = NULL;
 	if (tls != NULL)
@@ -493,6 +496,7 @@ static void server_drain(struct server *srv, unsigned seconds)
 static int server_background_start(struct server *srv, char *error_r, size_t error_size)
 {
 	srv->standby = false;
+	acme_start(srv->acme); /* one worker at a time asks for certificates (NULL: not made yet, or off) */
 	if (srv->delivery != NULL)
 		return 0;
 	srv->delivery = delivery_runner_start(srv->conf, srv->remote, srv->metrics, error_r, error_size);
@@ -764,6 +768,12 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		return -1;
 	if ((srv->reports = report_scheduler_new(srv, error_r, error_size)) == NULL)
 		return -1;
+	/* as the user (its files in data_dir are the user's), before the sandbox */
+	if (acme_open(srv, &srv->acme, error_r, error_size) != 0)
+		return -1;
+	srv->tls = acme_tls_ctx(srv->acme, srv->tls);
+	if (!srv->standby)
+		acme_start(srv->acme);
 	for (int role = 0; role < CONF_LISTEN_COUNT; role++) {
 		const struct server_protocol *p = protocols[role];
 		if (p == NULL || p->init == NULL || server_protocol_seen(protocols, role))
@@ -839,6 +849,8 @@ void server_deinit(struct server *srv)
 	signer_client_free(srv->signer);
 	login_free(srv->login); /* after the loop queue: its last callbacks may still count a failure */
 	control_free(srv->control); /* after the loop queue too: its last replies find it */
+	acme_free(srv->acme);       /* after the loop queue: a file written for it reports there */
+	srv->acme = NULL;
 	report_scheduler_free(srv->reports); /* after the threads and the loop queue: they may still post to it */
 	if (srv->users != NULL)
 		users_close(srv->users);

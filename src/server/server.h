@@ -35,6 +35,7 @@ struct metrics;
 struct login_state;
 struct control;
 struct mtasts_cache;
+struct acme;
 
 /* What the server knows of any session (SMTP, POP3): embedded in the protocol's session struct.
  * Sessions are found by id, never by a pointer kept across a wait (DESIGN.md §4). */
@@ -107,6 +108,7 @@ struct server {
 	struct iplimit *iplimit;
 	struct login_state *login; /* failed-login delays and bans (server/login.h) */
 	struct control *control;   /* the control socket in data_dir (server/control.h) */
+	struct acme *acme;         /* certificates by ACME (acme/acme.h); NULL when [acme] is off */
 	struct budget memory; /* message octets all sessions hold in memory ([server] max_memory_in_flight) */
 	struct server_listener *listeners;
 	struct server_conn *sessions[SERVER_SESSION_BUCKETS]; /* by id */

@@ -1,0 +1,120 @@
+"""Certificates by ACME (RFC 8555) against Debian's pebble on loopback, with real validation: pebble
+resolves the names through the DNS fixture and fetches HTTP-01 answers from mailwerk's http listener
+or makes TLS-ALPN-01 (RFC 8737) handshakes with its https listener. The served certificate is read
+with Python's ssl module and checked against pebble's root from its management interface."""
+import os
+import re
+import smtplib
+import socket
+import ssl
+import stat
+import subprocess
+import time
+
+import pytest
+
+from acmefixture import Pebble
+from conftest import HOST, Server, free_port
+from dnsfixture import dns_server  # noqa: F401  (the fixture)
+
+
+def served_cert(port, name=HOST, cadata=None):
+    """The leaf certificate the TLS listener on port presents for name (DER), verified against
+    cadata when given."""
+    if cadata is None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cadata=cadata)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=name) as s:
+            return s.getpeercert(binary_form=True)
+
+
+def serial_of(der):
+    out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,
+                         capture_output=True, check=True).stdout.decode()
+    return out.strip().split("=", 1)[1].lower()
+
+
+def issuer_of(der):
+    return subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-issuer"], input=der,
+                          capture_output=True, check=True).stdout.decode().strip()
+
+
+def wait_log(srv, pattern, count=1, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = re.findall(pattern, srv.log_text())
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError("no %d× %r in the log:\n%s" % (count, pattern, srv.log_text()[-5000:]))
+        time.sleep(0.1)
+
+
+class Setup:
+    """A mailwerk server with an https listener, pebble pointed at its ports, DNS for its name."""
+
+    def __init__(self, tmp_path, dns, challenge="http-01", validity=None, extra=()):
+        self.dns = dns
+        dns.load({HOST: {"A": "127.0.0.1"}})
+        self.https_port = free_port()
+        self.srv = Server(tmp_path)
+        self.pebble = Pebble(tmp_path, http_port=self.srv.http_port, tls_port=self.https_port, dns=dns,
+                             validity=validity).start()
+        self.srv.overrides += [
+            "listen.https=127.0.0.1:%d" % self.https_port,
+            "acme.directory=" + self.pebble.directory,
+            "acme.ca_file=" + self.pebble.ca_file,
+            "acme.contact=postmaster@mailwerk.test",
+            "acme.challenge=" + challenge,
+            "acme.retry_schedule=1s,2s",
+            *extra,
+        ]
+
+    def start(self):
+        self.srv.start()
+        return self
+
+    def stop(self):
+        if self.srv.proc is not None:
+            self.srv.stop()
+        self.pebble.stop()
+
+
+@pytest.fixture
+def setup(tmp_path, dns_server):  # noqa: F811
+    made = []
+
+    def make(**kw):
+        s = Setup(tmp_path, dns_server, **kw)
+        made.append(s)
+        return s.start()
+    yield make
+    for s in made:
+        s.stop()
+
+
+def test_issue_http01(setup):
+    s = setup()
+    srv = s.srv
+    wait_log(srv, r"event=acme_installed")
+    root = s.pebble.roots()
+    der = served_cert(s.https_port, cadata=root)  # verifies the chain to pebble's root and the name
+    assert "Pebble Intermediate CA" in issuer_of(der)
+    assert s.pebble.cert_status(serial_of(der))["Status"] == "Valid"
+    # the same on the implicit-TLS submission listener: every listener serves it
+    assert served_cert(srv.submissions_port, cadata=root) == der
+    # real validation: pebble fetched the challenge from our http listener
+    assert "event=acme_challenge name=%s type=http-01" % HOST in srv.log_text()
+    # the files are the server's alone
+    for name in ("account.pem", "cert.pem"):
+        mode = stat.S_IMODE(os.stat(os.path.join(srv.dir, "acme", name)).st_mode)
+        assert mode == 0o600, (name, oct(mode))
+    # a restart serves the stored certificate at once, without asking again
+    srv.stop()
+    srv.start()
+    assert served_cert(s.https_port, cadata=root) == der
+    assert "event=acme_certificate_loaded" in srv.log_text()
