@@ -77,7 +77,9 @@ class Pebble:
         path = os.path.join(self.dir, "pebble.json")
         with open(path, "w") as f:
             json.dump(conf, f)
-        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT=str(self.nonce_reject))
+        # no reuse of valid authorizations: every order is validated again (a failure test needs it)
+        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT=str(self.nonce_reject),
+                   PEBBLE_AUTHZREUSE="0")
         env.pop("PEBBLE_VA_ALWAYS_VALID", None)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([PEBBLE, "-config", path, "-dnsserver", "127.0.0.1:%d" % self.dns.port],

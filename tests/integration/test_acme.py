@@ -35,7 +35,7 @@ def served_cert(port, name=HOST, cadata=None):
 def serial_of(der):
     out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,
                          capture_output=True, check=True).stdout.decode()
-    return out.strip().split("=", 1)[1].lower()
+    return out.strip().split("=", 1)[1].lower().lstrip("0")  # as pebble's management API writes it
 
 
 def issuer_of(der):
@@ -118,3 +118,99 @@ def test_issue_http01(setup):
     srv.start()
     assert served_cert(s.https_port, cadata=root) == der
     assert "event=acme_certificate_loaded" in srv.log_text()
+
+
+def test_tls_alpn01(setup):
+    s = setup(challenge="tls-alpn-01")
+    wait_log(s.srv, r"event=acme_installed")
+    der = served_cert(s.https_port, cadata=s.pebble.roots())
+    assert s.pebble.cert_status(serial_of(der))["Status"] == "Valid"
+    # pebble's validation handshake reached the https listener and got the acmeIdentifier certificate
+    assert "event=acme_tls_alpn name=%s" % HOST in s.srv.log_text()
+    assert "acme-challenge" not in s.srv.log_text()  # nothing over HTTP-01
+
+
+def test_alpn_without_challenge_is_refused(setup):
+    """acme-tls/1 for a name with no challenge under way: the handshake is refused (RFC 8737 §3),
+    and an ordinary handshake on the same listener still works."""
+    s = setup(challenge="tls-alpn-01")
+    wait_log(s.srv, r"event=acme_installed")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["acme-tls/1"])
+    with socket.create_connection(("127.0.0.1", s.https_port), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname=HOST)
+    assert served_cert(s.https_port, cadata=s.pebble.roots())
+
+
+@pytest.mark.serial
+def test_renew_keeps_open_sessions(setup):
+    """A certificate of 24 s is renewed at two thirds of its lifetime; a session opened before keeps
+    going over the old one, new connections get the new one."""
+    s = setup(validity=24)
+    srv = s.srv
+    wait_log(srv, r"event=acme_installed")
+    root = s.pebble.roots()
+    first = served_cert(srv.submissions_port, cadata=root)
+    ctx = ssl.create_default_context(cadata=root)
+    ctx.check_hostname = False  # smtplib names the address in SNI; served_cert checked the name
+    old = smtplib.SMTP_SSL("127.0.0.1", srv.submissions_port, context=ctx, timeout=30)
+    try:
+        old.ehlo("client.test")
+        assert old.sock.getpeercert(binary_form=True) == first
+        wait_log(srv, r"event=acme_installed", count=2, timeout=40)
+        second = served_cert(srv.submissions_port, cadata=root)
+        assert second != first
+        assert serial_of(second) != serial_of(first)
+        # the open session was not dropped
+        assert old.noop()[0] == 250
+        assert old.sock.getpeercert(binary_form=True) == first
+    finally:
+        old.quit()
+    assert "event=acme_failed" not in srv.log_text()
+
+
+def test_failed_challenge_keeps_the_certificate_and_retries(setup):
+    s = setup()
+    srv = s.srv
+    wait_log(srv, r"event=acme_installed")
+    root = s.pebble.roots()
+    first = served_cert(s.https_port, cadata=root)
+    # the name now leads pebble to an address where nothing listens: validation fails for real
+    s.dns.clear()
+    s.dns.load({HOST: {"A": "127.0.0.9"}})
+    out = srv.cli("acme", "renew", "--force").stdout
+    assert "started" in out
+    wait_log(srv, r"event=acme_failed step=\S+ reason=challenge_failed failures=1 retry_in=1 certificate_kept=yes")
+    assert served_cert(s.https_port, cadata=root) == first  # the old one is kept
+    wait_log(srv, r"event=acme_failed .*failures=2 retry_in=2", timeout=30)  # retried, with backoff
+    s.dns.clear()
+    s.dns.load({HOST: {"A": "127.0.0.1"}})
+    wait_log(srv, r"event=acme_installed", count=2, timeout=30)
+    second = served_cert(s.https_port, cadata=root)
+    assert second != first
+    assert s.pebble.cert_status(serial_of(second))["Status"] == "Valid"
+
+
+def test_revoke_and_reissue(setup):
+    s = setup()
+    srv = s.srv
+    wait_log(srv, r"event=acme_installed")
+    root = s.pebble.roots()
+    first = served_cert(s.https_port, cadata=root)
+    srv.cli("acme", "revoke")
+    wait_log(srv, r"event=acme_revoked")
+    wait_log(srv, r"event=acme_installed", count=2)
+    assert s.pebble.cert_status(serial_of(first))["Status"] == "Revoked"
+    second = served_cert(s.https_port, cadata=root)
+    assert second != first
+    assert s.pebble.cert_status(serial_of(second))["Status"] == "Valid"
+
+
+def test_acme_cli_without_server(tmp_path):
+    srv = Server(tmp_path)
+    r = srv.cli("acme", "renew", check=False)
+    assert r.returncode == 3
+    assert "no server is running" in r.stderr
