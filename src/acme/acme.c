@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "acme/acme_x509.h"
 #include "conf/conf.h"
@@ -516,7 +517,9 @@ static void on_authz_state(struct acme *a, const struct http_client_result *r)
 	a->n_answers++;
 	a->step = ACME_STEP_CHALLENGE;
 	a->poll_deadline_ms = date_mono_ms() + ACME_VALIDATION_TIMEOUT_MS;
-	log_info("event=acme_challenge name=%s type=%s", z.name, conf_acme_challenge_str(a->srv->conf->acme_challenge));
+	/* the token is no secret: the CA fetches it over plain HTTP (§8.3) */
+	log_info("event=acme_challenge name=%s type=%s token=%s", z.name,
+		 conf_acme_challenge_str(a->srv->conf->acme_challenge), w->token);
 	/* §7.5.1: the client says it is ready with an empty object */
 	char url[ACME_URL_SIZE];
 	snprintf(url, sizeof(url), "%s", ch->url);
@@ -779,18 +782,10 @@ static void names_job_done(void *arg)
 	names_ready(a);
 }
 
-static void run_start(struct acme *a)
+/* The configured names ([acme] names, else [server] hostname) into a->names. */
+static void names_from_conf(struct acme *a)
 {
 	const struct conf *c = a->srv->conf;
-	if (c->acme_directory[0] == '\0') /* turned off by a reload */
-		return;
-	struct http_url u;
-	const char *err;
-	if (http_url_parse(c->acme_directory, strlen(c->acme_directory), &u, &err) != HTTP_URL_OK)
-		return; /* conf.c checked it */
-	snprintf(a->directory_url, sizeof(a->directory_url), "%s", c->acme_directory);
-	snprintf(a->origin.host, sizeof(a->origin.host), "%s", u.host);
-	a->origin.port = u.port;
 	a->n_names = 0;
 	const char *list = c->acme_names[0] != '\0' ? c->acme_names : c->hostname;
 	for (const char *p = list;;) {
@@ -805,6 +800,36 @@ static void run_start(struct acme *a)
 			break;
 		p = comma + 1;
 	}
+}
+
+/* Whether the certificate in use is valid for every configured name (mta-sts.DOMAIN ones aside:
+ * their list is in the database), so that a changed [acme] names gets a new one at the start. */
+static bool cert_covers_names(struct acme *a)
+{
+	BIO *b = a->chain != NULL ? BIO_new_mem_buf(a->chain, (int)a->chain_len) : NULL;
+	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	bool ok = x != NULL;
+	names_from_conf(a);
+	for (size_t i = 0; ok && i < a->n_names; i++)
+		ok = X509_check_host(x, a->names[i], 0, X509_CHECK_FLAG_NO_WILDCARDS, NULL) == 1;
+	X509_free(x);
+	return ok;
+}
+
+static void run_start(struct acme *a)
+{
+	const struct conf *c = a->srv->conf;
+	if (c->acme_directory[0] == '\0') /* turned off by a reload */
+		return;
+	struct http_url u;
+	const char *err;
+	if (http_url_parse(c->acme_directory, strlen(c->acme_directory), &u, &err) != HTTP_URL_OK)
+		return; /* conf.c checked it */
+	snprintf(a->directory_url, sizeof(a->directory_url), "%s", c->acme_directory);
+	snprintf(a->origin.host, sizeof(a->origin.host), "%s", u.host);
+	a->origin.port = u.port;
+	names_from_conf(a);
 	log_info("event=acme_run_started renew=%s revoke=%s", a->chain != NULL ? "yes" : "no", a->revoke ? "yes" : "no");
 	a->next_at = 0;
 	if (c->acme_mta_sts_names) {
@@ -874,6 +899,11 @@ void acme_start(struct acme *a)
 	if (a == NULL || a->started)
 		return;
 	a->started = true;
+	if (a->chain != NULL && !cert_covers_names(a)) {
+		log_info("event=acme_names_changed reason=\"the certificate in use is not valid for every name\"");
+		timer_at(a, (int64_t)time(NULL));
+		return;
+	}
 	schedule_next(a);
 }
 

@@ -28,6 +28,7 @@
 #include "auth/dkim_key.h"
 #include "keys/dkim_store.h"
 #include "mailbox/users.h"
+#include "net/http_url.h"
 #include "util/addr.h"
 #include "util/identity.h"
 
@@ -35,6 +36,8 @@
 #define CLI_INIT_DEFAULT_DOMAIN "mailwerk.test"
 /* X.520 ub-common-name: OpenSSL refuses a longer CN */
 #define CLI_INIT_CN_MAX 64
+/* RFC 8555 §7.1.1: Let's Encrypt's production directory, what --acme asks unless told otherwise */
+#define CLI_INIT_ACME_DIRECTORY "https://acme-v02.api.letsencrypt.org/directory"
 #define CLI_INIT_CERT_DAYS 3652 /* ten years, leap days included */
 
 struct cli_init_paths {
@@ -61,6 +64,7 @@ struct cli_init_undo {
 static void cli_init_usage(FILE *out)
 {
 	fputs("usage: mailwerk init [--dir DIR] [--config FILE] [--domain DOMAIN] [--hostname HOST] [--user USER]\n"
+	      "                     [--acme [--acme-contact ADDRESS] [--acme-directory URL]]\n"
 	      "\n"
 	      "Creates a development setup in DIR: mailwerk.conf, mailwerk.db with DOMAIN as a local domain\n"
 	      "and a user demo@DOMAIN, and a self-signed certificate for HOST in DIR/tls. Refuses to touch a\n"
@@ -73,6 +77,12 @@ static void cli_init_usage(FILE *out)
 	      "      --domain DOMAIN    the first local domain (default " CLI_INIT_DEFAULT_DOMAIN ")\n"
 	      "      --hostname HOST    the server's name, for EHLO and the certificate (default mail.DOMAIN)\n"
 	      "      --user USER        serve switches to USER after binding its ports; DIR is given to USER\n"
+	      "      --acme             get the certificate for HOST by ACME (RFC 8555): writes an [acme] section\n"
+	      "                         (HTTP-01 on the http listener, which must then be port 80); the\n"
+	      "                         self-signed certificate serves until the first one is installed\n"
+	      "      --acme-contact ADDRESS  the account's contact for the CA's expiry notices (RFC 8555 §7.3)\n"
+	      "      --acme-directory URL    the CA (default Let's Encrypt's production directory,\n"
+	      "                         " CLI_INIT_ACME_DIRECTORY "); setting one agrees to its terms\n"
 	      "  -h, --help             show this help\n",
 	      out);
 }
@@ -370,8 +380,8 @@ static bool cli_init_db_create(const struct cli_init_paths *p, const char *domai
 	return ok;
 }
 
-static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, const char *user,
-				struct cli_init_undo *undo)
+static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, const char *user, const char *acme,
+				const char *acme_contact, struct cli_init_undo *undo)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -419,6 +429,18 @@ static bool cli_init_conf_write(struct cli_init_paths *p, const char *host, cons
 		"# RFC 1939 asks for at least 10 minutes before an idle session is logged out.\n"
 		"idle_timeout = 10m\n",
 		host, p->dir, user ? "user = " : "# In production, serve binds its ports as root and then runs as this user:\n# user = mailwerk", user ? user : "", p->cert, p->key);
+	if (acme != NULL)
+		fprintf(m,
+			"\n"
+			"[acme]\n"
+			"# The certificate for [server] hostname comes from this CA (RFC 8555) and is renewed at two\n"
+			"# thirds of its lifetime; [tls] cert serves until the first one is installed. Setting a\n"
+			"# directory agrees to the CA's terms of service. The CA must reach this server on port 80\n"
+			"# ([listen] http = 0.0.0.0:80) for http-01, or on 443 ([listen] https) for tls-alpn-01.\n"
+			"directory = %s\n"
+			"contact = %s\n"
+			"challenge = http-01\n",
+			acme, acme_contact != NULL ? acme_contact : "");
 	if (fclose(m) != 0) {
 		free(text);
 		cli_error("out of memory");
@@ -614,18 +636,22 @@ static bool cli_init_give(const struct cli_init_paths *p, const struct cli_init_
 
 int cli_init_main(int argc, char **argv)
 {
-	enum { OPT_DIR = 256, OPT_CONFIG, OPT_DOMAIN, OPT_HOSTNAME, OPT_USER };
+	enum { OPT_DIR = 256, OPT_CONFIG, OPT_DOMAIN, OPT_HOSTNAME, OPT_USER, OPT_ACME, OPT_ACME_CONTACT, OPT_ACME_DIRECTORY };
 	static const struct option longopts[] = {
 		{ "dir", required_argument, NULL, OPT_DIR },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "domain", required_argument, NULL, OPT_DOMAIN },
 		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
 		{ "user", required_argument, NULL, OPT_USER },
+		{ "acme", no_argument, NULL, OPT_ACME },
+		{ "acme-contact", required_argument, NULL, OPT_ACME_CONTACT },
+		{ "acme-directory", required_argument, NULL, OPT_ACME_DIRECTORY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = CLI_INIT_DEFAULT_DIR, *domain_arg = CLI_INIT_DEFAULT_DOMAIN, *host_arg = NULL, *user = NULL,
-		   *config = NULL;
+		   *config = NULL, *acme_contact = NULL, *acme_directory = NULL;
+	bool acme = false;
 	optind = 0; /* glibc: 0 re-initialises, so a second call in one process parses afresh */
 	opterr = 0; /* our own one-line errors instead of getopt's */
 	int c;
@@ -646,6 +672,15 @@ int cli_init_main(int argc, char **argv)
 		case OPT_USER:
 			user = optarg;
 			break;
+		case OPT_ACME:
+			acme = true;
+			break;
+		case OPT_ACME_CONTACT:
+			acme_contact = optarg;
+			break;
+		case OPT_ACME_DIRECTORY:
+			acme_directory = optarg;
+			break;
 		case 'h':
 			cli_init_usage(stdout);
 			return CLI_EXIT_OK;
@@ -656,6 +691,29 @@ int cli_init_main(int argc, char **argv)
 	if (optind < argc) {
 		cli_error("unexpected argument \"%s\"; see: mailwerk init --help", argv[optind]);
 		return CLI_EXIT_USAGE;
+	}
+
+	if ((acme_contact != NULL || acme_directory != NULL) && !acme) {
+		cli_error("--acme-contact and --acme-directory go with --acme");
+		return CLI_EXIT_USAGE;
+	}
+	if (acme_contact != NULL) {
+		struct addr a;
+		const char *aerr;
+		if (addr_parse_mailbox(acme_contact, strlen(acme_contact), 0, &a, &aerr) != ADDR_OK) {
+			cli_error("--acme-contact \"%s\": %s", acme_contact, aerr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (acme && acme_directory == NULL)
+		acme_directory = CLI_INIT_ACME_DIRECTORY;
+	if (acme) {
+		struct http_url u;
+		const char *uerr = NULL;
+		if (http_url_parse(acme_directory, strlen(acme_directory), &u, &uerr) != HTTP_URL_OK || !u.https) {
+			cli_error("--acme-directory \"%s\": %s", acme_directory, uerr != NULL ? uerr : "not an https URL");
+			return CLI_EXIT_USAGE;
+		}
 	}
 
 	char domain[ADDR_DOMAIN_MAX + 1], host[ADDR_DOMAIN_MAX + 1];
@@ -759,7 +817,7 @@ int cli_init_main(int argc, char **argv)
 	if (!cli_init_dkim(p, domain, &undo))
 		goto fail;
 	/* last: a mailwerk.conf on disk means everything it points to is in place */
-	if (!cli_init_conf_write(p, host, user, &undo))
+	if (!cli_init_conf_write(p, host, user, acme ? acme_directory : NULL, acme_contact, &undo))
 		goto fail;
 	if (user != NULL && !cli_init_give(p, &undo, uid, gid))
 		goto fail;

@@ -14,7 +14,7 @@ void http_acme_challenge(struct http_call *c)
 	const char *token = c->param;
 	if (!acme_token_ok(token, strlen(token)) ||
 	    !acme_http_key_authz(c->api->srv->acme, token, key_authz, sizeof(key_authz))) {
-		http_respond_body(c->s, 404, "text/plain", "not found\n", 10, NULL);
+		http_respond_error(c->s, 404, "not_found", "No ACME challenge with this token is under way.");
 		return;
 	}
 	/* §8.3: the body is the key authorization; application/octet-stream as the RFC's example has it */

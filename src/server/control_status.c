@@ -18,6 +18,8 @@
  * public halves only (it holds no private key, keys/dkim_store.h). */
 #include "server/control_int.h"
 
+#include "acme/acme.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,9 +125,18 @@ static json_t *control_cert_json(SSL_CTX *ctx, const char *config, const char *f
 static json_t *control_certs_json(const struct server *srv)
 {
 	json_t *a = json_array();
+	/* one from ACME, once installed, is served in place of [tls] cert (acme/acme.h) */
+	char acme_file[4200];
+	int64_t acme_not_after = 0, next;
+	unsigned failures;
+	const char *acme_error;
+	if (srv->acme != NULL)
+		acme_state(srv->acme, &acme_not_after, &next, &failures, &acme_error);
+	snprintf(acme_file, sizeof(acme_file), "%s/acme/cert.pem", srv->conf->data_dir);
+	bool acme = acme_not_after != 0;
 	if (a != NULL && srv->tls != NULL &&
-	    json_array_append_new(a, control_cert_json(srv->tls, "[tls] cert", srv->conf->tls_cert, (int64_t)time(NULL))) !=
-		    0) {
+	    json_array_append_new(a, control_cert_json(srv->tls, acme ? "[acme]" : "[tls] cert",
+						       acme ? acme_file : srv->conf->tls_cert, (int64_t)time(NULL))) != 0) {
 		json_decref(a);
 		return NULL;
 	}

@@ -18,7 +18,7 @@ import subprocess
 import time
 import urllib.request
 
-from conftest import free_port
+from conftest import HOST, Server, free_port
 
 PEBBLE = "/usr/bin/pebble"
 
@@ -113,3 +113,33 @@ class Pebble:
             self.proc.wait(timeout=10)
             self.proc = None
             self.log.close()
+
+
+class AcmeSetup:
+    """A mailwerk server with an https listener, pebble pointed at its ports, DNS for its name."""
+
+    def __init__(self, tmp_path, dns, challenge="http-01", validity=None, extra=()):
+        self.dns = dns
+        dns.load({HOST: {"A": "127.0.0.1"}})
+        self.https_port = free_port()
+        self.srv = Server(tmp_path)
+        self.pebble = Pebble(tmp_path, http_port=self.srv.http_port, tls_port=self.https_port, dns=dns,
+                             validity=validity).start()
+        self.srv.overrides += [
+            "listen.https=127.0.0.1:%d" % self.https_port,
+            "acme.directory=" + self.pebble.directory,
+            "acme.ca_file=" + self.pebble.ca_file,
+            "acme.contact=postmaster@mailwerk.test",
+            "acme.challenge=" + challenge,
+            "acme.retry_schedule=1s,2s",
+            *extra,
+        ]
+
+    def start(self):
+        self.srv.start()
+        return self
+
+    def stop(self):
+        if self.srv.proc is not None:
+            self.srv.stop()
+        self.pebble.stop()

@@ -2,6 +2,7 @@
 resolves the names through the DNS fixture and fetches HTTP-01 answers from mailwerk's http listener
 or makes TLS-ALPN-01 (RFC 8737) handshakes with its https listener. The served certificate is read
 with Python's ssl module and checked against pebble's root from its management interface."""
+import json
 import os
 import re
 import smtplib
@@ -13,8 +14,8 @@ import time
 
 import pytest
 
-from acmefixture import Pebble
-from conftest import HOST, Server, free_port
+from acmefixture import AcmeSetup
+from conftest import BIN, HOST, Server
 from dnsfixture import dns_server  # noqa: F401  (the fixture)
 
 
@@ -54,42 +55,12 @@ def wait_log(srv, pattern, count=1, timeout=60.0):
         time.sleep(0.1)
 
 
-class Setup:
-    """A mailwerk server with an https listener, pebble pointed at its ports, DNS for its name."""
-
-    def __init__(self, tmp_path, dns, challenge="http-01", validity=None, extra=()):
-        self.dns = dns
-        dns.load({HOST: {"A": "127.0.0.1"}})
-        self.https_port = free_port()
-        self.srv = Server(tmp_path)
-        self.pebble = Pebble(tmp_path, http_port=self.srv.http_port, tls_port=self.https_port, dns=dns,
-                             validity=validity).start()
-        self.srv.overrides += [
-            "listen.https=127.0.0.1:%d" % self.https_port,
-            "acme.directory=" + self.pebble.directory,
-            "acme.ca_file=" + self.pebble.ca_file,
-            "acme.contact=postmaster@mailwerk.test",
-            "acme.challenge=" + challenge,
-            "acme.retry_schedule=1s,2s",
-            *extra,
-        ]
-
-    def start(self):
-        self.srv.start()
-        return self
-
-    def stop(self):
-        if self.srv.proc is not None:
-            self.srv.stop()
-        self.pebble.stop()
-
-
 @pytest.fixture
 def setup(tmp_path, dns_server):  # noqa: F811
     made = []
 
     def make(**kw):
-        s = Setup(tmp_path, dns_server, **kw)
+        s = AcmeSetup(tmp_path, dns_server, **kw)
         made.append(s)
         return s.start()
     yield make
@@ -118,6 +89,17 @@ def test_issue_http01(setup):
     srv.start()
     assert served_cert(s.https_port, cadata=root) == der
     assert "event=acme_certificate_loaded" in srv.log_text()
+    status = json.loads(srv.cli("status", "--json", "--no-dns").stdout)
+    assert status["certificates"][0]["config"] == "[acme]"
+    assert status["certificates"][0]["file"].endswith("/acme/cert.pem")
+    # another name in [acme] names: the stored certificate does not cover it, a new one is asked at once
+    s.dns.load({"smtp.mailwerk.test": {"A": "127.0.0.1"}})
+    srv.stop()
+    srv.overrides.append("acme.names=%s, smtp.mailwerk.test" % HOST)
+    srv.start()
+    wait_log(srv, r"event=acme_names_changed")
+    wait_log(srv, r"event=acme_installed names=%s,smtp.mailwerk.test" % re.escape(HOST))
+    assert served_cert(s.https_port, name="smtp.mailwerk.test", cadata=root) != der
 
 
 def test_tls_alpn01(setup):
@@ -214,3 +196,42 @@ def test_acme_cli_without_server(tmp_path):
     r = srv.cli("acme", "renew", check=False)
     assert r.returncode == 3
     assert "no server is running" in r.stderr
+
+
+def test_init_acme_writes_the_section(tmp_path):
+    d = str(tmp_path / "var")
+    subprocess.run([BIN, "init", "--dir", d, "--acme", "--acme-contact", "ops@mailwerk.test", "--hostname", HOST,
+                    "--domain", "mailwerk.test"], check=True, capture_output=True)
+    show = subprocess.run([BIN, "config", "show", "--non-default", "-c", d + "/mailwerk.conf"], check=True,
+                          capture_output=True).stdout.decode()
+    assert "[acme] directory = https://acme-v02.api.letsencrypt.org/directory" in show
+    assert "[acme] contact = ops@mailwerk.test" in show
+    # without --acme (make run): no ACME, the self-signed certificate alone
+    d2 = str(tmp_path / "plain")
+    subprocess.run([BIN, "init", "--dir", d2], check=True, capture_output=True)
+    assert "[acme]" not in open(d2 + "/mailwerk.conf").read()
+    r = subprocess.run([BIN, "init", "--dir", str(tmp_path / "x"), "--acme", "--acme-directory", "http://ca.test/dir"],
+                       capture_output=True)
+    assert r.returncode == 2 and b"--acme-directory" in r.stderr
+
+
+def test_config_errors(tmp_path):
+    d = str(tmp_path / "var")
+    subprocess.run([BIN, "init", "--dir", d], check=True, capture_output=True)
+    conf = d + "/mailwerk.conf"
+    with open(conf, "a") as f:
+        f.write("\n[acme]\ndirectory = http://ca.test/dir\nnames = mx.test, bad_name!\nchallenge = dns-01\n")
+    r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True)
+    err = r.stderr.decode()
+    assert r.returncode == 1
+    lines = open(conf).read().splitlines()
+    for key, why in (("directory", "https"), ("names", ""), ("challenge", "http-01 or tls-alpn-01")):
+        n = next(i + 1 for i, l in enumerate(lines) if l.startswith(key + " ="))
+        assert re.search(r"%s:%d: \[acme\] %s = .*%s" % (re.escape(conf), n, key, re.escape(why)), err), err
+    # a challenge needs its listener (checked once every line is right)
+    with open(conf, "w") as f:
+        f.write("\n".join(lines[:-5]) + "\n")
+    r = subprocess.run([BIN, "config", "check", "-c", conf, "-o", "acme.directory=https://ca.test/dir",
+                        "-o", "acme.challenge=tls-alpn-01", "-o", "listen.submissions=",
+                        "-o", "listen.pop3s="], capture_output=True)
+    assert b"tls-alpn-01 needs an implicit-TLS listener" in r.stderr, r.stderr

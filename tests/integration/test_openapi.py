@@ -17,8 +17,10 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from acmefixture import AcmeSetup
 from apifixture import Api, SENDER, b64, parse_http
 from conftest import DOMAIN, Server, run_cli
+from dnsfixture import dns_server  # noqa: F401  (the fixture)
 from mtafixture import wait_for
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -823,6 +825,25 @@ def test_inbound(api, spec):
     r = spec.check(api.curl("DELETE", "/inbound/routes/" + route["id"]), "DELETE", "/inbound/routes/{id_or_address}", 200)
     assert r.json["deleted"] is True
     spec.check(api.curl("DELETE", "/inbound/routes/" + route["id"]), "DELETE", "/inbound/routes/{id_or_address}", 404)
+
+
+def test_acme_challenge(spec, tmp_path, dns_server):  # noqa: F811
+    """The HTTP-01 answer while pebble validates: its DNS answer for the name is slowed so that the
+    challenge stays pending long enough to be fetched here too."""
+    s = AcmeSetup(tmp_path, dns_server)
+    dns_server.delay("mx.mailwerk.test", 1.5)
+    s.start()
+    try:
+        api = Api(s.srv, None)
+        m = wait_for(lambda: re.search(r"event=acme_challenge \S+ type=http-01 token=(\S+)", s.srv.log_text()), 30)
+        token = m.group(1)
+        r = spec.check(api.curl("GET", "/.well-known/acme-challenge/" + token, key=None), "GET",
+                       "/.well-known/acme-challenge/{token}", 200)
+        assert r.raw.decode().startswith(token + ".")
+        spec.check(api.curl("GET", "/.well-known/acme-challenge/" + "A" * 43, key=None), "GET",
+                   "/.well-known/acme-challenge/{token}", 404)
+    finally:
+        s.stop()
 
 
 # ---- coverage ----
