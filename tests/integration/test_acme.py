@@ -5,6 +5,7 @@ with Python's ssl module and checked against pebble's root from its management i
 import json
 import os
 import re
+import signal
 import smtplib
 import socket
 import ssl
@@ -100,6 +101,26 @@ def test_issue_http01(setup):
     wait_log(srv, r"event=acme_names_changed")
     wait_log(srv, r"event=acme_installed names=%s,smtp.mailwerk.test" % re.escape(HOST))
     assert served_cert(s.https_port, name="smtp.mailwerk.test", cadata=root) != der
+
+
+def test_reload_keeps_the_acme_certificate_and_mta_sts_names(setup):
+    """A reload (SIGHUP) goes on serving the ACME certificate, not [tls] cert; with
+    [acme] mta_sts_names the policy host of each local domain is in the next certificate."""
+    s = setup()
+    srv = s.srv
+    wait_log(srv, r"event=acme_installed")
+    root = s.pebble.roots()
+    der = served_cert(s.https_port, cadata=root)
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_log(srv, r"event=reload result=ok")
+    assert served_cert(s.https_port, cadata=root) == der
+    s.dns.load({"mta-sts.mailwerk.test": {"A": "127.0.0.1"}})
+    srv.stop()
+    srv.overrides.append("acme.mta_sts_names=yes")
+    srv.start()
+    srv.cli("acme", "renew")
+    wait_log(srv, r"event=acme_installed names=%s,mta-sts.mailwerk.test " % re.escape(HOST))
+    assert served_cert(s.https_port, name="mta-sts.mailwerk.test", cadata=root) != der
 
 
 def test_tls_alpn01(setup):

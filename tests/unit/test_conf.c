@@ -409,6 +409,68 @@ static void test_relay_keys(void **state)
 	unlink(pw);
 }
 
+static void test_acme_keys(void **state)
+{
+	(void)state;
+	char text[2048], err[512] = "";
+	snprintf(text, sizeof(text), "%s[listen]\nhttp = 127.0.0.1:80\n[acme]\ndirectory = https://ca.example/dir\n"
+		 "contact = ops@example.org\nnames = mx.example.org , mta-sts.example.org\nchallenge = TLS-ALPN-01\n"
+		 "retry_schedule = 1s,1m\n", base_conf);
+	char *ov[] = {"listen.https=127.0.0.1:443"};
+	struct conf *c = load(text, ov, 1, err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->acme_directory, "https://ca.example/dir");
+	assert_string_equal(c->acme_contact, "ops@example.org");
+	assert_string_equal(c->acme_names, "mx.example.org , mta-sts.example.org");
+	assert_int_equal(c->acme_challenge, CONF_ACME_TLSALPN01);
+	assert_int_equal(c->acme_retry_count, 2);
+	assert_int_equal(c->acme_retry_schedule[1], 60);
+	assert_false(c->acme_mta_sts_names);
+	conf_free(c);
+	/* off by default, and then no listener is needed */
+	c = load(base_conf, NULL, 0, err);
+	assert_non_null(c);
+	assert_string_equal(c->acme_directory, "");
+	assert_int_equal(c->acme_challenge, CONF_ACME_HTTP01);
+	conf_free(c);
+}
+
+static void test_acme_errors(void **state)
+{
+	(void)state;
+	char prefix[128];
+	write_conf("");
+	unlink(conf_path);
+	snprintf(prefix, sizeof(prefix), "%s:8: [acme] ", conf_path);
+	static const struct {
+		const char *line;
+		const char *words;
+	} cases[] = {
+		{"directory = http://ca.example/dir", "https"},
+		{"directory = https://user@ca.example/dir", "user"},
+		{"directory = ca.example", "http"},
+		{"contact = not an address", ""},
+		{"names = mx.example.org,,x.example.org", "comma-separated"},
+		{"names = mx_example.org", ""},
+		{"names = ,", "comma-separated"},
+		{"challenge = dns-01", "http-01 or tls-alpn-01"},
+		{"ca_file = relative.pem", "absolute"},
+		{"retry_schedule = ", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char append[300];
+		snprintf(append, sizeof(append), "[acme]\n%s\n", cases[i].line);
+		expect_error(append, NULL, 0, prefix, cases[i].words);
+	}
+	/* a challenge without its listener: judged with every key in */
+	char fprefix[128];
+	snprintf(fprefix, sizeof(fprefix), "%s: [acme] challenge = ", conf_path);
+	expect_error("[acme]\ndirectory = https://ca.example/dir\n", NULL, 0, fprefix, "[listen] http");
+	expect_error("[acme]\ndirectory = https://ca.example/dir\nchallenge = tls-alpn-01\n", NULL, 0, fprefix,
+		     "implicit-TLS listener");
+}
+
 static void test_relay_errors(void **state)
 {
 	(void)state;
@@ -1147,6 +1209,8 @@ int main(void)
 		cmocka_unit_test(test_login_penalty_keys),
 		cmocka_unit_test(test_relay_keys),
 		cmocka_unit_test(test_relay_errors),
+		cmocka_unit_test(test_acme_keys),
+		cmocka_unit_test(test_acme_errors),
 		cmocka_unit_test(test_delivery_errors),
 		cmocka_unit_test(test_delivery_timeouts),
 		cmocka_unit_test(test_throttle_keys),

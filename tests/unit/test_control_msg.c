@@ -50,6 +50,13 @@ static void test_requests_accepted(void **state)
 	assert_string_equal(r.queue_id, "");
 	assert_int_equal(parse(CONTROL_REQ_BOUNCE, 2, ID, 20, &r, &err), 0);
 	assert_int_equal(r.type, CONTROL_REQ_BOUNCE);
+	assert_int_equal(parse(CONTROL_REQ_ACME_RENEW, 3, "", 0, &r, &err), 0);
+	assert_int_equal(r.type, CONTROL_REQ_ACME_RENEW);
+	assert_int_equal(parse(CONTROL_REQ_ACME_REVOKE, 4, "", 0, &r, &err), 0);
+	/* the acme requests take no payload */
+	assert_int_equal(parse(CONTROL_REQ_ACME_RENEW, 5, "*", 1, &r, &err), -1);
+	assert_int_equal(parse(CONTROL_REQ_ACME_REVOKE, 6, ID, 20, &r, &err), -1);
+	assert_string_equal(control_msg_type_str(CONTROL_REQ_ACME_REVOKE), "acme_revoke");
 }
 
 static void test_round_trip(void **state)
