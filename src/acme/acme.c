@@ -26,12 +26,6 @@
 #include "util/log.h"
 #include "util/worker.h"
 
-#define ACME_TIMEOUT_MS 30000          /* one request */
-#define ACME_BODY_MAX (256 * 1024)     /* an answer we read; a chain of 8 certificates fits well */
-#define ACME_BAD_NONCE_RETRIES 5       /* §6.5: the client SHOULD retry; a bound on it */
-#define ACME_POLL_DEFAULT 1            /* seconds between polls without Retry-After */
-#define ACME_POLL_MIN 1                /* Retry-After is honoured within these bounds (§7.5.1, §7.4) */
-#define ACME_POLL_MAX 60
 #define ACME_VALIDATION_TIMEOUT_MS (10 * 60 * 1000) /* a challenge or a finalize must end within */
 
 static const char *const step_names[] = {"idle", "names", "directory", "account", "order", "authorization",
@@ -44,7 +38,6 @@ const char *acme_step_str(enum acme_step s)
 }
 
 static void run_start(struct acme *a);
-static void run_fail(struct acme *a, const char *reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void order_next(struct acme *a);
 static void order_new(struct acme *a);
 
@@ -106,7 +99,7 @@ static void run_end(struct acme *a)
 	a->revoke = false;
 }
 
-static void run_fail(struct acme *a, const char *reason, const char *fmt, ...)
+void acme_run_fail(struct acme *a, const char *reason, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -299,13 +292,13 @@ static unsigned retry_after(const struct http_client_result *r)
 static void on_installed(struct acme *a, bool ok, const char *error)
 {
 	if (!ok) {
-		run_fail(a, "store", "%s", error);
+		acme_run_fail(a, "store", "%s", error);
 		return;
 	}
 	char err[300];
 	SSL_CTX *ctx = tls_server_ctx_new_pem(a->new_chain, a->new_chain_len, a->new_key, err, sizeof(err));
 	if (ctx == NULL) {
-		run_fail(a, "install", "%s", err);
+		acme_run_fail(a, "install", "%s", err);
 		return;
 	}
 	acme_tls_attach(a, ctx);
@@ -339,7 +332,7 @@ static void on_installed(struct acme *a, bool ok, const char *error)
 static void on_certificate(struct acme *a, const struct http_client_result *r)
 {
 	if (r->status != 200 || r->data == NULL) {
-		fail_answer(a, "certificate", r);
+		acme_fail_answer(a, "certificate", r);
 		return;
 	}
 	char err[300];
@@ -348,11 +341,11 @@ static void on_certificate(struct acme *a, const struct http_client_result *r)
 		names[i] = a->names[i];
 	if (!acme_chain_check(r->data, r->data_len, a->new_key, names, a->n_names, &a->new_not_before,
 			      &a->new_not_after, err, sizeof(err))) {
-		run_fail(a, "bad_certificate", "%s", err);
+		acme_run_fail(a, "bad_certificate", "%s", err);
 		return;
 	}
 	if ((a->new_chain = malloc(r->data_len + 1)) == NULL) {
-		run_fail(a, "memory", "out of memory");
+		acme_run_fail(a, "memory", "out of memory");
 		return;
 	}
 	memcpy(a->new_chain, r->data, r->data_len + 1);
@@ -364,7 +357,7 @@ static void on_certificate(struct acme *a, const struct http_client_result *r)
 static void certificate_get(struct acme *a)
 {
 	a->step = ACME_STEP_CERTIFICATE;
-	post(a, a->order.certificate, NULL, false, true, on_certificate);
+	acme_post(a, a->order.certificate, NULL, false, true, on_certificate);
 }
 
 /* An order as the server has it now (after newOrder, finalize or a poll): on to what it needs. */
@@ -372,22 +365,22 @@ static void on_order_state(struct acme *a, const struct http_client_result *r)
 {
 	const char *err;
 	if (r->status != 200 && r->status != 201) {
-		fail_answer(a, "order", r);
+		acme_fail_answer(a, "order", r);
 		return;
 	}
 	if (r->data == NULL || acme_order_parse(r->data, r->data_len, &a->order, &err) != ACME_MSG_OK) {
-		run_fail(a, "bad_answer", "the order: %s", r->data == NULL ? "no body" : err);
+		acme_run_fail(a, "bad_answer", "the order: %s", r->data == NULL ? "no body" : err);
 		return;
 	}
 	if (a->order.status == ACME_STATUS_PROCESSING || (a->order.status == ACME_STATUS_READY && a->finalized) ||
 	    (a->order.status == ACME_STATUS_PENDING && a->authz_i >= a->order.n_authz && a->order.n_authz > 0 &&
 	     a->step == ACME_STEP_POLL_ORDER)) {
 		if (date_mono_ms() > a->poll_deadline_ms) {
-			run_fail(a, "timeout", "the order is still %s", acme_status_str(a->order.status));
+			acme_run_fail(a, "timeout", "the order is still %s", acme_status_str(a->order.status));
 			return;
 		}
 		a->step = ACME_STEP_POLL_ORDER;
-		wait_then(a, retry_after(r), order_next);
+		wait_then(a, acme_retry_after_wait(r), order_next);
 		return;
 	}
 	order_next(a);
@@ -396,7 +389,7 @@ static void on_order_state(struct acme *a, const struct http_client_result *r)
 static void order_poll(struct acme *a)
 {
 	a->step = ACME_STEP_POLL_ORDER;
-	post(a, a->order_url, NULL, false, false, on_order_state);
+	acme_post(a, a->order_url, NULL, false, false, on_order_state);
 }
 
 static void finalize(struct acme *a)
@@ -405,7 +398,7 @@ static void finalize(struct acme *a)
 	EVP_PKEY_free(a->new_key);
 	/* a new key for every certificate: nothing that saw an old one can use the next */
 	if ((a->new_key = acme_key_new()) == NULL) {
-		run_fail(a, "key", "cannot make a P-256 key");
+		acme_run_fail(a, "key", "cannot make a P-256 key");
 		return;
 	}
 	const char *names[ACME_NAMES_MAX];
@@ -417,12 +410,12 @@ static void finalize(struct acme *a)
 	free(csr);
 	json_decref(p);
 	if (text == NULL) {
-		run_fail(a, "csr", "cannot make the CSR");
+		acme_run_fail(a, "csr", "cannot make the CSR");
 		return;
 	}
 	a->finalized = true;
 	a->poll_deadline_ms = date_mono_ms() + ACME_VALIDATION_TIMEOUT_MS;
-	post(a, a->order.finalize, text, false, false, on_order_state);
+	acme_post(a, a->order.finalize, text, false, false, on_order_state);
 	free(text);
 }
 
@@ -455,18 +448,18 @@ static void on_authz_state(struct acme *a, const struct http_client_result *r)
 	struct acme_authz z;
 	const char *err;
 	if (r->status != 200) {
-		fail_answer(a, "authorization", r);
+		acme_fail_answer(a, "authorization", r);
 		return;
 	}
 	if (r->data == NULL || acme_authz_parse(r->data, r->data_len, &z, &err) != ACME_MSG_OK) {
-		run_fail(a, "bad_answer", "the authorization: %s", r->data == NULL ? "no body" : err);
+		acme_run_fail(a, "bad_answer", "the authorization: %s", r->data == NULL ? "no body" : err);
 		return;
 	}
 	bool ours = false;
 	for (size_t i = 0; i < a->n_names; i++)
 		ours = ours || strcasecmp(a->names[i], z.name) == 0;
 	if (!ours) {
-		run_fail(a, "bad_answer", "an authorization for %s, which we did not ask for", z.name);
+		acme_run_fail(a, "bad_answer", "an authorization for %s, which we did not ask for", z.name);
 		return;
 	}
 	if (z.status == ACME_STATUS_VALID) {
@@ -478,16 +471,16 @@ static void on_authz_state(struct acme *a, const struct http_client_result *r)
 	}
 	if (z.status != ACME_STATUS_PENDING) {
 		answer_drop(a, z.name);
-		run_fail(a, "challenge_failed", "%s: the authorization is %s: %s", z.name, acme_status_str(z.status),
+		acme_run_fail(a, "challenge_failed", "%s: the authorization is %s: %s", z.name, acme_status_str(z.status),
 			 z.error[0] != '\0' ? z.error : "no reason given");
 		return;
 	}
 	if (a->step == ACME_STEP_POLL_AUTHZ) {
 		if (date_mono_ms() > a->poll_deadline_ms) {
-			run_fail(a, "timeout", "%s: still pending after the challenge", z.name);
+			acme_run_fail(a, "timeout", "%s: still pending after the challenge", z.name);
 			return;
 		}
-		wait_then(a, retry_after(r), authz_poll);
+		wait_then(a, acme_retry_after_wait(r), authz_poll);
 		return;
 	}
 	/* pending, and not answered yet: the configured challenge */
@@ -497,8 +490,8 @@ static void on_authz_state(struct acme *a, const struct http_client_result *r)
 	for (size_t i = 0; i < z.n_challenges && ch == NULL; i++)
 		if (z.challenges[i].type == want)
 			ch = &z.challenges[i];
-	if (ch == NULL || !url_ok(ch->url)) {
-		run_fail(a, "no_challenge", "%s: the CA offers no %s challenge", z.name,
+	if (ch == NULL || !acme_url_ok(ch->url)) {
+		acme_run_fail(a, "no_challenge", "%s: the CA offers no %s challenge", z.name,
 			 conf_acme_challenge_str(a->srv->conf->acme_challenge));
 		return;
 	}
@@ -511,7 +504,7 @@ static void on_authz_state(struct acme *a, const struct http_client_result *r)
 	/* §8.1: keyAuthorization = token || '.' || base64url(Thumbprint(accountKey)) */
 	snprintf(w->key_authz, sizeof(w->key_authz), "%s.%s", ch->token, a->thumbprint);
 	if (want == ACME_CHALLENGE_TLSALPN01 && (w->cert = acme_alpn_cert_new(z.name, w->key_authz, &w->key)) == NULL) {
-		run_fail(a, "key", "cannot make the TLS-ALPN-01 certificate for %s", z.name);
+		acme_run_fail(a, "key", "cannot make the TLS-ALPN-01 certificate for %s", z.name);
 		return;
 	}
 	a->n_answers++;
@@ -523,23 +516,23 @@ static void on_authz_state(struct acme *a, const struct http_client_result *r)
 	/* §7.5.1: the client says it is ready with an empty object */
 	char url[ACME_URL_SIZE];
 	snprintf(url, sizeof(url), "%s", ch->url);
-	post(a, url, "{}", false, false, on_challenge_posted);
+	acme_post(a, url, "{}", false, false, on_challenge_posted);
 }
 
 static void on_challenge_posted(struct acme *a, const struct http_client_result *r)
 {
 	if (r->status != 200) {
-		fail_answer(a, "challenge", r);
+		acme_fail_answer(a, "challenge", r);
 		return;
 	}
 	a->step = ACME_STEP_POLL_AUTHZ;
-	wait_then(a, retry_after(r), authz_poll);
+	wait_then(a, acme_retry_after_wait(r), authz_poll);
 }
 
 static void authz_poll(struct acme *a)
 {
 	a->step = ACME_STEP_POLL_AUTHZ;
-	post(a, a->authz_url, NULL, false, false, on_authz_state);
+	acme_post(a, a->authz_url, NULL, false, false, on_authz_state);
 }
 
 static void authz_next(struct acme *a)
@@ -552,7 +545,7 @@ static void authz_next(struct acme *a)
 	}
 	a->step = ACME_STEP_AUTHZ;
 	snprintf(a->authz_url, sizeof(a->authz_url), "%s", a->order.authz[a->authz_i]);
-	post(a, a->authz_url, NULL, false, false, on_authz_state);
+	acme_post(a, a->authz_url, NULL, false, false, on_authz_state);
 }
 
 static void order_next(struct acme *a)
@@ -577,18 +570,18 @@ static void order_next(struct acme *a)
 		order_poll(a);
 		return;
 	case ACME_STATUS_VALID:
-		if (!url_ok(a->order.certificate)) {
-			run_fail(a, "bad_answer", "the certificate URL is refused");
+		if (!acme_url_ok(a->order.certificate)) {
+			acme_run_fail(a, "bad_answer", "the certificate URL is refused");
 			return;
 		}
 		if (!a->finalized) { /* an order valid before we finalized has no key of ours */
-			run_fail(a, "bad_answer", "the order was valid before it was finalized");
+			acme_run_fail(a, "bad_answer", "the order was valid before it was finalized");
 			return;
 		}
 		certificate_get(a);
 		return;
 	default:
-		run_fail(a, "order_failed", "the order is %s", acme_status_str(a->order.status));
+		acme_run_fail(a, "order_failed", "the order is %s", acme_status_str(a->order.status));
 		return;
 	}
 }
@@ -596,11 +589,11 @@ static void order_next(struct acme *a)
 static void on_order_new(struct acme *a, const struct http_client_result *r)
 {
 	if (r->status != 201 && r->status != 200) {
-		fail_answer(a, "order", r);
+		acme_fail_answer(a, "order", r);
 		return;
 	}
-	if (r->location == NULL || !url_ok(r->location)) {
-		run_fail(a, "bad_answer", "newOrder answered without a usable Location");
+	if (r->location == NULL || !acme_url_ok(r->location)) {
+		acme_run_fail(a, "bad_answer", "newOrder answered without a usable Location");
 		return;
 	}
 	snprintf(a->order_url, sizeof(a->order_url), "%s", r->location);
@@ -617,18 +610,18 @@ static void order_new(struct acme *a)
 	char *text = p != NULL ? json_dumps(p, JSON_COMPACT) : NULL;
 	json_decref(p);
 	if (text == NULL) {
-		run_fail(a, "memory", "out of memory");
+		acme_run_fail(a, "memory", "out of memory");
 		return;
 	}
 	a->finalized = false;
-	post(a, a->dir.new_order, text, false, false, on_order_new);
+	acme_post(a, a->dir.new_order, text, false, false, on_order_new);
 	free(text);
 }
 
 static void on_revoked(struct acme *a, const struct http_client_result *r)
 {
 	if (r->status != 200) {
-		fail_answer(a, "revoke", r);
+		acme_fail_answer(a, "revoke", r);
 		return;
 	}
 	log_info("event=acme_revoked not_after=%lld", (long long)a->not_after);
@@ -640,7 +633,7 @@ static void revoke(struct acme *a)
 {
 	a->step = ACME_STEP_REVOKE;
 	if (a->dir.revoke_cert[0] == '\0' || a->chain == NULL) {
-		run_fail(a, "revoke", "%s", a->chain == NULL ? "no certificate from ACME to revoke" : "the CA offers no revokeCert");
+		acme_run_fail(a, "revoke", "%s", a->chain == NULL ? "no certificate from ACME to revoke" : "the CA offers no revokeCert");
 		return;
 	}
 	BIO *b = BIO_new_mem_buf(a->chain, (int)a->chain_len);
@@ -658,10 +651,10 @@ static void revoke(struct acme *a)
 	char *text = p != NULL ? json_dumps(p, JSON_COMPACT) : NULL;
 	json_decref(p);
 	if (text == NULL) {
-		run_fail(a, "revoke", "cannot read the certificate in use");
+		acme_run_fail(a, "revoke", "cannot read the certificate in use");
 		return;
 	}
-	post(a, a->dir.revoke_cert, text, false, false, on_revoked);
+	acme_post(a, a->dir.revoke_cert, text, false, false, on_revoked);
 	free(text);
 }
 
@@ -669,11 +662,11 @@ static void on_account(struct acme *a, const struct http_client_result *r)
 {
 	/* §7.3: 201 for a new account, 200 for the one this key already has */
 	if (r->status != 201 && r->status != 200) {
-		fail_answer(a, "account", r);
+		acme_fail_answer(a, "account", r);
 		return;
 	}
-	if (r->location == NULL || !url_ok(r->location)) {
-		run_fail(a, "bad_answer", "newAccount answered without a usable Location");
+	if (r->location == NULL || !acme_url_ok(r->location)) {
+		acme_run_fail(a, "bad_answer", "newAccount answered without a usable Location");
 		return;
 	}
 	if (strcmp(a->kid, r->location) != 0)
@@ -690,13 +683,13 @@ static void on_directory(struct acme *a, const struct http_client_result *r)
 {
 	const char *err;
 	if (r->status != 200 || r->data == NULL) {
-		run_fail(a, "directory", "%s answered %ld", a->directory_url, r->status);
+		acme_run_fail(a, "directory", "%s answered %ld", a->directory_url, r->status);
 		return;
 	}
-	if (acme_directory_parse(r->data, r->data_len, &a->dir, &err) != ACME_MSG_OK || !url_ok(a->dir.new_nonce) ||
-	    !url_ok(a->dir.new_account) || !url_ok(a->dir.new_order) ||
-	    (a->dir.revoke_cert[0] != '\0' && !url_ok(a->dir.revoke_cert))) {
-		run_fail(a, "bad_answer", "the directory: %s", err != NULL ? err : "a URL is refused");
+	if (acme_directory_parse(r->data, r->data_len, &a->dir, &err) != ACME_MSG_OK || !acme_url_ok(a->dir.new_nonce) ||
+	    !acme_url_ok(a->dir.new_account) || !acme_url_ok(a->dir.new_order) ||
+	    (a->dir.revoke_cert[0] != '\0' && !acme_url_ok(a->dir.revoke_cert))) {
+		acme_run_fail(a, "bad_answer", "the directory: %s", err != NULL ? err : "a URL is refused");
 		return;
 	}
 	a->step = ACME_STEP_ACCOUNT;
@@ -710,22 +703,22 @@ static void on_directory(struct acme *a, const struct http_client_result *r)
 	char *text = p != NULL ? json_dumps(p, JSON_COMPACT) : NULL;
 	json_decref(p);
 	if (text == NULL) {
-		run_fail(a, "memory", "out of memory");
+		acme_run_fail(a, "memory", "out of memory");
 		return;
 	}
-	post(a, a->dir.new_account, text, true, false, on_account);
+	acme_post(a, a->dir.new_account, text, true, false, on_account);
 	free(text);
 }
 
 static void names_ready(struct acme *a)
 {
 	if (a->n_names == 0) {
-		run_fail(a, "names", "no names to ask a certificate for");
+		acme_run_fail(a, "names", "no names to ask a certificate for");
 		return;
 	}
 	a->step = ACME_STEP_DIRECTORY;
 	a->req_handler = on_directory;
-	call_start(a, ACME_REQ_GET, a->directory_url, NULL, 0);
+	acme_call_start(a, ACME_REQ_GET, a->directory_url, NULL, 0);
 }
 
 static void name_add(struct acme *a, const char *name, size_t len)
@@ -773,7 +766,7 @@ static void names_job_done(void *arg)
 	a->names_job = false;
 	if (j->failed) {
 		free(j);
-		run_fail(a, "names", "cannot read the local domains");
+		acme_run_fail(a, "names", "cannot read the local domains");
 		return;
 	}
 	for (size_t i = 0; i < j->n; i++)
@@ -835,7 +828,7 @@ static void run_start(struct acme *a)
 	if (c->acme_mta_sts_names) {
 		struct names_job *j = calloc(1, sizeof(*j));
 		if (j == NULL) {
-			run_fail(a, "memory", "out of memory");
+			acme_run_fail(a, "memory", "out of memory");
 			return;
 		}
 		j->a = a;

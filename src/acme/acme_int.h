@@ -99,6 +99,23 @@ struct acme {
 	char last_error[300];
 };
 
+/* acme.c: ends the run with a failure, logged with reason, and sets the retry (the certificate in
+ * use stays). */
+void acme_run_fail(struct acme *a, const char *reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* acme_req.c: an https URL we may put into a JWS header (printable, no quote or backslash). */
+bool acme_url_ok(const char *url);
+/* A request of kind to url (body for a POST); its answer goes to a->req_handler, except a nonce's,
+ * after which the POST waiting for it is sent. */
+void acme_call_start(struct acme *a, enum acme_req_kind kind, const char *url, const char *body, size_t len);
+/* A POST of payload (NULL: POST-as-GET, §6.3) to url, signed with the jwk (newAccount) or the
+ * kid; pem asks for a certificate chain; handler gets the answer. */
+void acme_post(struct acme *a, const char *url, const char *payload, bool jwk, bool pem, acme_handler_fn *handler);
+/* Ends the run with the problem document of an answer a step did not want (§6.7). */
+void acme_fail_answer(struct acme *a, const char *reason, const struct http_client_result *r);
+/* Seconds to wait before the next poll: Retry-After within bounds, else 1. */
+unsigned acme_retry_after_wait(const struct http_client_result *r);
+
 /* acme_store.c: the account key (read, or made and written); the certificate of an earlier run
  * (false when none: a fresh start); writing a new one on a worker thread, then done(a, ok) on the
  * loop. */
