@@ -72,7 +72,7 @@ void acme_call_start(struct acme *a, enum acme_req_kind kind, const char *url, c
 		.ca_file = c->acme_ca_file,
 		.opts = {.timeout_ms = ACME_TIMEOUT_MS,
 			 .allow_private = url_same_origin(a, url),
-			 .private_setting = "for a host other than [acme] directory's, connecting to it"},
+			 .private_setting = "ACME at a host other than [acme] directory's"},
 	};
 	char err[300];
 	a->req_kind = kind;

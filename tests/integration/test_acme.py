@@ -16,7 +16,7 @@ import time
 import pytest
 
 from acmefixture import AcmeSetup
-from conftest import BIN, HOST, Server
+from conftest import BIN, HOST, Server, free_port
 from dnsfixture import dns_server  # noqa: F401  (the fixture)
 
 
@@ -256,3 +256,55 @@ def test_config_errors(tmp_path):
                         "-o", "acme.challenge=tls-alpn-01", "-o", "listen.submissions=",
                         "-o", "listen.pop3s="], capture_output=True)
     assert b"tls-alpn-01 needs an implicit-TLS listener" in r.stderr, r.stderr
+
+
+def test_private_addresses_only_for_the_directory_host(tmp_path, dns_server):  # noqa: F811
+    """The directory's host may be on loopback because the operator named it; a URL in its answer
+    that leads to another host on a private address is refused as webhooks' are (SSRF)."""
+    import http.server
+    import json as _json
+    import threading
+    from acmefixture import Pebble
+    ca = Pebble(tmp_path, 0, 0, dns_server)  # only for its throwaway CA and 127.0.0.1/localhost certificate
+    ca._certs()
+    port = free_port()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = _json.dumps({"newNonce": "https://localhost:%d/nonce" % port,
+                                "newAccount": "https://localhost:%d/acct" % port,
+                                "newOrder": "https://localhost:%d/order" % port}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_HEAD(self):
+            self.send_response(200)
+            self.send_header("Replay-Nonce", "abc")
+            self.end_headers()
+            asked.append(self.path)
+
+        def log_message(self, *a):
+            pass
+
+    asked = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(ca.dir, "cert.pem"), os.path.join(ca.dir, "key.pem"))
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    srv = Server(tmp_path, overrides=["acme.directory=https://127.0.0.1:%d/dir" % port,
+                                      "acme.ca_file=" + ca.ca_file, "acme.retry_schedule=1h"])
+    try:
+        srv.start()
+        line = wait_log(srv, r"event=acme_failed [^\n]*")[0]
+        assert "step=directory" not in line  # the directory itself was read (its host is allowed)
+        assert "reason=unreachable" in line and "a loopback address" in line, line
+        assert "ACME at a host other than [acme] directory's is off" in line, line
+        assert asked == []  # nothing reached the other name
+    finally:
+        srv.stop()
+        httpd.shutdown()
