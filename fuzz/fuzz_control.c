@@ -2,6 +2,7 @@
  * CLI reads back (src/server/control_msg.c). The input is one record. A parsed request has a
  * request id, a known type and a target that formats back to exactly the payload it came from; a
  * parsed reply's error sentence is printable. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,11 @@ static void fuzz_request(const uint8_t *data, size_t size)
 		return;
 	}
 	FUZZ_CHECK(size <= CONTROL_REQUEST_MAX && r.id != 0);
-	FUZZ_CHECK(r.type >= CONTROL_REQ_STATUS && r.type <= CONTROL_REQ_BOUNCE);
+	FUZZ_CHECK(r.type >= CONTROL_REQ_STATUS && r.type <= CONTROL_REQ_ACME_REVOKE);
 	FUZZ_CHECK(!(r.all && r.type == CONTROL_REQ_BOUNCE));
-	if (r.type != CONTROL_REQ_STATUS && !r.all)
+	bool bare = r.type == CONTROL_REQ_STATUS || r.type == CONTROL_REQ_ACME_RENEW || r.type == CONTROL_REQ_ACME_REVOKE;
+	FUZZ_CHECK(!(bare && (r.all || r.queue_id[0] != '\0')));
+	if (!bare && !r.all)
 		FUZZ_CHECK(strlen(r.queue_id) == CONTROL_QUEUE_ID_LEN);
 	char payload[CONTROL_REQUEST_PAYLOAD_MAX];
 	size_t len = control_request_payload(&r, payload);
