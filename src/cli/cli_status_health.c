@@ -137,6 +137,18 @@ void cli_status_health_text(json_t *st)
 	json_t *c;
 	json_array_foreach(json_object_get(st, "certificates"), i, c)
 		cli_status_cert(c);
+	json_t *acme = json_object_get(st, "acme");
+	if (json_is_object(acme)) {
+		char next[40], last[256];
+		long long failures = cli_status_int(acme, "failures");
+		printf("acme:        next attempt %s", json_is_string(json_object_get(acme, "next_attempt"))
+							? cli_status_str(acme, "next_attempt", next, sizeof(next))
+							: "now");
+		if (failures > 0)
+			printf(", %lld failure%s in a row: %s", failures, failures == 1 ? "" : "s",
+			       cli_status_str(acme, "last_error", last, sizeof(last)));
+		putchar('\n');
+	}
 	if (json_is_object(json_object_get(st, "dkim")))
 		cli_status_dkim(json_object_get(st, "dkim"));
 	if (json_is_object(json_object_get(st, "disk")))

@@ -143,13 +143,28 @@ static json_t *control_certs_json(const struct server *srv)
 	return a;
 }
 
+/* The ACME client's state: null when [acme] is off. */
+static json_t *control_acme_json(const struct server *srv)
+{
+	if (srv->acme == NULL)
+		return json_null();
+	int64_t not_after, next;
+	unsigned failures;
+	const char *error;
+	acme_state(srv->acme, &not_after, &next, &failures, &error);
+	return json_pack("{s:s, s:o, s:o, s:I, s:o}", "directory", srv->conf->acme_directory, "not_after",
+			 control_json_time(not_after), "next_attempt", control_json_time(next), "failures",
+			 (json_int_t)failures, "last_error", error[0] != '\0' ? json_string(error) : json_null());
+}
+
 int control_status_loop_add(struct control_job *j)
 {
 	const struct server *srv = j->ctl->srv;
 	j->conf = conf_ref(srv->conf); /* for the worker thread: a reload may replace srv->conf meanwhile */
 	/* json_object_set_new takes a NULL (out of memory) as a failure, and frees what it is given */
 	if (json_object_set_new(j->status, "deliveries", control_deliveries_json(srv)) != 0 ||
-	    json_object_set_new(j->status, "certificates", control_certs_json(srv)) != 0)
+	    json_object_set_new(j->status, "certificates", control_certs_json(srv)) != 0 ||
+	    json_object_set_new(j->status, "acme", control_acme_json(srv)) != 0)
 		return -1;
 	return 0;
 }

@@ -93,6 +93,9 @@ def test_issue_http01(setup):
     status = json.loads(srv.cli("status", "--json", "--no-dns").stdout)
     assert status["certificates"][0]["config"] == "[acme]"
     assert status["certificates"][0]["file"].endswith("/acme/cert.pem")
+    assert status["acme"]["failures"] == 0 and status["acme"]["last_error"] is None
+    assert status["acme"]["next_attempt"] > "2030"  # two thirds of pebble's five years
+    assert "acme:        next attempt" in srv.cli("status", "--no-dns").stdout
     # another name in [acme] names: the stored certificate does not cover it, a new one is asked at once
     s.dns.load({"smtp.mailwerk.test": {"A": "127.0.0.1"}})
     srv.stop()
@@ -188,6 +191,8 @@ def test_failed_challenge_keeps_the_certificate_and_retries(setup):
     assert "started" in out
     wait_log(srv, r"event=acme_failed step=\S+ reason=challenge_failed failures=1 retry_in=1 certificate_kept=yes")
     assert served_cert(s.https_port, cadata=root) == first  # the old one is kept
+    st = json.loads(srv.cli("status", "--json", "--no-dns").stdout)["acme"]
+    assert st["failures"] >= 1 and st["last_error"]
     wait_log(srv, r"event=acme_failed .*failures=2 retry_in=2", timeout=30)  # retried, with backoff
     s.dns.clear()
     s.dns.load({HOST: {"A": "127.0.0.1"}})
