@@ -69,8 +69,8 @@ void acme_call_start(struct acme *a, enum acme_req_kind kind, const char *url, c
 		.body = body,
 		.body_len = len,
 		.max_body = ACME_BODY_MAX,
-		.ca_file = c->acme_ca_file,
 		.opts = {.timeout_ms = ACME_TIMEOUT_MS,
+			 .ca_file = c->acme_ca_file,
 			 .allow_private = url_same_origin(a, url),
 			 .private_setting = "ACME at a host other than [acme] directory's"},
 	};

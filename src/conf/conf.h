@@ -214,7 +214,7 @@ struct conf {
 	char *acme_names;       /* "" ([server] hostname) or comma-separated host names, checked */
 	bool acme_mta_sts_names; /* add mta-sts.DOMAIN for each local domain (RFC 8461 §3.3) */
 	enum conf_acme_challenge acme_challenge;
-	char *acme_ca_file;     /* "": the system trust store; else PEM CAs the directory's certificate chains to */
+	char *acme_ca_file;     /* "": the system trust store; else PEM CAs trusted besides it */
 	unsigned acme_retry_schedule[CONF_RETRY_MAX]; /* seconds after the 1st, 2nd, ... failed attempt */
 	size_t acme_retry_count;                      /* the last one repeats */
 	/* [dns] */

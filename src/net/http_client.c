@@ -642,8 +642,6 @@ int http_client_request(struct http_client *c, const struct http_client_call *ca
 	r->c = c;
 	r->done = done;
 	r->arg = arg;
-	r->allow_private = call->opts.allow_private;
-	r->private_setting = call->opts.private_setting;
 	r->call = true;
 	r->max_body = call->max_body > SIZE_MAX - 1 ? SIZE_MAX - 1 : call->max_body;
 	bool ok = true;
@@ -657,12 +655,10 @@ int http_client_request(struct http_client *c, const struct http_client_call *ca
 	ok = l != NULL;
 	if (ok)
 		r->headers = l;
-	ok = ok && req_setopts(r, call->url, call->opts.timeout_ms);
+	ok = ok && req_setopts(r, call->url, &call->opts);
 	SETOPT(CURLOPT_HTTPHEADER, r->headers);
 	if (call->max_body > 0)
 		SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-	if (call->ca_file != NULL && call->ca_file[0] != '\0')
-		SETOPT(CURLOPT_CAINFO, call->ca_file);
 	if (call->method == HTTP_CLIENT_HEAD) {
 		SETOPT(CURLOPT_NOBODY, 1L);
 	} else if (call->method == HTTP_CLIENT_POST) {

@@ -114,7 +114,6 @@ struct http_client_call {
 	const char *body;                /* POST: len octets, copied */
 	size_t body_len;
 	uint64_t max_body;               /* octets of the answer kept at most; more ends it as an error */
-	const char *ca_file;             /* NULL or "": the system's trust store; else only these CAs */
 	struct http_client_opts opts;
 };
 
