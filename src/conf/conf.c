@@ -174,6 +174,9 @@ static const struct conf_key conf_keys[] = {
 	{"delivery", "data_init_timeout", CONF_T_DURATION, OFF(out_data_init_timeout), "2m", 1, 3600},
 	{"delivery", "data_timeout", CONF_T_DURATION, OFF(out_data_timeout), "3m", 1, 3600},
 	{"delivery", "data_end_timeout", CONF_T_DURATION, OFF(out_data_end_timeout), "10m", 1, 3600},
+	/* MX hosts' certificates, when verified (MTA-STS, tls = required, [tls_policy] verify): the
+	 * system trust store, and the CAs of this file besides it (a private CA; tests) */
+	{"delivery", "ca_file", CONF_T_PATH_OPT, OFF(delivery_ca_file), "", 0, 0},
 	/* MTA-STS (RFC 8461) towards other domains: the policy host's certificate chains to the system
 	 * trust store, or to the CAs of this file besides it (a private CA; tests) */
 	{"delivery", "mta_sts_ca_file", CONF_T_PATH_OPT, OFF(mta_sts_ca_file), "", 0, 0},
@@ -1262,6 +1265,7 @@ void conf_free(struct conf *c)
 	conf_free_secret(c->relay_auth_password);
 	free(c->relay_ca_file);
 	free(c->mta_sts_ca_file);
+	free(c->delivery_ca_file);
 	free(c->sts_mx);
 	free(c->dmarc_report_from);
 	free(c->api_return_path_label);

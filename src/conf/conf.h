@@ -160,6 +160,7 @@ struct conf {
 	unsigned out_data_timeout;         /* each write of message content that makes no progress (§4.5.3.2.5) */
 	unsigned out_data_end_timeout;     /* the reply to the final "." (§4.5.3.2.6) */
 	/* outbound MTA-STS (RFC 8461; delivery/mtasts_cache.h) */
+	char *delivery_ca_file;         /* "": the system trust store only; else PEM CAs trusted besides it */
 	char *mta_sts_ca_file;          /* "": the system trust store only; else PEM CAs trusted besides it */
 	bool mta_sts_allow_private;     /* policy hosts on loopback, RFC 1918, ... addresses (tests) */
 	unsigned mta_sts_budget;        /* ms a delivery waits for a domain's policy before going on without */

@@ -72,6 +72,7 @@ const char *delivery_error_str(enum delivery_error e)
 	case DELIVERY_ERR_SMTPUTF8: return "smtputf8";
 	case DELIVERY_ERR_MAIL: return "mail";
 	case DELIVERY_ERR_DATA: return "data";
+	case DELIVERY_ERR_REQUIRETLS: return "requiretls";
 	}
 	return "?";
 }
@@ -962,9 +963,16 @@ static void client_tx_begin(struct delivery_client *c)
 		client_fail(c, DELIVERY_ERR_SIZE, false, 552, "5.3.4", why);
 		return;
 	}
-	/* RFC 8689 §4.2.1: a REQUIRETLS message to a server without REQUIRETLS (or without verified TLS)
-	 * is to be refused here, before MAIL, as the SMTPUTF8 case above; that is the outbound TLS
-	 * policy's decision (tls_decide.h), wired with it */
+	/* RFC 8689 §4.2.1: a REQUIRETLS message goes only to a server that offers REQUIRETLS (after
+	 * STARTTLS: the TLS it needs is the policy's, tls_decide.h). Nothing is sent; the next MX host
+	 * may offer it, and when none does the pool fails the message (5.7.30). maddy's default
+	 * (relaxed_requiretls) and Stalwart send it on to such a server without the parameter, which
+	 * drops the sender's requirement at the next hop. */
+	if (c->job.requiretls && !(c->esmtp && c->ehlo.requiretls)) {
+		client_fail(c, DELIVERY_ERR_REQUIRETLS, false, 451, "4.7.30",
+			    "the message requires TLS (REQUIRETLS) and the server does not offer REQUIRETLS");
+		return;
+	}
 	c->pipelining = c->esmtp && c->ehlo.pipelining;
 	c->n_accepted = 0;
 	c->rcpt_next = 0;

@@ -72,6 +72,7 @@ enum delivery_error {
 	DELIVERY_ERR_SMTPUTF8,        /* needs SMTPUTF8, server lacks it (5.6.7) */
 	DELIVERY_ERR_MAIL,            /* MAIL FROM refused: every recipient has its reply */
 	DELIVERY_ERR_DATA,            /* DATA or the end of data refused: every accepted recipient has its reply */
+	DELIVERY_ERR_REQUIRETLS,      /* a REQUIRETLS message, and the server does not offer REQUIRETLS (4.7.30) */
 };
 const char *delivery_error_str(enum delivery_error e);
 

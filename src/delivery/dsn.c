@@ -26,6 +26,7 @@ struct queue_msg *dsn_message(const char *hostname, const struct dsn_original *o
 		.original = o->data,
 		.original_len = o->size,
 		.return_full = o->return_full,
+		.withhold_content = o->requiretls,
 	};
 	struct queue_msg *b;
 	if (RAND_bytes(rep.random, sizeof(rep.random)) != 1 || (b = calloc(1, sizeof(*b))) == NULL)

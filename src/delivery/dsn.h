@@ -22,6 +22,7 @@ struct dsn_original {
 	bool no_dsn;          /* the sender follows the message's events instead: no report */
 	const char *envid;    /* RFC 3461 ENVID decoded, or NULL: Original-Envelope-Id */
 	bool return_full;     /* RFC 3461 RET=FULL */
+	bool requiretls;      /* RFC 8689: sent with REQUIRETLS, so no report returns any of it (§5) */
 };
 
 /* The DSN of kind for rcpts, ready for queue_rcpt_results(); NULL when none is due (null sender,

@@ -1,5 +1,5 @@
 /* host_tls.h — the TLS one MX host gets, made concrete: the TLSA answer (RFC 7672 §2.2) and the
- * host's DNSSEC state go through tls_decide_mx, and the decision becomes the SMTP client's TLS
+ * host's DNSSEC state, with the domain's MTA-STS policy, go through tls_decide_mx, and the decision becomes the SMTP client's TLS
  * policy, with copies of the DANE records it needs. The pool makes the TLSA lookup (only when
  * host_tls_wants_tlsa says so) and hands its answer here. */
 #ifndef MAILWERK_DELIVERY_HOST_TLS_H
@@ -23,6 +23,9 @@ struct host_tls_params {
 	bool requiretls, tls_required_no; /* the message's (RFC 8689) */
 	enum conf_tls_policy global;      /* [delivery] tls */
 	enum conf_tls_override override;  /* [tls_policy] of the destination domain, 0: none */
+	/* the destination's MTA-STS policy (RFC 8461) as the cache answered (delivery/mtasts_cache.h) */
+	enum tls_decide_sts_state sts_state;
+	const struct mtasts_policy *sts;  /* NULL: none known */
 };
 
 struct host_tls {

@@ -70,7 +70,7 @@ static enum result bounce_now_record(struct queue *q, const char *hostname, cons
 		size_t nb = 0;
 		size_t n = bounce_now_collect(e, res, br, &nb, now);
 		struct dsn_original o = {e->id, e->sender, e->arrival, data, size, e->no_dsn, e->dsn_envid,
-					 e->dsn_ret == QUEUE_DSN_RET_FULL};
+					 e->dsn_ret == QUEUE_DSN_RET_FULL, e->requiretls};
 		/* the same report the runner queues when a recipient fails for good */
 		struct queue_msg *dsn = nb > 0 && !e->no_dsn ? dsn_message(hostname, &o, BOUNCE_KIND_FAILURE, br, nb, now) : NULL;
 		if (n == 0) {

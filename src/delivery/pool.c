@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "conf/conf.h"
 #include "delivery/client.h"
 #include "delivery/host_tls.h"
+#include "delivery/mtasts_cache.h"
 #include "delivery/mx.h"
 #include "util/log.h"
 #include "net/dns.h"
@@ -21,6 +23,10 @@
 /* How long a connection waits, parked, for the next message to its destination (Postfix's
  * connection cache keeps them 2 s too). */
 #define POOL_IDLE_MS 2000
+
+/* RFC 8461 §5.1: an attempt this close to max_queue_lifetime may be the last, so a failure under an
+ * MTA-STS policy looks for a new policy first */
+#define POOL_STS_RECHECK_MARGIN_S 300
 
 /* A destination: the domain of the jobs, or the smarthost for all of them. */
 struct pool_dest {
@@ -49,6 +55,9 @@ struct pool_settings {
 	char *auth_pass;
 	unsigned max_conns, max_per_dest;
 	struct delivery_timeouts timeouts; /* [delivery] *_timeout */
+	unsigned sts_budget_ms;  /* [delivery] mta_sts_budget */
+	unsigned sts_recheck_ms; /* [delivery] mta_sts_fetch_timeout: a recheck waits for its fetch */
+	unsigned max_lifetime;   /* [delivery] max_queue_lifetime, seconds */
 };
 
 /* One connection's life: resolving, then one job after another on one host. */
@@ -64,6 +73,15 @@ struct pool_conn {
 	bool plain;  /* this address again, without TLS: the handshake failed (opportunistic TLS only) */
 	struct host_tls *htls; /* MX delivery: the current host's TLS policy (host_tls.h) */
 	uint64_t tlsa_id;      /* the TLSA lookup for the current host under way, 0: none */
+	/* MX delivery: the destination's MTA-STS policy (RFC 8461), asked beside the MX lookup */
+	struct mtasts_lookup *stsq;       /* under way, NULL: answered (or not asked) */
+	enum tls_decide_sts_state sts_state;
+	struct mtasts_policy *sts;        /* the policy known, NULL: none */
+	char sts_id[40];                  /* its id, for logs and TLS reports */
+	bool sts_failed;   /* a host failed this attempt because of the policy (skipped, or TLS not verified) */
+	bool sts_rechecked; /* §5.1's look for a new policy was made for this attempt */
+	/* RFC 8689 §4.2.1, for a REQUIRETLS job: hosts refused for REQUIRETLS alone, and for anything else */
+	bool rtls_refused, rtls_other;
 	bool verified;         /* TLS came up authenticated (PKIX or DANE) on this connection */
 	bool fresh;  /* the client was started for a new connection, whose first result is to come */
 	struct pool_conn *park_next; /* in dest->parked while client is parked */
@@ -85,6 +103,7 @@ struct delivery_pool {
 	struct loopq *inbox;
 	struct pool_settings *set; /* for connections started from now on */
 	struct metrics *metrics;   /* NULL: not counted */
+	struct mtasts_cache *mtasts; /* NULL: MTA-STS is not consulted */
 	bool closing;
 	delivery_pool_done_fn *done;
 	void *done_arg;
@@ -96,6 +115,7 @@ struct delivery_pool {
 
 static void pool_conn_try(struct pool_conn *c);
 static void pool_host_prepare(struct pool_conn *c);
+static bool pool_sts_recheck(struct pool_conn *c);
 static bool pool_conn_send(struct pool_conn *c, struct delivery_client *dc, struct remote_job *job);
 static void pool_on_idle_gone(struct delivery_client *dc, void *arg);
 static void pool_settings_unref(struct pool_settings *s);
@@ -192,6 +212,28 @@ static void pool_job_done(struct delivery_pool *p, struct remote_job *j)
 	p->done(p->done_arg, j);
 }
 
+/* RFC 8689 §4.2.1: a REQUIRETLS message that no MX host can take as it requires (not authenticated,
+ * not verified, REQUIRETLS not offered) is not to be sent otherwise: every host was tried, each was
+ * refused for REQUIRETLS alone, so it fails now (5.7.30) with a report that returns none of it
+ * (bounce.h withhold_content). A host that failed for another reason (unreachable, a 4xx), or an
+ * MTA-STS policy still being fetched, keeps it a deferral: that host may yet take it. */
+static void pool_requiretls_final(struct pool_conn *c)
+{
+	struct remote_job *j = c->job;
+	if (!j->requiretls || !c->rtls_refused || c->rtls_other || c->sts_state == TLS_DECIDE_STS_PENDING)
+		return;
+	for (size_t i = 0; i < j->rcpt_count; i++) {
+		struct remote_rcpt *r = &j->rcpts[i];
+		if (r->result != RESULT_TEMPFAIL)
+			continue;
+		char why[sizeof(r->text) + 160];
+		snprintf(why, sizeof(why), "5.7.30 no MX host of %s meets the message's REQUIRETLS (RFC 8689 §4.2.1); last: %s",
+			 j->domain, r->text);
+		pool_rcpt_set(r, RESULT_PERMFAIL, false, "5.7.30", why);
+	}
+	log_info("queue_id=%s event=requiretls_unmet domain=%s", j->id, j->domain);
+}
+
 /* ---- connections ---- */
 
 static void pool_conn_end(struct pool_conn *c)
@@ -203,6 +245,9 @@ static void pool_conn_end(struct pool_conn *c)
 		mx_cancel(c->mxq);
 	if (c->tlsa_id != 0 && c->set != NULL)
 		dns_cancel(c->set->dns, c->tlsa_id);
+	if (c->stsq != NULL)
+		mtasts_lookup_cancel(p->mtasts, c->stsq);
+	free(c->sts);
 	host_tls_free(c->htls);
 	c->dest->conns--;
 	p->conns--;
@@ -312,6 +357,14 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 	bool pending = false;
 	for (size_t i = 0; i < j->rcpt_count; i++)
 		pending = pending || j->rcpts[i].result == RESULT_TEMPFAIL;
+	if (r->error == DELIVERY_ERR_REQUIRETLS)
+		c->rtls_refused = true;
+	else if (pending && r->error != DELIVERY_ERR_NONE)
+		c->rtls_other = true;
+	/* TLS required by the MTA-STS policy that did not come up verified (RFC 8461 §4.2) */
+	if (pending && r->next_mx && c->htls != NULL && c->htls->decision.reason == TLS_DECIDE_REASON_STS_ENFORCE &&
+	    !(r->tls && r->tls_verified))
+		c->sts_failed = true;
 
 	if (pending && !p->closing && r->error == DELIVERY_ERR_TLS_HANDSHAKE && pool_conn_tls(c) == DELIVERY_TLS_OPPORTUNISTIC &&
 	    !c->plain) {
@@ -333,7 +386,10 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 			pool_host_prepare(c);
 			return;
 		}
+		if (pool_sts_recheck(c))
+			return; /* this client quits; the job goes on with c after the recheck */
 	}
+	pool_requiretls_final(c);
 	/* copied first: once done, the job belongs to the runner's thread, which may free it at once */
 	snprintf(c->last_relay, sizeof(c->last_relay), "%s", j->relay);
 	snprintf(c->last_mta, sizeof(c->last_mta), "%s", j->mta);
@@ -369,6 +425,7 @@ static bool pool_conn_send(struct pool_conn *c, struct delivery_client *dc, stru
 	char err[256] = "out of memory";
 	pool_job_init(job);
 	c->job = job;
+	c->rtls_refused = c->rtls_other = false;
 	snprintf(job->relay, sizeof(job->relay), "%s", c->last_relay);
 	snprintf(job->mta, sizeof(job->mta), "%s", c->last_mta);
 	if (pool_conn_rcpts(c)) {
@@ -532,7 +589,77 @@ static void pool_on_mx(void *arg, const struct mx_result *r)
 		return;
 	}
 	c->host_i = c->addr_i = 0;
+	if (c->stsq == NULL)
+		pool_host_prepare(c);
+	/* else the MTA-STS answer comes within [delivery] mta_sts_budget, and goes on from there */
+}
+
+/* Keeps what a's policy says for the hosts of c's destination. */
+static void pool_sts_keep(struct pool_conn *c, const struct mtasts_answer *a)
+{
+	c->sts_state = a->state;
+	snprintf(c->sts_id, sizeof(c->sts_id), "%s", a->id != NULL ? a->id : "");
+	if (a->policy == NULL) {
+		free(c->sts);
+		c->sts = NULL;
+		return;
+	}
+	if (c->sts == NULL && (c->sts = malloc(sizeof(*c->sts))) == NULL) {
+		c->sts_state = TLS_DECIDE_STS_FAILED; /* no policy in hand: the most cautious reading */
+		return;
+	}
+	*c->sts = *a->policy;
+}
+
+static void pool_on_sts(void *arg, const struct mtasts_answer *a)
+{
+	struct pool_conn *c = arg;
+	c->stsq = NULL;
+	pool_sts_keep(c, a);
+	log_info("queue_id=%s event=mta_sts domain=%s state=%s reason=%s mode=%s id=%s", c->job->id, c->job->domain,
+		 tls_decide_sts_state_str(a->state), a->reason, a->policy != NULL ? mtasts_mode_str(a->policy->mode) : "-",
+		 c->sts_id[0] ? c->sts_id : "-");
+	if (c->mxq == NULL && c->mx != NULL)
+		pool_host_prepare(c); /* the MX answer came first */
+}
+
+static void pool_on_sts_recheck(void *arg, const struct mtasts_answer *a)
+{
+	struct pool_conn *c = arg;
+	struct remote_job *j = c->job;
+	c->stsq = NULL;
+	bool retry = a->id_changed && a->policy != NULL && a->state == TLS_DECIDE_STS_POLICY;
+	log_info("queue_id=%s event=mta_sts_recheck domain=%s id_changed=%s id=%s action=%s", j->id, j->domain,
+		 a->id_changed ? "yes" : "no", a->id != NULL && a->id[0] ? a->id : "-", retry ? "retry" : "fail");
+	if (!retry) {
+		pool_conn_end(c); /* the recipients keep their deferral; at the lifetime they fail */
+		return;
+	}
+	/* a new policy: every host again under it, before anything fails */
+	pool_sts_keep(c, a);
+	c->sts_failed = false;
+	c->host_i = c->addr_i = 0;
+	c->plain = false;
 	pool_host_prepare(c);
+}
+
+/* RFC 8461 §5.1: "a message delivery attempt MUST NOT be permanently failed until the sender has
+ * first checked for the presence of a new policy". When this attempt failed because of the policy and
+ * may be the last before max_queue_lifetime, the TXT record is asked again (never from memory) and a
+ * new id is fetched and waited for; with a new policy the hosts are tried again under it. true when
+ * the recheck was started: the job stays with c until it answers. maddy and Stalwart fail an enforce
+ * mismatch at once without this look. */
+static bool pool_sts_recheck(struct pool_conn *c)
+{
+	struct remote_job *j = c->job;
+	if (!c->sts_failed || c->sts_rechecked || c->p->mtasts == NULL || c->p->closing)
+		return false;
+	int64_t now = (int64_t)time(NULL);
+	if (now - j->arrival + POOL_STS_RECHECK_MARGIN_S < (int64_t)c->set->max_lifetime)
+		return false;
+	c->sts_rechecked = true;
+	c->stsq = mtasts_recheck(c->p->mtasts, j->domain, c->set->sts_recheck_ms, pool_on_sts_recheck, c);
+	return c->stsq != NULL;
 }
 
 /* What the TLS decision for the current host of c's job starts from. */
@@ -551,6 +678,8 @@ static struct host_tls_params pool_host_params(const struct pool_conn *c)
 		.tls_required_no = j->tls_required_no,
 		.global = c->set->global_tls,
 		.override = conf_tls_override_lookup(c->set->overrides, c->set->override_count, j->domain),
+		.sts_state = c->sts_state,
+		.sts = c->sts,
 	};
 }
 
@@ -567,9 +696,9 @@ static void pool_host_decided(struct pool_conn *c, const struct dns_result *tlsa
 		return;
 	}
 	const struct tls_decision *d = &c->htls->decision;
-	log_info("queue_id=%s event=tls_policy host=%s action=%s reason=%s policy=%s tlsa=%zu", j->id, t->host,
+	log_info("queue_id=%s event=tls_policy host=%s action=%s reason=%s policy=%s tlsa=%zu sts=%s", j->id, t->host,
 		 tls_decide_action_str(d->action), tls_decide_reason_str(d->reason), tls_decide_policy_str(d->policy),
-		 c->htls->dane_count);
+		 c->htls->dane_count, c->sts_id[0] ? c->sts_id : "-");
 	if (d->action != TLS_DECIDE_SKIP) {
 		pool_conn_try(c);
 		return;
@@ -579,14 +708,23 @@ static void pool_host_decided(struct pool_conn *c, const struct dns_result *tlsa
 	snprintf(j->relay, sizeof(j->relay), "%s", t->host);
 	snprintf(j->mta, sizeof(j->mta), "%s", t->host);
 	c->addr_i = 0;
+	if (d->reason == TLS_DECIDE_REASON_STS_MX_MISMATCH)
+		c->sts_failed = true;
+	if (d->reason == TLS_DECIDE_REASON_REQUIRETLS_UNMET)
+		c->rtls_refused = true;
+	else
+		c->rtls_other = true;
+	const char *status = d->status != NULL ? d->status : "4.7.5";
+	char why[320];
+	snprintf(why, sizeof(why), "%s TLS policy for %s: %s", status, t->host, d->why);
 	if (++c->host_i < c->mx->count) {
 		pool_host_prepare(c);
 		return;
 	}
-	const char *status = d->status != NULL ? d->status : "4.7.5";
-	char why[320];
-	snprintf(why, sizeof(why), "%s TLS policy for %s: %s", status, t->host, d->why);
 	pool_job_fail_pending(j, RESULT_TEMPFAIL, status, why);
+	if (pool_sts_recheck(c))
+		return;
+	pool_requiretls_final(c);
 	pool_conn_end(c);
 }
 
@@ -639,6 +777,10 @@ static void pool_conn_start(struct delivery_pool *p, struct pool_dest *d, struct
 	c->set->refs++;
 	c->mxq = c->set->relay_host != NULL ? mx_resolve_host(c->set->dns, c->set->relay_host, pool_on_mx, c)
 					    : mx_resolve(c->set->dns, j->domain, pool_on_mx, c);
+	/* RFC 8461 §5: the recipient domain's policy, beside its MX lookup; a smarthost is not the
+	 * recipient's MX, and an address literal has no policy */
+	if (c->mxq != NULL && c->set->relay_host == NULL && p->mtasts != NULL && j->domain[0] != '[')
+		c->stsq = mtasts_lookup(p->mtasts, j->domain, c->set->sts_budget_ms, pool_on_sts, c);
 	if (c->mxq == NULL) {
 		pool_job_fail_pending(j, RESULT_TEMPFAIL, "4.3.0", "out of memory");
 		pool_conn_end(c);
@@ -748,10 +890,13 @@ static void pool_settings_unref(struct pool_settings *s)
 static SSL_CTX *pool_tls_ctx(const struct conf *c, char *error_r, size_t error_size)
 {
 	SSL_CTX *ctx = delivery_client_tls_ctx_new(error_r, error_size);
-	if (ctx == NULL || c->relay_host[0] == '\0' || c->relay_ca_file[0] == '\0')
+	bool relay = c->relay_host[0] != '\0';
+	const char *file = relay ? c->relay_ca_file : c->delivery_ca_file;
+	if (ctx == NULL || file[0] == '\0')
 		return ctx;
-	if (SSL_CTX_load_verify_locations(ctx, c->relay_ca_file, NULL) != 1) {
-		snprintf(error_r, error_size, "%s: cannot load the CA certificates of [relay] ca_file", c->relay_ca_file);
+	if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1) {
+		snprintf(error_r, error_size, "%s: cannot load the CA certificates of %s", file,
+			 relay ? "[relay] ca_file" : "[delivery] ca_file");
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -782,6 +927,9 @@ static struct pool_settings *pool_settings_new(const struct conf *c, struct dns 
 		.data_end_ms = c->out_data_end_timeout * 1000u,
 		.quit_ms = 0, /* the client's short default */
 	};
+	s->sts_budget_ms = c->mta_sts_budget;
+	s->sts_recheck_ms = c->mta_sts_fetch_timeout;
+	s->max_lifetime = c->max_queue_lifetime;
 	s->helo = strdup(c->hostname);
 	bool ok = s->helo != NULL;
 	if (c->relay_host[0] != '\0') {
@@ -857,6 +1005,11 @@ struct delivery_pool *delivery_pool_new(struct event_base *base, const struct co
 	return p;
 }
 
+void delivery_pool_set_mtasts(struct delivery_pool *p, struct mtasts_cache *cache)
+{
+	p->mtasts = cache;
+}
+
 int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, struct dns *dns, char *error_r,
 			       size_t error_size)
 {
@@ -892,6 +1045,9 @@ void delivery_pool_free(struct delivery_pool *p)
 			mx_cancel(c->mxq);
 		if (c->tlsa_id != 0)
 			dns_cancel(c->set->dns, c->tlsa_id);
+		if (c->stsq != NULL)
+			mtasts_lookup_cancel(p->mtasts, c->stsq);
+		free(c->sts);
 		host_tls_free(c->htls);
 		remote_job_free(c->job);
 		pool_settings_unref(c->set);

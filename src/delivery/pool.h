@@ -77,6 +77,11 @@ struct delivery_pool *delivery_pool_new(struct event_base *base, const struct co
  * -1 with a sentence (nothing changed) when c cannot be applied. */
 int delivery_pool_reconfigure(struct delivery_pool *p, const struct conf *c, struct dns *dns, char *error_r,
 			       size_t error_size);
+/* Loop thread: MX delivery asks cache (loop thread too) for each destination's MTA-STS policy
+ * (RFC 8461) from now on; NULL: it asks none. The cache must outlive the pool. */
+struct mtasts_cache;
+void delivery_pool_set_mtasts(struct delivery_pool *p, struct mtasts_cache *cache);
+
 /* Loop thread: the outbound connections open now (`mailwerk status`). */
 unsigned delivery_pool_conns(const struct delivery_pool *p);
 /* Any thread: hands a job to the pool, which owns it from now on. */

@@ -345,7 +345,7 @@ static size_t runner_local_pass(struct delivery_runner *d, struct batch *b)
 					 errs[j]);
 		}
 		struct dsn_original o = {m->id, m->sender, m->arrival, data, size, m->no_dsn, m->dsn_envid,
-					 m->dsn_ret == QUEUE_DSN_RET_FULL};
+					 m->dsn_ret == QUEUE_DSN_RET_FULL, m->requiretls};
 		runner_record(d, b, &o, oc, m->rcpt_count, now);
 		handled += m->rcpt_count;
 		free(oc);
@@ -559,7 +559,7 @@ static size_t runner_remote_results(struct delivery_runner *d, struct batch *b)
 			};
 		}
 		struct dsn_original o = {j->id, j->sender, j->arrival, j->data, j->size, j->no_dsn, j->dsn_envid,
-					 j->dsn_ret == QUEUE_DSN_RET_FULL};
+					 j->dsn_ret == QUEUE_DSN_RET_FULL, j->requiretls};
 		runner_record(d, b, &o, oc, j->rcpt_count, now);
 		free(oc);
 	}

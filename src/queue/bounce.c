@@ -582,7 +582,19 @@ static void bounce_text_part(struct bounce_buf *b, const struct bounce_report *r
 	char date[BOUNCE_DATE_MAX];
 
 	bounce_buf_printf(b, "This is the mail delivery system at %s.\r\n\r\n", host);
-	if (r->kind == BOUNCE_KIND_SUCCESS) {
+	if (r->withhold_content) {
+		bounce_buf_str(b, r->kind == BOUNCE_KIND_SUCCESS
+					  ? "You asked to be told when your message was delivered. It has been\r\n"
+					    "delivered to the recipients below, or handed on to a server that\r\n"
+					    "does not report delivery itself.\r\n"
+				  : r->kind == BOUNCE_KIND_DELAY
+					  ? "Your message has not been delivered to one or more of its recipients\r\n"
+					    "yet. It is still in the queue and delivery will be retried.\r\n"
+					  : "Your message could not be delivered to one or more of its recipients.\r\n"
+					    "Delivery to them has been given up and will not be retried.\r\n");
+		bounce_buf_str(b, "\r\nNothing of your message is attached: it was sent with REQUIRETLS,\r\n"
+				  "and this report may travel without TLS.\r\n");
+	} else if (r->kind == BOUNCE_KIND_SUCCESS) {
 		bounce_buf_str(b, "You asked to be told when your message was delivered. It has been\r\n"
 				  "delivered to the recipients below, or handed on to a server that\r\n"
 				  "does not report delivery itself. The header of your message is\r\n"
@@ -908,7 +920,7 @@ char *bounce_compose(const struct bounce_report *r, size_t *size_r)
 
 	/* RFC 3461 §4.3: RET=FULL asks for the whole message in a failure report; a report without a
 	 * failure returns the header section only */
-	bool want_full = r->return_full && r->kind == BOUNCE_KIND_FAILURE;
+	bool want_full = r->return_full && r->kind == BOUNCE_KIND_FAILURE && !r->withhold_content;
 	bool full = want_full && bounce_full_ok(r->original, r->original_len);
 	bounce_text_part(&parts[0], r, host, qid, c, full, want_full && !full);
 	bounce_status_part(&parts[1], r, host, qid, envid, c);
@@ -981,6 +993,10 @@ char *bounce_compose(const struct bounce_report *r, size_t *size_r)
 	bounce_buf_str(&out, "Content-Type: message/delivery-status\r\n\r\n");
 	bounce_buf_add(&out, parts[1].p, parts[1].len);
 
+	if (r->withhold_content) {
+		bounce_buf_printf(&out, "\r\n--%s--\r\n", boundary);
+		goto composed;
+	}
 	bounce_buf_printf(&out, "\r\n--%s\r\n", boundary);
 	if (full) {
 		/* RFC 3464 §2: the returned message as message/rfc822 (RFC 6533 §3 message/global with UTF-8
@@ -1003,6 +1019,7 @@ char *bounce_compose(const struct bounce_report *r, size_t *size_r)
 	bounce_buf_add(&out, parts[2].p, parts[2].len);
 	bounce_buf_printf(&out, "\r\n--%s--\r\n", boundary);
 
+composed:
 	if (!out.oom && out.p != NULL) {
 		result = out.p;
 		*size_r = out.len;

@@ -75,6 +75,9 @@ struct bounce_report {
 	const char *original;   /* the message as stored; its header section, or all of it (return_full) */
 	size_t original_len;
 	bool return_full;       /* RET=FULL (RFC 3461 §4.3): a failure report returns the whole message */
+	/* RFC 8689 §5: a report on a message sent with REQUIRETLS may itself go without TLS, so it
+	 * returns nothing of the message (neither RET=FULL nor its header section), only the report */
+	bool withhold_content;
 	unsigned char random[BOUNCE_RANDOM_LEN]; /* fresh random bytes (RAND_bytes) for the boundary */
 };
 

@@ -729,19 +729,6 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 	srv->dns = dns_new(srv->base, c->dns_resolver, c->dns_trust_anchor, srv->metrics, error_r, error_size);
 	if (srv->dns == NULL)
 		return -1;
-	srv->remote = delivery_pool_new(srv->base, c, srv->dns, srv->metrics, server_remote_done, srv, error_r, error_size);
-	if (srv->remote == NULL)
-		return -1;
-	/* a standby leaves delivery to the worker it starts beside: one runner claims each recipient */
-	if (srv->standby)
-		log_info("event=standby reason=\"another worker serves until this one is ready\"");
-	else if (server_background_start(srv, error_r, error_size) != 0)
-		return -1;
-	queue_commit_subscribe(srv->queue, server_queue_committed, srv);
-	if ((srv->dkim_keys = dkim_key_cache_new()) == NULL || (srv->signer = signer_client_new(srv->base)) == NULL) {
-		snprintf(error_r, error_size, "out of memory");
-		return -1;
-	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = cores < SERVER_WORKER_THREADS_MIN ? SERVER_WORKER_THREADS_MIN
 			   : cores > SERVER_WORKER_THREADS_MAX ? SERVER_WORKER_THREADS_MAX : (unsigned)cores;
@@ -750,8 +737,6 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		snprintf(error_r, error_size, "cannot start worker threads");
 		return -1;
 	}
-	if ((srv->login = login_new(srv, error_r, error_size)) == NULL)
-		return -1;
 	/* outbound MTA-STS: the policy cache, loaded from reports.db; a standby leaves the refreshes
 	 * to the worker it starts beside */
 	struct mtasts_cache_opts sts = {
@@ -765,6 +750,22 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		.refresh = !srv->standby,
 	};
 	if ((srv->mtasts = mtasts_cache_new(&sts, error_r, error_size)) == NULL)
+		return -1;
+	srv->remote = delivery_pool_new(srv->base, c, srv->dns, srv->metrics, server_remote_done, srv, error_r, error_size);
+	if (srv->remote == NULL)
+		return -1;
+	delivery_pool_set_mtasts(srv->remote, srv->mtasts);
+	/* a standby leaves delivery to the worker it starts beside: one runner claims each recipient */
+	if (srv->standby)
+		log_info("event=standby reason=\"another worker serves until this one is ready\"");
+	else if (server_background_start(srv, error_r, error_size) != 0)
+		return -1;
+	queue_commit_subscribe(srv->queue, server_queue_committed, srv);
+	if ((srv->dkim_keys = dkim_key_cache_new()) == NULL || (srv->signer = signer_client_new(srv->base)) == NULL) {
+		snprintf(error_r, error_size, "out of memory");
+		return -1;
+	}
+	if ((srv->login = login_new(srv, error_r, error_size)) == NULL)
 		return -1;
 	if ((srv->reports = report_scheduler_new(srv, error_r, error_size)) == NULL)
 		return -1;

@@ -485,9 +485,10 @@ def _queued_id(reply):
     return found.group(1).decode()
 
 
-def submit(server, rcpts, body, sender=None, user=None, password=None, implicit_tls=True):
+def submit(server, rcpts, body, sender=None, user=None, password=None, implicit_tls=True, mail_options=()):
     """Sends a message as an authenticated user (the server's demo user unless told) through
-    submissions (implicit TLS) or submission (STARTTLS); returns its queue id."""
+    submissions (implicit TLS) or submission (STARTTLS), with mail_options on MAIL FROM; returns
+    its queue id."""
     import smtplib
     user = user or server.user
     password = password or server.password
@@ -503,7 +504,7 @@ def submit(server, rcpts, body, sender=None, user=None, password=None, implicit_
             m.starttls(context=insecure_context())
             m.ehlo("client.test")
         m.login(user, password)
-        code, reply = m.mail(sender)
+        code, reply = m.mail(sender, list(mail_options))
         assert code == 250, (code, reply)
         for r in rcpts:
             code, reply = m.rcpt(r)

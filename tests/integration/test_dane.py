@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from conftest import DOMAIN  # noqa: F401
 from dnsfixture import dns_server  # noqa: F401 (a fixture)
 from mtafixture import (ca_signed_cert, delivered, free_port_on, log_events, make_ca, message, mtas,  # noqa: F401
-                        no_bounces, queue_rcpts, self_signed_cert, start_sender, submit, wait_for)
+                        no_bounces, queue_rcpts, report_parts, reports, self_signed_cert, start_sender, submit,
+                        wait_for)
 
 TIMEOUT = 30
 
@@ -178,3 +179,42 @@ def test_insecure_mx_asks_no_tlsa_and_override_dane_only(dns_server, mtas, serve
     assert "4.7.5" in r["last_error"], r
     assert len(mta.transactions) == 1
     no_bounces(s)
+
+
+def requiretls_report(server, marker):
+    """The failure report of a REQUIRETLS message: 5.7.30, and nothing of the message in it."""
+    local, domain = server.user.split("@")
+    found = wait_for(lambda: reports(server.dir, domain, local), TIMEOUT)
+    assert found, server.log_text()[-3000:]
+    dsn = found[-1]
+    assert [p.get_content_type() for p in dsn.iter_parts()] == ["text/plain", "message/delivery-status"]
+    assert marker.encode() not in dsn.as_bytes()  # neither its Subject nor its body (RFC 8689 §5)
+    _, (rcpt,) = report_parts(dsn)
+    assert rcpt["Action"] == "failed" and rcpt["Status"] == "5.7.30", rcpt
+    return dsn
+
+
+def test_requiretls_needs_a_server_that_offers_it(dns_server, mtas, servers, tmp_path):
+    port = free_port_on("127.0.0.2")
+    cert = self_signed_cert(tmp_path / "c", "mx.r.dane.test")
+    dns_server.load({"r.dane.test": {"MX": "10 mx.r.dane.test."}, "mx.r.dane.test": {"A": "127.0.0.2"},
+                     "_%d._tcp.mx.r.dane.test" % port: {"TLSA": "3 1 1 " + spki_sha256(cert[0])}})
+    # authenticated by DANE, but aiosmtpd does not offer REQUIRETLS: the message must not go on
+    # without it (RFC 8689 §4.2.1), and no other MX host is left, so it is returned
+    mta = mtas.start("127.0.0.2", port, starttls=True, tls_cert=cert)
+    s = signed_sender(servers, dns_server, tmp_path, port)
+    submit(s, ["bob@r.dane.test"], message("rtls-not-offered"), mail_options=["REQUIRETLS"])
+    requiretls_report(s, "rtls-not-offered")
+    assert mta.connections and mta.transactions == []
+    out = log_events(s, "requiretls_unmet", domain="r.dane.test")
+    assert out, s.log_text()[-3000:]
+
+    # an MX host authenticated neither by DNSSEC nor by MTA-STS (an unsigned zone): returned too,
+    # without a connection
+    dns_server.load({"unsigned.test": {"MX": "10 mx.unsigned.test."}, "mx.unsigned.test": {"A": "127.0.0.3"}})
+    plain = mtas.start("127.0.0.3", port, starttls=True, tls_cert=cert)
+    submit(s, ["bob@unsigned.test"], message("rtls-insecure"), mail_options=["REQUIRETLS"])
+    assert wait_for(lambda: log_events(s, "requiretls_unmet", domain="unsigned.test"), TIMEOUT), s.log_text()[-3000:]
+    p = policy(s, "mx.unsigned.test")
+    assert (p["action"], p["reason"]) == ("skip", "requiretls_unmet"), p
+    assert plain.connections == []

@@ -369,6 +369,46 @@ static void test_success(void **state)
 	free(m);
 }
 
+/* RFC 8689 §5: a report on a REQUIRETLS message returns nothing of it, whatever RET says, for each
+ * kind of report: the text and the delivery-status part only. */
+static void test_requiretls_withheld(void **state)
+{
+	(void)state;
+	static const char orig[] = "From: Alice <alice@example.org>\r\nSubject: SECRET-SUBJECT\r\n\r\nSECRET-BODY\r\n";
+	static const enum bounce_kind kinds[] = {BOUNCE_KIND_FAILURE, BOUNCE_KIND_DELAY, BOUNCE_KIND_SUCCESS};
+	static const enum bounce_action actions[] = {BOUNCE_ACTION_FAILED, BOUNCE_ACTION_DELAYED, BOUNCE_ACTION_RELAYED};
+	for (size_t i = 0; i < 3; i++) {
+		struct bounce_rcpt rc = {.addr = "bob@example.net", .action = actions[i],
+					 .status = i == 0 ? "5.7.30" : i == 1 ? "4.7.30" : "2.0.0"};
+		struct bounce_report r = report_basic(&rc);
+		r.kind = kinds[i];
+		r.original = orig;
+		r.original_len = sizeof(orig) - 1;
+		r.return_full = true;
+		r.withhold_content = true;
+		size_t size;
+		char *m = bounce_compose(&r, &size);
+		assert_non_null(m);
+		assert_int_equal(strlen(m), size);
+		assert_null(strstr(m, "SECRET"));
+		assert_null(strstr(m, "rfc822-headers"));
+		assert_null(strstr(m, "message/rfc822"));
+		assert_non_null(strstr(m, "Content-Type: message/delivery-status\r\n"));
+		assert_non_null(strstr(m, "sent with REQUIRETLS"));
+		const char *b = strstr(m, "boundary=\"");
+		assert_non_null(b);
+		char delim[96];
+		int n = snprintf(delim, sizeof(delim), "\r\n--%.*s", (int)strcspn(b + 10, "\""), b + 10);
+		assert_true(n > 4);
+		unsigned parts = 0;
+		for (const char *p = strstr(m, delim); p != NULL; p = strstr(p + 1, delim))
+			parts++;
+		assert_int_equal(parts, 3); /* two parts opened, and the close */
+		assert_memory_equal(m + size - 4, "--\r\n", 4);
+		free(m);
+	}
+}
+
 /* RET=FULL (RFC 3461 §4.3): a failure report returns the whole message as message/rfc822, when it is
  * within BOUNCE_FULL_MAX and its lines keep to RFC 5322; otherwise its header section, said so. */
 static void test_ret_full(void **state)
@@ -815,6 +855,7 @@ int main(void)
 		cmocka_unit_test(test_nothing_to_send),
 		cmocka_unit_test(test_success),
 		cmocka_unit_test(test_ret_full),
+		cmocka_unit_test(test_requiretls_withheld),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
