@@ -73,7 +73,9 @@
  *   23 MAY or ENCRYPT with the MX authenticated      VERIFY {MX}  requiretls
  *   24 anything else (CLEAR, MX not authenticated)   SKIP 4.7.30  requiretls_unmet
  *   (A SKIP of an earlier row stays as it is, with its own status.)
- *   (Whether the server offers REQUIRETLS is learnt after EHLO, by the SMTP client.)
+ *   (Whether the server offers REQUIRETLS is learnt after EHLO, by the SMTP client. When every MX
+ *   host of a REQUIRETLS message was refused for REQUIRETLS alone, row 24 or not offered, the pool
+ *   returns the message with 5.7.30 rather than defer it: RFC 8689 §4.2.1, delivery/pool.c.)
  *
  * `names` for VERIFY: the MX host name as the MX record gave it (RFC 8461 §4.2; with override verify or
  * tls = required and an insecure MX answer that name is only as good as the DNS, as with Postfix's
