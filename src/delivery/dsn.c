@@ -44,8 +44,9 @@ struct queue_msg *dsn_message(const char *hostname, const struct dsn_original *o
 		queue_msg_free(b);
 		return NULL;
 	}
+	char to[600]; /* the sender may be a quoted local part with spaces and quotes (RFC 5321 §4.1.2) */
 	log_info("queue_id=%s event=%s dsn_id=%s to=%s rcpts=%zu", o->queue_id,
 		 kind == BOUNCE_KIND_DELAY ? "delay_warning" : kind == BOUNCE_KIND_SUCCESS ? "success_dsn" : "bounce", b->id,
-		 o->sender, n);
+		 log_safe(to, sizeof(to), o->sender, (unsigned)strlen(o->sender)), n);
 	return b;
 }
