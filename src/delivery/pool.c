@@ -426,6 +426,7 @@ static bool pool_conn_send(struct pool_conn *c, struct delivery_client *dc, stru
 	pool_job_init(job);
 	c->job = job;
 	c->rtls_refused = c->rtls_other = false;
+	c->sts_failed = c->sts_rechecked = false;
 	snprintf(job->relay, sizeof(job->relay), "%s", c->last_relay);
 	snprintf(job->mta, sizeof(job->mta), "%s", c->last_mta);
 	if (pool_conn_rcpts(c)) {
@@ -645,8 +646,8 @@ static void pool_on_sts_recheck(void *arg, const struct mtasts_answer *a)
 
 /* RFC 8461 §5.1: "a message delivery attempt MUST NOT be permanently failed until the sender has
  * first checked for the presence of a new policy". When this attempt failed because of the policy and
- * may be the last before max_queue_lifetime, the TXT record is asked again (never from memory) and a
- * new id is fetched and waited for; with a new policy the hosts are tried again under it. true when
+ * may be the last before max_queue_lifetime, the TXT record is asked again (the resolver keeps it no
+ * longer than its TTL) and a new id is fetched and waited for; with a new policy the hosts are tried again under it. true when
  * the recheck was started: the job stays with c until it answers. maddy and Stalwart fail an enforce
  * mismatch at once without this look. */
 static bool pool_sts_recheck(struct pool_conn *c)
