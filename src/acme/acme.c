@@ -170,6 +170,9 @@ static void on_installed(struct acme *a, bool ok, const char *error)
 		 (long long)a->not_before, (long long)a->not_after, (long long)renew_time(a->not_before, a->not_after));
 	run_end(a);
 	schedule_next(a);
+	/* the key just installed was the staged one: the next certificate gets a new one, staged now
+	 * so that its record has the whole lifetime of this certificate to be published */
+	acme_store_next_key_stage(a);
 }
 
 static void on_certificate(struct acme *a, const struct http_client_result *r)
@@ -239,10 +242,18 @@ static void finalize(struct acme *a)
 {
 	a->step = ACME_STEP_FINALIZE;
 	EVP_PKEY_free(a->new_key);
-	/* a new key for every certificate: nothing that saw an old one can use the next */
-	if ((a->new_key = acme_key_new()) == NULL) {
+	/* a new key for every certificate (nothing that saw an old one can use the next), and the one
+	 * staged ahead, whose TLSA record may be published already (RFC 7671 §8.1); without one (it
+	 * could not be written, or is being written) a fresh key, which a published 3 1 1 record of
+	 * the staged one does not match */
+	if (a->next_key != NULL && EVP_PKEY_up_ref(a->next_key) == 1) {
+		a->new_key = a->next_key;
+		log_info("event=acme_key key=staged");
+	} else if ((a->new_key = acme_key_new()) == NULL) {
 		acme_run_fail(a, "key", "cannot make a P-256 key");
 		return;
+	} else {
+		log_warn("event=acme_key key=new reason=%s", a->staging ? "staging_under_way" : "none_staged");
 	}
 	const char *names[ACME_NAMES_MAX];
 	for (size_t i = 0; i < a->n_names; i++)
@@ -726,6 +737,7 @@ int acme_open(struct server *srv, struct acme **a_r, char *error, size_t error_s
 				 (long long)renew_time(a->not_before, a->not_after));
 		}
 	}
+	acme_store_next_key_open(a);
 	*a_r = a;
 	return 0;
 }
@@ -753,6 +765,7 @@ void acme_free(struct acme *a)
 	run_end(a);
 	EVP_PKEY_free(a->account);
 	EVP_PKEY_free(a->key);
+	EVP_PKEY_free(a->next_key);
 	free(a->chain);
 	SSL_CTX_free(a->ctx);
 	free(a);

@@ -17,6 +17,13 @@
 struct server;
 struct acme;
 
+/* The files in data_dir/acme (acme_store.c) that others read: the certificate in use (its
+ * private key, then its chain) and the key staged for the next certificate (RFC 7671 §8.1: its
+ * TLSA record is published before it is used; domains/domain_tlsa.c prints it). */
+#define ACME_DIR "acme"
+#define ACME_CERT_FILE "cert.pem"
+#define ACME_NEXT_KEY_FILE "next_key.pem"
+
 /* After the switch to [server] user (the files are the user's), before the sandbox: with
  * [acme] directory set, reads (or makes) the account key and reads the certificate of an earlier
  * run. *a_r is NULL when ACME is off. 0, or -1 with a sentence. */

@@ -72,6 +72,9 @@ struct acme {
 	size_t n_answers;
 	int64_t poll_deadline_ms;
 	EVP_PKEY *new_key; /* the key of the certificate being ordered */
+	EVP_PKEY *next_key; /* the key staged for the next order (data_dir/acme/next_key.pem, written
+			     * before it is set here), NULL when none is */
+	bool staging;       /* a new next key is being written */
 	char *new_chain;
 	size_t new_chain_len;
 	int64_t new_not_before, new_not_after;
@@ -122,6 +125,12 @@ unsigned acme_retry_after_wait(const struct http_client_result *r);
 int acme_store_account(struct acme *a, char *error, size_t error_size);
 bool acme_store_load_cert(struct acme *a);
 void acme_store_save_cert(struct acme *a, void (*done)(struct acme *a, bool ok, const char *error));
+/* RFC 7671 §8.1: the key of the next certificate, made and written ahead (next_key.pem, 0600), so
+ * that its TLSA record can be published before it is used. acme_store_next_key_open at start-up
+ * reads it (or makes one, logged with why); acme_store_next_key_stage after a certificate is
+ * installed makes a new one, writes it on a worker thread and only then sets a->next_key. */
+void acme_store_next_key_open(struct acme *a);
+void acme_store_next_key_stage(struct acme *a);
 
 /* acme_tls.c: the hooks that answer TLS-ALPN-01 in ctx's handshakes, looking in a's answers. */
 void acme_tls_attach(struct acme *a, SSL_CTX *ctx);

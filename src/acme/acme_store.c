@@ -1,6 +1,6 @@
-/* acme_store.c — data_dir/acme: account.pem (the account key) and cert.pem (the private key of the
- * certificate in use, then its chain: one file, so that one rename replaces both together). Both
- * mode 0600, the worker's user's. A new certificate is written on a worker thread (write, fsync,
+/* acme_store.c — data_dir/acme: account.pem (the account key), cert.pem (the private key of the
+ * certificate in use, then its chain: one file, so that one rename replaces both together) and
+ * next_key.pem (the key the next certificate will have). All mode 0600, the worker's user's. A new certificate is written on a worker thread (write, fsync,
  * rename, fsync of the directory): the loop never waits on the disk. */
 #include "acme/acme_int.h"
 
@@ -175,4 +175,116 @@ void acme_store_save_cert(struct acme *a, void (*done)(struct acme *a, bool ok, 
 	j->chain_len = a->new_chain_len;
 	snprintf(j->dir, sizeof(j->dir), "%s", a->dir_path);
 	worker_pool_submit(a->srv->workers, save_work, save_done, j);
+}
+
+/* ---- the next key (RFC 7671 §8.1) ---- */
+
+/* A new key written to next_key.pem; NULL (logged) when it cannot be. At start-up only (blocks). */
+static EVP_PKEY *next_key_make_sync(struct acme *a, const char *why)
+{
+	char path[4200], error[300];
+	snprintf(path, sizeof(path), "%s/" ACME_NEXT_KEY_FILE, a->dir_path);
+	size_t len;
+	char *pem;
+	EVP_PKEY *k = acme_key_new();
+	if (k == NULL || (pem = acme_key_pem(k, &len)) == NULL) {
+		EVP_PKEY_free(k);
+		log_warn("event=acme_next_key_failed reason=key error=\"cannot make a P-256 key\"");
+		return NULL;
+	}
+	int rc = file_write(a->dir_path, ACME_NEXT_KEY_FILE, pem, len, "", 0, error, sizeof(error));
+	OPENSSL_cleanse(pem, len);
+	free(pem);
+	if (rc != 0) {
+		char e[LOG_VALUE_SIZE(sizeof(error))];
+		log_warn("event=acme_next_key_failed reason=store error=%s", log_safe(e, sizeof(e), error, (unsigned)strlen(error)));
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	log_info("event=acme_next_key_staged path=%s reason=%s", path, why);
+	return k;
+}
+
+void acme_store_next_key_open(struct acme *a)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" ACME_NEXT_KEY_FILE, a->dir_path);
+	size_t len;
+	char *pem = file_read(path, &len);
+	const char *why = "first_start";
+	if (pem != NULL) {
+		EVP_PKEY *k = acme_key_from_pem(pem, len);
+		OPENSSL_cleanse(pem, len);
+		free(pem);
+		if (k != NULL && (a->key == NULL || EVP_PKEY_eq(k, a->key) != 1)) {
+			a->next_key = k;
+			log_info("event=acme_next_key_loaded path=%s", path);
+			return;
+		}
+		/* in use already: the process ended between installing it and staging the one after */
+		why = k != NULL ? "in_use" : "unreadable";
+		if (k == NULL)
+			log_warn("event=acme_next_key_unusable path=%s error=\"not a private key\"", path);
+		EVP_PKEY_free(k);
+	} else if (errno != ENOENT) {
+		why = "unreadable";
+		log_warn("event=acme_next_key_unusable path=%s error=\"%s\"", path, strerror(errno));
+	} else if (a->key != NULL) {
+		why = "missing";
+	}
+	a->next_key = next_key_make_sync(a, why);
+}
+
+struct stage_job {
+	struct acme *a;
+	EVP_PKEY *key;
+	char *pem;
+	size_t len;
+	char dir[4096];
+	bool ok;
+	char error[300];
+};
+
+static void stage_work(void *arg)
+{
+	struct stage_job *j = arg;
+	j->ok = file_write(j->dir, ACME_NEXT_KEY_FILE, j->pem, j->len, "", 0, j->error, sizeof(j->error)) == 0;
+}
+
+static void stage_done(void *arg)
+{
+	struct stage_job *j = arg;
+	struct acme *a = j->a;
+	OPENSSL_cleanse(j->pem, j->len);
+	free(j->pem);
+	a->staging = false;
+	if (j->ok) {
+		EVP_PKEY_free(a->next_key);
+		a->next_key = j->key; /* on disk now: its record may be printed and published */
+		log_info("event=acme_next_key_staged path=%s/" ACME_NEXT_KEY_FILE " reason=installed", j->dir);
+	} else {
+		char e[LOG_VALUE_SIZE(sizeof(j->error))];
+		log_warn("event=acme_next_key_failed reason=store error=%s",
+			 log_safe(e, sizeof(e), j->error, (unsigned)strlen(j->error)));
+		EVP_PKEY_free(j->key);
+	}
+	free(j);
+}
+
+void acme_store_next_key_stage(struct acme *a)
+{
+	EVP_PKEY_free(a->next_key); /* it is the key in use now */
+	a->next_key = NULL;
+	struct stage_job *j = calloc(1, sizeof(*j));
+	if (j == NULL || (j->key = acme_key_new()) == NULL || (j->pem = acme_key_pem(j->key, &j->len)) == NULL) {
+		if (j != NULL)
+			EVP_PKEY_free(j->key);
+		free(j);
+		log_warn("event=acme_next_key_failed reason=key error=\"cannot make a P-256 key\"");
+		return;
+	}
+	j->a = a;
+	snprintf(j->dir, sizeof(j->dir), "%s", a->dir_path);
+	a->staging = true;
+	worker_pool_submit(a->srv->workers, stage_work, stage_done, j);
 }

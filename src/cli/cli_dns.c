@@ -24,9 +24,10 @@ bool cli_dns_resolver_ok(const char *resolver)
 	return true;
 }
 
+static int cli_dns_start(struct cli_dns *d, const char *resolver, const char *trust_anchor, unsigned timeout);
+
 int cli_dns_open(struct cli_dns *d, const char *conf_path, const char *resolver, unsigned timeout)
 {
-	char err[512];
 	const char *trust_anchor = NULL;
 	memset(d, 0, sizeof(*d));
 	if (conf_path != NULL || access(CLI_DEFAULT_CONF, F_OK) == 0) {
@@ -36,6 +37,18 @@ int cli_dns_open(struct cli_dns *d, const char *conf_path, const char *resolver,
 			resolver = d->conf->dns_resolver;
 		trust_anchor = d->conf->dns_trust_anchor;
 	}
+	return cli_dns_start(d, resolver, trust_anchor, timeout);
+}
+
+int cli_dns_open_conf(struct cli_dns *d, const struct conf *c, const char *resolver, unsigned timeout)
+{
+	memset(d, 0, sizeof(*d));
+	return cli_dns_start(d, resolver != NULL ? resolver : c->dns_resolver, c->dns_trust_anchor, timeout);
+}
+
+static int cli_dns_start(struct cli_dns *d, const char *resolver, const char *trust_anchor, unsigned timeout)
+{
+	char err[512];
 	if ((d->base = event_base_new()) == NULL) {
 		cli_error("cannot create the event loop");
 		cli_dns_close(d);

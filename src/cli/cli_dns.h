@@ -25,6 +25,9 @@ bool cli_dns_resolver_ok(const char *resolver);
  * resolver: --resolver or NULL. timeout: seconds per lookup (0: the default). 0, or -1 after
  * printing the error. */
 int cli_dns_open(struct cli_dns *d, const char *conf_path, const char *resolver, unsigned timeout);
+/* The same with the resolver and trust anchor of a setup already loaded (with its -o values);
+ * d->conf stays NULL. */
+int cli_dns_open_conf(struct cli_dns *d, const struct conf *c, const char *resolver, unsigned timeout);
 void cli_dns_close(struct cli_dns *d);
 
 /* Runs step(eval) to its end, answering from DNS. 0, or -1 when it asked more questions than any

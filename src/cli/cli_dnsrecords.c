@@ -17,26 +17,33 @@
 #include "cli/cli_dns.h"
 #include "conf/conf.h"
 #include "domains/domain_dns.h"
+#include "domains/domain_tlsa.h"
+#include "net/dns.h"
 #include "keys/dkim_store.h"
 #include "mailbox/users.h"
 
 static void cli_dns_usage(FILE *f)
 {
-	fputs("usage: mailwerk dns records --domain D [--ip ADDRESS]... [-c FILE]\n"
+	fputs("usage: mailwerk dns records --domain D [--ip ADDRESS]... [-c FILE] [-o section.key=value ...]\n"
 	      "       mailwerk dns check --domain D [--ip ADDRESS]... [--resolver ADDR@PORT] [-c FILE]\n"
+	      "                          [-o section.key=value ...]\n"
 	      "\n"
 	      "records  prints the DNS records D needs, as zone-file lines, each with a one-line\n"
 	      "         explanation: MX, SPF, DKIM (one per key), the return path's MX and SPF, DMARC,\n"
-	      "         MTA-STS and TLS-RPT, and the PTR record each of the server's addresses should have.\n"
+	      "         MTA-STS and TLS-RPT, the PTR record each of the server's addresses should have, and\n"
+	      "         the DANE TLSA 3 1 1 record of the key the SMTP listener serves (and of the next key,\n"
+	      "         when one is staged: [tls] next_key, or ACME's).\n"
 	      "check    looks the records up and reports each item as ok, missing or wrong, with the fix.\n"
 	      "         SPF is judged by evaluating it for the server's addresses (--ip, else the\n"
 	      "         addresses of [server] hostname). Exit 0 only when everything needed is right\n"
-	      "         (MTA-STS and TLS-RPT are recommended, not needed).\n"
+	      "         (MTA-STS, TLS-RPT and TLSA are recommended, not needed; but a TLSA record that is\n"
+	      "         published and matches no key of this server is wrong, as DANE senders then defer).\n"
 	      "\n"
 	      "      --domain D            the mail domain\n"
 	      "      --ip ADDRESS          an address the server sends from (repeatable)\n"
 	      "      --resolver ADDR@PORT  ask this DNS server (check; default [dns] resolver, else the system's)\n"
 	      "  -c, --config FILE         the setup (default " CLI_DEFAULT_CONF ")\n"
+	      "  -o section.key=value      a setting, as for serve\n"
 	      "  -h, --help                show this help\n",
 	      f);
 }
@@ -47,11 +54,14 @@ struct cli_dns_args {
 	size_t nips;
 	const char *resolver;
 	const char *conf_path;
+	char *overrides[32];
+	unsigned n_over;
 };
 
 /* The records of the domain: the setup's host name and return path, its active keys. NULL after
  * printing the error. */
-static struct domain_dns *cli_dns_build(const struct conf *cf, const struct cli_dns_args *a, struct domain_keys *ks)
+static struct domain_dns *cli_dns_build(const struct conf *cf, const struct cli_dns_args *a, struct domain_keys *ks,
+					const struct domain_tlsa_keys *tk, bool validating)
 {
 	char err[512], rp[DNS_HOST_SIZE + 80];
 	size_t published;
@@ -79,6 +89,9 @@ static struct domain_dns *cli_dns_build(const struct conf *cf, const struct cli_
 		.keys = ks->k,
 		.nkeys = ks->n,
 		.now = (int64_t)time(NULL),
+		.tlsa_current = tk->have_current ? tk->current : NULL,
+		.tlsa_next = tk->have_next ? tk->next : NULL,
+		.dnssec_validating = validating,
 	};
 	domain_dns_sts_id(cf, in.sts_id, sizeof(in.sts_id));
 	struct domain_dns *d = domain_dns_new(&in);
@@ -119,14 +132,35 @@ static void cli_dns_rec_line(const struct domain_rec *r)
 		printf("%s. IN MX %u %s.\n", r->name, r->priority, r->value);
 	else if (strcmp(r->type, "PTR") == 0)
 		printf("%s. IN PTR %s.\n", r->name, r->value);
+	else if (r->kind == DOMAIN_REC_TLSA_NEXT)
+		printf("%s. IN TLSA %s   ; next key\n", r->name, r->value);
 	else
 		printf("%s. IN %s %s\n", r->name, r->type, r->value);
+}
+
+/* Why a TLSA record is not printed: the certificate or the staged key could not be read. */
+static void cli_dns_tlsa_why(const struct domain_tlsa_keys *tk)
+{
+	char line[1200];
+	if (!tk->have_current) {
+		snprintf(line, sizeof(line), "DANE (RFC 7672): no TLSA record, as the key the SMTP listener serves is not "
+			 "known: %s", tk->current_why);
+		printf("\n");
+		cli_dns_comment(line);
+	}
+	if (!tk->have_next && tk->next_why[0] != '\0') {
+		snprintf(line, sizeof(line), "DANE rollover: the staged next key is not shown: %s", tk->next_why);
+		printf("\n");
+		cli_dns_comment(line);
+	}
 }
 
 static int cli_dns_records(const struct conf *cf, const struct cli_dns_args *a)
 {
 	struct domain_keys ks;
-	struct domain_dns *d = cli_dns_build(cf, a, &ks);
+	struct domain_tlsa_keys tk;
+	domain_tlsa_keys_load(cf, &tk);
+	struct domain_dns *d = cli_dns_build(cf, a, &ks, &tk, false);
 	if (d == NULL) {
 		domain_keys_clear(&ks);
 		return CLI_EXIT_RUNTIME;
@@ -151,6 +185,7 @@ static int cli_dns_records(const struct conf *cf, const struct cli_dns_args *a)
 			last = NULL;
 		}
 	}
+	cli_dns_tlsa_why(&tk);
 	domain_dns_free(d);
 	domain_keys_clear(&ks);
 	return CLI_EXIT_OK;
@@ -191,6 +226,15 @@ static void cli_check_fix(const char *domain, const struct domain_rec *r)
 	case DOMAIN_REC_PTR:
 		printf("ask the owner of the address for: %s. IN PTR %s.\n", r->name, r->value);
 		return;
+	case DOMAIN_REC_TLSA:
+		if (r->dnssec_bogus) {
+			printf("repair the zone's DNSSEC signatures or its DS record at the parent (until then DANE "
+			       "senders defer), or remove the DS to go back to an unsigned zone\n");
+			return;
+		}
+		printf("publish (and remove the records that match no key of this server)\n        ");
+		cli_dns_rec_line(r);
+		return;
 	default:
 		if (r->value != NULL)
 			cli_dns_rec_line(r);
@@ -210,6 +254,8 @@ static void cli_check_print(const char *domain, const struct domain_rec *r)
 		const char *what = r->kind == DOMAIN_REC_MTA_STS        ? "MTA-STS"
 				   : r->kind == DOMAIN_REC_MTA_STS_HOST ? "the MTA-STS policy host"
 				   : r->kind == DOMAIN_REC_TLS_RPT ? "TLS-RPT"
+				   : r->kind == DOMAIN_REC_TLSA ? "DANE TLSA"
+				   : r->kind == DOMAIN_REC_TLSA_NEXT ? "the next key's TLSA"
 								   : domain_rec_kind_str(r->kind);
 		printf("missing %s at %s (%srecommended; see mailwerk dns records)\n", what, r->name,
 		       r->status == DOMAIN_REC_TEMPFAIL ? "the lookup failed; " : "");
@@ -217,12 +263,16 @@ static void cli_check_print(const char *domain, const struct domain_rec *r)
 		size_t plen = r->problem != NULL ? strlen(r->problem) : 0;
 		if (r->status == DOMAIN_REC_FAILED && plen > 0 && (plen < 9 || strcmp(r->problem + plen - 9, ": missing") != 0))
 			printf("        %s\n", r->problem);
+		if (r->note != NULL)
+			printf("        note: %s\n", r->note);
 	} else {
 		if (r->problem != NULL)
 			printf("WRONG   %s\n", r->problem);
 		else
 			printf("WRONG   %s %s: not checked\n", domain_rec_kind_str(r->kind), r->name);
 		cli_check_fix(domain, r);
+		if (r->note != NULL)
+			printf("        note: %s\n", r->note);
 	}
 }
 
@@ -230,10 +280,12 @@ static int cli_dns_check(struct conf *cf, struct cli_dns_args *a)
 {
 	struct cli_dns dns;
 	struct domain_keys ks;
+	struct domain_tlsa_keys tk;
 	int rc = CLI_EXIT_RUNTIME;
-	if (cli_dns_open(&dns, a->conf_path, a->resolver, 0) != 0)
+	if (cli_dns_open_conf(&dns, cf, a->resolver, 0) != 0)
 		return CLI_EXIT_RUNTIME;
-	struct domain_dns *d = cli_dns_build(cf, a, &ks);
+	domain_tlsa_keys_load(cf, &tk);
+	struct domain_dns *d = cli_dns_build(cf, a, &ks, &tk, dns_validating(dns.dns));
 	if (d != NULL) {
 		/* without --ip, the check takes the addresses of our host name as the ones we send from */
 		bool finished = cli_dns_run(&dns, domain_dns_check_step, d) == 0;
@@ -266,9 +318,16 @@ int cli_dns_main(int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': a.domain = optarg; break;
+		case 'o':
+			if (a.n_over == sizeof(a.overrides) / sizeof(a.overrides[0])) {
+				cli_error("at most %zu -o options", sizeof(a.overrides) / sizeof(a.overrides[0]));
+				return CLI_EXIT_USAGE;
+			}
+			a.overrides[a.n_over++] = optarg;
+			break;
 		case 'c': a.conf_path = optarg; break;
 		case 'i':
 			if (inet_pton(AF_INET, optarg, b) != 1 && inet_pton(AF_INET6, optarg, b) != 1) {
@@ -301,7 +360,7 @@ int cli_dns_main(int argc, char **argv)
 		cli_error("dns %s needs --domain with a domain name", argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
-	struct conf *cf = cli_conf_load(a.conf_path, NULL, 0);
+	struct conf *cf = cli_conf_load(a.conf_path, a.overrides, a.n_over);
 	if (cf == NULL)
 		return CLI_EXIT_RUNTIME;
 	int rc = strcmp(argv[optind], "records") == 0 ? cli_dns_records(cf, &a) : cli_dns_check(cf, &a);

@@ -11,6 +11,9 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -50,6 +53,7 @@ enum conf_type {
 	CONF_T_HTTPS_URL, /* "" or an https URL (net/http_url.h) */
 	CONF_T_HOSTNAMES, /* "" or comma-separated host names */
 	CONF_T_ACME_CHALLENGE, /* a name of acme_challenge_names */
+	CONF_T_KEY_FILE_OPT, /* "" or an absolute path of a PEM private key, read at load */
 };
 
 struct conf_key {
@@ -119,6 +123,9 @@ static const struct conf_key conf_keys[] = {
 	{"listen", "https", CONF_T_LISTEN, LISTEN_OFF(CONF_LISTEN_HTTPS), "", 0, 0},
 	{"tls", "cert", CONF_T_PATH, OFF(tls_cert), NULL, 0, 0},
 	{"tls", "key", CONF_T_PATH, OFF(tls_key), NULL, 0, 0},
+	/* the key of the certificate that comes next: `dns records` prints its TLSA record so that it
+	 * is published before the certificate is used (RFC 7671 §8.1) */
+	{"tls", "next_key", CONF_T_KEY_FILE_OPT, OFF(tls_next_key), "", 0, 0},
 	/* RFC 1870: the SIZE we advertise; at least 64 KiB per RFC 5321 §4.5.3.1.10. At most 1 GiB:
 	 * the queue keeps a message as one SQLite blob, and SQLite's default limit is 10^9 bytes. */
 	{"smtp", "max_message_size", CONF_T_SIZE, OFF(max_message_size), "25M", 65536, 1000000000},
@@ -711,6 +718,35 @@ const char *conf_parse_relay_host(const char *s, char *host_r, size_t host_size,
 }
 
 /* The first line of path, without its CR/LF, into a new string; a sentence in msg on failure. */
+/* A file that must hold a PEM private key (only its public half is used, by `dns records`). NULL,
+ * or a sentence in msg. */
+static const char *conf_check_key_file(const char *path, char *msg, size_t msg_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		snprintf(msg, msg_size, "cannot open %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return msg;
+	}
+	FILE *f = S_ISREG(sb.st_mode) && sb.st_size < 256 * 1024 ? fdopen(fd, "r") : NULL;
+	if (f == NULL) {
+		close(fd);
+		snprintf(msg, msg_size, "%s is not a regular file of a key", path);
+		return msg;
+	}
+	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	ERR_clear_error();
+	if (k == NULL) {
+		snprintf(msg, msg_size, "%s is not a PEM private key (without a passphrase)", path);
+		return msg;
+	}
+	EVP_PKEY_free(k);
+	return NULL;
+}
+
 static const char *conf_read_secret(const char *path, char **secret_r, char *msg, size_t msg_size)
 {
 	char buf[SECRET_MAX + 2];
@@ -1047,6 +1083,12 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 		*(char **)field = secret;
 		return NULL;
 	}
+	case CONF_T_KEY_FILE_OPT:
+		if (value[0] != '\0' && value[0] != '/')
+			return "must be an absolute path";
+		if (value[0] != '\0' && (err = conf_check_key_file(value, st->msg, sizeof(st->msg))) != NULL)
+			return err;
+		goto string;
 	case CONF_T_THROTTLE:
 		return conf_set_throttle(st, name, value, override);
 	case CONF_T_TLS_OVERRIDE:
@@ -1253,6 +1295,7 @@ void conf_free(struct conf *c)
 		free(c->listen[i].addrs);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->tls_next_key);
 	free(c->recipient_delimiter);
 	free(c->dns_resolver);
 	free(c->dns_trust_anchor);

@@ -123,6 +123,7 @@ struct conf {
 	/* [tls] */
 	char *tls_cert;
 	char *tls_key;
+	char *tls_next_key;  /* "" or the key of the next certificate (RFC 7671 §8.1), for dns records */
 	/* [smtp] */
 	uint64_t max_message_size;
 	unsigned max_recipients;

@@ -2,6 +2,7 @@
  * lists), their accessors and verdicts. The check that judges them is domain_dns_check.c. */
 #include "delivery/mtasts_rules.h"
 #include "domains/domain_dns_int.h"
+#include "domains/domain_tlsa.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@ const char *domain_rec_kind_str(enum domain_rec_kind k)
 	case DOMAIN_REC_MTA_STS: return "mta_sts";
 	case DOMAIN_REC_MTA_STS_HOST: return "mta_sts_host";
 	case DOMAIN_REC_TLS_RPT: return "tls_rpt";
+	case DOMAIN_REC_TLSA: return "tlsa";
+	case DOMAIN_REC_TLSA_NEXT: return "tlsa_next";
 	}
 	return "unknown";
 }
@@ -231,6 +234,37 @@ static bool domain_dns_add_keys(struct domain_dns *d, const struct domain_dns_in
 	return true;
 }
 
+/* DANE for our MX host (RFC 7672): DANE-EE(3) SPKI(1) SHA-256(1), which §3.1 recommends (it
+ * survives a new certificate for the same key, and needs no names or dates); and, with a key
+ * staged, the record of the next one beside it (RFC 7671 §8.1 "current + next"), so that it is in
+ * senders' caches before that key is used. */
+static bool domain_dns_add_tlsa(struct domain_dns *d, const struct domain_dns_input *in)
+{
+	const unsigned char *keys[2] = {in->tlsa_current, in->tlsa_next};
+	for (int i = 0; i < 2; i++) {
+		if (keys[i] == NULL)
+			continue;
+		char text[DOMAIN_TLSA_TEXT_SIZE];
+		domain_tlsa_text(keys[i], text, sizeof(text));
+		char *comment =
+			i == 0 ? domain_dns_fmt("DANE (RFC 7672, recommended): senders that validate DNSSEC then require TLS "
+						"with this server's key. Publish it only in a DNSSEC-signed zone; 3 1 1 "
+						"(the key's SHA-256, RFC 7672 §3.1) stays right when a certificate is "
+						"renewed with the same key, and once published it must match the key, "
+						"or DANE senders hold mail back.")
+			       : domain_dns_fmt("DANE rollover (RFC 7671 §8.1): the key of the next certificate. Publish "
+						"it beside the current one now; remove the old record only after the new "
+						"certificate is in use and the record's TTL has passed.");
+		struct domain_dns_item *it = domain_dns_insert(d, d->n, i == 0 ? DOMAIN_REC_TLSA : DOMAIN_REC_TLSA_NEXT,
+							      false, "TLSA", domain_dns_fmt("_25._tcp.%s", d->hostname),
+							      strdup(text), comment);
+		if (it == NULL || it->rec.value == NULL)
+			return false;
+		memcpy(it->tlsa, keys[i], sizeof(it->tlsa));
+	}
+	return true;
+}
+
 void domain_dns_sts_id(const struct conf *c, char *id_r, size_t size)
 {
 	char text[MTASTS_TEXT_MAX], id[MTASTS_ID_MAX + 1];
@@ -320,6 +354,9 @@ struct domain_dns *domain_dns_new(const struct domain_dns_input *in)
 	if (!domain_dns_add(d, DOMAIN_REC_TLS_RPT, false, "TXT", domain_dns_fmt("_smtp._tls.%s", dom),
 			    domain_dns_fmt("v=TLSRPTv1; rua=mailto:tls-reports@%s", dom),
 			    strdup("TLS-RPT (RFC 8460, recommended): reports of TLS failures senders saw")))
+		goto fail;
+	d->validating = in->dnssec_validating;
+	if (!domain_dns_add_tlsa(d, in))
 		goto fail;
 	return d;
 fail:

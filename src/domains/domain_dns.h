@@ -31,6 +31,9 @@ enum domain_rec_kind {
 	DOMAIN_REC_MTA_STS,    /* _mta-sts TXT v=STSv1 with the id of the policy we serve (recommended) */
 	DOMAIN_REC_MTA_STS_HOST, /* mta-sts.DOMAIN names this server, which serves the policy (recommended) */
 	DOMAIN_REC_TLS_RPT,    /* _smtp._tls TXT v=TLSRPTv1 (recommended) */
+	DOMAIN_REC_TLSA,       /* _25._tcp.HOST TLSA 3 1 1 of the key served (recommended; needed once
+				* published, as DANE senders defer mail when none matches) */
+	DOMAIN_REC_TLSA_NEXT,  /* the same for the key staged for the next certificate (recommended) */
 };
 const char *domain_rec_kind_str(enum domain_rec_kind k); /* "mx", "spf", "dkim", "return_mx", ..., "mta_sts_host" */
 
@@ -55,7 +58,9 @@ struct domain_rec {
 	                * record ("MX of example.org: missing") */
 	char *found;   /* after the check, when verified: what was found, as a sentence ("SPF of
 	                * example.org authorizes 192.0.2.1 (2 of 10 lookups)") */
-	char *note;    /* verified but worth a word ("p=none only monitors ..."), else NULL */
+	char *note;    /* worth a word ("p=none only monitors ...", an answer DNSSEC did not
+	                * validate), else NULL */
+	bool dnssec_bogus; /* TLSA: the answer failed DNSSEC validation (the fix is in the zone's signing) */
 };
 
 struct domain_dns_key {
@@ -88,6 +93,11 @@ struct domain_dns_input {
 	int64_t now;             /* unix seconds: SPF's clock (and the MTA-STS id when sts_id is "") */
 	char sts_id[40];         /* the id of the MTA-STS policy served (delivery/mtasts_rules.h
 				  * mtasts_policy_id of mtasts_served_text); "": a time stamp */
+	/* DANE (RFC 7672 §3.1): SHA-256 of the SubjectPublicKeyInfo of the key the SMTP listener
+	 * serves and of the one staged next (domains/domain_tlsa.h), 32 octets each; NULL: no TLSA
+	 * record for it */
+	const unsigned char *tlsa_current, *tlsa_next;
+	bool dnssec_validating;  /* the check's resolver validates (so an insecure answer is unsigned) */
 };
 
 /* The most questions one check asks: below net/dns_drive's DNS_DRIVE_MAX_QUESTIONS, so that a

@@ -62,6 +62,8 @@ static const char *check_label(enum domain_rec_kind k)
 	case DOMAIN_REC_MTA_STS: return "MTA-STS at";
 	case DOMAIN_REC_TLS_RPT: return "TLS-RPT at";
 	case DOMAIN_REC_MTA_STS_HOST: return "MTA-STS policy host";
+	case DOMAIN_REC_TLSA:
+	case DOMAIN_REC_TLSA_NEXT: return "TLSA at";
 	}
 	return "record";
 }
@@ -499,6 +501,96 @@ static enum auth_step check_sts_host(struct domain_dns *d, struct domain_dns_ite
 	return AUTH_STEP_DONE;
 }
 
+/* The start of a record's data in hex, for a sentence. */
+static void check_tlsa_short(const struct dns_tlsa *t, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%u %u %u ", t->usage, t->selector, t->mtype);
+	for (size_t i = 0; i < t->len && i < 8 && n > 0 && (size_t)n + 3 < size; i++)
+		n += snprintf(out + n, size - (size_t)n, "%02x", t->data[i]);
+	if (t->len > 8 && n > 0 && (size_t)n + 4 < size)
+		snprintf(out + n, size - (size_t)n, "...");
+}
+
+/* TLSA at _25._tcp.HOST (RFC 7672): a 3 1 1 record whose data is our key's SPKI SHA-256. Other
+ * kinds a sender may use (DANE-TA(2), or DANE-EE with the whole certificate or SHA-512) are not
+ * compared here: the check says so rather than judging them. PKIX-TA(0)/PKIX-EE(1) are unusable
+ * for SMTP (§3.1.3). Once any record is published, the current key's is needed: a DANE sender
+ * that finds records of which none matches defers the mail (§2.2). */
+static enum auth_step check_tlsa(struct domain_dns *d, struct domain_dns_item *it, const struct dns_result *answer,
+				 struct auth_query *q_r)
+{
+	struct domain_rec *r = &it->rec;
+	bool next = r->kind == DOMAIN_REC_TLSA_NEXT;
+	if (d->sub++ == 0) {
+		if (check_ask(q_r, r->name, DNS_RRTYPE_TLSA))
+			return AUTH_STEP_QUERY;
+		check_too_long(r);
+		return AUTH_STEP_DONE;
+	}
+	if (answer->status == DNS_STATUS_BOGUS) {
+		/* §2.2: a bogus TLSA answer makes DANE senders defer, whatever it holds */
+		r->needed = !next;
+		r->dnssec_bogus = true;
+		domain_dns_verdict(r, DOMAIN_REC_FAILED,
+				   "TLSA at %s: the answer failed DNSSEC validation (%s), so DANE senders defer mail to "
+				   "%s", r->name, check_why(answer), d->hostname);
+		return AUTH_STEP_DONE;
+	}
+	if (check_failed(answer)) {
+		domain_dns_verdict(r, DOMAIN_REC_TEMPFAIL, "TLSA at %s: the lookup failed (%s)", r->name, check_why(answer));
+		return AUTH_STEP_DONE;
+	}
+	if (!answer->secure)
+		r->note = domain_dns_fmt(
+			"the answer was not DNSSEC-validated (%s): senders ignore TLSA records that are not in a "
+			"signed zone (RFC 7672 §2.2)",
+			d->validating ? "the zone is not signed, or its chain of trust is broken"
+				      : "no [dns] trust_anchor is set, so this check cannot tell");
+	if (answer->status != DNS_STATUS_OK || answer->count == 0 || answer->tlsas == NULL) {
+		domain_dns_verdict(r, DOMAIN_REC_FAILED, "TLSA at %s: missing", r->name);
+		return AUTH_STEP_DONE;
+	}
+	size_t unchecked = 0, usable = 0;
+	char first[64] = "";
+	for (size_t i = 0; i < answer->count; i++) {
+		const struct dns_tlsa *t = &answer->tlsas[i];
+		if (t->usage == 3 && t->selector == 1 && t->mtype == 1 && t->len == sizeof(it->tlsa) &&
+		    memcmp(t->data, it->tlsa, sizeof(it->tlsa)) == 0) {
+			domain_dns_verdict(r, DOMAIN_REC_VERIFIED, "TLSA at %s: 3 1 1 matches the %s", r->name,
+					   next ? "next key (ready for the rollover)" : "key the SMTP listener serves");
+			return AUTH_STEP_DONE;
+		}
+		if (t->usage == 2 || (t->usage == 3 && !(t->selector == 1 && t->mtype == 1)))
+			unchecked++;
+		if (t->usage == 2 || t->usage == 3)
+			usable++;
+		if (first[0] == '\0')
+			check_tlsa_short(t, first, sizeof(first));
+	}
+	if (next) {
+		domain_dns_verdict(r, DOMAIN_REC_FAILED,
+				   "TLSA at %s: none for the next key yet (publish it before that key is used)", r->name);
+		return AUTH_STEP_DONE;
+	}
+	if (unchecked > 0) {
+		domain_dns_verdict(r, DOMAIN_REC_VERIFIED,
+				   "TLSA at %s: %zu record%s of a kind this check does not compare (DANE-TA 2 x x, or "
+				   "3 0 x / 3 1 2): not checked", r->name, unchecked, unchecked == 1 ? "" : "s");
+		if (r->note == NULL)
+			r->note = domain_dns_fmt("a 3 1 1 record for the current key is what mailwerk dns records "
+						 "suggests, and what this check can verify");
+		return AUTH_STEP_DONE;
+	}
+	/* only unusable ones (PKIX usages): senders encrypt without authentication (§2.2), no harm
+	 * but no DANE either */
+	r->needed = usable > 0;
+	domain_dns_verdict(r, DOMAIN_REC_FAILED,
+			   "TLSA at %s: %zu record%s (%s%s), none matching the key the SMTP listener serves%s", r->name,
+			   answer->count, answer->count == 1 ? "" : "s", first, answer->count > 1 ? ", ..." : "",
+			   usable > 0 ? ", so DANE senders defer mail to this server" : " (none usable for SMTP)");
+	return AUTH_STEP_DONE;
+}
+
 static enum auth_step check_rec(struct domain_dns *d, struct domain_dns_item *it, const struct dns_result *answer,
 				struct auth_query *q_r)
 {
@@ -514,6 +606,8 @@ static enum auth_step check_rec(struct domain_dns *d, struct domain_dns_item *it
 	case DOMAIN_REC_MTA_STS:
 	case DOMAIN_REC_TLS_RPT: return check_txt_version(d, it, answer, q_r);
 	case DOMAIN_REC_MTA_STS_HOST: return check_sts_host(d, it, answer, q_r);
+	case DOMAIN_REC_TLSA:
+	case DOMAIN_REC_TLSA_NEXT: return check_tlsa(d, it, answer, q_r);
 	}
 	return AUTH_STEP_DONE;
 }

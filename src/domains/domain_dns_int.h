@@ -15,6 +15,7 @@ struct domain_dns_item {
 	const EVP_PKEY *pkey;      /* DKIM: the key the published one must match */
 	struct dns_addr addr;      /* ADDRESS, PTR: the address (family 0 for the "no address" record) */
 	char ip[INET6_ADDRSTRLEN]; /* the same as text */
+	unsigned char tlsa[32];    /* TLSA, TLSA_NEXT: the SPKI SHA-256 a 3 1 1 record must carry */
 };
 
 struct domain_dns {
@@ -26,6 +27,7 @@ struct domain_dns {
 	size_t nips;
 	int64_t now;
 	char sts_id[40]; /* the MTA-STS id the TXT record must carry; "" when it was not given */
+	bool validating; /* the check's resolver validates DNSSEC */
 
 	/* the check (domain_dns_check.c) */
 	bool started, done;
