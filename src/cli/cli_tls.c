@@ -13,6 +13,7 @@
 
 #include "cli/cli_common.h"
 #include "cli/cli_dns.h"
+#include "cli/cli_tls_dane.h"
 #include "conf/conf.h"
 #include "delivery/mtasts_cache.h"
 #include "net/dns.h"
@@ -23,23 +24,28 @@
 
 static void cli_tls_usage(FILE *f)
 {
-	fputs("usage: mailwerk tls check DOMAIN [--budget MS] [--no-wait] [--recheck] [--resolver ADDR@PORT]\n"
-	      "                                [-c FILE] [-o section.key=value ...]\n"
+	fputs("usage: mailwerk tls check DOMAIN [--budget MS] [--no-wait] [--recheck] [--probe]\n"
+	      "                                [--resolver ADDR@PORT] [-c FILE] [-o section.key=value ...]\n"
 	      "\n"
 	      "Shows the MX hosts of DOMAIN (with the DNSSEC state of the answer), its _mta-sts TXT record and\n"
 	      "its MTA-STS policy (RFC 8461) as delivery would find it: answered within the budget ([delivery]\n"
 	      "mta_sts_budget) from the policy cache, or \"no policy known\" while the fetch goes on; then the\n"
 	      "fetch is waited for and the cache shown with its age. The cache is the server's own.\n"
+	      "Then DANE (RFC 7672) per MX host: whether the MX and address answers validated, the TLSA\n"
+	      "records and whether each is usable, and the TLS decision delivery would take.\n"
 	      "\n"
 	      "  --budget MS          how long the first answer may take (default: [delivery] mta_sts_budget)\n"
 	      "  --no-wait            do not wait for a background fetch\n"
 	      "  --recheck            ask as delivery does before failing a message (RFC 8461 §5.1): the TXT\n"
 	      "                       record again, and a fetch when its id changed\n"
+	      "  --probe              connect to each MX host, STARTTLS, and check its certificate as\n"
+	      "                       delivery would (DANE records, or names), with its names and expiry\n"
 	      "  --resolver ADDR@PORT the DNS server to ask (default: [dns] resolver)\n"
 	      "  -c, --config FILE    the setup (default " CLI_DEFAULT_CONF ")\n"
 	      "  -o section.key=value a setting, as for serve\n"
 	      "\n"
-	      "Exit status: 0 when a policy is known at the end, 1 when none is (or an error), 2 usage.\n",
+	      "Exit status: 0 when an MTA-STS policy is known at the end or every MX host gets DANE, and\n"
+	      "(with --probe) every probe went as the decision needs; 1 otherwise (or an error); 2 usage.\n",
 	      f);
 }
 
@@ -167,6 +173,7 @@ int cli_tls_main(int argc, char **argv)
 		{"budget", required_argument, NULL, 'b'},
 		{"no-wait", no_argument, NULL, 'n'},
 		{"recheck", no_argument, NULL, 'R'},
+		{"probe", no_argument, NULL, 'p'},
 		{"resolver", required_argument, NULL, 'r'},
 		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
@@ -176,7 +183,7 @@ int cli_tls_main(int argc, char **argv)
 	char *overrides[TLS_MAX_OVERRIDES];
 	unsigned n_over = 0;
 	long budget = -1;
-	bool wait = true, recheck = false;
+	bool wait = true, recheck = false, probe = false;
 	int c;
 	optind = 0;
 	opterr = 0;
@@ -193,6 +200,7 @@ int cli_tls_main(int argc, char **argv)
 		}
 		case 'n': wait = false; break;
 		case 'R': recheck = true; break;
+		case 'p': probe = true; break;
 		case 'r':
 			if (!cli_dns_resolver_ok(optarg))
 				return CLI_EXIT_USAGE;
@@ -263,8 +271,11 @@ int cli_tls_main(int argc, char **argv)
 	}
 	mtasts_cache_stop(cache);
 	mtasts_cache_free(cache);
+	struct cli_tls_dane_outcome dane;
+	cli_tls_dane(&d, domain, probe, &dane);
 	cli_dns_close(&d);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		return CLI_EXIT_RUNTIME;
-	return rc == 0 && has ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
+	bool secured = has || (dane.hosts > 0 && dane.dane_hosts == dane.hosts);
+	return rc == 0 && secured && dane.probe_failed == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }

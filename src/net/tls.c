@@ -111,8 +111,12 @@ static bool asn1_unix(const ASN1_TIME *t, int64_t *r)
 
 bool tls_ctx_cert_info(SSL_CTX *ctx, struct tls_cert_info *r)
 {
+	return tls_cert_info_of(ctx != NULL ? SSL_CTX_get0_certificate(ctx) : NULL, r);
+}
+
+bool tls_cert_info_of(X509 *x, struct tls_cert_info *r)
+{
 	memset(r, 0, sizeof(*r));
-	X509 *x = ctx != NULL ? SSL_CTX_get0_certificate(ctx) : NULL;
 	if (x == NULL || !asn1_unix(X509_get0_notBefore(x), &r->not_before) ||
 	    !asn1_unix(X509_get0_notAfter(x), &r->not_after))
 		return false;

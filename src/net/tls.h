@@ -26,6 +26,8 @@ struct tls_cert_info {
 };
 /* false when ctx holds no certificate or its dates cannot be read. */
 bool tls_ctx_cert_info(SSL_CTX *ctx, struct tls_cert_info *r);
+/* The same of any certificate (a peer's, say: its names are then whatever the peer put there). */
+bool tls_cert_info_of(X509 *x, struct tls_cert_info *r);
 /* Whole days from now to not_after, rounded down: 0 on its last day, negative once it has
  * expired (-1 within the first day after). */
 int64_t tls_cert_days_left(int64_t not_after, int64_t now);

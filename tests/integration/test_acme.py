@@ -2,6 +2,7 @@
 resolves the names through the DNS fixture and fetches HTTP-01 answers from mailwerk's http listener
 or makes TLS-ALPN-01 (RFC 8737) handshakes with its https listener. The served certificate is read
 with Python's ssl module and checked against pebble's root from its management interface."""
+import hashlib
 import json
 import os
 import re
@@ -313,3 +314,69 @@ def test_private_addresses_only_for_the_directory_host(tmp_path, dns_server):  #
     finally:
         srv.stop()
         httpd.shutdown()
+
+
+def spki_sha256(der=None, key_pem_path=None):
+    """SHA-256 of the SubjectPublicKeyInfo (TLSA selector 1, matching type 1) of a DER certificate
+    or of a PEM private key, by openssl."""
+    if der is not None:
+        pub = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-pubkey"], input=der,
+                             capture_output=True, check=True).stdout
+        spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                              capture_output=True, check=True).stdout
+    else:
+        spki = subprocess.run(["openssl", "pkey", "-in", key_pem_path, "-pubout", "-outform", "DER"],
+                              capture_output=True, check=True).stdout
+    return hashlib.sha256(spki).hexdigest()
+
+
+def tlsa_records(s):
+    """(current, next) 3 1 1 data that `dns records` prints for the MX host (next None when none)."""
+    out = s.srv.cli("dns", "records", "--domain", "mailwerk.test", *sum((["-o", o] for o in s.srv.overrides), [])).stdout
+    cur = re.findall(r"^_25\._tcp\.%s\. IN TLSA 3 1 1 ([0-9a-f]{64})$" % re.escape(HOST), out, re.M)
+    nxt = re.findall(r"^_25\._tcp\.%s\. IN TLSA 3 1 1 ([0-9a-f]{64})   ; next key$" % re.escape(HOST), out, re.M)
+    assert len(cur) == 1 and len(nxt) <= 1, out
+    return cur[0], nxt[0] if nxt else None
+
+
+def test_renewal_uses_the_staged_next_key(setup):
+    """RFC 7671 §8.1 rollover with ACME: the key of the next certificate is made and stored before
+    it is used, `dns records` prints its TLSA 3 1 1 beside the current one, and a renewal installs
+    a certificate with exactly that key (so a record published ahead matches), then stages another."""
+    s = setup()
+    srv = s.srv
+    wait_log(srv, r"event=acme_installed")
+    wait_log(srv, r"event=acme_next_key_staged \S+ reason=installed")
+    assert re.search(r"event=acme_next_key_staged \S+ reason=first_start", srv.log_text())
+    assert "event=acme_key key=staged" in srv.log_text()
+    root = s.pebble.roots()
+    next_path = os.path.join(srv.dir, "acme", "next_key.pem")
+    assert stat.S_IMODE(os.stat(next_path).st_mode) == 0o600
+    first = served_cert(s.https_port, cadata=root)
+    cur, nxt = tlsa_records(s)
+    assert cur == spki_sha256(der=first)  # the record of the key the listeners serve
+    assert nxt is not None and nxt != cur and nxt == spki_sha256(key_pem_path=next_path)
+
+    srv.cli("acme", "renew", "--force")
+    wait_log(srv, r"event=acme_installed", count=2)
+    wait_log(srv, r"event=acme_next_key_staged \S+ reason=installed", count=2)
+    second = served_cert(s.https_port, cadata=root)
+    assert second != first
+    assert spki_sha256(der=second) == nxt  # the renewed certificate has the staged key
+    cur2, nxt2 = tlsa_records(s)
+    assert cur2 == nxt
+    assert nxt2 is not None and nxt2 not in (cur, nxt)
+
+    # a restart keeps the staged key (it may be published already)
+    srv.stop()
+    srv.start()
+    assert "event=acme_next_key_loaded" in srv.log_text()
+    assert tlsa_records(s) == (cur2, nxt2)
+    # a staged key that is unreadable is replaced, and said so
+    srv.stop()
+    with open(next_path, "w") as f:
+        f.write("not a key\n")
+    srv.start()
+    wait_log(srv, r"event=acme_next_key_staged \S+ reason=unreadable")
+    cur3, nxt3 = tlsa_records(s)
+    assert cur3 == cur2 and nxt3 not in (None, cur2, nxt2)

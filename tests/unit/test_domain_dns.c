@@ -421,6 +421,136 @@ static void test_check_recommended_and_notes(void **state)
 	fake_dns_free(z);
 }
 
+/* ---- TLSA of our MX host (RFC 7672) ---- */
+
+static const unsigned char cur_key[32] = {0x11, 0x22, 0x33, [31] = 0x44};
+static const unsigned char next_key[32] = {0x55, 0x66, [31] = 0x77};
+
+/* Runs the check answering TLSA questions with tlsa, the rest from z. */
+static void check_with_tlsa(struct domain_dns *d, struct fake_dns *z, const struct dns_result *tlsa)
+{
+	struct auth_query q;
+	const struct dns_result *a = NULL;
+	for (int i = 0; i < 1000; i++) {
+		if (domain_dns_check_step(d, a, &q) == AUTH_STEP_DONE)
+			return;
+		a = q.rrtype == DNS_RRTYPE_TLSA ? tlsa : fake_dns_answer(z, &q);
+		if (q.rrtype == DNS_RRTYPE_TLSA)
+			assert_string_equal(q.name, "_25._tcp." HOST);
+	}
+	fail_msg("the check did not end");
+}
+
+static void test_records_tlsa(void **state)
+{
+	struct setup s = setup_default();
+	struct domain_dns_input in = {
+		.domain = s.domain, .hostname = s.hostname, .return_path = s.return_path, .ips = s.ips,
+		.nips = s.nips, .keys = s.keys, .nkeys = s.nkeys, .now = NOW, .tlsa_current = cur_key,
+		.tlsa_next = next_key,
+	};
+	struct domain_dns *d = domain_dns_new(&in);
+	const struct domain_rec *r = find(d, DOMAIN_REC_TLSA, NULL);
+	assert_non_null(r);
+	assert_string_equal(r->name, "_25._tcp." HOST);
+	assert_string_equal(r->type, "TLSA");
+	assert_string_equal(r->value, "3 1 1 112233000000000000000000000000000000000000000000000000000000"
+				      "0044");
+	assert_false(r->needed);
+	r = find(d, DOMAIN_REC_TLSA_NEXT, NULL);
+	assert_string_equal(r->value, "3 1 1 556600000000000000000000000000000000000000000000000000000000"
+				      "0077");
+	domain_dns_free(d);
+	/* without keys given: no TLSA records (the API's /domains) */
+	d = build(&s);
+	assert_null(find(d, DOMAIN_REC_TLSA, NULL));
+	assert_null(find(d, DOMAIN_REC_TLSA_NEXT, NULL));
+	domain_dns_free(d);
+}
+
+static void test_check_tlsa(void **state)
+{
+	static const unsigned char other[32] = {0xab};
+	static const unsigned char shorter[31] = {0x11, 0x22, 0x33};
+	struct tcase {
+		const char *what;
+		enum dns_status status;
+		bool secure, validating;
+		struct dns_tlsa recs[3];
+		size_t n;
+		enum domain_rec_status cur, next;
+		bool cur_needed;
+		const char *cur_text; /* in found or problem */
+		bool note;
+	} cases[] = {
+		{"match", DNS_STATUS_OK, true, true, {{3, 1, 1, cur_key, 32}}, 1, DOMAIN_REC_VERIFIED, DOMAIN_REC_FAILED,
+		 false, "3 1 1 matches the key the SMTP listener serves", false},
+		{"both", DNS_STATUS_OK, true, true, {{3, 1, 1, next_key, 32}, {3, 1, 1, cur_key, 32}}, 2,
+		 DOMAIN_REC_VERIFIED, DOMAIN_REC_VERIFIED, false, "matches the key", false},
+		{"mismatch", DNS_STATUS_OK, true, true, {{3, 1, 1, other, 32}}, 1, DOMAIN_REC_FAILED, DOMAIN_REC_FAILED,
+		 true, "1 record (3 1 1 ab00000000000000...), none matching the key the SMTP listener serves, so DANE", false},
+		{"only the next key", DNS_STATUS_OK, true, true, {{3, 1, 1, next_key, 32}}, 1, DOMAIN_REC_FAILED,
+		 DOMAIN_REC_VERIFIED, true, "none matching", false},
+		/* the right prefix, one octet short: not ours */
+		{"short", DNS_STATUS_OK, true, true, {{3, 1, 1, shorter, 31}}, 1, DOMAIN_REC_FAILED, DOMAIN_REC_FAILED, true,
+		 "none matching", false},
+		/* PKIX usages only: senders use none of it (RFC 7672 §3.1.3), so not needed */
+		{"pkix only", DNS_STATUS_OK, true, true, {{1, 1, 1, cur_key, 32}, {0, 0, 1, other, 32}}, 2,
+		 DOMAIN_REC_FAILED, DOMAIN_REC_FAILED, false, "(none usable for SMTP)", false},
+		{"dane-ta", DNS_STATUS_OK, true, true, {{2, 0, 1, other, 32}}, 1, DOMAIN_REC_VERIFIED, DOMAIN_REC_FAILED,
+		 false, "does not compare", true},
+		{"3 1 2", DNS_STATUS_OK, true, true, {{3, 1, 2, other, 32}}, 1, DOMAIN_REC_VERIFIED, DOMAIN_REC_FAILED,
+		 false, "not checked", true},
+		{"none, secure", DNS_STATUS_NODATA, true, true, {{0}}, 0, DOMAIN_REC_FAILED, DOMAIN_REC_FAILED, false,
+		 "TLSA at _25._tcp." HOST ": missing", false},
+		{"nxdomain, insecure", DNS_STATUS_NXDOMAIN, false, true, {{0}}, 0, DOMAIN_REC_FAILED, DOMAIN_REC_FAILED,
+		 false, ": missing", true},
+		{"match, unsigned", DNS_STATUS_OK, false, true, {{3, 1, 1, cur_key, 32}}, 1, DOMAIN_REC_VERIFIED,
+		 DOMAIN_REC_FAILED, false, "matches", true},
+		{"match, not validating", DNS_STATUS_OK, false, false, {{3, 1, 1, cur_key, 32}}, 1, DOMAIN_REC_VERIFIED,
+		 DOMAIN_REC_FAILED, false, "matches", true},
+		{"bogus", DNS_STATUS_BOGUS, false, true, {{0}}, 0, DOMAIN_REC_FAILED, DOMAIN_REC_FAILED, true,
+		 "failed DNSSEC validation (signature expired), so DANE senders defer", false},
+		{"servfail", DNS_STATUS_TEMPFAIL, false, true, {{0}}, 0, DOMAIN_REC_TEMPFAIL, DOMAIN_REC_TEMPFAIL, false,
+		 "the lookup failed (signature expired)", false},
+		/* OK with no records (a hostile answer that says OK and carries none) */
+		{"ok, empty", DNS_STATUS_OK, true, true, {{0}}, 0, DOMAIN_REC_FAILED, DOMAIN_REC_FAILED, false, ": missing",
+		 false},
+	};
+	struct fake_dns *z = zone(NULL);
+	struct setup s = setup_default();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct tcase *c = &cases[i];
+		struct domain_dns_input in = {
+			.domain = s.domain, .hostname = s.hostname, .return_path = s.return_path, .ips = s.ips,
+			.nips = s.nips, .keys = s.keys, .nkeys = s.nkeys, .now = NOW, .tlsa_current = cur_key,
+			.tlsa_next = next_key, .dnssec_validating = c->validating,
+		};
+		struct domain_dns *d = domain_dns_new(&in);
+		struct dns_result a = {.status = c->status, .secure = c->secure, .rrtype = DNS_RRTYPE_TLSA,
+				       .name = "_25._tcp." HOST, .why = "signature expired", .count = c->n,
+				       .tlsas = c->n > 0 ? c->recs : NULL};
+		check_with_tlsa(d, z, &a);
+		const struct domain_rec *cur = find(d, DOMAIN_REC_TLSA, NULL), *next = find(d, DOMAIN_REC_TLSA_NEXT, NULL);
+		print_message("case %s: %s / %s\n", c->what, cur->found != NULL ? cur->found : cur->problem,
+			      cur->note != NULL ? cur->note : "-");
+		assert_int_equal(cur->status, c->cur);
+		assert_int_equal(next->status, c->next);
+		assert_int_equal(cur->needed, c->cur_needed);
+		assert_false(next->needed);
+		/* the rest of the zone is right: a wrong TLSA is the only needed item wrong */
+		assert_int_equal(domain_dns_needed_bad(d), c->cur_needed && c->cur != DOMAIN_REC_VERIFIED ? 1 : 0);
+		const char *text = cur->status == DOMAIN_REC_VERIFIED ? cur->found : cur->problem;
+		assert_non_null(strstr(text, c->cur_text));
+		assert_int_equal(cur->note != NULL, c->note);
+		assert_int_equal(cur->dnssec_bogus, c->status == DNS_STATUS_BOGUS);
+		if (c->note && !c->secure)
+			assert_non_null(strstr(cur->note, c->validating ? "the zone is not signed" : "no [dns] trust_anchor"));
+		domain_dns_free(d);
+	}
+	fake_dns_free(z);
+}
+
 static void test_check_no_keys(void **state)
 {
 	struct fake_dns *z = zone(NULL);
@@ -663,6 +793,8 @@ int main(void)
 		cmocka_unit_test(test_check_recommended_and_notes),
 		cmocka_unit_test(test_check_mta_sts_id),
 		cmocka_unit_test(test_check_no_keys),
+		cmocka_unit_test(test_records_tlsa),
+		cmocka_unit_test(test_check_tlsa),
 		cmocka_unit_test(test_check_two_of_each),
 		cmocka_unit_test(test_check_addresses_found),
 		cmocka_unit_test(test_check_budget),
