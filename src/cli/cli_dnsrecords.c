@@ -1,8 +1,10 @@
 /* cli_dnsrecords.c — owns `mailwerk dns records` (what to publish for a domain so that its mail is
  * received and delivered: the server's address, MX, SPF, DKIM, the return path's MX and SPF, DMARC,
- * PTR, MTA-STS, TLS-RPT) and `mailwerk dns check` (what is published, item by item). Both print
- * what domains/domain_dns.h makes and judges, the records the API's /domains shows too; the check
- * runs on the CLI's resolver (cli_dns_run). */
+ * PTR, MTA-STS, TLS-RPT, and DANE's TLSA for our MX host) and `mailwerk dns check` (what is
+ * published, item by item). Both print what domains/domain_dns.h makes and judges, the records the
+ * API's /domains shows too (the TLSA ones only here: their keys are read from the certificate
+ * files, domains/domain_tlsa.h); the check runs on the CLI's resolver (cli_dns_run), and then
+ * fetches a published MTA-STS policy with delivery's fetcher. */
 #include "cli/cli_common.h"
 
 #include <arpa/inet.h>
@@ -17,8 +19,13 @@
 #include "cli/cli_dns.h"
 #include "conf/conf.h"
 #include "domains/domain_dns.h"
+#include "delivery/mtasts_fetch.h"
+#include "delivery/mtasts_rules.h"
 #include "domains/domain_tlsa.h"
 #include "net/dns.h"
+#include "net/http_client.h"
+
+#include <event2/event.h>
 #include "keys/dkim_store.h"
 #include "mailbox/users.h"
 
@@ -38,6 +45,8 @@ static void cli_dns_usage(FILE *f)
 	      "         addresses of [server] hostname). Exit 0 only when everything needed is right\n"
 	      "         (MTA-STS, TLS-RPT and TLSA are recommended, not needed; but a TLSA record that is\n"
 	      "         published and matches no key of this server is wrong, as DANE senders then defer).\n"
+	      "         With an _mta-sts record published, the policy is fetched over HTTPS as senders do, and\n"
+	      "         must name [server] hostname.\n"
 	      "\n"
 	      "      --domain D            the mail domain\n"
 	      "      --ip ADDRESS          an address the server sends from (repeatable)\n"
@@ -276,6 +285,87 @@ static void cli_check_print(const char *domain, const struct domain_rec *r)
 	}
 }
 
+/* ---- the MTA-STS policy over HTTPS (RFC 8461 §3.3) ---- */
+
+struct cli_sts_wait {
+	struct event_base *base;
+	bool done;
+	const char *hostname, *domain, *sts_id;
+	int verdict; /* 0 ok, 1 missing (recommended), 2 wrong (needed) */
+};
+
+static void cli_sts_done(void *arg, const struct mtasts_fetch_result *r)
+{
+	struct cli_sts_wait *w = arg;
+	w->done = true;
+	event_base_loopbreak(w->base);
+	char url[DNS_HOST_SIZE + 64];
+	snprintf(url, sizeof(url), "https://mta-sts.%s/.well-known/mta-sts.txt", w->domain);
+	if (r->error != MTASTS_FETCH_OK) {
+		printf("missing MTA-STS policy at %s (recommended): %s (%s)\n", url, r->why,
+		       mtasts_fetch_error_str(r->error));
+		printf("        senders that find the _mta-sts record cannot fetch the policy; see [mta_sts] and\n"
+		       "        the certificate of the HTTPS listener, which must name mta-sts.%s\n", w->domain);
+		w->verdict = 1;
+		return;
+	}
+	char id[MTASTS_ID_MAX + 1];
+	mtasts_policy_id(r->text, r->text_len, id);
+	bool ours = mtasts_policy_mx_match(r->policy, w->hostname);
+	if (!ours && r->policy->mode != MTASTS_MODE_NONE) {
+		/* §4.1: an MX host the policy does not name is not used; with enforce, mail is held back */
+		printf("WRONG   MTA-STS policy at %s (mode %s) does not name %s%s\n", url, mtasts_mode_str(r->policy->mode),
+		       w->hostname,
+		       r->policy->mode == MTASTS_MODE_ENFORCE ? ": senders that honour it do not deliver to this server" : "");
+		printf("        fix: add %s to [mta_sts] mx, or serve the policy from this server\n", w->hostname);
+		w->verdict = 2;
+		return;
+	}
+	printf("ok      MTA-STS policy at %s: mode %s, max_age %u, names %s%s\n", url, mtasts_mode_str(r->policy->mode),
+	       (unsigned)r->policy->max_age, w->hostname,
+	       w->sts_id[0] != '\0' && strcmp(id, w->sts_id) == 0 ? " (the policy this server serves)" : "");
+	w->verdict = 0;
+}
+
+/* Whether a v=STSv1 record was found, right or with another id. */
+static bool cli_sts_published(const struct domain_rec *r)
+{
+	if (r->status == DOMAIN_REC_VERIFIED)
+		return true;
+	size_t plen = r->problem != NULL ? strlen(r->problem) : 0;
+	return r->status == DOMAIN_REC_FAILED && plen > 9 && strcmp(r->problem + plen - 9, ": missing") != 0;
+}
+
+/* Fetches the policy the way senders (and our delivery) do: only after the _mta-sts record was
+ * found, as a sender would not look otherwise. Returns the verdict. */
+static int cli_dns_check_sts(struct cli_dns *dns, const struct conf *cf, const char *domain, const char *sts_id)
+{
+	char err[300];
+	struct http_client *http = http_client_new(dns->base, err, sizeof(err));
+	if (http == NULL) {
+		printf("missing MTA-STS policy: not fetched (%s)\n", err);
+		return 1;
+	}
+	struct cli_sts_wait w = {.base = dns->base, .hostname = cf->hostname, .domain = domain, .sts_id = sts_id};
+	struct mtasts_fetch_opts o = {
+		.dns = dns->dns,
+		.http = http,
+		.ca_file = cf->mta_sts_ca_file,
+		.allow_private = cf->mta_sts_allow_private,
+		.timeout_ms = cf->mta_sts_fetch_timeout,
+	};
+	struct mtasts_fetch *f = mtasts_fetch_start(&o, domain, cli_sts_done, &w, err, sizeof(err));
+	if (f == NULL) {
+		printf("missing MTA-STS policy: not fetched (%s)\n", err);
+		w.verdict = 1;
+	} else {
+		while (!w.done)
+			event_base_loop(dns->base, EVLOOP_ONCE);
+	}
+	http_client_free(http);
+	return w.verdict;
+}
+
 static int cli_dns_check(struct conf *cf, struct cli_dns_args *a)
 {
 	struct cli_dns dns;
@@ -292,6 +382,18 @@ static int cli_dns_check(struct conf *cf, struct cli_dns_args *a)
 		for (size_t i = 0; i < domain_dns_count(d); i++)
 			cli_check_print(a->domain, domain_dns_rec(d, i));
 		unsigned bad = domain_dns_needed_bad(d), missing = domain_dns_recommended_missing(d);
+		/* a published _mta-sts record makes senders fetch the policy: it must be there and name us */
+		char sts_id[40];
+		domain_dns_sts_id(cf, sts_id, sizeof(sts_id));
+		const struct domain_rec *sts = NULL;
+		for (size_t i = 0; i < domain_dns_count(d) && sts == NULL; i++)
+			if (domain_dns_rec(d, i)->kind == DOMAIN_REC_MTA_STS)
+				sts = domain_dns_rec(d, i);
+		if (sts != NULL && cli_sts_published(sts)) {
+			int v = cli_dns_check_sts(&dns, cf, a->domain, sts_id);
+			bad += v == 2;
+			missing += v == 1;
+		}
 		printf("%s: %u needed item%s wrong, %u recommended missing\n", bad == 0 ? "ready" : "not ready", bad,
 		       bad == 1 ? "" : "s", missing);
 		rc = finished && bad == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;

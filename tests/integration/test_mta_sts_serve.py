@@ -99,8 +99,28 @@ def test_own_policy_fetched_over_https(tmp_path, dns_server):  # noqa: F811
         p = s.cli("tls", "check", DOMAIN, "--budget", "10000", "-o", "dns.resolver=" + dns_server.resolver,
                   "-o", "delivery.mta_sts_ca_file=" + ca.path, "-o", "delivery.mta_sts_allow_private=yes",
                   check=False)
+        # dns check fetches it too, the way senders do, and finds our host in it
+        sts_opts = ("-o", "delivery.mta_sts_ca_file=" + ca.path, "-o", "delivery.mta_sts_allow_private=yes")
+        c = s.cli("dns", "check", "--domain", DOMAIN, "--ip", addr, "--resolver", dns_server.resolver, *sts_opts,
+                  check=False)
+        # without the test CA the certificate is not trusted: senders would get no policy
+        c2 = s.cli("dns", "check", "--domain", DOMAIN, "--ip", addr, "--resolver", dns_server.resolver,
+                   "-o", "delivery.mta_sts_allow_private=yes", check=False)
+        # a check for another host name: the policy served does not name it (an enforce policy that
+        # leaves out the MX would hold senders' mail back)
+        c3 = s.cli("dns", "check", "--domain", DOMAIN, "--ip", addr, "--resolver", dns_server.resolver, *sts_opts,
+                   "-o", "server.hostname=other." + DOMAIN, check=False)
     finally:
         s.stop()
+    url = "https://mta-sts.%s/.well-known/mta-sts.txt" % DOMAIN
+    assert ("ok      MTA-STS policy at %s: mode enforce, max_age 1209600, names %s (the policy this server serves)"
+            % (url, HOST)) in c.stdout, c.stdout
+    assert "missing MTA-STS policy at %s (recommended): " % url in c2.stdout, c2.stdout
+    assert c.returncode == c2.returncode  # recommended: a policy that cannot be fetched is not "wrong"
+    assert "WRONG   MTA-STS policy" in c3.stdout, c3.stdout
+    assert ("WRONG   MTA-STS policy at %s (mode enforce) does not name other.%s: senders that honour it do not "
+            "deliver to this server" % (url, DOMAIN)) in c3.stdout, c3.stdout
+    assert "fix: add other.%s to [mta_sts] mx" % DOMAIN in c3.stdout
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(r"^lookup: state=policy reason=fetched ", p.stdout, re.M), p.stdout
     assert "mode=enforce max_age=1209600 source=fetched" in p.stdout, p.stdout
