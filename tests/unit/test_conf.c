@@ -4,6 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,6 +472,66 @@ static void test_acme_errors(void **state)
 	expect_error("[acme]\ndirectory = https://ca.example/dir\n", NULL, 0, fprefix, "[listen] http");
 	expect_error("[acme]\ndirectory = https://ca.example/dir\nchallenge = tls-alpn-01\n", NULL, 0, fprefix,
 		     "implicit-TLS listener");
+}
+
+/* [tls] next_key: empty by default; else a PEM private key, read at load, its file and line named */
+static void test_tls_next_key(void **state)
+{
+	(void)state;
+	char err[512] = "", key[64], junk[64], text[1024], prefix[128];
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	assert_non_null(k);
+	snprintf(key, sizeof(key), "/tmp/mailwerk_test_conf_%d_next.pem", (int)getpid());
+	FILE *f = fopen(key, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(f);
+	EVP_PKEY_free(k);
+	static const char broken[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+	write_secret(junk, "junk", broken, sizeof(broken) - 1);
+	char plain[64], plain_words[128];
+	write_secret(plain, "plain", "hello\n", 6);
+	snprintf(plain_words, sizeof(plain_words), "%s is not a PEM private key", plain);
+
+	struct conf *c = load(base_conf, NULL, 0, err);
+	assert_non_null(c);
+	assert_string_equal(c->tls_next_key, "");
+	conf_free(c);
+	snprintf(text, sizeof(text), "%snext_key = %s\n", base_conf, key);
+	c = load(text, NULL, 0, err);
+	assert_non_null(c);
+	assert_string_equal(c->tls_next_key, key);
+	conf_free(c);
+	char ov[128];
+	snprintf(ov, sizeof(ov), "tls.next_key=%s", key);
+	char *ovs[] = {ov};
+	c = load(base_conf, ovs, 1, err);
+	assert_non_null(c);
+	assert_string_equal(c->tls_next_key, key);
+	conf_free(c);
+
+	write_conf("");
+	unlink(conf_path);
+	snprintf(prefix, sizeof(prefix), "%s:7: [tls] next_key = ", conf_path);
+	char junk_words[128];
+	snprintf(junk_words, sizeof(junk_words), "%s is not a PEM private key", junk);
+	const struct {
+		const char *value;
+		const char *words;
+	} cases[] = {
+		{"next.pem", "must be an absolute path"},
+		{"/nonexistent/next.pem", "cannot open /nonexistent/next.pem: No such file or directory"},
+		{"/tmp", "/tmp is not a regular file of a key"},
+		{junk, junk_words},
+		{plain, plain_words},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "next_key = %s\n", cases[i].value);
+		expect_error(text, NULL, 0, prefix, cases[i].words);
+	}
+	unlink(key);
+	unlink(junk);
+	unlink(plain);
 }
 
 static void test_relay_errors(void **state)
@@ -1209,6 +1272,7 @@ int main(void)
 		cmocka_unit_test(test_login_penalty_keys),
 		cmocka_unit_test(test_relay_keys),
 		cmocka_unit_test(test_relay_errors),
+		cmocka_unit_test(test_tls_next_key),
 		cmocka_unit_test(test_acme_keys),
 		cmocka_unit_test(test_acme_errors),
 		cmocka_unit_test(test_delivery_errors),
