@@ -172,7 +172,7 @@ static void on_installed(struct acme *a, bool ok, const char *error)
 	schedule_next(a);
 	/* the key just installed was the staged one: the next certificate gets a new one, staged now
 	 * so that its record has the whole lifetime of this certificate to be published */
-	acme_store_next_key_stage(a);
+	acme_store_next_key_stage(a, "installed");
 }
 
 static void on_certificate(struct acme *a, const struct http_client_result *r)
@@ -747,6 +747,8 @@ void acme_start(struct acme *a)
 	if (a == NULL || a->started)
 		return;
 	a->started = true;
+	if (a->next_key == NULL)
+		acme_store_next_key_stage(a, a->next_why != NULL ? a->next_why : "none");
 	if (a->chain != NULL && !cert_covers_names(a)) {
 		log_info("event=acme_names_changed reason=\"the certificate in use is not valid for every name\"");
 		timer_at(a, (int64_t)time(NULL));

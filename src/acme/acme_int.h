@@ -75,6 +75,7 @@ struct acme {
 	EVP_PKEY *next_key; /* the key staged for the next order (data_dir/acme/next_key.pem, written
 			     * before it is set here), NULL when none is */
 	bool staging;       /* a new next key is being written */
+	const char *next_why; /* why none was read at the start ("first_start", "missing", ...) */
 	char *new_chain;
 	size_t new_chain_len;
 	int64_t new_not_before, new_not_after;
@@ -127,10 +128,12 @@ bool acme_store_load_cert(struct acme *a);
 void acme_store_save_cert(struct acme *a, void (*done)(struct acme *a, bool ok, const char *error));
 /* RFC 7671 §8.1: the key of the next certificate, made and written ahead (next_key.pem, 0600), so
  * that its TLSA record can be published before it is used. acme_store_next_key_open at start-up
- * reads it (or makes one, logged with why); acme_store_next_key_stage after a certificate is
- * installed makes a new one, writes it on a worker thread and only then sets a->next_key. */
+ * reads it (a->next_key; NULL with the reason in a->next_why when there is none to use);
+ * acme_store_next_key_stage (why: a stable word for the log) makes a new one, writes it on a
+ * worker thread and only then sets a->next_key: at acme_start when none was read (so a standby
+ * never writes), and after a certificate is installed. */
 void acme_store_next_key_open(struct acme *a);
-void acme_store_next_key_stage(struct acme *a);
+void acme_store_next_key_stage(struct acme *a, const char *why);
 
 /* acme_tls.c: the hooks that answer TLS-ALPN-01 in ctx's handshakes, looking in a's answers. */
 void acme_tls_attach(struct acme *a, SSL_CTX *ctx);

@@ -179,39 +179,13 @@ void acme_store_save_cert(struct acme *a, void (*done)(struct acme *a, bool ok, 
 
 /* ---- the next key (RFC 7671 §8.1) ---- */
 
-/* A new key written to next_key.pem; NULL (logged) when it cannot be. At start-up only (blocks). */
-static EVP_PKEY *next_key_make_sync(struct acme *a, const char *why)
-{
-	char path[4200], error[300];
-	snprintf(path, sizeof(path), "%s/" ACME_NEXT_KEY_FILE, a->dir_path);
-	size_t len;
-	char *pem;
-	EVP_PKEY *k = acme_key_new();
-	if (k == NULL || (pem = acme_key_pem(k, &len)) == NULL) {
-		EVP_PKEY_free(k);
-		log_warn("event=acme_next_key_failed reason=key error=\"cannot make a P-256 key\"");
-		return NULL;
-	}
-	int rc = file_write(a->dir_path, ACME_NEXT_KEY_FILE, pem, len, "", 0, error, sizeof(error));
-	OPENSSL_cleanse(pem, len);
-	free(pem);
-	if (rc != 0) {
-		char e[LOG_VALUE_SIZE(sizeof(error))];
-		log_warn("event=acme_next_key_failed reason=store error=%s", log_safe(e, sizeof(e), error, (unsigned)strlen(error)));
-		EVP_PKEY_free(k);
-		return NULL;
-	}
-	log_info("event=acme_next_key_staged path=%s reason=%s", path, why);
-	return k;
-}
-
 void acme_store_next_key_open(struct acme *a)
 {
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/" ACME_NEXT_KEY_FILE, a->dir_path);
 	size_t len;
 	char *pem = file_read(path, &len);
-	const char *why = "first_start";
+	a->next_why = "first_start";
 	if (pem != NULL) {
 		EVP_PKEY *k = acme_key_from_pem(pem, len);
 		OPENSSL_cleanse(pem, len);
@@ -222,21 +196,21 @@ void acme_store_next_key_open(struct acme *a)
 			return;
 		}
 		/* in use already: the process ended between installing it and staging the one after */
-		why = k != NULL ? "in_use" : "unreadable";
+		a->next_why = k != NULL ? "in_use" : "unreadable";
 		if (k == NULL)
 			log_warn("event=acme_next_key_unusable path=%s error=\"not a private key\"", path);
 		EVP_PKEY_free(k);
 	} else if (errno != ENOENT) {
-		why = "unreadable";
+		a->next_why = "unreadable";
 		log_warn("event=acme_next_key_unusable path=%s error=\"%s\"", path, strerror(errno));
 	} else if (a->key != NULL) {
-		why = "missing";
+		a->next_why = "missing";
 	}
-	a->next_key = next_key_make_sync(a, why);
 }
 
 struct stage_job {
 	struct acme *a;
+	const char *why;
 	EVP_PKEY *key;
 	char *pem;
 	size_t len;
@@ -261,7 +235,7 @@ static void stage_done(void *arg)
 	if (j->ok) {
 		EVP_PKEY_free(a->next_key);
 		a->next_key = j->key; /* on disk now: its record may be printed and published */
-		log_info("event=acme_next_key_staged path=%s/" ACME_NEXT_KEY_FILE " reason=installed", j->dir);
+		log_info("event=acme_next_key_staged path=%s/" ACME_NEXT_KEY_FILE " reason=%s", j->dir, j->why);
 	} else {
 		char e[LOG_VALUE_SIZE(sizeof(j->error))];
 		log_warn("event=acme_next_key_failed reason=store error=%s",
@@ -271,9 +245,9 @@ static void stage_done(void *arg)
 	free(j);
 }
 
-void acme_store_next_key_stage(struct acme *a)
+void acme_store_next_key_stage(struct acme *a, const char *why)
 {
-	EVP_PKEY_free(a->next_key); /* it is the key in use now */
+	EVP_PKEY_free(a->next_key); /* after an install, it is the key in use now */
 	a->next_key = NULL;
 	struct stage_job *j = calloc(1, sizeof(*j));
 	if (j == NULL || (j->key = acme_key_new()) == NULL || (j->pem = acme_key_pem(j->key, &j->len)) == NULL) {
@@ -284,6 +258,7 @@ void acme_store_next_key_stage(struct acme *a)
 		return;
 	}
 	j->a = a;
+	j->why = why;
 	snprintf(j->dir, sizeof(j->dir), "%s", a->dir_path);
 	a->staging = true;
 	worker_pool_submit(a->srv->workers, stage_work, stage_done, j);
