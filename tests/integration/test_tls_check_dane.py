@@ -95,3 +95,30 @@ def test_tls_check_insecure_and_unsigned(dns_server, mtas, tmp_path):  # noqa: F
                 "-o", "delivery.remote_port=%d" % port, check=False)
     assert "DANE: MX answer not validated (no [dns] trust_anchor)" in r.stdout, r.stdout
     assert "TLSA: not looked up (the resolver does not validate DNSSEC" in r.stdout
+
+
+def test_tls_check_probe_without_starttls(dns_server, mtas, tmp_path):  # noqa: F811
+    """A DANE host that offers no STARTTLS: the probe fails (delivery would defer, never send in the
+    clear), and the exit status says so; records that are all unusable mean encrypt, unchecked."""
+    port = free_port_on("127.0.0.2", "127.0.0.3")
+    anchor = tmp_path / "anchor.key"
+    anchor.write_text(dns_server.sign("dane.test.") + "\n")
+    dns_server.load({
+        "u.dane.test": {"MX": "10 mx.u.dane.test."}, "mx.u.dane.test": {"A": "127.0.0.2"},
+        "_%d._tcp.mx.u.dane.test" % port: {"TLSA": "3 1 1 " + "ab" * 32},
+        "v.dane.test": {"MX": "10 mx.v.dane.test."}, "mx.v.dane.test": {"A": "127.0.0.3"},
+        "_%d._tcp.mx.v.dane.test" % port: {"TLSA": "0 0 1 " + "ab" * 32},
+    })
+    mtas.start("127.0.0.2", port, starttls=False)
+    mtas.start("127.0.0.3", port, starttls=True)
+    srv = Server(tmp_path / "mw")
+    r = tls_check(srv, dns_server, port, anchor, "u.dane.test", "--probe")
+    b = host_block(r.stdout, "mx.u.dane.test")
+    assert "decision: action=dane" in b and "probe: failed: STARTTLS is not offered" in b, b
+    assert r.returncode == 1
+    r = tls_check(srv, dns_server, port, anchor, "v.dane.test", "--probe")
+    b = host_block(r.stdout, "mx.v.dane.test")
+    assert "unusable (PKIX usages" in b, b
+    assert "decision: action=encrypt reason=tlsa_unusable" in b, b
+    assert "probe: certificate not checked" in b, b
+    assert r.returncode == 1  # encrypt is neither DANE nor an MTA-STS policy
