@@ -84,6 +84,40 @@ static void dane_tlsa_done(void *arg, uint64_t id, const struct dns_result *r)
 	event_base_loopbreak(w->base);
 }
 
+/* The DNSSEC state of one answer, asked again (unbound answers from its cache): delivery's
+ * mx_result keeps only "secure or not", and a bogus answer is worth telling apart. */
+struct dane_state_wait {
+	struct event_base *base;
+	bool done;
+	enum dns_status status;
+	bool secure;
+};
+
+static void dane_state_done(void *arg, uint64_t id, const struct dns_result *r)
+{
+	struct dane_state_wait *w = arg;
+	(void)id;
+	w->status = r->status;
+	w->secure = r->secure;
+	w->done = true;
+	event_base_loopbreak(w->base);
+}
+
+/* "secure", "insecure", "bogus" or "lookup failed" for name/rrtype. */
+static const char *dane_state(struct cli_dns *d, const char *name, int rrtype)
+{
+	if (!dns_validating(d->dns))
+		return "not validated";
+	struct dane_state_wait w = {.base = d->base};
+	if (dns_lookup(d->dns, name, rrtype, dane_state_done, &w) == 0)
+		return "lookup failed";
+	while (!w.done)
+		event_base_loop(d->base, EVLOOP_ONCE);
+	return w.status == DNS_STATUS_BOGUS ? "bogus" : w.status == DNS_STATUS_TEMPFAIL ? "lookup failed"
+					 : w.secure                  ? "secure"
+									 : "insecure";
+}
+
 /* ---- the probe ---- */
 
 struct probe {
@@ -355,7 +389,13 @@ static void dane_host(struct cli_dns *d, const char *domain, const struct mx_res
 		inet_ntop(t->addrs[i].family, t->addrs[i].bytes, ip, sizeof(ip));
 		printf(" %s", ip);
 	}
-	printf(" address=%s\n", !validating ? "not validated" : t->secure ? "secure" : "insecure");
+	/* delivery counts the host secure when its A and AAAA answers both are (mx.h) */
+	const char *a4 = dane_state(d, t->host, DNS_RRTYPE_A), *a6 = dane_state(d, t->host, DNS_RRTYPE_AAAA);
+	const char *addr = !validating                                       ? "not validated"
+			   : strcmp(a4, "bogus") == 0 || strcmp(a6, "bogus") == 0 ? "bogus"
+			   : t->secure                                            ? "secure"
+										  : "insecure";
+	printf(" address=%s (A %s, AAAA %s)\n", addr, a4, a6);
 	/* the parameters as the pool builds them (pool_host_params) */
 	struct host_tls_params hp = {
 		.host = t->host,
@@ -425,7 +465,8 @@ void cli_tls_dane(struct cli_dns *d, const char *domain, bool probe, struct cli_
 		event_base_loop(d->base, EVLOOP_ONCE);
 	const struct mx_result *mr = &w.r;
 	bool validating = dns_validating(d->dns);
-	printf("DANE: MX answer %s", !validating ? "not validated (no [dns] trust_anchor)" : mr->mx_secure ? "secure" : "insecure");
+	const char *mxs = dane_state(d, domain, DNS_RRTYPE_MX);
+	printf("DANE: MX answer %s", !validating ? "not validated (no [dns] trust_anchor)" : mxs);
 	if (mr->status != MX_STATUS_OK) {
 		printf(", %s: ", mx_status_str(mr->status));
 		print_safe(mr->reason);

@@ -122,3 +122,29 @@ def test_tls_check_probe_without_starttls(dns_server, mtas, tmp_path):  # noqa: 
     assert "decision: action=encrypt reason=tlsa_unusable" in b, b
     assert "probe: certificate not checked" in b, b
     assert r.returncode == 1  # encrypt is neither DANE nor an MTA-STS policy
+
+
+def test_tls_check_bogus_answers(dns_server, tmp_path):  # noqa: F811
+    """Answers that fail validation are told apart from insecure ones: a bogus MX answer, and a host
+    whose address answers are bogus (delivery defers both)."""
+    port = free_port_on("127.0.0.2")
+    anchor = tmp_path / "anchor.key"
+    anchor.write_text(dns_server.sign("dane.test.") + "\n")
+    dns_server.load({"w.dane.test": {"MX": "10 mx.w.dane.test."}, "mx.w.dane.test": {"A": "127.0.0.2"},
+                     "y.dane.test": {"MX": "10 mx.y.dane.test."}, "mx.y.dane.test": {"A": "127.0.0.2"},
+                     "z.dane.test": {"MX": "10 mx.z.dane.test."}, "mx.z.dane.test": {"A": "127.0.0.2"}})
+    dns_server.bogus("w.dane.test", "badsig")
+    dns_server.bogus("mx.z.dane.test", "expired")
+    srv = Server(tmp_path / "mw")
+    r = tls_check(srv, dns_server, port, anchor, "w.dane.test")
+    assert re.search(r"^DANE: MX answer bogus, tempfail: temporary DNS failure looking up the MX records", r.stdout,
+                     re.M), r.stdout
+    assert "DANE MX" not in r.stdout
+    assert r.returncode == 1
+    r = tls_check(srv, dns_server, port, anchor, "y.dane.test")
+    assert "DANE: MX answer secure" in r.stdout, r.stdout
+    b = host_block(r.stdout, "mx.y.dane.test")
+    assert "address=secure (A secure, AAAA secure)" in b, b
+    r = tls_check(srv, dns_server, port, anchor, "z.dane.test")
+    assert "DANE: MX answer secure, tempfail: " in r.stdout and "mx.z.dane.test" in r.stdout, r.stdout
+    assert r.returncode == 1
