@@ -1,7 +1,8 @@
 /* acme_store.c — data_dir/acme: account.pem (the account key), cert.pem (the private key of the
  * certificate in use, then its chain: one file, so that one rename replaces both together) and
- * next_key.pem (the key the next certificate will have). All mode 0600, the worker's user's. A new certificate is written on a worker thread (write, fsync,
- * rename, fsync of the directory): the loop never waits on the disk. */
+ * next_key.pem (the key the next certificate will have). All mode 0600, the worker's user's. A
+ * new certificate or next key is written on a worker thread (write, fsync, rename, fsync of the
+ * directory): the loop never waits on the disk. */
 #include "acme/acme_int.h"
 
 #include <errno.h>
@@ -249,6 +250,10 @@ void acme_store_next_key_stage(struct acme *a, const char *why)
 {
 	EVP_PKEY_free(a->next_key); /* after an install, it is the key in use now */
 	a->next_key = NULL;
+	/* one write at a time (they share the temporary file); the key being written has not been
+	 * used (an order meanwhile got a fresh one), so it is the next one */
+	if (a->staging)
+		return;
 	struct stage_job *j = calloc(1, sizeof(*j));
 	if (j == NULL || (j->key = acme_key_new()) == NULL || (j->pem = acme_key_pem(j->key, &j->len)) == NULL) {
 		if (j != NULL)

@@ -16,18 +16,18 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "cli/cli_dns.h"
 #include "conf/conf.h"
-#include "domains/domain_dns.h"
 #include "delivery/mtasts_fetch.h"
 #include "delivery/mtasts_rules.h"
+#include "domains/domain_dns.h"
 #include "domains/domain_tlsa.h"
-#include "net/dns.h"
-#include "net/http_client.h"
-
-#include <event2/event.h>
 #include "keys/dkim_store.h"
 #include "mailbox/users.h"
+#include "net/dns.h"
+#include "net/http_client.h"
 
 static void cli_dns_usage(FILE *f)
 {

@@ -717,7 +717,6 @@ const char *conf_parse_relay_host(const char *s, char *host_r, size_t host_size,
 	return NULL;
 }
 
-/* The first line of path, without its CR/LF, into a new string; a sentence in msg on failure. */
 /* A file that must hold a PEM private key (only its public half is used, by `dns records`). NULL,
  * or a sentence in msg. */
 static const char *conf_check_key_file(const char *path, char *msg, size_t msg_size)
@@ -747,6 +746,7 @@ static const char *conf_check_key_file(const char *path, char *msg, size_t msg_s
 	return NULL;
 }
 
+/* The first line of path, without its CR/LF, into a new string; a sentence in msg on failure. */
 static const char *conf_read_secret(const char *path, char **secret_r, char *msg, size_t msg_size)
 {
 	char buf[SECRET_MAX + 2];
