@@ -238,9 +238,9 @@ static bool domain_dns_add_keys(struct domain_dns *d, const struct domain_dns_in
  * survives a new certificate for the same key, and needs no names or dates); and, with a key
  * staged, the record of the next one beside it (RFC 7671 §8.1 "current + next"), so that it is in
  * senders' caches before that key is used. Stalwart's DNS helper prints the record of the live
- * certificate only, while its ACME client makes a new key for every certificate: each renewal then
- * leaves the published record matching nothing until the zone catches up, and DANE senders defer
- * meanwhile. Here the next key exists (and is printed) a whole certificate lifetime ahead. */
+ * certificate only: when a renewal brings a new key, the published record matches nothing until
+ * the zone catches up, and DANE senders defer meanwhile. Here the next key exists (and is
+ * printed) a whole certificate lifetime ahead. */
 static bool domain_dns_add_tlsa(struct domain_dns *d, const struct domain_dns_input *in)
 {
 	const unsigned char *keys[2] = {in->tlsa_current, in->tlsa_next};
