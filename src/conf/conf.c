@@ -216,6 +216,15 @@ static const struct conf_key conf_keys[] = {
 	{"dmarc", "report_from", CONF_T_MAILBOX_OPT, OFF(dmarc_report_from), "", 0, 0},
 	/* RFC 9990 asks for daily reports; shorter periods are for tests and busy domains that ask */
 	{"dmarc", "report_interval", CONF_T_DURATION, OFF(dmarc_report_interval), "24h", 1, 7 * 86400},
+	/* RFC 8460 TLS reports of our outbound sessions, to the domains that publish _smtp._tls; off by
+	 * default like [dmarc] reports: the operator chooses to send reports to third parties */
+	{"tlsrpt", "reports", CONF_T_BOOL, OFF(tlsrpt_reports), "no", 0, 0},
+	/* the From and contact-info of the reports; empty: [dmarc] report_from, else tls-reports@<hostname> */
+	{"tlsrpt", "report_from", CONF_T_MAILBOX_OPT, OFF(tlsrpt_report_from), "", 0, 0},
+	/* RFC 8460 §4.1: one report per UTC day; shorter periods are for tests */
+	{"tlsrpt", "report_interval", CONF_T_DURATION, OFF(tlsrpt_report_interval), "24h", 1, 86400},
+	/* PEM CAs an https: rua's certificate may chain to, besides the system's (a private CA, tests) */
+	{"tlsrpt", "ca_file", CONF_T_PATH_OPT, OFF(tlsrpt_ca_file), "", 0, 0},
 	/* empty: the system's resolvers (/etc/resolv.conf); numeric only, so a typo fails at start-up */
 	/* the HTTP API: a request's head and body must have arrived within this */
 	{"api", "request_timeout", CONF_T_DURATION, OFF(api_request_timeout), "30s", 1, 3600},
@@ -1311,6 +1320,8 @@ void conf_free(struct conf *c)
 	free(c->delivery_ca_file);
 	free(c->sts_mx);
 	free(c->dmarc_report_from);
+	free(c->tlsrpt_report_from);
+	free(c->tlsrpt_ca_file);
 	free(c->api_return_path_label);
 	free(c->api_public_url);
 	free(c->api_complaint_address);

@@ -222,6 +222,11 @@ struct conf {
 	/* [dns] */
 	char *dns_resolver;     /* "": the nameservers of /etc/resolv.conf; else "ADDR@PORT" to forward to */
 	char *dns_trust_anchor; /* "": no DNSSEC validation; else a file of DS/DNSKEY records */
+	/* [tlsrpt] */
+	char *tlsrpt_report_from;        /* "": [dmarc] report_from, else tls-reports@<hostname> */
+	char *tlsrpt_ca_file;            /* "": the system trust store only, for https: rua */
+	unsigned tlsrpt_report_interval; /* seconds of one report's period (a day) */
+	bool tlsrpt_reports;
 };
 
 /* Loads path, then applies overrides ("section.key=value"). On error returns NULL and writes one line

@@ -160,6 +160,8 @@ struct delivery_client {
 	bool tls_up;     /* the handshake completed */
 	bool tls_verified;
 	char dane_match[64];
+	long tls_verify_error; /* the X509 verify result of a handshake that failed verification */
+	char local_ip[INET6_ADDRSTRLEN + 1]; /* our end of the connection, for TLS-RPT */
 	char tls_version[16];
 	char tls_cipher[64];
 	bool authenticated;
@@ -516,6 +518,8 @@ static void client_report(struct delivery_client *c)
 		.tls_cipher = c->tls_up ? c->tls_cipher : "",
 		.tls_verified = c->tls_verified,
 		.dane_match = c->dane_match,
+		.tls_verify_error = c->tls_verify_error,
+		.local_ip = c->local_ip,
 		.authenticated = c->authenticated,
 		.dsn = c->esmtp && c->ehlo.dsn,
 		.requiretls_offered = c->esmtp && c->ehlo.requiretls,
@@ -719,6 +723,7 @@ static void client_tls_why(struct delivery_client *c, const char *what, char *bu
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
 	if (v != X509_V_OK && client_tls_verify_wanted(c)) {
+		c->tls_verify_error = v;
 		snprintf(buf, size, "TLS handshake failed: certificate not verified for %s: %s", c->host,
 			 X509_verify_cert_error_string(v));
 	} else if (e != 0) {
@@ -1222,6 +1227,15 @@ static void client_connected(struct delivery_client *c)
 {
 	evtimer_del(c->timer);
 	c->conn_ok = true;
+	/* our address on this connection: the sending-mta-ip of a TLS report (RFC 8460 §4.4) */
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(bufferevent_getfd(c->bev), (struct sockaddr *)&ss, &sl) == 0) {
+		const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+							 : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+		if (inet_ntop(ss.ss_family, a, c->local_ip, sizeof(c->local_ip)) == NULL)
+			c->local_ip[0] = '\0';
+	}
 	if (c->tls_policy == DELIVERY_TLS_IMPLICIT) {
 		client_tls_begin(c);
 		return;

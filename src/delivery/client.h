@@ -150,6 +150,8 @@ struct delivery_result {
 	const char *tls_cipher;
 	bool tls_verified;           /* the certificate verified against host (chain and name), or by DANE */
 	const char *dane_match;      /* DANE: the TLSA record that matched, "3 1 1 ab12..."; "" otherwise */
+	long tls_verify_error;       /* a handshake that failed verification: OpenSSL's X509_V_ERR_*; else 0 */
+	const char *local_ip;        /* our address on the connection; "" before the connect */
 	bool authenticated;
 	bool dsn;                    /* the server offers DSN: the RFC 3461 parameters went with MAIL/RCPT */
 	bool requiretls_offered;     /* the server offers REQUIRETLS (RFC 8689) */

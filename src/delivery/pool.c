@@ -15,6 +15,7 @@
 #include "delivery/host_tls.h"
 #include "delivery/mtasts_cache.h"
 #include "delivery/mx.h"
+#include "delivery/tlsrpt_note.h"
 #include "util/log.h"
 #include "net/dns.h"
 #include "util/loopq.h"
@@ -139,6 +140,7 @@ void remote_job_free(struct remote_job *j)
 	free(j->sender);
 	free(j->domain);
 	free(j->data);
+	tlsrpt_sessions_free(&j->tlsrpt);
 	free(j);
 }
 
@@ -325,6 +327,25 @@ static bool pool_addr_8bit(const char *s)
 /* The message fields of a client job for c's current job. */
 static void pool_client_job(struct pool_conn *c, struct delivery_job *cj);
 
+/* TLS-RPT (RFC 8460): the outcome of a new connection's TLS (r), or of a host its policy skipped
+ * (r NULL), into the job's sessions, committed with its results (tlsrpt_note.h). MX delivery only. */
+static void pool_tlsrpt_note(struct pool_conn *c, const struct delivery_result *r)
+{
+	if (c->htls == NULL)
+		return;
+	struct tlsrpt_note n = {
+		.domain = c->job->domain,
+		.mx_host = c->mx->targets[c->host_i].host,
+		.htls = c->htls,
+		.client_tls = c->plain ? DELIVERY_TLS_NONE : pool_conn_tls(c),
+		.peer = r != NULL ? (const struct sockaddr *)&c->ss : NULL,
+		.r = r,
+		.now = time(NULL),
+	};
+	if (!tlsrpt_note_add(&c->job->tlsrpt, &n))
+		log_warn("queue_id=%s event=tlsrpt_record_failed error=\"out of memory\"", c->job->id);
+}
+
 static void pool_on_client(struct delivery_client *dc, const struct delivery_result *r, void *arg)
 {
 	struct pool_conn *c = arg;
@@ -336,6 +357,7 @@ static void pool_on_client(struct delivery_client *dc, const struct delivery_res
 	 * handshake counts as without); later messages on the same connection are not new ones */
 	if (c->fresh) {
 		metrics_outbound_count(p->metrics, r->tls);
+		pool_tlsrpt_note(c, r);
 		c->fresh = false;
 		c->verified = r->tls && r->tls_verified && pool_conn_tls(c) != DELIVERY_TLS_OPPORTUNISTIC &&
 			      pool_conn_tls(c) != DELIVERY_TLS_ENCRYPT;
@@ -706,6 +728,7 @@ static void pool_host_decided(struct pool_conn *c, const struct dns_result *tlsa
 	}
 	/* a TLS-policy failure: the next MX host, and when none is left a deferral, never a bounce
 	 * (a recipient fails only at max_queue_lifetime) */
+	pool_tlsrpt_note(c, NULL);
 	snprintf(j->relay, sizeof(j->relay), "%s", t->host);
 	snprintf(j->mta, sizeof(j->mta), "%s", t->host);
 	c->addr_i = 0;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "delivery/client_parse.h"
+#include "events/tlsrpt_sessions.h"
 #include "net/dns_parse.h"
 #include "queue/queue.h"
 #include "util/result.h"
@@ -60,6 +61,7 @@ struct remote_job {
 	char mta[DNS_HOST_SIZE];        /* its name, for Remote-MTA */
 	char tls[16];                   /* "TLSv1.3", or "none" */
 	char cipher[64];                /* "TLS_AES_256_GCM_SHA384", or "" */
+	struct tlsrpt_sessions tlsrpt;  /* its TLS sessions (RFC 8460), recorded with its results */
 };
 
 void remote_job_free(struct remote_job *j);

@@ -15,6 +15,7 @@
 #include "delivery/local.h"
 #include "delivery/operator.h"
 #include "delivery/pool.h"
+#include "events/tlsrpt_sessions.h"
 #include "inbound/inbound_store.h"
 #include "util/throttle.h"
 #include "mailbox/users.h"
@@ -67,6 +68,7 @@ struct runner_settings {
 	unsigned delay_warning;
 	bool hold;              /* [delivery] hold: deliver nothing, keep everything queued */
 	bool checked;           /* [smtp] checks: our MX's Authentication-Results can be trusted */
+	unsigned tlsrpt_period; /* [tlsrpt] reports: its report_interval; 0: TLS sessions not recorded */
 	unsigned job_window;    /* jobs in the pool at most */
 	unsigned domain_window; /* jobs per domain in the pool at most */
 	struct runner_throttle *throttles;
@@ -108,6 +110,8 @@ struct batch {
 	size_t nstrs, capstrs;
 	struct queue_msg **add;
 	size_t nadd, capadd;
+	struct tlsrpt_sessions tls; /* the TLS sessions of the batch's attempts (TLS-RPT), merged */
+	unsigned tls_period;        /* [tlsrpt] report_interval; 0: none recorded */
 };
 
 static bool batch_grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -142,6 +146,7 @@ static void batch_reset(struct batch *b)
 	for (size_t i = 0; i < b->nadd; i++)
 		queue_msg_free(b->add[i]);
 	b->n = b->nstrs = b->nadd = 0;
+	tlsrpt_sessions_clear(&b->tls);
 }
 
 static void batch_free(struct batch *b)
@@ -151,6 +156,7 @@ static void batch_free(struct batch *b)
 	free(b->arrivals);
 	free(b->strs);
 	free(b->add);
+	tlsrpt_sessions_free(&b->tls);
 }
 
 /* The metrics of a batch that is recorded: an outcome counts once it is in the queue, so a batch
@@ -174,7 +180,8 @@ static void batch_count(struct delivery_runner *d, const struct batch *b, enum m
 static void batch_commit(struct delivery_runner *d, struct batch *b, enum metrics_route route)
 {
 	const char *err;
-	if (b->n > 0 && queue_rcpt_results(d->queue, b->res, b->n, b->add, b->nadd, &err) != RESULT_OK)
+	if (b->n > 0 && queue_rcpt_results_tls(d->queue, b->res, b->n, b->add, b->nadd, &b->tls, b->tls_period, &err) !=
+			    RESULT_OK)
 		/* not recorded, so due again: delivered ones go again (at-least-once), nothing is lost */
 		log_error("event=delivery_record_failed error=\"%s\"", err);
 	else
@@ -560,6 +567,11 @@ static size_t runner_remote_results(struct delivery_runner *d, struct batch *b)
 		}
 		struct dsn_original o = {j->id, j->sender, j->arrival, j->data, j->size, j->no_dsn, j->dsn_envid,
 					 j->dsn_ret == QUEUE_DSN_RET_FULL, j->requiretls};
+		/* TLS-RPT: the job's sessions go into the same transaction as its results; out of
+		 * memory loses some counts, never results */
+		b->tls_period = d->set->tlsrpt_period;
+		if (b->tls_period > 0 && !tlsrpt_sessions_merge(&b->tls, &j->tlsrpt))
+			log_warn("queue_id=%s event=tlsrpt_record_failed error=\"out of memory\"", j->id);
 		runner_record(d, b, &o, oc, j->rcpt_count, now);
 		free(oc);
 	}
@@ -642,6 +654,7 @@ static struct runner_settings *runner_settings_new(const struct conf *c)
 	set->max_lifetime = c->max_queue_lifetime;
 	set->delay_warning = c->delay_warning_time;
 	set->hold = c->delivery_hold;
+	set->tlsrpt_period = c->tlsrpt_reports ? c->tlsrpt_report_interval : 0;
 	set->job_window = c->out_max_connections * RUNNER_JOBS_PER_CONNECTION;
 	set->domain_window = c->out_max_per_domain * RUNNER_JOBS_PER_CONNECTION;
 	set->throttles = calloc(c->throttle_count ? c->throttle_count : 1, sizeof(*set->throttles));

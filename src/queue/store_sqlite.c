@@ -23,6 +23,7 @@
 #include "events/events.h"
 #include "events/suppressions.h"
 #include "events/webhooks_store.h"
+#include "events/tlsrpt_sessions.h"
 #include "inbound/inbound_store.h"
 #include "queue/checkpoint.h"
 #include "queue/spool.h"
@@ -159,6 +160,7 @@ static const char *const queue_schema_steps[] = {
 	events_headers_schema_sql,   /* version 11: the header section of each tracked message */
 	queue_schema_v12_sql,        /* version 12: held messages */
 	queue_schema_v13_sql,        /* version 13: DSN requests (RFC 3461) and REQUIRETLS (RFC 8689) */
+	tlsrpt_sessions_schema_sql,  /* version 14: TLS session counters for TLS-RPT (RFC 8460) */
 };
 static const struct db_schema queue_schema = {
 	queue_schema_steps, sizeof(queue_schema_steps) / sizeof(queue_schema_steps[0]),
@@ -1509,6 +1511,13 @@ static int queue_result_event(struct queue *q, const struct queue_rcpt_result *r
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 			       struct queue_msg *const *add, size_t n_add, const char **error_r)
 {
+	return queue_rcpt_results_tls(q, res, n, add, n_add, NULL, 0, error_r);
+}
+
+enum result queue_rcpt_results_tls(struct queue *q, const struct queue_rcpt_result *res, size_t n,
+				   struct queue_msg *const *add, size_t n_add, const struct tlsrpt_sessions *tls,
+				   unsigned tls_period, const char **error_r)
+{
 	int64_t now_ms = date_now_ms();
 	sqlite3_stmt *up = NULL, *del = NULL, *ins_msg = NULL, *ins_rcpt = NULL;
 	/* one transaction for the whole batch: state changes are group-committed like stores */
@@ -1544,6 +1553,9 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		}
 	}
+	/* the TLS sessions of these attempts commit with their results (tlsrpt_sessions.h) */
+	if (rc == SQLITE_OK)
+		rc = tlsrpt_sessions_store(q->conn, tls, tls_period);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {

@@ -10,10 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <zlib.h>
-
 #include "util/date.h"
 #include "util/base64.h"
+#include "util/gzip.h"
 
 /* RFC 5322 §2.1.1: lines SHOULD be at most 78 characters; header fields are folded to that */
 #define MAIL_LINE_SOFT 78
@@ -129,36 +128,6 @@ bool dmarc_report_filename(const struct dmarc_report_mail *m, char *name_r, size
 }
 
 /* ---- gzip and base64 ---- */
-
-static bool gzip_compress(const char *in, size_t len, unsigned char **out_r, size_t *len_r)
-{
-	z_stream z;
-	memset(&z, 0, sizeof(z));
-	/* windowBits 15 + 16: a gzip wrapper (RFC 1952) instead of zlib's; the header's MTIME stays 0
-	 * ("no time stamp is available"), so the same report compresses to the same octets */
-	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return false;
-	uLong bound = deflateBound(&z, (uLong)len);
-	unsigned char *out = malloc(bound);
-	if (out == NULL) {
-		deflateEnd(&z);
-		return false;
-	}
-	z.next_in = (Bytef *)(uintptr_t)in; /* zlib does not write through next_in */
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)bound;
-	int rc = deflate(&z, Z_FINISH);
-	size_t produced = (size_t)z.total_out;
-	deflateEnd(&z);
-	if (rc != Z_STREAM_END) {
-		free(out);
-		return false;
-	}
-	*out_r = out;
-	*len_r = produced;
-	return true;
-}
 
 static void base64_lines(struct mbuf *b, const unsigned char *in, size_t len)
 {

@@ -519,7 +519,7 @@ static void test_roundtrip(void **state)
 		sqlite3_finalize(st);
 		assert_int_equal(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		assert_int_equal(sqlite3_column_int(st, 0), 13); /* v5: events, v6: no_dsn, v7: suppressions, v8: webhooks, v9: received mail, v10: webhook attempts, v11: sent headers, v12: held, v13: DSN requests */
+		assert_int_equal(sqlite3_column_int(st, 0), 14); /* v5: events, v6: no_dsn, v7: suppressions, v8: webhooks, v9: received mail, v10: webhook attempts, v11: sent headers, v12: held, v13: DSN requests, v14: TLS-RPT counters */
 		sqlite3_finalize(st);
 	}
 	/* one recipient delivered (final), one deferred far in the future */
