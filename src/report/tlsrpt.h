@@ -5,7 +5,7 @@
  *
  * How the pieces fit (report/tlsrpt_scheduler.c does the rest): once a period (a UTC day) has
  * ended, each policy domain with sessions: TXT _smtp._tls.DOMAIN → tlsrpt_record_select() →
- * tlsrpt_report_json() → gzip → https: POST application/tlsrpt+gzip (§5.2) and/or mailto:
+ * tlsrpt_report_json() → gzip (§5.2) → https: POST application/tlsrpt+gzip (§5.4) and/or mailto:
  * tlsrpt_report_message() through the queue, DKIM-signed (§5.3), with TLS-Required: No. */
 #ifndef MAILWERK_REPORT_TLSRPT_H
 #define MAILWERK_REPORT_TLSRPT_H

@@ -24,6 +24,7 @@
 #include "auth/dkim_key_cache.h"
 #include "server/signer_client.h"
 #include "report/report_scheduler.h"
+#include "report/tlsrpt_scheduler.h"
 #include "mailbox/users.h"
 #include "net/dns.h"
 #include "net/iplimit.h"
@@ -769,6 +770,8 @@ int server_init(struct server *srv, const struct server_protocol *const *protoco
 		return -1;
 	if ((srv->reports = report_scheduler_new(srv, error_r, error_size)) == NULL)
 		return -1;
+	if ((srv->tlsrpt = tlsrpt_scheduler_new(srv, error_r, error_size)) == NULL)
+		return -1;
 	/* as the user (its files in data_dir are the user's), before the sandbox */
 	if (acme_open(srv, &srv->acme, error_r, error_size) != 0)
 		return -1;
@@ -831,6 +834,7 @@ void server_deinit(struct server *srv)
 	/* remote jobs in hand stay in the queue: delivered again after the restart (at-least-once) */
 	delivery_pool_free(srv->remote);
 	report_scheduler_stop(srv->reports);
+	tlsrpt_scheduler_stop(srv->tlsrpt);
 	worker_pool_free(srv->workers);
 	/* the workers are done: no job of a protocol still uses its state */
 	for (int role = 0; srv->protocols != NULL && role < CONF_LISTEN_COUNT; role++) {
@@ -853,6 +857,7 @@ void server_deinit(struct server *srv)
 	acme_free(srv->acme);       /* after the loop queue: a file written for it reports there */
 	srv->acme = NULL;
 	report_scheduler_free(srv->reports); /* after the threads and the loop queue: they may still post to it */
+	tlsrpt_scheduler_free(srv->tlsrpt);
 	if (srv->users != NULL)
 		users_close(srv->users);
 	if (srv->sig_term)

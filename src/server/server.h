@@ -27,6 +27,7 @@ struct delivery_pool;
 struct dns;
 struct signer_client;
 struct report_scheduler;
+struct tlsrpt_scheduler;
 struct dkim_key_cache;
 struct worker_pool;
 struct http_api;
@@ -100,6 +101,7 @@ struct server {
 	struct dns *dns;                  /* the resolver (current [dns]); holders keep a reference */
 	struct signer_client *signer;     /* the DKIM signer process (signer_client.h); loop thread */
 	struct report_scheduler *reports;    /* DMARC aggregate reporting (RFC 9990) */
+	struct tlsrpt_scheduler *tlsrpt;     /* TLS reports of our outbound sessions (RFC 8460) */
 	struct dkim_key_cache *dkim_keys; /* senders' decoded DKIM key records; loop thread */
 	struct mtasts_cache *mtasts;      /* recipient domains' MTA-STS policies (delivery/mtasts_cache.h) */
 	struct users *users;
