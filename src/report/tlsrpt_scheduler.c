@@ -1,7 +1,9 @@
 /* tlsrpt_scheduler.c — sending the TLS reports (RFC 8460) of the sessions counted in queue.db. */
 #include "report/tlsrpt_scheduler.h"
 
+#include <arpa/inet.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "events/tlsrpt_sessions.h"
 #include "net/dns.h"
 #include "net/http_client.h"
+#include "net/http_url.h"
 #include "queue/queue.h"
 #include "report/tlsrpt.h"
 #include "server/server.h"
@@ -336,9 +339,19 @@ static void build_work(void *arg)
 
 /* ---- 4. send (loop) ---- */
 
+#define TLSRPT_POST_ADDRS 8
+
+/* One HTTPS report: its host's addresses from our resolver (A and AAAA, as the MTA-STS fetch
+ * does), so libcurl asks no other resolver, then the POST. */
 struct tr_post {
 	struct tr_job *job;
 	size_t rua;
+	struct http_url url;
+	uint64_t ids[2];
+	unsigned lookups;
+	char addrs[TLSRPT_POST_ADDRS][INET6_ADDRSTRLEN + 3];
+	size_t naddrs;
+	char why[200];
 };
 
 static void rua_log(const struct tr_job *j, const char *rua, bool ok, const char *why)
@@ -349,6 +362,64 @@ static void rua_log(const struct tr_job *j, const char *rua, bool ok, const char
 	else
 		log_warn("event=tlsrpt_report_failed domain=%s rua=\"%s\" report_id=%s attempt=%u error=\"%s\"",
 			 j->agg.policy_domain, rua, j->report_id, j->agg.attempts + 1, why);
+}
+
+static void posted(void *arg, const struct http_client_result *r);
+
+static void post_start(struct tr_post *p)
+{
+	struct tr_job *j = p->job;
+	struct tlsrpt_run *run = j->run;
+	static const char *const headers[] = {"Content-Type: application/tlsrpt+gzip"};
+	char resolve[DNS_HOST_SIZE + 16 + TLSRPT_POST_ADDRS * (INET6_ADDRSTRLEN + 3)];
+	struct http_client_opts o = {
+		.timeout_ms = TLSRPT_POST_TIMEOUT_MS,
+		/* the SSRF rule of webhooks: a rua is someone else's URL too */
+		.allow_private = run->conf->webhook_allow_private,
+		.private_setting = "[webhooks] allow_private",
+		.ca_file = run->conf->tlsrpt_ca_file,
+	};
+	if (p->url.host_kind == HTTP_URL_HOST_NAME) {
+		size_t len = (size_t)snprintf(resolve, sizeof(resolve), "%s:%u:", p->url.host, p->url.port);
+		for (size_t i = 0; i < p->naddrs && len < sizeof(resolve); i++)
+			len += (size_t)snprintf(resolve + len, sizeof(resolve) - len, "%s%s", i > 0 ? "," : "", p->addrs[i]);
+		o.resolve = resolve;
+	}
+	char err[256];
+	if (http_client_post(run->s->http, j->rec.rua[p->rua].text, headers, 1, (const char *)j->gz, j->gz_len, &o, posted, p,
+			     err, sizeof(err)) == 0)
+		return;
+	rua_log(j, j->rec.rua[p->rua].text, false, err);
+	j->failed = true;
+	free(p);
+	pending_over(run, finish_work, finish_done);
+}
+
+static void post_addr(void *arg, uint64_t id, const struct dns_result *r)
+{
+	struct tr_post *p = arg;
+	p->ids[p->ids[0] == id ? 0 : 1] = 0;
+	if (r->status == DNS_STATUS_OK && !p->job->run->s->stopping)
+		for (size_t i = 0; i < r->count && p->naddrs < TLSRPT_POST_ADDRS; i++) {
+			char ip[INET6_ADDRSTRLEN + 1];
+			dns_addr_str(&r->addrs[i], ip, sizeof(ip));
+			snprintf(p->addrs[p->naddrs++], sizeof(p->addrs[0]), r->addrs[i].family == AF_INET6 ? "[%s]" : "%s", ip);
+		}
+	else if (r->status != DNS_STATUS_NXDOMAIN && r->status != DNS_STATUS_NODATA)
+		snprintf(p->why, sizeof(p->why), "%s", r->why);
+	if (--p->lookups > 0)
+		return;
+	struct tr_job *j = p->job;
+	if (p->naddrs == 0 || j->run->s->stopping) {
+		if (!j->run->s->stopping)
+			rua_log(j, j->rec.rua[p->rua].text, false, p->why[0] ? p->why : "the host has no address");
+		j->failed = true;
+		struct tlsrpt_run *run = j->run;
+		free(p);
+		pending_over(run, finish_work, finish_done);
+		return;
+	}
+	post_start(p);
 }
 
 static void posted(void *arg, const struct http_client_result *r)
@@ -424,13 +495,6 @@ static void build_done(void *arg)
 		run_finished(run);
 		return;
 	}
-	static const char *const headers[] = {"Content-Type: application/tlsrpt+gzip"};
-	const struct http_client_opts o = {
-		.timeout_ms = TLSRPT_POST_TIMEOUT_MS,
-		.allow_private = run->conf->webhook_allow_private,
-		.private_setting = "[webhooks] allow_private",
-		.ca_file = run->conf->tlsrpt_ca_file,
-	};
 	run->pending = 1;
 	for (size_t i = 0; i < run->n; i++) {
 		struct tr_job *j = &run->jobs[i];
@@ -440,17 +504,28 @@ static void build_done(void *arg)
 			if (j->rec.rua[k].kind != TLSRPT_URI_HTTPS || j->took[k])
 				continue;
 			struct tr_post *p = calloc(1, sizeof(*p));
-			char err[256] = "out of memory";
-			if (p != NULL) {
+			const char *err = "out of memory";
+			if (p != NULL && http_url_parse(j->rec.rua[k].text, strlen(j->rec.rua[k].text), &p->url, &err) == HTTP_URL_OK) {
 				p->job = j;
 				p->rua = k;
 				run->pending++;
-				if (http_client_post(s->http, j->rec.rua[k].text, headers, 1, (const char *)j->gz, j->gz_len, &o,
-						     posted, p, err, sizeof(err)) == 0)
+				if (p->url.host_kind != HTTP_URL_HOST_NAME) {
+					post_start(p);
 					continue;
+				}
+				p->lookups = 2;
+				p->ids[0] = dns_lookup(s->srv->dns, p->url.host, DNS_RRTYPE_A, post_addr, p);
+				p->ids[1] = dns_lookup(s->srv->dns, p->url.host, DNS_RRTYPE_AAAA, post_addr, p);
+				if (p->ids[0] != 0 && p->ids[1] != 0)
+					continue;
+				/* a lookup that did not start: the other is cancelled, the rua fails */
+				for (int q = 0; q < 2; q++)
+					if (p->ids[q] != 0)
+						dns_cancel(s->srv->dns, p->ids[q]);
 				run->pending--;
-				free(p);
+				err = "no lookup could be started";
 			}
+			free(p);
 			rua_log(j, j->rec.rua[k].text, false, err);
 			j->failed = true;
 		}
