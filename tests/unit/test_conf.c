@@ -253,6 +253,37 @@ static void test_auth_keys(void **state)
 	expect_error("[dmarc]\nreport_from = not an address\n", NULL, 0, prefix, "report_from");
 }
 
+/* [tlsrpt]: TLS reports (RFC 8460) */
+static void test_tlsrpt_keys(void **state)
+{
+	(void)state;
+	char err[512];
+	struct conf *c = load(base_conf, NULL, 0, err); /* the defaults */
+	assert_non_null(c);
+	assert_false(c->tlsrpt_reports);
+	assert_string_equal(c->tlsrpt_report_from, "");
+	assert_int_equal(c->tlsrpt_report_interval, 86400);
+	assert_string_equal(c->tlsrpt_ca_file, "");
+	conf_free(c);
+	char *ov[] = {"tlsrpt.reports=yes", "tlsrpt.report_from=tls@example.org", "tlsrpt.report_interval=3s",
+		      "tlsrpt.ca_file=/etc/ssl/test-ca.pem"};
+	c = load(base_conf, ov, 4, err);
+	assert_non_null(c);
+	assert_true(c->tlsrpt_reports);
+	assert_string_equal(c->tlsrpt_report_from, "tls@example.org");
+	assert_int_equal(c->tlsrpt_report_interval, 3);
+	assert_string_equal(c->tlsrpt_ca_file, "/etc/ssl/test-ca.pem");
+	conf_free(c);
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "/tmp/mailwerk_test_conf_%d.conf:8:", (int)getpid());
+	expect_error("[tlsrpt]\nreports = sometimes\n", NULL, 0, prefix, "reports");
+	expect_error("[tlsrpt]\nreport_from = not an address\n", NULL, 0, prefix, "report_from");
+	expect_error("[tlsrpt]\nreport_interval = 2d\n", NULL, 0, prefix, "report_interval");
+	expect_error("[tlsrpt]\nreport_interval = 0s\n", NULL, 0, prefix, "report_interval");
+	expect_error("[tlsrpt]\nca_file = relative/ca.pem\n", NULL, 0, prefix, "absolute path");
+	expect_error("[tlsrpt]\nbogus = 1\n", NULL, 0, prefix, "bogus");
+}
+
 /* [server] auth_*: the failed-login delays (milliseconds) and bans. */
 static void test_login_penalty_keys(void **state)
 {
@@ -1269,6 +1300,7 @@ int main(void)
 		cmocka_unit_test(test_missing_and_override_errors),
 		cmocka_unit_test(test_delivery_keys),
 		cmocka_unit_test(test_auth_keys),
+		cmocka_unit_test(test_tlsrpt_keys),
 		cmocka_unit_test(test_login_penalty_keys),
 		cmocka_unit_test(test_relay_keys),
 		cmocka_unit_test(test_relay_errors),
