@@ -180,12 +180,15 @@ static void batch_count(struct delivery_runner *d, const struct batch *b, enum m
 static void batch_commit(struct delivery_runner *d, struct batch *b, enum metrics_route route)
 {
 	const char *err;
-	if (b->n > 0 && queue_rcpt_results_tls(d->queue, b->res, b->n, b->add, b->nadd, &b->tls, b->tls_period, &err) !=
-			    RESULT_OK)
+	bool tls_lost = false;
+	if (b->n > 0 && queue_rcpt_results_tls(d->queue, b->res, b->n, b->add, b->nadd, &b->tls, b->tls_period,
+					       &tls_lost, &err) != RESULT_OK)
 		/* not recorded, so due again: delivered ones go again (at-least-once), nothing is lost */
 		log_error("event=delivery_record_failed error=\"%s\"", err);
 	else
 		batch_count(d, b, route);
+	if (tls_lost)
+		log_warn("event=tlsrpt_record_failed sessions=%zu error=\"the counters could not be written\"", b->tls.n);
 	batch_reset(b);
 }
 

@@ -266,11 +266,12 @@ enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *
 			       struct queue_msg *const *add, size_t n_add, const char **error_r);
 /* The same, and in the same transaction the counts of the attempts' TLS sessions (TLS-RPT,
  * events/tlsrpt_sessions.h: so they are neither lost nor counted twice), each in its period of
- * tls_period seconds. tls may be NULL. */
+ * tls_period seconds. tls may be NULL. Counts that cannot be written (a statement that fails)
+ * are left out and *tls_lost_r set (it may be NULL): TLS reporting never costs a result. */
 struct tlsrpt_sessions;
 enum result queue_rcpt_results_tls(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 				   struct queue_msg *const *add, size_t n_add, const struct tlsrpt_sessions *tls,
-				   unsigned tls_period, const char **error_r);
+				   unsigned tls_period, bool *tls_lost_r, const char **error_r);
 
 /* ---- tracked messages (the HTTP API) ---- */
 

@@ -1511,13 +1511,15 @@ static int queue_result_event(struct queue *q, const struct queue_rcpt_result *r
 enum result queue_rcpt_results(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 			       struct queue_msg *const *add, size_t n_add, const char **error_r)
 {
-	return queue_rcpt_results_tls(q, res, n, add, n_add, NULL, 0, error_r);
+	return queue_rcpt_results_tls(q, res, n, add, n_add, NULL, 0, NULL, error_r);
 }
 
 enum result queue_rcpt_results_tls(struct queue *q, const struct queue_rcpt_result *res, size_t n,
 				   struct queue_msg *const *add, size_t n_add, const struct tlsrpt_sessions *tls,
-				   unsigned tls_period, const char **error_r)
+				   unsigned tls_period, bool *tls_lost_r, const char **error_r)
 {
+	if (tls_lost_r != NULL)
+		*tls_lost_r = false;
 	int64_t now_ms = date_now_ms();
 	sqlite3_stmt *up = NULL, *del = NULL, *ins_msg = NULL, *ins_rcpt = NULL;
 	/* one transaction for the whole batch: state changes are group-committed like stores */
@@ -1553,9 +1555,18 @@ enum result queue_rcpt_results_tls(struct queue *q, const struct queue_rcpt_resu
 			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		}
 	}
-	/* the TLS sessions of these attempts commit with their results (tlsrpt_sessions.h) */
-	if (rc == SQLITE_OK)
-		rc = tlsrpt_sessions_store(q->conn, tls, tls_period);
+	/* the TLS sessions of these attempts commit with their results (tlsrpt_sessions.h); counts
+	 * that cannot be written are given up inside a savepoint, never the results */
+	if (rc == SQLITE_OK && tls != NULL && tls->n > 0 &&
+	    (rc = sqlite3_exec(q->db, "SAVEPOINT tlsrpt", NULL, NULL, NULL)) == SQLITE_OK) {
+		if (tlsrpt_sessions_store(q->conn, tls, tls_period) != SQLITE_OK) {
+			rc = sqlite3_exec(q->db, "ROLLBACK TO tlsrpt", NULL, NULL, NULL);
+			if (tls_lost_r != NULL)
+				*tls_lost_r = true;
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(q->db, "RELEASE tlsrpt", NULL, NULL, NULL);
+	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {

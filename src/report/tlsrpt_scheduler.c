@@ -41,6 +41,8 @@ enum job_state {
 	JOB_READY,
 };
 
+struct tr_post;
+
 struct tr_job {
 	struct tlsrpt_run *run;
 	struct tlsrpt_aggregate agg;
@@ -57,6 +59,7 @@ struct tr_job {
 	struct queue_msg *msg;    /* the mail to the mailto: rua not yet done */
 	struct dkim_draft *draft;
 	char msg_id[QUEUE_ID_LEN + 1];
+	struct tr_post *posts[TLSRPT_RUA_MAX]; /* HTTPS reports under way, by rua */
 };
 
 struct tlsrpt_run {
@@ -87,6 +90,9 @@ static void run_free(struct tlsrpt_run *run)
 		struct tr_job *j = &run->jobs[i];
 		if (j->dns_id != 0 && !run->s->stopping)
 			dns_cancel(run->s->srv->dns, j->dns_id);
+		/* their lookups were cancelled by the stop; their requests ended with the HTTP client */
+		for (size_t k = 0; k < TLSRPT_RUA_MAX; k++)
+			free(j->posts[k]);
 		tlsrpt_aggregate_free(&j->agg);
 		free(j->gz);
 		queue_msg_free(j->msg);
@@ -354,6 +360,12 @@ struct tr_post {
 	char why[200];
 };
 
+static void post_free(struct tr_post *p)
+{
+	p->job->posts[p->rua] = NULL;
+	free(p);
+}
+
 static void rua_log(const struct tr_job *j, const char *rua, bool ok, const char *why)
 {
 	if (ok)
@@ -391,7 +403,7 @@ static void post_start(struct tr_post *p)
 		return;
 	rua_log(j, j->rec.rua[p->rua].text, false, err);
 	j->failed = true;
-	free(p);
+	post_free(p);
 	pending_over(run, finish_work, finish_done);
 }
 
@@ -415,7 +427,7 @@ static void post_addr(void *arg, uint64_t id, const struct dns_result *r)
 			rua_log(j, j->rec.rua[p->rua].text, false, p->why[0] ? p->why : "the host has no address");
 		j->failed = true;
 		struct tlsrpt_run *run = j->run;
-		free(p);
+		post_free(p);
 		pending_over(run, finish_work, finish_done);
 		return;
 	}
@@ -439,7 +451,7 @@ static void posted(void *arg, const struct http_client_result *r)
 		j->took[p->rua] = j->took[p->rua] || ok;
 		j->failed = j->failed || !ok;
 	}
-	free(p);
+	post_free(p);
 	pending_over(run, finish_work, finish_done);
 }
 
@@ -508,6 +520,7 @@ static void build_done(void *arg)
 			if (p != NULL && http_url_parse(j->rec.rua[k].text, strlen(j->rec.rua[k].text), &p->url, &err) == HTTP_URL_OK) {
 				p->job = j;
 				p->rua = k;
+				j->posts[k] = p;
 				run->pending++;
 				if (p->url.host_kind != HTTP_URL_HOST_NAME) {
 					post_start(p);
@@ -525,7 +538,10 @@ static void build_done(void *arg)
 				run->pending--;
 				err = "no lookup could be started";
 			}
-			free(p);
+			if (p != NULL && p->job != NULL)
+				post_free(p);
+			else
+				free(p);
 			rua_log(j, j->rec.rua[k].text, false, err);
 			j->failed = true;
 		}
@@ -667,11 +683,19 @@ void tlsrpt_scheduler_stop(struct tlsrpt_scheduler *s)
 	s->stopping = true;
 	evtimer_del(s->timer);
 	/* the resolver may be gone by the free */
-	for (size_t i = 0; s->run != NULL && i < s->run->n; i++)
-		if (s->run->jobs[i].dns_id != 0) {
-			dns_cancel(s->srv->dns, s->run->jobs[i].dns_id);
-			s->run->jobs[i].dns_id = 0;
+	for (size_t i = 0; s->run != NULL && i < s->run->n; i++) {
+		struct tr_job *j = &s->run->jobs[i];
+		if (j->dns_id != 0) {
+			dns_cancel(s->srv->dns, j->dns_id);
+			j->dns_id = 0;
 		}
+		for (size_t k = 0; k < TLSRPT_RUA_MAX; k++)
+			for (int q = 0; j->posts[k] != NULL && q < 2; q++)
+				if (j->posts[k]->ids[q] != 0) {
+					dns_cancel(s->srv->dns, j->posts[k]->ids[q]);
+					j->posts[k]->ids[q] = 0;
+				}
+	}
 }
 
 void tlsrpt_scheduler_free(struct tlsrpt_scheduler *s)
