@@ -149,6 +149,19 @@ void cli_status_health_text(json_t *st)
 			       cli_status_str(acme, "last_error", last, sizeof(last)));
 		putchar('\n');
 	}
+	json_t *rpt = json_object_get(st, "tlsrpt");
+	if (json_is_object(rpt)) {
+		char when[40], dom[256], last[400];
+		if (json_is_string(json_object_get(rpt, "last_sent")))
+			printf("tls reports: last sent %s to %s", cli_status_str(rpt, "last_sent", when, sizeof(when)),
+			       cli_status_str(rpt, "last_sent_domain", dom, sizeof(dom)));
+		else
+			printf("tls reports: none sent yet");
+		if (json_is_string(json_object_get(rpt, "last_error")))
+			printf("; last failure %s: %s", cli_status_str(rpt, "last_failed", when, sizeof(when)),
+			       cli_status_str(rpt, "last_error", last, sizeof(last)));
+		putchar('\n');
+	}
 	if (json_is_object(json_object_get(st, "dkim")))
 		cli_status_dkim(json_object_get(st, "dkim"));
 	if (json_is_object(json_object_get(st, "disk")))

@@ -80,6 +80,10 @@ struct tlsrpt_scheduler {
 	char path[4096];
 	struct tlsrpt_run *run;
 	bool stopping;
+	/* for status (loop thread) */
+	int64_t last_sent, last_failed;
+	char last_sent_domain[DNS_HOST_SIZE];
+	char last_error[300];
 };
 
 static void run_free(struct tlsrpt_run *run)
@@ -368,6 +372,14 @@ static void post_free(struct tr_post *p)
 
 static void rua_log(const struct tr_job *j, const char *rua, bool ok, const char *why)
 {
+	struct tlsrpt_scheduler *s = j->run->s;
+	if (ok) {
+		s->last_sent = (int64_t)time(NULL);
+		snprintf(s->last_sent_domain, sizeof(s->last_sent_domain), "%s", j->agg.policy_domain);
+	} else {
+		s->last_failed = (int64_t)time(NULL);
+		snprintf(s->last_error, sizeof(s->last_error), "%s: %s: %s", j->agg.policy_domain, rua, why);
+	}
 	if (ok)
 		log_info("event=tlsrpt_report_sent domain=%s rua=\"%s\" report_id=%s sessions=%" PRIu64 " attempt=%u",
 			 j->agg.policy_domain, rua, j->report_id, j->sessions, j->agg.attempts + 1);
@@ -674,6 +686,16 @@ struct tlsrpt_scheduler *tlsrpt_scheduler_new(struct server *srv, char *error_r,
 	}
 	timer_arm(s, 1);
 	return s;
+}
+
+void tlsrpt_scheduler_state(const struct tlsrpt_scheduler *s, struct tlsrpt_scheduler_state *st_r)
+{
+	*st_r = (struct tlsrpt_scheduler_state){
+		.last_sent = s->last_sent,
+		.last_sent_domain = s->last_sent_domain,
+		.last_failed = s->last_failed,
+		.last_error = s->last_error,
+	};
 }
 
 void tlsrpt_scheduler_stop(struct tlsrpt_scheduler *s)

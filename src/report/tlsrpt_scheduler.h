@@ -20,6 +20,7 @@
 #define MAILWERK_REPORT_TLSRPT_SCHEDULER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct server;
 struct tlsrpt_scheduler;
@@ -29,6 +30,15 @@ struct tlsrpt_scheduler *tlsrpt_scheduler_new(struct server *srv, char *error_r,
 /* Stops the timer, the lookups and the requests of a run; what the threads still post finds it
  * stopping. */
 void tlsrpt_scheduler_stop(struct tlsrpt_scheduler *s);
+/* For `mailwerk status`: when a report last went (0: none since the start) and to which domain,
+ * and when one last failed and why ("" when none). Strings valid until the next loop callback. */
+struct tlsrpt_scheduler_state {
+	int64_t last_sent;
+	const char *last_sent_domain;
+	int64_t last_failed;
+	const char *last_error;
+};
+void tlsrpt_scheduler_state(const struct tlsrpt_scheduler *s, struct tlsrpt_scheduler_state *st_r);
 /* After the worker threads and the loop queue are gone. */
 void tlsrpt_scheduler_free(struct tlsrpt_scheduler *s);
 

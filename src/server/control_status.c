@@ -19,6 +19,7 @@
 #include "server/control_int.h"
 
 #include "acme/acme.h"
+#include "report/tlsrpt_scheduler.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -157,6 +158,19 @@ static json_t *control_acme_json(const struct server *srv)
 			 (json_int_t)failures, "last_error", error[0] != '\0' ? json_string(error) : json_null());
 }
 
+/* TLS reports (RFC 8460): null when [tlsrpt] reports is off. */
+static json_t *control_tlsrpt_json(const struct server *srv)
+{
+	if (srv->tlsrpt == NULL || !srv->conf->tlsrpt_reports)
+		return json_null();
+	struct tlsrpt_scheduler_state st;
+	tlsrpt_scheduler_state(srv->tlsrpt, &st);
+	return json_pack("{s:o, s:o, s:o, s:o}", "last_sent", control_json_time(st.last_sent), "last_sent_domain",
+			 st.last_sent != 0 ? json_string(st.last_sent_domain) : json_null(), "last_failed",
+			 control_json_time(st.last_failed),
+			 "last_error", st.last_error[0] != '\0' ? json_string(st.last_error) : json_null());
+}
+
 int control_status_loop_add(struct control_job *j)
 {
 	const struct server *srv = j->ctl->srv;
@@ -164,7 +178,8 @@ int control_status_loop_add(struct control_job *j)
 	/* json_object_set_new takes a NULL (out of memory) as a failure, and frees what it is given */
 	if (json_object_set_new(j->status, "deliveries", control_deliveries_json(srv)) != 0 ||
 	    json_object_set_new(j->status, "certificates", control_certs_json(srv)) != 0 ||
-	    json_object_set_new(j->status, "acme", control_acme_json(srv)) != 0)
+	    json_object_set_new(j->status, "acme", control_acme_json(srv)) != 0 ||
+	    json_object_set_new(j->status, "tlsrpt", control_tlsrpt_json(srv)) != 0)
 		return -1;
 	return 0;
 }

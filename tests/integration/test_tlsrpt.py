@@ -311,6 +311,9 @@ def test_reports_by_https_and_mail(dns_server, mtas, servers, tmp_path, rua_http
     assert "ok.example" not in by_domain()
     sent = log_events(s, "tlsrpt_report_sent")
     assert {e["domain"] for e in sent} >= {"t1.dane.test", "open.example"}, sent
+    status = json.loads(s.cli("status", "--json", "--no-dns").stdout)["tlsrpt"]
+    assert status["last_sent"] and status["last_sent_domain"] in {e["domain"] for e in sent}, status
+    assert "tls reports: last sent " in s.cli("status", "--no-dns").stdout
 
 
 @pytest.mark.serial
