@@ -341,6 +341,8 @@ static void pool_tlsrpt_note(struct pool_conn *c, const struct delivery_result *
 		.peer = r != NULL ? (const struct sockaddr *)&c->ss : NULL,
 		.r = r,
 		.now = time(NULL),
+		/* an MTA-STS policy applied to the host goes in here: .policy_type = TLSRPT_POLICY_STS with
+		 * its lines and mx patterns, and .sts_failure for what the policy itself failed */
 	};
 	if (!tlsrpt_note_add(&c->job->tlsrpt, &n))
 		log_warn("queue_id=%s event=tlsrpt_record_failed error=\"out of memory\"", c->job->id);

@@ -46,7 +46,10 @@ struct tlsrpt_note {
 	/* an MTA-STS policy applied to the host, given by the caller: policy_type TLSRPT_POLICY_STS
 	 * with its lines (policy-string) and mx patterns (mx-host). TLSRPT_POLICY_NONE: the decision's
 	 * own policy as described above. sts_failure: a failure of the policy itself
-	 * (sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid), SUCCESS when none. */
+	 * (sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid), or what a policy in mode
+	 * testing found and did not enforce (RFC 8461 §5: an MX mismatch or a certificate that did
+	 * not verify, reported although the mail went); it is the session's result whenever a
+	 * connection was made. SUCCESS when none. */
 	enum tlsrpt_policy_type policy_type;
 	const char *const *policy_strings;
 	size_t policy_string_count;
