@@ -368,3 +368,44 @@ def test_kill_between_recording_and_reporting_loses_no_count(dns_server, mtas, s
     got = counts([report_of(p["body"]) for p in rua.ok_posts()])
     assert got == {("no-policy-found", "starttls-not-supported"): n}, got
     assert reported_before < n  # some counts were only in the store when it was killed
+
+
+@pytest.mark.serial
+def test_certificate_and_dnssec_failures_are_reported(dns_server, mtas, servers, tmp_path, rua_https):
+    rua, ca_file, rua_port = rua_https
+    port = free_port_on("127.0.0.2", "127.0.0.3")
+    rec = {"TXT": "v=TLSRPTv1; rua=https://rua.tlsrpt.example:%d/f" % rua_port}
+    dns_server.load({
+        # [tls_policy] verify, and a self-signed certificate: certificate-not-trusted
+        "verify.example": {"MX": ["10 mx.verify.example."]}, "mx.verify.example": {"A": "127.0.0.2"},
+        "_smtp._tls.verify.example": rec,
+        # a bogus TLSA answer: the host is skipped before any connection, dnssec-invalid
+        "bogus.dane.test": {"MX": ["10 mx.bogus.dane.test."]}, "mx.bogus.dane.test": {"A": "127.0.0.3"},
+        "_%d._tcp.mx.bogus.dane.test" % port: {"TLSA": "3 1 1 " + "cd" * 32},
+        "_smtp._tls.bogus.dane.test": rec,
+        "rua.tlsrpt.example": {"A": "127.0.0.6"},
+    })
+    dns_server.bogus("_%d._tcp.mx.bogus.dane.test" % port, "badsig")
+    mtas.start("127.0.0.2", port, starttls=True, tls_cert=self_signed_cert(tmp_path / "v", "mx.verify.example"))
+    skipped = mtas.start("127.0.0.3", port, starttls=True, tls_cert=self_signed_cert(tmp_path / "b", "x"))
+    s = sender(servers, dns_server, tmp_path, port, ca_file, **{"tls_policy.verify.example": "verify"})
+    submit(s, ["bob@verify.example", "bob@bogus.dane.test"], message("failures"))
+
+    def got(domain):
+        return counts([report_of(p["body"]) for p in rua.ok_posts()
+                       if report_of(p["body"])["policies"][0]["policy"]["policy-domain"] == domain])
+    # both stay deferred and are tried every second: each attempt is a session
+    assert wait_for(lambda: got("verify.example").get(("no-policy-found", "certificate-not-trusted"), 0) >= 1 and
+                    got("bogus.dane.test").get(("no-policy-found", "dnssec-invalid"), 0) +
+                    got("bogus.dane.test").get(("tlsa", "dnssec-invalid"), 0) >= 1, TIMEOUT), \
+        (got("verify.example"), got("bogus.dane.test"), s.log_text()[-4000:])
+    assert set(got("verify.example")) == {("no-policy-found", "certificate-not-trusted")}
+    assert {k[1] for k in got("bogus.dane.test")} == {"dnssec-invalid"}
+    assert skipped.connections == []
+    for p in rua.ok_posts():
+        for pol in report_of(p["body"])["policies"]:
+            for f in pol.get("failure-details", []):
+                if f["result-type"] == "dnssec-invalid":
+                    assert "receiving-ip" not in f and f["receiving-mx-hostname"] == "mx.bogus.dane.test", f
+                else:
+                    assert f["receiving-ip"] == "127.0.0.2" and "self-signed" in f.get("failure-reason-code", ""), f
