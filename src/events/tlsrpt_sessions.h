@@ -11,7 +11,10 @@
  * lose a counted session nor count one twice: either the delivery result and its sessions are
  * committed together, or neither is — and then the recipients are due again and the sessions of the
  * next attempt are the ones counted, as a receiver would see them. A failed batch commit drops its
- * sessions with its results for the same reason.
+ * sessions with its results for the same reason; a counter write that fails on its own is rolled
+ * back to a savepoint and the results commit without it (TLS reporting never costs a result).
+ * The alternative, an in-memory aggregate flushed by a timer, would lose what it held at a kill -9,
+ * and writing each session in its own transaction would add a commit (an fsync) per connection.
  *
  * Rows are kept per period (the UTC day, or [tlsrpt] report_interval in tests), policy domain,
  * policy and outcome, with a count. Successes keep no host or address: the report shows them only
