@@ -56,6 +56,9 @@ struct tls_wait {
 	unsigned elapsed_ms;
 	bool has_policy;
 	bool id_changed;
+	/* what delivery's decision would be given (the DANE part's per-host decision) */
+	enum tls_decide_sts_state sts_state;
+	struct mtasts_policy sts;
 };
 
 static void print_answer(const char *label, const struct mtasts_answer *a, unsigned elapsed_ms)
@@ -99,6 +102,9 @@ static void tls_done(void *arg, const struct mtasts_answer *a)
 	w->elapsed_ms = (unsigned)(date_mono_ms() - w->started_ms);
 	w->has_policy = a->policy != NULL;
 	w->id_changed = a->id_changed;
+	w->sts_state = a->state;
+	if (a->policy != NULL)
+		w->sts = *a->policy;
 	print_answer(call->label, a, w->elapsed_ms);
 	for (size_t i = 0; a->policy != NULL && a->policy->mode != MTASTS_MODE_NONE && i < call->mx->n; i++) {
 		bool match = mtasts_policy_mx_match(a->policy, call->mx->hosts[i]);
@@ -272,7 +278,8 @@ int cli_tls_main(int argc, char **argv)
 	mtasts_cache_stop(cache);
 	mtasts_cache_free(cache);
 	struct cli_tls_dane_outcome dane;
-	cli_tls_dane(&d, domain, probe, &dane);
+	struct cli_tls_sts sts = {.state = w.sts_state, .policy = has ? &w.sts : NULL};
+	cli_tls_dane(&d, domain, &sts, probe, &dane);
 	cli_dns_close(&d);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		return CLI_EXIT_RUNTIME;

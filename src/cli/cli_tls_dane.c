@@ -378,8 +378,8 @@ static void print_tlsa_records(const struct host_tls *h)
 	}
 }
 
-static void dane_host(struct cli_dns *d, const char *domain, const struct mx_result *mr, const struct mx_target *t,
-		      bool probe, SSL_CTX *ctx, struct cli_tls_dane_outcome *out)
+static void dane_host(struct cli_dns *d, const char *domain, const struct cli_tls_sts *sts, const struct mx_result *mr,
+		      const struct mx_target *t, bool probe, SSL_CTX *ctx, struct cli_tls_dane_outcome *out)
 {
 	const struct conf *c = d->conf;
 	bool validating = dns_validating(d->dns);
@@ -406,6 +406,8 @@ static void dane_host(struct cli_dns *d, const char *domain, const struct mx_res
 		.port = c->remote_port,
 		.global = c->delivery_tls,
 		.override = conf_tls_override_lookup(c->tls_policies, c->tls_policy_count, domain),
+		.sts_state = sts->state,
+		.sts = sts->policy,
 	};
 	char name[DNS_HOST_SIZE + 16];
 	struct dane_tlsa_wait w = {.base = d->base, .hp = &hp};
@@ -452,7 +454,8 @@ static void dane_host(struct cli_dns *d, const char *domain, const struct mx_res
 	host_tls_free(w.h);
 }
 
-void cli_tls_dane(struct cli_dns *d, const char *domain, bool probe, struct cli_tls_dane_outcome *out_r)
+void cli_tls_dane(struct cli_dns *d, const char *domain, const struct cli_tls_sts *sts, bool probe,
+		  struct cli_tls_dane_outcome *out_r)
 {
 	memset(out_r, 0, sizeof(*out_r));
 	struct dane_mx_wait w = {.base = d->base};
@@ -482,6 +485,6 @@ void cli_tls_dane(struct cli_dns *d, const char *domain, bool probe, struct cli_
 		}
 	}
 	for (size_t i = 0; mr->status == MX_STATUS_OK && i < mr->count; i++)
-		dane_host(d, domain, mr, &mr->targets[i], probe, ctx, out_r);
+		dane_host(d, domain, sts, mr, &mr->targets[i], probe, ctx, out_r);
 	SSL_CTX_free(ctx);
 }

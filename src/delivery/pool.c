@@ -333,6 +333,7 @@ static void pool_tlsrpt_note(struct pool_conn *c, const struct delivery_result *
 {
 	if (c->htls == NULL)
 		return;
+	const struct tls_decision *d = &c->htls->decision;
 	struct tlsrpt_note n = {
 		.domain = c->job->domain,
 		.mx_host = c->mx->targets[c->host_i].host,
@@ -341,9 +342,37 @@ static void pool_tlsrpt_note(struct pool_conn *c, const struct delivery_result *
 		.peer = r != NULL ? (const struct sockaddr *)&c->ss : NULL,
 		.r = r,
 		.now = time(NULL),
-		/* an MTA-STS policy applied to the host goes in here: .policy_type = TLSRPT_POLICY_STS with
-		 * its lines and mx patterns, and .sts_failure for what the policy itself failed */
 	};
+	/* RFC 8460 §4.4: a session under an MTA-STS policy reports it as "sts", with the policy's lines
+	 * and its mx patterns; mode testing reports what it found and did not enforce (RFC 8461 §5) */
+	char lines[MTASTS_MX_MAX + 3][MTASTS_MX_SIZE + 8];
+	const char *strings[MTASTS_MX_MAX + 3], *mx[MTASTS_MX_MAX];
+	const struct mtasts_policy *sts = c->sts;
+	if (d->policy == TLS_DECIDE_POLICY_STS && sts != NULL) {
+		size_t k = 0;
+		snprintf(lines[k++], sizeof(lines[0]), "version: STSv1");
+		snprintf(lines[k++], sizeof(lines[0]), "mode: %s", mtasts_mode_str(sts->mode));
+		for (size_t i = 0; i < sts->mx_count && i < MTASTS_MX_MAX; i++) {
+			snprintf(lines[k++], sizeof(lines[0]), "mx: %s", sts->mx[i]);
+			mx[i] = sts->mx[i];
+		}
+		snprintf(lines[k++], sizeof(lines[0]), "max_age: %u", (unsigned)sts->max_age);
+		for (size_t i = 0; i < k; i++)
+			strings[i] = lines[i];
+		n.policy_type = TLSRPT_POLICY_STS;
+		n.policy_strings = strings;
+		n.policy_string_count = k;
+		n.mx_hosts = mx;
+		n.mx_host_count = sts->mx_count < MTASTS_MX_MAX ? sts->mx_count : MTASTS_MX_MAX;
+		if (d->sts_testing_mismatch)
+			n.sts_failure = TLSRPT_RESULT_VALIDATION_FAILURE;
+		else if (d->sts_testing_verify && r != NULL && r->tls && !r->tls_verified)
+			n.sts_failure = TLSRPT_RESULT_VALIDATION_FAILURE; /* which check failed is not kept */
+	} else if (c->sts_state == TLS_DECIDE_STS_FAILED && sts == NULL && d->policy == TLS_DECIDE_POLICY_NONE) {
+		/* §4.3.3: a policy was published (its TXT record) but could not be fetched */
+		n.policy_type = TLSRPT_POLICY_STS;
+		n.sts_failure = TLSRPT_RESULT_STS_POLICY_FETCH_ERROR;
+	}
 	if (!tlsrpt_note_add(&c->job->tlsrpt, &n))
 		log_warn("queue_id=%s event=tlsrpt_record_failed error=\"out of memory\"", c->job->id);
 }

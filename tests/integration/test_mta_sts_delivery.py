@@ -10,9 +10,10 @@ from dnsfixture import dns_server  # noqa: F401 (a fixture)
 from mtafixture import (delivered, free_port_on, log_events, message, mtas, no_bounces,  # noqa: F401
                         queue_rcpts, self_signed_cert, start_sender, submit, wait_for)
 from stsfixture import PolicyHost, ThrowawayCA
+from test_tlsrpt import report_of, rua_https  # noqa: F401 (a fixture)
 
 TIMEOUT = 30
-DOMAINS = ["a", "b", "c", "d", "e", "f"]
+DOMAINS = ["a", "b", "c", "d", "e", "f", "g", "h"]
 
 
 def policy(domain, mode="enforce", mx=None):
@@ -74,6 +75,11 @@ def test_enforce_delivers_only_verified_to_listed_hosts(dns_server, mtas, server
     (sts,) = log_events(s, "mta_sts", domain=d)
     assert (sts["state"], sts["mode"], sts["id"]) == ("policy", "enforce", "a1"), sts
     delivered(s, "bob@" + d)
+    # `tls check` shows the same decision for the host, from the same cache
+    p = s.cli("tls", "check", d, "-o", "dns.resolver=" + dns_server.resolver, "-o", "delivery.mta_sts_ca_file=" + ca.path,
+              "-o", "delivery.mta_sts_allow_private=yes", check=False)
+    assert "decision: action=verify reason=sts_enforce policy=sts" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0, p.stdout + p.stderr
 
     # an MX host the policy does not list is not used at all (§4.1): 4.7.5, and no bounce
     b = publish(dns_server, host, "b", "b1", "127.0.0.3", body=policy("b.sts.test", mx=["other.b.sts.test"]))
@@ -147,3 +153,44 @@ def test_unchanged_policy_fails_at_lifetime_after_the_recheck(dns_server, mtas, 
     first_check = next(i for i, line in enumerate(lines) if "event=mta_sts_recheck" in line)
     bounce = next(i for i, line in enumerate(lines) if "event=bounce" in line)
     assert first_check < bounce
+
+
+@pytest.mark.serial
+def test_sessions_under_a_policy_are_reported_as_sts(dns_server, mtas, servers, ca, host, rua_https):  # noqa: F811
+    """TLS-RPT (RFC 8460 §4.4): a session under an MTA-STS policy goes into the report as policy-type
+    "sts" with the policy's lines and mx patterns; mode testing reports the mismatch it did not
+    enforce (RFC 8461 §5) while the mail went."""
+    rua, rua_ca, rua_port = rua_https
+    url = "https://rua.tlsrpt.example:%d/tlsrpt" % rua_port
+    port = free_port_on("127.0.0.2", "127.0.0.3")
+    g = publish(dns_server, host, "g", "g1", "127.0.0.2")
+    h = publish(dns_server, host, "h", "h1", "127.0.0.3", body=policy("h.sts.test", mode="testing",
+                                                                      mx=["other.h.sts.test"]))
+    dns_server.load({"_smtp._tls." + g: {"TXT": "v=TLSRPTv1; rua=" + url},
+                     "_smtp._tls." + h: {"TXT": "v=TLSRPTv1; rua=" + url}, "rua.tlsrpt.example": {"A": "127.0.0.6"}})
+    mtas.start("127.0.0.2", port, starttls=True, tls_cert=ca.issue(["mx." + g], stem="mx-g"))
+    mtas.start("127.0.0.3", port, starttls=True, tls_cert=ca.issue(["mx." + h], stem="mx-h"))
+    s = sender(servers, dns_server, ca, port, **{
+        "tlsrpt.reports": "yes", "tlsrpt.report_interval": "3s", "tlsrpt.ca_file": rua_ca,
+        "tlsrpt.report_from": "tls-reports@mailwerk.test", "webhooks.allow_private": "yes"})
+    submit(s, ["bob@" + g], message("sts-rpt-enforce"))
+    submit(s, ["bob@" + h], message("sts-rpt-testing"))
+    delivered(s, "bob@" + g)
+    delivered(s, "bob@" + h)
+
+    def policies():
+        out = {}
+        for p in rua.ok_posts():
+            for pol in report_of(p["body"])["policies"]:
+                out.setdefault(pol["policy"]["policy-domain"], []).append(pol)
+        return out
+    assert wait_for(lambda: g in policies() and h in policies(), TIMEOUT), s.log_text()[-3000:]
+    (pg,) = policies()[g]
+    assert pg["policy"]["policy-type"] == "sts", pg
+    assert pg["policy"]["policy-string"] == ["version: STSv1", "mode: enforce", "mx: mx." + g, "max_age: 86400"], pg
+    assert pg["policy"]["mx-host"] == ["mx." + g], pg
+    assert pg["summary"] == {"total-successful-session-count": 1, "total-failure-session-count": 0}, pg
+    (ph,) = policies()[h]
+    assert ph["policy"]["policy-type"] == "sts" and "mode: testing" in ph["policy"]["policy-string"], ph
+    assert ph["summary"]["total-failure-session-count"] == 1, ph
+    assert [f["result-type"] for f in ph["failure-details"]] == ["validation-failure"], ph
