@@ -138,18 +138,11 @@ static bool get_redirect(struct http_client_req *r, long status)
 	return ok;
 }
 
-/* What a GET that got an answer gives its caller: the body of a whole 2xx, else an error. */
-static void get_result(struct http_client_req *r, CURLcode res, long status, struct http_client_result *out)
+/* The body that came whole, handed to the caller, or why none did: too large, out of memory, or
+ * libcurl's error. */
+static void result_body(struct http_client_req *r, CURLcode res, struct http_client_result *out)
 {
-	char *type = NULL;
-	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &type);
-	out->content_type = type != NULL ? type : "";
-	if (r->why[0] != '\0') {
-		out->error = r->why;
-	} else if (status < 200 || status > 299) {
-		snprintf(r->why, sizeof(r->why), "the server answered %ld", status);
-		out->error = r->why;
-	} else if (r->too_large || res == CURLE_FILESIZE_EXCEEDED) {
+	if (r->too_large || res == CURLE_FILESIZE_EXCEEDED) {
 		snprintf(r->why, sizeof(r->why), "larger than the limit of %llu octets", (unsigned long long)r->max_body);
 		out->error = r->why;
 		out->truncated = true;
@@ -161,6 +154,22 @@ static void get_result(struct http_client_req *r, CURLcode res, long status, str
 		out->data = r->buf;
 		out->data_len = r->len;
 		r->buf = NULL; /* the caller's now */
+	}
+}
+
+/* What a GET that got an answer gives its caller: the body of a whole 2xx, else an error. */
+static void get_result(struct http_client_req *r, CURLcode res, long status, struct http_client_result *out)
+{
+	char *type = NULL;
+	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &type);
+	out->content_type = type != NULL ? type : "";
+	if (r->why[0] != '\0') {
+		out->error = r->why;
+	} else if (status < 200 || status > 299) {
+		snprintf(r->why, sizeof(r->why), "the server answered %ld", status);
+		out->error = r->why;
+	} else {
+		result_body(r, res, out);
 	}
 }
 
@@ -189,19 +198,7 @@ static void call_result(struct http_client_req *r, CURLcode res, struct http_cli
 	out->location = r->location;
 	out->replay_nonce = r->nonce;
 	out->retry_after = r->retry_after;
-	if (r->too_large || res == CURLE_FILESIZE_EXCEEDED) {
-		snprintf(r->why, sizeof(r->why), "larger than the limit of %llu octets", (unsigned long long)r->max_body);
-		out->error = r->why;
-		out->truncated = true;
-	} else if (r->no_memory || res != CURLE_OK || (r->buf == NULL && (r->buf = malloc(1)) == NULL)) {
-		snprintf(r->why, sizeof(r->why), "%s", r->no_memory || res == CURLE_OK ? "out of memory" : curl_easy_strerror(res));
-		out->error = r->why;
-	} else {
-		r->buf[r->len] = '\0';
-		out->data = r->buf;
-		out->data_len = r->len;
-		r->buf = NULL; /* the caller's now */
-	}
+	result_body(r, res, out);
 }
 
 static void req_unlink(struct http_client_req *r)
@@ -537,32 +534,44 @@ static void req_link(struct http_client *c, struct http_client_req *r)
 	c->running++;
 }
 
-int http_client_post(struct http_client *c, const char *url, const char *const *headers, size_t n_headers,
-		     const char *body, size_t len, const struct http_client_opts *o,
-		     http_client_done_fn *done, void *arg, char *error, size_t error_size)
+/* A request of c's with its easy handle, not yet linked; NULL when out of memory. */
+static struct http_client_req *req_new(struct http_client *c, http_client_done_fn *done, void *arg)
 {
 	struct http_client_req *r = calloc(1, sizeof(*r));
 	if (r == NULL || (r->easy = curl_easy_init()) == NULL) {
 		free(r);
-		snprintf(error, error_size, "out of memory");
-		return -1;
+		return NULL;
 	}
 	r->c = c;
 	r->done = done;
 	r->arg = arg;
-	bool ok = true;
-	for (size_t i = 0; ok && i < n_headers; i++) {
-		struct curl_slist *l = curl_slist_append(r->headers, headers[i]);
-		ok = l != NULL;
-		if (ok)
-			r->headers = l;
-	}
-	/* curl would send "Expect: 100-continue" for larger bodies and wait for a 100 first: an empty
-	 * value drops the field (RFC 9110 §10.1.1 lets a client send the body without waiting) */
-	struct curl_slist *l = ok ? curl_slist_append(r->headers, "Expect:") : NULL;
-	ok = l != NULL;
-	if (ok)
+	return r;
+}
+
+/* The caller's header lines (copied), and an empty Expect: curl would send "Expect: 100-continue"
+ * for larger bodies and wait for a 100 first; an empty value drops the field (RFC 9110 §10.1.1 lets
+ * a client send the body without waiting). false when out of memory. */
+static bool req_headers(struct http_client_req *r, const char *const *headers, size_t n)
+{
+	for (size_t i = 0; i <= n; i++) {
+		struct curl_slist *l = curl_slist_append(r->headers, i < n ? headers[i] : "Expect:");
+		if (l == NULL)
+			return false;
 		r->headers = l;
+	}
+	return true;
+}
+
+int http_client_post(struct http_client *c, const char *url, const char *const *headers, size_t n_headers,
+		     const char *body, size_t len, const struct http_client_opts *o,
+		     http_client_done_fn *done, void *arg, char *error, size_t error_size)
+{
+	struct http_client_req *r = req_new(c, done, arg);
+	if (r == NULL) {
+		snprintf(error, error_size, "out of memory");
+		return -1;
+	}
+	bool ok = req_headers(r, headers, n_headers);
 	ok = ok && req_setopts(r, url, o);
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_READ_MAX);
 	SETOPT(CURLOPT_HTTPHEADER, r->headers);
@@ -591,17 +600,13 @@ int http_client_get(struct http_client *c, const char *url, uint64_t max_body, c
 		snprintf(error, error_size, "the URL is refused: %s", why);
 		return -1;
 	}
-	struct http_client_req *r = calloc(1, sizeof(*r));
-	if (r == NULL || (r->easy = curl_easy_init()) == NULL) {
-		free(r);
+	struct http_client_req *r = req_new(c, done, arg);
+	if (r == NULL) {
 		snprintf(error, error_size, "out of memory");
 		return -1;
 	}
 	if (max_body > SIZE_MAX - 1)
 		max_body = SIZE_MAX - 1;
-	r->c = c;
-	r->done = done;
-	r->arg = arg;
 	r->get = true;
 	r->https = u.https;
 	r->max_body = max_body;
@@ -633,28 +638,14 @@ int http_client_request(struct http_client *c, const struct http_client_call *ca
 		snprintf(error, error_size, "the URL is refused: %s", why);
 		return -1;
 	}
-	struct http_client_req *r = calloc(1, sizeof(*r));
-	if (r == NULL || (r->easy = curl_easy_init()) == NULL) {
-		free(r);
+	struct http_client_req *r = req_new(c, done, arg);
+	if (r == NULL) {
 		snprintf(error, error_size, "out of memory");
 		return -1;
 	}
-	r->c = c;
-	r->done = done;
-	r->arg = arg;
 	r->call = true;
 	r->max_body = call->max_body > SIZE_MAX - 1 ? SIZE_MAX - 1 : call->max_body;
-	bool ok = true;
-	for (size_t i = 0; ok && i < call->n_headers; i++) {
-		struct curl_slist *l = curl_slist_append(r->headers, call->headers[i]);
-		ok = l != NULL;
-		if (ok)
-			r->headers = l;
-	}
-	struct curl_slist *l = ok ? curl_slist_append(r->headers, "Expect:") : NULL;
-	ok = l != NULL;
-	if (ok)
-		r->headers = l;
+	bool ok = req_headers(r, call->headers, call->n_headers);
 	ok = ok && req_setopts(r, call->url, &call->opts);
 	SETOPT(CURLOPT_HTTPHEADER, r->headers);
 	if (call->max_body > 0)

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "net/http_url.h"
+#include "util/hex.h"
 
 const char *tlsrpt_record_error_str(enum tlsrpt_record_error e)
 {
@@ -28,16 +29,6 @@ static bool is_alnum(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* §3 tlsrpt-ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".") */
 static bool ext_name_ok(const char *s, size_t n)
@@ -70,7 +61,7 @@ static bool mailto_take(const char *s, size_t n, char *out, size_t size)
 	for (size_t i = 0; i < n && s[i] != '?'; i++) {
 		char c = s[i];
 		if (c == '%') {
-			int h = i + 2 < n ? hexval(s[i + 1]) : -1, l = i + 2 < n ? hexval(s[i + 2]) : -1;
+			int h = i + 2 < n ? hex_digit_value(s[i + 1]) : -1, l = i + 2 < n ? hex_digit_value(s[i + 2]) : -1;
 			if (h < 0 || l < 0)
 				return false;
 			c = (char)(h * 16 + l);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "report/report_buf.h"
 #include "util/base64.h"
 #include "util/date.h"
 
@@ -187,48 +188,6 @@ bool tlsrpt_report_filename(const char *submitter, const char *policy_domain, in
 
 /* ---- the message (§5.3) ---- */
 
-struct mbuf {
-	char *p;
-	size_t len, size;
-	bool failed;
-};
-
-static void mb_put(struct mbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->size) {
-		size_t size = b->size > 0 ? b->size : 8192;
-		while (size < b->len + n + 1)
-			size *= 2;
-		char *p = realloc(b->p, size);
-		if (p == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->size = size;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-__attribute__((format(printf, 2, 3))) static void mb_printf(struct mbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = NULL;
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->failed = true;
-		return;
-	}
-	mb_put(b, s, (size_t)n);
-	free(s);
-}
-
 static bool mail_text_ok(const char *s)
 {
 	if (s == NULL || s[0] == '\0')
@@ -265,32 +224,32 @@ char *tlsrpt_report_message(const struct tlsrpt_report_mail *m, const unsigned c
 	char boundary[64];
 	snprintf(boundary, sizeof(boundary), "=_tlsrpt_%" PRId64, m->begin);
 
-	struct mbuf mb = {0};
-	mb_printf(&mb, "From: %s\r\n", m->from);
-	mb_printf(&mb, "To: %s", m->to[0]);
+	struct report_buf mb = {0};
+	report_buf_printf(&mb, "From: %s\r\n", m->from);
+	report_buf_printf(&mb, "To: %s", m->to[0]);
 	for (size_t i = 1; i < m->to_count; i++)
-		mb_printf(&mb, ",\r\n %s", m->to[i]);
-	mb_printf(&mb, "\r\nDate: %s\r\n", date);
+		report_buf_printf(&mb, ",\r\n %s", m->to[i]);
+	report_buf_printf(&mb, "\r\nDate: %s\r\n", date);
 	/* §5.3: Subject: Report Domain: <policy domain> Submitter: <submitter> Report-ID: <<id>> */
-	mb_printf(&mb, "Subject: Report Domain: %s\r\n Submitter: %s\r\n Report-ID: <%s>\r\n", m->policy_domain, m->submitter,
+	report_buf_printf(&mb, "Subject: Report Domain: %s\r\n Submitter: %s\r\n Report-ID: <%s>\r\n", m->policy_domain, m->submitter,
 		  m->report_id);
-	mb_printf(&mb, "Message-ID: <%s>\r\n", m->report_id); /* the same for a report sent again */
-	mb_printf(&mb, "TLS-Report-Domain: %s\r\n", m->policy_domain);
-	mb_printf(&mb, "TLS-Report-Submitter: %s\r\n", m->submitter);
+	report_buf_printf(&mb, "Message-ID: <%s>\r\n", m->report_id); /* the same for a report sent again */
+	report_buf_printf(&mb, "TLS-Report-Domain: %s\r\n", m->policy_domain);
+	report_buf_printf(&mb, "TLS-Report-Submitter: %s\r\n", m->submitter);
 	/* RFC 8689 §5 and RFC 8460 §5.3.1: a report about failing TLS must not be held back by them */
-	mb_printf(&mb, "TLS-Required: No\r\n");
-	mb_printf(&mb, "Auto-Submitted: auto-generated\r\n"); /* RFC 3834 §5 */
-	mb_printf(&mb, "MIME-Version: 1.0\r\n");
-	mb_printf(&mb, "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n boundary=\"%s\"\r\n\r\n", boundary);
-	mb_printf(&mb, "This is a message in MIME format (RFC 2045).\r\n\r\n--%s\r\n", boundary);
-	mb_printf(&mb, "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n");
-	mb_printf(&mb, "This is an SMTP TLS report (RFC 8460) from %s\r\nfor %s, %s to %s.\r\n", m->submitter,
+	report_buf_printf(&mb, "TLS-Required: No\r\n");
+	report_buf_printf(&mb, "Auto-Submitted: auto-generated\r\n"); /* RFC 3834 §5 */
+	report_buf_printf(&mb, "MIME-Version: 1.0\r\n");
+	report_buf_printf(&mb, "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n boundary=\"%s\"\r\n\r\n", boundary);
+	report_buf_printf(&mb, "This is a message in MIME format (RFC 2045).\r\n\r\n--%s\r\n", boundary);
+	report_buf_printf(&mb, "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n");
+	report_buf_printf(&mb, "This is an SMTP TLS report (RFC 8460) from %s\r\nfor %s, %s to %s.\r\n", m->submitter,
 		  m->policy_domain, b, e);
-	mb_printf(&mb, "\r\n--%s\r\n", boundary);
+	report_buf_printf(&mb, "\r\n--%s\r\n", boundary);
 	/* §6.4: application/tlsrpt+gzip; the name in both places, as mail readers look in either */
-	mb_printf(&mb, "Content-Type: application/tlsrpt+gzip;\r\n name=\"%s\"\r\n", filename);
-	mb_printf(&mb, "Content-Transfer-Encoding: base64\r\n");
-	mb_printf(&mb, "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n\r\n", filename);
+	report_buf_printf(&mb, "Content-Type: application/tlsrpt+gzip;\r\n name=\"%s\"\r\n", filename);
+	report_buf_printf(&mb, "Content-Transfer-Encoding: base64\r\n");
+	report_buf_printf(&mb, "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n\r\n", filename);
 	size_t enc_size = BASE64_ENCODED_SIZE(gz_len);
 	char *enc = malloc(enc_size);
 	if (enc == NULL || !base64_encode(gz, gz_len, enc, enc_size)) {
@@ -302,11 +261,11 @@ char *tlsrpt_report_message(const struct tlsrpt_report_mail *m, const unsigned c
 	/* RFC 2045 §6.8: lines of at most 76 characters */
 	size_t elen = strlen(enc);
 	for (size_t i = 0; i < elen; i += 76) {
-		mb_put(&mb, enc + i, elen - i < 76 ? elen - i : 76);
-		mb_put(&mb, "\r\n", 2);
+		report_buf_put(&mb, enc + i, elen - i < 76 ? elen - i : 76);
+		report_buf_put(&mb, "\r\n", 2);
 	}
 	free(enc);
-	mb_printf(&mb, "\r\n--%s--\r\n", boundary);
+	report_buf_printf(&mb, "\r\n--%s--\r\n", boundary);
 	if (mb.failed) {
 		free(mb.p);
 		*error_r = "out of memory";
