@@ -11,7 +11,7 @@
  * the next job (delivery_client_send from inside the callback) or quits and frees itself. Freeing
  * happens only when no callback of ours is on the stack (depth == 0). */
 #include "delivery/client.h"
-#include "delivery/dane.h"
+#include "delivery/client_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,9 +19,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +36,6 @@
 #define CLIENT_BODY_LOW (16 * 1024)
 #define CLIENT_BODY_CHUNK (16 * 1024)
 /* Input kept while we are not reading replies (during the content): then reading stops. */
-#define CLIENT_INPUT_MAX (64 * 1024)
-#define CLIENT_HOST_MAX 256
-#define CLIENT_ERROR_MAX (DELIVERY_REPLY_TEXT_MAX + 384)
 
 const char *delivery_tls_policy_str(enum delivery_tls_policy p)
 {
@@ -77,17 +72,6 @@ const char *delivery_error_str(enum delivery_error e)
 	return "?";
 }
 
-enum client_state {
-	CLIENT_STATE_CONNECTING = 0, /* TCP connect under way */
-	CLIENT_STATE_TLS,            /* TLS handshake under way (implicit or after STARTTLS) */
-	CLIENT_STATE_REPLIES,        /* waiting for the replies in the pending queue */
-	CLIENT_STATE_BODY,           /* streaming the content after 354 */
-	CLIENT_STATE_NEXT,           /* a next job was given: its transaction starts from the loop */
-	CLIENT_STATE_IDLE,           /* parked between jobs: waiting for delivery_client_send */
-	CLIENT_STATE_QUIT,           /* QUIT sent; any reply, EOF or the short timeout ends it */
-	CLIENT_STATE_CLOSED,         /* done; freed once no callback of ours is running */
-};
-
 static const char *client_state_str(enum client_state s)
 {
 	switch (s) {
@@ -103,96 +87,6 @@ static const char *client_state_str(enum client_state s)
 	return "?";
 }
 
-enum client_cmd {
-	CLIENT_CMD_GREETING = 0,
-	CLIENT_CMD_EHLO,
-	CLIENT_CMD_HELO,
-	CLIENT_CMD_STARTTLS,
-	CLIENT_CMD_AUTH,
-	CLIENT_CMD_RSET,
-	CLIENT_CMD_MAIL,
-	CLIENT_CMD_RCPT,
-	CLIENT_CMD_DATA,
-	CLIENT_CMD_DOT,
-	CLIENT_CMD_QUIT,
-};
-
-/* Per recipient, within one transaction. */
-enum client_rcpt_state {
-	CLIENT_RCPT_PENDING = 0, /* no reply yet */
-	CLIENT_RCPT_ACCEPTED,    /* RCPT got 2xx; the end of data decides */
-	CLIENT_RCPT_FINAL,       /* result set */
-};
-
-struct client_pending {
-	enum client_cmd cmd;
-	size_t arg; /* RCPT: the recipient's index; DOT: 1 for the lone "." after an unwanted 354 */
-};
-
-struct delivery_client {
-	struct delivery_job job; /* the current job (a shallow copy: its pointers are the caller's) */
-	struct delivery_timeouts to; /* the job's, defaults filled in */
-	struct event_base *base;
-	SSL_CTX *tls_ctx;
-	enum delivery_tls_policy tls_policy;
-	char host[CLIENT_HOST_MAX]; /* printable, no trailing dot */
-	char ip[INET6_ADDRSTRLEN];
-	char log_id[64];
-	struct bufferevent *bev;
-	struct event *timer;
-	enum client_state state;
-	unsigned depth;  /* callbacks of ours on the stack */
-	bool in_done;    /* the done callback is running */
-	bool next_given; /* ... and it called delivery_client_send */
-	bool park_given; /* ... or delivery_client_park */
-	unsigned idle_ms;
-	delivery_client_idle_fn *idle_fn; /* while parked */
-	void *idle_arg;
-	bool conn_ok;    /* the connection is up and in step: QUIT may be sent */
-
-	/* session */
-	struct delivery_reply reply;
-	struct delivery_ehlo ehlo;
-	bool esmtp;
-	bool helo_tried;
-	bool starttls_refused;
-	bool tls;        /* the bufferevent is a TLS one (the handshake may still be under way) */
-	bool tls_up;     /* the handshake completed */
-	bool tls_verified;
-	char dane_match[64];
-	long tls_verify_error; /* the X509 verify result of a handshake that failed verification */
-	char local_ip[INET6_ADDRSTRLEN + 1]; /* our end of the connection, for TLS-RPT */
-	char tls_version[16];
-	char tls_cipher[64];
-	bool authenticated;
-	unsigned auth_step;
-	unsigned auth_mech;
-	bool ready;      /* greeting, EHLO, TLS and AUTH as the policy wants: MAIL may follow */
-	bool need_rset;  /* a transaction is open on the server (MAIL accepted, no end of data) */
-	unsigned messages;
-
-	/* pending replies */
-	struct client_pending *pending;
-	size_t pending_cap, pending_head, pending_tail;
-
-	/* transaction */
-	struct delivery_rcpt_result *rcpts;
-	enum client_rcpt_state *rcpt_state;
-	struct delivery_rcpt_result *old_rcpts; /* the last job's, until its done callback returns */
-	enum client_rcpt_state *old_rcpt_state;
-	size_t rcpt_next;  /* without PIPELINING: the next RCPT to send */
-	size_t n_accepted;
-	bool pipelining;
-	bool mail_ok;
-	bool utf8;
-	bool eight_bit;
-	uint64_t size;
-	struct delivery_dot dot;
-	size_t msg_off;
-	enum delivery_error error;
-	bool next_mx;
-	char error_text[CLIENT_ERROR_MAX];
-};
 
 static void client_reply_greeting(struct delivery_client *c, const struct delivery_reply *r, size_t arg);
 static void client_reply_ehlo(struct delivery_client *c, const struct delivery_reply *r, size_t arg);
@@ -225,9 +119,6 @@ static const struct client_cmd_def {
 	[CLIENT_CMD_QUIT] = {"QUIT", offsetof(struct delivery_timeouts, quit_ms), client_reply_quit},
 };
 
-static void client_read_cb(struct bufferevent *bev, void *arg);
-static void client_write_cb(struct bufferevent *bev, void *arg);
-static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void client_process(struct delivery_client *c);
 static void client_tx_begin(struct delivery_client *c);
 static void client_after_hello(struct delivery_client *c);
@@ -260,20 +151,20 @@ static void client_timeouts_fill(struct delivery_timeouts *t, const struct deliv
 		t->quit_ms = 2 * 1000;
 }
 
-static struct timeval client_tv(unsigned ms)
+struct timeval client_tv(unsigned ms)
 {
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 	return tv;
 }
 
-static void client_timer_arm(struct delivery_client *c, unsigned ms)
+void client_timer_arm(struct delivery_client *c, unsigned ms)
 {
 	struct timeval tv = client_tv(ms);
 	evtimer_add(c->timer, &tv);
 }
 
 /* Copies s as printable ASCII (anything else '?'), at most size - 1 octets. */
-static void client_copy_safe(char *dst, size_t size, const char *s)
+void client_copy_safe(char *dst, size_t size, const char *s)
 {
 	size_t i = 0;
 	for (; s[i] != '\0' && i + 1 < size; i++) {
@@ -397,11 +288,8 @@ static void client_timer_for_head(struct delivery_client *c)
 	client_timer_arm(c, ms);
 }
 
-static void client_send(struct delivery_client *c, enum client_cmd cmd, size_t arg, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
 /* Queues one command line and the reply it is owed. */
-static void client_send(struct delivery_client *c, enum client_cmd cmd, size_t arg, const char *fmt, ...)
+void client_send(struct delivery_client *c, enum client_cmd cmd, size_t arg, const char *fmt, ...)
 {
 	if (fmt != NULL) {
 		va_list ap;
@@ -572,8 +460,8 @@ static void client_idle_end(struct delivery_client *c, bool quit)
 
 /* A failure that ends the job: every open recipient gets res/code/enh, the job is reported. When the
  * connection is broken (or out of step) it is closed without QUIT. */
-static void client_fail(struct delivery_client *c, enum delivery_error e, bool conn_broken, int code, const char *enh,
-			const char *why)
+void client_fail(struct delivery_client *c, enum delivery_error e, bool conn_broken, int code, const char *enh,
+		 const char *why)
 {
 	if (conn_broken)
 		c->conn_ok = false;
@@ -605,135 +493,6 @@ static void client_lost(struct delivery_client *c, enum delivery_error e, const 
 	else
 		snprintf(why, sizeof(why), "%s", what);
 	client_fail(c, e, true, 451, e == DELIVERY_ERR_PROTOCOL ? "4.5.0" : "4.4.2", why);
-}
-
-/* ---- TLS ------------------------------------------------------------------------------------ */
-
-static bool client_tls_verify_wanted(const struct delivery_client *c)
-{
-	return c->tls_policy == DELIVERY_TLS_REQUIRED || c->tls_policy == DELIVERY_TLS_IMPLICIT ||
-	       c->tls_policy == DELIVERY_TLS_DANE;
-}
-
-/* Whether no TLS means no delivery to this host. */
-static bool client_tls_required(const struct delivery_client *c)
-{
-	return c->tls_policy == DELIVERY_TLS_REQUIRED || c->tls_policy == DELIVERY_TLS_ENCRYPT ||
-	       c->tls_policy == DELIVERY_TLS_DANE;
-}
-
-/* Moves the socket from the plain bufferevent to a TLS one; the handshake starts at once. */
-static void client_tls_begin(struct delivery_client *c)
-{
-	/* RFC 3207 §4.2 (and the STARTTLS injection of CVE-2011-0411, here from the server's side):
-	 * anything that arrived in the clear after the 220 is dropped, never read as a reply */
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	evbuffer_drain(in, evbuffer_get_length(in));
-
-	SSL *ssl = SSL_new(c->tls_ctx);
-	if (ssl == NULL) {
-		client_fail(c, DELIVERY_ERR_TLS_HANDSHAKE, true, 451, "4.7.5", "cannot set up TLS");
-		return;
-	}
-	unsigned char ipbuf[16];
-	bool is_ip = inet_pton(AF_INET, c->host, ipbuf) == 1 || inet_pton(AF_INET6, c->host, ipbuf) == 1;
-	if (is_ip) {
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), c->host);
-	} else {
-		/* RFC 6066 §3: SNI is a host name, never an address literal */
-		SSL_set_tlsext_host_name(ssl, c->host);
-		X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(ssl), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		SSL_set1_host(ssl, c->host);
-	}
-	/* Opportunistic TLS (RFC 3207 §4.1 and RFC 7435): any certificate is better than plain text;
-	 * whether it verified is reported all the same */
-	SSL_set_verify(ssl, client_tls_verify_wanted(c) ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-	if (c->tls_policy == DELIVERY_TLS_DANE) {
-		/* RFC 7672 §2.2: with usable TLSA records, only a matching certificate will do; a
-		 * mismatch fails the handshake, and the host is left for the next MX (4.7.5) */
-		char why[128];
-		int usable = delivery_dane_setup(ssl, c->job.dane_tlsa, c->job.dane_tlsa_count, c->job.dane_names,
-						 c->job.dane_name_count, why, sizeof(why));
-		if (usable <= 0) {
-			SSL_free(ssl);
-			client_fail(c, DELIVERY_ERR_TLS_HANDSHAKE, true, 451, "4.7.5",
-				    usable == 0 ? "DANE: no usable TLSA record" : why);
-			return;
-		}
-	}
-
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
-	struct bufferevent *tls =
-		bufferevent_openssl_socket_new(c->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	if (tls == NULL) {
-		SSL_free(ssl);
-		client_fail(c, DELIVERY_ERR_TLS_HANDSHAKE, true, 451, "4.7.5", "cannot set up TLS");
-		return;
-	}
-	/* the plain bufferevent goes without closing the socket, which the TLS one now owns */
-	bufferevent_setfd(c->bev, -1);
-	bufferevent_free(c->bev);
-	c->bev = tls;
-	c->tls = true;
-	c->state = CLIENT_STATE_TLS;
-	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
-	struct timeval wt = client_tv(c->to.data_block_ms);
-	bufferevent_set_timeouts(tls, NULL, &wt);
-	bufferevent_setwatermark(tls, EV_READ, 0, CLIENT_INPUT_MAX);
-	bufferevent_setcb(tls, client_read_cb, client_write_cb, client_event_cb, c);
-	bufferevent_enable(tls, EV_READ | EV_WRITE);
-	client_timer_arm(c, c->to.tls_ms);
-}
-
-static void client_tls_done(struct delivery_client *c)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-	client_copy_safe(c->tls_version, sizeof(c->tls_version), SSL_get_version(ssl));
-	const char *cipher = SSL_get_cipher_name(ssl);
-	client_copy_safe(c->tls_cipher, sizeof(c->tls_cipher), cipher != NULL ? cipher : "");
-	c->tls_verified = SSL_get0_peer_certificate(ssl) != NULL && SSL_get_verify_result(ssl) == X509_V_OK;
-	c->tls_up = true;
-	if (c->tls_policy == DELIVERY_TLS_DANE)
-		delivery_dane_matched(ssl, c->dane_match, sizeof(c->dane_match));
-	log_info("queue_id=%s event=smtp_out_tls host=%s ip=%s version=%s cipher=%s verified=%s policy=%s dane=\"%s\"",
-		 c->log_id, c->host, c->ip, c->tls_version, c->tls_cipher, c->tls_verified ? "yes" : "no",
-		 delivery_tls_policy_str(c->tls_policy), c->dane_match);
-	c->state = CLIENT_STATE_REPLIES;
-	evtimer_del(c->timer);
-	delivery_reply_init(&c->reply);
-	if (c->tls_policy == DELIVERY_TLS_IMPLICIT) {
-		/* RFC 8314 §3.3: the SMTP dialogue starts inside TLS with the greeting */
-		client_send(c, CLIENT_CMD_GREETING, 0, NULL);
-		return;
-	}
-	/* RFC 3207 §4.2: the client discards what it knew from the server and says EHLO again */
-	delivery_ehlo_init(&c->ehlo);
-	c->esmtp = false;
-	c->helo_tried = false;
-	client_send(c, CLIENT_CMD_EHLO, 0, "EHLO %s", c->job.helo_name);
-}
-
-/* What went wrong in a handshake, for the error text. */
-static void client_tls_why(struct delivery_client *c, const char *what, char *buf, size_t size)
-{
-	unsigned long e = 0, last;
-	while ((last = bufferevent_get_openssl_error(c->bev)) != 0)
-		if (e == 0)
-			e = last;
-	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-	long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
-	if (v != X509_V_OK && client_tls_verify_wanted(c)) {
-		c->tls_verify_error = v;
-		snprintf(buf, size, "TLS handshake failed: certificate not verified for %s: %s", c->host,
-			 X509_verify_cert_error_string(v));
-	} else if (e != 0) {
-		char ossl[200];
-		ERR_error_string_n(e, ossl, sizeof(ossl));
-		snprintf(buf, size, "TLS handshake failed: %s", ossl);
-	} else {
-		snprintf(buf, size, "TLS handshake failed: %s", what);
-	}
-	ERR_clear_error();
 }
 
 /* ---- replies --------------------------------------------------------------------------------- */
@@ -1200,7 +959,7 @@ static void client_process(struct delivery_client *c)
 	}
 }
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+void client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct delivery_client *c = arg;
 	client_enter(c);
@@ -1214,7 +973,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	client_leave(c);
 }
 
-static void client_write_cb(struct bufferevent *bev, void *arg)
+void client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct delivery_client *c = arg;
 	client_enter(c);
@@ -1244,7 +1003,7 @@ static void client_connected(struct delivery_client *c)
 	client_send(c, CLIENT_CMD_GREETING, 0, NULL); /* RFC 5321 §3.1: the server speaks first */
 }
 
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct delivery_client *c = arg;
 	client_enter(c);
@@ -1508,26 +1267,3 @@ void delivery_client_cancel(struct delivery_client *c)
 		client_destroy(c);
 }
 
-SSL_CTX *delivery_client_tls_ctx_new(char *error_r, size_t error_size)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL) {
-		snprintf(error_r, error_size, "cannot create a TLS context");
-		return NULL;
-	}
-	/* RFC 8996: nothing below TLS 1.2; RFC 7525 §3.1 */
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if (!delivery_dane_ctx_enable(ctx)) {
-		snprintf(error_r, error_size, "cannot enable DANE in the TLS context");
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		snprintf(error_r, error_size, "cannot load the system's trusted certificates");
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	return ctx;
-}
