@@ -675,6 +675,22 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	mtasts_cache_refresh_due(c, (int64_t)time(NULL));
 }
 
+bool mtasts_cache_refresh_start(struct mtasts_cache *c)
+{
+	if (c->stopped)
+		return false;
+	if (c->tick != NULL)
+		return true;
+	struct timeval tv = {.tv_sec = MTASTS_CACHE_TICK_S, .tv_usec = 0};
+	if ((c->tick = event_new(c->base, -1, EV_PERSIST, tick_cb, c)) == NULL || event_add(c->tick, &tv) != 0) {
+		if (c->tick != NULL)
+			event_free(c->tick);
+		c->tick = NULL;
+		return false;
+	}
+	return true;
+}
+
 struct load_state {
 	struct mtasts_cache *c;
 	int64_t now;
@@ -748,12 +764,9 @@ struct mtasts_cache *mtasts_cache_new(const struct mtasts_cache_opts *o, char *e
 	if (st->loaded > 0 || st->dropped > 0)
 		log_info("event=mta_sts_cache_loaded policies=%zu dropped=%zu", st->loaded, st->dropped);
 	free(st);
-	if (o->refresh) {
-		struct timeval tv = {.tv_sec = MTASTS_CACHE_TICK_S, .tv_usec = 0};
-		if ((c->tick = event_new(c->base, -1, EV_PERSIST, tick_cb, c)) == NULL || event_add(c->tick, &tv) != 0) {
-			snprintf(error, error_size, "out of memory");
-			goto fail;
-		}
+	if (o->refresh && !mtasts_cache_refresh_start(c)) {
+		snprintf(error, error_size, "out of memory");
+		goto fail;
 	}
 	return c;
 fail:

@@ -107,6 +107,10 @@ struct mtasts_lookup *mtasts_recheck(struct mtasts_cache *c, const char *domain,
  * on for the cache's sake. */
 void mtasts_lookup_cancel(struct mtasts_cache *c, struct mtasts_lookup *l);
 
+/* Starts the proactive refresh timer (opts.refresh does it at once): a standby worker's cache
+ * starts refreshing once that worker takes over. false when out of memory. */
+bool mtasts_cache_refresh_start(struct mtasts_cache *c);
+
 /* For `mailwerk tls check` and tests: fetches running, entries in memory. */
 unsigned mtasts_cache_fetches(const struct mtasts_cache *c);
 size_t mtasts_cache_size(const struct mtasts_cache *c);

@@ -498,6 +498,9 @@ static int server_background_start(struct server *srv, char *error_r, size_t err
 {
 	srv->standby = false;
 	acme_start(srv->acme); /* one worker at a time asks for certificates (NULL: not made yet, or off) */
+	/* and refreshes MTA-STS policies (NULL: not made yet; it then starts with the refresh on) */
+	if (srv->mtasts != NULL && !mtasts_cache_refresh_start(srv->mtasts))
+		log_warn("event=mta_sts_refresh_failed error=\"out of memory\"");
 	if (srv->delivery != NULL)
 		return 0;
 	srv->delivery = delivery_runner_start(srv->conf, srv->remote, srv->metrics, error_r, error_size);

@@ -212,6 +212,19 @@ static void test_budget_cancel_stop(void **state)
 	mtasts_cache_free(m);
 }
 
+/* A standby worker's cache starts without the refresh timer and starts it when the worker takes
+ * over; starting it twice is one timer; a stopped cache starts none. */
+static void test_refresh_start(void **state)
+{
+	struct ctx *c = *state;
+	struct mtasts_cache *m = cache_new(c, 2);
+	assert_true(mtasts_cache_refresh_start(m));
+	assert_true(mtasts_cache_refresh_start(m));
+	mtasts_cache_stop(m);
+	assert_false(mtasts_cache_refresh_start(m));
+	mtasts_cache_free(m);
+}
+
 static void test_loaded_from_store(void **state)
 {
 	struct ctx *c = *state;
@@ -288,6 +301,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_cancel_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loaded_from_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refresh_start, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
