@@ -284,12 +284,13 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 	if (!feedback && !rcpt_acceptable(s, &r.to))
 		return;
-	if (feedback)
-		s->tx.feedback_rcpts++;
 	if (!tx_rcpt_add(&s->tx, &r)) {
 		reply(s, 452, "4.3.1", "Insufficient system resources");
 		return;
 	}
+	/* counted once it is in: a refused one must not make the next recipient's mail a report */
+	if (feedback)
+		s->tx.feedback_rcpts++;
 	s->state = SMTP_STATE_RCPT;
 	reply(s, 250, "2.1.5", "Ok");
 }
