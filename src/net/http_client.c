@@ -562,6 +562,21 @@ static bool req_headers(struct http_client_req *r, const char *const *headers, s
 	return true;
 }
 
+/* Hands r, set up (ok) or not, to the multi handle: 0, or -1 with a sentence and r freed. */
+static int req_start(struct http_client *c, struct http_client_req *r, bool ok, struct http_client_req **req_r,
+		     char *error, size_t error_size)
+{
+	if (!ok || curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+		snprintf(error, error_size, "libcurl refused the request (out of memory, or a URL it cannot use)");
+		req_free(r);
+		return -1;
+	}
+	req_link(c, r);
+	if (req_r != NULL)
+		*req_r = r;
+	return 0;
+}
+
 int http_client_post(struct http_client *c, const char *url, const char *const *headers, size_t n_headers,
 		     const char *body, size_t len, const struct http_client_opts *o,
 		     http_client_done_fn *done, void *arg, char *error, size_t error_size)
@@ -578,14 +593,7 @@ int http_client_post(struct http_client *c, const char *url, const char *const *
 	SETOPT(CURLOPT_POST, 1L);
 	SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	SETOPT(CURLOPT_COPYPOSTFIELDS, body); /* after the size: it copies that many octets */
-	if (!ok || curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
-		snprintf(error, error_size,
-			 "libcurl refused the request (out of memory, or a URL it cannot use)");
-		req_free(r);
-		return -1;
-	}
-	req_link(c, r);
-	return 0;
+	return req_start(c, r, ok, NULL, error, error_size);
 }
 
 int http_client_get(struct http_client *c, const char *url, uint64_t max_body, const struct http_client_opts *o,
@@ -618,15 +626,7 @@ int http_client_get(struct http_client *c, const char *url, uint64_t max_body, c
 	if (max_body > 0)
 		SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
 	/* no CURLOPT_ACCEPT_ENCODING: the body comes as it is, so the limit counts what is kept */
-	if (!ok || curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
-		snprintf(error, error_size, "libcurl refused the request (out of memory, or a URL it cannot use)");
-		req_free(r);
-		return -1;
-	}
-	req_link(c, r);
-	if (req_r != NULL)
-		*req_r = r;
-	return 0;
+	return req_start(c, r, ok, req_r, error, error_size);
 }
 
 int http_client_request(struct http_client *c, const struct http_client_call *call, http_client_done_fn *done,
@@ -659,15 +659,7 @@ int http_client_request(struct http_client *c, const struct http_client_call *ca
 	} else {
 		SETOPT(CURLOPT_HTTPGET, 1L);
 	}
-	if (!ok || curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
-		snprintf(error, error_size, "libcurl refused the request (out of memory, or a URL it cannot use)");
-		req_free(r);
-		return -1;
-	}
-	req_link(c, r);
-	if (req_r != NULL)
-		*req_r = r;
-	return 0;
+	return req_start(c, r, ok, req_r, error, error_size);
 }
 
 void http_client_cancel(struct http_client *c, struct http_client_req *r)
