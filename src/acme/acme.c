@@ -23,6 +23,7 @@
 #include "server/server.h"
 #include "util/base64.h"
 #include "util/date.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "util/worker.h"
 
@@ -635,18 +636,10 @@ static void names_from_conf(struct acme *a)
 	const struct conf *c = a->srv->conf;
 	a->n_names = 0;
 	const char *list = c->acme_names[0] != '\0' ? c->acme_names : c->hostname;
-	for (const char *p = list;;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		while (n > 0 && *p == ' ')
-			p++, n--;
-		while (n > 0 && p[n - 1] == ' ')
-			n--;
-		name_add(a, p, n);
-		if (comma == NULL)
-			break;
-		p = comma + 1;
-	}
+	const char *p = list, *item;
+	size_t n;
+	while (list_next(&p, &item, &n))
+		name_add(a, item, n);
 }
 
 /* Whether the certificate in use is valid for every configured name (mta-sts.DOMAIN ones aside:

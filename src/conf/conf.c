@@ -6,6 +6,7 @@
 #include "net/dns_parse.h"
 #include "net/http_url.h"
 #include "util/addr.h"
+#include "util/list.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -645,23 +646,15 @@ static const char *conf_set(struct conf_load_state *st, const struct conf_key *k
 	case CONF_T_HOSTNAMES:
 		if (value[0] != '\0') {
 			char one[256];
-			const char *p = value;
-			for (;;) {
-				const char *comma = strchr(p, ',');
-				size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-				while (n > 0 && *p == ' ')
-					p++, n--;
-				while (n > 0 && p[n - 1] == ' ')
-					n--;
+			const char *p = value, *item;
+			size_t n;
+			while (list_next(&p, &item, &n)) {
 				if (n == 0 || n >= sizeof(one))
 					return "expected comma-separated host names";
-				memcpy(one, p, n);
+				memcpy(one, item, n);
 				one[n] = '\0';
 				if ((err = conf_parse_hostname(one)) != NULL)
 					return err;
-				if (comma == NULL)
-					break;
-				p = comma + 1;
 			}
 		}
 		goto string;
