@@ -516,6 +516,16 @@ class DNSServer:
         return buf
 
 
+def fixture_txt(dns, name):
+    """The TXT record at name as a DNS client gets it from the fixture, strings joined; None if none."""
+    name = name.decode() if isinstance(name, bytes) else name
+    reply = DNSRecord.parse(DNSRecord.question(name.rstrip("."), "TXT").send(dns.host, dns.port, timeout=5))
+    for rr in reply.rr:
+        if rr.rtype == QTYPE.TXT:
+            return b"".join(rr.rdata.data)
+    return None
+
+
 @pytest.fixture
 def dns_server():
     """A started DNSServer with no records; load() what the test needs. Stopped afterwards."""

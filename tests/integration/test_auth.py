@@ -24,10 +24,10 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from dnslib import QTYPE, RR, DNSRecord
+from dnslib import QTYPE, RR
 
 from conftest import BIN, DOMAIN, HOST, Server
-from dnsfixture import DNSServer, dns_server  # noqa: F401 (a fixture)
+from dnsfixture import DNSServer, dns_server, fixture_txt  # noqa: F401 (a fixture)
 from mtafixture import free_port_on, log_events, maildir, mtas, submit, wait_for  # noqa: F401
 
 TESTDATA = os.environ.get("MAILWERK_TESTDATA",
@@ -103,16 +103,6 @@ def dkimpy_sign(msg, domain, selector, key, algorithm="rsa", canon=(b"relaxed", 
 
 
 # ---- dkimpy as the verifier, its key lookups answered by the DNS fixture over the wire ----
-
-def fixture_txt(dns, name):
-    """The TXT record at name as a DNS client gets it from the fixture, strings joined; None if none."""
-    name = name.decode() if isinstance(name, bytes) else name
-    reply = DNSRecord.parse(DNSRecord.question(name.rstrip("."), "TXT").send(dns.host, dns.port, timeout=5))
-    for rr in reply.rr:
-        if rr.rtype == QTYPE.TXT:
-            return b"".join(rr.rdata.data)
-    return None
-
 
 def dkim_fields(msg):
     head = msg.split(b"\r\n\r\n", 1)[0]

@@ -19,10 +19,9 @@ import jsonschema
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from dnslib import QTYPE, DNSRecord
 
 from conftest import DOMAIN, HOST  # noqa: F401
-from dnsfixture import dns_server  # noqa: F401 (a fixture)
+from dnsfixture import dns_server, fixture_txt  # noqa: F401 (a fixture)
 from mtafixture import (ca_signed_cert, delivered, free_port_on, log_events, make_ca, message, mtas,  # noqa: F401
                         self_signed_cert, start_sender, submit, wait_for)
 
@@ -179,15 +178,6 @@ def counts(reports):
                 k = (t, f["result-type"])
                 out[k] = out.get(k, 0) + f["failed-session-count"]
     return {k: v for k, v in out.items() if v}
-
-
-def fixture_txt(dns, name):
-    name = name.decode() if isinstance(name, bytes) else name
-    reply = DNSRecord.parse(DNSRecord.question(name.rstrip("."), "TXT").send(dns.host, dns.port, timeout=5))
-    for rr in reply.rr:
-        if rr.rtype == QTYPE.TXT:
-            return b"".join(rr.rdata.data)
-    return None
 
 
 def publish_dkim(server, dns):
