@@ -368,10 +368,9 @@ static void print_tlsa_records(const struct host_tls *h)
 {
 	for (size_t i = 0; i < h->record_count; i++) {
 		const struct dns_tlsa *t = &h->records[i];
-		printf("    TLSA %u %u %u ", t->usage, t->selector, t->mtype);
-		for (size_t k = 0; k < t->len && k < 32; k++)
-			printf("%02x", t->data[k]);
-		printf("%s: %s\n", t->len > 32 ? "..." : "",
+		char text[16 + 2 * 32];
+		dns_tlsa_text(t, 32, text, sizeof(text));
+		printf("    TLSA %s%s: %s\n", text, t->len > 32 ? "..." : "",
 		       tls_decide_tlsa_usable(t) ? "usable"
 		       : t->usage < 2            ? "unusable (PKIX usages are not for SMTP, RFC 7672 §3.1.3)"
 						 : "unusable (unknown selector or matching type, or a wrong length)");

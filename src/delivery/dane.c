@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
+#include <string.h>
 
 bool delivery_dane_ctx_enable(SSL_CTX *ctx)
 {
@@ -48,9 +49,9 @@ void delivery_dane_matched(SSL *ssl, char *out, size_t size)
 	if (SSL_get0_dane_authority(ssl, NULL, NULL) < 0 ||
 	    SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, &data, &len) < 0 || data == NULL)
 		return;
-	int n = snprintf(out, size, "%u %u %u ", usage, selector, mtype);
-	for (size_t i = 0; i < len && i < 16 && n > 0 && (size_t)n + 3 < size; i++)
-		n += snprintf(out + n, size - (size_t)n, "%02x", data[i]);
-	if (len > 16 && n > 0 && (size_t)n + 4 < size)
-		snprintf(out + n, size - (size_t)n, "...");
+	struct dns_tlsa t = {.usage = usage, .selector = selector, .mtype = mtype, .data = data, .len = len};
+	dns_tlsa_text(&t, 16, out, size);
+	size_t n = strlen(out);
+	if (len > 16 && n + 4 < size)
+		memcpy(out + n, "...", 4);
 }

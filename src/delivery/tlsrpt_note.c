@@ -96,8 +96,6 @@ bool tlsrpt_note_result(const struct tlsrpt_note *n, enum tlsrpt_result *res_r)
 	return false;
 }
 
-static const char hexd[] = "0123456789abcdef";
-
 bool tlsrpt_note_add(struct tlsrpt_sessions *l, const struct tlsrpt_note *n)
 {
 	enum tlsrpt_result res;
@@ -144,12 +142,7 @@ bool tlsrpt_note_add(struct tlsrpt_sessions *l, const struct tlsrpt_note *n)
 			size_t len = t->len < 512 ? t->len : 512;
 			if ((tlsa[i] = malloc(16 + 2 * len)) == NULL)
 				break;
-			int k = snprintf(tlsa[i], 16, "%u %u %u ", t->usage, t->selector, t->mtype);
-			for (size_t b = 0; b < len; b++) {
-				tlsa[i][k++] = hexd[t->data[b] >> 4];
-				tlsa[i][k++] = hexd[t->data[b] & 15];
-			}
-			tlsa[i][k] = '\0';
+			dns_tlsa_text(t, len, tlsa[i], 16 + 2 * len);
 			tlsa_n++;
 		}
 		o.policy_strings = (const char *const *)tlsa;

@@ -11,6 +11,7 @@
 
 #include "acme/acme.h"
 #include "conf/conf.h"
+#include "net/dns_parse.h"
 
 bool domain_tlsa_key_digest(const EVP_PKEY *key, unsigned char out[DOMAIN_TLSA_DIGEST_SIZE])
 {
@@ -36,18 +37,14 @@ bool domain_tlsa_cert_digest(X509 *cert, unsigned char out[DOMAIN_TLSA_DIGEST_SI
 
 void domain_tlsa_text(const unsigned char digest[DOMAIN_TLSA_DIGEST_SIZE], char *out, size_t size)
 {
-	static const char hex[] = "0123456789abcdef";
 	if (size < DOMAIN_TLSA_TEXT_SIZE) {
 		if (size > 0)
 			out[0] = '\0';
 		return;
 	}
-	memcpy(out, "3 1 1 ", 6);
-	for (size_t i = 0; i < DOMAIN_TLSA_DIGEST_SIZE; i++) {
-		out[6 + 2 * i] = hex[digest[i] >> 4];
-		out[7 + 2 * i] = hex[digest[i] & 0xf];
-	}
-	out[6 + 2 * DOMAIN_TLSA_DIGEST_SIZE] = '\0';
+	/* RFC 7671 §8.1 recommends DANE-EE(3) SPKI(1) SHA2-256(1) */
+	struct dns_tlsa t = {.usage = 3, .selector = 1, .mtype = 1, .data = digest, .len = DOMAIN_TLSA_DIGEST_SIZE};
+	dns_tlsa_text(&t, DOMAIN_TLSA_DIGEST_SIZE, out, size);
 }
 
 /* The first certificate of a PEM file (other blocks, such as the key in ACME's cert.pem, are

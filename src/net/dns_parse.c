@@ -176,6 +176,23 @@ enum dns_parse_error dns_rdata_ptr_parse(const uint8_t *rd, size_t len, struct d
 	return DNS_PARSE_OK;
 }
 
+bool dns_tlsa_text(const struct dns_tlsa *t, size_t max_octets, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (size == 0)
+		return true;
+	int n = snprintf(out, size, "%u %u %u ", t->usage, t->selector, t->mtype);
+	if (n < 0 || (size_t)n >= size)
+		return true;
+	size_t k = (size_t)n, i = 0;
+	for (; i < t->len && i < max_octets && k + 2 < size; i++) {
+		out[k++] = hex[t->data[i] >> 4];
+		out[k++] = hex[t->data[i] & 15];
+	}
+	out[k] = '\0';
+	return i < t->len;
+}
+
 enum dns_parse_error dns_rdata_tlsa_parse(const uint8_t *rd, size_t len, struct dns_tlsa *tlsa_r, const char **error_r)
 {
 	if (len < 4) {

@@ -124,6 +124,10 @@ enum dns_parse_error dns_rdata_ptr_parse(const uint8_t *rd, size_t len, struct d
  * association data (§2.1.4 leaves its length to the matching type, which the caller checks: a
  * record of a length that does not fit its type is unusable, not malformed). data_r points into rd. */
 enum dns_parse_error dns_rdata_tlsa_parse(const uint8_t *rd, size_t len, struct dns_tlsa *tlsa_r, const char **error_r);
+/* RFC 6698 §2.2: t in presentation form, "3 1 1 ab12...", with at most max_octets of its data in
+ * hex; out is always NUL-terminated and cut to size. Returns whether data was left out (more than
+ * max_octets, or no room), for a caller that marks the cut. */
+bool dns_tlsa_text(const struct dns_tlsa *t, size_t max_octets, char *out, size_t size);
 /* RFC 1035 §3.4.1: exactly 4 octets. */
 enum dns_parse_error dns_rdata_a_parse(const uint8_t *rd, size_t len, struct dns_addr *a_r, const char **error_r);
 /* RFC 3596 §2.2: exactly 16 octets. */

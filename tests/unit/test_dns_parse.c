@@ -278,6 +278,27 @@ static void set_mx(struct dns_mx *m, uint16_t pref, const char *host)
 	snprintf(m->exchange, sizeof(m->exchange), "%s", host);
 }
 
+/* RFC 6698 §2.2 presentation form, with the data cut where the caller asks. */
+static void test_tlsa_text(void **state)
+{
+	(void)state;
+	static const uint8_t data[] = {0x00, 0x1f, 0xab, 0xff};
+	struct dns_tlsa t = {.usage = 3, .selector = 1, .mtype = 1, .data = data, .len = sizeof(data)};
+	char out[64];
+	assert_false(dns_tlsa_text(&t, 4, out, sizeof(out)));
+	assert_string_equal(out, "3 1 1 001fabff");
+	assert_true(dns_tlsa_text(&t, 2, out, sizeof(out)));
+	assert_string_equal(out, "3 1 1 001f");
+	/* no room: cut at a whole octet, still terminated */
+	assert_true(dns_tlsa_text(&t, 4, out, 11));
+	assert_string_equal(out, "3 1 1 001f");
+	assert_true(dns_tlsa_text(&t, 4, out, 4));
+	assert_string_equal(out, "3 1");
+	t.usage = 255;
+	assert_false(dns_tlsa_text(&t, 8, out, sizeof(out)));
+	assert_string_equal(out, "255 1 1 001fabff");
+}
+
 static void test_rdata_tlsa(void **state)
 {
 	(void)state;
@@ -623,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_rdata_addr),
 		cmocka_unit_test(test_rdata_txt),
 		cmocka_unit_test(test_rdata_tlsa),
+		cmocka_unit_test(test_tlsa_text),
 		cmocka_unit_test(test_mx_sort),
 		cmocka_unit_test(test_mx_shuffle),
 		cmocka_unit_test(test_random_below),
